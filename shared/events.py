@@ -1,0 +1,409 @@
+"""Event contract: the envelope and one pydantic model per event type.
+
+Every event travels as JSON on its own versioned topic (see ``shared.topics``),
+keyed by ``encounter_id``. Within a topic version changes are additive only, so
+consumers ignore unknown fields (pydantic's default) and producers never remove
+or retype one. Money is ``Decimal`` and serialises as a decimal string.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+CodeStr = Annotated[str, Field(min_length=1, max_length=16)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+# --------------------------------------------------------------------------- parties
+
+
+class Address(Model):
+    line1: str
+    line2: str | None = None
+    city: str
+    state: Annotated[str, Field(min_length=2, max_length=2)]
+    postal_code: Annotated[str, Field(min_length=5, max_length=10)]
+
+
+class Organization(Model):
+    """A billing provider (a site) or a payer."""
+
+    name: str
+    npi: str | None = None
+    tax_id: str | None = None
+    address: Address | None = None
+    taxonomy: str | None = None
+
+
+class Provider(Model):
+    """A rendering/attending practitioner."""
+
+    npi: str
+    first_name: str
+    last_name: str
+    taxonomy: str | None = None
+
+
+class Person(Model):
+    """A patient or subscriber. PHI: never log any field of it."""
+
+    patient_id: str | None = None  # MRN
+    first_name: str
+    last_name: str
+    birth_date: date
+    gender: Literal["M", "F", "U"] = "U"
+    address: Address | None = None
+
+
+class Coverage(Model):
+    """One insurance coverage, in coordination-of-benefits order."""
+
+    payer_id: str
+    payer_name: str
+    member_id: str | None = None  # missing member id is a scrub failure, not a parse error
+    group_number: str | None = None
+    # X12 individual relationship code semantics: self, spouse, child, other
+    relationship: Literal["self", "spouse", "child", "other"] = "self"
+    subscriber: Person | None = None  # None when relationship == "self"
+    # claim filing indicator (SBR09): MB Medicare B, MA Medicare A, MC Medicaid, CI commercial, BL BCBS, HM HMO
+    filing_indicator: str = "CI"
+    sequence: Literal["primary", "secondary", "tertiary"] = "primary"
+
+
+class SuppliedCode(Model):
+    """A code the EHR already attached (or a coder entered)."""
+
+    system: Literal["icd10cm", "cpt", "hcpcs", "icd10pcs", "unknown"]
+    code: str
+    display: str | None = None
+
+
+class Institutional(Model):
+    """Data only an 837I needs."""
+
+    type_of_bill: str = "0131"  # facility type + classification + frequency
+    admission_date: date | None = None
+    admission_type: str | None = None  # UB-04 priority of admission
+    admission_source: str | None = None
+    discharge_status: str = "01"
+    attending: Provider | None = None
+
+
+# --------------------------------------------------------------------------- encounter
+
+
+class Encounter(Model):
+    """The documented encounter, as the intake understood it (FHIR or native JSON)."""
+
+    encounter_id: Annotated[str, Field(min_length=1, max_length=38)]
+    site_id: Annotated[str, Field(min_length=1, max_length=32)]
+    encounter_class: Literal["AMB", "EMER", "IMP", "OBSENC", "HH", "VR"] = "AMB"
+    service_date: date
+    end_date: date | None = None
+    length_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    visit_type: Literal["new", "established"] | None = None
+    place_of_service: str | None = None
+    billing_provider: Organization
+    rendering_provider: Provider | None = None
+    patient: Person
+    coverages: list[Coverage] = Field(default_factory=list)
+    note: str | None = None  # PHI
+    diagnoses: list[SuppliedCode] = Field(default_factory=list)
+    procedures: list[SuppliedCode] = Field(default_factory=list)
+    prior_authorization: str | None = None
+    institutional: Institutional | None = None
+
+    @property
+    def primary_coverage(self) -> Coverage | None:
+        return next((c for c in self.coverages if c.sequence == "primary"), None)
+
+
+class CodedDiagnosis(Model):
+    code: CodeStr  # ICD-10-CM without the dot, e.g. S93401A
+    description: str | None = None
+    present_on_admission: Literal["Y", "N", "U", "W", "1"] | None = None
+
+
+class CodedProcedure(Model):
+    code: CodeStr
+    system: Literal["cpt", "hcpcs", "icd10pcs"] = "cpt"
+    modifiers: list[Annotated[str, Field(min_length=2, max_length=2)]] = Field(
+        default_factory=list, max_length=4
+    )
+    units: Decimal = Decimal(1)
+    diagnosis_pointers: list[int] = Field(default_factory=lambda: [1], max_length=4)
+    revenue_code: str | None = None
+    service_date: date | None = None
+    ndc: str | None = None
+
+
+class CodingEdit(Model):
+    code: str
+    severity: Literal["info", "warning", "blocking"]
+    message: str
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+class Envelope(Model):
+    """Fields every event carries; subclasses fix ``event_type`` and ``payload``."""
+
+    event_type: ClassVar[str]
+    topic: ClassVar[str]
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    schema_version: int = 1
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    site_id: str
+    encounter_id: str
+    payload: Any
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware (UTC)")
+        return v.astimezone(UTC)
+
+    def key(self) -> bytes:
+        return self.encounter_id.encode()
+
+    def to_json(self) -> bytes:
+        data = self.model_dump(mode="json")
+        data["event_type"] = self.event_type
+        from shared.jsonutil import dumps
+
+        return dumps(data)
+
+
+def _event(event_type: str):
+    """Bind an envelope subclass to its event type and versioned topic."""
+
+    def wrap(cls):
+        cls.event_type = event_type
+        cls.topic = f"rcm.{event_type}.v1"
+        EVENT_TYPES[event_type] = cls
+        return cls
+
+    return wrap
+
+
+EVENT_TYPES: dict[str, type[Envelope]] = {}
+
+
+# ---- coding
+
+
+@_event("encounter.documented")
+class EncounterDocumented(Envelope):
+    payload: Encounter
+
+
+class EncounterCodedPayload(Model):
+    encounter: Encounter
+    diagnoses: list[CodedDiagnosis] = Field(min_length=1, max_length=25)
+    procedures: list[CodedProcedure] = Field(min_length=1, max_length=50)
+    edits: list[CodingEdit] = Field(default_factory=list)
+    route: Literal["auto", "review"] = "auto"
+    coded_by: str = "auto"  # "auto" or the coder's user id
+    code_set_version: str | None = None
+
+
+@_event("encounter.coded")
+class EncounterCoded(Envelope):
+    payload: EncounterCodedPayload
+
+
+# ---- billing
+
+
+class ClaimLine(Model):
+    line_number: int
+    code: str
+    modifiers: list[str] = Field(default_factory=list)
+    units: Decimal
+    charge: Money
+    service_date: date
+    revenue_code: str | None = None
+
+
+class ClaimSubmittedPayload(Model):
+    claim_id: str  # also the patient control number (CLM01)
+    payer_id: str
+    payer_name: str
+    filing_indicator: str = "CI"
+    claim_type: Literal["professional", "institutional"] = "professional"
+    frequency_code: Literal["1", "7", "8"] = "1"
+    original_claim_id: str | None = None
+    payer_claim_control_number: str | None = None  # REF*F8 on replacements/voids
+    total_charge: Money
+    service_date: date
+    submitted_at: datetime
+    interchange_control_number: str
+    file_name: str
+    lines: list[ClaimLine]
+    # Guarantor for patient statements (PHI: events only, never logs).
+    guarantor: Person | None = None
+
+
+@_event("claim.submitted")
+class ClaimSubmitted(Envelope):
+    payload: ClaimSubmittedPayload
+
+
+class Reason(Model):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ClaimHeldPayload(Model):
+    claim_id: str
+    payer_id: str | None = None
+    total_charge: Money
+    service_date: date
+    reasons: list[Reason] = Field(min_length=1)
+
+
+@_event("claim.held")
+class ClaimHeld(Envelope):
+    payload: ClaimHeldPayload
+
+
+class ClaimAckPayload(Model):
+    claim_id: str
+    source: Literal["999", "277CA", "277"]
+    payer_claim_control_number: str | None = None
+    status_category: str | None = None  # e.g. A1, A2, A3
+    reasons: list[Reason] = Field(default_factory=list)
+    file_name: str | None = None
+
+
+@_event("claim.accepted")
+class ClaimAccepted(Envelope):
+    payload: ClaimAckPayload
+
+
+@_event("claim.rejected")
+class ClaimRejected(Envelope):
+    payload: ClaimAckPayload
+
+
+# ---- payments
+
+
+class Adjustment(Model):
+    group: Literal["CO", "PR", "OA", "PI", "CR"]
+    reason: str  # CARC
+    amount: Money
+    quantity: Decimal | None = None
+
+
+class RemittanceLine(Model):
+    code: str
+    modifiers: list[str] = Field(default_factory=list)
+    charge: Money
+    paid: Money
+    units: Decimal | None = None
+    service_date: date | None = None
+    adjustments: list[Adjustment] = Field(default_factory=list)
+    remarks: list[str] = Field(default_factory=list)
+
+
+class RemittanceReceivedPayload(Model):
+    remittance_id: str  # stable: derived from trace number + CLP position
+    claim_id: str
+    patient_control_number: str
+    payer_id: str
+    payer_name: str | None = None
+    status_code: str  # CLP02
+    charge: Money
+    paid: Money
+    patient_responsibility: Money
+    payer_claim_control_number: str | None = None
+    adjustments: list[Adjustment] = Field(default_factory=list)  # claim and line level together
+    remarks: list[str] = Field(default_factory=list)  # RARC (MOA/LQ)
+    service_lines: list[RemittanceLine] = Field(default_factory=list)
+    is_reversal: bool = False
+    trace_number: str | None = None
+    payment_date: date | None = None
+    file_name: str | None = None
+
+
+@_event("remittance.received")
+class RemittanceReceived(Envelope):
+    payload: RemittanceReceivedPayload
+
+
+# ---- followup
+
+
+class CorrectionRequestedPayload(Model):
+    claim_id: str
+    frequency_code: Literal["7", "8"]
+    reason: str
+    requested_by: str
+    work_item_id: str | None = None
+    # Replacement codes, when the correction changes coding; None keeps the original's.
+    diagnoses: list[CodedDiagnosis] | None = None
+    procedures: list[CodedProcedure] | None = None
+
+
+@_event("claim.correction_requested")
+class CorrectionRequested(Envelope):
+    payload: CorrectionRequestedPayload
+
+
+class WriteOffRequestedPayload(Model):
+    request_id: str
+    claim_id: str
+    amount: Money
+    reason: str
+    category: str
+    requested_by: str
+
+
+@_event("followup.writeoff_requested")
+class WriteOffRequested(Envelope):
+    payload: WriteOffRequestedPayload
+
+
+class StatementIssuedPayload(Model):
+    statement_id: str
+    claim_ids: list[str]
+    amount_due: Money
+    due_date: date
+    cycle: int  # 0 first statement, 1..3 dunning at 30/60/90 days
+    file_name: str
+
+
+@_event("followup.statement_issued")
+class StatementIssued(Envelope):
+    payload: StatementIssuedPayload
+
+
+def parse_event(raw: bytes | str | dict) -> Envelope:
+    """Parse a message body into its event model.
+
+    Raises ``pydantic.ValidationError`` or ``ValueError`` naming what is wrong.
+    """
+    from shared.jsonutil import loads
+
+    data = loads(raw) if not isinstance(raw, dict) else raw
+    if not isinstance(data, dict):
+        raise ValueError("event body must be a JSON object")
+    et = data.get("event_type")
+    cls = EVENT_TYPES.get(et) if isinstance(et, str) else None
+    if cls is None:
+        raise ValueError(f"unknown event_type {et!r}")
+    return cls.model_validate(data)
