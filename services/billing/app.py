@@ -1,0 +1,45 @@
+"""Billing service wiring: coded encounters, corrections and remittances in; 837s out; acks in."""
+
+from pathlib import Path
+
+from services.billing.acks_inbound import apply_ack
+from services.billing.api import create_app
+from services.billing.context import BillingContext
+from services.billing.handlers import make_handler
+from services.billing.settings import BillingSettings
+from shared.mailbox import InboundMailbox, file_writer_loop
+from shared.service import Runtime, ServiceSpec
+from shared.topics import CORRECTION_REQUESTED, ENCOUNTER_CODED, REMITTANCE_RECEIVED
+
+Settings = BillingSettings
+
+
+async def on_start(rt: Runtime) -> None:
+    import asyncio
+
+    rt.state["billing"] = BillingContext.from_settings(rt.settings)
+    rt.state["files_written"] = asyncio.Event()
+
+
+async def file_writer(rt: Runtime) -> None:
+    """Writes queued 837 files to the outbound mailbox after their transaction committed."""
+    await file_writer_loop(rt.pool, "billing", rt.stop, rt.state["files_written"], interval=0.1)
+
+
+async def ack_mailbox(rt: Runtime) -> None:
+    box = InboundMailbox(rt.settings.inbound_dir, frozenset({"999", "277CA"}), "billing", apply_ack,
+                         on_commit=rt.relay.notify)  # fmt: skip
+    await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
+
+
+def spec() -> ServiceSpec:
+    return ServiceSpec(
+        name="billing",
+        schema="billing",
+        package_dir=Path(__file__).parent,
+        topics=[ENCOUNTER_CODED, CORRECTION_REQUESTED, REMITTANCE_RECEIVED],
+        handler=make_handler,
+        api=create_app,
+        loops=[file_writer, ack_mailbox],
+        on_start=on_start,
+    )

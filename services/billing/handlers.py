@@ -1,0 +1,245 @@
+"""Message handlers of the billing service.
+
+encounter.coded -> price + scrub -> held (work item, claim.held) or batched into
+837 files per (claim type, payer) -> claim.submitted. Corrections from followup
+become frequency 7/8 claims linked to the original. Remittances move the claim
+state machine on (paid / partially paid / denied).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.billing import repository as repo
+from services.billing.context import BillingContext
+from services.billing.domain.claim import Claim, build_claim
+from services.billing.domain.scrubber import scrub
+from services.billing.domain.x12_837 import build_837
+from shared import icd10cm
+from shared.consumer import Handler
+from shared.events import (
+    ClaimHeld,
+    ClaimHeldPayload,
+    ClaimSubmitted,
+    ClaimSubmittedPayload,
+    CorrectionRequested,
+    EncounterCoded,
+    EncounterCodedPayload,
+    Reason,
+    RemittanceReceived,
+)
+from shared.mailbox import add_outbound
+from shared.messaging import Emitter, Inbound
+from shared.service import Runtime
+from shared.telemetry import tracer
+
+
+def claim_id_for(
+    encounter_id: str, frequency_code: str = "1", original: str | None = None, n: int = 0
+) -> str:
+    """Stable patient control number: the same encounter always gets the same claim id."""
+    basis = encounter_id if frequency_code == "1" else f"{original}:{frequency_code}:{n}"
+    return "C" + hashlib.sha256(basis.encode()).hexdigest()[:15].upper()
+
+
+def remittance_status(p) -> str:
+    """Claim state after a remittance: paid, partially_paid or denied (reversal reopens it)."""
+    if p.is_reversal or p.status_code == "22":
+        return "accepted"
+    if p.status_code == "4" or (p.paid == 0 and p.patient_responsibility == 0):
+        return "denied"
+    denied_part = sum(
+        (a.amount for a in p.adjustments if a.group in ("CO", "OA", "PI") and a.reason != "45"), 0
+    )
+    return "partially_paid" if denied_part > 0 else "paid"
+
+
+def make_handler(rt: Runtime) -> Handler:
+    ctx: BillingContext = rt.state["billing"]
+
+    async def handle(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter) -> None:
+        coded = [i for i in items if isinstance(i.event, EncounterCoded)]
+        corrections = [i for i in items if isinstance(i.event, CorrectionRequested)]
+        remits = [i for i in items if isinstance(i.event, RemittanceReceived)]
+        if coded:
+            await on_coded(conn, coded, emitter)
+        if corrections:
+            await on_corrections(conn, corrections, emitter)
+        if remits:
+            await on_remittances(conn, remits)
+
+    async def on_coded(conn, items: list[Inbound], emitter: Emitter) -> None:
+        """Create one original claim per coded encounter and route it to hold or submission."""
+        candidates = []
+        for item in items:
+            payload: EncounterCodedPayload = item.event.payload
+            enc = payload.encounter
+            claim = build_claim(payload, claim_id=claim_id_for(enc.encounter_id),
+                                chargemaster=await ctx.chargemaster(conn, enc.site_id))  # fmt: skip
+            candidates.append((claim, payload, item))
+        await bill(conn, candidates, emitter)
+
+    async def on_corrections(conn, items: list[Inbound], emitter: Emitter) -> None:
+        """Replacement (7) or void (8) claims carrying the payer's claim control number."""
+        candidates = []
+        for item in items:
+            req = item.event.payload
+            originals = await repo.get_claims(conn, [req.claim_id])
+            original = originals.get(req.claim_id)
+            if original is None:
+                raise LookupError(f"correction for unknown claim {req.claim_id}")
+            payload = EncounterCodedPayload.model_validate_json(original["coded"])
+            if req.diagnoses is not None or req.procedures is not None:
+                payload = payload.model_copy(update={
+                    "diagnoses": req.diagnoses or payload.diagnoses,
+                    "procedures": req.procedures or payload.procedures,
+                })  # fmt: skip
+            n = await repo.corrections_of(conn, req.claim_id)
+            claim = build_claim(
+                payload,
+                claim_id=claim_id_for(
+                    original["encounter_id"], req.frequency_code, req.claim_id, n
+                ),
+                chargemaster=await ctx.chargemaster(conn, original["site_id"]),
+                frequency_code=req.frequency_code,
+                original_claim_id=req.claim_id,
+                payer_claim_control_number=original["payer_claim_control_number"],
+            )
+            candidates.append((claim, payload, item))
+            await repo.set_status(conn, [(req.claim_id, "corrected" if req.frequency_code == "7" else "voided",
+                                          {"reason": req.reason, "by": req.requested_by,
+                                           "replacement": claim.claim_id})])  # fmt: skip
+        await bill(conn, candidates, emitter)
+
+    async def bill(
+        conn, candidates: list[tuple[Claim, EncounterCodedPayload, Inbound]], emitter: Emitter
+    ) -> None:
+        today = datetime.now(UTC).date()
+        rows = [
+            (c.claim_id, c.encounter_id, c.site_id, c.payer.payer_id if c.payer else None, c.claim_type,
+             c.frequency_code, c.original_claim_id, c.payer_claim_control_number, c.total_charge, c.service_date,
+             p.model_dump_json(), i.traceparent)
+            for c, p, i in candidates
+        ]  # fmt: skip
+        new = await repo.insert_claims(conn, rows)
+        held, clean = [], []
+        for claim, _, item in candidates:
+            if claim.claim_id not in new:
+                continue  # this encounter already has its claim
+            findings = scrub(claim, is_billable=icd10cm.is_billable_on, payer_rules=ctx.payer_rules,
+                             ncci=ctx.ncci, as_of=today)  # fmt: skip
+            (held if findings else clean).append((claim, item, findings))
+        await hold(conn, held, emitter)
+        await submit(conn, clean, emitter)
+
+    async def hold(conn, held, emitter: Emitter) -> None:
+        if not held:
+            return
+        await repo.set_status(
+            conn,
+            [(c.claim_id, "held", {"reasons": [r.model_dump() for r in f]}) for c, _, f in held],
+        )
+        await repo.open_work_items(conn, [(c.claim_id, c.site_id, "scrub_hold", json.dumps([r.model_dump() for r in f]))
+                                          for c, _, f in held])  # fmt: skip
+        for c, item, findings in held:
+            emitter.emit(ClaimHeld(site_id=c.site_id, encounter_id=c.encounter_id, payload=ClaimHeldPayload(
+                claim_id=c.claim_id, payer_id=c.payer.payer_id if c.payer else None,
+                total_charge=c.total_charge, service_date=c.service_date, reasons=findings)), cause=item)  # fmt: skip
+
+    async def submit(conn, clean, emitter: Emitter) -> None:
+        groups: dict[tuple[str, str], list] = defaultdict(list)
+        for entry in clean:
+            c = entry[0]
+            groups[(c.claim_type, c.payer.payer_id)].append(entry)
+        now = datetime.now(UTC)
+        for (claim_type, payer_id), entries in groups.items():
+            for start in range(0, len(entries), ctx.max_claims_per_file):
+                chunk = entries[start : start + ctx.max_claims_per_file]
+                ok, bad = _buildable(chunk)
+                await hold(conn, bad, emitter)
+                if ok:
+                    await _write_file(conn, claim_type, payer_id, ok, now, emitter)
+
+    def _buildable(chunk):
+        """Claims an 837 can be written for; the rest are held with the writer's reason."""
+        try:
+            build_837([c for c, _, _ in chunk], interchange_control_number=1, group_control_number=1,
+                      created_at=datetime.now(UTC))  # fmt: skip
+            return chunk, []
+        except ValueError:
+            ok, bad = [], []
+            for entry in chunk:
+                try:
+                    build_837([entry[0]], interchange_control_number=1, group_control_number=1,
+                              created_at=datetime.now(UTC))  # fmt: skip
+                    ok.append(entry)
+                except ValueError as e:
+                    bad.append(
+                        (entry[0], entry[1], [Reason(code="X12_BUILD", message=str(e)[:300])])
+                    )
+            return ok, bad
+
+    async def _write_file(
+        conn, claim_type: str, payer_id: str, entries, now: datetime, emitter: Emitter
+    ) -> None:
+        icn, gcn = await repo.next_control_numbers(conn)
+        with tracer().start_as_current_span("x12 build 837", attributes={"rcm.claims": len(entries),
+                                                                          "rcm.interchange_control_number": icn}):  # fmt: skip
+            batch = build_837([c for c, _, _ in entries], interchange_control_number=icn, group_control_number=gcn,
+                              created_at=now, sender_id=ctx.sender_id, receiver_id=ctx.receiver_id,
+                              submitter_name=ctx.submitter_name, usage=ctx.usage)  # fmt: skip
+        kind = "P" if claim_type == "professional" else "I"
+        file_name = f"837{kind}_{_safe(payer_id)}_{icn:09d}.x12"
+        await add_outbound(conn, repo.S, ctx.outbound_dir, file_name, batch.text)
+        spans = {
+            st: [[s.claim_id, s.first_segment, s.last_segment] for s in ss]
+            for st, ss in batch.spans.items()
+        }
+        await repo.record_file(conn, file_name=file_name, icn=icn, gcn=gcn, claim_type=claim_type, payer_id=payer_id,
+                               transactions=batch.transactions, spans=spans)  # fmt: skip
+        st_of = {cid: st for st, ids in batch.transactions.items() for cid in ids}
+        await repo.mark_submitted(
+            conn, [(c.claim_id, f"{icn:09d}", file_name, st_of[c.claim_id]) for c, _, _ in entries]
+        )
+        await repo.set_status(conn, [(c.claim_id, "submitted", {"file_name": file_name, "interchange_control_number": f"{icn:09d}"})
+                                     for c, _, _ in entries])  # fmt: skip
+        for c, item, _ in entries:
+            guarantor = c.subscriber if c.relationship == "child" and c.subscriber else c.patient
+            emitter.emit(ClaimSubmitted(site_id=c.site_id, encounter_id=c.encounter_id, payload=ClaimSubmittedPayload(
+                claim_id=c.claim_id, payer_id=c.payer.payer_id, payer_name=c.payer.payer_name,
+                filing_indicator=c.filing_indicator, claim_type=c.claim_type, frequency_code=c.frequency_code,
+                original_claim_id=c.original_claim_id, payer_claim_control_number=c.payer_claim_control_number,
+                total_charge=c.total_charge, service_date=c.service_date, submitted_at=now,
+                interchange_control_number=f"{icn:09d}", file_name=file_name, lines=c.event_lines(),
+                guarantor=guarantor)), cause=item)  # fmt: skip
+
+    async def on_remittances(conn, items: list[Inbound]) -> None:
+        changes, pcns = [], []
+        for item in items:
+            p = item.event.payload
+            status = remittance_status(p)
+            changes.append((p.claim_id, status, {"remittance_id": p.remittance_id, "paid": str(p.paid),
+                                                 "status_code": p.status_code}))  # fmt: skip
+            if p.payer_claim_control_number:
+                pcns.append((p.claim_id, p.payer_claim_control_number))
+        known = await repo.get_claims(conn, [c[0] for c in changes])
+        await repo.set_status(conn, [c for c in changes if c[0] in known])
+        await set_payer_claim_numbers(conn, [x for x in pcns if x[0] in known])
+
+    return handle
+
+
+async def set_payer_claim_numbers(conn: asyncpg.Connection, rows: list[tuple[str, str]]) -> None:
+    if rows:
+        await conn.executemany(
+            f"UPDATE {repo.S}.claim SET payer_claim_control_number = $2 WHERE claim_id = $1", rows
+        )
+
+
+def _safe(s: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in s)[:20]

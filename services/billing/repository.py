@@ -1,0 +1,125 @@
+"""SQL for the billing schema."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+S = "billing"
+
+
+async def insert_claims(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]:
+    """Insert new claims as 'created'; return the ids inserted (an encounter bills once)."""
+    if not rows:
+        return set()
+    got = await conn.fetch(
+        f"INSERT INTO {S}.claim (claim_id, encounter_id, site_id, payer_id, claim_type, frequency_code,"
+        " original_claim_id, payer_claim_control_number, status, total_charge, service_date, coded, traceparent)"
+        " SELECT c, e, s, p, t, f, o, pcn, 'created', amt, d, j, tp FROM unnest($1::text[], $2::text[], $3::text[],"
+        " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[], $10::date[], $11::jsonb[],"
+        " $12::text[]) AS u(c, e, s, p, t, f, o, pcn, amt, d, j, tp) ON CONFLICT DO NOTHING RETURNING claim_id",
+        *map(list, zip(*rows, strict=True)),
+    )
+    return {r["claim_id"] for r in got}
+
+
+async def set_status(conn: asyncpg.Connection, changes: list[tuple[str, str, dict | None]]) -> None:
+    """Move claims to a new status, each with a history row: (claim_id, status, detail)."""
+    if not changes:
+        return
+    ids = [c[0] for c in changes]
+    statuses = [c[1] for c in changes]
+    details = [json.dumps(c[2]) if c[2] is not None else None for c in changes]
+    await conn.execute(
+        f"UPDATE {S}.claim c SET status = u.s, updated_at = now() FROM unnest($1::text[], $2::text[]) AS u(i, s)"
+        " WHERE c.claim_id = u.i",
+        ids, statuses,
+    )  # fmt: skip
+    await conn.execute(
+        f"INSERT INTO {S}.claim_history (claim_id, status, detail)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
+        ids, statuses, details,
+    )  # fmt: skip
+
+
+async def mark_submitted(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
+    """(claim_id, interchange_control_number, file_name, st_control_number)."""
+    await conn.execute(
+        f"UPDATE {S}.claim c SET interchange_control_number = u.icn, file_name = u.f, st_control_number = u.st"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(i, icn, f, st) WHERE c.claim_id = u.i",
+        *map(list, zip(*rows, strict=True)),
+    )
+
+
+async def next_control_numbers(conn: asyncpg.Connection) -> tuple[int, int]:
+    row = await conn.fetchrow(
+        f"SELECT nextval('{S}.interchange_control_number') AS icn, nextval('{S}.group_control_number') AS gcn"
+    )
+    return row["icn"], row["gcn"]
+
+
+async def record_file(conn, *, file_name: str, icn: int, gcn: int, claim_type: str, payer_id: str | None,
+                      transactions: dict, spans: dict) -> None:  # fmt: skip
+    await conn.execute(
+        f"INSERT INTO {S}.submission_file (file_name, interchange_control_number, group_control_number,"
+        " claim_type, payer_id, claim_count, transactions, spans) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        file_name, str(icn), str(gcn), claim_type, payer_id, sum(len(v) for v in transactions.values()),
+        json.dumps(transactions), json.dumps(spans),
+    )  # fmt: skip
+
+
+async def file_by_group(conn: asyncpg.Connection, group_control_number: str):
+    return await conn.fetchrow(
+        f"SELECT * FROM {S}.submission_file WHERE group_control_number = $1",
+        group_control_number.lstrip("0") or "0",
+    )
+
+
+async def open_work_items(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
+    """(claim_id, site_id, kind, reasons_json)."""
+    if rows:
+        await conn.executemany(
+            f"INSERT INTO {S}.work_item (claim_id, site_id, kind, reasons) VALUES ($1, $2, $3, $4)",
+            rows,
+        )
+
+
+async def get_claims(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(f"SELECT * FROM {S}.claim WHERE claim_id = ANY($1::text[])", claim_ids)
+    return {r["claim_id"]: r for r in rows}
+
+
+async def claim_with_history(conn: asyncpg.Connection, claim_id: str):
+    claim = await conn.fetchrow(f"SELECT * FROM {S}.claim WHERE claim_id = $1", claim_id)
+    if claim is None:
+        return None, []
+    history = await conn.fetch(
+        f"SELECT status, detail, at FROM {S}.claim_history WHERE claim_id = $1 ORDER BY history_id",
+        claim_id,
+    )
+    return claim, history
+
+
+async def corrections_of(conn: asyncpg.Connection, claim_id: str) -> int:
+    return await conn.fetchval(
+        f"SELECT count(*) FROM {S}.claim WHERE original_claim_id = $1", claim_id
+    )
+
+
+async def chargemaster_csv(conn: asyncpg.Connection, site_id: str) -> str | None:
+    return await conn.fetchval(f"SELECT csv FROM {S}.chargemaster WHERE site_id = $1", site_id)
+
+
+async def save_chargemaster(conn: asyncpg.Connection, site_id: str, csv_text: str) -> None:
+    await conn.execute(
+        f"INSERT INTO {S}.chargemaster (site_id, csv) VALUES ($1, $2)"
+        " ON CONFLICT (site_id) DO UPDATE SET csv = EXCLUDED.csv, loaded_at = now()",
+        site_id, csv_text,
+    )  # fmt: skip
+
+
+async def claim_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT site_id, status, count(*) AS n, sum(total_charge) AS charge FROM {S}.claim GROUP BY 1, 2 ORDER BY 1, 2"
+    )

@@ -1,0 +1,198 @@
+"""`rcm demo`: the whole pipeline on the local stack, end to end, with a report.
+
+Starts the stack (unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point elsewhere),
+every service as its own process plus payer_sim, posts sample FHIR encounters
+from three sites to the coding API, runs a simulated remote coder pool against
+the work-queue API, waits until every encounter reaches a terminal outcome and
+prints the report. Exit status 1 if any encounter is unaccounted for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import asyncpg
+import httpx
+
+from services.cli import report
+from services.cli.supervisor import Supervisor
+from shared import stack
+from shared.auth import issue
+from shared.kafka import ensure_topics
+from shared.settings import ServiceSettings
+
+SERVICE_ORDER = ("coding", "billing", "payer_sim", "payments", "followup")
+
+
+def base_env(settings: ServiceSettings, endpoints: dict) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": endpoints["kafka"],
+        "DATABASE_URL": endpoints["postgres"],
+        "RCM_RUN_DIR": str(settings.run_path),
+        "RCM_MAILBOX_OUTBOUND": str(settings.outbound_dir),
+        "RCM_MAILBOX_INBOUND": str(settings.inbound_dir),
+        "RCM_TOKEN_SECRET": settings.auth.token_secret,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_services(settings: ServiceSettings, endpoints: dict, *, instances: int = 1,
+                   extra_env: dict[str, str] | None = None) -> Supervisor:  # fmt: skip
+    sup = Supervisor(settings.run_path, {**base_env(settings, endpoints), **(extra_env or {})})
+    for name in SERVICE_ORDER:
+        for i in range(instances):
+            sup.add(name, instance=i, http=(name == "coding" and i == 0) or (name != "payer_sim" and i == 0))
+    sup.start_all()
+    return sup
+
+
+async def wait_http(url: str, sup: Supervisor, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.monotonic() < deadline:
+            dead = sup.dead()
+            if dead:
+                tail = dead[0].log_path.read_text(errors="replace")[-1500:]
+                raise RuntimeError(f"service {dead[0].label} exited during start-up:\n{tail}")
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.3)
+    raise RuntimeError(f"{url} not healthy after {timeout:.0f}s")
+
+
+async def coder_pool(base_url: str, secret: str, expected: dict[str, dict], stop: asyncio.Event,
+                     sites: list[str]) -> dict[str, int]:  # fmt: skip
+    """Simulated remote coders, one per site: lease, review (the labelled answer plays the coder), complete."""
+    done: dict[str, int] = {}
+
+    async def coder(site: str) -> None:
+        token = issue(secret, f"coder-{site}", "coder", [site])
+        headers = {"authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+            while not stop.is_set():
+                r = await client.post("/work/next")
+                if r.status_code == 204:
+                    await asyncio.sleep(0.3)
+                    continue
+                r.raise_for_status()
+                item = r.json()
+                body = review(item, expected.get(item["encounter_id"]))
+                r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
+                if r.status_code == 422:  # the coder overrides what the edits flag, with a reason
+                    edits = r.json()["detail"]["edits"]
+                    body["overrides"] = [{"code": e["code"], "reason": "reviewed against documentation"} for e in edits]
+                    r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
+                r.raise_for_status()
+                done[site] = done.get(site, 0) + 1
+
+    await asyncio.gather(*(coder(s) for s in sites))
+    return done
+
+
+def review(item: dict, truth: dict | None) -> dict:
+    """What the coder submits: the documented answer when known, else the engine's suggestions."""
+    sugg = item["suggestions"]
+    if truth and truth.get("diagnoses"):
+        dx = list(truth["diagnoses"])
+        procs = [{"code": c, "diagnosis_pointers": [1]} for c in truth.get("procedures", [])]
+        if truth.get("em_code"):
+            procs.insert(0, {"code": truth["em_code"], "diagnosis_pointers": list(range(1, min(len(dx), 4) + 1))})
+    else:
+        dx = [d["code"] for d in sugg["diagnoses"]] or ["R69"]
+        procs = [{"code": p["code"], "modifiers": p.get("modifiers", []), "units": str(p.get("units", 1)),
+                  "diagnosis_pointers": p.get("diagnosis_pointers") or [1]} for p in sugg["procedures"]]  # fmt: skip
+        if not procs:
+            procs = [{"code": "99213", "diagnosis_pointers": [1]}]
+    return {"lease_token": item["lease_token"], "diagnoses": dx, "procedures": procs}
+
+
+async def post_encounters(base_url: str, bundles: list[dict]) -> list[str]:
+    ids = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        for b in bundles:
+            r = await client.post("/encounters", json=b)
+            if r.status_code >= 400:
+                raise RuntimeError(f"intake refused a sample encounter: HTTP {r.status_code} {r.text[:300]}")
+            ids.append(r.json()["encounter_id"])
+    return ids
+
+
+async def wait_settled(dsn: str, ids: list[str], timeout: float, sup: Supervisor, quiet: bool = False) -> set[str]:
+    """Poll followup's outcomes until every encounter has one; return those still missing."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        missing = set(ids)
+        while missing and time.monotonic() < deadline:
+            rows = await conn.fetch("SELECT encounter_id FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
+                                    list(missing))  # fmt: skip
+            missing -= {r["encounter_id"] for r in rows}
+            if not quiet:
+                print(f"\r  settled {len(ids) - len(missing)}/{len(ids)} encounters", end="", file=sys.stderr, flush=True)
+            for sp in sup.dead():  # a demo service that died is restarted, as a process manager would
+                sp.start()
+            if missing:
+                await asyncio.sleep(0.5)
+        if not quiet:
+            print(file=sys.stderr)
+        return missing
+    finally:
+        await conn.close()
+
+
+async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, keep: bool = False,
+                   as_json: bool = False, timeout: float = 300) -> int:  # fmt: skip
+    from services.cli.samples import generate_samples
+    from services.coding.domain.fhir import parse_intake
+
+    print("rcm demo: starting the local stack (Kafka + PostgreSQL)...", file=sys.stderr)
+    endpoints = await asyncio.to_thread(stack.up, settings)
+    started_stack = not (settings.connections.kafka_bootstrap_servers and settings.connections.database_url)
+    await ensure_topics(endpoints["kafka"], partitions=settings.consumer.partitions)
+    sup = start_services(settings, endpoints)
+    stop = asyncio.Event()
+    base_url = ""
+    try:
+        coding = sup.by_name("coding")[0]
+        base_url = f"http://127.0.0.1:{coding.http_port}"
+        print(f"rcm demo: services starting (logs in {settings.run_path / 'logs'})...", file=sys.stderr)
+        await wait_http(base_url + "/health", sup)
+        samples = generate_samples(n, seed)
+        encounters = [parse_intake(s.bundle) for s in samples]
+        expected = {e.encounter_id: s.expected for e, s in zip(encounters, samples, strict=True)}
+        sites = sorted({e.site_id for e in encounters})
+        started = time.monotonic()
+        ids = await post_encounters(base_url, [s.bundle for s in samples])
+        print(f"rcm demo: posted {len(ids)} FHIR encounters from {len(sites)} sites; a coder pool works the review "
+              "queues...", file=sys.stderr)  # fmt: skip
+        pool_task = asyncio.create_task(coder_pool(base_url, settings.auth.token_secret, expected, stop, sites))
+        missing = await wait_settled(endpoints["postgres"], ids, timeout, sup)
+        stop.set()
+        await asyncio.wait_for(pool_task, 30)
+        elapsed = time.monotonic() - started
+        data = await report.collect(endpoints["postgres"], ids)
+        data["elapsed_seconds"] = round(elapsed, 1)
+        data["unaccounted"] = sorted(missing)
+        print(report.render(data))
+        if as_json:
+            print(json.dumps(data, indent=2, default=str))
+        if missing:
+            print(f"rcm demo: FAILED: {len(missing)} encounter(s) did not reach a terminal state within "
+                  f"{timeout:.0f}s: {', '.join(sorted(missing)[:10])}", file=sys.stderr)  # fmt: skip
+            return 1
+        return 0
+    finally:
+        stop.set()
+        if not keep:
+            sup.stop_all()
+            if started_stack:
+                await asyncio.to_thread(stack.down, settings)
+        else:
+            print(f"rcm demo: left running (coding API {base_url}); stop with `rcm stack down` and kill the "
+                  "services", file=sys.stderr)  # fmt: skip

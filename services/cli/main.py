@@ -1,0 +1,245 @@
+"""The `rcm` command line: one entry point for users, tests and benchmarks.
+
+Every failure a user can cause (bad file, unreachable broker or database, bad
+arguments) ends as one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from pathlib import Path
+
+SERVICES = ("coding", "billing", "payments", "followup", "payer_sim")
+
+
+class UserError(Exception):
+    """Reported as one line; exit status 2."""
+
+
+def _settings(cls=None):
+    from shared.settings import ServiceSettings
+
+    return (cls or ServiceSettings)()
+
+
+def _read_json(path: str):
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise UserError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from e
+
+
+def _encounter(path: str):
+    from services.coding.domain.fhir import IntakeError, parse_intake
+
+    data = _read_json(path)
+    try:
+        return parse_intake(data)
+    except IntakeError as e:
+        first = e.errors[0] if e.errors else {"path": "$", "message": str(e)}
+        more = f" (+{len(e.errors) - 1} more)" if len(e.errors) > 1 else ""
+        raise UserError(f"{path}: {first['path']}: {first['message']}{more}") from e
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_stack(args) -> int:
+    from shared import stack
+
+    s = _settings()
+    if args.action == "up":
+        endpoints = stack.up(s)
+        print(json.dumps(endpoints))
+    elif args.action == "down":
+        stack.down(s)
+        print("stack stopped")
+    else:
+        print(json.dumps(stack.status(s), indent=2))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from shared.service import run
+
+    module = importlib.import_module(f"services.{args.service}.app")
+    settings_cls = getattr(module, "Settings", None)
+    settings = _settings(settings_cls)
+    if args.http_port is not None:
+        settings.http.port = args.http_port
+    asyncio.run(run(module.spec(), settings))
+    return 0
+
+
+def cmd_code(args) -> int:
+    from services.coding.domain import engine
+
+    enc = _encounter(args.file)
+    result = engine.code_encounter(enc)
+    print(json.dumps(engine.offline_json(result), indent=2, default=str))
+    return 0
+
+
+def cmd_claim(args) -> int:
+    from datetime import UTC, datetime
+
+    from services.billing.domain.chargemaster import (
+        load_sample_chargemaster,
+        parse_chargemaster_csv,
+    )
+    from services.billing.domain.claim import build_claim
+    from services.billing.domain.scrubber import load_sample_payer_rules, scrub
+    from services.billing.domain.x12_837 import build_837
+    from services.coding.domain import engine
+    from shared import icd10cm
+
+    enc = _encounter(args.file)
+    result = engine.code_encounter(enc)
+    try:
+        payload = result.to_payload(enc, coded_by="auto")
+    except ValueError as e:
+        raise UserError(f"{args.file}: cannot bill: {e}") from e
+    if args.chargemaster:
+        try:
+            cm = parse_chargemaster_csv(Path(args.chargemaster).read_text(), name=args.chargemaster)
+        except (OSError, ValueError) as e:
+            raise UserError(f"{args.chargemaster}: {e}") from e
+    else:
+        cm = load_sample_chargemaster(enc.site_id)
+        print(f"rcm: pricing with the bundled sample chargemaster for site {enc.site_id!r} "
+              "(pass --chargemaster FILE to use yours)", file=sys.stderr)  # fmt: skip
+    import hashlib
+
+    claim_id = "C" + hashlib.sha256(enc.encounter_id.encode()).hexdigest()[:15].upper()
+    claim = build_claim(payload, claim_id=claim_id, chargemaster=cm)
+    findings = scrub(claim, is_billable=icd10cm.is_billable_on, payer_rules=load_sample_payer_rules())
+    if findings:
+        for f in findings:
+            print(f"rcm: scrub {f.code}: {f.message}" + (f" [{f.field}]" if f.field else ""), file=sys.stderr)
+        raise UserError(f"{args.file}: claim held by the scrubber ({len(findings)} finding(s)); no 837 written")
+    batch = build_837([claim], interchange_control_number=1, group_control_number=1, created_at=datetime.now(UTC))
+    sys.stdout.write(batch.text)
+    return 0
+
+
+def cmd_era(args) -> int:
+    from services.payments.domain.era import parse_835
+    from services.payments.domain.era_json import era_to_json
+    from shared.x12 import X12Error
+
+    try:
+        text = Path(args.file).read_text(errors="replace")
+    except OSError as e:
+        raise UserError(f"{args.file}: cannot read ({e.strerror})") from e
+    try:
+        era = parse_835(text)
+    except X12Error as e:
+        raise UserError(f"{args.file}: {e}") from e
+    print(json.dumps(era_to_json(era), indent=2))
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from services.cli.submit import submit_files
+
+    n = asyncio.run(submit_files(args.files, _settings(), url=args.url))
+    print(f"submitted {n} encounter(s)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from services.cli.demo import run_demo
+
+    return asyncio.run(run_demo(_settings(), n=args.encounters, seed=args.seed, keep=args.keep,
+                                as_json=args.json, timeout=args.timeout))  # fmt: skip
+
+
+def cmd_trace(args) -> int:
+    from services.cli.trace import print_trace
+
+    return print_trace(_settings(), args.encounter_id)
+
+
+def cmd_token(args) -> int:
+    from shared.auth import issue
+
+    print(issue(_settings().auth.token_secret, args.user, args.role, args.sites, args.ttl))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rcm", description="Revenue-cycle management: coding, claims, payments, follow-up")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("stack", help="the local Kafka + Postgres")
+    s.add_argument("action", choices=["up", "down", "status"])
+    s.set_defaults(func=cmd_stack)
+
+    s = sub.add_parser("serve", help="run one service process")
+    s.add_argument("service", choices=SERVICES)
+    s.add_argument("--http-port", type=int, default=None)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("code", help="code one encounter offline (FHIR R4 Bundle or native JSON)")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_code)
+
+    s = sub.add_parser("claim", help="code and bill one encounter offline; print the 837")
+    s.add_argument("file")
+    s.add_argument("--chargemaster", help="chargemaster CSV to price with")
+    s.set_defaults(func=cmd_claim)
+
+    s = sub.add_parser("era", help="parse one 835 file offline; print JSON")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_era)
+
+    s = sub.add_parser("submit", help="publish encounters (FHIR bundles or native JSON) to the pipeline")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--url", help="POST to this coding service URL instead of publishing to Kafka")
+    s.set_defaults(func=cmd_submit)
+
+    s = sub.add_parser("demo", help="run the whole pipeline on sample encounters and print a report")
+    s.add_argument("--keep", action="store_true", help="leave the stack and services running")
+    s.add_argument("--json", action="store_true", help="also print the report as JSON")
+    s.add_argument("-n", "--encounters", type=int, default=60)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--timeout", type=float, default=300)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("trace", help="print an encounter's trace across services")
+    s.add_argument("encounter_id")
+    s.set_defaults(func=cmd_trace)
+
+    s = sub.add_parser("token", help="issue a work-queue bearer token (signed with RCM_TOKEN_SECRET)")
+    s.add_argument("--user", required=True)
+    s.add_argument("--role", default="coder", choices=["coder", "biller", "supervisor", "service"])
+    s.add_argument("--sites", nargs="+", default=["*"])
+    s.add_argument("--ttl", type=int, default=8 * 3600)
+    s.set_defaults(func=cmd_token)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from shared.settings import ConfigurationError
+    from shared.stack import StackError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (UserError, ConfigurationError, StackError) as e:
+        print(f"rcm: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

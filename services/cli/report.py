@@ -1,0 +1,89 @@
+"""The demo/bench report: read-only queries over each service's schema (an ops read model)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+import asyncpg
+
+OUTCOMES = ("paid", "partially_paid", "denied", "held", "rejected")
+
+
+async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
+    conn = await asyncpg.connect(dsn)
+    try:
+        sites: dict[str, dict] = defaultdict(lambda: {
+            "encounters": 0, "auto_coded": 0, "coder_reviewed": 0, "claims_submitted": 0,
+            **{o: 0 for o in OUTCOMES}, "billed": Decimal(0), "paid_amount": Decimal(0),
+            "patient_responsibility": Decimal(0), "open_work_items": 0,
+        })  # fmt: skip
+        for r in await conn.fetch("SELECT site_id, outcome, count(*) AS n FROM followup.encounter_outcome GROUP BY 1, 2"):
+            sites[r["site_id"]][r["outcome"]] += r["n"]
+            sites[r["site_id"]]["encounters"] += r["n"]
+        for r in await conn.fetch(
+            "SELECT site_id, count(*) FILTER (WHERE coded_by = 'auto') AS auto,"
+            " count(*) FILTER (WHERE route = 'review' AND status = 'coded') AS reviewed FROM coding.encounter GROUP BY 1"
+        ):
+            sites[r["site_id"]]["auto_coded"] = r["auto"]
+            sites[r["site_id"]]["coder_reviewed"] = r["reviewed"]
+        for r in await conn.fetch(
+            "SELECT site_id, count(*) FILTER (WHERE submitted_at IS NOT NULL) AS submitted,"
+            " coalesce(sum(total_charge) FILTER (WHERE submitted_at IS NOT NULL), 0) AS billed,"
+            " coalesce(sum(paid), 0) AS paid, coalesce(sum(patient_responsibility), 0) AS pr"
+            " FROM followup.claim GROUP BY 1"
+        ):
+            s = sites[r["site_id"]]
+            s["claims_submitted"] = r["submitted"]
+            s["billed"], s["paid_amount"], s["patient_responsibility"] = r["billed"], r["paid"], r["pr"]
+        for r in await conn.fetch("SELECT site_id, count(*) AS n FROM followup.work_item WHERE status <> 'resolved' GROUP BY 1"):
+            sites[r["site_id"]]["open_work_items"] = r["n"]
+        claim_states = [dict(r) for r in await conn.fetch(
+            "SELECT status, count(*) AS n FROM billing.claim GROUP BY 1 ORDER BY 1")]  # fmt: skip
+        denials = [dict(r) for r in await conn.fetch(
+            "SELECT category, action, count(*) AS n, sum(amount) AS amount FROM followup.work_item"
+            " WHERE source_key LIKE 'denial:%' GROUP BY 1, 2 ORDER BY 3 DESC")]  # fmt: skip
+        unmatched = await conn.fetchval("SELECT count(*) FROM payments.claim_payment WHERE state = 'unmatched'")
+        dlq = {}
+        for schema in ("coding", "billing", "payments", "followup", "payer_sim"):
+            dlq[schema] = await conn.fetchval(f"SELECT count(*) FROM {schema}.dead_letter")
+        return {"sites": {k: sites[k] for k in sorted(sites)}, "claim_states": claim_states, "denials": denials,
+                "unmatched_remittances": unmatched, "dead_letters": dlq}  # fmt: skip
+    finally:
+        await conn.close()
+
+
+def _money(v) -> str:
+    return f"{Decimal(v):,.2f}"
+
+
+def render(data: dict) -> str:
+    cols = [("encounters", "enc"), ("auto_coded", "auto"), ("coder_reviewed", "coder"), ("claims_submitted", "submitted"),
+            ("paid", "paid"), ("partially_paid", "partial"), ("denied", "denied"), ("held", "held"),
+            ("rejected", "rejected"), ("billed", "billed"), ("paid_amount", "paid $"),
+            ("patient_responsibility", "patient $"), ("open_work_items", "work items")]  # fmt: skip
+    header = f"{'site':<20}" + "".join(f"{label:>12}" for _, label in cols)
+    lines = ["", "rcm demo report", "=" * len(header), header, "-" * len(header)]
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for site, row in data["sites"].items():
+        cells = []
+        for key, _ in cols:
+            v = row[key]
+            totals[key] += Decimal(v)
+            cells.append(f"{_money(v) if isinstance(v, Decimal) else v:>12}")
+        lines.append(f"{site:<20}" + "".join(cells))
+    lines.append("-" * len(header))
+    lines.append(f"{'total':<20}" + "".join(
+        f"{_money(totals[k]) if k in ('billed', 'paid_amount', 'patient_responsibility') else int(totals[k]):>12}"
+        for k, _ in cols))  # fmt: skip
+    lines.append("")
+    lines.append("claims by state: " + ", ".join(f"{r['status']} {r['n']}" for r in data["claim_states"]))
+    if data["denials"]:
+        lines.append("denials by category -> action:")
+        for r in data["denials"]:
+            lines.append(f"  {r['category']:<32} -> {r['action']:<24} {r['n']:>4}  {_money(r['amount'] or 0):>12}")
+    lines.append(f"unmatched remittances: {data['unmatched_remittances']}")
+    lines.append("dead letters: " + ", ".join(f"{k} {v}" for k, v in data["dead_letters"].items()))
+    if "elapsed_seconds" in data:
+        lines.append(f"settled in {data['elapsed_seconds']} s")
+    return "\n".join(lines)

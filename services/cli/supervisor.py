@@ -1,0 +1,93 @@
+"""Starts service processes (each its own OS process) and stops them; used by demo, tests and bench."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.stack.procs import free_port, pid_alive, stop_pid
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    instance: int
+    env: dict[str, str]
+    log_path: Path
+    http_port: int | None = None
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{self.instance}"
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "services.cli.main", "serve", self.name]
+        if self.http_port:
+            cmd += ["--http-port", str(self.http_port)]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL (chaos): no shutdown code runs."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.proc is not None and pid_alive(self.proc.pid):
+            stop_pid(self.proc.pid, timeout)
+        if self.proc is not None:
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+@dataclass
+class Supervisor:
+    run_dir: Path
+    base_env: dict[str, str]
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    def add(self, name: str, *, instance: int = 0, http: bool = False, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+        env = {**os.environ, **self.base_env, **(extra_env or {})}
+        port = free_port() if http else None
+        sp = ServiceProcess(name, instance, env, self.run_dir / "logs" / f"{name}-{instance}.log", port)
+        self.processes.append(sp)
+        return sp
+
+    def start_all(self) -> None:
+        for sp in self.processes:
+            sp.start()
+
+    def by_name(self, name: str) -> list[ServiceProcess]:
+        return [p for p in self.processes if p.name == name]
+
+    def dead(self) -> list[ServiceProcess]:
+        return [p for p in self.processes if not p.alive()]
+
+    def stop_all(self) -> None:
+        for sp in self.processes:
+            if sp.alive():
+                sp.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for sp in self.processes:
+            if sp.proc is None:
+                continue
+            try:
+                sp.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                sp.proc.kill()
+                sp.proc.wait(5)

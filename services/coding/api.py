@@ -1,0 +1,186 @@
+"""HTTP API of the coding service: encounter intake and the coder work queue."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from services.coding import repository as repo
+from services.coding.domain import engine
+from services.coding.domain.fhir import IntakeError, parse_intake
+from shared import icd10cm
+from shared.auth import Principal, principal_dependency
+from shared.events import (
+    CodedDiagnosis,
+    CodedProcedure,
+    EncounterCoded,
+    EncounterCodedPayload,
+    EncounterDocumented,
+)
+from shared.events import Encounter as EncounterModel
+from shared.messaging import Emitter
+from shared.service import Runtime
+
+
+class FinalProcedure(BaseModel):
+    code: str = Field(min_length=4, max_length=7)
+    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    units: Decimal = Decimal(1)
+    diagnosis_pointers: list[int] = Field(default_factory=lambda: [1], min_length=1, max_length=4)
+
+
+class Override(BaseModel):
+    code: str  # the edit code being overridden
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class CompleteRequest(BaseModel):
+    lease_token: uuid.UUID
+    diagnoses: list[str] = Field(min_length=1, max_length=12)
+    procedures: list[FinalProcedure] = Field(min_length=1, max_length=50)
+    overrides: list[Override] = Field(default_factory=list)
+
+
+def procedure_system(code: str) -> str:
+    return "hcpcs" if code[:1].isalpha() else "cpt"
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(title="rcm coding", version="1")
+    pool = rt.pool
+    secret = rt.settings.auth.token_secret
+    lease_seconds = rt.settings.auth.lease_seconds
+    coder = principal_dependency(secret, frozenset({"coder", "supervisor"}))
+
+    @app.exception_handler(IntakeError)
+    async def intake_error(_: Request, e: IntakeError):
+        return JSONResponse(status_code=422, content={"detail": e.errors})
+
+    @app.get("/health")
+    async def health():
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+        return {"status": "ok"}
+
+    @app.post("/encounters", status_code=202)
+    async def intake(request: Request):
+        """Accept a FHIR R4 Bundle or a native encounter; publish encounter.documented via the outbox."""
+        try:
+            data = json.loads(await request.body())
+        except ValueError as e:
+            raise HTTPException(422, [{"path": "$", "message": f"body is not valid JSON: {e.msg}"}]) from e
+        enc = parse_intake(data)
+        event = EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc)
+        emitter = Emitter(repo.S)
+        async with pool.acquire() as conn, conn.transaction():
+            if not await repo.record_intake(conn, enc.encounter_id, enc.site_id, event.event_id):
+                return JSONResponse({"encounter_id": enc.encounter_id, "status": "duplicate"}, status_code=200)
+            emitter.emit(event)
+            await emitter.flush(conn)
+        rt.relay.notify()
+        return {"encounter_id": enc.encounter_id, "event_id": str(event.event_id), "status": "accepted"}
+
+    def sites_of(p: Principal) -> list[str] | None:
+        return None if "*" in p.sites else sorted(p.sites)
+
+    @app.get("/work/depth")
+    async def depth(p: Principal = coder):
+        async with pool.acquire() as conn:
+            return await repo.queue_depth(conn, sites_of(p))
+
+    @app.post("/work/next")
+    async def lease_next(p: Principal = coder):
+        async with pool.acquire() as conn, conn.transaction():
+            row = await repo.lease_next(conn, p.user_id, sites_of(p), lease_seconds)
+            if row is None:
+                return Response(status_code=204)
+            await repo.audit(conn, encounter_id=row["encounter_id"], work_item_id=row["work_item_id"],
+                             user_id=p.user_id, action="lease")  # fmt: skip
+            item = await repo.get_item(conn, row["work_item_id"])
+        return _item_view(item)
+
+    @app.get("/work/{work_item_id}")
+    async def get_item(work_item_id: int, p: Principal = coder):
+        async with pool.acquire() as conn:
+            item = await repo.get_item(conn, work_item_id)
+        if item is None:
+            raise HTTPException(404, f"work item {work_item_id} not found")
+        if not p.can_access(item["site_id"]):
+            raise HTTPException(403, f"work item {work_item_id} belongs to another site")
+        return _item_view(item)
+
+    @app.post("/work/{work_item_id}/complete")
+    async def complete(work_item_id: int, body: CompleteRequest, p: Principal = coder):
+        """Finalise coding: validated again; blocking edits must be fixed or overridden with a reason."""
+        emitter = Emitter(repo.S)
+        async with pool.acquire() as conn, conn.transaction():
+            item = await repo.get_item(conn, work_item_id, for_update=True)
+            if item is None:
+                raise HTTPException(404, f"work item {work_item_id} not found")
+            if not p.can_access(item["site_id"]):
+                raise HTTPException(403, f"work item {work_item_id} belongs to another site")
+            if item["status"] == "completed":
+                raise HTTPException(409, f"work item {work_item_id} is already completed")
+            if item["leased_by"] != p.user_id or item["lease_token"] != body.lease_token:
+                raise HTTPException(409, f"work item {work_item_id} is not leased to you (lease expired or taken)")
+            enc = EncounterModel.model_validate_json(item["encounter"])
+            dx = [icd10cm.normalize(c) for c in body.diagnoses]
+            procs = [pr.model_dump() for pr in body.procedures]
+            edits = engine.validate_final_codes(enc, dx, procs)
+            overridden = {o.code: o.reason for o in body.overrides}
+            unresolved = [e for e in edits if e.severity == "blocking" and e.code not in overridden]
+            if unresolved:
+                raise HTTPException(422, {"message": "blocking coding edits remain; fix them or override with a reason",
+                                          "edits": [e.model_dump() for e in unresolved]})  # fmt: skip
+            try:
+                payload = EncounterCodedPayload(
+                    encounter=enc,
+                    diagnoses=[CodedDiagnosis(code=c, description=icd10cm.description(c)) for c in dx],
+                    procedures=[CodedProcedure(code=pr.code, system=procedure_system(pr.code), modifiers=pr.modifiers,
+                                               units=pr.units, diagnosis_pointers=pr.diagnosis_pointers)
+                                for pr in body.procedures],
+                    edits=edits, route="review", coded_by=p.user_id,
+                )  # fmt: skip
+            except ValidationError as e:
+                raise HTTPException(422, e.errors(include_input=False, include_url=False)) from e
+            final = payload.model_dump(mode="json", include={"diagnoses", "procedures"})
+            await repo.complete_item(conn, work_item_id, p.user_id, final)
+            before = {"diagnoses": [d["code"] for d in json.loads(item["suggestions"])["diagnoses"]],
+                      "procedures": [x["code"] for x in json.loads(item["suggestions"])["procedures"]]}  # fmt: skip
+            after = {"diagnoses": dx, "procedures": [x["code"] for x in procs]}
+            await repo.audit(conn, encounter_id=item["encounter_id"], work_item_id=work_item_id, user_id=p.user_id,
+                             action="complete", before=before, after=after,
+                             reason="; ".join(f"{k}: {v}" for k, v in overridden.items()) or None)  # fmt: skip
+            emitter.emit(EncounterCoded(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=payload))
+            await emitter.flush(conn)
+        rt.relay.notify()
+        return {"work_item_id": work_item_id, "encounter_id": item["encounter_id"], "status": "completed",
+                "edits_overridden": sorted(overridden)}  # fmt: skip
+
+    @app.get("/coders/stats")
+    async def stats(p: Principal = coder):
+        async with pool.acquire() as conn:
+            return await repo.coder_stats(conn, sites_of(p))
+
+    return app
+
+
+def _item_view(item) -> dict:
+    enc = json.loads(item["encounter"])
+    return {
+        "work_item_id": item["work_item_id"],
+        "encounter_id": item["encounter_id"],
+        "site_id": item["site_id"],
+        "status": item["status"],
+        "lease_token": str(item["lease_token"]) if item["lease_token"] else None,
+        "lease_expires_at": item["lease_expires_at"].isoformat() if item["lease_expires_at"] else None,
+        "note": enc.get("note"),
+        "encounter": enc,
+        "suggestions": json.loads(item["suggestions"]),
+        "edits": json.loads(item["edits"]),
+    }

@@ -1,0 +1,1 @@
+"""Package data for followup: CARC/RARC tables and payer policies (read with importlib.resources)."""

@@ -1,0 +1,1 @@
+"""Pure follow-up domain: denials, deadlines, priority, aging, statements, 276/277."""

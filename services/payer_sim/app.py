@@ -1,0 +1,127 @@
+"""payer_sim: a stand-in clearinghouse + payer for demo, tests and benchmarks (never deployed).
+
+Takes 837 files from billing's outbound mailbox (exactly once), answers each
+with a 999, a 277CA and an 835 in the inbound mailbox, optionally after a delay.
+Decisions are deterministic for a seed, so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.payer_sim.domain.acknowledge import acknowledge
+from services.payer_sim.domain.adjudicate import AdjudicationRules, adjudicate
+from services.payer_sim.domain.fees import FeeSchedule
+from services.payer_sim.domain.read_837 import read_837
+from services.payer_sim.domain.write_835 import PayeeInfo, PayerInfo, build_835
+from services.payer_sim.domain.write_acks import build_277ca, build_999
+from shared.events import Address
+from shared.mailbox import InboundMailbox, add_outbound, file_writer_loop
+from shared.messaging import Emitter
+from shared.service import Runtime, ServiceSpec
+from shared.settings import ServiceSettings
+from shared.telemetry import tracer
+
+S = "payer_sim"
+PAYER_ADDRESS = Address(line1="PO BOX 1000", city="HARTFORD", state="CT", postal_code="06101")
+
+
+class PayerSimRules(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RCM_PAYER_SIM_", extra="ignore")
+
+    seed: int = 7
+    denial_rate: Decimal = Decimal("0.15")
+    ack_reject_rate: Decimal = Decimal("0.02")
+    delay_seconds: float = 0.0
+
+
+class Settings(ServiceSettings):
+    service_name: str = "payer_sim"
+    payer: PayerSimRules = Field(default_factory=PayerSimRules)
+
+
+def make_apply(rt: Runtime):
+    rules = AdjudicationRules(seed=rt.settings.payer.seed, denial_rate=rt.settings.payer.denial_rate,
+                              ack_reject_rate=rt.settings.payer.ack_reject_rate)  # fmt: skip
+    fees = FeeSchedule.from_csv()
+    inbound = rt.settings.inbound_dir  # where the provider's clearinghouse inbox is
+
+    async def apply(conn: asyncpg.Connection, text: str, file_name: str, emitter: Emitter) -> None:
+        """Front-door (999, 277CA) and adjudication (835) for one 837 file, queued as outbound files."""
+        with tracer().start_as_current_span(
+            "x12 parse 837", attributes={"rcm.file_name": file_name}
+        ):
+            sub = read_837(text)
+        now = datetime.now(UTC)
+        today = now.date()
+
+        async def numbers() -> tuple[int, int]:
+            r = await conn.fetchrow(f"SELECT nextval('{S}.interchange_control_number') AS i,"
+                                    f" nextval('{S}.group_control_number') AS g")  # fmt: skip
+            return r["i"], r["g"]
+
+        icn, gcn = await numbers()
+        await add_outbound(conn, S, inbound, f"999_{sub.interchange_control_number}.x12",
+                           build_999(sub, True, interchange_control_number=icn, group_control_number=gcn, created_at=now))  # fmt: skip
+        decisions = {c.claim_id: acknowledge(c, rules) for c in sub.claims}
+        icn, gcn = await numbers()
+        await add_outbound(conn, S, inbound, f"277CA_{sub.interchange_control_number}.x12",
+                           build_277ca(sub, decisions, interchange_control_number=icn, group_control_number=gcn,
+                                       created_at=now, received_date=today))  # fmt: skip
+        accepted = [c for c in sub.claims if decisions[c.claim_id].accepted]
+        fresh = await conn.fetch(
+            f"SELECT c FROM unnest($1::text[]) AS c WHERE c NOT IN (SELECT claim_id FROM {S}.adjudication)",
+            [c.claim_id for c in accepted],
+        )
+        fresh_ids = {r["c"] for r in fresh}
+        groups: dict[tuple[str, str], list] = defaultdict(list)
+        for c in accepted:
+            if c.claim_id in fresh_ids:
+                groups[(c.payer_id, c.billing_provider_npi or "")].append(
+                    adjudicate(c, rules, fees, today)
+                )
+        for (payer_id, npi), adjs in groups.items():
+            icn, gcn = await numbers()
+            first = adjs[0].claim
+            trace = f"{payer_id[:6]}{icn:09d}"
+            name = f"835_{payer_id}_{icn:09d}.x12"
+            text835 = build_835(adjs, payer=PayerInfo(payer_id, first.payer_name, PAYER_ADDRESS),
+                                payee=PayeeInfo(first.billing_provider_name, npi, first.billing_provider_tax_id or ""),
+                                trace_number=trace, payment_date=today, interchange_control_number=icn,
+                                group_control_number=gcn, created_at=now)  # fmt: skip
+            await add_outbound(conn, S, inbound, name, text835)
+            await conn.executemany(
+                f"INSERT INTO {S}.adjudication (claim_id, status, paid, file_name) VALUES ($1, $2, $3, $4)",
+                [(a.claim_id, a.status, a.paid, name) for a in adjs],
+            )
+        wake.set()
+
+    wake = asyncio.Event()
+    return apply, wake
+
+
+async def mailbox_loop(rt: Runtime) -> None:
+    apply, wake = make_apply(rt)
+    box = InboundMailbox(
+        rt.settings.outbound_dir, frozenset({"837"}), S, apply, handles_unknown=True
+    )
+    writer = asyncio.create_task(file_writer_loop(rt.pool, S, rt.stop, wake,
+                                                  min_age_seconds=rt.settings.payer.delay_seconds))  # fmt: skip
+    try:
+        await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
+    finally:
+        writer.cancel()
+
+
+def spec() -> ServiceSpec:
+    return ServiceSpec(
+        name="payer_sim", schema=S, package_dir=Path(__file__).parent, loops=[mailbox_loop]
+    )

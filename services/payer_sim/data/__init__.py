@@ -1,0 +1,1 @@
+"""Bundled payer-simulator data: the fee schedule (code numbers and allowed amounts only)."""

@@ -1,0 +1,68 @@
+"""Postgres access: pool creation and numbered, idempotent migrations per schema.
+
+Each service owns one schema. Its migrations are ``NNN_name.sql`` files in the
+service's ``migrations/`` package directory; the messaging tables every service
+needs (inbox, outbox, dead letters, mailbox files) come from ``shared/migrations``
+and are applied first. ``{schema}`` in a file is replaced by the schema name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import asyncpg
+
+from shared.settings import ConfigurationError
+
+SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
+_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5, timeout: float = 10) -> asyncpg.Pool:
+    """Create a pool, or raise ConfigurationError naming the database that is unreachable."""
+    try:
+        return await asyncio.wait_for(
+            asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60),
+            timeout,
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+        raise ConfigurationError(f"Postgres unreachable at {redact(dsn)}: {type(e).__name__}: {e}") from e
+
+
+def redact(dsn: str) -> str:
+    return re.sub(r"//([^:@/]+):[^@/]*@", r"//\1:***@", dsn)
+
+
+def _files(directory: Path) -> list[tuple[str, Path]]:
+    out = []
+    for p in sorted(directory.glob("*.sql")):
+        if not _NAME.match(p.name):
+            raise ValueError(f"migration file name must be NNN_name.sql: {p}")
+        out.append((p.stem, p))
+    return out
+
+
+async def migrate(conn: asyncpg.Connection, schema: str, service_dir: Path | None) -> list[str]:
+    """Apply pending migrations for ``schema``; safe to run from many instances at once."""
+    files = [(f"shared_{name}", p) for name, p in _files(SHARED_MIGRATIONS)]
+    if service_dir is not None and (service_dir / "migrations").is_dir():
+        files += _files(service_dir / "migrations")
+    applied: list[str] = []
+    async with conn.transaction():
+        # One migrator at a time per schema, across every process.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"rcm-migrate-{schema}")
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migration ('
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["name"] for r in await conn.fetch(f'SELECT name FROM "{schema}".schema_migration')}
+        for name, path in files:
+            if name in done:
+                continue
+            await conn.execute(path.read_text().replace("{schema}", schema))
+            await conn.execute(f'INSERT INTO "{schema}".schema_migration (name) VALUES ($1)', name)
+            applied.append(name)
+    return applied

@@ -1,0 +1,115 @@
+"""Kafka plumbing: topic creation, the producer, the FastStream broker and batch consumers.
+
+Consumers run in a consumer group per service with ``AckPolicy.NACK_ON_ERROR``:
+FastStream commits the offsets of a batch only after the handler returned,
+i.e. after the Postgres transaction committed. A handler that raises (database
+away) makes FastStream seek back, and the batch is redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared.settings import ConfigurationError
+from shared.topics import ALL, dlq
+
+_log = logging.getLogger("rcm.kafka")
+
+
+async def ensure_topics(bootstrap: str, topics: Sequence[str] = (), partitions: int = 4, timeout: float = 20) -> None:
+    """Create the project's topics and their DLQs if missing (idempotent)."""
+    wanted = list(topics) or [*ALL, *(dlq(t) for t in ALL)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+    except Exception as e:
+        raise ConfigurationError(f"Kafka unreachable at {bootstrap}: {type(e).__name__}") from e
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in wanted if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race
+            await _wait_for_leaders(admin, [t.name for t in missing], timeout)
+    finally:
+        await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float) -> None:
+    """New partitions have no leader for a moment; consumers starting then log errors for nothing."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(t.get("error_code", 0) == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
+               for t in described):  # fmt: skip
+            return
+        await asyncio.sleep(0.2)
+
+
+async def start_producer(bootstrap: str, timeout: float = 20) -> AIOKafkaProducer:
+    """An idempotent producer (acks=all) batching for throughput."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=30000,
+    )
+    try:
+        await asyncio.wait_for(producer.start(), timeout)
+    except Exception as e:
+        await producer.stop()
+        raise ConfigurationError(f"Kafka unreachable at {bootstrap}: {type(e).__name__}") from e
+    return producer
+
+
+def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
+    return KafkaBroker(bootstrap, client_id=client_id, logger=None, graceful_timeout=15)
+
+
+BatchHandler = Callable[[tuple], Awaitable[None]]
+
+
+def subscribe_batch(
+    broker: KafkaBroker,
+    topics: Sequence[str],
+    *,
+    group_id: str,
+    handler: BatchHandler,
+    max_records: int = 500,
+    batch_timeout_ms: int = 50,
+) -> None:
+    """Register a batch subscriber that hands the raw ConsumerRecords to ``handler``.
+
+    Bodies are not decoded by FastStream: ``handler`` parses them, so a poison
+    message becomes a dead letter instead of a decoder error.
+    """
+
+    async def raw_decoder(msg, original=None):  # keep the bytes; we validate ourselves
+        return msg.body
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=raw_decoder,
+        max_poll_interval_ms=10 * 60 * 1000,
+    )
+    async def on_batch(body: list, message: KafkaMessage) -> None:
+        await handler(message.raw_message)

@@ -1,0 +1,247 @@
+"""Clearinghouse mailboxes: directories, as an SFTP-synced mailbox would be.
+
+Inbound: each service polls the shared inbound directory for the transaction
+types it owns (835 -> payments, 999/277CA -> billing, 277 -> followup, 837 in
+payer_sim's own inbox). A file is applied exactly once: its content hash and its
+sender + interchange control number are recorded in the same transaction as
+the state it changes; only then is it moved to ``processed/``. An unreadable
+file goes to ``failed/`` with ``<name>.reason.txt`` and the poller carries on.
+
+Outbound: files are first stored in ``outbound_file`` inside the transaction
+that produced them; ``write_pending`` writes them afterwards (temp name, fsync,
+rename) so a crash never leaves a half file or loses one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from shared.consumer import is_transient
+from shared.logs import describe_error, log
+from shared.messaging import Emitter
+from shared.telemetry import tracer
+
+_log = logging.getLogger("rcm.mailbox")
+
+
+# --------------------------------------------------------------------------- classify
+
+
+@dataclass(frozen=True)
+class FileKind:
+    transaction: str | None  # ST01: 835, 837, 999, 277, 276 ...
+    version: str | None  # GS08
+    sender: str | None  # ISA06
+    interchange_control_number: str | None  # ISA13
+
+    @property
+    def kind(self) -> str:
+        if self.transaction == "277" and self.version and self.version.startswith("005010X214"):
+            return "277CA"
+        return self.transaction or "unknown"
+
+
+def classify(text: str) -> FileKind:
+    """Peek at ISA/GS/ST without parsing the file; unknown parts are None."""
+    start = text.find("ISA")
+    if start < 0 or len(text) < start + 106:
+        return FileKind(None, None, None, None)
+    isa = text[start : start + 106]
+    el, term = isa[3], isa[105]
+    parts = isa.split(el)
+    sender = parts[6].strip() if len(parts) > 13 else None
+    icn = parts[13].strip() if len(parts) > 13 else None
+    head = text[start : start + 4096]
+    version = transaction = None
+    for seg in head.split(term)[1:4]:
+        f = seg.strip().split(el)
+        if f[0] == "GS" and len(f) > 8:
+            version = f[8]
+        elif f[0] == "ST" and len(f) > 1:
+            transaction = f[1]
+            break
+    return FileKind(transaction, version, sender, icn)
+
+
+# --------------------------------------------------------------------------- inbound
+
+Apply = Callable[[asyncpg.Connection, str, str, Emitter], Awaitable[None]]
+
+
+class Rejected(ValueError):
+    """The file is not acceptable (bad structure, wrong content); goes to failed/."""
+
+
+@dataclass
+class InboundMailbox:
+    """Poll ``directory`` for files of ``kinds``; ``apply(conn, text, file_name, emitter)`` each once."""
+
+    directory: Path
+    kinds: frozenset[str]
+    schema: str
+    apply: Apply
+    on_commit: Callable[[], None] | None = None
+    handles_unknown: bool = False  # exactly one poller per inbox takes garbage to failed/
+
+    def __post_init__(self) -> None:
+        for sub in ("", "processed", "failed"):
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
+
+    def candidates(self) -> list[Path]:
+        files = []
+        for entry in os.scandir(self.directory):
+            if entry.is_file() and not entry.name.startswith(".") and not entry.name.endswith(".tmp"):
+                files.append(Path(entry.path))
+        return sorted(files, key=lambda p: p.name)
+
+    async def poll_once(self, pool: asyncpg.Pool) -> int:
+        handled = 0
+        for path in self.candidates():
+            try:
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                continue  # another instance took it
+            text = raw.decode("utf-8", errors="replace")
+            kind = classify(text)
+            if kind.kind not in self.kinds and not (self.handles_unknown and kind.kind == "unknown"):
+                continue
+            handled += await self._take(pool, path, raw, text, kind)
+        return handled
+
+    async def _take(self, pool: asyncpg.Pool, path: Path, raw: bytes, text: str, kind: FileKind) -> int:
+        digest = hashlib.sha256(raw).hexdigest()
+        icn_key = f"{kind.sender}:{kind.interchange_control_number}" if kind.interchange_control_number else None
+        emitter = Emitter(self.schema)
+        with tracer().start_as_current_span("mailbox ingest", attributes={"rcm.file_name": path.name,
+                                                                           "rcm.file_kind": kind.kind}):  # fmt: skip
+            try:
+                async with pool.acquire() as conn, conn.transaction():
+                    seen = await conn.fetchval(
+                        f"SELECT status FROM {self.schema}.mailbox_file WHERE content_hash = $1"
+                        " OR (interchange_control_number = $2 AND status = 'processed') LIMIT 1",
+                        digest, icn_key,
+                    )  # fmt: skip
+                    if seen is not None:
+                        status, reason = "duplicate", None
+                    else:
+                        if kind.kind == "unknown":
+                            raise Rejected("not an X12 interchange: no ISA/GS/ST header found")
+                        await self.apply(conn, text, path.name, emitter)
+                        await emitter.flush(conn)
+                        await conn.execute(
+                            f"INSERT INTO {self.schema}.mailbox_file"
+                            " (content_hash, file_name, interchange_control_number, status) VALUES ($1,$2,$3,'processed')",
+                            digest, path.name, icn_key,
+                        )  # fmt: skip
+                        status, reason = "processed", None
+            except Exception as e:
+                if is_transient(e):
+                    raise
+                status, reason = "failed", describe_error(e)
+                await self._record_failure(pool, digest, path.name, icn_key, reason)
+        if status == "processed" and self.on_commit:
+            self.on_commit()
+        self._move(path, "failed" if status == "failed" else "processed", reason)
+        log(_log, logging.INFO if status != "failed" else logging.WARNING, f"inbound file {status}",
+            file_name=path.name, component=self.schema)  # fmt: skip
+        return 1
+
+    async def _record_failure(self, pool, digest, name, icn_key, reason) -> None:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                f"INSERT INTO {self.schema}.mailbox_file (content_hash, file_name, interchange_control_number,"
+                " status, reason) VALUES ($1,$2,NULL,'failed',$3) ON CONFLICT (content_hash) DO NOTHING",
+                digest, name, reason,
+            )  # fmt: skip
+
+    def _move(self, path: Path, sub: str, reason: str | None) -> None:
+        target = self.directory / sub / path.name
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            return  # another instance moved it
+        if reason is not None:
+            target.with_name(target.name + ".reason.txt").write_text(reason + "\n")
+
+    async def run(self, pool: asyncpg.Pool, stop: asyncio.Event, interval: float) -> None:
+        while not stop.is_set():
+            n = await self.poll_once(pool)
+            if not n:
+                try:
+                    await asyncio.wait_for(stop.wait(), interval)
+                except TimeoutError:
+                    pass
+
+
+# --------------------------------------------------------------------------- outbound
+
+
+async def add_outbound(conn: asyncpg.Connection, schema: str, directory: Path, file_name: str, content: str) -> None:
+    """Queue a file for the outbound mailbox in the caller's transaction."""
+    await conn.execute(
+        f"INSERT INTO {schema}.outbound_file (file_name, directory, content) VALUES ($1, $2, $3)",
+        file_name, str(directory), content,
+    )  # fmt: skip
+
+
+def write_atomically(directory: Path, name: str, content: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f".{name}.tmp"
+    with open(tmp, "w") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+    final = directory / name
+    os.replace(tmp, final)
+    return final
+
+
+async def write_pending(pool: asyncpg.Pool, schema: str, limit: int = 200, min_age_seconds: float = 0) -> int:
+    """Write queued outbound files; a crash after the rename rewrites identical bytes (deduped downstream).
+
+    ``min_age_seconds`` holds files back (payer_sim's simulated turnaround).
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            f"SELECT file_name, directory, content FROM {schema}.outbound_file WHERE written_at IS NULL"
+            " AND created_at <= now() - make_interval(secs => $2)"
+            " ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit, float(min_age_seconds),
+        )  # fmt: skip
+        for r in rows:
+            with tracer().start_as_current_span("mailbox write", attributes={"rcm.file_name": r["file_name"]}):
+                await asyncio.to_thread(write_atomically, Path(r["directory"]), r["file_name"], r["content"])
+        if rows:
+            await conn.execute(
+                f"UPDATE {schema}.outbound_file SET written_at = now(), content = '' WHERE file_name = ANY($1::text[])",
+                [r["file_name"] for r in rows],
+            )
+    return len(rows)
+
+
+async def file_writer_loop(pool: asyncpg.Pool, schema: str, stop: asyncio.Event, wake: asyncio.Event,
+                           interval: float = 0.2, min_age_seconds: float = 0) -> None:  # fmt: skip
+    while not stop.is_set():
+        try:
+            n = await write_pending(pool, schema, min_age_seconds=min_age_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # disk or database trouble: retry, never die silently
+            log(_log, logging.WARNING, "outbound file write failed; retrying", error_type=type(e).__name__,
+                component=schema)  # fmt: skip
+            n = 0
+            await asyncio.sleep(1)
+        if n == 0:
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), interval)
+            except TimeoutError:
+                pass

@@ -1,0 +1,145 @@
+"""Running one service process: the composition every service shares.
+
+A service describes itself with a ``ServiceSpec`` (schema, consumed topics,
+batch handler, HTTP API, background loops); ``run`` builds the resources in
+order (telemetry, pool + migrations, topics, producer, relay, broker, HTTP) and
+tears them down on SIGTERM/SIGINT. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from shared import db, kafka, logs, telemetry
+from shared.consumer import BatchApplier, Handler
+from shared.metrics import METRICS
+from shared.relay import OutboxRelay
+from shared.settings import ServiceSettings
+
+_log = logging.getLogger("rcm.service")
+
+
+@dataclass
+class Runtime:
+    """Resources built at start-up and handed to handlers, APIs and loops."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    relay: OutboxRelay
+    stop: asyncio.Event
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    schema: str
+    package_dir: Path  # holds migrations/
+    topics: list[str] = field(default_factory=list)
+    handler: Callable[[Runtime], Handler] | None = None  # built once the runtime exists
+    api: Callable[[Runtime], Any] | None = None  # returns a FastAPI app
+    loops: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    pool_size: int = 5
+
+
+async def run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None) -> None:
+    logs.configure(spec.name, settings.telemetry.rcm_log_level)
+    provider = telemetry.setup_tracing(
+        spec.name, otlp_endpoint=settings.telemetry.otel_exporter_otlp_endpoint, jsonl_path=settings.traces_file
+    )
+    if settings.telemetry.rcm_metrics_port:
+        METRICS.serve(settings.telemetry.rcm_metrics_port)
+    pool = await db.create_pool(settings.dsn, max_size=spec.pool_size)
+    stop = asyncio.Event()
+    producer = None
+    broker = None
+    tasks: list[asyncio.Task] = []
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn, spec.schema, spec.package_dir)
+        bootstrap = settings.kafka_servers
+        await kafka.ensure_topics(bootstrap, partitions=settings.consumer.partitions)
+        producer = await kafka.start_producer(bootstrap)
+        relay = OutboxRelay(pool, spec.schema, producer)
+        rt = Runtime(settings=settings, pool=pool, relay=relay, stop=stop)
+        if spec.on_start:
+            await spec.on_start(rt)
+        tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
+        for loop in spec.loops:
+            tasks.append(asyncio.create_task(_guarded(loop, rt, stop), name=getattr(loop, "__name__", "loop")))
+        if spec.topics and spec.handler is not None:
+            handler = spec.handler(rt)
+            broker = kafka.make_broker(bootstrap, client_id=f"rcm-{spec.name}")
+            applier = BatchApplier(service=spec.name, schema=spec.schema, pool=pool, handler=handler,
+                                   on_commit=relay.notify)  # fmt: skip
+            kafka.subscribe_batch(broker, spec.topics, group_id=f"rcm-{spec.name}", handler=applier,
+                                  max_records=settings.consumer.max_records,
+                                  batch_timeout_ms=settings.consumer.batch_timeout_ms)  # fmt: skip
+            await broker.start()
+        server = None
+        if spec.api is not None and settings.http.port is not None:
+            server = _http_server(spec.api(rt), settings)
+            tasks.append(asyncio.create_task(server.serve(), name="http"))
+        _install_signal_handlers(stop)
+        logs.log(_log, logging.INFO, "service started", service=spec.name)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        if server is not None:
+            server.should_exit = True
+    finally:
+        stop.set()
+        if broker is not None:
+            with contextlib.suppress(Exception):
+                await broker.stop()
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+        await pool.close()
+        provider.shutdown()
+
+
+async def _guarded(loop, rt: Runtime, stop: asyncio.Event) -> None:
+    """Keep a background loop alive across transient failures."""
+    while not stop.is_set():
+        try:
+            await loop(rt)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            logs.log(_log, logging.WARNING, "background loop failed; restarting",
+                     component=getattr(loop, "__name__", "loop"), error_type=type(e).__name__)  # fmt: skip
+            await asyncio.sleep(1)
+
+
+def _http_server(app, settings: ServiceSettings):
+    import uvicorn
+
+    config = uvicorn.Config(app, host=settings.http.host, port=settings.http.port, log_level="warning",
+                            lifespan="off", access_log=False)  # fmt: skip
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # we own SIGTERM/SIGINT
+    return server
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,72 @@
+"""An encounter posted over HTTP ends as a posted remittance and follow-up state in Postgres."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from services.cli.samples import generate_samples
+from services.coding.domain.fhir import parse_intake
+from tests.integration.helpers import fetch, fetchval, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+async def _code_if_review(pipeline, encounter_id: str, expected: dict) -> None:
+    """If the engine routed the encounter to review, a coder completes it over the API."""
+    status = await wait_for(pipeline.dsn, "SELECT status FROM coding.encounter WHERE encounter_id = $1", encounter_id)
+    if status != "review":
+        return
+    from services.cli.demo import review
+
+    headers = {"authorization": f"Bearer {pipeline.token()}"}
+    async with httpx.AsyncClient(base_url=pipeline.coding_url, headers=headers, timeout=30) as client:
+        for _ in range(50):
+            r = await client.post("/work/next")
+            assert r.status_code == 200, r.text
+            item = r.json()
+            body = review(item, expected if item["encounter_id"] == encounter_id else None)
+            r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
+            if r.status_code == 422:
+                body["overrides"] = [{"code": e["code"], "reason": "test coder override"} for e in r.json()["detail"]["edits"]]
+                r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
+            assert r.status_code == 200, r.text
+            if item["encounter_id"] == encounter_id:
+                return
+
+
+async def test_encounter_over_http_ends_posted_and_followed_up(pipeline):
+    sample = next(s for s in generate_samples(40, seed=101) if parse_intake(s.bundle).institutional is None)
+    enc = parse_intake(sample.bundle)
+    async with httpx.AsyncClient(base_url=pipeline.coding_url, timeout=30) as client:
+        r = await client.post("/encounters", json=sample.bundle)
+        assert r.status_code == 202, r.text
+        assert r.json()["encounter_id"] == enc.encounter_id
+        again = await client.post("/encounters", json=sample.bundle)
+        assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    await _code_if_review(pipeline, enc.encounter_id, sample.expected)
+
+    outcome = await wait_for(pipeline.dsn, "SELECT outcome FROM followup.encounter_outcome WHERE encounter_id = $1",
+                             enc.encounter_id, timeout=90)  # fmt: skip
+    claim = (await fetch(pipeline.dsn, "SELECT * FROM billing.claim WHERE encounter_id = $1", enc.encounter_id))[0]
+    assert claim["frequency_code"] == "1" and claim["file_name"].startswith("837P_")
+    if outcome in ("held", "rejected"):
+        pytest.fail(f"sample encounter unexpectedly {outcome}: {claim['status']}")
+    # Payments posted the remittance to the ledger: payment entry exists and every entry balances.
+    posted = await wait_for(pipeline.dsn, "SELECT count(*) FROM payments.claim_payment WHERE claim_id = $1 AND state = 'posted'",
+                            claim["claim_id"], predicate=lambda n: n == 1)  # fmt: skip
+    assert posted == 1
+    paid = await fetchval(pipeline.dsn, "SELECT paid FROM payments.claim_payment WHERE claim_id = $1", claim["claim_id"])
+    cash = await fetchval(pipeline.dsn, "SELECT coalesce(sum(amount), 0) FROM payments.journal_line"
+                          " WHERE claim_id = $1 AND account = 'cash_clearing'", claim["claim_id"])  # fmt: skip
+    assert cash == paid
+    unbalanced = await fetchval(pipeline.dsn, "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
+                                " GROUP BY entry_id HAVING sum(amount) <> 0) x")  # fmt: skip
+    assert unbalanced == 0
+    # Followup's projection carries the same amounts.
+    fu = (await fetch(pipeline.dsn, "SELECT * FROM followup.claim WHERE claim_id = $1", claim["claim_id"]))[0]
+    assert fu["paid"] == paid
+    assert fu["total_charge"] == claim["total_charge"]
+    if outcome == "denied":
+        n = await fetchval(pipeline.dsn, "SELECT count(*) FROM followup.work_item WHERE claim_id = $1", claim["claim_id"])
+        assert n >= 1
