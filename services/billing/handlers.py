@@ -19,7 +19,7 @@ from services.billing import repository as repo
 from services.billing.context import BillingContext
 from services.billing.domain.claim import Claim, build_claim
 from services.billing.domain.scrubber import scrub
-from services.billing.domain.x12_837 import build_837
+from services.billing.domain.x12_837 import build_837, unwritable_reason
 from shared import icd10cm
 from shared.consumer import Handler
 from shared.events import (
@@ -167,22 +167,14 @@ def make_handler(rt: Runtime) -> Handler:
 
     def _buildable(chunk):
         """Claims an 837 can be written for; the rest are held with the writer's reason."""
-        try:
-            build_837([c for c, _, _ in chunk], interchange_control_number=1, group_control_number=1,
-                      created_at=datetime.now(UTC))  # fmt: skip
-            return chunk, []
-        except ValueError:
-            ok, bad = [], []
-            for entry in chunk:
-                try:
-                    build_837([entry[0]], interchange_control_number=1, group_control_number=1,
-                              created_at=datetime.now(UTC))  # fmt: skip
-                    ok.append(entry)
-                except ValueError as e:
-                    bad.append(
-                        (entry[0], entry[1], [Reason(code="X12_BUILD", message=str(e)[:300])])
-                    )
-            return ok, bad
+        ok, bad = [], []
+        for entry in chunk:
+            reason = unwritable_reason(entry[0])
+            if reason is None:
+                ok.append(entry)
+            else:
+                bad.append((entry[0], entry[1], [Reason(code="X12_BUILD", message=reason[:300])]))
+        return ok, bad
 
     async def _write_file(
         conn, claim_type: str, payer_id: str, entries, now: datetime, emitter: Emitter

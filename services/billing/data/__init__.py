@@ -1,0 +1,1 @@
+"""Bundled sample data: chargemasters, payer rules, a tiny NCCI/MUE fixture."""
