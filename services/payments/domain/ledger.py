@@ -1,0 +1,214 @@
+"""Double-entry postings for charges, ERA claim payments and PLB adjustments.
+
+Pure functions: each returns the journal lines of one entry, already checked to
+sum to zero. Sign convention: debit positive, credit negative. Receivables
+(payer_receivable, patient_receivable, cash_clearing) carry debit balances;
+gross_charges and interest_income carry credit balances; adjustment and
+write-off accounts are contra-revenue / expense and carry debit balances.
+
+Coordination of benefits (the choice made here, kept simple and consistent):
+the primary payer's claim payment (CLP02 1/19) settles the whole charge out of
+payer_receivable: paid to cash, CO to contractual_adjustment, OA/PI/CR to
+other_adjustment, PR moved to patient_receivable. The amount left to the
+patient then "crosses over" to the secondary payer, so a secondary or tertiary
+payment (CLP02 2/3/20/21) settles patient_receivable instead: paid and the
+secondary's own CO/OA/PI/CR adjustments reduce what the patient owes, its PR
+stays with the patient, and its OA 23 (impact of prior payer adjudication) is
+not posted because the primary's entry already did. A denial (CLP02 4) moves
+PR to the patient and leaves everything else on payer_receivable for followup
+(appeal or an explicit ``entry_for_writeoff``) rather than writing it off
+silently (likewise CLP02 23, not our claim); a predetermination (CLP02 25)
+posts nothing but its payment, normally zero. A reversal (CLP02 22) is the exact negation of the original entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import NamedTuple
+
+from .remittance import REVERSAL, SECONDARY_STATUSES, ClaimPayment, ProviderAdjustment
+
+PAYER_RECEIVABLE = "payer_receivable"
+PATIENT_RECEIVABLE = "patient_receivable"
+GROSS_CHARGES = "gross_charges"
+CONTRACTUAL_ADJUSTMENT = "contractual_adjustment"
+OTHER_ADJUSTMENT = "other_adjustment"
+CASH_CLEARING = "cash_clearing"
+INTEREST_INCOME = "interest_income"
+PROVIDER_ADJUSTMENT = "provider_adjustment"
+BAD_DEBT_WRITEOFF = "bad_debt_writeoff"
+ACCOUNTS = frozenset({
+    PAYER_RECEIVABLE, PATIENT_RECEIVABLE, GROSS_CHARGES, CONTRACTUAL_ADJUSTMENT,
+    OTHER_ADJUSTMENT, CASH_CLEARING, INTEREST_INCOME, PROVIDER_ADJUSTMENT, BAD_DEBT_WRITEOFF,
+})  # fmt: skip
+
+_CENT = Decimal("0.01")
+_ZERO = Decimal("0.00")
+# CAS group -> account debited when the adjustment leaves the receivable.
+_GROUP_ACCOUNT = {
+    "CO": CONTRACTUAL_ADJUSTMENT,
+    "PR": PATIENT_RECEIVABLE,
+    "OA": OTHER_ADJUSTMENT,
+    "PI": OTHER_ADJUSTMENT,
+    "CR": OTHER_ADJUSTMENT,
+}
+PRIOR_PAYER_IMPACT = "23"  # CARC 23: impact of prior payer(s) adjudication
+# CLP02 4 denied, 23 not our claim: only PR moves; the rest waits for followup.
+_HELD_STATUSES = frozenset({"4", "23"})
+PRICING_ONLY = "25"  # predetermination: nothing was paid or adjusted for real
+
+
+class LedgerError(ValueError):
+    """An entry that does not balance or names an unknown account."""
+
+
+class JournalLine(NamedTuple):
+    account: str
+    amount: Decimal  # debit positive, credit negative, quantized to 0.01
+    claim_id: str | None
+    payer_id: str | None
+
+
+JournalEntry = list[JournalLine]
+
+
+def _line(account: str, amount: Decimal, claim_id: str | None, payer_id: str | None) -> JournalLine:
+    return JournalLine(account, amount.quantize(_CENT), claim_id, payer_id)
+
+
+def assert_balanced(lines: Iterable[JournalLine]) -> None:
+    """Raise ``LedgerError`` unless the lines sum to zero and use known accounts."""
+    total = _ZERO
+    for ln in lines:
+        if ln.account not in ACCOUNTS:
+            raise LedgerError(f"unknown ledger account {ln.account!r}")
+        total += ln.amount
+    if total != 0:
+        raise LedgerError(f"journal entry does not balance: debits - credits = {total}")
+
+
+def _entry(lines: list[JournalLine]) -> JournalEntry:
+    # Zero lines carry no information; dropping them keeps the ledger readable.
+    out = [ln for ln in lines if ln.amount != 0]
+    assert_balanced(out)
+    return out
+
+
+def reverse(lines: Iterable[JournalLine]) -> JournalEntry:
+    """The exact negation of an entry (same accounts, claim, payer; opposite amounts)."""
+    return _entry([ln._replace(amount=-ln.amount) for ln in lines])
+
+
+def entry_for_claim_charge(claim_id: str, payer_id: str | None, charge: Decimal) -> JournalEntry:
+    """Claim billed: Dr payer_receivable / Cr gross_charges."""
+    return _entry([
+        _line(PAYER_RECEIVABLE, charge, claim_id, payer_id),
+        _line(GROSS_CHARGES, -charge, claim_id, payer_id),
+    ])  # fmt: skip
+
+
+def _all_adjustments(cp: ClaimPayment):
+    yield from cp.adjustments
+    for sl in cp.service_lines:
+        yield from sl.adjustments
+
+
+def entry_for_claim_payment(
+    cp: ClaimPayment,
+    claim_id: str,
+    payer_id: str | None,
+    original: Iterable[JournalLine] | None = None,
+) -> JournalEntry:
+    """Post one ERA claim payment (see the module doc for the COB rules).
+
+    For a reversal (CLP02 22) pass the ``original`` entry when known: the result
+    is then exactly ``reverse(original)``; raises ``LedgerError`` if the reversal's
+    paid amount is not the negation of the original cash. Without ``original``
+    the reversal's negative amounts are posted by the primary rules, which is
+    the same negation for a primary payment.
+    """
+    if cp.status_code == REVERSAL and original is not None:
+        original = list(original)
+        cash = sum((ln.amount for ln in original if ln.account == CASH_CLEARING), _ZERO)
+        if cash != -cp.paid:
+            raise LedgerError(
+                f"reversal of claim {claim_id} pays {cp.paid}, original entry paid {cash}"
+            )
+        return reverse(original)
+    secondary = cp.status_code in SECONDARY_STATUSES
+    settles = PATIENT_RECEIVABLE if secondary else PAYER_RECEIVABLE
+    lines = [_line(CASH_CLEARING, cp.paid, claim_id, payer_id)]
+    settled = cp.paid
+    for adj in _all_adjustments(cp):
+        account = _GROUP_ACCOUNT[adj.group]
+        if secondary and (account == PATIENT_RECEIVABLE or adj.reason == PRIOR_PAYER_IMPACT):
+            continue  # stays with the patient / already posted by the prior payer
+        if cp.status_code == PRICING_ONLY:
+            continue
+        if cp.status_code in _HELD_STATUSES and account != PATIENT_RECEIVABLE:
+            continue  # left on payer_receivable for followup to appeal or write off
+        lines.append(_line(account, adj.amount, claim_id, payer_id))
+        settled += adj.amount
+    lines.append(_line(settles, -settled, claim_id, payer_id))
+    return _entry(lines)
+
+
+# PLB03-1 reasons whose counter-account is not provider_adjustment.
+_PLB_ACCOUNT = {
+    "L6": INTEREST_INCOME,  # interest owed by the payer for late payment
+    "BD": BAD_DEBT_WRITEOFF,  # Medicare bad debt reimbursement offsets bad debt expense
+}
+
+
+def entry_for_plb(adj: ProviderAdjustment, payer_id: str | None) -> JournalEntry:
+    """Post one PLB adjustment pair against cash.
+
+    835 TR3 sign rule: BPR02 = sum(CLP04) - sum(PLB amounts). A POSITIVE PLB
+    amount reduces the money received (WO overpayment recovery, FB forward
+    balance withheld, 72 authorized return, ...); a NEGATIVE one increases it
+    (L6 interest is normally negative). Claim payments already debited
+    cash_clearing with CLP04, so the PLB line is cash_clearing = -amount and the
+    counter-account takes +amount: interest -5.00 gives Dr cash 5.00 /
+    Cr interest_income 5.00; a 100.00 recoupment gives Cr cash 100.00 /
+    Dr provider_adjustment 100.00 (cleared when the matching reversal posts).
+    """
+    counter = _PLB_ACCOUNT.get(adj.reason, PROVIDER_ADJUSTMENT)
+    return _entry([
+        _line(CASH_CLEARING, -adj.amount, None, payer_id),
+        _line(counter, adj.amount, None, payer_id),
+    ])  # fmt: skip
+
+
+def entry_for_writeoff(
+    claim_id: str,
+    amount: Decimal,
+    account: str,
+    payer_id: str | None = None,
+    from_account: str | None = None,
+) -> JournalEntry:
+    """Write ``amount`` off a claim balance: Dr ``account`` / Cr the receivable.
+
+    The receivable defaults to patient_receivable for bad_debt_writeoff (only
+    patient balances go to bad debt) and payer_receivable otherwise.
+    """
+    if account not in ACCOUNTS:
+        raise LedgerError(f"unknown ledger account {account!r}")
+    if from_account is None:
+        from_account = PATIENT_RECEIVABLE if account == BAD_DEBT_WRITEOFF else PAYER_RECEIVABLE
+    return _entry([
+        _line(account, amount, claim_id, payer_id),
+        _line(from_account, -amount, claim_id, payer_id),
+    ])  # fmt: skip
+
+
+def claim_balance(lines: Iterable[JournalLine], claim_id: str) -> tuple[Decimal, Decimal]:
+    """(payer_due, patient_due) for one claim, derived from its journal lines."""
+    payer = patient = _ZERO
+    for ln in lines:
+        if ln.claim_id == claim_id:
+            if ln.account == PAYER_RECEIVABLE:
+                payer += ln.amount
+            elif ln.account == PATIENT_RECEIVABLE:
+                patient += ln.amount
+    return payer, patient
