@@ -13,6 +13,7 @@ import asyncio
 import json
 import sys
 import time
+from datetime import date, timedelta
 
 import asyncpg
 import httpx
@@ -163,7 +164,8 @@ async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, kee
         base_url = f"http://127.0.0.1:{coding.http_port}"
         print(f"rcm demo: services starting (logs in {settings.run_path / 'logs'})...", file=sys.stderr)
         await wait_http(base_url + "/health", sup)
-        samples = generate_samples(n, seed)
+        # Recent dates of service: sample encounters must be inside every payer's filing window.
+        samples = generate_samples(n, seed, start_date=date.today() - timedelta(days=35))
         encounters = [parse_intake(s.bundle) for s in samples]
         expected = {e.encounter_id: s.expected for e, s in zip(encounters, samples, strict=True)}
         sites = sorted({e.site_id for e in encounters})

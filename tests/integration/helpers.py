@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date, timedelta
 
 import asyncpg
+
+# Sample encounters dated inside every payer's timely-filing window.
+RECENT = date.today() - timedelta(days=35)
 
 
 async def wait_for(dsn: str, query: str, *args, predicate=lambda v: v, timeout: float = 60, interval: float = 0.3):

@@ -16,7 +16,7 @@ from services.coding.domain.fhir import parse_intake
 from shared.events import EncounterDocumented
 from shared.kafka import start_producer
 from shared.topics import ENCOUNTER_DOCUMENTED, dlq
-from tests.integration.helpers import fetch, fetchval, wait_for
+from tests.integration.helpers import RECENT, fetch, fetchval, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ async def _wait_committed_past(bootstrap: str, group: str, tp: TopicPartition, o
 
 def _documented(seed: int, n: int = 1) -> list[EncounterDocumented]:
     out = []
-    for s in generate_samples(n, seed=seed):
+    for s in generate_samples(n, seed=seed, start_date=RECENT):
         enc = parse_intake(s.bundle)
         out.append(EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc))
     return out
@@ -117,7 +117,7 @@ async def test_poison_message_goes_to_dlq_and_partition_moves_on(pipeline):
 
 async def test_sigkill_mid_stream_loses_and_duplicates_nothing(pipeline):
     bootstrap = pipeline.endpoints["kafka"]
-    samples = [s for s in generate_samples(30, seed=404)]
+    samples = [s for s in generate_samples(30, seed=404, start_date=RECENT)]
     events = []
     expected = {}
     for s in samples:

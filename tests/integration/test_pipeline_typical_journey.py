@@ -7,7 +7,7 @@ import pytest
 
 from services.cli.samples import generate_samples
 from services.coding.domain.fhir import parse_intake
-from tests.integration.helpers import fetch, fetchval, wait_for
+from tests.integration.helpers import RECENT, fetch, fetchval, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ async def _code_if_review(pipeline, encounter_id: str, expected: dict) -> None:
 
 
 async def test_encounter_over_http_ends_posted_and_followed_up(pipeline):
-    sample = next(s for s in generate_samples(40, seed=101) if parse_intake(s.bundle).institutional is None)
+    sample = next(s for s in generate_samples(40, seed=101, start_date=RECENT) if parse_intake(s.bundle).institutional is None)
     enc = parse_intake(sample.bundle)
     async with httpx.AsyncClient(base_url=pipeline.coding_url, timeout=30) as client:
         r = await client.post("/encounters", json=sample.bundle)
