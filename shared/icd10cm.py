@@ -203,9 +203,12 @@ def ancestors(code: str) -> list[str]:
     """Parent chain up to the chapter, blocks included (nearest first)."""
     c = normalize(code)
     cs = _set()
-    out = []
-    while c in cs.parent:
+    out: list[str] = []
+    seen = {c}
+    # A one-category section (e.g. B10) shares its id with its code: stop at a repeat.
+    while c in cs.parent and cs.parent[c] not in seen:
         c = cs.parent[c]
+        seen.add(c)
         out.append(c)
     return out
 
@@ -395,18 +398,18 @@ AGE_SEX_RULES: tuple[AgeSexRule, ...] = (
 )
 
 
-def age_sex_conflicts(code: str, age_years: int, sex: str) -> list[tuple[str, str]]:
-    """[(severity, reason)]: sex conflicts are blocking, age conflicts warnings."""
+def age_sex_conflicts(code: str, age_years: int, sex: str) -> list[tuple[str, str, str]]:
+    """[(kind 'sex'|'age', severity, reason)]: sex conflicts are blocking, age conflicts warnings."""
     c = normalize(code)
     out = []
     for r in AGE_SEX_RULES:
         if not in_range(c, (r.lo, r.hi)):
             continue
         if r.sex and sex in ("M", "F") and sex != r.sex:
-            out.append(("blocking", f"{r.why}: code is for {'female' if r.sex == 'F' else 'male'} patients"))
+            out.append(("sex", "blocking", f"{r.why}: code is for {'female' if r.sex == 'F' else 'male'} patients"))
         if (r.min_age is not None and age_years < r.min_age) or (
             r.max_age is not None and age_years > r.max_age
         ):
             span = f"{r.min_age if r.min_age is not None else 0}-{r.max_age if r.max_age is not None else 124}"
-            out.append(("warning", f"{r.why}: code is for ages {span}"))
+            out.append(("age", "warning", f"{r.why}: code is for ages {span}"))
     return out
