@@ -124,12 +124,15 @@ class InboundMailbox:
                                                                            "rcm.file_kind": kind.kind}):  # fmt: skip
             try:
                 async with pool.acquire() as conn, conn.transaction():
-                    seen = await conn.fetchval(
-                        f"SELECT status FROM {self.schema}.mailbox_file WHERE content_hash = $1"
-                        " OR (interchange_control_number = $2 AND status = 'processed') LIMIT 1",
+                    seen = await conn.fetchrow(
+                        f"SELECT status, reason FROM {self.schema}.mailbox_file WHERE content_hash = $1"
+                        " OR (interchange_control_number = $2 AND status = 'processed')"
+                        " ORDER BY (content_hash = $1) DESC LIMIT 1",
                         digest, icn_key,
                     )  # fmt: skip
-                    if seen is not None:
+                    if seen is not None and seen["status"] == "failed":
+                        status, reason = "failed", f"already failed before: {seen['reason']}"
+                    elif seen is not None:
                         status, reason = "duplicate", None
                     else:
                         if kind.kind == "unknown":

@@ -61,7 +61,12 @@ def stack_endpoints(run_dir: Path):
 
 @pytest.fixture(scope="session")
 def settings(run_dir: Path, stack_endpoints):
-    from shared.settings import ConnectionSettings, MailboxSettings, RuntimeSettings, ServiceSettings
+    from shared.settings import (
+        ConnectionSettings,
+        MailboxSettings,
+        RuntimeSettings,
+        ServiceSettings,
+    )
 
     return ServiceSettings(
         runtime=RuntimeSettings(run_dir=run_dir),

@@ -17,6 +17,9 @@ Settings = BillingSettings
 async def on_start(rt: Runtime) -> None:
     import asyncio
 
+    from shared import icd10cm
+
+    await asyncio.to_thread(icd10cm.load)  # the scrubber's code set, loaded before the first claim
     rt.state["billing"] = BillingContext.from_settings(rt.settings)
     rt.state["files_written"] = asyncio.Event()
 

@@ -168,6 +168,20 @@ def cmd_trace(args) -> int:
     return print_trace(_settings(), args.encounter_id)
 
 
+def cmd_bench(args) -> int:
+    from services.cli.bench import BenchError, run_bench
+
+    if args.encounters < 1 or args.instances < 1:
+        raise UserError("bench: --encounters and --instances must be at least 1")
+    try:
+        return asyncio.run(run_bench(n=args.encounters, instances=args.instances, seed=args.seed,
+                                     chaos_seed=args.seed if args.chaos else None, as_json=args.json,
+                                     out=Path(args.out) if args.out else None, timeout=args.timeout,
+                                     partitions=args.partitions))  # fmt: skip
+    except BenchError as e:
+        raise UserError(f"bench: {e}") from e
+
+
 def cmd_token(args) -> int:
     from shared.auth import issue
 
@@ -213,6 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--timeout", type=float, default=300)
     s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("bench", help="run the full pipeline under load and report throughput and latency")
+    s.add_argument("-n", "--encounters", type=int, default=10_000)
+    s.add_argument("--instances", type=int, default=1, help="instances of each service (also runs K=1 to compare)")
+    s.add_argument("--seed", type=int, default=11)
+    s.add_argument("--chaos", action="store_true", help="kill processes, the broker and Postgres on a seeded schedule")
+    s.add_argument("--partitions", type=int, default=None, help="partitions per topic (default max(4, 2K))")
+    s.add_argument("--timeout", type=float, default=1800)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--out", help="results file (default bench-results-<time>.json)")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("trace", help="print an encounter's trace across services")
     s.add_argument("encounter_id")

@@ -29,6 +29,11 @@ class ServiceProcess:
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "services.cli.main", "serve", self.name]
+        if self.name in self.env.get("RCM_PROFILE_SERVICES", "").split(","):
+            # Statistical profile of this process, written when it stops (pyinstrument, dev extra).
+            out = self.log_path.parent.parent / "profiles" / f"{self.label}.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all", "-o", str(out), *cmd[1:]]
         if self.http_port:
             cmd += ["--http-port", str(self.http_port)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

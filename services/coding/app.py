@@ -5,8 +5,18 @@ from pathlib import Path
 from services.coding.api import create_app
 from services.coding.handlers import make_handler
 from services.coding.settings import CodingSettings
-from shared.service import ServiceSpec
+from shared.service import Runtime, ServiceSpec
 from shared.topics import ENCOUNTER_DOCUMENTED
+
+
+async def warm_up(rt: Runtime) -> None:
+    """Build the code set and term index now, not on the first encounter."""
+    import asyncio
+
+    from services.coding.domain.lexicon import term_index
+    from shared import icd10cm
+
+    await asyncio.to_thread(lambda: (icd10cm.load(), term_index()))
 
 
 def spec() -> ServiceSpec:
@@ -17,6 +27,7 @@ def spec() -> ServiceSpec:
         topics=[ENCOUNTER_DOCUMENTED],
         handler=make_handler,
         api=create_app,
+        on_start=warm_up,
     )
 
 

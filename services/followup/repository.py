@@ -1,29 +1,52 @@
-"""SQL for the followup schema."""
+"""SQL for the followup schema. Small functions taking a connection; ``$n`` parameters."""
 
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import date
+from decimal import Decimal
 
 import asyncpg
 
 S = "followup"
 
+# --------------------------------------------------------------------------- claim projection
+
 
 async def upsert_submitted(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     """(claim_id, encounter_id, site_id, payer_id, payer_name, frequency, original, charge, dos, submitted_at,
-    icn, pccn, guarantor_json, lines_json). A remittance may have created the row first: keep its state."""
+    icn, pccn, guarantor_json, lines_json, filing_indicator, claim_type, file_name, account_key, opening_charge).
+
+    A remittance may have created the row first: keep its state and amounts. The charge
+    opens the payer balance once, on the first submission seen (a void opens none).
+    """
     if rows:
         await conn.executemany(
-            f"INSERT INTO {S}.claim (claim_id, encounter_id, site_id, payer_id, payer_name, state, frequency_code,"
+            f"INSERT INTO {S}.claim AS c (claim_id, encounter_id, site_id, payer_id, payer_name, state, frequency_code,"
             " original_claim_id, total_charge, service_date, submitted_at, interchange_control_number,"
-            " payer_claim_control_number, guarantor, lines)"
-            " VALUES ($1, $2, $3, $4, $5, 'submitted', $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            " payer_claim_control_number, guarantor, lines, filing_indicator, claim_type, file_name, account_key,"
+            " payer_balance)"
+            " VALUES ($1, $2, $3, $4, $5, 'submitted', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
             " ON CONFLICT (claim_id) DO UPDATE SET payer_id = EXCLUDED.payer_id, payer_name = EXCLUDED.payer_name,"
             " frequency_code = EXCLUDED.frequency_code, original_claim_id = EXCLUDED.original_claim_id,"
             " total_charge = EXCLUDED.total_charge, service_date = EXCLUDED.service_date,"
             " submitted_at = EXCLUDED.submitted_at, interchange_control_number = EXCLUDED.interchange_control_number,"
-            " guarantor = EXCLUDED.guarantor, lines = EXCLUDED.lines, updated_at = now()",
+            " guarantor = EXCLUDED.guarantor, lines = EXCLUDED.lines, filing_indicator = EXCLUDED.filing_indicator,"
+            " claim_type = EXCLUDED.claim_type, file_name = EXCLUDED.file_name, account_key = EXCLUDED.account_key,"
+            " payer_balance = c.payer_balance + CASE WHEN c.submitted_at IS NULL THEN EXCLUDED.payer_balance ELSE 0 END,"
+            " updated_at = now()",
             rows,
+        )
+
+
+async def mark_replaced(conn: asyncpg.Connection, original_ids: list[str]) -> None:
+    """A replacement or void took the original's open payer balance off the books (as payments does)."""
+    if original_ids:
+        await conn.execute(
+            f"UPDATE {S}.claim SET state = 'replaced', payer_balance = least(payer_balance, 0), updated_at = now()"
+            " WHERE claim_id = ANY($1::text[])",
+            original_ids,
         )
 
 
@@ -37,12 +60,29 @@ async def ensure_claims(conn: asyncpg.Connection, rows: list[tuple[str, str, str
         )
 
 
+async def submitted_ids(conn: asyncpg.Connection, claim_ids: list[str]) -> set[str]:
+    """The claims among ``claim_ids`` whose submission followup has seen."""
+    rows = await conn.fetch(
+        f"SELECT claim_id FROM {S}.claim WHERE claim_id = ANY($1::text[]) AND submitted_at IS NOT NULL", claim_ids
+    )
+    return {r["claim_id"] for r in rows}
+
+
 async def set_state(conn: asyncpg.Connection, rows: list[tuple[str, str]], *, only_from: tuple[str, ...] | None = None) -> None:
     if rows:
         cond = " AND state = ANY($3::text[])" if only_from else ""
         args = [list(only_from)] if only_from else []
         await conn.executemany(
             f"UPDATE {S}.claim SET state = $2, updated_at = now() WHERE claim_id = $1{cond}", [(*r, *args) for r in rows]
+        )
+
+
+async def set_acknowledged(conn: asyncpg.Connection, claim_ids: list[str]) -> None:
+    if claim_ids:
+        await conn.execute(
+            f"UPDATE {S}.claim SET acknowledged_at = coalesce(acknowledged_at, now()), updated_at = now()"
+            " WHERE claim_id = ANY($1::text[])",
+            claim_ids,
         )
 
 
@@ -71,34 +111,328 @@ async def record_remittances(conn: asyncpg.Connection, rows: list[tuple]) -> set
 
 
 async def apply_amounts(conn: asyncpg.Connection, rows: list[tuple]) -> None:
-    """(claim_id, paid, contractual, other, pr, state, pccn): add a remittance's amounts to the claim."""
+    """(claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta): add a remittance."""
     if rows:
         await conn.executemany(
             f"UPDATE {S}.claim SET paid = paid + $2, contractual = contractual + $3,"
             " other_adjustments = other_adjustments + $4, patient_responsibility = patient_responsibility + $5,"
             " state = $6, payer_claim_control_number = coalesce($7, payer_claim_control_number),"
+            " payer_balance = payer_balance + $8, patient_balance = patient_balance + $9,"
             " remitted_at = now(), updated_at = now() WHERE claim_id = $1",
             rows,
         )
 
 
-async def open_work_items(conn: asyncpg.Connection, rows: list[tuple]) -> int:
-    """(source_key, claim_id, encounter_id, site_id, payer_id, category, action, label, group, carc,
-    rarc_json, amount, deadline, priority); an item opens once per source."""
-    if not rows:
-        return 0
-    await conn.executemany(
-        f"INSERT INTO {S}.work_item (source_key, claim_id, encounter_id, site_id, payer_id, category, action, label,"
-        " group_code, carc, rarc, amount, deadline_date, priority)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (source_key) DO NOTHING",
-        rows,
-    )
-    return len(rows)
+async def adjust_balances(conn: asyncpg.Connection, claim_id: str, payer_delta: Decimal, patient_delta: Decimal) -> None:
+    await conn.execute(
+        f"UPDATE {S}.claim SET payer_balance = payer_balance + $2, patient_balance = patient_balance + $3,"
+        " updated_at = now() WHERE claim_id = $1",
+        claim_id, payer_delta, patient_delta,
+    )  # fmt: skip
 
 
 async def claim_sites(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, asyncpg.Record]:
     rows = await conn.fetch(f"SELECT * FROM {S}.claim WHERE claim_id = ANY($1::text[])", claim_ids)
     return {r["claim_id"]: r for r in rows}
+
+
+async def get_claim(conn: asyncpg.Connection, claim_id: str, *, for_update: bool = False):
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT * FROM {S}.claim WHERE claim_id = $1{lock}", claim_id)
+
+
+async def submission_history(conn: asyncpg.Connection, claim_id: str) -> list[asyncpg.Record]:
+    """This claim and the originals it replaced, oldest first (for timely-filing evidence)."""
+    return await conn.fetch(
+        f"WITH RECURSIVE chain AS (SELECT claim_id, original_claim_id, 0 AS depth FROM {S}.claim WHERE claim_id = $1"
+        f" UNION ALL SELECT c.claim_id, c.original_claim_id, chain.depth + 1 FROM {S}.claim c"
+        "  JOIN chain ON c.claim_id = chain.original_claim_id WHERE chain.depth < 20)"
+        " SELECT c.claim_id, c.submitted_at, c.interchange_control_number, c.file_name, c.state, c.acknowledged_at"
+        f" FROM chain JOIN {S}.claim c USING (claim_id) WHERE c.submitted_at IS NOT NULL ORDER BY c.submitted_at",
+        claim_id,
+    )
+
+
+async def upsert_parties(conn: asyncpg.Connection, rows: list[tuple]) -> None:
+    """(encounter_id, site_id, account_key, provider, patient, subscriber, member_id, relationship)."""
+    if rows:
+        await conn.executemany(
+            f"INSERT INTO {S}.encounter_party (encounter_id, site_id, account_key, billing_provider, patient,"
+            " subscriber, member_id, relationship) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (encounter_id) DO UPDATE SET account_key = EXCLUDED.account_key,"
+            " billing_provider = EXCLUDED.billing_provider, patient = EXCLUDED.patient,"
+            " subscriber = EXCLUDED.subscriber, member_id = EXCLUDED.member_id, relationship = EXCLUDED.relationship",
+            rows,
+        )
+
+
+async def record_status(conn: asyncpg.Connection, rows: list[tuple]) -> None:
+    """(claim_id, source, category, code, outcome, effective_date, pccn, file_name) into the claim's history."""
+    if rows:
+        await conn.executemany(
+            f"INSERT INTO {S}.claim_status_history (claim_id, source, status_category, status_code, outcome,"
+            " effective_date, payer_claim_control_number, file_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            rows,
+        )
+
+
+async def status_history(conn: asyncpg.Connection, claim_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT source, status_category, status_code, outcome, effective_date, payer_claim_control_number,"
+        f" file_name, recorded_at FROM {S}.claim_status_history WHERE claim_id = $1 ORDER BY recorded_at, history_id",
+        claim_id,
+    )
+
+
+# --------------------------------------------------------------------------- work items
+
+
+async def open_work_items(conn: asyncpg.Connection, rows: list[tuple]) -> int:
+    """(source_key, claim_id, encounter_id, site_id, payer_id, category, action, label, group, carc,
+    rarc_json, amount, deadline, priority[, escalation, recommendation, evidence]); opens once per source."""
+    if not rows:
+        return 0
+    rows = [r if len(r) == 17 else (*r, "normal", None, None) for r in rows]
+    got = await conn.fetch(
+        f"INSERT INTO {S}.work_item (source_key, claim_id, encounter_id, site_id, payer_id, category, action, label,"
+        " group_code, carc, rarc, amount, deadline_date, priority, escalation, recommendation, evidence)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+        " $8::text[], $9::text[], $10::text[], $11::jsonb[], $12::numeric[], $13::date[], $14::int[], $15::text[],"
+        " $16::text[], $17::text[]) ON CONFLICT (source_key) DO NOTHING RETURNING work_item_id",
+        *map(list, zip(*rows, strict=True)),
+    )
+    return len(got)
+
+
+async def resolve_by_source(conn: asyncpg.Connection, source_keys: list[str], resolution: str) -> int:
+    """Resolve open items opened by ``source_keys`` (the condition that opened them went away)."""
+    if not source_keys:
+        return 0
+    got = await conn.fetch(
+        f"UPDATE {S}.work_item SET status = 'resolved', resolution = $2, resolved_at = now(), resolved_by = 'system',"
+        " lease_token = NULL, updated_at = now() WHERE source_key = ANY($1::text[]) AND status = 'open'"
+        " RETURNING work_item_id",
+        source_keys, resolution,
+    )  # fmt: skip
+    for r in got:
+        await audit(conn, work_item_id=r["work_item_id"], user_id="system", action="auto_resolve",
+                    detail={"resolution": resolution})  # fmt: skip
+    return len(got)
+
+
+async def queue_depth(conn: asyncpg.Connection, sites: list[str] | None) -> dict[str, dict[str, dict[str, int]]]:
+    """{site: {category: {queued, leased, waiting, urgent, overdue}}} of unresolved items."""
+    rows = await conn.fetch(
+        "SELECT site_id, category,"
+        " count(*) FILTER (WHERE status = 'open' OR (status = 'leased' AND lease_expires_at < now())) AS queued,"
+        " count(*) FILTER (WHERE status = 'leased' AND lease_expires_at >= now()) AS leased,"
+        " count(*) FILTER (WHERE status = 'waiting') AS waiting,"
+        " count(*) FILTER (WHERE escalation = 'urgent') AS urgent,"
+        " count(*) FILTER (WHERE escalation = 'overdue') AS overdue"
+        f" FROM {S}.work_item WHERE status <> 'resolved' AND ($1::text[] IS NULL OR site_id = ANY($1))"
+        " GROUP BY site_id, category ORDER BY site_id, category",
+        sites,
+    )
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for r in rows:
+        out.setdefault(r["site_id"], {})[r["category"]] = {
+            k: r[k] for k in ("queued", "leased", "waiting", "urgent", "overdue")
+        }
+    return out
+
+
+async def lease_next(conn: asyncpg.Connection, user_id: str, sites: list[str] | None, lease_seconds: int,
+                     category: str | None = None, site: str | None = None):  # fmt: skip
+    """Lease the highest-priority open (or lease-expired) item of the caller's sites, or None."""
+    return await conn.fetchrow(
+        f"UPDATE {S}.work_item w SET status = 'leased', leased_by = $1, lease_token = $2,"
+        " lease_expires_at = now() + make_interval(secs => $3), leased_at = now(), updated_at = now()"
+        f" WHERE w.work_item_id = (SELECT work_item_id FROM {S}.work_item"
+        "   WHERE (status = 'open' OR (status = 'leased' AND lease_expires_at < now()))"
+        "     AND ($4::text[] IS NULL OR site_id = ANY($4)) AND ($5::text IS NULL OR category = $5)"
+        "     AND ($6::text IS NULL OR site_id = $6)"
+        "   ORDER BY priority DESC, created_at, work_item_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        " RETURNING w.work_item_id",
+        user_id, uuid.uuid4(), float(lease_seconds), sites, category, site,
+    )  # fmt: skip
+
+
+async def get_item(conn: asyncpg.Connection, work_item_id: int, *, for_update: bool = False):
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT * FROM {S}.work_item WHERE work_item_id = $1{lock}", work_item_id)
+
+
+async def set_item_status(conn: asyncpg.Connection, work_item_id: int, status: str, *, user_id: str,
+                          resolution: str | None = None) -> None:  # fmt: skip
+    """Move an item on; leaving 'leased' always drops the lease."""
+    await conn.execute(
+        f"UPDATE {S}.work_item SET status = $2, resolution = coalesce($3, resolution),"
+        " resolved_at = CASE WHEN $2 = 'resolved' THEN now() END,"
+        " resolved_by = CASE WHEN $2 = 'resolved' THEN $4 END,"
+        " lease_token = CASE WHEN $2 = 'leased' THEN lease_token END,"
+        " lease_expires_at = CASE WHEN $2 = 'leased' THEN lease_expires_at END, updated_at = now()"
+        " WHERE work_item_id = $1",
+        work_item_id, status, resolution, user_id,
+    )  # fmt: skip
+
+
+async def audit(conn: asyncpg.Connection, *, work_item_id: int, user_id: str, action: str, detail: dict | None = None) -> None:
+    await conn.execute(
+        f"INSERT INTO {S}.work_audit (work_item_id, user_id, action, detail) VALUES ($1, $2, $3, $4)",
+        work_item_id, user_id, action, None if detail is None else dumps(detail),
+    )  # fmt: skip
+
+
+async def audit_trail(conn: asyncpg.Connection, work_item_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT user_id, action, detail, at FROM {S}.work_audit WHERE work_item_id = $1 ORDER BY at, audit_id",
+        work_item_id,
+    )
+
+
+async def open_items_with_deadlines(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT work_item_id, amount, deadline_date, priority, escalation FROM {S}.work_item"
+        " WHERE status <> 'resolved' AND deadline_date IS NOT NULL"
+    )
+
+
+async def set_priorities(conn: asyncpg.Connection, rows: list[tuple[int, int, str]]) -> None:
+    """(work_item_id, priority, escalation)."""
+    if rows:
+        await conn.executemany(
+            f"UPDATE {S}.work_item SET priority = $2, escalation = $3, updated_at = now() WHERE work_item_id = $1", rows
+        )
+
+
+# --------------------------------------------------------------------------- actions
+
+
+async def insert_appeal(conn: asyncpg.Connection, *, work_item_id: int, claim_id: str, site_id: str, level: int,
+                        filed_by: str, deadline: date | None, note: str | None) -> int:  # fmt: skip
+    return await conn.fetchval(
+        f"INSERT INTO {S}.appeal (work_item_id, claim_id, site_id, level, filed_by, deadline_date, note)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING appeal_id",
+        work_item_id, claim_id, site_id, level, filed_by, deadline, note,
+    )  # fmt: skip
+
+
+async def pending_appeal(conn: asyncpg.Connection, work_item_id: int):
+    return await conn.fetchrow(
+        f"SELECT * FROM {S}.appeal WHERE work_item_id = $1 AND outcome IS NULL ORDER BY appeal_id DESC LIMIT 1 FOR UPDATE",
+        work_item_id,
+    )
+
+
+async def record_appeal_outcome(conn: asyncpg.Connection, appeal_id: int, outcome: str, amount: Decimal | None,
+                                user_id: str) -> None:  # fmt: skip
+    await conn.execute(
+        f"UPDATE {S}.appeal SET outcome = $2, amount_recovered = $3, outcome_by = $4, outcome_at = now()"
+        " WHERE appeal_id = $1",
+        appeal_id, outcome, amount, user_id,
+    )  # fmt: skip
+
+
+async def appeals_of(conn: asyncpg.Connection, claim_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT * FROM {S}.appeal WHERE claim_id = $1 ORDER BY appeal_id", claim_id)
+
+
+async def insert_writeoff(conn: asyncpg.Connection, *, request_id: uuid.UUID, work_item_id: int | None, claim_id: str,
+                          amount: Decimal, category: str, reason: str, requested_by: str) -> None:  # fmt: skip
+    await conn.execute(
+        f"INSERT INTO {S}.writeoff_request (request_id, work_item_id, claim_id, amount, category, reason, requested_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        request_id, work_item_id, claim_id, amount, category, reason, requested_by,
+    )  # fmt: skip
+
+
+async def insert_transfer(conn: asyncpg.Connection, *, work_item_id: int | None, claim_id: str, amount: Decimal,
+                          reason: str | None, requested_by: str) -> int:  # fmt: skip
+    return await conn.fetchval(
+        f"INSERT INTO {S}.patient_transfer (work_item_id, claim_id, amount, reason, requested_by)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING transfer_id",
+        work_item_id, claim_id, amount, reason, requested_by,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- no-response job
+
+
+async def unanswered_claims(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Submitted claims with no 835 yet (originals and replacements, not voids or replaced ones), with parties."""
+    return await conn.fetch(
+        "SELECT c.claim_id, c.encounter_id, c.site_id, c.payer_id, c.payer_name, c.filing_indicator, c.service_date,"
+        " c.submitted_at, c.acknowledged_at, c.total_charge, c.payer_claim_control_number, c.last_inquiry_date,"
+        " p.billing_provider, p.patient, p.subscriber, p.member_id"
+        f" FROM {S}.claim c LEFT JOIN {S}.encounter_party p USING (encounter_id)"
+        " WHERE c.remitted_at IS NULL AND c.submitted_at IS NOT NULL AND c.frequency_code <> '8'"
+        "   AND c.state IN ('submitted', 'accepted')"
+    )
+
+
+async def mark_inquired(conn: asyncpg.Connection, claim_ids: list[str], as_of: date) -> None:
+    if claim_ids:
+        await conn.execute(
+            f"UPDATE {S}.claim SET last_inquiry_date = $2, updated_at = now() WHERE claim_id = ANY($1::text[])",
+            claim_ids, as_of,
+        )  # fmt: skip
+
+
+async def next_control_numbers(conn: asyncpg.Connection) -> tuple[int, int]:
+    r = await conn.fetchrow(
+        f"SELECT nextval('{S}.interchange_control_number') AS i, nextval('{S}.group_control_number') AS g"
+    )
+    return r["i"], r["g"]
+
+
+# --------------------------------------------------------------------------- statements and aging
+
+
+async def patient_balances(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Claims with a patient balance, grouped later by (site, account); PHI columns for the PDF only."""
+    return await conn.fetch(
+        "SELECT c.claim_id, c.encounter_id, c.site_id, c.service_date, c.total_charge, c.paid, c.payer_balance,"
+        " c.patient_balance, c.lines, c.guarantor, c.submitted_at,"
+        " coalesce(p.account_key, c.account_key, 'E' || c.encounter_id) AS account_key, p.billing_provider"
+        f" FROM {S}.claim c LEFT JOIN {S}.encounter_party p USING (encounter_id)"
+        " WHERE c.patient_balance <> 0 ORDER BY c.site_id, c.service_date, c.claim_id"
+    )
+
+
+async def last_statements(conn: asyncpg.Connection) -> dict[tuple[str, str], asyncpg.Record]:
+    rows = await conn.fetch(
+        f"SELECT DISTINCT ON (site_id, account_key) site_id, account_key, cycle, statement_date FROM {S}.statement"
+        " ORDER BY site_id, account_key, cycle DESC"
+    )
+    return {(r["site_id"], r["account_key"]): r for r in rows}
+
+
+async def insert_statement(conn: asyncpg.Connection, *, statement_id: str, site_id: str, account_key: str,
+                           encounter_id: str, claim_ids: list[str], amount_due: Decimal, cycle: int,
+                           statement_date: date, due_date: date, file_name: str) -> bool:  # fmt: skip
+    return (
+        await conn.fetchval(
+            f"INSERT INTO {S}.statement (statement_id, site_id, account_key, encounter_id, claim_ids, amount_due,"
+            " cycle, statement_date, due_date, file_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            statement_id, site_id, account_key, encounter_id, claim_ids, amount_due, cycle, statement_date,
+            due_date, file_name,
+        )  # fmt: skip
+        is not None
+    )
+
+
+async def open_balances(conn: asyncpg.Connection, sites: list[str] | None) -> list[asyncpg.Record]:
+    """Every claim with a non-zero payer or patient balance, for aging."""
+    return await conn.fetch(
+        "SELECT c.claim_id, c.site_id, coalesce(c.payer_id, '(unknown)') AS payer_id, c.service_date,"
+        " c.submitted_at, c.payer_balance, c.patient_balance,"
+        " coalesce(p.account_key, c.account_key, 'E' || c.encounter_id) AS account_key"
+        f" FROM {S}.claim c LEFT JOIN {S}.encounter_party p USING (encounter_id)"
+        " WHERE (c.payer_balance <> 0 OR c.patient_balance <> 0) AND c.service_date IS NOT NULL"
+        "   AND ($1::text[] IS NULL OR c.site_id = ANY($1))",
+        sites,
+    )
 
 
 def dumps(v) -> str:

@@ -1,8 +1,11 @@
-"""HTTP API of the payments service: balances, unmatched remittances, reconciliation."""
+"""HTTP API of the payments service: balances, remittance queues, reconciliation (read-only)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException
+from datetime import date, datetime
+from decimal import Decimal
+
+from fastapi import FastAPI, HTTPException, Query
 
 from services.payments import repository as repo
 from shared.service import Runtime
@@ -11,6 +14,8 @@ from shared.service import Runtime
 def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="rcm payments", version="1")
     pool = rt.pool
+    rules = getattr(rt.settings, "payments", None)
+    page_limit = rules.page_limit if rules is not None else 5000
 
     @app.get("/health")
     async def health():
@@ -20,47 +25,67 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @app.get("/claims/{claim_id}/balance")
     async def balance(claim_id: str):
+        """One claim's ledger balances; 404 when payments has not seen the claim."""
         async with pool.acquire() as conn:
             rows = await repo.claim_balances(conn, [claim_id])
         if not rows:
             raise HTTPException(404, f"claim {claim_id} not known to payments")
-        r = rows[0]
-        return {"claim_id": claim_id, "payer_balance": str(r["payer_balance"]),
-                "patient_balance": str(r["patient_balance"]), "total_charge": str(r["total_charge"])}  # fmt: skip
+        return _balance(rows[0])
+
+    @app.get("/balances")
+    async def balances(site_id: str | None = None, payer_id: str | None = None, open_only: bool = False,
+                       after: str | None = None, limit: int = Query(1000, gt=0)):  # fmt: skip
+        """Ledger-derived balances per claim (for A/R), by claim id; page on with ``after=<last claim_id>``."""
+        async with pool.acquire() as conn:
+            rows = await repo.balances(conn, site_id=site_id, payer_id=payer_id, open_only=open_only, after=after,
+                                       limit=min(limit, page_limit))  # fmt: skip
+        return [_balance(r) for r in rows]
 
     @app.get("/remittances/unmatched")
-    async def unmatched():
+    async def unmatched(limit: int = Query(1000, gt=0)):
+        """Claim payments waiting for a claim they can be matched to, oldest first."""
         async with pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT remittance_id, patient_control_number, payer_id, status_code, charge, paid, reason, created_at"
-                f" FROM {repo.S}.claim_payment WHERE state = 'unmatched' ORDER BY created_at"
-            )
-        return [{**dict(r), "charge": str(r["charge"]), "paid": str(r["paid"])} for r in rows]
+            rows = await repo.queue(conn, "unmatched", min(limit, page_limit))
+        return [_plain(r) for r in rows]
+
+    @app.get("/remittances/held")
+    async def held(limit: int = Query(1000, gt=0)):
+        """Claim payments held because they (or their transaction) do not balance, with the reason."""
+        async with pool.acquire() as conn:
+            rows = await repo.queue(conn, "held", min(limit, page_limit))
+        return [_plain(r) for r in rows]
 
     @app.get("/reconciliation")
-    async def reconciliation():
-        """Deposits announced (BPR/TRN) against cash posted, per payer per payment date."""
+    async def reconciliation(payer_id: str | None = None, since: date | None = None, until: date | None = None):
+        """Deposits announced (BPR/TRN) against cash posted, per payer per payment date.
+
+        ``difference = deposits - posted``; ``held`` and ``unmatched`` say how much of it
+        is waiting, ``unexplained`` what is left after that (zero when the books reconcile).
+        """
         async with pool.acquire() as conn:
-            rows = await reconciliation_rows(conn)
-        return [{k: (str(v) if k in ("deposits", "posted", "difference") else v) for k, v in r.items()} for r in rows]
+            rows = await repo.reconciliation(conn, payer_id=payer_id, since=since, until=until)
+        out = []
+        for r in rows:
+            difference = r["deposits"] - r["posted"]
+            out.append(_plain({**dict(r), "difference": difference,
+                               "unexplained": difference - r["held"] - r["unmatched"]}))  # fmt: skip
+        return out
 
     return app
 
 
-async def reconciliation_rows(conn) -> list[dict]:
-    rows = await conn.fetch(
-        "SELECT ra.payer_key AS payer_id, ra.payment_date, count(*) AS advices,"
-        " sum(ra.payment_amount) FILTER (WHERE ra.status = 'posted') AS deposits,"
-        " coalesce(sum(cash.amount), 0) AS posted, count(*) FILTER (WHERE ra.status = 'held') AS held"
-        f" FROM {repo.S}.remittance_advice ra LEFT JOIN LATERAL (SELECT sum(l.amount) AS amount"
-        f"   FROM {repo.S}.journal_entry e JOIN {repo.S}.journal_line l USING (entry_id)"
-        "   WHERE e.advice_id = ra.advice_id AND l.account = 'cash_clearing') cash ON true"
-        " GROUP BY 1, 2 ORDER BY 1, 2"
-    )
-    out = []
-    for r in rows:
-        deposits = r["deposits"] or 0
-        out.append({"payer_id": r["payer_id"], "payment_date": r["payment_date"], "advices": r["advices"],
-                    "deposits": deposits, "posted": r["posted"], "difference": deposits - r["posted"],
-                    "held": r["held"]})  # fmt: skip
+def _balance(r) -> dict:
+    return _plain({k: r[k] for k in ("claim_id", "site_id", "payer_id", "service_date", "total_charge", "billed",
+                                     "paid", "contractual", "other_adjustments", "payer_balance",
+                                     "patient_balance")}) | {"open_balance": str(r["payer_balance"] + r["patient_balance"])}  # fmt: skip
+
+
+def _plain(r) -> dict:
+    out = {}
+    for k, v in dict(r).items():
+        if isinstance(v, Decimal):
+            v = str(v)
+        elif isinstance(v, (date, datetime)):
+            v = v.isoformat()
+        out[k] = v
     return out

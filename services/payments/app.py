@@ -5,19 +5,18 @@ from pathlib import Path
 from services.payments.api import create_app
 from services.payments.handlers import make_handler
 from services.payments.posting import apply_era
+from services.payments.settings import PaymentsSettings
 from shared.mailbox import InboundMailbox
 from shared.service import Runtime, ServiceSpec
-from shared.settings import ServiceSettings
 from shared.topics import CLAIM_SUBMITTED, WRITEOFF_REQUESTED
 
-
-class Settings(ServiceSettings):
-    service_name: str = "payments"
+Settings = PaymentsSettings
 
 
 async def era_mailbox(rt: Runtime) -> None:
     """835s from the inbound mailbox; payments also moves unreadable files there to failed/."""
-    box = InboundMailbox(rt.settings.inbound_dir, frozenset({"835"}), "payments", apply_era,
+    inbound = rt.settings.era_inbound if isinstance(rt.settings, PaymentsSettings) else rt.settings.inbound_dir
+    box = InboundMailbox(inbound, frozenset({"835"}), "payments", apply_era,
                          on_commit=rt.relay.notify, handles_unknown=True)  # fmt: skip
     await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
 

@@ -1,13 +1,19 @@
-"""Message handlers of the payments service."""
+"""Message handlers of the payments service: claims submitted by billing, write-offs asked by followup.
+
+The whole consumed micro-batch is applied in the caller's transaction (inbox rows
+already claimed by ``shared.consumer``); nothing here commits or publishes.
+"""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import asyncpg
 
 from services.payments import repository as repo
 from services.payments.domain.ledger import (
+    BAD_DEBT_WRITEOFF,
     GROSS_CHARGES,
     OTHER_ADJUSTMENT,
     PAYER_RECEIVABLE,
@@ -17,18 +23,22 @@ from services.payments.domain.ledger import (
 from services.payments.posting import rematch
 from shared.consumer import Handler
 from shared.events import ClaimSubmitted, WriteOffRequested
+from shared.logs import log
 from shared.messaging import Emitter, Inbound
 from shared.service import Runtime
+
+_log = logging.getLogger("rcm.payments")
+ZERO = Decimal("0.00")
 
 
 def make_handler(rt: Runtime) -> Handler:
     async def handle(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter) -> None:
         submitted = [i for i in items if isinstance(i.event, ClaimSubmitted)]
-        writeoffs = [i for i in items if isinstance(i.event, WriteOffRequested)]
         if submitted:
             await on_submitted(conn, submitted, emitter)
-        for i in writeoffs:
-            await on_writeoff(conn, i)
+        for i in items:
+            if isinstance(i.event, WriteOffRequested):
+                await on_writeoff(conn, i)
 
     return handle
 
@@ -37,7 +47,8 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
     """Register submitted claims, post their charges, and post remittances that were waiting for them.
 
     A replacement (7) or void (8) takes the original's open payer balance off the books
-    (the replacement then posts its own charge; a void posts none).
+    (the replacement then posts its own charge; a void posts none). A claim id seen
+    before is left as it is.
     """
     rows = []
     for i in items:
@@ -46,46 +57,53 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
                      p.original_claim_id, p.payer_claim_control_number, p.total_charge, p.service_date,
                      p.submitted_at, i.traceparent, repo.dumps([ln.model_dump(mode="json") for ln in p.lines])))  # fmt: skip
     new = await repo.insert_claims(conn, rows)
-    entries = []
-    for i in items:
-        p = i.event.payload
-        if p.claim_id not in new:
-            continue
-        if p.original_claim_id and p.frequency_code in ("7", "8"):
-            open_payer = await _payer_balance(conn, p.original_claim_id)
-            if open_payer > 0:
-                entries.append(("replaced", f"replaced:{p.original_claim_id}:{p.claim_id}", p.original_claim_id,
-                                p.payer_id, None, entry_for_writeoff(p.original_claim_id, open_payer, GROSS_CHARGES,
-                                                                     p.payer_id, PAYER_RECEIVABLE)))  # fmt: skip
+    fresh = [i.event.payload for i in items if i.event.payload.claim_id in new]
+    originals = sorted({p.original_claim_id for p in fresh if p.original_claim_id and p.frequency_code in ("7", "8")})
+    open_payer = {r["claim_id"]: r["payer_balance"] for r in await repo.claim_balances(conn, originals)} if originals else {}
+    entries: list[repo.Entry] = []
+    for p in fresh:
+        replaced = open_payer.pop(p.original_claim_id, ZERO) if p.frequency_code in ("7", "8") else ZERO
+        if replaced > 0:
+            entries.append(("replaced", f"replaced:{p.original_claim_id}:{p.claim_id}", p.original_claim_id,
+                            p.payer_id, None, entry_for_writeoff(p.original_claim_id, replaced, GROSS_CHARGES,
+                                                                 p.payer_id, PAYER_RECEIVABLE)))  # fmt: skip
         if p.frequency_code != "8" and p.total_charge > 0:
             entries.append(("charge", f"charge:{p.claim_id}", p.claim_id, p.payer_id, None,
                             entry_for_claim_charge(p.claim_id, p.payer_id, p.total_charge)))  # fmt: skip
     await repo.post_entries(conn, entries)
-    await rematch(conn, sorted(new), emitter)
+    if new:
+        await repo.lock_matching(conn)  # taken after the claims are written (see lock_matching)
+        await rematch(conn, sorted(new), emitter)
 
 
 async def on_writeoff(conn: asyncpg.Connection, item: Inbound) -> None:
-    """Write off part of a claim's open balance, never more than is open (else rejected, recorded)."""
+    """Write off part of a claim's open balance: payer balance first, then the patient's.
+
+    Refused (recorded as rejected, nothing posted) for an unknown claim, a non-positive
+    amount, or more than is open. A request id seen before is a no-op.
+    """
     p = item.event.payload
-    balances = await repo.claim_balances(conn, [p.claim_id])
-    open_total = (balances[0]["payer_balance"] + balances[0]["patient_balance"]) if balances else Decimal(0)
-    if not balances or p.amount > open_total:
-        await repo.record_writeoff(conn, p.request_id, p.claim_id, p.amount, "rejected",
-                                   f"amount exceeds open balance {open_total}")  # fmt: skip
+    rows = await repo.claim_balances(conn, [p.claim_id])
+    payer = rows[0]["payer_balance"] if rows else ZERO
+    open_total = payer + rows[0]["patient_balance"] if rows else ZERO
+    if not rows:
+        why = "claim not known to payments"
+    elif p.amount <= 0:
+        why = f"amount {p.amount} is not positive"
+    elif p.amount > open_total:
+        why = f"amount {p.amount} exceeds open balance {open_total}"
+    else:
+        why = None
+    if why is not None:
+        if await repo.record_writeoff(conn, p.request_id, p.claim_id, p.amount, "rejected", why):
+            log(_log, logging.WARNING, "write-off rejected", claim_id=p.claim_id, component=p.request_id, error=why)
         return
     if not await repo.record_writeoff(conn, p.request_id, p.claim_id, p.amount, "posted", p.reason):
         return
-    payer_part = min(p.amount, balances[0]["payer_balance"])
-    entries = []
-    if payer_part > 0:
-        entries.append(("writeoff", f"writeoff:{p.request_id}:payer", p.claim_id, None, None,
-                        entry_for_writeoff(p.claim_id, payer_part, OTHER_ADJUSTMENT)))  # fmt: skip
-    if p.amount - payer_part > 0:
-        entries.append(("writeoff", f"writeoff:{p.request_id}:patient", p.claim_id, None, None,
-                        entry_for_writeoff(p.claim_id, p.amount - payer_part, "bad_debt_writeoff")))  # fmt: skip
-    await repo.post_entries(conn, entries)
-
-
-async def _payer_balance(conn: asyncpg.Connection, claim_id: str) -> Decimal:
-    rows = await repo.claim_balances(conn, [claim_id])
-    return rows[0]["payer_balance"] if rows else Decimal(0)
+    payer_part = min(p.amount, max(payer, ZERO))  # as followup's mirror does (balances.writeoff_split)
+    await repo.post_entries(conn, [
+        ("writeoff", f"writeoff:{p.request_id}:payer", p.claim_id, None, None,
+         entry_for_writeoff(p.claim_id, payer_part, OTHER_ADJUSTMENT)),
+        ("writeoff", f"writeoff:{p.request_id}:patient", p.claim_id, None, None,
+         entry_for_writeoff(p.claim_id, p.amount - payer_part, BAD_DEBT_WRITEOFF)),
+    ])  # fmt: skip

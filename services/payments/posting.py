@@ -4,12 +4,16 @@ One 835 file is applied in one transaction (called from the inbound mailbox).
 A transaction whose payment does not balance is held whole; a claim payment that
 does not balance is held alone; one for an unknown claim waits in the unmatched
 queue and is posted when the claim becomes known. The same check/EFT trace
-number from the same payer never posts twice, whatever file brings it.
+number from the same payer never posts twice, whatever file brings it (a held
+one is replaced by the payer's corrected resend). A reversal (CLP02 22) posts
+the exact negation of the payment it undoes.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import asyncpg
@@ -17,108 +21,191 @@ import asyncpg
 from services.payments import repository as repo
 from services.payments.domain.balancing import check_claim, check_transaction
 from services.payments.domain.era import parse_835
-from services.payments.domain.ledger import entry_for_claim_payment, entry_for_plb
+from services.payments.domain.ledger import (
+    CASH_CLEARING,
+    JournalLine,
+    LedgerError,
+    entry_for_claim_payment,
+    entry_for_plb,
+)
 from services.payments.domain.matching import CandidateLine, ClaimCandidate, ClaimIndex
-from services.payments.domain.remittance import Adjustment, ClaimPayment, ServiceLine
-from shared.events import Adjustment as EventAdjustment
-from shared.events import RemittanceLine, RemittanceReceived, RemittanceReceivedPayload
+from services.payments.domain.remittance import (
+    Adjustment,
+    ClaimPayment,
+    RemitTransaction,
+    ServiceLine,
+)
+from shared.events import RemittanceReceived
+from shared.jsonutil import loads
+from shared.logs import log
 from shared.messaging import Emitter
 from shared.telemetry import tracer
 
+_log = logging.getLogger("rcm.payments")
+_UNMATCHED = {"unmatched": "no matching claim", "ambiguous": "several claims match its service lines"}
+
+
+@dataclass(slots=True)
+class Posting:
+    """A claim payment matched to a claim, with the deposit it came in."""
+
+    remittance_id: str
+    claim_id: str
+    cp: ClaimPayment
+    payer_id: str
+    advice_id: int
+    payer_name: str | None
+    trace_number: str | None
+    payment_date: date | None
+    file_name: str | None
+
 
 async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter: Emitter) -> None:
-    """Apply one 835 file. Raises X12Error for a malformed file (nothing is posted)."""
+    """Apply one 835 file in the caller's transaction.
+
+    Raises ``X12Error`` for a malformed file: nothing of it is posted.
+    """
     with tracer().start_as_current_span("x12 parse 835", attributes={"rcm.file_name": file_name}):
         era = parse_835(text)
     for tx in era.transactions:
-        payer_id = tx.payer.payer_id or tx.payer.name
-        trace = tx.payment.trace_number
-        problems = check_transaction(tx)
-        claim_problems = {id(cp): check_claim(cp, tx.st_control_number) for cp in tx.claims}
-        tx_problems = [p for p in problems if p.startswith(f"transaction {tx.st_control_number}")]
-        status = "held" if tx_problems else "posted"
-        advice_id = await repo.insert_advice(
-            conn, payer_key=payer_id, trace_number=trace, file_name=file_name, st=tx.st_control_number,
-            amount=tx.payment.signed_amount, method=tx.payment.method, payment_date=tx.payment.date,
-            status=status, reason="; ".join(tx_problems)[:1000] or None,
-        )  # fmt: skip
-        if advice_id is None:
-            continue  # this check/EFT was posted before
-        rows, to_post = [], []
-        index = ClaimIndex(_candidates(await repo.claims_for_matching(
-            conn, [cp.patient_control_number for cp in tx.claims],
-            [cp.payer_claim_control_number for cp in tx.claims if cp.payer_claim_control_number],
-            [payer_id], [abs(cp.charge) for cp in tx.claims])))  # fmt: skip
-        for k, cp in enumerate(tx.claims, start=1):
-            rid = f"{payer_id}:{trace}:{k}"
-            why = tx_problems or claim_problems[id(cp)]
-            if why:
-                rows.append(_row(rid, advice_id, None, cp, payer_id, "held", None, "; ".join(why)[:1000]))
-                continue
-            claim_id, method = index.match(cp, payer_id)
-            if claim_id is None:
-                rows.append(_row(rid, advice_id, None, cp, payer_id, "unmatched", method, "no matching claim"))
-                continue
-            rows.append(_row(rid, advice_id, claim_id, cp, payer_id, "posted", method, None))
-            to_post.append((rid, claim_id, cp))
-        await repo.insert_claim_payments(conn, rows)
-        if status == "posted":
-            await post_payments(conn, to_post, payer_id, advice_id, emitter,
-                                trace=trace, payment_date=tx.payment.date, file_name=file_name,
-                                payer_name=tx.payer.name)  # fmt: skip
-            await repo.post_entries(conn, [
-                ("plb", f"plb:{payer_id}:{trace}:{i}", None, payer_id, advice_id, entry_for_plb(adj, payer_id))
-                for i, adj in enumerate(tx.provider_adjustments, start=1)
-            ])  # fmt: skip
+        await apply_transaction(conn, tx, file_name, emitter)
 
 
-async def post_payments(conn: asyncpg.Connection, items: list[tuple[str, str, ClaimPayment]], payer_id: str,
-                        advice_id: int | None, emitter: Emitter, *, trace: str | None, payment_date: date | None,
-                        file_name: str | None, payer_name: str | None) -> None:  # fmt: skip
-    """Post matched claim payments and emit one remittance.received each (in the encounter's trace)."""
-    if not items:
+async def apply_transaction(conn: asyncpg.Connection, tx: RemitTransaction, file_name: str, emitter: Emitter) -> None:
+    """Record one 835 transaction's deposit, then post, hold or queue each of its claim payments."""
+    payer_id = tx.payer.payer_id or tx.payer.name
+    trace, st = tx.payment.trace_number, tx.st_control_number
+    # Claim problems also start "transaction <st> claim ..."; only the payment total holds the whole set.
+    tx_problems = [p for p in check_transaction(tx) if p.startswith(f"transaction {st}:")]
+    status = "held" if tx_problems else "posted"
+    got = await repo.upsert_advice(
+        conn, payer_key=payer_id, payer_name=tx.payer.name, trace_number=trace, file_name=file_name, st=st,
+        amount=tx.payment.signed_amount, method=tx.payment.method, payment_date=tx.payment.date,
+        status=status, reason="; ".join(tx_problems)[:1000] or None,
+    )  # fmt: skip
+    if got is None:
+        await repo.record_duplicate_advice(conn, payer_key=payer_id, trace_number=trace, file_name=file_name, st=st,
+                                           amount=tx.payment.signed_amount)  # fmt: skip
+        log(_log, logging.WARNING, "835 payment already received; not posted again", file_name=file_name,
+            payer_id=payer_id, component=f"transaction {st} trace {trace}")  # fmt: skip
         return
-    claims = await repo.claims_by_ids(conn, [c for _, c, _ in items])
-    entries = []
-    for rid, claim_id, cp in items:
-        if cp.is_reversal:
-            original = await repo.last_payment_source(conn, claim_id, cp.paid)
-            lines = await repo.entry_lines(conn, original) if original else None
-            source = f"reversal-of:{original.removeprefix('remit:')}" if original else f"remit:{rid}"
-            entries.append(("reversal", source, claim_id, payer_id, advice_id,
-                            entry_for_claim_payment(cp, claim_id, payer_id, original=lines)))  # fmt: skip
+    advice_id, _ = got
+    await repo.lock_matching(conn)
+    index = await _claim_index(conn, tx.claims, payer_id)
+    rows: list[tuple] = []
+    postings: list[Posting] = []
+    for k, cp in enumerate(tx.claims, start=1):
+        rid = f"{payer_id}:{trace}:{k}"
+        why = tx_problems or check_claim(cp, st)
+        claim_id, method = (None, None) if why else index.match(cp, payer_id)
+        if why:
+            state, reason = "held", "; ".join(why)[:1000]
+        elif claim_id is None:
+            state, reason = "unmatched", _UNMATCHED.get(method, method)
         else:
-            entries.append(("payment", f"remit:{rid}", claim_id, payer_id, advice_id,
-                            entry_for_claim_payment(cp, claim_id, payer_id)))  # fmt: skip
-    await repo.post_entries(conn, [e for e in entries if e[5]])
-    for rid, claim_id, cp in items:
-        claim = claims[claim_id]
-        event = RemittanceReceived(site_id=claim["site_id"], encounter_id=claim["encounter_id"],
-                                   payload=_payload(rid, claim_id, cp, payer_id, payer_name, trace, payment_date,
-                                                    file_name))  # fmt: skip
-        emitter.emit(event, traceparent=claim["traceparent"])
+            state, reason = "posted", None
+            postings.append(Posting(rid, claim_id, cp, payer_id, advice_id, tx.payer.name, trace, tx.payment.date,
+                                    file_name))  # fmt: skip
+        rows.append([rid, advice_id, k, claim_id, cp, payer_id, state, method, reason])
+    entries, failed = await ledger_entries(conn, postings)
+    for row in rows:
+        if row[0] in failed:  # a posting the ledger refuses is held with the reason, never half-posted
+            row[6], row[8] = "held", failed[row[0]]
+    now = datetime.now(UTC)
+    await repo.insert_claim_payments(conn, [_row(*r, now) for r in rows])
+    entries += [("plb", f"plb:{payer_id}:{trace}:{i}", None, payer_id, advice_id, entry_for_plb(adj, payer_id))
+                for i, adj in enumerate(tx.provider_adjustments, start=1) if status == "posted"]  # fmt: skip
+    await repo.post_entries(conn, entries)
+    await emit_received(conn, [p for p in postings if p.remittance_id not in failed], emitter)
 
 
 async def rematch(conn: asyncpg.Connection, claim_ids: list[str], emitter: Emitter) -> int:
-    """Post unmatched claim payments that name claims which just became known."""
+    """Post the unmatched claim payments whose CLP01 names one of ``claim_ids`` (claims just registered)."""
+    if not claim_ids:
+        return 0
     rows = await repo.unmatched_for(conn, claim_ids)
-    done = 0
-    for r in rows:
-        cp = from_detail(r["detail"])
-        await repo.mark_matched(conn, [(r["remittance_id"], r["patient_control_number"], "patient_control_number")])
-        await post_payments(conn, [(r["remittance_id"], r["patient_control_number"], cp)], r["payer_id"],
-                            r["advice_id"], emitter, trace=r["trace_number"], payment_date=r["payment_date"],
-                            file_name=r["file_name"], payer_name=None)  # fmt: skip
-        done += 1
-    return done
+    if not rows:
+        return 0
+    postings = [Posting(r["remittance_id"], r["patient_control_number"], from_detail(r["detail"]), r["payer_id"],
+                        r["advice_id"], r["payer_name"], r["trace_number"], r["payment_date"], r["file_name"])
+                for r in rows]  # fmt: skip
+    entries, failed = await ledger_entries(conn, postings)
+    await repo.settle_unmatched(conn, [(p.remittance_id, p.claim_id, "held" if p.remittance_id in failed else "posted",
+                                        failed.get(p.remittance_id)) for p in postings])  # fmt: skip
+    await repo.post_entries(conn, entries)
+    done = [p for p in postings if p.remittance_id not in failed]
+    await emit_received(conn, done, emitter)
+    return len(done)
+
+
+async def ledger_entries(conn: asyncpg.Connection, postings: list[Posting]) -> tuple[list[repo.Entry], dict[str, str]]:
+    """Journal entries for matched claim payments, in order; and the ones the ledger refuses (id -> reason).
+
+    A reversal undoes the newest not-yet-reversed payment of its claim that paid the
+    same amount (posted before, or earlier in ``postings``); with none, its negative
+    amounts are posted by the ordinary rules.
+    """
+    reversing = {p.claim_id for p in postings if p.cp.is_reversal}
+    open_payments = await repo.unreversed_payments(conn, sorted(reversing)) if reversing else {}
+    entries: list[repo.Entry] = []
+    failed: dict[str, str] = {}
+    for p in postings:
+        kind, source = ("reversal" if p.cp.is_reversal else "payment"), f"remit:{p.remittance_id}"
+        original = _take_original(open_payments.get(p.claim_id, []), p.cp.paid) if p.cp.is_reversal else None
+        if original is not None:
+            source = "reversal-of:" + original[0].removeprefix("remit:")
+        try:
+            lines = entry_for_claim_payment(p.cp, p.claim_id, p.payer_id,
+                                            original=original[1] if original is not None else None)
+        except LedgerError as e:
+            failed[p.remittance_id] = str(e)[:1000]
+            continue
+        entries.append((kind, source, p.claim_id, p.payer_id, p.advice_id, lines))
+        if kind == "payment" and p.claim_id in reversing:  # a later reversal in this batch may undo it
+            open_payments.setdefault(p.claim_id, []).append((source, lines))
+    return entries, failed
+
+
+def _take_original(candidates: list[tuple[str, list[JournalLine]]], paid: Decimal):
+    for i in range(len(candidates) - 1, -1, -1):
+        source, lines = candidates[i]
+        if source.startswith("remit:") and sum(ln.amount for ln in lines if ln.account == CASH_CLEARING) == -paid:
+            return candidates.pop(i)
+    return None
+
+
+async def emit_received(conn: asyncpg.Connection, postings: list[Posting], emitter: Emitter) -> None:
+    """One remittance.received per posted claim payment, continuing the encounter's trace."""
+    if not postings:
+        return
+    claims = await repo.claim_routing(conn, sorted({p.claim_id for p in postings}))
+    for p in postings:
+        claim = claims[p.claim_id]
+        emitter.emit(received_event(p, claim["site_id"], claim["encounter_id"]), traceparent=claim["traceparent"])
+
+
+async def _claim_index(conn: asyncpg.Connection, claims: list[ClaimPayment], payer_id: str) -> ClaimIndex:
+    """Candidates by claim id / payer claim number; by charge and service lines only for what those leave open.
+
+    Lines are read (and decoded) only for the charge fallback, which is rare.
+    """
+    rows = {r["claim_id"]: r for r in await repo.candidates_by_number(
+        conn, [cp.patient_control_number for cp in claims],
+        [cp.payer_claim_control_number for cp in claims if cp.payer_claim_control_number])}  # fmt: skip
+    index = ClaimIndex(_candidates(rows.values()))
+    charges = sorted({abs(cp.charge) for cp in claims if cp.service_lines and cp.patient_control_number not in index.by_id
+                      and cp.payer_claim_control_number not in index.by_icn})  # fmt: skip
+    if charges:
+        # Keyed by claim id: a claim listed twice would make its own match look ambiguous.
+        rows.update((r["claim_id"], r) for r in await repo.candidates_by_charge(conn, payer_id, charges))
+        index = ClaimIndex(_candidates(rows.values()))
+    return index
 
 
 def _candidates(rows) -> list[ClaimCandidate]:
-    import json
-
     out = []
     for r in rows:
-        lines = json.loads(r["lines"])
+        lines = loads(r["lines"]) if r["lines"] is not None else ()
         out.append(ClaimCandidate(
             claim_id=r["claim_id"], payer_id=r["payer_id"], charge=r["total_charge"],
             payer_claim_control_number=r["payer_claim_control_number"],
@@ -129,10 +216,12 @@ def _candidates(rows) -> list[ClaimCandidate]:
     return out
 
 
-def _row(rid, advice_id, claim_id, cp: ClaimPayment, payer_id, state, method, reason) -> tuple:
-    return (rid, advice_id, claim_id, cp.patient_control_number, payer_id, cp.status_code, cp.charge, cp.paid,
-            cp.patient_responsibility or Decimal(0), cp.payer_claim_control_number, state, method, reason,
-            repo.dumps(to_detail(cp)))  # fmt: skip
+def _row(rid, advice_id, position, claim_id, cp: ClaimPayment, payer_id, state, method, reason, now) -> tuple:
+    """A claim_payment row (``repo._CLAIM_PAYMENT_COLUMNS``); the detail is kept only while it waits."""
+    detail = repo.dumps(to_detail(cp)) if state != "posted" else None
+    return (rid, advice_id, position, claim_id, cp.patient_control_number, payer_id, cp.status_code, cp.charge,
+            cp.paid, cp.patient_responsibility or Decimal(0), cp.payer_claim_control_number, state, method, reason,
+            detail, now if state == "posted" else None)  # fmt: skip
 
 
 # -- a PHI-free, reconstructable copy of a claim payment (for the unmatched queue) ------------
@@ -163,10 +252,8 @@ def to_detail(cp: ClaimPayment) -> dict:
 
 
 def from_detail(d: dict | str) -> ClaimPayment:
-    import json
-
     if isinstance(d, str):
-        d = json.loads(d)
+        d = loads(d)
     return ClaimPayment(
         patient_control_number=d["pcn"], status_code=d["status"], charge=Decimal(d["charge"]), paid=Decimal(d["paid"]),
         patient_responsibility=None if d["pr"] is None else Decimal(d["pr"]), filing_indicator=d["filing"],
@@ -182,21 +269,35 @@ def from_detail(d: dict | str) -> ClaimPayment:
     )  # fmt: skip
 
 
-def _payload(rid, claim_id, cp: ClaimPayment, payer_id, payer_name, trace, payment_date, file_name):
-    def ev_adj(a: Adjustment) -> EventAdjustment:
-        return EventAdjustment(group=a.group, reason=a.reason, amount=a.amount, quantity=a.quantity)
+class _Received(RemittanceReceived):
+    """remittance.received whose JSON is written by pydantic's serializer (the posting hot path).
 
-    all_adj = [ev_adj(a) for a in cp.adjustments] + [ev_adj(a) for sl in cp.service_lines for a in sl.adjustments]
+    Same document as ``Envelope.to_json`` (``event_type`` added, decimals as strings).
+    """
+
+    def to_json(self) -> bytes:
+        return b'{"event_type":"%s",' % self.event_type.encode() + self.__pydantic_serializer__.to_json(self)[1:]
+
+
+def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceReceived:
+    """The remittance.received of one posted claim payment (validated like any event)."""
+    cp = p.cp
+
+    def adj(a: Adjustment) -> dict:
+        return {"group": a.group, "reason": a.reason, "amount": a.amount, "quantity": a.quantity}
+
     remarks = list(cp.remarks) + [r for sl in cp.service_lines for r in sl.remarks]
-    return RemittanceReceivedPayload(
-        remittance_id=rid, claim_id=claim_id, patient_control_number=cp.patient_control_number, payer_id=payer_id,
-        payer_name=payer_name, status_code=cp.status_code, charge=cp.charge, paid=cp.paid,
-        patient_responsibility=cp.patient_responsibility or Decimal(0),
-        payer_claim_control_number=cp.payer_claim_control_number, adjustments=all_adj,
-        remarks=list(dict.fromkeys(remarks)),
-        service_lines=[RemittanceLine(code=sl.billed_code, modifiers=list(sl.modifiers), charge=sl.charge, paid=sl.paid,
-                                      units=sl.units, service_date=sl.service_date,
-                                      adjustments=[ev_adj(a) for a in sl.adjustments], remarks=list(sl.remarks))
-                       for sl in cp.service_lines],
-        is_reversal=cp.is_reversal, trace_number=trace, payment_date=payment_date, file_name=file_name,
-    )  # fmt: skip
+    return _Received.model_validate({"site_id": site_id, "encounter_id": encounter_id, "payload": {
+        "remittance_id": p.remittance_id, "claim_id": p.claim_id, "patient_control_number": cp.patient_control_number,
+        "payer_id": p.payer_id, "payer_name": p.payer_name, "status_code": cp.status_code, "charge": cp.charge,
+        "paid": cp.paid, "patient_responsibility": cp.patient_responsibility or Decimal(0),
+        "payer_claim_control_number": cp.payer_claim_control_number,
+        "adjustments": [adj(a) for a in cp.adjustments] + [adj(a) for sl in cp.service_lines for a in sl.adjustments],
+        "remarks": list(dict.fromkeys(remarks)),
+        "service_lines": [{"code": sl.billed_code, "modifiers": list(sl.modifiers), "charge": sl.charge,
+                           "paid": sl.paid, "units": sl.units, "service_date": sl.service_date,
+                           "adjustments": [adj(a) for a in sl.adjustments], "remarks": list(sl.remarks)}
+                          for sl in cp.service_lines],
+        "is_reversal": cp.is_reversal, "trace_number": p.trace_number, "payment_date": p.payment_date,
+        "file_name": p.file_name,
+    }})  # fmt: skip

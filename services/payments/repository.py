@@ -1,8 +1,14 @@
-"""SQL for the payments schema: claims, remittance advices, claim payments, the ledger."""
+"""SQL for the payments schema: claims, remittance advices, claim payments, the ledger.
+
+Every function takes the caller's connection (the caller owns the transaction) and
+writes many rows per statement (``unnest`` arrays), so posting a file costs a
+handful of round trips whatever its size.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 
 import asyncpg
@@ -10,6 +16,17 @@ import asyncpg
 from services.payments.domain.ledger import JournalLine
 
 S = "payments"
+
+# (kind, source, claim_id, payer_id, advice_id, lines): one journal entry to post.
+Entry = tuple[str, str, str | None, str | None, int | None, list[JournalLine]]
+
+
+def _columns(rows: Sequence[tuple], width: int) -> list[list]:
+    """Rows to per-column lists for ``unnest``."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+# --------------------------------------------------------------------------- claims
 
 
 async def insert_claims(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]:
@@ -23,137 +40,257 @@ async def insert_claims(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
         " $8::text[], $9::numeric[], $10::date[], $11::timestamptz[], $12::text[], $13::jsonb[])"
         " ON CONFLICT DO NOTHING RETURNING claim_id",
-        *map(list, zip(*rows, strict=True)),
+        *_columns(rows, 13),
     )
     return {r["claim_id"] for r in got}
 
 
-async def claims_by_ids(conn: asyncpg.Connection, ids: list[str]) -> dict[str, asyncpg.Record]:
-    rows = await conn.fetch(f"SELECT * FROM {S}.claim WHERE claim_id = ANY($1::text[])", ids)
+async def claim_routing(conn: asyncpg.Connection, ids: list[str]) -> dict[str, asyncpg.Record]:
+    """Site, encounter and trace of each claim: what an emitted event needs."""
+    rows = await conn.fetch(
+        f"SELECT claim_id, site_id, encounter_id, traceparent FROM {S}.claim WHERE claim_id = ANY($1::text[])", ids
+    )
     return {r["claim_id"]: r for r in rows}
 
 
-async def claims_for_matching(conn: asyncpg.Connection, pcns: list[str], pccns: list[str], payer_ids: list[str],
-                              charges: list[Decimal]) -> list[asyncpg.Record]:  # fmt: skip
-    """Candidates: by claim id, by payer claim control number, or same payer and charge (line fallback)."""
+async def lock_matching(conn: asyncpg.Connection) -> None:
+    """Serialise matching remittances against registering claims, until the transaction ends.
+
+    Without it a file could find no claim while a claim.submitted batch, not yet
+    committed, finds no waiting remittance: the remittance would stay unmatched.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('rcm-payments-matching'))")
+
+
+_CANDIDATE = "claim_id, payer_id, total_charge, payer_claim_control_number"
+
+
+async def candidates_by_number(conn: asyncpg.Connection, pcns: list[str], pccns: list[str]) -> list[asyncpg.Record]:
+    """Claims whose id is a CLP01 or whose payer claim control number is a CLP07 (without their lines)."""
     return await conn.fetch(
-        f"SELECT claim_id, payer_id, total_charge, payer_claim_control_number, lines, service_date FROM {S}.claim"
-        " WHERE claim_id = ANY($1::text[]) OR payer_claim_control_number = ANY($2::text[])"
-        " OR (payer_id = ANY($3::text[]) AND total_charge = ANY($4::numeric[]))",
-        pcns, pccns, payer_ids, charges,
+        f"SELECT {_CANDIDATE}, NULL AS lines FROM {S}.claim WHERE claim_id = ANY($1::text[])"
+        " OR payer_claim_control_number = ANY($2::text[])",
+        pcns, pccns,
     )  # fmt: skip
 
 
-async def insert_advice(conn: asyncpg.Connection, *, payer_key: str, trace_number: str, file_name: str,
-                        st: str, amount: Decimal, method: str, payment_date, status: str,
-                        reason: str | None) -> int | None:  # fmt: skip
-    """Record one 835 transaction's deposit; None when this check/EFT was already received."""
-    return await conn.fetchval(
-        f"INSERT INTO {S}.remittance_advice (payer_key, trace_number, file_name, st_control_number, payment_amount,"
-        " payment_method, payment_date, status, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        " ON CONFLICT (payer_key, trace_number) DO NOTHING RETURNING advice_id",
-        payer_key, trace_number, file_name, st, amount, method, payment_date, status, reason,
+async def candidates_by_charge(conn: asyncpg.Connection, payer_id: str, charges: list[Decimal]) -> list[asyncpg.Record]:
+    """Claims of ``payer_id`` with one of ``charges`` (the service-line matching fallback)."""
+    return await conn.fetch(
+        f"SELECT {_CANDIDATE}, lines FROM {S}.claim WHERE payer_id = $1 AND total_charge = ANY($2::numeric[])",
+        payer_id, charges,
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- remittances
+
+
+async def upsert_advice(conn: asyncpg.Connection, *, payer_key: str, payer_name: str | None, trace_number: str,
+                        file_name: str, st: str, amount: Decimal, method: str, payment_date, status: str,
+                        reason: str | None) -> tuple[int, bool] | None:  # fmt: skip
+    """Record one 835 transaction's deposit: ``(advice_id, replaced_held)``.
+
+    None when this check/EFT (payer + TRN02) was already received and not held. A
+    held (out-of-balance) transaction is replaced by a later one with the same trace:
+    that is how a payer's corrected resend gets posted.
+    """
+    row = await conn.fetchrow(
+        f"INSERT INTO {S}.remittance_advice AS ra (payer_key, payer_name, trace_number, file_name, st_control_number,"
+        " payment_amount, payment_method, payment_date, status, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " ON CONFLICT (payer_key, trace_number) DO UPDATE SET payer_name = EXCLUDED.payer_name,"
+        " file_name = EXCLUDED.file_name, st_control_number = EXCLUDED.st_control_number,"
+        " payment_amount = EXCLUDED.payment_amount, payment_method = EXCLUDED.payment_method,"
+        " payment_date = EXCLUDED.payment_date, status = EXCLUDED.status, reason = EXCLUDED.reason,"
+        " received_at = now() WHERE ra.status = 'held'"
+        " RETURNING advice_id, NOT (xmax = 0) AS replaced",
+        payer_key, payer_name, trace_number, file_name, st, amount, method, payment_date, status, reason,
+    )  # fmt: skip
+    if row is None:
+        return None
+    if row["replaced"]:
+        # Only held rows hang off a held advice and none of them reached the ledger.
+        await conn.execute(f"DELETE FROM {S}.claim_payment WHERE advice_id = $1", row["advice_id"])
+    return row["advice_id"], row["replaced"]
+
+
+async def record_duplicate_advice(conn: asyncpg.Connection, *, payer_key: str, trace_number: str, file_name: str,
+                                  st: str, amount: Decimal) -> None:  # fmt: skip
+    await conn.execute(
+        f"INSERT INTO {S}.advice_duplicate (payer_key, trace_number, file_name, st_control_number, payment_amount)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        payer_key, trace_number, file_name, st, amount,
+    )  # fmt: skip
+
+
+_CLAIM_PAYMENT_COLUMNS = [
+    "remittance_id", "advice_id", "position", "claim_id", "patient_control_number", "payer_id", "status_code",
+    "charge", "paid", "patient_responsibility", "payer_claim_control_number", "state", "match_method", "reason",
+    "detail", "posted_at",
+]  # fmt: skip
 
 
 async def insert_claim_payments(conn: asyncpg.Connection, rows: list[tuple]) -> None:
-    """(remittance_id, advice_id, claim_id, pcn, payer_id, status_code, charge, paid, pr, pccn, state,
-    match_method, reason, detail_json)."""
+    """Rows in ``_CLAIM_PAYMENT_COLUMNS`` order, copied in one go (binary COPY).
+
+    Remittance ids derive from a new advice (payer + trace + CLP position), so they
+    never collide; a collision would be a bug and fails the file.
+    """
     if rows:
-        await conn.executemany(
-            f"INSERT INTO {S}.claim_payment (remittance_id, advice_id, claim_id, patient_control_number, payer_id,"
-            " status_code, charge, paid, patient_responsibility, payer_claim_control_number, state, match_method,"
-            " reason, detail, posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-            " CASE WHEN $11 = 'posted' THEN now() END) ON CONFLICT (remittance_id) DO NOTHING",
-            rows,
-        )
+        await conn.copy_records_to_table("claim_payment", schema_name=S, columns=_CLAIM_PAYMENT_COLUMNS, records=rows)
 
 
 async def unmatched_for(conn: asyncpg.Connection, claim_ids: list[str]) -> list[asyncpg.Record]:
+    """Unmatched claim payments naming one of ``claim_ids``, in the order they were received."""
     return await conn.fetch(
-        f"SELECT cp.*, ra.payer_key, ra.trace_number, ra.payment_date, ra.file_name FROM {S}.claim_payment cp"
-        f" JOIN {S}.remittance_advice ra USING (advice_id)"
-        " WHERE cp.state = 'unmatched' AND cp.patient_control_number = ANY($1::text[]) ORDER BY cp.created_at",
+        f"SELECT cp.remittance_id, cp.advice_id, cp.patient_control_number, cp.payer_id, cp.detail,"
+        " ra.payer_name, ra.trace_number, ra.payment_date, ra.file_name"
+        f" FROM {S}.claim_payment cp JOIN {S}.remittance_advice ra USING (advice_id)"
+        " WHERE cp.state = 'unmatched' AND cp.patient_control_number = ANY($1::text[])"
+        " ORDER BY cp.created_at, cp.advice_id, cp.position",
         claim_ids,
     )
 
 
-async def mark_matched(conn: asyncpg.Connection, rows: list[tuple[str, str, str]]) -> None:
-    """(remittance_id, claim_id, method)."""
+async def settle_unmatched(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str | None]]) -> None:
+    """(remittance_id, claim_id, state, reason): an unmatched claim payment was posted or held."""
     if rows:
-        await conn.executemany(
-            f"UPDATE {S}.claim_payment SET claim_id = $2, match_method = $3, state = 'posted', posted_at = now()"
-            " WHERE remittance_id = $1",
-            rows,
-        )
+        await conn.execute(
+            f"UPDATE {S}.claim_payment cp SET claim_id = u.claim_id, match_method = 'patient_control_number',"
+            " state = u.state, reason = u.reason, posted_at = CASE WHEN u.state = 'posted' THEN now() END"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(remittance_id, claim_id, state, reason)"
+            " WHERE cp.remittance_id = u.remittance_id AND cp.state = 'unmatched'",
+            *_columns(rows, 4),
+        )  # fmt: skip
 
 
-async def post_entries(conn: asyncpg.Connection, entries: list[tuple[str, str, str | None, str | None, int | None,
-                                                                    list[JournalLine]]]) -> set[str]:  # fmt: skip
+async def queue(conn: asyncpg.Connection, state: str, limit: int) -> list[asyncpg.Record]:
+    """Claim payments waiting in ``state`` (unmatched or held), oldest first."""
+    return await conn.fetch(
+        "SELECT cp.remittance_id, cp.patient_control_number, cp.claim_id, cp.payer_id, cp.status_code, cp.charge,"
+        " cp.paid, cp.patient_responsibility, cp.reason, cp.created_at, ra.trace_number, ra.payment_date, ra.file_name"
+        f" FROM {S}.claim_payment cp JOIN {S}.remittance_advice ra USING (advice_id)"
+        " WHERE cp.state = $1 ORDER BY cp.created_at, cp.advice_id, cp.position LIMIT $2",
+        state, limit,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- ledger
+
+
+async def post_entries(conn: asyncpg.Connection, entries: list[Entry]) -> set[str]:
     """Post journal entries (kind, source, claim_id, payer_id, advice_id, lines); a source posts once.
 
     Lines of all entries go in one statement, so the balance trigger checks each entry whole.
     Returns the sources that were new.
     """
+    entries = [e for e in entries if e[5]]
     if not entries:
         return set()
     got = await conn.fetch(
         f"INSERT INTO {S}.journal_entry (kind, source, claim_id, payer_id, advice_id)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])"
         " ON CONFLICT (source) DO NOTHING RETURNING entry_id, source",
-        [e[0] for e in entries], [e[1] for e in entries], [e[2] for e in entries], [e[3] for e in entries],
-        [e[4] for e in entries],
+        *_columns([e[:5] for e in entries], 5),
     )  # fmt: skip
     ids = {r["source"]: r["entry_id"] for r in got}
-    cols: tuple[list, ...] = ([], [], [], [], [])
-    for _, source, _, _, _, lines in entries:
-        if source not in ids:
-            continue
-        for ln in lines:
-            for col, v in zip(cols, (ids[source], ln.account, ln.claim_id, ln.payer_id, ln.amount), strict=True):
-                col.append(v)
-    if cols[0]:
-        await conn.execute(
-            f"INSERT INTO {S}.journal_line (entry_id, account, claim_id, payer_id, amount)"
-            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::numeric[])",
-            *cols,
-        )
+    lines = [(ids[e[1]], *ln) for e in entries if e[1] in ids for ln in e[5]]
+    if lines:
+        # One COPY: the statement trigger still sees every new line and checks each entry balances.
+        await conn.copy_records_to_table("journal_line", schema_name=S, records=lines,
+                                         columns=["entry_id", *JournalLine._fields])  # fmt: skip
     return set(ids)
 
 
-async def entry_lines(conn: asyncpg.Connection, source: str) -> list[JournalLine]:
+async def unreversed_payments(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, list[tuple[str, list[JournalLine]]]]:
+    """Payment entries of ``claim_ids`` not reversed yet: claim -> [(source, lines)], oldest first."""
     rows = await conn.fetch(
-        f"SELECT l.account, l.amount, l.claim_id, l.payer_id FROM {S}.journal_line l"
-        f" JOIN {S}.journal_entry e USING (entry_id) WHERE e.source = $1 ORDER BY l.line_id",
-        source,
-    )
-    return [JournalLine(r["account"], r["amount"], r["claim_id"], r["payer_id"]) for r in rows]
-
-
-async def last_payment_source(conn: asyncpg.Connection, claim_id: str, paid: Decimal) -> str | None:
-    """The posted payment a reversal of ``paid`` undoes (latest first, not yet reversed)."""
-    return await conn.fetchval(
-        f"SELECT 'remit:' || cp.remittance_id FROM {S}.claim_payment cp WHERE cp.claim_id = $1 AND cp.state = 'posted'"
-        " AND cp.status_code <> '22' AND cp.paid = $2 AND NOT EXISTS (SELECT 1 FROM"
-        f" {S}.journal_entry e WHERE e.source = 'reversal-of:' || cp.remittance_id) ORDER BY cp.created_at DESC LIMIT 1",
-        claim_id, -paid,
+        f"SELECT e.claim_id AS entry_claim, e.source, l.account, l.amount, l.claim_id, l.payer_id"
+        f" FROM {S}.journal_entry e JOIN {S}.journal_line l USING (entry_id)"
+        " WHERE e.claim_id = ANY($1::text[]) AND e.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM"
+        f" {S}.journal_entry r WHERE r.source = 'reversal-of:' || substr(e.source, 7))"
+        " ORDER BY e.entry_id, l.line_id",
+        claim_ids,
     )  # fmt: skip
+    out: dict[str, list[tuple[str, list[JournalLine]]]] = {}
+    for r in rows:
+        entries = out.setdefault(r["entry_claim"], [])
+        if not entries or entries[-1][0] != r["source"]:
+            entries.append((r["source"], []))
+        entries[-1][1].append(JournalLine(r["account"], r["amount"], r["claim_id"], r["payer_id"]))
+    return out
 
 
-async def claim_balances(conn: asyncpg.Connection, claim_ids: list[str] | None = None) -> list[asyncpg.Record]:
-    """Payer and patient balance per claim, derived from the ledger."""
+_BALANCE_COLUMNS = (
+    "c.claim_id, c.encounter_id, c.site_id, c.payer_id, c.service_date, c.submitted_at, c.total_charge,"
+    " coalesce(b.billed, 0) AS billed, coalesce(b.paid, 0) AS paid,"
+    " coalesce(b.contractual, 0) AS contractual, coalesce(b.other_adjustments, 0) AS other_adjustments,"
+    " coalesce(b.payer_balance, 0) AS payer_balance, coalesce(b.patient_balance, 0) AS patient_balance"
+)
+_BALANCE_JOIN = (
+    " LEFT JOIN LATERAL (SELECT -sum(l.amount) FILTER (WHERE l.account = 'gross_charges') AS billed,"
+    " sum(l.amount) FILTER (WHERE l.account = 'cash_clearing') AS paid,"
+    " sum(l.amount) FILTER (WHERE l.account = 'contractual_adjustment') AS contractual,"
+    " sum(l.amount) FILTER (WHERE l.account IN ('other_adjustment', 'bad_debt_writeoff', 'provider_adjustment',"
+    " 'interest_income')) AS other_adjustments,"
+    " sum(l.amount) FILTER (WHERE l.account = 'payer_receivable') AS payer_balance,"
+    " sum(l.amount) FILTER (WHERE l.account = 'patient_receivable') AS patient_balance"
+    f" FROM {S}.journal_line l WHERE l.claim_id = c.claim_id) b ON true"
+)
+
+
+async def claim_balances(conn: asyncpg.Connection, claim_ids: list[str]) -> list[asyncpg.Record]:
+    """Ledger-derived balances of the given claims (unknown ids are absent)."""
     return await conn.fetch(
-        "SELECT c.claim_id, c.site_id, c.payer_id, c.service_date, c.submitted_at, c.total_charge,"
-        " coalesce(sum(l.amount) FILTER (WHERE l.account = 'payer_receivable'), 0) AS payer_balance,"
-        " coalesce(sum(l.amount) FILTER (WHERE l.account = 'patient_receivable'), 0) AS patient_balance,"
-        " coalesce(-sum(l.amount) FILTER (WHERE l.account = 'cash_clearing'), 0) * -1 AS paid"
-        f" FROM {S}.claim c LEFT JOIN {S}.journal_line l ON l.claim_id = c.claim_id"
-        " WHERE ($1::text[] IS NULL OR c.claim_id = ANY($1)) GROUP BY c.claim_id ORDER BY c.claim_id",
+        f"SELECT {_BALANCE_COLUMNS} FROM {S}.claim c{_BALANCE_JOIN}"
+        " WHERE c.claim_id = ANY($1::text[]) ORDER BY c.claim_id",
         claim_ids,
     )
 
 
+async def balances(conn: asyncpg.Connection, *, site_id: str | None, payer_id: str | None, open_only: bool,
+                   after: str | None, limit: int) -> list[asyncpg.Record]:  # fmt: skip
+    """Ledger-derived balances per claim of a site and/or payer, by claim id (keyset page after ``after``)."""
+    return await conn.fetch(
+        f"SELECT * FROM (SELECT {_BALANCE_COLUMNS} FROM {S}.claim c{_BALANCE_JOIN}"
+        " WHERE ($1::text IS NULL OR c.site_id = $1) AND ($2::text IS NULL OR c.payer_id = $2)"
+        " AND ($4::text IS NULL OR c.claim_id > $4)) x"
+        " WHERE NOT $3 OR x.payer_balance <> 0 OR x.patient_balance <> 0 ORDER BY x.claim_id LIMIT $5",
+        site_id, payer_id, open_only, after, limit,
+    )  # fmt: skip
+
+
+async def reconciliation(conn: asyncpg.Connection, *, payer_id: str | None, since, until) -> list[asyncpg.Record]:
+    """Per payer and payment date: deposits announced (BPR02), cash posted from them, and what waits.
+
+    ``held`` is money of held transactions or held claim payments, ``unmatched`` that of
+    claim payments waiting for their claim; ``posted + held + unmatched = deposits`` when
+    everything is accounted for.
+    """
+    return await conn.fetch(
+        f"WITH ra AS (SELECT * FROM {S}.remittance_advice WHERE ($1::text IS NULL OR payer_key = $1)"
+        " AND ($2::date IS NULL OR payment_date >= $2) AND ($3::date IS NULL OR payment_date <= $3)),"
+        " cash AS (SELECT e.advice_id, sum(l.amount) AS amount"
+        f" FROM {S}.journal_entry e JOIN {S}.journal_line l USING (entry_id)"
+        " WHERE e.advice_id IN (SELECT advice_id FROM ra) AND l.account = 'cash_clearing' GROUP BY 1),"
+        " waiting AS (SELECT advice_id, sum(paid) FILTER (WHERE state = 'held') AS held,"
+        " sum(paid) FILTER (WHERE state = 'unmatched') AS unmatched"
+        f" FROM {S}.claim_payment WHERE advice_id IN (SELECT advice_id FROM ra) GROUP BY 1)"
+        " SELECT ra.payer_key AS payer_id, ra.payment_date, count(*) AS advices,"
+        " count(*) FILTER (WHERE ra.status = 'held') AS held_advices,"
+        " sum(ra.payment_amount) AS deposits, coalesce(sum(cash.amount), 0) AS posted,"
+        " coalesce(sum(CASE WHEN ra.status = 'held' THEN ra.payment_amount ELSE w.held END), 0) AS held,"
+        " coalesce(sum(CASE WHEN ra.status = 'posted' THEN w.unmatched END), 0) AS unmatched"
+        " FROM ra LEFT JOIN cash USING (advice_id) LEFT JOIN waiting w USING (advice_id)"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        payer_id, since, until,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- write-offs
+
+
 async def record_writeoff(conn, request_id: str, claim_id: str, amount: Decimal, status: str, reason: str) -> bool:
+    """Record a write-off request once; False when this request id was seen before."""
     return (
         await conn.fetchval(
             f"INSERT INTO {S}.writeoff (request_id, claim_id, amount, status, reason) VALUES ($1, $2, $3, $4, $5)"

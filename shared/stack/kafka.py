@@ -56,6 +56,14 @@ def ensure_jars(home: Path) -> Path:
     return libs
 
 
+def _cluster_id() -> str:
+    """16 random bytes, base64url without padding; never starting with '-' (read as an option)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 class KafkaBroker:
     def __init__(self, run_dir: Path, home: Path, heap: str = "512m"):
         self.dir = run_dir / "kafka"
@@ -75,7 +83,7 @@ class KafkaBroker:
             "port": free_port(),
             "controller_port": free_port(),
             # Kafka cluster ids are 16 random bytes, base64url without padding.
-            "cluster_id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+            "cluster_id": _cluster_id(),
         }
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps(state))

@@ -160,10 +160,13 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(pipeline):
                            " JOIN billing.claim c ON c.claim_id = e.claim_id WHERE c.encounter_id = ANY($1)"
                            " AND e.kind = 'payment' GROUP BY 1", ids)  # fmt: skip
     assert all(r["n"] == 1 for r in postings)
-    remits = await fetch(pipeline.dsn, "SELECT claim_id, count(*) AS n FROM followup.remittance GROUP BY 1 HAVING count(*) > 1")
+    remits = await fetch(pipeline.dsn, "SELECT r.claim_id, count(*) AS n FROM followup.remittance r"
+                         " JOIN billing.claim c ON c.claim_id = r.claim_id WHERE c.encounter_id = ANY($1)"
+                         " GROUP BY 1 HAVING count(*) > 1", ids)  # fmt: skip
     assert remits == []
-    charges = await fetch(pipeline.dsn, "SELECT claim_id, count(*) AS n FROM payments.journal_entry WHERE kind = 'charge'"
-                          " GROUP BY 1 HAVING count(*) > 1")  # fmt: skip
+    charges = await fetch(pipeline.dsn, "SELECT e.claim_id, count(*) AS n FROM payments.journal_entry e"
+                          " JOIN billing.claim c ON c.claim_id = e.claim_id WHERE c.encounter_id = ANY($1)"
+                          " AND e.kind = 'charge' GROUP BY 1 HAVING count(*) > 1", ids)  # fmt: skip
     assert charges == []
     unbalanced = await fetchval(pipeline.dsn, "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
                                 " GROUP BY entry_id HAVING sum(amount) <> 0) x")  # fmt: skip

@@ -6,9 +6,9 @@ from billing_factory import PATIENT, SITES, coverage, make_coded, make_instituti
 
 from services.billing.domain.chargemaster import load_sample_chargemaster
 from services.billing.domain.claim import build_claim
-from services.billing.domain.icd import icd10cm_is_billable
 from services.billing.domain.scrubber import load_payer_rules, load_sample_payer_rules, scrub
 from shared.events import CodedProcedure, Provider
+from shared.icd10cm import is_billable_on as icd10cm_is_billable
 
 CM = load_sample_chargemaster("north-clinic")
 KNOWN = {"S93401A": True, "W010XXA": True, "E119": True, "S934": False}
@@ -31,7 +31,10 @@ def test_clean_claim_has_no_findings():
 
 
 def test_clean_claim_with_real_icd_code_set():
-    assert scrub(claim_of(make_coded()), is_billable=icd10cm_is_billable) == []
+    # The bundled ICD-10-CM release (FY2026) answers for dates of service from 2025-10-01.
+    assert scrub(claim_of(make_coded(service_date=date(2026, 5, 4))), is_billable=icd10cm_is_billable) == []
+    old = scrub(claim_of(make_coded(service_date=date(2024, 3, 5))), is_billable=icd10cm_is_billable)
+    assert {r.code for r in old} == {"DIAGNOSIS_UNKNOWN"}
 
 
 def test_missing_member_id_is_a_specific_reason():

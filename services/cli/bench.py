@@ -1,0 +1,369 @@
+"""`rcm bench`: the full pipeline under load on the local stack, measured.
+
+Every service (and payer_sim, with zero delay) runs as its own process. N
+synthetic encounters are published to ``rcm.encounter.documented.v1``; a coder
+pool works the review queues over HTTP. Measured: end-to-end throughput
+(encounters reaching a terminal state per second), per-stage throughput,
+latency from ``encounter.documented`` to remittance posted (p50/p95/p99), max
+consumer lag per group, peak RSS and CPU seconds per service, and a raw aiokafka
+baseline (produce + consume the same number of messages of the same size).
+With ``--chaos`` processes, the broker and Postgres are killed on a seeded
+schedule and the run ends with an invariant check (see ``services/cli/chaos.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import asyncpg
+import psutil
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.cli.demo import coder_pool, start_services, wait_http
+from services.cli.supervisor import Supervisor
+from shared import stack
+from shared.events import EncounterDocumented
+from shared.kafka import ensure_topics, start_producer
+from shared.settings import ConnectionSettings, RuntimeSettings, ServiceSettings
+from shared.topics import ENCOUNTER_DOCUMENTED
+
+GROUPS = ("rcm-coding", "rcm-billing", "rcm-payments", "rcm-followup")
+
+
+class BenchError(RuntimeError):
+    """Reported as one line by the CLI."""
+
+
+@dataclass
+class ProcessStats:
+    peak_rss: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def sample(self, sup: Supervisor) -> None:
+        for sp in sup.processes:
+            if not sp.alive():
+                continue
+            try:
+                p = psutil.Process(sp.proc.pid)
+                rss = p.memory_info().rss
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            self.peak_rss[sp.label] = max(self.peak_rss.get(sp.label, 0), rss)
+            # CPU of the current incarnation; restarts (chaos) add up.
+            key = f"{sp.label}#{sp.restarts}"
+            self.cpu[key] = t.user + t.system
+
+    def cpu_by_service(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, v in self.cpu.items():
+            label = key.split("#")[0]
+            out[label] = out.get(label, 0.0) + v
+        return out
+
+
+async def consumer_lag(bootstrap: str) -> dict[str, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        out = {}
+        for g in GROUPS:
+            offsets = await admin.list_consumer_group_offsets(g)
+            if not offsets:
+                out[g] = 0
+                continue
+            ends = await consumer.end_offsets(list(offsets))
+            out[g] = sum(max(0, ends[tp] - meta.offset) for tp, meta in offsets.items() if meta.offset >= 0)
+        return out
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def raw_baseline(bootstrap: str, n: int, size: int, partitions: int) -> dict:
+    """Produce and consume n messages of ``size`` bytes with aiokafka alone."""
+    topic = f"rcm.bench.raw.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, [topic], partitions)
+    payload = b"x" * size
+    producer = await start_producer(bootstrap)
+    t0 = time.perf_counter()
+    try:
+        for i in range(n):
+            await producer.send(topic, payload, key=str(i).encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    produced = time.perf_counter() - t0
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-{topic}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    got = 0
+    t1 = time.perf_counter()
+    try:
+        while got < n and time.perf_counter() - t1 < 120:
+            batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+            got += sum(len(v) for v in batch.values())
+            await consumer.commit()
+    finally:
+        await consumer.stop()
+    consumed = time.perf_counter() - t1
+    total = produced + consumed
+    return {"messages": n, "bytes": size, "produce_per_s": round(n / produced), "consume_per_s": round(got / consumed),
+            "produce_and_consume_per_s": round(n / total, 1)}  # fmt: skip
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
+    return values[k]
+
+
+async def stage_stats(conn: asyncpg.Connection, ids: list[str], started: float) -> tuple[dict, dict]:
+    """Per-stage throughput and end-to-end latency from what each service recorded."""
+    queries = {
+        "coding": "SELECT min(coded_at), max(coded_at), count(coded_at) FROM coding.encounter WHERE encounter_id = ANY($1)",
+        "billing": "SELECT min(created_at), max(created_at), count(*) FROM billing.claim WHERE encounter_id = ANY($1)",
+        "payments": "SELECT min(cp.posted_at), max(cp.posted_at), count(cp.posted_at) FROM payments.claim_payment cp"
+                    " JOIN payments.claim c USING (claim_id) WHERE c.encounter_id = ANY($1)",
+        "followup": "SELECT min(at), max(at), count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
+    }  # fmt: skip
+    stages = {}
+    for name, q in queries.items():
+        lo, hi, n = await conn.fetchrow(q, ids)
+        span = (hi - lo).total_seconds() if lo and hi else 0
+        stages[name] = {"count": n, "per_s": round(n / span, 1) if span > 0 else None}
+    rows = await conn.fetch(
+        "SELECT c.encounter_id, extract(epoch FROM cp.posted_at) AS posted FROM payments.claim_payment cp"
+        " JOIN payments.claim c USING (claim_id) WHERE c.encounter_id = ANY($1) AND cp.state = 'posted'", ids)  # fmt: skip
+    return stages, {r["encounter_id"]: float(r["posted"]) for r in rows}
+
+
+@dataclass
+class BenchRun:
+    n: int
+    instances: int
+    seed: int
+    settings: ServiceSettings
+    endpoints: dict
+    coder_pool: bool = True
+    timeout: float = 900
+    chaos: object | None = None  # services.cli.chaos.Chaos
+    quiet: bool = False
+
+    async def run(self) -> dict:
+        from services.cli.samples import generate_samples
+        from services.coding.domain.fhir import parse_intake
+
+        s = self.settings
+        # Dates of service inside every payer's filing window.
+        samples = generate_samples(self.n, self.seed, start_date=date.today() - timedelta(days=40))
+        events, expected = [], {}
+        for smp in samples:
+            enc = parse_intake(smp.bundle)
+            events.append(EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc))
+            expected[enc.encounter_id] = smp.expected
+        ids = [e.encounter_id for e in events]
+        bodies = [e.to_json() for e in events]
+        sup = start_services(s, self.endpoints, instances=self.instances,
+                             extra_env={"RCM_PAYER_SIM_DELAY_SECONDS": "0", "RCM_LOG_LEVEL": "WARNING",
+                                        "RCM_CONSUMER_PARTITIONS": str(s.consumer.partitions)})  # fmt: skip
+        stats = ProcessStats()
+        stop = asyncio.Event()
+        lag_max: dict[str, int] = dict.fromkeys(GROUPS, 0)
+        try:
+            coding = sup.by_name("coding")[0]
+            base_url = f"http://127.0.0.1:{coding.http_port}"
+            for sp in sup.processes:
+                if sp.http_port:
+                    await wait_http(f"http://127.0.0.1:{sp.http_port}/health", sup)
+            await asyncio.sleep(2)  # consumers join their groups
+            sites = sorted({e.site_id for e in events})
+            pool = asyncio.create_task(coder_pool(base_url, s.auth.token_secret, expected, stop, sites)) if self.coder_pool else None
+            chaos_task = asyncio.create_task(self.chaos.run(sup, stop)) if self.chaos else None
+            if self.chaos:
+                await self.chaos.inject_poison(self.endpoints["kafka"])
+            producer = await start_producer(self.endpoints["kafka"])
+            started = time.time()
+            try:
+                for e, body in zip(events, bodies, strict=True):
+                    await producer.send(ENCOUNTER_DOCUMENTED, body, key=e.key(),
+                                        headers=[("event_type", b"encounter.documented")])  # fmt: skip
+                await producer.flush()
+            finally:
+                await producer.stop()
+            published = time.time()
+            missing = await self._wait(ids, sup, stats, lag_max, stop)
+            finished = time.time()
+            stop.set()
+            if chaos_task:
+                await asyncio.wait_for(chaos_task, 120)
+            if pool:
+                await asyncio.wait_for(pool, 60)
+            stats.sample(sup)
+            conn = await asyncpg.connect(self.endpoints["postgres"])
+            try:
+                stages, posted = await stage_stats(conn, ids, started)
+                latencies = [posted[e.encounter_id] - e.occurred_at.timestamp() for e in events if e.encounter_id in posted]
+                verdict = await self.chaos.verify(conn, ids, self.endpoints["kafka"]) if self.chaos else None
+            finally:
+                await conn.close()
+        finally:
+            stop.set()
+            sup.stop_all()
+        settled = len(ids) - len(missing)
+        result = {
+            "encounters": self.n, "instances": self.instances, "settled": settled, "unsettled": len(missing),
+            "publish_seconds": round(published - started, 2), "elapsed_seconds": round(finished - started, 2),
+            "throughput_per_s": round(settled / (finished - started), 1),
+            "stages": stages,
+            "latency_seconds": {"p50": round(_pct(latencies, 0.5), 3), "p95": round(_pct(latencies, 0.95), 3),
+                                "p99": round(_pct(latencies, 0.99), 3),
+                                "mean": round(statistics.fmean(latencies), 3) if latencies else None,
+                                "count": len(latencies)},
+            "max_consumer_lag": lag_max,
+            "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in sorted(stats.peak_rss.items())},
+            "cpu_seconds": {k: round(v, 1) for k, v in sorted(stats.cpu_by_service().items())},
+            "event_bytes_mean": round(statistics.fmean(len(b) for b in bodies)),
+        }  # fmt: skip
+        if verdict is not None:
+            result["chaos"] = verdict
+        return result
+
+    async def _wait(self, ids: list[str], sup: Supervisor, stats: ProcessStats, lag_max: dict, stop) -> set[str]:
+        conn = await asyncpg.connect(self.endpoints["postgres"])
+        missing = set(ids)
+        deadline = time.monotonic() + self.timeout
+        last_lag = 0.0
+        try:
+            while missing and time.monotonic() < deadline:
+                try:
+                    rows = await conn.fetch("SELECT encounter_id FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
+                                            list(missing))  # fmt: skip
+                    missing -= {r["encounter_id"] for r in rows}
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await asyncio.sleep(1)  # Postgres restarting (chaos)
+                    try:
+                        await conn.close()
+                    except Exception:
+                        pass
+                    try:
+                        conn = await asyncpg.connect(self.endpoints["postgres"], timeout=5)
+                    except (OSError, asyncpg.PostgresError):
+                        pass
+                    continue
+                stats.sample(sup)
+                if time.monotonic() - last_lag > 1.0:
+                    last_lag = time.monotonic()
+                    try:
+                        lag = await asyncio.wait_for(consumer_lag(self.endpoints["kafka"]), 10)
+                        for g, v in lag.items():
+                            lag_max[g] = max(lag_max[g], v)
+                    except Exception:
+                        pass  # broker restarting (chaos)
+                if not self.chaos:
+                    for sp in sup.dead():
+                        raise BenchError(f"service {sp.label} died during the run (log: {sp.log_path})")
+                if not self.quiet:
+                    print(f"\r  settled {len(ids) - len(missing)}/{len(ids)}", end="", file=sys.stderr, flush=True)
+                await asyncio.sleep(0.5)
+        finally:
+            if not self.quiet:
+                print(file=sys.stderr)
+            try:
+                await conn.close()
+            except Exception:
+                pass
+        return missing
+
+
+def render(result: dict) -> str:
+    lines = [f"rcm bench: {result['encounters']} encounters, {result['instances']} instance(s) per service",
+             f"  settled {result['settled']} (unsettled {result['unsettled']}) in {result['elapsed_seconds']} s"
+             f" -> {result['throughput_per_s']} encounters/s end to end",
+             "  stage throughput (/s): " + ", ".join(f"{k} {v['per_s']}" for k, v in result["stages"].items()),
+             "  latency documented -> remittance posted (s): " + ", ".join(
+                 f"{k} {v}" for k, v in result["latency_seconds"].items() if k != "count"),
+             "  max consumer lag: " + ", ".join(f"{k} {v}" for k, v in result["max_consumer_lag"].items()),
+             "  peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items()),
+             "  CPU seconds: " + ", ".join(f"{k} {v}" for k, v in result["cpu_seconds"].items())]  # fmt: skip
+    raw = result.get("raw_baseline")
+    if raw:
+        lines.append(f"  raw aiokafka produce+consume: {raw['produce_and_consume_per_s']} msg/s "
+                     f"-> pipeline/raw = {result['pipeline_over_raw']}")  # fmt: skip
+    if "scaling_ratio" in result:
+        lines.append(f"  scaling: K={result['instances']} vs K=1 = {result['scaling_ratio']}x")
+    if "chaos" in result:
+        c = result["chaos"]
+        lines.append(f"  chaos: {c['faults']} faults; violations: {len(c['violations'])}")
+        lines += [f"    - {v}" for v in c["violations"]]
+    return "\n".join(lines)
+
+
+async def run_bench(*, n: int, instances: int, seed: int, chaos_seed: int | None, as_json: bool, out: Path | None,
+                    timeout: float, partitions: int | None, keep_stack: bool = False) -> int:  # fmt: skip
+    base = ServiceSettings()
+    external = bool(base.connections.kafka_bootstrap_servers and base.connections.database_url)
+    run_dir = base.run_path if external else Path(tempfile.mkdtemp(prefix="rcm-bench-", dir=base.runtime.home))
+    parts = partitions or max(4, 2 * instances)
+    s = ServiceSettings(runtime=RuntimeSettings(run_dir=run_dir, home=base.runtime.home),
+                        connections=ConnectionSettings(**base.connections.model_dump()),
+                        consumer=base.consumer.model_copy(update={"partitions": parts}))  # fmt: skip
+    print(f"rcm bench: starting a fresh local stack in {run_dir} ..." if not external else
+          "rcm bench: using KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL", file=sys.stderr)  # fmt: skip
+    endpoints = await asyncio.to_thread(stack.up, s)
+    try:
+        await ensure_topics(endpoints["kafka"], partitions=parts)
+        chaos = None
+        if chaos_seed is not None:
+            from services.cli.chaos import Chaos
+
+            chaos = Chaos(seed=chaos_seed, settings=s, endpoints=endpoints)
+        results = []
+        ks = [1, instances] if instances > 1 and chaos is None else [instances]
+        for i, k in enumerate(ks):
+            print(f"rcm bench: {n} encounters through the pipeline with {k} instance(s) per service ...", file=sys.stderr)
+            r = await BenchRun(n=n, instances=k, seed=seed + i, settings=s, endpoints=endpoints, chaos=chaos,
+                               timeout=timeout).run()  # fmt: skip
+            results.append(r)
+        result = results[-1]
+        if len(results) == 2 and results[0]["throughput_per_s"]:
+            result["scaling_ratio"] = round(result["throughput_per_s"] / results[0]["throughput_per_s"], 2)
+            result["k1"] = {k: results[0][k] for k in ("throughput_per_s", "latency_seconds", "elapsed_seconds")}
+        print("rcm bench: raw aiokafka baseline ...", file=sys.stderr)
+        raw = await raw_baseline(endpoints["kafka"], n, result["event_bytes_mean"], parts)
+        result["raw_baseline"] = raw
+        result["pipeline_over_raw"] = round(result["throughput_per_s"] / raw["produce_and_consume_per_s"], 3)
+        result["machine"] = machine()
+    finally:
+        if not external and not keep_stack:
+            await asyncio.to_thread(stack.down, s)
+    print(render(result))
+    if as_json:
+        print(json.dumps(result, indent=2))
+    out = out or Path(f"bench-results-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"rcm bench: results written to {out}", file=sys.stderr)
+    bad = result["unsettled"] > 0 or bool(result.get("chaos", {}).get("violations"))
+    return 1 if bad else 0
+
+
+def machine() -> dict:
+    import os
+    import platform
+
+    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor() or None}  # fmt: skip

@@ -1,0 +1,256 @@
+"""Diagnosis statements in the note -> ICD-10-CM candidates with evidence.
+
+Where the note has an assessment/impression/diagnosis section, only its
+statements (and the plan's) are coded: conditions merely listed in the past
+medical history are not addressed at the visit. Without such a section every
+narrative section is read, except history, family, medication, allergy, review
+of systems and results sections.
+
+Status of each mention (NegEx-style, see ``text.context``):
+- negated, family, hypothetical: never coded;
+- history: chronic conditions still count ('history of hypertension, on
+  lisinopril'); others become personal-history Z codes where a mapping exists;
+- uncertain ('probable', 'rule out', 'likely'): not coded; outpatient
+  guideline IV.H codes the documented signs/symptoms instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from services.coding.domain import lexicon as lx
+from services.coding.domain import specificity as sp
+from services.coding.domain.text import Context, Sentence, Token, context, sentences, tokenize
+from shared import icd10cm
+
+# Conditions that stay current when the note says 'history of' (and that the
+# E/M logic counts as chronic illnesses).
+CHRONIC = (
+    "E08", "E09", "E10", "E11", "E13", "E03", "E05", "E66", "E78", "I10", "I11", "I12", "I13", "I25",
+    "I48", "I50", "I73", "J30", "J44", "J45", "N18", "F32", "F33", "F41", "F90", "G47", "K21", "M17",
+    "M16", "M19", "M10", "G43", "N40", "E55", "D50", "M81", "L40", "L20", "K58", "G56",
+)  # fmt: skip
+# 'history of X' for resolved conditions -> personal history code (ICD-10-CM Z85-Z87, I25.2)
+HISTORY = {
+    "I21": "I252", "I22": "I252", "I63": "Z8673", "G45": "Z8673", "N20": "Z87442", "N39": "Z87440",
+    "C50": "Z853", "C61": "Z8546", "C18": "Z85038", "C43": "Z85820", "J18": "Z8701", "I82": "Z86718",
+    "I26": "Z86711", "D12": "Z860100", "F17": "Z87891", "S": "Z8781", "L02": None,
+}  # fmt: skip
+_SKIP_SECTIONS = {"pmh", "family", "meds", "allergies", "ros", "social", "results", "time"}
+_SYMPTOM_SECTIONS = {"cc", "hpi", "assessment", "other", "mdm"}
+# Tests, vaccines and shots name diseases without diagnosing them.
+_NOT_A_DIAGNOSIS = re.compile(
+    r"\b(?:rapid\s+)?(?:strep(?:tococcal)?|flu|influenza|covid(?:-?19)?|sars-cov-2|rsv|mono|hpv|tdap|dtap|mmr"
+    r"|pneumococcal|pneumonia|shingles|zoster|hepatitis\s+[ab]|varicella|tetanus|hep\s+[ab]|urine|blood|a1c)"
+    r"(?:\s+(?:a|b|a\s*(?:and|/|&)\s*b|19|ag))?\s+(?:vaccine|vaccination|shot|immunization|booster|tests?|testing|swab"
+    r"|screen|antigen|pcr|naat|culture|panel|dip(?:stick)?)\b|\brapid\s+(?:strep|flu|influenza|covid)\b",
+    re.I,
+)
+_DIAGNOSED = re.compile(
+    r"\b(?:diagnosed with|diagnosis of|consistent with|impression of|treated for|this is)\s+([^.;\n]+)", re.I
+)
+
+
+@dataclass
+class Dx:
+    code: str
+    conf: float
+    start: int | None = None
+    end: int | None = None
+    source: str = "note"  # note | ehr | rule
+    kind: str = "dx"  # dx | sx | preventive | companion | history
+    rank: tuple = (9, 0)  # (section rank, position)
+    anchor: str | None = None  # companions follow this code
+    stem: str = ""
+
+
+@dataclass
+class DxFindings:
+    found: list[Dx] = field(default_factory=list)
+    uncertain: list[Dx] = field(default_factory=list)
+    has_assessment: bool = False
+    sents: list[Sentence] = field(default_factory=list)
+    ctx: Context = field(default_factory=Context)
+    phase: sp.Phase = field(default_factory=sp.Phase)
+
+
+# (code prefixes, note pattern, words the pattern adds to a mention's context)
+_INFERENCES = [
+    (("J02", "J03"), re.compile(
+        r"\b(?:rapid\s+)?strep(?:tococcal)?(?:\s+(?:a|test|screen|antigen|pcr|swab))*\s*(?:was|is|:|returned|came back)?\s*(?:positive|\+)"
+        r"|\bpositive\s+(?:rapid\s+)?strep|\bgroup a strep(?:tococcus)?\b(?! negative)", re.I), {"streptococcal"}),
+    (("E08", "E09", "E10", "E11", "E13"), re.compile(
+        r"\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well[- ])?controlled\b|\bout of control\b"
+        r"|\binadequately controlled\b|\bsuboptimal(?:ly)? control", re.I), {"hyperglycemia"}),
+    (("E08", "E09", "E10", "E11", "E13"), re.compile(r"\bhypoglycemi", re.I), {"hypoglycemia"}),
+]  # fmt: skip
+_FLU_POSITIVE = re.compile(
+    r"\b(?:influenza|flu)\s*(?:a|b)?\s*(?:test|swab|antigen|pcr)?\s*(?:was|is|:)?\s*positive"
+    r"|\bpositive for (?:influenza|flu)", re.I)  # fmt: skip
+
+
+def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
+    """Diagnosis candidates from a note (codes already refined to billable where possible)."""
+    res = DxFindings()
+    res.sents = sentences(note)
+    res.ctx = context(note, res.sents)
+    res.phase = sp.phase_of(note)
+    res.has_assessment = any(s.section == "assessment" for s in res.sents)
+    masked = [(m.start(), m.end()) for m in _NOT_A_DIAGNOSIS.finditer(note)]
+    lex = lx.lexicon()
+    symptoms: list[Dx] = []
+    for si, s in enumerate(res.sents):
+        coding = (s.section in ("assessment", "plan", "mdm")) if res.has_assessment else s.section not in _SKIP_SECTIONS
+        if not coding and s.section not in _SYMPTOM_SECTIONS:
+            continue
+        toks = [t for t in tokenize(note[s.start : s.end], s.start) if not _inside(t, masked)]
+        matches = lex.spot(toks)
+        for m in matches:
+            d = _mention(note, res, s, si, toks, matches, m, age)
+            if d is None:
+                continue
+            if not coding:
+                if d.kind == "sx":
+                    symptoms.append(d)
+                continue
+            (res.uncertain if d.kind == "uncertain" else res.found).append(d)
+            if d.kind == "sx":
+                symptoms.append(d)
+        if coding and not matches:
+            res.found.extend(_fallback(note, res, s, index or lx.term_index()))
+    # guideline IV.H: uncertain diagnosis -> the documented symptoms (those a
+    # definitive diagnosis explains are dropped later, see rules.absorb)
+    if res.uncertain:
+        have = {d.code for d in res.found}
+        for d in symptoms:
+            if d.code not in have:
+                d.source, d.conf = "rule", min(d.conf, 0.85)
+                res.found.append(d)
+                have.add(d.code)
+    return res
+
+
+def _inside(t: Token, spans: list[tuple[int, int]]) -> bool:
+    return any(s <= t.start < e for s, e in spans)
+
+
+def _mention(note, res, s, si, toks, matches, m, age) -> Dx | None:
+    status = res.ctx.status(m.start, m.end)
+    e = m.entry
+    rank = (_section_rank(s.section), m.start)
+    if status in ("negated", "family", "hypothetical"):
+        return None
+    if status == "uncertain":
+        return Dx(e.code, 0.0, m.start, m.end, kind="uncertain" if e.kind != "sx" else "sx-uncertain", rank=rank)
+    code = e.code
+    kind = e.kind
+    if status == "history" and not code.startswith(CHRONIC) and not code.startswith("Z"):
+        hist = next((v for k, v in HISTORY.items() if code.startswith(k)), None)
+        if not hist:
+            return None
+        code, kind = hist, "history"
+    if kind == "preventive":
+        code = _preventive_code(age)
+    if code.startswith("J11") and _FLU_POSITIVE.search(note):
+        code = "J101"
+    words, ev_start, ev_end = _local_words(note, res, s, toks, matches, m)
+    for prefixes, rx, add in _INFERENCES:
+        if code.startswith(prefixes):
+            hit = rx.search(note)
+            if hit and res.ctx.status(hit.start(), hit.end()) not in ("negated", "hypothetical"):
+                words |= add
+    lat = sp.laterality(words) or _note_laterality(note, e, code)
+    if lat:
+        words |= sp.context_tokens([lat])
+    refined, factor = sp.refine(code, sp.Ctx(words, lat, res.phase))
+    if not icd10cm.is_billable(refined):
+        return None
+    base = {"assessment": 0.95, "mdm": 0.92, "plan": 0.88}.get(s.section, 0.9)
+    conf = base * factor * (0.9 if status == "history" else 1.0)
+    return Dx(refined, round(conf, 3), ev_start, ev_end, kind=kind, rank=rank, stem=e.code)
+
+
+_KEEP_WORDS = sp.BODY_PARTS | {"right", "left", "bilateral", "unilateral"}
+
+
+def _section_rank(section: str) -> int:
+    return {"assessment": 0, "mdm": 1, "plan": 2}.get(section, 3)
+
+
+def _local_words(note, res, s, toks, matches, m) -> tuple[set[str], int, int]:
+    """Words of the mention's comma-chunk, plus following chunks naming no other
+    condition; and the chunk's span (the evidence shown to the coder)."""
+    text = note[s.start : s.end]
+    cuts = [s.start + i for i, ch in enumerate(text) if ch in ",(:"] + [s.end]
+    starts = sorted(x.start for x in matches)
+    lo = max([c + 1 for c in cuts if c < m.start] + [s.start])
+    hi = next(c for c in cuts if c >= m.end)
+    ev_start = lo + len(note[lo:hi]) - len(note[lo:hi].lstrip())
+    ev_end = hi - (len(note[lo:hi]) - len(note[lo:hi].rstrip()))
+    if any(lo < st < hi for st in starts if st != m.start):
+        ev_start, ev_end = m.start, m.end  # several conditions in one chunk: the phrase itself
+    while hi < s.end:
+        nxt = next((c for c in cuts if c > hi), s.end)
+        if any(hi < st < nxt for st in starts):
+            break
+        hi = nxt
+    # body parts and sides are never findings: keep them even inside 'without ...'
+    words = [
+        t.norm
+        for t in toks
+        if lo <= t.start < hi
+        and (t.norm in _KEEP_WORDS or res.ctx.status(t.start, t.end) not in ("negated", "hypothetical"))
+    ]
+    return sp.context_tokens(words), ev_start, ev_end
+
+
+_SIDE_RX = re.compile(r"\b(right|left|bilateral|both|rt|lt)\b\s+(\w+)(?:\s+(\w+))?", re.I)
+
+
+def _note_laterality(note: str, entry: lx.Entry, code: str) -> str | None:
+    """Laterality stated next to the mention's body part anywhere in the note."""
+    parts = set(entry.tokens) & sp.BODY_PARTS
+    if not parts:
+        return None
+    sides = set()
+    for m in _SIDE_RX.finditer(note):
+        words = {w.lower().rstrip("s") for w in m.groups()[1:] if w}
+        if words & parts:
+            side = m.group(1).lower()
+            sides.add({"rt": "right", "lt": "left", "both": "bilateral"}.get(side, side))
+    if len(sides) == 1:
+        return sides.pop()
+    return "bilateral" if {"right", "left"} <= sides else None
+
+
+def _preventive_code(age: int) -> str:
+    # refined later to 'with/without abnormal findings' once the other codes are known
+    return "Z0000" if age >= 18 else "Z00129"
+
+
+_DX_LIKE = re.compile(r"^(?!.*\b(?:mg|ml|tablets?|daily|bid|tid|prn|return|follow|continue|start|rtc|discussed)\b)", re.I)
+
+
+def _fallback(note: str, res: DxFindings, s: Sentence, index: lx.Searcher) -> list[Dx]:
+    """Statements the synonym list does not know: the term index, low confidence."""
+    text = note[s.start : s.end]
+    phrases: list[tuple[int, str]] = []
+    if s.section == "assessment" and _DX_LIKE.match(text) and 1 <= len(lx.content(lx.norm_tokens(text))) <= 8:
+        phrases.append((s.start, text))
+    elif not res.has_assessment:
+        phrases.extend((s.start + m.start(1), m.group(1)) for m in _DIAGNOSED.finditer(text))
+    out = []
+    for start, phrase in phrases:
+        end = start + len(phrase)
+        if res.ctx.status(start, end) != "affirmed" or _NOT_A_DIAGNOSIS.search(phrase):
+            continue
+        hits = index.search(phrase, 3)
+        if not hits or hits[0][1] < 0.75:
+            continue
+        words = sp.context_tokens(lx.norm_tokens(phrase))
+        code, factor = sp.refine(hits[0][0], sp.Ctx(words, sp.laterality(words), res.phase))
+        if icd10cm.is_billable(code):
+            conf = round(min(0.75, hits[0][1] * 0.75) * factor, 3)
+            out.append(Dx(code, conf, start, end, rank=(_section_rank(s.section), start), stem=hits[0][0]))
+    return out

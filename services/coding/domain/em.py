@@ -1,0 +1,227 @@
+"""Evaluation and management (E/M) level for office/outpatient and ED visits.
+
+Office/outpatient (2021+ CPT rules): by total time on the date when the note
+states it ('total time ... 25 minutes'), else the encounter length; new
+patients 99202-99205 at 15/30/45/60 minutes, established 99212-99215 at
+10/20/30/40 minutes, plus 99417 per full 15 minutes beyond the top level.
+Without time, by medical decision making (MDM): the level two of the three
+elements reach (problems, data, risk). ED visits (99281-99285) are by MDM
+only. Preventive visits take 99381-99397 by age and new/established.
+
+The MDM reading below is a documented heuristic, not a substitute for a coder:
+- problems: self-limited (cold, wart) minimal; one acute uncomplicated
+  illness/injury or one stable chronic illness low; two or more chronic
+  illnesses, a chronic illness with exacerbation, an undiagnosed problem coded
+  as symptoms, an acute illness with systemic symptoms or a complicated injury
+  (fracture, concussion) moderate; severe exacerbation or threat to life high;
+- data: unique tests ordered/reviewed, outside records and an independent
+  historian (category 1); independent interpretation of a test not billed
+  here (2); discussion with another physician (3);
+- risk: OTC drugs / minor procedure low; prescription drug management (a
+  prescription, refill, dose change or a named prescription drug continued)
+  moderate; decision about hospitalization or escalation high.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shared import icd10cm
+from shared.events import Encounter
+
+_TIME = [
+    re.compile(r"\btotal (?:time|visit time|time spent)\b[^.\n]{0,60}?\b(\d{1,3})\s*(?:minutes|mins?)\b", re.I),
+    re.compile(r"\b(\d{1,3})\s*(?:minutes|mins?)\b[^.\n]{0,60}?\b(?:total time|in total|on the date of (?:the )?(?:service|encounter|visit))", re.I),
+    re.compile(r"\b(?:time spent|spent(?: a total of)?|face[- ]to[- ]face time)\b[^.\n]{0,40}?\b(\d{1,3})\s*(?:minutes|mins?)\b", re.I),
+]
+_COUNSEL_ONLY = re.compile(r"\b(?:smoking|tobacco|cessation)\b", re.I)
+_NEW = ((15, "99202"), (30, "99203"), (45, "99204"), (60, "99205"))
+_EST = ((10, "99212"), (20, "99213"), (30, "99214"), (40, "99215"))
+MDM_OFFICE = {"new": ("99202", "99202", "99203", "99204", "99205"), "established": ("99212", "99212", "99213", "99214", "99215")}
+MDM_ED = ("99282", "99282", "99283", "99284", "99285")
+LEVEL_NAMES = ("", "straightforward", "low", "moderate", "high")
+
+_CHRONIC = ("E08", "E09", "E10", "E11", "E13", "E03", "E05", "E66", "E78", "I10", "I11", "I12", "I13", "I25",
+            "I48", "I50", "I73", "J30", "J44", "J45", "N18", "F32", "F33", "F41", "F90", "G47", "K21", "M17",
+            "M16", "M19", "M10", "G43", "N40", "E55", "D50", "M81", "L40", "L20", "K58", "G56", "L70")  # fmt: skip
+_SELF_LIMITED = ("J00", "B349", "L22", "H612", "B07", "B08", "L82", "W57", "T63", "L55", "Z", "J302", "R21", "L25")
+_SYSTEMIC = ("J18", "N10", "J10", "J11", "U07", "L03", "A08", "A09", "K52", "J21")
+_THREAT = ("I21", "I20", "I26", "A41", "R65", "R45851", "I63", "I16")
+_ACS = re.compile(r"\bacs\b|\bacute coronary\b|\bmyocardial infarction\b|\bpulmonary embol|\btroponin|\baortic dissection", re.I)
+_EXACERBATION = re.compile(
+    r"\bexacerbation\b|\bworsening\b|\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well )?controlled\b"
+    r"|\bflare\b|\bprogression\b|\bnot at goal\b|\babove goal\b|\bsuboptimal\b", re.I)  # fmt: skip
+_SEVERE = re.compile(r"\bsevere exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b", re.I)
+_TESTS = re.compile(
+    r"\b(?:cbc|cmp|bmp|lipid panel|lipids|a1c|hba1c|tsh|free t4|urinalysis|ua|urine culture|x-?rays?|cxr|ct|mri|"
+    r"ultrasound|ecg|ekg|troponin|d-dimer|blood cultures?|rapid strep|strep test|throat culture|flu (?:test|swab)|"
+    r"influenza (?:test|swab)|covid (?:test|swab)|sars-cov-2|psa|vitamin d|b12|lipase|inr|bnp|hcg|"
+    r"pregnancy test|monospot|esr|crp|magnesium|uric acid|microalbumin|urine albumin|egfr|creatinine|"
+    r"metabolic panel|blood count|radiographs?|spirometry)\b", re.I)  # fmt: skip
+_HISTORIAN = re.compile(
+    r"\bhistory (?:was )?(?:obtained |provided |given )?(?:from|by) (?:the )?(?:mother|father|mom|dad|parent|caregiver|wife|husband|daughter|son|family|ems)"
+    r"|\bper (?:mother|father|mom|dad|parent|caregiver|wife|husband|daughter|son|family|ems)\b"
+    r"|\b(?:mother|father|mom|dad|parents?|caregiver)s? (?:reports?|states?|notes?|says)\b|\bindependent historian\b", re.I)  # fmt: skip
+_RECORDS = re.compile(r"\breview(?:ed)? (?:of )?(?:the )?(?:outside|external|prior|old|previous|hospital|ed|urgent care) (?:records|notes|labs|results|imaging)", re.I)
+_INTERPRET = re.compile(
+    r"\bindependent(?:ly)? (?:interpret|review|visualiz)\w*|\bi (?:personally )?(?:interpreted|reviewed the (?:images|films|x-?ray|ecg|ekg|tracing))"
+    r"|\bmy (?:own )?(?:read|interpretation)\b", re.I)  # fmt: skip
+_DISCUSS = re.compile(
+    r"\b(?:discussed (?:the case )?with|spoke (?:with|to)|consulted(?: with)?|case reviewed with)\s+(?:the\s+)?(?:dr\.?\s|on[- ]call|"
+    r"radiolog|orthop|cardiolog|surgeon|surgery|specialist|hospitalist|poison control|pcp|primary care|nephrolog|"
+    r"neurolog|gastroenterolog|urolog|pharmacist)", re.I)  # fmt: skip
+_HIGH_RISK = re.compile(
+    r"\badmit(?:ted|ting)?\b|\bhospitali[sz]ation\b|\btransfer(?:red)? to\b|\bdecision (?:regarding|for|about) "
+    r"(?:hospitali|admission|surgery)|\bdnr\b|\bescalation of care\b|\bemergent surgery\b|\bintensive monitoring\b", re.I)  # fmt: skip
+_RX = re.compile(
+    r"\bprescri(?:bed|ption|be)\b|\brx\b|\brefill\w*\b|\bincrease(?:d)? (?:the )?(?:dose|dosage)\b|\bdecrease(?:d)? (?:the )?(?:dose|dosage)\b"
+    r"|\btitrat\w+\b|\badjust\w* (?:the )?(?:dose|medication)|\bdiscontinu\w+\b|\bsent to (?:the )?pharmacy\b|\bstart(?:ed)? on\b"
+    r"|\b(?:amoxicillin|augmentin|azithromycin|z-?pak|cephalexin|keflex|cefdinir|doxycycline|bactrim|sulfamethoxazole|"
+    r"nitrofurantoin|macrobid|ciprofloxacin|levofloxacin|clindamycin|prednisone|prednisolone|medrol dose|methylprednisolone|"
+    r"lisinopril|losartan|amlodipine|hydrochlorothiazide|hctz|metoprolol|carvedilol|atorvastatin|simvastatin|rosuvastatin|"
+    r"pravastatin|metformin|glipizide|insulin|glargine|lantus|levothyroxine|albuterol|fluticasone|budesonide|montelukast|"
+    r"omeprazole|pantoprazole|sertraline|fluoxetine|escitalopram|citalopram|bupropion|trazodone|gabapentin|meloxicam|"
+    r"cyclobenzaprine|methocarbamol|tizanidine|tramadol|ondansetron|oseltamivir|tamiflu|paxlovid|valacyclovir|mupirocin|"
+    r"triamcinolone|hydrocortisone 2\.5|benzonatate|ciprodex|ofloxacin|amoxicillin-clavulanate|cefuroxime|penicillin|"
+    r"furosemide|spironolactone|apixaban|eliquis|warfarin|empagliflozin|jardiance|semaglutide|ozempic|naproxen 500)\b", re.I)  # fmt: skip
+_OTC = re.compile(
+    r"\b(?:ibuprofen|acetaminophen|tylenol|motrin|advil|aleve|naproxen|otc|over[- ]the[- ]counter|loratadine|"
+    r"cetirizine|zyrtec|claritin|saline|honey|guaifenesin|mucinex|dextromethorphan|antihistamine|decongestant|"
+    r"physical therapy|home exercise|lozenges?)\b", re.I)  # fmt: skip
+_NO_EM = re.compile(
+    r"\bnurse (?:only )?visit\b|\bprocedure (?:only )?visit\b|\b(?:here|presents?|returns?|comes? in)\s+(?:today\s+)?(?:only\s+)?for\s+"
+    r"(?:(?:his|her|their|a|the|an|annual|yearly|seasonal|routine|scheduled|monthly|next)\s+){0,3}(?:flu shot|flu vaccine|vaccines?|vaccination|immunizations?|injection|"
+    r"b12 (?:shot|injection)|depo(?:-provera)? (?:shot|injection)|suture removal|wart treatment|cryotherapy)\b"
+    r"|\bscheduled (?:injection|procedure)\b", re.I)  # fmt: skip
+
+
+@dataclass
+class EmResult:
+    code: str | None
+    basis: str | None  # time | mdm | preventive
+    conf: float = 0.0
+    start: int | None = None
+    end: int | None = None
+    addon_units: int = 0  # 99417
+    detail: str = ""
+
+
+def documented_time(note: str, enc: Encounter) -> tuple[int, int | None, int | None] | None:
+    """(minutes, start, end) from the note's time statement, else the encounter length."""
+    for rx in _TIME:
+        for m in rx.finditer(note):
+            line = note[max(0, note.rfind("\n", 0, m.start())) : m.end()]
+            if rx is _TIME[2] and _COUNSEL_ONLY.search(line):
+                continue
+            return int(m.group(1)), m.start(), m.end()
+    if enc.length_minutes:
+        return enc.length_minutes, None, None
+    return None
+
+
+def by_time(minutes: int, new: bool) -> tuple[str | None, int]:
+    table = _NEW if new else _EST
+    code = None
+    for lo, c in table:
+        if minutes >= lo:
+            code = c
+    top = table[-1][0]
+    extra = (minutes - top) // 15 if code == table[-1][1] and minutes >= top + 15 else 0
+    return code, extra
+
+
+def _affirmed(note: str, rx: re.Pattern, ctx) -> bool:
+    return any(ctx.status(m.start(), m.end()) in ("affirmed", "history") for m in rx.finditer(note))
+
+
+def mdm_level(note: str, dx: list[str], ctx, *, uncertain: bool, ed: bool, billed_tests: set[str], age: int,
+              risk_floor: int = 1) -> tuple[int, str]:  # fmt: skip
+    """(level 1..4, explanation) by the two-of-three rule."""
+    # problems
+    # a manifestation coded with its combination code (N18 with E11.22/I12) is the same problem
+    chronic = [c for c in dx if c.startswith(_CHRONIC) and not _manifestation_of(c, dx)]
+    exacerbated = _affirmed(note, _EXACERBATION, ctx) and bool(chronic)
+    acute = [c for c in dx if not c.startswith(_CHRONIC) and not c.startswith(("Z79", "Z68", "Z87", "Z86", "F17"))]
+    fever = re.search(r"\bfever\b|\bfebrile\b|\btemp(?:erature)?\s*(?:of\s*)?10[1-4]", note, re.I) is not None
+    threat = any(c.startswith(_THREAT) for c in dx) or (
+        any(c.startswith("R07") for c in dx) and _ACS.search(note) is not None
+    )
+    if (threat and ed) or _SEVERE.search(note):
+        problems = 4
+    elif (
+        exacerbated or len(chronic) >= 2 or uncertain
+        or any(c.startswith("S") and "fracture" in _desc(c) for c in dx) or any(c.startswith("S06") for c in dx)
+        or (fever and any(c.startswith(_SYSTEMIC) for c in dx))
+    ):  # fmt: skip
+        problems = 3
+    elif chronic or any(not c.startswith(_SELF_LIMITED) for c in acute) or len(acute) >= 2:
+        problems = 2
+    else:
+        problems = 1
+    # data
+    tests = {m.group(0).lower().replace("-", "") for m in _TESTS.finditer(note) if ctx.status(m.start(), m.end()) != "negated"}
+    tests = {_canon(t) for t in tests}
+    historian = age < 12 or bool(_HISTORIAN.search(note))
+    records = bool(_RECORDS.search(note))
+    items = len(tests) + int(records) + int(historian)
+    cat2 = bool(_INTERPRET.search(note)) and (ed or not billed_tests & {"imaging", "ecg"})
+    cat3 = bool(_DISCUSS.search(note))
+    cats = int(items >= 3) + int(cat2) + int(cat3)
+    if cats >= 2:
+        data = 4
+    elif items >= 3 or cat2 or cat3:
+        data = 3
+    elif len(tests) + int(records) >= 2 or historian:
+        data = 2
+    else:
+        data = 1
+    # risk
+    if _HIGH_RISK.search(note) and _affirmed(note, _HIGH_RISK, ctx):
+        risk = 4
+    elif _affirmed(note, _RX, ctx):
+        risk = 3
+    elif _affirmed(note, _OTC, ctx):
+        risk = 2
+    else:
+        risk = 1
+    risk = max(risk, risk_floor)
+    level = sorted((problems, data, risk))[1]
+    return level, f"problems {LEVEL_NAMES[problems]}, data {LEVEL_NAMES[data]}, risk {LEVEL_NAMES[risk]}"
+
+
+def _manifestation_of(code: str, dx: list[str]) -> bool:
+    refs = [r for n in icd10cm.code_first(code) for r in icd10cm.code_refs(n)]
+    return any(icd10cm.in_range(o, r) for o in dx if o != code for r in refs)
+
+
+def _desc(code: str) -> str:
+    return (icd10cm.description(code) or "").lower()
+
+
+_CANON = {"xrays": "xray", "xray": "xray", "cxr": "xray", "radiograph": "xray", "radiographs": "xray",
+          "ekg": "ecg", "lipids": "lipid panel", "hba1c": "a1c", "ua": "urinalysis", "strep test": "rapid strep"}  # fmt: skip
+
+
+def _canon(t: str) -> str:
+    return _CANON.get(t, t)
+
+
+_STATED = re.compile(r"\b(?:medical decision making|mdm)\b[^.\n]{0,20}?\b(straightforward|low|moderate|high)\b", re.I)
+HOSPITAL_INITIAL = ("99221", "99221", "99221", "99222", "99223")
+
+
+def stated_mdm(note: str) -> int | None:
+    """The MDM level the provider documented ('Medical decision making: moderate complexity')."""
+    m = _STATED.search(note)
+    return LEVEL_NAMES.index(m.group(1).lower()) if m else None
+
+
+def preventive_code(age: int, new: bool) -> str:
+    bands = ((1, 1), (5, 2), (12, 3), (18, 4), (40, 5), (65, 6))
+    idx = next((i for lim, i in bands if age < lim), 7)
+    return f"99{38 if new else 39}{idx}"
+
+
+def procedure_only(note: str) -> bool:
+    return _NO_EM.search(note) is not None

@@ -1,0 +1,359 @@
+"""Computer-assisted coding of one documented encounter.
+
+``code_encounter`` reads the note (diagnoses, services, E/M level), checks the
+codes the EHR attached, runs the coding edits and routes the result: ``auto``
+when nothing blocks and every code's confidence reaches the threshold, else
+``review`` (a coder's work queue). Pure: no I/O besides the packaged code sets.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+from services.coding.domain import cpt, em, procedures, rules
+from services.coding.domain import diagnoses as dxm
+from services.coding.domain import specificity as sp
+from services.coding.domain.edits import as_line, diagnosis_edits, edit, procedure_edits
+from services.coding.domain.lexicon import Searcher
+from services.coding.domain.lines import Px, Visit
+from services.coding.domain.model import (
+    CodingResult,
+    DxSuggestion,
+    Evidence,
+    PxSuggestion,
+    offline_json,
+)
+from services.coding.domain.text import norm_tokens
+from shared import icd10cm
+from shared.events import CodingEdit, Encounter
+
+__all__ = ["code_encounter", "validate_final_codes", "offline_json", "CodingResult"]
+
+_ADMIN_OR_SCREEN = ("admin", "vaccine", "screening")
+_SEPARATE = re.compile(r"\bseparately identifiable\b|\bsignificant(?:,| and) separate", re.I)
+_PLAN = re.compile(r"\bplan\b|\bprescri|\brecommend|\bfollow[- ]?up\b|\bf/u\b|\breturn\b|\brtc\b|\bcont(?:inue)?\b|\bstart(?:ed)?\b|\bdischarge|\brefill", re.I)
+_NEW_PATIENT = re.compile(r"\bnew patient\b|\bestablish(?:ing)? care\b|\bfirst visit\b", re.I)
+# confidence given to a code that replaced the EHR's: just under the default
+# threshold, so the encounter goes to a coder to confirm the change
+_CONFIRM = 0.79
+_AWV = re.compile(r"(?i:\bannual wellness visit\b|\bmedicare wellness\b)|\bAWV\b")
+
+
+def age_on(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def _is_medicare(enc: Encounter) -> bool:
+    cov = enc.primary_coverage
+    return cov is not None and (cov.filing_indicator in ("MA", "MB") or "medicare" in cov.payer_name.lower())
+
+
+def code_encounter(
+    enc: Encounter,
+    *,
+    threshold: Decimal = Decimal("0.80"),
+    history_new_patient: bool | None = None,
+    index: Searcher | None = None,
+) -> CodingResult:
+    """Suggest ICD-10-CM and CPT/HCPCS codes for an encounter and route it.
+
+    Never raises on clinical content: a missing note, unknown codes or an
+    undocumented E/M become edits and the route is ``review``. ``index``
+    replaces the in-memory term index for statements the synonym list lacks.
+    """
+    note = enc.note or ""
+    age = age_on(enc.patient.birth_date, enc.service_date)
+    sex = enc.patient.gender
+    edits: list[CodingEdit] = []
+    result = CodingResult()
+    if not note.strip():
+        edits.append(edit("NO_DOCUMENTATION", "blocking", "encounter has no clinical note; codes cannot be verified"))
+    findings = dxm.find(note, age, index=index) if note.strip() else dxm.DxFindings()
+    found = rules.combine(rules.absorb(findings.found))
+    visit = Visit(note, enc, age, _is_medicare(enc), [d.code for d in found])
+    pxs = procedures.find(note, findings.sents, visit) if note.strip() else []
+    vacc = [p for p in pxs if p.rule == "vaccine"]
+    if vacc and not any(d.code == "Z23" for d in found):
+        found.append(dxm.Dx("Z23", 0.95, vacc[0].start, vacc[0].end, kind="late", rank=(5, vacc[0].start or 0)))
+    found = rules.companions(found, note, findings.ctx, age)
+    found = rules.preventive_findings(found, note)
+    ordered = rules.order(found)
+    ordered, ehr_edits = _reconcile_dx(enc, ordered, findings, bool(note.strip()))
+    edits.extend(ehr_edits)
+    if findings.uncertain:
+        edits.append(edit("DX_UNCERTAIN", "info", "uncertain diagnosis documented; coded the signs/symptoms (guideline IV.H)"))
+        if not any(d.source == "rule" for d in ordered) and not ordered:
+            edits.append(edit("DX_UNCERTAIN_NO_SYMPTOM", "warning", "uncertain diagnosis without a documented sign or symptom to code"))
+
+    pxs, ehr_px_edits = _reconcile_px(enc, pxs, bool(note.strip()))
+    edits.extend(ehr_px_edits)
+    em_lines, em_edits, basis, mdm = _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient)
+    edits.extend(em_edits)
+    pxs = em_lines + pxs
+
+    dx_codes = [d.code for d in ordered]
+    result.diagnoses = [
+        DxSuggestion(d.code, icd10cm.description(d.code), round(d.conf, 3), _ev(note, d.start, d.end), d.source)  # type: ignore[arg-type]
+        for d in ordered
+    ]
+    result.procedures = []
+    for p in pxs:
+        pointers = _pointers(p, dx_codes)
+        if p.lateral and not p.modifiers and pointers:
+            side = _side_of(dx_codes[pointers[0] - 1])
+            p.modifiers = [side] if side else []
+        result.procedures.append(
+            PxSuggestion(p.code, p.system, p.modifiers, p.units, pointers, round(p.conf, 3),  # type: ignore[arg-type]
+                         _ev(note, p.start, p.end), p.source, cpt.label(p.code))  # fmt: skip
+        )
+    edits.extend(diagnosis_edits(dx_codes, age, sex))
+    edits.extend(procedure_edits([as_line(p) for p in result.procedures], len(dx_codes)))
+    result.edits = _dedupe(edits)
+    result.em_basis, result.mdm = basis, mdm
+    confident = all(x.confidence >= float(threshold) for x in [*result.diagnoses, *result.procedures])
+    blocked = any(e.severity == "blocking" for e in result.edits)
+    result.route = "auto" if confident and not blocked and result.diagnoses and result.procedures else "review"
+    return result
+
+
+def _ev(note: str, start: int | None, end: int | None) -> Evidence | None:
+    if start is None or end is None or not note:
+        return None
+    return Evidence(note[start:end], start, end)
+
+
+def _dedupe(edits: list[CodingEdit]) -> list[CodingEdit]:
+    seen, out = set(), []
+    for e in edits:
+        if (e.code, e.message) not in seen:
+            seen.add((e.code, e.message))
+            out.append(e)
+    return out
+
+
+# ----------------------------------------------------------------------------- EHR codes
+
+
+def _reconcile_dx(enc: Encounter, found: list[dxm.Dx], findings: dxm.DxFindings, has_note: bool):
+    """Validate EHR diagnoses: keep, replace by the billable code the note supports, or flag."""
+    out = list(found)
+    edits: list[CodingEdit] = []
+    for s in enc.diagnoses:
+        if s.system not in ("icd10cm", "unknown"):
+            continue
+        c = icd10cm.normalize(s.code)
+        shown = icd10cm.with_dot(c)
+        same = next((d for d in out if d.code == c), None)
+        if same is not None:
+            same.conf = min(0.99, same.conf + 0.03)
+            continue
+        family = [d for d in out if d.code.startswith(c) or (len(c) >= 3 and d.code[:3] == c[:3])]
+        if icd10cm.is_billable(c):
+            if family and has_note:
+                # the provider picked a different code than the note supports: a coder confirms
+                family[0].conf = min(family[0].conf, _CONFIRM)
+                edits.append(edit("EHR_CODE_REPLACED", "warning",
+                                  f"EHR diagnosis {shown} replaced by {icd10cm.with_dot(family[0].code)}, which the note supports"))  # fmt: skip
+                continue
+            conf = 0.75 if has_note else 0.85
+            if has_note:
+                edits.append(edit("EHR_CODE_UNSUPPORTED", "warning", f"EHR diagnosis {shown} is not supported by the note"))
+            out.append(dxm.Dx(c, conf, source="ehr", rank=(6, len(out))))
+            continue
+        descendant = next((d for d in out if d.code.startswith(c)), None) or (family[0] if family and icd10cm.is_valid(c[:3]) else None)
+        if descendant is not None:
+            descendant.conf = min(descendant.conf, _CONFIRM)
+            edits.append(edit("EHR_CODE_REPLACED", "warning",
+                              f"EHR diagnosis {shown} is not billable; replaced by {icd10cm.with_dot(descendant.code)}, which the note supports"))  # fmt: skip
+            continue
+        if icd10cm.is_valid(c) and has_note:
+            # let the note's words choose among the children
+            words = sp.context_tokens([t for s_ in findings.sents for t in _norm(enc.note or "", s_)])
+            own = sp.desc_tokens(c) - {"unspecified"}
+            supported = len(own & words) >= max(1, len(own) // 2)  # the note talks about this condition
+            refined, factor = sp.refine(c, sp.Ctx(words, sp.laterality(words), findings.phase))
+            if supported and icd10cm.is_billable(refined) and factor >= 0.95:
+                edits.append(edit("EHR_CODE_REPLACED", "warning",
+                                  f"EHR diagnosis {shown} is not billable; replaced by {icd10cm.with_dot(refined)} from the note"))  # fmt: skip
+                out.append(dxm.Dx(refined, _CONFIRM, source="ehr", rank=(6, len(out))))
+                continue
+        problem = icd10cm.seventh_char_problem(c)
+        if problem:
+            edits.append(edit("DX_7TH_CHARACTER", "blocking", f"EHR diagnosis {shown}: {problem}"))
+        elif icd10cm.is_valid(c):
+            edits.append(edit("DX_NOT_BILLABLE", "blocking", f"EHR diagnosis {shown} is not billable and the note does not say which code applies"))
+        else:
+            edits.append(edit("DX_INVALID", "blocking", f"EHR diagnosis {shown} is not an ICD-10-CM {icd10cm.VERSION} code"))
+    return out, edits
+
+
+def _norm(note: str, s) -> list[str]:
+    return norm_tokens(note[s.start : s.end]) if s.section not in ("pmh", "family", "ros") else []
+
+
+def _reconcile_px(enc: Encounter, pxs: list[Px], has_note: bool):
+    out = list(pxs)
+    edits: list[CodingEdit] = []
+    have = {p.code for p in out}
+    for s in enc.procedures:
+        code = s.code.strip().upper()
+        system = cpt.system_of(code)
+        if s.system not in ("cpt", "hcpcs", "unknown"):
+            continue
+        if system is None:
+            edits.append(edit("PX_INVALID", "blocking", f"EHR procedure {code!r} is not a CPT or HCPCS Level II code"))
+            continue
+        if code in have or cpt.is_em(code):
+            continue  # E/M codes are compared with the documented level in _evaluation
+        have.add(code)
+        out.append(Px(code, system=system, conf=0.85 if not has_note else 0.82, source="ehr"))
+    return out, edits
+
+
+# ----------------------------------------------------------------------------- E/M
+
+
+def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
+    """E/M line(s), edits, basis and MDM explanation."""
+    edits: list[CodingEdit] = []
+    supplied = [s.code.strip().upper() for s in enc.procedures if cpt.is_em(s.code.strip().upper())]
+    if enc.encounter_class not in ("AMB", "EMER", "VR", "IMP", "OBSENC"):
+        if supplied:
+            edits.append(edit("EM_NOT_CHECKED", "info", f"E/M level not checked for encounter class {enc.encounter_class}"))
+            return [Px(c, conf=0.8, source="ehr") for c in supplied[:1]], edits, None, None
+        return [], edits, None, None
+    if not note.strip():
+        if supplied:
+            edits.append(edit("EM_NO_BASIS", "blocking", "E/M without documentation of time or MDM"))
+            return [Px(supplied[0], conf=0.5, source="ehr")], edits, None, None
+        return [], edits, None, None
+    if (em.procedure_only(note) or (ordered and all(d.code == "Z23" for d in ordered))) and not supplied:
+        return [], edits, None, None  # nurse/procedure-only or immunization-only visit
+    ed = enc.encounter_class == "EMER"
+    new, new_conf = _new_patient(enc, note, history_new_patient)
+    dx_codes = [d.code for d in ordered]
+    minor = [p for p in pxs if cpt.category(p.code) in ("minor", "admin", "treatment")]
+    # procedures with a global surgical period include the decision to do them
+    surgical = [p for p in minor if cpt.category(p.code) == "minor"]
+    tests = {cpt.category(p.code) for p in pxs}
+    level, mdm = em.mdm_level(note, dx_codes, findings.ctx, uncertain=bool(findings.uncertain), ed=ed,
+                              billed_tests={t for t in tests if t}, age=age,
+                              risk_floor=3 if any(p.rule == "drug" for p in pxs) else 2 if minor else 1)  # fmt: skip
+    start = end = None
+    preventive = any(c.startswith(("Z000", "Z001")) for c in dx_codes)
+    if preventive and not ed:
+        if _AWV.search(note) and _is_medicare(enc) and age >= 65:
+            code, basis, conf = ("G0438" if re.search(r"\binitial\b", note, re.I) else "G0439"), "preventive", 0.88
+        else:
+            code, basis, conf = em.preventive_code(age, new), "preventive", 0.9 * new_conf
+        lines = [Px(code, system=cpt.system_of(code) or "cpt", conf=conf, rule="em")]
+        if [p for p in minor if p.rule not in _ADMIN_OR_SCREEN]:
+            lines[0].modifiers.append("25")
+        return lines, edits, basis, None
+    stated = em.stated_mdm(note)
+    if stated is not None:
+        level, mdm = stated, f"documented MDM: {em.LEVEL_NAMES[stated]}"
+    if enc.encounter_class in ("IMP", "OBSENC"):
+        # initial hospital/observation care by MDM; inpatient coding always goes to a coder
+        edits.append(edit("HOSPITAL_REVIEW", "warning", "hospital encounter: E/M and diagnoses need coder review"))
+        code = em.HOSPITAL_INITIAL[level]
+        return [Px(code, conf=0.7, rule="em")], edits, "mdm", mdm
+    time = None if ed else em.documented_time(note, enc)
+    code, extra, basis = None, 0, None
+    if time:
+        code, extra = em.by_time(time[0], new)
+        if code:
+            basis, conf, start, end = "time", 0.95 * new_conf, time[1], time[2]
+    has_mdm = findings.has_assessment or (bool(ordered) and _PLAN.search(note) is not None)
+    if code is None and has_mdm:
+        code = em.MDM_ED[level] if ed else em.MDM_OFFICE["new" if new else "established"][level]
+        basis, conf = "mdm", (0.88 if ed else 0.86) * new_conf
+        if not any(d.source != "ehr" for d in ordered) and not findings.has_assessment:
+            conf = 0.6  # terse note: the problems come from the EHR codes only
+        first = next((s for s in findings.sents if s.section == "assessment"), None)
+        if first:
+            start, end = first.start, first.end
+    if code is None:
+        if supplied or not pxs:
+            edits.append(edit("EM_NO_BASIS", "blocking", "E/M without documentation of time or MDM"))
+        return ([Px(supplied[0], conf=0.5, source="ehr")] if supplied else []), edits, None, mdm
+    # a minor procedure includes the decision to do it: bill the E/M only when
+    # separately identifiable work is documented (modifier 25)
+    if surgical and not ed:
+        linked = {d for p in surgical for d in dx_codes if p.dx and d.startswith(p.dx)}
+        others = [d for d in dx_codes if d not in linked and d != "Z23" and not d.startswith(rules.STATUS)]
+        tested = bool(tests & {"lab", "imaging", "ecg"})
+        separate = bool(others) or tested or bool(_SEPARATE.search(note)) or basis == "time"
+        if not separate:
+            edits.append(edit("EM_NOT_SEPARATE", "info", "no E/M billed: the visit is limited to the procedure"))
+            return [], edits, None, mdm
+    line = Px(code, conf=conf, start=start, end=end, rule="em")
+    if minor:
+        line.modifiers.append("25")
+    if enc.encounter_class == "VR":
+        line.modifiers.append("95")
+    lines = [line]
+    if extra:
+        lines.append(Px("99417", units=Decimal(extra), conf=conf, start=start, end=end, rule="em"))
+    if supplied and supplied[0] != code:
+        edits.append(edit("EM_LEVEL_DIFFERS", "warning", f"EHR E/M {supplied[0]} differs from the documented level {code} ({basis})"))
+    return lines, edits, basis, mdm
+
+
+def _new_patient(enc: Encounter, note: str, history_new_patient: bool | None) -> tuple[bool, float]:
+    if enc.encounter_class in ("EMER", "IMP", "OBSENC"):
+        return enc.visit_type == "new", 1.0  # ED and hospital codes do not depend on it
+    if enc.visit_type is not None:
+        return enc.visit_type == "new", 1.0
+    if history_new_patient is not None:
+        return history_new_patient, 1.0
+    if _NEW_PATIENT.search(note):
+        return True, 0.95
+    return False, 0.9
+
+
+# ----------------------------------------------------------------------------- pointers
+
+
+def _side_of(code: str) -> str | None:
+    """RT/LT/50 from the laterality in a diagnosis title."""
+    words = sp.desc_tokens(code)
+    if "bilateral" in words:
+        return "50"
+    return "RT" if "right" in words else "LT" if "left" in words else None
+
+
+def _pointers(p: Px, dx: list[str]) -> list[int]:
+    """1-based indexes of the diagnoses supporting a line (max 4); E/M: the first four."""
+    if not dx:
+        return []
+    if p.rule == "em" or cpt.is_em(p.code):
+        return list(range(1, min(4, len(dx)) + 1))
+    hits = [i for i, c in enumerate(dx, start=1) if p.dx and c.startswith(p.dx)]
+    if p.parts and len(hits) > 1:
+        by_part = [i for i in hits if sp.desc_tokens(dx[i - 1]) & p.parts]
+        hits = by_part or hits
+    return hits[:4] or [1]
+
+
+# ----------------------------------------------------------------------------- coder's final codes
+
+
+def validate_final_codes(enc: Encounter, diagnoses: list[str], procedures: list[dict]) -> list[CodingEdit]:
+    """The same edits for codes a coder finalises (diagnosis codes in order;
+    procedures as dicts with code, modifiers, units, diagnosis_pointers)."""
+    age = age_on(enc.patient.birth_date, enc.service_date)
+    lines = [as_line(p) for p in procedures]
+    out = diagnosis_edits(list(diagnoses), age, enc.patient.gender)
+    out.extend(procedure_edits(lines, len(diagnoses)))
+    note = enc.note or ""
+    if not note.strip():
+        out.append(edit("NO_DOCUMENTATION", "blocking", "encounter has no clinical note; codes cannot be verified"))
+    elif any(cpt.is_em(p.code) and not (cpt.category(p.code) or "").startswith("em-preventive") for p in lines):
+        findings = dxm.find(note, age)
+        has_time = em.documented_time(note, enc) is not None and enc.encounter_class != "EMER"
+        if not has_time and not findings.has_assessment and not _PLAN.search(note):
+            out.append(edit("EM_NO_BASIS", "blocking", "E/M without documentation of time or MDM"))
+    return _dedupe(out)

@@ -1,0 +1,200 @@
+"""Finding diagnosis phrases: the curated synonym spotter and the ICD-10-CM term index.
+
+``Lexicon.spot`` finds curated phrases (services/coding/data/synonyms.csv) in
+a sentence's tokens: every phrase token must occur within a short window, in
+any order ('left ankle sprain' and 'sprain of the left ankle' both match
+'ankle sprain'); longer phrases win over the shorter ones they contain.
+
+``TermIndex`` is the fallback for statements no curated phrase covers: an
+inverted index over every code's description and inclusion terms, scored by
+IDF-weighted Dice overlap. Anything with a ``search(phrase) -> [(code, score)]``
+method can replace it (the service may plug in Postgres full-text search).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+from services.coding.domain.text import Token, norm_tokens
+from shared import icd10cm
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+# Words that carry no meaning for matching (laterality and encounter words are
+# handled by the specificity step, not by the search).
+STOPWORDS = frozenset(
+    "of the a an and or in on to for by at as is was with w has have nos due patient pt her his "
+    "their this that from be been are were unspecified other specified site type initial "
+    "subsequent encounter sequela right left bilateral unilateral".split()
+)
+BODY_WORDS = frozenset(
+    "ankle knee wrist hand finger thumb foot toe ear eye shoulder elbow hip leg arm forearm thigh calf "
+    "shin axilla buttock cheek eyebrow eyelid scalp forehead chin lip back neck groin face chest palm".split()
+)
+# curated phrases drop only function words; everything else must be in the note
+PHRASE_STOP = frozenset("of the a an and or in on to for by at with w is was as".split())
+
+
+def content(tokens: Iterable[str], keep: frozenset[str] = frozenset()) -> list[str]:
+    return [t for t in tokens if t not in STOPWORDS or t in keep]
+
+
+@dataclass(frozen=True)
+class Entry:
+    phrase: str
+    code: str
+    kind: str  # dx | sx | preventive
+    tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: Entry
+    positions: tuple[int, ...]  # indexes into the sentence's token list
+    start: int  # char offsets in the note
+    end: int
+
+
+class Lexicon:
+    def __init__(self, entries: list[Entry]):
+        self.entries = entries
+        self._by_token: dict[str, list[Entry]] = defaultdict(list)
+        for e in entries:
+            for t in set(e.tokens):
+                self._by_token[t].append(e)
+
+    @classmethod
+    def from_csv(cls, path: Path) -> Lexicon:
+        entries = []
+        with path.open(encoding="utf-8") as f:
+            rows = csv.DictReader(line for line in f if not line.startswith("#"))
+            for r in rows:
+                toks = tuple(dict.fromkeys(t for t in norm_tokens(r["phrase"]) if t not in PHRASE_STOP))
+                if toks:
+                    code = icd10cm.normalize(r["code"])
+                    entries.append(Entry(r["phrase"], code, (r.get("kind") or "dx").strip(), toks))
+        return cls(entries)
+
+    def spot(self, tokens: list[Token]) -> list[Match]:
+        """Non-overlapping phrase matches in one sentence, longest phrases first."""
+        tokens = [t for t in tokens if t.norm not in PHRASE_STOP]
+        where: dict[str, list[int]] = defaultdict(list)
+        for i, t in enumerate(tokens):
+            where[t.norm].append(i)
+        cands: list[Match] = []
+        seen: set[Entry] = set()
+        for norm in list(where):
+            for e in self._by_token.get(norm, ()):
+                if e in seen or any(t not in where for t in e.tokens):
+                    continue
+                seen.add(e)
+                cands.extend(self._place(e, where, tokens))
+        # longer phrases first; among equals, the one naming a body part (it is more specific)
+        cands.sort(key=lambda m: (-len(m.entry.tokens), -len(BODY_WORDS.intersection(m.entry.tokens)),
+                                  m.positions[-1] - m.positions[0], m.start))  # fmt: skip
+        used: set[int] = set()
+        out = []
+        for m in cands:
+            if used.isdisjoint(m.positions):
+                used.update(m.positions)
+                out.append(m)
+        return sorted(out, key=lambda m: m.start)
+
+    @staticmethod
+    def _place(e: Entry, where: dict[str, list[int]], tokens: list[Token]) -> list[Match]:
+        anchor = min(e.tokens, key=lambda t: len(where[t]))
+        out = []
+        for p in where[anchor]:
+            pos = {p}
+            for t in e.tokens:
+                if t == anchor:
+                    continue
+                free = [q for q in where[t] if q not in pos]
+                if not free:
+                    break
+                pos.add(min(free, key=lambda q: abs(q - p)))
+            else:
+                ordered = tuple(sorted(pos))
+                if ordered[-1] - ordered[0] <= len(e.tokens) + 3:
+                    out.append(Match(e, ordered, tokens[ordered[0]].start, tokens[ordered[-1]].end))
+        return out
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> Lexicon:
+    return Lexicon.from_csv(DATA / "synonyms.csv")
+
+
+# ----------------------------------------------------------------------------- term index
+
+
+class Searcher(Protocol):
+    def search(self, phrase: str, limit: int = 10) -> list[tuple[str, float]]: ...
+
+
+class TermIndex:
+    """In-memory inverted index over ICD-10-CM descriptions and inclusion terms."""
+
+    # candidates come from the rarest query words until this many postings
+    _BUDGET = 2500
+
+    def __init__(self, docs: Iterable[tuple[str, str]]):
+        self.codes: list[str] = []
+        self.toks: list[frozenset[str]] = []
+        post: dict[str, list[int]] = defaultdict(list)
+        for code, text in docs:
+            ts = frozenset(content(norm_tokens(text)))
+            if not ts:
+                continue
+            i = len(self.codes)
+            self.codes.append(code)
+            self.toks.append(ts)
+            for t in ts:
+                post[t].append(i)
+        n = len(self.codes)
+        self.idf = {t: math.log(1 + n / len(ids)) for t, ids in post.items()}
+        self.post = dict(post)
+        self._unknown = math.log(1 + n)
+        self.weight = [sum(self.idf[t] for t in ts) for ts in self.toks]
+
+    @classmethod
+    def from_code_set(cls, lex: Lexicon | None = None) -> TermIndex:
+        docs = list(icd10cm.iter_terms())
+        if lex is not None:
+            docs.extend((e.code, e.phrase) for e in lex.entries)
+        return cls(docs)
+
+    def search(self, phrase: str, limit: int = 10) -> list[tuple[str, float]]:
+        """Best codes for a phrase, score in 0..1 (1: same words)."""
+        q = set(content(norm_tokens(phrase)))
+        if not q:
+            return []
+        qw = {t: self.idf.get(t, self._unknown) for t in q}
+        qsum = sum(qw.values())
+        cand: set[int] = set()
+        for t in sorted(q, key=lambda t: len(self.post.get(t, ()))):
+            ids = self.post.get(t, ())
+            if cand and len(cand) + len(ids) > self._BUDGET:
+                break
+            cand.update(ids)
+        best: dict[str, float] = {}
+        for i in cand:
+            ov = sum(qw[t] for t in q & self.toks[i])
+            score = 2 * ov / (qsum + self.weight[i])
+            c = self.codes[i]
+            if score > best.get(c, 0.0):
+                best[c] = score
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1], len(kv[0]), kv[0]))
+        return [(c, round(s, 4)) for c, s in ranked[:limit]]
+
+
+@lru_cache(maxsize=1)
+def term_index() -> TermIndex:
+    return TermIndex.from_code_set(lexicon())

@@ -1,0 +1,307 @@
+"""ICD-10-CM rules applied to the candidate list: integral symptoms, combination
+codes, 'use additional code' companions and sequencing.
+
+- Signs and symptoms routinely part of a definitive diagnosis are not coded
+  with it (guideline I.B.5); ``absorb`` drops them.
+- 'With' presumes a link (guideline I.A.15): diabetes + CKD -> E1x.22,
+  hypertension + CKD -> I12.x, hypertension + heart failure -> I11.0, all three
+  -> I13.x (I.C.9.a), diabetes + polyneuropathy/hypoglycemia/hyperglycemia/
+  angiopathy -> the diabetic combination code.
+- Companions are added only when a coded diagnosis' own 'use additional code'
+  note asks for them (insulin Z79.4, oral agents Z79.84, injectable
+  non-insulin Z79.85, BMI Z68, dialysis Z99.2, former smoker Z87.891), plus
+  current tobacco dependence (F17.2-) and anticoagulant use (Z79.01) with its
+  usual indications, whenever documented.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from services.coding.domain.diagnoses import CHRONIC, Dx
+from services.coding.domain.specificity import BODY_PARTS, desc_tokens
+from services.coding.domain.text import Context
+from shared import icd10cm
+
+_DM = ("E08", "E09", "E10", "E11", "E13")
+_INFECTIOUS = ("A", "B", "J", "U07", "H60", "H65", "H66", "N10", "N30", "N39", "L0", "K52")
+# symptom code prefix -> diagnosis prefixes that explain it
+_ABSORB: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("R05", "R06", "R0981", "J3489", "R070", "R0982"): ("J", "U07", "B34"),
+    ("R509", "R6883", "R5381"): _INFECTIOUS,
+    ("R30", "R35", "R31", "R39"): ("N",),
+    ("R10",): ("K", "N10", "N20", "N30", "N39", "A08", "A09"),
+    ("R11", "R197"): ("K", "A08", "A09"),
+    ("R21",): ("L", "B0"),
+    ("R519",): ("G43", "G44", "J01", "J32", "U07", "J11", "J10", "S06"),
+    ("R42",): ("H81",),
+    ("R079", "R0789", "R0781"): ("I20", "I21", "I25", "M940", "S20", "S22"),
+    ("R030",): ("I10", "I11", "I12", "I13"),
+    ("R739",): _DM,
+    ("H920",): ("H60", "H61", "H65", "H66"),
+    ("R600", "R229"): ("S", "L0", "M"),
+}  # fmt: skip
+_PAIN_BY_SITE = ("M255", "M796", "M545", "M542", "M549", "M543")
+# 'Z' status/history codes follow the conditions they describe
+STATUS = ("Z79", "Z68", "Z87", "Z86", "Z85", "Z80", "Z81", "Z82", "Z83", "Z84", "Z99", "Z72", "F17")
+
+
+def is_symptom(code: str) -> bool:
+    return code.startswith("R") or code.startswith(_PAIN_BY_SITE) or code.startswith("H920")
+
+
+def absorb(found: list[Dx]) -> list[Dx]:
+    """Drop symptoms a definitive diagnosis explains, and an unspecified code
+    when a more specific code of the same category is also found."""
+    definitive = [d.code for d in found if not is_symptom(d.code) and not d.code.startswith("Z")]
+    codes = {d.code for d in found}
+    out = []
+    for d in found:
+        if is_symptom(d.code) and _explained(d.code, definitive):
+            continue
+        if _less_specific(d.code, codes):
+            continue
+        out.append(d)
+    return out
+
+
+def _less_specific(code: str, codes: set[str]) -> bool:
+    desc = (icd10cm.description(code) or "").lower()
+    return "unspecified" in desc and any(c != code and c[:3] == code[:3] for c in codes if "unspecified" not in
+                                         (icd10cm.description(c) or "").lower())  # fmt: skip
+
+
+def _explained(sym: str, definitive: list[str]) -> bool:
+    for syms, dxs in _ABSORB.items():
+        if sym.startswith(syms) and any(c.startswith(dxs) for c in definitive):
+            return True
+    if sym.startswith(_PAIN_BY_SITE):
+        parts = _parts(sym)
+        return any(c[0] in "SML" and (_parts(c) & parts or not parts) for c in definitive)
+    return False
+
+
+def _parts(code: str) -> set[str]:
+    toks = set(desc_tokens(code))
+    if "back" in toks or code.startswith("M54"):
+        toks |= {"back", "lumbar", "lower"}
+    return toks & (BODY_PARTS | {"lumbar", "lower"})
+
+
+# ----------------------------------------------------------------------------- combinations
+
+
+def _first(found: list[Dx], prefixes: tuple[str, ...]) -> Dx | None:
+    return next((d for d in found if d.code.startswith(prefixes)), None)
+
+
+def combine(found: list[Dx]) -> list[Dx]:
+    found = list(found)
+    dm = _first(found, _DM)
+    if dm is not None:
+        fam = dm.code[:3]
+        for other, suffix, keep in (
+            ("N18", "22", True),
+            (("G60", "G61", "G62", "G63"), "42", False),
+            ("R739", "65", False),
+            ("E162", "649", False),
+            ("I739", "51", False),
+        ):
+            o = _first(found, other if isinstance(other, tuple) else (other,))
+            target = fam + suffix
+            if o is None or not icd10cm.is_billable(target) or any(d.code == target for d in found):
+                continue
+            combo = replace(dm, code=target, source="rule", kind="dx", conf=round(min(dm.conf, o.conf) * 0.98, 3))
+            found.insert(found.index(dm), combo)
+            if not keep:
+                found.remove(o)
+        complicated = [d for d in found if d.code.startswith(fam) and d.code != fam + "9"]
+        if complicated:
+            found = [d for d in found if d.code != fam + "9"]
+    htn = _first(found, ("I10", "I119"))
+    if htn is not None:
+        ckd = _first(found, ("N18",))
+        hf = _first(found, ("I50",))
+        stage5 = ckd is not None and ckd.code in ("N185", "N186")
+        target = None
+        if ckd and hf:
+            target = "I132" if stage5 else "I130"
+        elif ckd:
+            target = "I120" if stage5 else "I129"
+        elif hf:
+            target = "I110"
+        if target:
+            parts = [x for x in (ckd, hf) if x]
+            conf = round(min([htn.conf] + [x.conf for x in parts]) * 0.98, 3)
+            found[found.index(htn)] = replace(htn, code=target, source="rule", conf=conf)
+    return found
+
+
+# ----------------------------------------------------------------------------- companions
+
+_MEDS = {
+    "Z794": r"(?<!sliding scale )(?<!sliding-scale )\binsulin\b|\blantus\b|\bglargine\b|\bhumalog\b|\bnovolog\b|\blispro\b|\bdetemir\b|\blevemir\b"
+    r"|\btresiba\b|\bdegludec\b|\bbasaglar\b|\btoujeo\b",
+    "Z7984": r"\bmetformin\b|\bglipizide\b|\bglyburide\b|\bglimepiride\b|\bsitagliptin\b|\bjanuvia\b"
+    r"|\bpioglitazone\b|\bempagliflozin\b|\bjardiance\b|\bdapagliflozin\b|\bfarxiga\b|\blinagliptin\b"
+    r"|\btradjenta\b|\brybelsus\b|\boral (?:hypoglycemic|antidiabetic|diabetes) (?:agent|medication|drug)",
+    "Z7985": r"\bozempic\b|\btrulicity\b|\bdulaglutide\b|\bvictoza\b|\bliraglutide\b|\bmounjaro\b"
+    r"|\btirzepatide\b|\bbyetta\b|\bexenatide\b",
+    "Z992": r"\b(?:hemo|peritoneal )?dialysis\b",
+    "Z87891": r"\bformer (?:cigarette )?smoker\b|\bex-?smoker\b|\bquit smoking\b|\bhistory of (?:smoking|tobacco)\b",
+}
+_MEDS_RX = {k: re.compile(v, re.I) for k, v in _MEDS.items()}
+_ANTICOAG = re.compile(
+    r"\bwarfarin\b|\bcoumadin\b|\bapixaban\b|\beliquis\b|\brivaroxaban\b|\bxarelto\b|\bdabigatran\b"
+    r"|\bpradaxa\b|\bedoxaban\b|\benoxaparin\b|\blovenox\b", re.I)  # fmt: skip
+_ANTICOAG_FOR = ("I48", "I26", "I82", "Z8671", "Z952", "Z953", "Z954", "I63", "Z8673", "D685", "D686")
+_SMOKER = [
+    ("F17210", re.compile(r"\bcurrent(?:ly)?\s+(?:every[- ]day\s+|daily\s+|cigarette\s+)?smok\w*|\bsmokes\b"
+                          r"|(?<![-\w])smoker\b|\b\d+(?:\.\d+)?\s*(?:packs?|ppd)\b(?! ?-?years?)"
+                          r"|\bcigarettes? (?:daily|per day|a day)", re.I)),
+    ("F17290", re.compile(r"\bvap(?:es|ing)\b|\be-?cigarettes?\b", re.I)),
+    ("F17220", re.compile(r"\bchew(?:s|ing)? tobacco\b|\bsmokeless tobacco\b", re.I)),
+]  # fmt: skip
+_NOT_SMOKER = re.compile(r"\b(?:former|ex|never|non|quit)[- ]?\s*smok|\bsmok\w*\s*:\s*(?:no|never|denies|none)", re.I)
+_BMI = re.compile(r"\bBMI\b\s*(?:is|of|was|=|:)?\s*(\d{2}(?:\.\d+)?)(?!\s*(?:st|nd|rd|th)?\s*percentile)", re.I)
+_BMI_PCT = re.compile(r"\bBMI\b[^.\n]{0,30}?(\d{1,2}(?:\.\d+)?)(?:st|nd|rd|th)?\s*percentile", re.I)
+
+
+def _affirmed(ctx: Context, m: re.Match) -> bool:
+    return ctx.status(m.start(), m.end()) in ("affirmed", "history")
+
+
+def _search(rx: re.Pattern, note: str, ctx: Context) -> re.Match | None:
+    return next((m for m in rx.finditer(note) if _affirmed(ctx, m)), None)
+
+
+def _asks_for(code: str, companion: str) -> bool:
+    """Does the code's 'use additional code' note reference the companion?"""
+    return any(icd10cm.in_range(companion, ref) for n in icd10cm.use_additional(code) for ref in icd10cm.code_refs(n))
+
+
+def adult_bmi_code(bmi: float) -> str:
+    if bmi < 20:
+        return "Z681"
+    if bmi < 40:
+        return f"Z68{int(bmi)}"
+    for hi, code in ((45, "Z6841"), (50, "Z6842"), (60, "Z6843"), (70, "Z6844")):
+        if bmi < hi:
+            return code
+    return "Z6845"
+
+
+def _bmi(note: str, age: int) -> tuple[str, re.Match] | None:
+    if age >= 20:
+        m = _BMI.search(note)
+        return (adult_bmi_code(float(m.group(1))), m) if m else None
+    m = _BMI_PCT.search(note)
+    if m and age >= 2:
+        p = float(m.group(1))
+        code = "Z6851" if p < 5 else "Z6852" if p < 85 else "Z6853" if p < 95 else "Z6854"
+        return code, m
+    return None
+
+
+def companions(found: list[Dx], note: str, ctx: Context, age: int) -> list[Dx]:
+    have = {d.code for d in found}
+    out = list(found)
+
+    def add(code: str, anchor: Dx | None, m: re.Match | None, conf: float) -> None:
+        if code in have:
+            return
+        have.add(code)
+        out.append(Dx(code, conf, m.start() if m else None, m.end() if m else None, source="rule",
+                      kind="companion", rank=(8, m.start() if m else 0), anchor=anchor.code if anchor else None))  # fmt: skip
+
+    smoking = None if _NOT_SMOKER.search(note) and not re.search(r"\bcurrent(?:ly)? smok", note, re.I) else next(
+        ((c, m) for c, rx in _SMOKER if (m := _search(rx, note, ctx))), None
+    )
+    if smoking and not any(c.startswith("F17") for c in have):
+        add(smoking[0], None, smoking[1], 0.88)
+    for d in list(found):
+        for comp, rx in _MEDS_RX.items():
+            if comp == "Z87891" and smoking:
+                continue
+            if _asks_for(d.code, comp) and (m := _search(rx, note, ctx)):
+                add(comp, d, m, 0.9)
+        if _asks_for(d.code, "Z6830") or _asks_for(d.code, "Z6851"):
+            b = _bmi(note, age)
+            if b:
+                add(b[0], d, b[1], 0.92)
+        if d.code.startswith(_ANTICOAG_FOR) and (m := _search(_ANTICOAG, note, ctx)):
+            add("Z7901", d, m, 0.9)
+        # combination codes whose manifestation is missing (EHR-supplied, usually)
+        if d.code.startswith(("I12", "I13")) or d.code[3:] == "22" and d.code.startswith(_DM):
+            if not any(c.startswith("N18") for c in have):
+                add("N189", d, None, 0.75)
+        if d.code in ("I110", "I130", "I132") and not any(c.startswith("I50") for c in have):
+            add("I509", d, None, 0.75)
+    return out
+
+
+# ----------------------------------------------------------------------------- sequencing
+
+
+def preventive_findings(found: list[Dx], note: str) -> list[Dx]:
+    """Z00.00/Z00.129 become 'with abnormal findings' when a new, non-chronic problem is coded."""
+    abnormal = re.search(r"(?<!without )(?<!no )\babnormal findings?\b", note, re.I) is not None or any(
+        d.kind == "dx" and not d.code.startswith(("Z", *CHRONIC)) for d in found
+    )
+    swap = {"Z0000": "Z0001", "Z00129": "Z00121"}
+    return [replace(d, code=swap[d.code]) if abnormal and d.code in swap else d for d in found]
+
+
+def order(found: list[Dx]) -> list[Dx]:
+    """Principal first: preventive exam, then conditions in assessment order, then
+    symptoms, then status codes; companions right after the code that asked for
+    them; code-first notes respected."""
+
+    def group(d: Dx) -> int:
+        if d.kind == "preventive" or d.code.startswith("Z00"):
+            return 0
+        if d.code.startswith(STATUS) or d.kind == "history":
+            return 3
+        if is_symptom(d.code):
+            return 2
+        return 1
+
+    seen: set[str] = set()
+    main = []
+    for d in sorted((d for d in found if d.anchor is None), key=lambda d: (group(d), d.rank)):
+        if d.code not in seen:
+            seen.add(d.code)
+            main.append(d)
+    # status companions (Z79, Z68, Z99, F17...) after the conditions, in the
+    # order of the codes that asked for them; manifestations right after theirs
+    tail = []
+    for c in (d for d in found if d.anchor is not None):
+        if c.code in seen:
+            continue
+        seen.add(c.code)
+        if c.code.startswith(STATUS):
+            tail.append(c)
+            continue
+        idx = next((i for i, d in enumerate(main) if d.code == c.anchor), len(main) - 1)
+        main.insert(idx + 1, c)
+    pos = {d.code: i for i, d in enumerate(main)}
+    tail.sort(key=lambda c: pos.get(c.anchor or "", len(main)))
+    return code_first_order(main + tail)
+
+
+def code_first_order(items: list) -> list:
+    """Move a code after any code its 'code first' note names that is listed later."""
+    items = list(items)
+    for _ in range(len(items)):
+        moved = False
+        for i, d in enumerate(items):
+            refs = [r for n in icd10cm.code_first(d.code) for r in icd10cm.code_refs(n)]
+            later = [j for j in range(i + 1, len(items)) if any(icd10cm.in_range(items[j].code, r) for r in refs)]
+            if later:
+                items.insert(max(later), items.pop(i))
+                moved = True
+                break
+        if not moved:
+            break
+    return items

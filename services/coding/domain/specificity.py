@@ -1,0 +1,192 @@
+"""From a code stem to the billable code the documentation supports.
+
+``refine`` walks down the ICD-10-CM tree. At each level it scores the children
+by the words that set them apart from their parent ('right', 'stage 3a',
+'with hyperglycemia'), looking ahead into grandchildren, and falls back to the
+'unspecified' / 'uncomplicated' child when the note says nothing more. The 7th
+character comes from the encounter phase (initial / subsequent / sequela, and
+for fractures open/closed and healing), padded with the placeholder X by the
+code set itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from services.coding.domain.text import norm_tokens
+from shared import icd10cm
+
+_STOP = frozenset("of the a an and or in on to for by at as is with without not other part".split())
+# words a coder assumes when the note is silent (guideline defaults included:
+# fractures are displaced and closed unless documented otherwise)
+_DEFAULT_WORDS = re.compile(
+    r"^Unspecified\b|, unspecified\b|\bunspecified$|\buncomplicated\b|\bwithout\b|\bNOS\b"
+    r"|\bnot intractable\b|^Displaced",
+    re.I,
+)
+_SIDES = ("right", "left", "bilateral")
+BODY_PARTS = frozenset(
+    "ankle knee wrist hand finger thumb foot toe ear eye shoulder elbow hip leg arm forearm thigh calf "
+    "shin axilla buttock cheek eyebrow eyelid scalp forehead chin lip radius ulna clavicle rib "
+    "metatarsal heel palm back neck".split()
+)
+# lay words for limb regions used in code titles
+_EXPAND = {
+    "thigh": ("lower", "limb"), "leg": ("lower", "limb"), "calf": ("lower", "limb", "leg"),
+    "shin": ("lower", "limb", "leg"), "knee": ("lower", "limb"), "distal": ("lower",), "proximal": ("upper",), "arm": ("upper", "limb"),
+    "forearm": ("upper", "limb"), "elbow": ("upper", "limb"), "foot": ("lower", "limb"),
+    "ankle": ("lower", "limb"), "pinky": ("little",), "both": ("bilateral",), "index": ("index",),
+}  # fmt: skip
+
+
+@dataclass
+class Phase:
+    """What the 7th character must say about this encounter."""
+
+    stage: str = "initial"  # initial | subsequent | sequela
+    open_fracture: bool = False
+    healing: str = "routine"  # routine | delayed | nonunion | malunion
+
+
+_SUBSEQUENT = re.compile(
+    r"\b(?:here|presents?|returns?|returning|seen|comes? in|back|visit)\s+(?:today\s+)?for\s+(?:a\s+|her\s+|his\s+)?"
+    r"(?:follow[- ]?up|recheck|re-check|cast check|wound check|suture removal|reevaluation)"
+    r"|\bfollow[- ]?up (?:visit|encounter|of|for|on)\b|\bsubsequent encounter\b|\broutine healing\b"
+    r"|\bhealing (?:well|appropriately|as expected|normally)\b|\bin (?:a )?cast\b|\bweeks? (?:post|after) (?:injury|fracture)\b",
+    re.I,
+)
+_SEQUELA = re.compile(r"\bsequela\b|\blate effect\b|\bresidual (?:from|of|after)\b", re.I)
+
+
+def phase_of(note: str) -> Phase:
+    p = Phase()
+    if _SEQUELA.search(note):
+        p.stage = "sequela"
+    elif _SUBSEQUENT.search(note):
+        p.stage = "subsequent"
+    if re.search(r"\bopen fracture\b|\bcompound fracture\b|\bbone (?:exposed|visible)\b", note, re.I):
+        p.open_fracture = True
+    for word in ("delayed", "nonunion", "malunion"):
+        if re.search(rf"\b{word}\b", note, re.I):
+            p.healing = word
+    return p
+
+
+@dataclass
+class Ctx:
+    """Words around one mention that may select a more specific child code."""
+
+    tokens: set[str] = field(default_factory=set)
+    laterality: str | None = None
+    phase: Phase = field(default_factory=Phase)
+
+
+def context_tokens(words: list[str]) -> set[str]:
+    out = set(words)
+    for w in words:
+        out.update(_EXPAND.get(w, ()))
+    if "right" in out or "left" in out:
+        out.add("unilateral")
+    if "bilateral" in out:
+        out.discard("right")
+        out.discard("left")
+    return out
+
+
+def laterality(words: set[str]) -> str | None:
+    if "bilateral" in words or ("right" in words and "left" in words):
+        return "bilateral"
+    if "right" in words:
+        return "right"
+    if "left" in words:
+        return "left"
+    return None
+
+
+@lru_cache(maxsize=50000)
+def desc_tokens(code: str) -> frozenset[str]:
+    desc = icd10cm.description(code) or ""
+    desc = re.sub(r"\([^)]*\)", " ", desc)  # nonessential modifiers
+    return frozenset(t for t in norm_tokens(desc) if t not in _STOP)
+
+
+def _descendants(code: str, depth: int = 3) -> list[str]:
+    out, frontier = [], [code]
+    for _ in range(depth):
+        frontier = [k for c in frontier for k in icd10cm.children(c) if len(k) < 7 or len(c) >= 6]
+        out.extend(frontier)
+    return out
+
+
+# Generic qualifiers confirm a code less than the words naming the condition or site.
+_QUALIFIERS = frozenset("right left bilateral unilateral displaced nondisplaced closed open acute chronic".split())
+
+
+def _fit(code: str, parent: str, ctx: Ctx) -> float | None:
+    """Words of the code the context confirms, minus words it lacks (qualifiers count less)."""
+    own = desc_tokens(code)
+    diff = own - desc_tokens(parent)
+    side = diff & set(_SIDES)
+    if side and ctx.laterality and ctx.laterality not in side:
+        return None
+    hit = diff & ctx.tokens
+    missing = own - ctx.tokens - {"unspecified"}
+    return (len(hit - _QUALIFIERS) + 0.3 * len(hit & _QUALIFIERS)
+            - 0.5 * len(missing - _QUALIFIERS) - 0.1 * len(missing & _QUALIFIERS))  # fmt: skip
+
+
+def _score(child: str, parent: str, ctx: Ctx) -> float:
+    own = _fit(child, parent, ctx)
+    if own is None:
+        return -5.0
+    fits = [f for d in _descendants(child) if (f := _fit(d, parent, ctx)) is not None]
+    best = max([own, *fits])
+    return best + 0.05 * len(_DEFAULT_WORDS.findall(icd10cm.description(child) or ""))
+
+
+def _seventh(code: str, kids: list[str], phase: Phase) -> str:
+    defs = icd10cm.seven_chr_def(kids[0])
+    want = {phase.stage}
+    fracture = any("fracture" in v for v in defs.values())
+
+    def score(ch: str) -> float:
+        label = defs.get(ch, "").split("/")[0].lower()
+        s = 3.0 if phase.stage in label else 0.0
+        if fracture and phase.stage != "sequela":
+            s += 1.0 if ("open" in label) == phase.open_fracture else 0.0
+            if phase.stage == "subsequent":
+                s += 1.0 if phase.healing in label else 0.0
+        return s - 0.01 * ord(ch)  # earliest letter on ties (A before B)
+
+    del want
+    return max(kids, key=lambda k: score(k[-1]))
+
+
+def refine(code: str, ctx: Ctx) -> tuple[str, float]:
+    """The billable descendant of ``code`` the context supports, and a confidence factor.
+
+    The factor drops below 1 when a choice had to default: 0.7 when laterality
+    decided between children but the note gives none, 0.95 for other defaults.
+    """
+    c = icd10cm.normalize(code)
+    factor = 1.0
+    for _ in range(8):
+        if icd10cm.is_billable(c) or not icd10cm.is_valid(c):
+            break
+        kids = icd10cm.children(c)
+        if not kids:
+            break
+        if all(len(k) == 7 for k in kids) and icd10cm.seven_chr_def(kids[0]):
+            c = _seventh(c, kids, ctx.phase)
+            continue
+        scored = sorted(((_score(k, c, ctx), k) for k in kids), key=lambda sk: (-sk[0], sk[1]))
+        best_score, best = scored[0]
+        sided = any("right" in desc_tokens(k) for k in kids) and any("left" in desc_tokens(k) for k in kids)
+        if sided and ctx.laterality is None:
+            factor = min(factor, 0.7)
+        elif best_score < 0.5 and len(kids) > 1:
+            factor = min(factor, 0.95)
+        c = best
+    return c, factor

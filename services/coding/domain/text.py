@@ -1,0 +1,320 @@
+"""Clinical note text: sections, sentences, tokens and NegEx-style context.
+
+Offsets always refer to the original note so every suggestion can carry its
+evidence span. Tokens are normalised (lower case, abbreviations expanded, a
+light plural/participle stemmer) so lexicon phrases and note text meet in the
+same vocabulary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+# ----------------------------------------------------------------------------- sections
+
+SECTION_KINDS: dict[str, str] = {
+    "assessment": "assessment", "assessment and plan": "assessment", "assessment/plan": "assessment",
+    "a/p": "assessment", "a&p": "assessment", "impression": "assessment", "impressions": "assessment",
+    "impression and plan": "assessment", "diagnosis": "assessment", "diagnoses": "assessment",
+    "dx": "assessment", "final diagnosis": "assessment", "final diagnoses": "assessment",
+    "clinical impression": "assessment", "ed diagnosis": "assessment", "problem list addressed": "assessment",
+    "assessment & plan": "assessment", "medical decision making": "mdm", "mdm": "mdm",
+    "ed course": "mdm", "plan": "plan", "disposition": "plan",
+    "chief complaint": "cc", "cc": "cc", "reason for visit": "cc",
+    "hpi": "hpi", "history of present illness": "hpi", "subjective": "hpi", "interval history": "hpi",
+    "pmh": "pmh", "past medical history": "pmh", "medical history": "pmh", "problem list": "pmh",
+    "past surgical history": "pmh", "psh": "pmh", "family history": "family", "fh": "family",
+    "social history": "social", "sh": "social", "medications": "meds", "meds": "meds",
+    "current medications": "meds", "medication list": "meds", "allergies": "allergies",
+    "ros": "ros", "review of systems": "ros", "exam": "exam", "physical exam": "exam", "pe": "exam",
+    "objective": "exam", "vitals": "exam", "vital signs": "exam",
+    "procedure": "procedure", "procedures": "procedure", "procedure note": "procedure",
+    "results": "results", "labs": "results", "data": "results", "imaging": "results",
+    "diagnostics": "results", "tests": "results", "immunizations": "procedure",
+    "time": "time", "attestation": "time",
+}  # fmt: skip
+
+_HEADER = re.compile(r"^[ \t]*([A-Za-z][A-Za-z /&]{0,40}?)[ \t]*:", re.M)
+
+
+@dataclass(frozen=True)
+class Section:
+    kind: str
+    start: int
+    end: int
+
+
+def sections(note: str) -> list[Section]:
+    """Known headers ('Assessment:', 'HPI:') split the note; text before any header is 'other'."""
+    marks = [
+        (m.start(), m.end(), SECTION_KINDS[m.group(1).strip().lower()])
+        for m in _HEADER.finditer(note)
+        if m.group(1).strip().lower() in SECTION_KINDS
+    ]
+    out, pos, kind = [], 0, "other"
+    for s, e, k in marks:
+        if s > pos:
+            out.append(Section(kind, pos, s))
+        pos, kind = e, k
+    out.append(Section(kind, pos, len(note)))
+    return [s for s in out if note[s.start : s.end].strip()]
+
+
+# ----------------------------------------------------------------------------- sentences
+
+# Sentence ends: newline, ';', or '.', '!' '?' followed by white space
+# (never the dot in '2.5 cm' or 'E11.22'); a leading list marker '1.' is dropped.
+_SENT_END = re.compile(r"\n+|;|(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+    section: str
+
+
+def sentences(note: str) -> list[Sentence]:
+    out: list[Sentence] = []
+    for sec in sections(note):
+        pos = sec.start
+        for m in _SENT_END.finditer(note, sec.start, sec.end):
+            _add_sentence(note, out, pos, m.start(), sec.kind)
+            pos = m.end()
+        _add_sentence(note, out, pos, sec.end, sec.kind)
+    return out
+
+
+def _add_sentence(note: str, out: list, s: int, e: int, kind: str) -> None:
+    m = re.match(r"[\s\-*•#]*(?:\d{1,2}[.)]\s*)?", note[s:e])
+    s += m.end() if m else 0
+    while e > s and note[e - 1] in " \t\r.":
+        e -= 1
+    if e > s:
+        out.append(Sentence(s, e, kind))
+
+
+# ----------------------------------------------------------------------------- tokens
+
+ABBREVIATIONS: dict[str, str] = {
+    "htn": "hypertension", "hld": "hyperlipidemia", "dm": "diabetes mellitus",
+    "dm2": "type 2 diabetes mellitus", "t2dm": "type 2 diabetes mellitus",
+    "dmii": "type 2 diabetes mellitus", "niddm": "type 2 diabetes mellitus",
+    "t1dm": "type 1 diabetes mellitus", "dm1": "type 1 diabetes mellitus", "iddm": "type 1 diabetes mellitus",
+    "ckd": "chronic kidney disease", "esrd": "end stage renal disease", "chf": "congestive heart failure",
+    "hfref": "heart failure reduced ejection fraction", "hfpef": "heart failure preserved ejection fraction",
+    "afib": "atrial fibrillation", "copd": "chronic obstructive pulmonary disease",
+    "uri": "upper respiratory infection", "urti": "upper respiratory infection",
+    "uti": "urinary tract infection", "aom": "acute otitis media", "om": "otitis media",
+    "oa": "osteoarthritis", "djd": "osteoarthritis", "lbp": "low back pain",
+    "gerd": "gastroesophageal reflux disease", "cad": "coronary artery disease",
+    "mi": "myocardial infarction", "cva": "stroke", "dvt": "deep vein thrombosis",
+    "bph": "benign prostatic hyperplasia", "osa": "obstructive sleep apnea",
+    "adhd": "attention deficit hyperactivity disorder", "mdd": "major depressive disorder",
+    "gad": "generalized anxiety disorder", "sob": "shortness of breath", "doe": "dyspnea",
+    "fx": "fracture", "lac": "laceration", "abd": "abdominal", "rlq": "right lower quadrant",
+    "llq": "left lower quadrant", "ruq": "right upper quadrant", "luq": "left upper quadrant",
+    "bilat": "bilateral", "b/l": "bilateral", "rt": "right", "lt": "left", "r": "right", "l": "left",
+    "strep": "streptococcal", "pna": "pneumonia", "ii": "2", "covid": "covid19",
+    "sars": "covid19", "hyperlipidaemia": "hyperlipidemia",
+    "tm": "tympanic membrane", "n/v": "nausea vomiting", "w/": "with", "w/o": "without",
+    "gi": "gastrointestinal", "ha": "headache", "tia": "transient ischemic attack",
+    "hypothyroid": "hypothyroidism", "hyperthyroid": "hyperthyroidism",
+}  # fmt: skip
+
+LEMMAS: dict[str, str] = {
+    "sprained": "sprain", "strained": "strain", "fractured": "fracture", "broken": "fracture",
+    "twisted": "sprain", "rolled": "sprain", "bruise": "contusion", "bruised": "contusion",
+    "bruising": "contusion", "lacerated": "laceration", "dislocated": "dislocation",
+    "infected": "infection", "diabetic": "diabetes", "hypertensive": "hypertension",
+    "asthmatic": "asthma", "obese": "obesity", "painful": "pain", "aching": "pain", "ache": "pain",
+    "coughing": "cough", "vomited": "vomiting", "wheezes": "wheezing", "wheeze": "wheezing",
+    "feverish": "fever", "febrile": "fever", "kidneys": "kidney", "ears": "ear", "knees": "knee",
+    "burning": "burning", "pharyngeal": "pharyngitis", "otalgia": "earache", "buckle": "torus",
+    "examination": "exam", "examinations": "exam", "nevi": "nevus", "calculi": "calculus", "emboli": "embolus", "thrombi": "thrombus", "fungi": "fungus",
+    "bronchi": "bronchus", "metastases": "metastasis", "feet": "foot", "teeth": "tooth",
+}  # fmt: skip
+
+_TOKEN = re.compile(r"b/l|w/o|w/|n/v|[a-z0-9]+(?:\.[0-9]+)?", re.I)
+
+
+def stem(word: str) -> str:
+    w = word.lower()
+    w = LEMMAS.get(w, w)
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is", "ous")):
+        return w[:-1]
+    return w
+
+
+@dataclass(frozen=True)
+class Token:
+    norm: str
+    start: int
+    end: int
+
+
+_BOUND = frozenset({"type", "stage", "grade", "class"})
+_NUMBERED = re.compile(r"^(?:\d{1,2}[a-z]?|i{1,3}[ab]?|iv|v)$")
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
+
+
+def _bind(words: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """'type 2' -> 'type2', 'stage 3a' -> 'stage3a': the number belongs to the word."""
+    out: list[tuple[str, int, int]] = []
+    i = 0
+    while i < len(words):
+        w, s, e = words[i]
+        if w == "covid19" and i + 1 < len(words) and words[i + 1][0] == "19":
+            out.append((w, s, words[i + 1][2]))  # 'COVID-19'
+            i += 2
+            continue
+        if w in _BOUND and i + 1 < len(words) and _NUMBERED.match(words[i + 1][0]):
+            n = words[i + 1][0]
+            roman = re.match(r"^(i{1,3}|iv|v)([ab]?)$", n)
+            if roman:
+                n = _ROMAN[roman.group(1)] + roman.group(2)
+            out.append((w + n, s, words[i + 1][2]))
+            i += 2
+            continue
+        out.append((w, s, e))
+        i += 1
+    return out
+
+
+def tokenize(text: str, offset: int = 0) -> list[Token]:
+    """Normalised tokens; an abbreviation becomes several tokens sharing its span."""
+    words: list[tuple[str, int, int]] = []
+    for m in _TOKEN.finditer(text):
+        raw = m.group(0).lower()
+        # single letters 'r'/'l' mean right/left only in upper case ('R ankle')
+        if raw in ("r", "l") and m.group(0).islower():
+            continue
+        for part in _norm_word(raw):
+            words.append((part, m.start() + offset, m.end() + offset))
+    return [Token(w, s, e) for w, s, e in _bind(words)]
+
+
+@lru_cache(maxsize=65536)
+def _norm_word(raw: str) -> tuple[str, ...]:
+    exp = ABBREVIATIONS.get(raw)
+    return tuple(stem(p) for p in exp.split()) if exp else (stem(raw),)
+
+
+def norm_tokens(phrase: str) -> list[str]:
+    """Normalised words of a phrase (no offsets): the fast path for indexing."""
+    words: list[tuple[str, int, int]] = []
+    for raw in _TOKEN.findall(phrase.lower()):
+        if raw in ("r", "l"):
+            continue
+        words.extend((w, 0, 0) for w in _norm_word(raw))
+    if not _BOUND.intersection(w for w, _, _ in words) and "covid19" not in (w for w, _, _ in words):
+        return [w for w, _, _ in words]
+    return [w for w, _, _ in _bind(words)]
+
+
+# ----------------------------------------------------------------------------- context
+
+# (regex, kind, direction). kind: negated | uncertain | history | family | hypothetical.
+# Pre-triggers scope forward to the end of the sentence or a termination term;
+# post-triggers scope back over the current comma-delimited chunk (max 6 tokens).
+_PRE = [
+    (r"\bnegative for\b|\bdenie[sd]\b|\bdeny(?:ing)?\b|\bno evidence of\b|\bno signs? of\b|\bfree of\b"
+     r"|\babsence of\b|\bwithout\b|\bw/o\b|\bno\b|\bnot\b|\bnever\b|\bnone\b|\bruled out for\b"
+     r"|\brules out\b|\bresolved\b|\bhold\b|\bheld\b|\bholding\b|\bdiscontinued?\b|\bstopped\b", "negated"),
+    (r"\brule out\b|\br/o\b|\bprobable\b|\bprobably\b|\bpossible\b|\bpossibly\b|\bsuspect(?:ed)?\b"
+     r"|\bsuspicious for\b|\bsuspicion (?:of|for)\b|\blikely\b|\bquestionable\b|\bconcern(?:ing)? for\b"
+     r"|\bpresumed\b|\bdifferential(?: diagnosis)? includes\b|\bconsider(?:ing)?\b|\bversus\b|\bvs\.?\b"
+     r"|\bcannot exclude\b|\bequivocal\b|\bworrisome for\b|\bevaluate for\b|\bscreen(?:ing)? for\b", "uncertain"),
+    (r"\bhistory of\b|\bhx of\b|\bh/o\b|\bpast history\b|\bprior history\b|\bprevious(?:ly)?\b"
+     r"|\bs/p\b|\bstatus post\b|\bformer\b|\bremote\b|\bex-", "history"),
+    (r"\bfamily history\b|\bfamily hx\b|\bfhx?\b|\b(?:mother|father|brother|sister|sibling|grandmother"
+     r"|grandfather|aunt|uncle|parent)s?\b (?:has|had|with)\b", "family"),
+    (r"\bwill\b|\bplan(?:s|ned)? to\b|\bscheduled? for\b|\bto be\b|\bif\b|\bshould\b|\brecommend(?:ed)?\b"
+     r"|\bdeclined\b|\brefused\b|\bdeferred\b|\bnext visit\b|\breturn for\b|\bsent (?:out|to)\b"
+     r"|\breferr(?:al|ed) (?:to|for)\b", "hypothetical"),
+]  # fmt: skip
+_POST = [
+    (r"\bnegative\b|\bruled out\b|\bwas excluded\b|\bis excluded\b|\babsent\b|\bnot (?:seen|present|found)\b"
+     r"|\bunlikely\b|\bresolved\b", "negated"),
+    (r"\bis suspected\b|\bsuspected\b|\bpossible\b|\bquestioned\b|\bnot excluded\b", "uncertain"),
+    (r"\bin the past\b|\byears ago\b", "history"),
+    (r"\bprecautions\b|\bwarning signs\b|\bprevention\b|\bup to date\b|\butd\b", "hypothetical"),
+]  # fmt: skip
+_PRE_RE = [(re.compile(p, re.I), k) for p, k in _PRE]
+_POST_RE = [(re.compile(p, re.I), k) for p, k in _POST]
+_TERMINATION = re.compile(
+    r"\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|\baside from\b|\byet\b|\bpositive\b"
+    r"|\breports?\b|\bendorses?\b|\bcomplains? of\b|\bpresents?\b|\bstates?\b|\badmits?\b|\bwhich\b"
+    r"|\bwho\b|\bapart from\b|\bconfirm(?:s|ed)?\b|\bdiagnosed with\b|\bconsistent with\b|\bshows\b"
+    r"|\bdemonstrates\b|\breveals?\b|\bwith\b|\bdue to\b|\bsecondary to\b|\bbecause\b|\bsince\b|\bnow\b",
+    re.I,
+)
+
+
+@dataclass
+class Scope:
+    start: int
+    end: int
+    kind: str
+    trigger: str
+
+
+@dataclass
+class Context:
+    """Context spans of one note; ``status(start, end)`` of a mention."""
+
+    scopes: list[Scope] = field(default_factory=list)
+
+    def kinds(self, start: int, end: int) -> set[str]:
+        return {s.kind for s in self.scopes if s.start <= start and end <= s.end + 1}
+
+    def status(self, start: int, end: int) -> str:
+        k = self.kinds(start, end)
+        for kind in ("family", "negated", "hypothetical", "uncertain", "history"):
+            if kind in k:
+                return kind
+        return "affirmed"
+
+
+def context(note: str, sents: list[Sentence]) -> Context:
+    ctx = Context()
+    for s in sents:
+        text = note[s.start : s.end]
+        terms = [m.start() for m in _TERMINATION.finditer(text)]
+        for rx, kind in _PRE_RE:
+            for m in rx.finditer(text):
+                if kind == "negated" and m.group(0).lower() in ("no", "not") and _not_negation(text, m):
+                    continue
+                end = min([t for t in terms if t >= m.end()] + [len(text)])
+                if kind == "negated" and m.group(0).lower() == "without":
+                    # 'X without Y' negates only Y's chunk
+                    end = min(end, _chunk_end(text, m.end()))
+                ctx.scopes.append(Scope(s.start + m.end(), s.start + end, kind, m.group(0)))
+        for rx, kind in _POST_RE:
+            for m in rx.finditer(text):
+                chunk = max(text.rfind(",", 0, m.start()), text.rfind(":", 0, m.start()),
+                            max([t for t in terms if t < m.start()] + [-1]))  # fmt: skip
+                start = chunk + 1
+                toks = list(re.finditer(r"\S+", text[start : m.start()]))
+                if len(toks) > 6:
+                    start += toks[-6].start()
+                ctx.scopes.append(Scope(s.start + start, s.start + m.start(), kind, m.group(0)))
+    return ctx
+
+
+def _not_negation(text: str, m: re.Match) -> bool:
+    """'no' / 'not' that do not negate a finding ('not improving', 'no longer')."""
+    after = text[m.end() : m.end() + 20].lower()
+    return after.lstrip().startswith(("improv", "longer", "only", "better", "sure", "certain", "responding"))
+
+
+def _chunk_end(text: str, pos: int) -> int:
+    """'without' negates a few words: up to punctuation, 'and'/'with', or 4 words."""
+    m = re.compile(r"[,:;(\-\u2013]|\band\b|\bwith\b").search(text, pos)
+    end = m.start() if m else len(text)
+    words = list(re.finditer(r"\S+", text[pos:end]))
+    return pos + words[3].end() if len(words) > 4 else end

@@ -1,0 +1,99 @@
+"""The patient statement run: who owes what after insurance, one PDF per account, dunning cycles.
+
+A statement goes to each patient account (site + opaque account key) whose patient
+balance is above the threshold: cycle 0 at once, reminders 30/60/90 days after the
+previous one (``needs_statement``), none once the balance is paid (<= 0) or after
+the final notice. Each statement is a PDF under the statements directory, a row in
+``statement`` and a ``followup.statement_issued`` event (outbox), all in the run's
+transaction. The guarantor's name and address go into the PDF only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+
+from services.followup import repository as repo
+from services.followup.domain.statements import (
+    StatementLine,
+    build_statement,
+    needs_statement,
+    render_pdf,
+)
+from services.followup.parties import guarantor_lines, practice_name
+from shared.events import StatementIssued, StatementIssuedPayload
+from shared.logs import log
+from shared.messaging import Emitter
+
+_log = logging.getLogger("rcm.followup.statements")
+
+
+def statement_line(claim) -> StatementLine:
+    """One line per claim: billed, what insurance paid, adjustments, and what the patient owes now."""
+    codes = [ln.get("code") for ln in json.loads(claim["lines"] or "[]") if ln.get("code")]
+    more = f" and {len(codes) - 1} more service(s)" if len(codes) > 1 else ""
+    billed, paid, due = claim["total_charge"], claim["paid"], claim["patient_balance"]
+    return StatementLine(
+        service_date=claim["service_date"], code=codes[0] if codes else "-",
+        description=f"Services{more} (claim {claim['claim_id']})", billed=billed, insurance_paid=paid,
+        adjustments=billed - paid - due, patient_due=due,
+    )  # fmt: skip
+
+
+async def run_statements(pool: asyncpg.Pool, as_of: date, *, statements_dir: Path, threshold: Decimal,
+                         on_commit: Callable[[], None] | None = None) -> dict:  # fmt: skip
+    """Issue the statements due on ``as_of``; return counts and the statements issued (ids, no PHI)."""
+    emitter = Emitter(repo.S)
+    issued: list[dict] = []
+    skipped = 0
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('rcm-followup-statements'))")
+        accounts: dict[tuple[str, str], list] = {}
+        for r in await repo.patient_balances(conn):
+            accounts.setdefault((r["site_id"], r["account_key"]), []).append(r)
+        last = await repo.last_statements(conn)
+        for (site_id, account), claims in sorted(accounts.items()):
+            balance = sum((c["patient_balance"] for c in claims), Decimal("0.00"))
+            prev = last.get((site_id, account))
+            cycle = needs_statement(balance, threshold, prev["statement_date"] if prev else None,
+                                    prev["cycle"] if prev else None, as_of)  # fmt: skip
+            if cycle is None:
+                continue
+            latest = max(claims, key=lambda c: (c["service_date"] or date.min, c["claim_id"]))
+            addressed = next((g for c in sorted(claims, key=lambda c: c["service_date"] or date.min, reverse=True)
+                              if (g := guarantor_lines(c["guarantor"])) is not None), None)  # fmt: skip
+            if addressed is None:
+                skipped += 1  # no guarantor address on record: nothing to mail
+                continue
+            statement_id = f"ST{as_of:%Y%m%d}-{account}-{cycle}"
+            statement = build_statement(
+                statement_id, account, practice_name(latest["billing_provider"], site_id), addressed[0], addressed[1],
+                [statement_line(c) for c in claims], as_of, cycle, claim_ids=[c["claim_id"] for c in claims],
+            )  # fmt: skip
+            file_name = f"{statement_id}.pdf"
+            if not await repo.insert_statement(
+                conn, statement_id=statement_id, site_id=site_id, account_key=account,
+                encounter_id=latest["encounter_id"], claim_ids=list(statement.claim_ids),
+                amount_due=statement.amount_due, cycle=cycle, statement_date=as_of, due_date=statement.due_date,
+                file_name=file_name,
+            ):  # fmt: skip
+                continue  # this cycle went out already (a concurrent or repeated run)
+            await asyncio.to_thread(render_pdf, statement, statements_dir / file_name)
+            emitter.emit(StatementIssued(site_id=site_id, encounter_id=latest["encounter_id"], payload=StatementIssuedPayload(
+                statement_id=statement_id, claim_ids=list(statement.claim_ids), amount_due=statement.amount_due,
+                due_date=statement.due_date, cycle=cycle, file_name=file_name)))  # fmt: skip
+            issued.append({"statement_id": statement_id, "site_id": site_id, "account_key": account, "cycle": cycle,
+                           "amount_due": str(statement.amount_due), "file_name": file_name})  # fmt: skip
+        await emitter.flush(conn)
+    if issued and on_commit:
+        on_commit()
+    log(_log, logging.INFO, "statement run", count=len(issued), status=f"skipped_no_address={skipped}")
+    return {"as_of": as_of.isoformat(), "issued": issued, "skipped_no_address": skipped,
+            "directory": str(statements_dir)}  # fmt: skip
