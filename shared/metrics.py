@@ -1,40 +1,105 @@
-"""Process metrics, exposed on a Prometheus endpoint when ``RCM_METRICS_PORT`` is set."""
+"""Metrics through OpenTelemetry, exposed as a Prometheus endpoint (``RCM_METRICS_PORT``).
+
+Counters and the batch-latency histogram are recorded as work happens; gauges
+(consumer lag, outbox backlog, DLQ count, work-queue depth per site, claims by
+state) come from a snapshot refreshed in the background (``gauge_loop``).
+"""
 
 from __future__ import annotations
 
-import time
+import asyncio
+import logging
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
+
+_log = logging.getLogger("rcm.metrics")
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.events = Counter("rcm_events_processed_total", "Events applied", ["service", "topic"])
-        self.failures = Counter("rcm_events_failed_total", "Batches that failed and were redelivered",
-                                ["service"])  # fmt: skip
-        self.dead = Counter("rcm_dead_letters_total", "Messages sent to a DLQ", ["service"])
-        self.latency = Histogram("rcm_batch_seconds", "Batch handling time", ["service"],
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))  # fmt: skip
-        self.gauges: dict[str, Gauge] = {}
-        self.started = time.time()
+        self.snapshot: dict = {}
+        self._meter = None
+
+    def _m(self):
+        if self._meter is None:
+            meter = metrics.get_meter("rcm")
+            self.events = meter.create_counter("rcm_events_processed", description="Events applied")
+            self.failures = meter.create_counter("rcm_batches_failed", description="Batches redelivered after an error")
+            self.dead = meter.create_counter("rcm_dead_letters_written", description="Messages sent to a DLQ")
+            self.latency = meter.create_histogram("rcm_batch_seconds", unit="s", description="Batch handling time")
+            meter.create_observable_gauge("rcm_consumer_lag", [self._lag], description="Uncommitted messages")
+            meter.create_observable_gauge("rcm_outbox_backlog", [self._scalar("outbox_backlog")])
+            meter.create_observable_gauge("rcm_dead_letters", [self._scalar("dead_letters")])
+            meter.create_observable_gauge("rcm_work_queue_depth", [self._per("work_queue_depth", "site_id")])
+            meter.create_observable_gauge("rcm_claims", [self._per("claims_by_state", "state")])
+            self._meter = meter
+        return self._meter
 
     def processed(self, service: str, records, seconds: float, dead: int = 0) -> None:
+        self._m()
+        by_topic: dict[str, int] = {}
         for r in records:
-            self.events.labels(service, r.topic).inc()
-        self.latency.labels(service).observe(seconds)
+            by_topic[r.topic] = by_topic.get(r.topic, 0) + 1
+        for topic, n in by_topic.items():
+            self.events.add(n, {"service": service, "topic": topic})
+        self.latency.record(seconds, {"service": service})
         if dead:
-            self.dead.labels(service).inc(dead)
+            self.dead.add(dead, {"service": service})
 
     def failed(self, service: str, n: int) -> None:
-        self.failures.labels(service).inc()
+        self._m()
+        self.failures.add(1, {"service": service})
 
-    def gauge(self, name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
-        if name not in self.gauges:
-            self.gauges[name] = Gauge(name, doc, list(labels))
-        return self.gauges[name]
+    def _scalar(self, key: str):
+        def cb(options: CallbackOptions):
+            if key in self.snapshot:
+                yield Observation(self.snapshot[key], {"service": self.snapshot.get("service", "")})
 
-    def serve(self, port: int) -> None:
+        return cb
+
+    def _per(self, key: str, label: str):
+        def cb(options: CallbackOptions):
+            for k, v in (self.snapshot.get(key) or {}).items():
+                yield Observation(v, {"service": self.snapshot.get("service", ""), label: k})
+
+        return cb
+
+    def _lag(self, options: CallbackOptions):
+        if "consumer_lag" in self.snapshot:
+            yield Observation(self.snapshot["consumer_lag"], {"group": f"rcm-{self.snapshot.get('service', '')}"})
+
+    def serve(self, port: int, service: str) -> None:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.resources import Resource
+        from prometheus_client import start_http_server
+
+        reader = PrometheusMetricReader()
+        metrics.set_meter_provider(MeterProvider(resource=Resource.create({"service.name": f"rcm-{service}"}),
+                                                 metric_readers=[reader]))  # fmt: skip
+        self._meter = None
+        self._m()
         start_http_server(port, addr="127.0.0.1")
 
 
 METRICS = Metrics()
+
+
+async def gauge_loop(pool, schema: str, service: str, bootstrap: str, stop: asyncio.Event, every: float = 5) -> None:
+    """Refresh the gauges' snapshot (own schema + own consumer group's lag)."""
+    from shared.ops import group_lag, schema_snapshot
+
+    while not stop.is_set():
+        try:
+            async with pool.acquire() as conn:
+                snap = await schema_snapshot(conn, schema)
+            snap["consumer_lag"] = (await group_lag(bootstrap, [f"rcm-{service}"]))[f"rcm-{service}"]
+            snap["service"] = service
+            METRICS.snapshot = snap
+        except Exception as e:  # an outage: keep the last values
+            _log.debug("metrics snapshot failed: %s", type(e).__name__)
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            pass

@@ -21,7 +21,7 @@ import asyncpg
 
 from shared import db, kafka, logs, telemetry
 from shared.consumer import BatchApplier, Handler
-from shared.metrics import METRICS
+from shared.metrics import METRICS, gauge_loop
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 
@@ -50,15 +50,49 @@ class ServiceSpec:
     loops: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
     pool_size: int = 5
+    # Records per micro-batch: bigger amortises transactions, smaller bounds latency
+    # for CPU-heavy handlers (coding). RCM_CONSUMER_MAX_RECORDS overrides it.
+    max_records: int = 500
 
 
 async def run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None) -> None:
+    profiler = _start_profiler(spec.name)
+    try:
+        await _run(spec, settings, ready)
+    finally:
+        if profiler is not None:
+            _write_profile(profiler, spec.name, settings)
+
+
+def _start_profiler(name: str):
+    """A statistical profile of this process when RCM_PROFILE_SERVICES names it (pyinstrument, dev extra)."""
+    import os
+
+    if name not in os.environ.get("RCM_PROFILE_SERVICES", "").split(","):
+        return None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.002, async_mode="disabled")
+    profiler.start()
+    return profiler
+
+
+def _write_profile(profiler, name: str, settings: ServiceSettings) -> None:
+    import os
+
+    profiler.stop()
+    out = settings.run_path / "profiles" / f"{name}-{os.getpid()}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(profiler.output_text(show_all=False))
+
+
+async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None) -> None:
     logs.configure(spec.name, settings.telemetry.rcm_log_level)
     provider = telemetry.setup_tracing(
         spec.name, otlp_endpoint=settings.telemetry.otel_exporter_otlp_endpoint, jsonl_path=settings.traces_file
     )
     if settings.telemetry.rcm_metrics_port:
-        METRICS.serve(settings.telemetry.rcm_metrics_port)
+        METRICS.serve(settings.telemetry.rcm_metrics_port, spec.name)
     pool = await db.create_pool(settings.dsn, max_size=spec.pool_size)
     stop = asyncio.Event()
     producer = None
@@ -75,6 +109,8 @@ async def run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event
         if spec.on_start:
             await spec.on_start(rt)
         tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
+        if settings.telemetry.rcm_metrics_port:
+            tasks.append(asyncio.create_task(gauge_loop(pool, spec.schema, spec.name, bootstrap, stop), name="gauges"))
         for loop in spec.loops:
             tasks.append(asyncio.create_task(_guarded(loop, rt, stop), name=getattr(loop, "__name__", "loop")))
         if spec.topics and spec.handler is not None:
@@ -83,7 +119,7 @@ async def run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event
             applier = BatchApplier(service=spec.name, schema=spec.schema, pool=pool, handler=handler,
                                    on_commit=relay.notify)  # fmt: skip
             kafka.subscribe_batch(broker, spec.topics, group_id=f"rcm-{spec.name}", handler=applier,
-                                  max_records=settings.consumer.max_records,
+                                  max_records=settings.consumer.max_records or spec.max_records,
                                   batch_timeout_ms=settings.consumer.batch_timeout_ms)  # fmt: skip
             await broker.start()
         server = None

@@ -57,7 +57,7 @@ class ConsumerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RCM_CONSUMER_", extra="ignore")
 
-    max_records: int = 500
+    max_records: int | None = None  # None: the service's own default (its ServiceSpec)
     batch_timeout_ms: int = 50
     partitions: int = 4
 

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.cli.demo import coder_pool, start_services, wait_http
+from services.cli.progress import progress
 from services.cli.supervisor import Supervisor
 from shared import stack
 from shared.events import EncounterDocumented
@@ -180,6 +181,8 @@ class BenchRun:
         bodies = [e.to_json() for e in events]
         sup = start_services(s, self.endpoints, instances=self.instances,
                              extra_env={"RCM_PAYER_SIM_DELAY_SECONDS": "0", "RCM_LOG_LEVEL": "WARNING",
+                                        # A coder whose completion was lost (chaos) gets the item back soon.
+                                        "RCM_LEASE_SECONDS": "20",
                                         "RCM_CONSUMER_PARTITIONS": str(s.consumer.partitions)})  # fmt: skip
         stats = ProcessStats()
         stop = asyncio.Event()
@@ -189,7 +192,7 @@ class BenchRun:
             base_url = f"http://127.0.0.1:{coding.http_port}"
             for sp in sup.processes:
                 if sp.http_port:
-                    await wait_http(f"http://127.0.0.1:{sp.http_port}/health", sup)
+                    await wait_http(f"http://127.0.0.1:{sp.http_port}/health", sup, timeout=240)
             await asyncio.sleep(2)  # consumers join their groups
             sites = sorted({e.site_id for e in events})
             pool = asyncio.create_task(coder_pool(base_url, s.auth.token_secret, expected, stop, sites)) if self.coder_pool else None
@@ -249,7 +252,7 @@ class BenchRun:
         deadline = time.monotonic() + self.timeout
         last_lag = 0.0
         try:
-            while missing and time.monotonic() < deadline:
+            while (missing or (self.chaos and not self.chaos.done.is_set())) and time.monotonic() < deadline:
                 try:
                     rows = await conn.fetch("SELECT encounter_id FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
                                             list(missing))  # fmt: skip
@@ -274,14 +277,16 @@ class BenchRun:
                             lag_max[g] = max(lag_max[g], v)
                     except Exception:
                         pass  # broker restarting (chaos)
-                if not self.chaos:
-                    for sp in sup.dead():
+                for sp in sup.dead():
+                    if not self.chaos:
                         raise BenchError(f"service {sp.label} died during the run (log: {sp.log_path})")
+                    sp.restarts += 1  # chaos: what died of an outage is restarted, as a process manager would
+                    sp.start()
                 if not self.quiet:
-                    print(f"\r  settled {len(ids) - len(missing)}/{len(ids)}", end="", file=sys.stderr, flush=True)
+                    progress(len(ids) - len(missing), len(ids))
                 await asyncio.sleep(0.5)
         finally:
-            if not self.quiet:
+            if not self.quiet and sys.stderr.isatty():
                 print(file=sys.stderr)
             try:
                 await conn.close()

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 
 from services.cli import report
+from services.cli.progress import progress
 from services.cli.supervisor import Supervisor
 from shared import stack
 from shared.auth import issue
@@ -50,7 +51,7 @@ def start_services(settings: ServiceSettings, endpoints: dict, *, instances: int
     return sup
 
 
-async def wait_http(url: str, sup: Supervisor, timeout: float = 90) -> None:
+async def wait_http(url: str, sup: Supervisor, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=5) as client:
         while time.monotonic() < deadline:
@@ -77,20 +78,28 @@ async def coder_pool(base_url: str, secret: str, expected: dict[str, dict], stop
         headers = {"authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
             while not stop.is_set():
-                r = await client.post("/work/next")
-                if r.status_code == 204:
-                    await asyncio.sleep(0.3)
-                    continue
-                r.raise_for_status()
-                item = r.json()
-                body = review(item, expected.get(item["encounter_id"]))
-                r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
-                if r.status_code == 422:  # the coder overrides what the edits flag, with a reason
-                    edits = r.json()["detail"]["edits"]
-                    body["overrides"] = [{"code": e["code"], "reason": "reviewed against documentation"} for e in edits]
-                    r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
-                r.raise_for_status()
-                done[site] = done.get(site, 0) + 1
+                try:
+                    if await work_one(client, site):
+                        continue
+                except (httpx.HTTPError, KeyError, ValueError):
+                    pass  # the coding service is restarting or its database is away: try again shortly
+                await asyncio.sleep(0.3)
+
+    async def work_one(client: httpx.AsyncClient, site: str) -> bool:
+        r = await client.post("/work/next")
+        if r.status_code != 200:
+            return False
+        item = r.json()
+        body = review(item, expected.get(item["encounter_id"]))
+        r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
+        if r.status_code == 422:  # the coder overrides what the edits flag, with a reason
+            edits = r.json()["detail"]["edits"]
+            body["overrides"] = [{"code": e["code"], "reason": "reviewed against documentation"} for e in edits]
+            r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
+        if r.status_code != 200:
+            return False
+        done[site] = done.get(site, 0) + 1
+        return True
 
     await asyncio.gather(*(coder(s) for s in sites))
     return done
@@ -135,12 +144,12 @@ async def wait_settled(dsn: str, ids: list[str], timeout: float, sup: Supervisor
                                     list(missing))  # fmt: skip
             missing -= {r["encounter_id"] for r in rows}
             if not quiet:
-                print(f"\r  settled {len(ids) - len(missing)}/{len(ids)} encounters", end="", file=sys.stderr, flush=True)
+                progress(len(ids) - len(missing), len(ids))
             for sp in sup.dead():  # a demo service that died is restarted, as a process manager would
                 sp.start()
             if missing:
                 await asyncio.sleep(0.5)
-        if not quiet:
+        if not quiet and sys.stderr.isatty():
             print(file=sys.stderr)
         return missing
     finally:

@@ -249,10 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sites", nargs="+", default=["*"])
     s.add_argument("--ttl", type=int, default=8 * 3600)
     s.set_defaults(func=cmd_token)
-    from services.cli import admin_cmds, followup_cmds
+    from services.cli import admin_cmds, followup_cmds, status
 
     followup_cmds.add_parsers(sub)
     admin_cmds.add_parsers(sub)
+    status.add_parser(sub)
     return p
 
 

@@ -29,17 +29,19 @@ class ServiceProcess:
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "services.cli.main", "serve", self.name]
-        if self.name in self.env.get("RCM_PROFILE_SERVICES", "").split(","):
-            # Statistical profile of this process, written when it stops (pyinstrument, dev extra).
-            out = self.log_path.parent.parent / "profiles" / f"{self.label}.txt"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all", "-o", str(out), *cmd[1:]]
         if self.http_port:
             cmd += ["--http-port", str(self.http_port)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        # `rcm stack down` stops whatever a crashed demo or bench left running.
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.write_text(str(self.proc.pid))
+
+    @property
+    def pid_file(self) -> Path:
+        return self.log_path.parent.parent / "services" / f"{self.label}.pid"
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -58,6 +60,7 @@ class ServiceProcess:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+        self.pid_file.unlink(missing_ok=True)
 
 
 @dataclass
@@ -96,3 +99,4 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 sp.proc.kill()
                 sp.proc.wait(5)
+            sp.pid_file.unlink(missing_ok=True)

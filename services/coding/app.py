@@ -28,6 +28,7 @@ def spec() -> ServiceSpec:
         handler=make_handler,
         api=create_app,
         on_start=warm_up,
+        max_records=100,  # ~2-10 ms of coding per encounter: keep each batch well under a second
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -25,20 +26,13 @@ def make_handler(rt: Runtime) -> Handler:
         An encounter id already coded or queued is skipped (re-sent documentation does
         not re-open finished work); engine failures propagate and dead-letter the event.
         """
+        docs = [(item, item.event.payload) for item in items if isinstance(item.event, EncounterDocumented)]
+        # The engine is CPU work: run it off the event loop so Kafka heartbeats and the
+        # HTTP API keep going while a batch is coded.
+        results = await asyncio.to_thread(_code_all, docs, threshold)
         rows, queue, coded = [], [], []
         now = datetime.now(UTC)
-        t = tracer()
-        for item in items:
-            ev = item.event
-            if not isinstance(ev, EncounterDocumented):
-                continue
-            enc = ev.payload
-            with t.start_as_current_span("coding cac", context=context_from_traceparent(item.traceparent),
-                                         attributes={"rcm.encounter_id": enc.encounter_id}) as span:  # fmt: skip
-                result = engine.code_encounter(enc, threshold=threshold)
-                span.set_attribute("rcm.route", result.route)
-            suggestions = json.dumps(engine.offline_json(result))
-            edits = json.dumps([e.model_dump() for e in result.edits])
+        for (item, enc), (result, suggestions, edits) in zip(docs, results, strict=True):
             common = dict(encounter_id=enc.encounter_id, site_id=enc.site_id, service_date=enc.service_date,
                           route=result.route, suggestions=suggestions, edits=edits)  # fmt: skip
             if result.route == "auto":
@@ -57,3 +51,17 @@ def make_handler(rt: Runtime) -> Handler:
                 emitter.emit(event, cause=item)
 
     return on_documented
+
+
+def _code_all(docs, threshold) -> list[tuple]:
+    """Code each encounter in its own span (continuing the encounter's trace)."""
+    t = tracer()
+    out = []
+    for item, enc in docs:
+        with t.start_as_current_span("coding cac", context=context_from_traceparent(item.traceparent),
+                                     attributes={"rcm.encounter_id": enc.encounter_id}) as span:  # fmt: skip
+            result = engine.code_encounter(enc, threshold=threshold)
+            span.set_attribute("rcm.route", result.route)
+        out.append((result, json.dumps(engine.offline_json(result)),
+                    json.dumps([e.model_dump() for e in result.edits])))  # fmt: skip
+    return out

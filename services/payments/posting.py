@@ -12,6 +12,7 @@ the exact negation of the payment it undoes.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -42,6 +43,10 @@ from shared.messaging import Emitter
 from shared.telemetry import tracer
 
 _log = logging.getLogger("rcm.payments")
+# rcm's own patient control numbers (billing: "C" + 15 hex). A remittance naming one we do
+# not know yet waits in the unmatched queue for its claim.submitted: guessing by service
+# lines would risk posting it to an identical twin claim.
+OUR_CLAIM_ID = re.compile(r"^C[0-9A-F]{15}$")
 _UNMATCHED = {"unmatched": "no matching claim", "ambiguous": "several claims match its service lines"}
 
 
@@ -194,7 +199,8 @@ async def _claim_index(conn: asyncpg.Connection, claims: list[ClaimPayment], pay
         [cp.payer_claim_control_number for cp in claims if cp.payer_claim_control_number])}  # fmt: skip
     index = ClaimIndex(_candidates(rows.values()))
     charges = sorted({abs(cp.charge) for cp in claims if cp.service_lines and cp.patient_control_number not in index.by_id
-                      and cp.payer_claim_control_number not in index.by_icn})  # fmt: skip
+                      and cp.payer_claim_control_number not in index.by_icn
+                      and not OUR_CLAIM_ID.match(cp.patient_control_number)})  # fmt: skip
     if charges:
         # Keyed by claim id: a claim listed twice would make its own match look ambiguous.
         rows.update((r["claim_id"], r) for r in await repo.candidates_by_charge(conn, payer_id, charges))

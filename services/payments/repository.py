@@ -75,9 +75,14 @@ async def candidates_by_number(conn: asyncpg.Connection, pcns: list[str], pccns:
 
 
 async def candidates_by_charge(conn: asyncpg.Connection, payer_id: str, charges: list[Decimal]) -> list[asyncpg.Record]:
-    """Claims of ``payer_id`` with one of ``charges`` (the service-line matching fallback)."""
+    """Claims of ``payer_id`` with one of ``charges`` still awaiting their payment (the service-line fallback).
+
+    A claim that already has a posted payment is never a candidate: identical twins (same
+    codes, date and charge) are common, and a payment must not land on the one already paid.
+    """
     return await conn.fetch(
-        f"SELECT {_CANDIDATE}, lines FROM {S}.claim WHERE payer_id = $1 AND total_charge = ANY($2::numeric[])",
+        f"SELECT {_CANDIDATE}, lines FROM {S}.claim c WHERE payer_id = $1 AND total_charge = ANY($2::numeric[])"
+        f" AND NOT EXISTS (SELECT 1 FROM {S}.claim_payment p WHERE p.claim_id = c.claim_id AND p.state = 'posted')",
         payer_id, charges,
     )  # fmt: skip
 

@@ -34,7 +34,22 @@ def up(s: ServiceSettings) -> dict:
     return endpoints
 
 
+def stop_services(s: ServiceSettings) -> int:
+    """Stop service processes started for this run dir (demo, bench) that outlived their starter."""
+    from shared.stack.procs import pid_alive, read_pid, stop_pid
+
+    stopped = 0
+    for pid_file in sorted((s.run_path / "services").glob("*.pid")):
+        pid = read_pid(pid_file)
+        if pid and pid_alive(pid):
+            stop_pid(pid, 20)
+            stopped += 1
+        pid_file.unlink(missing_ok=True)
+    return stopped
+
+
 def down(s: ServiceSettings) -> None:
+    stop_services(s)
     kafka, pg = _components(s)
     errors = []
     for name, stop in (("kafka", kafka.stop), ("postgres", pg.stop)):

@@ -1,0 +1,52 @@
+"""`rcm status`: one screen on a running deployment (lag, outbox backlog, DLQs, work queues, claims)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+
+from shared.ops import group_lag, schema_snapshot
+from shared.settings import ServiceSettings
+
+SCHEMAS = ("coding", "billing", "payments", "followup", "payer_sim")
+
+
+async def collect(settings: ServiceSettings) -> dict:
+    conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 10)
+    try:
+        present = {r[0] for r in await conn.fetch("SELECT schema_name FROM information_schema.schemata")}
+        schemas = {s: await schema_snapshot(conn, s) for s in SCHEMAS if s in present}
+    finally:
+        await conn.close()
+    lag = await asyncio.wait_for(group_lag(settings.kafka_servers, [f"rcm-{s}" for s in SCHEMAS if s != "payer_sim"]), 20)
+    return {"consumer_lag": lag, "schemas": schemas}
+
+
+def render(data: dict) -> str:
+    lines = ["rcm status", "", f"{'service':<12}{'lag':>8}{'outbox':>8}{'DLQ':>6}{'files':>7}{'failed':>8}  work queues / claims"]
+    for name, snap in data["schemas"].items():
+        lag = data["consumer_lag"].get(f"rcm-{name}", "-")
+        extra = ""
+        if snap.get("work_queue_depth"):
+            extra += "queues " + ", ".join(f"{k} {v}" for k, v in sorted(snap["work_queue_depth"].items()))
+        if snap.get("claims_by_state"):
+            extra += ("; " if extra else "") + "claims " + ", ".join(f"{k} {v}" for k, v in sorted(snap["claims_by_state"].items()))
+        lines.append(f"{name:<12}{lag!s:>8}{snap['outbox_backlog']:>8}{snap['dead_letters']:>6}{snap['pending_files']:>7}"
+                     f"{snap['failed_files']:>8}  {extra}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def cmd_status(args) -> int:
+    from services.cli.main import _settings
+
+    data = asyncio.run(collect(_settings()))
+    print(json.dumps(data, indent=2) if args.json else render(data))
+    return 0
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("status", help="one-screen summary of a running deployment")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)

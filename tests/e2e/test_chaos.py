@@ -1,0 +1,48 @@
+"""A short chaos run on its own stack: processes, the broker and Postgres killed; nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from services.cli.bench import BenchRun
+from services.cli.chaos import Chaos
+from shared import stack
+from shared.kafka import ensure_topics
+from shared.settings import RuntimeSettings, ServiceSettings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.environ.get("RCM_TEST_STACK") == "containers",
+                                                  reason="kills local stack processes")]  # fmt: skip
+
+
+def test_schedule_is_a_function_of_the_seed():
+    s = ServiceSettings()
+    a = Chaos(seed=5, settings=s, endpoints={}).schedule
+    b = Chaos(seed=5, settings=s, endpoints={}).schedule
+    c = Chaos(seed=6, settings=s, endpoints={}).schedule
+    assert a == b and a != c
+    kinds = [k for _, k, _ in a]
+    assert kinds.count("service") == 50 and kinds.count("broker") == 3 and kinds.count("postgres") == 2
+
+
+async def test_short_chaos_run_loses_and_duplicates_nothing():
+    run_dir = Path(tempfile.mkdtemp(prefix="rcm-chaos-"))
+    s = ServiceSettings(runtime=RuntimeSettings(run_dir=run_dir))
+    endpoints = await asyncio.to_thread(stack.up, s)
+    try:
+        await ensure_topics(endpoints["kafka"])
+        chaos = Chaos(seed=3, settings=s, endpoints=endpoints, min_service_kills=10, broker_kills=1,
+                      postgres_stops=1, interval=(1.0, 2.0), poison_count=4)  # fmt: skip
+        result = await BenchRun(n=120, instances=1, seed=3, settings=s, endpoints=endpoints, chaos=chaos,
+                                timeout=480, quiet=True).run()  # fmt: skip
+    finally:
+        await asyncio.to_thread(stack.down, s)
+    verdict = result["chaos"]
+    assert verdict["by_kind"] == {"service_kill": 10, "broker_kill": 1, "postgres_stop": 1}
+    assert verdict["poison_injected"] == 4
+    assert verdict["violations"] == []
+    assert result["unsettled"] == 0 and result["settled"] == 120
