@@ -95,8 +95,8 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
         assert marker.lower() not in logs, f"{name} leaked into logs"
     # `rcm trace` prints the tree for one of them.
     env = {**os.environ, "RCM_RUN_DIR": str(run_dir)}
-    out = subprocess.run([sys.executable, "-m", "services.cli.main", "trace", ids[0]], env=env, capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
+    out = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services.cli.main", "trace", ids[0]],
+                                  env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert ids[0] in out.stdout and "coding handle encounter.documented" in out.stdout
     assert "billing handle encounter.coded" in out.stdout
