@@ -8,6 +8,7 @@ or retype one. Money is ``Decimal`` and serialises as a decimal string.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -179,11 +180,9 @@ class Envelope(Model):
         return self.encounter_id.encode()
 
     def to_json(self) -> bytes:
-        data = self.model_dump(mode="json")
-        data["event_type"] = self.event_type
-        from shared.jsonutil import dumps
-
-        return dumps(data)
+        # pydantic-core writes the JSON; event_type (a class constant) is spliced in front.
+        body = self.model_dump_json().encode()
+        return b'{"event_type":"' + self.event_type.encode() + b'",' + body[1:]
 
 
 def _event(event_type: str):
@@ -392,11 +391,20 @@ class StatementIssued(Envelope):
     payload: StatementIssuedPayload
 
 
+_EVENT_TYPE = re.compile(rb'\s*\{\s*"event_type"\s*:\s*"([a-z_.]+)"')
+
+
 def parse_event(raw: bytes | str | dict) -> Envelope:
     """Parse a message body into its event model.
 
     Raises ``pydantic.ValidationError`` or ``ValueError`` naming what is wrong.
     """
+    if isinstance(raw, (bytes, str)):
+        # Fast path: our producers write event_type first; pydantic-core parses and validates in one pass.
+        m = _EVENT_TYPE.match(raw if isinstance(raw, bytes) else raw.encode())
+        cls = EVENT_TYPES.get(m.group(1).decode()) if m else None
+        if cls is not None:
+            return cls.model_validate_json(raw)
     from shared.jsonutil import loads
 
     data = loads(raw) if not isinstance(raw, dict) else raw

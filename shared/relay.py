@@ -16,10 +16,8 @@ import logging
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from opentelemetry import trace
 
 from shared.logs import log
-from shared.telemetry import context_from_traceparent, current_traceparent, tracer
 
 _log = logging.getLogger("rcm.relay")
 
@@ -69,16 +67,11 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            t = tracer()
             futures = []
+            # The stored traceparent (the span that wrote the row) goes out as is, so the
+            # consumer's span continues the encounter's trace.
             for r in rows:
                 headers = json.loads(r["headers"])
-                parent = context_from_traceparent(headers.get("traceparent"))
-                with t.start_span(f"publish {r['topic']}", context=parent, kind=trace.SpanKind.PRODUCER) as span:
-                    span.set_attribute("messaging.destination", r["topic"])
-                    tp = current_traceparent(span)
-                if tp:
-                    headers["traceparent"] = tp
                 kafka_headers = [(k, str(v).encode()) for k, v in headers.items()]
                 futures.append(await self.producer.send(r["topic"], r["body"], key=r["key"], headers=kafka_headers))
             await asyncio.gather(*futures)

@@ -122,6 +122,16 @@ def review(item: dict, truth: dict | None) -> dict:
     return {"lease_token": item["lease_token"], "diagnoses": dx, "procedures": procs}
 
 
+async def run_statements(sup: Supervisor, secret: str) -> None:
+    """Patient statements for balances left after insurance (the job a scheduler would run)."""
+    followup = sup.by_name("followup")[0]
+    token = issue(secret, "demo-scheduler", "service", ["*"])
+    async with httpx.AsyncClient(timeout=120) as client:
+        r = await client.post(f"http://127.0.0.1:{followup.http_port}/statements/run",
+                              headers={"authorization": f"Bearer {token}"})  # fmt: skip
+        r.raise_for_status()
+
+
 async def post_encounters(base_url: str, bundles: list[dict]) -> list[str]:
     ids = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
@@ -187,6 +197,7 @@ async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, kee
         stop.set()
         await asyncio.wait_for(pool_task, 30)
         elapsed = time.monotonic() - started
+        await run_statements(sup, settings.auth.token_secret)
         data = await report.collect(endpoints["postgres"], ids)
         data["elapsed_seconds"] = round(elapsed, 1)
         data["unaccounted"] = sorted(missing)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 
 import asyncpg
+
+from services.followup.aging_view import aging_table, table_json
+from services.followup.domain.aging import render_aging_table
+from services.payments.repository import reconciliation
 
 OUTCOMES = ("paid", "partially_paid", "denied", "held", "rejected")
 
@@ -47,8 +52,15 @@ async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
         dlq = {}
         for schema in ("coding", "billing", "payments", "followup", "payer_sim"):
             dlq[schema] = await conn.fetchval(f"SELECT count(*) FROM {schema}.dead_letter")
+        aging = await aging_table(conn, date.today())
+        statements = await conn.fetch("SELECT cycle, count(*) AS n, coalesce(sum(amount_due), 0) AS due"
+                                      " FROM followup.statement GROUP BY 1 ORDER BY 1")  # fmt: skip
+        recon = [dict(r) for r in await reconciliation(conn, payer_id=None, since=None, until=None)]
         return {"sites": {k: sites[k] for k in sorted(sites)}, "claim_states": claim_states, "denials": denials,
-                "unmatched_remittances": unmatched, "dead_letters": dlq}  # fmt: skip
+                "unmatched_remittances": unmatched, "dead_letters": dlq, "aging": table_json(aging),
+                "aging_text": render_aging_table(aging),
+                "statements": [{"cycle": r["cycle"], "count": r["n"], "amount_due": r["due"]} for r in statements],
+                "reconciliation": recon}  # fmt: skip
     finally:
         await conn.close()
 
@@ -83,6 +95,19 @@ def render(data: dict) -> str:
         for r in data["denials"]:
             lines.append(f"  {r['category']:<32} -> {r['action']:<24} {r['n']:>4}  {_money(r['amount'] or 0):>12}")
     lines.append(f"unmatched remittances: {data['unmatched_remittances']}")
+    lines.append("")
+    lines.append("A/R aging by payer (days from date of service):")
+    lines.append(data["aging_text"])
+    st = data["statements"]
+    lines.append("patient statements issued: " + (", ".join(
+        f"cycle {r['cycle']}: {r['count']} ({_money(r['amount_due'])} due)" for r in st) if st else "none"))
+    if data["reconciliation"]:
+        lines.append("reconciliation (deposits vs posted cash, per payer per day):")
+        for r in data["reconciliation"]:
+            gap = (r["deposits"] or 0) - r["posted"] - r["held"] - r["unmatched"]
+            lines.append(f"  {r['payer_id']:<10} {r['payment_date']!s:<12} deposits {_money(r['deposits'] or 0):>10}"
+                         f"  posted {_money(r['posted']):>10}  held {_money(r['held']):>8}"
+                         f"  unmatched {_money(r['unmatched']):>8}  unexplained {_money(gap):>6}")  # fmt: skip
     lines.append("dead letters: " + ", ".join(f"{k} {v}" for k, v in data["dead_letters"].items()))
     if "elapsed_seconds" in data:
         lines.append(f"settled in {data['elapsed_seconds']} s")

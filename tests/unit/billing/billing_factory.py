@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 from datetime import date
 from pathlib import Path
 
@@ -131,27 +129,4 @@ def make_institutional(**kw) -> EncounterCodedPayload:
     return make_coded(**args)
 
 
-def pyx12_validate(text: str) -> tuple[bool, list]:
-    """Validate with pyx12; returns (ok, error list) so a failure message shows why."""
-    import pyx12.error_handler  # noqa: F401  (imported for its side effects on pyx12)
-    import pyx12.params
-    import pyx12.x12n_document
-
-    out = io.StringIO()
-    ok = pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(), src_file=io.StringIO(text), fd_997=None, fd_html=None,
-        fd_xmldoc=None, fd_json=out, xslt_files=None, map_path=None,
-    )  # fmt: skip
-    errors = []
-
-    def collect(node):
-        if isinstance(node, dict):
-            errors.extend(node.get("errors", []))
-            for v in node.values():
-                collect(v)
-        elif isinstance(node, list):
-            for v in node:
-                collect(v)
-
-    collect(json.loads(out.getvalue() or "{}"))
-    return ok, errors
+from tests.x12check import pyx12_validate  # noqa: E402,F401  (re-exported for the billing tests)
