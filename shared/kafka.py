@@ -75,8 +75,15 @@ async def start_producer(bootstrap: str, timeout: float = 20) -> AIOKafkaProduce
     return producer
 
 
-def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
-    return KafkaBroker(bootstrap, client_id=client_id, logger=None, graceful_timeout=15)
+def make_broker(bootstrap: str, client_id: str, tracer_provider=None) -> KafkaBroker:
+    """The service's FastStream broker, with FastStream's OpenTelemetry middleware (a span per batch).
+
+    Per-event spans that continue each encounter's trace are made by ``shared.consumer``.
+    """
+    from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+
+    middlewares = (KafkaTelemetryMiddleware(tracer_provider=tracer_provider),) if tracer_provider else ()
+    return KafkaBroker(bootstrap, client_id=client_id, logger=None, graceful_timeout=15, middlewares=middlewares)
 
 
 BatchHandler = Callable[[tuple], Awaitable[None]]
