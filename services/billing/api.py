@@ -8,6 +8,7 @@ from fastapi import FastAPI, HTTPException
 
 from services.billing import repository as repo
 from shared.auth import Principal, principal_dependency
+from shared.http import add_health
 from shared.service import Runtime
 
 
@@ -16,11 +17,7 @@ def create_app(rt: Runtime) -> FastAPI:
     pool = rt.pool
     caller = principal_dependency(rt.settings.auth.token_secret)
 
-    @app.get("/health")
-    async def health():
-        async with pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        return {"status": "ok"}
+    add_health(app, pool)
 
     @app.get("/claims/{claim_id}")
     async def get_claim(claim_id: str, p: Principal = caller):

@@ -27,7 +27,6 @@ from pathlib import Path
 import asyncpg
 import psutil
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from services.cli.demo import coder_pool, start_services, wait_http
 from services.cli.progress import progress
@@ -35,6 +34,7 @@ from services.cli.supervisor import Supervisor
 from shared import stack
 from shared.events import EncounterDocumented
 from shared.kafka import ensure_topics, start_producer
+from shared.ops import group_lag
 from shared.settings import ConnectionSettings, RuntimeSettings, ServiceSettings
 from shared.topics import ENCOUNTER_DOCUMENTED
 
@@ -74,23 +74,7 @@ class ProcessStats:
 
 
 async def consumer_lag(bootstrap: str) -> dict[str, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await consumer.start()
-    try:
-        out = {}
-        for g in GROUPS:
-            offsets = await admin.list_consumer_group_offsets(g)
-            if not offsets:
-                out[g] = 0
-                continue
-            ends = await consumer.end_offsets(list(offsets))
-            out[g] = sum(max(0, ends[tp] - meta.offset) for tp, meta in offsets.items() if meta.offset >= 0)
-        return out
-    finally:
-        await consumer.stop()
-        await admin.close()
+    return await group_lag(bootstrap, list(GROUPS))
 
 
 async def raw_baseline(bootstrap: str, n: int, size: int, partitions: int) -> dict:

@@ -23,6 +23,7 @@ from shared.events import (
     EncounterDocumented,
 )
 from shared.events import Encounter as EncounterModel
+from shared.http import add_health
 from shared.messaging import Emitter
 from shared.service import Runtime
 
@@ -61,11 +62,7 @@ def create_app(rt: Runtime) -> FastAPI:
     async def intake_error(_: Request, e: IntakeError):
         return JSONResponse(status_code=422, content={"detail": e.errors})
 
-    @app.get("/health")
-    async def health():
-        async with pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        return {"status": "ok"}
+    add_health(app, pool)
 
     @app.post("/encounters", status_code=202)
     async def intake(request: Request):

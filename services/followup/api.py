@@ -22,6 +22,8 @@ from services.followup.domain.deadlines import days_left
 from services.followup.noresponse_job import run_no_response
 from services.followup.statements_run import run_statements
 from shared.auth import Principal, principal_dependency
+from shared.http import add_health
+from shared.jsonutil import plain
 from shared.messaging import Emitter
 from shared.service import Runtime
 
@@ -53,11 +55,7 @@ def create_app(rt: Runtime) -> FastAPI:
             raise HTTPException(403, f"work item {work_item_id} belongs to another site")
         return item
 
-    @app.get("/health")
-    async def health():
-        async with pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        return {"status": "ok"}
+    add_health(app, pool)
 
     @app.get("/work/depth")
     async def depth(p: Principal = biller):
@@ -115,8 +113,8 @@ def create_app(rt: Runtime) -> FastAPI:
             appeals = await repo.appeals_of(conn, claim_id)
             items = await conn.fetch(f"SELECT work_item_id, category, action, status FROM {repo.S}.work_item"
                                      " WHERE claim_id = $1 ORDER BY work_item_id", claim_id)  # fmt: skip
-        return {**claim_summary(c), "status_history": [_plain(r) for r in history],
-                "appeals": [_plain(a) for a in appeals], "work_items": [dict(r) for r in items]}  # fmt: skip
+        return {**claim_summary(c), "status_history": [plain(r) for r in history],
+                "appeals": [plain(a) for a in appeals], "work_items": [dict(r) for r in items]}  # fmt: skip
 
     @app.get("/ar/aging")
     async def aging(p: Principal = reader, basis: Literal["service", "submission"] = "service",
@@ -159,15 +157,6 @@ async def payments_open_balance(base_url: str, claim_id: str) -> Decimal:
     return Decimal(data["payer_balance"]) + Decimal(data["patient_balance"])
 
 
-def _plain(r) -> dict:
-    out = {}
-    for k, v in dict(r).items():
-        if isinstance(v, Decimal):
-            v = str(v)
-        elif isinstance(v, (date, datetime)):
-            v = v.isoformat()
-        out[k] = v
-    return out
 
 
 def claim_summary(c) -> dict:
@@ -176,20 +165,20 @@ def claim_summary(c) -> dict:
             "total_charge", "paid", "payer_balance", "patient_balance", "service_date", "submitted_at",
             "acknowledged_at", "remitted_at", "payer_claim_control_number", "last_inquiry_date",
             "last_status_category")  # fmt: skip
-    return _plain({k: c[k] for k in keys})
+    return plain({k: c[k] for k in keys})
 
 
 async def item_view(conn, work_item_id: int) -> dict:
     item = await repo.get_item(conn, work_item_id)
     c = await repo.get_claim(conn, item["claim_id"])
     d = item["deadline_date"]
-    view = _plain(item)
+    view = plain(item)
     view.pop("source_key", None)
     view["rarc"] = json.loads(item["rarc"]) if isinstance(item["rarc"], str) else item["rarc"]
     view["lease_token"] = str(item["lease_token"]) if item["lease_token"] else None
     view["days_to_deadline"] = days_left(d, datetime.now(UTC).date()) if d else None
     view["claim"] = claim_summary(c) if c is not None else None
-    view["appeals"] = [_plain(a) for a in await repo.appeals_of(conn, item["claim_id"]) if a["work_item_id"] == work_item_id]
-    view["audit"] = [_plain(a) | {"detail": json.loads(a["detail"]) if a["detail"] else None}
+    view["appeals"] = [plain(a) for a in await repo.appeals_of(conn, item["claim_id"]) if a["work_item_id"] == work_item_id]
+    view["audit"] = [plain(a) | {"detail": json.loads(a["detail"]) if a["detail"] else None}
                      for a in await repo.audit_trail(conn, work_item_id)]  # fmt: skip
     return view

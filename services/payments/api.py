@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 
 from fastapi import FastAPI, HTTPException, Query
 
 from services.payments import repository as repo
+from shared.http import add_health
+from shared.jsonutil import plain
 from shared.service import Runtime
 
 
@@ -17,11 +18,7 @@ def create_app(rt: Runtime) -> FastAPI:
     rules = getattr(rt.settings, "payments", None)
     page_limit = rules.page_limit if rules is not None else 5000
 
-    @app.get("/health")
-    async def health():
-        async with pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        return {"status": "ok"}
+    add_health(app, pool)
 
     @app.get("/claims/{claim_id}/balance")
     async def balance(claim_id: str):
@@ -46,14 +43,14 @@ def create_app(rt: Runtime) -> FastAPI:
         """Claim payments waiting for a claim they can be matched to, oldest first."""
         async with pool.acquire() as conn:
             rows = await repo.queue(conn, "unmatched", min(limit, page_limit))
-        return [_plain(r) for r in rows]
+        return [plain(r) for r in rows]
 
     @app.get("/remittances/held")
     async def held(limit: int = Query(1000, gt=0)):
         """Claim payments held because they (or their transaction) do not balance, with the reason."""
         async with pool.acquire() as conn:
             rows = await repo.queue(conn, "held", min(limit, page_limit))
-        return [_plain(r) for r in rows]
+        return [plain(r) for r in rows]
 
     @app.get("/reconciliation")
     async def reconciliation(payer_id: str | None = None, since: date | None = None, until: date | None = None):
@@ -67,7 +64,7 @@ def create_app(rt: Runtime) -> FastAPI:
         out = []
         for r in rows:
             difference = r["deposits"] - r["posted"]
-            out.append(_plain({**dict(r), "difference": difference,
+            out.append(plain({**dict(r), "difference": difference,
                                "unexplained": difference - r["held"] - r["unmatched"]}))  # fmt: skip
         return out
 
@@ -75,17 +72,8 @@ def create_app(rt: Runtime) -> FastAPI:
 
 
 def _balance(r) -> dict:
-    return _plain({k: r[k] for k in ("claim_id", "site_id", "payer_id", "service_date", "total_charge", "billed",
+    return plain({k: r[k] for k in ("claim_id", "site_id", "payer_id", "service_date", "total_charge", "billed",
                                      "paid", "contractual", "other_adjustments", "payer_balance",
                                      "patient_balance")}) | {"open_balance": str(r["payer_balance"] + r["patient_balance"])}  # fmt: skip
 
 
-def _plain(r) -> dict:
-    out = {}
-    for k, v in dict(r).items():
-        if isinstance(v, Decimal):
-            v = str(v)
-        elif isinstance(v, (date, datetime)):
-            v = v.isoformat()
-        out[k] = v
-    return out
