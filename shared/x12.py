@@ -7,8 +7,10 @@ Writing: ``Interchange`` builds ISA/GS/ST...SE/GE/IEA with correct counts.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 
 ISA_LENGTH = 106
 
@@ -68,6 +70,100 @@ def split_segments(text: str, seps: Separators | None = None) -> tuple[list[list
         if raw:
             out.append(raw.split(el))
     return out, seps
+
+
+def segment_chunks(
+    text: str, seps: Separators | None = None, size: int = 1 << 15
+) -> tuple[Iterator[list[str]], Separators]:
+    """Split an interchange into segment strings, a chunk of about ``size`` characters at a time.
+
+    Concatenated, the chunks hold exactly the segments of ``split_segments``,
+    in order (text before ISA dropped, whitespace around terminators removed,
+    blank segments skipped), but the elements are NOT split: fast readers
+    split only the segments they use, or memoize repeated segment strings.
+    Chunks keep a large file's segment strings cache-resident while they are
+    read (splitting 10 MB at once is markedly slower to consume). Raises
+    ``X12Error`` like ``detect_separators`` (before iteration starts).
+    """
+    seps = seps or detect_separators(text)
+    return _chunks(text[text.find("ISA") :], seps.segment, max(size, 1)), seps
+
+
+def _chunks(text: str, term: str, size: int) -> Iterator[list[str]]:
+    ws = "\r\n\t "
+    # Stripping every segment costs more than finding out that none needs it.
+    loose = [c for c in "\r\n\t" if c != term]
+    spaced = (" " + term, term + " ")
+    start, end = 0, len(text)
+    while start < end:
+        stop = text.find(term, start + size)
+        stop = end if stop < 0 else stop + 1
+        piece = text[start:stop]
+        if stop == end:
+            piece = piece.rstrip(ws)  # the usual newline after the last terminator
+        if (
+            any(c in piece for c in loose)
+            or " " in piece
+            and (piece[0] == " " or spaced[0] in piece or spaced[1] in piece)
+        ):
+            yield list(filter(None, map(str.strip, piece.split(term), repeat(ws))))
+        else:
+            yield list(filter(None, piece.split(term)))
+        start = stop
+
+
+def check_envelope(segments: list[list[str]]) -> None:
+    """Raise X12Error unless every ISA/GS/ST is closed by its IEA/GE/SE with matching counts and numbers.
+
+    A file cut short (no SE, GE or IEA) or a count that does not add up is refused whole,
+    so nothing from a damaged file is ever applied.
+    """
+    isa = gs = st = None  # (segment number, control number, ...) of the open envelope
+    groups = txs = st_segs = 0
+    for n, seg in enumerate(segments, start=1):
+        sid = seg[0]
+        if st is not None:
+            st_segs += 1
+        if sid == "ISA":
+            if isa is not None:
+                raise X12Error("ISA before the previous interchange's IEA", n, sid)
+            isa, groups = (n, seg[13] if len(seg) > 13 else ""), 0
+        elif sid == "GS":
+            if isa is None or gs is not None:
+                raise X12Error("GS outside an interchange or inside another group", n, sid)
+            gs, txs = (n, seg[6] if len(seg) > 6 else ""), 0
+        elif sid == "ST":
+            if gs is None or st is not None:
+                raise X12Error("ST outside a functional group or before the previous SE", n, sid)
+            st, st_segs = (n, seg[2] if len(seg) > 2 else ""), 1
+        elif sid == "SE":
+            if st is None:
+                raise X12Error("SE without ST", n, sid)
+            if len(seg) < 3 or seg[1] != str(st_segs) or seg[2] != st[1]:
+                raise X12Error(f"SE must count {st_segs} segments and close ST {st[1]}", n, sid)
+            st, txs = None, txs + 1
+        elif sid == "GE":
+            if gs is None or st is not None:
+                raise X12Error("GE without GS, or before SE", n, sid)
+            # Real senders sometimes repeat a stale control number in GE02/IEA02 (the imsweb
+            # samples do): the counts are what protect against a truncated file.
+            if len(seg) < 2 or seg[1] != str(txs):
+                raise X12Error(f"GE must count {txs} transaction sets", n, sid)
+            gs, groups = None, groups + 1
+        elif sid == "IEA":
+            if isa is None or gs is not None:
+                raise X12Error("IEA without ISA, or before GE", n, sid)
+            if len(seg) < 2 or seg[1] != str(groups):
+                raise X12Error(f"IEA must count {groups} functional groups", n, sid)
+            isa = None
+        elif st is None:
+            raise X12Error("segment outside a transaction set", n, sid)
+    if st is not None:
+        raise X12Error(f"file ends inside transaction set {st[1]}: expected SE", st[0], "ST")
+    if gs is not None:
+        raise X12Error(f"file ends inside functional group {gs[1]}: expected GE", gs[0], "GS")
+    if isa is not None:
+        raise X12Error(f"file ends inside interchange {isa[1]}: expected IEA", isa[0], "ISA")
 
 
 def components(value: str, seps: Separators) -> list[str]:

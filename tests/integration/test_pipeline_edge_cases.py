@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,6 +17,7 @@ from services.coding.domain.fhir import parse_intake
 from shared.events import EncounterDocumented
 from shared.kafka import start_producer
 from shared.topics import ENCOUNTER_DOCUMENTED, dlq
+from tests.conftest import FIXTURES
 from tests.integration.helpers import RECENT, fetch, fetchval, wait_for
 
 pytestmark = pytest.mark.integration
@@ -171,3 +173,27 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(pipeline):
     unbalanced = await fetchval(pipeline.dsn, "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
                                 " GROUP BY entry_id HAVING sum(amount) <> 0) x")  # fmt: skip
     assert unbalanced == 0
+
+
+async def test_malformed_acknowledgements_go_to_failed_and_files_keep_flowing(pipeline):
+    inbound = pipeline.settings.inbound_dir
+    good = (FIXTURES / "x12" / "billing" / "imsweb" / "x12_999_accepted.txt").read_text()
+    icn = f"{uuid.uuid4().int % 10**9:09d}"  # fresh content: the mailbox ingests a file's bytes only once
+    good = good.replace("000000286", icn)
+    broken_999 = good[: len(good) * 2 // 3]  # ISA/GS/ST readable, the rest cut off
+    (inbound / "broken_999.x12").write_text(broken_999)
+    (inbound / "garbage.txt").write_text(f"this is not an X12 interchange at all {icn}\n")
+    deadline = time.monotonic() + 60
+    failed = inbound / "failed"
+    def moved() -> bool:
+        return (failed / "broken_999.x12").exists() and (failed / "garbage.txt").exists()
+
+    while time.monotonic() < deadline and not moved():  # noqa: ASYNC110 - polling a directory
+        await asyncio.sleep(0.3)
+    for name in ("broken_999.x12", "garbage.txt"):
+        assert (failed / name).exists(), f"{name} not moved to failed/"
+        reason = (failed / f"{name}.reason.txt").read_text()
+        assert reason.strip(), name
+    assert "segment" in (failed / "broken_999.x12.reason.txt").read_text().lower()
+    # The services are still alive and still process work.
+    assert not pipeline.supervisor.dead()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.x12 import X12Error, split_segments
+from shared.x12 import X12Error, check_envelope, split_segments
 
 from . import ack_codes
 from .acks_277 import ClaimAck, StatusDetail, parse_277ca
@@ -91,6 +91,13 @@ def parse_999(text: str) -> list[Ack999]:
 
 
 def parse_999_groups(text: str) -> list[Group999]:
+    """See ``_parse_999_groups``; a file whose envelope is cut short or miscounted is refused whole."""
+    result = _parse_999_groups(text)
+    check_envelope(split_segments(text)[0])
+    return result
+
+
+def _parse_999_groups(text: str) -> list[Group999]:
     """The 999 by functional group, with AK9 group status (a group can be rejected whole)."""
     segments, seps = split_segments(text)
     groups: list[Group999] = []

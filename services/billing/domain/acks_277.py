@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from shared.x12 import X12Error, split_segments
+from shared.x12 import X12Error, check_envelope, split_segments
 
 from . import ack_codes
 
@@ -57,6 +57,13 @@ class ClaimAck:
 
 
 def parse_277ca(text: str) -> list[ClaimAck]:
+    """See ``_parse_277ca``; a file whose envelope is cut short or miscounted is refused whole."""
+    result = _parse_277ca(text)
+    check_envelope(split_segments(text)[0])
+    return result
+
+
+def _parse_277ca(text: str) -> list[ClaimAck]:
     """Claim-level statuses from a 277CA file. Raises X12Error if malformed."""
     segments, seps = split_segments(text)
     hls: dict[str, tuple[str, str, list[StatusDetail]]] = {}  # id -> (level, parent, statuses)

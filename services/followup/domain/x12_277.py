@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from shared.x12 import X12Error, components, split_segments
+from shared.x12 import X12Error, check_envelope, components, split_segments
 
 VERSIONS = ("005010X212", "005010X214")
 CLAIM_LEVELS = ("22", "23", "PT")
@@ -63,6 +63,13 @@ def _amount(value: str, n: int, seg_id: str) -> Decimal | None:
 
 
 def parse_277(text: str) -> list[ClaimStatus]:
+    """See ``_parse_277``; a file whose envelope is cut short or miscounted is refused whole."""
+    result = _parse_277(text)
+    check_envelope(split_segments(text)[0])
+    return result
+
+
+def _parse_277(text: str) -> list[ClaimStatus]:
     """Claim statuses in file order, one per claim-level TRN.
 
     Raises ``X12Error`` (segment number and id) for a file that is not a 277

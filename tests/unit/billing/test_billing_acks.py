@@ -123,7 +123,7 @@ def test_277ca_several_claims_line_statuses_and_provider_rejection():
             "HL*5*3*PT~NM1*QC*1*ROE*RAY****MI*W2~TRN*2*C-2~STC*A7:33:IL*20240307*U*90******A6:21:QC~"
             "HL*6*2*19*1~NM1*85*2*SOUTH*****XX*1245319599~TRN*1*0~STC*A3:562:85*20240307*U~"
             "HL*7*6*PT~NM1*QC*1*POE*PAT****MI*W3~TRN*2*C-3~STC*A1:19*20240307*WQ*155~"
-            "SE*33*0001~GE*1*9~IEA*1*000000101~"
+            "SE*40*0001~GE*1*9~IEA*1*000000101~"
         )
     )
     a, b, c = parse_277ca(text)
@@ -212,7 +212,7 @@ def test_999_groups_report_ak9_status_and_group_errors():
     (group,) = parse_999_groups((SAMPLES / "x12_999_rejected.txt").read_text())
     assert (group.group_control_number, group.status, group.accepted) == ("28", "R", False)
     assert [t.st_control_number for t in group.transactions] == ["0028"]
-    text = ISA + "ST*999*0001~AK1*HC*77~AK9*R*0*0*0*5~SE*3*0001~"
+    text = ISA + "GS*FA*CH*RCM*20240307*0900*9*X*005010X231A1~ST*999*0001~AK1*HC*77~AK9*R*0*0*0*5~SE*4*0001~GE*1*9~IEA*1*000000101~"
     (whole,) = parse_999_groups(text)
     assert whole.transactions == [] and whole.status == "R"
     assert [(e.level, e.code, e.message) for e in whole.errors] == [

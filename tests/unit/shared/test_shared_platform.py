@@ -100,3 +100,20 @@ def test_trace_tree_nests_children_under_parents():
     assert [s["span_id"] for s in got] == ["a", "b"]
     lines = render(got).splitlines()
     assert lines[0].startswith("coding handle") and lines[1].startswith("  publish")
+
+
+def test_envelope_check_refuses_cut_or_miscounted_files():
+    from shared.x12 import check_envelope
+
+    text = _interchange(2)
+    segs, _ = split_segments(text)
+    check_envelope(segs)  # whole: fine
+    with pytest.raises(X12Error, match="expected IEA"):
+        check_envelope(segs[:-1])
+    with pytest.raises(X12Error, match="expected SE"):
+        check_envelope(segs[:5])
+    bad = [s if s[0] != "SE" else ["SE", "9", s[2]] for s in segs]
+    with pytest.raises(X12Error, match="SE must count"):
+        check_envelope(bad)
+    with pytest.raises(X12Error, match="GE must count"):
+        check_envelope([s if s[0] != "GE" else ["GE", "3", s[2]] for s in segs])
