@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -148,6 +148,7 @@ class BenchRun:
     timeout: float = 900
     chaos: object | None = None  # services.cli.chaos.Chaos
     quiet: bool = False
+    rate: float | None = None  # encounters/s; None = all at once (measures drain capacity)
 
     async def run(self) -> dict:
         from services.cli.samples import generate_samples
@@ -186,7 +187,15 @@ class BenchRun:
             producer = await start_producer(self.endpoints["kafka"])
             started = time.time()
             try:
-                for e, body in zip(events, bodies, strict=True):
+                for i, (e, body) in enumerate(zip(events, bodies, strict=True)):
+                    if self.rate:  # paced: encounters arrive at `rate` per second, like a live feed
+                        ahead = started + i / self.rate - time.time()
+                        if ahead > 0:
+                            await producer.flush()
+                            await asyncio.sleep(ahead)
+                    # occurred_at is the documentation time latency is measured from.
+                    body = e.model_copy(update={"occurred_at": datetime.now(UTC)}).to_json() if self.rate else body
+                    events[i] = EncounterDocumented.model_validate_json(body) if self.rate else e
                     await producer.send(ENCOUNTER_DOCUMENTED, body, key=e.key(),
                                         headers=[("event_type", b"encounter.documented")])  # fmt: skip
                 await producer.flush()
@@ -303,7 +312,8 @@ def render(result: dict) -> str:
 
 
 async def run_bench(*, n: int, instances: int, seed: int, chaos_seed: int | None, as_json: bool, out: Path | None,
-                    timeout: float, partitions: int | None, keep_stack: bool = False) -> int:  # fmt: skip
+                    timeout: float, partitions: int | None, keep_stack: bool = False,
+                    rate: float | None = None) -> int:  # fmt: skip
     base = ServiceSettings()
     external = bool(base.connections.kafka_bootstrap_servers and base.connections.database_url)
     run_dir = base.run_path if external else Path(tempfile.mkdtemp(prefix="rcm-bench-", dir=base.runtime.home))
@@ -326,7 +336,8 @@ async def run_bench(*, n: int, instances: int, seed: int, chaos_seed: int | None
         for i, k in enumerate(ks):
             print(f"rcm bench: {n} encounters through the pipeline with {k} instance(s) per service ...", file=sys.stderr)
             r = await BenchRun(n=n, instances=k, seed=seed + i, settings=s, endpoints=endpoints, chaos=chaos,
-                               timeout=timeout).run()  # fmt: skip
+                               timeout=timeout, rate=rate).run()  # fmt: skip
+            r["publish_rate"] = rate
             results.append(r)
         result = results[-1]
         if len(results) == 2 and results[0]["throughput_per_s"]:

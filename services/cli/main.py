@@ -177,7 +177,7 @@ def cmd_bench(args) -> int:
         return asyncio.run(run_bench(n=args.encounters, instances=args.instances, seed=args.seed,
                                      chaos_seed=args.seed if args.chaos else None, as_json=args.json,
                                      out=Path(args.out) if args.out else None, timeout=args.timeout,
-                                     partitions=args.partitions))  # fmt: skip
+                                     partitions=args.partitions, rate=args.rate))  # fmt: skip
     except BenchError as e:
         raise UserError(f"bench: {e}") from e
 
@@ -234,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=11)
     s.add_argument("--chaos", action="store_true", help="kill processes, the broker and Postgres on a seeded schedule")
     s.add_argument("--partitions", type=int, default=None, help="partitions per topic (default max(4, 2K))")
+    s.add_argument("--rate", type=float, default=None,
+                   help="publish at this many encounters/s (default: all at once, measuring drain capacity)")
     s.add_argument("--timeout", type=float, default=1800)
     s.add_argument("--json", action="store_true")
     s.add_argument("--out", help="results file (default bench-results-<time>.json)")
