@@ -76,7 +76,7 @@ class MailboxSettings(BaseSettings):
 
     outbound: Path | None = None
     inbound: Path | None = None
-    poll_seconds: float = 0.5
+    poll_seconds: float = 0.1  # a directory scan: cheap, and each mailbox hop waits up to this long
 
 
 class HttpSettings(BaseSettings):
