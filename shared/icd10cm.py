@@ -157,8 +157,23 @@ def load() -> None:
 # --------------------------------------------------------------------------- lookups
 
 
+# Lookups run hundreds of times per coded encounter; the code set never
+# changes once loaded, so answers are memoised in plain dicts (bounded where
+# the key is caller-supplied text).
+_NORM: dict[str, str] = {}
+_NORM_MAX = 200_000
+
+
 def normalize(code: str) -> str:
     """``' s93.401a '`` -> ``'S93401A'``."""
+    if type(code) is str:
+        c = _NORM.get(code)
+        if c is None:
+            c = code.strip().replace(".", "").replace(" ", "").upper()
+            if len(_NORM) >= _NORM_MAX:
+                _NORM.clear()
+            _NORM[code] = c
+        return c
     return str(code).strip().replace(".", "").replace(" ", "").upper()
 
 
@@ -181,6 +196,12 @@ def is_billable(code: str) -> bool:
     return c in cs.desc and c not in cs.blocks and c not in cs.children
 
 
+_KIDS: dict[str, tuple[str, ...]] = {}
+_ANCESTORS: dict[str, tuple[str, ...]] = {}
+_NOTES: dict[tuple[str, str, bool], tuple[str, ...]] = {}
+_REFS: dict[str, tuple[tuple[str, str], ...]] = {}
+
+
 def description(code: str) -> str | None:
     c = normalize(code)
     return _set().desc.get(c) if is_valid(c) else None
@@ -196,12 +217,26 @@ def parent(code: str) -> str | None:
 
 
 def children(code: str) -> list[str]:
-    return list(_set().children.get(normalize(code), ())) if is_valid(code) else []
+    c = normalize(code)
+    kids = _KIDS.get(c)
+    if kids is None:
+        kids = tuple(_set().children.get(c, ())) if is_valid(c) else ()
+        if len(_KIDS) >= _NORM_MAX:
+            _KIDS.clear()
+        _KIDS[c] = kids
+    return list(kids)
 
 
 def ancestors(code: str) -> list[str]:
     """Parent chain up to the chapter, blocks included (nearest first)."""
-    c = normalize(code)
+    return list(_ancestors(normalize(code)))
+
+
+def _ancestors(c: str) -> tuple[str, ...]:
+    got = _ANCESTORS.get(c)
+    if got is not None:
+        return got
+    key = c
     cs = _set()
     out: list[str] = []
     seen = {c}
@@ -210,19 +245,27 @@ def ancestors(code: str) -> list[str]:
         c = cs.parent[c]
         seen.add(c)
         out.append(c)
-    return out
+    if len(_ANCESTORS) >= _NORM_MAX:
+        _ANCESTORS.clear()
+    _ANCESTORS[key] = got = tuple(out)
+    return got
 
 
 def _notes(code: str, kind: str, inherit: bool = True) -> list[str]:
     c = normalize(code)
-    cs = _set()
-    if c not in cs.desc:
-        return []
-    chain = [c, *ancestors(c)] if inherit else [c]
-    out: list[str] = []
-    for n in chain:
-        out.extend(cs.notes.get(n, {}).get(kind, ()))
-    return out
+    key = (c, kind, inherit)
+    got = _NOTES.get(key)
+    if got is None:
+        cs = _set()
+        out: list[str] = []
+        if c in cs.desc:
+            chain = [c, *_ancestors(c)] if inherit else [c]
+            for n in chain:
+                out.extend(cs.notes.get(n, {}).get(kind, ()))
+        if len(_NOTES) >= _NORM_MAX:
+            _NOTES.clear()
+        _NOTES[key] = got = tuple(out)
+    return list(got)
 
 
 def excludes1(code: str) -> list[str]:
@@ -254,7 +297,7 @@ def seven_chr_def(code: str) -> dict[str, str]:
     """7th characters that apply to the code (nearest definition), else {}."""
     c = normalize(code)
     cs = _set()
-    for n in [c, *ancestors(c)]:
+    for n in [c, *_ancestors(c)]:
         if n in cs.seven:
             return dict(cs.seven[n])
     return {}
@@ -331,12 +374,17 @@ def code_refs(note: str) -> list[tuple[str, str]]:
     ``'(E08.-)'`` -> [('E08', 'E08')]; ``'(O10-O11, O13-O16)'`` ->
     [('O10', 'O11'), ('O13', 'O16')]; ``'(N18.1-N18.6)'`` -> [('N181', 'N186')].
     """
-    out = []
-    for group in re.findall(r"\(([^()]*)\)", note):
-        for lo, hi, _ in _REF.findall(group):
-            lo = normalize(lo)
-            out.append((lo, normalize(hi) if hi else lo))
-    return out
+    got = _REFS.get(note)
+    if got is None:
+        out = []
+        for group in re.findall(r"\(([^()]*)\)", note):
+            for lo, hi, _ in _REF.findall(group):
+                lo = normalize(lo)
+                out.append((lo, normalize(hi) if hi else lo))
+        if len(_REFS) >= _NORM_MAX:
+            _REFS.clear()
+        _REFS[note] = got = tuple(out)
+    return list(got)
 
 
 def in_range(code: str, ref: tuple[str, str]) -> bool:
@@ -398,13 +446,20 @@ AGE_SEX_RULES: tuple[AgeSexRule, ...] = (
 )
 
 
+_AGE_SEX_OF: dict[str, tuple[AgeSexRule, ...]] = {}  # the rules whose range holds a code
+
+
 def age_sex_conflicts(code: str, age_years: int, sex: str) -> list[tuple[str, str, str]]:
     """[(kind 'sex'|'age', severity, reason)]: sex conflicts are blocking, age conflicts warnings."""
     c = normalize(code)
     out = []
-    for r in AGE_SEX_RULES:
-        if not in_range(c, (r.lo, r.hi)):
-            continue
+    rules = _AGE_SEX_OF.get(c)
+    if rules is None:
+        rules = tuple(r for r in AGE_SEX_RULES if in_range(c, (r.lo, r.hi)))
+        if len(_AGE_SEX_OF) >= _NORM_MAX:
+            _AGE_SEX_OF.clear()
+        _AGE_SEX_OF[c] = rules
+    for r in rules:
         if r.sex and sex in ("M", "F") and sex != r.sex:
             out.append(("sex", "blocking", f"{r.why}: code is for {'female' if r.sex == 'F' else 'male'} patients"))
         if (r.min_age is not None and age_years < r.min_age) or (

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from services.coding.domain import lexicon as lx
 from services.coding.domain import specificity as sp
+from services.coding.domain.prefilter import fold, gated
 from services.coding.domain.text import Context, Sentence, Token, context, sentences, tokenize
 from shared import icd10cm
 
@@ -40,16 +41,18 @@ HISTORY = {
 _SKIP_SECTIONS = {"pmh", "family", "meds", "allergies", "ros", "social", "results", "time"}
 _SYMPTOM_SECTIONS = {"cc", "hpi", "assessment", "other", "mdm"}
 # Tests, vaccines and shots name diseases without diagnosing them.
-_NOT_A_DIAGNOSIS = re.compile(
+_NOT_A_DIAGNOSIS = gated(
     r"\b(?:rapid\s+)?(?:strep(?:tococcal)?|flu|influenza|covid(?:-?19)?|sars-cov-2|rsv|mono|hpv|tdap|dtap|mmr"
     r"|pneumococcal|pneumonia|shingles|zoster|hepatitis\s+[ab]|varicella|tetanus|hep\s+[ab]|urine|blood|a1c)"
     r"(?:\s+(?:a|b|a\s*(?:and|/|&)\s*b|19|ag))?\s+(?:vaccine|vaccination|shot|immunization|booster|tests?|testing|swab"
     r"|screen|antigen|pcr|naat|culture|panel|dip(?:stick)?)\b|\brapid\s+(?:strep|flu|influenza|covid)\b",
     re.I,
 )
-_DIAGNOSED = re.compile(
+_DIAGNOSED = gated(
     r"\b(?:diagnosed with|diagnosis of|consistent with|impression of|treated for|this is)\s+([^.;\n]+)", re.I
 )
+
+fold(_NOT_A_DIAGNOSIS)  # spans only; _DIAGNOSED's phrase keeps its case for the searcher
 
 
 @dataclass
@@ -77,17 +80,19 @@ class DxFindings:
 
 # (code prefixes, note pattern, words the pattern adds to a mention's context)
 _INFERENCES = [
-    (("J02", "J03"), re.compile(
+    (("J02", "J03"), gated(
         r"\b(?:rapid\s+)?strep(?:tococcal)?(?:\s+(?:a|test|screen|antigen|pcr|swab))*\s*(?:was|is|:|returned|came back)?\s*(?:positive|\+)"
         r"|\bpositive\s+(?:rapid\s+)?strep|\bgroup a strep(?:tococcus)?\b(?! negative)", re.I), {"streptococcal"}),
-    (("E08", "E09", "E10", "E11", "E13"), re.compile(
+    (("E08", "E09", "E10", "E11", "E13"), gated(
         r"\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well[- ])?controlled\b|\bout of control\b"
         r"|\binadequately controlled\b|\bsuboptimal(?:ly)? control", re.I), {"hyperglycemia"}),
-    (("E08", "E09", "E10", "E11", "E13"), re.compile(r"\bhypoglycemi", re.I), {"hypoglycemia"}),
+    (("E08", "E09", "E10", "E11", "E13"), gated(r"\bhypoglycemi", re.I), {"hypoglycemia"}),
 ]  # fmt: skip
-_FLU_POSITIVE = re.compile(
+_FLU_POSITIVE = gated(
     r"\b(?:influenza|flu)\s*(?:a|b)?\s*(?:test|swab|antigen|pcr)?\s*(?:was|is|:)?\s*positive"
     r"|\bpositive for (?:influenza|flu)", re.I)  # fmt: skip
+
+fold(_FLU_POSITIVE, *(rx for _, rx, _ in _INFERENCES))
 
 
 def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
@@ -104,7 +109,9 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
         coding = (s.section in ("assessment", "plan", "mdm")) if res.has_assessment else s.section not in _SKIP_SECTIONS
         if not coding and s.section not in _SYMPTOM_SECTIONS:
             continue
-        toks = [t for t in tokenize(note[s.start : s.end], s.start) if not _inside(t, masked)]
+        toks = tokenize(note[s.start : s.end], s.start)
+        if masked:
+            toks = [t for t in toks if not _inside(t, masked)]
         matches = lex.spot(toks)
         for m in matches:
             d = _mention(note, res, s, si, toks, matches, m, age)
@@ -178,11 +185,14 @@ def _section_rank(section: str) -> int:
     return {"assessment": 0, "mdm": 1, "plan": 2}.get(section, 3)
 
 
+_CUTS = re.compile(r"[,(:]")
+
+
 def _local_words(note, res, s, toks, matches, m) -> tuple[set[str], int, int]:
     """Words of the mention's comma-chunk, plus following chunks naming no other
     condition; and the chunk's span (the evidence shown to the coder)."""
     text = note[s.start : s.end]
-    cuts = [s.start + i for i, ch in enumerate(text) if ch in ",(:"] + [s.end]
+    cuts = [s.start + c.start() for c in _CUTS.finditer(text)] + [s.end]
     starts = sorted(x.start for x in matches)
     lo = max([c + 1 for c in cuts if c < m.start] + [s.start])
     hi = next(c for c in cuts if c >= m.end)
@@ -205,7 +215,8 @@ def _local_words(note, res, s, toks, matches, m) -> tuple[set[str], int, int]:
     return sp.context_tokens(words), ev_start, ev_end
 
 
-_SIDE_RX = re.compile(r"\b(right|left|bilateral|both|rt|lt)\b\s+(\w+)(?:\s+(\w+))?", re.I)
+_SIDE_RX = gated(r"\b(right|left|bilateral|both|rt|lt)\b\s+(\w+)(?:\s+(\w+))?", re.I)
+fold(_SIDE_RX)  # its groups are lower-cased below
 
 
 def _note_laterality(note: str, entry: lx.Entry, code: str) -> str | None:

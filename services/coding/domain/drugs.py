@@ -49,6 +49,9 @@ _MEDICARE_ADMIN = {"90656": "G0008", "90662": "G0008", "90653": "G0008", "90673"
                    "90660": "G0008", "90677": "G0009", "90684": "G0009", "90732": "G0009", "90746": "G0010"}  # fmt: skip
 
 
+_COUNSELED = re.compile(r"\bcounsel\w*|\bVIS\b|\bvaccine information statement|\brisks and benefits", re.I)
+
+
 def vaccine_admin(vaccines: list[tuple[Px, int, str]], v: Visit) -> list[Px]:
     """Administration codes for the vaccines given (each: line, components, route)."""
     if not vaccines:
@@ -63,7 +66,7 @@ def vaccine_admin(vaccines: list[tuple[Px, int, str]], v: Visit) -> list[Px]:
             rest.append((px, comps, route))
     if not rest:
         return out
-    counseled = re.search(r"\bcounsel\w*|\bVIS\b|\bvaccine information statement|\brisks and benefits", v.note, re.I)
+    counseled = _COUNSELED.search(v.note)
     if v.age < 19 and counseled:
         extra = sum(c - 1 for _, c, _ in rest)
         out.append(Px("90460", units=Decimal(len(rest)), dx=("Z23",), rule="admin"))

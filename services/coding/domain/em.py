@@ -27,15 +27,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from services.coding.domain.prefilter import fold, gated
 from shared import icd10cm
 from shared.events import Encounter
 
 _TIME = [
-    re.compile(r"\btotal (?:time|visit time|time spent)\b[^.\n]{0,60}?\b(\d{1,3})\s*(?:minutes|mins?)\b", re.I),
-    re.compile(r"\b(\d{1,3})\s*(?:minutes|mins?)\b[^.\n]{0,60}?\b(?:total time|in total|on the date of (?:the )?(?:service|encounter|visit))", re.I),
-    re.compile(r"\b(?:time spent|spent(?: a total of)?|face[- ]to[- ]face time)\b[^.\n]{0,40}?\b(\d{1,3})\s*(?:minutes|mins?)\b", re.I),
+    gated(r"\btotal (?:time|visit time|time spent)\b[^.\n]{0,60}?\b(\d{1,3})\s*(?:minutes|mins?)\b", re.I),
+    gated(r"\b(\d{1,3})\s*(?:minutes|mins?)\b[^.\n]{0,60}?\b(?:total time|in total|on the date of (?:the )?(?:service|encounter|visit))", re.I),
+    gated(r"\b(?:time spent|spent(?: a total of)?|face[- ]to[- ]face time)\b[^.\n]{0,40}?\b(\d{1,3})\s*(?:minutes|mins?)\b", re.I),
 ]
-_COUNSEL_ONLY = re.compile(r"\b(?:smoking|tobacco|cessation)\b", re.I)
+_COUNSEL_ONLY = gated(r"\b(?:smoking|tobacco|cessation)\b", re.I)
 _NEW = ((15, "99202"), (30, "99203"), (45, "99204"), (60, "99205"))
 _EST = ((10, "99212"), (20, "99213"), (30, "99214"), (40, "99215"))
 MDM_OFFICE = {"new": ("99202", "99202", "99203", "99204", "99205"), "established": ("99212", "99212", "99213", "99214", "99215")}
@@ -48,33 +49,34 @@ _CHRONIC = ("E08", "E09", "E10", "E11", "E13", "E03", "E05", "E66", "E78", "I10"
 _SELF_LIMITED = ("J00", "B349", "L22", "H612", "B07", "B08", "L82", "W57", "T63", "L55", "Z", "J302", "R21", "L25")
 _SYSTEMIC = ("J18", "N10", "J10", "J11", "U07", "L03", "A08", "A09", "K52", "J21")
 _THREAT = ("I21", "I20", "I26", "A41", "R65", "R45851", "I63", "I16")
-_ACS = re.compile(r"\bacs\b|\bacute coronary\b|\bmyocardial infarction\b|\bpulmonary embol|\btroponin|\baortic dissection", re.I)
-_EXACERBATION = re.compile(
+_FEVER = gated(r"\bfever\b|\bfebrile\b|\btemp(?:erature)?\s*(?:of\s*)?10[1-4]", re.I)
+_ACS = gated(r"\bacs\b|\bacute coronary\b|\bmyocardial infarction\b|\bpulmonary embol|\btroponin|\baortic dissection", re.I)
+_EXACERBATION = gated(
     r"\bexacerbation\b|\bworsening\b|\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well )?controlled\b"
     r"|\bflare\b|\bprogression\b|\bnot at goal\b|\babove goal\b|\bsuboptimal\b", re.I)  # fmt: skip
-_SEVERE = re.compile(r"\bsevere exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b", re.I)
-_TESTS = re.compile(
+_SEVERE = gated(r"\bsevere exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b", re.I)
+_TESTS = gated(
     r"\b(?:cbc|cmp|bmp|lipid panel|lipids|a1c|hba1c|tsh|free t4|urinalysis|ua|urine culture|x-?rays?|cxr|ct|mri|"
     r"ultrasound|ecg|ekg|troponin|d-dimer|blood cultures?|rapid strep|strep test|throat culture|flu (?:test|swab)|"
     r"influenza (?:test|swab)|covid (?:test|swab)|sars-cov-2|psa|vitamin d|b12|lipase|inr|bnp|hcg|"
     r"pregnancy test|monospot|esr|crp|magnesium|uric acid|microalbumin|urine albumin|egfr|creatinine|"
     r"metabolic panel|blood count|radiographs?|spirometry)\b", re.I)  # fmt: skip
-_HISTORIAN = re.compile(
+_HISTORIAN = gated(
     r"\bhistory (?:was )?(?:obtained |provided |given )?(?:from|by) (?:the )?(?:mother|father|mom|dad|parent|caregiver|wife|husband|daughter|son|family|ems)"
     r"|\bper (?:mother|father|mom|dad|parent|caregiver|wife|husband|daughter|son|family|ems)\b"
     r"|\b(?:mother|father|mom|dad|parents?|caregiver)s? (?:reports?|states?|notes?|says)\b|\bindependent historian\b", re.I)  # fmt: skip
-_RECORDS = re.compile(r"\breview(?:ed)? (?:of )?(?:the )?(?:outside|external|prior|old|previous|hospital|ed|urgent care) (?:records|notes|labs|results|imaging)", re.I)
-_INTERPRET = re.compile(
+_RECORDS = gated(r"\breview(?:ed)? (?:of )?(?:the )?(?:outside|external|prior|old|previous|hospital|ed|urgent care) (?:records|notes|labs|results|imaging)", re.I)
+_INTERPRET = gated(
     r"\bindependent(?:ly)? (?:interpret|review|visualiz)\w*|\bi (?:personally )?(?:interpreted|reviewed the (?:images|films|x-?ray|ecg|ekg|tracing))"
     r"|\bmy (?:own )?(?:read|interpretation)\b", re.I)  # fmt: skip
-_DISCUSS = re.compile(
+_DISCUSS = gated(
     r"\b(?:discussed (?:the case )?with|spoke (?:with|to)|consulted(?: with)?|case reviewed with)\s+(?:the\s+)?(?:dr\.?\s|on[- ]call|"
     r"radiolog|orthop|cardiolog|surgeon|surgery|specialist|hospitalist|poison control|pcp|primary care|nephrolog|"
     r"neurolog|gastroenterolog|urolog|pharmacist)", re.I)  # fmt: skip
-_HIGH_RISK = re.compile(
+_HIGH_RISK = gated(
     r"\badmit(?:ted|ting)?\b|\bhospitali[sz]ation\b|\btransfer(?:red)? to\b|\bdecision (?:regarding|for|about) "
     r"(?:hospitali|admission|surgery)|\bdnr\b|\bescalation of care\b|\bemergent surgery\b|\bintensive monitoring\b", re.I)  # fmt: skip
-_RX = re.compile(
+_RX = gated(
     r"\bprescri(?:bed|ption|be)\b|\brx\b|\brefill\w*\b|\bincrease(?:d)? (?:the )?(?:dose|dosage)\b|\bdecrease(?:d)? (?:the )?(?:dose|dosage)\b"
     r"|\btitrat\w+\b|\badjust\w* (?:the )?(?:dose|medication)|\bdiscontinu\w+\b|\bsent to (?:the )?pharmacy\b|\bstart(?:ed)? on\b"
     r"|\b(?:amoxicillin|augmentin|azithromycin|z-?pak|cephalexin|keflex|cefdinir|doxycycline|bactrim|sulfamethoxazole|"
@@ -85,15 +87,19 @@ _RX = re.compile(
     r"cyclobenzaprine|methocarbamol|tizanidine|tramadol|ondansetron|oseltamivir|tamiflu|paxlovid|valacyclovir|mupirocin|"
     r"triamcinolone|hydrocortisone 2\.5|benzonatate|ciprodex|ofloxacin|amoxicillin-clavulanate|cefuroxime|penicillin|"
     r"furosemide|spironolactone|apixaban|eliquis|warfarin|empagliflozin|jardiance|semaglutide|ozempic|naproxen 500)\b", re.I)  # fmt: skip
-_OTC = re.compile(
+_OTC = gated(
     r"\b(?:ibuprofen|acetaminophen|tylenol|motrin|advil|aleve|naproxen|otc|over[- ]the[- ]counter|loratadine|"
     r"cetirizine|zyrtec|claritin|saline|honey|guaifenesin|mucinex|dextromethorphan|antihistamine|decongestant|"
     r"physical therapy|home exercise|lozenges?)\b", re.I)  # fmt: skip
-_NO_EM = re.compile(
+_NO_EM = gated(
     r"\bnurse (?:only )?visit\b|\bprocedure (?:only )?visit\b|\b(?:here|presents?|returns?|comes? in)\s+(?:today\s+)?(?:only\s+)?for\s+"
     r"(?:(?:his|her|their|a|the|an|annual|yearly|seasonal|routine|scheduled|monthly|next)\s+){0,3}(?:flu shot|flu vaccine|vaccines?|vaccination|immunizations?|injection|"
     r"b12 (?:shot|injection)|depo(?:-provera)? (?:shot|injection)|suture removal|wart treatment|cryotherapy)\b"
     r"|\bscheduled (?:injection|procedure)\b", re.I)  # fmt: skip
+
+# the callers read spans, minutes and lower-cased words only
+fold(*_TIME, _COUNSEL_ONLY, _FEVER, _ACS, _EXACERBATION, _SEVERE, _TESTS, _HISTORIAN, _RECORDS, _INTERPRET,
+     _DISCUSS, _HIGH_RISK, _RX, _OTC, _NO_EM)  # fmt: skip
 
 
 @dataclass
@@ -143,7 +149,7 @@ def mdm_level(note: str, dx: list[str], ctx, *, uncertain: bool, ed: bool, bille
     chronic = [c for c in dx if c.startswith(_CHRONIC) and not _manifestation_of(c, dx)]
     exacerbated = _affirmed(note, _EXACERBATION, ctx) and bool(chronic)
     acute = [c for c in dx if not c.startswith(_CHRONIC) and not c.startswith(("Z79", "Z68", "Z87", "Z86", "F17"))]
-    fever = re.search(r"\bfever\b|\bfebrile\b|\btemp(?:erature)?\s*(?:of\s*)?10[1-4]", note, re.I) is not None
+    fever = _FEVER.search(note) is not None
     threat = any(c.startswith(_THREAT) for c in dx) or (
         any(c.startswith("R07") for c in dx) and _ACS.search(note) is not None
     )
@@ -207,8 +213,11 @@ def _canon(t: str) -> str:
     return _CANON.get(t, t)
 
 
-_STATED = re.compile(r"\b(?:medical decision making|mdm)\b[^.\n]{0,20}?\b(straightforward|low|moderate|high)\b", re.I)
+_STATED = gated(r"\b(?:medical decision making|mdm)\b[^.\n]{0,20}?\b(straightforward|low|moderate|high)\b", re.I)
 HOSPITAL_INITIAL = ("99221", "99221", "99221", "99222", "99223")
+
+
+fold(_STATED)
 
 
 def stated_mdm(note: str) -> int | None:

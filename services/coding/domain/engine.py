@@ -25,6 +25,7 @@ from services.coding.domain.model import (
     PxSuggestion,
     offline_json,
 )
+from services.coding.domain.prefilter import fold, gated
 from services.coding.domain.text import norm_tokens
 from shared import icd10cm
 from shared.events import CodingEdit, Encounter
@@ -32,13 +33,14 @@ from shared.events import CodingEdit, Encounter
 __all__ = ["code_encounter", "validate_final_codes", "offline_json", "CodingResult"]
 
 _ADMIN_OR_SCREEN = ("admin", "vaccine", "screening")
-_SEPARATE = re.compile(r"\bseparately identifiable\b|\bsignificant(?:,| and) separate", re.I)
-_PLAN = re.compile(r"\bplan\b|\bprescri|\brecommend|\bfollow[- ]?up\b|\bf/u\b|\breturn\b|\brtc\b|\bcont(?:inue)?\b|\bstart(?:ed)?\b|\bdischarge|\brefill", re.I)
-_NEW_PATIENT = re.compile(r"\bnew patient\b|\bestablish(?:ing)? care\b|\bfirst visit\b", re.I)
+_SEPARATE = gated(r"\bseparately identifiable\b|\bsignificant(?:,| and) separate", re.I)
+_PLAN = gated(r"\bplan\b|\bprescri|\brecommend|\bfollow[- ]?up\b|\bf/u\b|\breturn\b|\brtc\b|\bcont(?:inue)?\b|\bstart(?:ed)?\b|\bdischarge|\brefill", re.I)
+_NEW_PATIENT = gated(r"\bnew patient\b|\bestablish(?:ing)? care\b|\bfirst visit\b", re.I)
 # confidence given to a code that replaced the EHR's: just under the default
 # threshold, so the encounter goes to a coder to confirm the change
 _CONFIRM = 0.79
-_AWV = re.compile(r"(?i:\bannual wellness visit\b|\bmedicare wellness\b)|\bAWV\b")
+_AWV = gated(r"(?i:\bannual wellness visit\b|\bmedicare wellness\b)|\bAWV\b")
+fold(_SEPARATE, _PLAN, _NEW_PATIENT, _AWV)  # truth values only
 
 
 def age_on(birth: date, on: date) -> int:

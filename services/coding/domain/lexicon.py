@@ -69,6 +69,12 @@ class Lexicon:
         for e in entries:
             for t in set(e.tokens):
                 self._by_token[t].append(e)
+        # the same postings with a number per distinct entry (equal entries
+        # share one), so spotting tracks what it has placed without hashing entries
+        ids: dict[Entry, int] = {}
+        self._postings: dict[str, tuple[tuple[int, Entry], ...]] = {
+            t: tuple((ids.setdefault(e, len(ids)), e) for e in es) for t, es in self._by_token.items()
+        }
 
     @classmethod
     def from_csv(cls, path: Path) -> Lexicon:
@@ -85,17 +91,26 @@ class Lexicon:
     def spot(self, tokens: list[Token]) -> list[Match]:
         """Non-overlapping phrase matches in one sentence, longest phrases first."""
         tokens = [t for t in tokens if t.norm not in PHRASE_STOP]
-        where: dict[str, list[int]] = defaultdict(list)
+        where: dict[str, list[int]] = {}
         for i, t in enumerate(tokens):
-            where[t.norm].append(i)
+            at = where.get(t.norm)
+            if at is None:
+                where[t.norm] = [i]
+            else:
+                at.append(i)
         cands: list[Match] = []
-        seen: set[Entry] = set()
-        for norm in list(where):
-            for e in self._by_token.get(norm, ()):
-                if e in seen or any(t not in where for t in e.tokens):
+        seen: set[int] = set()
+        postings = self._postings
+        for norm in where:
+            for uid, e in postings.get(norm, ()):
+                if uid in seen:
                     continue
-                seen.add(e)
-                cands.extend(self._place(e, where, tokens))
+                for t in e.tokens:
+                    if t not in where:
+                        break
+                else:
+                    seen.add(uid)
+                    cands.extend(self._place(e, where, tokens))
         # longer phrases first; among equals, the one naming a body part (it is more specific)
         cands.sort(key=lambda m: (-len(m.entry.tokens), -len(BODY_WORDS.intersection(m.entry.tokens)),
                                   m.positions[-1] - m.positions[0], m.start))  # fmt: skip
@@ -163,6 +178,9 @@ class TermIndex:
         self.post = dict(post)
         self._unknown = math.log(1 + n)
         self.weight = [sum(self.idf[t] for t in ts) for ts in self.toks]
+        # answers by (phrase, limit): the index never changes once built, and
+        # assessment statements recur from note to note
+        self._answers: dict[tuple[str, int], tuple[tuple[str, float], ...]] = {}
 
     @classmethod
     def from_code_set(cls, lex: Lexicon | None = None) -> TermIndex:
@@ -173,6 +191,16 @@ class TermIndex:
 
     def search(self, phrase: str, limit: int = 10) -> list[tuple[str, float]]:
         """Best codes for a phrase, score in 0..1 (1: same words)."""
+        key = (phrase, limit)
+        got = self._answers.get(key)
+        if got is None:
+            got = tuple(self._search(phrase, limit))
+            if len(self._answers) >= 20000:
+                self._answers.clear()
+            self._answers[key] = got
+        return list(got)
+
+    def _search(self, phrase: str, limit: int) -> list[tuple[str, float]]:
         q = set(content(norm_tokens(phrase)))
         if not q:
             return []

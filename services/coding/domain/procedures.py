@@ -32,6 +32,7 @@ from services.coding.domain.lines import (
     side_modifier,
     units_for,
 )
+from services.coding.domain.prefilter import Gate, any_in, lower_ascii
 
 # ----------------------------------------------------------------------------- imaging
 
@@ -310,6 +311,10 @@ RULES: list[Rule] = [
     _r("phq9", r"\bphq-?9\b|\bgad-?7\b", _simple("96127", ("F32", "F33", "F41", "Z00", "Z13"), rule="screening"), True),
 ]
 _SKIP = {"pmh", "family", "meds", "allergies", "ros", "social"}
+# keyword pre-checks (see prefilter): most sentences name no service at all
+_RULE_GATES = [(rule, Gate(rule.rx)) for rule in RULES]
+_VACCINE_GATES = [(Gate(rx), code, comps, route) for rx, code, comps, route in VACCINES_RX]
+_INJECTED_GATE = Gate(INJECTED)
 
 
 def find(note: str, sents, v: Visit) -> list[Px]:
@@ -318,12 +323,19 @@ def find(note: str, sents, v: Visit) -> list[Px]:
     vaccines: list[tuple[Px, int, str]] = []
     seen: set[tuple[str, int]] = set()
     joint_sentences: set[int] = set()
+    office = v.enc.encounter_class in ("AMB", "VR")
+    low_note = lower_ascii(note)
+    # rules whose keywords the note lacks cannot match any of its sentences
+    rules = [(r, keys) for r, g in _RULE_GATES if (office or not r.office_only) and (keys := g.present(low_note)) != ()]
+    vaccine_rules = [(g, keys, *x) for g, *x in _VACCINE_GATES if (keys := g.present(low_note)) != ()]
+    injected = _INJECTED_GATE.present(low_note) if office else ()
     for si, s in enumerate(sents):
         if s.section in _SKIP:
             continue
         text = note[s.start : s.end]
-        for rule in RULES:
-            if rule.office_only and v.enc.encounter_class not in ("AMB", "VR"):
+        low = None if low_note is None else low_note[s.start : s.end]
+        for rule, keys in rules:
+            if not any_in(keys, low):
                 continue
             for m in rule.rx.finditer(text):
                 if rule.name not in ("tobacco_counsel",) and not done(text, m, s.section):
@@ -341,15 +353,18 @@ def find(note: str, sents, v: Visit) -> list[Px]:
                     if px.start is None:
                         px.start, px.end = s.start + m.start(), s.start + m.end()
                     out.append(px)
-        for rx, code, comps, route in VACCINES_RX:
-            m = rx.search(text)
+        for gate, keys, code, comps, route in vaccine_rules:
+            if not any_in(keys, low):
+                continue
+            m = gate.rx.search(text)
             if m and done(text, m, s.section):
                 if code in PEDIATRIC and v.age < PEDIATRIC[code][1]:
                     code = PEDIATRIC[code][0]
                 if not any(x[0].code == code for x in vaccines):
                     vaccines.append((Px(code, dx=("Z23",), rule="vaccine", start=s.start + m.start(), end=s.start + m.end()), comps, route))
         # the ED facility, not the physician, bills drugs and their administration
-        if v.enc.encounter_class in ("AMB", "VR") and si not in joint_sentences and INJECTED.search(text) and not ORAL.search(text):
+        if (injected != () and si not in joint_sentences and any_in(injected, low)
+                and INJECTED.search(text) and not ORAL.search(text)):  # fmt: skip
             m = INJECTED.search(text)
             if done(text, m, s.section):
                 drug = drug_line(text, s.start, v, default_ok=False)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import lru_cache
 
 from services.coding.domain.diagnoses import CHRONIC, Dx
+from services.coding.domain.prefilter import fold, gated
 from services.coding.domain.specificity import BODY_PARTS, desc_tokens
 from services.coding.domain.text import Context
 from shared import icd10cm
@@ -151,21 +153,24 @@ _MEDS = {
     "Z992": r"\b(?:hemo|peritoneal )?dialysis\b",
     "Z87891": r"\bformer (?:cigarette )?smoker\b|\bex-?smoker\b|\bquit smoking\b|\bhistory of (?:smoking|tobacco)\b",
 }
-_MEDS_RX = {k: re.compile(v, re.I) for k, v in _MEDS.items()}
-_ANTICOAG = re.compile(
+_MEDS_RX = {k: gated(v, re.I) for k, v in _MEDS.items()}
+_ANTICOAG = gated(
     r"\bwarfarin\b|\bcoumadin\b|\bapixaban\b|\beliquis\b|\brivaroxaban\b|\bxarelto\b|\bdabigatran\b"
     r"|\bpradaxa\b|\bedoxaban\b|\benoxaparin\b|\blovenox\b", re.I)  # fmt: skip
 _ANTICOAG_FOR = ("I48", "I26", "I82", "Z8671", "Z952", "Z953", "Z954", "I63", "Z8673", "D685", "D686")
 _SMOKER = [
-    ("F17210", re.compile(r"\bcurrent(?:ly)?\s+(?:every[- ]day\s+|daily\s+|cigarette\s+)?smok\w*|\bsmokes\b"
+    ("F17210", gated(r"\bcurrent(?:ly)?\s+(?:every[- ]day\s+|daily\s+|cigarette\s+)?smok\w*|\bsmokes\b"
                           r"|(?<![-\w])smoker\b|\b\d+(?:\.\d+)?\s*(?:packs?|ppd)\b(?! ?-?years?)"
                           r"|\bcigarettes? (?:daily|per day|a day)", re.I)),
-    ("F17290", re.compile(r"\bvap(?:es|ing)\b|\be-?cigarettes?\b", re.I)),
-    ("F17220", re.compile(r"\bchew(?:s|ing)? tobacco\b|\bsmokeless tobacco\b", re.I)),
+    ("F17290", gated(r"\bvap(?:es|ing)\b|\be-?cigarettes?\b", re.I)),
+    ("F17220", gated(r"\bchew(?:s|ing)? tobacco\b|\bsmokeless tobacco\b", re.I)),
 ]  # fmt: skip
-_NOT_SMOKER = re.compile(r"\b(?:former|ex|never|non|quit)[- ]?\s*smok|\bsmok\w*\s*:\s*(?:no|never|denies|none)", re.I)
-_BMI = re.compile(r"\bBMI\b\s*(?:is|of|was|=|:)?\s*(\d{2}(?:\.\d+)?)(?!\s*(?:st|nd|rd|th)?\s*percentile)", re.I)
-_BMI_PCT = re.compile(r"\bBMI\b[^.\n]{0,30}?(\d{1,2}(?:\.\d+)?)(?:st|nd|rd|th)?\s*percentile", re.I)
+_NOT_SMOKER = gated(r"\b(?:former|ex|never|non|quit)[- ]?\s*smok|\bsmok\w*\s*:\s*(?:no|never|denies|none)", re.I)
+_CURRENT_SMOKER = gated(r"\bcurrent(?:ly)? smok", re.I)
+_BMI = gated(r"\bBMI\b\s*(?:is|of|was|=|:)?\s*(\d{2}(?:\.\d+)?)(?!\s*(?:st|nd|rd|th)?\s*percentile)", re.I)
+_BMI_PCT = gated(r"\bBMI\b[^.\n]{0,30}?(\d{1,2}(?:\.\d+)?)(?:st|nd|rd|th)?\s*percentile", re.I)
+# the callers read spans and BMI digits only
+fold(*_MEDS_RX.values(), _ANTICOAG, *(rx for _, rx in _SMOKER), _NOT_SMOKER, _CURRENT_SMOKER, _BMI, _BMI_PCT)
 
 
 def _affirmed(ctx: Context, m: re.Match) -> bool:
@@ -176,6 +181,7 @@ def _search(rx: re.Pattern, note: str, ctx: Context) -> re.Match | None:
     return next((m for m in rx.finditer(note) if _affirmed(ctx, m)), None)
 
 
+@lru_cache(maxsize=20000)
 def _asks_for(code: str, companion: str) -> bool:
     """Does the code's 'use additional code' note reference the companion?"""
     return any(icd10cm.in_range(companion, ref) for n in icd10cm.use_additional(code) for ref in icd10cm.code_refs(n))
@@ -215,7 +221,7 @@ def companions(found: list[Dx], note: str, ctx: Context, age: int) -> list[Dx]:
         out.append(Dx(code, conf, m.start() if m else None, m.end() if m else None, source="rule",
                       kind="companion", rank=(8, m.start() if m else 0), anchor=anchor.code if anchor else None))  # fmt: skip
 
-    smoking = None if _NOT_SMOKER.search(note) and not re.search(r"\bcurrent(?:ly)? smok", note, re.I) else next(
+    smoking = None if _NOT_SMOKER.search(note) and not _CURRENT_SMOKER.search(note) else next(
         ((c, m) for c, rx in _SMOKER if (m := _search(rx, note, ctx))), None
     )
     if smoking and not any(c.startswith("F17") for c in have):
@@ -244,9 +250,15 @@ def companions(found: list[Dx], note: str, ctx: Context, age: int) -> list[Dx]:
 # ----------------------------------------------------------------------------- sequencing
 
 
+_ABNORMAL = gated(r"(?<!without )(?<!no )\babnormal findings?\b", re.I)
+
+
+fold(_ABNORMAL)
+
+
 def preventive_findings(found: list[Dx], note: str) -> list[Dx]:
     """Z00.00/Z00.129 become 'with abnormal findings' when a new, non-chronic problem is coded."""
-    abnormal = re.search(r"(?<!without )(?<!no )\babnormal findings?\b", note, re.I) is not None or any(
+    abnormal = _ABNORMAL.search(note) is not None or any(
         d.kind == "dx" and not d.code.startswith(("Z", *CHRONIC)) for d in found
     )
     swap = {"Z0000": "Z0001", "Z00129": "Z00121"}

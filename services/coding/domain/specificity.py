@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from services.coding.domain.prefilter import fold, gated
 from services.coding.domain.text import norm_tokens
 from shared import icd10cm
 
@@ -50,14 +51,20 @@ class Phase:
     healing: str = "routine"  # routine | delayed | nonunion | malunion
 
 
-_SUBSEQUENT = re.compile(
+_SUBSEQUENT = gated(
     r"\b(?:here|presents?|returns?|returning|seen|comes? in|back|visit)\s+(?:today\s+)?for\s+(?:a\s+|her\s+|his\s+)?"
     r"(?:follow[- ]?up|recheck|re-check|cast check|wound check|suture removal|reevaluation)"
     r"|\bfollow[- ]?up (?:visit|encounter|of|for|on)\b|\bsubsequent encounter\b|\broutine healing\b"
     r"|\bhealing (?:well|appropriately|as expected|normally)\b|\bin (?:a )?cast\b|\bweeks? (?:post|after) (?:injury|fracture)\b",
     re.I,
 )
-_SEQUELA = re.compile(r"\bsequela\b|\blate effect\b|\bresidual (?:from|of|after)\b", re.I)
+_SEQUELA = gated(r"\bsequela\b|\blate effect\b|\bresidual (?:from|of|after)\b", re.I)
+
+
+_OPEN = gated(r"\bopen fracture\b|\bcompound fracture\b|\bbone (?:exposed|visible)\b", re.I)
+_HEALING = [(word, gated(rf"\b{word}\b", re.I)) for word in ("delayed", "nonunion", "malunion")]
+
+fold(_SUBSEQUENT, _SEQUELA, _OPEN, *(rx for _, rx in _HEALING))
 
 
 def phase_of(note: str) -> Phase:
@@ -66,10 +73,10 @@ def phase_of(note: str) -> Phase:
         p.stage = "sequela"
     elif _SUBSEQUENT.search(note):
         p.stage = "subsequent"
-    if re.search(r"\bopen fracture\b|\bcompound fracture\b|\bbone (?:exposed|visible)\b", note, re.I):
+    if _OPEN.search(note):
         p.open_fracture = True
-    for word in ("delayed", "nonunion", "malunion"):
-        if re.search(rf"\b{word}\b", note, re.I):
+    for word, rx in _HEALING:
+        if rx.search(note):
             p.healing = word
     return p
 
@@ -113,37 +120,58 @@ def desc_tokens(code: str) -> frozenset[str]:
 
 
 def _descendants(code: str, depth: int = 3) -> list[str]:
+    return list(_subtree(code, depth))
+
+
+# The code set is fixed, so everything below that depends only on codes is
+# memoised: refine runs for every mention of every note.
+@lru_cache(maxsize=50000)
+def _subtree(code: str, depth: int = 3) -> tuple[str, ...]:
     out, frontier = [], [code]
     for _ in range(depth):
         frontier = [k for c in frontier for k in icd10cm.children(c) if len(k) < 7 or len(c) >= 6]
         out.extend(frontier)
-    return out
+    return tuple(out)
 
 
 # Generic qualifiers confirm a code less than the words naming the condition or site.
 _QUALIFIERS = frozenset("right left bilateral unilateral displaced nondisplaced closed open acute chronic".split())
+_SIDE_SET = frozenset(_SIDES)
+
+
+@lru_cache(maxsize=200000)
+def _fit_parts(code: str, parent: str) -> tuple[frozenset[str], ...]:
+    """The word sets ``_fit`` compares with the context: the words the code adds
+    to its parent and its own words (less 'unspecified'), each split into
+    condition/site words and qualifiers; and the sides it adds."""
+    own = desc_tokens(code)
+    diff = own - desc_tokens(parent)
+    wanted = own - {"unspecified"}
+    return diff - _QUALIFIERS, diff & _QUALIFIERS, wanted - _QUALIFIERS, wanted & _QUALIFIERS, diff & _SIDE_SET
 
 
 def _fit(code: str, parent: str, ctx: Ctx) -> float | None:
     """Words of the code the context confirms, minus words it lacks (qualifiers count less)."""
-    own = desc_tokens(code)
-    diff = own - desc_tokens(parent)
-    side = diff & set(_SIDES)
+    hit_words, hit_qual, own_words, own_qual, side = _fit_parts(code, parent)
     if side and ctx.laterality and ctx.laterality not in side:
         return None
-    hit = diff & ctx.tokens
-    missing = own - ctx.tokens - {"unspecified"}
-    return (len(hit - _QUALIFIERS) + 0.3 * len(hit & _QUALIFIERS)
-            - 0.5 * len(missing - _QUALIFIERS) - 0.1 * len(missing & _QUALIFIERS))  # fmt: skip
+    t = ctx.tokens
+    return (len(hit_words & t) + 0.3 * len(hit_qual & t)
+            - 0.5 * len(own_words - t) - 0.1 * len(own_qual - t))  # fmt: skip
+
+
+@lru_cache(maxsize=50000)
+def _default_bonus(code: str) -> float:
+    return 0.05 * len(_DEFAULT_WORDS.findall(icd10cm.description(code) or ""))
 
 
 def _score(child: str, parent: str, ctx: Ctx) -> float:
     own = _fit(child, parent, ctx)
     if own is None:
         return -5.0
-    fits = [f for d in _descendants(child) if (f := _fit(d, parent, ctx)) is not None]
+    fits = [f for d in _subtree(child, 3) if (f := _fit(d, parent, ctx)) is not None]
     best = max([own, *fits])
-    return best + 0.05 * len(_DEFAULT_WORDS.findall(icd10cm.description(child) or ""))
+    return best + _default_bonus(child)
 
 
 def _seventh(code: str, kids: list[str], phase: Phase) -> str:
@@ -164,6 +192,34 @@ def _seventh(code: str, kids: list[str], phase: Phase) -> str:
     return max(kids, key=lambda k: score(k[-1]))
 
 
+@lru_cache(maxsize=50000)
+def _level(code: str) -> tuple[tuple[str, ...], bool, bool]:
+    """Children of a code; whether they are 7th-character extensions; whether
+    some say 'right' and some 'left'."""
+    kids = tuple(icd10cm.children(code))
+    if not kids:
+        return kids, False, False
+    extensions = all(len(k) == 7 for k in kids) and bool(icd10cm.seven_chr_def(kids[0]))
+    sided = any("right" in desc_tokens(k) for k in kids) and any("left" in desc_tokens(k) for k in kids)
+    return kids, extensions, sided
+
+
+@lru_cache(maxsize=50000)
+def _level_words(code: str) -> frozenset[str]:
+    """Every word ``_score`` may compare with the context when choosing among
+    the children of ``code``: the titles of the children and their subtrees."""
+    kids, _, _ = _level(code)
+    return frozenset().union(*(desc_tokens(d) for k in kids for d in (k, *_subtree(k, 3))))
+
+
+# refine answers by (code, laterality, phase): each entry keeps the words the
+# walk compared with the context and the context words among them. Another
+# context with the same words among those takes the same walk, so the entry
+# answers for it exactly.
+_REFINED: dict[tuple, list[tuple[frozenset[str], frozenset[str], tuple[str, float]]]] = {}
+_REFINED_PER_KEY = 64
+
+
 def refine(code: str, ctx: Ctx) -> tuple[str, float]:
     """The billable descendant of ``code`` the context supports, and a confidence factor.
 
@@ -171,22 +227,42 @@ def refine(code: str, ctx: Ctx) -> tuple[str, float]:
     decided between children but the note gives none, 0.95 for other defaults.
     """
     c = icd10cm.normalize(code)
+    ph = ctx.phase
+    key = (c, ctx.laterality, ph.stage, ph.open_fracture, ph.healing)
+    entries = _REFINED.get(key)
+    if entries is None:
+        if len(_REFINED) >= 50000:
+            _REFINED.clear()
+        entries = _REFINED[key] = []
+    for used, seen, answer in entries:
+        if ctx.tokens & used == seen:
+            return answer
+    answer, used = _refine(c, ctx)
+    if len(entries) >= _REFINED_PER_KEY:
+        del entries[0]
+    entries.append((used, frozenset(ctx.tokens & used), answer))
+    return answer
+
+
+def _refine(c: str, ctx: Ctx) -> tuple[tuple[str, float], frozenset[str]]:
+    """``refine`` and the words it compared with the context."""
+    used: frozenset[str] = frozenset()
     factor = 1.0
     for _ in range(8):
         if icd10cm.is_billable(c) or not icd10cm.is_valid(c):
             break
-        kids = icd10cm.children(c)
+        kids, extensions, sided = _level(c)
         if not kids:
             break
-        if all(len(k) == 7 for k in kids) and icd10cm.seven_chr_def(kids[0]):
-            c = _seventh(c, kids, ctx.phase)
+        if extensions:
+            c = _seventh(c, list(kids), ctx.phase)
             continue
+        used |= _level_words(c)
         scored = sorted(((_score(k, c, ctx), k) for k in kids), key=lambda sk: (-sk[0], sk[1]))
         best_score, best = scored[0]
-        sided = any("right" in desc_tokens(k) for k in kids) and any("left" in desc_tokens(k) for k in kids)
         if sided and ctx.laterality is None:
             factor = min(factor, 0.7)
         elif best_score < 0.5 and len(kids) > 1:
             factor = min(factor, 0.95)
         c = best
-    return c, factor
+    return (c, factor), used

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from services.coding.domain.prefilter import Gate, any_in, folded, lower_ascii
+
 # ----------------------------------------------------------------------------- sections
 
 SECTION_KINDS: dict[str, str] = {
@@ -49,9 +51,9 @@ class Section:
 def sections(note: str) -> list[Section]:
     """Known headers ('Assessment:', 'HPI:') split the note; text before any header is 'other'."""
     marks = [
-        (m.start(), m.end(), SECTION_KINDS[m.group(1).strip().lower()])
+        (m.start(), m.end(), kind)
         for m in _HEADER.finditer(note)
-        if m.group(1).strip().lower() in SECTION_KINDS
+        if (kind := SECTION_KINDS.get(m.group(1).strip().lower())) is not None
     ]
     out, pos, kind = [], 0, "other"
     for s, e, k in marks:
@@ -87,9 +89,12 @@ def sentences(note: str) -> list[Sentence]:
     return out
 
 
+_LIST_MARK = re.compile(r"[\s\-*•#]*(?:\d{1,2}[.)]\s*)?")
+
+
 def _add_sentence(note: str, out: list, s: int, e: int, kind: str) -> None:
-    m = re.match(r"[\s\-*•#]*(?:\d{1,2}[.)]\s*)?", note[s:e])
-    s += m.end() if m else 0
+    m = _LIST_MARK.match(note, s, e)
+    s = m.end() if m else s
     while e > s and note[e - 1] in " \t\r.":
         e -= 1
     if e > s:
@@ -138,6 +143,7 @@ LEMMAS: dict[str, str] = {
 }  # fmt: skip
 
 _TOKEN = re.compile(r"b/l|w/o|w/|n/v|[a-z0-9]+(?:\.[0-9]+)?", re.I)
+_TOKEN_LOW = folded(_TOKEN)
 
 
 def stem(word: str) -> str:
@@ -160,6 +166,7 @@ class Token:
 _BOUND = frozenset({"type", "stage", "grade", "class"})
 _NUMBERED = re.compile(r"^(?:\d{1,2}[a-z]?|i{1,3}[ab]?|iv|v)$")
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5"}
+_BINDERS = _BOUND | {"covid19"}
 
 
 def _bind(words: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
@@ -187,15 +194,35 @@ def _bind(words: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
 
 def tokenize(text: str, offset: int = 0) -> list[Token]:
     """Normalised tokens; an abbreviation becomes several tokens sharing its span."""
-    words: list[tuple[str, int, int]] = []
-    for m in _TOKEN.finditer(text):
-        raw = m.group(0).lower()
-        # single letters 'r'/'l' mean right/left only in upper case ('R ankle')
-        if raw in ("r", "l") and m.group(0).islower():
-            continue
-        for part in _norm_word(raw):
-            words.append((part, m.start() + offset, m.end() + offset))
-    return [Token(w, s, e) for w, s, e in _bind(words)]
+    toks: list[Token] = []
+    bind = False
+    if _TOKEN_LOW is not None and text.isascii():
+        # ASCII: the case-sensitive twin on the lower-cased text finds the same words
+        for m in _TOKEN_LOW.finditer(text.lower()):
+            raw = m.group(0)
+            s, e = m.span()
+            # single letters 'r'/'l' mean right/left only in upper case ('R ankle')
+            if (raw == "r" or raw == "l") and text[s] == raw:
+                continue
+            for part in _norm_word(raw):
+                toks.append(Token(part, s + offset, e + offset))
+                if part in _BINDERS:
+                    bind = True
+    else:
+        for m in _TOKEN.finditer(text):
+            word = m.group(0)
+            raw = word.lower()
+            if (raw == "r" or raw == "l") and word.islower():
+                continue
+            s, e = m.span()
+            for part in _norm_word(raw):
+                toks.append(Token(part, s + offset, e + offset))
+                if part in _BINDERS:
+                    bind = True
+    # _bind changes nothing unless a binding word occurs
+    if bind:
+        toks = [Token(w, s, e) for w, s, e in _bind([(t.norm, t.start, t.end) for t in toks])]
+    return toks
 
 
 @lru_cache(maxsize=65536)
@@ -246,6 +273,8 @@ _POST = [
 ]  # fmt: skip
 _PRE_RE = [(re.compile(p, re.I), k) for p, k in _PRE]
 _POST_RE = [(re.compile(p, re.I), k) for p, k in _POST]
+_PRE_GATES = [(Gate(rx, fold=True), k) for rx, k in _PRE_RE]
+_POST_GATES = [(Gate(rx, fold=True), k) for rx, k in _POST_RE]
 _TERMINATION = re.compile(
     r"\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|\baside from\b|\byet\b|\bpositive\b"
     r"|\breports?\b|\bendorses?\b|\bcomplains? of\b|\bpresents?\b|\bstates?\b|\badmits?\b|\bwhich\b"
@@ -253,6 +282,9 @@ _TERMINATION = re.compile(
     r"|\bdemonstrates\b|\breveals?\b|\bwith\b|\bdue to\b|\bsecondary to\b|\bbecause\b|\bsince\b|\bnow\b",
     re.I,
 )
+_TERMINATION_GATE = Gate(_TERMINATION, fold=True)
+_WORD = re.compile(r"\S+")
+_CHUNK_END = re.compile(r"[,:;(\-\u2013]|\band\b|\bwith\b")
 
 
 @dataclass
@@ -261,6 +293,10 @@ class Scope:
     end: int
     kind: str
     trigger: str
+
+
+_STATUS_ORDER = ("family", "negated", "hypothetical", "uncertain", "history", "affirmed")
+_RANK = {kind: i for i, kind in enumerate(_STATUS_ORDER[:-1])}
 
 
 @dataclass
@@ -273,36 +309,57 @@ class Context:
         return {s.kind for s in self.scopes if s.start <= start and end <= s.end + 1}
 
     def status(self, start: int, end: int) -> str:
-        k = self.kinds(start, end)
-        for kind in ("family", "negated", "hypothetical", "uncertain", "history"):
-            if kind in k:
-                return kind
-        return "affirmed"
+        # the strongest kind among the scopes covering the span (ranked as
+        # _STATUS_ORDER); called for every token of a mention, hence the
+        # packed (start, end + 1, rank) copy of the scopes
+        scopes = self.scopes
+        packed = self.__dict__.get("_packed")
+        if packed is None or packed[0] is not scopes or packed[1] != len(scopes):
+            packed = (scopes, len(scopes), [(s.start, s.end + 1, _RANK.get(s.kind, 5)) for s in scopes])
+            self.__dict__["_packed"] = packed
+        best = 5
+        for lo, hi, rank in packed[2]:
+            if lo <= start and end <= hi and rank < best:
+                best = rank
+        return _STATUS_ORDER[best]
 
 
 def context(note: str, sents: list[Sentence]) -> Context:
     ctx = Context()
+    low_note = lower_ascii(note)
+    # triggers whose keywords the note lacks cannot occur in any sentence; on
+    # ASCII notes the lower-cased sentence is matched case-sensitively (same
+    # spans, faster) and the trigger text is read from the note itself
+    pre = [(g, keys, k) for g, k in _PRE_GATES if (keys := g.present(low_note)) != ()]
+    post = [(g, keys, k) for g, k in _POST_GATES if (keys := g.present(low_note)) != ()]
+    terminations = _TERMINATION_GATE.present(low_note)
     for s in sents:
         text = note[s.start : s.end]
-        terms = [m.start() for m in _TERMINATION.finditer(text)]
-        for rx, kind in _PRE_RE:
-            for m in rx.finditer(text):
-                if kind == "negated" and m.group(0).lower() in ("no", "not") and _not_negation(text, m):
+        low = None if low_note is None else low_note[s.start : s.end]
+        terms = [m.start() for m in _TERMINATION_GATE.scan(text, low)] if any_in(terminations, low) else []
+        for gate, keys, kind in pre:
+            if not any_in(keys, low):
+                continue
+            for m in gate.scan(text, low):
+                trigger = text[m.start() : m.end()]
+                if kind == "negated" and trigger.lower() in ("no", "not") and _not_negation(text, m):
                     continue
                 end = min([t for t in terms if t >= m.end()] + [len(text)])
-                if kind == "negated" and m.group(0).lower() == "without":
+                if kind == "negated" and trigger.lower() == "without":
                     # 'X without Y' negates only Y's chunk
                     end = min(end, _chunk_end(text, m.end()))
-                ctx.scopes.append(Scope(s.start + m.end(), s.start + end, kind, m.group(0)))
-        for rx, kind in _POST_RE:
-            for m in rx.finditer(text):
+                ctx.scopes.append(Scope(s.start + m.end(), s.start + end, kind, trigger))
+        for gate, keys, kind in post:
+            if not any_in(keys, low):
+                continue
+            for m in gate.scan(text, low):
                 chunk = max(text.rfind(",", 0, m.start()), text.rfind(":", 0, m.start()),
                             max([t for t in terms if t < m.start()] + [-1]))  # fmt: skip
                 start = chunk + 1
-                toks = list(re.finditer(r"\S+", text[start : m.start()]))
+                toks = list(_WORD.finditer(text[start : m.start()]))
                 if len(toks) > 6:
                     start += toks[-6].start()
-                ctx.scopes.append(Scope(s.start + start, s.start + m.start(), kind, m.group(0)))
+                ctx.scopes.append(Scope(s.start + start, s.start + m.start(), kind, text[m.start() : m.end()]))
     return ctx
 
 
@@ -314,7 +371,7 @@ def _not_negation(text: str, m: re.Match) -> bool:
 
 def _chunk_end(text: str, pos: int) -> int:
     """'without' negates a few words: up to punctuation, 'and'/'with', or 4 words."""
-    m = re.compile(r"[,:;(\-\u2013]|\band\b|\bwith\b").search(text, pos)
+    m = _CHUNK_END.search(text, pos)
     end = m.start() if m else len(text)
-    words = list(re.finditer(r"\S+", text[pos:end]))
+    words = list(_WORD.finditer(text[pos:end]))
     return pos + words[3].end() if len(words) > 4 else end

@@ -1,0 +1,243 @@
+"""Cheap pre-checks that let the engine skip or speed up regexes, never changing a match.
+
+Keywords: the note rules are many regexes run over every sentence, and most
+sentences mention none of them. ``required_keys`` reads a compiled pattern's
+syntax tree and returns words of which every match must contain at least one
+(in lower case), e.g. ``('venipuncture', 'blood draw', 'phlebotomy', ...)``. A
+substring test of those on the lower-cased text is far cheaper than the
+regex, and a miss proves the regex would find nothing.
+
+Folding: a case-insensitive regex is several times slower in ``re`` than a
+case-sensitive one. For an all-lower-case pattern, matching the lower-cased
+text case-sensitively finds the same spans (``folded``); the match then reads
+lower-cased text, so ``Gate(..., fold=True)`` is only for callers that use
+spans, digits or lower-cased groups.
+
+Both apply to ASCII text only (``lower_ascii`` returns None otherwise):
+case-insensitive regexes fold some non-ASCII letters onto ASCII ones (the
+Kelvin sign onto 'k', the long s onto 's') where ``str.lower`` does not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from re import _constants as C  # type: ignore[attr-defined]
+from re import _parser as P  # type: ignore[attr-defined]
+
+_REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", C.MAX_REPEAT))
+
+
+def _best(options: list[frozenset[str]]) -> frozenset[str]:
+    # the most selective requirement: longest shortest word, then longest words on average
+    return max(options, key=lambda o: (min(len(w) for w in o), sum(map(len, o)) / len(o)))
+
+
+def _lead(items) -> str:
+    """The literal text every match of a sequence starts with."""
+    out = []
+    for op, av in items:
+        if op is not C.LITERAL:
+            break
+        out.append(chr(av).lower())
+    return "".join(out)
+
+
+def _joined(run: str, branches) -> frozenset[str] | None:
+    """'u' + (rinalysis|a|...): the parser factors common prefixes out of
+    alternatives; glue them back so the words stay selective."""
+    out: set[str] = set()
+    for branch in branches:
+        lead = _lead(branch)
+        if lead:
+            out.add(run + lead)
+            continue
+        req = _seq(branch)
+        if req is None:
+            return None
+        out |= req
+    return frozenset(out)
+
+
+def _seq(items) -> frozenset[str] | None:
+    options: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, av in items:
+        if op is C.LITERAL:
+            run.append(chr(av).lower())
+            continue
+        if run:
+            options.append(frozenset({"".join(run)}))
+            if op is C.BRANCH and (glued := _joined("".join(run), av[1])) is not None:
+                options.append(glued)
+            run = []
+        req = _node(op, av)
+        if req is not None:
+            options.append(req)
+    if run:
+        options.append(frozenset({"".join(run)}))
+    return _best(options) if options else None
+
+
+def _node(op, av) -> frozenset[str] | None:
+    if op is C.SUBPATTERN:
+        return _seq(av[-1])
+    if op is getattr(C, "ATOMIC_GROUP", None):
+        return _seq(av)
+    if op is C.BRANCH:
+        out: set[str] = set()
+        for branch in av[1]:
+            req = _seq(branch)
+            if req is None:
+                return None  # this alternative needs no literal at all
+            out |= req
+        return frozenset(out)
+    if op in _REPEATS:
+        lo, _, body = av
+        return _seq(body) if lo >= 1 else None
+    return None  # classes, any, assertions, back-references: no literal guaranteed
+
+
+def required_keys(rx: re.Pattern | str) -> tuple[str, ...] | None:
+    """Lower-case words of which every match contains one; None when there is no such set."""
+    pattern = rx.pattern if isinstance(rx, re.Pattern) else rx
+    flags = rx.flags if isinstance(rx, re.Pattern) else 0
+    req = _seq(P.parse(pattern, flags))
+    if not req or not all(w.isascii() and w for w in req):
+        return None
+    return tuple(sorted(req, key=lambda w: (-len(w), w)))
+
+
+_last: tuple[str, str | None] = ("", "")
+
+
+def lower_ascii(text: str) -> str | None:
+    """``text.lower()`` (same length, same offsets) when the text is ASCII, else None.
+
+    The last answer is kept: the engine checks many patterns against one note."""
+    global _last
+    last = _last  # one read: another thread may replace it
+    if last[0] is text:
+        return last[1]
+    low = text.lower() if text.isascii() else None
+    _last = (text, low)
+    return low
+
+
+def _caseless(items) -> bool:
+    """No upper-case or non-ASCII letter, scoped flag or back-reference anywhere in the tree."""
+    for op, av in items:
+        # non-ASCII letters may fold onto ASCII ones ('ſ' matches 's'): refuse them too
+        if op in (C.LITERAL, C.NOT_LITERAL):
+            if av > 127 or chr(av).lower() != chr(av):
+                return False
+        elif op is C.RANGE:
+            if av[1] > 127 or any(chr(c).lower() != chr(c) for c in range(av[0], av[1] + 1)):
+                return False
+        elif op is C.IN:
+            if not _caseless(av):
+                return False
+        elif op is C.SUBPATTERN:
+            if av[1] or av[2] or not _caseless(av[-1]):  # (?i:...) / (?-i:...)
+                return False
+        elif op is C.BRANCH:
+            if not all(_caseless(b) for b in av[1]):
+                return False
+        elif op in _REPEATS:
+            if not _caseless(av[2]):
+                return False
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            if not _caseless(av[1]):
+                return False
+        elif op is getattr(C, "ATOMIC_GROUP", None):
+            if not _caseless(av):
+                return False
+        elif op not in (C.AT, C.ANY, C.CATEGORY, C.NEGATE):
+            return False  # back-references, conditionals, anything unforeseen
+    return True
+
+
+def folded(rx: re.Pattern) -> re.Pattern | None:
+    """A case-sensitive twin of a case-insensitive, all-lower-case regex: on
+    ``text.lower()`` of ASCII text it matches exactly the spans ``rx`` matches
+    on ``text``. None when the pattern does not qualify."""
+    if not rx.flags & re.IGNORECASE or rx.flags & (re.LOCALE | re.VERBOSE):
+        return None
+    if not rx.pattern.isascii() or not _caseless(P.parse(rx.pattern, rx.flags)):
+        return None
+    return re.compile(rx.pattern, rx.flags & ~re.IGNORECASE)
+
+
+class Gate:
+    """A compiled regex behind its keyword pre-check; ``search``/``finditer``
+    answer as the regex does (with ``fold``: the same spans, on lower-cased
+    text), only faster."""
+
+    __slots__ = ("rx", "keys", "pattern", "flags", "fast")
+
+    def __init__(self, rx: re.Pattern, fold: bool = False):
+        self.rx = rx
+        self.keys = required_keys(rx)
+        self.pattern, self.flags = rx.pattern, rx.flags
+        self.fast = folded(rx) if fold else None
+
+    def possible(self, low: str | None) -> bool:
+        """False only when the regex certainly has no match in the text ``low`` was lowered from."""
+        if low is None or self.keys is None:
+            return True
+        for k in self.keys:
+            if k in low:
+                return True
+        return False
+
+    def present(self, low: str | None) -> tuple[str, ...] | None:
+        """The keywords found in ``low`` (a note): a sentence of that note can
+        only match when it holds one of them. None: no pre-check possible."""
+        if low is None or self.keys is None:
+            return None
+        return tuple(k for k in self.keys if k in low)
+
+    def search(self, text: str) -> re.Match | None:
+        low = lower_ascii(text)
+        if low is None:
+            return self.rx.search(text)
+        if self.keys is not None and not self.possible(low):
+            return None
+        return self.fast.search(low) if self.fast is not None else self.rx.search(text)
+
+    def scan(self, text: str, low: str | None) -> Iterator[re.Match]:
+        """``finditer`` when the caller has lowered the text already (None: not ASCII)."""
+        if low is not None and self.fast is not None:
+            return self.fast.finditer(low)
+        return self.rx.finditer(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match]:
+        low = lower_ascii(text)
+        if low is None:
+            return self.rx.finditer(text)
+        if self.keys is not None and not self.possible(low):
+            return iter(())
+        return self.fast.finditer(low) if self.fast is not None else self.rx.finditer(text)
+
+
+def any_in(keys: tuple[str, ...] | None, low: str | None) -> bool:
+    """Whether a text (lowered) may match, given ``Gate.present`` of its note."""
+    if keys is None or low is None:
+        return True
+    for k in keys:
+        if k in low:
+            return True
+    return False
+
+
+def fold(*gates: Gate) -> None:
+    """Declare that the callers of these gates read only spans, digits or
+    lower-cased groups of a match, so they may match on lower-cased text."""
+    for g in gates:
+        g.fast = folded(g.rx)
+
+
+def gated(pattern: str, flags: int = 0, fold: bool = False) -> Gate:
+    """``re.compile`` with a keyword pre-check (and folding, see ``Gate``)."""
+    return Gate(re.compile(pattern, flags), fold)
+
