@@ -4,6 +4,14 @@ Each takes the element list of one segment and its 1-based number in the file,
 returns plain values or the light remittance objects, and raises ``X12Error``
 naming the segment and element position (never the element's value: claim
 loops carry PHI).
+
+The ``*_record`` builders serve the parser's per-file memo of repeated segment
+strings (the same service-date DTM or rendering-provider NM1 recurs on
+thousands of claims in a large remittance). They never raise and never warn: they return
+``None`` for anything that is not clean, and the parser then takes the
+checking path, which raises or warns with the segment number. A record holds
+only immutable values (str, date, Decimal, NamedTuple), so the objects it
+yields can be shared by every claim that repeats the segment.
 """
 
 from __future__ import annotations
@@ -21,42 +29,58 @@ from .remittance import (
     PersonName,
     ProviderAdjustment,
     ServiceLine,
+    new_claim_payment,
 )
 
 PAD = [""] * 25
 _D = Decimal
+_NUMBER_CHARS = "0123456789.-"
 new_tuple = tuple.__new__  # builds NamedTuples without their Python-level __new__
 # Dates repeat across a file (one service date per batch); immutable, safe to share.
 DATES: dict[str, date] = {}
+ONE_UNIT = ServiceLine.__dataclass_fields__["units"].default  # TR3: SVC05 absent means 1 unit
+# NM101 entity codes allowed in loop 2100.
+CLAIM_NAMES = frozenset({"QC", "IL", "74", "82", "TT", "PR", "GB"})
 
 
 def number(v: str, n: int, sid: str, pos: int) -> Decimal:
     """X12 R-type value -> Decimal; rejects '', NaN, exponents, spaces, '1_0'."""
-    s = v.replace(".", "", 1)
-    if s[:1] == "-":
-        s = s[1:]
-    if s.isdigit() and s.isascii():
-        return _D(v)
+    try:
+        d = _D(v)
+    except (ArithmeticError, ValueError):
+        pass
+    else:
+        if not v.strip(_NUMBER_CHARS):
+            return d
     what = "is empty" if not v else "is not a number"
     raise X12Error(f"{sid}{pos:02d} {what}; expected a decimal amount like 123.45", n, sid)
 
 
-def read_date(v: str, n: int, sid: str, pos: int, warnings: list[str]) -> date | None:
-    """CCYYMMDD -> date. A bad date is a warning, not a reason to drop money."""
+def _amount(v: str, mc: dict[str, Decimal], n: int, sid: str, pos: int) -> Decimal:
+    d = mc.get(v)
+    if d is None:
+        d = mc[v] = number(v, n, sid, pos)
+    return d
+
+
+def _date(v: str) -> date | None:
     d = DATES.get(v)
-    if d is not None:
-        return d
-    if len(v) == 8 and v.isdigit():
+    if d is None and len(v) == 8 and v.isdigit():
         try:
             d = date.fromisoformat(v)
         except ValueError:
-            pass
-        else:
-            if len(DATES) < 100_000:
-                DATES[v] = d
-            return d
-    warnings.append(f"segment {n} ({sid}): {sid}{pos:02d} is not a valid CCYYMMDD date")
-    return None
+            return None
+        if len(DATES) < 100_000:
+            DATES[v] = d
+    return d
+
+
+def read_date(v: str, n: int, sid: str, pos: int, warnings: list[str]) -> date | None:
+    """CCYYMMDD -> date. A bad date is a warning, not a reason to drop money."""
+    d = _date(v)
+    if d is None:
+        warnings.append(f"segment {n} ({sid}): {sid}{pos:02d} is not a valid CCYYMMDD date")
+    return d
 
 
 def person_name(seg: list[str]) -> PersonName:
@@ -82,67 +106,46 @@ def modifiers(parts: list[str]) -> tuple[str, ...]:
     return tuple(m for m in mods if m) if "" in mods else mods
 
 
-def service_line(
-    seg: list[str], n: int, comp: str, warnings: list[str], mc: dict[str, Decimal]
-) -> ServiceLine:
-    ln = len(seg)
-    if ln < 4:
-        raise X12Error("SVC01-SVC03 (procedure, charge, payment) are required", n, "SVC")
-    s1 = seg[1]
+def svc_procedure(
+    s1: str, n: int, comp: str, warnings: list[str], procedures: dict[str, tuple]
+) -> tuple[str, str, tuple[str, ...]]:
+    """SVC01 composite -> (qualifier, code, modifiers); clean ones memoized in ``procedures``."""
     parts = s1.split(comp) if comp in s1 else composite(s1, comp, n, 1, warnings)
     code = parts[1] if len(parts) > 1 else ""
     if not code:
         warnings.append(f"segment {n} (SVC): SVC01-2 procedure code is missing")
-    charge = mc.get(seg[2])
-    if charge is None:
-        charge = mc[seg[2]] = number(seg[2], n, "SVC", 2)
-    paid = mc.get(seg[3])
-    if paid is None:
-        paid = mc[seg[3]] = number(seg[3], n, "SVC", 3)
-    mods = modifiers(parts) if len(parts) > 2 else ()
-    line = ServiceLine(parts[0], code, mods, charge, paid)
-    if ln > 4:
-        if seg[4]:
-            line.revenue_code = seg[4]
-        if ln > 5 and seg[5]:
-            units = mc.get(seg[5])
-            if units is None:
-                units = mc[seg[5]] = number(seg[5], n, "SVC", 5)
-            line.units = units
-        if ln > 6 and seg[6]:
-            orig = composite(seg[6], comp, n, 6, warnings)
-            line.original_qualifier = orig[0]
-            line.original_code = orig[1] if len(orig) > 1 else ""
-            line.original_modifiers = modifiers(orig)
-            if not line.original_code:
-                warnings.append(f"segment {n} (SVC): SVC06-2 original procedure code is missing")
-        if ln > 7 and seg[7]:
-            line.original_units = number(seg[7], n, "SVC", 7)
-    return line
+    proc = (parts[0], code, modifiers(parts) if len(parts) > 2 else ())
+    if code and comp in s1:  # no warning tied to this segment number: reusable
+        procedures[s1] = proc
+    return proc
 
 
-def claim_payment(seg: list[str], n: int, mc: dict[str, Decimal]) -> ClaimPayment:
+def svc_original(line: ServiceLine, seg: list[str], n: int, comp: str, warnings: list[str]) -> None:
+    """SVC06 (procedure as billed, when the payer changed it) and SVC07 (billed units)."""
+    if seg[6]:
+        orig = composite(seg[6], comp, n, 6, warnings)
+        line.original_qualifier = orig[0]
+        line.original_code = orig[1] if len(orig) > 1 else ""
+        line.original_modifiers = modifiers(orig)
+        if not line.original_code:
+            warnings.append(f"segment {n} (SVC): SVC06-2 original procedure code is missing")
+    if len(seg) > 7 and seg[7]:
+        line.original_units = number(seg[7], n, "SVC", 7)
+
+
+def claim_payment(seg: list[str], n: int) -> ClaimPayment:
+    """CLP -> ClaimPayment. Claim totals are nearly all distinct: no amount memo."""
     ln = len(seg)
     if ln < 5 or not seg[1]:
         raise X12Error("CLP01-CLP04 (claim id, status, charge, payment) are required", n, "CLP")
     status = seg[2]
     if status not in CLAIM_STATUS:
         raise X12Error(f"CLP02 {status!r} is not a claim status code", n, "CLP")
-    s = seg + PAD if ln < 12 else seg
-    charge = mc.get(s[3])
-    if charge is None:
-        charge = mc[s[3]] = number(s[3], n, "CLP", 3)
-    paid = mc.get(s[4])
-    if paid is None:
-        paid = mc[s[4]] = number(s[4], n, "CLP", 4)
-    pr = None
-    if s[5]:
-        pr = mc.get(s[5])
-        if pr is None:
-            pr = mc[s[5]] = number(s[5], n, "CLP", 5)
-    return ClaimPayment(
-        s[1], status, charge, paid, pr, s[6], s[7] or None, s[8] or None, s[9] or None,
-        s[11] or None,
+    s = seg if ln >= 12 else seg + PAD
+    return new_claim_payment(
+        s[1], status, number(s[3], n, "CLP", 3), number(s[4], n, "CLP", 4),
+        number(s[5], n, "CLP", 5) if s[5] else None, s[6], s[7] or None, s[8] or None,
+        s[9] or None, s[11] or None,
     )  # fmt: skip
 
 
@@ -156,9 +159,7 @@ def read_cas(
     if ln < 4 or ln > 20:
         raise X12Error("CAS needs 1 to 6 reason/amount[/quantity] triplets", n, "CAS")
     if ln == 4:  # the common case: one triplet, no quantity
-        amt = mc.get(seg[3])
-        if amt is None:
-            amt = mc[seg[3]] = number(seg[3], n, "CAS", 3)
+        amt = _amount(seg[3], mc, n, "CAS", 3)
         out.append(new_tuple(Adjustment, (group, seg[2], amt, None, level)))
         return
     for j in range(2, ln, 3):
@@ -188,3 +189,21 @@ def read_plb(seg: list[str], n: int, comp: str, warnings: list[str]) -> list[Pro
 
 def same_number(a: str, b: str) -> bool:
     return a == b or (a.isdigit() and b.isdigit() and int(a) == int(b))
+
+
+# ----------------------------------------------------------- memo records
+
+
+def dtm_record(seg: list[str]) -> tuple | None:
+    """('DTM', qualifier, date) for a DTM with a valid CCYYMMDD date."""
+    if len(seg) < 3:
+        return None
+    d = _date(seg[2])
+    return None if d is None else ("DTM", seg[1], d)
+
+
+def name_record(seg: list[str]) -> tuple | None:
+    """('NM1', entity code, PersonName) for an NM1 allowed in loop 2100."""
+    if len(seg) < 2 or seg[1] not in CLAIM_NAMES:
+        return None
+    return ("NM1", seg[1], person_name(seg))
