@@ -1,23 +1,8 @@
-"""JSON helpers: one place to swap the codec; Decimal and dates become strings."""
+"""JSON helpers: one place to swap the codec; rows become JSON-ready values."""
 
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from uuid import UUID
-
-
-def _default(o):
-    if isinstance(o, Decimal):
-        return str(o)
-    if isinstance(o, (datetime, date)):
-        return o.isoformat()
-    if isinstance(o, UUID):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def dumps(obj) -> bytes:
-    return json.dumps(obj, default=_default, separators=(",", ":")).encode()
 
 
 def loads(raw: bytes | str):

@@ -79,6 +79,3 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
-
-async def outbox_backlog(conn: asyncpg.Connection, schema: str) -> int:
-    return await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox")

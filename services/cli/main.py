@@ -116,10 +116,9 @@ def cmd_claim(args) -> int:
         cm = load_sample_chargemaster(enc.site_id)
         print(f"rcm: pricing with the bundled sample chargemaster for site {enc.site_id!r} "
               "(pass --chargemaster FILE to use yours)", file=sys.stderr)  # fmt: skip
-    import hashlib
+    from services.billing.handlers import claim_id_for
 
-    claim_id = "C" + hashlib.sha256(enc.encounter_id.encode()).hexdigest()[:15].upper()
-    claim = build_claim(payload, claim_id=claim_id, chargemaster=cm)
+    claim = build_claim(payload, claim_id=claim_id_for(enc.encounter_id), chargemaster=cm)
     findings = scrub(claim, is_billable=icd10cm.is_billable_on, payer_rules=load_sample_payer_rules())
     if findings:
         for f in findings:
