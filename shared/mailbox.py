@@ -233,6 +233,7 @@ async def write_pending(pool: asyncpg.Pool, schema: str, limit: int = 200, min_a
 async def file_writer_loop(pool: asyncpg.Pool, schema: str, stop: asyncio.Event, wake: asyncio.Event,
                            interval: float = 0.2, min_age_seconds: float = 0) -> None:  # fmt: skip
     while not stop.is_set():
+        wake.clear()  # before the query: a commit during it sets it again, so no wake-up is lost
         try:
             n = await write_pending(pool, schema, min_age_seconds=min_age_seconds)
         except asyncio.CancelledError:
@@ -243,7 +244,6 @@ async def file_writer_loop(pool: asyncpg.Pool, schema: str, stop: asyncio.Event,
             n = 0
             await asyncio.sleep(1)
         if n == 0:
-            wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), interval)
             except TimeoutError:

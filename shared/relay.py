@@ -38,6 +38,7 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
         backoff = 0.2
         while not stop.is_set():
+            self.wake.clear()  # before the query: a commit during it sets it again, so no wake-up is lost
             try:
                 n = await self.relay_once()
                 backoff = 0.2
@@ -50,7 +51,6 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5)
             if n < self.batch_size:
-                self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), idle_seconds)
                 except TimeoutError:

@@ -37,6 +37,13 @@ class Runtime:
     relay: OutboxRelay
     stop: asyncio.Event
     state: dict[str, Any] = field(default_factory=dict)
+    # Called after each consumed batch commits (the relay publishes the new outbox
+    # rows; billing's file writer writes the new 837s) instead of waiting for a poll.
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def committed(self) -> None:
+        for hook in self.on_commit:
+            hook()
 
 
 @dataclass
@@ -105,7 +112,7 @@ async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Even
         await kafka.ensure_topics(bootstrap, partitions=settings.consumer.partitions)
         producer = await kafka.start_producer(bootstrap)
         relay = OutboxRelay(pool, spec.schema, producer)
-        rt = Runtime(settings=settings, pool=pool, relay=relay, stop=stop)
+        rt = Runtime(settings=settings, pool=pool, relay=relay, stop=stop, on_commit=[relay.notify])
         if spec.on_start:
             await spec.on_start(rt)
         tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
@@ -117,10 +124,12 @@ async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Even
             handler = spec.handler(rt)
             broker = kafka.make_broker(bootstrap, client_id=f"rcm-{spec.name}", tracer_provider=provider)
             applier = BatchApplier(service=spec.name, schema=spec.schema, pool=pool, handler=handler,
-                                   on_commit=relay.notify)  # fmt: skip
+                                   on_commit=rt.committed)  # fmt: skip
             kafka.subscribe_batch(broker, spec.topics, group_id=f"rcm-{spec.name}", handler=applier,
                                   max_records=settings.consumer.max_records or spec.max_records,
-                                  batch_timeout_ms=settings.consumer.batch_timeout_ms)  # fmt: skip
+                                  batch_timeout_ms=settings.consumer.batch_timeout_ms,
+                                  fetch_min_bytes=settings.consumer.fetch_min_bytes,
+                                  fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms)  # fmt: skip
             await broker.start()
         server = None
         if spec.api is not None and settings.http.port is not None:

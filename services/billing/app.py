@@ -21,7 +21,8 @@ async def on_start(rt: Runtime) -> None:
 
     await asyncio.to_thread(icd10cm.load)  # the scrubber's code set, loaded before the first claim
     rt.state["billing"] = BillingContext.from_settings(rt.settings)
-    rt.state["files_written"] = asyncio.Event()
+    rt.state["files_written"] = wake = asyncio.Event()
+    rt.on_commit.append(wake.set)  # a committed batch may have queued 837s
 
 
 async def file_writer(rt: Runtime) -> None:

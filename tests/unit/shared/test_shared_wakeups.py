@@ -1,0 +1,99 @@
+"""Post-commit wake-ups of the outbox relay and the outbound file writer.
+
+A commit that lands while the relay (or file writer) is querying must not wait
+for the next idle poll: each lost wake-up added up to a poll interval of
+latency to a hop. The polls here are an hour long, so a loop that lost the
+wake-up would stall and the test would fail on its bounded wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shared import mailbox
+from shared.relay import OutboxRelay
+from shared.service import Runtime
+
+HOUR = 3600.0
+
+
+async def test_relay_runs_again_when_notified_during_a_query() -> None:
+    relay = OutboxRelay(pool=None, schema="x", producer=None)  # type: ignore[arg-type]
+    calls: list[int] = []
+    second = asyncio.Event()
+
+    async def relay_once() -> int:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            relay.notify()  # a batch commits while this query runs
+        else:
+            second.set()
+        return 0  # this query did not see the new rows
+
+    relay.relay_once = relay_once  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop, idle_seconds=HOUR))
+    try:
+        await asyncio.wait_for(second.wait(), 5)
+    finally:
+        stop.set()
+        relay.notify()
+        await asyncio.wait_for(task, 5)
+    assert len(calls) >= 2
+
+
+async def test_relay_waits_for_a_notify_when_idle() -> None:
+    relay = OutboxRelay(pool=None, schema="x", producer=None)  # type: ignore[arg-type]
+    calls: list[int] = []
+
+    async def relay_once() -> int:
+        calls.append(1)
+        return 0
+
+    relay.relay_once = relay_once  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop, idle_seconds=HOUR))
+    await asyncio.sleep(0.2)
+    assert calls == [1]  # nothing committed: it sleeps instead of spinning
+    relay.notify()
+    for _ in range(100):
+        if len(calls) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert len(calls) == 2
+    stop.set()
+    relay.notify()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_file_writer_writes_again_when_woken_during_a_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    wake, stop, second = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    calls: list[int] = []
+
+    async def write_pending(pool, schema, limit=200, min_age_seconds=0) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            wake.set()  # an 837 is queued and committed while this query runs
+        else:
+            second.set()
+        return 0
+
+    monkeypatch.setattr(mailbox, "write_pending", write_pending)
+    task = asyncio.create_task(mailbox.file_writer_loop(None, "billing", stop, wake, interval=HOUR))  # type: ignore[arg-type]
+    try:
+        await asyncio.wait_for(second.wait(), 5)
+    finally:
+        stop.set()
+        wake.set()
+        await asyncio.wait_for(task, 5)
+
+
+def test_runtime_commit_hooks_all_run() -> None:
+    seen: list[str] = []
+    rt = Runtime(settings=None, pool=None, relay=None, stop=asyncio.Event(),  # type: ignore[arg-type]
+                 on_commit=[lambda: seen.append("relay")])  # fmt: skip
+    rt.on_commit.append(lambda: seen.append("files"))
+    rt.committed()
+    assert seen == ["relay", "files"]
