@@ -100,8 +100,9 @@ class Chaos:
                     await asyncio.to_thread(victim.kill)
                     self.faults["service_kill"] += 1
                     await asyncio.sleep(0.3)
-                    victim.restarts += 1
-                    victim.start()
+                    if not victim.alive():  # the bench's watch loop may have restarted it already
+                        victim.restarts += 1
+                        victim.start()
                 elif kind == "broker":
                     await asyncio.to_thread(kafka.kill)
                     self.faults["broker_kill"] += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,12 +23,16 @@ class ServiceProcess:
     http_port: int | None = None
     proc: subprocess.Popen | None = None
     restarts: int = 0
+    # Every process this slot ever started: stopping checks them all, so a restart
+    # racing a kill can never leave an orphan running against a torn-down stack.
+    started: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         return f"{self.name}-{self.instance}"
 
     def start(self) -> None:
+        self._reap()
         cmd = [sys.executable, "-m", "services.cli.main", "serve", self.name]
         if self.http_port:
             cmd += ["--http-port", str(self.http_port)]
@@ -35,9 +40,19 @@ class ServiceProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        self.started.append(self.proc)
         # `rcm stack down` stops whatever a crashed demo or bench left running.
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.write_text(str(self.proc.pid))
+
+    def _reap(self) -> None:
+        """SIGKILL every process of this slot still running (called before a start and after a stop)."""
+        for p in self.started:
+            if p.poll() is None:
+                p.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(10)
+        self.started = [p for p in self.started if p.poll() is None]
 
     @property
     def pid_file(self) -> Path:
@@ -60,6 +75,7 @@ class ServiceProcess:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+        self._reap()
         self.pid_file.unlink(missing_ok=True)
 
 
@@ -99,4 +115,5 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 sp.proc.kill()
                 sp.proc.wait(5)
+            sp._reap()
             sp.pid_file.unlink(missing_ok=True)
