@@ -97,6 +97,8 @@ def subscribe_batch(
     handler: BatchHandler,
     max_records: int = 500,
     batch_timeout_ms: int = 50,
+    fetch_min_bytes: int = 1,
+    fetch_max_wait_ms: int = 500,
 ) -> None:
     """Register a batch subscriber that hands the raw ConsumerRecords to ``handler``.
 
@@ -117,6 +119,8 @@ def subscribe_batch(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=raw_decoder,
         max_poll_interval_ms=10 * 60 * 1000,
+        fetch_min_bytes=fetch_min_bytes,
+        fetch_max_wait_ms=fetch_max_wait_ms,
     )
     async def on_batch(body: list, message: KafkaMessage) -> None:
         await handler(message.raw_message)

@@ -59,6 +59,11 @@ class ConsumerSettings(BaseSettings):
 
     max_records: int | None = None  # None: the service's own default (its ServiceSpec)
     batch_timeout_ms: int = 50
+    # The broker answers a fetch once it has this many bytes or waited this long:
+    # under load, fewer and fuller fetches cost the broker and the consumer less CPU;
+    # the wait bounds the latency a quiet topic adds per hop.
+    fetch_min_bytes: int = 1
+    fetch_max_wait_ms: int = 500
     partitions: int = 4
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -49,6 +50,32 @@ class BenchError(RuntimeError):
 class ProcessStats:
     peak_rss: dict[str, int] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
+    # CPU already used when the run starts (imports, migrations, code-set loading):
+    # start-up is not per-encounter work, so it is subtracted.
+    cpu_at_start: dict[str, float] = field(default_factory=dict)
+
+    infra_pids: dict[str, int] = field(default_factory=dict)  # kafka, postgres (with its backends)
+
+    def start(self, sup: Supervisor) -> None:
+        self.sample(sup)
+        self.cpu_at_start = dict(self.cpu)
+
+    def sample_infra(self) -> None:
+        for name, pid in self.infra_pids.items():
+            try:
+                p = psutil.Process(pid)
+                procs = [p, *p.children(recursive=True)]
+            except psutil.Error:
+                continue
+            total = 0.0
+            for q in procs:
+                try:
+                    t = q.cpu_times()
+                    total += t.user + t.system + (t.children_user + t.children_system if q is p else 0)
+                except psutil.Error:
+                    pass
+            key = f"{name}#{pid}"
+            self.cpu[key] = max(self.cpu.get(key, 0.0), total)
 
     def sample(self, sup: Supervisor) -> None:
         for sp in sup.processes:
@@ -69,7 +96,7 @@ class ProcessStats:
         out: dict[str, float] = {}
         for key, v in self.cpu.items():
             label = key.split("#")[0]
-            out[label] = out.get(label, 0.0) + v
+            out[label] = out.get(label, 0.0) + v - self.cpu_at_start.get(key, 0.0)
         return out
 
 
@@ -137,6 +164,50 @@ async def stage_stats(conn: asyncpg.Connection, ids: list[str], started: float) 
     return stages, {r["encounter_id"]: float(r["posted"]) for r in rows}
 
 
+# Each hop's timestamps as the services record them (Postgres now() of the writing transaction).
+_HOPS_SQL = """
+SELECT e.encounter_id, e.route,
+       extract(epoch FROM e.received_at) AS received, extract(epoch FROM e.coded_at) AS coded,
+       extract(epoch FROM c.created_at) AS claimed,
+       (SELECT extract(epoch FROM min(h.at)) FROM billing.claim_history h
+         WHERE h.claim_id = c.claim_id AND h.status = 'submitted') AS submitted,
+       (SELECT extract(epoch FROM min(ra.received_at)) FROM payments.claim_payment cp
+         JOIN payments.remittance_advice ra USING (advice_id) WHERE cp.claim_id = c.claim_id) AS remitted,
+       (SELECT extract(epoch FROM min(cp.posted_at)) FROM payments.claim_payment cp
+         WHERE cp.claim_id = c.claim_id AND cp.state = 'posted') AS posted
+  FROM coding.encounter e
+  JOIN billing.claim c ON c.encounter_id = e.encounter_id AND c.frequency_code = '1'
+ WHERE e.encounter_id = ANY($1)
+"""
+HOPS = (("documented", "received", "intake (Kafka -> coding)"), ("received", "coded", "coding"),
+        ("coded", "claimed", "coded -> claim"), ("claimed", "submitted", "claim -> 837 written"),
+        ("submitted", "remitted", "837 -> payer -> 835 read"), ("remitted", "posted", "835 -> posted"))  # fmt: skip
+
+
+async def hop_stats(conn: asyncpg.Connection, documented: dict[str, float]) -> dict:
+    """Latency per hop (p50/p95 s) and end to end split by coding route (auto vs coder review).
+
+    The split matters: a reviewed encounter waits for a person, so its latency
+    says how fast coders are, not how fast the pipeline is.
+    """
+    rows = await conn.fetch(_HOPS_SQL, list(documented))
+    per_hop: dict[str, list[float]] = {label: [] for _, _, label in HOPS}
+    by_route: dict[str, list[float]] = {}
+    for r in rows:
+        t = {k: (float(r[k]) if r[k] is not None else None) for k in ("received", "coded", "claimed", "submitted", "remitted", "posted")}
+        t["documented"] = documented[r["encounter_id"]]
+        if r["route"] == "auto":  # hops of a reviewed encounter include the coder's time
+            for a, b, label in HOPS:
+                if t[a] is not None and t[b] is not None:
+                    per_hop[label].append(max(0.0, t[b] - t[a]))
+        if t["posted"] is not None:
+            by_route.setdefault(r["route"], []).append(t["posted"] - t["documented"])
+    def pct(v: list[float]) -> dict:
+        return {"p50": round(_pct(v, 0.5), 3), "p95": round(_pct(v, 0.95), 3), "count": len(v)}
+    return {"hops_auto": {k: pct(v) for k, v in per_hop.items()},
+            "latency_by_route": {k: pct(v) for k, v in sorted(by_route.items())}}  # fmt: skip
+
+
 @dataclass
 class BenchRun:
     n: int
@@ -185,6 +256,9 @@ class BenchRun:
             if self.chaos:
                 await self.chaos.inject_poison(self.endpoints["kafka"])
             producer = await start_producer(self.endpoints["kafka"])
+            stats.infra_pids = await self._infra_pids()
+            stats.sample_infra()
+            stats.start(sup)
             started = time.time()
             try:
                 for i, (e, body) in enumerate(zip(events, bodies, strict=True)):
@@ -210,10 +284,13 @@ class BenchRun:
             if pool:
                 await asyncio.wait_for(pool, 60)
             stats.sample(sup)
+            stats.infra_pids = await self._infra_pids()  # chaos restarts the broker and database
+            stats.sample_infra()
             conn = await asyncpg.connect(self.endpoints["postgres"])
             try:
                 stages, posted = await stage_stats(conn, ids, started)
                 latencies = [posted[e.encounter_id] - e.occurred_at.timestamp() for e in events if e.encounter_id in posted]
+                hops = await hop_stats(conn, {e.encounter_id: e.occurred_at.timestamp() for e in events})
                 verdict = await self.chaos.verify(conn, ids, self.endpoints["kafka"]) if self.chaos else None
             finally:
                 await conn.close()
@@ -221,6 +298,7 @@ class BenchRun:
             stop.set()
             sup.stop_all()
         settled = len(ids) - len(missing)
+        cpu = stats.cpu_by_service()
         result = {
             "encounters": self.n, "instances": self.instances, "settled": settled, "unsettled": len(missing),
             "publish_seconds": round(published - started, 2), "elapsed_seconds": round(finished - started, 2),
@@ -230,14 +308,24 @@ class BenchRun:
                                 "p99": round(_pct(latencies, 0.99), 3),
                                 "mean": round(statistics.fmean(latencies), 3) if latencies else None,
                                 "count": len(latencies)},
+            **hops,
             "max_consumer_lag": lag_max,
             "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in sorted(stats.peak_rss.items())},
-            "cpu_seconds": {k: round(v, 1) for k, v in sorted(stats.cpu_by_service().items())},
+            "cpu_seconds": {k: round(v, 1) for k, v in sorted(cpu.items())},
+            # All CPU the run cost (services, broker, database) per settled encounter.
+            "cpu_ms_per_encounter": round(1000 * sum(cpu.values()) / settled, 2) if settled else None,
             "event_bytes_mean": round(statistics.fmean(len(b) for b in bodies)),
         }  # fmt: skip
         if verdict is not None:
             result["chaos"] = verdict
         return result
+
+    async def _infra_pids(self) -> dict[str, int]:
+        try:  # an external stack (KAFKA_BOOTSTRAP_SERVERS) has no local pids to watch
+            st = await asyncio.to_thread(stack.status, self.settings)
+        except Exception:  # noqa: BLE001 - CPU figures for the broker/database are optional
+            return {}
+        return {k: st[k]["pid"] for k in ("kafka", "postgres") if st.get(k, {}).get("pid")}
 
     async def _wait(self, ids: list[str], sup: Supervisor, stats: ProcessStats, lag_max: dict, stop) -> set[str]:
         conn = await asyncpg.connect(self.endpoints["postgres"])
@@ -295,9 +383,14 @@ def render(result: dict) -> str:
              "  stage throughput (/s): " + ", ".join(f"{k} {v['per_s']}" for k, v in result["stages"].items()),
              "  latency documented -> remittance posted (s): " + ", ".join(
                  f"{k} {v}" for k, v in result["latency_seconds"].items() if k != "count"),
+             "  latency by coding route (s): " + ", ".join(
+                 f"{k} p50 {v['p50']} p95 {v['p95']} (n={v['count']})" for k, v in result.get("latency_by_route", {}).items()),
+             "  hops, auto-coded (p50/p95 s): " + ", ".join(
+                 f"{k} {v['p50']}/{v['p95']}" for k, v in result.get("hops_auto", {}).items()),
              "  max consumer lag: " + ", ".join(f"{k} {v}" for k, v in result["max_consumer_lag"].items()),
              "  peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items()),
-             "  CPU seconds: " + ", ".join(f"{k} {v}" for k, v in result["cpu_seconds"].items())]  # fmt: skip
+             "  CPU seconds during the run: " + ", ".join(f"{k} {v}" for k, v in result["cpu_seconds"].items())
+             + f" -> {result['cpu_ms_per_encounter']} ms CPU per encounter"]  # fmt: skip
     raw = result.get("raw_baseline")
     if raw:
         lines.append(f"  raw aiokafka produce+consume: {raw['produce_and_consume_per_s']} msg/s "
@@ -351,6 +444,8 @@ async def run_bench(*, n: int, instances: int, seed: int, chaos_seed: int | None
     finally:
         if not external and not keep_stack:
             await asyncio.to_thread(stack.down, s)
+            if not (run_dir / "profiles").exists():  # profiles (RCM_PROFILE_SERVICES) are kept to be read
+                shutil.rmtree(run_dir, ignore_errors=True)  # a 10k run leaves hundreds of MB of data
     print(render(result))
     if as_json:
         print(json.dumps(result, indent=2))

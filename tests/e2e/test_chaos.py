@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from services.cli.bench import BenchRun
@@ -41,8 +42,28 @@ async def test_short_chaos_run_loses_and_duplicates_nothing():
                                 timeout=480, quiet=True).run()  # fmt: skip
     finally:
         await asyncio.to_thread(stack.down, s)
+    # Restarted processes included, nothing of this run may outlive it.
+    assert _processes_of(run_dir) == []
     verdict = result["chaos"]
     assert verdict["by_kind"] == {"service_kill": 10, "broker_kill": 1, "postgres_stop": 1}
     assert verdict["poison_injected"] == 4
     assert verdict["violations"] == []
     assert result["unsettled"] == 0 and result["settled"] == 120
+    # The latency budget per hop and the CPU accounting come from what the services recorded.
+    hops = result["hops_auto"]
+    assert hops["coding"]["count"] > 0 and hops["835 -> posted"]["count"] > 0
+    assert all(v["p50"] >= 0 for v in hops.values())
+    assert set(result["latency_by_route"]) <= {"auto", "review"} and result["latency_by_route"]["auto"]["count"] > 0
+    assert result["cpu_ms_per_encounter"] > 0
+    assert {"kafka", "postgres"} <= set(result["cpu_seconds"])
+
+
+def _processes_of(run_dir: Path) -> list[str]:
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if p.environ().get("RCM_RUN_DIR") == str(run_dir) and p.pid != os.getpid():
+                found.append(f"{p.pid} {' '.join(p.info['cmdline'] or [])}")
+        except psutil.Error:
+            continue
+    return found
