@@ -102,17 +102,16 @@ def make_apply(rt: Runtime):
                 f"INSERT INTO {S}.adjudication (claim_id, status, paid, file_name) VALUES ($1, $2, $3, $4)",
                 [(a.claim_id, a.status, a.paid, name) for a in adjs],
             )
-        wake.set()
 
-    wake = asyncio.Event()
+    wake = asyncio.Event()  # set by the mailbox after the file's transaction commits
     return apply, wake
 
 
 async def mailbox_loop(rt: Runtime) -> None:
     apply, wake = make_apply(rt)
-    box = InboundMailbox(
-        rt.settings.outbound_dir, frozenset({"837"}), S, apply, handles_unknown=True
-    )
+    # Woken after the commit: woken inside the transaction, the writer's query would not see the files yet.
+    box = InboundMailbox(rt.settings.outbound_dir, frozenset({"837"}), S, apply, handles_unknown=True,
+                         on_commit=wake.set)  # fmt: skip
     writer = asyncio.create_task(file_writer_loop(rt.pool, S, rt.stop, wake,
                                                   min_age_seconds=rt.settings.payer.delay_seconds))  # fmt: skip
     try:
