@@ -6,12 +6,16 @@ segment strings from ``shared.x12.segment_chunks`` with a small loop-state
 machine: dispatch on the segment id, check the segment is allowed in the
 current loop, fill light objects for claims and service lines only.
 
-Speed (benchmarks/bench_835.py; about 1.4x the split-everything design, see
-``_parse``): segments are split into elements only when read, in cache-sized
-chunks; service dates and the rendering provider (same text on every claim)
-are parsed once per file; amounts are memoized per file; claim and line
-objects come from positional builders (``remittance.fast_constructor``);
-envelope and header segments are handled off the hot loop by ``_Envelope``.
+Speed (benchmarks/bench_835.py): segments come in cache-sized chunks and are
+split into elements only when read. In the claim loops most segments are codes
+then one value (DTM*472, CAS*CO*45, REF*6R, AMT*B6, NM1*82): they are looked
+up in a per-file memo by the text before their last element and never split,
+so their codes are shared strings (see ``_parse``). Amounts, line adjustments
+and dates are memoized too. Claim and line objects come from positional
+builders (``remittance.fast_constructor``) and hold the shared read-only
+``EMPTY_LIST``/``EMPTY_DICT`` until something is added, so a line allocates
+only the containers it fills; fewer, smaller objects are also cheaper to free.
+Envelope and header segments are handled off the hot loop by ``_Envelope``.
 
 Structure errors (wrong counts, mismatched control numbers, a segment in the
 wrong loop, a truncated file, a non-numeric amount) raise ``X12Error`` naming
@@ -35,9 +39,11 @@ from shared.x12 import Separators, X12Error, segment_chunks
 from .era_segments import (
     CLAIM_NAMES,
     DATES,
+    NUMBER_CHARS,
     ONE_UNIT,
     PAD,
     claim_payment,
+    claim_remarks,
     dtm_record,
     name_record,
     new_tuple,
@@ -51,6 +57,9 @@ from .era_segments import (
 )
 from .remittance import (
     ADJUSTMENT_GROUPS,
+    CLAIM_STATUS,
+    EMPTY_DICT,
+    EMPTY_LIST,
     Adjustment,
     ClaimPayment,
     Era835,
@@ -59,6 +68,7 @@ from .remittance import (
     PersonName,
     RemitTransaction,
     ServiceLine,
+    new_claim_payment,
     new_service_line,
 )
 
@@ -80,10 +90,6 @@ _EXPECTED = {
     LINE: ("in loop 2110 service payment", "DTM, CAS, REF, AMT, QTY, LQ, SVC, CLP, LX, PLB or SE"),
     SUMMARY: ("in the summary", "PLB or SE"),
 }
-
-
-# NM1 entity codes whose names are PHI and unique per claim.
-_PHI_NAMES = frozenset({"QC", "IL", "74"})
 
 
 def _unexpected(n: int, sid: str, state: int) -> X12Error:
@@ -112,18 +118,33 @@ def parse_835(text: str) -> Era835:
             gc.enable()
 
 
-def _parse(chunks: Iterable[list[str]], seps: Separators) -> Era835:  # noqa: C901 - one flat hot loop
+def _parse(  # noqa: C901 - one flat hot loop
+    chunks: Iterable[list[str]], seps: Separators, heads: dict[str, tuple] | None = None
+) -> Era835:
     """The hot loop: claim and service-line segments, most frequent first.
 
-    DTM and loop-2100 NM1 segments (service dates, the rendering provider)
-    repeat verbatim across a file: a clean one is parsed once into a record
-    memoized by its text (only those two, so the memo stays small and
-    cache-resident: memoizing CAS/AMT/SVC text too saved instructions but, with
-    mostly distinct amounts, the big memo missed the CPU cache and was slower
-    overall). A memo hit skips splitting and re-parsing but still goes
-    through the loop-state checks with its own segment number; anything not
-    clean takes a checking path that raises or warns. Function calls cost as
-    much as a dozen plain operations here, so the per-line work is inlined.
+    Most segments in the claim loops are "codes, then one value": DTM*472,
+    CAS*CO*45, REF*6R, AMT*B6, NM1*82...*XX, then a date, amount, reference or
+    id. Each segment is cut at its last element separator and the text before
+    it (the head: few distinct texts per file, unlike the values) looked up in a
+    per-file memo of records made from a clean segment with that head. On a hit only
+    the last element and the loop state are left to check, so these segments
+    are never split and their codes are shared str objects. Everything else
+    (SVC, CLP, the patient's NM1, new heads, anything not clean) is split and
+    checked; a clean one then becomes a record for the next time. Records
+    hold only immutable values (str, date, Decimal, NamedTuple), never a
+    message tied to one segment number: a hit still takes the loop-state
+    checks with its own number, and a last element that does not fit (a bad
+    date, another NM109) goes back to the checking path.
+
+    Amounts are memoized by text (fee-schedule amounts repeat a lot), line
+    CAS adjustments by head and amount (immutable, so shared), dates in
+    ``DATES``. A memoized value was validated when first read; the same text
+    gives the same value. Function calls cost as much as a dozen plain
+    operations here, so the per-line work is inlined.
+
+    ``heads``: tests pass a dict that never remembers, so that every segment
+    takes the checking path, to show a memo hit gives exactly the same.
     """
     el, comp = seps.element, seps.component
     env = _Envelope(comp)
@@ -132,37 +153,26 @@ def _parse(chunks: Iterable[list[str]], seps: Separators) -> Era835:  # noqa: C9
     claim: ClaimPayment | None = None
     line: ServiceLine | None = None
     warns = env.warns
-    memo: dict[str, tuple] = {}  # DTM / NM1 segment text -> record
-    memo_get = memo.get
-    mc: dict[str, Decimal] = {}  # amount text -> Decimal: fee-schedule amounts repeat a lot
+    if heads is None:
+        heads = {}  # segment text before its last element -> record
+    heads_get = heads.get
+    mc: dict[str, Decimal] = {}  # amount text -> Decimal
     mc_get = mc.get
     procedures: dict[str, tuple] = {}  # SVC01 composite -> (qualifier, code, modifiers)
     procedures_get = procedures.get
-    new_line, one, new, groups = new_service_line, ONE_UNIT, new_tuple, ADJUSTMENT_GROUPS
+    dates_get = DATES.get
+    new_line, new_claim, one, new = new_service_line, new_claim_payment, ONE_UNIT, new_tuple
+    groups, statuses, D, nc = ADJUSTMENT_GROUPS, CLAIM_STATUS, Decimal, NUMBER_CHARS
+    # Parsed objects start with these shared read-only empties: replace, never add to them.
+    empty_list, empty_dict = EMPTY_LIST, EMPTY_DICT
     first = 1  # number of the first segment of the chunk
     for raws in chunks:
         for n, raw in enumerate(raws, first):
-            c = raw[0]
-            rec = memo_get(raw) if c == "D" or c == "N" else None
+            head, _, v = raw.rpartition(el)
+            rec = heads_get(head)
             if rec is None:
                 seg = raw.split(el)
                 sid = seg[0]
-                if sid == "CAS":
-                    if state == LINE:
-                        target, level = line.adjustments, "line"
-                    elif state == CLAIM:
-                        target, level = claim.adjustments, "claim"
-                    else:
-                        raise _unexpected(n, sid, state)
-                    if len(seg) == 4 and seg[1] in groups:  # one triplet, no quantity
-                        v = seg[3]
-                        amt = mc_get(v)
-                        if amt is None:
-                            amt = mc[v] = number(v, n, sid, 3)
-                        target.append(new(Adjustment, (seg[1], seg[2], amt, None, level)))
-                    else:
-                        read_cas(seg, n, level, target, mc)
-                    continue
                 if sid == "SVC":
                     if state != CLAIM and state != LINE:
                         raise _unexpected(n, sid, state)
@@ -189,112 +199,160 @@ def _parse(chunks: Iterable[list[str]], seps: Separators) -> Era835:  # noqa: C9
                     line = new_line(proc[0], proc[1], proc[2], charge, paid, ln > 4 and seg[4] or None, units)  # fmt: skip
                     if ln > 6:
                         svc_original(line, seg, n, comp, warns)
-                    claim.service_lines.append(line)
+                    if claim.service_lines is empty_list:
+                        claim.service_lines = [line]
+                    else:
+                        claim.service_lines.append(line)
                     state = LINE
-                    continue
-                if sid == "REF":
-                    if len(seg) < 3:
-                        raise X12Error("REF01 qualifier and REF02 value are required", n, sid)
-                    if state == LINE:
-                        q = seg[1]
-                        line.refs[q] = seg[2]
-                        if q == "6R":
-                            line.line_control_number = seg[2]
-                    elif state == CLAIM:
-                        claim.refs[seg[1]] = seg[2]
-                    else:
-                        env.ref(seg, n, state)
-                    continue
-                if sid == "AMT" or sid == "QTY":
-                    if len(seg) < 3:
-                        raise X12Error(f"{sid}01 qualifier and {sid}02 value are required", n, sid)
-                    if state == LINE:
-                        target = line
-                    elif state == CLAIM:
-                        target = claim
-                    else:
-                        raise _unexpected(n, sid, state)
-                    v = seg[2]
-                    amt = mc_get(v)
-                    if amt is None:
-                        amt = mc[v] = number(v, n, sid, 2)
-                    (target.amounts if sid == "AMT" else target.quantities)[seg[1]] = amt
                     continue
                 if sid == "CLP":
                     if state < PAYEE or state > LINE:
                         raise _unexpected(n, sid, state)
                     if state == PAYEE:
                         warns.append(f"segment {n} (CLP): claim payment outside an LX header number loop")  # fmt: skip
-                    claim = claim_payment(seg, n)
+                    claim = None
+                    if len(seg) > 9 and seg[1] and seg[2] in statuses:
+                        # CLP03-CLP05 inline (claim totals, nearly all distinct: no memo);
+                        # claim_payment reports whatever is wrong.
+                        v, p, r = seg[3], seg[4], seg[5]
+                        if not (v.strip(nc) or p.strip(nc) or r.strip(nc)):
+                            try:
+                                claim = new_claim(
+                                    seg[1], seg[2], D(v), D(p), D(r) if r else None, seg[6],
+                                    seg[7] or None, seg[8] or None, seg[9] or None,
+                                    len(seg) > 11 and seg[11] or None,
+                                )  # fmt: skip
+                            except (ArithmeticError, ValueError):
+                                pass
+                    if claim is None:
+                        claim = claim_payment(seg, n)
                     tx.claims.append(claim)
                     state = CLAIM
                     continue
                 if sid == "NM1":
                     if state == CLAIM and len(seg) > 9 and seg[1] == "QC":  # the patient
                         claim.patient = new(PersonName, (seg[3], seg[4], seg[5], seg[8], seg[9]))
+                    else:
+                        rec = _claim_name(seg, n, state, claim)
+                        if rec is not None:
+                            heads[head] = rec
+                    continue
+                if sid == "CAS":
+                    if len(seg) != 4 or seg[1] not in groups:
+                        _cas_checked(seg, n, state, claim, line, mc)
                         continue
-                    rec = name_record(seg)
-                    if rec is None or state != CLAIM:
-                        _name_checked(seg, n, state, claim)  # raises
-                    q = rec[1]
-                    if q in _PHI_NAMES:  # unique per claim: not worth a memo slot
-                        if q == "QC":
-                            claim.patient = rec[2]
-                        elif q == "IL":
-                            claim.subscriber = rec[2]
-                        else:
-                            claim.corrected_patient = rec[2]
-                        continue
+                    rec = (sid, seg[1], seg[2], {})  # {amount text: line Adjustment}
                 elif sid == "DTM":
-                    rec = dtm_record(seg)
-                    if rec is None:
+                    if len(seg) != 3 or dtm_record(seg) is None:
                         _date_checked(seg, n, state, tx, claim, line, warns)
                         continue
+                    rec = (sid, seg[1])
+                elif sid == "REF" or sid == "AMT" or sid == "QTY":
+                    if len(seg) != 3:
+                        _valued_checked(seg, n, state, env, claim, line, mc)
+                        continue
+                    rec = (sid, seg[1])
                 elif sid == "LQ":
                     if state != LINE:
                         raise _unexpected(n, sid, state)
                     if len(seg) < 3 or not seg[2]:
                         raise X12Error("LQ01 qualifier and LQ02 remark code are required", n, sid)
-                    line.remarks.append(seg[2] if seg[1] == "HE" else f"{seg[1]}:{seg[2]}")
+                    remark = seg[2] if seg[1] == "HE" else f"{seg[1]}:{seg[2]}"
+                    if line.remarks is empty_list:
+                        line.remarks = [remark]
+                    else:
+                        line.remarks.append(remark)
                     continue
                 elif sid == "MOA" or sid == "MIA":
                     if state != CLAIM:
                         raise _unexpected(n, sid, state)
-                    idx = (3, 4, 5, 6, 7) if sid == "MOA" else (5, 20, 21, 22, 23, 24)
-                    claim.remarks.extend(seg[i] for i in idx if i < len(seg) and seg[i])
+                    remarks = claim_remarks(seg)
+                    if claim.remarks is empty_list:
+                        claim.remarks = remarks
+                    else:
+                        claim.remarks.extend(remarks)
                     continue
                 else:
                     state = env.segment(seg, n, sid, state)
                     tx, warns = env.tx, env.warns
                     continue
-                memo[raw] = rec
-            # A clean DTM or loop-2100 NM1: only the loop state decides where it goes.
-            if rec[0] == "DTM":
+                heads[head] = rec
+            # A record, memoized or just made: the last element (v) and the loop state are left.
+            k = rec[0]
+            if k == "DTM":
+                d = dates_get(v)
+                if d is None:  # not a date seen clean (or DATES is full)
+                    _date_checked(raw.split(el), n, state, tx, claim, line, warns)
+                    continue
                 q = rec[1]
                 if state == LINE:
                     if q == "472" or q == "150":
-                        line.service_date = rec[2]
+                        line.service_date = d
                     elif q == "151":
-                        line.service_end_date = rec[2]
+                        line.service_end_date = d
                     else:
                         warns.append(f"segment {n} (DTM): DTM01 {q!r} ignored in loop 2110")
                 elif state == CLAIM:
                     if q == "232":
-                        claim.statement_from = rec[2]
+                        claim.statement_from = d
                     elif q == "233":
-                        claim.statement_to = rec[2]
+                        claim.statement_to = d
                     elif q == "050":
-                        claim.received_date = rec[2]
+                        claim.received_date = d
                     elif q == "036":
-                        claim.coverage_expiration = rec[2]
+                        claim.coverage_expiration = d
                     else:
                         warns.append(f"segment {n} (DTM): DTM01 {q!r} ignored in loop 2100")
                 elif state == HDR:
                     if q == "405":
-                        tx.production_date = rec[2]
+                        tx.production_date = d
                 else:
-                    raise _unexpected(n, "DTM", state)
-            else:  # NM1 82, TT, PR or GB
+                    raise _unexpected(n, k, state)
+            elif k == "CAS":
+                if state == LINE:
+                    adj = rec[3].get(v)
+                    if adj is None:
+                        amt = mc_get(v)
+                        if amt is None:
+                            amt = mc[v] = number(v, n, k, 3)
+                        adj = rec[3][v] = new(Adjustment, (rec[1], rec[2], amt, None, "line"))
+                    if line.adjustments is empty_list:
+                        line.adjustments = [adj]
+                    else:
+                        line.adjustments.append(adj)
+                    continue
+                if state != CLAIM:
+                    raise _unexpected(n, k, state)
+                amt = mc_get(v)
+                if amt is None:
+                    amt = mc[v] = number(v, n, k, 3)
+                adj = new(Adjustment, (rec[1], rec[2], amt, None, "claim"))
+                if claim.adjustments is empty_list:
+                    claim.adjustments = [adj]
+                else:
+                    claim.adjustments.append(adj)
+            elif k == "REF":
+                q = rec[1]
+                if state == LINE:
+                    if line.refs is empty_dict:
+                        line.refs = {q: v}
+                    else:
+                        line.refs[q] = v
+                    if q == "6R":
+                        line.line_control_number = v
+                elif state == CLAIM:
+                    if claim.refs is empty_dict:
+                        claim.refs = {q: v}
+                    else:
+                        claim.refs[q] = v
+                else:
+                    env.ref(raw.split(el), n, state)
+            elif k == "NM1":
+                if v != rec[3]:  # same name, another NM109: not the memoized segment
+                    rec = _claim_name(raw.split(el), n, state, claim)
+                    if rec is not None:
+                        heads[head] = rec
+                    continue
                 if state != CLAIM:
                     _name_checked(None, n, state, claim)  # raises
                 q = rec[1]
@@ -304,6 +362,25 @@ def _parse(chunks: Iterable[list[str]], seps: Separators) -> Era835:  # noqa: C9
                     claim.crossover_carrier = rec[2]
                 else:
                     claim.corrected_priority_payer = rec[2]
+            else:  # AMT or QTY
+                if state == LINE:
+                    target = line
+                elif state == CLAIM:
+                    target = claim
+                else:
+                    raise _unexpected(n, k, state)
+                amt = mc_get(v)
+                if amt is None:
+                    amt = mc[v] = number(v, n, k, 2)
+                if k == "AMT":
+                    if target.amounts is empty_dict:
+                        target.amounts = {rec[1]: amt}
+                    else:
+                        target.amounts[rec[1]] = amt
+                elif target.quantities is empty_dict:
+                    target.quantities = {rec[1]: amt}
+                else:
+                    target.quantities[rec[1]] = amt
         first += len(raws)
     n = first - 1
     if state != OUT:
@@ -313,7 +390,34 @@ def _parse(chunks: Iterable[list[str]], seps: Separators) -> Era835:  # noqa: C9
     return Era835(env.isa_numbers[0], env.isa_numbers, env.sender, env.receiver, env.out)
 
 
-# ------------------------------------------- checking paths for unclean segments
+# ----------------------------- checking paths for segments without a memo record
+
+
+def _claim_name(seg, n, state, claim) -> tuple | None:
+    """Loop 2100 NM1 other than the usual patient one: checks it and sets the claim's name.
+
+    Returns the memo record for a name that is not PHI (rendering provider,
+    crossover carrier, priority payer: the same text recurs on many claims).
+    """
+    rec = name_record(seg)
+    if rec is None or state != CLAIM:
+        _name_checked(seg, n, state, claim)  # raises
+    q, name = rec[1], rec[2]
+    if q == "QC":  # PHI, unique per claim: not memoized
+        claim.patient = name
+    elif q == "IL":
+        claim.subscriber = name
+    elif q == "74":
+        claim.corrected_patient = name
+    else:
+        if q == "82":
+            claim.rendering_provider = name
+        elif q == "TT":
+            claim.crossover_carrier = name
+        else:
+            claim.corrected_priority_payer = name
+        return ("NM1", q, name, seg[-1])  # seg[-1]: the text after the head
+    return None
 
 
 def _name_checked(seg, n, state, claim) -> None:
@@ -331,8 +435,60 @@ def _name_checked(seg, n, state, claim) -> None:
     raise AssertionError("name_record accepts every valid NM1")  # pragma: no cover
 
 
+def _cas_checked(seg, n, state, claim, line, mc) -> None:
+    """CAS with a bad group code, or with quantities or several triplets."""
+    if state == LINE:
+        obj, level = line, "line"
+    elif state == CLAIM:
+        obj, level = claim, "claim"
+    else:
+        raise _unexpected(n, "CAS", state)
+    adjs: list[Adjustment] = []
+    read_cas(seg, n, level, adjs, mc)
+    if adjs:
+        if obj.adjustments is EMPTY_LIST:
+            obj.adjustments = adjs
+        else:
+            obj.adjustments.extend(adjs)
+
+
+def _valued_checked(seg, n, state, env, claim, line, mc) -> None:
+    """REF, AMT or QTY with other than exactly two elements (missing ones raise)."""
+    sid = seg[0]
+    if len(seg) < 3:
+        raise X12Error(f"{sid}01 qualifier and {sid}02 value are required", n, sid)
+    q, v = seg[1], seg[2]
+    if state == LINE:
+        obj = line
+    elif state == CLAIM:
+        obj = claim
+    elif sid == "REF":
+        env.ref(seg, n, state)
+        return
+    else:
+        raise _unexpected(n, sid, state)
+    if sid == "REF":
+        if obj.refs is EMPTY_DICT:
+            obj.refs = {}
+        obj.refs[q] = v
+        if q == "6R" and obj is line:
+            line.line_control_number = v
+        return
+    amt = mc.get(v)
+    if amt is None:
+        amt = mc[v] = number(v, n, sid, 2)
+    if sid == "AMT":
+        if obj.amounts is EMPTY_DICT:
+            obj.amounts = {}
+        obj.amounts[q] = amt
+    else:
+        if obj.quantities is EMPTY_DICT:
+            obj.quantities = {}
+        obj.quantities[q] = amt
+
+
 def _date_checked(seg, n, state, tx, claim, line, warns) -> None:
-    """DTM that ``dtm_record`` refused (missing element or bad date)."""
+    """DTM without a memo record yet, or with a date not known clean."""
     sid = "DTM"
     if len(seg) < 3:
         raise X12Error("DTM01 qualifier and DTM02 date are required", n, sid)

@@ -5,9 +5,10 @@ returns plain values or the light remittance objects, and raises ``X12Error``
 naming the segment and element position (never the element's value: claim
 loops carry PHI).
 
-The ``*_record`` builders serve the parser's per-file memo of repeated segment
-strings (the same service-date DTM or rendering-provider NM1 recurs on
-thousands of claims in a large remittance). They never raise and never warn: they return
+The ``*_record`` readers tell the parser whether a DTM or loop-2100 NM1 is
+clean enough for its per-file memo of repeated segments (the same service-date
+DTM or rendering-provider NM1 recurs on thousands of claims in a large
+remittance; see ``era._parse``). They never raise and never warn: they return
 ``None`` for anything that is not clean, and the parser then takes the
 checking path, which raises or warns with the segment number. A record holds
 only immutable values (str, date, Decimal, NamedTuple), so the objects it
@@ -34,7 +35,7 @@ from .remittance import (
 
 PAD = [""] * 25
 _D = Decimal
-_NUMBER_CHARS = "0123456789.-"
+NUMBER_CHARS = "0123456789.-"  # an X12 R (decimal) value has only these
 new_tuple = tuple.__new__  # builds NamedTuples without their Python-level __new__
 # Dates repeat across a file (one service date per batch); immutable, safe to share.
 DATES: dict[str, date] = {}
@@ -50,7 +51,7 @@ def number(v: str, n: int, sid: str, pos: int) -> Decimal:
     except (ArithmeticError, ValueError):
         pass
     else:
-        if not v.strip(_NUMBER_CHARS):
+        if not v.strip(NUMBER_CHARS):
             return d
     what = "is empty" if not v else "is not a number"
     raise X12Error(f"{sid}{pos:02d} {what}; expected a decimal amount like 123.45", n, sid)
@@ -147,6 +148,12 @@ def claim_payment(seg: list[str], n: int) -> ClaimPayment:
         number(s[5], n, "CLP", 5) if s[5] else None, s[6], s[7] or None, s[8] or None,
         s[9] or None, s[11] or None,
     )  # fmt: skip
+
+
+def claim_remarks(seg: list[str]) -> list[str]:
+    """MOA03-MOA07 or MIA05, MIA20-MIA24 remark codes (the segment id picks which)."""
+    idx = (3, 4, 5, 6, 7) if seg[0] == "MOA" else (5, 20, 21, 22, 23, 24)
+    return [seg[i] for i in idx if i < len(seg) and seg[i]]
 
 
 def read_cas(

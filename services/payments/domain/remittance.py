@@ -5,6 +5,14 @@ and tuples for the small repeated items (adjustments, provider adjustments), so
 parsing a large ERA stays cheap. Patient and subscriber names are PHI: they are
 kept (posting and statements may need them) but excluded from ``repr`` so a
 logged object never leaks them.
+
+Claims and lines from the 835 parser hold the shared read-only ``EMPTY_LIST``
+/ ``EMPTY_DICT`` in the containers they have nothing for (most lines have no
+LQ or QTY, most claims no claim-level CAS, REF or AMT): they compare, print
+and serialize like ``[]`` / ``{}``, but mutating one raises ``TypeError``
+instead of leaking an item into every other claim. Replace such a field
+rather than appending to it; objects built with the constructors get fresh
+containers as before.
 """
 
 from __future__ import annotations
@@ -35,6 +43,61 @@ SECONDARY_STATUSES = frozenset({"2", "3", "20", "21"})
 
 # CAS01 claim adjustment group codes.
 ADJUSTMENT_GROUPS = frozenset({"CO", "CR", "OA", "PI", "PR"})
+
+
+def _read_only(self: object, *args: object, **kwargs: object) -> None:
+    raise TypeError("shared empty container of a parsed 835 object; assign a new list/dict instead")
+
+
+class _EmptyList(list):
+    """``EMPTY_LIST``'s type: a list that refuses every in-place change.
+
+    Like an immutable value, it stays itself through ``copy`` and ``pickle``
+    (a plain copy would be one list shared by every field that held the
+    sentinel); calling the class, as ``dataclasses.asdict`` does, gives a
+    plain list.
+    """
+
+    __slots__ = ()
+    append = extend = insert = remove = pop = clear = sort = reverse = _read_only
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
+
+    def __new__(cls, *args: Any) -> list:  # type: ignore[misc]
+        return list(*args)
+
+    def __copy__(self) -> list:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> list:
+        return self
+
+    def __reduce__(self) -> str:
+        return "EMPTY_LIST"
+
+
+class _EmptyDict(dict):
+    """``EMPTY_DICT``'s type: a dict that refuses every in-place change (see ``_EmptyList``)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
+        return dict(*args, **kwargs)
+
+    def __copy__(self) -> dict:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> dict:
+        return self
+
+    def __reduce__(self) -> str:
+        return "EMPTY_DICT"
+
+
+# One instance each, shared by every parsed object that has nothing to hold.
+EMPTY_LIST: list = list.__new__(_EmptyList)
+EMPTY_DICT: dict = dict.__new__(_EmptyDict)
 
 
 class Adjustment(NamedTuple):
@@ -220,7 +283,7 @@ class Era835:
         return [c for t in self.transactions for c in t.claims]
 
 
-def fast_constructor(cls: type, *positional: str) -> Callable[..., Any]:
+def fast_constructor(cls: type, *positional: str, shared_empty: bool = False) -> Callable[..., Any]:
     """A positional-only builder for the slotted dataclass ``cls``, for parsers.
 
     ``cls(...)`` goes through ``type.__call__`` and the generic dataclass
@@ -228,44 +291,61 @@ def fast_constructor(cls: type, *positional: str) -> Callable[..., Any]:
     an 835 parse's object cost. The builder is generated from
     ``dataclasses.fields`` so it sets every field, present and future:
     ``positional`` fields from its arguments, the rest to their defaults (a
-    fresh list/dict for factories). Raises ``TypeError`` for an unknown field
-    name, a field without default or a class with ``__post_init__``.
+    fresh list/dict for factories, or with ``shared_empty`` the read-only
+    ``EMPTY_LIST``/``EMPTY_DICT``, which the caller must replace before
+    adding items). Raises ``TypeError`` for an unknown field name, a field
+    without default or a class with ``__post_init__``.
     """
     names = {f.name for f in fields(cls)}
     if unknown := set(positional) - names:
         raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} has __post_init__; use the constructor")
-    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    # The builder is a closure: its helpers and defaults load as fast as locals.
+    free: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     lines = ["    o = _new(_cls)"]
     for f in fields(cls):
         if f.name in positional:
             value = f.name
+        elif f.default_factory is list and shared_empty:
+            free["_empty_list"], value = EMPTY_LIST, "_empty_list"
         elif f.default_factory is list:
             value = "[]"
+        elif f.default_factory is dict and shared_empty:
+            free["_empty_dict"], value = EMPTY_DICT, "_empty_dict"
         elif f.default_factory is dict:
             value = "{}"
         elif f.default_factory is not MISSING:
-            ns[f"_f_{f.name}"], value = f.default_factory, f"_f_{f.name}()"
+            free[f"_f_{f.name}"], value = f.default_factory, f"_f_{f.name}()"
+        elif f.default is None or f.default == () and type(f.default) is tuple:
+            value = repr(f.default)  # a constant
         elif f.default is not MISSING:
-            ns[f"_d_{f.name}"], value = f.default, f"_d_{f.name}"
+            free[f"_d_{f.name}"], value = f.default, f"_d_{f.name}"
         else:
             raise TypeError(f"{cls.__name__}.{f.name} has no default")
         lines.append(f"    o.{f.name} = {value}")
-    src = f"def build({', '.join(positional)}):\n" + "\n".join(lines) + "\n    return o\n"
+    src = (
+        f"def make({', '.join(free)}):\n"
+        f"  def build({', '.join(positional)}):\n"
+        + "\n".join("  " + ln for ln in lines)
+        + "\n      return o\n  return build\n"
+    )
+    ns: dict[str, Any] = {}
     exec(src, ns)  # noqa: S102 - source built from field names only
-    build = ns["build"]
+    build = ns["make"](**free)
     build.__qualname__ = build.__name__ = f"new_{cls.__name__}"
     return build
 
 
 # Parser-side builders: ServiceLine(qualifier, code, modifiers, charge, paid,
-# revenue_code, units) and ClaimPayment(CLP01..CLP09, CLP11) without __init__.
+# revenue_code, units) and ClaimPayment(CLP01..CLP09, CLP11) without __init__,
+# containers shared empty until the parser's first write replaces them.
 new_service_line = fast_constructor(
-    ServiceLine, "qualifier", "code", "modifiers", "charge", "paid", "revenue_code", "units"
-)
+    ServiceLine, "qualifier", "code", "modifiers", "charge", "paid", "revenue_code", "units",
+    shared_empty=True,
+)  # fmt: skip
 new_claim_payment = fast_constructor(
     ClaimPayment, "patient_control_number", "status_code", "charge", "paid",
     "patient_responsibility", "filing_indicator", "payer_claim_control_number",
-    "facility_type", "frequency", "drg_code",
+    "facility_type", "frequency", "drg_code", shared_empty=True,
 )  # fmt: skip

@@ -6,7 +6,10 @@ same objects, same warnings and errors with the segment's own number.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
+import pickle
 from datetime import date
 from decimal import Decimal as D
 from pathlib import Path
@@ -17,6 +20,8 @@ from hypothesis import strategies as st
 
 from services.payments.domain import check_era, era, parse_835
 from services.payments.domain.remittance import (
+    EMPTY_DICT,
+    EMPTY_LIST,
     ClaimPayment,
     ServiceLine,
     fast_constructor,
@@ -90,12 +95,20 @@ def test_fast_builders_match_the_dataclass_constructors():
     assert line == ServiceLine("HC", "99213", ("25",), D("100"), D("80"))
     claim = new_claim_payment("CLM1", "1", D(5), D(4), None, "12", None, None, None, None)
     assert claim == ClaimPayment("CLM1", "1", D(5), D(4), None, "12")
-    # Every field is set (a new field would be too) and containers are not shared.
+    # Every field is set (a new field would be too); empty containers are the
+    # shared read-only sentinels, so a write that forgot to replace one fails loudly.
     for obj in (line, claim):
         assert all(hasattr(obj, f.name) for f in dataclasses.fields(obj))
     other = new_service_line("HC", "99214", (), D(1), D(1), None, one)
-    other.adjustments.append("x")
-    assert line.adjustments == [] and line.refs == {} and other.refs is not line.refs
+    assert other.refs is line.refs is EMPTY_DICT and other.adjustments is EMPTY_LIST
+    with pytest.raises(TypeError):
+        other.adjustments.append("x")
+    assert line.adjustments == [] and line.refs == {}
+    # fast_constructor's default still gives fresh containers.
+    fresh = fast_constructor(ServiceLine, "qualifier", "code", "modifiers", "charge", "paid")
+    a, b = fresh("HC", "1", (), one, one), fresh("HC", "2", (), one, one)
+    a.adjustments.append("x")
+    assert b.adjustments == [] and a.refs is not b.refs
 
 
 def test_fast_constructor_refuses_what_it_cannot_build():
@@ -172,9 +185,158 @@ def test_repeated_segments_share_immutable_values_only():
     assert c1.statement_from == date(2024, 3, 1)
     assert c1.service_lines[0] is not c2.service_lines[0]
     assert c1.service_lines[0].adjustments == c2.service_lines[0].adjustments
+    assert c1.service_lines[0].adjustments[0] is c2.service_lines[0].adjustments[0]  # NamedTuple
     c1.service_lines[0].adjustments.clear()
     assert len(c2.service_lines[0].adjustments) == 1
     assert [c.patient.id for c in era_.claims] == ["M0", "M1", "M2"]
+
+
+def test_same_head_with_another_last_element_is_read_afresh():
+    # Each of these shares the text before its last element (the memo key)
+    # with a segment of the first claim or the payee loop.
+    claim2 = [
+        "CLP*CLM3002*1*100*60**12*ICN9002*11*1",
+        "CAS*CO*45*40",  # claim level now: not the line CAS*CO*45 record's Adjustment
+        "NM1*82*1*DOCTOR*ALICE****XX*9999999999",  # same name, another NPI
+        "DTM*232*20240231",  # impossible date
+        "SVC*HC:99213*0*0**1",
+        "DTM*472*20240304",  # another date
+        "REF*TJ*987654321",  # first seen in the payee loop
+        "AMT*B6*1e5",  # not a number
+    ]
+    segs = SEGS[:-3] + claim2 + SEGS[-3:]
+    with pytest.raises(X12Error) as exc:
+        parse_835(with_se(segs))
+    amt = segs.index("AMT*B6*1e5")
+    assert exc.value.segment == amt + 1 and "AMT02 is not a number" in str(exc.value)
+    segs[amt] = "AMT*B6*0"
+    era_ = parse_835(with_se(segs))
+    c1, c2 = era_.claims
+    tx = era_.transactions[0]
+    assert [(a.level, a.amount) for a in c2.adjustments] == [("claim", D(40))]
+    assert {a.level for ln in c1.service_lines for a in ln.adjustments} == {"line"}
+    assert (c1.rendering_provider.id, c2.rendering_provider.id) == ("1234567893", "9999999999")
+    dtm = segs.index("DTM*232*20240231") + 1
+    assert tx.warnings == [f"segment {dtm} (DTM): DTM02 is not a valid CCYYMMDD date"]
+    assert c2.statement_from is None
+    line = c2.service_lines[0]
+    assert line.service_date == date(2024, 3, 4) and line.amounts == {"B6": D(0)}
+    assert line.refs == {"TJ": "987654321"} and tx.payee.refs == {"TJ": "123456789"}
+
+
+class _Forgetful(dict):
+    """A memo that never remembers: every segment takes the checking path."""
+
+    def get(self, key, default=None):
+        return default
+
+    def __setitem__(self, key, value):
+        pass
+
+
+def _outcome(text: str, heads=None):
+    try:
+        return era._parse(*segment_chunks(text), heads)
+    except X12Error as exc:
+        return ("X12Error", str(exc), exc.segment)
+
+
+_CLAIM = SEGS[next(i for i, s in enumerate(SEGS) if s.startswith("CLP*")) : -3]
+# The fixtures, and one where most heads recur: with the same last element
+# (claim repeated) and with another (the second claim's name, dates, amounts).
+_OTHER = [s.replace("1234567893", "9999999999").replace("2024030", "2024040") for s in _CLAIM]
+MEMO_TEXTS = [p.read_text() for p in sorted(FIXTURES.rglob("*.835"))]
+MEMO_TEXTS.append(
+    with_se(SEGS[:-3] + _CLAIM + [s.replace("*15", "*16") for s in _OTHER] + SEGS[-3:])
+)
+LAST_ELEMENTS = ["", "0", "-5.5", "1e5", "X", "20240229", "20240231", "9999999999", "1:2"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    which=st.integers(0, len(MEMO_TEXTS) - 1),
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["drop", "dup", "swap", "empty", "chop", "copy", "last"]),
+            st.integers(0, 10_000),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    recount=st.booleans(),
+)
+def test_memo_hits_give_what_the_checking_path_gives(which, edits, recount):
+    segs = MEMO_TEXTS[which].strip().rstrip("~").split("~")
+    for kind, k in edits:
+        i = k % len(segs)
+        if kind == "drop" and len(segs) > 1:
+            del segs[i]
+        elif kind == "dup":
+            segs.insert(i, segs[i])
+        elif kind == "swap" and i + 1 < len(segs):
+            segs[i], segs[i + 1] = segs[i + 1], segs[i]
+        elif kind == "empty":
+            els = segs[i].split("*")
+            if k % len(els):
+                els[k % len(els)] = ""
+            segs[i] = "*".join(els)
+        elif kind == "chop":
+            segs[i] = segs[i][: max(1, k % (len(segs[i]) + 1))]
+        elif kind == "copy":  # a segment repeated elsewhere: its head is then known
+            segs.insert(k // 7 % len(segs), segs[i])
+        elif kind == "last":  # same head, another last element
+            head, sep, _ = segs[i].rpartition("*")
+            segs.insert(i + 1, head + sep + LAST_ELEMENTS[k % len(LAST_ELEMENTS)])
+    if recount:  # keep the SE counts right, so that more edited files parse to the end
+        st_at = None
+        for j, seg in enumerate(segs):
+            if seg.startswith("ST*"):
+                st_at = j
+            elif seg.startswith("SE*") and st_at is not None:
+                els = seg.split("*")
+                segs[j] = "*".join([els[0], str(j - st_at + 1), *els[2:]])
+    text = "~".join(segs) + "~"
+    assert _outcome(text) == _outcome(text, _Forgetful())
+
+
+# ------------------------------------------------------------------ shared empties
+
+
+def test_empty_containers_are_the_shared_read_only_sentinels():
+    segs = list(SEGS)
+    svc = next(i for i, s in enumerate(segs) if s.startswith("SVC*"))
+    segs[svc + 1 : svc + 1] = ["QTY*ZK*2", "LQ*HE*N130"]  # the first line only
+    era_ = parse_835(with_se(segs))
+    c1 = era_.claims[0]
+    first, second = c1.service_lines
+    assert first.quantities == {"ZK": D(2)} and first.remarks == ["N130"]
+    assert second.quantities is EMPTY_DICT and second.remarks == ["M15"]
+    assert c1.refs is c1.amounts is c1.quantities is EMPTY_DICT
+    assert EMPTY_LIST == [] and EMPTY_DICT == {} and len(EMPTY_LIST) == len(EMPTY_DICT) == 0
+    # Looks like an empty list/dict to readers, refuses writers.
+    assert repr(second.quantities) == "{}" and json.dumps([EMPTY_LIST, EMPTY_DICT]) == "[[], {}]"
+    assert second == dataclasses.replace(second, quantities={})
+    for write in (
+        lambda: second.quantities.__setitem__("ZK", D(1)),
+        lambda: second.quantities.update(ZK=D(1)),
+        lambda: c1.refs.setdefault("F8", "X"),
+        lambda: EMPTY_LIST.append("MA01"),
+        lambda: EMPTY_LIST.extend(["MA01"]),
+        lambda: EMPTY_LIST.insert(0, "MA01"),
+    ):
+        with pytest.raises(TypeError):
+            write()
+    with pytest.raises(TypeError):
+        c1.refs |= {"F8": "X"}
+    assert EMPTY_LIST == [] and EMPTY_DICT == {}
+    # Copies keep the sentinel (one plain dict for all would alias the fields);
+    # asdict gives plain containers of the caller's own.
+    assert copy.deepcopy(c1).refs is pickle.loads(pickle.dumps(era_)).claims[0].refs is EMPTY_DICT
+    as_dict = dataclasses.asdict(c1)
+    assert type(as_dict["refs"]) is dict and as_dict["refs"] is not as_dict["amounts"]
+    # A new parse of another file starts from the same, still empty, sentinels.
+    again = parse_835(CAS_FILE).claims[0]
+    assert again.service_lines[0].quantities is EMPTY_DICT and EMPTY_DICT == {}
 
 
 # ------------------------------------------------------------------ amounts
