@@ -87,7 +87,9 @@ async def test_correction_request_becomes_a_submitted_replacement_claim(pipeline
         body = (await c.get(f"/claims/{original['claim_id']}")).json()
         other = await c.get(f"/claims/{original['claim_id']}", headers={"authorization": f"Bearer {pipeline.token(sites=['elsewhere'])}"})
     states = [h["status"] for h in body["history"]]
-    assert states[:2] == ["submitted", "accepted"] and "corrected" in states
+    # The 835 may be read before the 277CA (different mailboxes, different services): a claim
+    # already paid skips "accepted", which is no less an acceptance.
+    assert states[0] == "submitted" and states[1] in ("accepted", "paid") and "corrected" in states
     corrected = next(h for h in body["history"] if h["status"] == "corrected")
     assert corrected["detail"]["replacement"] == replacement
     assert other.status_code == 403
