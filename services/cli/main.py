@@ -172,6 +172,12 @@ def cmd_bench(args) -> int:
 
     if args.encounters < 1 or args.instances < 1:
         raise UserError("bench: --encounters and --instances must be at least 1")
+    if args.rate is not None and not args.rate > 0:  # also refuses nan
+        raise UserError("bench: --rate must be a positive number of encounters per second")
+    if args.partitions is not None and args.partitions < 1:
+        raise UserError("bench: --partitions must be at least 1")
+    if not args.timeout > 0:
+        raise UserError("bench: --timeout must be a positive number of seconds")
     try:
         return asyncio.run(run_bench(n=args.encounters, instances=args.instances, seed=args.seed,
                                      chaos_seed=args.seed if args.chaos else None, as_json=args.json,
