@@ -29,6 +29,7 @@ from services.payments.domain.remittance import (
     new_service_line,
 )
 from shared.x12 import X12Error, segment_chunks, split_segments
+from tests.x12damage import KINDS, damage
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "x12" / "835"
 CAS_FILE = (FIXTURES / "authored" / "claim-and-line-cas.835").read_text()
@@ -257,7 +258,7 @@ LAST_ELEMENTS = ["", "0", "-5.5", "1e5", "X", "20240229", "20240231", "999999999
     which=st.integers(0, len(MEMO_TEXTS) - 1),
     edits=st.lists(
         st.tuples(
-            st.sampled_from(["drop", "dup", "swap", "empty", "chop", "copy", "last"]),
+            st.sampled_from([*KINDS, "copy", "last"]),
             st.integers(0, 10_000),
         ),
         min_size=1,
@@ -269,24 +270,13 @@ def test_memo_hits_give_what_the_checking_path_gives(which, edits, recount):
     segs = MEMO_TEXTS[which].strip().rstrip("~").split("~")
     for kind, k in edits:
         i = k % len(segs)
-        if kind == "drop" and len(segs) > 1:
-            del segs[i]
-        elif kind == "dup":
-            segs.insert(i, segs[i])
-        elif kind == "swap" and i + 1 < len(segs):
-            segs[i], segs[i + 1] = segs[i + 1], segs[i]
-        elif kind == "empty":
-            els = segs[i].split("*")
-            if k % len(els):
-                els[k % len(els)] = ""
-            segs[i] = "*".join(els)
-        elif kind == "chop":
-            segs[i] = segs[i][: max(1, k % (len(segs[i]) + 1))]
-        elif kind == "copy":  # a segment repeated elsewhere: its head is then known
+        if kind == "copy":  # a segment repeated elsewhere: its head is then known
             segs.insert(k // 7 % len(segs), segs[i])
         elif kind == "last":  # same head, another last element
             head, sep, _ = segs[i].rpartition("*")
             segs.insert(i + 1, head + sep + LAST_ELEMENTS[k % len(LAST_ELEMENTS)])
+        else:
+            damage(segs, kind, k)
     if recount:  # keep the SE counts right, so that more edited files parse to the end
         st_at = None
         for j, seg in enumerate(segs):

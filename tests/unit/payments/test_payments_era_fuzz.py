@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from services.payments.domain import check_era, parse_835
 from shared.x12 import X12Error
+from tests.x12damage import KINDS, damage
 
 AUTHORED = Path(__file__).resolve().parents[2] / "fixtures" / "x12" / "835" / "authored"
 TEXTS = [p.read_text() for p in sorted(AUTHORED.glob("*.835"))]
@@ -32,7 +33,7 @@ def test_every_truncation_point():
     which=st.integers(0, len(TEXTS) - 1),
     edits=st.lists(
         st.tuples(
-            st.sampled_from(["drop", "dup", "swap", "empty", "chop"]), st.integers(0, 10_000)
+            st.sampled_from(KINDS), st.integers(0, 10_000)
         ),
         min_size=1,
         max_size=3,
@@ -41,22 +42,7 @@ def test_every_truncation_point():
 def test_damaged_segments(which, edits):
     segs = TEXTS[which].strip().rstrip("~").split("~")
     for kind, k in edits:
-        i = k % len(segs)
-        if kind == "drop":
-            del segs[i]
-        elif kind == "dup":
-            segs.insert(i, segs[i])
-        elif kind == "swap" and i + 1 < len(segs):
-            segs[i], segs[i + 1] = segs[i + 1], segs[i]
-        elif kind == "empty":
-            els = segs[i].split("*")
-            if k % len(els):  # keep the segment id
-                els[k % len(els)] = ""
-            segs[i] = "*".join(els)
-        elif kind == "chop":
-            segs[i] = segs[i][: max(1, k % (len(segs[i]) + 1))]
-        if not segs:
-            return
+        damage(segs, kind, k)
     parses_or_x12error("~".join(segs) + "~")
 
 
