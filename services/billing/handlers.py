@@ -228,9 +228,13 @@ def make_handler(rt: Runtime) -> Handler:
 
 async def set_payer_claim_numbers(conn: asyncpg.Connection, rows: list[tuple[str, str]]) -> None:
     if rows:
-        await conn.executemany(
-            f"UPDATE {repo.S}.claim SET payer_claim_control_number = $2 WHERE claim_id = $1", rows
-        )
+        latest = dict(rows)  # a claim twice in one batch (reversal + correction): the last one wins
+        ids, numbers = list(latest), list(latest.values())
+        await conn.execute(  # one statement per batch (executemany is a round of work per row)
+            f"UPDATE {repo.S}.claim c SET payer_claim_control_number = u.n"
+            " FROM unnest($1::text[], $2::text[]) AS u(i, n) WHERE c.claim_id = u.i",
+            ids, numbers,
+        )  # fmt: skip
 
 
 def _safe(s: str) -> str:

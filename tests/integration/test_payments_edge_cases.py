@@ -274,3 +274,25 @@ async def test_linuxforhealth_samples_go_through_the_mailbox(payments):
     (row,) = await payments.get("/reconciliation", payer_id="999", since=None)
     assert D(row["unexplained"]) == 0
     assert (await payments.get("/health"))["status"] == "ok"
+
+
+async def test_the_database_refuses_an_unbalanced_journal_entry_whatever_else_the_statement_writes(payments):
+    """The balance trigger is the ledger's last line of defence: a bug in posting must not reach the books."""
+    async with payments.pool.acquire() as conn:
+        entries = await conn.fetch(
+            "INSERT INTO payments.journal_entry (kind, source) VALUES ('test', $1), ('test', $2) RETURNING entry_id",
+            f"trigger-test-good-{RUN}", f"trigger-test-bad-{RUN}",
+        )  # fmt: skip
+        good, bad = (r["entry_id"] for r in entries)
+        lines = [(good, "cash", D("10.00")), (good, "ar", D("-10.00")),
+                 (bad, "cash", D("10.00")), (bad, "ar", D("-9.99"))]  # fmt: skip
+        with pytest.raises(Exception, match=f"journal entry {bad} does not balance") as raised:
+            await conn.copy_records_to_table("journal_line", schema_name="payments", records=lines,
+                                             columns=["entry_id", "account", "amount"])  # fmt: skip
+        assert raised.value.sqlstate == "23514"  # check_violation: the whole statement rolled back
+        assert await conn.fetchval("SELECT count(*) FROM payments.journal_line WHERE entry_id = ANY($1)",
+                                   [good, bad]) == 0  # fmt: skip
+        # The balanced entry alone goes in; the ledger invariant (checked after the test) still holds.
+        await conn.copy_records_to_table("journal_line", schema_name="payments", records=lines[:2],
+                                         columns=["entry_id", "account", "amount"])  # fmt: skip
+        assert await conn.fetchval("SELECT sum(amount) FROM payments.journal_line WHERE entry_id = $1", good) == 0
