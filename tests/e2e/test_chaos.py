@@ -56,6 +56,7 @@ async def test_short_chaos_run_loses_and_duplicates_nothing():
     assert set(result["latency_by_route"]) <= {"auto", "review"} and result["latency_by_route"]["auto"]["count"] > 0
     assert result["cpu_ms_per_encounter"] > 0
     assert {"kafka", "postgres"} <= set(result["cpu_seconds"])
+    assert result["load_generator_cpu_seconds"] > 0  # publishing and polling are not free
 
 
 def _processes_of(run_dir: Path) -> list[str]:
