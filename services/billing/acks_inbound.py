@@ -94,7 +94,4 @@ async def _emit(conn, accepted: dict, rejected: dict[str, list[Reason]], source:
             claim_id=cid, source=source, reasons=reasons, file_name=file_name)), traceparent=c["traceparent"])  # fmt: skip
     await repo.set_status(conn, changes)
     await repo.open_work_items(conn, work)
-    if pccns:
-        await conn.executemany(
-            f"UPDATE {repo.S}.claim SET payer_claim_control_number = $2 WHERE claim_id = $1", pccns
-        )
+    await repo.set_payer_claim_numbers(conn, pccns)

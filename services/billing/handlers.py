@@ -221,20 +221,9 @@ def make_handler(rt: Runtime) -> Handler:
                 pcns.append((p.claim_id, p.payer_claim_control_number))
         known = await repo.get_claims(conn, [c[0] for c in changes])
         await repo.set_status(conn, [c for c in changes if c[0] in known])
-        await set_payer_claim_numbers(conn, [x for x in pcns if x[0] in known])
+        await repo.set_payer_claim_numbers(conn, [x for x in pcns if x[0] in known])
 
     return handle
-
-
-async def set_payer_claim_numbers(conn: asyncpg.Connection, rows: list[tuple[str, str]]) -> None:
-    if rows:
-        latest = dict(rows)  # a claim twice in one batch (reversal + correction): the last one wins
-        ids, numbers = list(latest), list(latest.values())
-        await conn.execute(  # one statement per batch (executemany is a round of work per row)
-            f"UPDATE {repo.S}.claim c SET payer_claim_control_number = u.n"
-            " FROM unnest($1::text[], $2::text[]) AS u(i, n) WHERE c.claim_id = u.i",
-            ids, numbers,
-        )  # fmt: skip
 
 
 def _safe(s: str) -> str:

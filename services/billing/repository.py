@@ -123,3 +123,14 @@ async def claim_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"SELECT site_id, status, count(*) AS n, sum(total_charge) AS charge FROM {S}.claim GROUP BY 1, 2 ORDER BY 1, 2"
     )
+
+
+async def set_payer_claim_numbers(conn: asyncpg.Connection, rows: list[tuple[str, str]]) -> None:
+    if rows:
+        latest = dict(rows)  # a claim twice in one batch (reversal + correction): the last one wins
+        ids, numbers = list(latest), list(latest.values())
+        await conn.execute(  # one statement per batch (executemany is a round of work per row)
+            f"UPDATE {S}.claim c SET payer_claim_control_number = u.n"
+            " FROM unnest($1::text[], $2::text[]) AS u(i, n) WHERE c.claim_id = u.i",
+            ids, numbers,
+        )  # fmt: skip
