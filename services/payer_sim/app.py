@@ -78,7 +78,8 @@ def make_apply(rt: Runtime):
                                        created_at=now, received_date=today))  # fmt: skip
         accepted = [c for c in sub.claims if decisions[c.claim_id].accepted]
         fresh = await conn.fetch(
-            f"SELECT c FROM unnest($1::text[]) AS c WHERE c NOT IN (SELECT claim_id FROM {S}.adjudication)",
+            # An index probe per claim; "NOT IN (SELECT ...)" hashed every adjudication ever made, per file.
+            f"SELECT c FROM unnest($1::text[]) AS c WHERE NOT EXISTS (SELECT FROM {S}.adjudication a WHERE a.claim_id = c)",
             [c.claim_id for c in accepted],
         )
         fresh_ids = {r["c"] for r in fresh}
