@@ -1,7 +1,7 @@
 """Message handlers of the billing service.
 
 encounter.coded -> price + scrub -> held (work item, claim.held) or batched into
-837 files per (claim type, payer) -> claim.submitted. Corrections from followup
+837 files per claim type (any mix of payers) -> claim.submitted. Corrections from followup
 become frequency 7/8 claims linked to the original. Remittances move the claim
 state machine on (paid / partially paid / denied).
 """
@@ -152,18 +152,20 @@ def make_handler(rt: Runtime) -> Handler:
                 total_charge=c.total_charge, service_date=c.service_date, reasons=findings)), cause=item)  # fmt: skip
 
     async def submit(conn, clean, emitter: Emitter) -> None:
-        groups: dict[tuple[str, str], list] = defaultdict(list)
+        # One 837 per claim type (837P and 837I follow different guides), whatever the payers:
+        # the clearinghouse splits a submission by payer (each claim names its payer in
+        # 2010BB). A file per payer multiplied files, acknowledgements and mailbox passes.
+        groups: dict[str, list] = defaultdict(list)
         for entry in clean:
-            c = entry[0]
-            groups[(c.claim_type, c.payer.payer_id)].append(entry)
+            groups[entry[0].claim_type].append(entry)
         now = datetime.now(UTC)
-        for (claim_type, payer_id), entries in groups.items():
+        for claim_type, entries in groups.items():
             for start in range(0, len(entries), ctx.max_claims_per_file):
                 chunk = entries[start : start + ctx.max_claims_per_file]
                 ok, bad = _buildable(chunk)
                 await hold(conn, bad, emitter)
                 if ok:
-                    await _write_file(conn, claim_type, payer_id, ok, now, emitter)
+                    await _write_file(conn, claim_type, ok, now, emitter)
 
     def _buildable(chunk):
         """Claims an 837 can be written for; the rest are held with the writer's reason."""
@@ -176,9 +178,7 @@ def make_handler(rt: Runtime) -> Handler:
                 bad.append((entry[0], entry[1], [Reason(code="X12_BUILD", message=reason[:300])]))
         return ok, bad
 
-    async def _write_file(
-        conn, claim_type: str, payer_id: str, entries, now: datetime, emitter: Emitter
-    ) -> None:
+    async def _write_file(conn, claim_type: str, entries, now: datetime, emitter: Emitter) -> None:
         icn, gcn = await repo.next_control_numbers(conn)
         with tracer().start_as_current_span("x12 build 837", attributes={"rcm.claims": len(entries),
                                                                           "rcm.interchange_control_number": icn}):  # fmt: skip
@@ -186,7 +186,9 @@ def make_handler(rt: Runtime) -> Handler:
                               created_at=now, sender_id=ctx.sender_id, receiver_id=ctx.receiver_id,
                               submitter_name=ctx.submitter_name, usage=ctx.usage)  # fmt: skip
         kind = "P" if claim_type == "professional" else "I"
-        file_name = f"837{kind}_{_safe(payer_id)}_{icn:09d}.x12"
+        payers = {c.payer.payer_id for c, _, _ in entries}
+        payer_id = payers.pop() if len(payers) == 1 else None  # recorded when the file has one payer
+        file_name = f"837{kind}_{_safe(payer_id)}_{icn:09d}.x12" if payer_id else f"837{kind}_{icn:09d}.x12"
         await add_outbound(conn, repo.S, ctx.outbound_dir, file_name, batch.text)
         spans = {
             st: [[s.claim_id, s.first_segment, s.last_segment] for s in ss]

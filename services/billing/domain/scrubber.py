@@ -192,8 +192,9 @@ def _place_or_bill_type(c: Claim) -> Iterator[Reason]:
             f"type of bill {inst.type_of_bill!r} is not valid",
             "institutional.type_of_bill",
         )
-    elif inst.type_of_bill[1] in "18" and inst.admission_date is None:
-        # Inpatient (11x) and critical access/special (18x) bills need the admission date.
+    elif inst.type_of_bill[2] in "18" and inst.admission_date is None:
+        # Inpatient bills need the admission date: bill classification (the third of the four
+        # digits, after facility type) 1 = inpatient, 8 = swing bed. 013x is hospital outpatient.
         yield _r(
             "ADMISSION_DATE_MISSING",
             "inpatient claim needs an admission date",

@@ -2,6 +2,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from billing_factory import PATIENT, SITES, coverage, make_coded, make_institutional
 
 from services.billing.domain.chargemaster import load_sample_chargemaster
@@ -197,6 +198,18 @@ def test_institutional_checks_revenue_code_type_of_bill_and_attending():
         ("REVENUE_CODE_MISSING", "lines[1].revenue_code"),
         ("REVENUE_CODE_INVALID", "lines[2].revenue_code"),
     ]
+
+
+@pytest.mark.parametrize(("type_of_bill", "needs_admission_date"), [
+    ("0111", True), ("0181", True), ("0211", True), ("0131", False), ("0831", False), ("0141", False),
+])  # fmt: skip
+def test_only_inpatient_bills_need_an_admission_date(type_of_bill, needs_admission_date):
+    coded = make_institutional()
+    inst = coded.encounter.institutional.model_copy(update={"type_of_bill": type_of_bill, "admission_date": None})
+    claim = build_claim(coded.model_copy(update={"encounter": coded.encounter.model_copy(update={"institutional": inst})}),
+                        claim_id="H-2", chargemaster=load_sample_chargemaster("east-hospital"))  # fmt: skip
+    found = "ADMISSION_DATE_MISSING" in codes(scrub(claim, is_billable=billable))
+    assert found is needs_admission_date
 
 
 def test_ndc_must_normalise_to_11_digits():
