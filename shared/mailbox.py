@@ -94,24 +94,41 @@ class InboundMailbox:
     def __post_init__(self) -> None:
         for sub in ("", "processed", "failed"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
+        # Files another poller of this inbox takes (a 999 in front of payments, an 835 in front
+        # of billing), by name -> (inode, mtime, size): read and classified once, not on every
+        # poll while they wait for their owner. A rewritten file has a new signature.
+        self._not_ours: dict[str, tuple[int, int, int]] = {}
 
     def candidates(self) -> list[Path]:
         files = []
+        not_ours = {}
         for entry in os.scandir(self.directory):
             if entry.is_file() and not entry.name.startswith(".") and not entry.name.endswith(".tmp"):
+                known = self._not_ours.get(entry.name)
+                if known is not None:
+                    try:
+                        st = entry.stat()
+                    except FileNotFoundError:
+                        continue  # its owner took it
+                    if known == (st.st_ino, st.st_mtime_ns, st.st_size):
+                        not_ours[entry.name] = known
+                        continue
                 files.append(Path(entry.path))
+        self._not_ours = not_ours  # names gone from the directory are forgotten
         return sorted(files, key=lambda p: p.name)
+
 
     async def poll_once(self, pool: asyncpg.Pool) -> int:
         handled = 0
         for path in self.candidates():
             try:
-                raw = path.read_bytes()
+                raw, st = _read(path)
             except FileNotFoundError:
                 continue  # another instance took it
             text = raw.decode("utf-8", errors="replace")
             kind = classify(text)
             if kind.kind not in self.kinds and not (self.handles_unknown and kind.kind == "unknown"):
+                self._not_ours[path.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
                 continue
             handled += await self._take(pool, path, raw, text, kind)
         return handled
@@ -182,6 +199,12 @@ class InboundMailbox:
                     await asyncio.wait_for(stop.wait(), interval)
                 except TimeoutError:
                     pass
+
+
+def _read(path: Path) -> tuple[bytes, os.stat_result]:
+    """A mailbox file's bytes and the signature of exactly those bytes (a small local read)."""
+    with open(path, "rb") as f:
+        return f.read(), os.fstat(f.fileno())
 
 
 # --------------------------------------------------------------------------- outbound

@@ -9,6 +9,7 @@ wake-up would stall and the test would fail on its bounded wait.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,41 @@ def test_runtime_commit_hooks_all_run() -> None:
     rt.on_commit.append(lambda: seen.append("files"))
     rt.committed()
     assert seen == ["relay", "files"]
+
+
+async def test_inbox_poller_reads_a_file_for_another_poller_once_while_it_waits(tmp_path, monkeypatch) -> None:
+    """billing and payments share one inbound directory: a waiting 835 is not re-read by billing every poll."""
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "x12"
+    era = (fixtures / "835" / "authored" / "denied-lq.835").read_text()
+    ack = (fixtures / "billing" / "imsweb" / "x12_999_accepted.txt").read_text()
+    box = mailbox.InboundMailbox(tmp_path, frozenset({"999"}), "billing", apply=None)  # type: ignore[arg-type]
+    taken: list[str] = []
+
+    async def take(pool, path, raw, text, kind) -> int:
+        taken.append(path.name)
+        path.unlink()
+        return 1
+
+    classified: list[str] = []
+    real_classify = mailbox.classify
+
+    def counting_classify(text: str):
+        kind = real_classify(text)
+        classified.append(kind.kind)
+        return kind
+
+    monkeypatch.setattr(box, "_take", take)
+    monkeypatch.setattr(mailbox, "classify", counting_classify)
+    mailbox.write_atomically(tmp_path, "a.835", era)
+    mailbox.write_atomically(tmp_path, "b.999", ack)
+
+    assert await box.poll_once(None) == 1 and taken == ["b.999"]
+    assert sorted(classified) == ["835", "999"]
+    for _ in range(3):  # the 835 waits for payments: not read again
+        assert await box.poll_once(None) == 0
+    assert sorted(classified) == ["835", "999"]
+
+    mailbox.write_atomically(tmp_path, "a.835", ack)  # the same name, new content: read again, and taken
+    assert await box.poll_once(None) == 1 and taken == ["b.999", "a.835"]
+    assert classified[-1] == "999"
+    assert box._not_ours == {}  # names gone from the directory are forgotten
