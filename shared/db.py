@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
@@ -29,6 +30,21 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5, timeout
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as e:
         raise ConfigurationError(f"Postgres unreachable at {redact(dsn)}: {type(e).__name__}: {e}") from e
+
+
+async def insert_rows(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
+    """Insert ``rows`` into ``table`` ("schema.table") as one statement over unnest'ed arrays.
+
+    ``columns`` are (name, Postgres type) in row order. One round trip: binary COPY takes two
+    (it waits for the server's go-ahead before sending data), which for the few to few hundred
+    rows of a micro-batch cost more than the rows. Bulk loads (code sets) keep COPY.
+    """
+    if not rows:
+        return
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(columns, 1))
+    await conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",
+                       *(list(c) for c in zip(*rows, strict=True)))  # fmt: skip
 
 
 async def release_reset(conn: asyncpg.Connection) -> None:

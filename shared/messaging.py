@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from shared.db import insert_rows
 from shared.events import Envelope
 from shared.telemetry import current_traceparent
 from shared.topics import dlq
 
+_OUTBOX_COLUMNS = [("event_id", "uuid"), ("topic", "text"), ("key", "bytea"), ("body", "bytea"), ("headers", "jsonb")]
 _DLQ_NAMESPACE = uuid.UUID("6f1c1d2e-9a51-4b8e-8a57-6a0c3b2f7e11")
 
 
@@ -53,10 +55,7 @@ class Emitter:
         if not self.rows:
             return 0
         n = len(self.rows)
-        await conn.copy_records_to_table(
-            "outbox", schema_name=self.schema, records=self.rows,
-            columns=["event_id", "topic", "key", "body", "headers"],
-        )  # fmt: skip
+        await insert_rows(conn, f"{self.schema}.outbox", _OUTBOX_COLUMNS, self.rows)
         self.rows.clear()
         return n
 

@@ -30,15 +30,23 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.wake = asyncio.Event()
         self.published = 0
+        self.lock_busy = False  # the last pass found another instance's relay publishing
 
     def notify(self) -> None:
         """Called after a commit that wrote outbox rows: publish without waiting for the poll."""
         self.wake.set()
 
-    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0, busy_seconds: float = 0.05) -> None:
+        """Publish until ``stop``; between passes wait for a notify, or ``idle_seconds`` at most.
+
+        Commits notify their own relay, so the idle poll only picks up what another instance
+        left behind (a crash). When another instance's relay holds the lock, its pass may have
+        begun before our commit: try again after ``busy_seconds``, not after an idle poll.
+        """
         backoff = 0.2
         while not stop.is_set():
             self.wake.clear()  # before the query: a commit during it sets it again, so no wake-up is lost
+            self.lock_busy = False
             try:
                 n = await self.relay_once()
                 backoff = 0.2
@@ -52,13 +60,14 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5)
             if n < self.batch_size:
                 try:
-                    await asyncio.wait_for(self.wake.wait(), idle_seconds)
+                    await asyncio.wait_for(self.wake.wait(), busy_seconds if self.lock_busy else idle_seconds)
                 except TimeoutError:
                     pass
 
     async def relay_once(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"rcm-relay-{self.schema}"):
+                self.lock_busy = True
                 return 0
             rows = await conn.fetch(
                 f"SELECT id, topic, key, body, headers FROM {self.schema}.outbox"

@@ -27,7 +27,8 @@ async def on_start(rt: Runtime) -> None:
 
 async def file_writer(rt: Runtime) -> None:
     """Writes queued 837 files to the outbound mailbox after their transaction committed."""
-    await file_writer_loop(rt.pool, "billing", rt.stop, rt.state["files_written"], interval=0.1)
+    # Each committed batch wakes the writer; the poll only finds files another instance or a crash left.
+    await file_writer_loop(rt.pool, "billing", rt.stop, rt.state["files_written"], interval=1.0)
 
 
 async def ack_mailbox(rt: Runtime) -> None:

@@ -113,8 +113,12 @@ async def mailbox_loop(rt: Runtime) -> None:
     # Woken after the commit: woken inside the transaction, the writer's query would not see the files yet.
     box = InboundMailbox(rt.settings.outbound_dir, frozenset({"837"}), S, apply, handles_unknown=True,
                          on_commit=wake.set)  # fmt: skip
-    writer = asyncio.create_task(file_writer_loop(rt.pool, S, rt.stop, wake,
-                                                  min_age_seconds=rt.settings.payer.delay_seconds))  # fmt: skip
+    delay = rt.settings.payer.delay_seconds
+    # Without a turnaround delay every file is written when its commit wakes the writer; with
+    # one, files come of age on their own, so the writer polls at a fraction of the delay.
+    interval = min(max(delay / 4, 0.05), 1.0) if delay else 1.0
+    writer = asyncio.create_task(file_writer_loop(rt.pool, S, rt.stop, wake, interval=interval,
+                                                  min_age_seconds=delay))  # fmt: skip
     try:
         await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
     finally:

@@ -14,6 +14,7 @@ from decimal import Decimal
 import asyncpg
 
 from services.payments.domain.ledger import JournalLine
+from shared.db import insert_rows
 
 S = "payments"
 
@@ -128,10 +129,15 @@ async def record_duplicate_advice(conn: asyncpg.Connection, *, payer_key: str, t
 
 
 _CLAIM_PAYMENT_COLUMNS = [
-    "remittance_id", "advice_id", "position", "claim_id", "patient_control_number", "payer_id", "status_code",
-    "charge", "paid", "patient_responsibility", "payer_claim_control_number", "state", "match_method", "reason",
-    "detail", "posted_at",
+    ("remittance_id", "text"), ("advice_id", "bigint"), ("position", "int"), ("claim_id", "text"),
+    ("patient_control_number", "text"), ("payer_id", "text"), ("status_code", "text"), ("charge", "numeric"),
+    ("paid", "numeric"), ("patient_responsibility", "numeric"), ("payer_claim_control_number", "text"),
+    ("state", "text"), ("match_method", "text"), ("reason", "text"), ("detail", "jsonb"), ("posted_at", "timestamptz"),
 ]  # fmt: skip
+
+
+_JOURNAL_LINE_COLUMNS = [("entry_id", "bigint"), ("account", "text"), ("amount", "numeric"), ("claim_id", "text"),
+                         ("payer_id", "text")]  # fmt: skip
 
 
 async def insert_claim_payments(conn: asyncpg.Connection, rows: list[tuple]) -> None:
@@ -141,7 +147,7 @@ async def insert_claim_payments(conn: asyncpg.Connection, rows: list[tuple]) -> 
     never collide; a collision would be a bug and fails the file.
     """
     if rows:
-        await conn.copy_records_to_table("claim_payment", schema_name=S, columns=_CLAIM_PAYMENT_COLUMNS, records=rows)
+        await insert_rows(conn, f"{S}.claim_payment", _CLAIM_PAYMENT_COLUMNS, rows)
 
 
 async def unmatched_for(conn: asyncpg.Connection, claim_ids: list[str]) -> list[asyncpg.Record]:
@@ -200,9 +206,8 @@ async def post_entries(conn: asyncpg.Connection, entries: list[Entry]) -> set[st
     ids = {r["source"]: r["entry_id"] for r in got}
     lines = [(ids[e[1]], *ln) for e in entries if e[1] in ids for ln in e[5]]
     if lines:
-        # One COPY: the statement trigger still sees every new line and checks each entry balances.
-        await conn.copy_records_to_table("journal_line", schema_name=S, records=lines,
-                                         columns=["entry_id", *JournalLine._fields])  # fmt: skip
+        # One statement: its trigger sees every new line and checks each entry balances.
+        await insert_rows(conn, f"{S}.journal_line", _JOURNAL_LINE_COLUMNS, lines)
     return set(ids)
 
 

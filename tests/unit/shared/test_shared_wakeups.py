@@ -45,6 +45,33 @@ async def test_relay_runs_again_when_notified_during_a_query() -> None:
     assert len(calls) >= 2
 
 
+async def test_relay_retries_soon_when_another_instance_holds_the_lock() -> None:
+    """The other relay's pass may have started before our commit: our rows must not wait an idle poll."""
+    relay = OutboxRelay(pool=None, schema="x", producer=None)  # type: ignore[arg-type]
+    calls: list[int] = []
+    second = asyncio.Event()
+
+    async def relay_once() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            relay.lock_busy = True  # pg_try_advisory_xact_lock said no
+        else:
+            second.set()
+        return 0
+
+    relay.relay_once = relay_once  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop, idle_seconds=HOUR, busy_seconds=0.01))
+    try:
+        await asyncio.wait_for(second.wait(), 5)
+        await asyncio.sleep(0.1)
+        assert len(calls) == 2  # then idle again: the second pass got the lock
+    finally:
+        stop.set()
+        relay.notify()
+        await asyncio.wait_for(task, 5)
+
+
 async def test_relay_waits_for_a_notify_when_idle() -> None:
     relay = OutboxRelay(pool=None, schema="x", producer=None)  # type: ignore[arg-type]
     calls: list[int] = []
