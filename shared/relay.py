@@ -66,7 +66,12 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"rcm-relay-{self.schema}"):
+            # Asynchronous commit for this transaction only: a delete lost in a crash means the
+            # rows are published again, which consumers drop through their inbox. It spares a
+            # WAL flush (an fsync, ~1.6 ms of CPU here) per relay pass.
+            locked = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))"
+                                         " FROM set_config('synchronous_commit', 'off', true)", f"rcm-relay-{self.schema}")  # fmt: skip
+            if not locked:
                 self.lock_busy = True
                 return 0
             rows = await conn.fetch(
