@@ -118,8 +118,10 @@ class InboundMailbox:
         return sorted(files, key=lambda p: p.name)
 
 
-    async def poll_once(self, pool: asyncpg.Pool) -> int:
+    async def poll_once(self, pool: asyncpg.Pool, batch: int = 50) -> int:
+        """Take the files of our kinds waiting now, up to ``batch`` per transaction."""
         handled = 0
+        mine: list[tuple[Path, bytes, str, FileKind]] = []
         for path in self.candidates():
             try:
                 raw, st = _read(path)
@@ -130,17 +132,43 @@ class InboundMailbox:
             if kind.kind not in self.kinds and not (self.handles_unknown and kind.kind == "unknown"):
                 self._not_ours[path.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
                 continue
-            handled += await self._take(pool, path, raw, text, kind)
+            mine.append((path, raw, text, kind))
+            if len(mine) == batch:
+                handled += await self._take(pool, mine)
+                mine = []
+        if mine:
+            handled += await self._take(pool, mine)
         return handled
 
-    async def _take(self, pool: asyncpg.Pool, path: Path, raw: bytes, text: str, kind: FileKind) -> int:
+    async def _take(self, pool: asyncpg.Pool, files: list[tuple[Path, bytes, str, FileKind]]) -> int:
+        """Ingest ``files`` in one transaction, each inside its own savepoint.
+
+        A file that fails rolls back alone and is recorded as failed; one commit (one WAL
+        flush) covers the batch. Files move to processed/ or failed/ only after the commit,
+        so a crash before it leaves them to be taken again.
+        """
+        outcomes: list[tuple[Path, str, str | None]] = []
+        async with pool.acquire() as conn, conn.transaction():
+            for path, raw, text, kind in files:
+                status, reason = await self._take_one(conn, path, raw, text, kind)
+                outcomes.append((path, status, reason))
+        if self.on_commit and any(status == "processed" for _, status, _ in outcomes):
+            self.on_commit()
+        for path, status, reason in outcomes:
+            self._move(path, "failed" if status == "failed" else "processed", reason)
+            log(_log, logging.INFO if status != "failed" else logging.WARNING, f"inbound file {status}",
+                file_name=path.name, component=self.schema)  # fmt: skip
+        return len(outcomes)
+
+    async def _take_one(self, conn: asyncpg.Connection, path: Path, raw: bytes, text: str,
+                        kind: FileKind) -> tuple[str, str | None]:  # fmt: skip
         digest = hashlib.sha256(raw).hexdigest()
         icn_key = f"{kind.sender}:{kind.interchange_control_number}" if kind.interchange_control_number else None
         emitter = Emitter(self.schema)
         with tracer().start_as_current_span("mailbox ingest", attributes={"rcm.file_name": path.name,
                                                                            "rcm.file_kind": kind.kind}):  # fmt: skip
             try:
-                async with pool.acquire() as conn, conn.transaction():
+                async with conn.transaction():  # a savepoint: this file's work only
                     seen = await conn.fetchrow(
                         f"SELECT status, reason FROM {self.schema}.mailbox_file WHERE content_hash = $1"
                         " OR (interchange_control_number = $2 AND status = 'processed')"
@@ -148,39 +176,32 @@ class InboundMailbox:
                         digest, icn_key,
                     )  # fmt: skip
                     if seen is not None and seen["status"] == "failed":
-                        status, reason = "failed", f"already failed before: {seen['reason']}"
-                    elif seen is not None:
-                        status, reason = "duplicate", None
-                    else:
-                        if kind.kind == "unknown":
-                            raise Rejected("not an X12 interchange: no ISA/GS/ST header found")
-                        await self.apply(conn, text, path.name, emitter)
-                        await emitter.flush(conn)
-                        await conn.execute(
-                            f"INSERT INTO {self.schema}.mailbox_file"
-                            " (content_hash, file_name, interchange_control_number, status) VALUES ($1,$2,$3,'processed')",
-                            digest, path.name, icn_key,
-                        )  # fmt: skip
-                        status, reason = "processed", None
+                        return "failed", f"already failed before: {seen['reason']}"
+                    if seen is not None:
+                        return "duplicate", None
+                    if kind.kind == "unknown":
+                        raise Rejected("not an X12 interchange: no ISA/GS/ST header found")
+                    await self.apply(conn, text, path.name, emitter)
+                    await emitter.flush(conn)
+                    await conn.execute(
+                        f"INSERT INTO {self.schema}.mailbox_file"
+                        " (content_hash, file_name, interchange_control_number, status) VALUES ($1,$2,$3,'processed')",
+                        digest, path.name, icn_key,
+                    )  # fmt: skip
+                    return "processed", None
             except Exception as e:
                 if is_transient(e):
                     raise
-                status, reason = "failed", describe_error(e)
-                await self._record_failure(pool, digest, path.name, icn_key, reason)
-        if status == "processed" and self.on_commit:
-            self.on_commit()
-        self._move(path, "failed" if status == "failed" else "processed", reason)
-        log(_log, logging.INFO if status != "failed" else logging.WARNING, f"inbound file {status}",
-            file_name=path.name, component=self.schema)  # fmt: skip
-        return 1
+                reason = describe_error(e)
+                await self._record_failure(conn, digest, path.name, reason)
+                return "failed", reason
 
-    async def _record_failure(self, pool, digest, name, icn_key, reason) -> None:
-        async with pool.acquire() as conn:
-            await conn.execute(
-                f"INSERT INTO {self.schema}.mailbox_file (content_hash, file_name, interchange_control_number,"
-                " status, reason) VALUES ($1,$2,NULL,'failed',$3) ON CONFLICT (content_hash) DO NOTHING",
-                digest, name, reason,
-            )  # fmt: skip
+    async def _record_failure(self, conn: asyncpg.Connection, digest: str, name: str, reason: str) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.schema}.mailbox_file (content_hash, file_name, interchange_control_number,"
+            " status, reason) VALUES ($1,$2,NULL,'failed',$3) ON CONFLICT (content_hash) DO NOTHING",
+            digest, name, reason,
+        )  # fmt: skip
 
     def _move(self, path: Path, sub: str, reason: str | None) -> None:
         target = self.directory / sub / path.name

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.mailbox import write_atomically
 from tests.integration import test_payments_harness as harness
 from tests.integration.test_payments_harness import (
     RUN,
@@ -296,3 +297,23 @@ async def test_the_database_refuses_an_unbalanced_journal_entry_whatever_else_th
         await conn.copy_records_to_table("journal_line", schema_name="payments", records=lines[:2],
                                          columns=["entry_id", "account", "amount"])  # fmt: skip
         assert await conn.fetchval("SELECT sum(amount) FROM payments.journal_line WHERE entry_id = $1", good) == 0
+
+
+async def test_files_taken_together_fail_alone_and_post_once(payments):
+    """Files waiting together are ingested in one transaction, each in its own savepoint."""
+    payer = new_id("PY")
+    claims = [new_id("CL") for _ in range(2)]
+    for claim in claims:
+        await payments.register(submitted(claim, D("150.00"), payer_id=payer))
+    good = [era_835([_paid_150(c)], payer_id=payer, trace=new_id("TRN")) for c in claims]
+    names = [f"{claims[0]}-1.835", f"{claims[0]}-2-truncated.835", f"{claims[0]}-3.835", f"{claims[0]}-4-again.835"]
+    texts = [good[0], good[1][: good[1].index("CLP*")], good[1], good[0]]
+    for name, text in zip(names, texts, strict=True):  # written together: one poll takes them all
+        write_atomically(payments.inbound, name, text)
+    assert [await payments.wait_file(n) for n in names] == ["processed", "failed", "processed", "processed"]
+    files = {r["file_name"]: r["status"] for r in await payments.pool.fetch(
+        "SELECT file_name, status FROM payments.mailbox_file WHERE file_name = ANY($1)", names)}  # fmt: skip
+    assert files == {names[0]: "processed", names[1]: "failed", names[2]: "processed"}  # the resend: a duplicate
+    for claim in claims:
+        assert await payments.balance(claim) == (D("0.00"), D("20.00"))
+        assert len(await _entries(payments, claim)) == 2  # charge and one payment: nothing twice

@@ -135,10 +135,11 @@ async def test_inbox_poller_reads_a_file_for_another_poller_once_while_it_waits(
     box = mailbox.InboundMailbox(tmp_path, frozenset({"999"}), "billing", apply=None)  # type: ignore[arg-type]
     taken: list[str] = []
 
-    async def take(pool, path, raw, text, kind) -> int:
-        taken.append(path.name)
-        path.unlink()
-        return 1
+    async def take(pool, files) -> int:
+        for path, *_ in files:
+            taken.append(path.name)
+            path.unlink()
+        return len(files)
 
     classified: list[str] = []
     real_classify = mailbox.classify
