@@ -14,6 +14,7 @@ schedule and the run ends with an invariant check (see ``services/cli/chaos.py``
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -248,6 +249,7 @@ class BenchRun:
             expected[enc.encounter_id] = smp.expected
         ids = [e.encounter_id for e in events]
         bodies = [e.to_json() for e in events]
+        calibration_before = await asyncio.to_thread(calibrate)  # before the services start
         sup = start_services(s, self.endpoints, instances=self.instances,
                              extra_env={"RCM_PAYER_SIM_DELAY_SECONDS": "0", "RCM_LOG_LEVEL": "WARNING",
                                         # A coder whose completion was lost (chaos) gets the item back soon.
@@ -311,6 +313,7 @@ class BenchRun:
         finally:
             stop.set()
             sup.stop_all()
+        calibration = {"before": calibration_before, "after": await asyncio.to_thread(calibrate)}
         settled = len(ids) - len(missing)
         cpu = stats.cpu_by_service()
         result = {
@@ -330,6 +333,7 @@ class BenchRun:
             "cpu_ms_per_encounter": round(1000 * sum(cpu.values()) / settled, 2) if settled else None,
             "load_generator_cpu_seconds": round(stats.load_generator_cpu, 1),
             "event_bytes_mean": round(statistics.fmean(len(b) for b in bodies)),
+            "calibration_cpu_seconds": calibration,
         }  # fmt: skip
         if verdict is not None:
             result["chaos"] = verdict
@@ -414,6 +418,10 @@ def render(result: dict) -> str:
     if raw:
         lines.append(f"  raw aiokafka produce+consume: {raw['produce_and_consume_per_s']} msg/s "
                      f"-> pipeline/raw = {result['pipeline_over_raw']}")  # fmt: skip
+    cal = result.get("calibration_cpu_seconds")
+    if cal:
+        lines.append(f"  machine speed: a fixed workload took {cal['before']} s before the run and {cal['after']} s after"
+                     " (lower is faster; compare runs alongside it)")  # fmt: skip
     if "scaling_ratio" in result:
         lines.append(f"  scaling: K={result['instances']} vs K=1 = {result['scaling_ratio']}x")
     if "chaos" in result:
@@ -473,6 +481,22 @@ async def run_bench(*, n: int, instances: int, seed: int, chaos_seed: int | None
     print(f"rcm bench: results written to {out}", file=sys.stderr)
     bad = result["unsettled"] > 0 or bool(result.get("chaos", {}).get("violations"))
     return 1 if bad else 0
+
+
+def calibrate() -> float:
+    """CPU seconds a fixed single-threaded workload takes on this machine now (lower is faster).
+
+    A shared machine's speed drifts by a fifth between runs; results of the same code are
+    comparable only next to this figure.
+    """
+    start = time.process_time()
+    total = 0
+    for i in range(1_000_000):
+        total += i * i % 7
+    data = b"x" * 1000
+    for _ in range(60_000):
+        hashlib.sha256(data).digest()
+    return round(time.process_time() - start, 3)
 
 
 def machine() -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from services.cli.bench import BenchRun
+from services.cli.bench import BenchRun, render
 from services.cli.chaos import Chaos
 from shared import stack
 from shared.kafka import ensure_topics
@@ -57,6 +57,8 @@ async def test_short_chaos_run_loses_and_duplicates_nothing():
     assert result["cpu_ms_per_encounter"] > 0
     assert {"kafka", "postgres"} <= set(result["cpu_seconds"])
     assert result["load_generator_cpu_seconds"] > 0  # publishing and polling are not free
+    assert all(v > 0 for v in result["calibration_cpu_seconds"].values())  # the machine's speed, to compare runs
+    assert "machine speed: a fixed workload took" in render(result)
 
 
 def _processes_of(run_dir: Path) -> list[str]:
