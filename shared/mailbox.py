@@ -117,7 +117,6 @@ class InboundMailbox:
         self._not_ours = not_ours  # names gone from the directory are forgotten
         return sorted(files, key=lambda p: p.name)
 
-
     async def poll_once(self, pool: asyncpg.Pool, batch: int = 50) -> int:
         """Take the files of our kinds waiting now, up to ``batch`` per transaction."""
         handled = 0
