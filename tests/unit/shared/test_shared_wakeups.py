@@ -20,6 +20,12 @@ from shared.service import Runtime
 HOUR = 3600.0
 
 
+async def _stop_relay(relay: OutboxRelay, stop: asyncio.Event, task: asyncio.Task) -> None:
+    stop.set()
+    relay.notify()  # out of its wait at once
+    await asyncio.wait_for(task, 5)
+
+
 async def test_relay_runs_again_when_notified_during_a_query() -> None:
     relay = OutboxRelay(pool=None, schema="x", producer=None)  # type: ignore[arg-type]
     calls: list[int] = []
@@ -39,9 +45,7 @@ async def test_relay_runs_again_when_notified_during_a_query() -> None:
     try:
         await asyncio.wait_for(second.wait(), 5)
     finally:
-        stop.set()
-        relay.notify()
-        await asyncio.wait_for(task, 5)
+        await _stop_relay(relay, stop, task)
     assert len(calls) >= 2
 
 
@@ -67,9 +71,7 @@ async def test_relay_retries_soon_when_another_instance_holds_the_lock() -> None
         await asyncio.sleep(0.1)
         assert len(calls) == 2  # then idle again: the second pass got the lock
     finally:
-        stop.set()
-        relay.notify()
-        await asyncio.wait_for(task, 5)
+        await _stop_relay(relay, stop, task)
 
 
 async def test_relay_waits_for_a_notify_when_idle() -> None:
@@ -91,9 +93,7 @@ async def test_relay_waits_for_a_notify_when_idle() -> None:
             break
         await asyncio.sleep(0.01)
     assert len(calls) == 2
-    stop.set()
-    relay.notify()
-    await asyncio.wait_for(task, 5)
+    await _stop_relay(relay, stop, task)
 
 
 async def test_file_writer_writes_again_when_woken_during_a_query(monkeypatch: pytest.MonkeyPatch) -> None:
