@@ -110,10 +110,10 @@ def context_from_traceparent(traceparent: str | None) -> otel_context.Context:
     if (len(tp) != 55 or tp[:3] != "00-" or tp[35] != "-" or tp[52] != "-" or not _HEX.issuperset(tp[3:35])
             or not _HEX.issuperset(tp[36:52]) or not _HEX.issuperset(tp[53:])):  # fmt: skip
         return _propagator.extract({"traceparent": tp})
-    trace_id, span_id = int(traceparent[3:35], 16), int(traceparent[36:52], 16)
+    trace_id, span_id = int(tp[3:35], 16), int(tp[36:52], 16)
     if not trace_id or not span_id:
         return otel_context.Context()
-    parent = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(traceparent[53:], 16)))
+    parent = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(tp[53:], 16)))
     return trace.set_span_in_context(trace.NonRecordingSpan(parent))
 
 
