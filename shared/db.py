@@ -19,32 +19,66 @@ from shared.settings import ConfigurationError
 
 SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+# Seconds a pooled connection keeps a prepared statement (asyncpg's default: 300). Postgres
+# settles on a generic plan after five runs of a statement; planned while a table was still
+# small (a new deployment, a busy first minutes), it seq-scans that table on every batch
+# until the statement is prepared again. Re-preparing costs one round trip per statement.
+# (plan_cache_mode=force_custom_plan would fix it too, but it also re-plans every foreign
+# key check inside Postgres: 15 us a row.)
+STATEMENT_LIFETIME = 30
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5, timeout: float = 10) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5, timeout: float = 10,
+                      statement_lifetime: float = STATEMENT_LIFETIME) -> asyncpg.Pool:  # fmt: skip
     """Create a pool, or raise ConfigurationError naming the database that is unreachable."""
     try:
         return await asyncio.wait_for(
-            asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60, reset=release_reset),
+            asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60, reset=release_reset,
+                                max_cached_statement_lifetime=statement_lifetime),
             timeout,
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as e:
         raise ConfigurationError(f"Postgres unreachable at {redact(dsn)}: {type(e).__name__}: {e}") from e
 
 
-async def insert_rows(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
+async def insert_rows(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple],
+                      on_conflict: str = "") -> None:  # fmt: skip
     """Insert ``rows`` into ``table`` ("schema.table") as one statement over unnest'ed arrays.
 
-    ``columns`` are (name, Postgres type) in row order. One round trip: binary COPY takes two
-    (it waits for the server's go-ahead before sending data), which for the few to few hundred
-    rows of a micro-batch cost more than the rows. Bulk loads (code sets) keep COPY.
+    ``columns`` are (name, Postgres type) in row order; ``on_conflict`` is an optional
+    "ON CONFLICT ..." clause (an upsert must not see one key twice: see ``last_per_key``).
+    One round trip: binary COPY takes two (it waits for the server's go-ahead before sending
+    data), which for the few to few hundred rows of a micro-batch cost more than the rows.
+    Bulk loads (code sets) keep COPY.
     """
     if not rows:
         return
-    names = ", ".join(name for name, _ in columns)
-    arrays = ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(columns, 1))
-    await conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",
-                       *(list(c) for c in zip(*rows, strict=True)))  # fmt: skip
+    await conn.execute(f"INSERT INTO {table} ({', '.join(name for name, _ in columns)})"
+                       f" SELECT * FROM unnest({unnest_params(columns)}) {on_conflict}",
+                       *columns_of(rows, len(columns)))  # fmt: skip
+
+
+def unnest_params(columns: Sequence[tuple[str, str]], first: int = 1) -> str:
+    """The typed array parameters ($1::text[], $2::numeric[], ...) that unnest the columns."""
+    return ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(columns, first))
+
+
+def columns_of(rows: Sequence[tuple], width: int) -> list[list]:
+    """Rows -> one list per column (the arrays ``unnest_params`` expects)."""
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def last_per_key(rows: Sequence[tuple], key: int = 0) -> list[tuple]:
+    """The last row for each key, in first-seen key order.
+
+    One set-based upsert or UPDATE ... FROM unnest touches a row once (Postgres refuses
+    ON CONFLICT DO UPDATE twice on a key, and UPDATE picks an arbitrary source row), while
+    the events of a batch apply in order: the last row for a key is the one that stands.
+    """
+    out: dict = {}
+    for r in rows:
+        out[r[key]] = r
+    return list(out.values())
 
 
 async def release_reset(conn: asyncpg.Connection) -> None:

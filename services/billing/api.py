@@ -8,12 +8,12 @@ from fastapi import FastAPI, HTTPException
 
 from services.billing import repository as repo
 from shared.auth import Principal, principal_dependency
-from shared.http import add_health
+from shared.http import TELEMETRY, add_health
 from shared.service import Runtime
 
 
 def create_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title="rcm billing", version="1")
+    app = FastAPI(title="rcm billing", version="1", telemetry=TELEMETRY)
     pool = rt.pool
     caller = principal_dependency(rt.settings.auth.token_secret)
 

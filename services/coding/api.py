@@ -23,7 +23,7 @@ from shared.events import (
     EncounterDocumented,
 )
 from shared.events import Encounter as EncounterModel
-from shared.http import add_health
+from shared.http import TELEMETRY, add_health
 from shared.messaging import Emitter
 from shared.service import Runtime
 
@@ -52,7 +52,7 @@ def procedure_system(code: str) -> str:
 
 
 def create_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title="rcm coding", version="1")
+    app = FastAPI(title="rcm coding", version="1", telemetry=TELEMETRY)
     pool = rt.pool
     secret = rt.settings.auth.token_secret
     lease_seconds = rt.settings.auth.lease_seconds

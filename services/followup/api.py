@@ -22,7 +22,7 @@ from services.followup.domain.deadlines import days_left
 from services.followup.noresponse_job import run_no_response
 from services.followup.statements_run import run_statements
 from shared.auth import Principal, principal_dependency
-from shared.http import add_health
+from shared.http import TELEMETRY, add_health
 from shared.jsonutil import plain
 from shared.messaging import Emitter
 from shared.service import Runtime
@@ -33,7 +33,7 @@ READERS = frozenset({"biller", "supervisor", "service"})
 
 
 def create_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title="rcm followup", version="1")
+    app = FastAPI(title="rcm followup", version="1", telemetry=TELEMETRY)
     pool = rt.pool
     s = rt.settings
     secret = s.auth.token_secret

@@ -9,9 +9,20 @@ from decimal import Decimal
 
 import asyncpg
 
+from shared.db import columns_of, insert_rows, last_per_key
+
 S = "followup"
 
 # --------------------------------------------------------------------------- claim projection
+
+
+_SUBMITTED_COLUMNS = [
+    ("claim_id", "text"), ("encounter_id", "text"), ("site_id", "text"), ("payer_id", "text"), ("payer_name", "text"),
+    ("frequency_code", "text"), ("original_claim_id", "text"), ("total_charge", "numeric"), ("service_date", "date"),
+    ("submitted_at", "timestamptz"), ("interchange_control_number", "text"), ("payer_claim_control_number", "text"),
+    ("guarantor", "jsonb"), ("lines", "jsonb"), ("filing_indicator", "text"), ("claim_type", "text"),
+    ("file_name", "text"), ("account_key", "text"), ("payer_balance", "numeric"),
+]  # fmt: skip
 
 
 async def upsert_submitted(conn: asyncpg.Connection, rows: list[tuple]) -> None:
@@ -21,23 +32,17 @@ async def upsert_submitted(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     A remittance may have created the row first: keep its state and amounts. The charge
     opens the payer balance once, on the first submission seen (a void opens none).
     """
-    if rows:
-        await conn.executemany(
-            f"INSERT INTO {S}.claim AS c (claim_id, encounter_id, site_id, payer_id, payer_name, state, frequency_code,"
-            " original_claim_id, total_charge, service_date, submitted_at, interchange_control_number,"
-            " payer_claim_control_number, guarantor, lines, filing_indicator, claim_type, file_name, account_key,"
-            " payer_balance)"
-            " VALUES ($1, $2, $3, $4, $5, 'submitted', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-            " ON CONFLICT (claim_id) DO UPDATE SET payer_id = EXCLUDED.payer_id, payer_name = EXCLUDED.payer_name,"
-            " frequency_code = EXCLUDED.frequency_code, original_claim_id = EXCLUDED.original_claim_id,"
-            " total_charge = EXCLUDED.total_charge, service_date = EXCLUDED.service_date,"
-            " submitted_at = EXCLUDED.submitted_at, interchange_control_number = EXCLUDED.interchange_control_number,"
-            " guarantor = EXCLUDED.guarantor, lines = EXCLUDED.lines, filing_indicator = EXCLUDED.filing_indicator,"
-            " claim_type = EXCLUDED.claim_type, file_name = EXCLUDED.file_name, account_key = EXCLUDED.account_key,"
-            " payer_balance = c.payer_balance + CASE WHEN c.submitted_at IS NULL THEN EXCLUDED.payer_balance ELSE 0 END,"
-            " updated_at = now()",
-            rows,
-        )
+    # state is not a column of the rows: a new row starts 'submitted' (its column default is not set).
+    await insert_rows(conn, f"{S}.claim AS c", [*_SUBMITTED_COLUMNS, ("state", "text")],
+                      [(*r, "submitted") for r in last_per_key(rows)],
+                      "ON CONFLICT (claim_id) DO UPDATE SET payer_id = EXCLUDED.payer_id, payer_name = EXCLUDED.payer_name,"
+                      " frequency_code = EXCLUDED.frequency_code, original_claim_id = EXCLUDED.original_claim_id,"
+                      " total_charge = EXCLUDED.total_charge, service_date = EXCLUDED.service_date,"
+                      " submitted_at = EXCLUDED.submitted_at, interchange_control_number = EXCLUDED.interchange_control_number,"
+                      " guarantor = EXCLUDED.guarantor, lines = EXCLUDED.lines, filing_indicator = EXCLUDED.filing_indicator,"
+                      " claim_type = EXCLUDED.claim_type, file_name = EXCLUDED.file_name, account_key = EXCLUDED.account_key,"
+                      " payer_balance = c.payer_balance + CASE WHEN c.submitted_at IS NULL THEN EXCLUDED.payer_balance ELSE 0 END,"
+                      " updated_at = now()")  # fmt: skip
 
 
 async def mark_replaced(conn: asyncpg.Connection, original_ids: list[str]) -> None:
@@ -52,12 +57,8 @@ async def mark_replaced(conn: asyncpg.Connection, original_ids: list[str]) -> No
 
 async def ensure_claims(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
     """(claim_id, encounter_id, site_id, state): a stub for events that outran claim.submitted."""
-    if rows:
-        await conn.executemany(
-            f"INSERT INTO {S}.claim (claim_id, encounter_id, site_id, state) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (claim_id) DO NOTHING",
-            rows,
-        )
+    await insert_rows(conn, f"{S}.claim", [("claim_id", "text"), ("encounter_id", "text"), ("site_id", "text"),
+                                           ("state", "text")], rows, "ON CONFLICT (claim_id) DO NOTHING")  # fmt: skip
 
 
 async def submitted_ids(conn: asyncpg.Connection, claim_ids: list[str]) -> set[str]:
@@ -69,12 +70,14 @@ async def submitted_ids(conn: asyncpg.Connection, claim_ids: list[str]) -> set[s
 
 
 async def set_state(conn: asyncpg.Connection, rows: list[tuple[str, str]], *, only_from: tuple[str, ...] | None = None) -> None:
+    """(claim_id, state), one state per call (the handlers' shape); with ``only_from``, only claims now in one of those states."""
     if rows:
-        cond = " AND state = ANY($3::text[])" if only_from else ""
-        args = [list(only_from)] if only_from else []
-        await conn.executemany(
-            f"UPDATE {S}.claim SET state = $2, updated_at = now() WHERE claim_id = $1{cond}", [(*r, *args) for r in rows]
-        )
+        cond = " AND c.state = ANY($3::text[])" if only_from else ""
+        await conn.execute(
+            f"UPDATE {S}.claim c SET state = u.state, updated_at = now()"
+            f" FROM unnest($1::text[], $2::text[]) AS u(claim_id, state) WHERE c.claim_id = u.claim_id{cond}",
+            *columns_of(last_per_key(rows), 2), *([list(only_from)] if only_from else []),
+        )  # fmt: skip
 
 
 async def set_acknowledged(conn: asyncpg.Connection, claim_ids: list[str]) -> None:
@@ -88,13 +91,11 @@ async def set_acknowledged(conn: asyncpg.Connection, claim_ids: list[str]) -> No
 
 async def set_outcomes(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
     """(encounter_id, site_id, claim_id, outcome): the latest outcome of each encounter."""
-    if rows:
-        await conn.executemany(
-            f"INSERT INTO {S}.encounter_outcome (encounter_id, site_id, claim_id, outcome) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (encounter_id) DO UPDATE SET claim_id = EXCLUDED.claim_id, outcome = EXCLUDED.outcome,"
-            " at = now()",
-            rows,
-        )
+    await insert_rows(conn, f"{S}.encounter_outcome",
+                      [("encounter_id", "text"), ("site_id", "text"), ("claim_id", "text"), ("outcome", "text")],
+                      last_per_key(rows),
+                      "ON CONFLICT (encounter_id) DO UPDATE SET claim_id = EXCLUDED.claim_id, outcome = EXCLUDED.outcome,"
+                      " at = now()")  # fmt: skip
 
 
 async def record_remittances(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]:
@@ -111,16 +112,34 @@ async def record_remittances(conn: asyncpg.Connection, rows: list[tuple]) -> set
 
 
 async def apply_amounts(conn: asyncpg.Connection, rows: list[tuple]) -> None:
-    """(claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta): add a remittance."""
-    if rows:
-        await conn.executemany(
-            f"UPDATE {S}.claim SET paid = paid + $2, contractual = contractual + $3,"
-            " other_adjustments = other_adjustments + $4, patient_responsibility = patient_responsibility + $5,"
-            " state = $6, payer_claim_control_number = coalesce($7, payer_claim_control_number),"
-            " payer_balance = payer_balance + $8, patient_balance = patient_balance + $9,"
-            " remitted_at = now(), updated_at = now() WHERE claim_id = $1",
-            rows,
-        )
+    """(claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta): add a remittance.
+
+    Several remittances of one claim in a batch add up; the last one's state stands, and
+    the last payer claim control number given.
+    """
+    if not rows:
+        return
+    totals: dict[str, list] = {}
+    for claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta in rows:
+        t = totals.get(claim_id)
+        if t is None:
+            totals[claim_id] = [claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta]
+            continue
+        for k, v in ((1, paid), (2, contractual), (3, other), (4, pr), (7, payer_delta), (8, patient_delta)):
+            t[k] += v
+        t[5] = state
+        t[6] = pccn if pccn is not None else t[6]
+    await conn.execute(
+        f"UPDATE {S}.claim c SET paid = c.paid + u.paid, contractual = c.contractual + u.contractual,"
+        " other_adjustments = c.other_adjustments + u.other, patient_responsibility = c.patient_responsibility + u.pr,"
+        " state = u.state, payer_claim_control_number = coalesce(u.pccn, c.payer_claim_control_number),"
+        " payer_balance = c.payer_balance + u.payer_delta, patient_balance = c.patient_balance + u.patient_delta,"
+        " remitted_at = now(), updated_at = now()"
+        " FROM unnest($1::text[], $2::numeric[], $3::numeric[], $4::numeric[], $5::numeric[], $6::text[], $7::text[],"
+        " $8::numeric[], $9::numeric[]) AS u(claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta)"
+        " WHERE c.claim_id = u.claim_id",
+        *columns_of([tuple(t) for t in totals.values()], 9),
+    )  # fmt: skip
 
 
 async def adjust_balances(conn: asyncpg.Connection, claim_id: str, payer_delta: Decimal, patient_delta: Decimal) -> None:
@@ -155,25 +174,23 @@ async def submission_history(conn: asyncpg.Connection, claim_id: str) -> list[as
 
 async def upsert_parties(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     """(encounter_id, site_id, account_key, provider, patient, subscriber, member_id, relationship)."""
-    if rows:
-        await conn.executemany(
-            f"INSERT INTO {S}.encounter_party (encounter_id, site_id, account_key, billing_provider, patient,"
-            " subscriber, member_id, relationship) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (encounter_id) DO UPDATE SET account_key = EXCLUDED.account_key,"
-            " billing_provider = EXCLUDED.billing_provider, patient = EXCLUDED.patient,"
-            " subscriber = EXCLUDED.subscriber, member_id = EXCLUDED.member_id, relationship = EXCLUDED.relationship",
-            rows,
-        )
+    await insert_rows(conn, f"{S}.encounter_party",
+                      [("encounter_id", "text"), ("site_id", "text"), ("account_key", "text"),
+                       ("billing_provider", "jsonb"), ("patient", "jsonb"), ("subscriber", "jsonb"),
+                       ("member_id", "text"), ("relationship", "text")],
+                      last_per_key(rows),
+                      "ON CONFLICT (encounter_id) DO UPDATE SET account_key = EXCLUDED.account_key,"
+                      " billing_provider = EXCLUDED.billing_provider, patient = EXCLUDED.patient,"
+                      " subscriber = EXCLUDED.subscriber, member_id = EXCLUDED.member_id,"
+                      " relationship = EXCLUDED.relationship")  # fmt: skip
 
 
 async def record_status(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     """(claim_id, source, category, code, outcome, effective_date, pccn, file_name) into the claim's history."""
-    if rows:
-        await conn.executemany(
-            f"INSERT INTO {S}.claim_status_history (claim_id, source, status_category, status_code, outcome,"
-            " effective_date, payer_claim_control_number, file_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            rows,
-        )
+    await insert_rows(conn, f"{S}.claim_status_history",
+                      [("claim_id", "text"), ("source", "text"), ("status_category", "text"), ("status_code", "text"),
+                       ("outcome", "text"), ("effective_date", "date"), ("payer_claim_control_number", "text"),
+                       ("file_name", "text")], rows)  # fmt: skip
 
 
 async def status_history(conn: asyncpg.Connection, claim_id: str) -> list[asyncpg.Record]:

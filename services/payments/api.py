@@ -7,13 +7,13 @@ from datetime import date
 from fastapi import FastAPI, HTTPException, Query
 
 from services.payments import repository as repo
-from shared.http import add_health
+from shared.http import TELEMETRY, add_health
 from shared.jsonutil import plain
 from shared.service import Runtime
 
 
 def create_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title="rcm payments", version="1")
+    app = FastAPI(title="rcm payments", version="1", telemetry=TELEMETRY)
     pool = rt.pool
     rules = getattr(rt.settings, "payments", None)
     page_limit = rules.page_limit if rules is not None else 5000

@@ -207,3 +207,36 @@ async def test_priorities_escalate_as_deadlines_near(followup):
     assert (row["priority"], row["escalation"]) == (priority(Decimal("400.00"), 10), "urgent")
     async with followup.client(sites=[site]) as client:
         assert (await client.get("/work/depth")).json()[site]["medical necessity"]["urgent"] == 1
+
+
+async def test_one_batch_with_two_remittances_of_a_claim_adds_both(followup):
+    """Set-based writes see each key once: a batch's repeated claims and encounters must still apply in order."""
+    from services.followup import repository as repo
+
+    cid, enc = claim_id(), f"ENC-{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(followup.dsn)
+    try:
+        async with conn.transaction():
+            await repo.upsert_submitted(conn, [
+                (cid, enc, "s1", "AETNA1", "Aetna", "1", None, Decimal("300.00"), date(2026, 10, 1),
+                 datetime.now(UTC), "000000001", None, None, "[]", "CI", "837P", "f1.x12", "acct", Decimal("300.00")),
+                # the same submission seen twice in one batch opens the balance once
+                (cid, enc, "s1", "AETNA1", "Aetna", "1", None, Decimal("300.00"), date(2026, 10, 1),
+                 datetime.now(UTC), "000000001", None, None, "[]", "CI", "837P", "f1.x12", "acct", Decimal("300.00")),
+            ])  # fmt: skip
+            await repo.apply_amounts(conn, [
+                (cid, Decimal("100.00"), Decimal("50.00"), Decimal("0"), Decimal("20.00"), "partially_paid", "PCCN1",
+                 Decimal("-170.00"), Decimal("20.00")),
+                (cid, Decimal("50.00"), Decimal("0"), Decimal("0"), Decimal("0"), "paid", None,
+                 Decimal("-50.00"), Decimal("0")),
+            ])  # fmt: skip
+            await repo.set_outcomes(conn, [(enc, "s1", cid, "paid"), (enc, "s1", cid, "partially_paid")])
+        row = await conn.fetchrow("SELECT * FROM followup.claim WHERE claim_id = $1", cid)
+        outcome = await conn.fetchval("SELECT outcome FROM followup.encounter_outcome WHERE encounter_id = $1", enc)
+    finally:
+        await conn.close()
+    assert (row["paid"], row["contractual"], row["patient_responsibility"]) == (Decimal("150.00"), Decimal("50.00"), Decimal("20.00"))
+    assert (row["payer_balance"], row["patient_balance"]) == (Decimal("80.00"), Decimal("20.00"))
+    assert row["state"] == "paid"  # the last remittance's state stands
+    assert row["payer_claim_control_number"] == "PCCN1"  # kept: later remittances gave none
+    assert outcome == "partially_paid"

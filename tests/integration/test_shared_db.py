@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from shared import db
@@ -23,3 +25,34 @@ async def test_a_released_connection_comes_back_without_the_open_transaction(sta
             assert await conn.fetchval("SELECT count(*) FROM pool_probe") == 0  # the insert was rolled back
     finally:
         await pool.close()
+
+
+async def test_a_cached_statement_is_planned_again_once_its_table_grew(stack_endpoints) -> None:
+    """A generic plan made while a table was small does not outlive the pool's statement lifetime."""
+    pool = await db.create_pool(stack_endpoints["postgres"], min_size=1, max_size=1, statement_lifetime=1)
+    plans: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE TEMP TABLE plan_probe (id text PRIMARY KEY, n int)")
+            await conn.execute("INSERT INTO plan_probe SELECT 's' || g, g FROM generate_series(1, 40) g")
+            await conn.execute("ANALYZE plan_probe")  # statistics of a new deployment's small table
+            # Every plan comes back to this session as a LOG message.
+            await conn.execute("LOAD 'auto_explain'")
+            await conn.execute("SET auto_explain.log_min_duration = 0; SET client_min_messages = log")
+            def listener(_conn, message) -> None:
+                plans.append(message.message)
+
+            conn.add_log_listener(listener)
+            query = "SELECT n FROM plan_probe WHERE id = ANY($1::text[])"
+            for _ in range(8):  # past the five custom plans after which a generic plan sticks
+                await conn.fetch(query, ["s1", "s2"])
+            await conn.execute("INSERT INTO plan_probe SELECT 'k' || g, g FROM generate_series(1, 50000) g")
+            await asyncio.sleep(1.2)
+            plans.clear()
+            await conn.fetch(query, ["k7", "k9"])
+            await asyncio.sleep(0.1)  # log messages arrive asynchronously
+            conn.remove_log_listener(listener)
+    finally:
+        await pool.close()
+    plan = "\n".join(p for p in plans if "plan_probe" in p)
+    assert "plan_probe_pkey" in plan and "Seq Scan" not in plan, plan
