@@ -23,6 +23,7 @@ from services.payer_sim.domain.fees import FeeSchedule
 from services.payer_sim.domain.read_837 import read_837
 from services.payer_sim.domain.write_835 import PayeeInfo, PayerInfo, build_835
 from services.payer_sim.domain.write_acks import build_277ca, build_999
+from shared.db import insert_rows
 from shared.events import Address
 from shared.mailbox import InboundMailbox, add_outbound, file_writer_loop
 from shared.messaging import Emitter
@@ -32,6 +33,9 @@ from shared.telemetry import tracer
 
 S = "payer_sim"
 PAYER_ADDRESS = Address(line1="PO BOX 1000", city="HARTFORD", state="CT", postal_code="06101")
+
+
+_ADJUDICATION_COLUMNS = [("claim_id", "text"), ("status", "text"), ("paid", "numeric"), ("file_name", "text")]
 
 
 class PayerSimRules(BaseSettings):
@@ -99,10 +103,8 @@ def make_apply(rt: Runtime):
                                 trace_number=trace, payment_date=today, interchange_control_number=icn,
                                 group_control_number=gcn, created_at=now)  # fmt: skip
             await add_outbound(conn, S, inbound, name, text835)
-            await conn.executemany(
-                f"INSERT INTO {S}.adjudication (claim_id, status, paid, file_name) VALUES ($1, $2, $3, $4)",
-                [(a.claim_id, a.status, a.paid, name) for a in adjs],
-            )
+            await insert_rows(conn, f"{S}.adjudication", _ADJUDICATION_COLUMNS,
+                              [(a.claim_id, a.status, a.paid, name) for a in adjs])  # fmt: skip
 
     wake = asyncio.Event()  # set by the mailbox after the file's transaction commits
     return apply, wake

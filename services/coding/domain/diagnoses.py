@@ -18,11 +18,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from services.coding.domain import lexicon as lx
 from services.coding.domain import specificity as sp
 from services.coding.domain.prefilter import fold, gated
-from services.coding.domain.text import Context, Sentence, Token, context, sentences, tokenize
+from services.coding.domain.text import (
+    Context,
+    Scope,
+    Sentence,
+    Token,
+    context,
+    sentence_scopes,
+    sentences,
+    tokenize,
+)
 from shared import icd10cm
 
 # Conditions that stay current when the note says 'history of' (and that the
@@ -103,18 +113,17 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
     res.phase = sp.phase_of(note)
     res.has_assessment = any(s.section == "assessment" for s in res.sents)
     masked = [(m.start(), m.end()) for m in _NOT_A_DIAGNOSIS.finditer(note)]
-    lex = lx.lexicon()
+    ascii_note = note.isascii()
     symptoms: list[Dx] = []
-    for si, s in enumerate(res.sents):
+    for s in res.sents:
         coding = (s.section in ("assessment", "plan", "mdm")) if res.has_assessment else s.section not in _SKIP_SECTIONS
         if not coding and s.section not in _SYMPTOM_SECTIONS:
             continue
-        toks = tokenize(note[s.start : s.end], s.start)
-        if masked:
-            toks = [t for t in toks if not _inside(t, masked)]
-        matches = lex.spot(toks)
-        for m in matches:
-            d = _mention(note, res, s, si, toks, matches, m, age)
+        # the masks that reach into this sentence, relative to it
+        mask = tuple((max(a - s.start, 0), min(b - s.start, s.end - s.start)) for a, b in masked if a < s.end and b > s.start)
+        readings = _read(note[s.start : s.end], ascii_note, mask)
+        for r in readings:
+            d = _mention(note, res, s, r, age)
             if d is None:
                 continue
             if not coding:
@@ -124,7 +133,7 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             (res.uncertain if d.kind == "uncertain" else res.found).append(d)
             if d.kind == "sx":
                 symptoms.append(d)
-        if coding and not matches:
+        if coding and not readings:
             res.found.extend(_fallback(note, res, s, index or lx.term_index()))
     # guideline IV.H: uncertain diagnosis -> the documented symptoms (those a
     # definitive diagnosis explains are dropped later, see rules.absorb)
@@ -138,18 +147,52 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
     return res
 
 
-def _inside(t: Token, spans: list[tuple[int, int]]) -> bool:
+def _inside(t: Token, spans: tuple[tuple[int, int], ...]) -> bool:
     return any(s <= t.start < e for s, e in spans)
 
 
-def _mention(note, res, s, si, toks, matches, m, age) -> Dx | None:
-    status = res.ctx.status(m.start, m.end)
-    e = m.entry
-    rank = (_section_rank(s.section), m.start)
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """A phrase match in one sentence and what the sentence alone says about
+    it; offsets relative to the sentence."""
+
+    entry: lx.Entry
+    start: int
+    end: int
+    status: str
+    words: frozenset[str]  # see _local_words
+    ev_start: int
+    ev_end: int
+
+
+@lru_cache(maxsize=8192)
+def _read(text: str, ascii_note: bool, mask: tuple[tuple[int, int], ...]) -> tuple[_Reading, ...]:
+    """The phrase matches of one sentence (tokens starting in ``mask`` left
+    out). Everything here depends on the sentence text alone (a context scope
+    never leaves its sentence), so templated sentences are read once."""
+    toks = tokenize(text)
+    if mask:
+        toks = [t for t in toks if not _inside(t, mask)]
+    matches = lx.lexicon().spot(toks)
+    if not matches:
+        return ()
+    ctx = Context([Scope(a, b, kind, trigger) for a, b, kind, trigger in sentence_scopes(text, ascii_note)])
+    out = []
+    for m in matches:
+        words, ev_start, ev_end = _local_words(text, ctx, toks, matches, m)
+        out.append(_Reading(m.entry, m.start, m.end, ctx.status(m.start, m.end), frozenset(words), ev_start, ev_end))
+    return tuple(out)
+
+
+def _mention(note, res, s, r: _Reading, age) -> Dx | None:
+    status = r.status
+    e = r.entry
+    start, end = s.start + r.start, s.start + r.end
+    rank = (_section_rank(s.section), start)
     if status in ("negated", "family", "hypothetical"):
         return None
     if status == "uncertain":
-        return Dx(e.code, 0.0, m.start, m.end, kind="uncertain" if e.kind != "sx" else "sx-uncertain", rank=rank)
+        return Dx(e.code, 0.0, start, end, kind="uncertain" if e.kind != "sx" else "sx-uncertain", rank=rank)
     code = e.code
     kind = e.kind
     if status == "history" and not code.startswith(CHRONIC) and not code.startswith("Z"):
@@ -161,7 +204,7 @@ def _mention(note, res, s, si, toks, matches, m, age) -> Dx | None:
         code = _preventive_code(age)
     if code.startswith("J11") and _FLU_POSITIVE.search(note):
         code = "J101"
-    words, ev_start, ev_end = _local_words(note, res, s, toks, matches, m)
+    words, ev_start, ev_end = set(r.words), s.start + r.ev_start, s.start + r.ev_end
     for prefixes, rx, add in _INFERENCES:
         if code.startswith(prefixes):
             hit = rx.search(note)
@@ -173,7 +216,7 @@ def _mention(note, res, s, si, toks, matches, m, age) -> Dx | None:
     refined, factor = sp.refine(code, sp.Ctx(words, lat, res.phase))
     if not icd10cm.is_billable(refined):
         return None
-    base = {"assessment": 0.95, "mdm": 0.92, "plan": 0.88}.get(s.section, 0.9)
+    base = _SECTION_CONF.get(s.section, 0.9)
     conf = base * factor * (0.9 if status == "history" else 1.0)
     return Dx(refined, round(conf, 3), ev_start, ev_end, kind=kind, rank=rank, stem=e.code)
 
@@ -181,27 +224,31 @@ def _mention(note, res, s, si, toks, matches, m, age) -> Dx | None:
 _KEEP_WORDS = sp.BODY_PARTS | {"right", "left", "bilateral", "unilateral"}
 
 
+_SECTION_CONF = {"assessment": 0.95, "mdm": 0.92, "plan": 0.88}
+_SECTION_RANK = {"assessment": 0, "mdm": 1, "plan": 2}
+
+
 def _section_rank(section: str) -> int:
-    return {"assessment": 0, "mdm": 1, "plan": 2}.get(section, 3)
+    return _SECTION_RANK.get(section, 3)
 
 
 _CUTS = re.compile(r"[,(:]")
 
 
-def _local_words(note, res, s, toks, matches, m) -> tuple[set[str], int, int]:
+def _local_words(text: str, ctx: Context, toks, matches, m) -> tuple[set[str], int, int]:
     """Words of the mention's comma-chunk, plus following chunks naming no other
-    condition; and the chunk's span (the evidence shown to the coder)."""
-    text = note[s.start : s.end]
-    cuts = [s.start + c.start() for c in _CUTS.finditer(text)] + [s.end]
+    condition; and the chunk's span (the evidence shown to the coder). Offsets
+    relative to the sentence ``text``; ``ctx`` holds the sentence's scopes."""
+    cuts = [c.start() for c in _CUTS.finditer(text)] + [len(text)]
     starts = sorted(x.start for x in matches)
-    lo = max([c + 1 for c in cuts if c < m.start] + [s.start])
+    lo = max([c + 1 for c in cuts if c < m.start] + [0])
     hi = next(c for c in cuts if c >= m.end)
-    ev_start = lo + len(note[lo:hi]) - len(note[lo:hi].lstrip())
-    ev_end = hi - (len(note[lo:hi]) - len(note[lo:hi].rstrip()))
+    ev_start = lo + len(text[lo:hi]) - len(text[lo:hi].lstrip())
+    ev_end = hi - (len(text[lo:hi]) - len(text[lo:hi].rstrip()))
     if any(lo < st < hi for st in starts if st != m.start):
         ev_start, ev_end = m.start, m.end  # several conditions in one chunk: the phrase itself
-    while hi < s.end:
-        nxt = next((c for c in cuts if c > hi), s.end)
+    while hi < len(text):
+        nxt = next((c for c in cuts if c > hi), len(text))
         if any(hi < st < nxt for st in starts):
             break
         hi = nxt
@@ -210,7 +257,7 @@ def _local_words(note, res, s, toks, matches, m) -> tuple[set[str], int, int]:
         t.norm
         for t in toks
         if lo <= t.start < hi
-        and (t.norm in _KEEP_WORDS or res.ctx.status(t.start, t.end) not in ("negated", "hypothetical"))
+        and (t.norm in _KEEP_WORDS or ctx.status(t.start, t.end) not in ("negated", "hypothetical"))
     ]
     return sp.context_tokens(words), ev_start, ev_end
 

@@ -147,9 +147,9 @@ def mdm_level(note: str, dx: list[str], ctx, *, uncertain: bool, ed: bool, bille
     # problems
     # a manifestation coded with its combination code (N18 with E11.22/I12) is the same problem
     chronic = [c for c in dx if c.startswith(_CHRONIC) and not _manifestation_of(c, dx)]
-    exacerbated = _affirmed(note, _EXACERBATION, ctx) and bool(chronic)
+    # the note searches below run only when their answer can matter (cheap tests first)
+    exacerbated = bool(chronic) and _affirmed(note, _EXACERBATION, ctx)
     acute = [c for c in dx if not c.startswith(_CHRONIC) and not c.startswith(("Z79", "Z68", "Z87", "Z86", "F17"))]
-    fever = _FEVER.search(note) is not None
     threat = any(c.startswith(_THREAT) for c in dx) or (
         any(c.startswith("R07") for c in dx) and _ACS.search(note) is not None
     )
@@ -158,7 +158,7 @@ def mdm_level(note: str, dx: list[str], ctx, *, uncertain: bool, ed: bool, bille
     elif (
         exacerbated or len(chronic) >= 2 or uncertain
         or any(c.startswith("S") and "fracture" in _desc(c) for c in dx) or any(c.startswith("S06") for c in dx)
-        or (fever and any(c.startswith(_SYSTEMIC) for c in dx))
+        or (any(c.startswith(_SYSTEMIC) for c in dx) and _FEVER.search(note) is not None)
     ):  # fmt: skip
         problems = 3
     elif chronic or any(not c.startswith(_SELF_LIMITED) for c in acute) or len(acute) >= 2:
@@ -171,7 +171,7 @@ def mdm_level(note: str, dx: list[str], ctx, *, uncertain: bool, ed: bool, bille
     historian = age < 12 or bool(_HISTORIAN.search(note))
     records = bool(_RECORDS.search(note))
     items = len(tests) + int(records) + int(historian)
-    cat2 = bool(_INTERPRET.search(note)) and (ed or not billed_tests & {"imaging", "ecg"})
+    cat2 = (ed or not billed_tests & {"imaging", "ecg"}) and bool(_INTERPRET.search(note))
     cat3 = bool(_DISCUSS.search(note))
     cats = int(items >= 3) + int(cat2) + int(cat3)
     if cats >= 2:
@@ -183,11 +183,12 @@ def mdm_level(note: str, dx: list[str], ctx, *, uncertain: bool, ed: bool, bille
     else:
         data = 1
     # risk
+    # (a level at or below the floor need not be told apart from it)
     if _HIGH_RISK.search(note) and _affirmed(note, _HIGH_RISK, ctx):
         risk = 4
-    elif _affirmed(note, _RX, ctx):
+    elif risk_floor < 3 and _affirmed(note, _RX, ctx):
         risk = 3
-    elif _affirmed(note, _OTC, ctx):
+    elif risk_floor < 2 and _affirmed(note, _OTC, ctx):
         risk = 2
     else:
         risk = 1

@@ -26,7 +26,7 @@ from services.coding.domain.model import (
     offline_json,
 )
 from services.coding.domain.prefilter import fold, gated
-from services.coding.domain.text import norm_tokens
+from services.coding.domain.text import norm_tokens, sentences
 from shared import icd10cm
 from shared.events import CodingEdit, Encounter
 
@@ -354,8 +354,9 @@ def validate_final_codes(enc: Encounter, diagnoses: list[str], procedures: list[
     if not note.strip():
         out.append(edit("NO_DOCUMENTATION", "blocking", "encounter has no clinical note; codes cannot be verified"))
     elif any(cpt.is_em(p.code) and not (cpt.category(p.code) or "").startswith("em-preventive") for p in lines):
-        findings = dxm.find(note, age)
+        # only whether the note has an assessment matters here (as dxm.find decides it)
+        has_assessment = any(s.section == "assessment" for s in sentences(note))
         has_time = em.documented_time(note, enc) is not None and enc.encounter_class != "EMER"
-        if not has_time and not findings.has_assessment and not _PLAN.search(note):
+        if not has_time and not has_assessment and not _PLAN.search(note):
             out.append(edit("EM_NO_BASIS", "blocking", "E/M without documentation of time or MDM"))
     return _dedupe(out)

@@ -321,59 +321,92 @@ def find(note: str, sents, v: Visit) -> list[Px]:
     """Procedure lines (E/M excluded) the note documents as done at this visit."""
     out: list[Px] = []
     vaccines: list[tuple[Px, int, str]] = []
-    seen: set[tuple[str, int]] = set()
     joint_sentences: set[int] = set()
     office = v.enc.encounter_class in ("AMB", "VR")
     low_note = lower_ascii(note)
-    # rules whose keywords the note lacks cannot match any of its sentences
-    rules = [(r, keys) for r, g in _RULE_GATES if (office or not r.office_only) and (keys := g.present(low_note)) != ()]
-    vaccine_rules = [(g, keys, *x) for g, *x in _VACCINE_GATES if (keys := g.present(low_note)) != ()]
-    injected = _INJECTED_GATE.present(low_note) if office else ()
+    gates = None  # the note's keyword pre-check, made when a sentence is new
     for si, s in enumerate(sents):
         if s.section in _SKIP:
             continue
         text = note[s.start : s.end]
-        low = None if low_note is None else low_note[s.start : s.end]
-        for rule, keys in rules:
-            if not any_in(keys, low):
+        key = (text, s.section, low_note is None)
+        got = _SERVICES.get(key)
+        if got is None:
+            if gates is None:
+                gates = _note_gates(low_note)
+            got = _services(text, s.section, None if low_note is None else low_note[s.start : s.end], gates)
+            if len(_SERVICES) >= 8192:
+                _SERVICES.clear()
+            _SERVICES[key] = got
+        hits, vaccine_hits, injected = got
+        for rule, m in hits:
+            if rule.office_only and not office:
                 continue
-            for m in rule.rx.finditer(text):
-                if rule.name not in ("tobacco_counsel",) and not done(text, m, s.section):
-                    continue
-                if (rule.name, si) in seen:
-                    continue
-                seen.add((rule.name, si))
-                window = text
-                if rule.name == "joint":
-                    # the drug and dose often follow in the next sentence of the procedure note
-                    joint_sentences.update((si, si + 1))
-                    if si + 1 < len(sents) and sents[si + 1].section == s.section:
-                        window = f"{text} {note[sents[si + 1].start : sents[si + 1].end]}"
-                for px in rule.make(m, window, v):
-                    if px.start is None:
-                        px.start, px.end = s.start + m.start(), s.start + m.end()
-                    out.append(px)
-        for gate, keys, code, comps, route in vaccine_rules:
-            if not any_in(keys, low):
-                continue
-            m = gate.rx.search(text)
-            if m and done(text, m, s.section):
-                if code in PEDIATRIC and v.age < PEDIATRIC[code][1]:
-                    code = PEDIATRIC[code][0]
-                if not any(x[0].code == code for x in vaccines):
-                    vaccines.append((Px(code, dx=("Z23",), rule="vaccine", start=s.start + m.start(), end=s.start + m.end()), comps, route))
+            window = text
+            if rule.name == "joint":
+                # the drug and dose often follow in the next sentence of the procedure note
+                joint_sentences.update((si, si + 1))
+                if si + 1 < len(sents) and sents[si + 1].section == s.section:
+                    window = f"{text} {note[sents[si + 1].start : sents[si + 1].end]}"
+            for px in rule.make(m, window, v):
+                if px.start is None:
+                    px.start, px.end = s.start + m.start(), s.start + m.end()
+                out.append(px)
+        for code, comps, route, m in vaccine_hits:
+            if code in PEDIATRIC and v.age < PEDIATRIC[code][1]:
+                code = PEDIATRIC[code][0]
+            if not any(x[0].code == code for x in vaccines):
+                vaccines.append((Px(code, dx=("Z23",), rule="vaccine", start=s.start + m.start(), end=s.start + m.end()), comps, route))
         # the ED facility, not the physician, bills drugs and their administration
-        if (injected != () and si not in joint_sentences and any_in(injected, low)
-                and INJECTED.search(text) and not ORAL.search(text)):  # fmt: skip
-            m = INJECTED.search(text)
-            if done(text, m, s.section):
-                drug = drug_line(text, s.start, v, default_ok=False)
-                if drug and not any(p.code == drug.code for p in out):
-                    out.append(drug)
-                    out.append(Px("96372", dx=(), rule="admin", start=drug.start, end=drug.end))
+        if office and injected and si not in joint_sentences:
+            drug = drug_line(text, s.start, v, default_ok=False)
+            if drug and not any(p.code == drug.code for p in out):
+                out.append(drug)
+                out.append(Px("96372", dx=(), rule="admin", start=drug.start, end=drug.end))
     out.extend(px for px, _, _ in vaccines)
     out.extend(vaccine_admin(vaccines, v))
     return _merge(out)
+
+
+# what one sentence documents as done, whatever the visit, by (sentence text,
+# section, whether the note is non-ASCII): templated sentences are read once
+_SERVICES: dict[tuple[str, str, bool], tuple] = {}
+
+
+def _note_gates(low_note: str | None):
+    """The rules (and their keywords) that can match somewhere in the note:
+    a rule whose keywords the note lacks matches none of its sentences."""
+    rules = [(r, keys) for r, g in _RULE_GATES if (keys := g.present(low_note)) != ()]
+    vaccines = [(g, keys, *x) for g, *x in _VACCINE_GATES if (keys := g.present(low_note)) != ()]
+    return rules, vaccines, _INJECTED_GATE.present(low_note)
+
+
+def _services(text: str, section: str, low: str | None, gates):
+    """Per rule its first match the sentence says was done; per vaccine (code,
+    components, route, match); whether an injection is documented. ``low``:
+    the lower-cased sentence (None: the note is not ASCII); ``gates``: see
+    ``_note_gates``. The answer does not depend on which rules the note
+    allows, only the work does (the pre-checks never change a match)."""
+    rules, vaccine_rules, injected_keys = gates
+    hits = []
+    for rule, keys in rules:
+        if not any_in(keys, low):
+            continue
+        for m in rule.rx.finditer(text):
+            if rule.name in ("tobacco_counsel",) or done(text, m, section):
+                hits.append((rule, m))  # one line per rule and sentence
+                break
+    vaccines = []
+    for gate, keys, code, comps, route in vaccine_rules:
+        if not any_in(keys, low):
+            continue
+        m = gate.rx.search(text)
+        if m and done(text, m, section):
+            vaccines.append((code, comps, route, m))
+    injected = False
+    if injected_keys != () and any_in(injected_keys, low) and INJECTED.search(text) and not ORAL.search(text):
+        injected = done(text, INJECTED.search(text), section)
+    return tuple(hits), tuple(vaccines), injected
 
 
 def _merge(lines: list[Px]) -> list[Px]:

@@ -81,24 +81,36 @@ class Sentence:
 def sentences(note: str) -> list[Sentence]:
     out: list[Sentence] = []
     for sec in sections(note):
-        pos = sec.start
-        for m in _SENT_END.finditer(note, sec.start, sec.end):
-            _add_sentence(note, out, pos, m.start(), sec.kind)
-            pos = m.end()
-        _add_sentence(note, out, pos, sec.end, sec.kind)
+        base, kind = sec.start, sec.kind
+        for s, e in _split(note[sec.start : sec.end]):
+            out.append(Sentence(base + s, base + e, kind))
     return out
+
+
+@lru_cache(maxsize=8192)
+def _split(text: str) -> tuple[tuple[int, int], ...]:
+    """Sentence spans of one section's text, relative to it: templated
+    sections repeat from note to note. (A section starts after a header's ':'
+    or at the note's start, so the look-behind sees nothing outside it.)"""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for m in _SENT_END.finditer(text):
+        _add_sentence(text, out, pos, m.start())
+        pos = m.end()
+    _add_sentence(text, out, pos, len(text))
+    return tuple(out)
 
 
 _LIST_MARK = re.compile(r"[\s\-*•#]*(?:\d{1,2}[.)]\s*)?")
 
 
-def _add_sentence(note: str, out: list, s: int, e: int, kind: str) -> None:
-    m = _LIST_MARK.match(note, s, e)
+def _add_sentence(text: str, out: list, s: int, e: int) -> None:
+    m = _LIST_MARK.match(text, s, e)
     s = m.end() if m else s
-    while e > s and note[e - 1] in " \t\r.":
+    while e > s and text[e - 1] in " \t\r.":
         e -= 1
     if e > s:
-        out.append(Sentence(s, e, kind))
+        out.append((s, e))
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -326,41 +338,87 @@ class Context:
 
 def context(note: str, sents: list[Sentence]) -> Context:
     ctx = Context()
+    # a scope never leaves its sentence, so each sentence's scopes are read
+    # once per distinct sentence text (templated notes repeat most of them)
     low_note = lower_ascii(note)
-    # triggers whose keywords the note lacks cannot occur in any sentence; on
-    # ASCII notes the lower-cased sentence is matched case-sensitively (same
-    # spans, faster) and the trigger text is read from the note itself
-    pre = [(g, keys, k) for g, k in _PRE_GATES if (keys := g.present(low_note)) != ()]
-    post = [(g, keys, k) for g, k in _POST_GATES if (keys := g.present(low_note)) != ()]
-    terminations = _TERMINATION_GATE.present(low_note)
+    triggers = None  # the note's keyword pre-check, made when a sentence is new
+    scopes = ctx.scopes
     for s in sents:
         text = note[s.start : s.end]
-        low = None if low_note is None else low_note[s.start : s.end]
-        terms = [m.start() for m in _TERMINATION_GATE.scan(text, low)] if any_in(terminations, low) else []
-        for gate, keys, kind in pre:
-            if not any_in(keys, low):
-                continue
-            for m in gate.scan(text, low):
-                trigger = text[m.start() : m.end()]
-                if kind == "negated" and trigger.lower() in ("no", "not") and _not_negation(text, m):
-                    continue
-                end = min([t for t in terms if t >= m.end()] + [len(text)])
-                if kind == "negated" and trigger.lower() == "without":
-                    # 'X without Y' negates only Y's chunk
-                    end = min(end, _chunk_end(text, m.end()))
-                ctx.scopes.append(Scope(s.start + m.end(), s.start + end, kind, trigger))
-        for gate, keys, kind in post:
-            if not any_in(keys, low):
-                continue
-            for m in gate.scan(text, low):
-                chunk = max(text.rfind(",", 0, m.start()), text.rfind(":", 0, m.start()),
-                            max([t for t in terms if t < m.start()] + [-1]))  # fmt: skip
-                start = chunk + 1
-                toks = list(_WORD.finditer(text[start : m.start()]))
-                if len(toks) > 6:
-                    start += toks[-6].start()
-                ctx.scopes.append(Scope(s.start + start, s.start + m.start(), kind, text[m.start() : m.end()]))
+        key = (text, low_note is None)
+        got = _SCOPES.get(key)
+        if got is None:
+            if triggers is None:
+                triggers = _note_triggers(low_note)
+            got = _scopes(text, None if low_note is None else low_note[s.start : s.end], triggers)
+            if len(_SCOPES) >= 8192:
+                _SCOPES.clear()
+            _SCOPES[key] = got
+        base = s.start
+        for a, b, kind, trigger in got:
+            scopes.append(Scope(base + a, base + b, kind, trigger))
     return ctx
+
+
+# (start, end, kind, trigger) of the scopes in a sentence, offsets relative to
+# it, by (sentence text, whether the note is non-ASCII)
+_SCOPES: dict[tuple[str, bool], tuple[tuple[int, int, str, str], ...]] = {}
+
+
+def sentence_scopes(text: str, ascii_note: bool) -> tuple[tuple[int, int, str, str], ...]:
+    """The context scopes of one sentence, offsets relative to it (as ``context`` reads them)."""
+    got = _SCOPES.get((text, not ascii_note))
+    if got is None:
+        got = _scopes(text, text.lower() if ascii_note else None, _ALL_TRIGGERS)
+    return got
+
+
+def _note_triggers(low_note: str | None):
+    """The triggers (and their keywords) that can occur somewhere in the note:
+    one whose keywords the note lacks occurs in none of its sentences."""
+    pre = [(g, keys, k) for g, k in _PRE_GATES if (keys := g.present(low_note)) != ()]
+    post = [(g, keys, k) for g, k in _POST_GATES if (keys := g.present(low_note)) != ()]
+    return pre, post, _TERMINATION_GATE.present(low_note)
+
+
+def _scopes(text: str, low: str | None, triggers) -> tuple[tuple[int, int, str, str], ...]:
+    # on ASCII notes the lower-cased sentence (``low``) is matched
+    # case-sensitively (same spans, faster) and the trigger text is read from
+    # the sentence itself; the keyword pre-checks never change a match
+    pre, post, terminations = triggers
+    out: list[tuple[int, int, str, str]] = []
+    terms = [m.start() for m in _TERMINATION_GATE.scan(text, low)] if any_in(terminations, low) else []
+    for gate, keys, kind in pre:
+        if not any_in(keys, low):
+            continue
+        for m in gate.scan(text, low):
+            trigger = text[m.start() : m.end()]
+            if kind == "negated" and trigger.lower() in ("no", "not") and _not_negation(text, m):
+                continue
+            end = min([t for t in terms if t >= m.end()] + [len(text)])
+            if kind == "negated" and trigger.lower() == "without":
+                # 'X without Y' negates only Y's chunk
+                end = min(end, _chunk_end(text, m.end()))
+            out.append((m.end(), end, kind, trigger))
+    for gate, keys, kind in post:
+        if not any_in(keys, low):
+            continue
+        for m in gate.scan(text, low):
+            chunk = max(text.rfind(",", 0, m.start()), text.rfind(":", 0, m.start()),
+                        max([t for t in terms if t < m.start()] + [-1]))  # fmt: skip
+            start = chunk + 1
+            toks = list(_WORD.finditer(text[start : m.start()]))
+            if len(toks) > 6:
+                start += toks[-6].start()
+            out.append((start, m.start(), kind, text[m.start() : m.end()]))
+    return tuple(out)
+
+
+_ALL_TRIGGERS = (
+    [(g, g.keys, k) for g, k in _PRE_GATES],
+    [(g, g.keys, k) for g, k in _POST_GATES],
+    _TERMINATION_GATE.keys,
+)
 
 
 def _not_negation(text: str, m: re.Match) -> bool:
