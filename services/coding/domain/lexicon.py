@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from services.coding.domain.text import Token, norm_tokens
+from services.coding.domain.text import Memo, Token, norm_tokens
 from shared import icd10cm
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -180,7 +180,7 @@ class TermIndex:
         self.weight = [sum(self.idf[t] for t in ts) for ts in self.toks]
         # answers by (phrase, limit): the index never changes once built, and
         # assessment statements recur from note to note
-        self._answers: dict[tuple[str, int], tuple[tuple[str, float], ...]] = {}
+        self._answers = Memo(20000)
 
     @classmethod
     def from_code_set(cls, lex: Lexicon | None = None) -> TermIndex:
@@ -194,10 +194,7 @@ class TermIndex:
         key = (phrase, limit)
         got = self._answers.get(key)
         if got is None:
-            got = tuple(self._search(phrase, limit))
-            if len(self._answers) >= 20000:
-                self._answers.clear()
-            self._answers[key] = got
+            got = self._answers.put(key, tuple(self._search(phrase, limit)))
         return list(got)
 
     def _search(self, phrase: str, limit: int) -> list[tuple[str, float]]:

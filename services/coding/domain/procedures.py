@@ -33,6 +33,7 @@ from services.coding.domain.lines import (
     units_for,
 )
 from services.coding.domain.prefilter import Gate, any_in, lower_ascii
+from services.coding.domain.text import Memo
 
 # ----------------------------------------------------------------------------- imaging
 
@@ -334,10 +335,7 @@ def find(note: str, sents, v: Visit) -> list[Px]:
         if got is None:
             if gates is None:
                 gates = _note_gates(low_note)
-            got = _services(text, s.section, None if low_note is None else low_note[s.start : s.end], gates)
-            if len(_SERVICES) >= 8192:
-                _SERVICES.clear()
-            _SERVICES[key] = got
+            got = _SERVICES.put(key, _services(text, s.section, None if low_note is None else low_note[s.start : s.end], gates))
         hits, vaccine_hits, injected = got
         for rule, m in hits:
             if rule.office_only and not office:
@@ -370,7 +368,7 @@ def find(note: str, sents, v: Visit) -> list[Px]:
 
 # what one sentence documents as done, whatever the visit, by (sentence text,
 # section, whether the note is non-ASCII): templated sentences are read once
-_SERVICES: dict[tuple[str, str, bool], tuple] = {}
+_SERVICES = Memo(8192)
 
 
 def _note_gates(low_note: str | None):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from services.coding.domain.prefilter import fold, gated
-from services.coding.domain.text import norm_tokens
+from services.coding.domain.text import Memo, norm_tokens
 from shared import icd10cm
 
 _STOP = frozenset("of the a an and or in on to for by at as is with without not other part".split())
@@ -216,7 +216,7 @@ def _level_words(code: str) -> frozenset[str]:
 # walk compared with the context and the context words among them. Another
 # context with the same words among those takes the same walk, so the entry
 # answers for it exactly.
-_REFINED: dict[tuple, list[tuple[frozenset[str], frozenset[str], tuple[str, float]]]] = {}
+_REFINED = Memo(50000)  # per key: [(tokens used, tokens seen, answer)]
 _REFINED_PER_KEY = 64
 
 
@@ -231,9 +231,7 @@ def refine(code: str, ctx: Ctx) -> tuple[str, float]:
     key = (c, ctx.laterality, ph.stage, ph.open_fracture, ph.healing)
     entries = _REFINED.get(key)
     if entries is None:
-        if len(_REFINED) >= 50000:
-            _REFINED.clear()
-        entries = _REFINED[key] = []
+        entries = _REFINED.put(key, [])
     for used, seen, answer in entries:
         if ctx.tokens & used == seen:
             return answer

@@ -78,6 +78,21 @@ class Sentence:
     section: str
 
 
+class Memo(dict):
+    """Answers kept per key, emptied when ``size`` is reached: bounded memory for
+    keys drawn from unbounded note text (repeats are what it is for)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def put(self, key, value):
+        if len(self) >= self.size:
+            self.clear()
+        self[key] = value
+        return value
+
+
 def sentences(note: str) -> list[Sentence]:
     out: list[Sentence] = []
     for sec in sections(note):
@@ -350,10 +365,7 @@ def context(note: str, sents: list[Sentence]) -> Context:
         if got is None:
             if triggers is None:
                 triggers = _note_triggers(low_note)
-            got = _scopes(text, None if low_note is None else low_note[s.start : s.end], triggers)
-            if len(_SCOPES) >= 8192:
-                _SCOPES.clear()
-            _SCOPES[key] = got
+            got = _SCOPES.put(key, _scopes(text, None if low_note is None else low_note[s.start : s.end], triggers))
         base = s.start
         for a, b, kind, trigger in got:
             scopes.append(Scope(base + a, base + b, kind, trigger))
@@ -362,7 +374,7 @@ def context(note: str, sents: list[Sentence]) -> Context:
 
 # (start, end, kind, trigger) of the scopes in a sentence, offsets relative to
 # it, by (sentence text, whether the note is non-ASCII)
-_SCOPES: dict[tuple[str, bool], tuple[tuple[int, int, str, str], ...]] = {}
+_SCOPES: Memo = Memo(8192)
 
 
 def sentence_scopes(text: str, ascii_note: bool) -> tuple[tuple[int, int, str, str], ...]:
