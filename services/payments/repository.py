@@ -8,23 +8,17 @@ handful of round trips whatever its size.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from decimal import Decimal
 
 import asyncpg
 
 from services.payments.domain.ledger import JournalLine
-from shared.db import insert_rows
+from shared.db import columns_of, insert_rows
 
 S = "payments"
 
 # (kind, source, claim_id, payer_id, advice_id, lines): one journal entry to post.
 Entry = tuple[str, str, str | None, str | None, int | None, list[JournalLine]]
-
-
-def _columns(rows: Sequence[tuple], width: int) -> list[list]:
-    """Rows to per-column lists for ``unnest``."""
-    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 # --------------------------------------------------------------------------- claims
@@ -41,7 +35,7 @@ async def insert_claims(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
         " $8::text[], $9::numeric[], $10::date[], $11::timestamptz[], $12::text[], $13::jsonb[])"
         " ON CONFLICT DO NOTHING RETURNING claim_id",
-        *_columns(rows, 13),
+        *columns_of(rows, 13),
     )
     return {r["claim_id"] for r in got}
 
@@ -170,7 +164,7 @@ async def settle_unmatched(conn: asyncpg.Connection, rows: list[tuple[str, str, 
             " state = u.state, reason = u.reason, posted_at = CASE WHEN u.state = 'posted' THEN now() END"
             " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(remittance_id, claim_id, state, reason)"
             " WHERE cp.remittance_id = u.remittance_id AND cp.state = 'unmatched'",
-            *_columns(rows, 4),
+            *columns_of(rows, 4),
         )  # fmt: skip
 
 
@@ -201,7 +195,7 @@ async def post_entries(conn: asyncpg.Connection, entries: list[Entry]) -> set[st
         f"INSERT INTO {S}.journal_entry (kind, source, claim_id, payer_id, advice_id)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])"
         " ON CONFLICT (source) DO NOTHING RETURNING entry_id, source",
-        *_columns([e[:5] for e in entries], 5),
+        *columns_of([e[:5] for e in entries], 5),
     )  # fmt: skip
     ids = {r["source"]: r["entry_id"] for r in got}
     lines = [(ids[e[1]], *ln) for e in entries if e[1] in ids for ln in e[5]]
