@@ -53,18 +53,14 @@ async def insert_rows(conn: asyncpg.Connection, table: str, columns: Sequence[tu
     """
     if not rows:
         return
-    await conn.execute(f"INSERT INTO {table} ({', '.join(name for name, _ in columns)})"
-                       f" SELECT * FROM unnest({unnest_params(columns)}) {on_conflict}",
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(columns, 1))
+    await conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}",
                        *columns_of(rows, len(columns)))  # fmt: skip
 
 
-def unnest_params(columns: Sequence[tuple[str, str]], first: int = 1) -> str:
-    """The typed array parameters ($1::text[], $2::numeric[], ...) that unnest the columns."""
-    return ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(columns, first))
-
-
 def columns_of(rows: Sequence[tuple], width: int) -> list[list]:
-    """Rows -> one list per column (the arrays ``unnest_params`` expects)."""
+    """Rows -> one list per column: the arrays an ``unnest($1::type[], ...)`` takes."""
     return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 

@@ -138,7 +138,7 @@ async def apply_amounts(conn: asyncpg.Connection, rows: list[tuple]) -> None:
         " FROM unnest($1::text[], $2::numeric[], $3::numeric[], $4::numeric[], $5::numeric[], $6::text[], $7::text[],"
         " $8::numeric[], $9::numeric[]) AS u(claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta)"
         " WHERE c.claim_id = u.claim_id",
-        *columns_of([tuple(t) for t in totals.values()], 9),
+        *columns_of(list(totals.values()), 9),
     )  # fmt: skip
 
 
