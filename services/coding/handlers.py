@@ -37,8 +37,10 @@ def make_handler(rt: Runtime) -> Handler:
                           route=result.route, suggestions=suggestions, edits=edits)  # fmt: skip
             if result.route == "auto":
                 payload = result.to_payload(enc, coded_by="auto")
+                # The row holds the document already: the coded result is stored without it.
+                final = payload.model_dump_json(exclude={"encounter"})
                 rows.append(repo.encounter_row(enc.model_dump_json(), status="coded", coded_by="auto",
-                                               final=payload.model_dump_json(), coded_at=now, **common))  # fmt: skip
+                                               final=final, coded_at=now, **common))  # fmt: skip
                 coded.append((EncounterCoded(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=payload), item))
             else:
                 rows.append(repo.encounter_row(enc.model_dump_json(), status="review", coded_by=None,

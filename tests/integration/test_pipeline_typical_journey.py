@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -81,3 +83,16 @@ async def test_encounters_over_http_end_posted_and_followed_up(pipeline):
     unbalanced = await fetchval(pipeline.dsn, "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
                                 " GROUP BY entry_id HAVING sum(amount) <> 0) x")  # fmt: skip
     assert unbalanced == 0
+    # Coding keeps the document once: the stored coded result carries the codes, not the encounter again.
+    rows = await fetch(pipeline.dsn, "SELECT encounter->>'encounter_id' AS doc, final_coding FROM coding.encounter"
+                       " WHERE encounter_id = ANY($1)", [e.encounter_id for e in encounters])  # fmt: skip
+    assert len(rows) == len(encounters)
+    for row in rows:
+        final = json.loads(row["final_coding"])
+        assert row["doc"] and final["diagnoses"] and "encounter" not in final
+    # Written-once rows stay inline; rows updated in place leave room for HOT updates (migrations).
+    options = dict(await fetch(pipeline.dsn, "SELECT c.oid::regclass::text, array_to_string(c.reloptions, ',')"
+                               " FROM pg_class c WHERE c.oid = ANY(ARRAY['coding.encounter', 'billing.claim',"
+                               " 'followup.claim']::regclass[])"))  # fmt: skip
+    assert options == {"coding.encounter": "toast_tuple_target=8160", "billing.claim": "fillfactor=70",
+                       "followup.claim": "fillfactor=70"}  # fmt: skip
