@@ -16,16 +16,16 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
-from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry import context as otel_context
 
 from shared.events import parse_event
 from shared.logs import describe_error, log
 from shared.messaging import Emitter, Inbound, claim_new, dead_letter
 from shared.metrics import METRICS
-from shared.telemetry import context_from_headers, current_traceparent, tracer
+from shared.telemetry import EventSpan, event_spans, tracer
 
 _log = logging.getLogger("rcm.consumer")
+_ROOT = otel_context.Context()  # no parent: a batch is no one encounter's child
 
 Handler = Callable[[asyncpg.Connection, list[Inbound], Emitter], Awaitable[None]]
 
@@ -63,28 +63,25 @@ class BatchApplier:
         if not isinstance(records, (tuple, list)):
             records = (records,)
         started = time.perf_counter()
-        t = tracer()
+        make_span = event_spans().start
         items: list[Inbound] = []
         poison: list[tuple[object, str]] = []
-        spans = []
+        spans: list[EventSpan] = []
         for r in records:
             try:
                 event = parse_event(r.value)
             except Exception as e:  # schema violation: a dead letter, not a crash
                 poison.append((r, f"{type(e).__name__}: {_short(e)}"))
                 continue
-            span = t.start_span(
-                f"{self.service} handle {event.event_type}",
-                context=context_from_headers(r.headers),
-                kind=trace.SpanKind.CONSUMER,
-                attributes={"rcm.encounter_id": event.encounter_id, "rcm.event_id": str(event.event_id),
-                            "messaging.source": r.topic, "messaging.kafka.offset": r.offset},
-            )  # fmt: skip
+            span = make_span(f"{self.service} handle {event.event_type}", r.headers,
+                             {"rcm.encounter_id": event.encounter_id, "rcm.event_id": str(event.event_id),
+                              "messaging.source": r.topic, "messaging.kafka.offset": r.offset})  # fmt: skip
             spans.append(span)
-            items.append(Inbound(event, r.topic, r.partition, r.offset, current_traceparent(span)))
+            items.append(Inbound(event, r.topic, r.partition, r.offset, span.traceparent))
+        links = [link for link in map(EventSpan.link, spans) if link is not None]
         try:
             try:
-                await self._apply(items, poison)
+                await self._apply(items, poison, links)
             except Exception as e:
                 if is_transient(e):
                     raise
@@ -93,8 +90,7 @@ class BatchApplier:
                 await self._apply_one_by_one(items, poison)
         except Exception as e:
             for span in spans:
-                span.set_status(Status(StatusCode.ERROR, type(e).__name__))
-                span.end()
+                span.end(type(e).__name__)
             METRICS.failed(self.service, len(records))
             log(_log, logging.WARNING, "batch will be redelivered", error_type=type(e).__name__,
                 service=self.service, count=len(records))  # fmt: skip
@@ -106,9 +102,12 @@ class BatchApplier:
         if self.on_commit:
             self.on_commit()
 
-    async def _apply(self, items: list[Inbound], poison: list[tuple[object, str]]) -> None:
+    async def _apply(self, items: list[Inbound], poison: list[tuple[object, str]], links=()) -> None:
         emitter = Emitter(self.schema)
-        with tracer().start_as_current_span(f"{self.service} db transaction", attributes={"rcm.batch": len(items)}):
+        # One transaction applies many encounters' events: its span starts a trace of its own and
+        # links to each event's span (`rcm trace` shows it under them).
+        with tracer().start_as_current_span(f"{self.service} db transaction", context=_ROOT, links=links,
+                                            attributes={"rcm.batch": len(items)}):  # fmt: skip
             async with self.pool.acquire() as conn, conn.transaction():
                 for record, error in poison:
                     await _dead_letter(conn, self.schema, record, error)

@@ -75,15 +75,14 @@ async def start_producer(bootstrap: str, timeout: float = 20) -> AIOKafkaProduce
     return producer
 
 
-def make_broker(bootstrap: str, client_id: str, tracer_provider=None) -> KafkaBroker:
-    """The service's FastStream broker, with FastStream's OpenTelemetry middleware (a span per batch).
+def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
+    """The service's FastStream broker.
 
-    Per-event spans that continue each encounter's trace are made by ``shared.consumer``.
+    No FastStream telemetry middleware: ``shared.consumer`` makes each event's span (continuing
+    its encounter's trace) and one span per batch transaction linked to them; the middleware's
+    extra span pair and per-message baggage parsing per batch told an operator nothing more.
     """
-    from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-
-    middlewares = (KafkaTelemetryMiddleware(tracer_provider=tracer_provider),) if tracer_provider else ()
-    return KafkaBroker(bootstrap, client_id=client_id, logger=None, graceful_timeout=15, middlewares=middlewares)
+    return KafkaBroker(bootstrap, client_id=client_id, logger=None, graceful_timeout=15)
 
 
 BatchHandler = Callable[[tuple], Awaitable[None]]

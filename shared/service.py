@@ -122,7 +122,7 @@ async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Even
             tasks.append(asyncio.create_task(_guarded(loop, rt, stop), name=getattr(loop, "__name__", "loop")))
         if spec.topics and spec.handler is not None:
             handler = spec.handler(rt)
-            broker = kafka.make_broker(bootstrap, client_id=f"rcm-{spec.name}", tracer_provider=provider)
+            broker = kafka.make_broker(bootstrap, client_id=f"rcm-{spec.name}")
             applier = BatchApplier(service=spec.name, schema=spec.schema, pool=pool, handler=handler,
                                    on_commit=rt.committed)  # fmt: skip
             kafka.subscribe_batch(broker, spec.topics, group_id=f"rcm-{spec.name}", handler=applier,

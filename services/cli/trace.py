@@ -23,8 +23,26 @@ def load_spans(settings: ServiceSettings) -> list[dict]:
 
 
 def trace_for(spans: list[dict], encounter_id: str) -> list[dict]:
+    """The encounter's trace, plus the batch transactions that applied its events.
+
+    A batch transaction is a trace of its own (it applies many encounters' events) that
+    links to each event span; it is shown under the event span it links to.
+    """
     traces = {s["trace_id"] for s in spans if s.get("attributes", {}).get("rcm.encounter_id") == encounter_id}
-    return sorted((s for s in spans if s["trace_id"] in traces), key=lambda s: s["start"])
+    mine = [s for s in spans if s["trace_id"] in traces]
+    ids = {s["span_id"] for s in mine}
+    batches: dict[str, str] = {}  # batch trace id -> the event span its root links to
+    for s in spans:
+        if s["trace_id"] not in traces and s["trace_id"] not in batches:
+            linked = next((link for link in s.get("links", ()) if link in ids), None)
+            if linked is not None:
+                batches[s["trace_id"]] = linked
+    for s in spans:
+        if s["trace_id"] in batches:
+            if s.get("links"):  # the batch root: hang it under the event span it applied
+                s = {**s, "parent_id": batches[s["trace_id"]], "linked": True}
+            mine.append(s)
+    return sorted(mine, key=lambda s: s["start"])
 
 
 def render(spans: list[dict]) -> str:
@@ -41,7 +59,8 @@ def render(spans: list[dict]) -> str:
             ms = (s["end"] - s["start"]) / 1e6
             at = (s["start"] - t0) / 1e6
             status = "" if s["status"] in ("UNSET", "OK") else f"  [{s['status']}]"
-            lines.append(f"{'  ' * depth}{s['name']}  ({s['service']}, +{at:.1f} ms, {ms:.1f} ms){status}")
+            batch = f", linked batch of {s['attributes'].get('rcm.batch', '?')}" if s.get("linked") else ""
+            lines.append(f"{'  ' * depth}{s['name']}  ({s['service']}, +{at:.1f} ms, {ms:.1f} ms{batch}){status}")
             walk(s["span_id"], depth + 1)
 
     walk(None, 0)

@@ -100,3 +100,16 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
     assert out.returncode == 0, out.stderr
     assert ids[0] in out.stdout and "coding handle encounter.documented" in out.stdout
     assert "billing handle encounter.coded" in out.stdout
+    # Each batch transaction is its own trace, linked to the event spans it applied; the tree
+    # shows it indented under the event span.
+    lines = out.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.lstrip().startswith("billing handle encounter.coded"))
+    depth = len(lines[at]) - len(lines[at].lstrip())
+    below = lines[at + 1]
+    assert below.lstrip().startswith("billing db transaction") and "linked batch of" in below, lines[at:at + 2]
+    assert len(below) - len(below.lstrip()) > depth
+    event_span = next(s for s in spans if s["name"] == "billing handle encounter.coded"
+                      and s["attributes"]["rcm.encounter_id"] == ids[0])  # fmt: skip
+    batch = [s for s in spans if event_span["span_id"] in s.get("links", ())]
+    assert len(batch) == 1 and batch[0]["trace_id"] != event_span["trace_id"]
+    assert batch[0]["name"] == "billing db transaction" and batch[0]["attributes"]["rcm.batch"] >= 1
