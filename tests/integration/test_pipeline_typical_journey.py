@@ -96,3 +96,10 @@ async def test_encounters_over_http_end_posted_and_followed_up(pipeline):
                                " 'followup.claim']::regclass[])"))  # fmt: skip
     assert options == {"coding.encounter": "toast_tuple_target=8160", "billing.claim": "fillfactor=70",
                        "followup.claim": "fillfactor=70"}  # fmt: skip
+    outboxes = await fetch(pipeline.dsn, "SELECT n.nspname, array_to_string(c.reloptions, ',') AS o FROM pg_class c"
+                           " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'outbox'")  # fmt: skip
+    assert {r["nspname"] for r in outboxes} >= {"coding", "billing", "payments", "followup"}
+    assert all(r["o"] == "toast_tuple_target=8160" for r in outboxes), outboxes
+    storage = await fetchval(pipeline.dsn, "SELECT attstorage FROM pg_attribute"
+                             " WHERE attrelid = 'billing.claim'::regclass AND attname = 'coded'")  # fmt: skip
+    assert storage == b"e"  # out of line, uncompressed ("char" comes back as bytes)

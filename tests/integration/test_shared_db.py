@@ -56,3 +56,29 @@ async def test_a_cached_statement_is_planned_again_once_its_table_grew(stack_end
         await pool.close()
     plan = "\n".join(p for p in plans if "plan_probe" in p)
     assert "plan_probe_pkey" in plan and "Seq Scan" not in plan, plan
+
+
+async def test_queued_outbound_files_are_written_once_in_order_and_cleared(stack_endpoints, tmp_path) -> None:
+    """The file writer writes a batch of queued files (one worker-thread trip) and marks each written."""
+    from shared import mailbox
+
+    pool = await db.create_pool(stack_endpoints["postgres"], min_size=1, max_size=2)
+    schema = f"probe_{tmp_path.name[-8:].lower().replace('-', '_')}"
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn, schema, None)
+            async with conn.transaction():
+                for i in range(5):
+                    await mailbox.add_outbound(conn, schema, tmp_path / "out", f"F{i}.x12", f"ISA*{i}~")
+        assert await mailbox.write_pending(pool, schema, limit=3) == 3
+        assert await mailbox.write_pending(pool, schema, limit=3) == 2
+        assert await mailbox.write_pending(pool, schema) == 0
+        written = sorted(p.name for p in (tmp_path / "out").iterdir())
+        assert written == [f"F{i}.x12" for i in range(5)]  # no temp files left behind
+        assert [(tmp_path / "out" / f"F{i}.x12").read_text() for i in range(5)] == [f"ISA*{i}~" for i in range(5)]
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(f"SELECT written_at IS NOT NULL AS done, content FROM {schema}.outbound_file")
+            assert len(rows) == 5 and all(r["done"] and r["content"] == "" for r in rows)
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await pool.close()
