@@ -100,13 +100,15 @@ class EventSpan:
     ``traceparent`` is what the handler's own spans and the events it emits continue from.
     """
 
-    __slots__ = ("_factory", "name", "context", "parent", "attributes", "start_time", "recording")
+    __slots__ = ("_factory", "name", "trace_id", "span_id", "flags", "trace_state", "parent", "attributes",
+                 "start_time", "recording")  # fmt: skip
 
-    def __init__(self, factory: EventSpans, name: str, context: SpanContext | None, parent: SpanContext | None,
-                 attributes: Mapping[str, str | int], recording: bool):  # fmt: skip
+    def __init__(self, factory: EventSpans, name: str, ids: tuple[int, int, int], trace_state,
+                 parent: SpanContext | None, attributes: Mapping[str, str | int], recording: bool):  # fmt: skip
         self._factory = factory
         self.name = name
-        self.context = context
+        self.trace_id, self.span_id, self.flags = ids  # kept as ints: a SpanContext is built only if recorded
+        self.trace_state = trace_state
         self.parent = parent
         self.attributes = attributes
         self.recording = recording
@@ -114,8 +116,14 @@ class EventSpan:
 
     @property
     def traceparent(self) -> str | None:
-        sc = self.context
-        return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags:02x}" if sc is not None else None
+        if not self.trace_id:
+            return None
+        return f"00-{self.trace_id:032x}-{self.span_id:016x}-{self.flags:02x}"
+
+    @property
+    def context(self) -> SpanContext:
+        return SpanContext(self.trace_id, self.span_id, is_remote=False, trace_flags=TraceFlags(self.flags),
+                           trace_state=self.trace_state)  # fmt: skip
 
     def link(self) -> trace.Link | None:
         return trace.Link(self.context) if self.recording else None
@@ -152,8 +160,9 @@ class EventSpans:
     def start(self, name: str, headers: Sequence[tuple[str, bytes]] | None,
               attributes: Mapping[str, str | int]) -> EventSpan:  # fmt: skip
         parent = parent_from_headers(headers)
-        if self.processor is None or self.sampler is None:
-            return EventSpan(self, name, parent, None, attributes, recording=False)
+        if self.processor is None or self.sampler is None:  # no pipeline: the message's context passes through
+            ids = (parent.trace_id, parent.span_id, parent.trace_flags) if parent is not None else (0, 0, 0)
+            return EventSpan(self, name, ids, None, parent, attributes, recording=False)
         if parent is not None and self._follow_parent:
             trace_id, sampled = parent.trace_id, parent.trace_flags.sampled
             recording, trace_state = sampled, parent.trace_state
@@ -165,10 +174,9 @@ class EventSpans:
             trace_state = result.trace_state
         # As the SDK sets them: the sampled bit, and the random-trace-id bit a root's random id earns.
         random_id = parent.trace_flags.random_trace_id if parent is not None else True
-        flags = TraceFlags((TraceFlags.SAMPLED if sampled else 0) | (TraceFlags.RANDOM_TRACE_ID if random_id else 0))
-        context = SpanContext(trace_id, random.getrandbits(64) or 1, is_remote=False, trace_flags=flags,
-                              trace_state=trace_state)  # fmt: skip
-        return EventSpan(self, name, context, parent, attributes, recording)
+        flags = (TraceFlags.SAMPLED if sampled else 0) | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
+        ids = (trace_id, random.getrandbits(64) or 1, flags)
+        return EventSpan(self, name, ids, trace_state, parent, attributes, recording)
 
     def finish(self, span: EventSpan, error: str | None) -> None:
         status = Status(StatusCode.ERROR, error) if error else _UNSET
