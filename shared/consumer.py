@@ -87,7 +87,7 @@ class BatchApplier:
                     raise
                 log(_log, logging.ERROR, "batch failed; isolating the event at fault",
                     error_type=type(e).__name__, count=len(items), service=self.service)  # fmt: skip
-                await self._apply_one_by_one(items, poison)
+                await self._apply_one_by_one(items, poison, [span.link() for span in spans])
         except Exception as e:
             for span in spans:
                 span.end(type(e).__name__)
@@ -116,11 +116,11 @@ class BatchApplier:
                     await self.handler(conn, fresh, emitter)
                 await emitter.flush(conn)
 
-    async def _apply_one_by_one(self, items: list[Inbound], poison: list[tuple[object, str]]) -> None:
+    async def _apply_one_by_one(self, items: list[Inbound], poison: list[tuple[object, str]], links: list) -> None:
         await self._apply([], poison)
-        for item in items:
+        for item, link in zip(items, links, strict=True):
             try:
-                await self._apply([item], [])
+                await self._apply([item], [], [link] if link is not None else [])
             except Exception as e:
                 if is_transient(e):
                     raise

@@ -57,7 +57,8 @@ class ConsumerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RCM_CONSUMER_", extra="ignore")
 
-    max_records: int | None = None  # None: the service's own default (its ServiceSpec)
+    # None: the service's own default (its ServiceSpec). A batch span links each record (telemetry).
+    max_records: int | None = Field(default=None, ge=1, le=5000)
     batch_timeout_ms: int = 50
     # The broker answers a fetch once it has this many bytes or waited this long:
     # under load, fewer and fuller fetches cost the broker and the consumer less CPU;

@@ -74,7 +74,7 @@ class JsonlSpanExporter(SpanExporter):
 def setup_tracing(service: str, *, otlp_endpoint: str | None, jsonl_path: Path) -> TracerProvider:
     """Install this process's tracer provider and return it (call once, in app wiring)."""
     global _event_spans
-    # A batch span links every event it applied (max_records, 500 by default; up to 5,000 allowed).
+    # A batch span links every event it applied (RCM_CONSUMER_MAX_RECORDS: 500 by default, 5,000 at most).
     provider = TracerProvider(resource=Resource.create({"service.name": f"rcm-{service}"}),
                               span_limits=SpanLimits(max_links=MAX_BATCH_LINKS))  # fmt: skip
     if otlp_endpoint:

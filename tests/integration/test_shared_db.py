@@ -82,3 +82,57 @@ async def test_queued_outbound_files_are_written_once_in_order_and_cleared(stack
             await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await pool.close()
+
+
+async def test_a_batch_whose_handler_fails_on_one_event_applies_the_rest_and_dead_letters_that_one(
+        stack_endpoints, tmp_path, monkeypatch) -> None:  # fmt: skip
+    """Replayed one event per transaction: only the event at fault is dead-lettered, and each
+    replay transaction links to its event's span."""
+    from collections import namedtuple
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared import consumer, telemetry
+    from shared.events import ClaimAccepted, ClaimAckPayload
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(telemetry, "_event_spans", telemetry.EventSpans(provider.sampler, SimpleSpanProcessor(exporter)))
+    monkeypatch.setattr(consumer, "tracer", lambda: provider.get_tracer("test"))
+    Record = namedtuple("Record", "topic partition offset key value headers")
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    records = [Record(ClaimAccepted.topic, 0, i, f"E{i}".encode(), ClaimAccepted(
+        site_id="s", encounter_id=f"E{i}", payload=ClaimAckPayload(claim_id=f"C{i}", source="999")).to_json(),
+        [("traceparent", tp.encode())]) for i in range(3)]  # fmt: skip
+    schema = f"probe_{tmp_path.name[-8:].lower().replace('-', '_')}"
+    applied: list[str] = []
+
+    async def handler(conn, items, emitter) -> None:
+        for item in items:
+            if item.event.payload.claim_id == "C1":
+                raise KeyError("a bug met by this event only")
+            applied.append(item.event.payload.claim_id)
+
+    pool = await db.create_pool(stack_endpoints["postgres"], min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn, schema, None)
+        await consumer.BatchApplier(service="probe", schema=schema, pool=pool, handler=handler)(records)
+        assert applied == ["C0", "C0", "C2"]  # the batch (rolled back), then one by one
+        async with pool.acquire() as conn:
+            dead = await conn.fetch(f"SELECT encounter_id, error FROM {schema}.dead_letter")
+            assert [(r["encounter_id"], r["error"].split(":")[0]) for r in dead] == [("E1", "KeyError")]
+            assert await conn.fetchval(f"SELECT count(*) FROM {schema}.inbox") == 3
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await pool.close()
+    spans = exporter.get_finished_spans()
+    events = {s.attributes["rcm.encounter_id"]: s for s in spans if s.name == "probe handle claim.accepted"}
+    assert set(events) == {"E0", "E1", "E2"} and all(s.parent.span_id == int(tp[36:52], 16) for s in events.values())
+    single = [s for s in spans if s.name == "probe db transaction" and s.attributes["rcm.batch"] == 1]
+    assert sorted(s.links[0].context.span_id for s in single) == sorted(s.context.span_id for s in events.values())
+    whole = [s for s in spans if s.name == "probe db transaction" and s.attributes["rcm.batch"] == 3]
+    assert len(whole) == 1 and len(whole[0].links) == 3 and whole[0].parent is None
