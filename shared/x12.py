@@ -249,7 +249,7 @@ class Interchange:
             s.element.join(
                 [
                     "GS", self.functional_id, self.gs_sender or self.sender_id.strip(),
-                    self.gs_receiver or self.receiver_id.strip(), ts.strftime("%Y%m%d"),
+                    self.gs_receiver or self.receiver_id.strip(), x12_date(ts),
                     ts.strftime("%H%M"), str(self.group_control_number), "X", self.version,
                 ]
             )

@@ -17,7 +17,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from shared.x12 import Interchange, Transaction, clean
+from shared.x12 import Interchange, Transaction, clean, x12_date
 
 from .claim import Claim
 from .x12_837_claim import address, unwritable_reason, write_claim
@@ -151,7 +151,7 @@ def _write_transaction(
     ts = ix.created_at
     # BHT03 (originator's batch reference) must be unique per transaction: group + ST02.
     tx.add("BHT", "0019", "00", f"{ix.group_control_number}-{tx.control_number}",
-           ts.strftime("%Y%m%d"), ts.strftime("%H%M"), "CH")  # fmt: skip
+           x12_date(ts), ts.strftime("%H%M"), "CH")  # fmt: skip
     tx.add(
         "NM1", "41", "2", clean(h.submitter_name, 60), "", "", "", "", "46", ix.sender_id.strip()
     )

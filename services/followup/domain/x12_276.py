@@ -98,7 +98,7 @@ def build_276(
     )  # fmt: skip
     tx = ix.new_transaction()
     tx.add("BHT", "0010", "13", f"{interchange_control_number:09d}",
-           created_at.strftime("%Y%m%d"), created_at.strftime("%H%M"))  # fmt: skip
+           x12_date(created_at), created_at.strftime("%H%M"))  # fmt: skip
 
     # payer -> provider -> claims, in first-seen order so output is stable
     tree: dict[tuple[str, str], dict[tuple[str, str], list[StatusInquiry]]] = {}
