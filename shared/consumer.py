@@ -78,7 +78,7 @@ class BatchApplier:
                               "messaging.source": r.topic, "messaging.kafka.offset": r.offset})  # fmt: skip
             spans.append(span)
             items.append(Inbound(event, r.topic, r.partition, r.offset, span.traceparent))
-        links = [link for link in map(EventSpan.link, spans) if link is not None]
+        links = [span.link() for span in spans]  # None where the span is not recorded
         try:
             try:
                 await self._apply(items, poison, links)
@@ -87,7 +87,7 @@ class BatchApplier:
                     raise
                 log(_log, logging.ERROR, "batch failed; isolating the event at fault",
                     error_type=type(e).__name__, count=len(items), service=self.service)  # fmt: skip
-                await self._apply_one_by_one(items, poison, [span.link() for span in spans])
+                await self._apply_one_by_one(items, poison, links)
         except Exception as e:
             for span in spans:
                 span.end(type(e).__name__)
@@ -106,6 +106,7 @@ class BatchApplier:
         emitter = Emitter(self.schema)
         # One transaction applies many encounters' events: its span starts a trace of its own and
         # links to each event's span (`rcm trace` shows it under them).
+        links = [link for link in links if link is not None]
         with tracer().start_as_current_span(f"{self.service} db transaction", context=_ROOT, links=links,
                                             attributes={"rcm.batch": len(items)}):  # fmt: skip
             async with self.pool.acquire() as conn, conn.transaction():
@@ -120,7 +121,7 @@ class BatchApplier:
         await self._apply([], poison)
         for item, link in zip(items, links, strict=True):
             try:
-                await self._apply([item], [], [link] if link is not None else [])
+                await self._apply([item], [], [link])
             except Exception as e:
                 if is_transient(e):
                     raise

@@ -52,13 +52,16 @@ class TelemetrySettings(BaseSettings):
     rcm_log_level: str = "INFO"
 
 
+MAX_BATCH_RECORDS = 5000
+
+
 class ConsumerSettings(BaseSettings):
     """Kafka consumer tuning; micro-batches bound both records and wait."""
 
     model_config = SettingsConfigDict(env_prefix="RCM_CONSUMER_", extra="ignore")
 
     # None: the service's own default (its ServiceSpec). A batch span links each record (telemetry).
-    max_records: int | None = Field(default=None, ge=1, le=5000)
+    max_records: int | None = Field(default=None, ge=1, le=MAX_BATCH_RECORDS)
     batch_timeout_ms: int = 50
     # The broker answers a fetch once it has this many bytes or waited this long:
     # under load, fewer and fuller fetches cost the broker and the consumer less CPU;

@@ -26,6 +26,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.settings import MAX_BATCH_RECORDS
+
 _propagator = TraceContextTextMapPropagator()
 
 
@@ -74,9 +76,9 @@ class JsonlSpanExporter(SpanExporter):
 def setup_tracing(service: str, *, otlp_endpoint: str | None, jsonl_path: Path) -> TracerProvider:
     """Install this process's tracer provider and return it (call once, in app wiring)."""
     global _event_spans
-    # A batch span links every event it applied (RCM_CONSUMER_MAX_RECORDS: 500 by default, 5,000 at most).
+    # A batch span links every event it applied (at most RCM_CONSUMER_MAX_RECORDS).
     provider = TracerProvider(resource=Resource.create({"service.name": f"rcm-{service}"}),
-                              span_limits=SpanLimits(max_links=MAX_BATCH_LINKS))  # fmt: skip
+                              span_limits=SpanLimits(max_links=MAX_BATCH_RECORDS))  # fmt: skip
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -89,9 +91,6 @@ def setup_tracing(service: str, *, otlp_endpoint: str | None, jsonl_path: Path) 
     trace.set_tracer_provider(provider)
     _event_spans = EventSpans(provider.sampler, processor, provider.resource)
     return provider
-
-
-MAX_BATCH_LINKS = 5000
 
 
 class EventSpan:
