@@ -120,11 +120,15 @@ class Postgres:
             if r.returncode != 0:
                 raise StackError(f"Postgres: initdb failed: {r.stderr[-400:]}")
             with open(self.data / "postgresql.conf", "a") as conf:
-                # Sized for a 2-core laptop-class machine running every service.
+                # Sized for a 2-core laptop-class machine running every service. Autovacuum
+                # visits every 5 s, not every minute: a fresh stack's tables grow from empty,
+                # and plans cached while they were small (statements, foreign-key checks)
+                # seq-scan them until an ANALYZE of the grown table invalidates those plans.
                 conf.write(
                     "\nmax_connections = 300\nshared_buffers = 256MB\n"
                     "max_wal_size = 2GB\ncheckpoint_timeout = 15min\n"
                     "log_min_messages = warning\n"
+                    "autovacuum_naptime = 5s\n"
                 )
         if not self.pid():
             opts = f"-p {state['port']} -h 127.0.0.1 -k {self.sock}"

@@ -1,9 +1,13 @@
-"""The shared connection pool against the real PostgreSQL: what a released connection keeps."""
+"""The shared connection pool and the local PostgreSQL: what a released connection keeps; when plans are made again."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
+import uuid
 
+import asyncpg
 import pytest
 
 from shared import db
@@ -136,3 +140,44 @@ async def test_a_batch_whose_handler_fails_on_one_event_applies_the_rest_and_dea
     assert sorted(s.links[0].context.span_id for s in single) == sorted(s.context.span_id for s in events.values())
     whole = [s for s in spans if s.name == "probe db transaction" and s.attributes["rcm.batch"] == 3]
     assert len(whole) == 1 and len(whole[0].links) == 3 and whole[0].parent is None
+
+
+async def test_the_local_postgres_replans_a_statement_soon_after_its_table_grew(stack_endpoints) -> None:
+    """A new deployment's tables are analyzed while small; generic plans made then seq-scan them.
+
+    The local stack's autovacuum visits every 5 s (not every minute): its ANALYZE of the grown
+    table invalidates those plans, so even a statement prepared long ago (or a foreign-key
+    check, which no client re-prepares) uses the index again within seconds.
+    """
+    if os.environ.get("RCM_TEST_STACK") == "containers" or os.environ.get("DATABASE_URL"):
+        pytest.skip("autovacuum's schedule is the external server's")
+    conn = await asyncpg.connect(stack_endpoints["postgres"])  # asyncpg keeps its statements for 5 minutes
+    schema = f"plan_probe_{uuid.uuid4().hex[:8]}"
+    query = f"SELECT n FROM {schema}.claim WHERE claim_id = ANY($1::text[])"
+
+    async def seq_scans(runs: int) -> int:
+        async with conn.transaction():
+            before = await conn.fetchval("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = $1::regclass",
+                                         f"{schema}.claim")  # fmt: skip
+            for _ in range(runs):
+                await conn.fetch(query, ["s1", "s2"])
+            after = await conn.fetchval("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = $1::regclass",
+                                        f"{schema}.claim")  # fmt: skip
+        return after - before
+
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}; CREATE TABLE {schema}.claim (claim_id text PRIMARY KEY, n int)")
+        await conn.execute(f"INSERT INTO {schema}.claim SELECT 's' || g, g FROM generate_series(1, 40) g")
+        await conn.execute(f"ANALYZE {schema}.claim")  # as autovacuum does to a new deployment's small table
+        await seq_scans(8)  # past the five custom plans: the generic plan sticks
+        await conn.execute(f"INSERT INTO {schema}.claim SELECT 'k' || g, g FROM generate_series(1, 50000) g")
+        assert await seq_scans(5) == 5  # the generic plan still scans the whole (now big) table
+        deadline = time.monotonic() + 15  # three naptimes; the server's default (a minute) would not do
+        while not await conn.fetchval("SELECT autoanalyze_count > 0 FROM pg_stat_user_tables WHERE relid = $1::regclass",
+                                      f"{schema}.claim"):  # fmt: skip
+            assert time.monotonic() < deadline, "autovacuum did not analyze the grown table within 15 s"
+            await asyncio.sleep(0.5)
+        assert await seq_scans(5) == 0
+    finally:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
