@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -115,6 +116,7 @@ async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Even
         rt = Runtime(settings=settings, pool=pool, relay=relay, stop=stop, on_commit=[relay.notify])
         if spec.on_start:
             await spec.on_start(rt)
+        _settle_heap()
         tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
         if settings.telemetry.rcm_metrics_port:
             tasks.append(asyncio.create_task(gauge_loop(pool, spec.schema, spec.name, bootstrap, stop), name="gauges"))
@@ -157,6 +159,19 @@ async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Even
                 await producer.stop()
         await pool.close()
         provider.shutdown()
+
+
+def _settle_heap() -> None:
+    """Keep the cyclic garbage collector off the hot path.
+
+    What start-up built (modules, code sets, the coding engine's term index: hundreds of
+    thousands of objects) lives as long as the process; frozen, full collections stop
+    walking it. A consumed batch allocates thousands of short-lived objects, so young
+    collections run every 10,000 allocations instead of every 700.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 async def _guarded(loop, rt: Runtime, stop: asyncio.Event) -> None:

@@ -117,3 +117,19 @@ def test_envelope_check_refuses_cut_or_miscounted_files():
         check_envelope(bad)
     with pytest.raises(X12Error, match="GE must count"):
         check_envelope([s if s[0] != "GE" else ["GE", "3", s[2]] for s in segs])
+
+
+def test_a_started_service_keeps_the_collector_off_what_start_up_built():
+    import gc
+
+    from shared.service import _settle_heap
+
+    threshold = gc.get_threshold()
+    built_at_start_up = [{"code": str(i)} for i in range(1000)]
+    try:
+        _settle_heap()
+        assert gc.get_freeze_count() >= len(built_at_start_up)  # frozen: full collections skip them
+        assert gc.get_threshold()[0] == 10_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
