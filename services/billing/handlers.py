@@ -213,17 +213,12 @@ def make_handler(rt: Runtime) -> Handler:
                 guarantor=guarantor)), cause=item)  # fmt: skip
 
     async def on_remittances(conn, items: list[Inbound]) -> None:
-        changes, pcns = [], []
+        changes = []
         for item in items:
             p = item.event.payload
-            status = remittance_status(p)
-            changes.append((p.claim_id, status, {"remittance_id": p.remittance_id, "paid": str(p.paid),
-                                                 "status_code": p.status_code}))  # fmt: skip
-            if p.payer_claim_control_number:
-                pcns.append((p.claim_id, p.payer_claim_control_number))
-        known = await repo.get_claims(conn, [c[0] for c in changes])
-        await repo.set_status(conn, [c for c in changes if c[0] in known])
-        await repo.set_payer_claim_numbers(conn, [x for x in pcns if x[0] in known])
+            detail = {"remittance_id": p.remittance_id, "paid": str(p.paid), "status_code": p.status_code}
+            changes.append((p.claim_id, remittance_status(p), detail, p.payer_claim_control_number))
+        await repo.apply_remittances(conn, changes)
 
     return handle
 

@@ -125,6 +125,37 @@ async def claim_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     )
 
 
+async def apply_remittances(conn: asyncpg.Connection, changes: list[tuple[str, str, dict, str | None]]) -> set[str]:
+    """Move claims on after their remittances: (claim_id, status, detail, payer claim control number).
+
+    In event order: a claim's last status stands, as does its last payer claim control number
+    (a reversal and its correction can arrive in one batch); each change gets a history row.
+    Remittances of claims billing never made are skipped. Returns the claims moved.
+    """
+    if not changes:
+        return set()
+    status: dict[str, str] = {}
+    number: dict[str, str | None] = {}
+    for claim_id, st, _, pccn in changes:
+        status[claim_id] = st
+        number[claim_id] = pccn or number.get(claim_id)
+    rows = await conn.fetch(
+        f"UPDATE {S}.claim c SET status = u.s, payer_claim_control_number = coalesce(u.n, c.payer_claim_control_number),"
+        " updated_at = now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, s, n) WHERE c.claim_id = u.i"
+        " RETURNING c.claim_id",
+        list(status), list(status.values()), [number[i] for i in status],
+    )  # fmt: skip
+    known = {r["claim_id"] for r in rows}
+    history = [(claim_id, st, json.dumps(detail)) for claim_id, st, detail, _ in changes if claim_id in known]
+    if history:
+        await conn.execute(
+            f"INSERT INTO {S}.claim_history (claim_id, status, detail)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
+            *map(list, zip(*history, strict=True)),
+        )  # fmt: skip
+    return known
+
+
 async def set_payer_claim_numbers(conn: asyncpg.Connection, rows: list[tuple[str, str]]) -> None:
     if rows:
         latest = dict(rows)  # a claim twice in one batch (reversal + correction): the last one wins

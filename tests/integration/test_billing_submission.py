@@ -1,4 +1,4 @@
-"""Billing's submission step against the real Postgres: which claims share an 837 file."""
+"""Billing against the real Postgres: which claims share an 837 file; what remittances do to claims."""
 
 from __future__ import annotations
 
@@ -13,9 +13,17 @@ from services.billing.context import BillingContext
 from services.billing.domain.payer_rules import load_sample_payer_rules
 from services.billing.handlers import make_handler
 from shared import db, icd10cm
-from shared.events import ClaimSubmitted, CodedProcedure, EncounterCoded, parse_event
+from shared.events import (
+    Adjustment,
+    ClaimSubmitted,
+    CodedProcedure,
+    EncounterCoded,
+    RemittanceReceived,
+    RemittanceReceivedPayload,
+    parse_event,
+)
 from shared.messaging import Emitter, Inbound
-from shared.topics import ENCOUNTER_CODED
+from shared.topics import ENCOUNTER_CODED, REMITTANCE_RECEIVED
 from shared.x12 import split_segments
 from tests.integration.helpers import RECENT
 from tests.unit.billing.billing_factory import coverage, make_coded, make_institutional
@@ -81,3 +89,55 @@ async def test_one_837_per_claim_type_carries_every_payer_of_the_batch(stack_end
     assert ok, errors
     submitted = [e for e in (parse_event(row[3]) for row in emitter.rows) if isinstance(e, ClaimSubmitted)]
     assert len(submitted) == 4 and {e.payload.file_name for e in submitted} == set(files)
+
+
+def _remittance(claim_id: str, n: int, *, status: str, paid: str, pccn: str | None, reversal: bool = False) -> Inbound:
+    adjustments = [] if status == "1" else [Adjustment(group="CO", reason="50", amount="100.00")]
+    payload = RemittanceReceivedPayload(remittance_id=f"R{n}-{claim_id}", claim_id=claim_id, patient_control_number=claim_id,
+                                        payer_id="AETNA1", status_code=status, charge="100.00", paid=paid,
+                                        patient_responsibility="0.00", payer_claim_control_number=pccn,
+                                        adjustments=adjustments, is_reversal=reversal)  # fmt: skip
+    return Inbound(RemittanceReceived(site_id="s1", encounter_id=f"E-{claim_id}", payload=payload), REMITTANCE_RECEIVED, 0, n)
+
+
+async def test_remittances_of_one_batch_move_each_claim_to_its_last_state(stack_endpoints, tmp_path) -> None:
+    icd10cm.load()
+    ctx = BillingContext(outbound_dir=tmp_path, payer_rules=load_sample_payer_rules(), ncci=None)
+    handle = make_handler(SimpleNamespace(state={"billing": ctx}))
+    run = uuid.uuid4().hex[:8].upper()
+    office = [CodedProcedure(code="99213", diagnosis_pointers=[1])]
+    coded = [make_coded(encounter_id=f"REM-{run}-{i}", service_date=RECENT, procedures=office,
+                        coverages=[coverage(payer_id="AETNA1", payer_name="Aetna", member_id=f"M{i}{run}")])
+             for i in range(2)]  # fmt: skip
+    conn = await asyncpg.connect(stack_endpoints["postgres"])
+    try:
+        await db.migrate(conn, "billing", BILLING)
+        tx = conn.transaction()
+        await tx.start()
+        try:  # rolled back: the running pipeline never sees these claims
+            await handle(conn, [_coded(p) for p in coded], Emitter("billing"))
+            ids = [r["claim_id"] for r in await conn.fetch(
+                "SELECT claim_id FROM billing.claim WHERE encounter_id LIKE $1 ORDER BY encounter_id", f"REM-{run}-%")]  # fmt: skip
+            a, b = ids
+            await handle(conn, [
+                _remittance(a, 1, status="1", paid="80.00", pccn="PAYER-1"),  # paid ...
+                _remittance(a, 2, status="22", paid="-80.00", pccn=None, reversal=True),  # ... reversed, no number
+                _remittance(b, 3, status="4", paid="0.00", pccn="PAYER-3"),  # denied
+                _remittance(f"C{run}UNKNOWN", 4, status="1", paid="10.00", pccn="PAYER-4"),  # not billing's claim
+            ], Emitter("billing"))  # fmt: skip
+            claims = {r["claim_id"]: r for r in await conn.fetch(
+                "SELECT claim_id, status, payer_claim_control_number FROM billing.claim WHERE claim_id = ANY($1)",
+                [*ids, f"C{run}UNKNOWN"])}  # fmt: skip
+            history = await conn.fetch(
+                "SELECT claim_id, status, detail->>'remittance_id' AS rid FROM billing.claim_history"
+                " WHERE claim_id = ANY($1) AND detail ? 'remittance_id' ORDER BY history_id", ids)  # fmt: skip
+        finally:
+            await tx.rollback()
+    finally:
+        await conn.close()
+
+    assert set(claims) == {a, b}  # the unknown claim's remittance created nothing
+    assert claims[a]["status"] == "accepted" and claims[a]["payer_claim_control_number"] == "PAYER-1"
+    assert claims[b]["status"] == "denied" and claims[b]["payer_claim_control_number"] == "PAYER-3"
+    assert [(h["claim_id"], h["status"], h["rid"]) for h in history] == [
+        (a, "paid", f"R1-{a}"), (a, "accepted", f"R2-{a}"), (b, "denied", f"R3-{b}")]  # fmt: skip
