@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from decimal import Decimal
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
@@ -45,6 +46,9 @@ class CompleteRequest(BaseModel):
     diagnoses: list[str] = Field(min_length=1, max_length=12)
     procedures: list[FinalProcedure] = Field(min_length=1, max_length=50)
     overrides: list[Override] = Field(default_factory=list)
+
+
+MAX_WAIT_SECONDS = 30  # a long poll's limit: below common proxy idle timeouts
 
 
 def procedure_system(code: str) -> str:
@@ -90,16 +94,38 @@ def create_app(rt: Runtime) -> FastAPI:
         async with pool.acquire() as conn:
             return await repo.queue_depth(conn, sites_of(p))
 
-    @app.post("/work/next")
-    async def lease_next(p: Principal = coder):
+    async def lease(p: Principal):
         async with pool.acquire() as conn, conn.transaction():
             row = await repo.lease_next(conn, p.user_id, sites_of(p), lease_seconds)
             if row is None:
-                return Response(status_code=204)
+                return None
             await repo.audit(conn, encounter_id=row["encounter_id"], work_item_id=row["work_item_id"],
                              user_id=p.user_id, action="lease")  # fmt: skip
-            item = await repo.get_item(conn, row["work_item_id"])
-        return _item_view(item)
+            return await repo.get_item(conn, row["work_item_id"])
+
+    @app.post("/work/next")
+    async def lease_next(p: Principal = coder, wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS)):
+        """Lease the oldest item of the caller's sites; 204 when there is none.
+
+        ``wait`` (seconds) long-polls: the request waits for queued work instead of the
+        coder asking again and again. Any instance's queueing wakes it (NOTIFY); it also
+        looks again every second, since leases expire by time.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        watch = rt.state.get("work_watch")
+        while True:
+            woken = watch.signal() if watch is not None else None  # before looking: no wake-up lost
+            item = await lease(p)
+            if item is not None:
+                return _item_view(item)
+            left = deadline - loop.time()
+            if left <= 0:
+                return Response(status_code=204)
+            try:
+                await asyncio.wait_for(woken.wait() if woken is not None else asyncio.sleep(left), min(left, 1.0))
+            except TimeoutError:
+                pass
 
     @app.get("/work/{work_item_id}")
     async def get_item(work_item_id: int, p: Principal = coder):

@@ -8,7 +8,10 @@ from datetime import date
 
 import asyncpg
 
+from shared.notify import notify
+
 S = "coding"
+WORK_CHANNEL = "rcm_coding_work"  # NOTIFY'd when items are queued: wakes coders long-polling /work/next
 
 
 async def record_intake(conn: asyncpg.Connection, encounter_id: str, site_id: str, event_id: uuid.UUID) -> bool:
@@ -39,12 +42,14 @@ async def insert_encounters(conn: asyncpg.Connection, rows: list[tuple]) -> set[
 
 
 async def enqueue(conn: asyncpg.Connection, items: list[tuple[str, str]]) -> None:
+    """Queue (encounter_id, site_id) items for coders; waiting coders wake when this commits."""
     if items:
         await conn.executemany(
             f"INSERT INTO {S}.work_item (encounter_id, site_id, status) VALUES ($1, $2, 'queued')"
             " ON CONFLICT (encounter_id) DO NOTHING",
             items,
         )
+        await notify(conn, WORK_CHANNEL)
 
 
 async def queue_depth(conn: asyncpg.Connection, sites: list[str] | None) -> dict[str, dict[str, int]]:

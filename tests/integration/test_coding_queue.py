@@ -158,3 +158,19 @@ async def test_malformed_intake_is_422_naming_the_path_and_publishes_nothing(pip
         r = await client.post("/encounters", json={"resourceType": "Bundle", "entry": []})
         assert r.status_code == 422
     assert await fetchval(pipeline.dsn, "SELECT count(*) FROM coding.intake WHERE encounter_id = $1", bad["encounter_id"]) == 0
+
+
+async def test_a_long_poll_gets_the_item_queued_while_it_waits(pipeline):
+    site = f"qa-wait-{uuid.uuid4().hex[:4]}"
+    async with _client(pipeline, "coder-w", [site]) as c:
+        waiting = asyncio.create_task(c.post("/work/next", params={"wait": 25}))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # nothing queued for this site yet: the request waits
+        eid = f"QA-{site}-{uuid.uuid4().hex[:8]}"
+        r = await c.post("/encounters", json=_native(site, eid, None))  # no documentation: to the coder queue
+        assert r.status_code == 202, r.text
+        r = await asyncio.wait_for(waiting, 30)
+        assert r.status_code == 200, r.text
+        assert r.json()["encounter_id"] == eid and r.json()["lease_token"]
+        assert (await c.post("/work/next", params={"wait": 0.5})).status_code == 204  # leased: nothing more
+        assert (await c.post("/work/next", params={"wait": 31})).status_code == 422  # past the long-poll limit

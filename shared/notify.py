@@ -1,0 +1,83 @@
+"""Wake-ups across processes through Postgres LISTEN/NOTIFY.
+
+A transaction that makes work available runs ``NOTIFY <channel>``; Postgres
+delivers it to every listener once the transaction commits, so any instance of
+a service can wake the requests waiting for that work (a coder's long-polled
+``/work/next``). A notification is only a hint: waiters look at the tables
+again and also wake on a timeout, so a lost one (listener reconnecting, the
+database restarting) costs at most that timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from shared.logs import log
+
+_log = logging.getLogger("rcm.notify")
+
+
+class ChannelWatch:
+    """Listens on one channel over a dedicated connection (a pooled one must not keep a LISTEN)."""
+
+    def __init__(self, dsn: str, channel: str):
+        self.dsn = dsn
+        self.channel = channel
+        self._signal = asyncio.Event()
+        self.listening = asyncio.Event()  # set while the listener connection is up (tests wait on it)
+
+    def signal(self) -> asyncio.Event:
+        """The event the next notification sets: take it *before* looking at the tables,
+        so a notification arriving while you look is not missed."""
+        return self._signal
+
+    def _notified(self, *_args) -> None:
+        self._signal.set()
+        self._signal = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event, retry_seconds: float = 1.0) -> None:
+        """Keep the listener connected until ``stop`` (reconnecting after the database went away)."""
+        while not stop.is_set():
+            try:
+                await self._listen(stop)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+                log(_log, logging.WARNING, "notification listener down; reconnecting", error_type=type(e).__name__,
+                    component=self.channel)  # fmt: skip
+            if not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), retry_seconds)
+                except TimeoutError:
+                    pass
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """One listener connection, until it drops or ``stop``."""
+        conn = await asyncpg.connect(self.dsn, timeout=10)
+        closed = asyncio.Event()
+        conn.add_termination_listener(lambda _c: closed.set())
+        try:
+            await conn.add_listener(self.channel, self._notified)
+            self.listening.set()
+            self._notified()  # whatever was committed while nobody listened: look again
+            waits = [asyncio.ensure_future(closed.wait()), asyncio.ensure_future(stop.wait())]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+        finally:
+            self.listening.clear()
+            if not conn.is_closed():
+                try:
+                    await asyncio.wait_for(conn.close(), 5)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                    conn.terminate()
+
+
+async def notify(conn: asyncpg.Connection, channel: str) -> None:
+    """Wake ``channel``'s listeners when the caller's transaction commits (not before, not on rollback)."""
+    await conn.execute("SELECT pg_notify($1, '')", channel)
