@@ -42,6 +42,9 @@ from shared.settings import ConnectionSettings, RuntimeSettings, ServiceSettings
 from shared.topics import ENCOUNTER_DOCUMENTED
 
 GROUPS = ("rcm-coding", "rcm-billing", "rcm-payments", "rcm-followup")
+# Simulated coders per site. One person per site could not keep up with the share of
+# encounters the engine routes to review (about 9 %) at hundreds of encounters a second.
+CODERS_PER_SITE = 3
 
 
 class BenchError(RuntimeError):
@@ -178,6 +181,23 @@ async def stage_stats(conn: asyncpg.Connection, ids: list[str], started: float) 
     return stages, {r["encounter_id"]: float(r["posted"]) for r in rows}
 
 
+# A bench event's occurred_at before it is published: serialised once with this placeholder,
+# which ``stamp`` replaces with the publishing time (a re-serialisation per event cost the load
+# generator more than its Kafka sends).
+_UNSTAMPED = datetime(2000, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
+_UNSTAMPED_JSON = b'"occurred_at":"2000-01-01T00:00:00.123456Z"'
+
+
+def stamp(body: bytes, at: datetime) -> bytes:
+    """``body`` (serialised with ``_UNSTAMPED``) with ``at`` as its occurred_at."""
+    at = at.astimezone(UTC)
+    new = b'"occurred_at":"' + at.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode() + b'"'
+    out = body.replace(_UNSTAMPED_JSON, new, 1)
+    if out is body or len(out) != len(body):
+        raise BenchError("a bench event was not serialised with the occurred_at placeholder")
+    return out
+
+
 # Each hop's timestamps as the services record them (Postgres now() of the writing transaction).
 _HOPS_SQL = """
 SELECT e.encounter_id, e.route,
@@ -245,10 +265,12 @@ class BenchRun:
         events, expected = [], {}
         for smp in samples:
             enc = parse_intake(smp.bundle)
-            events.append(EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc))
+            events.append(EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc,
+                                              occurred_at=_UNSTAMPED))  # fmt: skip
             expected[enc.encounter_id] = smp.expected
         ids = [e.encounter_id for e in events]
         bodies = [e.to_json() for e in events]
+        documented: dict[str, float] = {}  # encounter id -> when it was published (latency starts there)
         calibration_before = await asyncio.to_thread(calibrate)  # before the services start
         sup = start_services(s, self.endpoints, instances=self.instances,
                              extra_env={"RCM_PAYER_SIM_DELAY_SECONDS": "0", "RCM_LOG_LEVEL": "WARNING",
@@ -266,7 +288,8 @@ class BenchRun:
                     await wait_http(f"http://127.0.0.1:{sp.http_port}/health", sup, timeout=240)
             await asyncio.sleep(2)  # consumers join their groups
             sites = sorted({e.site_id for e in events})
-            pool = asyncio.create_task(coder_pool(base_url, s.auth.token_secret, expected, stop, sites)) if self.coder_pool else None
+            pool = asyncio.create_task(coder_pool(base_url, s.auth.token_secret, expected, stop, sites,
+                                                  per_site=CODERS_PER_SITE)) if self.coder_pool else None  # fmt: skip
             chaos_task = asyncio.create_task(self.chaos.run(sup, stop)) if self.chaos else None
             if self.chaos:
                 await self.chaos.inject_poison(self.endpoints["kafka"])
@@ -279,13 +302,13 @@ class BenchRun:
                 for i, (e, body) in enumerate(zip(events, bodies, strict=True)):
                     if self.rate:  # paced: encounters arrive at `rate` per second, like a live feed
                         ahead = started + i / self.rate - time.time()
-                        if ahead > 0:
-                            await producer.flush()
+                        if ahead > 0:  # the producer's linger sends what is due; no flush per event
                             await asyncio.sleep(ahead)
-                    # occurred_at is the documentation time latency is measured from.
-                    body = e.model_copy(update={"occurred_at": datetime.now(UTC)}).to_json() if self.rate else body
-                    events[i] = EncounterDocumented.model_validate_json(body) if self.rate else e
-                    await producer.send(ENCOUNTER_DOCUMENTED, body, key=e.key(),
+                    # occurred_at is the documentation time latency is measured from: stamped as
+                    # it is published, into the body serialised beforehand.
+                    now = datetime.now(UTC)
+                    documented[e.encounter_id] = now.timestamp()
+                    await producer.send(ENCOUNTER_DOCUMENTED, stamp(body, now), key=e.key(),
                                         headers=[("event_type", b"encounter.documented")])  # fmt: skip
                 await producer.flush()
             finally:
@@ -305,8 +328,8 @@ class BenchRun:
             conn = await asyncpg.connect(self.endpoints["postgres"])
             try:
                 stages, posted = await stage_stats(conn, ids, started)
-                latencies = [posted[e.encounter_id] - e.occurred_at.timestamp() for e in events if e.encounter_id in posted]
-                hops = await hop_stats(conn, {e.encounter_id: e.occurred_at.timestamp() for e in events})
+                latencies = [posted[i] - t for i, t in documented.items() if i in posted]
+                hops = await hop_stats(conn, documented)
                 verdict = await self.chaos.verify(conn, ids, self.endpoints["kafka"]) if self.chaos else None
             finally:
                 await conn.close()

@@ -69,26 +69,33 @@ async def wait_http(url: str, sup: Supervisor, timeout: float = 180) -> None:
 
 
 async def coder_pool(base_url: str, secret: str, expected: dict[str, dict], stop: asyncio.Event,
-                     sites: list[str]) -> dict[str, int]:  # fmt: skip
-    """Simulated remote coders, one per site: lease, review (the labelled answer plays the coder), complete."""
+                     sites: list[str], per_site: int = 1, wait: float = 1.0) -> dict[str, int]:  # fmt: skip
+    """Simulated remote coders, ``per_site`` per site: lease, review (the labelled answer plays the coder), complete.
+
+    A coder with nothing to do long-polls ``/work/next`` for ``wait`` seconds rather than asking again and again.
+    """
     done: dict[str, int] = {}
 
-    async def coder(site: str) -> None:
-        token = issue(secret, f"coder-{site}", "coder", [site])
+    async def coder(site: str, n: int) -> None:
+        token = issue(secret, f"coder-{site}-{n}" if n else f"coder-{site}", "coder", [site])
         headers = {"authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30 + wait) as client:
             while not stop.is_set():
                 try:
-                    if await work_one(client, site):
-                        continue
+                    worked = await work_one(client, site)
                 except (httpx.HTTPError, KeyError, ValueError):
-                    pass  # the coding service is restarting or its database is away: try again shortly
-                await asyncio.sleep(0.3)
+                    worked = None  # the coding service is restarting or its database is away
+                # After a long poll that found nothing, ask again at once; after a failure, shortly.
+                if not (worked or (worked is False and wait)):
+                    await asyncio.sleep(0.3)
 
-    async def work_one(client: httpx.AsyncClient, site: str) -> bool:
-        r = await client.post("/work/next")
-        if r.status_code != 200:
+    async def work_one(client: httpx.AsyncClient, site: str) -> bool | None:
+        """True: an item was completed; False: none was waiting; None: a request failed."""
+        r = await client.post("/work/next", params={"wait": wait} if wait else None)
+        if r.status_code == 204:
             return False
+        if r.status_code != 200:
+            return None
         item = r.json()
         body = review(item, expected.get(item["encounter_id"]))
         r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
@@ -97,11 +104,11 @@ async def coder_pool(base_url: str, secret: str, expected: dict[str, dict], stop
             body["overrides"] = [{"code": e["code"], "reason": "reviewed against documentation"} for e in edits]
             r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
         if r.status_code != 200:
-            return False
+            return None
         done[site] = done.get(site, 0) + 1
         return True
 
-    await asyncio.gather(*(coder(s) for s in sites))
+    await asyncio.gather(*(coder(s, n) for s in sites for n in range(per_site)))
     return done
 
 
