@@ -11,32 +11,56 @@ database restarting) costs at most that timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 
 import asyncpg
 
 from shared.logs import log
 
 _log = logging.getLogger("rcm.notify")
+_MAX_PAYLOAD = 8000  # Postgres' limit on a NOTIFY payload; a longer list of keys wakes everyone
 
 
 class ChannelWatch:
-    """Listens on one channel over a dedicated connection (a pooled one must not keep a LISTEN)."""
+    """Listens on one channel over a dedicated connection (a pooled one must not keep a LISTEN).
+
+    A notification's payload names the keys it concerns (comma-separated, e.g. the sites
+    whose queues got work); only the waiters for those keys wake, so a queued item does not
+    send every waiting coder of every site to the database at once.
+    """
 
     def __init__(self, dsn: str, channel: str):
         self.dsn = dsn
         self.channel = channel
-        self._signal = asyncio.Event()
+        self._waiters: dict[str | None, set[asyncio.Event]] = defaultdict(set)  # key (None: any) -> waiters
         self.listening = asyncio.Event()  # set while the listener connection is up (tests wait on it)
 
-    def signal(self) -> asyncio.Event:
-        """The event the next notification sets: take it *before* looking at the tables,
-        so a notification arriving while you look is not missed."""
-        return self._signal
+    @contextlib.contextmanager
+    def waiting(self, keys: Iterable[str] | None = None) -> Iterator[asyncio.Event]:
+        """An event the next notification for one of ``keys`` (None: any key) sets.
 
-    def _notified(self, *_args) -> None:
-        self._signal.set()
-        self._signal = asyncio.Event()
+        Enter it *before* looking at the tables, so a notification arriving while you look
+        is not missed.
+        """
+        event = asyncio.Event()
+        registered = [None] if keys is None else list(keys)
+        for key in registered:
+            self._waiters[key].add(event)
+        try:
+            yield event
+        finally:
+            for key in registered:
+                self._waiters[key].discard(event)
+
+    def _notified(self, _conn=None, _pid=None, _channel=None, payload: str = "") -> None:
+        keys = set(payload.split(",")) if payload else None  # no payload: everyone looks again
+        for key, events in self._waiters.items():
+            if keys is None or key is None or key in keys:
+                for event in events:
+                    event.set()
 
     async def run(self, stop: asyncio.Event, retry_seconds: float = 1.0) -> None:
         """Keep the listener connected until ``stop`` (reconnecting after the database went away)."""
@@ -78,6 +102,8 @@ class ChannelWatch:
                     conn.terminate()
 
 
-async def notify(conn: asyncpg.Connection, channel: str) -> None:
-    """Wake ``channel``'s listeners when the caller's transaction commits (not before, not on rollback)."""
-    await conn.execute("SELECT pg_notify($1, '')", channel)
+async def notify(conn: asyncpg.Connection, channel: str, keys: Iterable[str] = ()) -> None:
+    """Wake ``channel``'s waiters for ``keys`` (none: all) when the caller's transaction commits
+    (not before, not on rollback)."""
+    payload = ",".join(sorted(set(keys)))
+    await conn.execute("SELECT pg_notify($1, $2)", channel, payload if len(payload) < _MAX_PAYLOAD else "")

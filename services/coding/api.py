@@ -26,6 +26,7 @@ from shared.events import (
 from shared.events import Encounter as EncounterModel
 from shared.http import TELEMETRY, add_health
 from shared.messaging import Emitter
+from shared.notify import ChannelWatch
 from shared.service import Runtime
 
 
@@ -113,19 +114,19 @@ def create_app(rt: Runtime) -> FastAPI:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        watch = rt.state.get("work_watch")
+        watch: ChannelWatch = rt.state["work_watch"]
         while True:
-            woken = watch.signal() if watch is not None else None  # before looking: no wake-up lost
-            item = await lease(p)
-            if item is not None:
-                return _item_view(item)
-            left = deadline - loop.time()
-            if left <= 0:
-                return Response(status_code=204)
-            try:
-                await asyncio.wait_for(woken.wait() if woken is not None else asyncio.sleep(left), min(left, 1.0))
-            except TimeoutError:
-                pass
+            with watch.waiting(sites_of(p)) as woken:  # before looking: no wake-up is lost
+                item = await lease(p)
+                if item is not None:
+                    return _item_view(item)
+                left = deadline - loop.time()
+                if left <= 0:
+                    return Response(status_code=204)
+                try:
+                    await asyncio.wait_for(woken.wait(), min(left, 1.0))
+                except TimeoutError:
+                    pass
 
     @app.get("/work/{work_item_id}")
     async def get_item(work_item_id: int, p: Principal = coder):
