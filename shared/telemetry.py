@@ -29,6 +29,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from shared.settings import MAX_BATCH_RECORDS
 
 _propagator = TraceContextTextMapPropagator()
+_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode  # one encoder, not one per call
 
 
 class JsonlSpanExporter(SpanExporter):
@@ -40,26 +41,19 @@ class JsonlSpanExporter(SpanExporter):
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        service = _encode(self.service)
         lines = []
         for s in spans:
-            ctx = s.get_span_context()
+            ctx, parent = s.context, s.parent
+            # Batch spans link to the event spans they applied (`rcm trace` follows them).
+            links = ',"links":[' + ",".join(f'"{link.context.span_id:016x}"' for link in s.links) + "]" if s.links else ""
+            # Written out directly: one json.dumps of a dict per span cost twice as much.
+            parent_id = f'"{parent.span_id:016x}"' if parent else "null"
             lines.append(
-                json.dumps(
-                    {
-                        "trace_id": f"{ctx.trace_id:032x}",
-                        "span_id": f"{ctx.span_id:016x}",
-                        "parent_id": f"{s.parent.span_id:016x}" if s.parent else None,
-                        "name": s.name,
-                        "service": self.service,
-                        "start": s.start_time,
-                        "end": s.end_time,
-                        "status": s.status.status_code.name,
-                        "attributes": dict(s.attributes or {}),
-                        # Batch spans link to the event spans they applied (`rcm trace` follows them).
-                        **({"links": [f"{link.context.span_id:016x}" for link in s.links]} if s.links else {}),
-                    },
-                    default=str,
-                )
+                f'{{"trace_id":"{ctx.trace_id:032x}","span_id":"{ctx.span_id:016x}",'
+                f'"parent_id":{parent_id},"name":{_encode(s.name)},'
+                f'"service":{service},"start":{s.start_time},"end":{s.end_time},'
+                f'"status":"{s.status.status_code.name}","attributes":{_encode(dict(s.attributes or {}))}{links}}}'
             )
         data = ("\n".join(lines) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
