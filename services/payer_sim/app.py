@@ -1,7 +1,8 @@
 """payer_sim: a stand-in clearinghouse + payer for demo, tests and benchmarks (never deployed).
 
 Takes 837 files from billing's outbound mailbox (exactly once), answers each
-with a 999, a 277CA and an 835 in the inbound mailbox, optionally after a delay.
+with a 999, a 277CA and an ERA file (an 835 transaction set per payer and payee)
+in the inbound mailbox, optionally after a delay.
 Decisions are deterministic for a seed, so runs are reproducible.
 """
 
@@ -21,7 +22,7 @@ from services.payer_sim.domain.acknowledge import acknowledge
 from services.payer_sim.domain.adjudicate import AdjudicationRules, adjudicate
 from services.payer_sim.domain.fees import FeeSchedule
 from services.payer_sim.domain.read_837 import read_837
-from services.payer_sim.domain.write_835 import PayeeInfo, PayerInfo, build_835
+from services.payer_sim.domain.write_835 import PayeeInfo, PayerInfo, Remittance, build_era_file
 from services.payer_sim.domain.write_acks import build_277ca, build_999
 from shared.db import insert_rows
 from shared.events import Address
@@ -93,18 +94,26 @@ def make_apply(rt: Runtime):
                 groups[(c.payer_id, c.billing_provider_npi or "")].append(
                     adjudicate(c, rules, fees, today)
                 )
-        for (payer_id, npi), adjs in groups.items():
-            icn, gcn = await numbers()
+        if not groups:
+            return
+        # One ERA file answers the 837, a payment (835 transaction set) per payer and payee in
+        # it, as a clearinghouse delivers them: a file per payment multiplied files, fsyncs and
+        # mailbox passes on both sides.
+        icn, gcn = await numbers()
+        name = f"835_{icn:09d}.x12"
+        remittances = []
+        for n, ((payer_id, npi), adjs) in enumerate(groups.items(), start=1):
             first = adjs[0].claim
-            trace = f"{payer_id[:6]}{icn:09d}"
-            name = f"835_{payer_id}_{icn:09d}.x12"
-            text835 = build_835(adjs, payer=PayerInfo(payer_id, first.payer_name, PAYER_ADDRESS),
-                                payee=PayeeInfo(first.billing_provider_name, npi, first.billing_provider_tax_id or ""),
-                                trace_number=trace, payment_date=today, interchange_control_number=icn,
-                                group_control_number=gcn, created_at=now)  # fmt: skip
-            await add_outbound(conn, S, inbound, name, text835)
-            await insert_rows(conn, f"{S}.adjudication", _ADJUDICATION_COLUMNS,
-                              [(a.claim_id, a.status, a.paid, name) for a in adjs])  # fmt: skip
+            remittances.append(Remittance(
+                adjs, payer=PayerInfo(payer_id, first.payer_name, PAYER_ADDRESS),
+                payee=PayeeInfo(first.billing_provider_name, npi, first.billing_provider_tax_id or ""),
+                trace_number=f"{payer_id[:6]}{icn:09d}{n:03d}", payment_date=today))  # fmt: skip
+        text835 = build_era_file(remittances, sender_id=sub.receiver_id or "PAYERSIM",
+                                 receiver_id=sub.sender_id or "SUBMITTER", interchange_control_number=icn,
+                                 group_control_number=gcn, created_at=now)  # fmt: skip
+        await add_outbound(conn, S, inbound, name, text835)
+        await insert_rows(conn, f"{S}.adjudication", _ADJUDICATION_COLUMNS,
+                          [(a.claim_id, a.status, a.paid, name) for adjs in groups.values() for a in adjs])  # fmt: skip
 
     wake = asyncio.Event()  # set by the mailbox after the file's transaction commits
     return apply, wake

@@ -1,4 +1,4 @@
-"""Payer simulator domain: read 837s, acknowledge (999/277CA), adjudicate, remit (835).
+"""Payer simulator domain: read 837s, acknowledge (999/277CA), adjudicate, remit (835 ERA files).
 
 Pure functions over data; deterministic given a seed. A stand-in for the external
 clearinghouse and payer in demo, tests and benchmarks, never part of production.
@@ -20,13 +20,20 @@ from .model import (
     SubmittedTransaction,
 )
 from .read_837 import read_837
-from .write_835 import PayeeInfo, PayerInfo, ProviderAdjustment, build_835
+from .write_835 import (
+    PayeeInfo,
+    PayerInfo,
+    ProviderAdjustment,
+    Remittance,
+    build_835,
+    build_era_file,
+)
 from .write_acks import SegmentError, build_277ca, build_999, build_999_rejection
 
 __all__ = [
     "DENIALS", "AckDecision", "AdjudicatedLine", "Adjudication", "AdjudicationRules",
-    "Adjustment", "FeeSchedule", "PayeeInfo", "PayerInfo", "ProviderAdjustment",
+    "Adjustment", "FeeSchedule", "PayeeInfo", "PayerInfo", "ProviderAdjustment", "Remittance",
     "SegmentError", "Submission", "SubmittedClaim", "SubmittedLine", "SubmittedTransaction",
-    "acknowledge", "adjudicate", "build_277ca", "build_835", "build_999", "build_999_rejection",
+    "acknowledge", "adjudicate", "build_277ca", "build_835", "build_999", "build_era_file", "build_999_rejection",
     "npi_is_valid", "payer_claim_control_number", "read_837", "read_envelope",
 ]  # fmt: skip

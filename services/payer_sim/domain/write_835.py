@@ -182,6 +182,19 @@ def _plb(
         tx.add(*elements)
 
 
+@dataclass(frozen=True, slots=True)
+class Remittance:
+    """One payment (one 835 transaction set): ``payer`` pays ``adjudications`` to ``payee``."""
+
+    adjudications: Sequence[Adjudication]
+    payer: PayerInfo
+    payee: PayeeInfo
+    trace_number: str
+    payment_date: date
+    method: Literal["ACH", "CHK"] = "ACH"
+    provider_adjustments: Sequence[ProviderAdjustment] = ()
+
+
 def build_835(
     adjudications: Sequence[Adjudication],
     *,
@@ -196,12 +209,50 @@ def build_835(
     provider_adjustments: Sequence[ProviderAdjustment] = (),
     usage: str = "P",
 ) -> str:
-    """Render one 835 interchange paying ``adjudications`` to ``payee``.
+    """Render one 835 interchange, from ``payer`` to ``payee``, paying ``adjudications``.
 
-    Raises ``ValueError`` when there is nothing to remit, when a claim belongs to another
-    billing provider, when the method is unknown, or when provider adjustments would make
-    the payment negative (a real payer carries that balance forward instead).
+    Raises ``ValueError`` as ``build_era_file`` does.
     """
+    remittance = Remittance(adjudications, payer, payee, trace_number, payment_date, method, provider_adjustments)
+    return build_era_file([remittance], sender_id=payer.payer_id, receiver_id=payee.npi,
+                          interchange_control_number=interchange_control_number,
+                          group_control_number=group_control_number, created_at=created_at, usage=usage)  # fmt: skip
+
+
+def build_era_file(
+    remittances: Sequence[Remittance],
+    *,
+    sender_id: str,
+    receiver_id: str,
+    interchange_control_number: int,
+    group_control_number: int,
+    created_at: datetime,
+    usage: str = "P",
+) -> str:
+    """Render one 835 interchange with a transaction set per remittance: what a clearinghouse
+    delivers to a provider's mailbox, the payments of several payers in one file.
+
+    Raises ``ValueError`` when there is no remittance or one has nothing to remit, when a
+    claim belongs to another billing provider than its remittance's payee, when the method
+    is unknown, or when provider adjustments would make a payment negative (a real payer
+    carries that balance forward instead).
+    """
+    if not remittances:
+        raise ValueError("an 835 file needs at least one remittance")
+    ix = Interchange(
+        sender_id=clean(sender_id, 15), receiver_id=clean(receiver_id, 15),
+        control_number=interchange_control_number, group_control_number=group_control_number,
+        functional_id="HP", version="005010X221A1", transaction_type="835",
+        created_at=created_at, usage=usage,
+    )  # fmt: skip
+    for n, remittance in enumerate(remittances, start=1):
+        _transaction(ix, remittance, f"{n:04d}", created_at)
+    return ix.render()
+
+
+def _transaction(ix: Interchange, r: Remittance, control_number: str, created_at: datetime) -> None:
+    adjudications, payer, payee, method = r.adjudications, r.payer, r.payee, r.method
+    provider_adjustments, payment_date = r.provider_adjustments, r.payment_date
     if not adjudications and not provider_adjustments:
         raise ValueError("an 835 needs at least one claim payment or provider adjustment")
     if method not in {"ACH", "CHK"}:
@@ -217,15 +268,8 @@ def build_835(
         raise ValueError(
             "provider adjustments exceed the claim payments: net payment would be negative"
         )
-
-    ix = Interchange(
-        sender_id=clean(payer.payer_id, 15), receiver_id=clean(payee.npi, 15),
-        control_number=interchange_control_number, group_control_number=group_control_number,
-        functional_id="HP", version="005010X221A1", transaction_type="835",
-        created_at=created_at, usage=usage,
-    )  # fmt: skip
     sep = ix.seps.component
-    tx = ix.new_transaction("0001")
+    tx = ix.new_transaction(control_number)
     # X221A1 marks ST03 "not used" (pyx12 rejects it), unlike the 837/999/277CA guides.
     tx.segments[0] = ["ST", "835", tx.control_number]
     paid_on = x12_date(payment_date)
@@ -254,7 +298,7 @@ def build_835(
         )
     else:
         tx.add("BPR", "I", amount(total), "C", "CHK", *[""] * 11, paid_on)
-    tx.add("TRN", "1", clean(trace_number, 50), company_id)
+    tx.add("TRN", "1", clean(r.trace_number, 50), company_id)
     tx.add("DTM", "405", x12_date(created_at))
     addr = payer.address
     tx.add("N1", "PR", clean(payer.name, 60))
@@ -270,4 +314,3 @@ def build_835(
             _claim(tx, adj, sep)
     if provider_adjustments:
         _plb(tx, payee, payment_date, provider_adjustments, sep)
-    return ix.render()

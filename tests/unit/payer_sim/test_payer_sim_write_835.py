@@ -24,9 +24,11 @@ from services.payer_sim.domain import (
     PayeeInfo,
     PayerInfo,
     ProviderAdjustment,
+    Remittance,
     SubmittedLine,
     adjudicate,
     build_835,
+    build_era_file,
     read_837,
 )
 from shared.events import Address
@@ -249,3 +251,40 @@ def test_random_remittances_are_valid_and_balanced(seed, charges, days):
     assert ok, report
     bpr, expected = bpr_balances(text)
     assert bpr == expected == adj.paid
+
+
+def test_an_era_file_carries_a_valid_balanced_payment_per_payer_that_payments_reads():
+    from services.payments.domain.era import parse_835
+
+    adjs = rcm_adjudications(deductible_rate=D(0), denial_rate=D(0))
+    other = PayerInfo("BCBS01", "BLUE PLAN", PAYER.address)
+    text = build_era_file(
+        [Remittance(adjs[:1], PAYER, PAYEE, "EFT0001", date(2025, 3, 24)),
+         Remittance(adjs[1:], other, PAYEE, "EFT0002", date(2025, 3, 24), method="CHK")],
+        sender_id="CLEARINGHOUSE", receiver_id="RCMSUBMITTER", interchange_control_number=902,
+        group_control_number=902, created_at=datetime(2025, 3, 21, 8, 15),
+    )  # fmt: skip
+    ok, report = pyx12_check(text)
+    assert ok, report
+    segs = segments(text)
+    assert [s[2] for s in segs if s[0] == "ST"] == ["0001", "0002"]
+    assert next(s for s in segs if s[0] == "GE")[1] == "2"
+    assert segs[0][6].strip() == "CLEARINGHOUSE" and segs[0][8].strip() == "RCMSUBMITTER"
+    era = parse_835(text)
+    assert [(t.payer.payer_id, t.payment.trace_number, t.payment.method) for t in era.transactions] == [
+        ("ACME01", "EFT0001", "ACH"), ("BCBS01", "EFT0002", "CHK")]  # fmt: skip
+    for tx, paid in zip(era.transactions, (adjs[:1], adjs[1:]), strict=True):
+        assert tx.payment.amount == sum((a.paid for a in paid), D(0)) == sum((c.paid for c in tx.claims), D(0))
+        assert [c.patient_control_number for c in tx.claims] == [a.claim_id for a in paid]
+
+
+def test_an_era_file_refuses_a_payment_to_the_wrong_payee_and_an_empty_file():
+    adjs = rcm_adjudications(deductible_rate=D(0), denial_rate=D(0))
+    other_payee = PayeeInfo("ELSEWHERE CLINIC", "1234567893", "99-0000000")
+    args = dict(sender_id="CH", receiver_id="SUB", interchange_control_number=9, group_control_number=9,
+                created_at=datetime(2025, 3, 21, 8, 15))  # fmt: skip
+    with pytest.raises(ValueError, match="another provider"):
+        build_era_file([Remittance(adjs, PAYER, PAYEE, "T1", date(2025, 3, 24)),
+                        Remittance(adjs, PAYER, other_payee, "T2", date(2025, 3, 24))], **args)  # fmt: skip
+    with pytest.raises(ValueError, match="at least one remittance"):
+        build_era_file([], **args)
