@@ -68,8 +68,9 @@ async def _apply_277ca(conn, claim_acks, file_name: str, emitter: Emitter) -> No
 
 async def _emit(conn, accepted: dict, rejected: dict[str, list[Reason]], source: str, file_name: str,
                 emitter: Emitter) -> None:  # fmt: skip
-    claims = await repo.get_claims(conn, list(accepted) + list(rejected))
-    # Only claims still awaiting an acknowledgement move on; a repeated ack changes nothing.
+    claims = await repo.lock_claims(conn, list(accepted) + list(rejected))
+    # Only claims still awaiting an acknowledgement move on; a repeated ack changes nothing,
+    # nor does one that comes after the claim's remittance (its status is read under the lock).
     open_states = ("submitted", "accepted") if source == "999" else ("submitted",)
     changes, pccns, work = [], [], []
     for cid, ack in accepted.items():

@@ -125,6 +125,24 @@ async def claim_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     )
 
 
+async def lock_claims(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """Lock claims for update and read them as committed now (status, routing, trace).
+
+    Every transaction that moves several existing claims locks them here first, in claim id
+    order: the remittance consumer and the acknowledgement mailbox move the same claims at
+    the same time, and locking in different orders deadlocked them. Read under the lock, a
+    status is not overwritten by a transaction that read it before another one changed it.
+    """
+    if not claim_ids:
+        return {}
+    rows = await conn.fetch(
+        f"SELECT claim_id, site_id, encounter_id, status, traceparent FROM {S}.claim"
+        " WHERE claim_id = ANY($1::text[]) ORDER BY claim_id FOR UPDATE",
+        sorted(set(claim_ids)),
+    )
+    return {r["claim_id"]: r for r in rows}
+
+
 async def apply_remittances(conn: asyncpg.Connection, changes: list[tuple[str, str, dict, str | None]]) -> set[str]:
     """Move claims on after their remittances: (claim_id, status, detail, payer claim control number).
 
@@ -139,13 +157,13 @@ async def apply_remittances(conn: asyncpg.Connection, changes: list[tuple[str, s
     for claim_id, st, _, pccn in changes:
         status[claim_id] = st
         number[claim_id] = pccn or number.get(claim_id)
-    rows = await conn.fetch(
+    known = set(await lock_claims(conn, list(status)))
+    ids = [i for i in status if i in known]
+    await conn.execute(
         f"UPDATE {S}.claim c SET status = u.s, payer_claim_control_number = coalesce(u.n, c.payer_claim_control_number),"
-        " updated_at = now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, s, n) WHERE c.claim_id = u.i"
-        " RETURNING c.claim_id",
-        list(status), list(status.values()), [number[i] for i in status],
+        " updated_at = now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, s, n) WHERE c.claim_id = u.i",
+        ids, [status[i] for i in ids], [number[i] for i in ids],
     )  # fmt: skip
-    known = {r["claim_id"] for r in rows}
     history = [(claim_id, st, json.dumps(detail)) for claim_id, st, detail, _ in changes if claim_id in known]
     if history:
         await conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -141,3 +142,56 @@ async def test_remittances_of_one_batch_move_each_claim_to_its_last_state(stack_
     assert claims[b]["status"] == "denied" and claims[b]["payer_claim_control_number"] == "PAYER-3"
     assert [(h["claim_id"], h["status"], h["rid"]) for h in history] == [
         (a, "paid", f"R1-{a}"), (a, "accepted", f"R2-{a}"), (b, "denied", f"R3-{b}")]  # fmt: skip
+
+
+async def test_an_ack_and_a_remittance_moving_the_same_claims_at_once_neither_deadlock_nor_lose_the_payment(
+        stack_endpoints) -> None:  # fmt: skip
+    """The 277CA and the 835 of one 837 arrive together: billing's ack mailbox and its remittance
+    consumer move the same claims in concurrent transactions."""
+    from services.billing import repository as repo
+    from services.billing.acks_inbound import _emit
+
+    run = uuid.uuid4().hex[:8].upper()
+    a, b = f"C{run}ACK0A", f"C{run}ACK0B"
+    dsn = stack_endpoints["postgres"]
+    setup = await asyncpg.connect(dsn)
+    acks, remits = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        await db.migrate(setup, "billing", BILLING)
+        await setup.execute(
+            "INSERT INTO billing.claim (claim_id, encounter_id, site_id, payer_id, claim_type, frequency_code, status,"
+            " total_charge, service_date, coded) SELECT c, 'E-' || c, 'qa-locks', 'AETNA1', 'professional', '1',"
+            " 'submitted', 100, $2, '{}' FROM unnest($1::text[]) AS c", [a, b], RECENT)  # fmt: skip
+        accepted = SimpleNamespace(payer_claim_control_number="PAYER-77", status_category="A2")
+        # The ack mailbox holds both claims; remittances for them (listed B first) must wait, not deadlock.
+        ack_tx = acks.transaction()
+        await ack_tx.start()
+        await _emit(acks, {a: accepted, b: accepted}, {}, "277CA", "277CA_test.x12", Emitter("billing"))
+        remit_tx = remits.transaction()
+        await remit_tx.start()
+        paying = asyncio.create_task(repo.apply_remittances(remits, [(b, "paid", {}, None), (a, "denied", {}, None)]))
+        await asyncio.sleep(0.3)
+        assert not paying.done()  # waiting for the ack's locks
+        await ack_tx.commit()
+        assert await asyncio.wait_for(paying, 10) == {a, b}
+        # A late ack for a claim whose payment is in flight: it waits, then sees the payment and changes nothing.
+        ack_tx = acks.transaction()
+        await ack_tx.start()
+        late = asyncio.create_task(_emit(acks, {b: accepted}, {}, "277CA", "277CA_late.x12", Emitter("billing")))
+        await asyncio.sleep(0.3)
+        assert not late.done()
+        await remit_tx.commit()
+        await asyncio.wait_for(late, 10)
+        await ack_tx.commit()
+        final = {r["claim_id"]: (r["status"], r["payer_claim_control_number"]) for r in await setup.fetch(
+            "SELECT claim_id, status, payer_claim_control_number FROM billing.claim WHERE claim_id = ANY($1)", [a, b])}  # fmt: skip
+        history = await setup.fetch("SELECT claim_id, status FROM billing.claim_history WHERE claim_id = ANY($1)"
+                                    " ORDER BY history_id", [a, b])  # fmt: skip
+    finally:
+        for conn in (acks, remits):  # first: a failed assertion may leave their transactions open
+            conn.terminate()
+        await setup.execute("DELETE FROM billing.claim_history WHERE claim_id = ANY($1)", [a, b])
+        await setup.execute("DELETE FROM billing.claim WHERE claim_id = ANY($1)", [a, b])
+        await setup.close()
+    assert final == {a: ("denied", "PAYER-77"), b: ("paid", "PAYER-77")}
+    assert [(h["claim_id"], h["status"]) for h in history] == [(a, "accepted"), (b, "accepted"), (b, "paid"), (a, "denied")]
