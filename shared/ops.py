@@ -38,9 +38,9 @@ async def group_lag(bootstrap: str, groups: list[str]) -> dict[str, int]:
     """Messages not yet committed, per consumer group (sum over partitions)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    await admin.start()
-    await consumer.start()
-    try:
+    try:  # started inside: a broker that is away (or a caller's timeout) still closes both clients
+        await admin.start()
+        await consumer.start()
         out = {}
         for g in groups:
             offsets = await admin.list_consumer_group_offsets(g)
