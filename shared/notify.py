@@ -21,26 +21,28 @@ import asyncpg
 from shared.logs import log
 
 _log = logging.getLogger("rcm.notify")
-_MAX_PAYLOAD = 8000  # Postgres' limit on a NOTIFY payload; a longer list of keys wakes everyone
+_MAX_PAYLOAD = 8000  # Postgres' limit on a NOTIFY payload; a longer list of keys wakes every waiter
 
 
 class ChannelWatch:
     """Listens on one channel over a dedicated connection (a pooled one must not keep a LISTEN).
 
-    A notification's payload names the keys it concerns (comma-separated, e.g. the sites
-    whose queues got work); only the waiters for those keys wake, so a queued item does not
-    send every waiting coder of every site to the database at once.
+    A notification's payload lists a key per unit of work it made available (comma-separated,
+    e.g. a site per queued item): each key wakes one waiter for that key, the longest waiting
+    first (else one waiting for any key). A queued item thus wakes one coder, not every coder
+    waiting on that site's queue (the others would only find it leased).
     """
 
     def __init__(self, dsn: str, channel: str):
         self.dsn = dsn
         self.channel = channel
-        self._waiters: dict[str | None, set[asyncio.Event]] = defaultdict(set)  # key (None: any) -> waiters
+        # key (None: any key) -> waiters, oldest first (a dict as an ordered set)
+        self._waiters: dict[str | None, dict[asyncio.Event, None]] = defaultdict(dict)
         self.listening = asyncio.Event()  # set while the listener connection is up (tests wait on it)
 
     @contextlib.contextmanager
     def waiting(self, keys: Iterable[str] | None = None) -> Iterator[asyncio.Event]:
-        """An event the next notification for one of ``keys`` (None: any key) sets.
+        """An event a notification for one of ``keys`` (None: any key) sets.
 
         Enter it *before* looking at the tables, so a notification arriving while you look
         is not missed.
@@ -48,19 +50,24 @@ class ChannelWatch:
         event = asyncio.Event()
         registered = [None] if keys is None else list(keys)
         for key in registered:
-            self._waiters[key].add(event)
+            self._waiters[key][event] = None
         try:
             yield event
         finally:
             for key in registered:
-                self._waiters[key].discard(event)
+                self._waiters[key].pop(event, None)
 
     def _notified(self, _conn=None, _pid=None, _channel=None, payload: str = "") -> None:
-        keys = set(payload.split(",")) if payload else None  # no payload: everyone looks again
-        for key, events in self._waiters.items():
-            if keys is None or key is None or key in keys:
+        if not payload:  # no keys: everyone looks again
+            for events in self._waiters.values():
                 for event in events:
                     event.set()
+            return
+        for key in payload.split(","):
+            event = next((e for e in self._waiters.get(key, ()) if not e.is_set()), None) or next(
+                (e for e in self._waiters.get(None, ()) if not e.is_set()), None)  # fmt: skip
+            if event is not None:
+                event.set()
 
     async def run(self, stop: asyncio.Event, retry_seconds: float = 1.0) -> None:
         """Keep the listener connected until ``stop`` (reconnecting after the database went away)."""
@@ -103,7 +110,7 @@ class ChannelWatch:
 
 
 async def notify(conn: asyncpg.Connection, channel: str, keys: Iterable[str] = ()) -> None:
-    """Wake ``channel``'s waiters for ``keys`` (none: all) when the caller's transaction commits
-    (not before, not on rollback)."""
-    payload = ",".join(sorted(set(keys)))
+    """Wake a waiter of ``channel`` per key in ``keys`` (no keys: all of them) when the caller's
+    transaction commits (not before, not on rollback)."""
+    payload = ",".join(keys)
     await conn.execute("SELECT pg_notify($1, $2)", channel, payload if len(payload) < _MAX_PAYLOAD else "")

@@ -49,7 +49,7 @@ async def enqueue(conn: asyncpg.Connection, items: list[tuple[str, str]]) -> Non
             " ON CONFLICT (encounter_id) DO NOTHING",
             items,
         )
-        await notify(conn, WORK_CHANNEL, (site for _, site in items))
+        await notify(conn, WORK_CHANNEL, (site for _, site in items))  # a coder per queued item
 
 
 async def queue_depth(conn: asyncpg.Connection, sites: list[str] | None) -> dict[str, dict[str, int]]:

@@ -81,3 +81,25 @@ async def test_the_listener_reconnects_after_its_connection_is_killed(stack_endp
         await conn.close()
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def test_a_key_wakes_one_waiter_the_longest_waiting(stack_endpoints) -> None:
+    stop = asyncio.Event()
+    watch, task = await _started(stack_endpoints["postgres"], stop)
+    conn = await asyncpg.connect(stack_endpoints["postgres"])
+
+    async def woken_by(keys: list[str]) -> list[bool]:
+        with watch.waiting(["north"]) as first, watch.waiting(["north"]) as second:
+            async with conn.transaction():
+                await notify(conn, CHANNEL, keys)
+            await asyncio.sleep(0.5)  # time for the notification to arrive
+            return [first.is_set(), second.is_set()]
+
+    try:
+        assert await woken_by(["north"]) == [True, False]  # one queued item: one coder
+        assert await woken_by(["north", "north"]) == [True, True]
+        assert await woken_by(["east"]) == [False, False]
+    finally:
+        await conn.close()
+        stop.set()
+        await asyncio.wait_for(task, 10)
