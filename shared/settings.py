@@ -63,11 +63,13 @@ class ConsumerSettings(BaseSettings):
     # None: the service's own default (its ServiceSpec). A batch span links each record (telemetry).
     max_records: int | None = Field(default=None, ge=1, le=MAX_BATCH_RECORDS)
     batch_timeout_ms: int = 50
-    # The broker answers a fetch once it has this many bytes or waited this long:
-    # under load, fewer and fuller fetches cost the broker and the consumer less CPU;
-    # the wait bounds the latency a quiet topic adds per hop.
-    fetch_min_bytes: int = 1
-    fetch_max_wait_ms: int = 500
+    # The broker answers a fetch once it has this many bytes or waited this long. Under
+    # load a consumer thus takes what arrived in the last 50 ms in one batch (one
+    # transaction) instead of a few events at a time; at 330 encounters/s on 2 cores this
+    # cut p95 end to end from 1.5-2.9 s to 1.1-1.2 s. The wait is what a quiet topic adds
+    # per hop.
+    fetch_min_bytes: int = Field(default=256 * 1024, ge=1)
+    fetch_max_wait_ms: int = Field(default=50, ge=0, le=10_000)
     partitions: int = 4
 
 
