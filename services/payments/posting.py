@@ -68,60 +68,88 @@ class Posting:
 async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter: Emitter) -> None:
     """Apply one 835 file in the caller's transaction.
 
+    A clearinghouse's ERA file carries a transaction (a payment) per payer: each records its
+    deposit first, in file order; then the claim payments of all of them are matched,
+    posted and emitted together (one round of statements per file, not per payment).
     Raises ``X12Error`` for a malformed file: nothing of it is posted.
     """
     with tracer().start_as_current_span("x12 parse 835", attributes={"rcm.file_name": file_name}):
         era = parse_835(text)
+    deposits = []
     for tx in era.transactions:
-        await apply_transaction(conn, tx, file_name, emitter)
-
-
-async def apply_transaction(conn: asyncpg.Connection, tx: RemitTransaction, file_name: str, emitter: Emitter) -> None:
-    """Record one 835 transaction's deposit, then post, hold or queue each of its claim payments."""
-    payer_id = tx.payer.payer_id or tx.payer.name
-    trace, st = tx.payment.trace_number, tx.st_control_number
-    # Claim problems also start "transaction <st> claim ..."; only the payment total holds the whole set.
-    tx_problems = [p for p in check_transaction(tx) if p.startswith(f"transaction {st}:")]
-    status = "held" if tx_problems else "posted"
-    got = await repo.upsert_advice(
-        conn, payer_key=payer_id, payer_name=tx.payer.name, trace_number=trace, file_name=file_name, st=st,
-        amount=tx.payment.signed_amount, method=tx.payment.method, payment_date=tx.payment.date,
-        status=status, reason="; ".join(tx_problems)[:1000] or None,
-    )  # fmt: skip
-    if got is None:
-        await repo.record_duplicate_advice(conn, payer_key=payer_id, trace_number=trace, file_name=file_name, st=st,
-                                           amount=tx.payment.signed_amount)  # fmt: skip
-        log(_log, logging.WARNING, "835 payment already received; not posted again", file_name=file_name,
-            payer_id=payer_id, component=f"transaction {st} trace {trace}")  # fmt: skip
+        deposit = await _record_deposit(conn, tx, file_name)
+        if deposit is not None:
+            deposits.append(deposit)
+    if not deposits:
         return
-    advice_id, _ = got
     await repo.lock_matching(conn)
-    index = await _claim_index(conn, tx.claims, payer_id)
-    rows: list[tuple] = []
+    by_number = await repo.candidates_by_number(
+        conn, [cp.patient_control_number for d in deposits for cp in d.tx.claims],
+        [cp.payer_claim_control_number for d in deposits for cp in d.tx.claims if cp.payer_claim_control_number])  # fmt: skip
+    rows: list[list] = []
     postings: list[Posting] = []
-    for k, cp in enumerate(tx.claims, start=1):
-        rid = f"{payer_id}:{trace}:{k}"
-        why = tx_problems or check_claim(cp, st)
-        claim_id, method = (None, None) if why else index.match(cp, payer_id)
-        if why:
-            state, reason = "held", "; ".join(why)[:1000]
-        elif claim_id is None:
-            state, reason = "unmatched", _UNMATCHED.get(method, method)
-        else:
-            state, reason = "posted", None
-            postings.append(Posting(rid, claim_id, cp, payer_id, advice_id, tx.payer.name, trace, tx.payment.date,
-                                    file_name))  # fmt: skip
-        rows.append([rid, advice_id, k, claim_id, cp, payer_id, state, method, reason])
+    plb: list[repo.Entry] = []
+    for d in deposits:
+        tx, payer_id, trace = d.tx, d.payer_id, d.tx.payment.trace_number
+        index = await _claim_index(conn, tx.claims, payer_id, by_number, {p.claim_id for p in postings})
+        for k, cp in enumerate(tx.claims, start=1):
+            rid = f"{payer_id}:{trace}:{k}"
+            why = d.problems or check_claim(cp, tx.st_control_number)
+            claim_id, method = (None, None) if why else index.match(cp, payer_id)
+            if why:
+                state, reason = "held", "; ".join(why)[:1000]
+            elif claim_id is None:
+                state, reason = "unmatched", _UNMATCHED.get(method, method)
+            else:
+                state, reason = "posted", None
+                postings.append(Posting(rid, claim_id, cp, payer_id, d.advice_id, tx.payer.name, trace,
+                                        tx.payment.date, file_name))  # fmt: skip
+            rows.append([rid, d.advice_id, k, claim_id, cp, payer_id, state, method, reason])
+        if not d.problems:
+            plb += [("plb", f"plb:{payer_id}:{trace}:{i}", None, payer_id, d.advice_id, entry_for_plb(adj, payer_id))
+                    for i, adj in enumerate(tx.provider_adjustments, start=1)]  # fmt: skip
     entries, failed = await ledger_entries(conn, postings)
     for row in rows:
         if row[0] in failed:  # a posting the ledger refuses is held with the reason, never half-posted
             row[6], row[8] = "held", failed[row[0]]
     now = datetime.now(UTC)
     await repo.insert_claim_payments(conn, [_row(*r, now) for r in rows])
-    entries += [("plb", f"plb:{payer_id}:{trace}:{i}", None, payer_id, advice_id, entry_for_plb(adj, payer_id))
-                for i, adj in enumerate(tx.provider_adjustments, start=1) if status == "posted"]  # fmt: skip
-    await repo.post_entries(conn, entries)
+    await repo.post_entries(conn, entries + plb)
     await emit_received(conn, [p for p in postings if p.remittance_id not in failed], emitter)
+
+
+@dataclass(slots=True)
+class _Deposit:
+    """One 835 transaction whose payment was recorded: its advice and what holds it whole."""
+
+    tx: RemitTransaction
+    payer_id: str
+    advice_id: int
+    problems: list[str]  # the payment does not balance: every claim payment is held
+
+
+async def _record_deposit(conn: asyncpg.Connection, tx: RemitTransaction, file_name: str) -> _Deposit | None:
+    """Record one 835 transaction's deposit (held when its payment does not balance).
+
+    None when the payer's check/EFT trace was already received: recorded as a duplicate,
+    nothing of it is posted again.
+    """
+    payer_id = tx.payer.payer_id or tx.payer.name
+    trace, st = tx.payment.trace_number, tx.st_control_number
+    # Claim problems also start "transaction <st> claim ..."; only the payment total holds the whole set.
+    problems = [p for p in check_transaction(tx) if p.startswith(f"transaction {st}:")]
+    got = await repo.upsert_advice(
+        conn, payer_key=payer_id, payer_name=tx.payer.name, trace_number=trace, file_name=file_name, st=st,
+        amount=tx.payment.signed_amount, method=tx.payment.method, payment_date=tx.payment.date,
+        status="held" if problems else "posted", reason="; ".join(problems)[:1000] or None,
+    )  # fmt: skip
+    if got is None:
+        await repo.record_duplicate_advice(conn, payer_key=payer_id, trace_number=trace, file_name=file_name, st=st,
+                                           amount=tx.payment.signed_amount)  # fmt: skip
+        log(_log, logging.WARNING, "835 payment already received; not posted again", file_name=file_name,
+            payer_id=payer_id, component=f"transaction {st} trace {trace}")  # fmt: skip
+        return None
+    return _Deposit(tx, payer_id, got[0], problems)
 
 
 async def rematch(conn: asyncpg.Connection, claim_ids: list[str], emitter: Emitter) -> int:
@@ -189,21 +217,24 @@ async def emit_received(conn: asyncpg.Connection, postings: list[Posting], emitt
         emitter.emit(received_event(p, claim["site_id"], claim["encounter_id"]), traceparent=claim["traceparent"])
 
 
-async def _claim_index(conn: asyncpg.Connection, claims: list[ClaimPayment], payer_id: str) -> ClaimIndex:
-    """Candidates by claim id / payer claim number; by charge and service lines only for what those leave open.
-
-    Lines are read (and decoded) only for the charge fallback, which is rare.
+async def _claim_index(conn: asyncpg.Connection, claims: list[ClaimPayment], payer_id: str,
+                       by_number: list[asyncpg.Record], paid_in_file: set[str]) -> ClaimIndex:  # fmt: skip
+    """Candidates for one transaction's ``claims``: of ``by_number`` (the file's claims found by claim id
+    or payer claim number), those its claims name; by charge and service lines only for what those
+    leave open. Lines are read (and decoded) only for the charge fallback, which is rare.
     """
-    rows = {r["claim_id"]: r for r in await repo.candidates_by_number(
-        conn, [cp.patient_control_number for cp in claims],
-        [cp.payer_claim_control_number for cp in claims if cp.payer_claim_control_number])}  # fmt: skip
+    pcns = {cp.patient_control_number for cp in claims}
+    pccns = {cp.payer_claim_control_number for cp in claims if cp.payer_claim_control_number}
+    rows = {r["claim_id"]: r for r in by_number if r["claim_id"] in pcns or r["payer_claim_control_number"] in pccns}
     index = ClaimIndex(_candidates(rows.values()))
     charges = sorted({abs(cp.charge) for cp in claims if cp.service_lines and cp.patient_control_number not in index.by_id
                       and cp.payer_claim_control_number not in index.by_icn
                       and not OUR_CLAIM_ID.match(cp.patient_control_number)})  # fmt: skip
     if charges:
         # Keyed by claim id: a claim listed twice would make its own match look ambiguous.
-        rows.update((r["claim_id"], r) for r in await repo.candidates_by_charge(conn, payer_id, charges))
+        # Claims paid earlier in this file are not in the ledger yet: left out as those posted before are.
+        rows.update((r["claim_id"], r) for r in await repo.candidates_by_charge(conn, payer_id, charges)
+                    if r["claim_id"] not in paid_in_file)  # fmt: skip
         index = ClaimIndex(_candidates(rows.values()))
     return index
 

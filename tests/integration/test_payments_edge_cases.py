@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from shared.mailbox import write_atomically
+from shared.x12 import split_segments
 from tests.integration import test_payments_harness as harness
 from tests.integration.test_payments_harness import (
     RUN,
@@ -317,3 +318,60 @@ async def test_files_taken_together_fail_alone_and_post_once(payments):
     for claim in claims:
         assert await payments.balance(claim) == (D("0.00"), D("20.00"))
         assert len(await _entries(payments, claim)) == 2  # charge and one payment: nothing twice
+
+
+def _one_file(*eras: str) -> str:
+    """The transactions of single-payment 835s in one interchange, as a clearinghouse delivers them."""
+    first, _ = split_segments(eras[0])
+    body = []
+    for n, text in enumerate(eras, start=1):
+        segs, _ = split_segments(text)
+        st = next(i for i, s in enumerate(segs) if s[0] == "ST")
+        se = next(i for i, s in enumerate(segs) if s[0] == "SE")
+        body += [["ST", "835", f"{n:04d}"], *segs[st + 1 : se], ["SE", str(se - st + 1), f"{n:04d}"]]
+    segs = [first[0], first[1], *body, ["GE", str(len(eras)), first[1][6]], first[-1]]
+    return "~".join("*".join(s) for s in segs) + "~\n"
+
+
+async def test_an_era_file_posts_each_payment_of_several_payers(payments):
+    payer_a, payer_b, trace_a, trace_b = new_id("PY"), new_id("PY"), new_id("TRN"), new_id("TRN")
+    claim_a, claim_b = new_id("CL"), new_id("CL")
+    await payments.register(submitted(claim_a, D("150.00"), payer_id=payer_a),
+                            submitted(claim_b, D("150.00"), payer_id=payer_b))  # fmt: skip
+    era = _one_file(era_835([_paid_150(claim_a)], payer_id=payer_a, trace=trace_a),
+                    era_835([_paid_150(claim_b)], payer_id=payer_b, trace=trace_b, plb=[("L6", "INT1", D("-2.50"))]))
+    assert await payments.drop(era) == "processed"
+    advices = await payments.pool.fetch("SELECT payer_key, st_control_number, payment_amount, status"
+                                        " FROM payments.remittance_advice WHERE payer_key = ANY($1) ORDER BY 2",
+                                        [payer_a, payer_b])  # fmt: skip
+    assert [tuple(r) for r in advices] == [(payer_a, "0001", D("80.00"), "posted"), (payer_b, "0002", D("82.50"), "posted")]
+    for claim, payer, trace in ((claim_a, payer_a, trace_a), (claim_b, payer_b, trace_b)):
+        assert await _entries(payments, claim) == [("charge", f"charge:{claim}"), ("payment", f"remit:{payer}:{trace}:1")]
+        assert await payments.balance(claim) == (D("0.00"), D("20.00"))
+    assert await payments.pool.fetchval("SELECT count(*) FROM payments.journal_entry WHERE source = $1",
+                                        f"plb:{payer_b}:{trace_b}:1") == 1  # fmt: skip
+    events = await payments.wait_events([f"{payer_a}:{trace_a}:1", f"{payer_b}:{trace_b}:1"])
+    assert {e[0].claim_id for e in events.values()} == {claim_a, claim_b}
+
+
+async def test_a_claim_paid_by_service_lines_is_not_paid_again_by_the_next_payment_of_the_same_file(payments):
+    """Twins: the first was paid before, the second by the file's first payment; the file's second
+    payment for the same service then matches neither."""
+    payer, trace_0, trace_1, trace_2 = new_id("PY"), new_id("TRN"), new_id("TRN"), new_id("TRN")
+    twin_a, twin_b = new_id("CL"), new_id("CL")
+    twins = [Svc("73610", D("90.00"), D(0))]
+    await payments.register(submitted(twin_a, D("90.00"), payer_id=payer, lines=twins),
+                            submitted(twin_b, D("90.00"), payer_id=payer, lines=twins))  # fmt: skip
+    paid = [Svc("73610", D("90.00"), D("90.00"))]
+    assert await payments.drop(era_835([Clp(twin_a, D("90.00"), D("90.00"), lines=paid)], payer_id=payer,
+                                       trace=trace_0)) == "processed"  # fmt: skip
+    era = _one_file(era_835([Clp("X" + new_id("M"), D("90.00"), D("90.00"), lines=paid, pccn=new_id("ICN"))],
+                            payer_id=payer, trace=trace_1),
+                    era_835([Clp("X" + new_id("M"), D("90.00"), D("90.00"), lines=paid, pccn=new_id("ICN"))],
+                            payer_id=payer, trace=trace_2))  # fmt: skip
+    assert await payments.drop(era) == "processed"
+    rows = {r["remittance_id"]: r for r in await payments.pool.fetch(
+        "SELECT remittance_id, claim_id, state, match_method FROM payments.claim_payment WHERE payer_id = $1", payer)}  # fmt: skip
+    assert (rows[f"{payer}:{trace_1}:1"]["claim_id"], rows[f"{payer}:{trace_1}:1"]["match_method"]) == (twin_b, "service_lines")
+    assert (rows[f"{payer}:{trace_2}:1"]["claim_id"], rows[f"{payer}:{trace_2}:1"]["state"]) == (None, "unmatched")
+    assert await payments.balance(twin_b) == (D("0.00"), D("0.00"))
