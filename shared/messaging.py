@@ -76,6 +76,21 @@ async def claim_new(conn: asyncpg.Connection, schema: str, inbounds: Iterable[In
     return [item for eid, item in first.items() if eid in fresh]
 
 
+async def prune_inbox(conn: asyncpg.Connection, schema: str, retention_days: int, chunk: int = 10_000) -> int:
+    """Delete up to ``chunk`` inbox rows older than ``retention_days``; return how many.
+
+    Safe once Kafka can no longer deliver those events again: the retention must be longer
+    than the topics' log retention (a consumer group whose offsets expired starts over at
+    the oldest message still kept).
+    """
+    status = await conn.execute(
+        f"DELETE FROM {schema}.inbox WHERE event_id IN (SELECT event_id FROM {schema}.inbox"
+        " WHERE received_at < now() - make_interval(days => $1) LIMIT $2)",
+        retention_days, chunk,
+    )  # fmt: skip
+    return int(status.split()[-1])
+
+
 def dlq_event_id(topic: str, partition: int, offset: int) -> uuid.UUID:
     """Deterministic, so a redelivered poison message is dead-lettered once."""
     return uuid.uuid5(_DLQ_NAMESPACE, f"{topic}/{partition}/{offset}")

@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from shared import db, kafka, logs, telemetry
+from shared import db, kafka, logs, messaging, telemetry
 from shared.consumer import BatchApplier, Handler
 from shared.metrics import METRICS, gauge_loop
 from shared.relay import OutboxRelay
@@ -120,6 +120,9 @@ async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Even
         tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
         if settings.telemetry.rcm_metrics_port:
             tasks.append(asyncio.create_task(gauge_loop(pool, spec.schema, spec.name, bootstrap, stop), name="gauges"))
+        if spec.topics:
+            tasks.append(asyncio.create_task(_inbox_pruning(pool, spec.schema, settings.consumer.inbox_retention_days,
+                                                            stop), name="inbox-pruning"))  # fmt: skip
         for loop in spec.loops:
             tasks.append(asyncio.create_task(_guarded(loop, rt, stop), name=getattr(loop, "__name__", "loop")))
         if spec.topics and spec.handler is not None:
@@ -159,6 +162,26 @@ async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Even
                 await producer.stop()
         await pool.close()
         provider.shutdown()
+
+
+async def _inbox_pruning(pool: asyncpg.Pool, schema: str, retention_days: int, stop: asyncio.Event,
+                         every: float = 3600, first: float = 60) -> None:  # fmt: skip
+    """Hourly (a minute after start), delete inbox rows past their retention, a chunk per transaction."""
+    wait = first
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), wait)
+            return
+        except TimeoutError:
+            pass
+        wait = every
+        try:
+            while not stop.is_set():
+                async with pool.acquire() as conn:
+                    if await messaging.prune_inbox(conn, schema, retention_days) == 0:
+                        break
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:  # try again next time
+            logs.log(_log, logging.WARNING, "inbox pruning failed", error_type=type(e).__name__, component=schema)
 
 
 def _settle_heap() -> None:

@@ -71,6 +71,9 @@ class ConsumerSettings(BaseSettings):
     fetch_min_bytes: int = Field(default=256 * 1024, ge=1)
     fetch_max_wait_ms: int = Field(default=50, ge=0, le=10_000)
     partitions: int = 4
+    # Days an applied event's id is kept (inbox) to drop a redelivery: longer than the topics'
+    # log retention (7 days locally), after which Kafka cannot deliver the event again.
+    inbox_retention_days: int = Field(default=8, ge=1)
 
 
 class AuthSettings(BaseSettings):

@@ -181,3 +181,33 @@ async def test_the_local_postgres_replans_a_statement_soon_after_its_table_grew(
     finally:
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
+
+
+async def test_inbox_rows_past_their_retention_are_pruned_and_recent_ones_kept(stack_endpoints) -> None:
+    from shared.service import _inbox_pruning
+
+    schema = f"inbox_probe_{uuid.uuid4().hex[:8]}"
+    pool = await db.create_pool(stack_endpoints["postgres"], min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn, schema, None)
+            await conn.execute(
+                f"INSERT INTO {schema}.inbox (event_id, topic, received_at)"
+                " SELECT gen_random_uuid(), 't', now() - make_interval(days => d) FROM unnest($1::int[]) AS d",
+                [9] * 25 + [30] * 5 + [7] * 3 + [0] * 4,
+            )  # fmt: skip
+            assert await conn.fetchval("SELECT count(*) FROM pg_indexes WHERE schemaname = $1"
+                                       " AND indexname = 'inbox_received_brin'", schema) == 1  # fmt: skip
+        stop = asyncio.Event()
+        pruning = asyncio.create_task(_inbox_pruning(pool, schema, 8, stop, every=0.2, first=0))
+        deadline = time.monotonic() + 10
+        while await pool.fetchval(f"SELECT count(*) FROM {schema}.inbox") > 7:
+            assert time.monotonic() < deadline, "old inbox rows were not pruned"
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(pruning, 5)
+        ages = await pool.fetch(f"SELECT extract(day FROM now() - received_at)::int AS d FROM {schema}.inbox ORDER BY 1")
+        assert [r["d"] for r in ages] == [0] * 4 + [7] * 3  # within the retention: kept
+    finally:
+        await pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await pool.close()
