@@ -63,16 +63,21 @@ async def queue_depth(conn: asyncpg.Connection, sites: list[str] | None) -> dict
     return {r["site_id"]: {"queued": r["queued"], "leased": r["leased"]} for r in rows}
 
 
+# A work item with what a coder reviews: the encounter (its note also on its own), suggestions, edits.
+_ITEM = "w.*, e.encounter, e.encounter->>'note' AS note, e.suggestions, e.edits, e.status AS encounter_status"
+
+
 async def lease_next(conn: asyncpg.Connection, user_id: str, sites: list[str] | None, lease_seconds: int):
-    """Lease the oldest queued (or lease-expired) item of the caller's sites, or None."""
+    """Lease the oldest queued (or lease-expired) item of the caller's sites; the item, or None."""
     return await conn.fetchrow(
         f"UPDATE {S}.work_item w SET status = 'leased', leased_by = $1, lease_token = $2,"
         " lease_expires_at = now() + make_interval(secs => $3), leased_at = now()"
+        f" FROM {S}.encounter e"
         f" WHERE w.work_item_id = (SELECT work_item_id FROM {S}.work_item"
         "   WHERE (status = 'queued' OR (status = 'leased' AND lease_expires_at < now()))"
         "     AND ($4::text[] IS NULL OR site_id = ANY($4))"
         "   ORDER BY created_at, work_item_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-        " RETURNING w.*",
+        f" AND e.encounter_id = w.encounter_id RETURNING {_ITEM}",
         user_id, uuid.uuid4(), float(lease_seconds), sites,
     )  # fmt: skip
 
@@ -80,8 +85,8 @@ async def lease_next(conn: asyncpg.Connection, user_id: str, sites: list[str] | 
 async def get_item(conn: asyncpg.Connection, work_item_id: int, *, for_update: bool = False):
     lock = " FOR UPDATE OF w" if for_update else ""
     return await conn.fetchrow(
-        f"SELECT w.*, e.encounter, e.suggestions, e.edits, e.status AS encounter_status"
-        f" FROM {S}.work_item w JOIN {S}.encounter e USING (encounter_id) WHERE w.work_item_id = $1{lock}",
+        f"SELECT {_ITEM} FROM {S}.work_item w JOIN {S}.encounter e USING (encounter_id)"
+        f" WHERE w.work_item_id = $1{lock}",
         work_item_id,
     )
 

@@ -108,6 +108,11 @@ async def test_blocking_edits_refused_unless_overridden_then_coded_and_audited(p
     [eid] = await _queue(pipeline, site, 1, note=VAGUE)
     async with _client(pipeline, "coder-e", [site]) as c:
         item = (await c.post("/work/next")).json()
+        # What the coder reviews: the documentation and what the engine made of it.
+        assert item["encounter_id"] == eid and item["site_id"] == site and item["status"] == "leased"
+        assert item["note"] == item["encounter"]["note"] == VAGUE and item["encounter"]["encounter_id"] == eid
+        assert set(item["suggestions"]) >= {"diagnoses", "procedures"} and isinstance(item["edits"], list)
+        assert (await c.get(f"/work/{item['work_item_id']}")).json() == item
         # E11 is a category header, not billable: a blocking edit.
         body = {"lease_token": item["lease_token"], "diagnoses": ["E11"], "procedures": [{"code": "99213"}]}
         r = await c.post(f"/work/{item['work_item_id']}/complete", json=body)
