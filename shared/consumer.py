@@ -94,7 +94,10 @@ class BatchApplier:
             METRICS.failed(self.service, len(records))
             log(_log, logging.WARNING, "batch will be redelivered", error_type=type(e).__name__,
                 service=self.service, count=len(records))  # fmt: skip
-            await asyncio.sleep(self.retry_pause)
+            # A lost lock race (deadlock, serialization failure) can run again at once; an
+            # outage gets a pause.
+            conflict = isinstance(e, asyncpg.PostgresError) and getattr(e, "sqlstate", "") in ("40P01", "40001")
+            await asyncio.sleep(0 if conflict else self.retry_pause)
             raise
         for span in spans:
             span.end()

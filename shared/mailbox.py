@@ -91,6 +91,10 @@ class InboundMailbox:
     apply: Apply
     on_commit: Callable[[], None] | None = None
     handles_unknown: bool = False  # exactly one poller per inbox takes garbage to failed/
+    # Files applied in one transaction (one WAL flush for all). 1 where files lock rows that
+    # another writer locks too: locks taken file after file in one transaction follow no
+    # single order, and a writer locking the same rows in claim order could deadlock with it.
+    files_per_transaction: int = 50
 
     def __post_init__(self) -> None:
         for sub in ("", "processed", "failed"):
@@ -118,8 +122,9 @@ class InboundMailbox:
         self._not_ours = not_ours  # names gone from the directory are forgotten
         return sorted(files, key=lambda p: p.name)
 
-    async def poll_once(self, pool: asyncpg.Pool, batch: int = 50) -> int:
-        """Take the files of our kinds waiting now, up to ``batch`` per transaction."""
+    async def poll_once(self, pool: asyncpg.Pool) -> int:
+        """Take the files of our kinds waiting now, up to ``files_per_transaction`` per transaction."""
+        batch = self.files_per_transaction
         handled = 0
         mine: list[tuple[Path, bytes, str, FileKind]] = []
         for path in self.candidates():

@@ -132,12 +132,13 @@ async def lock_claims(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[st
     order: the remittance consumer and the acknowledgement mailbox move the same claims at
     the same time, and locking in different orders deadlocked them. Read under the lock, a
     status is not overwritten by a transaction that read it before another one changed it.
+    The lock is the one an UPDATE takes (it lets foreign-key checks on the claim through).
     """
     if not claim_ids:
         return {}
     rows = await conn.fetch(
         f"SELECT claim_id, site_id, encounter_id, status, traceparent FROM {S}.claim"
-        " WHERE claim_id = ANY($1::text[]) ORDER BY claim_id FOR UPDATE",
+        " WHERE claim_id = ANY($1::text[]) ORDER BY claim_id FOR NO KEY UPDATE",
         sorted(set(claim_ids)),
     )
     return {r["claim_id"]: r for r in rows}

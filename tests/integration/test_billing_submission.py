@@ -195,3 +195,71 @@ async def test_an_ack_and_a_remittance_moving_the_same_claims_at_once_neither_de
         await setup.close()
     assert final == {a: ("denied", "PAYER-77"), b: ("paid", "PAYER-77")}
     assert [(h["claim_id"], h["status"]) for h in history] == [(a, "accepted"), (b, "accepted"), (b, "paid"), (a, "denied")]
+
+
+async def test_acks_of_several_files_and_remittances_for_their_claims_do_not_deadlock(stack_endpoints, tmp_path) -> None:
+    """Billing takes acknowledgement files one per transaction: two files locking claims B then A in
+    one transaction, against remittances locking A then B, deadlocked (Postgres aborted one)."""
+    from datetime import UTC, datetime
+
+    from services.billing import repository as repo
+    from services.billing.acks_inbound import _emit
+    from shared.mailbox import InboundMailbox
+    from shared.x12 import Interchange
+
+    run = uuid.uuid4().hex[:8].upper()
+    a, b = f"C{run}DLK0A", f"C{run}DLK0B"
+    accepted = SimpleNamespace(payer_claim_control_number=None, status_category="A2")
+    first_locked, go_on = asyncio.Event(), asyncio.Event()
+
+    def ack_file(claim_id: str) -> str:
+        ix = Interchange(sender_id="CH", receiver_id="RCM", control_number=int(uuid.uuid4().int % 999_999_999) + 1,
+                         group_control_number=1, functional_id="HN", version="005010X214", transaction_type="277",
+                         created_at=datetime.now(UTC))  # fmt: skip
+        ix.new_transaction().add("REF", "QA", claim_id)
+        return ix.render()
+
+    async def apply(conn, text: str, file_name: str, emitter) -> None:  # acks the claim the file names
+        claim_id = text.split("REF*QA*")[1].split("~")[0]
+        await _emit(conn, {claim_id: accepted}, {}, "277CA", file_name, emitter)
+        if not first_locked.is_set():
+            first_locked.set()
+            await asyncio.wait_for(go_on.wait(), 10)  # the remittances lock A and wait for B meanwhile
+
+    pool = await db.create_pool(stack_endpoints["postgres"], min_size=2, max_size=3)
+    inbox = tmp_path / "inbound"
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn, "billing", BILLING)
+            await conn.execute(
+                "INSERT INTO billing.claim (claim_id, encounter_id, site_id, payer_id, claim_type, frequency_code, status,"
+                " total_charge, service_date, coded) SELECT c, 'E-' || c, 'qa-locks', 'AETNA1', 'professional', '1',"
+                " 'submitted', 100, $2, '{}' FROM unnest($1::text[]) AS c", [a, b], RECENT)  # fmt: skip
+        box = InboundMailbox(inbox, frozenset({"277CA"}), "billing", apply, files_per_transaction=1)
+        (inbox / "1.x12").write_text(ack_file(b))
+        (inbox / "2.x12").write_text(ack_file(a))
+        polling = asyncio.create_task(box.poll_once(pool))
+        await asyncio.wait_for(first_locked.wait(), 10)
+
+        async def remit() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await repo.apply_remittances(conn, [(a, "paid", {}, None), (b, "paid", {}, None)])
+
+        paying = asyncio.create_task(remit())
+        await asyncio.sleep(0.3)
+        go_on.set()
+        assert await asyncio.wait_for(polling, 15) == 2
+        await asyncio.wait_for(paying, 15)  # a deadlock would raise here or in the poll
+        async with pool.acquire() as conn:
+            final = dict(await conn.fetch("SELECT claim_id, status FROM billing.claim WHERE claim_id = ANY($1)", [a, b]))
+            files = await conn.fetch("SELECT file_name, status FROM billing.mailbox_file WHERE file_name = ANY($1)"
+                                     " ORDER BY 1", ["1.x12", "2.x12"])  # fmt: skip
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM billing.claim_history WHERE claim_id = ANY($1)", [a, b])
+            await conn.execute("DELETE FROM billing.claim WHERE claim_id = ANY($1)", [a, b])
+            await conn.execute("DELETE FROM billing.outbox WHERE convert_from(body, 'UTF8') LIKE $1", f"%{run}%")
+            await conn.execute("DELETE FROM billing.mailbox_file WHERE file_name = ANY($1)", ["1.x12", "2.x12"])
+        await pool.close()
+    assert final == {a: "paid", b: "paid"}  # A's ack came after its payment: it changed nothing
+    assert [tuple(f) for f in files] == [("1.x12", "processed"), ("2.x12", "processed")]

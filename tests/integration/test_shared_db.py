@@ -211,3 +211,33 @@ async def test_inbox_rows_past_their_retention_are_pruned_and_recent_ones_kept(s
     finally:
         await pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await pool.close()
+
+
+async def test_a_batch_that_lost_a_lock_race_is_redelivered_at_once(stack_endpoints) -> None:
+    """A deadlock victim's batch goes back to the broker without the outage pause (here a minute)."""
+    from collections import namedtuple
+
+    from shared import consumer
+    from shared.events import ClaimAccepted, ClaimAckPayload
+
+    Record = namedtuple("Record", "topic partition offset key value headers")
+    records = [Record(ClaimAccepted.topic, 0, 0, b"E0", ClaimAccepted(
+        site_id="s", encounter_id="E0", payload=ClaimAckPayload(claim_id="C0", source="999")).to_json(), [])]  # fmt: skip
+    schema = f"probe_{uuid.uuid4().hex[:8]}"
+
+    async def handler(conn, items, emitter) -> None:
+        raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+
+    pool = await db.create_pool(stack_endpoints["postgres"], min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn, schema, None)
+        applier = consumer.BatchApplier(service="probe", schema=schema, pool=pool, handler=handler, retry_pause=60)
+        with pytest.raises(asyncpg.exceptions.DeadlockDetectedError):
+            await asyncio.wait_for(applier(records), 10)
+        async with pool.acquire() as conn:  # rolled back: the redelivery will apply it
+            assert await conn.fetchval(f"SELECT count(*) FROM {schema}.inbox") == 0
+            assert await conn.fetchval(f"SELECT count(*) FROM {schema}.dead_letter") == 0
+    finally:
+        await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await pool.close()
