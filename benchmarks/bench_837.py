@@ -15,9 +15,9 @@ from decimal import Decimal
 
 from services.billing.domain.chargemaster import load_sample_chargemaster
 from services.billing.domain.claim import build_claim
-from services.billing.domain.icd import icd10cm_is_billable
 from services.billing.domain.scrubber import scrub
 from services.billing.domain.x12_837 import build_837
+from shared import icd10cm
 from shared.events import (
     Address,
     CodedDiagnosis,
@@ -60,7 +60,7 @@ def make_encounters(n: int) -> list[EncounterCodedPayload]:
             coverages.append(Coverage(payer_id="SAMPLE-MEDICAID", payer_name="Sample Medicaid",
                                       member_id=f"M{i:08d}", sequence="secondary", filing_indicator="MC"))  # fmt: skip
         dx, procs = VISITS[i % len(VISITS)]
-        enc = Encounter(encounter_id=f"E{i}", site_id=site_id, service_date=date(2024, 3, 5),
+        enc = Encounter(encounter_id=f"E{i}", site_id=site_id, service_date=date(2026, 5, 5),
                         billing_provider=bp, patient=patient, coverages=coverages,
                         rendering_provider=Provider(npi="1234567893", first_name="Ann", last_name="Lee"))  # fmt: skip
         out.append(
@@ -95,7 +95,7 @@ def main() -> None:
 
     encounters = make_encounters(args.claims)
     charges = {site: load_sample_chargemaster(site) for site in SITES}
-    icd10cm_is_billable("S93401A", None)  # load the code set outside the timed loop
+    icd10cm.is_billable("S93401A")  # load the code set outside the timed loop
 
     t_build = t_scrub = t_x12 = 0.0
     batches, findings, total = [], 0, Decimal("0.00")
@@ -107,7 +107,7 @@ def main() -> None:
             for k, e in enumerate(chunk)
         ]
         t1 = time.perf_counter()
-        findings += sum(len(scrub(c, is_billable=icd10cm_is_billable)) for c in claims)
+        findings += sum(len(scrub(c, is_billable=icd10cm.is_billable_on)) for c in claims)
         t2 = time.perf_counter()
         batch = build_837(claims, interchange_control_number=1 + start // args.batch,
                           group_control_number=1 + start // args.batch,
