@@ -496,7 +496,13 @@ async def run_bench(*, n: int, instances: int, seed: int, chaos_seed: int | None
             await asyncio.to_thread(stack.down, s)
             if not (run_dir / "profiles").exists():  # profiles (RCM_PROFILE_SERVICES) are kept to be read
                 shutil.rmtree(run_dir, ignore_errors=True)  # a 10k run leaves hundreds of MB of data
-    print(render(result))
+    return report(result, as_json=as_json, out=out)
+
+
+def report(result: dict, *, as_json: bool, out: Path | None) -> int:
+    """Print the table (with ``as_json``: the JSON on stdout, the table on stderr, so it pipes),
+    write the results file; 1 when an encounter did not settle or the chaos check found a violation."""
+    print(render(result), file=sys.stderr if as_json else sys.stdout)
     if as_json:
         print(json.dumps(result, indent=2))
     out = out or Path(f"bench-results-{time.strftime('%Y%m%d-%H%M%S')}.json")

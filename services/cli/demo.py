@@ -208,7 +208,7 @@ async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, kee
         data = await report.collect(endpoints["postgres"], ids)
         data["elapsed_seconds"] = round(elapsed, 1)
         data["unaccounted"] = sorted(missing)
-        print(report.render(data))
+        print(report.render(data), file=sys.stderr if as_json else sys.stdout)  # --json: stdout is JSON alone
         if as_json:
             print(json.dumps(data, indent=2, default=str))
         if missing:

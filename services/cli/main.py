@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="run the whole pipeline on sample encounters and print a report")
     s.add_argument("--keep", action="store_true", help="leave the stack and services running")
-    s.add_argument("--json", action="store_true", help="also print the report as JSON")
+    s.add_argument("--json", action="store_true", help="print the report as JSON (the table goes to stderr)")
     s.add_argument("-n", "--encounters", type=int, default=60)
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--timeout", type=float, default=300)
@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=float, default=None,
                    help="publish at this many encounters/s (default: all at once, measuring drain capacity)")
     s.add_argument("--timeout", type=float, default=1800)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the results as JSON (the table goes to stderr)")
     s.add_argument("--out", help="results file (default bench-results-<time>.json)")
     s.set_defaults(func=cmd_bench)
 
