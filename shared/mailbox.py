@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncpg
 
 from shared.consumer import is_transient
+from shared.lifecycle import wait_stopped
 from shared.logs import describe_error, log
 from shared.messaging import Emitter
 from shared.telemetry import tracer
@@ -221,10 +222,7 @@ class InboundMailbox:
         while not stop.is_set():
             n = await self.poll_once(pool)
             if not n:
-                try:
-                    await asyncio.wait_for(stop.wait(), interval)
-                except TimeoutError:
-                    pass
+                await wait_stopped(stop, interval)
 
 
 def _read(path: Path) -> tuple[bytes, os.stat_result]:

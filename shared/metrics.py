@@ -13,6 +13,8 @@ import logging
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from shared.lifecycle import wait_stopped
+
 _log = logging.getLogger("rcm.metrics")
 
 
@@ -99,7 +101,4 @@ async def gauge_loop(pool, schema: str, service: str, bootstrap: str, stop: asyn
             METRICS.snapshot = snap
         except Exception as e:  # an outage: keep the last values
             _log.debug("metrics snapshot failed: %s", type(e).__name__)
-        try:
-            await asyncio.wait_for(stop.wait(), every)
-        except TimeoutError:
-            pass
+        await wait_stopped(stop, every)

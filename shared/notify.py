@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 
 import asyncpg
 
+from shared.lifecycle import wait_stopped
 from shared.logs import log
 
 _log = logging.getLogger("rcm.notify")
@@ -79,11 +80,7 @@ class ChannelWatch:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
                 log(_log, logging.WARNING, "notification listener down; reconnecting", error_type=type(e).__name__,
                     component=self.channel)  # fmt: skip
-            if not stop.is_set():
-                try:
-                    await asyncio.wait_for(stop.wait(), retry_seconds)
-                except TimeoutError:
-                    pass
+            await wait_stopped(stop, retry_seconds)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """One listener connection, until it drops or ``stop``."""

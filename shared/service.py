@@ -22,6 +22,7 @@ import asyncpg
 
 from shared import db, kafka, logs, messaging, telemetry
 from shared.consumer import BatchApplier, Handler
+from shared.lifecycle import wait_stopped
 from shared.metrics import METRICS, gauge_loop
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
@@ -168,12 +169,7 @@ async def _inbox_pruning(pool: asyncpg.Pool, schema: str, retention_days: int, s
                          every: float = 3600, first: float = 60) -> None:  # fmt: skip
     """Hourly (a minute after start), delete inbox rows past their retention, a chunk per transaction."""
     wait = first
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), wait)
-            return
-        except TimeoutError:
-            pass
+    while not await wait_stopped(stop, wait):
         wait = every
         try:
             while not stop.is_set():

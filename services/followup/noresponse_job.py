@@ -23,6 +23,7 @@ from services.followup.domain.priority import priority
 from services.followup.domain.x12_276 import build_276
 from services.followup.domain.x12_277 import parse_277, status_outcome
 from services.followup.parties import inquiry_for
+from shared.lifecycle import wait_stopped
 from shared.logs import log
 from shared.mailbox import add_outbound
 from shared.messaging import Emitter
@@ -141,7 +142,4 @@ async def every(stop: asyncio.Event, interval: float, run) -> None:
         except Exception as e:  # database away, bad data: report and try again next interval
             log(_log, logging.WARNING, "periodic job failed", error_type=type(e).__name__,
                 component=getattr(run, "__name__", "job"))  # fmt: skip
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except TimeoutError:
-            pass
+        await wait_stopped(stop, interval)
