@@ -41,6 +41,11 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def is_lock_conflict(exc: BaseException) -> bool:
+    """A lost lock race (deadlock, serialization failure): transient, and worth running again at once."""
+    return isinstance(exc, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError))
+
+
 class BatchApplier:
     def __init__(
         self,
@@ -94,10 +99,7 @@ class BatchApplier:
             METRICS.failed(self.service, len(records))
             log(_log, logging.WARNING, "batch will be redelivered", error_type=type(e).__name__,
                 service=self.service, count=len(records))  # fmt: skip
-            # A lost lock race (deadlock, serialization failure) can run again at once; an
-            # outage gets a pause.
-            conflict = isinstance(e, asyncpg.PostgresError) and getattr(e, "sqlstate", "") in ("40P01", "40001")
-            await asyncio.sleep(0 if conflict else self.retry_pause)
+            await asyncio.sleep(0 if is_lock_conflict(e) else self.retry_pause)  # an outage gets a pause
             raise
         for span in spans:
             span.end()
