@@ -30,17 +30,23 @@ async def set_status(conn: asyncpg.Connection, changes: list[tuple[str, str, dic
         return
     ids = [c[0] for c in changes]
     statuses = [c[1] for c in changes]
-    details = [json.dumps(c[2]) if c[2] is not None else None for c in changes]
     await conn.execute(
         f"UPDATE {S}.claim c SET status = u.s, updated_at = now() FROM unnest($1::text[], $2::text[]) AS u(i, s)"
         " WHERE c.claim_id = u.i",
         ids, statuses,
     )  # fmt: skip
-    await conn.execute(
-        f"INSERT INTO {S}.claim_history (claim_id, status, detail)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
-        ids, statuses, details,
-    )  # fmt: skip
+    await _add_history(conn, changes)
+
+
+async def _add_history(conn: asyncpg.Connection, changes: list[tuple[str, str, dict | None]]) -> None:
+    """A claim_history row per (claim_id, status, detail)."""
+    if changes:
+        await conn.execute(
+            f"INSERT INTO {S}.claim_history (claim_id, status, detail)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
+            [c[0] for c in changes], [c[1] for c in changes],
+            [json.dumps(c[2]) if c[2] is not None else None for c in changes],
+        )  # fmt: skip
 
 
 async def mark_submitted(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
@@ -165,13 +171,7 @@ async def apply_remittances(conn: asyncpg.Connection, changes: list[tuple[str, s
         " updated_at = now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, s, n) WHERE c.claim_id = u.i",
         ids, [status[i] for i in ids], [number[i] for i in ids],
     )  # fmt: skip
-    history = [(claim_id, st, json.dumps(detail)) for claim_id, st, detail, _ in changes if claim_id in known]
-    if history:
-        await conn.execute(
-            f"INSERT INTO {S}.claim_history (claim_id, status, detail)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
-            *map(list, zip(*history, strict=True)),
-        )  # fmt: skip
+    await _add_history(conn, [(claim_id, st, detail) for claim_id, st, detail, _ in changes if claim_id in known])
     return known
 
 
