@@ -125,7 +125,6 @@ class InboundMailbox:
 
     async def poll_once(self, pool: asyncpg.Pool) -> int:
         """Take the files of our kinds waiting now, up to ``files_per_transaction`` per transaction."""
-        batch = self.files_per_transaction
         handled = 0
         mine: list[tuple[Path, bytes, str, FileKind]] = []
         for path in self.candidates():
@@ -139,7 +138,7 @@ class InboundMailbox:
                 self._not_ours[path.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
                 continue
             mine.append((path, raw, text, kind))
-            if len(mine) == batch:
+            if len(mine) == self.files_per_transaction:
                 handled += await self._take(pool, mine)
                 mine = []
         if mine:
