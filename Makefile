@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt deploy/local/pom.xml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	$(BIN)/python -c "from shared.stack.kafka import ensure_jars; from shared.settings import RuntimeSettings; print('kafka jars:', ensure_jars(RuntimeSettings().home))"
+	$(BIN)/python -c "from rcm.localstack.kafka import ensure_jars; from shared.settings import RuntimeSettings; print('kafka jars:', ensure_jars(RuntimeSettings().home))"
 	@touch $(STAMP)
 
 install: $(STAMP)

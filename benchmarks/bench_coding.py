@@ -4,7 +4,7 @@
 
 Codes every labelled vignette (tests/fixtures/vignettes) ``--rounds`` times
 after one warm-up pass, or with ``--samples N`` the first N synthetic samples
-(services.cli.samples, seed 11) that many rounds, and prints JSON: load times
+(rcm.simulation.samples, seed 11) that many rounds, and prints JSON: load times
 and the mean/median/p95/max milliseconds per encounter. ``--fresh`` warms up
 on other samples (seed 12) and times one pass, so no note has been seen
 before (the engine memoises refinements and term-index answers). Not a test:
@@ -34,7 +34,7 @@ def _vignettes() -> list:
 
 
 def _samples(n: int, seed: int = 11) -> list:
-    from services.cli.samples import generate_samples
+    from rcm.simulation.samples import generate_samples
     from services.coding.domain.fhir import parse_intake
 
     return [parse_intake(s.bundle) for s in generate_samples(n, seed=seed, start_date=date(2026, 10, 1))]

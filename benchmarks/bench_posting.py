@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg  # noqa: E402
 
-from services.cli.demo import base_env, wait_http  # noqa: E402
-from services.cli.supervisor import Supervisor  # noqa: E402
+from rcm.cli.demo import base_env, wait_http  # noqa: E402
+from rcm.localstack.supervisor import Supervisor  # noqa: E402
 from shared import stack  # noqa: E402
 from shared.events import ClaimLine, ClaimSubmitted, ClaimSubmittedPayload  # noqa: E402
 from shared.kafka import ensure_topics, start_producer  # noqa: E402

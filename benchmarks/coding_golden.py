@@ -3,7 +3,7 @@
     python benchmarks/coding_golden.py --out /tmp/coding_golden_before.jsonl
     python benchmarks/coding_golden.py --check /tmp/coding_golden_before.jsonl
 
-Codes 1500 synthetic samples (services.cli.samples, seed 11, from 2026-10-01)
+Codes 1500 synthetic samples (rcm.simulation.samples, seed 11, from 2026-10-01)
 and every FHIR vignette in tests/fixtures/vignettes, and writes one line per
 encounter: ``<id>\\t<json.dumps(offline_json(result), sort_keys=True)>``.
 ``--check`` recomputes and compares with a saved file, printing the first
@@ -27,7 +27,7 @@ VIGNETTES = ROOT / "tests" / "fixtures" / "vignettes"
 
 def encounters(n: int = 1500) -> Iterator[tuple[str, object]]:
     """(id, Encounter) for the samples then the vignettes, in a fixed order."""
-    from services.cli.samples import generate_samples
+    from rcm.simulation.samples import generate_samples
     from services.coding.domain.fhir import parse_intake
 
     for i, s in enumerate(generate_samples(n, seed=11, start_date=date(2026, 10, 1))):

@@ -2,7 +2,7 @@
 
     python benchmarks/eval_coding_samples.py [--n 300] [--seed 7] [--verbose]
 
-The samples (services.cli.samples) carry their generator's expected codes and
+The samples (rcm.simulation.samples) carry their generator's expected codes and
 route; this reports principal-diagnosis accuracy, diagnosis micro-F1, E/M
 accuracy, procedure micro-F1, route agreement and per-scenario misses. The
 generator's labels are a second, independent opinion, not ground truth.
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
-    from services.cli.samples import generate_samples
+    from rcm.simulation.samples import generate_samples
     from services.coding.domain.fhir import parse_intake
 
     n = principal = em_ok = route_ok = 0

@@ -45,7 +45,7 @@ def _containers():  # pragma: no cover - only where a Docker engine exists
 @pytest.fixture(scope="session")
 def stack_endpoints(run_dir: Path):
     """Endpoints of a real Kafka broker and PostgreSQL for this session."""
-    from shared import stack
+    from rcm import localstack as stack
     from shared.settings import ConnectionSettings, RuntimeSettings, ServiceSettings
 
     if os.environ.get("RCM_TEST_STACK") == "containers":
@@ -100,7 +100,7 @@ class Pipeline:
 def pipeline(settings, stack_endpoints):
     import asyncio
 
-    from services.cli.demo import start_services, wait_http
+    from rcm.cli.demo import start_services, wait_http
     from shared.kafka import ensure_topics
 
     asyncio.run(ensure_topics(stack_endpoints["kafka"]))

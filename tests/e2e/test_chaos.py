@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from services.cli.bench import BenchRun, render
-from services.cli.chaos import Chaos
-from shared import stack
+from rcm.bench.bench import BenchRun, render
+from rcm.bench.chaos import Chaos
+from rcm import localstack as stack
 from shared.kafka import ensure_topics
 from shared.settings import RuntimeSettings, ServiceSettings
 

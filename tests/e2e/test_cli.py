@@ -19,7 +19,7 @@ LABELS = json.loads((VIGNETTES / "labels.json").read_text())
 
 
 def rcm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "services.cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "rcm.cli.main", *args], capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
 
 
@@ -44,7 +44,7 @@ def test_rcm_code_prints_the_contract_json(name):
 def _sample_bundle(tmp_path) -> tuple[Path, dict]:
     from datetime import date, timedelta
 
-    from services.cli.samples import generate_samples
+    from rcm.simulation.samples import generate_samples
     from services.coding.domain import engine
     from services.coding.domain.fhir import parse_intake
 

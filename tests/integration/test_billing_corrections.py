@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from services.cli.demo import coder_pool
-from services.cli.samples import generate_samples
+from rcm.cli.demo import coder_pool
+from rcm.simulation.samples import generate_samples
 from services.coding.domain.fhir import parse_intake
 from shared.events import CorrectionRequested, CorrectionRequestedPayload
 from shared.kafka import start_producer

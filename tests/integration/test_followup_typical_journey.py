@@ -77,8 +77,8 @@ class Followup:
 @asynccontextmanager
 async def running_followup(settings, endpoints, *, with_payments=False, extra_env: dict[str, str] | None = None):
     """Start payments (optional) and followup as processes against the session stack; stop them after."""
-    from services.cli.demo import base_env, wait_http
-    from services.cli.supervisor import Supervisor
+    from rcm.cli.demo import base_env, wait_http
+    from rcm.localstack.supervisor import Supervisor
     from shared.kafka import ensure_topics, start_producer
 
     await ensure_topics(endpoints["kafka"])
@@ -327,7 +327,7 @@ async def test_aging_buckets_match_hand_computed_values(followup):
 
     # The same table from the command line.
     env = {**os.environ, "DATABASE_URL": followup.dsn, "RCM_RUN_DIR": str(followup.settings.run_path)}
-    cmd = [sys.executable, "-m", "services.cli.main", "aging", "--as-of", AS_OF.isoformat(), "--sites", site]
+    cmd = [sys.executable, "-m", "rcm.cli.main", "aging", "--as-of", AS_OF.isoformat(), "--sites", site]
     out = await asyncio.to_thread(subprocess.run, [*cmd, "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["rows"] == by_payer["rows"]
@@ -386,7 +386,7 @@ async def test_statement_pdf_shows_amount_due_dunning_and_stops_when_paid(follow
                    predicate=lambda v: v == Decimal("25.00"))  # fmt: skip
     out_dir = followup.settings.run_path / f"cli-statements-{site}"
     env = {**os.environ, "DATABASE_URL": followup.dsn, "RCM_RUN_DIR": str(followup.settings.run_path)}
-    cli = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services.cli.main", "statements", "run",
+    cli = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "rcm.cli.main", "statements", "run",
                                                    "--as-of", today.isoformat(), "--out", str(out_dir), "--json"],
                                   env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert cli.returncode == 0, cli.stderr

@@ -218,7 +218,7 @@ async def payments(run_dir, stack_endpoints):
     from shared.kafka import ensure_topics, start_producer
     from shared.service import run
     from shared.settings import ConnectionSettings, HttpSettings, MailboxSettings, RuntimeSettings
-    from shared.stack.procs import free_port
+    from rcm.localstack.procs import free_port
 
     inbound = run_dir / "payments-inbound" / RUN
     port = free_port()

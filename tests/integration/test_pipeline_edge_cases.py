@@ -11,8 +11,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.cli.demo import coder_pool
-from services.cli.samples import generate_samples
+from rcm.cli.demo import coder_pool
+from rcm.simulation.samples import generate_samples
 from services.coding.domain.fhir import parse_intake
 from shared.events import EncounterDocumented
 from shared.kafka import start_producer

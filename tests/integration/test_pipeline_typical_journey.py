@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from services.cli.samples import generate_samples
+from rcm.simulation.samples import generate_samples
 from services.coding.domain.fhir import parse_intake
 from tests.integration.helpers import RECENT, fetch, fetchval, wait_for
 
@@ -19,7 +19,7 @@ async def _code_if_review(pipeline, encounter_id: str, expected: dict) -> None:
     status = await wait_for(pipeline.dsn, "SELECT status FROM coding.encounter WHERE encounter_id = $1", encounter_id)
     if status != "review":
         return
-    from services.cli.demo import review
+    from rcm.cli.demo import review
 
     headers = {"authorization": f"Bearer {pipeline.token()}"}
     async with httpx.AsyncClient(base_url=pipeline.coding_url, headers=headers, timeout=30) as client:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def _rcm(run_dir, *args, timeout=240):
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
     env["RCM_RUN_DIR"] = str(run_dir)
-    return subprocess.run([sys.executable, "-m", "services.cli.main", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "rcm.cli.main", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)  # fmt: skip
 
 
@@ -56,7 +56,7 @@ def test_stack_up_down_leaves_no_process(tmp_path):
 def test_service_without_database_fails_with_one_line(tmp_path):
     env_overrides = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
     env = {**os.environ, **env_overrides, "RCM_RUN_DIR": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "services.cli.main", "serve", "followup"], env=env,
+    r = subprocess.run([sys.executable, "-m", "rcm.cli.main", "serve", "followup"], env=env,
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("{")]

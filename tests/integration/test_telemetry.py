@@ -13,8 +13,8 @@ from datetime import date
 import httpx
 import pytest
 
-from services.cli.demo import coder_pool
-from services.cli.samples import generate_samples
+from rcm.cli.demo import coder_pool
+from rcm.simulation.samples import generate_samples
 from services.coding.domain.fhir import parse_intake
 from tests.integration.helpers import RECENT, wait_for
 
@@ -95,7 +95,7 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
         assert marker.lower() not in logs, f"{name} leaked into logs"
     # `rcm trace` prints the tree for one of them.
     env = {**os.environ, "RCM_RUN_DIR": str(run_dir)}
-    out = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services.cli.main", "trace", ids[0]],
+    out = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "rcm.cli.main", "trace", ids[0]],
                                   env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert ids[0] in out.stdout and "coding handle encounter.documented" in out.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.cli.main import main
+from rcm.cli.main import main
 
 
 @pytest.mark.parametrize(
@@ -20,7 +20,7 @@ from services.cli.main import main
     ],
 )
 def test_bad_bench_arguments_are_one_line_and_exit_2(argv, names, capsys, monkeypatch) -> None:
-    import services.cli.bench as bench
+    import rcm.bench.bench as bench
 
     async def must_not_run(**kwargs):  # validation comes first: no stack, no run
         raise AssertionError("bench started despite bad arguments")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.bench import report
+from rcm.bench.bench import report
 
 # A result as BenchRun and run_bench leave it (the bench run in tests/ produced this shape).
 RESULT = json.loads((Path(__file__).parent / "bench_result.json").read_text())

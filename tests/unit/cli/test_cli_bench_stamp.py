@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.cli.bench import _UNSTAMPED, BenchError, stamp
-from services.cli.main import run_loop
-from services.cli.samples import generate_samples
+from rcm.bench.bench import _UNSTAMPED, BenchError, stamp
+from rcm.cli.main import run_loop
+from rcm.simulation.samples import generate_samples
 from services.coding.domain.fhir import parse_intake
 from shared.events import EncounterDocumented, parse_event
 

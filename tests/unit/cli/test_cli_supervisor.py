@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.cli.supervisor import ServiceProcess
+from rcm.localstack.supervisor import ServiceProcess
 
 
 def _sleeper() -> subprocess.Popen:

@@ -7,14 +7,14 @@ from collections import Counter
 import pytest
 import simple_icd_10_cm as icd
 
-from services.cli.samples import (
+from rcm.simulation.samples import (
     OFFICE_EM,
     OFFICE_TIME,
     SCENARIOS,
     generate_bundles,
     generate_samples,
 )
-from services.cli.sites import PAYERS, SITES, npi_check_digit
+from rcm.simulation.sites import PAYERS, SITES, npi_check_digit
 from services.coding.domain.fhir import parse_intake
 
 

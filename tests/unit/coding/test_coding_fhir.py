@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from services.cli.samples import encounter_to_bundle, generate_samples
+from rcm.simulation.samples import encounter_to_bundle, generate_samples
 from services.coding.domain.fhir import IntakeError, parse_intake
 from shared.events import Coverage, Encounter, Person, SuppliedCode
 

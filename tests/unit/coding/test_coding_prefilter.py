@@ -45,7 +45,7 @@ def _engine_patterns() -> list[re.Pattern]:
 
 @pytest.fixture(scope="module")
 def corpus() -> list[str]:
-    from services.cli.samples import generate_samples
+    from rcm.simulation.samples import generate_samples
 
     spec = importlib.util.spec_from_file_location("bv_prefilter", VIGNETTES / "build_vignettes.py")
     bv = importlib.util.module_from_spec(spec)

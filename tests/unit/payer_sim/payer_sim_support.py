@@ -10,7 +10,7 @@ from pathlib import Path
 import pyx12.params
 import pyx12.x12n_document
 
-from services.payer_sim.domain.model import SubmittedClaim, SubmittedLine
+from rcm.simulation.payer.domain.model import SubmittedClaim, SubmittedLine
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "x12" / "payer_sim"
 LFH = FIXTURES / "linuxforhealth"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from payer_sim_support import RCM_837P, make_claim
 
-from services.payer_sim.domain import (
+from rcm.simulation.payer.domain import (
     AdjudicationRules,
     FeeSchedule,
     SubmittedClaim,
@@ -21,7 +21,7 @@ from services.payer_sim.domain import (
     payer_claim_control_number,
     read_837,
 )
-from services.payer_sim.domain.fees import fee_multiplier
+from rcm.simulation.payer.domain.fees import fee_multiplier
 
 FEES = FeeSchedule.from_csv()
 AS_OF = date(2025, 3, 20)

@@ -16,7 +16,7 @@ from payer_sim_support import (
     RCM_837P,
 )
 
-from services.payer_sim.domain.read_837 import read_837
+from rcm.simulation.payer.domain.read_837 import read_837
 from shared.x12 import X12Error
 
 # file -> [(CLM01, CLM02, number of service lines)]

@@ -18,7 +18,7 @@ from payer_sim_support import (
     segments,
 )
 
-from services.payer_sim.domain import (
+from rcm.simulation.payer.domain import (
     AdjudicationRules,
     FeeSchedule,
     PayeeInfo,
@@ -204,7 +204,7 @@ def test_835_for_real_world_claims_is_valid(path):
 
 
 def test_more_than_six_reasons_split_the_cas_segment():
-    from services.payer_sim.domain.model import AdjudicatedLine, Adjudication, Adjustment
+    from rcm.simulation.payer.domain.model import AdjudicatedLine, Adjudication, Adjustment
 
     claim = make_claim("CAS7", lines=[("99213", "70.00")])
     adjustments = tuple(Adjustment("CO", str(r), D("10.00")) for r in (45, 97, 16, 50, 96, 18, 197))

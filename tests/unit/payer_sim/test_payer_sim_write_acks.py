@@ -8,7 +8,7 @@ from datetime import date, datetime
 import pytest
 from payer_sim_support import PROFESSIONAL_SAMPLES, RCM_837I, RCM_837P, pyx12_check, segments
 
-from services.payer_sim.domain import (
+from rcm.simulation.payer.domain import (
     AckDecision,
     AdjudicationRules,
     SegmentError,
@@ -165,7 +165,7 @@ def test_277ca_requires_a_decision_for_every_claim():
 
 
 def test_999_rejection_for_a_file_read_837_refused():
-    from services.payer_sim.domain import build_999_rejection
+    from rcm.simulation.payer.domain import build_999_rejection
     from shared.x12 import X12Error
 
     text = RCM_837P.read_text().replace("CLM*ENC1001-1*235.00", "CLM*ENC1001-1*2X5.00")

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.cli.trace import render, trace_for
+from rcm.cli.trace import render, trace_for
 from shared import auth
 from shared.logs import JsonFormatter
 from shared.mailbox import classify

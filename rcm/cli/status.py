@@ -39,7 +39,7 @@ def render(data: dict) -> str:
 
 
 def cmd_status(args) -> int:
-    from services.cli.main import _settings
+    from rcm.cli.main import _settings
 
     data = asyncio.run(collect(_settings()))
     print(json.dumps(data, indent=2) if args.json else render(data))

@@ -13,7 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-SERVICES = ("coding", "billing", "payments", "followup", "payer_sim")
+# Deployable services live in services/; the simulator is tooling.
+SERVICE_MODULES = {
+    "coding": "services.coding.app",
+    "billing": "services.billing.app",
+    "payments": "services.payments.app",
+    "followup": "services.followup.app",
+    "payer_sim": "rcm.simulation.payer.app",
+}
+SERVICES = tuple(SERVICE_MODULES)
 
 
 class UserError(Exception):
@@ -53,7 +61,7 @@ def _encounter(path: str):
 
 
 def cmd_stack(args) -> int:
-    from shared import stack
+    from rcm import localstack as stack
 
     s = _settings()
     if args.action == "up":
@@ -78,7 +86,7 @@ def run_loop(coro):
 def cmd_serve(args) -> int:
     from shared.service import run
 
-    module = importlib.import_module(f"services.{args.service}.app")
+    module = importlib.import_module(SERVICE_MODULES[args.service])
     settings_cls = getattr(module, "Settings", None)
     settings = _settings(settings_cls)
     if args.http_port is not None:
@@ -155,7 +163,7 @@ def cmd_era(args) -> int:
 
 
 def cmd_submit(args) -> int:
-    from services.cli.submit import submit_files
+    from rcm.cli.submit import submit_files
 
     n = asyncio.run(submit_files(args.files, _settings(), url=args.url))
     print(f"submitted {n} encounter(s)")
@@ -163,20 +171,20 @@ def cmd_submit(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from services.cli.demo import run_demo
+    from rcm.cli.demo import run_demo
 
     return run_loop(run_demo(_settings(), n=args.encounters, seed=args.seed, keep=args.keep,
                                 as_json=args.json, timeout=args.timeout))  # fmt: skip
 
 
 def cmd_trace(args) -> int:
-    from services.cli.trace import print_trace
+    from rcm.cli.trace import print_trace
 
     return print_trace(_settings(), args.encounter_id)
 
 
 def cmd_bench(args) -> int:
-    from services.cli.bench import BenchError, run_bench
+    from rcm.bench.bench import BenchError, run_bench
 
     if args.encounters < 1 or args.instances < 1:
         raise UserError("bench: --encounters and --instances must be at least 1")
@@ -264,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sites", nargs="+", default=["*"])
     s.add_argument("--ttl", type=int, default=8 * 3600)
     s.set_defaults(func=cmd_token)
-    from services.cli import admin_cmds, followup_cmds, status
+    from rcm.cli import admin_cmds, followup_cmds, status
 
     followup_cmds.add_parsers(sub)
     admin_cmds.add_parsers(sub)
@@ -274,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from shared.settings import ConfigurationError
-    from shared.stack import StackError
+    from rcm.localstack import StackError
 
     args = build_parser().parse_args(argv)
     try:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import asyncpg
 
-from services.cli.supervisor import Supervisor
+from rcm.localstack.supervisor import Supervisor
 from shared.kafka import start_producer
 from shared.settings import ServiceSettings
-from shared.stack import KafkaBroker, Postgres
+from rcm.localstack import KafkaBroker, Postgres
 from shared.topics import CLAIM_SUBMITTED, ENCOUNTER_DOCUMENTED
 from shared.x12 import split_segments
 

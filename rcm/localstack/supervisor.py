@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.stack.procs import free_port, pid_alive, stop_pid
+from rcm.localstack.procs import free_port, pid_alive, stop_pid
 
 
 @dataclass
@@ -33,7 +33,7 @@ class ServiceProcess:
 
     def start(self) -> None:
         self._reap()
-        cmd = [sys.executable, "-m", "services.cli.main", "serve", self.name]
+        cmd = [sys.executable, "-m", "rcm.cli.main", "serve", self.name]
         if self.http_port:
             cmd += ["--http-port", str(self.http_port)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

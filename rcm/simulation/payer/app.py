@@ -18,12 +18,12 @@ import asyncpg
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.payer_sim.domain.acknowledge import acknowledge
-from services.payer_sim.domain.adjudicate import AdjudicationRules, adjudicate
-from services.payer_sim.domain.fees import FeeSchedule
-from services.payer_sim.domain.read_837 import read_837
-from services.payer_sim.domain.write_835 import PayeeInfo, PayerInfo, Remittance, build_era_file
-from services.payer_sim.domain.write_acks import build_277ca, build_999
+from rcm.simulation.payer.domain.acknowledge import acknowledge
+from rcm.simulation.payer.domain.adjudicate import AdjudicationRules, adjudicate
+from rcm.simulation.payer.domain.fees import FeeSchedule
+from rcm.simulation.payer.domain.read_837 import read_837
+from rcm.simulation.payer.domain.write_835 import PayeeInfo, PayerInfo, Remittance, build_era_file
+from rcm.simulation.payer.domain.write_acks import build_277ca, build_999
 from shared.db import insert_rows
 from shared.events import Address
 from shared.mailbox import InboundMailbox, add_outbound, file_writer_loop

@@ -15,7 +15,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from shared.stack.procs import StackError, free_port, pid_alive, wait_until
+from rcm.localstack.procs import StackError, free_port, pid_alive, wait_until
 
 PG_USER = "rcm_postgres"  # OS user when we are root
 DB_NAME = "rcm"

@@ -1,7 +1,7 @@
 """Deterministic synthetic encounters as FHIR R4 Bundles, each with its expected coding.
 
 ``generate_samples`` draws visits from a scenario library across the demo sites
-(``services.cli.sites``): fictitious patients whose ages fit the scenario, payers
+(``rcm.simulation.sites``): fictitious patients whose ages fit the scenario, payers
 that fit the age (Medicare at 65+, parents' plans for children), secondary
 coverage on some, clinical notes with Assessment/Plan sections, EHR-supplied
 codes on some (a few deliberately non-billable or contradicting the note).
@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from services.cli.sites import PAYERS, SITES, Payer, Site
+from rcm.simulation.sites import PAYERS, SITES, Payer, Site
 from services.coding.domain.fhir import (
     ACT_CODE_SYSTEM,
     ADMISSION_DATE_URL,

@@ -20,7 +20,7 @@ async def _connect(settings: ServiceSettings, schema: str, package_dir: Path) ->
 def cmd_codesets(args) -> int:
     """Load ICD-10-CM, CPT (own labels + optional licensed descriptors) and HCPCS into the coding schema."""
     import services.coding
-    from services.cli.main import UserError, _settings
+    from rcm.cli.main import UserError, _settings
     from services.coding.codesets import load_all
 
     for f in (args.cpt_descriptors, args.hcpcs):
@@ -48,7 +48,7 @@ def cmd_chargemaster(args) -> int:
     """Validate a chargemaster CSV and make it the site's chargemaster (billing reads it at next start)."""
     import services.billing
     from services.billing.domain.chargemaster import parse_chargemaster_csv
-    from services.cli.main import UserError, _settings
+    from rcm.cli.main import UserError, _settings
 
     try:
         text = Path(args.file).read_text()

@@ -18,10 +18,10 @@ from datetime import date, timedelta
 import asyncpg
 import httpx
 
-from services.cli import report
-from services.cli.progress import progress
-from services.cli.supervisor import Supervisor
-from shared import stack
+from rcm.cli import report
+from rcm.cli.progress import progress
+from rcm.localstack.supervisor import Supervisor
+from rcm import localstack as stack
 from shared.auth import issue
 from shared.kafka import ensure_topics
 from shared.settings import ServiceSettings
@@ -175,7 +175,7 @@ async def wait_settled(dsn: str, ids: list[str], timeout: float, sup: Supervisor
 
 async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, keep: bool = False,
                    as_json: bool = False, timeout: float = 300) -> int:  # fmt: skip
-    from services.cli.samples import generate_samples
+    from rcm.simulation.samples import generate_samples
     from services.coding.domain.fhir import parse_intake
 
     print("rcm demo: starting the local stack (Kafka + PostgreSQL)...", file=sys.stderr)

@@ -15,7 +15,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from shared.stack.procs import (
+from rcm.localstack.procs import (
     StackError,
     free_port,
     pid_alive,

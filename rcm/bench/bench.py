@@ -8,7 +8,7 @@ latency from ``encounter.documented`` to remittance posted (p50/p95/p99), max
 consumer lag per group, peak RSS and CPU seconds per service, and a raw aiokafka
 baseline (produce + consume the same number of messages of the same size).
 With ``--chaos`` processes, the broker and Postgres are killed on a seeded
-schedule and the run ends with an invariant check (see ``services/cli/chaos.py``).
+schedule and the run ends with an invariant check (see ``rcm/cli/chaos.py``).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ import asyncpg
 import psutil
 from aiokafka import AIOKafkaConsumer
 
-from services.cli.demo import coder_pool, start_services, wait_http
-from services.cli.progress import progress
-from services.cli.supervisor import Supervisor
-from shared import stack
+from rcm.cli.demo import coder_pool, start_services, wait_http
+from rcm.cli.progress import progress
+from rcm.localstack.supervisor import Supervisor
+from rcm import localstack as stack
 from shared.events import EncounterDocumented
 from shared.kafka import ensure_topics, start_producer
 from shared.ops import group_lag
@@ -251,12 +251,12 @@ class BenchRun:
     endpoints: dict
     coder_pool: bool = True
     timeout: float = 900
-    chaos: object | None = None  # services.cli.chaos.Chaos
+    chaos: object | None = None  # rcm.bench.chaos.Chaos
     quiet: bool = False
     rate: float | None = None  # encounters/s; None = all at once (measures drain capacity)
 
     async def run(self) -> dict:
-        from services.cli.samples import generate_samples
+        from rcm.simulation.samples import generate_samples
         from services.coding.domain.fhir import parse_intake
 
         s = self.settings
@@ -471,7 +471,7 @@ async def run_bench(*, n: int, instances: int, seed: int, chaos_seed: int | None
         await ensure_topics(endpoints["kafka"], partitions=parts)
         chaos = None
         if chaos_seed is not None:
-            from services.cli.chaos import Chaos
+            from rcm.bench.chaos import Chaos
 
             chaos = Chaos(seed=chaos_seed, settings=s, endpoints=endpoints)
         results = []

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 
 from shared.settings import ServiceSettings
-from shared.stack.kafka import KafkaBroker, metadata_ok
-from shared.stack.postgres import Postgres
-from shared.stack.procs import StackError
+from rcm.localstack.kafka import KafkaBroker, metadata_ok
+from rcm.localstack.postgres import Postgres
+from rcm.localstack.procs import StackError
 
 __all__ = ["StackError", "up", "down", "status", "KafkaBroker", "Postgres"]
 
@@ -36,7 +36,7 @@ def up(s: ServiceSettings) -> dict:
 
 def stop_services(s: ServiceSettings) -> int:
     """Stop service processes started for this run dir (demo, bench) that outlived their starter."""
-    from shared.stack.procs import pid_alive, read_pid, stop_pid
+    from rcm.localstack.procs import pid_alive, read_pid, stop_pid
 
     stopped = 0
     for pid_file in sorted((s.run_path / "services").glob("*.pid")):

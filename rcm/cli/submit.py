@@ -18,7 +18,7 @@ class SubmitError(Exception):
 
 async def submit_files(files: list[str], settings: ServiceSettings, url: str | None = None) -> int:
     """Validate every file first (nothing is sent if one is bad), then publish them all."""
-    from services.cli.main import UserError, _encounter
+    from rcm.cli.main import UserError, _encounter
 
     if url:
         async with httpx.AsyncClient(timeout=30) as client:

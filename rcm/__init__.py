@@ -1,0 +1,1 @@
+"""rcm operator tooling: the command line, the local stack, the clearinghouse simulator and the benchmarks (never deployed)."""

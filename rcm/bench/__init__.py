@@ -1,0 +1,1 @@
+"""Benchmark and chaos runs over the local stack."""
