@@ -33,8 +33,14 @@ test-integration: install
 test-e2e: install
 	$(BIN)/pytest -q tests/e2e
 
+LINT_PATHS := shared services rcm tests benchmarks vulture_allowlist.py
+
+# The habits CI keeps: lint, one formatter owning layout, import contracts, no dead code.
 lint: install
-	$(BIN)/ruff check shared services tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/lint-imports
+	$(BIN)/vulture
 
 stack-up: install
 	$(BIN)/rcm stack up

@@ -54,7 +54,9 @@ def generate_835(n_claims: int, seed: int = 7, shape: str = "heavy") -> str:
     """A valid 005010X221A1 file: one transaction, n_claims claims of the given ``SHAPES`` shape."""
     line_counts, line_details = SHAPES[shape]
     rnd = random.Random(seed)
-    ic = Interchange("PAYERSIM", "RCMCLINIC", 1, 1, "HP", "005010X221A1", "835", datetime(2024, 3, 15, 9, 30))  # fmt: skip
+    ic = Interchange(
+        "PAYERSIM", "RCMCLINIC", 1, 1, "HP", "005010X221A1", "835", datetime(2024, 3, 15, 9, 30)
+    )
     claims = []
     total = Decimal(0)
     for i in range(n_claims):
@@ -71,8 +73,25 @@ def generate_835(n_claims: int, seed: int = 7, shape: str = "heavy") -> str:
         claims.append((f"CLM{i:08d}", charge, paid, pr, lines))
     tx = ic.new_transaction("0001")
     tx.segments[0] = ["ST", "835", "0001"]  # ST03 is "not used" in the 835 TR3
-    tx.add("BPR", "I", amount(total), "C", "ACH", "CCP", "01", "999999992", "DA", "123456",
-           "1512345678", "", "01", "999988880", "DA", "98765", "20240315")  # fmt: skip
+    tx.add(
+        "BPR",
+        "I",
+        amount(total),
+        "C",
+        "ACH",
+        "CCP",
+        "01",
+        "999999992",
+        "DA",
+        "123456",
+        "1512345678",
+        "",
+        "01",
+        "999988880",
+        "DA",
+        "98765",
+        "20240315",
+    )
     tx.add("TRN", "1", "EFT0000012345", "1512345678")
     tx.add("DTM", "405", "20240314")
     tx.add("N1", "PR", "ACME HEALTH PLAN")
@@ -84,8 +103,18 @@ def generate_835(n_claims: int, seed: int = 7, shape: str = "heavy") -> str:
     tx.add("REF", "TJ", "123456789")
     tx.add("LX", "1")
     for pcn, charge, paid, pr, lines in claims:
-        tx.add("CLP", pcn, "1", amount(charge), amount(paid), amount(pr) if pr else "", "12",
-               "PCN" + pcn[3:], "11", "1")  # fmt: skip
+        tx.add(
+            "CLP",
+            pcn,
+            "1",
+            amount(charge),
+            amount(paid),
+            amount(pr) if pr else "",
+            "12",
+            "PCN" + pcn[3:],
+            "11",
+            "1",
+        )
         tx.add("NM1", "QC", "1", "DOE", "JANE", "", "", "", "MI", "W" + pcn[3:])
         tx.add("NM1", "82", "1", "SMITH", "JOHN", "", "", "", "XX", "1234567893")
         tx.add("DTM", "232", "20240301")
@@ -182,9 +211,14 @@ def _pyx12(path: Path, n: int, ours: float) -> dict:
     logging.getLogger("pyx12").setLevel(logging.CRITICAL)
     t0 = time.perf_counter()
     ok = pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(), src_file=str(path), fd_997=io.StringIO(), fd_html=None,
-        fd_xmldoc=None, xslt_files=None, map_path=None,
-    )  # fmt: skip
+        param=pyx12.params.params(),
+        src_file=str(path),
+        fd_997=io.StringIO(),
+        fd_html=None,
+        fd_xmldoc=None,
+        xslt_files=None,
+        map_path=None,
+    )
     t = time.perf_counter() - t0
     return {
         "pyx12_valid": ok,

@@ -38,10 +38,12 @@ SITES = {
 VISITS = [
     (["S93401A", "W010XXA"], [("99213", ["25"], [1, 2]), ("73610", [], [1]), ("29540", [], [1])]),
     (["J069", "R509"], [("99214", [], [1, 2]), ("87880", [], [1]), ("87804", [], [1])]),
-    (["E119", "I10", "E785"], [("99214", [], [1, 2, 3]), ("83036", [], [1]), ("80061", [], [3]),
-                               ("36415", [], [1])]),
+    (
+        ["E119", "I10", "E785"],
+        [("99214", [], [1, 2, 3]), ("83036", [], [1]), ("80061", [], [3]), ("36415", [], [1])],
+    ),
     (["Z23"], [("90686", [], [1]), ("G0008", [], [1])]),
-]  # fmt: skip
+]
 
 
 def make_encounters(n: int) -> list[EncounterCodedPayload]:
@@ -50,19 +52,47 @@ def make_encounters(n: int) -> list[EncounterCodedPayload]:
     for i in range(n):
         site_id = list(SITES)[i % 3]
         name, npi, zip9 = SITES[site_id]
-        bp = Organization(name=name, npi=npi, tax_id="123456789",
-                          address=Address(line1="1 Main St", city="Springfield", state="IL", postal_code=zip9))  # fmt: skip
-        patient = Person(first_name=f"Pat{i}", last_name="Doe", birth_date=date(1980, 1, 1 + i % 28),
-                         gender="FM"[i % 2], address=home)  # fmt: skip
-        coverages = [Coverage(payer_id="SAMPLE-COMMERCIAL", payer_name="Sample Commercial",
-                              member_id=f"W{i:09d}", group_number="G1")]  # fmt: skip
+        bp = Organization(
+            name=name,
+            npi=npi,
+            tax_id="123456789",
+            address=Address(line1="1 Main St", city="Springfield", state="IL", postal_code=zip9),
+        )
+        patient = Person(
+            first_name=f"Pat{i}",
+            last_name="Doe",
+            birth_date=date(1980, 1, 1 + i % 28),
+            gender="FM"[i % 2],
+            address=home,
+        )
+        coverages = [
+            Coverage(
+                payer_id="SAMPLE-COMMERCIAL",
+                payer_name="Sample Commercial",
+                member_id=f"W{i:09d}",
+                group_number="G1",
+            )
+        ]
         if i % 5 == 0:
-            coverages.append(Coverage(payer_id="SAMPLE-MEDICAID", payer_name="Sample Medicaid",
-                                      member_id=f"M{i:08d}", sequence="secondary", filing_indicator="MC"))  # fmt: skip
+            coverages.append(
+                Coverage(
+                    payer_id="SAMPLE-MEDICAID",
+                    payer_name="Sample Medicaid",
+                    member_id=f"M{i:08d}",
+                    sequence="secondary",
+                    filing_indicator="MC",
+                )
+            )
         dx, procs = VISITS[i % len(VISITS)]
-        enc = Encounter(encounter_id=f"E{i}", site_id=site_id, service_date=date(2026, 5, 5),
-                        billing_provider=bp, patient=patient, coverages=coverages,
-                        rendering_provider=Provider(npi="1234567893", first_name="Ann", last_name="Lee"))  # fmt: skip
+        enc = Encounter(
+            encounter_id=f"E{i}",
+            site_id=site_id,
+            service_date=date(2026, 5, 5),
+            billing_provider=bp,
+            patient=patient,
+            coverages=coverages,
+            rendering_provider=Provider(npi="1234567893", first_name="Ann", last_name="Lee"),
+        )
         out.append(
             EncounterCodedPayload(
                 encounter=enc,
@@ -109,9 +139,12 @@ def main() -> None:
         t1 = time.perf_counter()
         findings += sum(len(scrub(c, is_billable=icd10cm.is_billable_on)) for c in claims)
         t2 = time.perf_counter()
-        batch = build_837(claims, interchange_control_number=1 + start // args.batch,
-                          group_control_number=1 + start // args.batch,
-                          created_at=datetime(2024, 3, 6, 12, 0))  # fmt: skip
+        batch = build_837(
+            claims,
+            interchange_control_number=1 + start // args.batch,
+            group_control_number=1 + start // args.batch,
+            created_at=datetime(2024, 3, 6, 12, 0),
+        )
         t3 = time.perf_counter()
         t_build, t_scrub, t_x12 = t_build + t1 - t0, t_scrub + t2 - t1, t_x12 + t3 - t2
         total += sum(c.total_charge for c in claims)
@@ -126,23 +159,30 @@ def main() -> None:
     claims_validated = sum(len(b.claim_ids) for b in validated)
     x12_rate = args.claims / t_x12
     pyx12_rate = claims_validated / pyx12_time if pyx12_time else None
-    print(json.dumps({
-        "claims": args.claims,
-        "batch_size": args.batch,
-        "files": len(batches),
-        "scrub_findings": findings,
-        "total_charge": str(total),
-        "build_claim_per_s": round(args.claims / t_build),
-        "scrub_per_s": round(args.claims / t_scrub),
-        "build_837_per_s": round(x12_rate),
-        "claims_per_s": round(args.claims / (t_build + t_x12)),
-        "claims_per_s_with_scrub": round(args.claims / (t_build + t_scrub + t_x12)),
-        "target_claims_per_s": 5000,
-        "pyx12_claims_validated": claims_validated,
-        "pyx12_valid": all_ok,
-        "pyx12_claims_per_s": round(pyx12_rate) if pyx12_rate else None,
-        "pyx12_time_over_build_837_time": round(x12_rate / pyx12_rate, 1) if pyx12_rate else None,
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "claims": args.claims,
+                "batch_size": args.batch,
+                "files": len(batches),
+                "scrub_findings": findings,
+                "total_charge": str(total),
+                "build_claim_per_s": round(args.claims / t_build),
+                "scrub_per_s": round(args.claims / t_scrub),
+                "build_837_per_s": round(x12_rate),
+                "claims_per_s": round(args.claims / (t_build + t_x12)),
+                "claims_per_s_with_scrub": round(args.claims / (t_build + t_scrub + t_x12)),
+                "target_claims_per_s": 5000,
+                "pyx12_claims_validated": claims_validated,
+                "pyx12_valid": all_ok,
+                "pyx12_claims_per_s": round(pyx12_rate) if pyx12_rate else None,
+                "pyx12_time_over_build_837_time": round(x12_rate / pyx12_rate, 1)
+                if pyx12_rate
+                else None,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

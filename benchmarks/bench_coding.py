@@ -27,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def _vignettes() -> list:
-    spec = importlib.util.spec_from_file_location("bv", ROOT / "tests/fixtures/vignettes/build_vignettes.py")
+    spec = importlib.util.spec_from_file_location(
+        "bv", ROOT / "tests/fixtures/vignettes/build_vignettes.py"
+    )
     bv = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bv)
     return [bv.encounter(v) for v in bv.VIGNETTES]
@@ -37,14 +39,22 @@ def _samples(n: int, seed: int = 11) -> list:
     from rcm.simulation.samples import generate_samples
     from services.coding.domain.fhir import parse_intake
 
-    return [parse_intake(s.bundle) for s in generate_samples(n, seed=seed, start_date=date(2026, 10, 1))]
+    return [
+        parse_intake(s.bundle) for s in generate_samples(n, seed=seed, start_date=date(2026, 10, 1))
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=20)
-    ap.add_argument("--samples", type=int, default=0, help="code N synthetic samples instead of the vignettes")
-    ap.add_argument("--fresh", action="store_true", help="warm up on other samples; time one pass over unseen ones")
+    ap.add_argument(
+        "--samples", type=int, default=0, help="code N synthetic samples instead of the vignettes"
+    )
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="warm up on other samples; time one pass over unseen ones",
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     from shared import icd10cm
@@ -69,8 +79,13 @@ def main(argv: list[str] | None = None) -> dict:
     samples.sort()
     report = {
         "code_set_version": icd10cm.VERSION,
-        "input": (f"{len(encounters)} unseen synthetic samples" if args.fresh
-                  else f"{args.samples} synthetic samples" if args.samples else "vignettes"),  # fmt: skip
+        "input": (
+            f"{len(encounters)} unseen synthetic samples"
+            if args.fresh
+            else f"{args.samples} synthetic samples"
+            if args.samples
+            else "vignettes"
+        ),
         "code_set_load_s": round(t1 - t0, 3),
         "term_index_build_s": round(t2 - t1, 3),
         "encounters": len(samples),

@@ -56,25 +56,54 @@ def make_claims(n: int, token: str, payer_id: str, seed: int = 11) -> list[dict]
             allowed = (charge * Decimal(rnd.randint(50, 90)) / 100).quantize(CENT)
             pr = (allowed * Decimal(rnd.choice((0, 10, 20))) / 100).quantize(CENT)
             lines.append((CPTS[(i + j) % len(CPTS)], charge, allowed, pr))
-        out.append({"claim_id": f"B{token}{i:06d}", "payer_id": payer_id, "dos": dos, "lines": lines,
-                    "charge": sum(x[1] for x in lines), "paid": sum(x[2] - x[3] for x in lines),
-                    "pr": sum(x[3] for x in lines)})  # fmt: skip
+        out.append(
+            {
+                "claim_id": f"B{token}{i:06d}",
+                "payer_id": payer_id,
+                "dos": dos,
+                "lines": lines,
+                "charge": sum(x[1] for x in lines),
+                "paid": sum(x[2] - x[3] for x in lines),
+                "pr": sum(x[3] for x in lines),
+            }
+        )
     return out
 
 
 def submitted(c: dict) -> ClaimSubmitted:
-    return ClaimSubmitted(site_id="SITE-BENCH", encounter_id=f"E{c['claim_id']}", payload=ClaimSubmittedPayload(
-        claim_id=c["claim_id"], payer_id=c["payer_id"], payer_name="BENCH PLAN", total_charge=c["charge"],
-        service_date=c["dos"], submitted_at=datetime.now(UTC), interchange_control_number="000000001",
-        file_name="bench.837",
-        lines=[ClaimLine(line_number=k, code=code, units=Decimal(1), charge=charge, service_date=c["dos"])
-               for k, (code, charge, _, _) in enumerate(c["lines"], start=1)],
-    ))  # fmt: skip
+    return ClaimSubmitted(
+        site_id="SITE-BENCH",
+        encounter_id=f"E{c['claim_id']}",
+        payload=ClaimSubmittedPayload(
+            claim_id=c["claim_id"],
+            payer_id=c["payer_id"],
+            payer_name="BENCH PLAN",
+            total_charge=c["charge"],
+            service_date=c["dos"],
+            submitted_at=datetime.now(UTC),
+            interchange_control_number="000000001",
+            file_name="bench.837",
+            lines=[
+                ClaimLine(
+                    line_number=k, code=code, units=Decimal(1), charge=charge, service_date=c["dos"]
+                )
+                for k, (code, charge, _, _) in enumerate(c["lines"], start=1)
+            ],
+        ),
+    )
 
 
 def era_835(claims: list[dict], payer_id: str, trace: str, icn: int) -> str:
-    ix = Interchange(sender_id=payer_id, receiver_id="RCMCLINIC", control_number=icn, group_control_number=1,
-                     functional_id="HP", version="005010X221A1", transaction_type="835", created_at=datetime.now(UTC))  # fmt: skip
+    ix = Interchange(
+        sender_id=payer_id,
+        receiver_id="RCMCLINIC",
+        control_number=icn,
+        group_control_number=1,
+        functional_id="HP",
+        version="005010X221A1",
+        transaction_type="835",
+        created_at=datetime.now(UTC),
+    )
     tx = ix.new_transaction("0001")
     tx.segments[0] = ["ST", "835", "0001"]
     total = sum((c["paid"] for c in claims), Decimal(0))
@@ -85,8 +114,16 @@ def era_835(claims: list[dict], payer_id: str, trace: str, icn: int) -> str:
     tx.add("N1", "PE", "RCM URGENT CARE", "XX", "1234567893")
     tx.add("LX", "1")
     for c in claims:
-        tx.add("CLP", c["claim_id"], "1", amount(c["charge"]), amount(c["paid"]), amount(c["pr"]), "12",
-               f"ICN{c['claim_id']}")  # fmt: skip
+        tx.add(
+            "CLP",
+            c["claim_id"],
+            "1",
+            amount(c["charge"]),
+            amount(c["paid"]),
+            amount(c["pr"]),
+            "12",
+            f"ICN{c['claim_id']}",
+        )
         tx.add("NM1", "QC", "1", "BENCHPATIENT", "PAT")
         for code, charge, allowed, pr in c["lines"]:
             tx.add("SVC", f"HC:{code}", amount(charge), amount(allowed - pr), "", "1")
@@ -97,7 +134,9 @@ def era_835(claims: list[dict], payer_id: str, trace: str, icn: int) -> str:
     return ix.render()
 
 
-async def wait_count(pool: asyncpg.Pool, query: str, args: tuple, want: int, timeout: float) -> None:
+async def wait_count(
+    pool: asyncpg.Pool, query: str, args: tuple, want: int, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     n = None
     while time.monotonic() < deadline:
@@ -115,8 +154,15 @@ async def bench(args, settings: ServiceSettings, endpoints: dict) -> dict:
     inbound.mkdir(parents=True)
     await ensure_topics(endpoints["kafka"])
     sup = Supervisor(settings.run_path, base_env(settings, endpoints))
-    proc = sup.add("payments", http=True, extra_env={"RCM_PAYMENTS_ERA_INBOUND_DIR": str(inbound),
-                                                     "RCM_MAILBOX_POLL_SECONDS": "0.05", "RCM_LOG_LEVEL": "WARNING"})  # fmt: skip
+    proc = sup.add(
+        "payments",
+        http=True,
+        extra_env={
+            "RCM_PAYMENTS_ERA_INBOUND_DIR": str(inbound),
+            "RCM_MAILBOX_POLL_SECONDS": "0.05",
+            "RCM_LOG_LEVEL": "WARNING",
+        },
+    )
     sup.start_all()
     pool = await asyncpg.create_pool(endpoints["postgres"], min_size=1, max_size=2)
     producer = await start_producer(endpoints["kafka"])
@@ -127,21 +173,35 @@ async def bench(args, settings: ServiceSettings, endpoints: dict) -> dict:
         files = []
         for k in range(0, len(claims), args.per_file):
             chunk = claims[k : k + args.per_file]
-            files.append((f"{token}-{k // args.per_file:04d}.835",
-                          era_835(chunk, payer_id, f"T{token}{k:06d}", random.randint(1, 999_999_999))))  # fmt: skip
+            files.append(
+                (
+                    f"{token}-{k // args.per_file:04d}.835",
+                    era_835(chunk, payer_id, f"T{token}{k:06d}", random.randint(1, 999_999_999)),
+                )
+            )
 
         # Warm up: the consumer group joins (and a fresh broker creates its offsets topic) first.
         (warm,) = make_claims(1, f"W{token}", payer_id)
         await producer.send_and_wait(ETOPIC, submitted(warm).to_json(), key=b"warm")
-        await wait_count(pool, "SELECT count(*) FROM payments.claim WHERE claim_id = $1", (warm["claim_id"],), 1,
-                         args.timeout)  # fmt: skip
+        await wait_count(
+            pool,
+            "SELECT count(*) FROM payments.claim WHERE claim_id = $1",
+            (warm["claim_id"],),
+            1,
+            args.timeout,
+        )
 
         started = time.perf_counter()
         for e in events:
             await producer.send(e.topic, e.to_json(), key=e.key())
         await producer.flush()
-        await wait_count(pool, "SELECT count(*) FROM payments.journal_entry WHERE kind = 'charge' AND source LIKE $1",
-                         (f"charge:B{token}%",), len(claims), args.timeout)  # fmt: skip
+        await wait_count(
+            pool,
+            "SELECT count(*) FROM payments.journal_entry WHERE kind = 'charge' AND source LIKE $1",
+            (f"charge:B{token}%",),
+            len(claims),
+            args.timeout,
+        )
         registered = time.perf_counter() - started
 
         staging = inbound.parent / "staging"
@@ -150,31 +210,56 @@ async def bench(args, settings: ServiceSettings, endpoints: dict) -> dict:
         posting = time.perf_counter()
         for name, _ in files:  # all at once, as a mailbox sync would deliver them
             os.replace(staging / name, inbound / name)
-        await wait_count(pool, "SELECT count(*) FROM payments.claim_payment WHERE payer_id = $1 AND state = 'posted'",
-                         (payer_id,), len(claims), args.timeout)  # fmt: skip
+        await wait_count(
+            pool,
+            "SELECT count(*) FROM payments.claim_payment WHERE payer_id = $1 AND state = 'posted'",
+            (payer_id,),
+            len(claims),
+            args.timeout,
+        )
         applied = time.perf_counter() - posting
-        await wait_count(pool, "SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM payments.outbox", (), 1,
-                         args.timeout)  # fmt: skip
+        await wait_count(
+            pool,
+            "SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM payments.outbox",
+            (),
+            1,
+            args.timeout,
+        )
         published = time.perf_counter() - posting
 
         cash = await pool.fetchval(
             "SELECT coalesce(sum(l.amount), 0) FROM payments.journal_line l JOIN payments.journal_entry e"
-            " USING (entry_id) WHERE e.kind = 'payment' AND e.payer_id = $1 AND l.account = 'cash_clearing'", payer_id)  # fmt: skip
+            " USING (entry_id) WHERE e.kind = 'payment' AND e.payer_id = $1 AND l.account = 'cash_clearing'",
+            payer_id,
+        )
         patient = await pool.fetchval(
             "SELECT coalesce(sum(amount), 0) FROM payments.journal_line WHERE claim_id LIKE $1"
-            " AND account = 'patient_receivable'", f"B{token}%")  # fmt: skip
-        unbalanced = await pool.fetchval("SELECT count(*) FROM (SELECT 1 FROM payments.journal_line"
-                                         " GROUP BY entry_id HAVING sum(amount) <> 0) x")  # fmt: skip
+            " AND account = 'patient_receivable'",
+            f"B{token}%",
+        )
+        unbalanced = await pool.fetchval(
+            "SELECT count(*) FROM (SELECT 1 FROM payments.journal_line"
+            " GROUP BY entry_id HAVING sum(amount) <> 0) x"
+        )
         return {
-            "claims": len(claims), "files": len(files), "claims_per_file": args.per_file,
-            "register_seconds": round(registered, 3), "claims_registered_per_s": round(len(claims) / registered),
-            "post_seconds": round(applied, 3), "payments_per_s": round(len(claims) / applied),
+            "claims": len(claims),
+            "files": len(files),
+            "claims_per_file": args.per_file,
+            "register_seconds": round(registered, 3),
+            "claims_registered_per_s": round(len(claims) / registered),
+            "post_seconds": round(applied, 3),
+            "payments_per_s": round(len(claims) / applied),
             "post_and_publish_seconds": round(published, 3),
-            "target_seconds": 10, "target_met": applied < 10,
-            "ledger": {"cash_posted": str(cash), "cash_expected": str(sum(c["paid"] for c in claims)),
-                       "patient_receivable": str(patient), "patient_expected": str(sum(c["pr"] for c in claims)),
-                       "unbalanced_entries": unbalanced},
-        }  # fmt: skip
+            "target_seconds": 10,
+            "target_met": applied < 10,
+            "ledger": {
+                "cash_posted": str(cash),
+                "cash_expected": str(sum(c["paid"] for c in claims)),
+                "patient_receivable": str(patient),
+                "patient_expected": str(sum(c["pr"] for c in claims)),
+                "unbalanced_entries": unbalanced,
+            },
+        }
     finally:
         await producer.stop()
         await pool.close()
@@ -186,7 +271,12 @@ def main() -> int:
     p.add_argument("--claims", type=int, default=10_000)
     p.add_argument("--per-file", type=int, default=1_000)
     p.add_argument("--timeout", type=float, default=300)
-    p.add_argument("--run-dir", type=Path, default=None, help="local stack run dir (default: RCM_RUN_DIR or ~/.cache/rcm/run)")
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="local stack run dir (default: RCM_RUN_DIR or ~/.cache/rcm/run)",
+    )
     args = p.parse_args()
     runtime = RuntimeSettings(run_dir=args.run_dir) if args.run_dir else RuntimeSettings()
     settings = ServiceSettings(runtime=runtime, connections=ConnectionSettings())

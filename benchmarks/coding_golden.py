@@ -34,7 +34,9 @@ def encounters(n: int = 1500) -> Iterator[tuple[str, object]]:
         yield f"sample-{i:04d}", parse_intake(s.bundle)
     for path in sorted(VIGNETTES.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and data.get("resourceType") == "Bundle":  # labels.json is not one
+        if (
+            isinstance(data, dict) and data.get("resourceType") == "Bundle"
+        ):  # labels.json is not one
             yield f"vignette-{path.stem}", parse_intake(data)
 
 

@@ -35,7 +35,11 @@ def queries(sample: int, seed: int = 3) -> list[tuple[str, str]]:
     billable = [(c, d) for c, d, b in icd10cm.iter_codes() if b and len(c) <= 6]
     out = []
     for code, desc in rng.sample(billable, sample):
-        words = [w for w in desc.replace(",", " ").split() if w.lower() not in ("of", "and", "the", "with", "in")]
+        words = [
+            w
+            for w in desc.replace(",", " ").split()
+            if w.lower() not in ("of", "and", "the", "with", "in")
+        ]
         rng.shuffle(words)
         out.append((" ".join(words), code))
     with open(SYNONYMS) as f:
@@ -73,11 +77,17 @@ async def main(sample: int) -> dict:
     n = len(qs)
     return {
         "queries": n,
-        "in_memory": {"top1": round(mem_1 / n, 3), "top5": round(mem_5 / n, 3),
-                      "median_ms": round(statistics.median(mem_t) * 1000, 3)},
-        "postgres_fts": {"top1": round(pg_1 / n, 3), "top5": round(pg_5 / n, 3),
-                         "median_ms": round(statistics.median(pg_t) * 1000, 3)},
-    }  # fmt: skip
+        "in_memory": {
+            "top1": round(mem_1 / n, 3),
+            "top5": round(mem_5 / n, 3),
+            "median_ms": round(statistics.median(mem_t) * 1000, 3),
+        },
+        "postgres_fts": {
+            "top1": round(pg_1 / n, 3),
+            "top5": round(pg_5 / n, 3),
+            "median_ms": round(statistics.median(pg_t) * 1000, 3),
+        },
+    }
 
 
 if __name__ == "__main__":

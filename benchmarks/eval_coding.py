@@ -26,7 +26,9 @@ from services.coding.domain import cpt, engine  # noqa: E402
 
 
 def _definitions():
-    spec = importlib.util.spec_from_file_location("build_vignettes", VIGNETTES / "build_vignettes.py")
+    spec = importlib.util.spec_from_file_location(
+        "build_vignettes", VIGNETTES / "build_vignettes.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -83,9 +85,25 @@ def main(argv: list[str] | None = None) -> dict:
         px_tp += len(want_px & px)
         px_fp += len(px - want_px)
         px_fn += len(want_px - px)
-        if dx[:1] != [lab["principal"]] or got_dx != want_dx or (ems[0] if ems else None) != lab["em"] or px != want_px:
-            misses.append({"id": vid, "dx": dx, "want_dx": lab["diagnoses"], "em": ems, "want_em": lab["em"],
-                           "px": sorted(px), "want_px": sorted(want_px), "route": r.route, "mdm": r.mdm})
+        if (
+            dx[:1] != [lab["principal"]]
+            or got_dx != want_dx
+            or (ems[0] if ems else None) != lab["em"]
+            or px != want_px
+        ):
+            misses.append(
+                {
+                    "id": vid,
+                    "dx": dx,
+                    "want_dx": lab["diagnoses"],
+                    "em": ems,
+                    "want_em": lab["em"],
+                    "px": sorted(px),
+                    "want_px": sorted(want_px),
+                    "route": r.route,
+                    "mdm": r.mdm,
+                }
+            )
     report = {
         "vignettes": n,
         "source": source,

@@ -55,20 +55,43 @@ def main(argv: list[str] | None = None) -> dict:
             c["tp"] += len(want & got)
             c["fp"] += len(got - want)
             c["fn"] += len(want - got)
-        if not (ok_p and ok_em and set(got_dx) == set(exp["diagnoses"]) and got_px == want_px and r.route == exp["route"]):
+        if not (
+            ok_p
+            and ok_em
+            and set(got_dx) == set(exp["diagnoses"])
+            and got_px == want_px
+            and r.route == exp["route"]
+        ):
             misses[s.scenario] += 1
-            examples.setdefault(s.scenario, {"dx": got_dx, "want_dx": exp["diagnoses"], "em": ems, "want_em": exp["em_code"],
-                                             "px": sorted(got_px), "want_px": sorted(want_px), "route": r.route,
-                                             "want_route": exp["route"], "edits": [e.code for e in r.edits]})
+            examples.setdefault(
+                s.scenario,
+                {
+                    "dx": got_dx,
+                    "want_dx": exp["diagnoses"],
+                    "em": ems,
+                    "want_em": exp["em_code"],
+                    "px": sorted(got_px),
+                    "want_px": sorted(want_px),
+                    "route": r.route,
+                    "want_route": exp["route"],
+                    "edits": [e.code for e in r.edits],
+                },
+            )
 
     def f1(c):
         p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 1.0
         rc = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 1.0
         return round(2 * p * rc / (p + rc), 4) if p + rc else 0.0
 
-    report = {"samples": n, "principal_dx_accuracy": round(principal / n, 4), "dx_f1": f1(dx),
-              "em_accuracy": round(em_ok / n, 4), "procedure_f1": f1(px), "route_agreement": round(route_ok / n, 4),
-              "scenarios_with_misses": dict(misses.most_common())}
+    report = {
+        "samples": n,
+        "principal_dx_accuracy": round(principal / n, 4),
+        "dx_f1": f1(dx),
+        "em_accuracy": round(em_ok / n, 4),
+        "procedure_f1": f1(px),
+        "route_agreement": round(route_ok / n, 4),
+        "scenarios_with_misses": dict(misses.most_common()),
+    }
     if args.verbose:
         report["examples"] = examples
     print(json.dumps(report, indent=1))

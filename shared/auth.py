@@ -40,8 +40,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue(secret: str, user_id: str, role: str, sites: list[str], ttl_seconds: int = 8 * 3600) -> str:
-    claims = {"sub": user_id, "role": role, "sites": sorted(sites), "exp": int(time.time()) + ttl_seconds}
+def issue(
+    secret: str, user_id: str, role: str, sites: list[str], ttl_seconds: int = 8 * 3600
+) -> str:
+    claims = {
+        "sub": user_id,
+        "role": role,
+        "sites": sorted(sites),
+        "exp": int(time.time()) + ttl_seconds,
+    }
     body = _b64(json.dumps(claims, separators=(",", ":")).encode())
     sig = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
     return f"{body}.{sig}"

@@ -78,9 +78,16 @@ class BatchApplier:
             except Exception as e:  # schema violation: a dead letter, not a crash
                 poison.append((r, f"{type(e).__name__}: {_short(e)}"))
                 continue
-            span = make_span(f"{self.service} handle {event.event_type}", r.headers,
-                             {"rcm.encounter_id": event.encounter_id, "rcm.event_id": str(event.event_id),
-                              "messaging.source": r.topic, "messaging.kafka.offset": r.offset})  # fmt: skip
+            span = make_span(
+                f"{self.service} handle {event.event_type}",
+                r.headers,
+                {
+                    "rcm.encounter_id": event.encounter_id,
+                    "rcm.event_id": str(event.event_id),
+                    "messaging.source": r.topic,
+                    "messaging.kafka.offset": r.offset,
+                },
+            )
             spans.append(span)
             items.append(Inbound(event, r.topic, r.partition, r.offset, span.traceparent))
         links = [span.link() for span in spans]  # None where the span is not recorded
@@ -90,16 +97,30 @@ class BatchApplier:
             except Exception as e:
                 if is_transient(e):
                     raise
-                log(_log, logging.ERROR, "batch failed; isolating the event at fault",
-                    error_type=type(e).__name__, count=len(items), service=self.service)  # fmt: skip
+                log(
+                    _log,
+                    logging.ERROR,
+                    "batch failed; isolating the event at fault",
+                    error_type=type(e).__name__,
+                    count=len(items),
+                    service=self.service,
+                )
                 await self._apply_one_by_one(items, poison, links)
         except Exception as e:
             for span in spans:
                 span.end(type(e).__name__)
             METRICS.failed(self.service, len(records))
-            log(_log, logging.WARNING, "batch will be redelivered", error_type=type(e).__name__,
-                service=self.service, count=len(records))  # fmt: skip
-            await asyncio.sleep(0 if is_lock_conflict(e) else self.retry_pause)  # an outage gets a pause
+            log(
+                _log,
+                logging.WARNING,
+                "batch will be redelivered",
+                error_type=type(e).__name__,
+                service=self.service,
+                count=len(records),
+            )
+            await asyncio.sleep(
+                0 if is_lock_conflict(e) else self.retry_pause
+            )  # an outage gets a pause
             raise
         for span in spans:
             span.end()
@@ -107,13 +128,19 @@ class BatchApplier:
         if self.on_commit:
             self.on_commit()
 
-    async def _apply(self, items: list[Inbound], poison: list[tuple[object, str]], links=()) -> None:
+    async def _apply(
+        self, items: list[Inbound], poison: list[tuple[object, str]], links=()
+    ) -> None:
         emitter = Emitter(self.schema)
         # One transaction applies many encounters' events: its span starts a trace of its own and
         # links to each event's span (`rcm trace` shows it under them).
         links = [link for link in links if link is not None]
-        with tracer().start_as_current_span(f"{self.service} db transaction", context=_ROOT, links=links,
-                                            attributes={"rcm.batch": len(items)}):  # fmt: skip
+        with tracer().start_as_current_span(
+            f"{self.service} db transaction",
+            context=_ROOT,
+            links=links,
+            attributes={"rcm.batch": len(items)},
+        ):
             async with self.pool.acquire() as conn, conn.transaction():
                 for record, error in poison:
                     await _dead_letter(conn, self.schema, record, error)
@@ -122,7 +149,9 @@ class BatchApplier:
                     await self.handler(conn, fresh, emitter)
                 await emitter.flush(conn)
 
-    async def _apply_one_by_one(self, items: list[Inbound], poison: list[tuple[object, str]], links: list) -> None:
+    async def _apply_one_by_one(
+        self, items: list[Inbound], poison: list[tuple[object, str]], links: list
+    ) -> None:
         await self._apply([], poison)
         for item, link in zip(items, links, strict=True):
             try:
@@ -130,21 +159,42 @@ class BatchApplier:
             except Exception as e:
                 if is_transient(e):
                     raise
-                log(_log, logging.ERROR, "event dead-lettered", event_id=str(item.event.event_id),
-                    encounter_id=item.event.encounter_id, error_type=type(e).__name__)  # fmt: skip
+                log(
+                    _log,
+                    logging.ERROR,
+                    "event dead-lettered",
+                    event_id=str(item.event.event_id),
+                    encounter_id=item.event.encounter_id,
+                    error_type=type(e).__name__,
+                )
                 async with self.pool.acquire() as conn, conn.transaction():
                     # The inbox row makes a redelivery of this event a no-op too.
                     await claim_new(conn, self.schema, [item])
                     await dead_letter(
-                        conn, self.schema, topic=item.topic, partition=item.partition, offset=item.offset,
-                        key=item.event.key(), body=item.event.to_json(), error=f"{type(e).__name__}: {_short(e)}",
-                        event_id=item.event.event_id, encounter_id=item.event.encounter_id,
-                    )  # fmt: skip
+                        conn,
+                        self.schema,
+                        topic=item.topic,
+                        partition=item.partition,
+                        offset=item.offset,
+                        key=item.event.key(),
+                        body=item.event.to_json(),
+                        error=f"{type(e).__name__}: {_short(e)}",
+                        event_id=item.event.event_id,
+                        encounter_id=item.event.encounter_id,
+                    )
 
 
 async def _dead_letter(conn: asyncpg.Connection, schema: str, record, error: str) -> None:
-    await dead_letter(conn, schema, topic=record.topic, partition=record.partition, offset=record.offset,
-                      key=record.key, body=record.value, error=error)  # fmt: skip
+    await dead_letter(
+        conn,
+        schema,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        body=record.value,
+        error=error,
+    )
 
 
 def _short(e: BaseException) -> str:

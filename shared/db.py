@@ -28,21 +28,40 @@ _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 STATEMENT_LIFETIME = 30
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5, timeout: float = 10,
-                      statement_lifetime: float = STATEMENT_LIFETIME) -> asyncpg.Pool:  # fmt: skip
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 5,
+    timeout: float = 10,
+    statement_lifetime: float = STATEMENT_LIFETIME,
+) -> asyncpg.Pool:
     """Create a pool, or raise ConfigurationError naming the database that is unreachable."""
     try:
         return await asyncio.wait_for(
-            asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60, reset=release_reset,
-                                max_cached_statement_lifetime=statement_lifetime),
+            asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                command_timeout=60,
+                reset=release_reset,
+                max_cached_statement_lifetime=statement_lifetime,
+            ),
             timeout,
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-        raise ConfigurationError(f"Postgres unreachable at {redact(dsn)}: {type(e).__name__}: {e}") from e
+        raise ConfigurationError(
+            f"Postgres unreachable at {redact(dsn)}: {type(e).__name__}: {e}"
+        ) from e
 
 
-async def insert_rows(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple],
-                      on_conflict: str = "") -> None:  # fmt: skip
+async def insert_rows(
+    conn: asyncpg.Connection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple],
+    on_conflict: str = "",
+) -> None:
     """Insert ``rows`` into ``table`` ("schema.table") as one statement over unnest'ed arrays.
 
     ``columns`` are (name, Postgres type) in row order; ``on_conflict`` is an optional
@@ -55,8 +74,10 @@ async def insert_rows(conn: asyncpg.Connection, table: str, columns: Sequence[tu
         return
     names = ", ".join(name for name, _ in columns)
     arrays = ", ".join(f"${i}::{pg_type}[]" for i, (_, pg_type) in enumerate(columns, 1))
-    await conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}",
-                       *columns_of(rows, len(columns)))  # fmt: skip
+    await conn.execute(
+        f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {on_conflict}",
+        *columns_of(rows, len(columns)),
+    )
 
 
 def columns_of(rows: Sequence[tuple], width: int) -> list[list]:
@@ -114,7 +135,9 @@ async def migrate(conn: asyncpg.Connection, schema: str, service_dir: Path | Non
             f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migration ('
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {r["name"] for r in await conn.fetch(f'SELECT name FROM "{schema}".schema_migration')}
+        done = {
+            r["name"] for r in await conn.fetch(f'SELECT name FROM "{schema}".schema_migration')
+        }
         for name, path in files:
             if name in done:
                 continue

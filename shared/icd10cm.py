@@ -461,7 +461,13 @@ def age_sex_conflicts(code: str, age_years: int, sex: str) -> list[tuple[str, st
         _AGE_SEX_OF[c] = rules
     for r in rules:
         if r.sex and sex in ("M", "F") and sex != r.sex:
-            out.append(("sex", "blocking", f"{r.why}: code is for {'female' if r.sex == 'F' else 'male'} patients"))
+            out.append(
+                (
+                    "sex",
+                    "blocking",
+                    f"{r.why}: code is for {'female' if r.sex == 'F' else 'male'} patients",
+                )
+            )
         if (r.min_age is not None and age_years < r.min_age) or (
             r.max_age is not None and age_years > r.max_age
         ):

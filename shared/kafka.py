@@ -25,7 +25,9 @@ from shared.topics import ALL, dlq
 _log = logging.getLogger("rcm.kafka")
 
 
-async def ensure_topics(bootstrap: str, topics: Sequence[str] = (), partitions: int = 4, timeout: float = 20) -> None:
+async def ensure_topics(
+    bootstrap: str, topics: Sequence[str] = (), partitions: int = 4, timeout: float = 20
+) -> None:
     """Create the project's topics and their DLQs if missing (idempotent)."""
     wanted = list(topics) or [*ALL, *(dlq(t) for t in ALL)]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
@@ -51,8 +53,12 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeo
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         described = await admin.describe_topics(topics)
-        if all(t.get("error_code", 0) == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
-               for t in described):  # fmt: skip
+        if all(
+            t.get("error_code", 0) == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
             return
         await asyncio.sleep(0.2)
 

@@ -14,12 +14,34 @@ import time
 
 SAFE_KEYS = frozenset(
     {
-        "service", "event_id", "event_type", "encounter_id", "claim_id", "site_id", "topic",
-        "partition", "offset", "count", "batch", "duration_ms", "error", "error_type", "file_name",
-        "interchange_control_number", "work_item_id", "remittance_id", "status", "attempt",
-        "instance", "payer_id", "reason_code", "component", "address", "statement_id",
+        "service",
+        "event_id",
+        "event_type",
+        "encounter_id",
+        "claim_id",
+        "site_id",
+        "topic",
+        "partition",
+        "offset",
+        "count",
+        "batch",
+        "duration_ms",
+        "error",
+        "error_type",
+        "file_name",
+        "interchange_control_number",
+        "work_item_id",
+        "remittance_id",
+        "status",
+        "attempt",
+        "instance",
+        "payer_id",
+        "reason_code",
+        "component",
+        "address",
+        "statement_id",
     }
-)  # fmt: skip
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -109,7 +109,11 @@ class InboundMailbox:
         files = []
         not_ours = {}
         for entry in os.scandir(self.directory):
-            if entry.is_file() and not entry.name.startswith(".") and not entry.name.endswith(".tmp"):
+            if (
+                entry.is_file()
+                and not entry.name.startswith(".")
+                and not entry.name.endswith(".tmp")
+            ):
                 known = self._not_ours.get(entry.name)
                 if known is not None:
                     try:
@@ -134,7 +138,9 @@ class InboundMailbox:
                 continue  # another instance took it
             text = raw.decode("utf-8", errors="replace")
             kind = classify(text)
-            if kind.kind not in self.kinds and not (self.handles_unknown and kind.kind == "unknown"):
+            if kind.kind not in self.kinds and not (
+                self.handles_unknown and kind.kind == "unknown"
+            ):
                 self._not_ours[path.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
                 continue
             mine.append((path, raw, text, kind))
@@ -145,7 +151,9 @@ class InboundMailbox:
             handled += await self._take(pool, mine)
         return handled
 
-    async def _take(self, pool: asyncpg.Pool, files: list[tuple[Path, bytes, str, FileKind]]) -> int:
+    async def _take(
+        self, pool: asyncpg.Pool, files: list[tuple[Path, bytes, str, FileKind]]
+    ) -> int:
         """Ingest ``files`` in one transaction, each inside its own savepoint.
 
         A file that fails rolls back alone and is recorded as failed; one commit (one WAL
@@ -161,25 +169,37 @@ class InboundMailbox:
             self.on_commit()
         for path, status, reason in outcomes:
             self._move(path, "failed" if status == "failed" else "processed", reason)
-            log(_log, logging.INFO if status != "failed" else logging.WARNING, f"inbound file {status}",
-                file_name=path.name, component=self.schema)  # fmt: skip
+            log(
+                _log,
+                logging.INFO if status != "failed" else logging.WARNING,
+                f"inbound file {status}",
+                file_name=path.name,
+                component=self.schema,
+            )
         return len(outcomes)
 
-    async def _take_one(self, conn: asyncpg.Connection, path: Path, raw: bytes, text: str,
-                        kind: FileKind) -> tuple[str, str | None]:  # fmt: skip
+    async def _take_one(
+        self, conn: asyncpg.Connection, path: Path, raw: bytes, text: str, kind: FileKind
+    ) -> tuple[str, str | None]:
         digest = hashlib.sha256(raw).hexdigest()
-        icn_key = f"{kind.sender}:{kind.interchange_control_number}" if kind.interchange_control_number else None
+        icn_key = (
+            f"{kind.sender}:{kind.interchange_control_number}"
+            if kind.interchange_control_number
+            else None
+        )
         emitter = Emitter(self.schema)
-        with tracer().start_as_current_span("mailbox ingest", attributes={"rcm.file_name": path.name,
-                                                                           "rcm.file_kind": kind.kind}):  # fmt: skip
+        with tracer().start_as_current_span(
+            "mailbox ingest", attributes={"rcm.file_name": path.name, "rcm.file_kind": kind.kind}
+        ):
             try:
                 async with conn.transaction():  # a savepoint: this file's work only
                     seen = await conn.fetchrow(
                         f"SELECT status, reason FROM {self.schema}.mailbox_file WHERE content_hash = $1"
                         " OR (interchange_control_number = $2 AND status = 'processed')"
                         " ORDER BY (content_hash = $1) DESC LIMIT 1",
-                        digest, icn_key,
-                    )  # fmt: skip
+                        digest,
+                        icn_key,
+                    )
                     if seen is not None and seen["status"] == "failed":
                         return "failed", f"already failed before: {seen['reason']}"
                     if seen is not None:
@@ -191,8 +211,10 @@ class InboundMailbox:
                     await conn.execute(
                         f"INSERT INTO {self.schema}.mailbox_file"
                         " (content_hash, file_name, interchange_control_number, status) VALUES ($1,$2,$3,'processed')",
-                        digest, path.name, icn_key,
-                    )  # fmt: skip
+                        digest,
+                        path.name,
+                        icn_key,
+                    )
                     return "processed", None
             except Exception as e:
                 if is_transient(e):
@@ -201,12 +223,16 @@ class InboundMailbox:
                 await self._record_failure(conn, digest, path.name, reason)
                 return "failed", reason
 
-    async def _record_failure(self, conn: asyncpg.Connection, digest: str, name: str, reason: str) -> None:
+    async def _record_failure(
+        self, conn: asyncpg.Connection, digest: str, name: str, reason: str
+    ) -> None:
         await conn.execute(
             f"INSERT INTO {self.schema}.mailbox_file (content_hash, file_name, interchange_control_number,"
             " status, reason) VALUES ($1,$2,NULL,'failed',$3) ON CONFLICT (content_hash) DO NOTHING",
-            digest, name, reason,
-        )  # fmt: skip
+            digest,
+            name,
+            reason,
+        )
 
     def _move(self, path: Path, sub: str, reason: str | None) -> None:
         target = self.directory / sub / path.name
@@ -233,12 +259,16 @@ def _read(path: Path) -> tuple[bytes, os.stat_result]:
 # --------------------------------------------------------------------------- outbound
 
 
-async def add_outbound(conn: asyncpg.Connection, schema: str, directory: Path, file_name: str, content: str) -> None:
+async def add_outbound(
+    conn: asyncpg.Connection, schema: str, directory: Path, file_name: str, content: str
+) -> None:
     """Queue a file for the outbound mailbox in the caller's transaction."""
     await conn.execute(
         f"INSERT INTO {schema}.outbound_file (file_name, directory, content) VALUES ($1, $2, $3)",
-        file_name, str(directory), content,
-    )  # fmt: skip
+        file_name,
+        str(directory),
+        content,
+    )
 
 
 def write_atomically(directory: Path, name: str, content: str) -> Path:
@@ -263,7 +293,9 @@ def _write_all(files: list[tuple[Path, str, str]]) -> list[tuple[int, int]]:
     return times
 
 
-async def write_pending(pool: asyncpg.Pool, schema: str, limit: int = 200, min_age_seconds: float = 0) -> int:
+async def write_pending(
+    pool: asyncpg.Pool, schema: str, limit: int = 200, min_age_seconds: float = 0
+) -> int:
     """Write queued outbound files; a crash after the rename rewrites identical bytes (deduped downstream).
 
     ``min_age_seconds`` holds files back (payer_sim's simulated turnaround).
@@ -276,15 +308,19 @@ async def write_pending(pool: asyncpg.Pool, schema: str, limit: int = 200, min_a
             f" FROM {schema}.outbound_file WHERE written_at IS NULL"
             " AND created_at <= now() - make_interval(secs => $2)"
             " ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-            limit, float(min_age_seconds),
-        )  # fmt: skip
+            limit,
+            float(min_age_seconds),
+        )
         if rows:
             # One trip to a worker thread per batch: a hand-off per file cost more CPU than the write.
             times = await asyncio.to_thread(
-                _write_all, [(Path(r["directory"]), r["file_name"], r["content"]) for r in rows])
+                _write_all, [(Path(r["directory"]), r["file_name"], r["content"]) for r in rows]
+            )
             t = tracer()
             for r, (start, end) in zip(rows, times, strict=True):
-                t.start_span("mailbox write", start_time=start, attributes={"rcm.file_name": r["file_name"]}).end(end)
+                t.start_span(
+                    "mailbox write", start_time=start, attributes={"rcm.file_name": r["file_name"]}
+                ).end(end)
             await conn.execute(
                 f"UPDATE {schema}.outbound_file SET written_at = now(), content = '' WHERE file_name = ANY($1::text[])",
                 [r["file_name"] for r in rows],
@@ -292,8 +328,14 @@ async def write_pending(pool: asyncpg.Pool, schema: str, limit: int = 200, min_a
     return len(rows)
 
 
-async def file_writer_loop(pool: asyncpg.Pool, schema: str, stop: asyncio.Event, wake: asyncio.Event,
-                           interval: float = 0.2, min_age_seconds: float = 0) -> None:  # fmt: skip
+async def file_writer_loop(
+    pool: asyncpg.Pool,
+    schema: str,
+    stop: asyncio.Event,
+    wake: asyncio.Event,
+    interval: float = 0.2,
+    min_age_seconds: float = 0,
+) -> None:
     while not stop.is_set():
         wake.clear()  # before the query: a commit during it sets it again, so no wake-up is lost
         try:
@@ -301,8 +343,13 @@ async def file_writer_loop(pool: asyncpg.Pool, schema: str, stop: asyncio.Event,
         except asyncio.CancelledError:
             raise
         except Exception as e:  # disk or database trouble: retry, never die silently
-            log(_log, logging.WARNING, "outbound file write failed; retrying", error_type=type(e).__name__,
-                component=schema)  # fmt: skip
+            log(
+                _log,
+                logging.WARNING,
+                "outbound file write failed; retrying",
+                error_type=type(e).__name__,
+                component=schema,
+            )
             n = 0
             await asyncio.sleep(1)
         if n == 0:

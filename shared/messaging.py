@@ -20,7 +20,13 @@ from shared.events import Envelope
 from shared.telemetry import current_traceparent
 from shared.topics import dlq
 
-_OUTBOX_COLUMNS = [("event_id", "uuid"), ("topic", "text"), ("key", "bytea"), ("body", "bytea"), ("headers", "jsonb")]
+_OUTBOX_COLUMNS = [
+    ("event_id", "uuid"),
+    ("topic", "text"),
+    ("key", "bytea"),
+    ("body", "bytea"),
+    ("headers", "jsonb"),
+]
 _DLQ_NAMESPACE = uuid.UUID("6f1c1d2e-9a51-4b8e-8a57-6a0c3b2f7e11")
 
 
@@ -42,14 +48,18 @@ class Emitter:
     schema: str
     rows: list[tuple] = field(default_factory=list)
 
-    def emit(self, event: Envelope, *, cause: Inbound | None = None, traceparent: str | None = None) -> None:
+    def emit(
+        self, event: Envelope, *, cause: Inbound | None = None, traceparent: str | None = None
+    ) -> None:
         """Queue ``event``; its trace continues from ``cause``, an explicit traceparent, or the current span."""
         if traceparent is None:
             traceparent = cause.traceparent if cause is not None else current_traceparent()
         headers = {"event_type": event.event_type}
         if traceparent:
             headers["traceparent"] = traceparent
-        self.rows.append((event.event_id, event.topic, event.key(), event.to_json(), json.dumps(headers)))
+        self.rows.append(
+            (event.event_id, event.topic, event.key(), event.to_json(), json.dumps(headers))
+        )
 
     async def flush(self, conn: asyncpg.Connection) -> int:
         if not self.rows:
@@ -60,7 +70,9 @@ class Emitter:
         return n
 
 
-async def claim_new(conn: asyncpg.Connection, schema: str, inbounds: Iterable[Inbound]) -> list[Inbound]:
+async def claim_new(
+    conn: asyncpg.Connection, schema: str, inbounds: Iterable[Inbound]
+) -> list[Inbound]:
     """Record event ids in the inbox; return only the events not seen before (in order)."""
     first: dict[uuid.UUID, Inbound] = {}
     for item in inbounds:
@@ -70,13 +82,16 @@ async def claim_new(conn: asyncpg.Connection, schema: str, inbounds: Iterable[In
     rows = await conn.fetch(
         f"INSERT INTO {schema}.inbox (event_id, topic)"
         " SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING RETURNING event_id",
-        list(first), [i.topic for i in first.values()],
-    )  # fmt: skip
+        list(first),
+        [i.topic for i in first.values()],
+    )
     fresh = {r["event_id"] for r in rows}
     return [item for eid, item in first.items() if eid in fresh]
 
 
-async def prune_inbox(conn: asyncpg.Connection, schema: str, retention_days: int, chunk: int = 10_000) -> int:
+async def prune_inbox(
+    conn: asyncpg.Connection, schema: str, retention_days: int, chunk: int = 10_000
+) -> int:
     """Delete up to ``chunk`` inbox rows older than ``retention_days``; return how many.
 
     Safe once Kafka can no longer deliver those events again: the retention must be longer
@@ -86,8 +101,9 @@ async def prune_inbox(conn: asyncpg.Connection, schema: str, retention_days: int
     status = await conn.execute(
         f"DELETE FROM {schema}.inbox WHERE event_id IN (SELECT event_id FROM {schema}.inbox"
         " WHERE received_at < now() - make_interval(days => $1) LIMIT $2)",
-        retention_days, chunk,
-    )  # fmt: skip
+        retention_days,
+        chunk,
+    )
     return int(status.split()[-1])
 
 
@@ -115,8 +131,14 @@ async def dead_letter(
         f"INSERT INTO {schema}.dead_letter"
         " (source_topic, source_partition, source_offset, event_id, encounter_id, error, body)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
-        topic, partition, offset, event_id, encounter_id, error, body or b"",
-    )  # fmt: skip
+        topic,
+        partition,
+        offset,
+        event_id,
+        encounter_id,
+        error,
+        body or b"",
+    )
     if inserted is None:
         return False
     headers = {
@@ -128,6 +150,10 @@ async def dead_letter(
     await conn.execute(
         f"INSERT INTO {schema}.outbox (event_id, topic, key, body, headers)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
-        dlq_event_id(topic, partition, offset), dlq(topic), key or b"", body or b"", json.dumps(headers),
-    )  # fmt: skip
+        dlq_event_id(topic, partition, offset),
+        dlq(topic),
+        key or b"",
+        body or b"",
+        json.dumps(headers),
+    )
     return True

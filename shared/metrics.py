@@ -27,13 +27,23 @@ class Metrics:
         if self._meter is None:
             meter = metrics.get_meter("rcm")
             self.events = meter.create_counter("rcm_events_processed", description="Events applied")
-            self.failures = meter.create_counter("rcm_batches_failed", description="Batches redelivered after an error")
-            self.dead = meter.create_counter("rcm_dead_letters_written", description="Messages sent to a DLQ")
-            self.latency = meter.create_histogram("rcm_batch_seconds", unit="s", description="Batch handling time")
-            meter.create_observable_gauge("rcm_consumer_lag", [self._lag], description="Uncommitted messages")
+            self.failures = meter.create_counter(
+                "rcm_batches_failed", description="Batches redelivered after an error"
+            )
+            self.dead = meter.create_counter(
+                "rcm_dead_letters_written", description="Messages sent to a DLQ"
+            )
+            self.latency = meter.create_histogram(
+                "rcm_batch_seconds", unit="s", description="Batch handling time"
+            )
+            meter.create_observable_gauge(
+                "rcm_consumer_lag", [self._lag], description="Uncommitted messages"
+            )
             meter.create_observable_gauge("rcm_outbox_backlog", [self._scalar("outbox_backlog")])
             meter.create_observable_gauge("rcm_dead_letters", [self._scalar("dead_letters")])
-            meter.create_observable_gauge("rcm_work_queue_depth", [self._per("work_queue_depth", "site_id")])
+            meter.create_observable_gauge(
+                "rcm_work_queue_depth", [self._per("work_queue_depth", "site_id")]
+            )
             meter.create_observable_gauge("rcm_claims", [self._per("claims_by_state", "state")])
             self._meter = meter
         return self._meter
@@ -69,7 +79,9 @@ class Metrics:
 
     def _lag(self, options: CallbackOptions):
         if "consumer_lag" in self.snapshot:
-            yield Observation(self.snapshot["consumer_lag"], {"group": f"rcm-{self.snapshot.get('service', '')}"})
+            yield Observation(
+                self.snapshot["consumer_lag"], {"group": f"rcm-{self.snapshot.get('service', '')}"}
+            )
 
     def serve(self, port: int, service: str) -> None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -78,8 +90,12 @@ class Metrics:
         from prometheus_client import start_http_server
 
         reader = PrometheusMetricReader()
-        metrics.set_meter_provider(MeterProvider(resource=Resource.create({"service.name": f"rcm-{service}"}),
-                                                 metric_readers=[reader]))  # fmt: skip
+        metrics.set_meter_provider(
+            MeterProvider(
+                resource=Resource.create({"service.name": f"rcm-{service}"}),
+                metric_readers=[reader],
+            )
+        )
         self._meter = None
         self._m()
         start_http_server(port, addr="127.0.0.1")
@@ -88,7 +104,9 @@ class Metrics:
 METRICS = Metrics()
 
 
-async def gauge_loop(pool, schema: str, service: str, bootstrap: str, stop: asyncio.Event, every: float = 5) -> None:
+async def gauge_loop(
+    pool, schema: str, service: str, bootstrap: str, stop: asyncio.Event, every: float = 5
+) -> None:
     """Refresh the gauges' snapshot (own schema + own consumer group's lag)."""
     from shared.ops import group_lag, schema_snapshot
 
@@ -96,7 +114,9 @@ async def gauge_loop(pool, schema: str, service: str, bootstrap: str, stop: asyn
         try:
             async with pool.acquire() as conn:
                 snap = await schema_snapshot(conn, schema)
-            snap["consumer_lag"] = (await group_lag(bootstrap, [f"rcm-{service}"]))[f"rcm-{service}"]
+            snap["consumer_lag"] = (await group_lag(bootstrap, [f"rcm-{service}"]))[
+                f"rcm-{service}"
+            ]
             snap["service"] = service
             METRICS.snapshot = snap
         except Exception as e:  # an outage: keep the last values

@@ -39,7 +39,9 @@ class ChannelWatch:
         self.channel = channel
         # key (None: any key) -> waiters, oldest first (a dict as an ordered set)
         self._waiters: dict[str | None, dict[asyncio.Event, None]] = defaultdict(dict)
-        self.listening = asyncio.Event()  # set while the listener connection is up (tests wait on it)
+        self.listening = (
+            asyncio.Event()
+        )  # set while the listener connection is up (tests wait on it)
 
     @contextlib.contextmanager
     def waiting(self, keys: Iterable[str] | None = None) -> Iterator[asyncio.Event]:
@@ -66,7 +68,8 @@ class ChannelWatch:
             return
         for key in payload.split(","):
             event = next((e for e in self._waiters.get(key, ()) if not e.is_set()), None) or next(
-                (e for e in self._waiters.get(None, ()) if not e.is_set()), None)  # fmt: skip
+                (e for e in self._waiters.get(None, ()) if not e.is_set()), None
+            )
             if event is not None:
                 event.set()
 
@@ -78,8 +81,13 @@ class ChannelWatch:
             except asyncio.CancelledError:
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
-                log(_log, logging.WARNING, "notification listener down; reconnecting", error_type=type(e).__name__,
-                    component=self.channel)  # fmt: skip
+                log(
+                    _log,
+                    logging.WARNING,
+                    "notification listener down; reconnecting",
+                    error_type=type(e).__name__,
+                    component=self.channel,
+                )
             await wait_stopped(stop, retry_seconds)
 
     async def _listen(self, stop: asyncio.Event) -> None:
@@ -110,4 +118,6 @@ async def notify(conn: asyncpg.Connection, channel: str, keys: Iterable[str] = (
     """Wake a waiter of ``channel`` per key in ``keys`` (no keys: all of them) when the caller's
     transaction commits (not before, not on rollback)."""
     payload = ",".join(keys)
-    await conn.execute("SELECT pg_notify($1, $2)", channel, payload if len(payload) < _MAX_PAYLOAD else "")
+    await conn.execute(
+        "SELECT pg_notify($1, $2)", channel, payload if len(payload) < _MAX_PAYLOAD else ""
+    )

@@ -23,11 +23,17 @@ async def schema_snapshot(conn: asyncpg.Connection, schema: str) -> dict:
     out: dict = {
         "outbox_backlog": await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox"),
         "dead_letters": await conn.fetchval(f"SELECT count(*) FROM {schema}.dead_letter"),
-        "pending_files": await conn.fetchval(f"SELECT count(*) FROM {schema}.outbound_file WHERE written_at IS NULL"),
-        "failed_files": await conn.fetchval(f"SELECT count(*) FROM {schema}.mailbox_file WHERE status = 'failed'"),
+        "pending_files": await conn.fetchval(
+            f"SELECT count(*) FROM {schema}.outbound_file WHERE written_at IS NULL"
+        ),
+        "failed_files": await conn.fetchval(
+            f"SELECT count(*) FROM {schema}.mailbox_file WHERE status = 'failed'"
+        ),
     }
     if schema in WORK_QUEUES:
-        rows = await conn.fetch(f"SELECT site_id, count(*) FROM {schema}.work_item WHERE {WORK_QUEUES[schema]} GROUP BY 1")
+        rows = await conn.fetch(
+            f"SELECT site_id, count(*) FROM {schema}.work_item WHERE {WORK_QUEUES[schema]} GROUP BY 1"
+        )
         out["work_queue_depth"] = {r[0]: r[1] for r in rows}
     if schema in CLAIM_STATES:
         out["claims_by_state"] = {r[0]: r[1] for r in await conn.fetch(CLAIM_STATES[schema])}

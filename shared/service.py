@@ -64,7 +64,9 @@ class ServiceSpec:
     max_records: int = 500
 
 
-async def run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None) -> None:
+async def run(
+    spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None
+) -> None:
     profiler = _start_profiler(spec.name)
     try:
         await _run(spec, settings, ready)
@@ -95,10 +97,14 @@ def _write_profile(profiler, name: str, settings: ServiceSettings) -> None:
     out.write_text(profiler.output_text(show_all=False))
 
 
-async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None) -> None:
+async def _run(
+    spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None
+) -> None:
     logs.configure(spec.name, settings.telemetry.rcm_log_level)
     provider = telemetry.setup_tracing(
-        spec.name, otlp_endpoint=settings.telemetry.otel_exporter_otlp_endpoint, jsonl_path=settings.traces_file
+        spec.name,
+        otlp_endpoint=settings.telemetry.otel_exporter_otlp_endpoint,
+        jsonl_path=settings.traces_file,
     )
     if settings.telemetry.rcm_metrics_port:
         METRICS.serve(settings.telemetry.rcm_metrics_port, spec.name)
@@ -120,22 +126,44 @@ async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Even
         _settle_heap()
         tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
         if settings.telemetry.rcm_metrics_port:
-            tasks.append(asyncio.create_task(gauge_loop(pool, spec.schema, spec.name, bootstrap, stop), name="gauges"))
+            tasks.append(
+                asyncio.create_task(
+                    gauge_loop(pool, spec.schema, spec.name, bootstrap, stop), name="gauges"
+                )
+            )
         if spec.topics:
-            tasks.append(asyncio.create_task(_inbox_pruning(pool, spec.schema, settings.consumer.inbox_retention_days,
-                                                            stop), name="inbox-pruning"))  # fmt: skip
+            tasks.append(
+                asyncio.create_task(
+                    _inbox_pruning(pool, spec.schema, settings.consumer.inbox_retention_days, stop),
+                    name="inbox-pruning",
+                )
+            )
         for loop in spec.loops:
-            tasks.append(asyncio.create_task(_guarded(loop, rt, stop), name=getattr(loop, "__name__", "loop")))
+            tasks.append(
+                asyncio.create_task(
+                    _guarded(loop, rt, stop), name=getattr(loop, "__name__", "loop")
+                )
+            )
         if spec.topics and spec.handler is not None:
             handler = spec.handler(rt)
             broker = kafka.make_broker(bootstrap, client_id=f"rcm-{spec.name}")
-            applier = BatchApplier(service=spec.name, schema=spec.schema, pool=pool, handler=handler,
-                                   on_commit=rt.committed)  # fmt: skip
-            kafka.subscribe_batch(broker, spec.topics, group_id=f"rcm-{spec.name}", handler=applier,
-                                  max_records=settings.consumer.max_records or spec.max_records,
-                                  batch_timeout_ms=settings.consumer.batch_timeout_ms,
-                                  fetch_min_bytes=settings.consumer.fetch_min_bytes,
-                                  fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms)  # fmt: skip
+            applier = BatchApplier(
+                service=spec.name,
+                schema=spec.schema,
+                pool=pool,
+                handler=handler,
+                on_commit=rt.committed,
+            )
+            kafka.subscribe_batch(
+                broker,
+                spec.topics,
+                group_id=f"rcm-{spec.name}",
+                handler=applier,
+                max_records=settings.consumer.max_records or spec.max_records,
+                batch_timeout_ms=settings.consumer.batch_timeout_ms,
+                fetch_min_bytes=settings.consumer.fetch_min_bytes,
+                fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms,
+            )
             await broker.start()
         server = None
         if spec.api is not None and settings.http.port is not None:
@@ -165,8 +193,14 @@ async def _run(spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Even
         provider.shutdown()
 
 
-async def _inbox_pruning(pool: asyncpg.Pool, schema: str, retention_days: int, stop: asyncio.Event,
-                         every: float = 3600, first: float = 60) -> None:  # fmt: skip
+async def _inbox_pruning(
+    pool: asyncpg.Pool,
+    schema: str,
+    retention_days: int,
+    stop: asyncio.Event,
+    every: float = 3600,
+    first: float = 60,
+) -> None:
     """Hourly (a minute after start), delete inbox rows past their retention, a chunk per transaction."""
     wait = first
     while not await wait_stopped(stop, wait):
@@ -177,7 +211,13 @@ async def _inbox_pruning(pool: asyncpg.Pool, schema: str, retention_days: int, s
                     if await messaging.prune_inbox(conn, schema, retention_days) == 0:
                         break
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:  # try again next time
-            logs.log(_log, logging.WARNING, "inbox pruning failed", error_type=type(e).__name__, component=schema)
+            logs.log(
+                _log,
+                logging.WARNING,
+                "inbox pruning failed",
+                error_type=type(e).__name__,
+                component=schema,
+            )
 
 
 def _settle_heap() -> None:
@@ -202,16 +242,27 @@ async def _guarded(loop, rt: Runtime, stop: asyncio.Event) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            logs.log(_log, logging.WARNING, "background loop failed; restarting",
-                     component=getattr(loop, "__name__", "loop"), error_type=type(e).__name__)  # fmt: skip
+            logs.log(
+                _log,
+                logging.WARNING,
+                "background loop failed; restarting",
+                component=getattr(loop, "__name__", "loop"),
+                error_type=type(e).__name__,
+            )
             await asyncio.sleep(1)
 
 
 def _http_server(app, settings: ServiceSettings):
     import uvicorn
 
-    config = uvicorn.Config(app, host=settings.http.host, port=settings.http.port, log_level="warning",
-                            lifespan="off", access_log=False)  # fmt: skip
+    config = uvicorn.Config(
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # we own SIGTERM/SIGINT
     return server

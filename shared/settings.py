@@ -128,7 +128,9 @@ class ServiceSettings(BaseSettings):
             if missing:
                 raise ValueError(f"production requires {', '.join(missing)}")
             if self.auth.token_secret == DEV_TOKEN_SECRET:
-                raise ValueError("production requires RCM_TOKEN_SECRET (not the development default)")
+                raise ValueError(
+                    "production requires RCM_TOKEN_SECRET (not the development default)"
+                )
         return self
 
     # -- resolved endpoints -------------------------------------------------
@@ -181,7 +183,3 @@ class ServiceSettings(BaseSettings):
 
 class ConfigurationError(RuntimeError):
     """A missing or unreachable dependency; reported as one line, no traceback."""
-
-
-def load(cls: type[ServiceSettings] = ServiceSettings, **overrides) -> ServiceSettings:
-    return cls(**overrides)

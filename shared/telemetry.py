@@ -29,7 +29,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from shared.settings import MAX_BATCH_RECORDS
 
 _propagator = TraceContextTextMapPropagator()
-_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode  # one encoder, not one per call
+_encode = json.JSONEncoder(
+    default=str, separators=(",", ":")
+).encode  # one encoder, not one per call
 
 
 class JsonlSpanExporter(SpanExporter):
@@ -46,7 +48,11 @@ class JsonlSpanExporter(SpanExporter):
         for s in spans:
             ctx, parent = s.context, s.parent
             # Batch spans link to the event spans they applied (`rcm trace` follows them).
-            links = ',"links":[' + ",".join(f'"{link.context.span_id:016x}"' for link in s.links) + "]" if s.links else ""
+            links = (
+                ',"links":[' + ",".join(f'"{link.context.span_id:016x}"' for link in s.links) + "]"
+                if s.links
+                else ""
+            )
             # Written out directly: one json.dumps of a dict per span cost twice as much.
             parent_id = f'"{parent.span_id:016x}"' if parent else "null"
             lines.append(
@@ -71,16 +77,19 @@ def setup_tracing(service: str, *, otlp_endpoint: str | None, jsonl_path: Path) 
     """Install this process's tracer provider and return it (call once, in app wiring)."""
     global _event_spans
     # A batch span links every event it applied (at most RCM_CONSUMER_MAX_RECORDS).
-    provider = TracerProvider(resource=Resource.create({"service.name": f"rcm-{service}"}),
-                              span_limits=SpanLimits(max_links=MAX_BATCH_RECORDS))  # fmt: skip
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"rcm-{service}"}),
+        span_limits=SpanLimits(max_links=MAX_BATCH_RECORDS),
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter: SpanExporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
     else:
         exporter = JsonlSpanExporter(jsonl_path, service)
-    processor = BatchSpanProcessor(exporter, schedule_delay_millis=500, max_queue_size=65536,
-                                   max_export_batch_size=2048)  # fmt: skip
+    processor = BatchSpanProcessor(
+        exporter, schedule_delay_millis=500, max_queue_size=65536, max_export_batch_size=2048
+    )
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _event_spans = EventSpans(provider.sampler, processor, provider.resource)
@@ -93,14 +102,34 @@ class EventSpan:
     ``traceparent`` is what the handler's own spans and the events it emits continue from.
     """
 
-    __slots__ = ("_factory", "name", "trace_id", "span_id", "flags", "trace_state", "parent", "attributes",
-                 "start_time", "recording")  # fmt: skip
+    __slots__ = (
+        "_factory",
+        "name",
+        "trace_id",
+        "span_id",
+        "flags",
+        "trace_state",
+        "parent",
+        "attributes",
+        "start_time",
+        "recording",
+    )
 
-    def __init__(self, factory: EventSpans, name: str, ids: tuple[int, int, int], trace_state,
-                 parent: SpanContext | None, attributes: Mapping[str, str | int], recording: bool):  # fmt: skip
+    def __init__(
+        self,
+        factory: EventSpans,
+        name: str,
+        ids: tuple[int, int, int],
+        trace_state,
+        parent: SpanContext | None,
+        attributes: Mapping[str, str | int],
+        recording: bool,
+    ):
         self._factory = factory
         self.name = name
-        self.trace_id, self.span_id, self.flags = ids  # kept as ints: a SpanContext is built only if recorded
+        self.trace_id, self.span_id, self.flags = (
+            ids  # kept as ints: a SpanContext is built only if recorded
+        )
         self.trace_state = trace_state
         self.parent = parent
         self.attributes = attributes
@@ -115,8 +144,13 @@ class EventSpan:
 
     @property
     def context(self) -> SpanContext:
-        return SpanContext(self.trace_id, self.span_id, is_remote=False, trace_flags=TraceFlags(self.flags),
-                           trace_state=self.trace_state)  # fmt: skip
+        return SpanContext(
+            self.trace_id,
+            self.span_id,
+            is_remote=False,
+            trace_flags=TraceFlags(self.flags),
+            trace_state=self.trace_state,
+        )
 
     def link(self) -> trace.Link | None:
         return trace.Link(self.context) if self.recording else None
@@ -142,42 +176,71 @@ class EventSpans:
     Without a tracing pipeline (tests, tools) the event's own context passes through.
     """
 
-    def __init__(self, sampler: Sampler | None = None, processor: SpanProcessor | None = None,
-                 resource: Resource | None = None):  # fmt: skip
+    def __init__(
+        self,
+        sampler: Sampler | None = None,
+        processor: SpanProcessor | None = None,
+        resource: Resource | None = None,
+    ):
         self.sampler = sampler
         self.processor = processor
         self.resource = resource or Resource.get_empty()
         self.scope = InstrumentationScope("rcm")
         self._follow_parent = isinstance(sampler, ParentBased)
 
-    def start(self, name: str, headers: Sequence[tuple[str, bytes]] | None,
-              attributes: Mapping[str, str | int]) -> EventSpan:  # fmt: skip
+    def start(
+        self,
+        name: str,
+        headers: Sequence[tuple[str, bytes]] | None,
+        attributes: Mapping[str, str | int],
+    ) -> EventSpan:
         parent = parent_from_headers(headers)
-        if self.processor is None or self.sampler is None:  # no pipeline: the message's context passes through
-            ids = (parent.trace_id, parent.span_id, parent.trace_flags) if parent is not None else (0, 0, 0)
+        if (
+            self.processor is None or self.sampler is None
+        ):  # no pipeline: the message's context passes through
+            ids = (
+                (parent.trace_id, parent.span_id, parent.trace_flags)
+                if parent is not None
+                else (0, 0, 0)
+            )
             return EventSpan(self, name, ids, None, parent, attributes, recording=False)
         if parent is not None and self._follow_parent:
             trace_id, sampled = parent.trace_id, parent.trace_flags.sampled
             recording, trace_state = sampled, parent.trace_state
         else:
             trace_id = parent.trace_id if parent is not None else random.getrandbits(128) or 1
-            ctx = trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent is not None else None
+            ctx = (
+                trace.set_span_in_context(trace.NonRecordingSpan(parent))
+                if parent is not None
+                else None
+            )
             result = self.sampler.should_sample(ctx, trace_id, name, SpanKind.CONSUMER, attributes)
             sampled, recording = result.decision.is_sampled(), result.decision.is_recording()
             trace_state = result.trace_state
         # As the SDK sets them: the sampled bit, and the random-trace-id bit a root's random id earns.
         random_id = parent.trace_flags.random_trace_id if parent is not None else True
-        flags = (TraceFlags.SAMPLED if sampled else 0) | (TraceFlags.RANDOM_TRACE_ID if random_id else 0)
+        flags = (TraceFlags.SAMPLED if sampled else 0) | (
+            TraceFlags.RANDOM_TRACE_ID if random_id else 0
+        )
         ids = (trace_id, random.getrandbits(64) or 1, flags)
         return EventSpan(self, name, ids, trace_state, parent, attributes, recording)
 
     def finish(self, span: EventSpan, error: str | None) -> None:
         status = Status(StatusCode.ERROR, error) if error else _UNSET
-        self.processor.on_end(ReadableSpan(
-            name=span.name, context=span.context, parent=span.parent, resource=self.resource,
-            attributes=span.attributes, kind=SpanKind.CONSUMER, instrumentation_scope=self.scope, status=status,
-            start_time=span.start_time, end_time=time.time_ns(),
-        ))  # fmt: skip
+        self.processor.on_end(
+            ReadableSpan(
+                name=span.name,
+                context=span.context,
+                parent=span.parent,
+                resource=self.resource,
+                attributes=span.attributes,
+                kind=SpanKind.CONSUMER,
+                instrumentation_scope=self.scope,
+                status=status,
+                start_time=span.start_time,
+                end_time=time.time_ns(),
+            )
+        )
 
 
 _UNSET = Status(StatusCode.UNSET)
@@ -195,7 +258,11 @@ def tracer(name: str = "rcm") -> trace.Tracer:
 
 def context_from_headers(headers: Sequence[tuple[str, bytes]] | None) -> otel_context.Context:
     parent = parent_from_headers(headers)
-    return trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent else otel_context.Context()
+    return (
+        trace.set_span_in_context(trace.NonRecordingSpan(parent))
+        if parent
+        else otel_context.Context()
+    )
 
 
 def parent_from_headers(headers: Sequence[tuple[str, bytes]] | None) -> SpanContext | None:
@@ -218,7 +285,11 @@ _HEX = frozenset("0123456789abcdef")
 def context_from_traceparent(traceparent: str | None) -> otel_context.Context:
     """The context a W3C traceparent continues (an empty context when there is none or it is invalid)."""
     parent = parent_from_traceparent(traceparent)
-    return trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent else otel_context.Context()
+    return (
+        trace.set_span_in_context(trace.NonRecordingSpan(parent))
+        if parent
+        else otel_context.Context()
+    )
 
 
 def parent_from_traceparent(traceparent: str | None) -> SpanContext | None:
@@ -230,9 +301,18 @@ def parent_from_traceparent(traceparent: str | None) -> SpanContext | None:
     if not traceparent:
         return None
     tp = traceparent
-    if (len(tp) != 55 or tp[:3] != "00-" or tp[35] != "-" or tp[52] != "-" or not _HEX.issuperset(tp[3:35])
-            or not _HEX.issuperset(tp[36:52]) or not _HEX.issuperset(tp[53:])):  # fmt: skip
-        return _valid(trace.get_current_span(_propagator.extract({"traceparent": tp})).get_span_context())
+    if (
+        len(tp) != 55
+        or tp[:3] != "00-"
+        or tp[35] != "-"
+        or tp[52] != "-"
+        or not _HEX.issuperset(tp[3:35])
+        or not _HEX.issuperset(tp[36:52])
+        or not _HEX.issuperset(tp[53:])
+    ):
+        return _valid(
+            trace.get_current_span(_propagator.extract({"traceparent": tp})).get_span_context()
+        )
     trace_id, span_id = int(tp[3:35], 16), int(tp[36:52], 16)
     if not trace_id or not span_id:
         return None

@@ -239,21 +239,40 @@ class Interchange:
         s = self.seps
         ts = self.created_at
         isa = [
-            "ISA", "00", " " * 10, "00", " " * 10,
-            "ZZ", f"{self.sender_id:<15}"[:15], "ZZ", f"{self.receiver_id:<15}"[:15],
-            ts.strftime("%y%m%d"), ts.strftime("%H%M"), s.repetition, "00501",
-            self.isa13, "0", self.usage, s.component,
-        ]  # fmt: skip
+            "ISA",
+            "00",
+            " " * 10,
+            "00",
+            " " * 10,
+            "ZZ",
+            f"{self.sender_id:<15}"[:15],
+            "ZZ",
+            f"{self.receiver_id:<15}"[:15],
+            ts.strftime("%y%m%d"),
+            ts.strftime("%H%M"),
+            s.repetition,
+            "00501",
+            self.isa13,
+            "0",
+            self.usage,
+            s.component,
+        ]
         lines = [s.element.join(isa)]
         lines.append(
             s.element.join(
                 [
-                    "GS", self.functional_id, self.gs_sender or self.sender_id.strip(),
-                    self.gs_receiver or self.receiver_id.strip(), x12_date(ts),
-                    ts.strftime("%H%M"), str(self.group_control_number), "X", self.version,
+                    "GS",
+                    self.functional_id,
+                    self.gs_sender or self.sender_id.strip(),
+                    self.gs_receiver or self.receiver_id.strip(),
+                    x12_date(ts),
+                    ts.strftime("%H%M"),
+                    str(self.group_control_number),
+                    "X",
+                    self.version,
                 ]
             )
-        )  # fmt: skip
+        )
         for tx in self.transactions:
             for seg in tx.segments:
                 lines.append(s.element.join(seg))

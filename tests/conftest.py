@@ -39,7 +39,10 @@ def _containers():  # pragma: no cover - only where a Docker engine exists
     kafka = KafkaContainer().start()
     pg = PostgresContainer("postgres:18").start()
     dsn = pg.get_connection_url().replace("postgresql+psycopg2", "postgresql")
-    return {"kafka": kafka.get_bootstrap_server(), "postgres": dsn}, lambda: (kafka.stop(), pg.stop())
+    return {"kafka": kafka.get_bootstrap_server(), "postgres": dsn}, lambda: (
+        kafka.stop(),
+        pg.stop(),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +56,9 @@ def stack_endpoints(run_dir: Path):
         yield endpoints
         stop()
         return
-    settings = ServiceSettings(runtime=RuntimeSettings(run_dir=run_dir), connections=ConnectionSettings())
+    settings = ServiceSettings(
+        runtime=RuntimeSettings(run_dir=run_dir), connections=ConnectionSettings()
+    )
     endpoints = stack.up(settings)
     yield endpoints
     stack.down(settings)
@@ -70,11 +75,16 @@ def settings(run_dir: Path, stack_endpoints):
 
     return ServiceSettings(
         runtime=RuntimeSettings(run_dir=run_dir),
-        connections=ConnectionSettings(kafka_bootstrap_servers=stack_endpoints["kafka"],
-                                       database_url=stack_endpoints["postgres"]),
-        mailbox=MailboxSettings(outbound=run_dir / "mailbox" / "outbound", inbound=run_dir / "mailbox" / "inbound",
-                                poll_seconds=0.2),
-    )  # fmt: skip
+        connections=ConnectionSettings(
+            kafka_bootstrap_servers=stack_endpoints["kafka"],
+            database_url=stack_endpoints["postgres"],
+        ),
+        mailbox=MailboxSettings(
+            outbound=run_dir / "mailbox" / "outbound",
+            inbound=run_dir / "mailbox" / "inbound",
+            poll_seconds=0.2,
+        ),
+    )
 
 
 class Pipeline:

@@ -13,9 +13,15 @@ def pyx12_validate(text: str) -> tuple[bool, list]:
 
     out = io.StringIO()
     ok = pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(), src_file=io.StringIO(text), fd_997=None, fd_html=None,
-        fd_xmldoc=None, fd_json=out, xslt_files=None, map_path=None,
-    )  # fmt: skip
+        param=pyx12.params.params(),
+        src_file=io.StringIO(text),
+        fd_997=None,
+        fd_html=None,
+        fd_xmldoc=None,
+        fd_json=out,
+        xslt_files=None,
+        map_path=None,
+    )
     errors: list = []
 
     def collect(node):

@@ -31,10 +31,10 @@ import asyncpg
 import psutil
 from aiokafka import AIOKafkaConsumer
 
+from rcm import localstack as stack
 from rcm.cli.demo import coder_pool, start_services, wait_http
 from rcm.cli.progress import progress
 from rcm.localstack.supervisor import Supervisor
-from rcm import localstack as stack
 from shared.events import EncounterDocumented
 from shared.kafka import ensure_topics, start_producer
 from shared.ops import group_lag
@@ -83,7 +83,9 @@ class ProcessStats:
             for q in procs:
                 try:
                     t = q.cpu_times()
-                    total += t.user + t.system + (t.children_user + t.children_system if q is p else 0)
+                    total += (
+                        t.user + t.system + (t.children_user + t.children_system if q is p else 0)
+                    )
                 except psutil.Error:
                     pass
             key = f"{name}#{pid}"
@@ -135,8 +137,13 @@ async def raw_baseline(bootstrap: str, n: int, size: int, partitions: int) -> di
     finally:
         await producer.stop()
     produced = time.perf_counter() - t0
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-{topic}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{topic}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     got = 0
     t1 = time.perf_counter()
@@ -149,8 +156,13 @@ async def raw_baseline(bootstrap: str, n: int, size: int, partitions: int) -> di
         await consumer.stop()
     consumed = time.perf_counter() - t1
     total = produced + consumed
-    return {"messages": n, "bytes": size, "produce_per_s": round(n / produced), "consume_per_s": round(got / consumed),
-            "produce_and_consume_per_s": round(n / total, 1)}  # fmt: skip
+    return {
+        "messages": n,
+        "bytes": size,
+        "produce_per_s": round(n / produced),
+        "consume_per_s": round(got / consumed),
+        "produce_and_consume_per_s": round(n / total, 1),
+    }
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -161,15 +173,17 @@ def _pct(values: list[float], q: float) -> float:
     return values[k]
 
 
-async def stage_stats(conn: asyncpg.Connection, ids: list[str], started: float) -> tuple[dict, dict]:
+async def stage_stats(
+    conn: asyncpg.Connection, ids: list[str], started: float
+) -> tuple[dict, dict]:
     """Per-stage throughput and end-to-end latency from what each service recorded."""
     queries = {
         "coding": "SELECT min(coded_at), max(coded_at), count(coded_at) FROM coding.encounter WHERE encounter_id = ANY($1)",
         "billing": "SELECT min(created_at), max(created_at), count(*) FROM billing.claim WHERE encounter_id = ANY($1)",
         "payments": "SELECT min(cp.posted_at), max(cp.posted_at), count(cp.posted_at) FROM payments.claim_payment cp"
-                    " JOIN payments.claim c USING (claim_id) WHERE c.encounter_id = ANY($1)",
+        " JOIN payments.claim c USING (claim_id) WHERE c.encounter_id = ANY($1)",
         "followup": "SELECT min(at), max(at), count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
-    }  # fmt: skip
+    }
     stages = {}
     for name, q in queries.items():
         lo, hi, n = await conn.fetchrow(q, ids)
@@ -177,7 +191,9 @@ async def stage_stats(conn: asyncpg.Connection, ids: list[str], started: float) 
         stages[name] = {"count": n, "per_s": round(n / span, 1) if span > 0 else None}
     rows = await conn.fetch(
         "SELECT c.encounter_id, extract(epoch FROM cp.posted_at) AS posted FROM payments.claim_payment cp"
-        " JOIN payments.claim c USING (claim_id) WHERE c.encounter_id = ANY($1) AND cp.state = 'posted'", ids)  # fmt: skip
+        " JOIN payments.claim c USING (claim_id) WHERE c.encounter_id = ANY($1) AND cp.state = 'posted'",
+        ids,
+    )
     return stages, {r["encounter_id"]: float(r["posted"]) for r in rows}
 
 
@@ -213,9 +229,14 @@ SELECT e.encounter_id, e.route,
   JOIN billing.claim c ON c.encounter_id = e.encounter_id AND c.frequency_code = '1'
  WHERE e.encounter_id = ANY($1)
 """
-HOPS = (("documented", "received", "intake (Kafka -> coding)"), ("received", "coded", "coding"),
-        ("coded", "claimed", "coded -> claim"), ("claimed", "submitted", "claim -> 837 written"),
-        ("submitted", "remitted", "837 -> payer -> 835 read"), ("remitted", "posted", "835 -> posted"))  # fmt: skip
+HOPS = (
+    ("documented", "received", "intake (Kafka -> coding)"),
+    ("received", "coded", "coding"),
+    ("coded", "claimed", "coded -> claim"),
+    ("claimed", "submitted", "claim -> 837 written"),
+    ("submitted", "remitted", "837 -> payer -> 835 read"),
+    ("remitted", "posted", "835 -> posted"),
+)
 
 
 async def hop_stats(conn: asyncpg.Connection, documented: dict[str, float]) -> dict:
@@ -228,7 +249,10 @@ async def hop_stats(conn: asyncpg.Connection, documented: dict[str, float]) -> d
     per_hop: dict[str, list[float]] = {label: [] for _, _, label in HOPS}
     by_route: dict[str, list[float]] = {}
     for r in rows:
-        t = {k: (float(r[k]) if r[k] is not None else None) for k in ("received", "coded", "claimed", "submitted", "remitted", "posted")}
+        t = {
+            k: (float(r[k]) if r[k] is not None else None)
+            for k in ("received", "coded", "claimed", "submitted", "remitted", "posted")
+        }
         t["documented"] = documented[r["encounter_id"]]
         if r["route"] == "auto":  # hops of a reviewed encounter include the coder's time
             for a, b, label in HOPS:
@@ -236,10 +260,14 @@ async def hop_stats(conn: asyncpg.Connection, documented: dict[str, float]) -> d
                     per_hop[label].append(max(0.0, t[b] - t[a]))
         if t["posted"] is not None:
             by_route.setdefault(r["route"], []).append(t["posted"] - t["documented"])
+
     def pct(v: list[float]) -> dict:
         return {"p50": round(_pct(v, 0.5), 3), "p95": round(_pct(v, 0.95), 3), "count": len(v)}
-    return {"hops_auto": {k: pct(v) for k, v in per_hop.items()},
-            "latency_by_route": {k: pct(v) for k, v in sorted(by_route.items())}}  # fmt: skip
+
+    return {
+        "hops_auto": {k: pct(v) for k, v in per_hop.items()},
+        "latency_by_route": {k: pct(v) for k, v in sorted(by_route.items())},
+    }
 
 
 @dataclass
@@ -265,18 +293,33 @@ class BenchRun:
         events, expected = [], {}
         for smp in samples:
             enc = parse_intake(smp.bundle)
-            events.append(EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc,
-                                              occurred_at=_UNSTAMPED))  # fmt: skip
+            events.append(
+                EncounterDocumented(
+                    site_id=enc.site_id,
+                    encounter_id=enc.encounter_id,
+                    payload=enc,
+                    occurred_at=_UNSTAMPED,
+                )
+            )
             expected[enc.encounter_id] = smp.expected
         ids = [e.encounter_id for e in events]
         bodies = [e.to_json() for e in events]
-        documented: dict[str, float] = {}  # encounter id -> when it was published (latency starts there)
+        documented: dict[
+            str, float
+        ] = {}  # encounter id -> when it was published (latency starts there)
         calibration_before = await asyncio.to_thread(calibrate)  # before the services start
-        sup = start_services(s, self.endpoints, instances=self.instances,
-                             extra_env={"RCM_PAYER_SIM_DELAY_SECONDS": "0", "RCM_LOG_LEVEL": "WARNING",
-                                        # A coder whose completion was lost (chaos) gets the item back soon.
-                                        "RCM_LEASE_SECONDS": "20",
-                                        "RCM_CONSUMER_PARTITIONS": str(s.consumer.partitions)})  # fmt: skip
+        sup = start_services(
+            s,
+            self.endpoints,
+            instances=self.instances,
+            extra_env={
+                "RCM_PAYER_SIM_DELAY_SECONDS": "0",
+                "RCM_LOG_LEVEL": "WARNING",
+                # A coder whose completion was lost (chaos) gets the item back soon.
+                "RCM_LEASE_SECONDS": "20",
+                "RCM_CONSUMER_PARTITIONS": str(s.consumer.partitions),
+            },
+        )
         stats = ProcessStats()
         stop = asyncio.Event()
         lag_max: dict[str, int] = dict.fromkeys(GROUPS, 0)
@@ -288,8 +331,20 @@ class BenchRun:
                     await wait_http(f"http://127.0.0.1:{sp.http_port}/health", sup, timeout=240)
             await asyncio.sleep(2)  # consumers join their groups
             sites = sorted({e.site_id for e in events})
-            pool = asyncio.create_task(coder_pool(base_url, s.auth.token_secret, expected, stop, sites,
-                                                  per_site=CODERS_PER_SITE)) if self.coder_pool else None  # fmt: skip
+            pool = (
+                asyncio.create_task(
+                    coder_pool(
+                        base_url,
+                        s.auth.token_secret,
+                        expected,
+                        stop,
+                        sites,
+                        per_site=CODERS_PER_SITE,
+                    )
+                )
+                if self.coder_pool
+                else None
+            )
             chaos_task = asyncio.create_task(self.chaos.run(sup, stop)) if self.chaos else None
             if self.chaos:
                 await self.chaos.inject_poison(self.endpoints["kafka"])
@@ -308,8 +363,12 @@ class BenchRun:
                     # it is published, into the body serialised beforehand.
                     now = datetime.now(UTC)
                     documented[e.encounter_id] = now.timestamp()
-                    await producer.send(ENCOUNTER_DOCUMENTED, stamp(body, now), key=e.key(),
-                                        headers=[("event_type", b"encounter.documented")])  # fmt: skip
+                    await producer.send(
+                        ENCOUNTER_DOCUMENTED,
+                        stamp(body, now),
+                        key=e.key(),
+                        headers=[("event_type", b"encounter.documented")],
+                    )
                 await producer.flush()
             finally:
                 await producer.stop()
@@ -330,7 +389,11 @@ class BenchRun:
                 stages, posted = await stage_stats(conn, ids, started)
                 latencies = [posted[i] - t for i, t in documented.items() if i in posted]
                 hops = await hop_stats(conn, documented)
-                verdict = await self.chaos.verify(conn, ids, self.endpoints["kafka"]) if self.chaos else None
+                verdict = (
+                    await self.chaos.verify(conn, ids, self.endpoints["kafka"])
+                    if self.chaos
+                    else None
+                )
             finally:
                 await conn.close()
         finally:
@@ -340,24 +403,33 @@ class BenchRun:
         settled = len(ids) - len(missing)
         cpu = stats.cpu_by_service()
         result = {
-            "encounters": self.n, "instances": self.instances, "settled": settled, "unsettled": len(missing),
-            "publish_seconds": round(published - started, 2), "elapsed_seconds": round(finished - started, 2),
+            "encounters": self.n,
+            "instances": self.instances,
+            "settled": settled,
+            "unsettled": len(missing),
+            "publish_seconds": round(published - started, 2),
+            "elapsed_seconds": round(finished - started, 2),
             "throughput_per_s": round(settled / (finished - started), 1),
             "stages": stages,
-            "latency_seconds": {"p50": round(_pct(latencies, 0.5), 3), "p95": round(_pct(latencies, 0.95), 3),
-                                "p99": round(_pct(latencies, 0.99), 3),
-                                "mean": round(statistics.fmean(latencies), 3) if latencies else None,
-                                "count": len(latencies)},
+            "latency_seconds": {
+                "p50": round(_pct(latencies, 0.5), 3),
+                "p95": round(_pct(latencies, 0.95), 3),
+                "p99": round(_pct(latencies, 0.99), 3),
+                "mean": round(statistics.fmean(latencies), 3) if latencies else None,
+                "count": len(latencies),
+            },
             **hops,
             "max_consumer_lag": lag_max,
             "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in sorted(stats.peak_rss.items())},
             "cpu_seconds": {k: round(v, 1) for k, v in sorted(cpu.items())},
             # All CPU the run cost (services, broker, database) per settled encounter.
-            "cpu_ms_per_encounter": round(1000 * sum(cpu.values()) / settled, 2) if settled else None,
+            "cpu_ms_per_encounter": round(1000 * sum(cpu.values()) / settled, 2)
+            if settled
+            else None,
             "load_generator_cpu_seconds": round(stats.load_generator_cpu, 1),
             "event_bytes_mean": round(statistics.fmean(len(b) for b in bodies)),
             "calibration_cpu_seconds": calibration,
-        }  # fmt: skip
+        }
         if verdict is not None:
             result["chaos"] = verdict
         return result
@@ -369,19 +441,25 @@ class BenchRun:
             return {}
         return {k: st[k]["pid"] for k in ("kafka", "postgres") if st.get(k, {}).get("pid")}
 
-    async def _wait(self, ids: list[str], sup: Supervisor, stats: ProcessStats, lag_max: dict, stop) -> set[str]:
+    async def _wait(
+        self, ids: list[str], sup: Supervisor, stats: ProcessStats, lag_max: dict, stop
+    ) -> set[str]:
         conn = await asyncpg.connect(self.endpoints["postgres"])
         missing = set(ids)
         deadline = time.monotonic() + self.timeout
         last_lag = 0.0
         try:
-            while (missing or (self.chaos and not self.chaos.done.is_set())) and time.monotonic() < deadline:
+            while (
+                missing or (self.chaos and not self.chaos.done.is_set())
+            ) and time.monotonic() < deadline:
                 try:
                     # One index probe per id: "= ANY($1)" with thousands of ids compared every row
                     # with every id, and this poll ran twice a second on the measured database.
-                    rows = await conn.fetch("SELECT o.encounter_id FROM unnest($1::text[]) AS m(id)"
-                                            " JOIN followup.encounter_outcome o ON o.encounter_id = m.id",
-                                            list(missing))  # fmt: skip
+                    rows = await conn.fetch(
+                        "SELECT o.encounter_id FROM unnest($1::text[]) AS m(id)"
+                        " JOIN followup.encounter_outcome o ON o.encounter_id = m.id",
+                        list(missing),
+                    )
                     missing -= {r["encounter_id"] for r in rows}
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     await asyncio.sleep(1)  # Postgres restarting (chaos)
@@ -405,8 +483,12 @@ class BenchRun:
                         pass  # broker restarting (chaos)
                 for sp in sup.dead():
                     if not self.chaos:
-                        raise BenchError(f"service {sp.label} died during the run (log: {sp.log_path})")
-                    sp.restarts += 1  # chaos: what died of an outage is restarted, as a process manager would
+                        raise BenchError(
+                            f"service {sp.label} died during the run (log: {sp.log_path})"
+                        )
+                    sp.restarts += (
+                        1  # chaos: what died of an outage is restarted, as a process manager would
+                    )
                     sp.start()
                 if not self.quiet:
                     progress(len(ids) - len(missing), len(ids))
@@ -422,29 +504,41 @@ class BenchRun:
 
 
 def render(result: dict) -> str:
-    lines = [f"rcm bench: {result['encounters']} encounters, {result['instances']} instance(s) per service",
-             f"  settled {result['settled']} (unsettled {result['unsettled']}) in {result['elapsed_seconds']} s"
-             f" -> {result['throughput_per_s']} encounters/s end to end",
-             "  stage throughput (/s): " + ", ".join(f"{k} {v['per_s']}" for k, v in result["stages"].items()),
-             "  latency documented -> remittance posted (s): " + ", ".join(
-                 f"{k} {v}" for k, v in result["latency_seconds"].items() if k != "count"),
-             "  latency by coding route (s): " + ", ".join(
-                 f"{k} p50 {v['p50']} p95 {v['p95']} (n={v['count']})" for k, v in result.get("latency_by_route", {}).items()),
-             "  hops, auto-coded (p50/p95 s): " + ", ".join(
-                 f"{k} {v['p50']}/{v['p95']}" for k, v in result.get("hops_auto", {}).items()),
-             "  max consumer lag: " + ", ".join(f"{k} {v}" for k, v in result["max_consumer_lag"].items()),
-             "  peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items()),
-             "  CPU seconds during the run: " + ", ".join(f"{k} {v}" for k, v in result["cpu_seconds"].items())
-             + f" -> {result['cpu_ms_per_encounter']} ms CPU per encounter"
-             f" (and the load generator, this process: {result['load_generator_cpu_seconds']} s)"]  # fmt: skip
+    lines = [
+        f"rcm bench: {result['encounters']} encounters, {result['instances']} instance(s) per service",
+        f"  settled {result['settled']} (unsettled {result['unsettled']}) in {result['elapsed_seconds']} s"
+        f" -> {result['throughput_per_s']} encounters/s end to end",
+        "  stage throughput (/s): "
+        + ", ".join(f"{k} {v['per_s']}" for k, v in result["stages"].items()),
+        "  latency documented -> remittance posted (s): "
+        + ", ".join(f"{k} {v}" for k, v in result["latency_seconds"].items() if k != "count"),
+        "  latency by coding route (s): "
+        + ", ".join(
+            f"{k} p50 {v['p50']} p95 {v['p95']} (n={v['count']})"
+            for k, v in result.get("latency_by_route", {}).items()
+        ),
+        "  hops, auto-coded (p50/p95 s): "
+        + ", ".join(f"{k} {v['p50']}/{v['p95']}" for k, v in result.get("hops_auto", {}).items()),
+        "  max consumer lag: "
+        + ", ".join(f"{k} {v}" for k, v in result["max_consumer_lag"].items()),
+        "  peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in result["peak_rss_mb"].items()),
+        "  CPU seconds during the run: "
+        + ", ".join(f"{k} {v}" for k, v in result["cpu_seconds"].items())
+        + f" -> {result['cpu_ms_per_encounter']} ms CPU per encounter"
+        f" (and the load generator, this process: {result['load_generator_cpu_seconds']} s)",
+    ]
     raw = result.get("raw_baseline")
     if raw:
-        lines.append(f"  raw aiokafka produce+consume: {raw['produce_and_consume_per_s']} msg/s "
-                     f"-> pipeline/raw = {result['pipeline_over_raw']}")  # fmt: skip
+        lines.append(
+            f"  raw aiokafka produce+consume: {raw['produce_and_consume_per_s']} msg/s "
+            f"-> pipeline/raw = {result['pipeline_over_raw']}"
+        )
     cal = result.get("calibration_cpu_seconds")
     if cal:
-        lines.append(f"  machine speed: a fixed workload took {cal['before']} s before the run and {cal['after']} s after"
-                     " (lower is faster; compare runs alongside it)")  # fmt: skip
+        lines.append(
+            f"  machine speed: a fixed workload took {cal['before']} s before the run and {cal['after']} s after"
+            " (lower is faster; compare runs alongside it)"
+        )
     if "scaling_ratio" in result:
         lines.append(f"  scaling: K={result['instances']} vs K=1 = {result['scaling_ratio']}x")
     if "chaos" in result:
@@ -454,18 +548,38 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
-async def run_bench(*, n: int, instances: int, seed: int, chaos_seed: int | None, as_json: bool, out: Path | None,
-                    timeout: float, partitions: int | None, keep_stack: bool = False,
-                    rate: float | None = None) -> int:  # fmt: skip
+async def run_bench(
+    *,
+    n: int,
+    instances: int,
+    seed: int,
+    chaos_seed: int | None,
+    as_json: bool,
+    out: Path | None,
+    timeout: float,
+    partitions: int | None,
+    keep_stack: bool = False,
+    rate: float | None = None,
+) -> int:
     base = ServiceSettings()
     external = bool(base.connections.kafka_bootstrap_servers and base.connections.database_url)
-    run_dir = base.run_path if external else Path(tempfile.mkdtemp(prefix="rcm-bench-", dir=base.runtime.home))
+    run_dir = (
+        base.run_path
+        if external
+        else Path(tempfile.mkdtemp(prefix="rcm-bench-", dir=base.runtime.home))
+    )
     parts = partitions or max(4, 2 * instances)
-    s = ServiceSettings(runtime=RuntimeSettings(run_dir=run_dir, home=base.runtime.home),
-                        connections=ConnectionSettings(**base.connections.model_dump()),
-                        consumer=base.consumer.model_copy(update={"partitions": parts}))  # fmt: skip
-    print(f"rcm bench: starting a fresh local stack in {run_dir} ..." if not external else
-          "rcm bench: using KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL", file=sys.stderr)  # fmt: skip
+    s = ServiceSettings(
+        runtime=RuntimeSettings(run_dir=run_dir, home=base.runtime.home),
+        connections=ConnectionSettings(**base.connections.model_dump()),
+        consumer=base.consumer.model_copy(update={"partitions": parts}),
+    )
+    print(
+        f"rcm bench: starting a fresh local stack in {run_dir} ..."
+        if not external
+        else "rcm bench: using KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL",
+        file=sys.stderr,
+    )
     endpoints = await asyncio.to_thread(stack.up, s)
     try:
         await ensure_topics(endpoints["kafka"], partitions=parts)
@@ -477,25 +591,46 @@ async def run_bench(*, n: int, instances: int, seed: int, chaos_seed: int | None
         results = []
         ks = [1, instances] if instances > 1 and chaos is None else [instances]
         for i, k in enumerate(ks):
-            print(f"rcm bench: {n} encounters through the pipeline with {k} instance(s) per service ...", file=sys.stderr)
-            r = await BenchRun(n=n, instances=k, seed=seed + i, settings=s, endpoints=endpoints, chaos=chaos,
-                               timeout=timeout, rate=rate).run()  # fmt: skip
+            print(
+                f"rcm bench: {n} encounters through the pipeline with {k} instance(s) per service ...",
+                file=sys.stderr,
+            )
+            r = await BenchRun(
+                n=n,
+                instances=k,
+                seed=seed + i,
+                settings=s,
+                endpoints=endpoints,
+                chaos=chaos,
+                timeout=timeout,
+                rate=rate,
+            ).run()
             r["publish_rate"] = rate
             results.append(r)
         result = results[-1]
         if len(results) == 2 and results[0]["throughput_per_s"]:
-            result["scaling_ratio"] = round(result["throughput_per_s"] / results[0]["throughput_per_s"], 2)
-            result["k1"] = {k: results[0][k] for k in ("throughput_per_s", "latency_seconds", "elapsed_seconds")}
+            result["scaling_ratio"] = round(
+                result["throughput_per_s"] / results[0]["throughput_per_s"], 2
+            )
+            result["k1"] = {
+                k: results[0][k] for k in ("throughput_per_s", "latency_seconds", "elapsed_seconds")
+            }
         print("rcm bench: raw aiokafka baseline ...", file=sys.stderr)
         raw = await raw_baseline(endpoints["kafka"], n, result["event_bytes_mean"], parts)
         result["raw_baseline"] = raw
-        result["pipeline_over_raw"] = round(result["throughput_per_s"] / raw["produce_and_consume_per_s"], 3)
+        result["pipeline_over_raw"] = round(
+            result["throughput_per_s"] / raw["produce_and_consume_per_s"], 3
+        )
         result["machine"] = machine()
     finally:
         if not external and not keep_stack:
             await asyncio.to_thread(stack.down, s)
-            if not (run_dir / "profiles").exists():  # profiles (RCM_PROFILE_SERVICES) are kept to be read
-                shutil.rmtree(run_dir, ignore_errors=True)  # a 10k run leaves hundreds of MB of data
+            if not (
+                run_dir / "profiles"
+            ).exists():  # profiles (RCM_PROFILE_SERVICES) are kept to be read
+                shutil.rmtree(
+                    run_dir, ignore_errors=True
+                )  # a 10k run leaves hundreds of MB of data
     return report(result, as_json=as_json, out=out)
 
 
@@ -535,5 +670,10 @@ def machine() -> dict:
     import os
     import platform
 
-    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform(), "cpu": platform.processor() or None}  # fmt: skip
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": platform.processor() or None,
+    }

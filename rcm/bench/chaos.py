@@ -20,10 +20,10 @@ from pathlib import Path
 
 import asyncpg
 
+from rcm.localstack import KafkaBroker, Postgres
 from rcm.localstack.supervisor import Supervisor
 from shared.kafka import start_producer
 from shared.settings import ServiceSettings
-from rcm.localstack import KafkaBroker, Postgres
 from shared.topics import CLAIM_SUBMITTED, ENCOUNTER_DOCUMENTED
 from shared.x12 import split_segments
 
@@ -61,9 +61,21 @@ class Chaos:
             events.append((round(t, 2), "service", rng.choice(names)))
         span = t
         for i in range(self.broker_kills):
-            events.append((round(span * (i + 1) / (self.broker_kills + 1) + rng.uniform(-1, 1), 2), "broker", "kafka"))
+            events.append(
+                (
+                    round(span * (i + 1) / (self.broker_kills + 1) + rng.uniform(-1, 1), 2),
+                    "broker",
+                    "kafka",
+                )
+            )
         for i in range(self.postgres_stops):
-            events.append((round(span * (i + 1.5) / (self.postgres_stops + 2) + rng.uniform(-1, 1), 2), "postgres", "pg"))
+            events.append(
+                (
+                    round(span * (i + 1.5) / (self.postgres_stops + 2) + rng.uniform(-1, 1), 2),
+                    "postgres",
+                    "pg",
+                )
+            )
         return sorted(events)
 
     async def inject_poison(self, bootstrap: str) -> None:
@@ -76,8 +88,15 @@ class Chaos:
                     topic, body = ENCOUNTER_DOCUMENTED, bytes(rng.getrandbits(8) for _ in range(64))
                 else:
                     topic = CLAIM_SUBMITTED
-                    body = json.dumps({"event_type": "claim.submitted", "event_id": f"{rng.getrandbits(64):x}",
-                                       "site_id": "chaos", "encounter_id": f"POISON-{i}", "payload": {}}).encode()  # fmt: skip
+                    body = json.dumps(
+                        {
+                            "event_type": "claim.submitted",
+                            "event_id": f"{rng.getrandbits(64):x}",
+                            "site_id": "chaos",
+                            "encounter_id": f"POISON-{i}",
+                            "payload": {},
+                        }
+                    ).encode()
                 meta = await (await producer.send(topic, body, key=f"POISON-{i}".encode()))
                 self.injected.add((topic, meta.partition, meta.offset))
         finally:
@@ -131,45 +150,65 @@ class Chaos:
     async def verify(self, conn: asyncpg.Connection, ids: list[str], bootstrap: str) -> dict:
         v: list[str] = list(self.errors)
         outcomes = await conn.fetch(
-            "SELECT encounter_id, count(*) AS n FROM followup.encounter_outcome WHERE encounter_id = ANY($1) GROUP BY 1", ids)
+            "SELECT encounter_id, count(*) AS n FROM followup.encounter_outcome WHERE encounter_id = ANY($1) GROUP BY 1",
+            ids,
+        )
         if len(outcomes) != len(ids):
             v.append(f"{len(ids) - len(outcomes)} encounter(s) never reached a terminal state")
         originals = await conn.fetchval(
             "SELECT count(*) FROM (SELECT encounter_id FROM billing.claim WHERE encounter_id = ANY($1)"
-            " AND frequency_code = '1' GROUP BY 1 HAVING count(*) > 1) x", ids)  # fmt: skip
+            " AND frequency_code = '1' GROUP BY 1 HAVING count(*) > 1) x",
+            ids,
+        )
         if originals:
             v.append(f"{originals} encounter(s) with more than one original claim")
         dup_837 = self._duplicate_837_claims(self.settings.outbound_dir / "processed")
         if dup_837:
             v.append(f"{len(dup_837)} claim(s) sent in more than one 837: {sorted(dup_837)[:5]}")
-        dup_adj = await conn.fetchval("SELECT count(*) - count(DISTINCT claim_id) FROM payer_sim.adjudication")
+        dup_adj = await conn.fetchval(
+            "SELECT count(*) - count(DISTINCT claim_id) FROM payer_sim.adjudication"
+        )
         if dup_adj:
             v.append(f"{dup_adj} claim(s) adjudicated twice by the payer")
         dup_post = await conn.fetchval(
             "SELECT count(*) FROM (SELECT claim_id, payer_id FROM payments.claim_payment WHERE state = 'posted'"
-            " AND status_code IN ('1', '2', '3', '4') GROUP BY 1, 2 HAVING count(*) > 1) x")  # fmt: skip
+            " AND status_code IN ('1', '2', '3', '4') GROUP BY 1, 2 HAVING count(*) > 1) x"
+        )
         if dup_post:
             v.append(f"{dup_post} claim(s) with a payment posted twice")
-        dup_fu = await conn.fetchval("SELECT count(*) FROM (SELECT claim_id FROM followup.remittance"
-                                     " WHERE status_code <> '22' GROUP BY 1 HAVING count(*) > 1) x")  # fmt: skip
+        dup_fu = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT claim_id FROM followup.remittance"
+            " WHERE status_code <> '22' GROUP BY 1 HAVING count(*) > 1) x"
+        )
         if dup_fu:
             v.append(f"{dup_fu} claim(s) whose remittance followup applied twice")
         if await conn.fetchval("SELECT to_regclass('followup.statement') IS NOT NULL"):
-            dup_st = await conn.fetchval("SELECT count(*) - count(DISTINCT statement_id) FROM followup.statement")
+            dup_st = await conn.fetchval(
+                "SELECT count(*) - count(DISTINCT statement_id) FROM followup.statement"
+            )
             if dup_st:
                 v.append(f"{dup_st} duplicate statement(s)")
-        unbalanced = await conn.fetchval("SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
-                                         " GROUP BY 1 HAVING sum(amount) <> 0) x")  # fmt: skip
+        unbalanced = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
+            " GROUP BY 1 HAVING sum(amount) <> 0) x"
+        )
         total = await conn.fetchval("SELECT coalesce(sum(amount), 0) FROM payments.journal_line")
         if unbalanced or total != 0:
             v.append(f"ledger: {unbalanced} unbalanced entr(ies), global sum {total}")
         mismatched = await self._claim_identity(conn, ids)
         if mismatched:
-            v.append(f"{len(mismatched)} claim(s) where billed != paid + adjustments + patient + open: {mismatched[:5]}")
+            v.append(
+                f"{len(mismatched)} claim(s) where billed != paid + adjustments + patient + open: {mismatched[:5]}"
+            )
         v += await self._dead_letters(conn)
-        return {"seed": self.seed, "faults": sum(self.faults.values()), "by_kind": dict(self.faults),
-                "poison_injected": len(self.injected), "violations": v,
-                "schedule_head": self.schedule[:5]}  # fmt: skip
+        return {
+            "seed": self.seed,
+            "faults": sum(self.faults.values()),
+            "by_kind": dict(self.faults),
+            "poison_injected": len(self.injected),
+            "violations": v,
+            "schedule_head": self.schedule[:5],
+        }
 
     @staticmethod
     def _duplicate_837_claims(directory: Path) -> set[str]:
@@ -192,7 +231,9 @@ class Chaos:
             " SELECT c.claim_id, c.total_charge, coalesce(l.cash, 0) AS cash, coalesce(l.patient, 0) AS patient,"
             " coalesce(l.payer, 0) AS payer, coalesce(l.adj, 0) AS adj, f.paid AS fu_paid"
             " FROM payments.claim c JOIN led l USING (claim_id) LEFT JOIN followup.claim f USING (claim_id)"
-            " WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'", ids)  # fmt: skip
+            " WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'",
+            ids,
+        )
         bad = []
         for r in rows:
             if r["cash"] + r["patient"] + r["payer"] + r["adj"] != r["total_charge"]:
@@ -204,11 +245,17 @@ class Chaos:
     async def _dead_letters(self, conn: asyncpg.Connection) -> list[str]:
         v = []
         for schema in SCHEMAS:
-            rows = await conn.fetch(f"SELECT source_topic, source_partition, source_offset FROM {schema}.dead_letter")
+            rows = await conn.fetch(
+                f"SELECT source_topic, source_partition, source_offset FROM {schema}.dead_letter"
+            )
             got = {(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows}
             want = {x for x in self.injected if schema in CONSUMERS.get(x[0], ())}
             if got - want:
-                v.append(f"{schema}: {len(got - want)} unexpected dead letter(s): {sorted(got - want)[:3]}")
+                v.append(
+                    f"{schema}: {len(got - want)} unexpected dead letter(s): {sorted(got - want)[:3]}"
+                )
             if want - got:
-                v.append(f"{schema}: {len(want - got)} injected poison message(s) not dead-lettered")
+                v.append(
+                    f"{schema}: {len(want - got)} injected poison message(s) not dead-lettered"
+                )
         return v

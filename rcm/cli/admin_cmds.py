@@ -30,8 +30,12 @@ def cmd_codesets(args) -> int:
     async def run() -> dict:
         conn = await _connect(_settings(), "coding", Path(services.coding.__file__).parent)
         try:
-            return await load_all(conn, cpt_descriptors=Path(args.cpt_descriptors) if args.cpt_descriptors else None,
-                                  hcpcs_file=Path(args.hcpcs) if args.hcpcs else None, force=args.force)  # fmt: skip
+            return await load_all(
+                conn,
+                cpt_descriptors=Path(args.cpt_descriptors) if args.cpt_descriptors else None,
+                hcpcs_file=Path(args.hcpcs) if args.hcpcs else None,
+                force=args.force,
+            )
         finally:
             await conn.close()
 
@@ -40,15 +44,19 @@ def cmd_codesets(args) -> int:
     except ValueError as e:
         raise UserError(str(e)) from e
     for system, n in counts.items():
-        print(f"{system}: {n} codes loaded" if n else f"{system}: this release is already loaded (use --force)")
+        print(
+            f"{system}: {n} codes loaded"
+            if n
+            else f"{system}: this release is already loaded (use --force)"
+        )
     return 0
 
 
 def cmd_chargemaster(args) -> int:
     """Validate a chargemaster CSV and make it the site's chargemaster (billing reads it at next start)."""
     import services.billing
-    from services.billing.domain.chargemaster import parse_chargemaster_csv
     from rcm.cli.main import UserError, _settings
+    from services.billing.domain.chargemaster import parse_chargemaster_csv
 
     try:
         text = Path(args.file).read_text()
@@ -76,8 +84,13 @@ def cmd_chargemaster(args) -> int:
 def add_parsers(sub) -> None:
     s = sub.add_parser("codesets", help="code sets in Postgres")
     s.add_argument("action", choices=["load"])
-    s.add_argument("--cpt-descriptors", help="licensed CPT descriptor file (CSV code,descriptor or tab-separated)")
-    s.add_argument("--hcpcs", help="CMS HCPCS Level II quarterly file (default: the bundled sample)")
+    s.add_argument(
+        "--cpt-descriptors",
+        help="licensed CPT descriptor file (CSV code,descriptor or tab-separated)",
+    )
+    s.add_argument(
+        "--hcpcs", help="CMS HCPCS Level II quarterly file (default: the bundled sample)"
+    )
     s.add_argument("--force", action="store_true", help="reload a release that is already loaded")
     s.set_defaults(func=cmd_codesets)
 

@@ -18,10 +18,10 @@ from datetime import date, timedelta
 import asyncpg
 import httpx
 
+from rcm import localstack as stack
 from rcm.cli import report
 from rcm.cli.progress import progress
 from rcm.localstack.supervisor import Supervisor
-from rcm import localstack as stack
 from shared.auth import issue
 from shared.kafka import ensure_topics
 from shared.settings import ServiceSettings
@@ -41,12 +41,21 @@ def base_env(settings: ServiceSettings, endpoints: dict) -> dict[str, str]:
     }
 
 
-def start_services(settings: ServiceSettings, endpoints: dict, *, instances: int = 1,
-                   extra_env: dict[str, str] | None = None) -> Supervisor:  # fmt: skip
+def start_services(
+    settings: ServiceSettings,
+    endpoints: dict,
+    *,
+    instances: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> Supervisor:
     sup = Supervisor(settings.run_path, {**base_env(settings, endpoints), **(extra_env or {})})
     for name in SERVICE_ORDER:
         for i in range(instances):
-            sup.add(name, instance=i, http=(name == "coding" and i == 0) or (name != "payer_sim" and i == 0))
+            sup.add(
+                name,
+                instance=i,
+                http=(name == "coding" and i == 0) or (name != "payer_sim" and i == 0),
+            )
     sup.start_all()
     return sup
 
@@ -68,8 +77,15 @@ async def wait_http(url: str, sup: Supervisor, timeout: float = 180) -> None:
     raise RuntimeError(f"{url} not healthy after {timeout:.0f}s")
 
 
-async def coder_pool(base_url: str, secret: str, expected: dict[str, dict], stop: asyncio.Event,
-                     sites: list[str], per_site: int = 1, wait: float = 1.0) -> dict[str, int]:  # fmt: skip
+async def coder_pool(
+    base_url: str,
+    secret: str,
+    expected: dict[str, dict],
+    stop: asyncio.Event,
+    sites: list[str],
+    per_site: int = 1,
+    wait: float = 1.0,
+) -> dict[str, int]:
     """Simulated remote coders, ``per_site`` per site: lease, review (the labelled answer plays the coder), complete.
 
     A coder with nothing to do long-polls ``/work/next`` for ``wait`` seconds rather than asking again and again.
@@ -79,7 +95,9 @@ async def coder_pool(base_url: str, secret: str, expected: dict[str, dict], stop
     async def coder(site: str, n: int) -> None:
         token = issue(secret, f"coder-{site}-{n}" if n else f"coder-{site}", "coder", [site])
         headers = {"authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30 + wait) as client:
+        async with httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=30 + wait
+        ) as client:
             while not stop.is_set():
                 try:
                     worked = await work_one(client, site)
@@ -101,7 +119,9 @@ async def coder_pool(base_url: str, secret: str, expected: dict[str, dict], stop
         r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
         if r.status_code == 422:  # the coder overrides what the edits flag, with a reason
             edits = r.json()["detail"]["edits"]
-            body["overrides"] = [{"code": e["code"], "reason": "reviewed against documentation"} for e in edits]
+            body["overrides"] = [
+                {"code": e["code"], "reason": "reviewed against documentation"} for e in edits
+            ]
             r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
         if r.status_code != 200:
             return None
@@ -119,11 +139,24 @@ def review(item: dict, truth: dict | None) -> dict:
         dx = list(truth["diagnoses"])
         procs = [{"code": c, "diagnosis_pointers": [1]} for c in truth.get("procedures", [])]
         if truth.get("em_code"):
-            procs.insert(0, {"code": truth["em_code"], "diagnosis_pointers": list(range(1, min(len(dx), 4) + 1))})
+            procs.insert(
+                0,
+                {
+                    "code": truth["em_code"],
+                    "diagnosis_pointers": list(range(1, min(len(dx), 4) + 1)),
+                },
+            )
     else:
         dx = [d["code"] for d in sugg["diagnoses"]] or ["R69"]
-        procs = [{"code": p["code"], "modifiers": p.get("modifiers", []), "units": str(p.get("units", 1)),
-                  "diagnosis_pointers": p.get("diagnosis_pointers") or [1]} for p in sugg["procedures"]]  # fmt: skip
+        procs = [
+            {
+                "code": p["code"],
+                "modifiers": p.get("modifiers", []),
+                "units": str(p.get("units", 1)),
+                "diagnosis_pointers": p.get("diagnosis_pointers") or [1],
+            }
+            for p in sugg["procedures"]
+        ]
         if not procs:
             procs = [{"code": "99213", "diagnosis_pointers": [1]}]
     return {"lease_token": item["lease_token"], "diagnoses": dx, "procedures": procs}
@@ -134,8 +167,10 @@ async def run_statements(sup: Supervisor, secret: str) -> None:
     followup = sup.by_name("followup")[0]
     token = issue(secret, "demo-scheduler", "service", ["*"])
     async with httpx.AsyncClient(timeout=120) as client:
-        r = await client.post(f"http://127.0.0.1:{followup.http_port}/statements/run",
-                              headers={"authorization": f"Bearer {token}"})  # fmt: skip
+        r = await client.post(
+            f"http://127.0.0.1:{followup.http_port}/statements/run",
+            headers={"authorization": f"Bearer {token}"},
+        )
         r.raise_for_status()
 
 
@@ -145,24 +180,32 @@ async def post_encounters(base_url: str, bundles: list[dict]) -> list[str]:
         for b in bundles:
             r = await client.post("/encounters", json=b)
             if r.status_code >= 400:
-                raise RuntimeError(f"intake refused a sample encounter: HTTP {r.status_code} {r.text[:300]}")
+                raise RuntimeError(
+                    f"intake refused a sample encounter: HTTP {r.status_code} {r.text[:300]}"
+                )
             ids.append(r.json()["encounter_id"])
     return ids
 
 
-async def wait_settled(dsn: str, ids: list[str], timeout: float, sup: Supervisor, quiet: bool = False) -> set[str]:
+async def wait_settled(
+    dsn: str, ids: list[str], timeout: float, sup: Supervisor, quiet: bool = False
+) -> set[str]:
     """Poll followup's outcomes until every encounter has one; return those still missing."""
     conn = await asyncpg.connect(dsn)
     try:
         deadline = time.monotonic() + timeout
         missing = set(ids)
         while missing and time.monotonic() < deadline:
-            rows = await conn.fetch("SELECT encounter_id FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
-                                    list(missing))  # fmt: skip
+            rows = await conn.fetch(
+                "SELECT encounter_id FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
+                list(missing),
+            )
             missing -= {r["encounter_id"] for r in rows}
             if not quiet:
                 progress(len(ids) - len(missing), len(ids))
-            for sp in sup.dead():  # a demo service that died is restarted, as a process manager would
+            for (
+                sp
+            ) in sup.dead():  # a demo service that died is restarted, as a process manager would
                 sp.start()
             if missing:
                 await asyncio.sleep(0.5)
@@ -173,14 +216,23 @@ async def wait_settled(dsn: str, ids: list[str], timeout: float, sup: Supervisor
         await conn.close()
 
 
-async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, keep: bool = False,
-                   as_json: bool = False, timeout: float = 300) -> int:  # fmt: skip
+async def run_demo(
+    settings: ServiceSettings,
+    *,
+    n: int = 60,
+    seed: int = 7,
+    keep: bool = False,
+    as_json: bool = False,
+    timeout: float = 300,
+) -> int:
     from rcm.simulation.samples import generate_samples
     from services.coding.domain.fhir import parse_intake
 
     print("rcm demo: starting the local stack (Kafka + PostgreSQL)...", file=sys.stderr)
     endpoints = await asyncio.to_thread(stack.up, settings)
-    started_stack = not (settings.connections.kafka_bootstrap_servers and settings.connections.database_url)
+    started_stack = not (
+        settings.connections.kafka_bootstrap_servers and settings.connections.database_url
+    )
     await ensure_topics(endpoints["kafka"], partitions=settings.consumer.partitions)
     sup = start_services(settings, endpoints)
     stop = asyncio.Event()
@@ -188,7 +240,10 @@ async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, kee
     try:
         coding = sup.by_name("coding")[0]
         base_url = f"http://127.0.0.1:{coding.http_port}"
-        print(f"rcm demo: services starting (logs in {settings.run_path / 'logs'})...", file=sys.stderr)
+        print(
+            f"rcm demo: services starting (logs in {settings.run_path / 'logs'})...",
+            file=sys.stderr,
+        )
         await wait_http(base_url + "/health", sup)
         # Recent dates of service: sample encounters must be inside every payer's filing window.
         samples = generate_samples(n, seed, start_date=date.today() - timedelta(days=35))
@@ -197,9 +252,14 @@ async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, kee
         sites = sorted({e.site_id for e in encounters})
         started = time.monotonic()
         ids = await post_encounters(base_url, [s.bundle for s in samples])
-        print(f"rcm demo: posted {len(ids)} FHIR encounters from {len(sites)} sites; a coder pool works the review "
-              "queues...", file=sys.stderr)  # fmt: skip
-        pool_task = asyncio.create_task(coder_pool(base_url, settings.auth.token_secret, expected, stop, sites))
+        print(
+            f"rcm demo: posted {len(ids)} FHIR encounters from {len(sites)} sites; a coder pool works the review "
+            "queues...",
+            file=sys.stderr,
+        )
+        pool_task = asyncio.create_task(
+            coder_pool(base_url, settings.auth.token_secret, expected, stop, sites)
+        )
         missing = await wait_settled(endpoints["postgres"], ids, timeout, sup)
         stop.set()
         await asyncio.wait_for(pool_task, 30)
@@ -208,12 +268,17 @@ async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, kee
         data = await report.collect(endpoints["postgres"], ids)
         data["elapsed_seconds"] = round(elapsed, 1)
         data["unaccounted"] = sorted(missing)
-        print(report.render(data), file=sys.stderr if as_json else sys.stdout)  # --json: stdout is JSON alone
+        print(
+            report.render(data), file=sys.stderr if as_json else sys.stdout
+        )  # --json: stdout is JSON alone
         if as_json:
             print(json.dumps(data, indent=2, default=str))
         if missing:
-            print(f"rcm demo: FAILED: {len(missing)} encounter(s) did not reach a terminal state within "
-                  f"{timeout:.0f}s: {', '.join(sorted(missing)[:10])}", file=sys.stderr)  # fmt: skip
+            print(
+                f"rcm demo: FAILED: {len(missing)} encounter(s) did not reach a terminal state within "
+                f"{timeout:.0f}s: {', '.join(sorted(missing)[:10])}",
+                file=sys.stderr,
+            )
             return 1
         return 0
     finally:
@@ -223,5 +288,8 @@ async def run_demo(settings: ServiceSettings, *, n: int = 60, seed: int = 7, kee
             if started_stack:
                 await asyncio.to_thread(stack.down, settings)
         else:
-            print(f"rcm demo: left running (coding API {base_url}); stop with `rcm stack down` and kill the "
-                  "services", file=sys.stderr)  # fmt: skip
+            print(
+                f"rcm demo: left running (coding API {base_url}); stop with `rcm stack down` and kill the "
+                "services",
+                file=sys.stderr,
+            )

@@ -69,8 +69,12 @@ def cmd_statements(args) -> int:
     async def go():
         pool = await _pool(settings)
         try:
-            return await run_statements(pool, _as_of(args.as_of), statements_dir=out_dir,
-                                        threshold=settings.followup.statement_threshold)  # fmt: skip
+            return await run_statements(
+                pool,
+                _as_of(args.as_of),
+                statements_dir=out_dir,
+                threshold=settings.followup.statement_threshold,
+            )
         finally:
             await pool.close()
 
@@ -79,26 +83,42 @@ def cmd_statements(args) -> int:
         print(json.dumps(result, indent=2))
     else:
         for s in result["issued"]:
-            print(f"{s['statement_id']}  cycle {s['cycle']}  due {s['amount_due']:>10}  {s['file_name']}")
-        print(f"{len(result['issued'])} statement(s) in {result['directory']}"
-              + (f"; {result['skipped_no_address']} account(s) without a guarantor address" if result["skipped_no_address"] else ""))  # fmt: skip
+            print(
+                f"{s['statement_id']}  cycle {s['cycle']}  due {s['amount_due']:>10}  {s['file_name']}"
+            )
+        print(
+            f"{len(result['issued'])} statement(s) in {result['directory']}"
+            + (
+                f"; {result['skipped_no_address']} account(s) without a guarantor address"
+                if result["skipped_no_address"]
+                else ""
+            )
+        )
     return 0
 
 
 def add_parsers(sub) -> None:
     """Register `rcm aging` and `rcm statements run` on the top-level subparsers."""
     s = sub.add_parser("aging", help="A/R aging from followup's claim balances")
-    s.add_argument("--basis", choices=["service", "submission"], default="service",
-                   help="age from the date of service (default) or of first submission")  # fmt: skip
+    s.add_argument(
+        "--basis",
+        choices=["service", "submission"],
+        default="service",
+        help="age from the date of service (default) or of first submission",
+    )
     s.add_argument("--by", choices=["payer", "site", "patient"], default="payer")
-    s.add_argument("--as-of", dest="as_of", type=_date_arg, help="aging date YYYY-MM-DD (default today)")
+    s.add_argument(
+        "--as-of", dest="as_of", type=_date_arg, help="aging date YYYY-MM-DD (default today)"
+    )
     s.add_argument("--sites", nargs="+", default=None, help="only these sites")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=cmd_aging)
 
     s = sub.add_parser("statements", help="patient statements")
     s.add_argument("action", choices=["run"])
-    s.add_argument("--as-of", dest="as_of", type=_date_arg, help="statement date YYYY-MM-DD (default today)")
+    s.add_argument(
+        "--as-of", dest="as_of", type=_date_arg, help="statement date YYYY-MM-DD (default today)"
+    )
     s.add_argument("--out", help="directory for the PDFs (default <run dir>/statements)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_statements)

@@ -42,7 +42,9 @@ def _read_json(path: str):
     try:
         return json.loads(text)
     except ValueError as e:
-        raise UserError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from e
+        raise UserError(
+            f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        ) from e
 
 
 def _encounter(path: str):
@@ -130,17 +132,29 @@ def cmd_claim(args) -> int:
             raise UserError(f"{args.chargemaster}: {e}") from e
     else:
         cm = load_sample_chargemaster(enc.site_id)
-        print(f"rcm: pricing with the bundled sample chargemaster for site {enc.site_id!r} "
-              "(pass --chargemaster FILE to use yours)", file=sys.stderr)  # fmt: skip
+        print(
+            f"rcm: pricing with the bundled sample chargemaster for site {enc.site_id!r} "
+            "(pass --chargemaster FILE to use yours)",
+            file=sys.stderr,
+        )
     from services.billing.handlers import claim_id_for
 
     claim = build_claim(payload, claim_id=claim_id_for(enc.encounter_id), chargemaster=cm)
-    findings = scrub(claim, is_billable=icd10cm.is_billable_on, payer_rules=load_sample_payer_rules())
+    findings = scrub(
+        claim, is_billable=icd10cm.is_billable_on, payer_rules=load_sample_payer_rules()
+    )
     if findings:
         for f in findings:
-            print(f"rcm: scrub {f.code}: {f.message}" + (f" [{f.field}]" if f.field else ""), file=sys.stderr)
-        raise UserError(f"{args.file}: claim held by the scrubber ({len(findings)} finding(s)); no 837 written")
-    batch = build_837([claim], interchange_control_number=1, group_control_number=1, created_at=datetime.now(UTC))
+            print(
+                f"rcm: scrub {f.code}: {f.message}" + (f" [{f.field}]" if f.field else ""),
+                file=sys.stderr,
+            )
+        raise UserError(
+            f"{args.file}: claim held by the scrubber ({len(findings)} finding(s)); no 837 written"
+        )
+    batch = build_837(
+        [claim], interchange_control_number=1, group_control_number=1, created_at=datetime.now(UTC)
+    )
     sys.stdout.write(batch.text)
     return 0
 
@@ -173,8 +187,16 @@ def cmd_submit(args) -> int:
 def cmd_demo(args) -> int:
     from rcm.cli.demo import run_demo
 
-    return run_loop(run_demo(_settings(), n=args.encounters, seed=args.seed, keep=args.keep,
-                                as_json=args.json, timeout=args.timeout))  # fmt: skip
+    return run_loop(
+        run_demo(
+            _settings(),
+            n=args.encounters,
+            seed=args.seed,
+            keep=args.keep,
+            as_json=args.json,
+            timeout=args.timeout,
+        )
+    )
 
 
 def cmd_trace(args) -> int:
@@ -195,10 +217,19 @@ def cmd_bench(args) -> int:
     if not args.timeout > 0:
         raise UserError("bench: --timeout must be a positive number of seconds")
     try:
-        return run_loop(run_bench(n=args.encounters, instances=args.instances, seed=args.seed,
-                                     chaos_seed=args.seed if args.chaos else None, as_json=args.json,
-                                     out=Path(args.out) if args.out else None, timeout=args.timeout,
-                                     partitions=args.partitions, rate=args.rate))  # fmt: skip
+        return run_loop(
+            run_bench(
+                n=args.encounters,
+                instances=args.instances,
+                seed=args.seed,
+                chaos_seed=args.seed if args.chaos else None,
+                as_json=args.json,
+                out=Path(args.out) if args.out else None,
+                timeout=args.timeout,
+                partitions=args.partitions,
+                rate=args.rate,
+            )
+        )
     except BenchError as e:
         raise UserError(f"bench: {e}") from e
 
@@ -211,7 +242,9 @@ def cmd_token(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rcm", description="Revenue-cycle management: coding, claims, payments, follow-up")
+    p = argparse.ArgumentParser(
+        prog="rcm", description="Revenue-cycle management: coding, claims, payments, follow-up"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("stack", help="the local Kafka + Postgres")
@@ -236,29 +269,54 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.set_defaults(func=cmd_era)
 
-    s = sub.add_parser("submit", help="publish encounters (FHIR bundles or native JSON) to the pipeline")
+    s = sub.add_parser(
+        "submit", help="publish encounters (FHIR bundles or native JSON) to the pipeline"
+    )
     s.add_argument("files", nargs="+")
     s.add_argument("--url", help="POST to this coding service URL instead of publishing to Kafka")
     s.set_defaults(func=cmd_submit)
 
-    s = sub.add_parser("demo", help="run the whole pipeline on sample encounters and print a report")
+    s = sub.add_parser(
+        "demo", help="run the whole pipeline on sample encounters and print a report"
+    )
     s.add_argument("--keep", action="store_true", help="leave the stack and services running")
-    s.add_argument("--json", action="store_true", help="print the report as JSON (the table goes to stderr)")
+    s.add_argument(
+        "--json", action="store_true", help="print the report as JSON (the table goes to stderr)"
+    )
     s.add_argument("-n", "--encounters", type=int, default=60)
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--timeout", type=float, default=300)
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("bench", help="run the full pipeline under load and report throughput and latency")
+    s = sub.add_parser(
+        "bench", help="run the full pipeline under load and report throughput and latency"
+    )
     s.add_argument("-n", "--encounters", type=int, default=10_000)
-    s.add_argument("--instances", type=int, default=1, help="instances of each service (also runs K=1 to compare)")
+    s.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="instances of each service (also runs K=1 to compare)",
+    )
     s.add_argument("--seed", type=int, default=11)
-    s.add_argument("--chaos", action="store_true", help="kill processes, the broker and Postgres on a seeded schedule")
-    s.add_argument("--partitions", type=int, default=None, help="partitions per topic (default max(4, 2K))")
-    s.add_argument("--rate", type=float, default=None,
-                   help="publish at this many encounters/s (default: all at once, measuring drain capacity)")
+    s.add_argument(
+        "--chaos",
+        action="store_true",
+        help="kill processes, the broker and Postgres on a seeded schedule",
+    )
+    s.add_argument(
+        "--partitions", type=int, default=None, help="partitions per topic (default max(4, 2K))"
+    )
+    s.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="publish at this many encounters/s (default: all at once, measuring drain capacity)",
+    )
     s.add_argument("--timeout", type=float, default=1800)
-    s.add_argument("--json", action="store_true", help="print the results as JSON (the table goes to stderr)")
+    s.add_argument(
+        "--json", action="store_true", help="print the results as JSON (the table goes to stderr)"
+    )
     s.add_argument("--out", help="results file (default bench-results-<time>.json)")
     s.set_defaults(func=cmd_bench)
 
@@ -266,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("encounter_id")
     s.set_defaults(func=cmd_trace)
 
-    s = sub.add_parser("token", help="issue a work-queue bearer token (signed with RCM_TOKEN_SECRET)")
+    s = sub.add_parser(
+        "token", help="issue a work-queue bearer token (signed with RCM_TOKEN_SECRET)"
+    )
     s.add_argument("--user", required=True)
     s.add_argument("--role", default="coder", choices=["coder", "biller", "supervisor", "service"])
     s.add_argument("--sites", nargs="+", default=["*"])
@@ -281,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from shared.settings import ConfigurationError
     from rcm.localstack import StackError
+    from shared.settings import ConfigurationError
 
     args = build_parser().parse_args(argv)
     try:

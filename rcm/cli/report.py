@@ -18,12 +18,22 @@ OUTCOMES = ("paid", "partially_paid", "denied", "held", "rejected")
 async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
     conn = await asyncpg.connect(dsn)
     try:
-        sites: dict[str, dict] = defaultdict(lambda: {
-            "encounters": 0, "auto_coded": 0, "coder_reviewed": 0, "claims_submitted": 0,
-            **{o: 0 for o in OUTCOMES}, "billed": Decimal(0), "paid_amount": Decimal(0),
-            "patient_responsibility": Decimal(0), "open_work_items": 0,
-        })  # fmt: skip
-        for r in await conn.fetch("SELECT site_id, outcome, count(*) AS n FROM followup.encounter_outcome GROUP BY 1, 2"):
+        sites: dict[str, dict] = defaultdict(
+            lambda: {
+                "encounters": 0,
+                "auto_coded": 0,
+                "coder_reviewed": 0,
+                "claims_submitted": 0,
+                **{o: 0 for o in OUTCOMES},
+                "billed": Decimal(0),
+                "paid_amount": Decimal(0),
+                "patient_responsibility": Decimal(0),
+                "open_work_items": 0,
+            }
+        )
+        for r in await conn.fetch(
+            "SELECT site_id, outcome, count(*) AS n FROM followup.encounter_outcome GROUP BY 1, 2"
+        ):
             sites[r["site_id"]][r["outcome"]] += r["n"]
             sites[r["site_id"]]["encounters"] += r["n"]
         for r in await conn.fetch(
@@ -40,27 +50,53 @@ async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
         ):
             s = sites[r["site_id"]]
             s["claims_submitted"] = r["submitted"]
-            s["billed"], s["paid_amount"], s["patient_responsibility"] = r["billed"], r["paid"], r["pr"]
-        for r in await conn.fetch("SELECT site_id, count(*) AS n FROM followup.work_item WHERE status <> 'resolved' GROUP BY 1"):
+            s["billed"], s["paid_amount"], s["patient_responsibility"] = (
+                r["billed"],
+                r["paid"],
+                r["pr"],
+            )
+        for r in await conn.fetch(
+            "SELECT site_id, count(*) AS n FROM followup.work_item WHERE status <> 'resolved' GROUP BY 1"
+        ):
             sites[r["site_id"]]["open_work_items"] = r["n"]
-        claim_states = [dict(r) for r in await conn.fetch(
-            "SELECT status, count(*) AS n FROM billing.claim GROUP BY 1 ORDER BY 1")]  # fmt: skip
-        denials = [dict(r) for r in await conn.fetch(
-            "SELECT category, action, count(*) AS n, sum(amount) AS amount FROM followup.work_item"
-            " WHERE source_key LIKE 'denial:%' GROUP BY 1, 2 ORDER BY 3 DESC")]  # fmt: skip
-        unmatched = await conn.fetchval("SELECT count(*) FROM payments.claim_payment WHERE state = 'unmatched'")
+        claim_states = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT status, count(*) AS n FROM billing.claim GROUP BY 1 ORDER BY 1"
+            )
+        ]
+        denials = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT category, action, count(*) AS n, sum(amount) AS amount FROM followup.work_item"
+                " WHERE source_key LIKE 'denial:%' GROUP BY 1, 2 ORDER BY 3 DESC"
+            )
+        ]
+        unmatched = await conn.fetchval(
+            "SELECT count(*) FROM payments.claim_payment WHERE state = 'unmatched'"
+        )
         dlq = {}
         for schema in ("coding", "billing", "payments", "followup", "payer_sim"):
             dlq[schema] = await conn.fetchval(f"SELECT count(*) FROM {schema}.dead_letter")
         aging = await aging_table(conn, date.today())
-        statements = await conn.fetch("SELECT cycle, count(*) AS n, coalesce(sum(amount_due), 0) AS due"
-                                      " FROM followup.statement GROUP BY 1 ORDER BY 1")  # fmt: skip
+        statements = await conn.fetch(
+            "SELECT cycle, count(*) AS n, coalesce(sum(amount_due), 0) AS due"
+            " FROM followup.statement GROUP BY 1 ORDER BY 1"
+        )
         recon = [dict(r) for r in await reconciliation(conn, payer_id=None, since=None, until=None)]
-        return {"sites": {k: sites[k] for k in sorted(sites)}, "claim_states": claim_states, "denials": denials,
-                "unmatched_remittances": unmatched, "dead_letters": dlq, "aging": table_json(aging),
-                "aging_text": render_aging_table(aging),
-                "statements": [{"cycle": r["cycle"], "count": r["n"], "amount_due": r["due"]} for r in statements],
-                "reconciliation": recon}  # fmt: skip
+        return {
+            "sites": {k: sites[k] for k in sorted(sites)},
+            "claim_states": claim_states,
+            "denials": denials,
+            "unmatched_remittances": unmatched,
+            "dead_letters": dlq,
+            "aging": table_json(aging),
+            "aging_text": render_aging_table(aging),
+            "statements": [
+                {"cycle": r["cycle"], "count": r["n"], "amount_due": r["due"]} for r in statements
+            ],
+            "reconciliation": recon,
+        }
     finally:
         await conn.close()
 
@@ -70,10 +106,21 @@ def _money(v) -> str:
 
 
 def render(data: dict) -> str:
-    cols = [("encounters", "enc"), ("auto_coded", "auto"), ("coder_reviewed", "coder"), ("claims_submitted", "submitted"),
-            ("paid", "paid"), ("partially_paid", "partial"), ("denied", "denied"), ("held", "held"),
-            ("rejected", "rejected"), ("billed", "billed"), ("paid_amount", "paid $"),
-            ("patient_responsibility", "patient $"), ("open_work_items", "work items")]  # fmt: skip
+    cols = [
+        ("encounters", "enc"),
+        ("auto_coded", "auto"),
+        ("coder_reviewed", "coder"),
+        ("claims_submitted", "submitted"),
+        ("paid", "paid"),
+        ("partially_paid", "partial"),
+        ("denied", "denied"),
+        ("held", "held"),
+        ("rejected", "rejected"),
+        ("billed", "billed"),
+        ("paid_amount", "paid $"),
+        ("patient_responsibility", "patient $"),
+        ("open_work_items", "work items"),
+    ]
     header = f"{'site':<20}" + "".join(f"{label:>12}" for _, label in cols)
     lines = ["", "rcm demo report", "=" * len(header), header, "-" * len(header)]
     totals: dict[str, Decimal] = defaultdict(Decimal)
@@ -85,29 +132,47 @@ def render(data: dict) -> str:
             cells.append(f"{_money(v) if isinstance(v, Decimal) else v:>12}")
         lines.append(f"{site:<20}" + "".join(cells))
     lines.append("-" * len(header))
-    lines.append(f"{'total':<20}" + "".join(
-        f"{_money(totals[k]) if k in ('billed', 'paid_amount', 'patient_responsibility') else int(totals[k]):>12}"
-        for k, _ in cols))  # fmt: skip
+    lines.append(
+        f"{'total':<20}"
+        + "".join(
+            f"{_money(totals[k]) if k in ('billed', 'paid_amount', 'patient_responsibility') else int(totals[k]):>12}"
+            for k, _ in cols
+        )
+    )
     lines.append("")
-    lines.append("claims by state: " + ", ".join(f"{r['status']} {r['n']}" for r in data["claim_states"]))
+    lines.append(
+        "claims by state: " + ", ".join(f"{r['status']} {r['n']}" for r in data["claim_states"])
+    )
     if data["denials"]:
         lines.append("denials by category -> action:")
         for r in data["denials"]:
-            lines.append(f"  {r['category']:<32} -> {r['action']:<24} {r['n']:>4}  {_money(r['amount'] or 0):>12}")
+            lines.append(
+                f"  {r['category']:<32} -> {r['action']:<24} {r['n']:>4}  {_money(r['amount'] or 0):>12}"
+            )
     lines.append(f"unmatched remittances: {data['unmatched_remittances']}")
     lines.append("")
     lines.append("A/R aging by payer (days from date of service):")
     lines.append(data["aging_text"])
     st = data["statements"]
-    lines.append("patient statements issued: " + (", ".join(
-        f"cycle {r['cycle']}: {r['count']} ({_money(r['amount_due'])} due)" for r in st) if st else "none"))
+    lines.append(
+        "patient statements issued: "
+        + (
+            ", ".join(
+                f"cycle {r['cycle']}: {r['count']} ({_money(r['amount_due'])} due)" for r in st
+            )
+            if st
+            else "none"
+        )
+    )
     if data["reconciliation"]:
         lines.append("reconciliation (deposits vs posted cash, per payer per day):")
         for r in data["reconciliation"]:
             gap = (r["deposits"] or 0) - r["posted"] - r["held"] - r["unmatched"]
-            lines.append(f"  {r['payer_id']:<10} {r['payment_date']!s:<12} deposits {_money(r['deposits'] or 0):>10}"
-                         f"  posted {_money(r['posted']):>10}  held {_money(r['held']):>8}"
-                         f"  unmatched {_money(r['unmatched']):>8}  unexplained {_money(gap):>6}")  # fmt: skip
+            lines.append(
+                f"  {r['payer_id']:<10} {r['payment_date']!s:<12} deposits {_money(r['deposits'] or 0):>10}"
+                f"  posted {_money(r['posted']):>10}  held {_money(r['held']):>8}"
+                f"  unmatched {_money(r['unmatched']):>8}  unexplained {_money(gap):>6}"
+            )
     lines.append("dead letters: " + ", ".join(f"{k} {v}" for k, v in data["dead_letters"].items()))
     if "elapsed_seconds" in data:
         lines.append(f"settled in {data['elapsed_seconds']} s")

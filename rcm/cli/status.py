@@ -16,25 +16,41 @@ SCHEMAS = ("coding", "billing", "payments", "followup", "payer_sim")
 async def collect(settings: ServiceSettings) -> dict:
     conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 10)
     try:
-        present = {r[0] for r in await conn.fetch("SELECT schema_name FROM information_schema.schemata")}
+        present = {
+            r[0] for r in await conn.fetch("SELECT schema_name FROM information_schema.schemata")
+        }
         schemas = {s: await schema_snapshot(conn, s) for s in SCHEMAS if s in present}
     finally:
         await conn.close()
-    lag = await asyncio.wait_for(group_lag(settings.kafka_servers, [f"rcm-{s}" for s in SCHEMAS if s != "payer_sim"]), 20)
+    lag = await asyncio.wait_for(
+        group_lag(settings.kafka_servers, [f"rcm-{s}" for s in SCHEMAS if s != "payer_sim"]), 20
+    )
     return {"consumer_lag": lag, "schemas": schemas}
 
 
 def render(data: dict) -> str:
-    lines = ["rcm status", "", f"{'service':<12}{'lag':>8}{'outbox':>8}{'DLQ':>6}{'files':>7}{'failed':>8}  work queues / claims"]
+    lines = [
+        "rcm status",
+        "",
+        f"{'service':<12}{'lag':>8}{'outbox':>8}{'DLQ':>6}{'files':>7}{'failed':>8}  work queues / claims",
+    ]
     for name, snap in data["schemas"].items():
         lag = data["consumer_lag"].get(f"rcm-{name}", "-")
         extra = ""
         if snap.get("work_queue_depth"):
-            extra += "queues " + ", ".join(f"{k} {v}" for k, v in sorted(snap["work_queue_depth"].items()))
+            extra += "queues " + ", ".join(
+                f"{k} {v}" for k, v in sorted(snap["work_queue_depth"].items())
+            )
         if snap.get("claims_by_state"):
-            extra += ("; " if extra else "") + "claims " + ", ".join(f"{k} {v}" for k, v in sorted(snap["claims_by_state"].items()))
-        lines.append(f"{name:<12}{lag!s:>8}{snap['outbox_backlog']:>8}{snap['dead_letters']:>6}{snap['pending_files']:>7}"
-                     f"{snap['failed_files']:>8}  {extra}")  # fmt: skip
+            extra += (
+                ("; " if extra else "")
+                + "claims "
+                + ", ".join(f"{k} {v}" for k, v in sorted(snap["claims_by_state"].items()))
+            )
+        lines.append(
+            f"{name:<12}{lag!s:>8}{snap['outbox_backlog']:>8}{snap['dead_letters']:>6}{snap['pending_files']:>7}"
+            f"{snap['failed_files']:>8}  {extra}"
+        )
     return "\n".join(lines)
 
 

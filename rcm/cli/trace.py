@@ -28,7 +28,11 @@ def trace_for(spans: list[dict], encounter_id: str) -> list[dict]:
     A batch transaction is a trace of its own (it applies many encounters' events) that
     links to each event span; it is shown under the event span it links to.
     """
-    traces = {s["trace_id"] for s in spans if s.get("attributes", {}).get("rcm.encounter_id") == encounter_id}
+    traces = {
+        s["trace_id"]
+        for s in spans
+        if s.get("attributes", {}).get("rcm.encounter_id") == encounter_id
+    }
     mine = [s for s in spans if s["trace_id"] in traces]
     ids = {s["span_id"] for s in mine}
     batches: dict[str, str] = {}  # batch trace id -> the event span its root links to
@@ -59,8 +63,14 @@ def render(spans: list[dict]) -> str:
             ms = (s["end"] - s["start"]) / 1e6
             at = (s["start"] - t0) / 1e6
             status = "" if s["status"] in ("UNSET", "OK") else f"  [{s['status']}]"
-            batch = f", linked batch of {s['attributes'].get('rcm.batch', '?')}" if s.get("linked") else ""
-            lines.append(f"{'  ' * depth}{s['name']}  ({s['service']}, +{at:.1f} ms, {ms:.1f} ms{batch}){status}")
+            batch = (
+                f", linked batch of {s['attributes'].get('rcm.batch', '?')}"
+                if s.get("linked")
+                else ""
+            )
+            lines.append(
+                f"{'  ' * depth}{s['name']}  ({s['service']}, +{at:.1f} ms, {ms:.1f} ms{batch}){status}"
+            )
             walk(s["span_id"], depth + 1)
 
     walk(None, 0)
@@ -70,7 +80,9 @@ def render(spans: list[dict]) -> str:
 def print_trace(settings: ServiceSettings, encounter_id: str) -> int:
     spans = trace_for(load_spans(settings), encounter_id)
     if not spans:
-        print(f"rcm: no spans for encounter {encounter_id} in {settings.traces_file}", file=sys.stderr)
+        print(
+            f"rcm: no spans for encounter {encounter_id} in {settings.traces_file}", file=sys.stderr
+        )
         return 1
     services = sorted({s["service"] for s in spans})
     print(f"encounter {encounter_id}: {len(spans)} spans across {', '.join(services)}")

@@ -8,12 +8,11 @@ are written to ``<run dir>/stack.json`` so service processes find them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from shared.settings import ServiceSettings
 from rcm.localstack.kafka import KafkaBroker, metadata_ok
 from rcm.localstack.postgres import Postgres
 from rcm.localstack.procs import StackError
+from shared.settings import ServiceSettings
 
 __all__ = ["StackError", "up", "down", "status", "KafkaBroker", "Postgres"]
 
@@ -69,16 +68,14 @@ def status(s: ServiceSettings) -> dict:
         out["kafka"] = {"external": s.connections.kafka_bootstrap_servers}
     else:
         pid = kafka.pid()
-        out["kafka"] = {"pid": pid, "bootstrap": kafka.bootstrap if pid else None,
-                        "ready": bool(pid) and metadata_ok(kafka.bootstrap, timeout=3)}
+        out["kafka"] = {
+            "pid": pid,
+            "bootstrap": kafka.bootstrap if pid else None,
+            "ready": bool(pid) and metadata_ok(kafka.bootstrap, timeout=3),
+        }
     if s.connections.database_url:
         out["postgres"] = {"external": "DATABASE_URL"}
     else:
         pid = pg.pid()
         out["postgres"] = {"pid": pid, "dsn": pg.dsn if pid else None, "ready": bool(pid)}
     return out
-
-
-def data_dirs(s: ServiceSettings) -> list[Path]:
-    kafka, pg = _components(s)
-    return [kafka.data, pg.data]

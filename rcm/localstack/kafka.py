@@ -45,12 +45,20 @@ def ensure_jars(home: Path) -> Path:
     tmp = libs.with_name("libs.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     cmd = [
-        "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-        f"-DoutputDirectory={tmp}", "-DincludeScope=runtime",
-    ]  # fmt: skip
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={tmp}",
+        "-DincludeScope=runtime",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
-        raise StackError(f"Kafka: mvn failed resolving jars: {proc.stdout[-500:]}{proc.stderr[-500:]}")
+        raise StackError(
+            f"Kafka: mvn failed resolving jars: {proc.stdout[-500:]}{proc.stderr[-500:]}"
+        )
     shutil.rmtree(libs, ignore_errors=True)
     tmp.rename(libs)
     return libs
@@ -145,23 +153,44 @@ class KafkaBroker:
         # in a bench run (12-18 s against 7-8 s for 3,000 encounters); a production cluster
         # has its own machines and keeps the JVM defaults.
         jvm = [
-            java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath,
-        ]  # fmt: skip
+            java,
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            classpath,
+        ]
         if not (self.data / "meta.properties").exists():
             self.data.mkdir(parents=True, exist_ok=True)
             fmt = subprocess.run(
-                [*jvm, "kafka.tools.StorageTool", "format", "-t", state["cluster_id"], "-c", str(config)],
-                capture_output=True, text=True, timeout=120,
-            )  # fmt: skip
+                [
+                    *jvm,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    state["cluster_id"],
+                    "-c",
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if fmt.returncode != 0:
-                raise StackError(f"Kafka: storage format failed: {fmt.stderr[-400:] or fmt.stdout[-400:]}")
+                raise StackError(
+                    f"Kafka: storage format failed: {fmt.stderr[-400:] or fmt.stdout[-400:]}"
+                )
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
                 [*jvm, "kafka.Kafka", str(config)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # survive the CLI that started it
-            )  # fmt: skip
+            )
         self.pid_file.write_text(str(proc.pid))
         self.wait_ready(timeout, proc)
         return self.bootstrap
@@ -176,7 +205,9 @@ class KafkaBroker:
             return metadata_ok(self.bootstrap)
 
         if not wait_until(ok, timeout, interval=0.5):
-            raise StackError(f"Kafka not ready on {self.bootstrap} after {timeout:.0f}s (log: {self.log_file})")
+            raise StackError(
+                f"Kafka not ready on {self.bootstrap} after {timeout:.0f}s (log: {self.log_file})"
+            )
 
     def stop(self, timeout: float = 30) -> None:
         pid = self.pid()
@@ -195,7 +226,9 @@ def metadata_ok(bootstrap: str, timeout: float = 5) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
     async def probe() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000)
+        )
         try:
             await asyncio.wait_for(admin.start(), timeout)
             await asyncio.wait_for(admin.list_topics(), timeout)

@@ -66,9 +66,13 @@ class Postgres:
         exe = str(bin_dir() / args[0])
         try:
             return subprocess.run(
-                [exe, *args[1:]], capture_output=True, text=True, timeout=timeout,
-                user=self.os_user, cwd="/",
-            )  # fmt: skip
+                [exe, *args[1:]],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                user=self.os_user,
+                cwd="/",
+            )
         except subprocess.TimeoutExpired as e:
             raise StackError(f"Postgres: {args[0]} timed out after {timeout:.0f}s") from e
 
@@ -77,8 +81,11 @@ class Postgres:
         try:
             pwd.getpwnam(PG_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", PG_USER], check=True,
-                           capture_output=True)  # fmt: skip
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", PG_USER],
+                check=True,
+                capture_output=True,
+            )
         entry = pwd.getpwnam(PG_USER)
         for p in [self.dir, *self.dir.parents]:
             mode = p.stat().st_mode
@@ -115,8 +122,19 @@ class Postgres:
             self.data.mkdir(parents=True, exist_ok=True)
             self.sock.mkdir(parents=True, exist_ok=True)
         if not (self.data / "PG_VERSION").exists():
-            r = self._run(["initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                           "--encoding=UTF8", "--locale=C", "--no-sync"])  # fmt: skip
+            r = self._run(
+                [
+                    "initdb",
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]
+            )
             if r.returncode != 0:
                 raise StackError(f"Postgres: initdb failed: {r.stderr[-400:]}")
             with open(self.data / "postgresql.conf", "a") as conf:
@@ -132,23 +150,56 @@ class Postgres:
                 )
         if not self.pid():
             opts = f"-p {state['port']} -h 127.0.0.1 -k {self.sock}"
-            r = self._run(["pg_ctl", "-D", str(self.data), "-l", str(self.log_file), "-o", opts,
-                           "-w", "-t", str(int(timeout)), "start"], timeout=timeout + 10)  # fmt: skip
+            r = self._run(
+                [
+                    "pg_ctl",
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log_file),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    str(int(timeout)),
+                    "start",
+                ],
+                timeout=timeout + 10,
+            )
             if r.returncode != 0:
-                tail = self.log_file.read_text(errors="replace")[-600:] if self.log_file.exists() else ""
-                raise StackError(f"Postgres failed to start on port {state['port']}: {r.stderr[-300:]} {tail}")
+                tail = (
+                    self.log_file.read_text(errors="replace")[-600:]
+                    if self.log_file.exists()
+                    else ""
+                )
+                raise StackError(
+                    f"Postgres failed to start on port {state['port']}: {r.stderr[-300:]} {tail}"
+                )
         if not wait_until(self._ready, timeout):
             raise StackError(f"Postgres not accepting connections on 127.0.0.1:{state['port']}")
         self._ensure_database()
         return self.dsn
 
     def _ready(self) -> bool:
-        r = self._run(["pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-t", "2"], timeout=10)
+        r = self._run(
+            ["pg_isready", "-h", "127.0.0.1", "-p", str(self.port), "-t", "2"], timeout=10
+        )
         return r.returncode == 0
 
     def _ensure_database(self) -> None:
         q = f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"
-        psql = ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-tAc"]
+        psql = [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+        ]
         r = self._run([*psql, q], timeout=30)
         if r.stdout.strip() != "1":
             r = self._run([*psql, f"CREATE DATABASE {DB_NAME}"], timeout=30)
@@ -159,7 +210,9 @@ class Postgres:
         """Stop the server; ``mode='immediate'`` is a crash (chaos runs)."""
         if not self.pid() or not (self.data / "PG_VERSION").exists():
             return
-        r = self._run(["pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", str(int(timeout)), "stop"],
-                      timeout=timeout + 10)  # fmt: skip
+        r = self._run(
+            ["pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", str(int(timeout)), "stop"],
+            timeout=timeout + 10,
+        )
         if r.returncode != 0 and self.pid():
             raise StackError(f"Postgres: pg_ctl stop failed: {r.stderr[-300:]}")

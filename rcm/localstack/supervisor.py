@@ -38,8 +38,14 @@ class ServiceProcess:
             cmd += ["--http-port", str(self.http_port)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            self.proc = subprocess.Popen(
+                cmd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.started.append(self.proc)
         # `rcm stack down` stops whatever a crashed demo or bench left running.
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -85,10 +91,19 @@ class Supervisor:
     base_env: dict[str, str]
     processes: list[ServiceProcess] = field(default_factory=list)
 
-    def add(self, name: str, *, instance: int = 0, http: bool = False, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+    def add(
+        self,
+        name: str,
+        *,
+        instance: int = 0,
+        http: bool = False,
+        extra_env: dict[str, str] | None = None,
+    ) -> ServiceProcess:
         env = {**os.environ, **self.base_env, **(extra_env or {})}
         port = free_port() if http else None
-        sp = ServiceProcess(name, instance, env, self.run_dir / "logs" / f"{name}-{instance}.log", port)
+        sp = ServiceProcess(
+            name, instance, env, self.run_dir / "logs" / f"{name}-{instance}.log", port
+        )
         self.processes.append(sp)
         return sp
 

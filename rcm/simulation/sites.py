@@ -70,7 +70,7 @@ SITES: dict[str, Site] = {
                     city="Maple Falls",
                     state="OH",
                     postal_code="432151407",
-                ),  # fmt: skip
+                ),
             ),
             place_of_service={"office": "11"},
             practitioners=(
@@ -92,7 +92,7 @@ SITES: dict[str, Site] = {
                     city="Cedar Bay",
                     state="OH",
                     postal_code="441132208",
-                ),  # fmt: skip
+                ),
             ),
             place_of_service={"office": "20"},
             practitioners=(
@@ -113,7 +113,7 @@ SITES: dict[str, Site] = {
                     city="Ashford",
                     state="OH",
                     postal_code="452024411",
-                ),  # fmt: skip
+                ),
             ),
             place_of_service={"office": "22", "ed": "23", "inpatient": "21"},
             practitioners=(

@@ -41,10 +41,19 @@ async def _apply_999(conn, acks, file_name: str, emitter: Emitter) -> None:
         located: dict[str, list[Reason]] = {cid: [] for cid in claim_ids}
         general = [Reason(code=f"999-{ack.status}", message=ack.message)]
         for err in ack.errors:
-            reason = Reason(code=err.code, message=err.message,
-                            field=f"{err.segment_id or ''}@{err.segment_position or ''}")  # fmt: skip
-            owner = next((cid for cid, first, last in spans
-                          if err.segment_position and first <= err.segment_position <= last), None)  # fmt: skip
+            reason = Reason(
+                code=err.code,
+                message=err.message,
+                field=f"{err.segment_id or ''}@{err.segment_position or ''}",
+            )
+            owner = next(
+                (
+                    cid
+                    for cid, first, last in spans
+                    if err.segment_position and first <= err.segment_position <= last
+                ),
+                None,
+            )
             if owner:
                 located[owner].append(reason)
             else:
@@ -66,8 +75,14 @@ async def _apply_277ca(conn, claim_acks, file_name: str, emitter: Emitter) -> No
     await _emit(conn, accepted, rejected, "277CA", file_name, emitter)
 
 
-async def _emit(conn, accepted: dict, rejected: dict[str, list[Reason]], source: str, file_name: str,
-                emitter: Emitter) -> None:  # fmt: skip
+async def _emit(
+    conn,
+    accepted: dict,
+    rejected: dict[str, list[Reason]],
+    source: str,
+    file_name: str,
+    emitter: Emitter,
+) -> None:
     claims = await repo.lock_claims(conn, list(accepted) + list(rejected))
     # Only claims still awaiting an acknowledgement move on; a repeated ack changes nothing,
     # nor does one that comes after the claim's remittance (its status is read under the lock).
@@ -80,9 +95,20 @@ async def _emit(conn, accepted: dict, rejected: dict[str, list[Reason]], source:
         changes.append((cid, "accepted", {"source": source, "file_name": file_name}))
         if ack.payer_claim_control_number:
             pccns.append((cid, ack.payer_claim_control_number))
-        emitter.emit(ClaimAccepted(site_id=c["site_id"], encounter_id=c["encounter_id"], payload=ClaimAckPayload(
-            claim_id=cid, source=source, payer_claim_control_number=ack.payer_claim_control_number,
-            status_category=ack.status_category, file_name=file_name)), traceparent=c["traceparent"])  # fmt: skip
+        emitter.emit(
+            ClaimAccepted(
+                site_id=c["site_id"],
+                encounter_id=c["encounter_id"],
+                payload=ClaimAckPayload(
+                    claim_id=cid,
+                    source=source,
+                    payer_claim_control_number=ack.payer_claim_control_number,
+                    status_category=ack.status_category,
+                    file_name=file_name,
+                ),
+            ),
+            traceparent=c["traceparent"],
+        )
     for cid, reasons in rejected.items():
         c = claims.get(cid)
         if c is None or c["status"] not in open_states:
@@ -91,8 +117,16 @@ async def _emit(conn, accepted: dict, rejected: dict[str, list[Reason]], source:
             (cid, "rejected", {"source": source, "reasons": [r.model_dump() for r in reasons]})
         )
         work.append((cid, c["site_id"], "rejection", json.dumps([r.model_dump() for r in reasons])))
-        emitter.emit(ClaimRejected(site_id=c["site_id"], encounter_id=c["encounter_id"], payload=ClaimAckPayload(
-            claim_id=cid, source=source, reasons=reasons, file_name=file_name)), traceparent=c["traceparent"])  # fmt: skip
+        emitter.emit(
+            ClaimRejected(
+                site_id=c["site_id"],
+                encounter_id=c["encounter_id"],
+                payload=ClaimAckPayload(
+                    claim_id=cid, source=source, reasons=reasons, file_name=file_name
+                ),
+            ),
+            traceparent=c["traceparent"],
+        )
     await repo.set_status(conn, changes)
     await repo.open_work_items(conn, work)
     await repo.set_payer_claim_numbers(conn, pccns)

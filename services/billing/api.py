@@ -28,14 +28,27 @@ def create_app(rt: Runtime) -> FastAPI:
         if not p.can_access(claim["site_id"]):
             raise HTTPException(403, f"claim {claim_id} belongs to another site")
         return {
-            "claim_id": claim_id, "encounter_id": claim["encounter_id"], "site_id": claim["site_id"],
-            "payer_id": claim["payer_id"], "status": claim["status"], "claim_type": claim["claim_type"],
-            "frequency_code": claim["frequency_code"], "original_claim_id": claim["original_claim_id"],
+            "claim_id": claim_id,
+            "encounter_id": claim["encounter_id"],
+            "site_id": claim["site_id"],
+            "payer_id": claim["payer_id"],
+            "status": claim["status"],
+            "claim_type": claim["claim_type"],
+            "frequency_code": claim["frequency_code"],
+            "original_claim_id": claim["original_claim_id"],
             "payer_claim_control_number": claim["payer_claim_control_number"],
-            "total_charge": str(claim["total_charge"]), "service_date": claim["service_date"].isoformat(),
-            "interchange_control_number": claim["interchange_control_number"], "file_name": claim["file_name"],
-            "history": [{"status": h["status"], "at": h["at"].isoformat(),
-                         "detail": json.loads(h["detail"]) if h["detail"] else None} for h in history],
-        }  # fmt: skip
+            "total_charge": str(claim["total_charge"]),
+            "service_date": claim["service_date"].isoformat(),
+            "interchange_control_number": claim["interchange_control_number"],
+            "file_name": claim["file_name"],
+            "history": [
+                {
+                    "status": h["status"],
+                    "at": h["at"].isoformat(),
+                    "detail": json.loads(h["detail"]) if h["detail"] else None,
+                }
+                for h in history
+            ],
+        }
 
     return app

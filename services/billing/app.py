@@ -34,8 +34,14 @@ async def file_writer(rt: Runtime) -> None:
 async def ack_mailbox(rt: Runtime) -> None:
     # One file per transaction: an acknowledgement locks its claims, which the remittance
     # consumer locks too (both in claim order; see repository.lock_claims).
-    box = InboundMailbox(rt.settings.inbound_dir, frozenset({"999", "277CA"}), "billing", apply_ack,
-                         on_commit=rt.relay.notify, files_per_transaction=1)  # fmt: skip
+    box = InboundMailbox(
+        rt.settings.inbound_dir,
+        frozenset({"999", "277CA"}),
+        "billing",
+        apply_ack,
+        on_commit=rt.relay.notify,
+        files_per_transaction=1,
+    )
     await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
 
 

@@ -60,6 +60,13 @@ class BillingContext:
             ncci = parse_ncci_ptp(c.ncci_ptp_file.read_text()) if c.ncci_ptp_file else None
             if c.mue_file:
                 ncci = parse_mue(c.mue_file.read_text(), ncci)
-        return cls(outbound_dir=s.outbound_dir, payer_rules=rules, ncci=ncci,
-                   max_claims_per_file=c.max_claims_per_file, sender_id=c.sender_id, receiver_id=c.receiver_id,
-                   submitter_name=c.submitter_name, usage=c.usage)  # fmt: skip
+        return cls(
+            outbound_dir=s.outbound_dir,
+            payer_rules=rules,
+            ncci=ncci,
+            max_claims_per_file=c.max_claims_per_file,
+            sender_id=c.sender_id,
+            receiver_id=c.receiver_id,
+            submitter_name=c.submitter_name,
+            usage=c.usage,
+        )

@@ -79,8 +79,11 @@ def make_handler(rt: Runtime) -> Handler:
         for item in items:
             payload: EncounterCodedPayload = item.event.payload
             enc = payload.encounter
-            claim = build_claim(payload, claim_id=claim_id_for(enc.encounter_id),
-                                chargemaster=await ctx.chargemaster(conn, enc.site_id))  # fmt: skip
+            claim = build_claim(
+                payload,
+                claim_id=claim_id_for(enc.encounter_id),
+                chargemaster=await ctx.chargemaster(conn, enc.site_id),
+            )
             candidates.append((claim, payload, item))
         await bill(conn, candidates, emitter)
 
@@ -95,10 +98,12 @@ def make_handler(rt: Runtime) -> Handler:
                 raise LookupError(f"correction for unknown claim {req.claim_id}")
             payload = EncounterCodedPayload.model_validate_json(original["coded"])
             if req.diagnoses is not None or req.procedures is not None:
-                payload = payload.model_copy(update={
-                    "diagnoses": req.diagnoses or payload.diagnoses,
-                    "procedures": req.procedures or payload.procedures,
-                })  # fmt: skip
+                payload = payload.model_copy(
+                    update={
+                        "diagnoses": req.diagnoses or payload.diagnoses,
+                        "procedures": req.procedures or payload.procedures,
+                    }
+                )
             n = await repo.corrections_of(conn, req.claim_id)
             claim = build_claim(
                 payload,
@@ -111,9 +116,20 @@ def make_handler(rt: Runtime) -> Handler:
                 payer_claim_control_number=original["payer_claim_control_number"],
             )
             candidates.append((claim, payload, item))
-            await repo.set_status(conn, [(req.claim_id, "corrected" if req.frequency_code == "7" else "voided",
-                                          {"reason": req.reason, "by": req.requested_by,
-                                           "replacement": claim.claim_id})])  # fmt: skip
+            await repo.set_status(
+                conn,
+                [
+                    (
+                        req.claim_id,
+                        "corrected" if req.frequency_code == "7" else "voided",
+                        {
+                            "reason": req.reason,
+                            "by": req.requested_by,
+                            "replacement": claim.claim_id,
+                        },
+                    )
+                ],
+            )
         await bill(conn, candidates, emitter)
 
     async def bill(
@@ -121,18 +137,34 @@ def make_handler(rt: Runtime) -> Handler:
     ) -> None:
         today = datetime.now(UTC).date()
         rows = [
-            (c.claim_id, c.encounter_id, c.site_id, c.payer.payer_id if c.payer else None, c.claim_type,
-             c.frequency_code, c.original_claim_id, c.payer_claim_control_number, c.total_charge, c.service_date,
-             p.model_dump_json(), i.traceparent)
+            (
+                c.claim_id,
+                c.encounter_id,
+                c.site_id,
+                c.payer.payer_id if c.payer else None,
+                c.claim_type,
+                c.frequency_code,
+                c.original_claim_id,
+                c.payer_claim_control_number,
+                c.total_charge,
+                c.service_date,
+                p.model_dump_json(),
+                i.traceparent,
+            )
             for c, p, i in candidates
-        ]  # fmt: skip
+        ]
         new = await repo.insert_claims(conn, rows)
         held, clean = [], []
         for claim, _, item in candidates:
             if claim.claim_id not in new:
                 continue  # this encounter already has its claim
-            findings = scrub(claim, is_billable=icd10cm.is_billable_on, payer_rules=ctx.payer_rules,
-                             ncci=ctx.ncci, as_of=today)  # fmt: skip
+            findings = scrub(
+                claim,
+                is_billable=icd10cm.is_billable_on,
+                payer_rules=ctx.payer_rules,
+                ncci=ctx.ncci,
+                as_of=today,
+            )
             (held if findings else clean).append((claim, item, findings))
         await hold(conn, held, emitter)
         await submit(conn, clean, emitter)
@@ -144,12 +176,28 @@ def make_handler(rt: Runtime) -> Handler:
             conn,
             [(c.claim_id, "held", {"reasons": [r.model_dump() for r in f]}) for c, _, f in held],
         )
-        await repo.open_work_items(conn, [(c.claim_id, c.site_id, "scrub_hold", json.dumps([r.model_dump() for r in f]))
-                                          for c, _, f in held])  # fmt: skip
+        await repo.open_work_items(
+            conn,
+            [
+                (c.claim_id, c.site_id, "scrub_hold", json.dumps([r.model_dump() for r in f]))
+                for c, _, f in held
+            ],
+        )
         for c, item, findings in held:
-            emitter.emit(ClaimHeld(site_id=c.site_id, encounter_id=c.encounter_id, payload=ClaimHeldPayload(
-                claim_id=c.claim_id, payer_id=c.payer.payer_id if c.payer else None,
-                total_charge=c.total_charge, service_date=c.service_date, reasons=findings)), cause=item)  # fmt: skip
+            emitter.emit(
+                ClaimHeld(
+                    site_id=c.site_id,
+                    encounter_id=c.encounter_id,
+                    payload=ClaimHeldPayload(
+                        claim_id=c.claim_id,
+                        payer_id=c.payer.payer_id if c.payer else None,
+                        total_charge=c.total_charge,
+                        service_date=c.service_date,
+                        reasons=findings,
+                    ),
+                ),
+                cause=item,
+            )
 
     async def submit(conn, clean, emitter: Emitter) -> None:
         # One 837 per claim type (837P and 837I follow different guides), whatever the payers:
@@ -180,43 +228,94 @@ def make_handler(rt: Runtime) -> Handler:
 
     async def _write_file(conn, claim_type: str, entries, now: datetime, emitter: Emitter) -> None:
         icn, gcn = await repo.next_control_numbers(conn)
-        with tracer().start_as_current_span("x12 build 837", attributes={"rcm.claims": len(entries),
-                                                                          "rcm.interchange_control_number": icn}):  # fmt: skip
-            batch = build_837([c for c, _, _ in entries], interchange_control_number=icn, group_control_number=gcn,
-                              created_at=now, sender_id=ctx.sender_id, receiver_id=ctx.receiver_id,
-                              submitter_name=ctx.submitter_name, usage=ctx.usage)  # fmt: skip
+        with tracer().start_as_current_span(
+            "x12 build 837",
+            attributes={"rcm.claims": len(entries), "rcm.interchange_control_number": icn},
+        ):
+            batch = build_837(
+                [c for c, _, _ in entries],
+                interchange_control_number=icn,
+                group_control_number=gcn,
+                created_at=now,
+                sender_id=ctx.sender_id,
+                receiver_id=ctx.receiver_id,
+                submitter_name=ctx.submitter_name,
+                usage=ctx.usage,
+            )
         kind = "P" if claim_type == "professional" else "I"
         payers = {c.payer.payer_id for c, _, _ in entries}
-        payer_id = payers.pop() if len(payers) == 1 else None  # recorded when the file has one payer
-        file_name = f"837{kind}_{_safe(payer_id)}_{icn:09d}.x12" if payer_id else f"837{kind}_{icn:09d}.x12"
+        payer_id = (
+            payers.pop() if len(payers) == 1 else None
+        )  # recorded when the file has one payer
+        file_name = (
+            f"837{kind}_{_safe(payer_id)}_{icn:09d}.x12" if payer_id else f"837{kind}_{icn:09d}.x12"
+        )
         await add_outbound(conn, repo.S, ctx.outbound_dir, file_name, batch.text)
         spans = {
             st: [[s.claim_id, s.first_segment, s.last_segment] for s in ss]
             for st, ss in batch.spans.items()
         }
-        await repo.record_file(conn, file_name=file_name, icn=icn, gcn=gcn, claim_type=claim_type, payer_id=payer_id,
-                               transactions=batch.transactions, spans=spans)  # fmt: skip
+        await repo.record_file(
+            conn,
+            file_name=file_name,
+            icn=icn,
+            gcn=gcn,
+            claim_type=claim_type,
+            payer_id=payer_id,
+            transactions=batch.transactions,
+            spans=spans,
+        )
         st_of = {cid: st for st, ids in batch.transactions.items() for cid in ids}
         await repo.mark_submitted(
             conn, [(c.claim_id, f"{icn:09d}", file_name, st_of[c.claim_id]) for c, _, _ in entries]
         )
-        await repo.set_status(conn, [(c.claim_id, "submitted", {"file_name": file_name, "interchange_control_number": f"{icn:09d}"})
-                                     for c, _, _ in entries])  # fmt: skip
+        await repo.set_status(
+            conn,
+            [
+                (
+                    c.claim_id,
+                    "submitted",
+                    {"file_name": file_name, "interchange_control_number": f"{icn:09d}"},
+                )
+                for c, _, _ in entries
+            ],
+        )
         for c, item, _ in entries:
             guarantor = c.subscriber if c.relationship == "child" and c.subscriber else c.patient
-            emitter.emit(ClaimSubmitted(site_id=c.site_id, encounter_id=c.encounter_id, payload=ClaimSubmittedPayload(
-                claim_id=c.claim_id, payer_id=c.payer.payer_id, payer_name=c.payer.payer_name,
-                filing_indicator=c.filing_indicator, claim_type=c.claim_type, frequency_code=c.frequency_code,
-                original_claim_id=c.original_claim_id, payer_claim_control_number=c.payer_claim_control_number,
-                total_charge=c.total_charge, service_date=c.service_date, submitted_at=now,
-                interchange_control_number=f"{icn:09d}", file_name=file_name, lines=c.event_lines(),
-                guarantor=guarantor)), cause=item)  # fmt: skip
+            emitter.emit(
+                ClaimSubmitted(
+                    site_id=c.site_id,
+                    encounter_id=c.encounter_id,
+                    payload=ClaimSubmittedPayload(
+                        claim_id=c.claim_id,
+                        payer_id=c.payer.payer_id,
+                        payer_name=c.payer.payer_name,
+                        filing_indicator=c.filing_indicator,
+                        claim_type=c.claim_type,
+                        frequency_code=c.frequency_code,
+                        original_claim_id=c.original_claim_id,
+                        payer_claim_control_number=c.payer_claim_control_number,
+                        total_charge=c.total_charge,
+                        service_date=c.service_date,
+                        submitted_at=now,
+                        interchange_control_number=f"{icn:09d}",
+                        file_name=file_name,
+                        lines=c.event_lines(),
+                        guarantor=guarantor,
+                    ),
+                ),
+                cause=item,
+            )
 
     async def on_remittances(conn, items: list[Inbound]) -> None:
         changes = []
         for item in items:
             p = item.event.payload
-            detail = {"remittance_id": p.remittance_id, "paid": str(p.paid), "status_code": p.status_code}
+            detail = {
+                "remittance_id": p.remittance_id,
+                "paid": str(p.paid),
+                "status_code": p.status_code,
+            }
             changes.append((p.claim_id, remittance_status(p), detail, p.payer_claim_control_number))
         await repo.apply_remittances(conn, changes)
 

@@ -33,20 +33,24 @@ async def set_status(conn: asyncpg.Connection, changes: list[tuple[str, str, dic
     await conn.execute(
         f"UPDATE {S}.claim c SET status = u.s, updated_at = now() FROM unnest($1::text[], $2::text[]) AS u(i, s)"
         " WHERE c.claim_id = u.i",
-        ids, statuses,
-    )  # fmt: skip
+        ids,
+        statuses,
+    )
     await _add_history(conn, changes)
 
 
-async def _add_history(conn: asyncpg.Connection, changes: list[tuple[str, str, dict | None]]) -> None:
+async def _add_history(
+    conn: asyncpg.Connection, changes: list[tuple[str, str, dict | None]]
+) -> None:
     """A claim_history row per (claim_id, status, detail)."""
     if changes:
         await conn.execute(
             f"INSERT INTO {S}.claim_history (claim_id, status, detail)"
             " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
-            [c[0] for c in changes], [c[1] for c in changes],
+            [c[0] for c in changes],
+            [c[1] for c in changes],
             [json.dumps(c[2]) if c[2] is not None else None for c in changes],
-        )  # fmt: skip
+        )
 
 
 async def mark_submitted(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
@@ -65,14 +69,29 @@ async def next_control_numbers(conn: asyncpg.Connection) -> tuple[int, int]:
     return row["icn"], row["gcn"]
 
 
-async def record_file(conn, *, file_name: str, icn: int, gcn: int, claim_type: str, payer_id: str | None,
-                      transactions: dict, spans: dict) -> None:  # fmt: skip
+async def record_file(
+    conn,
+    *,
+    file_name: str,
+    icn: int,
+    gcn: int,
+    claim_type: str,
+    payer_id: str | None,
+    transactions: dict,
+    spans: dict,
+) -> None:
     await conn.execute(
         f"INSERT INTO {S}.submission_file (file_name, interchange_control_number, group_control_number,"
         " claim_type, payer_id, claim_count, transactions, spans) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        file_name, str(icn), str(gcn), claim_type, payer_id, sum(len(v) for v in transactions.values()),
-        json.dumps(transactions), json.dumps(spans),
-    )  # fmt: skip
+        file_name,
+        str(icn),
+        str(gcn),
+        claim_type,
+        payer_id,
+        sum(len(v) for v in transactions.values()),
+        json.dumps(transactions),
+        json.dumps(spans),
+    )
 
 
 async def file_by_group(conn: asyncpg.Connection, group_control_number: str):
@@ -121,13 +140,8 @@ async def save_chargemaster(conn: asyncpg.Connection, site_id: str, csv_text: st
     await conn.execute(
         f"INSERT INTO {S}.chargemaster (site_id, csv) VALUES ($1, $2)"
         " ON CONFLICT (site_id) DO UPDATE SET csv = EXCLUDED.csv, loaded_at = now()",
-        site_id, csv_text,
-    )  # fmt: skip
-
-
-async def claim_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        f"SELECT site_id, status, count(*) AS n, sum(total_charge) AS charge FROM {S}.claim GROUP BY 1, 2 ORDER BY 1, 2"
+        site_id,
+        csv_text,
     )
 
 
@@ -150,7 +164,9 @@ async def lock_claims(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[st
     return {r["claim_id"]: r for r in rows}
 
 
-async def apply_remittances(conn: asyncpg.Connection, changes: list[tuple[str, str, dict, str | None]]) -> set[str]:
+async def apply_remittances(
+    conn: asyncpg.Connection, changes: list[tuple[str, str, dict, str | None]]
+) -> set[str]:
     """Move claims on after their remittances: (claim_id, status, detail, payer claim control number).
 
     In event order: a claim's last status stands, as does its last payer claim control number
@@ -169,9 +185,13 @@ async def apply_remittances(conn: asyncpg.Connection, changes: list[tuple[str, s
     await conn.execute(
         f"UPDATE {S}.claim c SET status = u.s, payer_claim_control_number = coalesce(u.n, c.payer_claim_control_number),"
         " updated_at = now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, s, n) WHERE c.claim_id = u.i",
-        ids, [status[i] for i in ids], [number[i] for i in ids],
-    )  # fmt: skip
-    await _add_history(conn, [(claim_id, st, detail) for claim_id, st, detail, _ in changes if claim_id in known])
+        ids,
+        [status[i] for i in ids],
+        [number[i] for i in ids],
+    )
+    await _add_history(
+        conn, [(claim_id, st, detail) for claim_id, st, detail, _ in changes if claim_id in known]
+    )
     return known
 
 
@@ -182,5 +202,6 @@ async def set_payer_claim_numbers(conn: asyncpg.Connection, rows: list[tuple[str
         await conn.execute(  # one statement per batch (executemany is a round of work per row)
             f"UPDATE {S}.claim c SET payer_claim_control_number = u.n"
             " FROM unnest($1::text[], $2::text[]) AS u(i, n) WHERE c.claim_id = u.i",
-            ids, numbers,
-        )  # fmt: skip
+            ids,
+            numbers,
+        )

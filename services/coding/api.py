@@ -75,17 +75,25 @@ def create_app(rt: Runtime) -> FastAPI:
         try:
             data = json.loads(await request.body())
         except ValueError as e:
-            raise HTTPException(422, [{"path": "$", "message": f"body is not valid JSON: {e.msg}"}]) from e
+            raise HTTPException(
+                422, [{"path": "$", "message": f"body is not valid JSON: {e.msg}"}]
+            ) from e
         enc = parse_intake(data)
         event = EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc)
         emitter = Emitter(repo.S)
         async with pool.acquire() as conn, conn.transaction():
             if not await repo.record_intake(conn, enc.encounter_id, enc.site_id, event.event_id):
-                return JSONResponse({"encounter_id": enc.encounter_id, "status": "duplicate"}, status_code=200)
+                return JSONResponse(
+                    {"encounter_id": enc.encounter_id, "status": "duplicate"}, status_code=200
+                )
             emitter.emit(event)
             await emitter.flush(conn)
         rt.relay.notify()
-        return {"encounter_id": enc.encounter_id, "event_id": str(event.event_id), "status": "accepted"}
+        return {
+            "encounter_id": enc.encounter_id,
+            "event_id": str(event.event_id),
+            "status": "accepted",
+        }
 
     def sites_of(p: Principal) -> list[str] | None:
         return None if "*" in p.sites else sorted(p.sites)
@@ -99,8 +107,13 @@ def create_app(rt: Runtime) -> FastAPI:
         async with pool.acquire() as conn, conn.transaction():
             item = await repo.lease_next(conn, p.user_id, sites_of(p), lease_seconds)
             if item is not None:
-                await repo.audit(conn, encounter_id=item["encounter_id"], work_item_id=item["work_item_id"],
-                                 user_id=p.user_id, action="lease")  # fmt: skip
+                await repo.audit(
+                    conn,
+                    encounter_id=item["encounter_id"],
+                    work_item_id=item["work_item_id"],
+                    user_id=p.user_id,
+                    action="lease",
+                )
             return item
 
     @app.post("/work/next")
@@ -150,7 +163,9 @@ def create_app(rt: Runtime) -> FastAPI:
             if item["status"] == "completed":
                 raise HTTPException(409, f"work item {work_item_id} is already completed")
             if item["leased_by"] != p.user_id or item["lease_token"] != body.lease_token:
-                raise HTTPException(409, f"work item {work_item_id} is not leased to you (lease expired or taken)")
+                raise HTTPException(
+                    409, f"work item {work_item_id} is not leased to you (lease expired or taken)"
+                )
             enc = EncounterModel.model_validate_json(item["encounter"])
             dx = [icd10cm.normalize(c) for c in body.diagnoses]
             procs = [pr.model_dump() for pr in body.procedures]
@@ -158,33 +173,64 @@ def create_app(rt: Runtime) -> FastAPI:
             overridden = {o.code: o.reason for o in body.overrides}
             unresolved = [e for e in edits if e.severity == "blocking" and e.code not in overridden]
             if unresolved:
-                raise HTTPException(422, {"message": "blocking coding edits remain; fix them or override with a reason",
-                                          "edits": [e.model_dump() for e in unresolved]})  # fmt: skip
+                raise HTTPException(
+                    422,
+                    {
+                        "message": "blocking coding edits remain; fix them or override with a reason",
+                        "edits": [e.model_dump() for e in unresolved],
+                    },
+                )
             try:
                 payload = EncounterCodedPayload(
                     encounter=enc,
-                    diagnoses=[CodedDiagnosis(code=c, description=icd10cm.description(c)) for c in dx],
-                    procedures=[CodedProcedure(code=pr.code, system=procedure_system(pr.code), modifiers=pr.modifiers,
-                                               units=pr.units, diagnosis_pointers=pr.diagnosis_pointers)
-                                for pr in body.procedures],
-                    edits=edits, route="review", coded_by=p.user_id,
-                )  # fmt: skip
+                    diagnoses=[
+                        CodedDiagnosis(code=c, description=icd10cm.description(c)) for c in dx
+                    ],
+                    procedures=[
+                        CodedProcedure(
+                            code=pr.code,
+                            system=procedure_system(pr.code),
+                            modifiers=pr.modifiers,
+                            units=pr.units,
+                            diagnosis_pointers=pr.diagnosis_pointers,
+                        )
+                        for pr in body.procedures
+                    ],
+                    edits=edits,
+                    route="review",
+                    coded_by=p.user_id,
+                )
             except ValidationError as e:
                 raise HTTPException(422, e.errors(include_input=False, include_url=False)) from e
             final = payload.model_dump(mode="json", include={"diagnoses", "procedures"})
             await repo.complete_item(conn, work_item_id, p.user_id, final)
             suggested = json.loads(item["suggestions"])
-            before = {"diagnoses": [d["code"] for d in suggested["diagnoses"]],
-                      "procedures": [x["code"] for x in suggested["procedures"]]}  # fmt: skip
+            before = {
+                "diagnoses": [d["code"] for d in suggested["diagnoses"]],
+                "procedures": [x["code"] for x in suggested["procedures"]],
+            }
             after = {"diagnoses": dx, "procedures": [x["code"] for x in procs]}
-            await repo.audit(conn, encounter_id=item["encounter_id"], work_item_id=work_item_id, user_id=p.user_id,
-                             action="complete", before=before, after=after,
-                             reason="; ".join(f"{k}: {v}" for k, v in overridden.items()) or None)  # fmt: skip
-            emitter.emit(EncounterCoded(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=payload))
+            await repo.audit(
+                conn,
+                encounter_id=item["encounter_id"],
+                work_item_id=work_item_id,
+                user_id=p.user_id,
+                action="complete",
+                before=before,
+                after=after,
+                reason="; ".join(f"{k}: {v}" for k, v in overridden.items()) or None,
+            )
+            emitter.emit(
+                EncounterCoded(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=payload)
+            )
             await emitter.flush(conn)
         rt.relay.notify()
-        return {"work_item_id": work_item_id, "encounter_id": item["encounter_id"], "status": "completed",
-                "edits_overridden": sorted(overridden)}  # fmt: skip
+        return {
+            "work_item_id": work_item_id,
+            "encounter_id": item["encounter_id"],
+            "status": "completed",
+            "edits_overridden": sorted(overridden),
+        }
 
     @app.get("/coders/stats")
     async def stats(p: Principal = coder):
@@ -197,14 +243,18 @@ def create_app(rt: Runtime) -> FastAPI:
 def _item_view(item) -> Response:
     """A work item as JSON; the stored documents are spliced in as they are (decoding them to
     re-encode them was most of a lease request's time)."""
-    head = json.dumps({
-        "work_item_id": item["work_item_id"],
-        "encounter_id": item["encounter_id"],
-        "site_id": item["site_id"],
-        "status": item["status"],
-        "lease_token": str(item["lease_token"]) if item["lease_token"] else None,
-        "lease_expires_at": item["lease_expires_at"].isoformat() if item["lease_expires_at"] else None,
-        "note": item["note"],
-    })  # fmt: skip
+    head = json.dumps(
+        {
+            "work_item_id": item["work_item_id"],
+            "encounter_id": item["encounter_id"],
+            "site_id": item["site_id"],
+            "status": item["status"],
+            "lease_token": str(item["lease_token"]) if item["lease_token"] else None,
+            "lease_expires_at": item["lease_expires_at"].isoformat()
+            if item["lease_expires_at"]
+            else None,
+            "note": item["note"],
+        }
+    )
     body = f'{head[:-1]}, "encounter": {item["encounter"]}, "suggestions": {item["suggestions"]}, "edits": {item["edits"]}}}'
     return Response(body, media_type="application/json")

@@ -11,17 +11,23 @@ import asyncpg
 from shared.notify import notify
 
 S = "coding"
-WORK_CHANNEL = "rcm_coding_work"  # NOTIFY'd when items are queued: wakes coders long-polling /work/next
+WORK_CHANNEL = (
+    "rcm_coding_work"  # NOTIFY'd when items are queued: wakes coders long-polling /work/next
+)
 
 
-async def record_intake(conn: asyncpg.Connection, encounter_id: str, site_id: str, event_id: uuid.UUID) -> bool:
+async def record_intake(
+    conn: asyncpg.Connection, encounter_id: str, site_id: str, event_id: uuid.UUID
+) -> bool:
     """True when this encounter id is new to the intake."""
     return (
         await conn.fetchval(
             f"INSERT INTO {S}.intake (encounter_id, site_id, event_id) VALUES ($1, $2, $3)"
             " ON CONFLICT DO NOTHING RETURNING true",
-            encounter_id, site_id, event_id,
-        )  # fmt: skip
+            encounter_id,
+            site_id,
+            event_id,
+        )
         is not None
     )
 
@@ -52,7 +58,9 @@ async def enqueue(conn: asyncpg.Connection, items: list[tuple[str, str]]) -> Non
         await notify(conn, WORK_CHANNEL, (site for _, site in items))  # a coder per queued item
 
 
-async def queue_depth(conn: asyncpg.Connection, sites: list[str] | None) -> dict[str, dict[str, int]]:
+async def queue_depth(
+    conn: asyncpg.Connection, sites: list[str] | None
+) -> dict[str, dict[str, int]]:
     rows = await conn.fetch(
         f"SELECT site_id, count(*) FILTER (WHERE status = 'queued' OR lease_expires_at < now()) AS queued,"
         " count(*) FILTER (WHERE status = 'leased' AND lease_expires_at >= now()) AS leased"
@@ -67,7 +75,9 @@ async def queue_depth(conn: asyncpg.Connection, sites: list[str] | None) -> dict
 _ITEM = "w.*, e.encounter, e.encounter->>'note' AS note, e.suggestions, e.edits, e.status AS encounter_status"
 
 
-async def lease_next(conn: asyncpg.Connection, user_id: str, sites: list[str] | None, lease_seconds: int):
+async def lease_next(
+    conn: asyncpg.Connection, user_id: str, sites: list[str] | None, lease_seconds: int
+):
     """Lease the oldest queued (or lease-expired) item of the caller's sites; the item, or None."""
     return await conn.fetchrow(
         f"UPDATE {S}.work_item w SET status = 'leased', leased_by = $1, lease_token = $2,"
@@ -78,8 +88,11 @@ async def lease_next(conn: asyncpg.Connection, user_id: str, sites: list[str] | 
         "     AND ($4::text[] IS NULL OR site_id = ANY($4))"
         "   ORDER BY created_at, work_item_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
         f" AND e.encounter_id = w.encounter_id RETURNING {_ITEM}",
-        user_id, uuid.uuid4(), float(lease_seconds), sites,
-    )  # fmt: skip
+        user_id,
+        uuid.uuid4(),
+        float(lease_seconds),
+        sites,
+    )
 
 
 async def get_item(conn: asyncpg.Connection, work_item_id: int, *, for_update: bool = False):
@@ -91,27 +104,46 @@ async def get_item(conn: asyncpg.Connection, work_item_id: int, *, for_update: b
     )
 
 
-async def complete_item(conn: asyncpg.Connection, work_item_id: int, user_id: str, final: dict) -> None:
+async def complete_item(
+    conn: asyncpg.Connection, work_item_id: int, user_id: str, final: dict
+) -> None:
     row = await conn.fetchrow(
         f"UPDATE {S}.work_item SET status = 'completed', completed_at = now(), completed_by = $2"
         " WHERE work_item_id = $1 RETURNING encounter_id",
-        work_item_id, user_id,
-    )  # fmt: skip
+        work_item_id,
+        user_id,
+    )
     await conn.execute(
         f"UPDATE {S}.encounter SET status = 'coded', coded_by = $2, final_coding = $3, coded_at = now()"
         " WHERE encounter_id = $1",
-        row["encounter_id"], user_id, json.dumps(final),
-    )  # fmt: skip
+        row["encounter_id"],
+        user_id,
+        json.dumps(final),
+    )
 
 
-async def audit(conn, *, encounter_id: str, work_item_id: int | None, user_id: str, action: str,
-                before=None, after=None, reason: str | None = None) -> None:  # fmt: skip
+async def audit(
+    conn,
+    *,
+    encounter_id: str,
+    work_item_id: int | None,
+    user_id: str,
+    action: str,
+    before=None,
+    after=None,
+    reason: str | None = None,
+) -> None:
     await conn.execute(
         f"INSERT INTO {S}.coding_audit (encounter_id, work_item_id, user_id, action, before, after, reason)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        encounter_id, work_item_id, user_id, action,
-        None if before is None else json.dumps(before), None if after is None else json.dumps(after), reason,
-    )  # fmt: skip
+        encounter_id,
+        work_item_id,
+        user_id,
+        action,
+        None if before is None else json.dumps(before),
+        None if after is None else json.dumps(after),
+        reason,
+    )
 
 
 async def coder_stats(conn: asyncpg.Connection, sites: list[str] | None) -> list[dict]:
@@ -125,24 +157,40 @@ async def coder_stats(conn: asyncpg.Connection, sites: list[str] | None) -> list
         sites,
     )
     return [
-        {"user_id": r["user_id"], "completed": r["completed"],
-         "avg_handling_seconds": round(float(r["avg_handling_seconds"] or 0), 1),
-         "changed_suggestions": r["changed"]}
+        {
+            "user_id": r["user_id"],
+            "completed": r["completed"],
+            "avg_handling_seconds": round(float(r["avg_handling_seconds"] or 0), 1),
+            "changed_suggestions": r["changed"],
+        }
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
-async def route_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        f"SELECT site_id, count(*) FILTER (WHERE coded_by = 'auto') AS auto,"
-        " count(*) FILTER (WHERE route = 'review' AND status = 'coded') AS reviewed,"
-        " count(*) FILTER (WHERE status = 'review') AS pending"
-        f" FROM {S}.encounter GROUP BY site_id ORDER BY site_id"
+def encounter_row(
+    enc_json: str,
+    *,
+    encounter_id: str,
+    site_id: str,
+    service_date: date,
+    status: str,
+    route: str,
+    coded_by: str | None,
+    suggestions: str,
+    edits: str,
+    final: str | None,
+    coded_at,
+) -> tuple:
+    return (
+        encounter_id,
+        site_id,
+        service_date,
+        status,
+        route,
+        coded_by,
+        enc_json,
+        suggestions,
+        edits,
+        final,
+        coded_at,
     )
-
-
-def encounter_row(enc_json: str, *, encounter_id: str, site_id: str, service_date: date, status: str,
-                  route: str, coded_by: str | None, suggestions: str, edits: str, final: str | None,
-                  coded_at) -> tuple:  # fmt: skip
-    return (encounter_id, site_id, service_date, status, route, coded_by, enc_json, suggestions, edits,
-            final, coded_at)  # fmt: skip

@@ -64,15 +64,21 @@ def create_app(rt: Runtime) -> FastAPI:
             return await repo.queue_depth(conn, sites_of(p))
 
     @app.post("/work/next")
-    async def lease_next(p: Principal = biller, category: str | None = None, site: str | None = None):
+    async def lease_next(
+        p: Principal = biller, category: str | None = None, site: str | None = None
+    ):
         """Lease the highest-priority item of the caller's sites (optionally one category or site); 204 when none."""
         if site is not None and not p.can_access(site):
             raise HTTPException(403, f"site {site} is not one of yours")
         async with pool.acquire() as conn, conn.transaction():
-            row = await repo.lease_next(conn, p.user_id, sites_of(p), s.auth.lease_seconds, category, site)
+            row = await repo.lease_next(
+                conn, p.user_id, sites_of(p), s.auth.lease_seconds, category, site
+            )
             if row is None:
                 return Response(status_code=204)
-            await repo.audit(conn, work_item_id=row["work_item_id"], user_id=p.user_id, action="lease")
+            await repo.audit(
+                conn, work_item_id=row["work_item_id"], user_id=p.user_id, action="lease"
+            )
             return await item_view(conn, row["work_item_id"])
 
     @app.get("/work/{work_item_id}")
@@ -111,14 +117,25 @@ def create_app(rt: Runtime) -> FastAPI:
                 raise HTTPException(403, f"claim {claim_id} belongs to another site")
             history = await repo.status_history(conn, claim_id)
             appeals = await repo.appeals_of(conn, claim_id)
-            items = await conn.fetch(f"SELECT work_item_id, category, action, status FROM {repo.S}.work_item"
-                                     " WHERE claim_id = $1 ORDER BY work_item_id", claim_id)  # fmt: skip
-        return {**claim_summary(c), "status_history": [plain(r) for r in history],
-                "appeals": [plain(a) for a in appeals], "work_items": [dict(r) for r in items]}  # fmt: skip
+            items = await conn.fetch(
+                f"SELECT work_item_id, category, action, status FROM {repo.S}.work_item"
+                " WHERE claim_id = $1 ORDER BY work_item_id",
+                claim_id,
+            )
+        return {
+            **claim_summary(c),
+            "status_history": [plain(r) for r in history],
+            "appeals": [plain(a) for a in appeals],
+            "work_items": [dict(r) for r in items],
+        }
 
     @app.get("/ar/aging")
-    async def aging(p: Principal = reader, basis: Literal["service", "submission"] = "service",
-                    by: Literal["payer", "site", "patient"] = "payer", as_of: date | None = None):  # fmt: skip
+    async def aging(
+        p: Principal = reader,
+        basis: Literal["service", "submission"] = "service",
+        by: Literal["payer", "site", "patient"] = "payer",
+        as_of: date | None = None,
+    ):
         """A/R aging of the caller's sites from followup's ledger-mirroring balances."""
         async with pool.acquire() as conn:
             t = await aging_table(conn, as_of or today(), basis, by, sites_of(p))
@@ -127,17 +144,27 @@ def create_app(rt: Runtime) -> FastAPI:
     @app.post("/jobs/no-response")
     async def no_response(p: Principal = ops, as_of: date | None = None):
         """Run the no-response pass now (the service also runs it on its interval)."""
-        result = await run_no_response(pool, as_of or today(), outbound_dir=s.outbound_dir,
-                                       policies=rt.state.get("policies"), sender_id=s.followup.sender_id,
-                                       receiver_id=s.followup.receiver_id)  # fmt: skip
+        result = await run_no_response(
+            pool,
+            as_of or today(),
+            outbound_dir=s.outbound_dir,
+            policies=rt.state.get("policies"),
+            sender_id=s.followup.sender_id,
+            receiver_id=s.followup.receiver_id,
+        )
         if result["file_name"]:
             rt.state["files_written"].set()
         return result
 
     @app.post("/statements/run")
     async def statements(p: Principal = ops, as_of: date | None = None):
-        return await run_statements(pool, as_of or today(), statements_dir=s.statements_path,
-                                    threshold=s.followup.statement_threshold, on_commit=rt.relay.notify)  # fmt: skip
+        return await run_statements(
+            pool,
+            as_of or today(),
+            statements_dir=s.statements_path,
+            threshold=s.followup.statement_threshold,
+            on_commit=rt.relay.notify,
+        )
 
     return app
 
@@ -157,14 +184,28 @@ async def payments_open_balance(base_url: str, claim_id: str) -> Decimal:
     return Decimal(data["payer_balance"]) + Decimal(data["patient_balance"])
 
 
-
-
 def claim_summary(c) -> dict:
     """The claim without PHI (no guarantor, no lines)."""
-    keys = ("claim_id", "encounter_id", "site_id", "payer_id", "state", "frequency_code", "original_claim_id",
-            "total_charge", "paid", "payer_balance", "patient_balance", "service_date", "submitted_at",
-            "acknowledged_at", "remitted_at", "payer_claim_control_number", "last_inquiry_date",
-            "last_status_category")  # fmt: skip
+    keys = (
+        "claim_id",
+        "encounter_id",
+        "site_id",
+        "payer_id",
+        "state",
+        "frequency_code",
+        "original_claim_id",
+        "total_charge",
+        "paid",
+        "payer_balance",
+        "patient_balance",
+        "service_date",
+        "submitted_at",
+        "acknowledged_at",
+        "remitted_at",
+        "payer_claim_control_number",
+        "last_inquiry_date",
+        "last_status_category",
+    )
     return plain({k: c[k] for k in keys})
 
 
@@ -178,7 +219,13 @@ async def item_view(conn, work_item_id: int) -> dict:
     view["lease_token"] = str(item["lease_token"]) if item["lease_token"] else None
     view["days_to_deadline"] = days_left(d, datetime.now(UTC).date()) if d else None
     view["claim"] = claim_summary(c) if c is not None else None
-    view["appeals"] = [plain(a) for a in await repo.appeals_of(conn, item["claim_id"]) if a["work_item_id"] == work_item_id]
-    view["audit"] = [plain(a) | {"detail": json.loads(a["detail"]) if a["detail"] else None}
-                     for a in await repo.audit_trail(conn, work_item_id)]  # fmt: skip
+    view["appeals"] = [
+        plain(a)
+        for a in await repo.appeals_of(conn, item["claim_id"])
+        if a["work_item_id"] == work_item_id
+    ]
+    view["audit"] = [
+        plain(a) | {"detail": json.loads(a["detail"]) if a["detail"] else None}
+        for a in await repo.audit_trail(conn, work_item_id)
+    ]
     return view

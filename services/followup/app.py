@@ -41,7 +41,9 @@ async def file_writer(rt: Runtime) -> None:
 
 async def status_mailbox(rt: Runtime) -> None:
     """277 claim-status responses from the inbound mailbox (277CA acknowledgments are billing's)."""
-    box = InboundMailbox(rt.settings.inbound_dir, frozenset({"277"}), S, apply_277, on_commit=rt.relay.notify)
+    box = InboundMailbox(
+        rt.settings.inbound_dir, frozenset({"277"}), S, apply_277, on_commit=rt.relay.notify
+    )
     await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
 
 
@@ -50,9 +52,14 @@ async def no_response_job(rt: Runtime) -> None:
     s = rt.settings
 
     async def run_once() -> None:
-        result = await run_no_response(rt.pool, datetime.now(UTC).date(), outbound_dir=s.outbound_dir,
-                                       policies=rt.state["policies"], sender_id=s.followup.sender_id,
-                                       receiver_id=s.followup.receiver_id)  # fmt: skip
+        result = await run_no_response(
+            rt.pool,
+            datetime.now(UTC).date(),
+            outbound_dir=s.outbound_dir,
+            policies=rt.state["policies"],
+            sender_id=s.followup.sender_id,
+            receiver_id=s.followup.receiver_id,
+        )
         if result["file_name"]:
             rt.state["files_written"].set()
 
@@ -64,7 +71,14 @@ def spec() -> ServiceSpec:
         name="followup",
         schema=S,
         package_dir=Path(__file__).parent,
-        topics=[ENCOUNTER_CODED, CLAIM_SUBMITTED, CLAIM_HELD, CLAIM_ACCEPTED, CLAIM_REJECTED, REMITTANCE_RECEIVED],
+        topics=[
+            ENCOUNTER_CODED,
+            CLAIM_SUBMITTED,
+            CLAIM_HELD,
+            CLAIM_ACCEPTED,
+            CLAIM_REJECTED,
+            REMITTANCE_RECEIVED,
+        ],
         handler=make_handler,
         api=create_app,
         loops=[file_writer, status_mailbox, no_response_job],

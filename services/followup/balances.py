@@ -43,7 +43,8 @@ def remittance_delta(status_code: str, paid: Decimal, adjustments: Iterable[Adju
     adjustments = list(adjustments)
     if status_code in SECONDARY:
         settled = paid + sum(
-            (a.amount for a in adjustments if a.group != "PR" and a.reason != PRIOR_PAYER_IMPACT), ZERO
+            (a.amount for a in adjustments if a.group != "PR" and a.reason != PRIOR_PAYER_IMPACT),
+            ZERO,
         )
         return Delta(ZERO, -settled)
     if status_code == PRICING_ONLY:

@@ -36,13 +36,18 @@ from shared.service import Runtime
 
 CONTRACTUAL_CARCS = frozenset({"45", "253", "59", "94", "131"})
 TIMELY_FILING = "29"
-UNKNOWN_CLAIM = "unknown-claim:"  # source key prefix of items for remittances of claims never seen submitted
+UNKNOWN_CLAIM = (
+    "unknown-claim:"  # source key prefix of items for remittances of claims never seen submitted
+)
 
 
 def remittance_outcome(p) -> str:
     if p.status_code == "4" or (p.paid == 0 and p.patient_responsibility == 0):
         return "denied"
-    denied_part = sum((a.amount for a in p.adjustments if a.group != "PR" and a.reason not in CONTRACTUAL_CARCS), Decimal(0))
+    denied_part = sum(
+        (a.amount for a in p.adjustments if a.group != "PR" and a.reason not in CONTRACTUAL_CARCS),
+        Decimal(0),
+    )
     return "partially_paid" if denied_part > 0 else "paid"
 
 
@@ -57,17 +62,52 @@ def make_handler(rt: Runtime) -> Handler:
         await on_coded(conn, by_type.get(EncounterCoded, []))
         await on_submitted(conn, by_type.get(ClaimSubmitted, []))
         await on_held(conn, by_type.get(ClaimHeld, []), policies)
-        await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []), policies)
+        await on_acks(
+            conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []), policies
+        )
         await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
 
     return handle
 
 
-def _work(key, claim_id, encounter_id, site_id, payer_id, category, action, label, group, carc, rarc_json,
-          amount, deadline, today, recommendation=None, evidence=None) -> tuple:  # fmt: skip
+def _work(
+    key,
+    claim_id,
+    encounter_id,
+    site_id,
+    payer_id,
+    category,
+    action,
+    label,
+    group,
+    carc,
+    rarc_json,
+    amount,
+    deadline,
+    today,
+    recommendation=None,
+    evidence=None,
+) -> tuple:
     left = days_left(deadline, today) if deadline else None
-    return (key, claim_id, encounter_id, site_id, payer_id, category, action, label, group, carc, rarc_json,
-            amount, deadline, priority(amount, left), escalation(left), recommendation, evidence)  # fmt: skip
+    return (
+        key,
+        claim_id,
+        encounter_id,
+        site_id,
+        payer_id,
+        category,
+        action,
+        label,
+        group,
+        carc,
+        rarc_json,
+        amount,
+        deadline,
+        priority(amount, left),
+        escalation(left),
+        recommendation,
+        evidence,
+    )
 
 
 async def on_coded(conn, items: list[Inbound]) -> None:
@@ -82,54 +122,119 @@ async def on_submitted(conn, items: list[Inbound]) -> None:
         p = e.payload
         g = p.guarantor
         opening = ZERO if p.frequency_code == "8" else p.total_charge
-        rows.append((p.claim_id, e.encounter_id, e.site_id, p.payer_id, p.payer_name, p.frequency_code,
-                     p.original_claim_id, p.total_charge, p.service_date, p.submitted_at, p.interchange_control_number,
-                     p.payer_claim_control_number, g.model_dump_json() if g else None,
-                     repo.dumps([ln.model_dump(mode="json") for ln in p.lines]), p.filing_indicator, p.claim_type,
-                     p.file_name, account_key(e.site_id, g.patient_id if g else None, e.encounter_id),
-                     opening))  # fmt: skip
+        rows.append(
+            (
+                p.claim_id,
+                e.encounter_id,
+                e.site_id,
+                p.payer_id,
+                p.payer_name,
+                p.frequency_code,
+                p.original_claim_id,
+                p.total_charge,
+                p.service_date,
+                p.submitted_at,
+                p.interchange_control_number,
+                p.payer_claim_control_number,
+                g.model_dump_json() if g else None,
+                repo.dumps([ln.model_dump(mode="json") for ln in p.lines]),
+                p.filing_indicator,
+                p.claim_type,
+                p.file_name,
+                account_key(e.site_id, g.patient_id if g else None, e.encounter_id),
+                opening,
+            )
+        )
         if p.original_claim_id and p.frequency_code in ("7", "8"):
             replaced.append(p.original_claim_id)
     await repo.upsert_submitted(conn, rows)
     await repo.mark_replaced(conn, replaced)
-    await repo.resolve_by_source(conn, [f"{UNKNOWN_CLAIM}{i.event.payload.claim_id}" for i in items],
-                                 "claim submission arrived")  # fmt: skip
+    await repo.resolve_by_source(
+        conn,
+        [f"{UNKNOWN_CLAIM}{i.event.payload.claim_id}" for i in items],
+        "claim submission arrived",
+    )
 
 
 async def on_held(conn, items: list[Inbound], policies: PayerPolicies | None = None) -> None:
     if not items:
         return
     today = datetime.now(UTC).date()
-    await repo.ensure_claims(conn, [(i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "held") for i in items])
+    await repo.ensure_claims(
+        conn,
+        [(i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "held") for i in items],
+    )
     await repo.set_state(conn, [(i.event.payload.claim_id, "held") for i in items])
-    await repo.set_outcomes(conn, [(i.event.encounter_id, i.event.site_id, i.event.payload.claim_id, "held") for i in items])
+    await repo.set_outcomes(
+        conn,
+        [(i.event.encounter_id, i.event.site_id, i.event.payload.claim_id, "held") for i in items],
+    )
     work = []
     for i in items:
         p = i.event.payload
         deadline = filing_deadline(policy_for(p.payer_id or "", None, policies), p.service_date)
         reasons = "; ".join(r.message for r in p.reasons)[:500]
-        work.append(_work(f"held:{p.claim_id}", p.claim_id, i.event.encounter_id, i.event.site_id, p.payer_id,
-                          "missing/invalid information", "correct and resubmit", f"Claim held by scrubber: {reasons}",
-                          None, None, "[]", p.total_charge, deadline, today))  # fmt: skip
+        work.append(
+            _work(
+                f"held:{p.claim_id}",
+                p.claim_id,
+                i.event.encounter_id,
+                i.event.site_id,
+                p.payer_id,
+                "missing/invalid information",
+                "correct and resubmit",
+                f"Claim held by scrubber: {reasons}",
+                None,
+                None,
+                "[]",
+                p.total_charge,
+                deadline,
+                today,
+            )
+        )
     await repo.open_work_items(conn, work)
 
 
-async def on_acks(conn, accepted: list[Inbound], rejected: list[Inbound], policies: PayerPolicies | None = None) -> None:
-    rows = [(i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "submitted") for i in accepted + rejected]
+async def on_acks(
+    conn, accepted: list[Inbound], rejected: list[Inbound], policies: PayerPolicies | None = None
+) -> None:
+    rows = [
+        (i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "submitted")
+        for i in accepted + rejected
+    ]
     await repo.ensure_claims(conn, rows)
-    await repo.set_state(conn, [(i.event.payload.claim_id, "accepted") for i in accepted], only_from=("submitted",))
+    await repo.set_state(
+        conn, [(i.event.payload.claim_id, "accepted") for i in accepted], only_from=("submitted",)
+    )
     await repo.set_acknowledged(conn, [i.event.payload.claim_id for i in accepted])
-    await repo.record_status(conn, [
-        (a.claim_id, a.source, a.status_category, None, outcome, None, a.payer_claim_control_number, a.file_name)
-        for outcome, group in (("accepted", accepted), ("rejected", rejected))
-        for a in (i.event.payload for i in group)
-    ])  # fmt: skip
+    await repo.record_status(
+        conn,
+        [
+            (
+                a.claim_id,
+                a.source,
+                a.status_category,
+                None,
+                outcome,
+                None,
+                a.payer_claim_control_number,
+                a.file_name,
+            )
+            for outcome, group in (("accepted", accepted), ("rejected", rejected))
+            for a in (i.event.payload for i in group)
+        ],
+    )
     if not rejected:
         return
     today = datetime.now(UTC).date()
     await repo.set_state(conn, [(i.event.payload.claim_id, "rejected") for i in rejected])
-    await repo.set_outcomes(conn, [(i.event.encounter_id, i.event.site_id, i.event.payload.claim_id, "rejected")
-                                   for i in rejected])  # fmt: skip
+    await repo.set_outcomes(
+        conn,
+        [
+            (i.event.encounter_id, i.event.site_id, i.event.payload.claim_id, "rejected")
+            for i in rejected
+        ],
+    )
     claims = await repo.claim_sites(conn, [i.event.payload.claim_id for i in rejected])
     work = []
     for i in rejected:
@@ -138,11 +243,28 @@ async def on_acks(conn, accepted: list[Inbound], rejected: list[Inbound], polici
         amount = c["total_charge"] if c else Decimal(0)
         deadline = None
         if c and c["service_date"]:
-            deadline = filing_deadline(policy_for(c["payer_id"] or "", c["filing_indicator"], policies), c["service_date"])
+            deadline = filing_deadline(
+                policy_for(c["payer_id"] or "", c["filing_indicator"], policies), c["service_date"]
+            )
         reasons = "; ".join(r.message for r in p.reasons)[:500] or "rejected"
-        work.append(_work(f"rejected:{p.claim_id}:{p.source}", p.claim_id, i.event.encounter_id, i.event.site_id,
-                          c["payer_id"] if c else None, "missing/invalid information", "correct and resubmit",
-                          f"Rejected ({p.source}): {reasons}", None, None, "[]", amount, deadline, today))  # fmt: skip
+        work.append(
+            _work(
+                f"rejected:{p.claim_id}:{p.source}",
+                p.claim_id,
+                i.event.encounter_id,
+                i.event.site_id,
+                c["payer_id"] if c else None,
+                "missing/invalid information",
+                "correct and resubmit",
+                f"Rejected ({p.source}): {reasons}",
+                None,
+                None,
+                "[]",
+                amount,
+                deadline,
+                today,
+            )
+        )
     await repo.open_work_items(conn, work)
 
 
@@ -157,30 +279,74 @@ async def on_remittances(conn, items: list[Inbound], policies: PayerPolicies | N
         return
     today = datetime.now(UTC).date()
     known = await repo.submitted_ids(conn, [i.event.payload.claim_id for i in items])
-    await repo.ensure_claims(conn, [(i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "submitted") for i in items])
-    new = await repo.record_remittances(conn, [
-        (p.remittance_id, p.claim_id, p.status_code, p.paid, p.patient_responsibility,
-         repo.dumps([a.model_dump(mode="json") for a in p.adjustments]), repo.dumps(p.remarks))
-        for p in (i.event.payload for i in items)
-    ])  # fmt: skip
+    await repo.ensure_claims(
+        conn,
+        [
+            (i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "submitted")
+            for i in items
+        ],
+    )
+    new = await repo.record_remittances(
+        conn,
+        [
+            (
+                p.remittance_id,
+                p.claim_id,
+                p.status_code,
+                p.paid,
+                p.patient_responsibility,
+                repo.dumps([a.model_dump(mode="json") for a in p.adjustments]),
+                repo.dumps(p.remarks),
+            )
+            for p in (i.event.payload for i in items)
+        ],
+    )
     amounts, outcomes, work = [], [], []
     for i in items:
         p = i.event.payload
         if p.remittance_id not in new:
             continue
-        contractual = sum((a.amount for a in p.adjustments if a.group == "CO" and a.reason in CONTRACTUAL_CARCS), Decimal(0))
+        contractual = sum(
+            (a.amount for a in p.adjustments if a.group == "CO" and a.reason in CONTRACTUAL_CARCS),
+            Decimal(0),
+        )
         other = sum((a.amount for a in p.adjustments if a.group != "PR"), Decimal(0)) - contractual
         state = "accepted" if p.is_reversal else remittance_outcome(p)
         delta = remittance_delta(p.status_code, p.paid, p.adjustments)
-        amounts.append((p.claim_id, p.paid, contractual, other, p.patient_responsibility, state,
-                        p.payer_claim_control_number, delta.payer, delta.patient))  # fmt: skip
+        amounts.append(
+            (
+                p.claim_id,
+                p.paid,
+                contractual,
+                other,
+                p.patient_responsibility,
+                state,
+                p.payer_claim_control_number,
+                delta.payer,
+                delta.patient,
+            )
+        )
         if not p.is_reversal:
             outcomes.append((i.event.encounter_id, i.event.site_id, p.claim_id, state))
         if p.claim_id not in known:
-            work.append(_work(f"{UNKNOWN_CLAIM}{p.claim_id}", p.claim_id, i.event.encounter_id, i.event.site_id,
-                              p.payer_id, "unclassified", "review",
-                              "Remittance for a claim with no submission on record", None, None, "[]",
-                              p.charge - p.paid, None, today))  # fmt: skip
+            work.append(
+                _work(
+                    f"{UNKNOWN_CLAIM}{p.claim_id}",
+                    p.claim_id,
+                    i.event.encounter_id,
+                    i.event.site_id,
+                    p.payer_id,
+                    "unclassified",
+                    "review",
+                    "Remittance for a claim with no submission on record",
+                    None,
+                    None,
+                    "[]",
+                    p.charge - p.paid,
+                    None,
+                    today,
+                )
+            )
         policy = policy_for(p.payer_id, None, policies)
         for c in denial_actions_for_remittance(p.adjustments, p.remarks, p.status_code, p.payer_id):
             deadline = appeal_deadline(policy, p.payment_date or today)
@@ -192,9 +358,26 @@ async def on_remittances(conn, items: list[Inbound], policies: PayerPolicies | N
                 if finding is not None:
                     action = recommendation = finding.action
                     evidence = finding.evidence
-            work.append(_work(f"denial:{p.remittance_id}:{c.group}-{c.carc}", p.claim_id, i.event.encounter_id,
-                              i.event.site_id, p.payer_id, c.category, action, c.label, c.group, c.carc,
-                              repo.dumps(list(c.rarc)), amount, deadline, today, recommendation, evidence))  # fmt: skip
+            work.append(
+                _work(
+                    f"denial:{p.remittance_id}:{c.group}-{c.carc}",
+                    p.claim_id,
+                    i.event.encounter_id,
+                    i.event.site_id,
+                    p.payer_id,
+                    c.category,
+                    action,
+                    c.label,
+                    c.group,
+                    c.carc,
+                    repo.dumps(list(c.rarc)),
+                    amount,
+                    deadline,
+                    today,
+                    recommendation,
+                    evidence,
+                )
+            )
     await repo.apply_amounts(conn, amounts)
     await repo.set_outcomes(conn, outcomes)
     await repo.open_work_items(conn, work)
@@ -206,9 +389,14 @@ async def _co29(conn, claim_id: str, payer_id: str, policies: PayerPolicies | No
     if claim is None or claim["service_date"] is None:
         return None
     history = [
-        Submission(r["claim_id"], r["submitted_at"], r["interchange_control_number"], r["file_name"],
-                   True if r["acknowledged_at"] else (False if r["state"] == "rejected" else None))
+        Submission(
+            r["claim_id"],
+            r["submitted_at"],
+            r["interchange_control_number"],
+            r["file_name"],
+            True if r["acknowledged_at"] else (False if r["state"] == "rejected" else None),
+        )
         for r in await repo.submission_history(conn, claim_id)
-    ]  # fmt: skip
+    ]
     policy = policy_for(payer_id or claim["payer_id"] or "", claim["filing_indicator"], policies)
     return co29_recommendation(history, claim["service_date"], policy)

@@ -29,8 +29,10 @@ from shared.mailbox import add_outbound
 from shared.messaging import Emitter
 
 _log = logging.getLogger("rcm.followup.noresponse")
-LABELS = {"no_277ca": "No claim acknowledgment (277CA) after {days} days",
-          "no_835": "No remittance (835) after {days} days"}  # fmt: skip
+LABELS = {
+    "no_277ca": "No claim acknowledgment (277CA) after {days} days",
+    "no_835": "No remittance (835) after {days} days",
+}
 NEEDS_CORRECTION = frozenset({"rejected", "not found"})
 
 
@@ -48,16 +50,26 @@ async def reprioritize(conn: asyncpg.Connection, as_of: date) -> int:
 
 def _track(r) -> ClaimTrack:
     return ClaimTrack(
-        claim_id=r["claim_id"], payer_id=r["payer_id"] or "", service_date=r["service_date"] or r["submitted_at"].date(),
-        submitted_on=r["submitted_at"].date(), total_charge=r["total_charge"], filing_indicator=r["filing_indicator"],
+        claim_id=r["claim_id"],
+        payer_id=r["payer_id"] or "",
+        service_date=r["service_date"] or r["submitted_at"].date(),
+        submitted_on=r["submitted_at"].date(),
+        total_charge=r["total_charge"],
+        filing_indicator=r["filing_indicator"],
         acknowledged_on=r["acknowledged_at"].date() if r["acknowledged_at"] else None,
         last_inquiry_on=r["last_inquiry_date"],
-    )  # fmt: skip
+    )
 
 
-async def run_no_response(pool: asyncpg.Pool, as_of: date, *, outbound_dir: Path,
-                          policies: PayerPolicies | None = None, sender_id: str = "RCM",
-                          receiver_id: str = "CLEARINGHOUSE") -> dict:  # fmt: skip
+async def run_no_response(
+    pool: asyncpg.Pool,
+    as_of: date,
+    *,
+    outbound_dir: Path,
+    policies: PayerPolicies | None = None,
+    sender_id: str = "RCM",
+    receiver_id: str = "CLEARINGHOUSE",
+) -> dict:
     """One pass of the job, in one transaction (one runner at a time across instances).
 
     Returns counts and the 276 file name (None when no claim could be inquired about).
@@ -69,29 +81,66 @@ async def run_no_response(pool: asyncpg.Pool, as_of: date, *, outbound_dir: Path
         work, inquiries, missing = [], [], 0
         for n in found:
             r = rows[n.claim_id]
-            work.append((f"noresponse:{n.claim_id}:{n.reason}", n.claim_id, r["encounter_id"], r["site_id"], n.payer_id,
-                         "no response", "check claim status", LABELS[n.reason].format(days=n.days_waiting), None, None,
-                         "[]", r["total_charge"], n.filing_deadline, n.priority, n.escalation, None, None))  # fmt: skip
+            work.append(
+                (
+                    f"noresponse:{n.claim_id}:{n.reason}",
+                    n.claim_id,
+                    r["encounter_id"],
+                    r["site_id"],
+                    n.payer_id,
+                    "no response",
+                    "check claim status",
+                    LABELS[n.reason].format(days=n.days_waiting),
+                    None,
+                    None,
+                    "[]",
+                    r["total_charge"],
+                    n.filing_deadline,
+                    n.priority,
+                    n.escalation,
+                    None,
+                    None,
+                )
+            )
             inquiry = inquiry_for(r)
             if inquiry is None:
-                missing += 1  # no subscriber/provider data from encounter.coded: the work item still opens
+                missing += (
+                    1  # no subscriber/provider data from encounter.coded: the work item still opens
+                )
             else:
                 inquiries.append(inquiry)
         opened = await repo.open_work_items(conn, work)
         file_name = None
         if inquiries:
             icn, gcn = await repo.next_control_numbers(conn)
-            text = build_276(inquiries, icn, gcn, datetime.now(UTC), sender_id=sender_id, receiver_id=receiver_id)
+            text = build_276(
+                inquiries, icn, gcn, datetime.now(UTC), sender_id=sender_id, receiver_id=receiver_id
+            )
             file_name = f"276_{icn:09d}.x12"
             await add_outbound(conn, repo.S, outbound_dir, file_name, text)
             ids = [i.claim_id for i in inquiries]
             await repo.mark_inquired(conn, ids, as_of)
-            await repo.record_status(conn, [(c, "276", None, None, "inquiry sent", as_of, None, file_name) for c in ids])
+            await repo.record_status(
+                conn, [(c, "276", None, None, "inquiry sent", as_of, None, file_name) for c in ids]
+            )
         changed = await reprioritize(conn, as_of)
-    log(_log, logging.INFO, "no-response pass", count=len(found), file_name=file_name, status=f"opened={opened}")
-    return {"as_of": as_of.isoformat(), "claims": len(found), "work_items_opened": opened,
-            "inquiries": len(inquiries), "without_party_data": missing, "file_name": file_name,
-            "reprioritized": changed}  # fmt: skip
+    log(
+        _log,
+        logging.INFO,
+        "no-response pass",
+        count=len(found),
+        file_name=file_name,
+        status=f"opened={opened}",
+    )
+    return {
+        "as_of": as_of.isoformat(),
+        "claims": len(found),
+        "work_items_opened": opened,
+        "inquiries": len(inquiries),
+        "without_party_data": missing,
+        "file_name": file_name,
+        "reprioritized": changed,
+    }
 
 
 async def apply_277(conn: asyncpg.Connection, text: str, file_name: str, emitter: Emitter) -> None:
@@ -106,20 +155,65 @@ async def apply_277(conn: asyncpg.Connection, text: str, file_name: str, emitter
     history, work, seen = [], [], []
     for s in statuses:
         outcome = status_outcome(s.status_category)
-        history.append((s.claim_id, "277", s.status_category, s.status_code, outcome, s.effective_date,
-                        s.payer_claim_control_number, file_name))  # fmt: skip
+        history.append(
+            (
+                s.claim_id,
+                "277",
+                s.status_category,
+                s.status_code,
+                outcome,
+                s.effective_date,
+                s.payer_claim_control_number,
+                file_name,
+            )
+        )
         c = claims.get(s.claim_id)
         key = f"277:{s.claim_id}:{s.status_category}:{s.status_code}:{s.effective_date}"
         if c is None:
-            work.append((key, s.claim_id, "", "unknown", None, "unclassified", "review",
-                         f"277 status {s.status_category}:{s.status_code} for an unknown claim", None, None, "[]",
-                         s.total_charge or 0, None, 0, "normal", None, None))  # fmt: skip
+            work.append(
+                (
+                    key,
+                    s.claim_id,
+                    "",
+                    "unknown",
+                    None,
+                    "unclassified",
+                    "review",
+                    f"277 status {s.status_category}:{s.status_code} for an unknown claim",
+                    None,
+                    None,
+                    "[]",
+                    s.total_charge or 0,
+                    None,
+                    0,
+                    "normal",
+                    None,
+                    None,
+                )
+            )
             continue
         if outcome in NEEDS_CORRECTION:
-            work.append((key, s.claim_id, c["encounter_id"], c["site_id"], c["payer_id"], "missing/invalid information",
-                         "correct and resubmit", f"Payer status {s.status_category}:{s.status_code} ({outcome})",
-                         None, None, "[]", c["total_charge"], None, priority(c["total_charge"], None), "normal",
-                         None, None))  # fmt: skip
+            work.append(
+                (
+                    key,
+                    s.claim_id,
+                    c["encounter_id"],
+                    c["site_id"],
+                    c["payer_id"],
+                    "missing/invalid information",
+                    "correct and resubmit",
+                    f"Payer status {s.status_category}:{s.status_code} ({outcome})",
+                    None,
+                    None,
+                    "[]",
+                    c["total_charge"],
+                    None,
+                    priority(c["total_charge"], None),
+                    "normal",
+                    None,
+                    None,
+                )
+            )
         elif outcome not in ("error", "unknown"):
             seen.append(s.claim_id)  # the payer has the claim
     await repo.record_status(conn, history)
@@ -140,6 +234,11 @@ async def every(stop: asyncio.Event, interval: float, run) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as e:  # database away, bad data: report and try again next interval
-            log(_log, logging.WARNING, "periodic job failed", error_type=type(e).__name__,
-                component=getattr(run, "__name__", "job"))  # fmt: skip
+            log(
+                _log,
+                logging.WARNING,
+                "periodic job failed",
+                error_type=type(e).__name__,
+                component=getattr(run, "__name__", "job"),
+            )
         await wait_stopped(stop, interval)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
 from decimal import Decimal
 
 from services.followup.domain.x12_276 import StatusInquiry
@@ -25,10 +24,16 @@ def party_row(enc: Encounter) -> tuple:
     """(encounter_id, site_id, account_key, provider_json, patient_json, subscriber_json, member_id, relationship)."""
     cov = enc.primary_coverage
     subscriber = cov.subscriber if cov is not None and cov.relationship != "self" else None
-    return (enc.encounter_id, enc.site_id, account_key(enc.site_id, enc.patient.patient_id, enc.encounter_id),
-            enc.billing_provider.model_dump_json(), enc.patient.model_dump_json(),
-            subscriber.model_dump_json() if subscriber else None, cov.member_id if cov else None,
-            cov.relationship if cov else "self")  # fmt: skip
+    return (
+        enc.encounter_id,
+        enc.site_id,
+        account_key(enc.site_id, enc.patient.patient_id, enc.encounter_id),
+        enc.billing_provider.model_dump_json(),
+        enc.patient.model_dump_json(),
+        subscriber.model_dump_json() if subscriber else None,
+        cov.member_id if cov else None,
+        cov.relationship if cov else "self",
+    )
 
 
 def inquiry_for(claim) -> StatusInquiry | None:
@@ -37,7 +42,12 @@ def inquiry_for(claim) -> StatusInquiry | None:
     What is missing is a data gap to report by claim id, not an error: the claim still
     gets its no-response work item.
     """
-    if claim["patient"] is None or not claim["member_id"] or not claim["payer_id"] or not claim["service_date"]:
+    if (
+        claim["patient"] is None
+        or not claim["member_id"]
+        or not claim["payer_id"]
+        or not claim["service_date"]
+    ):
         return None
     provider = Organization.model_validate_json(claim["billing_provider"])
     if not provider.npi or len(provider.npi) != 10 or not provider.npi.isdigit():
@@ -45,12 +55,17 @@ def inquiry_for(claim) -> StatusInquiry | None:
     patient = Person.model_validate_json(claim["patient"])
     subscriber = Person.model_validate_json(claim["subscriber"]) if claim["subscriber"] else None
     return StatusInquiry(
-        claim_id=claim["claim_id"], payer_id=claim["payer_id"], payer_name=claim["payer_name"] or claim["payer_id"],
-        provider=provider, subscriber=subscriber or patient, member_id=claim["member_id"],
-        service_date=claim["service_date"], total_charge=Decimal(claim["total_charge"]),
+        claim_id=claim["claim_id"],
+        payer_id=claim["payer_id"],
+        payer_name=claim["payer_name"] or claim["payer_id"],
+        provider=provider,
+        subscriber=subscriber or patient,
+        member_id=claim["member_id"],
+        service_date=claim["service_date"],
+        total_charge=Decimal(claim["total_charge"]),
         patient=patient if subscriber is not None else None,
         payer_claim_control_number=claim["payer_claim_control_number"],
-    )  # fmt: skip
+    )
 
 
 def guarantor_lines(guarantor_json: str | None) -> tuple[str, tuple[str, ...]] | None:
@@ -69,7 +84,3 @@ def practice_name(provider_json: str | None, site_id: str) -> str:
     if provider_json:
         return Organization.model_validate_json(provider_json).name
     return site_id
-
-
-def iso(d: date | None) -> str | None:
-    return d.isoformat() if d else None

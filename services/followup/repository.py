@@ -17,12 +17,26 @@ S = "followup"
 
 
 _SUBMITTED_COLUMNS = [
-    ("claim_id", "text"), ("encounter_id", "text"), ("site_id", "text"), ("payer_id", "text"), ("payer_name", "text"),
-    ("frequency_code", "text"), ("original_claim_id", "text"), ("total_charge", "numeric"), ("service_date", "date"),
-    ("submitted_at", "timestamptz"), ("interchange_control_number", "text"), ("payer_claim_control_number", "text"),
-    ("guarantor", "jsonb"), ("lines", "jsonb"), ("filing_indicator", "text"), ("claim_type", "text"),
-    ("file_name", "text"), ("account_key", "text"), ("payer_balance", "numeric"),
-]  # fmt: skip
+    ("claim_id", "text"),
+    ("encounter_id", "text"),
+    ("site_id", "text"),
+    ("payer_id", "text"),
+    ("payer_name", "text"),
+    ("frequency_code", "text"),
+    ("original_claim_id", "text"),
+    ("total_charge", "numeric"),
+    ("service_date", "date"),
+    ("submitted_at", "timestamptz"),
+    ("interchange_control_number", "text"),
+    ("payer_claim_control_number", "text"),
+    ("guarantor", "jsonb"),
+    ("lines", "jsonb"),
+    ("filing_indicator", "text"),
+    ("claim_type", "text"),
+    ("file_name", "text"),
+    ("account_key", "text"),
+    ("payer_balance", "numeric"),
+]
 
 
 async def upsert_submitted(conn: asyncpg.Connection, rows: list[tuple]) -> None:
@@ -33,16 +47,20 @@ async def upsert_submitted(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     opens the payer balance once, on the first submission seen (a void opens none).
     """
     # state is not a column of the rows: a new row starts 'submitted' (its column default is not set).
-    await insert_rows(conn, f"{S}.claim AS c", [*_SUBMITTED_COLUMNS, ("state", "text")],
-                      [(*r, "submitted") for r in last_per_key(rows)],
-                      "ON CONFLICT (claim_id) DO UPDATE SET payer_id = EXCLUDED.payer_id, payer_name = EXCLUDED.payer_name,"
-                      " frequency_code = EXCLUDED.frequency_code, original_claim_id = EXCLUDED.original_claim_id,"
-                      " total_charge = EXCLUDED.total_charge, service_date = EXCLUDED.service_date,"
-                      " submitted_at = EXCLUDED.submitted_at, interchange_control_number = EXCLUDED.interchange_control_number,"
-                      " guarantor = EXCLUDED.guarantor, lines = EXCLUDED.lines, filing_indicator = EXCLUDED.filing_indicator,"
-                      " claim_type = EXCLUDED.claim_type, file_name = EXCLUDED.file_name, account_key = EXCLUDED.account_key,"
-                      " payer_balance = c.payer_balance + CASE WHEN c.submitted_at IS NULL THEN EXCLUDED.payer_balance ELSE 0 END,"
-                      " updated_at = now()")  # fmt: skip
+    await insert_rows(
+        conn,
+        f"{S}.claim AS c",
+        [*_SUBMITTED_COLUMNS, ("state", "text")],
+        [(*r, "submitted") for r in last_per_key(rows)],
+        "ON CONFLICT (claim_id) DO UPDATE SET payer_id = EXCLUDED.payer_id, payer_name = EXCLUDED.payer_name,"
+        " frequency_code = EXCLUDED.frequency_code, original_claim_id = EXCLUDED.original_claim_id,"
+        " total_charge = EXCLUDED.total_charge, service_date = EXCLUDED.service_date,"
+        " submitted_at = EXCLUDED.submitted_at, interchange_control_number = EXCLUDED.interchange_control_number,"
+        " guarantor = EXCLUDED.guarantor, lines = EXCLUDED.lines, filing_indicator = EXCLUDED.filing_indicator,"
+        " claim_type = EXCLUDED.claim_type, file_name = EXCLUDED.file_name, account_key = EXCLUDED.account_key,"
+        " payer_balance = c.payer_balance + CASE WHEN c.submitted_at IS NULL THEN EXCLUDED.payer_balance ELSE 0 END,"
+        " updated_at = now()",
+    )
 
 
 async def mark_replaced(conn: asyncpg.Connection, original_ids: list[str]) -> None:
@@ -57,27 +75,39 @@ async def mark_replaced(conn: asyncpg.Connection, original_ids: list[str]) -> No
 
 async def ensure_claims(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
     """(claim_id, encounter_id, site_id, state): a stub for events that outran claim.submitted."""
-    await insert_rows(conn, f"{S}.claim", [("claim_id", "text"), ("encounter_id", "text"), ("site_id", "text"),
-                                           ("state", "text")], rows, "ON CONFLICT (claim_id) DO NOTHING")  # fmt: skip
+    await insert_rows(
+        conn,
+        f"{S}.claim",
+        [("claim_id", "text"), ("encounter_id", "text"), ("site_id", "text"), ("state", "text")],
+        rows,
+        "ON CONFLICT (claim_id) DO NOTHING",
+    )
 
 
 async def submitted_ids(conn: asyncpg.Connection, claim_ids: list[str]) -> set[str]:
     """The claims among ``claim_ids`` whose submission followup has seen."""
     rows = await conn.fetch(
-        f"SELECT claim_id FROM {S}.claim WHERE claim_id = ANY($1::text[]) AND submitted_at IS NOT NULL", claim_ids
+        f"SELECT claim_id FROM {S}.claim WHERE claim_id = ANY($1::text[]) AND submitted_at IS NOT NULL",
+        claim_ids,
     )
     return {r["claim_id"] for r in rows}
 
 
-async def set_state(conn: asyncpg.Connection, rows: list[tuple[str, str]], *, only_from: tuple[str, ...] | None = None) -> None:
+async def set_state(
+    conn: asyncpg.Connection,
+    rows: list[tuple[str, str]],
+    *,
+    only_from: tuple[str, ...] | None = None,
+) -> None:
     """(claim_id, state), one state per call (the handlers' shape); with ``only_from``, only claims now in one of those states."""
     if rows:
         cond = " AND c.state = ANY($3::text[])" if only_from else ""
         await conn.execute(
             f"UPDATE {S}.claim c SET state = u.state, updated_at = now()"
             f" FROM unnest($1::text[], $2::text[]) AS u(claim_id, state) WHERE c.claim_id = u.claim_id{cond}",
-            *columns_of(last_per_key(rows), 2), *([list(only_from)] if only_from else []),
-        )  # fmt: skip
+            *columns_of(last_per_key(rows), 2),
+            *([list(only_from)] if only_from else []),
+        )
 
 
 async def set_acknowledged(conn: asyncpg.Connection, claim_ids: list[str]) -> None:
@@ -91,11 +121,14 @@ async def set_acknowledged(conn: asyncpg.Connection, claim_ids: list[str]) -> No
 
 async def set_outcomes(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
     """(encounter_id, site_id, claim_id, outcome): the latest outcome of each encounter."""
-    await insert_rows(conn, f"{S}.encounter_outcome",
-                      [("encounter_id", "text"), ("site_id", "text"), ("claim_id", "text"), ("outcome", "text")],
-                      last_per_key(rows),
-                      "ON CONFLICT (encounter_id) DO UPDATE SET claim_id = EXCLUDED.claim_id, outcome = EXCLUDED.outcome,"
-                      " at = now()")  # fmt: skip
+    await insert_rows(
+        conn,
+        f"{S}.encounter_outcome",
+        [("encounter_id", "text"), ("site_id", "text"), ("claim_id", "text"), ("outcome", "text")],
+        last_per_key(rows),
+        "ON CONFLICT (encounter_id) DO UPDATE SET claim_id = EXCLUDED.claim_id, outcome = EXCLUDED.outcome,"
+        " at = now()",
+    )
 
 
 async def record_remittances(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]:
@@ -123,9 +156,26 @@ async def apply_amounts(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     for claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta in rows:
         t = totals.get(claim_id)
         if t is None:
-            totals[claim_id] = [claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta]
+            totals[claim_id] = [
+                claim_id,
+                paid,
+                contractual,
+                other,
+                pr,
+                state,
+                pccn,
+                payer_delta,
+                patient_delta,
+            ]
             continue
-        for k, v in ((1, paid), (2, contractual), (3, other), (4, pr), (7, payer_delta), (8, patient_delta)):
+        for k, v in (
+            (1, paid),
+            (2, contractual),
+            (3, other),
+            (4, pr),
+            (7, payer_delta),
+            (8, patient_delta),
+        ):
             t[k] += v
         t[5] = state
         t[6] = pccn if pccn is not None else t[6]
@@ -139,15 +189,19 @@ async def apply_amounts(conn: asyncpg.Connection, rows: list[tuple]) -> None:
         " $8::numeric[], $9::numeric[]) AS u(claim_id, paid, contractual, other, pr, state, pccn, payer_delta, patient_delta)"
         " WHERE c.claim_id = u.claim_id",
         *columns_of(list(totals.values()), 9),
-    )  # fmt: skip
+    )
 
 
-async def adjust_balances(conn: asyncpg.Connection, claim_id: str, payer_delta: Decimal, patient_delta: Decimal) -> None:
+async def adjust_balances(
+    conn: asyncpg.Connection, claim_id: str, payer_delta: Decimal, patient_delta: Decimal
+) -> None:
     await conn.execute(
         f"UPDATE {S}.claim SET payer_balance = payer_balance + $2, patient_balance = patient_balance + $3,"
         " updated_at = now() WHERE claim_id = $1",
-        claim_id, payer_delta, patient_delta,
-    )  # fmt: skip
+        claim_id,
+        payer_delta,
+        patient_delta,
+    )
 
 
 async def claim_sites(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, asyncpg.Record]:
@@ -174,23 +228,44 @@ async def submission_history(conn: asyncpg.Connection, claim_id: str) -> list[as
 
 async def upsert_parties(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     """(encounter_id, site_id, account_key, provider, patient, subscriber, member_id, relationship)."""
-    await insert_rows(conn, f"{S}.encounter_party",
-                      [("encounter_id", "text"), ("site_id", "text"), ("account_key", "text"),
-                       ("billing_provider", "jsonb"), ("patient", "jsonb"), ("subscriber", "jsonb"),
-                       ("member_id", "text"), ("relationship", "text")],
-                      last_per_key(rows),
-                      "ON CONFLICT (encounter_id) DO UPDATE SET account_key = EXCLUDED.account_key,"
-                      " billing_provider = EXCLUDED.billing_provider, patient = EXCLUDED.patient,"
-                      " subscriber = EXCLUDED.subscriber, member_id = EXCLUDED.member_id,"
-                      " relationship = EXCLUDED.relationship")  # fmt: skip
+    await insert_rows(
+        conn,
+        f"{S}.encounter_party",
+        [
+            ("encounter_id", "text"),
+            ("site_id", "text"),
+            ("account_key", "text"),
+            ("billing_provider", "jsonb"),
+            ("patient", "jsonb"),
+            ("subscriber", "jsonb"),
+            ("member_id", "text"),
+            ("relationship", "text"),
+        ],
+        last_per_key(rows),
+        "ON CONFLICT (encounter_id) DO UPDATE SET account_key = EXCLUDED.account_key,"
+        " billing_provider = EXCLUDED.billing_provider, patient = EXCLUDED.patient,"
+        " subscriber = EXCLUDED.subscriber, member_id = EXCLUDED.member_id,"
+        " relationship = EXCLUDED.relationship",
+    )
 
 
 async def record_status(conn: asyncpg.Connection, rows: list[tuple]) -> None:
     """(claim_id, source, category, code, outcome, effective_date, pccn, file_name) into the claim's history."""
-    await insert_rows(conn, f"{S}.claim_status_history",
-                      [("claim_id", "text"), ("source", "text"), ("status_category", "text"), ("status_code", "text"),
-                       ("outcome", "text"), ("effective_date", "date"), ("payer_claim_control_number", "text"),
-                       ("file_name", "text")], rows)  # fmt: skip
+    await insert_rows(
+        conn,
+        f"{S}.claim_status_history",
+        [
+            ("claim_id", "text"),
+            ("source", "text"),
+            ("status_category", "text"),
+            ("status_code", "text"),
+            ("outcome", "text"),
+            ("effective_date", "date"),
+            ("payer_claim_control_number", "text"),
+            ("file_name", "text"),
+        ],
+        rows,
+    )
 
 
 async def status_history(conn: asyncpg.Connection, claim_id: str) -> list[asyncpg.Record]:
@@ -221,7 +296,9 @@ async def open_work_items(conn: asyncpg.Connection, rows: list[tuple]) -> int:
     return len(got)
 
 
-async def resolve_by_source(conn: asyncpg.Connection, source_keys: list[str], resolution: str) -> int:
+async def resolve_by_source(
+    conn: asyncpg.Connection, source_keys: list[str], resolution: str
+) -> int:
     """Resolve open items opened by ``source_keys`` (the condition that opened them went away)."""
     if not source_keys:
         return 0
@@ -229,15 +306,23 @@ async def resolve_by_source(conn: asyncpg.Connection, source_keys: list[str], re
         f"UPDATE {S}.work_item SET status = 'resolved', resolution = $2, resolved_at = now(), resolved_by = 'system',"
         " lease_token = NULL, updated_at = now() WHERE source_key = ANY($1::text[]) AND status = 'open'"
         " RETURNING work_item_id",
-        source_keys, resolution,
-    )  # fmt: skip
+        source_keys,
+        resolution,
+    )
     for r in got:
-        await audit(conn, work_item_id=r["work_item_id"], user_id="system", action="auto_resolve",
-                    detail={"resolution": resolution})  # fmt: skip
+        await audit(
+            conn,
+            work_item_id=r["work_item_id"],
+            user_id="system",
+            action="auto_resolve",
+            detail={"resolution": resolution},
+        )
     return len(got)
 
 
-async def queue_depth(conn: asyncpg.Connection, sites: list[str] | None) -> dict[str, dict[str, dict[str, int]]]:
+async def queue_depth(
+    conn: asyncpg.Connection, sites: list[str] | None
+) -> dict[str, dict[str, dict[str, int]]]:
     """{site: {category: {queued, leased, waiting, urgent, overdue}}} of unresolved items."""
     rows = await conn.fetch(
         "SELECT site_id, category,"
@@ -258,8 +343,14 @@ async def queue_depth(conn: asyncpg.Connection, sites: list[str] | None) -> dict
     return out
 
 
-async def lease_next(conn: asyncpg.Connection, user_id: str, sites: list[str] | None, lease_seconds: int,
-                     category: str | None = None, site: str | None = None):  # fmt: skip
+async def lease_next(
+    conn: asyncpg.Connection,
+    user_id: str,
+    sites: list[str] | None,
+    lease_seconds: int,
+    category: str | None = None,
+    site: str | None = None,
+):
     """Lease the highest-priority open (or lease-expired) item of the caller's sites, or None."""
     return await conn.fetchrow(
         f"UPDATE {S}.work_item w SET status = 'leased', leased_by = $1, lease_token = $2,"
@@ -270,17 +361,30 @@ async def lease_next(conn: asyncpg.Connection, user_id: str, sites: list[str] | 
         "     AND ($6::text IS NULL OR site_id = $6)"
         "   ORDER BY priority DESC, created_at, work_item_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
         " RETURNING w.work_item_id",
-        user_id, uuid.uuid4(), float(lease_seconds), sites, category, site,
-    )  # fmt: skip
+        user_id,
+        uuid.uuid4(),
+        float(lease_seconds),
+        sites,
+        category,
+        site,
+    )
 
 
 async def get_item(conn: asyncpg.Connection, work_item_id: int, *, for_update: bool = False):
     lock = " FOR UPDATE" if for_update else ""
-    return await conn.fetchrow(f"SELECT * FROM {S}.work_item WHERE work_item_id = $1{lock}", work_item_id)
+    return await conn.fetchrow(
+        f"SELECT * FROM {S}.work_item WHERE work_item_id = $1{lock}", work_item_id
+    )
 
 
-async def set_item_status(conn: asyncpg.Connection, work_item_id: int, status: str, *, user_id: str,
-                          resolution: str | None = None) -> None:  # fmt: skip
+async def set_item_status(
+    conn: asyncpg.Connection,
+    work_item_id: int,
+    status: str,
+    *,
+    user_id: str,
+    resolution: str | None = None,
+) -> None:
     """Move an item on; leaving 'leased' always drops the lease."""
     await conn.execute(
         f"UPDATE {S}.work_item SET status = $2, resolution = coalesce($3, resolution),"
@@ -289,15 +393,28 @@ async def set_item_status(conn: asyncpg.Connection, work_item_id: int, status: s
         " lease_token = CASE WHEN $2 = 'leased' THEN lease_token END,"
         " lease_expires_at = CASE WHEN $2 = 'leased' THEN lease_expires_at END, updated_at = now()"
         " WHERE work_item_id = $1",
-        work_item_id, status, resolution, user_id,
-    )  # fmt: skip
+        work_item_id,
+        status,
+        resolution,
+        user_id,
+    )
 
 
-async def audit(conn: asyncpg.Connection, *, work_item_id: int, user_id: str, action: str, detail: dict | None = None) -> None:
+async def audit(
+    conn: asyncpg.Connection,
+    *,
+    work_item_id: int,
+    user_id: str,
+    action: str,
+    detail: dict | None = None,
+) -> None:
     await conn.execute(
         f"INSERT INTO {S}.work_audit (work_item_id, user_id, action, detail) VALUES ($1, $2, $3, $4)",
-        work_item_id, user_id, action, None if detail is None else dumps(detail),
-    )  # fmt: skip
+        work_item_id,
+        user_id,
+        action,
+        None if detail is None else dumps(detail),
+    )
 
 
 async def audit_trail(conn: asyncpg.Connection, work_item_id: int) -> list[asyncpg.Record]:
@@ -318,20 +435,36 @@ async def set_priorities(conn: asyncpg.Connection, rows: list[tuple[int, int, st
     """(work_item_id, priority, escalation)."""
     if rows:
         await conn.executemany(
-            f"UPDATE {S}.work_item SET priority = $2, escalation = $3, updated_at = now() WHERE work_item_id = $1", rows
+            f"UPDATE {S}.work_item SET priority = $2, escalation = $3, updated_at = now() WHERE work_item_id = $1",
+            rows,
         )
 
 
 # --------------------------------------------------------------------------- actions
 
 
-async def insert_appeal(conn: asyncpg.Connection, *, work_item_id: int, claim_id: str, site_id: str, level: int,
-                        filed_by: str, deadline: date | None, note: str | None) -> int:  # fmt: skip
+async def insert_appeal(
+    conn: asyncpg.Connection,
+    *,
+    work_item_id: int,
+    claim_id: str,
+    site_id: str,
+    level: int,
+    filed_by: str,
+    deadline: date | None,
+    note: str | None,
+) -> int:
     return await conn.fetchval(
         f"INSERT INTO {S}.appeal (work_item_id, claim_id, site_id, level, filed_by, deadline_date, note)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING appeal_id",
-        work_item_id, claim_id, site_id, level, filed_by, deadline, note,
-    )  # fmt: skip
+        work_item_id,
+        claim_id,
+        site_id,
+        level,
+        filed_by,
+        deadline,
+        note,
+    )
 
 
 async def pending_appeal(conn: asyncpg.Connection, work_item_id: int):
@@ -341,35 +474,67 @@ async def pending_appeal(conn: asyncpg.Connection, work_item_id: int):
     )
 
 
-async def record_appeal_outcome(conn: asyncpg.Connection, appeal_id: int, outcome: str, amount: Decimal | None,
-                                user_id: str) -> None:  # fmt: skip
+async def record_appeal_outcome(
+    conn: asyncpg.Connection, appeal_id: int, outcome: str, amount: Decimal | None, user_id: str
+) -> None:
     await conn.execute(
         f"UPDATE {S}.appeal SET outcome = $2, amount_recovered = $3, outcome_by = $4, outcome_at = now()"
         " WHERE appeal_id = $1",
-        appeal_id, outcome, amount, user_id,
-    )  # fmt: skip
+        appeal_id,
+        outcome,
+        amount,
+        user_id,
+    )
 
 
 async def appeals_of(conn: asyncpg.Connection, claim_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT * FROM {S}.appeal WHERE claim_id = $1 ORDER BY appeal_id", claim_id)
+    return await conn.fetch(
+        f"SELECT * FROM {S}.appeal WHERE claim_id = $1 ORDER BY appeal_id", claim_id
+    )
 
 
-async def insert_writeoff(conn: asyncpg.Connection, *, request_id: uuid.UUID, work_item_id: int | None, claim_id: str,
-                          amount: Decimal, category: str, reason: str, requested_by: str) -> None:  # fmt: skip
+async def insert_writeoff(
+    conn: asyncpg.Connection,
+    *,
+    request_id: uuid.UUID,
+    work_item_id: int | None,
+    claim_id: str,
+    amount: Decimal,
+    category: str,
+    reason: str,
+    requested_by: str,
+) -> None:
     await conn.execute(
         f"INSERT INTO {S}.writeoff_request (request_id, work_item_id, claim_id, amount, category, reason, requested_by)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        request_id, work_item_id, claim_id, amount, category, reason, requested_by,
-    )  # fmt: skip
+        request_id,
+        work_item_id,
+        claim_id,
+        amount,
+        category,
+        reason,
+        requested_by,
+    )
 
 
-async def insert_transfer(conn: asyncpg.Connection, *, work_item_id: int | None, claim_id: str, amount: Decimal,
-                          reason: str | None, requested_by: str) -> int:  # fmt: skip
+async def insert_transfer(
+    conn: asyncpg.Connection,
+    *,
+    work_item_id: int | None,
+    claim_id: str,
+    amount: Decimal,
+    reason: str | None,
+    requested_by: str,
+) -> int:
     return await conn.fetchval(
         f"INSERT INTO {S}.patient_transfer (work_item_id, claim_id, amount, reason, requested_by)"
         " VALUES ($1, $2, $3, $4, $5) RETURNING transfer_id",
-        work_item_id, claim_id, amount, reason, requested_by,
-    )  # fmt: skip
+        work_item_id,
+        claim_id,
+        amount,
+        reason,
+        requested_by,
+    )
 
 
 # --------------------------------------------------------------------------- no-response job
@@ -391,8 +556,9 @@ async def mark_inquired(conn: asyncpg.Connection, claim_ids: list[str], as_of: d
     if claim_ids:
         await conn.execute(
             f"UPDATE {S}.claim SET last_inquiry_date = $2, updated_at = now() WHERE claim_id = ANY($1::text[])",
-            claim_ids, as_of,
-        )  # fmt: skip
+            claim_ids,
+            as_of,
+        )
 
 
 async def next_control_numbers(conn: asyncpg.Connection) -> tuple[int, int]:
@@ -424,17 +590,36 @@ async def last_statements(conn: asyncpg.Connection) -> dict[tuple[str, str], asy
     return {(r["site_id"], r["account_key"]): r for r in rows}
 
 
-async def insert_statement(conn: asyncpg.Connection, *, statement_id: str, site_id: str, account_key: str,
-                           encounter_id: str, claim_ids: list[str], amount_due: Decimal, cycle: int,
-                           statement_date: date, due_date: date, file_name: str) -> bool:  # fmt: skip
+async def insert_statement(
+    conn: asyncpg.Connection,
+    *,
+    statement_id: str,
+    site_id: str,
+    account_key: str,
+    encounter_id: str,
+    claim_ids: list[str],
+    amount_due: Decimal,
+    cycle: int,
+    statement_date: date,
+    due_date: date,
+    file_name: str,
+) -> bool:
     return (
         await conn.fetchval(
             f"INSERT INTO {S}.statement (statement_id, site_id, account_key, encounter_id, claim_ids, amount_due,"
             " cycle, statement_date, due_date, file_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT DO NOTHING RETURNING true",
-            statement_id, site_id, account_key, encounter_id, claim_ids, amount_due, cycle, statement_date,
-            due_date, file_name,
-        )  # fmt: skip
+            statement_id,
+            site_id,
+            account_key,
+            encounter_id,
+            claim_ids,
+            amount_due,
+            cycle,
+            statement_date,
+            due_date,
+            file_name,
+        )
         is not None
     )
 

@@ -41,14 +41,24 @@ def statement_line(claim) -> StatementLine:
     more = f" and {len(codes) - 1} more service(s)" if len(codes) > 1 else ""
     billed, paid, due = claim["total_charge"], claim["paid"], claim["patient_balance"]
     return StatementLine(
-        service_date=claim["service_date"], code=codes[0] if codes else "-",
-        description=f"Services{more} (claim {claim['claim_id']})", billed=billed, insurance_paid=paid,
-        adjustments=billed - paid - due, patient_due=due,
-    )  # fmt: skip
+        service_date=claim["service_date"],
+        code=codes[0] if codes else "-",
+        description=f"Services{more} (claim {claim['claim_id']})",
+        billed=billed,
+        insurance_paid=paid,
+        adjustments=billed - paid - due,
+        patient_due=due,
+    )
 
 
-async def run_statements(pool: asyncpg.Pool, as_of: date, *, statements_dir: Path, threshold: Decimal,
-                         on_commit: Callable[[], None] | None = None) -> dict:  # fmt: skip
+async def run_statements(
+    pool: asyncpg.Pool,
+    as_of: date,
+    *,
+    statements_dir: Path,
+    threshold: Decimal,
+    on_commit: Callable[[], None] | None = None,
+) -> dict:
     """Issue the statements due on ``as_of``; return counts and the statements issued (ids, no PHI)."""
     emitter = Emitter(repo.S)
     issued: list[dict] = []
@@ -62,38 +72,94 @@ async def run_statements(pool: asyncpg.Pool, as_of: date, *, statements_dir: Pat
         for (site_id, account), claims in sorted(accounts.items()):
             balance = sum((c["patient_balance"] for c in claims), Decimal("0.00"))
             prev = last.get((site_id, account))
-            cycle = needs_statement(balance, threshold, prev["statement_date"] if prev else None,
-                                    prev["cycle"] if prev else None, as_of)  # fmt: skip
+            cycle = needs_statement(
+                balance,
+                threshold,
+                prev["statement_date"] if prev else None,
+                prev["cycle"] if prev else None,
+                as_of,
+            )
             if cycle is None:
                 continue
             latest = max(claims, key=lambda c: (c["service_date"] or date.min, c["claim_id"]))
-            addressed = next((g for c in sorted(claims, key=lambda c: c["service_date"] or date.min, reverse=True)
-                              if (g := guarantor_lines(c["guarantor"])) is not None), None)  # fmt: skip
+            addressed = next(
+                (
+                    g
+                    for c in sorted(
+                        claims, key=lambda c: c["service_date"] or date.min, reverse=True
+                    )
+                    if (g := guarantor_lines(c["guarantor"])) is not None
+                ),
+                None,
+            )
             if addressed is None:
                 skipped += 1  # no guarantor address on record: nothing to mail
                 continue
             statement_id = f"ST{as_of:%Y%m%d}-{account}-{cycle}"
             statement = build_statement(
-                statement_id, account, practice_name(latest["billing_provider"], site_id), addressed[0], addressed[1],
-                [statement_line(c) for c in claims], as_of, cycle, claim_ids=[c["claim_id"] for c in claims],
-            )  # fmt: skip
+                statement_id,
+                account,
+                practice_name(latest["billing_provider"], site_id),
+                addressed[0],
+                addressed[1],
+                [statement_line(c) for c in claims],
+                as_of,
+                cycle,
+                claim_ids=[c["claim_id"] for c in claims],
+            )
             file_name = f"{statement_id}.pdf"
             if not await repo.insert_statement(
-                conn, statement_id=statement_id, site_id=site_id, account_key=account,
-                encounter_id=latest["encounter_id"], claim_ids=list(statement.claim_ids),
-                amount_due=statement.amount_due, cycle=cycle, statement_date=as_of, due_date=statement.due_date,
+                conn,
+                statement_id=statement_id,
+                site_id=site_id,
+                account_key=account,
+                encounter_id=latest["encounter_id"],
+                claim_ids=list(statement.claim_ids),
+                amount_due=statement.amount_due,
+                cycle=cycle,
+                statement_date=as_of,
+                due_date=statement.due_date,
                 file_name=file_name,
-            ):  # fmt: skip
+            ):
                 continue  # this cycle went out already (a concurrent or repeated run)
             await asyncio.to_thread(render_pdf, statement, statements_dir / file_name)
-            emitter.emit(StatementIssued(site_id=site_id, encounter_id=latest["encounter_id"], payload=StatementIssuedPayload(
-                statement_id=statement_id, claim_ids=list(statement.claim_ids), amount_due=statement.amount_due,
-                due_date=statement.due_date, cycle=cycle, file_name=file_name)))  # fmt: skip
-            issued.append({"statement_id": statement_id, "site_id": site_id, "account_key": account, "cycle": cycle,
-                           "amount_due": str(statement.amount_due), "file_name": file_name})  # fmt: skip
+            emitter.emit(
+                StatementIssued(
+                    site_id=site_id,
+                    encounter_id=latest["encounter_id"],
+                    payload=StatementIssuedPayload(
+                        statement_id=statement_id,
+                        claim_ids=list(statement.claim_ids),
+                        amount_due=statement.amount_due,
+                        due_date=statement.due_date,
+                        cycle=cycle,
+                        file_name=file_name,
+                    ),
+                )
+            )
+            issued.append(
+                {
+                    "statement_id": statement_id,
+                    "site_id": site_id,
+                    "account_key": account,
+                    "cycle": cycle,
+                    "amount_due": str(statement.amount_due),
+                    "file_name": file_name,
+                }
+            )
         await emitter.flush(conn)
     if issued and on_commit:
         on_commit()
-    log(_log, logging.INFO, "statement run", count=len(issued), status=f"skipped_no_address={skipped}")
-    return {"as_of": as_of.isoformat(), "issued": issued, "skipped_no_address": skipped,
-            "directory": str(statements_dir)}  # fmt: skip
+    log(
+        _log,
+        logging.INFO,
+        "statement run",
+        count=len(issued),
+        status=f"skipped_no_address={skipped}",
+    )
+    return {
+        "as_of": as_of.isoformat(),
+        "issued": issued,
+        "skipped_no_address": skipped,
+        "directory": str(statements_dir),
+    }

@@ -30,12 +30,23 @@ def create_app(rt: Runtime) -> FastAPI:
         return _balance(rows[0])
 
     @app.get("/balances")
-    async def balances(site_id: str | None = None, payer_id: str | None = None, open_only: bool = False,
-                       after: str | None = None, limit: int = Query(1000, gt=0)):  # fmt: skip
+    async def balances(
+        site_id: str | None = None,
+        payer_id: str | None = None,
+        open_only: bool = False,
+        after: str | None = None,
+        limit: int = Query(1000, gt=0),
+    ):
         """Ledger-derived balances per claim (for A/R), by claim id; page on with ``after=<last claim_id>``."""
         async with pool.acquire() as conn:
-            rows = await repo.balances(conn, site_id=site_id, payer_id=payer_id, open_only=open_only, after=after,
-                                       limit=min(limit, page_limit))  # fmt: skip
+            rows = await repo.balances(
+                conn,
+                site_id=site_id,
+                payer_id=payer_id,
+                open_only=open_only,
+                after=after,
+                limit=min(limit, page_limit),
+            )
         return [_balance(r) for r in rows]
 
     @app.get("/remittances/unmatched")
@@ -53,7 +64,9 @@ def create_app(rt: Runtime) -> FastAPI:
         return [plain(r) for r in rows]
 
     @app.get("/reconciliation")
-    async def reconciliation(payer_id: str | None = None, since: date | None = None, until: date | None = None):
+    async def reconciliation(
+        payer_id: str | None = None, since: date | None = None, until: date | None = None
+    ):
         """Deposits announced (BPR/TRN) against cash posted, per payer per payment date.
 
         ``difference = deposits - posted``; ``held`` and ``unmatched`` say how much of it
@@ -64,16 +77,36 @@ def create_app(rt: Runtime) -> FastAPI:
         out = []
         for r in rows:
             difference = r["deposits"] - r["posted"]
-            out.append(plain({**dict(r), "difference": difference,
-                               "unexplained": difference - r["held"] - r["unmatched"]}))  # fmt: skip
+            out.append(
+                plain(
+                    {
+                        **dict(r),
+                        "difference": difference,
+                        "unexplained": difference - r["held"] - r["unmatched"],
+                    }
+                )
+            )
         return out
 
     return app
 
 
 def _balance(r) -> dict:
-    return plain({k: r[k] for k in ("claim_id", "site_id", "payer_id", "service_date", "total_charge", "billed",
-                                     "paid", "contractual", "other_adjustments", "payer_balance",
-                                     "patient_balance")}) | {"open_balance": str(r["payer_balance"] + r["patient_balance"])}  # fmt: skip
-
-
+    return plain(
+        {
+            k: r[k]
+            for k in (
+                "claim_id",
+                "site_id",
+                "payer_id",
+                "service_date",
+                "total_charge",
+                "billed",
+                "paid",
+                "contractual",
+                "other_adjustments",
+                "payer_balance",
+                "patient_balance",
+            )
+        }
+    ) | {"open_balance": str(r["payer_balance"] + r["patient_balance"])}

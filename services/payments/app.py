@@ -15,9 +15,19 @@ Settings = PaymentsSettings
 
 async def era_mailbox(rt: Runtime) -> None:
     """835s from the inbound mailbox; payments also moves unreadable files there to failed/."""
-    inbound = rt.settings.era_inbound if isinstance(rt.settings, PaymentsSettings) else rt.settings.inbound_dir
-    box = InboundMailbox(inbound, frozenset({"835"}), "payments", apply_era,
-                         on_commit=rt.relay.notify, handles_unknown=True)  # fmt: skip
+    inbound = (
+        rt.settings.era_inbound
+        if isinstance(rt.settings, PaymentsSettings)
+        else rt.settings.inbound_dir
+    )
+    box = InboundMailbox(
+        inbound,
+        frozenset({"835"}),
+        "payments",
+        apply_era,
+        on_commit=rt.relay.notify,
+        handles_unknown=True,
+    )
     await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
 
 

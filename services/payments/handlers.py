@@ -53,23 +53,66 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
     rows = []
     for i in items:
         p = i.event.payload
-        rows.append((p.claim_id, i.event.encounter_id, i.event.site_id, p.payer_id, p.payer_name, p.frequency_code,
-                     p.original_claim_id, p.payer_claim_control_number, p.total_charge, p.service_date,
-                     p.submitted_at, i.traceparent, repo.dumps([ln.model_dump(mode="json") for ln in p.lines])))  # fmt: skip
+        rows.append(
+            (
+                p.claim_id,
+                i.event.encounter_id,
+                i.event.site_id,
+                p.payer_id,
+                p.payer_name,
+                p.frequency_code,
+                p.original_claim_id,
+                p.payer_claim_control_number,
+                p.total_charge,
+                p.service_date,
+                p.submitted_at,
+                i.traceparent,
+                repo.dumps([ln.model_dump(mode="json") for ln in p.lines]),
+            )
+        )
     new = await repo.insert_claims(conn, rows)
     fresh = [i.event.payload for i in items if i.event.payload.claim_id in new]
-    originals = sorted({p.original_claim_id for p in fresh if p.original_claim_id and p.frequency_code in ("7", "8")})
-    open_payer = {r["claim_id"]: r["payer_balance"] for r in await repo.claim_balances(conn, originals)} if originals else {}
+    originals = sorted(
+        {
+            p.original_claim_id
+            for p in fresh
+            if p.original_claim_id and p.frequency_code in ("7", "8")
+        }
+    )
+    open_payer = (
+        {r["claim_id"]: r["payer_balance"] for r in await repo.claim_balances(conn, originals)}
+        if originals
+        else {}
+    )
     entries: list[repo.Entry] = []
     for p in fresh:
-        replaced = open_payer.pop(p.original_claim_id, ZERO) if p.frequency_code in ("7", "8") else ZERO
+        replaced = (
+            open_payer.pop(p.original_claim_id, ZERO) if p.frequency_code in ("7", "8") else ZERO
+        )
         if replaced > 0:
-            entries.append(("replaced", f"replaced:{p.original_claim_id}:{p.claim_id}", p.original_claim_id,
-                            p.payer_id, None, entry_for_writeoff(p.original_claim_id, replaced, GROSS_CHARGES,
-                                                                 p.payer_id, PAYER_RECEIVABLE)))  # fmt: skip
+            entries.append(
+                (
+                    "replaced",
+                    f"replaced:{p.original_claim_id}:{p.claim_id}",
+                    p.original_claim_id,
+                    p.payer_id,
+                    None,
+                    entry_for_writeoff(
+                        p.original_claim_id, replaced, GROSS_CHARGES, p.payer_id, PAYER_RECEIVABLE
+                    ),
+                )
+            )
         if p.frequency_code != "8" and p.total_charge > 0:
-            entries.append(("charge", f"charge:{p.claim_id}", p.claim_id, p.payer_id, None,
-                            entry_for_claim_charge(p.claim_id, p.payer_id, p.total_charge)))  # fmt: skip
+            entries.append(
+                (
+                    "charge",
+                    f"charge:{p.claim_id}",
+                    p.claim_id,
+                    p.payer_id,
+                    None,
+                    entry_for_claim_charge(p.claim_id, p.payer_id, p.total_charge),
+                )
+            )
     await repo.post_entries(conn, entries)
     if new:
         await repo.lock_matching(conn)  # taken after the claims are written (see lock_matching)
@@ -96,14 +139,38 @@ async def on_writeoff(conn: asyncpg.Connection, item: Inbound) -> None:
         why = None
     if why is not None:
         if await repo.record_writeoff(conn, p.request_id, p.claim_id, p.amount, "rejected", why):
-            log(_log, logging.WARNING, "write-off rejected", claim_id=p.claim_id, component=p.request_id, error=why)
+            log(
+                _log,
+                logging.WARNING,
+                "write-off rejected",
+                claim_id=p.claim_id,
+                component=p.request_id,
+                error=why,
+            )
         return
     if not await repo.record_writeoff(conn, p.request_id, p.claim_id, p.amount, "posted", p.reason):
         return
-    payer_part = min(p.amount, max(payer, ZERO))  # as followup's mirror does (balances.writeoff_split)
-    await repo.post_entries(conn, [
-        ("writeoff", f"writeoff:{p.request_id}:payer", p.claim_id, None, None,
-         entry_for_writeoff(p.claim_id, payer_part, OTHER_ADJUSTMENT)),
-        ("writeoff", f"writeoff:{p.request_id}:patient", p.claim_id, None, None,
-         entry_for_writeoff(p.claim_id, p.amount - payer_part, BAD_DEBT_WRITEOFF)),
-    ])  # fmt: skip
+    payer_part = min(
+        p.amount, max(payer, ZERO)
+    )  # as followup's mirror does (balances.writeoff_split)
+    await repo.post_entries(
+        conn,
+        [
+            (
+                "writeoff",
+                f"writeoff:{p.request_id}:payer",
+                p.claim_id,
+                None,
+                None,
+                entry_for_writeoff(p.claim_id, payer_part, OTHER_ADJUSTMENT),
+            ),
+            (
+                "writeoff",
+                f"writeoff:{p.request_id}:patient",
+                p.claim_id,
+                None,
+                None,
+                entry_for_writeoff(p.claim_id, p.amount - payer_part, BAD_DEBT_WRITEOFF),
+            ),
+        ],
+    )

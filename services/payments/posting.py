@@ -47,7 +47,10 @@ _log = logging.getLogger("rcm.payments")
 # not know yet waits in the unmatched queue for its claim.submitted: guessing by service
 # lines would risk posting it to an identical twin claim.
 OUR_CLAIM_ID = re.compile(r"^C[0-9A-F]{15}$")
-_UNMATCHED = {"unmatched": "no matching claim", "ambiguous": "several claims match its service lines"}
+_UNMATCHED = {
+    "unmatched": "no matching claim",
+    "ambiguous": "several claims match its service lines",
+}
 
 
 @dataclass(slots=True)
@@ -84,14 +87,23 @@ async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter
         return
     await repo.lock_matching(conn)
     by_number = await repo.candidates_by_number(
-        conn, [cp.patient_control_number for d in deposits for cp in d.tx.claims],
-        [cp.payer_claim_control_number for d in deposits for cp in d.tx.claims if cp.payer_claim_control_number])  # fmt: skip
+        conn,
+        [cp.patient_control_number for d in deposits for cp in d.tx.claims],
+        [
+            cp.payer_claim_control_number
+            for d in deposits
+            for cp in d.tx.claims
+            if cp.payer_claim_control_number
+        ],
+    )
     rows: list[list] = []
     postings: list[Posting] = []
     plb: list[repo.Entry] = []
     for d in deposits:
         tx, payer_id, trace = d.tx, d.payer_id, d.tx.payment.trace_number
-        index = await _claim_index(conn, tx.claims, payer_id, by_number, {p.claim_id for p in postings})
+        index = await _claim_index(
+            conn, tx.claims, payer_id, by_number, {p.claim_id for p in postings}
+        )
         for k, cp in enumerate(tx.claims, start=1):
             rid = f"{payer_id}:{trace}:{k}"
             why = d.problems or check_claim(cp, tx.st_control_number)
@@ -102,15 +114,37 @@ async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter
                 state, reason = "unmatched", _UNMATCHED.get(method, method)
             else:
                 state, reason = "posted", None
-                postings.append(Posting(rid, claim_id, cp, payer_id, d.advice_id, tx.payer.name, trace,
-                                        tx.payment.date, file_name))  # fmt: skip
+                postings.append(
+                    Posting(
+                        rid,
+                        claim_id,
+                        cp,
+                        payer_id,
+                        d.advice_id,
+                        tx.payer.name,
+                        trace,
+                        tx.payment.date,
+                        file_name,
+                    )
+                )
             rows.append([rid, d.advice_id, k, claim_id, cp, payer_id, state, method, reason])
         if not d.problems:
-            plb += [("plb", f"plb:{payer_id}:{trace}:{i}", None, payer_id, d.advice_id, entry_for_plb(adj, payer_id))
-                    for i, adj in enumerate(tx.provider_adjustments, start=1)]  # fmt: skip
+            plb += [
+                (
+                    "plb",
+                    f"plb:{payer_id}:{trace}:{i}",
+                    None,
+                    payer_id,
+                    d.advice_id,
+                    entry_for_plb(adj, payer_id),
+                )
+                for i, adj in enumerate(tx.provider_adjustments, start=1)
+            ]
     entries, failed = await ledger_entries(conn, postings)
     for row in rows:
-        if row[0] in failed:  # a posting the ledger refuses is held with the reason, never half-posted
+        if (
+            row[0] in failed
+        ):  # a posting the ledger refuses is held with the reason, never half-posted
             row[6], row[8] = "held", failed[row[0]]
     now = datetime.now(UTC)
     await repo.insert_claim_payments(conn, [_row(*r, now) for r in rows])
@@ -128,7 +162,9 @@ class _Deposit:
     problems: list[str]  # the payment does not balance: every claim payment is held
 
 
-async def _record_deposit(conn: asyncpg.Connection, tx: RemitTransaction, file_name: str) -> _Deposit | None:
+async def _record_deposit(
+    conn: asyncpg.Connection, tx: RemitTransaction, file_name: str
+) -> _Deposit | None:
     """Record one 835 transaction's deposit (held when its payment does not balance).
 
     None when the payer's check/EFT trace was already received: recorded as a duplicate,
@@ -139,15 +175,35 @@ async def _record_deposit(conn: asyncpg.Connection, tx: RemitTransaction, file_n
     # Claim problems also start "transaction <st> claim ..."; only the payment total holds the whole set.
     problems = [p for p in check_transaction(tx) if p.startswith(f"transaction {st}:")]
     got = await repo.upsert_advice(
-        conn, payer_key=payer_id, payer_name=tx.payer.name, trace_number=trace, file_name=file_name, st=st,
-        amount=tx.payment.signed_amount, method=tx.payment.method, payment_date=tx.payment.date,
-        status="held" if problems else "posted", reason="; ".join(problems)[:1000] or None,
-    )  # fmt: skip
+        conn,
+        payer_key=payer_id,
+        payer_name=tx.payer.name,
+        trace_number=trace,
+        file_name=file_name,
+        st=st,
+        amount=tx.payment.signed_amount,
+        method=tx.payment.method,
+        payment_date=tx.payment.date,
+        status="held" if problems else "posted",
+        reason="; ".join(problems)[:1000] or None,
+    )
     if got is None:
-        await repo.record_duplicate_advice(conn, payer_key=payer_id, trace_number=trace, file_name=file_name, st=st,
-                                           amount=tx.payment.signed_amount)  # fmt: skip
-        log(_log, logging.WARNING, "835 payment already received; not posted again", file_name=file_name,
-            payer_id=payer_id, component=f"transaction {st} trace {trace}")  # fmt: skip
+        await repo.record_duplicate_advice(
+            conn,
+            payer_key=payer_id,
+            trace_number=trace,
+            file_name=file_name,
+            st=st,
+            amount=tx.payment.signed_amount,
+        )
+        log(
+            _log,
+            logging.WARNING,
+            "835 payment already received; not posted again",
+            file_name=file_name,
+            payer_id=payer_id,
+            component=f"transaction {st} trace {trace}",
+        )
         return None
     return _Deposit(tx, payer_id, got[0], problems)
 
@@ -159,19 +215,42 @@ async def rematch(conn: asyncpg.Connection, claim_ids: list[str], emitter: Emitt
     rows = await repo.unmatched_for(conn, claim_ids)
     if not rows:
         return 0
-    postings = [Posting(r["remittance_id"], r["patient_control_number"], from_detail(r["detail"]), r["payer_id"],
-                        r["advice_id"], r["payer_name"], r["trace_number"], r["payment_date"], r["file_name"])
-                for r in rows]  # fmt: skip
+    postings = [
+        Posting(
+            r["remittance_id"],
+            r["patient_control_number"],
+            from_detail(r["detail"]),
+            r["payer_id"],
+            r["advice_id"],
+            r["payer_name"],
+            r["trace_number"],
+            r["payment_date"],
+            r["file_name"],
+        )
+        for r in rows
+    ]
     entries, failed = await ledger_entries(conn, postings)
-    await repo.settle_unmatched(conn, [(p.remittance_id, p.claim_id, "held" if p.remittance_id in failed else "posted",
-                                        failed.get(p.remittance_id)) for p in postings])  # fmt: skip
+    await repo.settle_unmatched(
+        conn,
+        [
+            (
+                p.remittance_id,
+                p.claim_id,
+                "held" if p.remittance_id in failed else "posted",
+                failed.get(p.remittance_id),
+            )
+            for p in postings
+        ],
+    )
     await repo.post_entries(conn, entries)
     done = [p for p in postings if p.remittance_id not in failed]
     await emit_received(conn, done, emitter)
     return len(done)
 
 
-async def ledger_entries(conn: asyncpg.Connection, postings: list[Posting]) -> tuple[list[repo.Entry], dict[str, str]]:
+async def ledger_entries(
+    conn: asyncpg.Connection, postings: list[Posting]
+) -> tuple[list[repo.Entry], dict[str, str]]:
     """Journal entries for matched claim payments, in order; and the ones the ledger refuses (id -> reason).
 
     A reversal undoes the newest not-yet-reversed payment of its claim that paid the
@@ -184,17 +263,24 @@ async def ledger_entries(conn: asyncpg.Connection, postings: list[Posting]) -> t
     failed: dict[str, str] = {}
     for p in postings:
         kind, source = ("reversal" if p.cp.is_reversal else "payment"), f"remit:{p.remittance_id}"
-        original = _take_original(open_payments.get(p.claim_id, []), p.cp.paid) if p.cp.is_reversal else None
+        original = (
+            _take_original(open_payments.get(p.claim_id, []), p.cp.paid)
+            if p.cp.is_reversal
+            else None
+        )
         if original is not None:
             source = "reversal-of:" + original[0].removeprefix("remit:")
         try:
-            lines = entry_for_claim_payment(p.cp, p.claim_id, p.payer_id,
-                                            original=original[1] if original is not None else None)
+            lines = entry_for_claim_payment(
+                p.cp, p.claim_id, p.payer_id, original=original[1] if original is not None else None
+            )
         except LedgerError as e:
             failed[p.remittance_id] = str(e)[:1000]
             continue
         entries.append((kind, source, p.claim_id, p.payer_id, p.advice_id, lines))
-        if kind == "payment" and p.claim_id in reversing:  # a later reversal in this batch may undo it
+        if (
+            kind == "payment" and p.claim_id in reversing
+        ):  # a later reversal in this batch may undo it
             open_payments.setdefault(p.claim_id, []).append((source, lines))
     return entries, failed
 
@@ -202,39 +288,66 @@ async def ledger_entries(conn: asyncpg.Connection, postings: list[Posting]) -> t
 def _take_original(candidates: list[tuple[str, list[JournalLine]]], paid: Decimal):
     for i in range(len(candidates) - 1, -1, -1):
         source, lines = candidates[i]
-        if source.startswith("remit:") and sum(ln.amount for ln in lines if ln.account == CASH_CLEARING) == -paid:
+        if (
+            source.startswith("remit:")
+            and sum(ln.amount for ln in lines if ln.account == CASH_CLEARING) == -paid
+        ):
             return candidates.pop(i)
     return None
 
 
-async def emit_received(conn: asyncpg.Connection, postings: list[Posting], emitter: Emitter) -> None:
+async def emit_received(
+    conn: asyncpg.Connection, postings: list[Posting], emitter: Emitter
+) -> None:
     """One remittance.received per posted claim payment, continuing the encounter's trace."""
     if not postings:
         return
     claims = await repo.claim_routing(conn, sorted({p.claim_id for p in postings}))
     for p in postings:
         claim = claims[p.claim_id]
-        emitter.emit(received_event(p, claim["site_id"], claim["encounter_id"]), traceparent=claim["traceparent"])
+        emitter.emit(
+            received_event(p, claim["site_id"], claim["encounter_id"]),
+            traceparent=claim["traceparent"],
+        )
 
 
-async def _claim_index(conn: asyncpg.Connection, claims: list[ClaimPayment], payer_id: str,
-                       by_number: list[asyncpg.Record], paid_in_file: set[str]) -> ClaimIndex:  # fmt: skip
+async def _claim_index(
+    conn: asyncpg.Connection,
+    claims: list[ClaimPayment],
+    payer_id: str,
+    by_number: list[asyncpg.Record],
+    paid_in_file: set[str],
+) -> ClaimIndex:
     """Candidates for one transaction's ``claims``: of ``by_number`` (the file's claims found by claim id
     or payer claim number), those its claims name; by charge and service lines only for what those
     leave open. Lines are read (and decoded) only for the charge fallback, which is rare.
     """
     pcns = {cp.patient_control_number for cp in claims}
     pccns = {cp.payer_claim_control_number for cp in claims if cp.payer_claim_control_number}
-    rows = {r["claim_id"]: r for r in by_number if r["claim_id"] in pcns or r["payer_claim_control_number"] in pccns}
+    rows = {
+        r["claim_id"]: r
+        for r in by_number
+        if r["claim_id"] in pcns or r["payer_claim_control_number"] in pccns
+    }
     index = ClaimIndex(_candidates(rows.values()))
-    charges = sorted({abs(cp.charge) for cp in claims if cp.service_lines and cp.patient_control_number not in index.by_id
-                      and cp.payer_claim_control_number not in index.by_icn
-                      and not OUR_CLAIM_ID.match(cp.patient_control_number)})  # fmt: skip
+    charges = sorted(
+        {
+            abs(cp.charge)
+            for cp in claims
+            if cp.service_lines
+            and cp.patient_control_number not in index.by_id
+            and cp.payer_claim_control_number not in index.by_icn
+            and not OUR_CLAIM_ID.match(cp.patient_control_number)
+        }
+    )
     if charges:
         # Keyed by claim id: a claim listed twice would make its own match look ambiguous.
         # Claims paid earlier in this file are not in the ledger yet: left out as those posted before are.
-        rows.update((r["claim_id"], r) for r in await repo.candidates_by_charge(conn, payer_id, charges)
-                    if r["claim_id"] not in paid_in_file)  # fmt: skip
+        rows.update(
+            (r["claim_id"], r)
+            for r in await repo.candidates_by_charge(conn, payer_id, charges)
+            if r["claim_id"] not in paid_in_file
+        )
         index = ClaimIndex(_candidates(rows.values()))
     return index
 
@@ -243,29 +356,61 @@ def _candidates(rows) -> list[ClaimCandidate]:
     out = []
     for r in rows:
         lines = loads(r["lines"]) if r["lines"] is not None else ()
-        out.append(ClaimCandidate(
-            claim_id=r["claim_id"], payer_id=r["payer_id"], charge=r["total_charge"],
-            payer_claim_control_number=r["payer_claim_control_number"],
-            lines=tuple(CandidateLine(ln["code"], tuple(ln.get("modifiers") or ()),
-                                      date.fromisoformat(ln["service_date"]) if ln.get("service_date") else None)
-                        for ln in lines),
-        ))  # fmt: skip
+        out.append(
+            ClaimCandidate(
+                claim_id=r["claim_id"],
+                payer_id=r["payer_id"],
+                charge=r["total_charge"],
+                payer_claim_control_number=r["payer_claim_control_number"],
+                lines=tuple(
+                    CandidateLine(
+                        ln["code"],
+                        tuple(ln.get("modifiers") or ()),
+                        date.fromisoformat(ln["service_date"]) if ln.get("service_date") else None,
+                    )
+                    for ln in lines
+                ),
+            )
+        )
     return out
 
 
-def _row(rid, advice_id, position, claim_id, cp: ClaimPayment, payer_id, state, method, reason, now) -> tuple:
+def _row(
+    rid, advice_id, position, claim_id, cp: ClaimPayment, payer_id, state, method, reason, now
+) -> tuple:
     """A claim_payment row (``repo._CLAIM_PAYMENT_COLUMNS``); the detail is kept only while it waits."""
     detail = repo.dumps(to_detail(cp)) if state != "posted" else None
-    return (rid, advice_id, position, claim_id, cp.patient_control_number, payer_id, cp.status_code, cp.charge,
-            cp.paid, cp.patient_responsibility or Decimal(0), cp.payer_claim_control_number, state, method, reason,
-            detail, now if state == "posted" else None)  # fmt: skip
+    return (
+        rid,
+        advice_id,
+        position,
+        claim_id,
+        cp.patient_control_number,
+        payer_id,
+        cp.status_code,
+        cp.charge,
+        cp.paid,
+        cp.patient_responsibility or Decimal(0),
+        cp.payer_claim_control_number,
+        state,
+        method,
+        reason,
+        detail,
+        now if state == "posted" else None,
+    )
 
 
 # -- a PHI-free, reconstructable copy of a claim payment (for the unmatched queue) ------------
 
 
 def _adj(a: Adjustment) -> list:
-    return [a.group, a.reason, str(a.amount), None if a.quantity is None else str(a.quantity), a.level]
+    return [
+        a.group,
+        a.reason,
+        str(a.amount),
+        None if a.quantity is None else str(a.quantity),
+        a.level,
+    ]
 
 
 def _unadj(v: list) -> Adjustment:
@@ -274,36 +419,66 @@ def _unadj(v: list) -> Adjustment:
 
 def to_detail(cp: ClaimPayment) -> dict:
     return {
-        "pcn": cp.patient_control_number, "status": cp.status_code, "charge": str(cp.charge), "paid": str(cp.paid),
+        "pcn": cp.patient_control_number,
+        "status": cp.status_code,
+        "charge": str(cp.charge),
+        "paid": str(cp.paid),
         "pr": None if cp.patient_responsibility is None else str(cp.patient_responsibility),
-        "filing": cp.filing_indicator, "pccn": cp.payer_claim_control_number,
+        "filing": cp.filing_indicator,
+        "pccn": cp.payer_claim_control_number,
         "from": cp.statement_from.isoformat() if cp.statement_from else None,
-        "adjustments": [_adj(a) for a in cp.adjustments], "remarks": list(cp.remarks),
-        "lines": [{"q": sl.qualifier, "code": sl.code, "mods": list(sl.modifiers), "charge": str(sl.charge),
-                   "paid": str(sl.paid), "units": str(sl.units), "oc": sl.original_code,
-                   "om": list(sl.original_modifiers),
-                   "date": sl.service_date.isoformat() if sl.service_date else None,
-                   "adjustments": [_adj(a) for a in sl.adjustments], "remarks": list(sl.remarks)}
-                  for sl in cp.service_lines],
-    }  # fmt: skip
+        "adjustments": [_adj(a) for a in cp.adjustments],
+        "remarks": list(cp.remarks),
+        "lines": [
+            {
+                "q": sl.qualifier,
+                "code": sl.code,
+                "mods": list(sl.modifiers),
+                "charge": str(sl.charge),
+                "paid": str(sl.paid),
+                "units": str(sl.units),
+                "oc": sl.original_code,
+                "om": list(sl.original_modifiers),
+                "date": sl.service_date.isoformat() if sl.service_date else None,
+                "adjustments": [_adj(a) for a in sl.adjustments],
+                "remarks": list(sl.remarks),
+            }
+            for sl in cp.service_lines
+        ],
+    }
 
 
 def from_detail(d: dict | str) -> ClaimPayment:
     if isinstance(d, str):
         d = loads(d)
     return ClaimPayment(
-        patient_control_number=d["pcn"], status_code=d["status"], charge=Decimal(d["charge"]), paid=Decimal(d["paid"]),
-        patient_responsibility=None if d["pr"] is None else Decimal(d["pr"]), filing_indicator=d["filing"],
+        patient_control_number=d["pcn"],
+        status_code=d["status"],
+        charge=Decimal(d["charge"]),
+        paid=Decimal(d["paid"]),
+        patient_responsibility=None if d["pr"] is None else Decimal(d["pr"]),
+        filing_indicator=d["filing"],
         payer_claim_control_number=d["pccn"],
         statement_from=date.fromisoformat(d["from"]) if d["from"] else None,
-        adjustments=[_unadj(a) for a in d["adjustments"]], remarks=list(d["remarks"]),
-        service_lines=[ServiceLine(qualifier=s["q"], code=s["code"], modifiers=tuple(s["mods"]),
-                                   charge=Decimal(s["charge"]), paid=Decimal(s["paid"]), units=Decimal(s["units"]),
-                                   original_code=s["oc"], original_modifiers=tuple(s["om"]),
-                                   service_date=date.fromisoformat(s["date"]) if s["date"] else None,
-                                   adjustments=[_unadj(a) for a in s["adjustments"]], remarks=list(s["remarks"]))
-                       for s in d["lines"]],
-    )  # fmt: skip
+        adjustments=[_unadj(a) for a in d["adjustments"]],
+        remarks=list(d["remarks"]),
+        service_lines=[
+            ServiceLine(
+                qualifier=s["q"],
+                code=s["code"],
+                modifiers=tuple(s["mods"]),
+                charge=Decimal(s["charge"]),
+                paid=Decimal(s["paid"]),
+                units=Decimal(s["units"]),
+                original_code=s["oc"],
+                original_modifiers=tuple(s["om"]),
+                service_date=date.fromisoformat(s["date"]) if s["date"] else None,
+                adjustments=[_unadj(a) for a in s["adjustments"]],
+                remarks=list(s["remarks"]),
+            )
+            for s in d["lines"]
+        ],
+    )
 
 
 class _Received(RemittanceReceived):
@@ -313,7 +488,10 @@ class _Received(RemittanceReceived):
     """
 
     def to_json(self) -> bytes:
-        return b'{"event_type":"%s",' % self.event_type.encode() + self.__pydantic_serializer__.to_json(self)[1:]
+        return (
+            b'{"event_type":"%s",' % self.event_type.encode()
+            + self.__pydantic_serializer__.to_json(self)[1:]
+        )
 
 
 def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceReceived:
@@ -324,17 +502,41 @@ def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceRec
         return {"group": a.group, "reason": a.reason, "amount": a.amount, "quantity": a.quantity}
 
     remarks = list(cp.remarks) + [r for sl in cp.service_lines for r in sl.remarks]
-    return _Received.model_validate({"site_id": site_id, "encounter_id": encounter_id, "payload": {
-        "remittance_id": p.remittance_id, "claim_id": p.claim_id, "patient_control_number": cp.patient_control_number,
-        "payer_id": p.payer_id, "payer_name": p.payer_name, "status_code": cp.status_code, "charge": cp.charge,
-        "paid": cp.paid, "patient_responsibility": cp.patient_responsibility or Decimal(0),
-        "payer_claim_control_number": cp.payer_claim_control_number,
-        "adjustments": [adj(a) for a in cp.adjustments] + [adj(a) for sl in cp.service_lines for a in sl.adjustments],
-        "remarks": list(dict.fromkeys(remarks)),
-        "service_lines": [{"code": sl.billed_code, "modifiers": list(sl.modifiers), "charge": sl.charge,
-                           "paid": sl.paid, "units": sl.units, "service_date": sl.service_date,
-                           "adjustments": [adj(a) for a in sl.adjustments], "remarks": list(sl.remarks)}
-                          for sl in cp.service_lines],
-        "is_reversal": cp.is_reversal, "trace_number": p.trace_number, "payment_date": p.payment_date,
-        "file_name": p.file_name,
-    }})  # fmt: skip
+    return _Received.model_validate(
+        {
+            "site_id": site_id,
+            "encounter_id": encounter_id,
+            "payload": {
+                "remittance_id": p.remittance_id,
+                "claim_id": p.claim_id,
+                "patient_control_number": cp.patient_control_number,
+                "payer_id": p.payer_id,
+                "payer_name": p.payer_name,
+                "status_code": cp.status_code,
+                "charge": cp.charge,
+                "paid": cp.paid,
+                "patient_responsibility": cp.patient_responsibility or Decimal(0),
+                "payer_claim_control_number": cp.payer_claim_control_number,
+                "adjustments": [adj(a) for a in cp.adjustments]
+                + [adj(a) for sl in cp.service_lines for a in sl.adjustments],
+                "remarks": list(dict.fromkeys(remarks)),
+                "service_lines": [
+                    {
+                        "code": sl.billed_code,
+                        "modifiers": list(sl.modifiers),
+                        "charge": sl.charge,
+                        "paid": sl.paid,
+                        "units": sl.units,
+                        "service_date": sl.service_date,
+                        "adjustments": [adj(a) for a in sl.adjustments],
+                        "remarks": list(sl.remarks),
+                    }
+                    for sl in cp.service_lines
+                ],
+                "is_reversal": cp.is_reversal,
+                "trace_number": p.trace_number,
+                "payment_date": p.payment_date,
+                "file_name": p.file_name,
+            },
+        }
+    )

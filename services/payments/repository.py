@@ -43,7 +43,8 @@ async def insert_claims(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]
 async def claim_routing(conn: asyncpg.Connection, ids: list[str]) -> dict[str, asyncpg.Record]:
     """Site, encounter and trace of each claim: what an emitted event needs."""
     rows = await conn.fetch(
-        f"SELECT claim_id, site_id, encounter_id, traceparent FROM {S}.claim WHERE claim_id = ANY($1::text[])", ids
+        f"SELECT claim_id, site_id, encounter_id, traceparent FROM {S}.claim WHERE claim_id = ANY($1::text[])",
+        ids,
     )
     return {r["claim_id"]: r for r in rows}
 
@@ -60,16 +61,21 @@ async def lock_matching(conn: asyncpg.Connection) -> None:
 _CANDIDATE = "claim_id, payer_id, total_charge, payer_claim_control_number"
 
 
-async def candidates_by_number(conn: asyncpg.Connection, pcns: list[str], pccns: list[str]) -> list[asyncpg.Record]:
+async def candidates_by_number(
+    conn: asyncpg.Connection, pcns: list[str], pccns: list[str]
+) -> list[asyncpg.Record]:
     """Claims whose id is a CLP01 or whose payer claim control number is a CLP07 (without their lines)."""
     return await conn.fetch(
         f"SELECT {_CANDIDATE}, NULL AS lines FROM {S}.claim WHERE claim_id = ANY($1::text[])"
         " OR payer_claim_control_number = ANY($2::text[])",
-        pcns, pccns,
-    )  # fmt: skip
+        pcns,
+        pccns,
+    )
 
 
-async def candidates_by_charge(conn: asyncpg.Connection, payer_id: str, charges: list[Decimal]) -> list[asyncpg.Record]:
+async def candidates_by_charge(
+    conn: asyncpg.Connection, payer_id: str, charges: list[Decimal]
+) -> list[asyncpg.Record]:
     """Claims of ``payer_id`` with one of ``charges`` still awaiting their payment (the service-line fallback).
 
     A claim that already has a posted payment is never a candidate: identical twins (same
@@ -78,16 +84,28 @@ async def candidates_by_charge(conn: asyncpg.Connection, payer_id: str, charges:
     return await conn.fetch(
         f"SELECT {_CANDIDATE}, lines FROM {S}.claim c WHERE payer_id = $1 AND total_charge = ANY($2::numeric[])"
         f" AND NOT EXISTS (SELECT 1 FROM {S}.claim_payment p WHERE p.claim_id = c.claim_id AND p.state = 'posted')",
-        payer_id, charges,
-    )  # fmt: skip
+        payer_id,
+        charges,
+    )
 
 
 # --------------------------------------------------------------------------- remittances
 
 
-async def upsert_advice(conn: asyncpg.Connection, *, payer_key: str, payer_name: str | None, trace_number: str,
-                        file_name: str, st: str, amount: Decimal, method: str, payment_date, status: str,
-                        reason: str | None) -> tuple[int, bool] | None:  # fmt: skip
+async def upsert_advice(
+    conn: asyncpg.Connection,
+    *,
+    payer_key: str,
+    payer_name: str | None,
+    trace_number: str,
+    file_name: str,
+    st: str,
+    amount: Decimal,
+    method: str,
+    payment_date,
+    status: str,
+    reason: str | None,
+) -> tuple[int, bool] | None:
     """Record one 835 transaction's deposit: ``(advice_id, replaced_held)``.
 
     None when this check/EFT (payer + TRN02) was already received and not held. A
@@ -103,8 +121,17 @@ async def upsert_advice(conn: asyncpg.Connection, *, payer_key: str, payer_name:
         " payment_date = EXCLUDED.payment_date, status = EXCLUDED.status, reason = EXCLUDED.reason,"
         " received_at = now() WHERE ra.status = 'held'"
         " RETURNING advice_id, NOT (xmax = 0) AS replaced",
-        payer_key, payer_name, trace_number, file_name, st, amount, method, payment_date, status, reason,
-    )  # fmt: skip
+        payer_key,
+        payer_name,
+        trace_number,
+        file_name,
+        st,
+        amount,
+        method,
+        payment_date,
+        status,
+        reason,
+    )
     if row is None:
         return None
     if row["replaced"]:
@@ -113,25 +140,53 @@ async def upsert_advice(conn: asyncpg.Connection, *, payer_key: str, payer_name:
     return row["advice_id"], row["replaced"]
 
 
-async def record_duplicate_advice(conn: asyncpg.Connection, *, payer_key: str, trace_number: str, file_name: str,
-                                  st: str, amount: Decimal) -> None:  # fmt: skip
+async def record_duplicate_advice(
+    conn: asyncpg.Connection,
+    *,
+    payer_key: str,
+    trace_number: str,
+    file_name: str,
+    st: str,
+    amount: Decimal,
+) -> None:
     await conn.execute(
         f"INSERT INTO {S}.advice_duplicate (payer_key, trace_number, file_name, st_control_number, payment_amount)"
         " VALUES ($1, $2, $3, $4, $5)",
-        payer_key, trace_number, file_name, st, amount,
-    )  # fmt: skip
+        payer_key,
+        trace_number,
+        file_name,
+        st,
+        amount,
+    )
 
 
 _CLAIM_PAYMENT_COLUMNS = [
-    ("remittance_id", "text"), ("advice_id", "bigint"), ("position", "int"), ("claim_id", "text"),
-    ("patient_control_number", "text"), ("payer_id", "text"), ("status_code", "text"), ("charge", "numeric"),
-    ("paid", "numeric"), ("patient_responsibility", "numeric"), ("payer_claim_control_number", "text"),
-    ("state", "text"), ("match_method", "text"), ("reason", "text"), ("detail", "jsonb"), ("posted_at", "timestamptz"),
-]  # fmt: skip
+    ("remittance_id", "text"),
+    ("advice_id", "bigint"),
+    ("position", "int"),
+    ("claim_id", "text"),
+    ("patient_control_number", "text"),
+    ("payer_id", "text"),
+    ("status_code", "text"),
+    ("charge", "numeric"),
+    ("paid", "numeric"),
+    ("patient_responsibility", "numeric"),
+    ("payer_claim_control_number", "text"),
+    ("state", "text"),
+    ("match_method", "text"),
+    ("reason", "text"),
+    ("detail", "jsonb"),
+    ("posted_at", "timestamptz"),
+]
 
 
-_JOURNAL_LINE_COLUMNS = [("entry_id", "bigint"), ("account", "text"), ("amount", "numeric"), ("claim_id", "text"),
-                         ("payer_id", "text")]  # fmt: skip
+_JOURNAL_LINE_COLUMNS = [
+    ("entry_id", "bigint"),
+    ("account", "text"),
+    ("amount", "numeric"),
+    ("claim_id", "text"),
+    ("payer_id", "text"),
+]
 
 
 async def insert_claim_payments(conn: asyncpg.Connection, rows: list[tuple]) -> None:
@@ -156,7 +211,9 @@ async def unmatched_for(conn: asyncpg.Connection, claim_ids: list[str]) -> list[
     )
 
 
-async def settle_unmatched(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str | None]]) -> None:
+async def settle_unmatched(
+    conn: asyncpg.Connection, rows: list[tuple[str, str, str, str | None]]
+) -> None:
     """(remittance_id, claim_id, state, reason): an unmatched claim payment was posted or held."""
     if rows:
         await conn.execute(
@@ -165,7 +222,7 @@ async def settle_unmatched(conn: asyncpg.Connection, rows: list[tuple[str, str, 
             " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(remittance_id, claim_id, state, reason)"
             " WHERE cp.remittance_id = u.remittance_id AND cp.state = 'unmatched'",
             *columns_of(rows, 4),
-        )  # fmt: skip
+        )
 
 
 async def queue(conn: asyncpg.Connection, state: str, limit: int) -> list[asyncpg.Record]:
@@ -175,8 +232,9 @@ async def queue(conn: asyncpg.Connection, state: str, limit: int) -> list[asyncp
         " cp.paid, cp.patient_responsibility, cp.reason, cp.created_at, ra.trace_number, ra.payment_date, ra.file_name"
         f" FROM {S}.claim_payment cp JOIN {S}.remittance_advice ra USING (advice_id)"
         " WHERE cp.state = $1 ORDER BY cp.created_at, cp.advice_id, cp.position LIMIT $2",
-        state, limit,
-    )  # fmt: skip
+        state,
+        limit,
+    )
 
 
 # --------------------------------------------------------------------------- ledger
@@ -196,7 +254,7 @@ async def post_entries(conn: asyncpg.Connection, entries: list[Entry]) -> set[st
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])"
         " ON CONFLICT (source) DO NOTHING RETURNING entry_id, source",
         *columns_of([e[:5] for e in entries], 5),
-    )  # fmt: skip
+    )
     ids = {r["source"]: r["entry_id"] for r in got}
     lines = [(ids[e[1]], *ln) for e in entries if e[1] in ids for ln in e[5]]
     if lines:
@@ -205,7 +263,9 @@ async def post_entries(conn: asyncpg.Connection, entries: list[Entry]) -> set[st
     return set(ids)
 
 
-async def unreversed_payments(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, list[tuple[str, list[JournalLine]]]]:
+async def unreversed_payments(
+    conn: asyncpg.Connection, claim_ids: list[str]
+) -> dict[str, list[tuple[str, list[JournalLine]]]]:
     """Payment entries of ``claim_ids`` not reversed yet: claim -> [(source, lines)], oldest first."""
     rows = await conn.fetch(
         f"SELECT e.claim_id AS entry_claim, e.source, l.account, l.amount, l.claim_id, l.payer_id"
@@ -214,7 +274,7 @@ async def unreversed_payments(conn: asyncpg.Connection, claim_ids: list[str]) ->
         f" {S}.journal_entry r WHERE r.source = 'reversal-of:' || substr(e.source, 7))"
         " ORDER BY e.entry_id, l.line_id",
         claim_ids,
-    )  # fmt: skip
+    )
     out: dict[str, list[tuple[str, list[JournalLine]]]] = {}
     for r in rows:
         entries = out.setdefault(r["entry_claim"], [])
@@ -251,19 +311,32 @@ async def claim_balances(conn: asyncpg.Connection, claim_ids: list[str]) -> list
     )
 
 
-async def balances(conn: asyncpg.Connection, *, site_id: str | None, payer_id: str | None, open_only: bool,
-                   after: str | None, limit: int) -> list[asyncpg.Record]:  # fmt: skip
+async def balances(
+    conn: asyncpg.Connection,
+    *,
+    site_id: str | None,
+    payer_id: str | None,
+    open_only: bool,
+    after: str | None,
+    limit: int,
+) -> list[asyncpg.Record]:
     """Ledger-derived balances per claim of a site and/or payer, by claim id (keyset page after ``after``)."""
     return await conn.fetch(
         f"SELECT * FROM (SELECT {_BALANCE_COLUMNS} FROM {S}.claim c{_BALANCE_JOIN}"
         " WHERE ($1::text IS NULL OR c.site_id = $1) AND ($2::text IS NULL OR c.payer_id = $2)"
         " AND ($4::text IS NULL OR c.claim_id > $4)) x"
         " WHERE NOT $3 OR x.payer_balance <> 0 OR x.patient_balance <> 0 ORDER BY x.claim_id LIMIT $5",
-        site_id, payer_id, open_only, after, limit,
-    )  # fmt: skip
+        site_id,
+        payer_id,
+        open_only,
+        after,
+        limit,
+    )
 
 
-async def reconciliation(conn: asyncpg.Connection, *, payer_id: str | None, since, until) -> list[asyncpg.Record]:
+async def reconciliation(
+    conn: asyncpg.Connection, *, payer_id: str | None, since, until
+) -> list[asyncpg.Record]:
     """Per payer and payment date: deposits announced (BPR02), cash posted from them, and what waits.
 
     ``held`` is money of held transactions or held claim payments, ``unmatched`` that of
@@ -286,21 +359,29 @@ async def reconciliation(conn: asyncpg.Connection, *, payer_id: str | None, sinc
         " coalesce(sum(CASE WHEN ra.status = 'posted' THEN w.unmatched END), 0) AS unmatched"
         " FROM ra LEFT JOIN cash USING (advice_id) LEFT JOIN waiting w USING (advice_id)"
         " GROUP BY 1, 2 ORDER BY 1, 2",
-        payer_id, since, until,
-    )  # fmt: skip
+        payer_id,
+        since,
+        until,
+    )
 
 
 # --------------------------------------------------------------------------- write-offs
 
 
-async def record_writeoff(conn, request_id: str, claim_id: str, amount: Decimal, status: str, reason: str) -> bool:
+async def record_writeoff(
+    conn, request_id: str, claim_id: str, amount: Decimal, status: str, reason: str
+) -> bool:
     """Record a write-off request once; False when this request id was seen before."""
     return (
         await conn.fetchval(
             f"INSERT INTO {S}.writeoff (request_id, claim_id, amount, status, reason) VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT DO NOTHING RETURNING true",
-            request_id, claim_id, amount, status, reason,
-        )  # fmt: skip
+            request_id,
+            claim_id,
+            amount,
+            status,
+            reason,
+        )
         is not None
     )
 

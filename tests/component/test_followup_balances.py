@@ -27,38 +27,75 @@ from services.payments.domain.remittance import ClaimPayment
 from shared.events import Address, Adjustment, Person
 
 money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5000"), places=2)
-adjustment = st.tuples(st.sampled_from(["CO", "PR", "OA", "PI", "CR"]), st.sampled_from(["45", "50", "2", "23", "96"]), money)
+adjustment = st.tuples(
+    st.sampled_from(["CO", "PR", "OA", "PI", "CR"]),
+    st.sampled_from(["45", "50", "2", "23", "96"]),
+    money,
+)
 
 
 def _ledger_delta(status: str, paid: Decimal, adjs) -> tuple[Decimal, Decimal]:
-    cp = ClaimPayment("C1", status, Decimal("0"), paid, None, "CI",
-                      adjustments=[LedgerAdjustment(g, r, a, None, "claim") for g, r, a in adjs])  # fmt: skip
+    cp = ClaimPayment(
+        "C1",
+        status,
+        Decimal("0"),
+        paid,
+        None,
+        "CI",
+        adjustments=[LedgerAdjustment(g, r, a, None, "claim") for g, r, a in adjs],
+    )
     lines = entry_for_claim_payment(cp, "C1", "P1")
     payer = sum((ln.amount for ln in lines if ln.account == PAYER_RECEIVABLE), Decimal(0))
     patient = sum((ln.amount for ln in lines if ln.account == PATIENT_RECEIVABLE), Decimal(0))
     return payer, patient
 
 
-@given(status=st.sampled_from(["1", "2", "3", "4", "19", "20", "21", "23", "25"]), paid=money,
-       adjs=st.lists(adjustment, max_size=5))  # fmt: skip
+@given(
+    status=st.sampled_from(["1", "2", "3", "4", "19", "20", "21", "23", "25"]),
+    paid=money,
+    adjs=st.lists(adjustment, max_size=5),
+)
 def test_mirror_moves_balances_as_payments_ledger_posts(status, paid, adjs):
-    mirror = remittance_delta(status, paid, [Adjustment(group=g, reason=r, amount=a) for g, r, a in adjs])
+    mirror = remittance_delta(
+        status, paid, [Adjustment(group=g, reason=r, amount=a) for g, r, a in adjs]
+    )
     assert (mirror.payer, mirror.patient) == _ledger_delta(status, paid, adjs)
 
 
-@pytest.mark.parametrize(("status", "expected"), [
-    ("1", (Decimal("-150.00"), Decimal("40.00"))),   # primary: whole charge settled, PR to the patient
-    ("4", (Decimal("-140.00"), Decimal("40.00"))),   # denied: paid and PR move, CO-45 stays open for followup
-    ("2", (Decimal("0.00"), Decimal("-110.00"))),    # secondary: paid + its CO reduce what the patient owes
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (
+            "1",
+            (Decimal("-150.00"), Decimal("40.00")),
+        ),  # primary: whole charge settled, PR to the patient
+        (
+            "4",
+            (Decimal("-140.00"), Decimal("40.00")),
+        ),  # denied: paid and PR move, CO-45 stays open for followup
+        (
+            "2",
+            (Decimal("0.00"), Decimal("-110.00")),
+        ),  # secondary: paid + its CO reduce what the patient owes
+    ],
+)
 def test_mirror_hand_computed(status, expected):
-    adjs = [Adjustment(group="CO", reason="45", amount=Decimal("10.00")), Adjustment(group="PR", reason="2", amount=Decimal("40.00"))]
+    adjs = [
+        Adjustment(group="CO", reason="45", amount=Decimal("10.00")),
+        Adjustment(group="PR", reason="2", amount=Decimal("40.00")),
+    ]
     assert tuple(remittance_delta(status, Decimal("100.00"), adjs)) == expected
 
 
 def test_writeoff_takes_payer_balance_first():
-    assert tuple(writeoff_split(Decimal("50.00"), Decimal("30.00"))) == (Decimal("30.00"), Decimal("20.00"))
-    assert tuple(writeoff_split(Decimal("10.00"), Decimal("-5.00"))) == (Decimal("0.00"), Decimal("10.00"))
+    assert tuple(writeoff_split(Decimal("50.00"), Decimal("30.00"))) == (
+        Decimal("30.00"),
+        Decimal("20.00"),
+    )
+    assert tuple(writeoff_split(Decimal("10.00"), Decimal("-5.00"))) == (
+        Decimal("0.00"),
+        Decimal("10.00"),
+    )
 
 
 def test_account_key_is_opaque_and_stable():
@@ -68,20 +105,50 @@ def test_account_key_is_opaque_and_stable():
 
 
 def test_statement_line_balances_and_guarantor_address():
-    row = {"claim_id": "C9", "service_date": date(2025, 3, 1), "total_charge": Decimal("150.00"), "paid": Decimal("100.00"),
-           "patient_balance": Decimal("40.00"), "lines": '[{"code": "99213"}, {"code": "29540"}]'}  # fmt: skip
+    row = {
+        "claim_id": "C9",
+        "service_date": date(2025, 3, 1),
+        "total_charge": Decimal("150.00"),
+        "paid": Decimal("100.00"),
+        "patient_balance": Decimal("40.00"),
+        "lines": '[{"code": "99213"}, {"code": "29540"}]',
+    }
     line = statement_line(row)
-    assert (line.code, line.adjustments, line.patient_due) == ("99213", Decimal("10.00"), Decimal("40.00"))
+    assert (line.code, line.adjustments, line.patient_due) == (
+        "99213",
+        Decimal("10.00"),
+        Decimal("40.00"),
+    )
     assert "1 more service" in line.description
-    g = Person(first_name="Ann", last_name="Lee", birth_date=date(1990, 1, 1),
-               address=Address(line1="1 Elm", line2="Apt 2", city="Dayton", state="OH", postal_code="45402"))  # fmt: skip
-    assert guarantor_lines(g.model_dump_json()) == ("Ann Lee", ("1 Elm", "Apt 2", "Dayton, OH 45402"))
+    g = Person(
+        first_name="Ann",
+        last_name="Lee",
+        birth_date=date(1990, 1, 1),
+        address=Address(
+            line1="1 Elm", line2="Apt 2", city="Dayton", state="OH", postal_code="45402"
+        ),
+    )
+    assert guarantor_lines(g.model_dump_json()) == (
+        "Ann Lee",
+        ("1 Elm", "Apt 2", "Dayton, OH 45402"),
+    )
     assert guarantor_lines(g.model_copy(update={"address": None}).model_dump_json()) is None
 
 
 def test_aging_items_split_payer_and_patient_balances():
-    row = {"claim_id": "C1", "site_id": "s", "payer_id": "P1", "account_key": "A1", "service_date": date(2025, 1, 1),
-           "submitted_at": datetime(2025, 1, 3, tzinfo=UTC), "payer_balance": Decimal("0.00"),
-           "patient_balance": Decimal("25.00")}  # fmt: skip
+    row = {
+        "claim_id": "C1",
+        "site_id": "s",
+        "payer_id": "P1",
+        "account_key": "A1",
+        "service_date": date(2025, 1, 1),
+        "submitted_at": datetime(2025, 1, 3, tzinfo=UTC),
+        "payer_balance": Decimal("0.00"),
+        "patient_balance": Decimal("25.00"),
+    }
     [item] = aging_items([row])
-    assert (item.payer_id, item.balance, item.submitted_date) == (SELF_PAY, Decimal("25.00"), date(2025, 1, 3))
+    assert (item.payer_id, item.balance, item.submitted_date) == (
+        SELF_PAY,
+        Decimal("25.00"),
+        date(2025, 1, 3),
+    )

@@ -31,18 +31,37 @@ def _posting(cp: ClaimPayment, rid: str = "P1:T1:1", claim_id: str = "CLM1") -> 
     return Posting(rid, claim_id, cp, "P1", 7, "ACME HEALTH PLAN", "T1", date(2024, 3, 15), "a.835")
 
 
-def _cp(status: str, charge: str, paid: str, *cas: tuple[str, str, str], pr: str | None = None) -> ClaimPayment:
-    return ClaimPayment("CLM1", status, D(charge), D(paid), None if pr is None else D(pr), "12",
-                        adjustments=[Adjustment(g, r, D(a), None, "claim") for g, r, a in cas])  # fmt: skip
+def _cp(
+    status: str, charge: str, paid: str, *cas: tuple[str, str, str], pr: str | None = None
+) -> ClaimPayment:
+    return ClaimPayment(
+        "CLM1",
+        status,
+        D(charge),
+        D(paid),
+        None if pr is None else D(pr),
+        "12",
+        adjustments=[Adjustment(g, r, D(a), None, "claim") for g, r, a in cas],
+    )
 
 
 class StubConn:
     """Answers ``repository.unreversed_payments`` with the given payment entries."""
 
     def __init__(self, entries: dict[str, list]):
-        self.rows = [{"entry_claim": claim_id, "source": source, "account": ln.account, "amount": ln.amount,
-                      "claim_id": ln.claim_id, "payer_id": ln.payer_id}
-                     for claim_id, items in entries.items() for source, lines in items for ln in lines]  # fmt: skip
+        self.rows = [
+            {
+                "entry_claim": claim_id,
+                "source": source,
+                "account": ln.account,
+                "amount": ln.amount,
+                "claim_id": ln.claim_id,
+                "payer_id": ln.payer_id,
+            }
+            for claim_id, items in entries.items()
+            for source, lines in items
+            for ln in lines
+        ]
         self.queries = 0
 
     async def fetch(self, query: str, *args):
@@ -53,8 +72,13 @@ class StubConn:
 def test_received_event_json_is_the_envelope_json():
     for cp in _claims("claim-and-line-cas.835") + _claims("reversal-corrected.835"):
         event = received_event(_posting(cp), "SITE1", "ENC1")
-        plain = RemittanceReceived(site_id="SITE1", encounter_id="ENC1", event_id=event.event_id,
-                                   occurred_at=event.occurred_at, payload=event.payload)  # fmt: skip
+        plain = RemittanceReceived(
+            site_id="SITE1",
+            encounter_id="ENC1",
+            event_id=event.event_id,
+            occurred_at=event.occurred_at,
+            payload=event.payload,
+        )
         assert json.loads(event.to_json()) == json.loads(plain.to_json())
         again = parse_event(event.to_json())
         assert again == plain and again.payload.paid == cp.paid
@@ -79,7 +103,9 @@ def test_unmatched_copy_round_trips_without_phi():
         back = from_detail(text)
         assert back.patient is None
         assert entry_for_claim_payment(back, "C", "P") == entry_for_claim_payment(cp, "C", "P")
-        assert [sl.adjustments for sl in back.service_lines] == [sl.adjustments for sl in cp.service_lines]
+        assert [sl.adjustments for sl in back.service_lines] == [
+            sl.adjustments for sl in cp.service_lines
+        ]
 
 
 async def test_reversal_undoes_the_earlier_payment_not_the_correction_beside_it():
@@ -88,7 +114,9 @@ async def test_reversal_undoes_the_earlier_payment_not_the_correction_beside_it(
     conn = StubConn({"CLM1": [("remit:P1:T0:1", earlier)]})
     reversal = _cp("22", "-150", "-80", ("CO", "45", "-50"), ("PR", "1", "-20"), pr="-20")
     correction = _cp("1", "150", "80", ("CO", "45", "60"), ("PR", "1", "10"), pr="10")
-    entries, failed = await ledger_entries(conn, [_posting(reversal, "P1:T1:1"), _posting(correction, "P1:T1:2")])
+    entries, failed = await ledger_entries(
+        conn, [_posting(reversal, "P1:T1:1"), _posting(correction, "P1:T1:2")]
+    )
     assert failed == {} and conn.queries == 1
     (k1, s1, *_, lines1), (k2, s2, *_, lines2) = entries
     assert (k1, s1) == ("reversal", "reversal-of:P1:T0:1")
@@ -99,20 +127,28 @@ async def test_reversal_undoes_the_earlier_payment_not_the_correction_beside_it(
 async def test_reversal_finds_a_payment_earlier_in_the_same_batch():
     paid = _cp("1", "100", "60", ("CO", "45", "40"))
     reversal = _cp("22", "-100", "-60", ("CO", "45", "-40"))
-    entries, failed = await ledger_entries(StubConn({}), [_posting(paid, "P1:T1:1"), _posting(reversal, "P1:T2:1")])
+    entries, failed = await ledger_entries(
+        StubConn({}), [_posting(paid, "P1:T1:1"), _posting(reversal, "P1:T2:1")]
+    )
     assert failed == {}
-    assert [(e[0], e[1]) for e in entries] == [("payment", "remit:P1:T1:1"), ("reversal", "reversal-of:P1:T1:1")]
+    assert [(e[0], e[1]) for e in entries] == [
+        ("payment", "remit:P1:T1:1"),
+        ("reversal", "reversal-of:P1:T1:1"),
+    ]
     assert sum(ln.amount for e in entries for ln in e[5] if ln.account == "payer_receivable") == 0
 
 
 async def test_reversal_without_a_matching_payment_posts_its_own_negative_amounts():
     other = entry_for_claim_payment(_cp("1", "100", "55", ("CO", "45", "45")), "CLM1", "P1")
     reversal = _cp("22", "-100", "-60", ("CO", "45", "-40"))
-    entries, failed = await ledger_entries(StubConn({"CLM1": [("remit:P1:T0:1", other)]}),
-                                           [_posting(reversal, "P1:T9:1")])  # fmt: skip
+    entries, failed = await ledger_entries(
+        StubConn({"CLM1": [("remit:P1:T0:1", other)]}), [_posting(reversal, "P1:T9:1")]
+    )
     assert failed == {}
     ((kind, source, *_, lines),) = entries
     assert (kind, source) == ("reversal", "remit:P1:T9:1")
-    assert {ln.account: ln.amount for ln in lines} == {"cash_clearing": D("-60.00"),
-                                                       "contractual_adjustment": D("-40.00"),
-                                                       "payer_receivable": D("100.00")}  # fmt: skip
+    assert {ln.account: ln.amount for ln in lines} == {
+        "cash_clearing": D("-60.00"),
+        "contractual_adjustment": D("-40.00"),
+        "payer_receivable": D("100.00"),
+    }

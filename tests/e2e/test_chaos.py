@@ -10,14 +10,18 @@ from pathlib import Path
 import psutil
 import pytest
 
+from rcm import localstack as stack
 from rcm.bench.bench import BenchRun, render
 from rcm.bench.chaos import Chaos
-from rcm import localstack as stack
 from shared.kafka import ensure_topics
 from shared.settings import RuntimeSettings, ServiceSettings
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.environ.get("RCM_TEST_STACK") == "containers",
-                                                  reason="kills local stack processes")]  # fmt: skip
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        os.environ.get("RCM_TEST_STACK") == "containers", reason="kills local stack processes"
+    ),
+]
 
 
 def test_schedule_is_a_function_of_the_seed():
@@ -27,7 +31,9 @@ def test_schedule_is_a_function_of_the_seed():
     c = Chaos(seed=6, settings=s, endpoints={}).schedule
     assert a == b and a != c
     kinds = [k for _, k, _ in a]
-    assert kinds.count("service") == 50 and kinds.count("broker") == 3 and kinds.count("postgres") == 2
+    assert (
+        kinds.count("service") == 50 and kinds.count("broker") == 3 and kinds.count("postgres") == 2
+    )
 
 
 async def test_short_chaos_run_loses_and_duplicates_nothing():
@@ -36,10 +42,26 @@ async def test_short_chaos_run_loses_and_duplicates_nothing():
     endpoints = await asyncio.to_thread(stack.up, s)
     try:
         await ensure_topics(endpoints["kafka"])
-        chaos = Chaos(seed=3, settings=s, endpoints=endpoints, min_service_kills=10, broker_kills=1,
-                      postgres_stops=1, interval=(1.0, 2.0), poison_count=4)  # fmt: skip
-        result = await BenchRun(n=120, instances=1, seed=3, settings=s, endpoints=endpoints, chaos=chaos,
-                                timeout=480, quiet=True).run()  # fmt: skip
+        chaos = Chaos(
+            seed=3,
+            settings=s,
+            endpoints=endpoints,
+            min_service_kills=10,
+            broker_kills=1,
+            postgres_stops=1,
+            interval=(1.0, 2.0),
+            poison_count=4,
+        )
+        result = await BenchRun(
+            n=120,
+            instances=1,
+            seed=3,
+            settings=s,
+            endpoints=endpoints,
+            chaos=chaos,
+            timeout=480,
+            quiet=True,
+        ).run()
     finally:
         await asyncio.to_thread(stack.down, s)
     # Restarted processes included, nothing of this run may outlive it.
@@ -53,11 +75,16 @@ async def test_short_chaos_run_loses_and_duplicates_nothing():
     hops = result["hops_auto"]
     assert hops["coding"]["count"] > 0 and hops["835 -> posted"]["count"] > 0
     assert all(v["p50"] >= 0 for v in hops.values())
-    assert set(result["latency_by_route"]) <= {"auto", "review"} and result["latency_by_route"]["auto"]["count"] > 0
+    assert (
+        set(result["latency_by_route"]) <= {"auto", "review"}
+        and result["latency_by_route"]["auto"]["count"] > 0
+    )
     assert result["cpu_ms_per_encounter"] > 0
     assert {"kafka", "postgres"} <= set(result["cpu_seconds"])
     assert result["load_generator_cpu_seconds"] > 0  # publishing and polling are not free
-    assert all(v > 0 for v in result["calibration_cpu_seconds"].values())  # the machine's speed, to compare runs
+    assert all(
+        v > 0 for v in result["calibration_cpu_seconds"].values()
+    )  # the machine's speed, to compare runs
     assert "machine speed: a fixed workload took" in render(result)
 
 

@@ -19,8 +19,12 @@ LABELS = json.loads((VIGNETTES / "labels.json").read_text())
 
 
 def rcm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rcm.cli.main", *args], capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "rcm.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize("name", ["derm_acne_eczema", "uc_ankle_sprain_left", "pc_dm_ckd_htn"])
@@ -50,7 +54,11 @@ def _sample_bundle(tmp_path) -> tuple[Path, dict]:
 
     for s in generate_samples(40, seed=21, start_date=date.today() - timedelta(days=30)):
         enc = parse_intake(s.bundle)
-        if enc.institutional is None and engine.code_encounter(enc).route == "auto" and s.expected["em_code"]:
+        if (
+            enc.institutional is None
+            and engine.code_encounter(enc).route == "auto"
+            and s.expected["em_code"]
+        ):
             path = tmp_path / "encounter.json"
             path.write_text(json.dumps(s.bundle))
             return path, s.expected
@@ -84,7 +92,9 @@ def test_rcm_claim_with_a_bad_chargemaster_names_the_row(tmp_path):
     assert "price" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("sample", sorted((FIXTURES / "x12" / "835").glob("*/*.835")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "sample", sorted((FIXTURES / "x12" / "835").glob("*/*.835")), ids=lambda p: p.name
+)
 def test_rcm_era_matches_the_parser_and_balances(sample):
     r = rcm("era", str(sample))
     assert r.returncode == 0, r.stderr
@@ -94,10 +104,22 @@ def test_rcm_era_matches_the_parser_and_balances(sample):
     era = parse_835(sample.read_text())
     assert len(out["claims"]) == sum(len(t.claims) for t in era.transactions)
     for c in out["claims"]:
-        assert set(c) >= {"patient_control_number", "status_code", "charge", "paid", "patient_responsibility",
-                          "payer_claim_control_number", "adjustments", "service_lines"}  # fmt: skip
-        assert isinstance(c["charge"], str) and isinstance(c["paid"], str)  # decimal strings, never floats
-    if sample.name != "tertiary-payment.835":  # its SVC composite is malformed (see tests/unit/payments)
+        assert set(c) >= {
+            "patient_control_number",
+            "status_code",
+            "charge",
+            "paid",
+            "patient_responsibility",
+            "payer_claim_control_number",
+            "adjustments",
+            "service_lines",
+        }
+        assert isinstance(c["charge"], str) and isinstance(
+            c["paid"], str
+        )  # decimal strings, never floats
+    if (
+        sample.name != "tertiary-payment.835"
+    ):  # its SVC composite is malformed (see tests/unit/payments)
         assert check_era(era) == []
 
 

@@ -12,7 +12,9 @@ import asyncpg
 RECENT = date.today() - timedelta(days=35)
 
 
-async def wait_for(dsn: str, query: str, *args, predicate=lambda v: v, timeout: float = 60, interval: float = 0.3):
+async def wait_for(
+    dsn: str, query: str, *args, predicate=lambda v: v, timeout: float = 60, interval: float = 0.3
+):
     """Poll ``query`` (fetchval) until ``predicate(value)``; return the value or fail with the last one."""
     conn = await asyncpg.connect(dsn)
     try:
@@ -23,7 +25,9 @@ async def wait_for(dsn: str, query: str, *args, predicate=lambda v: v, timeout: 
             if predicate(value):
                 return value
             await asyncio.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting on {query!r}; last value {value!r}")
+        raise AssertionError(
+            f"timed out after {timeout}s waiting on {query!r}; last value {value!r}"
+        )
     finally:
         await conn.close()
 

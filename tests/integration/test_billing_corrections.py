@@ -22,42 +22,77 @@ pytestmark = pytest.mark.integration
 
 async def _paid_claim(pipeline) -> dict:
     """Run a few encounters through; return one claim the payer accepted (it has a payer claim number)."""
-    samples = [s for s in generate_samples(20, seed=515, start_date=RECENT) if parse_intake(s.bundle).institutional is None][:6]
+    samples = [
+        s
+        for s in generate_samples(20, seed=515, start_date=RECENT)
+        if parse_intake(s.bundle).institutional is None
+    ][:6]
     encs = [parse_intake(s.bundle) for s in samples]
     stop = asyncio.Event()
-    coders = asyncio.create_task(coder_pool(pipeline.coding_url, pipeline.settings.auth.token_secret,
-                                            {e.encounter_id: s.expected for e, s in zip(encs, samples, strict=True)},
-                                            stop, sorted({e.site_id for e in encs})))  # fmt: skip
+    coders = asyncio.create_task(
+        coder_pool(
+            pipeline.coding_url,
+            pipeline.settings.auth.token_secret,
+            {e.encounter_id: s.expected for e, s in zip(encs, samples, strict=True)},
+            stop,
+            sorted({e.site_id for e in encs}),
+        )
+    )
     try:
         async with httpx.AsyncClient(base_url=pipeline.coding_url, timeout=30) as client:
             for s in samples:
-                assert (await client.post("/encounters", json=s.bundle)).status_code in (200, 202)  # 200: seen before
+                assert (await client.post("/encounters", json=s.bundle)).status_code in (
+                    200,
+                    202,
+                )  # 200: seen before
         ids = [e.encounter_id for e in encs]
-        await wait_for(pipeline.dsn, "SELECT count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
-                       ids, predicate=lambda n: n == len(ids), timeout=120)  # fmt: skip
+        await wait_for(
+            pipeline.dsn,
+            "SELECT count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
+            ids,
+            predicate=lambda n: n == len(ids),
+            timeout=120,
+        )
     finally:
         stop.set()
         await asyncio.wait_for(coders, 30)
-    rows = await fetch(pipeline.dsn, "SELECT * FROM billing.claim WHERE encounter_id = ANY($1) AND frequency_code = '1'"
-                       " AND payer_claim_control_number IS NOT NULL AND status IN ('paid', 'partially_paid', 'denied')"
-                       " ORDER BY claim_id", ids)  # fmt: skip
+    rows = await fetch(
+        pipeline.dsn,
+        "SELECT * FROM billing.claim WHERE encounter_id = ANY($1) AND frequency_code = '1'"
+        " AND payer_claim_control_number IS NOT NULL AND status IN ('paid', 'partially_paid', 'denied')"
+        " ORDER BY claim_id",
+        ids,
+    )
     assert rows, "no adjudicated claim among the samples"
     return dict(rows[0])
 
 
 async def test_correction_request_becomes_a_submitted_replacement_claim(pipeline):
     original = await _paid_claim(pipeline)
-    event = CorrectionRequested(site_id=original["site_id"], encounter_id=original["encounter_id"],
-                                payload=CorrectionRequestedPayload(claim_id=original["claim_id"], frequency_code="7",
-                                                                   reason="corrected units", requested_by="biller-1"))  # fmt: skip
+    event = CorrectionRequested(
+        site_id=original["site_id"],
+        encounter_id=original["encounter_id"],
+        payload=CorrectionRequestedPayload(
+            claim_id=original["claim_id"],
+            frequency_code="7",
+            reason="corrected units",
+            requested_by="biller-1",
+        ),
+    )
     producer = await start_producer(pipeline.endpoints["kafka"])
     try:
         await producer.send_and_wait(event.topic, event.to_json(), key=event.key())
     finally:
         await producer.stop()
-    replacement = await wait_for(pipeline.dsn, "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1"
-                                 " AND file_name IS NOT NULL", original["claim_id"], timeout=60)  # fmt: skip
-    row = (await fetch(pipeline.dsn, "SELECT * FROM billing.claim WHERE claim_id = $1", replacement))[0]
+    replacement = await wait_for(
+        pipeline.dsn,
+        "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND file_name IS NOT NULL",
+        original["claim_id"],
+        timeout=60,
+    )
+    row = (
+        await fetch(pipeline.dsn, "SELECT * FROM billing.claim WHERE claim_id = $1", replacement)
+    )[0]
     # (Its own payer_claim_control_number changes once the payer acknowledges it: the original's
     # number travels in the 837 as REF*F8, checked below.)
     assert row["frequency_code"] == "7" and row["encounter_id"] == original["encounter_id"]
@@ -77,15 +112,24 @@ async def test_correction_request_becomes_a_submitted_replacement_claim(pipeline
     segs, seps = split_segments(text)
     i = next(i for i, s in enumerate(segs) if s[0] == "CLM" and s[1] == replacement)
     assert segs[i][5].split(seps.component)[2] == "7"
-    claim_segs = segs[i : next((j for j in range(i + 1, len(segs)) if segs[j][0] in ("CLM", "HL", "SE")), len(segs))]
+    claim_segs = segs[
+        i : next(
+            (j for j in range(i + 1, len(segs)) if segs[j][0] in ("CLM", "HL", "SE")), len(segs)
+        )
+    ]
     assert ["REF", "F8", original["payer_claim_control_number"]] in claim_segs
     ok, errors = pyx12_validate(text)
     assert ok, errors[:5]
     # The original's history says it was corrected, and points at its replacement.
     token = pipeline.token(user="biller-1", role="biller", sites=[original["site_id"]])
-    async with httpx.AsyncClient(base_url=pipeline.billing_url, headers={"authorization": f"Bearer {token}"}) as c:
+    async with httpx.AsyncClient(
+        base_url=pipeline.billing_url, headers={"authorization": f"Bearer {token}"}
+    ) as c:
         body = (await c.get(f"/claims/{original['claim_id']}")).json()
-        other = await c.get(f"/claims/{original['claim_id']}", headers={"authorization": f"Bearer {pipeline.token(sites=['elsewhere'])}"})
+        other = await c.get(
+            f"/claims/{original['claim_id']}",
+            headers={"authorization": f"Bearer {pipeline.token(sites=['elsewhere'])}"},
+        )
     states = [h["status"] for h in body["history"]]
     # The 835 may be read before the 277CA (different mailboxes, different services): a claim
     # already paid skips "accepted", which is no less an acceptance.

@@ -35,25 +35,41 @@ BILLING = Path(__file__).resolve().parents[2] / "services" / "billing"
 
 
 def _coded(payload) -> Inbound:
-    event = EncounterCoded(site_id=payload.encounter.site_id, encounter_id=payload.encounter.encounter_id, payload=payload)
+    event = EncounterCoded(
+        site_id=payload.encounter.site_id,
+        encounter_id=payload.encounter.encounter_id,
+        payload=payload,
+    )
     return Inbound(event, ENCOUNTER_CODED, 0, 0)
 
 
-async def test_one_837_per_claim_type_carries_every_payer_of_the_batch(stack_endpoints, tmp_path) -> None:
+async def test_one_837_per_claim_type_carries_every_payer_of_the_batch(
+    stack_endpoints, tmp_path
+) -> None:
     icd10cm.load()
     ctx = BillingContext(outbound_dir=tmp_path, payer_rules=load_sample_payer_rules(), ncci=None)
     handle = make_handler(SimpleNamespace(state={"billing": ctx}))
     run = uuid.uuid4().hex[:8].upper()
     payers = [("AETNA1", "Aetna"), ("BCBS01", "Blue Cross Blue Shield"), ("AETNA1", "Aetna")]
     # No imaging line: the sample payer rules want a prior authorization for it (a hold).
-    office = [CodedProcedure(code="99213", diagnosis_pointers=[1, 2]), CodedProcedure(code="29540", diagnosis_pointers=[1])]
+    office = [
+        CodedProcedure(code="99213", diagnosis_pointers=[1, 2]),
+        CodedProcedure(code="29540", diagnosis_pointers=[1]),
+    ]
     professional = [
-        make_coded(encounter_id=f"SUB-{run}-{i}", service_date=RECENT, procedures=office,
-                   coverages=[coverage(payer_id=pid, payer_name=name, member_id=f"M{i}{run}")])
+        make_coded(
+            encounter_id=f"SUB-{run}-{i}",
+            service_date=RECENT,
+            procedures=office,
+            coverages=[coverage(payer_id=pid, payer_name=name, member_id=f"M{i}{run}")],
+        )
         for i, (pid, name) in enumerate(payers)
-    ]  # fmt: skip
-    institutional = make_institutional(encounter_id=f"SUB-{run}-I", service_date=RECENT,
-                                       procedures=[CodedProcedure(code="99284", diagnosis_pointers=[1])])  # fmt: skip
+    ]
+    institutional = make_institutional(
+        encounter_id=f"SUB-{run}-I",
+        service_date=RECENT,
+        procedures=[CodedProcedure(code="99284", diagnosis_pointers=[1])],
+    )
     conn = await asyncpg.connect(stack_endpoints["postgres"])
     try:
         await db.migrate(conn, "billing", BILLING)
@@ -64,12 +80,23 @@ async def test_one_837_per_claim_type_carries_every_payer_of_the_batch(stack_end
             await handle(conn, [_coded(p) for p in [*professional, institutional]], emitter)
             claims = await conn.fetch(
                 "SELECT encounter_id, payer_id, status, file_name FROM billing.claim WHERE encounter_id LIKE $1"
-                " ORDER BY encounter_id", f"SUB-{run}-%")  # fmt: skip
-            files = {r["file_name"]: r["content"] for r in await conn.fetch(
-                "SELECT file_name, content FROM billing.outbound_file WHERE file_name = ANY($1)",
-                list({c["file_name"] for c in claims}))}  # fmt: skip
-            recorded = {r["file_name"]: r["payer_id"] for r in await conn.fetch(
-                "SELECT file_name, payer_id FROM billing.submission_file WHERE file_name = ANY($1)", list(files))}  # fmt: skip
+                " ORDER BY encounter_id",
+                f"SUB-{run}-%",
+            )
+            files = {
+                r["file_name"]: r["content"]
+                for r in await conn.fetch(
+                    "SELECT file_name, content FROM billing.outbound_file WHERE file_name = ANY($1)",
+                    list({c["file_name"] for c in claims}),
+                )
+            }
+            recorded = {
+                r["file_name"]: r["payer_id"]
+                for r in await conn.fetch(
+                    "SELECT file_name, payer_id FROM billing.submission_file WHERE file_name = ANY($1)",
+                    list(files),
+                )
+            }
         finally:
             await tx.rollback()
     finally:
@@ -78,7 +105,9 @@ async def test_one_837_per_claim_type_carries_every_payer_of_the_batch(stack_end
     assert [c["status"] for c in claims] == ["submitted"] * 4, [dict(c) for c in claims]
     by_type = {c["encounter_id"][-1]: c["file_name"] for c in claims}
     prof_files = {c["file_name"] for c in claims if not c["encounter_id"].endswith("-I")}
-    assert len(prof_files) == 1 and len(files) == 2  # three professional claims, two payers: one 837P
+    assert (
+        len(prof_files) == 1 and len(files) == 2
+    )  # three professional claims, two payers: one 837P
     (prof_file,) = prof_files
     assert prof_file.startswith("837P_") and by_type["I"].startswith("837I_")
     assert recorded[prof_file] is None  # several payers
@@ -88,28 +117,54 @@ async def test_one_837_per_claim_type_carries_every_payer_of_the_batch(stack_end
     assert sorted(payer_ids) == ["AETNA1", "AETNA1", "BCBS01"]
     ok, errors = pyx12_validate(text)
     assert ok, errors
-    submitted = [e for e in (parse_event(row[3]) for row in emitter.rows) if isinstance(e, ClaimSubmitted)]
+    submitted = [
+        e for e in (parse_event(row[3]) for row in emitter.rows) if isinstance(e, ClaimSubmitted)
+    ]
     assert len(submitted) == 4 and {e.payload.file_name for e in submitted} == set(files)
 
 
-def _remittance(claim_id: str, n: int, *, status: str, paid: str, pccn: str | None, reversal: bool = False) -> Inbound:
+def _remittance(
+    claim_id: str, n: int, *, status: str, paid: str, pccn: str | None, reversal: bool = False
+) -> Inbound:
     adjustments = [] if status == "1" else [Adjustment(group="CO", reason="50", amount="100.00")]
-    payload = RemittanceReceivedPayload(remittance_id=f"R{n}-{claim_id}", claim_id=claim_id, patient_control_number=claim_id,
-                                        payer_id="AETNA1", status_code=status, charge="100.00", paid=paid,
-                                        patient_responsibility="0.00", payer_claim_control_number=pccn,
-                                        adjustments=adjustments, is_reversal=reversal)  # fmt: skip
-    return Inbound(RemittanceReceived(site_id="s1", encounter_id=f"E-{claim_id}", payload=payload), REMITTANCE_RECEIVED, 0, n)
+    payload = RemittanceReceivedPayload(
+        remittance_id=f"R{n}-{claim_id}",
+        claim_id=claim_id,
+        patient_control_number=claim_id,
+        payer_id="AETNA1",
+        status_code=status,
+        charge="100.00",
+        paid=paid,
+        patient_responsibility="0.00",
+        payer_claim_control_number=pccn,
+        adjustments=adjustments,
+        is_reversal=reversal,
+    )
+    return Inbound(
+        RemittanceReceived(site_id="s1", encounter_id=f"E-{claim_id}", payload=payload),
+        REMITTANCE_RECEIVED,
+        0,
+        n,
+    )
 
 
-async def test_remittances_of_one_batch_move_each_claim_to_its_last_state(stack_endpoints, tmp_path) -> None:
+async def test_remittances_of_one_batch_move_each_claim_to_its_last_state(
+    stack_endpoints, tmp_path
+) -> None:
     icd10cm.load()
     ctx = BillingContext(outbound_dir=tmp_path, payer_rules=load_sample_payer_rules(), ncci=None)
     handle = make_handler(SimpleNamespace(state={"billing": ctx}))
     run = uuid.uuid4().hex[:8].upper()
     office = [CodedProcedure(code="99213", diagnosis_pointers=[1])]
-    coded = [make_coded(encounter_id=f"REM-{run}-{i}", service_date=RECENT, procedures=office,
-                        coverages=[coverage(payer_id="AETNA1", payer_name="Aetna", member_id=f"M{i}{run}")])
-             for i in range(2)]  # fmt: skip
+    coded = [
+        make_coded(
+            encounter_id=f"REM-{run}-{i}",
+            service_date=RECENT,
+            procedures=office,
+            coverages=[coverage(payer_id="AETNA1", payer_name="Aetna", member_id=f"M{i}{run}")],
+        )
+        for i in range(2)
+    ]
     conn = await asyncpg.connect(stack_endpoints["postgres"])
     try:
         await db.migrate(conn, "billing", BILLING)
@@ -117,35 +172,60 @@ async def test_remittances_of_one_batch_move_each_claim_to_its_last_state(stack_
         await tx.start()
         try:  # rolled back: the running pipeline never sees these claims
             await handle(conn, [_coded(p) for p in coded], Emitter("billing"))
-            ids = [r["claim_id"] for r in await conn.fetch(
-                "SELECT claim_id FROM billing.claim WHERE encounter_id LIKE $1 ORDER BY encounter_id", f"REM-{run}-%")]  # fmt: skip
+            ids = [
+                r["claim_id"]
+                for r in await conn.fetch(
+                    "SELECT claim_id FROM billing.claim WHERE encounter_id LIKE $1 ORDER BY encounter_id",
+                    f"REM-{run}-%",
+                )
+            ]
             a, b = ids
-            await handle(conn, [
-                _remittance(a, 1, status="1", paid="80.00", pccn="PAYER-1"),  # paid ...
-                _remittance(a, 2, status="22", paid="-80.00", pccn=None, reversal=True),  # ... reversed, no number
-                _remittance(b, 3, status="4", paid="0.00", pccn="PAYER-3"),  # denied
-                _remittance(f"C{run}UNKNOWN", 4, status="1", paid="10.00", pccn="PAYER-4"),  # not billing's claim
-            ], Emitter("billing"))  # fmt: skip
-            claims = {r["claim_id"]: r for r in await conn.fetch(
-                "SELECT claim_id, status, payer_claim_control_number FROM billing.claim WHERE claim_id = ANY($1)",
-                [*ids, f"C{run}UNKNOWN"])}  # fmt: skip
+            await handle(
+                conn,
+                [
+                    _remittance(a, 1, status="1", paid="80.00", pccn="PAYER-1"),  # paid ...
+                    _remittance(
+                        a, 2, status="22", paid="-80.00", pccn=None, reversal=True
+                    ),  # ... reversed, no number
+                    _remittance(b, 3, status="4", paid="0.00", pccn="PAYER-3"),  # denied
+                    _remittance(
+                        f"C{run}UNKNOWN", 4, status="1", paid="10.00", pccn="PAYER-4"
+                    ),  # not billing's claim
+                ],
+                Emitter("billing"),
+            )
+            claims = {
+                r["claim_id"]: r
+                for r in await conn.fetch(
+                    "SELECT claim_id, status, payer_claim_control_number FROM billing.claim WHERE claim_id = ANY($1)",
+                    [*ids, f"C{run}UNKNOWN"],
+                )
+            }
             history = await conn.fetch(
                 "SELECT claim_id, status, detail->>'remittance_id' AS rid FROM billing.claim_history"
-                " WHERE claim_id = ANY($1) AND detail ? 'remittance_id' ORDER BY history_id", ids)  # fmt: skip
+                " WHERE claim_id = ANY($1) AND detail ? 'remittance_id' ORDER BY history_id",
+                ids,
+            )
         finally:
             await tx.rollback()
     finally:
         await conn.close()
 
     assert set(claims) == {a, b}  # the unknown claim's remittance created nothing
-    assert claims[a]["status"] == "accepted" and claims[a]["payer_claim_control_number"] == "PAYER-1"
+    assert (
+        claims[a]["status"] == "accepted" and claims[a]["payer_claim_control_number"] == "PAYER-1"
+    )
     assert claims[b]["status"] == "denied" and claims[b]["payer_claim_control_number"] == "PAYER-3"
     assert [(h["claim_id"], h["status"], h["rid"]) for h in history] == [
-        (a, "paid", f"R1-{a}"), (a, "accepted", f"R2-{a}"), (b, "denied", f"R3-{b}")]  # fmt: skip
+        (a, "paid", f"R1-{a}"),
+        (a, "accepted", f"R2-{a}"),
+        (b, "denied", f"R3-{b}"),
+    ]
 
 
 async def test_an_ack_and_a_remittance_moving_the_same_claims_at_once_neither_deadlock_nor_lose_the_payment(
-        stack_endpoints) -> None:  # fmt: skip
+    stack_endpoints,
+) -> None:
     """The 277CA and the 835 of one 837 arrive together: billing's ack mailbox and its remittance
     consumer move the same claims in concurrent transactions."""
     from services.billing import repository as repo
@@ -161,15 +241,22 @@ async def test_an_ack_and_a_remittance_moving_the_same_claims_at_once_neither_de
         await setup.execute(
             "INSERT INTO billing.claim (claim_id, encounter_id, site_id, payer_id, claim_type, frequency_code, status,"
             " total_charge, service_date, coded) SELECT c, 'E-' || c, 'qa-locks', 'AETNA1', 'professional', '1',"
-            " 'submitted', 100, $2, '{}' FROM unnest($1::text[]) AS c", [a, b], RECENT)  # fmt: skip
+            " 'submitted', 100, $2, '{}' FROM unnest($1::text[]) AS c",
+            [a, b],
+            RECENT,
+        )
         accepted = SimpleNamespace(payer_claim_control_number="PAYER-77", status_category="A2")
         # The ack mailbox holds both claims; remittances for them (listed B first) must wait, not deadlock.
         ack_tx = acks.transaction()
         await ack_tx.start()
-        await _emit(acks, {a: accepted, b: accepted}, {}, "277CA", "277CA_test.x12", Emitter("billing"))
+        await _emit(
+            acks, {a: accepted, b: accepted}, {}, "277CA", "277CA_test.x12", Emitter("billing")
+        )
         remit_tx = remits.transaction()
         await remit_tx.start()
-        paying = asyncio.create_task(repo.apply_remittances(remits, [(b, "paid", {}, None), (a, "denied", {}, None)]))
+        paying = asyncio.create_task(
+            repo.apply_remittances(remits, [(b, "paid", {}, None), (a, "denied", {}, None)])
+        )
         await asyncio.sleep(0.3)
         assert not paying.done()  # waiting for the ack's locks
         await ack_tx.commit()
@@ -177,16 +264,26 @@ async def test_an_ack_and_a_remittance_moving_the_same_claims_at_once_neither_de
         # A late ack for a claim whose payment is in flight: it waits, then sees the payment and changes nothing.
         ack_tx = acks.transaction()
         await ack_tx.start()
-        late = asyncio.create_task(_emit(acks, {b: accepted}, {}, "277CA", "277CA_late.x12", Emitter("billing")))
+        late = asyncio.create_task(
+            _emit(acks, {b: accepted}, {}, "277CA", "277CA_late.x12", Emitter("billing"))
+        )
         await asyncio.sleep(0.3)
         assert not late.done()
         await remit_tx.commit()
         await asyncio.wait_for(late, 10)
         await ack_tx.commit()
-        final = {r["claim_id"]: (r["status"], r["payer_claim_control_number"]) for r in await setup.fetch(
-            "SELECT claim_id, status, payer_claim_control_number FROM billing.claim WHERE claim_id = ANY($1)", [a, b])}  # fmt: skip
-        history = await setup.fetch("SELECT claim_id, status FROM billing.claim_history WHERE claim_id = ANY($1)"
-                                    " ORDER BY history_id", [a, b])  # fmt: skip
+        final = {
+            r["claim_id"]: (r["status"], r["payer_claim_control_number"])
+            for r in await setup.fetch(
+                "SELECT claim_id, status, payer_claim_control_number FROM billing.claim WHERE claim_id = ANY($1)",
+                [a, b],
+            )
+        }
+        history = await setup.fetch(
+            "SELECT claim_id, status FROM billing.claim_history WHERE claim_id = ANY($1)"
+            " ORDER BY history_id",
+            [a, b],
+        )
     finally:
         for conn in (acks, remits):  # first: a failed assertion may leave their transactions open
             conn.terminate()
@@ -194,10 +291,17 @@ async def test_an_ack_and_a_remittance_moving_the_same_claims_at_once_neither_de
         await setup.execute("DELETE FROM billing.claim WHERE claim_id = ANY($1)", [a, b])
         await setup.close()
     assert final == {a: ("denied", "PAYER-77"), b: ("paid", "PAYER-77")}
-    assert [(h["claim_id"], h["status"]) for h in history] == [(a, "accepted"), (b, "accepted"), (b, "paid"), (a, "denied")]
+    assert [(h["claim_id"], h["status"]) for h in history] == [
+        (a, "accepted"),
+        (b, "accepted"),
+        (b, "paid"),
+        (a, "denied"),
+    ]
 
 
-async def test_acks_of_several_files_and_remittances_for_their_claims_do_not_deadlock(stack_endpoints, tmp_path) -> None:
+async def test_acks_of_several_files_and_remittances_for_their_claims_do_not_deadlock(
+    stack_endpoints, tmp_path
+) -> None:
     """Billing takes acknowledgement files one per transaction: two files locking claims B then A in
     one transaction, against remittances locking A then B, deadlocked (Postgres aborted one)."""
     from datetime import UTC, datetime
@@ -213,18 +317,29 @@ async def test_acks_of_several_files_and_remittances_for_their_claims_do_not_dea
     first_locked, go_on = asyncio.Event(), asyncio.Event()
 
     def ack_file(claim_id: str) -> str:
-        ix = Interchange(sender_id="CH", receiver_id="RCM", control_number=int(uuid.uuid4().int % 999_999_999) + 1,
-                         group_control_number=1, functional_id="HN", version="005010X214", transaction_type="277",
-                         created_at=datetime.now(UTC))  # fmt: skip
+        ix = Interchange(
+            sender_id="CH",
+            receiver_id="RCM",
+            control_number=int(uuid.uuid4().int % 999_999_999) + 1,
+            group_control_number=1,
+            functional_id="HN",
+            version="005010X214",
+            transaction_type="277",
+            created_at=datetime.now(UTC),
+        )
         ix.new_transaction().add("REF", "QA", claim_id)
         return ix.render()
 
-    async def apply(conn, text: str, file_name: str, emitter) -> None:  # acks the claim the file names
+    async def apply(
+        conn, text: str, file_name: str, emitter
+    ) -> None:  # acks the claim the file names
         claim_id = text.split("REF*QA*")[1].split("~")[0]
         await _emit(conn, {claim_id: accepted}, {}, "277CA", file_name, emitter)
         if not first_locked.is_set():
             first_locked.set()
-            await asyncio.wait_for(go_on.wait(), 10)  # the remittances lock A and wait for B meanwhile
+            await asyncio.wait_for(
+                go_on.wait(), 10
+            )  # the remittances lock A and wait for B meanwhile
 
     pool = await db.create_pool(stack_endpoints["postgres"], min_size=2, max_size=3)
     inbox = tmp_path / "inbound"
@@ -234,7 +349,10 @@ async def test_acks_of_several_files_and_remittances_for_their_claims_do_not_dea
             await conn.execute(
                 "INSERT INTO billing.claim (claim_id, encounter_id, site_id, payer_id, claim_type, frequency_code, status,"
                 " total_charge, service_date, coded) SELECT c, 'E-' || c, 'qa-locks', 'AETNA1', 'professional', '1',"
-                " 'submitted', 100, $2, '{}' FROM unnest($1::text[]) AS c", [a, b], RECENT)  # fmt: skip
+                " 'submitted', 100, $2, '{}' FROM unnest($1::text[]) AS c",
+                [a, b],
+                RECENT,
+            )
         box = InboundMailbox(inbox, frozenset({"277CA"}), "billing", apply, files_per_transaction=1)
         (inbox / "1.x12").write_text(ack_file(b))
         (inbox / "2.x12").write_text(ack_file(a))
@@ -251,15 +369,26 @@ async def test_acks_of_several_files_and_remittances_for_their_claims_do_not_dea
         assert await asyncio.wait_for(polling, 15) == 2
         await asyncio.wait_for(paying, 15)  # a deadlock would raise here or in the poll
         async with pool.acquire() as conn:
-            final = dict(await conn.fetch("SELECT claim_id, status FROM billing.claim WHERE claim_id = ANY($1)", [a, b]))
-            files = await conn.fetch("SELECT file_name, status FROM billing.mailbox_file WHERE file_name = ANY($1)"
-                                     " ORDER BY 1", ["1.x12", "2.x12"])  # fmt: skip
+            final = dict(
+                await conn.fetch(
+                    "SELECT claim_id, status FROM billing.claim WHERE claim_id = ANY($1)", [a, b]
+                )
+            )
+            files = await conn.fetch(
+                "SELECT file_name, status FROM billing.mailbox_file WHERE file_name = ANY($1)"
+                " ORDER BY 1",
+                ["1.x12", "2.x12"],
+            )
     finally:
         async with pool.acquire() as conn:
             await conn.execute("DELETE FROM billing.claim_history WHERE claim_id = ANY($1)", [a, b])
             await conn.execute("DELETE FROM billing.claim WHERE claim_id = ANY($1)", [a, b])
-            await conn.execute("DELETE FROM billing.outbox WHERE convert_from(body, 'UTF8') LIKE $1", f"%{run}%")
-            await conn.execute("DELETE FROM billing.mailbox_file WHERE file_name = ANY($1)", ["1.x12", "2.x12"])
+            await conn.execute(
+                "DELETE FROM billing.outbox WHERE convert_from(body, 'UTF8') LIKE $1", f"%{run}%"
+            )
+            await conn.execute(
+                "DELETE FROM billing.mailbox_file WHERE file_name = ANY($1)", ["1.x12", "2.x12"]
+            )
         await pool.close()
     assert final == {a: "paid", b: "paid"}  # A's ack came after its payment: it changed nothing
     assert [tuple(f) for f in files] == [("1.x12", "processed"), ("2.x12", "processed")]

@@ -37,23 +37,43 @@ async def payments_balance(url: str, claim_id: str) -> dict | None:
 async def test_write_off_uses_payments_balance_and_payments_posts_it(followup):
     site = new_site("ledger")
     cid = f"C{uuid.uuid4().hex[:12].upper()}"
-    await followup.publish(submitted(site, cid, charge="130.00", dos=date.today() - timedelta(days=14)))
+    await followup.publish(
+        submitted(site, cid, charge="130.00", dos=date.today() - timedelta(days=14))
+    )
     await wait_for(followup.dsn, "SELECT count(*) FROM payments.claim WHERE claim_id = $1", cid)
     assert (await payments_balance(followup.payments_url, cid))["payer_balance"] == "130.00"
     # Only followup sees this remittance (it did not come through payments' 835 mailbox), so its
     # projection says nothing is open while payments' ledger still holds the 130.00 charge.
-    await followup.publish(remitted(site, cid, charge="130.00", paid="30.00", adjustments=[("CO", "50", "100.00")]))
+    await followup.publish(
+        remitted(site, cid, charge="130.00", paid="30.00", adjustments=[("CO", "50", "100.00")])
+    )
     [item] = await items_of(followup, cid)
     assert item["category"] == "medical necessity" and item["amount"] == Decimal("100.00")
-    assert await fetchval(followup.dsn, "SELECT payer_balance FROM followup.claim WHERE claim_id = $1", cid) == 0
+    assert (
+        await fetchval(
+            followup.dsn, "SELECT payer_balance FROM followup.claim WHERE claim_id = $1", cid
+        )
+        == 0
+    )
     async with followup.client(sites=[site]) as client:
         leased = await lease(client)
-        body = {"lease_token": leased["lease_token"], "action": "write_off", "reason": "medical necessity not met"}
-        r = await client.post(f"/work/{item['work_item_id']}/actions", json={**body, "amount": "130.01"})
+        body = {
+            "lease_token": leased["lease_token"],
+            "action": "write_off",
+            "reason": "medical necessity not met",
+        }
+        r = await client.post(
+            f"/work/{item['work_item_id']}/actions", json={**body, "amount": "130.01"}
+        )
         assert r.status_code == 422 and "open balance 130.00" in r.json()["detail"]
-        r = await client.post(f"/work/{item['work_item_id']}/actions", json={**body, "amount": "100.00"})
+        r = await client.post(
+            f"/work/{item['work_item_id']}/actions", json={**body, "amount": "100.00"}
+        )
         assert r.status_code == 200, r.text
-    status = await wait_for(followup.dsn, "SELECT status FROM payments.writeoff WHERE request_id = $1",
-                            r.json()["request_id"])  # fmt: skip
+    status = await wait_for(
+        followup.dsn,
+        "SELECT status FROM payments.writeoff WHERE request_id = $1",
+        r.json()["request_id"],
+    )
     assert status == "posted"
     assert (await payments_balance(followup.payments_url, cid))["payer_balance"] == "30.00"

@@ -75,17 +75,44 @@ class Clp:
     pccn: str | None = None
 
 
-def era_835(claims: list[Clp], *, payer_id: str, trace: str, paid_on: date = TODAY,
-            plb: list[tuple[str, str, Decimal]] = (), bpr: Decimal | None = None,
-            payer_name: str = "RCM TEST PLAN") -> str:  # fmt: skip
+def era_835(
+    claims: list[Clp],
+    *,
+    payer_id: str,
+    trace: str,
+    paid_on: date = TODAY,
+    plb: list[tuple[str, str, Decimal]] = (),
+    bpr: Decimal | None = None,
+    payer_name: str = "RCM TEST PLAN",
+) -> str:
     """One 835 interchange; BPR02 = sum(CLP04) - sum(PLB) unless ``bpr`` forces another amount."""
-    total = bpr if bpr is not None else sum((c.paid for c in claims), D(0)) - sum((p[2] for p in plb), D(0))
-    ix = Interchange(sender_id=payer_id[:15], receiver_id="RCMCLINIC", control_number=random.randint(1, 999_999_999),
-                     group_control_number=1, functional_id="HP", version="005010X221A1", transaction_type="835",
-                     created_at=datetime.now(UTC), usage="T")  # fmt: skip
+    total = (
+        bpr
+        if bpr is not None
+        else sum((c.paid for c in claims), D(0)) - sum((p[2] for p in plb), D(0))
+    )
+    ix = Interchange(
+        sender_id=payer_id[:15],
+        receiver_id="RCMCLINIC",
+        control_number=random.randint(1, 999_999_999),
+        group_control_number=1,
+        functional_id="HP",
+        version="005010X221A1",
+        transaction_type="835",
+        created_at=datetime.now(UTC),
+        usage="T",
+    )
     tx = ix.new_transaction("0001")
     tx.segments[0] = ["ST", "835", "0001"]
-    tx.add("BPR", "I", amount(abs(total)), "D" if total < 0 else "C", "CHK", *[""] * 11, paid_on.strftime("%Y%m%d"))
+    tx.add(
+        "BPR",
+        "I",
+        amount(abs(total)),
+        "D" if total < 0 else "C",
+        "CHK",
+        *[""] * 11,
+        paid_on.strftime("%Y%m%d"),
+    )
     tx.add("TRN", "1", trace, "1999999999")
     tx.add("N1", "PR", payer_name)
     tx.add("N3", "1 MAIN STREET")
@@ -95,33 +122,71 @@ def era_835(claims: list[Clp], *, payer_id: str, trace: str, paid_on: date = TOD
     if claims:
         tx.add("LX", "1")
     for c in claims:
-        tx.add("CLP", c.claim_id, c.status, amount(c.charge), amount(c.paid),
-               "" if c.pr is None else amount(c.pr), "12", c.pccn or f"ICN{c.claim_id}")  # fmt: skip
+        tx.add(
+            "CLP",
+            c.claim_id,
+            c.status,
+            amount(c.charge),
+            amount(c.paid),
+            "" if c.pr is None else amount(c.pr),
+            "12",
+            c.pccn or f"ICN{c.claim_id}",
+        )
         for group, reason, amt in c.cas:
             tx.add("CAS", group, reason, amount(amt))
         tx.add("NM1", "QC", "1", "TESTPATIENT", "PAT")
         for sl in c.lines:
-            tx.add("SVC", ":".join(("HC", sl.code, *sl.modifiers)), amount(sl.charge), amount(sl.paid))
+            tx.add(
+                "SVC", ":".join(("HC", sl.code, *sl.modifiers)), amount(sl.charge), amount(sl.paid)
+            )
             tx.add("DTM", "472", sl.service_date.strftime("%Y%m%d"))
             for group, reason, amt in sl.cas:
                 tx.add("CAS", group, reason, amount(amt))
     if plb:
-        tx.add("PLB", "1234567893", f"{paid_on.year}1231",
-               *[v for reason, ref, amt in plb for v in (f"{reason}:{ref}", amount(amt))])  # fmt: skip
+        tx.add(
+            "PLB",
+            "1234567893",
+            f"{paid_on.year}1231",
+            *[v for reason, ref, amt in plb for v in (f"{reason}:{ref}", amount(amt))],
+        )
     return ix.render()
 
 
-def submitted(claim_id: str, charge: Decimal, *, payer_id: str, site_id: str = "SITE-PAY",
-              lines: list[Svc] | None = None) -> ClaimSubmitted:  # fmt: skip
+def submitted(
+    claim_id: str,
+    charge: Decimal,
+    *,
+    payer_id: str,
+    site_id: str = "SITE-PAY",
+    lines: list[Svc] | None = None,
+) -> ClaimSubmitted:
     """A claim.submitted for ``claim_id`` (one line of 99213 unless ``lines`` are given)."""
     lines = lines or [Svc("99213", charge, D(0))]
-    return ClaimSubmitted(site_id=site_id, encounter_id=f"ENC-{claim_id}", payload=ClaimSubmittedPayload(
-        claim_id=claim_id, payer_id=payer_id, payer_name="RCM TEST PLAN", total_charge=charge,
-        service_date=lines[0].service_date, submitted_at=datetime.now(UTC), interchange_control_number="000000001",
-        file_name=f"{claim_id}.837",
-        lines=[ClaimLine(line_number=n, code=sl.code, modifiers=list(sl.modifiers), units=D(1), charge=sl.charge,
-                         service_date=sl.service_date) for n, sl in enumerate(lines, start=1)],
-    ))  # fmt: skip
+    return ClaimSubmitted(
+        site_id=site_id,
+        encounter_id=f"ENC-{claim_id}",
+        payload=ClaimSubmittedPayload(
+            claim_id=claim_id,
+            payer_id=payer_id,
+            payer_name="RCM TEST PLAN",
+            total_charge=charge,
+            service_date=lines[0].service_date,
+            submitted_at=datetime.now(UTC),
+            interchange_control_number="000000001",
+            file_name=f"{claim_id}.837",
+            lines=[
+                ClaimLine(
+                    line_number=n,
+                    code=sl.code,
+                    modifiers=list(sl.modifiers),
+                    units=D(1),
+                    charge=sl.charge,
+                    service_date=sl.service_date,
+                )
+                for n, sl in enumerate(lines, start=1)
+            ],
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- the running service
@@ -130,7 +195,9 @@ def submitted(claim_id: str, charge: Decimal, *, payer_id: str, site_id: str = "
 class Payments:
     """Handles on the in-process payments service: Kafka in, mailbox in, Postgres and HTTP to look."""
 
-    def __init__(self, url: str, inbound: Path, pool: asyncpg.Pool, producer, events: dict[str, list]):
+    def __init__(
+        self, url: str, inbound: Path, pool: asyncpg.Pool, producer, events: dict[str, list]
+    ):
         self.url = url
         self.inbound = inbound
         self.pool = pool
@@ -146,8 +213,11 @@ class Payments:
         """Publish claim.submitted events and wait until payments has posted their charges."""
         await self.submit(*claims)
         ids = [c.payload.claim_id for c in claims]
-        await self.wait_until("SELECT count(*) FROM payments.claim WHERE claim_id = ANY($1)", ids,
-                              predicate=lambda n: n == len(ids))  # fmt: skip
+        await self.wait_until(
+            "SELECT count(*) FROM payments.claim WHERE claim_id = ANY($1)",
+            ids,
+            predicate=lambda n: n == len(ids),
+        )
 
     async def drop(self, text: str, name: str | None = None) -> str:
         """Write a file into the inbound mailbox (atomically) and wait until it is processed or failed."""
@@ -197,7 +267,9 @@ class Payments:
     async def payments_of(self, claim_id: str) -> list[asyncpg.Record]:
         return await self.pool.fetch(
             "SELECT remittance_id, state, status_code, paid, reason FROM payments.claim_payment WHERE claim_id = $1"
-            " OR patient_control_number = $1 ORDER BY created_at, position", claim_id)  # fmt: skip
+            " OR patient_control_number = $1 ORDER BY created_at, position",
+            claim_id,
+        )
 
 
 async def _capture(consumer: AIOKafkaConsumer, events: dict[str, list]) -> None:
@@ -213,25 +285,31 @@ async def _capture(consumer: AIOKafkaConsumer, events: dict[str, list]) -> None:
 @pytest.fixture(scope="session")
 async def payments(run_dir, stack_endpoints):
     """The payments service running in this process against the session's stack."""
+    from rcm.localstack.procs import free_port
     from services.payments.app import spec
     from services.payments.settings import PaymentsSettings
     from shared.kafka import ensure_topics, start_producer
     from shared.service import run
     from shared.settings import ConnectionSettings, HttpSettings, MailboxSettings, RuntimeSettings
-    from rcm.localstack.procs import free_port
 
     inbound = run_dir / "payments-inbound" / RUN
     port = free_port()
     settings = PaymentsSettings(
         runtime=RuntimeSettings(run_dir=run_dir, env="test"),
-        connections=ConnectionSettings(kafka_bootstrap_servers=stack_endpoints["kafka"],
-                                       database_url=stack_endpoints["postgres"]),
-        mailbox=MailboxSettings(inbound=inbound, outbound=run_dir / "payments-outbound", poll_seconds=0.1),
+        connections=ConnectionSettings(
+            kafka_bootstrap_servers=stack_endpoints["kafka"],
+            database_url=stack_endpoints["postgres"],
+        ),
+        mailbox=MailboxSettings(
+            inbound=inbound, outbound=run_dir / "payments-outbound", poll_seconds=0.1
+        ),
         http=HttpSettings(port=port),
-    )  # fmt: skip
+    )
     await ensure_topics(stack_endpoints["kafka"])
     # Capture remittance.received from the end of the topic, before anything is posted.
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack_endpoints["kafka"], group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack_endpoints["kafka"], group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     admin = AIOKafkaAdminClient(bootstrap_servers=stack_endpoints["kafka"])
     await admin.start()
@@ -280,13 +358,17 @@ async def ledger_invariant(payments):
     and each claim's posted cash equals what its posted claim payments paid."""
     yield
     conn = payments.pool
-    unbalanced = await conn.fetch("SELECT entry_id, sum(amount) AS s FROM payments.journal_line GROUP BY entry_id"
-                                  " HAVING sum(amount) <> 0")  # fmt: skip
+    unbalanced = await conn.fetch(
+        "SELECT entry_id, sum(amount) AS s FROM payments.journal_line GROUP BY entry_id"
+        " HAVING sum(amount) <> 0"
+    )
     assert unbalanced == []
     assert await conn.fetchval("SELECT coalesce(sum(amount), 0) FROM payments.journal_line") == 0
     # billed = paid + adjustments + patient responsibility + open balance, claim by claim.
-    claims = await conn.fetch("SELECT claim_id, sum(amount) AS s FROM payments.journal_line WHERE claim_id IS NOT NULL"
-                              " GROUP BY claim_id HAVING sum(amount) <> 0")  # fmt: skip
+    claims = await conn.fetch(
+        "SELECT claim_id, sum(amount) AS s FROM payments.journal_line WHERE claim_id IS NOT NULL"
+        " GROUP BY claim_id HAVING sum(amount) <> 0"
+    )
     assert claims == []
     cash_vs_remits = await conn.fetch(
         "WITH cash AS (SELECT claim_id, sum(amount) AS cash FROM payments.journal_line"

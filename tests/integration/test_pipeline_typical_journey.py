@@ -16,13 +16,17 @@ pytestmark = pytest.mark.integration
 
 async def _code_if_review(pipeline, encounter_id: str, expected: dict) -> None:
     """If the engine routed the encounter to review, a coder completes it over the API."""
-    status = await wait_for(pipeline.dsn, "SELECT status FROM coding.encounter WHERE encounter_id = $1", encounter_id)
+    status = await wait_for(
+        pipeline.dsn, "SELECT status FROM coding.encounter WHERE encounter_id = $1", encounter_id
+    )
     if status != "review":
         return
     from rcm.cli.demo import review
 
     headers = {"authorization": f"Bearer {pipeline.token()}"}
-    async with httpx.AsyncClient(base_url=pipeline.coding_url, headers=headers, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.coding_url, headers=headers, timeout=30
+    ) as client:
         for _ in range(50):
             r = await client.post("/work/next")
             assert r.status_code == 200, r.text
@@ -30,7 +34,10 @@ async def _code_if_review(pipeline, encounter_id: str, expected: dict) -> None:
             body = review(item, expected if item["encounter_id"] == encounter_id else None)
             r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
             if r.status_code == 422:
-                body["overrides"] = [{"code": e["code"], "reason": "test coder override"} for e in r.json()["detail"]["edits"]]
+                body["overrides"] = [
+                    {"code": e["code"], "reason": "test coder override"}
+                    for e in r.json()["detail"]["edits"]
+                ]
                 r = await client.post(f"/work/{item['work_item_id']}/complete", json=body)
             assert r.status_code == 200, r.text
             if item["encounter_id"] == encounter_id:
@@ -38,7 +45,11 @@ async def _code_if_review(pipeline, encounter_id: str, expected: dict) -> None:
 
 
 async def test_encounters_over_http_end_posted_and_followed_up(pipeline):
-    samples = [s for s in generate_samples(40, seed=101, start_date=RECENT) if parse_intake(s.bundle).institutional is None][:6]
+    samples = [
+        s
+        for s in generate_samples(40, seed=101, start_date=RECENT)
+        if parse_intake(s.bundle).institutional is None
+    ][:6]
     encounters = [parse_intake(s.bundle) for s in samples]
     async with httpx.AsyncClient(base_url=pipeline.coding_url, timeout=30) as client:
         for sample, enc in zip(samples, encounters, strict=True):
@@ -53,53 +64,105 @@ async def test_encounters_over_http_end_posted_and_followed_up(pipeline):
     outcomes = {}
     for enc in encounters:
         outcomes[enc.encounter_id] = await wait_for(
-            pipeline.dsn, "SELECT outcome FROM followup.encounter_outcome WHERE encounter_id = $1", enc.encounter_id,
-            timeout=90)  # fmt: skip
+            pipeline.dsn,
+            "SELECT outcome FROM followup.encounter_outcome WHERE encounter_id = $1",
+            enc.encounter_id,
+            timeout=90,
+        )
     assert "paid" in outcomes.values(), outcomes
     for encounter_id, outcome in outcomes.items():
-        claim = (await fetch(pipeline.dsn, "SELECT * FROM billing.claim WHERE encounter_id = $1", encounter_id))[0]
+        claim = (
+            await fetch(
+                pipeline.dsn, "SELECT * FROM billing.claim WHERE encounter_id = $1", encounter_id
+            )
+        )[0]
         assert claim["frequency_code"] == "1"
         if outcome in ("held", "rejected"):
             # Nothing was paid; a biller has a work item saying why.
             assert claim["status"] == outcome
-            n = await fetchval(pipeline.dsn, "SELECT count(*) FROM followup.work_item WHERE claim_id = $1", claim["claim_id"])
+            n = await fetchval(
+                pipeline.dsn,
+                "SELECT count(*) FROM followup.work_item WHERE claim_id = $1",
+                claim["claim_id"],
+            )
             assert n == 1
             continue
         assert claim["file_name"].startswith("837P_")
         # Payments posted the remittance to the ledger once; cash equals the paid amount.
-        await wait_for(pipeline.dsn, "SELECT count(*) FROM payments.claim_payment WHERE claim_id = $1 AND state = 'posted'",
-                       claim["claim_id"], predicate=lambda n: n == 1)  # fmt: skip
-        paid = await fetchval(pipeline.dsn, "SELECT paid FROM payments.claim_payment WHERE claim_id = $1", claim["claim_id"])
-        cash = await fetchval(pipeline.dsn, "SELECT coalesce(sum(amount), 0) FROM payments.journal_line"
-                              " WHERE claim_id = $1 AND account = 'cash_clearing'", claim["claim_id"])  # fmt: skip
+        await wait_for(
+            pipeline.dsn,
+            "SELECT count(*) FROM payments.claim_payment WHERE claim_id = $1 AND state = 'posted'",
+            claim["claim_id"],
+            predicate=lambda n: n == 1,
+        )
+        paid = await fetchval(
+            pipeline.dsn,
+            "SELECT paid FROM payments.claim_payment WHERE claim_id = $1",
+            claim["claim_id"],
+        )
+        cash = await fetchval(
+            pipeline.dsn,
+            "SELECT coalesce(sum(amount), 0) FROM payments.journal_line"
+            " WHERE claim_id = $1 AND account = 'cash_clearing'",
+            claim["claim_id"],
+        )
         assert cash == paid
         # Followup's projection carries the same amounts and the claim's state.
-        fu = (await fetch(pipeline.dsn, "SELECT * FROM followup.claim WHERE claim_id = $1", claim["claim_id"]))[0]
+        fu = (
+            await fetch(
+                pipeline.dsn, "SELECT * FROM followup.claim WHERE claim_id = $1", claim["claim_id"]
+            )
+        )[0]
         assert fu["paid"] == paid and fu["total_charge"] == claim["total_charge"]
         assert fu["state"] == outcome
         if outcome == "denied":
-            n = await fetchval(pipeline.dsn, "SELECT count(*) FROM followup.work_item WHERE claim_id = $1", claim["claim_id"])
+            n = await fetchval(
+                pipeline.dsn,
+                "SELECT count(*) FROM followup.work_item WHERE claim_id = $1",
+                claim["claim_id"],
+            )
             assert n >= 1
-    unbalanced = await fetchval(pipeline.dsn, "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
-                                " GROUP BY entry_id HAVING sum(amount) <> 0) x")  # fmt: skip
+    unbalanced = await fetchval(
+        pipeline.dsn,
+        "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
+        " GROUP BY entry_id HAVING sum(amount) <> 0) x",
+    )
     assert unbalanced == 0
     # Coding keeps the document once: the stored coded result carries the codes, not the encounter again.
-    rows = await fetch(pipeline.dsn, "SELECT encounter->>'encounter_id' AS doc, final_coding FROM coding.encounter"
-                       " WHERE encounter_id = ANY($1)", [e.encounter_id for e in encounters])  # fmt: skip
+    rows = await fetch(
+        pipeline.dsn,
+        "SELECT encounter->>'encounter_id' AS doc, final_coding FROM coding.encounter"
+        " WHERE encounter_id = ANY($1)",
+        [e.encounter_id for e in encounters],
+    )
     assert len(rows) == len(encounters)
     for row in rows:
         final = json.loads(row["final_coding"])
         assert row["doc"] and final["diagnoses"] and "encounter" not in final
     # Written-once rows stay inline; rows updated in place leave room for HOT updates (migrations).
-    options = dict(await fetch(pipeline.dsn, "SELECT c.oid::regclass::text, array_to_string(c.reloptions, ',')"
-                               " FROM pg_class c WHERE c.oid = ANY(ARRAY['coding.encounter', 'billing.claim',"
-                               " 'followup.claim']::regclass[])"))  # fmt: skip
-    assert options == {"coding.encounter": "toast_tuple_target=8160", "billing.claim": "fillfactor=70",
-                       "followup.claim": "fillfactor=70"}  # fmt: skip
-    outboxes = await fetch(pipeline.dsn, "SELECT n.nspname, array_to_string(c.reloptions, ',') AS o FROM pg_class c"
-                           " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'outbox'")  # fmt: skip
+    options = dict(
+        await fetch(
+            pipeline.dsn,
+            "SELECT c.oid::regclass::text, array_to_string(c.reloptions, ',')"
+            " FROM pg_class c WHERE c.oid = ANY(ARRAY['coding.encounter', 'billing.claim',"
+            " 'followup.claim']::regclass[])",
+        )
+    )
+    assert options == {
+        "coding.encounter": "toast_tuple_target=8160",
+        "billing.claim": "fillfactor=70",
+        "followup.claim": "fillfactor=70",
+    }
+    outboxes = await fetch(
+        pipeline.dsn,
+        "SELECT n.nspname, array_to_string(c.reloptions, ',') AS o FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'outbox'",
+    )
     assert {r["nspname"] for r in outboxes} >= {"coding", "billing", "payments", "followup"}
     assert all(r["o"] == "toast_tuple_target=8160" for r in outboxes), outboxes
-    storage = await fetchval(pipeline.dsn, "SELECT attstorage FROM pg_attribute"
-                             " WHERE attrelid = 'billing.claim'::regclass AND attname = 'coded'")  # fmt: skip
+    storage = await fetchval(
+        pipeline.dsn,
+        "SELECT attstorage FROM pg_attribute"
+        " WHERE attrelid = 'billing.claim'::regclass AND attname = 'coded'",
+    )
     assert storage == b"e"  # out of line, uncompressed ("char" comes back as bytes)

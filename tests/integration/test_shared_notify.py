@@ -31,7 +31,9 @@ async def _watching(dsn: str):
         await asyncio.wait_for(task, 10)
 
 
-async def _notified(watch: ChannelWatch, conn: asyncpg.Connection, *, commit: bool, keys=(), waiting_for=None) -> bool:
+async def _notified(
+    watch: ChannelWatch, conn: asyncpg.Connection, *, commit: bool, keys=(), waiting_for=None
+) -> bool:
     """Whether a waiter for ``waiting_for`` (None: any key) wakes when a transaction notifies ``keys``."""
     with watch.waiting(waiting_for) as woken:
         tx = conn.transaction()
@@ -53,15 +55,25 @@ async def test_a_commit_wakes_the_waiters_and_a_rollback_does_not(stack_endpoint
 
 async def test_only_the_waiters_for_the_notified_keys_wake(stack_endpoints) -> None:
     async with _watching(stack_endpoints["postgres"]) as (watch, conn):
-        assert await _notified(watch, conn, commit=True, keys=["north", "east"], waiting_for=["east"])
-        assert not await _notified(watch, conn, commit=True, keys=["north"], waiting_for=["east", "west"])
-        assert await _notified(watch, conn, commit=True, keys=["north"], waiting_for=None)  # a waiter for any site
-        assert await _notified(watch, conn, commit=True, keys=[], waiting_for=["west"])  # no keys: everyone
+        assert await _notified(
+            watch, conn, commit=True, keys=["north", "east"], waiting_for=["east"]
+        )
+        assert not await _notified(
+            watch, conn, commit=True, keys=["north"], waiting_for=["east", "west"]
+        )
+        assert await _notified(
+            watch, conn, commit=True, keys=["north"], waiting_for=None
+        )  # a waiter for any site
+        assert await _notified(
+            watch, conn, commit=True, keys=[], waiting_for=["west"]
+        )  # no keys: everyone
 
 
 async def test_the_listener_reconnects_after_its_connection_is_killed(stack_endpoints) -> None:
     async with _watching(stack_endpoints["postgres"]) as (watch, conn):
-        with watch.waiting(["north"]) as reconnected:  # a new listener wakes every waiter: look again
+        with watch.waiting(
+            ["north"]
+        ) as reconnected:  # a new listener wakes every waiter: look again
             killed = await conn.fetchval(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'"
                 f" AND query LIKE '%{CHANNEL}%'"
@@ -74,6 +86,7 @@ async def test_the_listener_reconnects_after_its_connection_is_killed(stack_endp
 
 async def test_a_key_wakes_one_waiter_the_longest_waiting(stack_endpoints) -> None:
     async with _watching(stack_endpoints["postgres"]) as (watch, conn):
+
         async def woken_by(keys: list[str]) -> list[bool]:
             with watch.waiting(["north"]) as first, watch.waiting(["north"]) as second:
                 async with conn.transaction():

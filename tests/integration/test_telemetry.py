@@ -35,12 +35,30 @@ def _marked_encounters(n: int):
         enc = parse_intake(s.bundle)
         if enc.institutional is not None or enc.patient.birth_date.year < 1930:
             continue
-        patient = enc.patient.model_copy(update={"first_name": MARKERS["first_name"], "last_name": MARKERS["last_name"],
-                                                 "birth_date": date(1911, 11, 11)})  # fmt: skip
-        coverages = [c.model_copy(update={"member_id": MARKERS["member_id"], "subscriber": None, "relationship": "self"})
-                     for c in enc.coverages]  # fmt: skip
+        patient = enc.patient.model_copy(
+            update={
+                "first_name": MARKERS["first_name"],
+                "last_name": MARKERS["last_name"],
+                "birth_date": date(1911, 11, 11),
+            }
+        )
+        coverages = [
+            c.model_copy(
+                update={
+                    "member_id": MARKERS["member_id"],
+                    "subscriber": None,
+                    "relationship": "self",
+                }
+            )
+            for c in enc.coverages
+        ]
         note = (enc.note or "") + f"\nSocial: works as a {MARKERS['note']}."
-        out.append((enc.model_copy(update={"patient": patient, "coverages": coverages, "note": note}), s.expected))
+        out.append(
+            (
+                enc.model_copy(update={"patient": patient, "coverages": coverages, "note": note}),
+                s.expected,
+            )
+        )
         if len(out) == n:
             return out
     return out
@@ -48,24 +66,42 @@ def _marked_encounters(n: int):
 
 def _spans(run_dir) -> list[dict]:
     path = run_dir / "traces" / "spans.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if path.exists()
+        else []
+    )
 
 
 async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
     marked = _marked_encounters(4)
     ids = [e.encounter_id for e, _ in marked]
     stop = asyncio.Event()
-    coders = asyncio.create_task(coder_pool(pipeline.coding_url, pipeline.settings.auth.token_secret,
-                                            {e.encounter_id: x for e, x in marked}, stop,
-                                            sorted({e.site_id for e, _ in marked})))  # fmt: skip
+    coders = asyncio.create_task(
+        coder_pool(
+            pipeline.coding_url,
+            pipeline.settings.auth.token_secret,
+            {e.encounter_id: x for e, x in marked},
+            stop,
+            sorted({e.site_id for e, _ in marked}),
+        )
+    )
     try:
         async with httpx.AsyncClient(base_url=pipeline.coding_url, timeout=30) as client:
             for enc, _ in marked:
-                r = await client.post("/encounters", content=enc.model_dump_json(),
-                                      headers={"content-type": "application/json"})  # fmt: skip
+                r = await client.post(
+                    "/encounters",
+                    content=enc.model_dump_json(),
+                    headers={"content-type": "application/json"},
+                )
                 assert r.status_code == 202, r.text
-        await wait_for(pipeline.dsn, "SELECT count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
-                       ids, predicate=lambda n: n == len(ids), timeout=120)  # fmt: skip
+        await wait_for(
+            pipeline.dsn,
+            "SELECT count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
+            ids,
+            predicate=lambda n: n == len(ids),
+            timeout=120,
+        )
     finally:
         stop.set()
         await asyncio.wait_for(coders, 30)
@@ -76,9 +112,14 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
         spans = _spans(run_dir)
         services_per_enc = {}
         for eid in ids:
-            traces = {s["trace_id"] for s in spans if s["attributes"].get("rcm.encounter_id") == eid}
+            traces = {
+                s["trace_id"] for s in spans if s["attributes"].get("rcm.encounter_id") == eid
+            }
             services_per_enc[eid] = {s["service"] for s in spans if s["trace_id"] in traces}
-        if all({"coding", "billing", "followup"} <= v for v in services_per_enc.values()) or time.monotonic() > deadline:
+        if (
+            all({"coding", "billing", "followup"} <= v for v in services_per_enc.values())
+            or time.monotonic() > deadline
+        ):
             break
         await asyncio.sleep(1)
     # One trace per encounter, crossing services through Kafka headers and the outbox.
@@ -95,21 +136,37 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
         assert marker.lower() not in logs, f"{name} leaked into logs"
     # `rcm trace` prints the tree for one of them.
     env = {**os.environ, "RCM_RUN_DIR": str(run_dir)}
-    out = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "rcm.cli.main", "trace", ids[0]],
-                                  env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "rcm.cli.main", "trace", ids[0]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert ids[0] in out.stdout and "coding handle encounter.documented" in out.stdout
     assert "billing handle encounter.coded" in out.stdout
     # Each batch transaction is its own trace, linked to the event spans it applied; the tree
     # shows it indented under the event span.
     lines = out.stdout.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.lstrip().startswith("billing handle encounter.coded"))
+    at = next(
+        i
+        for i, line in enumerate(lines)
+        if line.lstrip().startswith("billing handle encounter.coded")
+    )
     depth = len(lines[at]) - len(lines[at].lstrip())
     below = lines[at + 1]
-    assert below.lstrip().startswith("billing db transaction") and "linked batch of" in below, lines[at:at + 2]
+    assert below.lstrip().startswith("billing db transaction") and "linked batch of" in below, (
+        lines[at : at + 2]
+    )
     assert len(below) - len(below.lstrip()) > depth
-    event_span = next(s for s in spans if s["name"] == "billing handle encounter.coded"
-                      and s["attributes"]["rcm.encounter_id"] == ids[0])  # fmt: skip
+    event_span = next(
+        s
+        for s in spans
+        if s["name"] == "billing handle encounter.coded"
+        and s["attributes"]["rcm.encounter_id"] == ids[0]
+    )
     batch = [s for s in spans if event_span["span_id"] in s.get("links", ())]
     assert len(batch) == 1 and batch[0]["trace_id"] != event_span["trace_id"]
     assert batch[0]["name"] == "billing db transaction" and batch[0]["attributes"]["rcm.batch"] >= 1

@@ -17,8 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run(script: str, *args: str) -> dict:
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 

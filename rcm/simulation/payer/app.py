@@ -36,7 +36,12 @@ S = "payer_sim"
 PAYER_ADDRESS = Address(line1="PO BOX 1000", city="HARTFORD", state="CT", postal_code="06101")
 
 
-_ADJUDICATION_COLUMNS = [("claim_id", "text"), ("status", "text"), ("paid", "numeric"), ("file_name", "text")]
+_ADJUDICATION_COLUMNS = [
+    ("claim_id", "text"),
+    ("status", "text"),
+    ("paid", "numeric"),
+    ("file_name", "text"),
+]
 
 
 class PayerSimRules(BaseSettings):
@@ -54,8 +59,11 @@ class Settings(ServiceSettings):
 
 
 def make_apply(rt: Runtime):
-    rules = AdjudicationRules(seed=rt.settings.payer.seed, denial_rate=rt.settings.payer.denial_rate,
-                              ack_reject_rate=rt.settings.payer.ack_reject_rate)  # fmt: skip
+    rules = AdjudicationRules(
+        seed=rt.settings.payer.seed,
+        denial_rate=rt.settings.payer.denial_rate,
+        ack_reject_rate=rt.settings.payer.ack_reject_rate,
+    )
     fees = FeeSchedule.from_csv()
     inbound = rt.settings.inbound_dir  # where the provider's clearinghouse inbox is
 
@@ -69,18 +77,38 @@ def make_apply(rt: Runtime):
         today = now.date()
 
         async def numbers() -> tuple[int, int]:
-            r = await conn.fetchrow(f"SELECT nextval('{S}.interchange_control_number') AS i,"
-                                    f" nextval('{S}.group_control_number') AS g")  # fmt: skip
+            r = await conn.fetchrow(
+                f"SELECT nextval('{S}.interchange_control_number') AS i,"
+                f" nextval('{S}.group_control_number') AS g"
+            )
             return r["i"], r["g"]
 
         icn, gcn = await numbers()
-        await add_outbound(conn, S, inbound, f"999_{sub.interchange_control_number}.x12",
-                           build_999(sub, True, interchange_control_number=icn, group_control_number=gcn, created_at=now))  # fmt: skip
+        await add_outbound(
+            conn,
+            S,
+            inbound,
+            f"999_{sub.interchange_control_number}.x12",
+            build_999(
+                sub, True, interchange_control_number=icn, group_control_number=gcn, created_at=now
+            ),
+        )
         decisions = {c.claim_id: acknowledge(c, rules) for c in sub.claims}
         icn, gcn = await numbers()
-        await add_outbound(conn, S, inbound, f"277CA_{sub.interchange_control_number}.x12",
-                           build_277ca(sub, decisions, interchange_control_number=icn, group_control_number=gcn,
-                                       created_at=now, received_date=today))  # fmt: skip
+        await add_outbound(
+            conn,
+            S,
+            inbound,
+            f"277CA_{sub.interchange_control_number}.x12",
+            build_277ca(
+                sub,
+                decisions,
+                interchange_control_number=icn,
+                group_control_number=gcn,
+                created_at=now,
+                received_date=today,
+            ),
+        )
         accepted = [c for c in sub.claims if decisions[c.claim_id].accepted]
         fresh = await conn.fetch(
             # An index probe per claim; "NOT IN (SELECT ...)" hashed every adjudication ever made, per file.
@@ -104,16 +132,32 @@ def make_apply(rt: Runtime):
         remittances = []
         for n, ((payer_id, npi), adjs) in enumerate(groups.items(), start=1):
             first = adjs[0].claim
-            remittances.append(Remittance(
-                adjs, payer=PayerInfo(payer_id, first.payer_name, PAYER_ADDRESS),
-                payee=PayeeInfo(first.billing_provider_name, npi, first.billing_provider_tax_id or ""),
-                trace_number=f"{payer_id[:6]}{icn:09d}{n:03d}", payment_date=today))  # fmt: skip
-        text835 = build_era_file(remittances, sender_id=sub.receiver_id or "PAYERSIM",
-                                 receiver_id=sub.sender_id or "SUBMITTER", interchange_control_number=icn,
-                                 group_control_number=gcn, created_at=now)  # fmt: skip
+            remittances.append(
+                Remittance(
+                    adjs,
+                    payer=PayerInfo(payer_id, first.payer_name, PAYER_ADDRESS),
+                    payee=PayeeInfo(
+                        first.billing_provider_name, npi, first.billing_provider_tax_id or ""
+                    ),
+                    trace_number=f"{payer_id[:6]}{icn:09d}{n:03d}",
+                    payment_date=today,
+                )
+            )
+        text835 = build_era_file(
+            remittances,
+            sender_id=sub.receiver_id or "PAYERSIM",
+            receiver_id=sub.sender_id or "SUBMITTER",
+            interchange_control_number=icn,
+            group_control_number=gcn,
+            created_at=now,
+        )
         await add_outbound(conn, S, inbound, name, text835)
-        await insert_rows(conn, f"{S}.adjudication", _ADJUDICATION_COLUMNS,
-                          [(a.claim_id, a.status, a.paid, name) for adjs in groups.values() for a in adjs])  # fmt: skip
+        await insert_rows(
+            conn,
+            f"{S}.adjudication",
+            _ADJUDICATION_COLUMNS,
+            [(a.claim_id, a.status, a.paid, name) for adjs in groups.values() for a in adjs],
+        )
 
     wake = asyncio.Event()  # set by the mailbox after the file's transaction commits
     return apply, wake
@@ -122,14 +166,21 @@ def make_apply(rt: Runtime):
 async def mailbox_loop(rt: Runtime) -> None:
     apply, wake = make_apply(rt)
     # Woken after the commit: woken inside the transaction, the writer's query would not see the files yet.
-    box = InboundMailbox(rt.settings.outbound_dir, frozenset({"837"}), S, apply, handles_unknown=True,
-                         on_commit=wake.set)  # fmt: skip
+    box = InboundMailbox(
+        rt.settings.outbound_dir,
+        frozenset({"837"}),
+        S,
+        apply,
+        handles_unknown=True,
+        on_commit=wake.set,
+    )
     delay = rt.settings.payer.delay_seconds
     # Without a turnaround delay every file is written when its commit wakes the writer; with
     # one, files come of age on their own, so the writer polls at a fraction of the delay.
     interval = min(max(delay / 4, 0.05), 1.0) if delay else 1.0
-    writer = asyncio.create_task(file_writer_loop(rt.pool, S, rt.stop, wake, interval=interval,
-                                                  min_age_seconds=delay))  # fmt: skip
+    writer = asyncio.create_task(
+        file_writer_loop(rt.pool, S, rt.stop, wake, interval=interval, min_age_seconds=delay)
+    )
     try:
         await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
     finally:

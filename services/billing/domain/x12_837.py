@@ -150,8 +150,15 @@ def _write_transaction(
 ) -> list[ClaimSpan]:
     ts = ix.created_at
     # BHT03 (originator's batch reference) must be unique per transaction: group + ST02.
-    tx.add("BHT", "0019", "00", f"{ix.group_control_number}-{tx.control_number}",
-           x12_date(ts), ts.strftime("%H%M"), "CH")  # fmt: skip
+    tx.add(
+        "BHT",
+        "0019",
+        "00",
+        f"{ix.group_control_number}-{tx.control_number}",
+        x12_date(ts),
+        ts.strftime("%H%M"),
+        "CH",
+    )
     tx.add(
         "NM1", "41", "2", clean(h.submitter_name, 60), "", "", "", "", "46", ix.sender_id.strip()
     )

@@ -74,8 +74,18 @@ def write_claim(tx: Transaction, c: Claim, hl: int, provider_hl: int, comp: str)
     subscriber_hl = hl
     tx.add("HL", hl, provider_hl, "22", "0" if is_self else "1")
     p = c.payer
-    tx.add("SBR", "P", "18" if is_self else "", clean(p.group_number or "", 50),
-           "", "", "", "", "", p.filing_indicator)  # fmt: skip
+    tx.add(
+        "SBR",
+        "P",
+        "18" if is_self else "",
+        clean(p.group_number or "", 50),
+        "",
+        "",
+        "",
+        "",
+        "",
+        p.filing_indicator,
+    )
     _person(tx, "IL", subscriber, p.member_id)
     if is_self:
         _address_and_dmg(tx, subscriber)
@@ -101,8 +111,17 @@ def address(tx: Transaction, a: Address) -> None:
 
 def _person(tx: Transaction, qualifier: str, person: Person, member_id: str | None) -> None:
     ids = ("MI", clean(member_id, 80)) if member_id else ("", "")
-    tx.add("NM1", qualifier, "1", clean(person.last_name, 60), clean(person.first_name, 35),
-           "", "", "", *ids)  # fmt: skip
+    tx.add(
+        "NM1",
+        qualifier,
+        "1",
+        clean(person.last_name, 60),
+        clean(person.first_name, 35),
+        "",
+        "",
+        "",
+        *ids,
+    )
 
 
 def _address_and_dmg(tx: Transaction, person: Person) -> None:
@@ -131,8 +150,18 @@ def _dx(code: str) -> str:
 
 
 def _professional_claim(tx: Transaction, c: Claim, comp: str) -> None:
-    tx.add("CLM", c.claim_id, _amount(c.total_charge), "", "",
-           _composite(comp, c.place_of_service, "B", c.frequency_code), "Y", "A", "Y", "Y")  # fmt: skip
+    tx.add(
+        "CLM",
+        c.claim_id,
+        _amount(c.total_charge),
+        "",
+        "",
+        _composite(comp, c.place_of_service, "B", c.frequency_code),
+        "Y",
+        "A",
+        "Y",
+        "Y",
+    )
     if c.encounter_class == "IMP" and c.place_of_service == "21":
         tx.add("DTP", "435", "D8", x12_date(c.service_date))  # admission, inpatient visits
     _claim_refs(tx, c)
@@ -142,16 +171,34 @@ def _professional_claim(tx: Transaction, c: Claim, comp: str) -> None:
     tx.add("HI", *codes)
     rp = c.rendering_provider
     if rp is not None:
-        tx.add("NM1", "82", "1", clean(rp.last_name, 60), clean(rp.first_name, 35),
-               "", "", "", "XX", rp.npi)  # fmt: skip
+        tx.add(
+            "NM1",
+            "82",
+            "1",
+            clean(rp.last_name, 60),
+            clean(rp.first_name, 35),
+            "",
+            "",
+            "",
+            "XX",
+            rp.npi,
+        )
         if rp.taxonomy:
             tx.add("PRV", "PE", "PXC", clean(rp.taxonomy, 50))
     _other_coverages(tx, c)
     for ln in c.lines:
         tx.add("LX", ln.line_number)
         pointers = comp.join(map(str, ln.diagnosis_pointers[:4]))
-        tx.add("SV1", comp.join(("HC", ln.code, *ln.modifiers[:4])), _amount(ln.charge),
-               "UN", _amount(ln.units), "", "", pointers)  # fmt: skip
+        tx.add(
+            "SV1",
+            comp.join(("HC", ln.code, *ln.modifiers[:4])),
+            _amount(ln.charge),
+            "UN",
+            _amount(ln.units),
+            "",
+            "",
+            pointers,
+        )
         tx.add("DTP", "472", "D8", _service_date(ln.service_date))
         if ln.ndc:
             _drug(tx, ln)
@@ -161,8 +208,18 @@ def _institutional_claim(tx: Transaction, c: Claim, comp: str) -> None:
     inst = c.institutional
     assert inst is not None  # claim_type == institutional implies it
     tob = inst.type_of_bill
-    tx.add("CLM", c.claim_id, _amount(c.total_charge), "", "",
-           _composite(comp, tob[1:3], "A", c.frequency_code), "", "A", "Y", "Y")  # fmt: skip
+    tx.add(
+        "CLM",
+        c.claim_id,
+        _amount(c.total_charge),
+        "",
+        "",
+        _composite(comp, tob[1:3], "A", c.frequency_code),
+        "",
+        "A",
+        "Y",
+        "Y",
+    )
     tx.add("DTP", "434", "RD8", f"{x12_date(c.service_date)}-{x12_date(c.end_date)}")
     if inst.admission_date is not None:
         tx.add("DTP", "435", "D8", x12_date(inst.admission_date))
@@ -185,7 +242,7 @@ def _institutional_claim(tx: Transaction, c: Claim, comp: str) -> None:
             "",
             "",
             _poa(d.present_on_admission) if inpatient else None,
-        )  # fmt: skip
+        )
         for d in dx[1:25]
     ]
     for i in range(0, len(others), 12):
@@ -193,8 +250,9 @@ def _institutional_claim(tx: Transaction, c: Claim, comp: str) -> None:
     if c.icd10pcs:
 
         def proc(qualifier: str, p) -> str:
-            return _composite(comp, qualifier, p.code.upper(), "D8",
-                              x12_date(p.service_date or c.service_date))  # fmt: skip
+            return _composite(
+                comp, qualifier, p.code.upper(), "D8", x12_date(p.service_date or c.service_date)
+            )
 
         tx.add("HI", proc("BBR", c.icd10pcs[0]))
         more = [proc("BBQ", p) for p in c.icd10pcs[1:25]]
@@ -202,19 +260,45 @@ def _institutional_claim(tx: Transaction, c: Claim, comp: str) -> None:
             tx.add("HI", *more[i : i + 12])
     attending = inst.attending or c.rendering_provider
     if attending is not None:
-        tx.add("NM1", "71", "1", clean(attending.last_name, 60), clean(attending.first_name, 35),
-               "", "", "", "XX", attending.npi)  # fmt: skip
+        tx.add(
+            "NM1",
+            "71",
+            "1",
+            clean(attending.last_name, 60),
+            clean(attending.first_name, 35),
+            "",
+            "",
+            "",
+            "XX",
+            attending.npi,
+        )
         if attending.taxonomy:
             tx.add("PRV", "AT", "PXC", clean(attending.taxonomy, 50))
     rp = c.rendering_provider
     if rp is not None and attending is not None and rp.npi != attending.npi:
-        tx.add("NM1", "82", "1", clean(rp.last_name, 60), clean(rp.first_name, 35),
-               "", "", "", "XX", rp.npi)  # fmt: skip
+        tx.add(
+            "NM1",
+            "82",
+            "1",
+            clean(rp.last_name, 60),
+            clean(rp.first_name, 35),
+            "",
+            "",
+            "",
+            "XX",
+            rp.npi,
+        )
     _other_coverages(tx, c)
     for ln in c.lines:
         tx.add("LX", ln.line_number)
-        tx.add("SV2", ln.revenue_code or "", comp.join(("HC", ln.code, *ln.modifiers[:4])),
-               _amount(ln.charge), "UN", _amount(ln.units))  # fmt: skip
+        tx.add(
+            "SV2",
+            ln.revenue_code or "",
+            comp.join(("HC", ln.code, *ln.modifiers[:4])),
+            _amount(ln.charge),
+            "UN",
+            _amount(ln.units),
+        )
         tx.add("DTP", "472", "D8", _service_date(ln.service_date))
         if ln.ndc:
             _drug(tx, ln)
@@ -238,8 +322,18 @@ def _other_coverages(tx: Transaction, c: Claim) -> None:
 
 
 def _other_coverage(tx: Transaction, c: Claim, cov: Coverage) -> None:
-    tx.add("SBR", PAYER_RESPONSIBILITY[cov.sequence], RELATIONSHIP_CODES[cov.relationship],
-           clean(cov.group_number or "", 50), "", "", "", "", "", cov.filing_indicator)  # fmt: skip
+    tx.add(
+        "SBR",
+        PAYER_RESPONSIBILITY[cov.sequence],
+        RELATIONSHIP_CODES[cov.relationship],
+        clean(cov.group_number or "", 50),
+        "",
+        "",
+        "",
+        "",
+        "",
+        cov.filing_indicator,
+    )
     tx.add("OI", "", "", "Y", "", "", "Y")
     insured = c.patient if cov.relationship == "self" else cov.subscriber
     assert insured is not None  # checked by unwritable_reason

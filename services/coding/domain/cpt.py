@@ -150,7 +150,9 @@ def _parse_csv(text: str) -> dict[str, HcpcsCode]:
         long = r.get("LONG DESCRIPTION", "")
         if code in out and r.get("RECID") in ("4", "8"):
             prev = out[code]
-            out[code] = HcpcsCode(code, f"{prev.long_description} {long}".strip(), prev.short_description, prev.kind)
+            out[code] = HcpcsCode(
+                code, f"{prev.long_description} {long}".strip(), prev.short_description, prev.kind
+            )
             continue
         kind = "modifier" if r.get("RECID") in ("7", "8") or len(code) == 2 else "procedure"
         out[code] = HcpcsCode(code, long, r.get("SHORT DESCRIPTION", ""), kind)

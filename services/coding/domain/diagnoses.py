@@ -38,16 +38,67 @@ from shared import icd10cm
 # Conditions that stay current when the note says 'history of' (and that the
 # E/M logic counts as chronic illnesses).
 CHRONIC = (
-    "E08", "E09", "E10", "E11", "E13", "E03", "E05", "E66", "E78", "I10", "I11", "I12", "I13", "I25",
-    "I48", "I50", "I73", "J30", "J44", "J45", "N18", "F32", "F33", "F41", "F90", "G47", "K21", "M17",
-    "M16", "M19", "M10", "G43", "N40", "E55", "D50", "M81", "L40", "L20", "K58", "G56",
-)  # fmt: skip
+    "E08",
+    "E09",
+    "E10",
+    "E11",
+    "E13",
+    "E03",
+    "E05",
+    "E66",
+    "E78",
+    "I10",
+    "I11",
+    "I12",
+    "I13",
+    "I25",
+    "I48",
+    "I50",
+    "I73",
+    "J30",
+    "J44",
+    "J45",
+    "N18",
+    "F32",
+    "F33",
+    "F41",
+    "F90",
+    "G47",
+    "K21",
+    "M17",
+    "M16",
+    "M19",
+    "M10",
+    "G43",
+    "N40",
+    "E55",
+    "D50",
+    "M81",
+    "L40",
+    "L20",
+    "K58",
+    "G56",
+)
 # 'history of X' for resolved conditions -> personal history code (ICD-10-CM Z85-Z87, I25.2)
 HISTORY = {
-    "I21": "I252", "I22": "I252", "I63": "Z8673", "G45": "Z8673", "N20": "Z87442", "N39": "Z87440",
-    "C50": "Z853", "C61": "Z8546", "C18": "Z85038", "C43": "Z85820", "J18": "Z8701", "I82": "Z86718",
-    "I26": "Z86711", "D12": "Z860100", "F17": "Z87891", "S": "Z8781", "L02": None,
-}  # fmt: skip
+    "I21": "I252",
+    "I22": "I252",
+    "I63": "Z8673",
+    "G45": "Z8673",
+    "N20": "Z87442",
+    "N39": "Z87440",
+    "C50": "Z853",
+    "C61": "Z8546",
+    "C18": "Z85038",
+    "C43": "Z85820",
+    "J18": "Z8701",
+    "I82": "Z86718",
+    "I26": "Z86711",
+    "D12": "Z860100",
+    "F17": "Z87891",
+    "S": "Z8781",
+    "L02": None,
+}
 _SKIP_SECTIONS = {"pmh", "family", "meds", "allergies", "ros", "social", "results", "time"}
 _SYMPTOM_SECTIONS = {"cc", "hpi", "assessment", "other", "mdm"}
 # Tests, vaccines and shots name diseases without diagnosing them.
@@ -59,7 +110,8 @@ _NOT_A_DIAGNOSIS = gated(
     re.I,
 )
 _DIAGNOSED = gated(
-    r"\b(?:diagnosed with|diagnosis of|consistent with|impression of|treated for|this is)\s+([^.;\n]+)", re.I
+    r"\b(?:diagnosed with|diagnosis of|consistent with|impression of|treated for|this is)\s+([^.;\n]+)",
+    re.I,
 )
 
 fold(_NOT_A_DIAGNOSIS)  # spans only; _DIAGNOSED's phrase keeps its case for the searcher
@@ -90,17 +142,31 @@ class DxFindings:
 
 # (code prefixes, note pattern, words the pattern adds to a mention's context)
 _INFERENCES = [
-    (("J02", "J03"), gated(
-        r"\b(?:rapid\s+)?strep(?:tococcal)?(?:\s+(?:a|test|screen|antigen|pcr|swab))*\s*(?:was|is|:|returned|came back)?\s*(?:positive|\+)"
-        r"|\bpositive\s+(?:rapid\s+)?strep|\bgroup a strep(?:tococcus)?\b(?! negative)", re.I), {"streptococcal"}),
-    (("E08", "E09", "E10", "E11", "E13"), gated(
-        r"\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well[- ])?controlled\b|\bout of control\b"
-        r"|\binadequately controlled\b|\bsuboptimal(?:ly)? control", re.I), {"hyperglycemia"}),
+    (
+        ("J02", "J03"),
+        gated(
+            r"\b(?:rapid\s+)?strep(?:tococcal)?(?:\s+(?:a|test|screen|antigen|pcr|swab))*\s*(?:was|is|:|returned|came back)?\s*(?:positive|\+)"
+            r"|\bpositive\s+(?:rapid\s+)?strep|\bgroup a strep(?:tococcus)?\b(?! negative)",
+            re.I,
+        ),
+        {"streptococcal"},
+    ),
+    (
+        ("E08", "E09", "E10", "E11", "E13"),
+        gated(
+            r"\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well[- ])?controlled\b|\bout of control\b"
+            r"|\binadequately controlled\b|\bsuboptimal(?:ly)? control",
+            re.I,
+        ),
+        {"hyperglycemia"},
+    ),
     (("E08", "E09", "E10", "E11", "E13"), gated(r"\bhypoglycemi", re.I), {"hypoglycemia"}),
-]  # fmt: skip
+]
 _FLU_POSITIVE = gated(
     r"\b(?:influenza|flu)\s*(?:a|b)?\s*(?:test|swab|antigen|pcr)?\s*(?:was|is|:)?\s*positive"
-    r"|\bpositive for (?:influenza|flu)", re.I)  # fmt: skip
+    r"|\bpositive for (?:influenza|flu)",
+    re.I,
+)
 
 fold(_FLU_POSITIVE, *(rx for _, rx, _ in _INFERENCES))
 
@@ -116,11 +182,19 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
     ascii_note = note.isascii()
     symptoms: list[Dx] = []
     for s in res.sents:
-        coding = (s.section in ("assessment", "plan", "mdm")) if res.has_assessment else s.section not in _SKIP_SECTIONS
+        coding = (
+            (s.section in ("assessment", "plan", "mdm"))
+            if res.has_assessment
+            else s.section not in _SKIP_SECTIONS
+        )
         if not coding and s.section not in _SYMPTOM_SECTIONS:
             continue
         # the masks that reach into this sentence, relative to it
-        mask = tuple((max(a - s.start, 0), min(b - s.start, s.end - s.start)) for a, b in masked if a < s.end and b > s.start)
+        mask = tuple(
+            (max(a - s.start, 0), min(b - s.start, s.end - s.start))
+            for a, b in masked
+            if a < s.end and b > s.start
+        )
         readings = _read(note[s.start : s.end], ascii_note, mask)
         for r in readings:
             d = _mention(note, res, s, r, age)
@@ -176,11 +250,23 @@ def _read(text: str, ascii_note: bool, mask: tuple[tuple[int, int], ...]) -> tup
     matches = lx.lexicon().spot(toks)
     if not matches:
         return ()
-    ctx = Context([Scope(a, b, kind, trigger) for a, b, kind, trigger in sentence_scopes(text, ascii_note)])
+    ctx = Context(
+        [Scope(a, b, kind, trigger) for a, b, kind, trigger in sentence_scopes(text, ascii_note)]
+    )
     out = []
     for m in matches:
         words, ev_start, ev_end = _local_words(text, ctx, toks, matches, m)
-        out.append(_Reading(m.entry, m.start, m.end, ctx.status(m.start, m.end), frozenset(words), ev_start, ev_end))
+        out.append(
+            _Reading(
+                m.entry,
+                m.start,
+                m.end,
+                ctx.status(m.start, m.end),
+                frozenset(words),
+                ev_start,
+                ev_end,
+            )
+        )
     return tuple(out)
 
 
@@ -192,7 +278,14 @@ def _mention(note, res, s, r: _Reading, age) -> Dx | None:
     if status in ("negated", "family", "hypothetical"):
         return None
     if status == "uncertain":
-        return Dx(e.code, 0.0, start, end, kind="uncertain" if e.kind != "sx" else "sx-uncertain", rank=rank)
+        return Dx(
+            e.code,
+            0.0,
+            start,
+            end,
+            kind="uncertain" if e.kind != "sx" else "sx-uncertain",
+            rank=rank,
+        )
     code = e.code
     kind = e.kind
     if status == "history" and not code.startswith(CHRONIC) and not code.startswith("Z"):
@@ -287,14 +380,21 @@ def _preventive_code(age: int) -> str:
     return "Z0000" if age >= 18 else "Z00129"
 
 
-_DX_LIKE = re.compile(r"^(?!.*\b(?:mg|ml|tablets?|daily|bid|tid|prn|return|follow|continue|start|rtc|discussed)\b)", re.I)
+_DX_LIKE = re.compile(
+    r"^(?!.*\b(?:mg|ml|tablets?|daily|bid|tid|prn|return|follow|continue|start|rtc|discussed)\b)",
+    re.I,
+)
 
 
 def _fallback(note: str, res: DxFindings, s: Sentence, index: lx.Searcher) -> list[Dx]:
     """Statements the synonym list does not know: the term index, low confidence."""
     text = note[s.start : s.end]
     phrases: list[tuple[int, str]] = []
-    if s.section == "assessment" and _DX_LIKE.match(text) and 1 <= len(lx.content(lx.norm_tokens(text))) <= 8:
+    if (
+        s.section == "assessment"
+        and _DX_LIKE.match(text)
+        and 1 <= len(lx.content(lx.norm_tokens(text))) <= 8
+    ):
         phrases.append((s.start, text))
     elif not res.has_assessment:
         phrases.extend((s.start + m.start(1), m.group(1)) for m in _DIAGNOSED.finditer(text))
@@ -310,5 +410,7 @@ def _fallback(note: str, res: DxFindings, s: Sentence, index: lx.Searcher) -> li
         code, factor = sp.refine(hits[0][0], sp.Ctx(words, sp.laterality(words), res.phase))
         if icd10cm.is_billable(code):
             conf = round(min(0.75, hits[0][1] * 0.75) * factor, 3)
-            out.append(Dx(code, conf, start, end, rank=(_section_rank(s.section), start), stem=hits[0][0]))
+            out.append(
+                Dx(code, conf, start, end, rank=(_section_rank(s.section), start), stem=hits[0][0])
+            )
     return out

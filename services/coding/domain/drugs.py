@@ -17,39 +17,94 @@ from services.coding.domain.lines import Px, Visit, units_for
 
 # regex, CPT, components (for 90461), route
 VACCINES: list[tuple[str, str, int, str]] = [
-    (r"\bhigh[- ]dose (?:flu|influenza)\b|\bfluzone high[- ]dose\b|\bflu(?:zone)? hd\b", "90662", 1, "im"),
+    (
+        r"\bhigh[- ]dose (?:flu|influenza)\b|\bfluzone high[- ]dose\b|\bflu(?:zone)? hd\b",
+        "90662",
+        1,
+        "im",
+    ),
     (r"\badjuvanted (?:flu|influenza)\b|\bfluad\b", "90653", 1, "im"),
     (r"\bflublok\b|\brecombinant (?:flu|influenza)\b", "90673", 1, "im"),
-    (r"\bflumist\b|\bintranasal (?:flu|influenza)\b|\blive attenuated influenza\b", "90660", 1, "nasal"),
+    (
+        r"\bflumist\b|\bintranasal (?:flu|influenza)\b|\blive attenuated influenza\b",
+        "90660",
+        1,
+        "nasal",
+    ),
     (r"\bquadrivalent (?:flu|influenza)\b", "90686", 1, "im"),
-    (r"\b(?:flu|influenza)\s+(?:vaccines?|vaccinations?|shots?|immunizations?)\b|\bfluzone\b|\bflulaval\b|\bfluarix\b|\bafluria\b", "90656", 1, "im"),
+    (
+        r"\b(?:flu|influenza)\s+(?:vaccines?|vaccinations?|shots?|immunizations?)\b|\bfluzone\b|\bflulaval\b|\bfluarix\b|\bafluria\b",
+        "90656",
+        1,
+        "im",
+    ),
     (r"\btdap\b|\bboostrix\b|\badacel\b", "90715", 3, "im"),
-    (r"\btd (?:vaccines?|boosters?)\b|\btenivac\b|\btetanus(?:[- ]diphtheria)? (?:vaccines?|boosters?|shots?)\b", "90714", 2, "im"),
+    (
+        r"\btd (?:vaccines?|boosters?)\b|\btenivac\b|\btetanus(?:[- ]diphtheria)? (?:vaccines?|boosters?|shots?)\b",
+        "90714",
+        2,
+        "im",
+    ),
     (r"\bdtap\b|\binfanrix\b|\bdaptacel\b", "90700", 3, "im"),
     (r"\bpcv ?20\b|\bprevnar[- ]?20\b", "90677", 1, "im"),
     (r"\bpcv ?21\b|\bcapvaxive\b", "90684", 1, "im"),
     (r"\bppsv ?-?23\b|\bpneumovax\b", "90732", 1, "im"),
-    (r"\bpneumo(?:coccal|nia) (?:conjugate )?(?:vaccines?|vaccinations?|shots?)\b", "90677", 1, "im"),
+    (
+        r"\bpneumo(?:coccal|nia) (?:conjugate )?(?:vaccines?|vaccinations?|shots?)\b",
+        "90677",
+        1,
+        "im",
+    ),
     (r"\bshingrix\b|\b(?:zoster|shingles) (?:vaccines?|vaccinations?|shots?)\b", "90750", 1, "im"),
-    (r"\b(?:hepatitis b|hep b|engerix(?:-b)?|recombivax)\s*(?:vaccines?|vaccinations?|#\s?\d|dose|series)", "90746", 1, "im"),
-    (r"\b(?:hepatitis a|hep a|havrix|vaqta)\s*(?:vaccines?|vaccinations?|#\s?\d|dose|series)", "90632", 1, "im"),
+    (
+        r"\b(?:hepatitis b|hep b|engerix(?:-b)?|recombivax)\s*(?:vaccines?|vaccinations?|#\s?\d|dose|series)",
+        "90746",
+        1,
+        "im",
+    ),
+    (
+        r"\b(?:hepatitis a|hep a|havrix|vaqta)\s*(?:vaccines?|vaccinations?|#\s?\d|dose|series)",
+        "90632",
+        1,
+        "im",
+    ),
     (r"\bhpv (?:vaccine|vaccination|#\s?\d|dose)\b|\bgardasil\b", "90651", 1, "im"),
     (r"\bmmr\b", "90707", 3, "sc"),
     (r"\bvaricella (?:vaccines?|vaccinations?)\b|\bvarivax\b", "90716", 1, "sc"),
     (r"\bipv\b|\bipol\b|\bpolio vaccines?\b", "90713", 1, "im"),
     (r"\bhib\b|\bacthib\b|\bpedvaxhib\b", "90648", 1, "im"),
-    (r"\bmenacwy\b|\bmenveo\b|\bmenquadfi\b|\bmeningococcal (?:conjugate )?vaccines?\b", "90734", 1, "im"),
+    (
+        r"\bmenacwy\b|\bmenveo\b|\bmenquadfi\b|\bmeningococcal (?:conjugate )?vaccines?\b",
+        "90734",
+        1,
+        "im",
+    ),
     (r"\brotavirus (?:vaccines?|vaccinations?)\b|\brotateq\b|\brotarix\b", "90680", 1, "oral"),
     (r"\babrysvo\b", "90678", 1, "im"),
     (r"\barexvy\b|\brsv (?:vaccines?|vaccinations?)\b", "90679", 1, "im"),
 ]
 VACCINES_RX = [(re.compile(p, re.I), c, n, r) for p, c, n, r in VACCINES]
-PEDIATRIC = {"90746": ("90744", 20), "90632": ("90633", 19)}  # adult code -> (pediatric code, below age)
-_MEDICARE_ADMIN = {"90656": "G0008", "90662": "G0008", "90653": "G0008", "90673": "G0008", "90686": "G0008",
-                   "90660": "G0008", "90677": "G0009", "90684": "G0009", "90732": "G0009", "90746": "G0010"}  # fmt: skip
+PEDIATRIC = {
+    "90746": ("90744", 20),
+    "90632": ("90633", 19),
+}  # adult code -> (pediatric code, below age)
+_MEDICARE_ADMIN = {
+    "90656": "G0008",
+    "90662": "G0008",
+    "90653": "G0008",
+    "90673": "G0008",
+    "90686": "G0008",
+    "90660": "G0008",
+    "90677": "G0009",
+    "90684": "G0009",
+    "90732": "G0009",
+    "90746": "G0010",
+}
 
 
-_COUNSELED = re.compile(r"\bcounsel\w*|\bVIS\b|\bvaccine information statement|\brisks and benefits", re.I)
+_COUNSELED = re.compile(
+    r"\bcounsel\w*|\bVIS\b|\bvaccine information statement|\brisks and benefits", re.I
+)
 
 
 def vaccine_admin(vaccines: list[tuple[Px, int, str]], v: Visit) -> list[Px]:
@@ -61,7 +116,17 @@ def vaccine_admin(vaccines: list[tuple[Px, int, str]], v: Visit) -> list[Px]:
     for px, comps, route in vaccines:
         g = _MEDICARE_ADMIN.get(px.code) if v.medicare else None
         if g:
-            out.append(Px(g, system="hcpcs", dx=("Z23",), rule="admin", conf=px.conf, start=px.start, end=px.end))
+            out.append(
+                Px(
+                    g,
+                    system="hcpcs",
+                    dx=("Z23",),
+                    rule="admin",
+                    conf=px.conf,
+                    start=px.start,
+                    end=px.end,
+                )
+            )
         else:
             rest.append((px, comps, route))
     if not rest:
@@ -101,7 +166,13 @@ DRUGS: list[tuple[str, str, float, str, float]] = [
     (r"\bbetamethasone\b|\bcelestone\b", "J0702", 6, "mg", 6),
     (r"\bpromethazine\b|\bphenergan\b", "J2550", 50, "mg", 25),
     (r"\bondansetron\b|\bzofran\b", "J2405", 1, "mg", 4),
-    (r"\bcyanocobalamin\b|\bvitamin b-?12\b|\bb12 (?:injection|shot)\b", "J3420", 1000, "mcg", 1000),
+    (
+        r"\bcyanocobalamin\b|\bvitamin b-?12\b|\bb12 (?:injection|shot)\b",
+        "J3420",
+        1000,
+        "mcg",
+        1000,
+    ),
     (r"\bpenicillin g benzathine\b|\bbicillin(?: l-?a)?\b", "J0561", 100000, "units", 1200000),
     (r"\bdiphenhydramine\b|\bbenadryl\b", "J1200", 50, "mg", 25),
     (r"\bmedroxyprogesterone\b|\bdepo-?provera\b", "J1050", 1, "mg", 150),
@@ -110,7 +181,10 @@ DRUGS: list[tuple[str, str, float, str, float]] = [
 ]
 DRUGS_RX = [(re.compile(p, re.I), c, per, u, d) for p, c, per, u, d in DRUGS]
 _DOSE = re.compile(r"(\d+(?:,\d{3})*(?:\.\d+)?)\s*(million units|units|mcg|mg|g|grams?)\b", re.I)
-INJECTED = re.compile(r"\b(?:im|intramuscular(?:ly)?|sc|sq|subq|subcutaneous(?:ly)?|injection|injected|shot|iv push)\b", re.I)
+INJECTED = re.compile(
+    r"\b(?:im|intramuscular(?:ly)?|sc|sq|subq|subcutaneous(?:ly)?|injection|injected|shot|iv push)\b",
+    re.I,
+)
 ORAL = re.compile(r"\b(?:po|by mouth|orally|oral|odt|tablets?|elixir|liquid)\b", re.I)
 _METHYLPRED_SIZE = {20: "J1020", 40: "J1030", 80: "J1040"}
 
@@ -145,5 +219,12 @@ def drug_line(text: str, start: int, v: Visit, default_ok: bool) -> Px | None:
             units = Decimal(1) if code != "J1030" or dose <= 40 else units_for(dose / 40)
         else:
             units = units_for(dose / per)
-        return Px(code, system="hcpcs", units=units, start=start + m.start(), end=start + m.end(), rule="drug")
+        return Px(
+            code,
+            system="hcpcs",
+            units=units,
+            start=start + m.start(),
+            end=start + m.end(),
+            rule="drug",
+        )
     return None

@@ -25,57 +25,143 @@ The MDM reading below is a documented heuristic, not a substitute for a coder:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from services.coding.domain.prefilter import fold, gated
 from shared import icd10cm
 from shared.events import Encounter
 
 _TIME = [
-    gated(r"\btotal (?:time|visit time|time spent)\b[^.\n]{0,60}?\b(\d{1,3})\s*(?:minutes|mins?)\b", re.I),
-    gated(r"\b(\d{1,3})\s*(?:minutes|mins?)\b[^.\n]{0,60}?\b(?:total time|in total|on the date of (?:the )?(?:service|encounter|visit))", re.I),
-    gated(r"\b(?:time spent|spent(?: a total of)?|face[- ]to[- ]face time)\b[^.\n]{0,40}?\b(\d{1,3})\s*(?:minutes|mins?)\b", re.I),
+    gated(
+        r"\btotal (?:time|visit time|time spent)\b[^.\n]{0,60}?\b(\d{1,3})\s*(?:minutes|mins?)\b",
+        re.I,
+    ),
+    gated(
+        r"\b(\d{1,3})\s*(?:minutes|mins?)\b[^.\n]{0,60}?\b(?:total time|in total|on the date of (?:the )?(?:service|encounter|visit))",
+        re.I,
+    ),
+    gated(
+        r"\b(?:time spent|spent(?: a total of)?|face[- ]to[- ]face time)\b[^.\n]{0,40}?\b(\d{1,3})\s*(?:minutes|mins?)\b",
+        re.I,
+    ),
 ]
 _COUNSEL_ONLY = gated(r"\b(?:smoking|tobacco|cessation)\b", re.I)
 _NEW = ((15, "99202"), (30, "99203"), (45, "99204"), (60, "99205"))
 _EST = ((10, "99212"), (20, "99213"), (30, "99214"), (40, "99215"))
-MDM_OFFICE = {"new": ("99202", "99202", "99203", "99204", "99205"), "established": ("99212", "99212", "99213", "99214", "99215")}
+MDM_OFFICE = {
+    "new": ("99202", "99202", "99203", "99204", "99205"),
+    "established": ("99212", "99212", "99213", "99214", "99215"),
+}
 MDM_ED = ("99282", "99282", "99283", "99284", "99285")
 LEVEL_NAMES = ("", "straightforward", "low", "moderate", "high")
 
-_CHRONIC = ("E08", "E09", "E10", "E11", "E13", "E03", "E05", "E66", "E78", "I10", "I11", "I12", "I13", "I25",
-            "I48", "I50", "I73", "J30", "J44", "J45", "N18", "F32", "F33", "F41", "F90", "G47", "K21", "M17",
-            "M16", "M19", "M10", "G43", "N40", "E55", "D50", "M81", "L40", "L20", "K58", "G56", "L70")  # fmt: skip
-_SELF_LIMITED = ("J00", "B349", "L22", "H612", "B07", "B08", "L82", "W57", "T63", "L55", "Z", "J302", "R21", "L25")
+_CHRONIC = (
+    "E08",
+    "E09",
+    "E10",
+    "E11",
+    "E13",
+    "E03",
+    "E05",
+    "E66",
+    "E78",
+    "I10",
+    "I11",
+    "I12",
+    "I13",
+    "I25",
+    "I48",
+    "I50",
+    "I73",
+    "J30",
+    "J44",
+    "J45",
+    "N18",
+    "F32",
+    "F33",
+    "F41",
+    "F90",
+    "G47",
+    "K21",
+    "M17",
+    "M16",
+    "M19",
+    "M10",
+    "G43",
+    "N40",
+    "E55",
+    "D50",
+    "M81",
+    "L40",
+    "L20",
+    "K58",
+    "G56",
+    "L70",
+)
+_SELF_LIMITED = (
+    "J00",
+    "B349",
+    "L22",
+    "H612",
+    "B07",
+    "B08",
+    "L82",
+    "W57",
+    "T63",
+    "L55",
+    "Z",
+    "J302",
+    "R21",
+    "L25",
+)
 _SYSTEMIC = ("J18", "N10", "J10", "J11", "U07", "L03", "A08", "A09", "K52", "J21")
 _THREAT = ("I21", "I20", "I26", "A41", "R65", "R45851", "I63", "I16")
 _FEVER = gated(r"\bfever\b|\bfebrile\b|\btemp(?:erature)?\s*(?:of\s*)?10[1-4]", re.I)
-_ACS = gated(r"\bacs\b|\bacute coronary\b|\bmyocardial infarction\b|\bpulmonary embol|\btroponin|\baortic dissection", re.I)
+_ACS = gated(
+    r"\bacs\b|\bacute coronary\b|\bmyocardial infarction\b|\bpulmonary embol|\btroponin|\baortic dissection",
+    re.I,
+)
 _EXACERBATION = gated(
     r"\bexacerbation\b|\bworsening\b|\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well )?controlled\b"
-    r"|\bflare\b|\bprogression\b|\bnot at goal\b|\babove goal\b|\bsuboptimal\b", re.I)  # fmt: skip
-_SEVERE = gated(r"\bsevere exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b", re.I)
+    r"|\bflare\b|\bprogression\b|\bnot at goal\b|\babove goal\b|\bsuboptimal\b",
+    re.I,
+)
+_SEVERE = gated(
+    r"\bsevere exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b", re.I
+)
 _TESTS = gated(
     r"\b(?:cbc|cmp|bmp|lipid panel|lipids|a1c|hba1c|tsh|free t4|urinalysis|ua|urine culture|x-?rays?|cxr|ct|mri|"
     r"ultrasound|ecg|ekg|troponin|d-dimer|blood cultures?|rapid strep|strep test|throat culture|flu (?:test|swab)|"
     r"influenza (?:test|swab)|covid (?:test|swab)|sars-cov-2|psa|vitamin d|b12|lipase|inr|bnp|hcg|"
     r"pregnancy test|monospot|esr|crp|magnesium|uric acid|microalbumin|urine albumin|egfr|creatinine|"
-    r"metabolic panel|blood count|radiographs?|spirometry)\b", re.I)  # fmt: skip
+    r"metabolic panel|blood count|radiographs?|spirometry)\b",
+    re.I,
+)
 _HISTORIAN = gated(
     r"\bhistory (?:was )?(?:obtained |provided |given )?(?:from|by) (?:the )?(?:mother|father|mom|dad|parent|caregiver|wife|husband|daughter|son|family|ems)"
     r"|\bper (?:mother|father|mom|dad|parent|caregiver|wife|husband|daughter|son|family|ems)\b"
-    r"|\b(?:mother|father|mom|dad|parents?|caregiver)s? (?:reports?|states?|notes?|says)\b|\bindependent historian\b", re.I)  # fmt: skip
-_RECORDS = gated(r"\breview(?:ed)? (?:of )?(?:the )?(?:outside|external|prior|old|previous|hospital|ed|urgent care) (?:records|notes|labs|results|imaging)", re.I)
+    r"|\b(?:mother|father|mom|dad|parents?|caregiver)s? (?:reports?|states?|notes?|says)\b|\bindependent historian\b",
+    re.I,
+)
+_RECORDS = gated(
+    r"\breview(?:ed)? (?:of )?(?:the )?(?:outside|external|prior|old|previous|hospital|ed|urgent care) (?:records|notes|labs|results|imaging)",
+    re.I,
+)
 _INTERPRET = gated(
     r"\bindependent(?:ly)? (?:interpret|review|visualiz)\w*|\bi (?:personally )?(?:interpreted|reviewed the (?:images|films|x-?ray|ecg|ekg|tracing))"
-    r"|\bmy (?:own )?(?:read|interpretation)\b", re.I)  # fmt: skip
+    r"|\bmy (?:own )?(?:read|interpretation)\b",
+    re.I,
+)
 _DISCUSS = gated(
     r"\b(?:discussed (?:the case )?with|spoke (?:with|to)|consulted(?: with)?|case reviewed with)\s+(?:the\s+)?(?:dr\.?\s|on[- ]call|"
     r"radiolog|orthop|cardiolog|surgeon|surgery|specialist|hospitalist|poison control|pcp|primary care|nephrolog|"
-    r"neurolog|gastroenterolog|urolog|pharmacist)", re.I)  # fmt: skip
+    r"neurolog|gastroenterolog|urolog|pharmacist)",
+    re.I,
+)
 _HIGH_RISK = gated(
     r"\badmit(?:ted|ting)?\b|\bhospitali[sz]ation\b|\btransfer(?:red)? to\b|\bdecision (?:regarding|for|about) "
-    r"(?:hospitali|admission|surgery)|\bdnr\b|\bescalation of care\b|\bemergent surgery\b|\bintensive monitoring\b", re.I)  # fmt: skip
+    r"(?:hospitali|admission|surgery)|\bdnr\b|\bescalation of care\b|\bemergent surgery\b|\bintensive monitoring\b",
+    re.I,
+)
 _RX = gated(
     r"\bprescri(?:bed|ption|be)\b|\brx\b|\brefill\w*\b|\bincrease(?:d)? (?:the )?(?:dose|dosage)\b|\bdecrease(?:d)? (?:the )?(?:dose|dosage)\b"
     r"|\btitrat\w+\b|\badjust\w* (?:the )?(?:dose|medication)|\bdiscontinu\w+\b|\bsent to (?:the )?pharmacy\b|\bstart(?:ed)? on\b"
@@ -86,31 +172,41 @@ _RX = gated(
     r"omeprazole|pantoprazole|sertraline|fluoxetine|escitalopram|citalopram|bupropion|trazodone|gabapentin|meloxicam|"
     r"cyclobenzaprine|methocarbamol|tizanidine|tramadol|ondansetron|oseltamivir|tamiflu|paxlovid|valacyclovir|mupirocin|"
     r"triamcinolone|hydrocortisone 2\.5|benzonatate|ciprodex|ofloxacin|amoxicillin-clavulanate|cefuroxime|penicillin|"
-    r"furosemide|spironolactone|apixaban|eliquis|warfarin|empagliflozin|jardiance|semaglutide|ozempic|naproxen 500)\b", re.I)  # fmt: skip
+    r"furosemide|spironolactone|apixaban|eliquis|warfarin|empagliflozin|jardiance|semaglutide|ozempic|naproxen 500)\b",
+    re.I,
+)
 _OTC = gated(
     r"\b(?:ibuprofen|acetaminophen|tylenol|motrin|advil|aleve|naproxen|otc|over[- ]the[- ]counter|loratadine|"
     r"cetirizine|zyrtec|claritin|saline|honey|guaifenesin|mucinex|dextromethorphan|antihistamine|decongestant|"
-    r"physical therapy|home exercise|lozenges?)\b", re.I)  # fmt: skip
+    r"physical therapy|home exercise|lozenges?)\b",
+    re.I,
+)
 _NO_EM = gated(
     r"\bnurse (?:only )?visit\b|\bprocedure (?:only )?visit\b|\b(?:here|presents?|returns?|comes? in)\s+(?:today\s+)?(?:only\s+)?for\s+"
     r"(?:(?:his|her|their|a|the|an|annual|yearly|seasonal|routine|scheduled|monthly|next)\s+){0,3}(?:flu shot|flu vaccine|vaccines?|vaccination|immunizations?|injection|"
     r"b12 (?:shot|injection)|depo(?:-provera)? (?:shot|injection)|suture removal|wart treatment|cryotherapy)\b"
-    r"|\bscheduled (?:injection|procedure)\b", re.I)  # fmt: skip
+    r"|\bscheduled (?:injection|procedure)\b",
+    re.I,
+)
 
 # the callers read spans, minutes and lower-cased words only
-fold(*_TIME, _COUNSEL_ONLY, _FEVER, _ACS, _EXACERBATION, _SEVERE, _TESTS, _HISTORIAN, _RECORDS, _INTERPRET,
-     _DISCUSS, _HIGH_RISK, _RX, _OTC, _NO_EM)  # fmt: skip
-
-
-@dataclass
-class EmResult:
-    code: str | None
-    basis: str | None  # time | mdm | preventive
-    conf: float = 0.0
-    start: int | None = None
-    end: int | None = None
-    addon_units: int = 0  # 99417
-    detail: str = ""
+fold(
+    *_TIME,
+    _COUNSEL_ONLY,
+    _FEVER,
+    _ACS,
+    _EXACERBATION,
+    _SEVERE,
+    _TESTS,
+    _HISTORIAN,
+    _RECORDS,
+    _INTERPRET,
+    _DISCUSS,
+    _HIGH_RISK,
+    _RX,
+    _OTC,
+    _NO_EM,
+)
 
 
 def documented_time(note: str, enc: Encounter) -> tuple[int, int | None, int | None] | None:
@@ -141,32 +237,52 @@ def _affirmed(note: str, rx: re.Pattern, ctx) -> bool:
     return any(ctx.status(m.start(), m.end()) in ("affirmed", "history") for m in rx.finditer(note))
 
 
-def mdm_level(note: str, dx: list[str], ctx, *, uncertain: bool, ed: bool, billed_tests: set[str], age: int,
-              risk_floor: int = 1) -> tuple[int, str]:  # fmt: skip
+def mdm_level(
+    note: str,
+    dx: list[str],
+    ctx,
+    *,
+    uncertain: bool,
+    ed: bool,
+    billed_tests: set[str],
+    age: int,
+    risk_floor: int = 1,
+) -> tuple[int, str]:
     """(level 1..4, explanation) by the two-of-three rule."""
     # problems
     # a manifestation coded with its combination code (N18 with E11.22/I12) is the same problem
     chronic = [c for c in dx if c.startswith(_CHRONIC) and not _manifestation_of(c, dx)]
     # the note searches below run only when their answer can matter (cheap tests first)
     exacerbated = bool(chronic) and _affirmed(note, _EXACERBATION, ctx)
-    acute = [c for c in dx if not c.startswith(_CHRONIC) and not c.startswith(("Z79", "Z68", "Z87", "Z86", "F17"))]
+    acute = [
+        c
+        for c in dx
+        if not c.startswith(_CHRONIC) and not c.startswith(("Z79", "Z68", "Z87", "Z86", "F17"))
+    ]
     threat = any(c.startswith(_THREAT) for c in dx) or (
         any(c.startswith("R07") for c in dx) and _ACS.search(note) is not None
     )
     if (threat and ed) or _SEVERE.search(note):
         problems = 4
     elif (
-        exacerbated or len(chronic) >= 2 or uncertain
-        or any(c.startswith("S") and "fracture" in _desc(c) for c in dx) or any(c.startswith("S06") for c in dx)
+        exacerbated
+        or len(chronic) >= 2
+        or uncertain
+        or any(c.startswith("S") and "fracture" in _desc(c) for c in dx)
+        or any(c.startswith("S06") for c in dx)
         or (any(c.startswith(_SYSTEMIC) for c in dx) and _FEVER.search(note) is not None)
-    ):  # fmt: skip
+    ):
         problems = 3
     elif chronic or any(not c.startswith(_SELF_LIMITED) for c in acute) or len(acute) >= 2:
         problems = 2
     else:
         problems = 1
     # data
-    tests = {m.group(0).lower().replace("-", "") for m in _TESTS.finditer(note) if ctx.status(m.start(), m.end()) != "negated"}
+    tests = {
+        m.group(0).lower().replace("-", "")
+        for m in _TESTS.finditer(note)
+        if ctx.status(m.start(), m.end()) != "negated"
+    }
     tests = {_canon(t) for t in tests}
     historian = age < 12 or bool(_HISTORIAN.search(note))
     records = bool(_RECORDS.search(note))
@@ -194,7 +310,10 @@ def mdm_level(note: str, dx: list[str], ctx, *, uncertain: bool, ed: bool, bille
         risk = 1
     risk = max(risk, risk_floor)
     level = sorted((problems, data, risk))[1]
-    return level, f"problems {LEVEL_NAMES[problems]}, data {LEVEL_NAMES[data]}, risk {LEVEL_NAMES[risk]}"
+    return (
+        level,
+        f"problems {LEVEL_NAMES[problems]}, data {LEVEL_NAMES[data]}, risk {LEVEL_NAMES[risk]}",
+    )
 
 
 def _manifestation_of(code: str, dx: list[str]) -> bool:
@@ -206,15 +325,27 @@ def _desc(code: str) -> str:
     return (icd10cm.description(code) or "").lower()
 
 
-_CANON = {"xrays": "xray", "xray": "xray", "cxr": "xray", "radiograph": "xray", "radiographs": "xray",
-          "ekg": "ecg", "lipids": "lipid panel", "hba1c": "a1c", "ua": "urinalysis", "strep test": "rapid strep"}  # fmt: skip
+_CANON = {
+    "xrays": "xray",
+    "xray": "xray",
+    "cxr": "xray",
+    "radiograph": "xray",
+    "radiographs": "xray",
+    "ekg": "ecg",
+    "lipids": "lipid panel",
+    "hba1c": "a1c",
+    "ua": "urinalysis",
+    "strep test": "rapid strep",
+}
 
 
 def _canon(t: str) -> str:
     return _CANON.get(t, t)
 
 
-_STATED = gated(r"\b(?:medical decision making|mdm)\b[^.\n]{0,20}?\b(straightforward|low|moderate|high)\b", re.I)
+_STATED = gated(
+    r"\b(?:medical decision making|mdm)\b[^.\n]{0,20}?\b(straightforward|low|moderate|high)\b", re.I
+)
 HOSPITAL_INITIAL = ("99221", "99221", "99221", "99222", "99223")
 
 

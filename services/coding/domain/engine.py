@@ -34,7 +34,10 @@ __all__ = ["code_encounter", "validate_final_codes", "offline_json", "CodingResu
 
 _ADMIN_OR_SCREEN = ("admin", "vaccine", "screening")
 _SEPARATE = gated(r"\bseparately identifiable\b|\bsignificant(?:,| and) separate", re.I)
-_PLAN = gated(r"\bplan\b|\bprescri|\brecommend|\bfollow[- ]?up\b|\bf/u\b|\breturn\b|\brtc\b|\bcont(?:inue)?\b|\bstart(?:ed)?\b|\bdischarge|\brefill", re.I)
+_PLAN = gated(
+    r"\bplan\b|\bprescri|\brecommend|\bfollow[- ]?up\b|\bf/u\b|\breturn\b|\brtc\b|\bcont(?:inue)?\b|\bstart(?:ed)?\b|\bdischarge|\brefill",
+    re.I,
+)
 _NEW_PATIENT = gated(r"\bnew patient\b|\bestablish(?:ing)? care\b|\bfirst visit\b", re.I)
 # confidence given to a code that replaced the EHR's: just under the default
 # threshold, so the encounter goes to a coder to confirm the change
@@ -49,7 +52,9 @@ def age_on(birth: date, on: date) -> int:
 
 def _is_medicare(enc: Encounter) -> bool:
     cov = enc.primary_coverage
-    return cov is not None and (cov.filing_indicator in ("MA", "MB") or "medicare" in cov.payer_name.lower())
+    return cov is not None and (
+        cov.filing_indicator in ("MA", "MB") or "medicare" in cov.payer_name.lower()
+    )
 
 
 def code_encounter(
@@ -71,33 +76,63 @@ def code_encounter(
     edits: list[CodingEdit] = []
     result = CodingResult()
     if not note.strip():
-        edits.append(edit("NO_DOCUMENTATION", "blocking", "encounter has no clinical note; codes cannot be verified"))
+        edits.append(
+            edit(
+                "NO_DOCUMENTATION",
+                "blocking",
+                "encounter has no clinical note; codes cannot be verified",
+            )
+        )
     findings = dxm.find(note, age, index=index) if note.strip() else dxm.DxFindings()
     found = rules.combine(rules.absorb(findings.found))
     visit = Visit(note, enc, age, _is_medicare(enc), [d.code for d in found])
     pxs = procedures.find(note, findings.sents, visit) if note.strip() else []
     vacc = [p for p in pxs if p.rule == "vaccine"]
     if vacc and not any(d.code == "Z23" for d in found):
-        found.append(dxm.Dx("Z23", 0.95, vacc[0].start, vacc[0].end, kind="late", rank=(5, vacc[0].start or 0)))
+        found.append(
+            dxm.Dx(
+                "Z23", 0.95, vacc[0].start, vacc[0].end, kind="late", rank=(5, vacc[0].start or 0)
+            )
+        )
     found = rules.companions(found, note, findings.ctx, age)
     found = rules.preventive_findings(found, note)
     ordered = rules.order(found)
     ordered, ehr_edits = _reconcile_dx(enc, ordered, findings, bool(note.strip()))
     edits.extend(ehr_edits)
     if findings.uncertain:
-        edits.append(edit("DX_UNCERTAIN", "info", "uncertain diagnosis documented; coded the signs/symptoms (guideline IV.H)"))
+        edits.append(
+            edit(
+                "DX_UNCERTAIN",
+                "info",
+                "uncertain diagnosis documented; coded the signs/symptoms (guideline IV.H)",
+            )
+        )
         if not any(d.source == "rule" for d in ordered) and not ordered:
-            edits.append(edit("DX_UNCERTAIN_NO_SYMPTOM", "warning", "uncertain diagnosis without a documented sign or symptom to code"))
+            edits.append(
+                edit(
+                    "DX_UNCERTAIN_NO_SYMPTOM",
+                    "warning",
+                    "uncertain diagnosis without a documented sign or symptom to code",
+                )
+            )
 
     pxs, ehr_px_edits = _reconcile_px(enc, pxs, bool(note.strip()))
     edits.extend(ehr_px_edits)
-    em_lines, em_edits, basis, mdm = _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient)
+    em_lines, em_edits, basis, mdm = _evaluation(
+        enc, note, findings, ordered, pxs, age, history_new_patient
+    )
     edits.extend(em_edits)
     pxs = em_lines + pxs
 
     dx_codes = [d.code for d in ordered]
     result.diagnoses = [
-        DxSuggestion(d.code, icd10cm.description(d.code), round(d.conf, 3), _ev(note, d.start, d.end), d.source)  # type: ignore[arg-type]
+        DxSuggestion(
+            d.code,
+            icd10cm.description(d.code),
+            round(d.conf, 3),
+            _ev(note, d.start, d.end),
+            d.source,
+        )  # type: ignore[arg-type]
         for d in ordered
     ]
     result.procedures = []
@@ -107,16 +142,29 @@ def code_encounter(
             side = _side_of(dx_codes[pointers[0] - 1])
             p.modifiers = [side] if side else []
         result.procedures.append(
-            PxSuggestion(p.code, p.system, p.modifiers, p.units, pointers, round(p.conf, 3),  # type: ignore[arg-type]
-                         _ev(note, p.start, p.end), p.source, cpt.label(p.code))  # fmt: skip
+            PxSuggestion(
+                p.code,
+                p.system,
+                p.modifiers,
+                p.units,
+                pointers,
+                round(p.conf, 3),  # type: ignore[arg-type]
+                _ev(note, p.start, p.end),
+                p.source,
+                cpt.label(p.code),
+            )
         )
     edits.extend(diagnosis_edits(dx_codes, age, sex))
     edits.extend(procedure_edits([as_line(p) for p in result.procedures], len(dx_codes)))
     result.edits = _dedupe(edits)
     result.em_basis, result.mdm = basis, mdm
-    confident = all(x.confidence >= float(threshold) for x in [*result.diagnoses, *result.procedures])
+    confident = all(
+        x.confidence >= float(threshold) for x in [*result.diagnoses, *result.procedures]
+    )
     blocked = any(e.severity == "blocking" for e in result.edits)
-    result.route = "auto" if confident and not blocked and result.diagnoses and result.procedures else "review"
+    result.route = (
+        "auto" if confident and not blocked and result.diagnoses and result.procedures else "review"
+    )
     return result
 
 
@@ -156,38 +204,77 @@ def _reconcile_dx(enc: Encounter, found: list[dxm.Dx], findings: dxm.DxFindings,
             if family and has_note:
                 # the provider picked a different code than the note supports: a coder confirms
                 family[0].conf = min(family[0].conf, _CONFIRM)
-                edits.append(edit("EHR_CODE_REPLACED", "warning",
-                                  f"EHR diagnosis {shown} replaced by {icd10cm.with_dot(family[0].code)}, which the note supports"))  # fmt: skip
+                edits.append(
+                    edit(
+                        "EHR_CODE_REPLACED",
+                        "warning",
+                        f"EHR diagnosis {shown} replaced by {icd10cm.with_dot(family[0].code)}, which the note supports",
+                    )
+                )
                 continue
             conf = 0.75 if has_note else 0.85
             if has_note:
-                edits.append(edit("EHR_CODE_UNSUPPORTED", "warning", f"EHR diagnosis {shown} is not supported by the note"))
+                edits.append(
+                    edit(
+                        "EHR_CODE_UNSUPPORTED",
+                        "warning",
+                        f"EHR diagnosis {shown} is not supported by the note",
+                    )
+                )
             out.append(dxm.Dx(c, conf, source="ehr", rank=(6, len(out))))
             continue
-        descendant = next((d for d in out if d.code.startswith(c)), None) or (family[0] if family and icd10cm.is_valid(c[:3]) else None)
+        descendant = next((d for d in out if d.code.startswith(c)), None) or (
+            family[0] if family and icd10cm.is_valid(c[:3]) else None
+        )
         if descendant is not None:
             descendant.conf = min(descendant.conf, _CONFIRM)
-            edits.append(edit("EHR_CODE_REPLACED", "warning",
-                              f"EHR diagnosis {shown} is not billable; replaced by {icd10cm.with_dot(descendant.code)}, which the note supports"))  # fmt: skip
+            edits.append(
+                edit(
+                    "EHR_CODE_REPLACED",
+                    "warning",
+                    f"EHR diagnosis {shown} is not billable; replaced by {icd10cm.with_dot(descendant.code)}, which the note supports",
+                )
+            )
             continue
         if icd10cm.is_valid(c) and has_note:
             # let the note's words choose among the children
-            words = sp.context_tokens([t for s_ in findings.sents for t in _norm(enc.note or "", s_)])
+            words = sp.context_tokens(
+                [t for s_ in findings.sents for t in _norm(enc.note or "", s_)]
+            )
             own = sp.desc_tokens(c) - {"unspecified"}
-            supported = len(own & words) >= max(1, len(own) // 2)  # the note talks about this condition
+            supported = len(own & words) >= max(
+                1, len(own) // 2
+            )  # the note talks about this condition
             refined, factor = sp.refine(c, sp.Ctx(words, sp.laterality(words), findings.phase))
             if supported and icd10cm.is_billable(refined) and factor >= 0.95:
-                edits.append(edit("EHR_CODE_REPLACED", "warning",
-                                  f"EHR diagnosis {shown} is not billable; replaced by {icd10cm.with_dot(refined)} from the note"))  # fmt: skip
+                edits.append(
+                    edit(
+                        "EHR_CODE_REPLACED",
+                        "warning",
+                        f"EHR diagnosis {shown} is not billable; replaced by {icd10cm.with_dot(refined)} from the note",
+                    )
+                )
                 out.append(dxm.Dx(refined, _CONFIRM, source="ehr", rank=(6, len(out))))
                 continue
         problem = icd10cm.seventh_char_problem(c)
         if problem:
             edits.append(edit("DX_7TH_CHARACTER", "blocking", f"EHR diagnosis {shown}: {problem}"))
         elif icd10cm.is_valid(c):
-            edits.append(edit("DX_NOT_BILLABLE", "blocking", f"EHR diagnosis {shown} is not billable and the note does not say which code applies"))
+            edits.append(
+                edit(
+                    "DX_NOT_BILLABLE",
+                    "blocking",
+                    f"EHR diagnosis {shown} is not billable and the note does not say which code applies",
+                )
+            )
         else:
-            edits.append(edit("DX_INVALID", "blocking", f"EHR diagnosis {shown} is not an ICD-10-CM {icd10cm.VERSION} code"))
+            edits.append(
+                edit(
+                    "DX_INVALID",
+                    "blocking",
+                    f"EHR diagnosis {shown} is not an ICD-10-CM {icd10cm.VERSION} code",
+                )
+            )
     return out, edits
 
 
@@ -205,7 +292,13 @@ def _reconcile_px(enc: Encounter, pxs: list[Px], has_note: bool):
         if s.system not in ("cpt", "hcpcs", "unknown"):
             continue
         if system is None:
-            edits.append(edit("PX_INVALID", "blocking", f"EHR procedure {code!r} is not a CPT or HCPCS Level II code"))
+            edits.append(
+                edit(
+                    "PX_INVALID",
+                    "blocking",
+                    f"EHR procedure {code!r} is not a CPT or HCPCS Level II code",
+                )
+            )
             continue
         if code in have or cpt.is_em(code):
             continue  # E/M codes are compared with the documented level in _evaluation
@@ -223,15 +316,25 @@ def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
     supplied = [s.code.strip().upper() for s in enc.procedures if cpt.is_em(s.code.strip().upper())]
     if enc.encounter_class not in ("AMB", "EMER", "VR", "IMP", "OBSENC"):
         if supplied:
-            edits.append(edit("EM_NOT_CHECKED", "info", f"E/M level not checked for encounter class {enc.encounter_class}"))
+            edits.append(
+                edit(
+                    "EM_NOT_CHECKED",
+                    "info",
+                    f"E/M level not checked for encounter class {enc.encounter_class}",
+                )
+            )
             return [Px(c, conf=0.8, source="ehr") for c in supplied[:1]], edits, None, None
         return [], edits, None, None
     if not note.strip():
         if supplied:
-            edits.append(edit("EM_NO_BASIS", "blocking", "E/M without documentation of time or MDM"))
+            edits.append(
+                edit("EM_NO_BASIS", "blocking", "E/M without documentation of time or MDM")
+            )
             return [Px(supplied[0], conf=0.5, source="ehr")], edits, None, None
         return [], edits, None, None
-    if (em.procedure_only(note) or (ordered and all(d.code == "Z23" for d in ordered))) and not supplied:
+    if (
+        em.procedure_only(note) or (ordered and all(d.code == "Z23" for d in ordered))
+    ) and not supplied:
         return [], edits, None, None  # nurse/procedure-only or immunization-only visit
     ed = enc.encounter_class == "EMER"
     new, new_conf = _new_patient(enc, note, history_new_patient)
@@ -240,14 +343,25 @@ def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
     # procedures with a global surgical period include the decision to do them
     surgical = [p for p in minor if cpt.category(p.code) == "minor"]
     tests = {cpt.category(p.code) for p in pxs}
-    level, mdm = em.mdm_level(note, dx_codes, findings.ctx, uncertain=bool(findings.uncertain), ed=ed,
-                              billed_tests={t for t in tests if t}, age=age,
-                              risk_floor=3 if any(p.rule == "drug" for p in pxs) else 2 if minor else 1)  # fmt: skip
+    level, mdm = em.mdm_level(
+        note,
+        dx_codes,
+        findings.ctx,
+        uncertain=bool(findings.uncertain),
+        ed=ed,
+        billed_tests={t for t in tests if t},
+        age=age,
+        risk_floor=3 if any(p.rule == "drug" for p in pxs) else 2 if minor else 1,
+    )
     start = end = None
     preventive = any(c.startswith(("Z000", "Z001")) for c in dx_codes)
     if preventive and not ed:
         if _AWV.search(note) and _is_medicare(enc) and age >= 65:
-            code, basis, conf = ("G0438" if re.search(r"\binitial\b", note, re.I) else "G0439"), "preventive", 0.88
+            code, basis, conf = (
+                ("G0438" if re.search(r"\binitial\b", note, re.I) else "G0439"),
+                "preventive",
+                0.88,
+            )
         else:
             code, basis, conf = em.preventive_code(age, new), "preventive", 0.9 * new_conf
         lines = [Px(code, system=cpt.system_of(code) or "cpt", conf=conf, rule="em")]
@@ -259,7 +373,13 @@ def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
         level, mdm = stated, f"documented MDM: {em.LEVEL_NAMES[stated]}"
     if enc.encounter_class in ("IMP", "OBSENC"):
         # initial hospital/observation care by MDM; inpatient coding always goes to a coder
-        edits.append(edit("HOSPITAL_REVIEW", "warning", "hospital encounter: E/M and diagnoses need coder review"))
+        edits.append(
+            edit(
+                "HOSPITAL_REVIEW",
+                "warning",
+                "hospital encounter: E/M and diagnoses need coder review",
+            )
+        )
         code = em.HOSPITAL_INITIAL[level]
         return [Px(code, conf=0.7, rule="em")], edits, "mdm", mdm
     time = None if ed else em.documented_time(note, enc)
@@ -279,17 +399,27 @@ def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
             start, end = first.start, first.end
     if code is None:
         if supplied or not pxs:
-            edits.append(edit("EM_NO_BASIS", "blocking", "E/M without documentation of time or MDM"))
+            edits.append(
+                edit("EM_NO_BASIS", "blocking", "E/M without documentation of time or MDM")
+            )
         return ([Px(supplied[0], conf=0.5, source="ehr")] if supplied else []), edits, None, mdm
     # a minor procedure includes the decision to do it: bill the E/M only when
     # separately identifiable work is documented (modifier 25)
     if surgical and not ed:
         linked = {d for p in surgical for d in dx_codes if p.dx and d.startswith(p.dx)}
-        others = [d for d in dx_codes if d not in linked and d != "Z23" and not d.startswith(rules.STATUS)]
+        others = [
+            d for d in dx_codes if d not in linked and d != "Z23" and not d.startswith(rules.STATUS)
+        ]
         tested = bool(tests & {"lab", "imaging", "ecg"})
         separate = bool(others) or tested or bool(_SEPARATE.search(note)) or basis == "time"
         if not separate:
-            edits.append(edit("EM_NOT_SEPARATE", "info", "no E/M billed: the visit is limited to the procedure"))
+            edits.append(
+                edit(
+                    "EM_NOT_SEPARATE",
+                    "info",
+                    "no E/M billed: the visit is limited to the procedure",
+                )
+            )
             return [], edits, None, mdm
     line = Px(code, conf=conf, start=start, end=end, rule="em")
     if minor:
@@ -300,7 +430,13 @@ def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
     if extra:
         lines.append(Px("99417", units=Decimal(extra), conf=conf, start=start, end=end, rule="em"))
     if supplied and supplied[0] != code:
-        edits.append(edit("EM_LEVEL_DIFFERS", "warning", f"EHR E/M {supplied[0]} differs from the documented level {code} ({basis})"))
+        edits.append(
+            edit(
+                "EM_LEVEL_DIFFERS",
+                "warning",
+                f"EHR E/M {supplied[0]} differs from the documented level {code} ({basis})",
+            )
+        )
     return lines, edits, basis, mdm
 
 
@@ -343,7 +479,9 @@ def _pointers(p: Px, dx: list[str]) -> list[int]:
 # ----------------------------------------------------------------------------- coder's final codes
 
 
-def validate_final_codes(enc: Encounter, diagnoses: list[str], procedures: list[dict]) -> list[CodingEdit]:
+def validate_final_codes(
+    enc: Encounter, diagnoses: list[str], procedures: list[dict]
+) -> list[CodingEdit]:
     """The same edits for codes a coder finalises (diagnosis codes in order;
     procedures as dicts with code, modifiers, units, diagnosis_pointers)."""
     age = age_on(enc.patient.birth_date, enc.service_date)
@@ -352,8 +490,17 @@ def validate_final_codes(enc: Encounter, diagnoses: list[str], procedures: list[
     out.extend(procedure_edits(lines, len(diagnoses)))
     note = enc.note or ""
     if not note.strip():
-        out.append(edit("NO_DOCUMENTATION", "blocking", "encounter has no clinical note; codes cannot be verified"))
-    elif any(cpt.is_em(p.code) and not (cpt.category(p.code) or "").startswith("em-preventive") for p in lines):
+        out.append(
+            edit(
+                "NO_DOCUMENTATION",
+                "blocking",
+                "encounter has no clinical note; codes cannot be verified",
+            )
+        )
+    elif any(
+        cpt.is_em(p.code) and not (cpt.category(p.code) or "").startswith("em-preventive")
+        for p in lines
+    ):
         # only whether the note has an assessment matters here (as dxm.find decides it)
         has_assessment = any(s.section == "assessment" for s in sentences(note))
         has_time = em.documented_time(note, enc) is not None and enc.encounter_class != "EMER"

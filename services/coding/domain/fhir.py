@@ -66,33 +66,99 @@ _SYSTEM_BY_URI = {uri: name for name, uri in CODE_SYSTEM_URIS.items()} | {
     "urn:oid:2.16.840.1.113883.6.4": "icd10pcs",
 }
 
-_CLASS = {"AMB": "AMB", "EMER": "EMER", "IMP": "IMP", "ACUTE": "IMP", "NONAC": "IMP",
-          "OBSENC": "OBSENC", "SS": "OBSENC", "HH": "HH", "VR": "VR"}  # fmt: skip
-CLASS_PLACE_OF_SERVICE = {"AMB": "11", "EMER": "23", "IMP": "21", "OBSENC": "22", "HH": "12",
-                          "VR": "02"}  # fmt: skip
+_CLASS = {
+    "AMB": "AMB",
+    "EMER": "EMER",
+    "IMP": "IMP",
+    "ACUTE": "IMP",
+    "NONAC": "IMP",
+    "OBSENC": "OBSENC",
+    "SS": "OBSENC",
+    "HH": "HH",
+    "VR": "VR",
+}
+CLASS_PLACE_OF_SERVICE = {
+    "AMB": "11",
+    "EMER": "23",
+    "IMP": "21",
+    "OBSENC": "22",
+    "HH": "12",
+    "VR": "02",
+}
 _GENDER = {"male": "M", "female": "F", "other": "U", "unknown": "U"}
 # FHIR subscriber-relationship codes, and the X12 codes, onto the model's four values.
-_RELATIONSHIP = {"self": "self", "spouse": "spouse", "common": "spouse", "child": "child",
-                 "parent": "other", "other": "other", "injured": "other",
-                 "18": "self", "01": "spouse", "19": "child", "G8": "other"}  # fmt: skip
+_RELATIONSHIP = {
+    "self": "self",
+    "spouse": "spouse",
+    "common": "spouse",
+    "child": "child",
+    "parent": "other",
+    "other": "other",
+    "injured": "other",
+    "18": "self",
+    "01": "spouse",
+    "19": "child",
+    "G8": "other",
+}
 X12_FILING_INDICATORS = frozenset(
     "11 12 13 14 15 16 17 AM BL CH CI DS FI HM LM MA MB MC OF TV VA WC ZZ".split()
 )
 # Source of Payment Typology (PHDSC) prefixes and v3 ActCode coverage types.
 _SOPT_SYSTEMS = ("https://nahdo.org/sopt", "urn:oid:2.16.840.1.113883.3.221.5")
-_SOPT = (("311", "CH"), ("32", "VA"), ("11", "16"), ("1", "MB"), ("2", "MC"), ("511", "HM"),
-         ("5", "CI"), ("6", "BL"), ("95", "WC"))  # fmt: skip
+_SOPT = (
+    ("311", "CH"),
+    ("32", "VA"),
+    ("11", "16"),
+    ("1", "MB"),
+    ("2", "MC"),
+    ("511", "HM"),
+    ("5", "CI"),
+    ("6", "BL"),
+    ("95", "WC"),
+)
 _ACT_COVERAGE = {"HMO": "HM", "MCPOL": "HM", "EHCPOL": "CI", "HIP": "CI", "WCBPOL": "WC"}
-_FILING_WORDS = (("medicare part a", "MA"), ("medicare advantage", "16"), ("medicare", "MB"),
-                 ("medicaid", "MC"), ("tricare", "CH"), ("champus", "CH"), ("veteran", "VA"),
-                 ("workers", "WC"), ("blue cross", "BL"), ("blue shield", "BL"), ("bcbs", "BL"),
-                 ("hmo", "HM"), ("commercial", "CI"), ("private", "CI"))  # fmt: skip
+_FILING_WORDS = (
+    ("medicare part a", "MA"),
+    ("medicare advantage", "16"),
+    ("medicare", "MB"),
+    ("medicaid", "MC"),
+    ("tricare", "CH"),
+    ("champus", "CH"),
+    ("veteran", "VA"),
+    ("workers", "WC"),
+    ("blue cross", "BL"),
+    ("blue shield", "BL"),
+    ("bcbs", "BL"),
+    ("hmo", "HM"),
+    ("commercial", "CI"),
+    ("private", "CI"),
+)
 # FHIR admit-source / discharge-disposition / v3 priority onto UB-04 codes.
-_ADMIT_SOURCE = {"gp": "1", "mp": "1", "emd": "1", "outp": "2", "hosp-trans": "4",
-                 "nursing": "5", "psych": "6", "rehab": "6", "born": "9", "other": "9"}  # fmt: skip
-_DISCHARGE = {"home": "01", "alt-home": "01", "hosp": "02", "snf": "03", "aadvice": "07",
-              "exp": "20", "rehab": "62", "long": "63", "psy": "65", "other-hcf": "70",
-              "oth": "70"}  # fmt: skip
+_ADMIT_SOURCE = {
+    "gp": "1",
+    "mp": "1",
+    "emd": "1",
+    "outp": "2",
+    "hosp-trans": "4",
+    "nursing": "5",
+    "psych": "6",
+    "rehab": "6",
+    "born": "9",
+    "other": "9",
+}
+_DISCHARGE = {
+    "home": "01",
+    "alt-home": "01",
+    "hosp": "02",
+    "snf": "03",
+    "aadvice": "07",
+    "exp": "20",
+    "rehab": "62",
+    "long": "63",
+    "psy": "65",
+    "other-hcf": "70",
+    "oth": "70",
+}
 _PRIORITY = {"EM": "1", "UR": "2", "EL": "3", "R": "3"}
 
 _ABS_REF = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
@@ -101,9 +167,18 @@ _DATETIME = re.compile(r"(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-
 _POS_CODE = re.compile(r"\d{2}")
 _ESTABLISHED = re.compile(r"\bestablished\b|\best\b", re.I)
 _NEW = re.compile(r"\bnew\b", re.I)
-_MINUTES = {"min": Decimal(1), "mins": Decimal(1), "minute": Decimal(1), "minutes": Decimal(1),
-            "h": Decimal(60), "hr": Decimal(60), "hour": Decimal(60), "hours": Decimal(60),
-            "s": Decimal(1) / 60, "d": Decimal(1440)}  # fmt: skip
+_MINUTES = {
+    "min": Decimal(1),
+    "mins": Decimal(1),
+    "minute": Decimal(1),
+    "minutes": Decimal(1),
+    "h": Decimal(60),
+    "hr": Decimal(60),
+    "hour": Decimal(60),
+    "hours": Decimal(60),
+    "s": Decimal(1) / 60,
+    "d": Decimal(1440),
+}
 
 
 class IntakeError(ValueError):
@@ -145,8 +220,9 @@ def _parse_native(data: dict) -> Encounter:
         return Encounter.model_validate(body)
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False)
-        raise IntakeError([{"path": _loc_path(prefix, e["loc"]), "message": e["msg"]}
-                           for e in errors]) from None  # fmt: skip
+        raise IntakeError(
+            [{"path": _loc_path(prefix, e["loc"]), "message": e["msg"]} for e in errors]
+        ) from None
 
 
 def _loc_path(prefix: str, loc: tuple) -> str:
@@ -272,8 +348,10 @@ class _Bundle:
         if not isinstance(cc, dict):
             self.err(path, "expected a CodeableConcept object")
             return [], None
-        codings = [(self.str_(c, "system", cp), self.str_(c, "code", cp),
-                    self.str_(c, "display", cp)) for cp, c in self.objs(cc, "coding", path)]  # fmt: skip
+        codings = [
+            (self.str_(c, "system", cp), self.str_(c, "code", cp), self.str_(c, "display", cp))
+            for cp, c in self.objs(cc, "coding", path)
+        ]
         return codings, self.str_(cc, "text", path)
 
     def ident(self, res: dict, path: str, system: str) -> str | None:
@@ -368,8 +446,10 @@ class _Bundle:
         else:
             encounter_id = self.str_(enc, "id", ep)
         if not encounter_id:
-            self.err(f"{ep}.id", "required: Encounter.id or an identifier with system "
-                     f"{ENCOUNTER_SYSTEM}")  # fmt: skip
+            self.err(
+                f"{ep}.id",
+                f"required: Encounter.id or an identifier with system {ENCOUNTER_SYSTEM}",
+            )
         enc_class = self.enc_class(enc, ep)
         period = self.obj(enc, "period", ep) or {}
         service_date = self.date_(period, "start", f"{ep}.period")
@@ -391,20 +471,33 @@ class _Bundle:
         if not prior_auth and (found := self.ext(enc, PRIOR_AUTH_SYSTEM, ep)):
             prior_auth = found[1]
         values = dict(
-            encounter_id=encounter_id, site_id=site_id, encounter_class=enc_class,
-            service_date=service_date, end_date=end_date, length_minutes=self.length(enc, ep),
+            encounter_id=encounter_id,
+            site_id=site_id,
+            encounter_class=enc_class,
+            service_date=service_date,
+            end_date=end_date,
+            length_minutes=self.length(enc, ep),
             visit_type=self.visit_type(enc, ep),
-            place_of_service=self.place_of_service(enc, ep) or CLASS_PLACE_OF_SERVICE.get(enc_class),
-            billing_provider=billing, rendering_provider=rendering, patient=patient,
-            coverages=self.coverages(patient_n), note=self.note(),
-            diagnoses=self.conditions(enc, ep), procedures=self.procedures(),
+            place_of_service=self.place_of_service(enc, ep)
+            or CLASS_PLACE_OF_SERVICE.get(enc_class),
+            billing_provider=billing,
+            rendering_provider=rendering,
+            patient=patient,
+            coverages=self.coverages(patient_n),
+            note=self.note(),
+            diagnoses=self.conditions(enc, ep),
+            procedures=self.procedures(),
             prior_authorization=prior_auth,
             institutional=self.institutional(enc, ep, enc_class, service_date, attending),
-        )  # fmt: skip
+        )
         if self.errors:
             raise IntakeError(self.errors)
-        where = {"encounter_id": id_path, "site_id": f"{org_path}.identifier",
-                 "length_minutes": f"{ep}.length.value", "prior_authorization": f"{ep}.identifier"}  # fmt: skip
+        where = {
+            "encounter_id": id_path,
+            "site_id": f"{org_path}.identifier",
+            "length_minutes": f"{ep}.length.value",
+            "prior_authorization": f"{ep}.identifier",
+        }
         result = self.model(Encounter, values, ep, where)
         if self.errors:
             raise IntakeError(self.errors)
@@ -485,10 +578,17 @@ class _Bundle:
         npi = self.ident(org, op, NPI_SYSTEM)
         site_id = self.ident(org, op, SITE_SYSTEM) or npi
         if not site_id:
-            self.err(f"{op}.identifier", f"required: an identifier with system {SITE_SYSTEM} "
-                     f"or {NPI_SYSTEM}")  # fmt: skip
-        values = dict(name=name, npi=npi, tax_id=self.ident(org, op, EIN_SYSTEM),
-                      address=self.address(org, op), taxonomy=self.taxonomy(org, "type", op))  # fmt: skip
+            self.err(
+                f"{op}.identifier",
+                f"required: an identifier with system {SITE_SYSTEM} or {NPI_SYSTEM}",
+            )
+        values = dict(
+            name=name,
+            npi=npi,
+            tax_id=self.ident(org, op, EIN_SYSTEM),
+            address=self.address(org, op),
+            taxonomy=self.taxonomy(org, "type", op),
+        )
         org_model = self.model(Organization, values, op, {"name": f"{op}.name"}) if name else None
         return org_model, site_id, op
 
@@ -532,8 +632,12 @@ class _Bundle:
         first, last, name_p = self.name(res, p)
         if not (first and last):
             return None
-        values = dict(npi=npi, first_name=first, last_name=last,
-                      taxonomy=self.taxonomy(res, "qualification", p))  # fmt: skip
+        values = dict(
+            npi=npi,
+            first_name=first,
+            last_name=last,
+            taxonomy=self.taxonomy(res, "qualification", p),
+        )
         return self.model(Provider, values, p, {"npi": f"{p}.identifier"})
 
     def name(self, res: dict, p: str) -> tuple[str | None, str | None, str]:
@@ -573,12 +677,21 @@ class _Bundle:
             if self.str_(ident, "system", ip) == MRN_SYSTEM or "MR" in codes:
                 mrn = self.str_(ident, "value", ip)
                 break
-        values = dict(patient_id=mrn, first_name=first, last_name=last, birth_date=birth_date,
-                      gender=_GENDER.get(gender, "U"), address=self.address(res, p))  # fmt: skip
+        values = dict(
+            patient_id=mrn,
+            first_name=first,
+            last_name=last,
+            birth_date=birth_date,
+            gender=_GENDER.get(gender, "U"),
+            address=self.address(res, p),
+        )
         if None in (first, last, birth_date):
             return None
-        where = {"first_name": f"{name_p}.given", "last_name": f"{name_p}.family",
-                 "birth_date": f"{p}.birthDate"}  # fmt: skip
+        where = {
+            "first_name": f"{name_p}.given",
+            "last_name": f"{name_p}.family",
+            "birth_date": f"{p}.birthDate",
+        }
         return self.model(Person, values, p, where)
 
     def address(self, res: dict, p: str) -> Address | None:
@@ -591,10 +704,20 @@ class _Bundle:
         postal = self.str_(a, "postalCode", ap)
         if not (lines and city and state and postal):
             return None  # incomplete: the claim scrub reports the missing address
-        values = dict(line1=lines[0], line2=", ".join(lines[1:]) or None, city=city,
-                      state=state, postal_code=postal)  # fmt: skip
-        where = {"line1": f"{ap}.line", "line2": f"{ap}.line", "city": f"{ap}.city",
-                 "state": f"{ap}.state", "postal_code": f"{ap}.postalCode"}  # fmt: skip
+        values = dict(
+            line1=lines[0],
+            line2=", ".join(lines[1:]) or None,
+            city=city,
+            state=state,
+            postal_code=postal,
+        )
+        where = {
+            "line1": f"{ap}.line",
+            "line2": f"{ap}.line",
+            "city": f"{ap}.city",
+            "state": f"{ap}.state",
+            "postal_code": f"{ap}.postalCode",
+        }
         return self.model(Address, values, ap, where)
 
     # ---------------------------------------------------------------- coverage
@@ -649,8 +772,9 @@ class _Bundle:
         name = self.str_(payer, "name", pp)
         payer_id = self.ident(payer, pp, PAYER_SYSTEM) or name
         if not payer_id:
-            self.err(f"{pp}.identifier", f"required: an identifier with system {PAYER_SYSTEM} "
-                     "or a name")  # fmt: skip
+            self.err(
+                f"{pp}.identifier", f"required: an identifier with system {PAYER_SYSTEM} or a name"
+            )
             return None
         member_id = self.str_(cov, "subscriberId", cp)
         group = None
@@ -663,9 +787,15 @@ class _Bundle:
             sp = f"{cp}.subscriber"
             s = self.deref(cov["subscriber"], sp, ("Patient", "RelatedPerson"))
             subscriber = self.person(*self.resources[s]) if s is not None else None
-        return dict(payer_id=payer_id, payer_name=name or payer_id, member_id=member_id,
-                    group_number=group, relationship=relationship or "self",
-                    subscriber=subscriber, filing_indicator=self.filing(cov, cp, payer, pp))  # fmt: skip
+        return dict(
+            payer_id=payer_id,
+            payer_name=name or payer_id,
+            member_id=member_id,
+            group_number=group,
+            relationship=relationship or "self",
+            subscriber=subscriber,
+            filing_indicator=self.filing(cov, cp, payer, pp),
+        )
 
     def relationship(self, cov: dict, cp: str) -> str | None:
         cc = self.obj(cov, "relationship", cp)
@@ -675,8 +805,11 @@ class _Bundle:
         for value in [c for _, c, _ in codings] + [(text or "").lower()]:
             if value in _RELATIONSHIP:
                 return _RELATIONSHIP[value]
-        self.err(f"{cp}.relationship", "expected a subscriber-relationship code "
-                 "(self, spouse, child, parent, common, other, injured)")  # fmt: skip
+        self.err(
+            f"{cp}.relationship",
+            "expected a subscriber-relationship code "
+            "(self, spouse, child, parent, common, other, injured)",
+        )
         return None
 
     def filing(self, cov: dict, cp: str, payer: dict, pp: str) -> str:
@@ -770,8 +903,11 @@ class _Bundle:
         if cc is None:
             return []
         codings, text = self.concept(cc, f"{p}.code")
-        known = [SuppliedCode(system=_SYSTEM_BY_URI[s], code=c, display=d)
-                 for s, c, d in codings if s in _SYSTEM_BY_URI and c]  # fmt: skip
+        known = [
+            SuppliedCode(system=_SYSTEM_BY_URI[s], code=c, display=d)
+            for s, c, d in codings
+            if s in _SYSTEM_BY_URI and c
+        ]
         if known:
             return known
         return [SuppliedCode(system="unknown", code=text)] if text else []
@@ -790,8 +926,12 @@ class _Bundle:
         for n, (p, res) in enumerate(self.resources):
             if res["resourceType"] != "Condition" or n in order or not self.ours(res, "encounter"):
                 continue
-            status = [c for _, c, _ in self.concept(self.obj(res, "verificationStatus", p) or {},
-                                                     f"{p}.verificationStatus")[0]]  # fmt: skip
+            status = [
+                c
+                for _, c, _ in self.concept(
+                    self.obj(res, "verificationStatus", p) or {}, f"{p}.verificationStatus"
+                )[0]
+            ]
             if {"refuted", "entered-in-error"} & set(status):
                 continue
             cats = [

@@ -73,7 +73,8 @@ class Lexicon:
         # share one), so spotting tracks what it has placed without hashing entries
         ids: dict[Entry, int] = {}
         self._postings: dict[str, tuple[tuple[int, Entry], ...]] = {
-            t: tuple((ids.setdefault(e, len(ids)), e) for e in es) for t, es in self._by_token.items()
+            t: tuple((ids.setdefault(e, len(ids)), e) for e in es)
+            for t, es in self._by_token.items()
         }
 
     @classmethod
@@ -82,7 +83,9 @@ class Lexicon:
         with path.open(encoding="utf-8") as f:
             rows = csv.DictReader(line for line in f if not line.startswith("#"))
             for r in rows:
-                toks = tuple(dict.fromkeys(t for t in norm_tokens(r["phrase"]) if t not in PHRASE_STOP))
+                toks = tuple(
+                    dict.fromkeys(t for t in norm_tokens(r["phrase"]) if t not in PHRASE_STOP)
+                )
                 if toks:
                     code = icd10cm.normalize(r["code"])
                     entries.append(Entry(r["phrase"], code, (r.get("kind") or "dx").strip(), toks))
@@ -112,8 +115,14 @@ class Lexicon:
                     seen.add(uid)
                     cands.extend(self._place(e, where, tokens))
         # longer phrases first; among equals, the one naming a body part (it is more specific)
-        cands.sort(key=lambda m: (-len(m.entry.tokens), -len(BODY_WORDS.intersection(m.entry.tokens)),
-                                  m.positions[-1] - m.positions[0], m.start))  # fmt: skip
+        cands.sort(
+            key=lambda m: (
+                -len(m.entry.tokens),
+                -len(BODY_WORDS.intersection(m.entry.tokens)),
+                m.positions[-1] - m.positions[0],
+                m.start,
+            )
+        )
         used: set[int] = set()
         out = []
         for m in cands:

@@ -76,7 +76,11 @@ def done(text: str, m: re.Match, section: str) -> bool:
     before = text[max(0, m.start() - 12) : m.start()]
     if _NEGATED.search(before):
         return False
-    return section in ("procedure", "results") or _DONE.search(chunk) is not None or _DONE.search(text, m.end()) is not None
+    return (
+        section in ("procedure", "results")
+        or _DONE.search(chunk) is not None
+        or _DONE.search(text, m.end()) is not None
+    )
 
 
 def units_for(n: float) -> Decimal:
@@ -89,7 +93,9 @@ WORDNUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "single": 1, "b
 def count_views(text: str) -> int | None:
     m = re.search(r"\b(\d|one|two|three|four|five|single)[- ](?:views?|v)\b", text, re.I)
     if m:
-        return int(WORDNUM.get(m.group(1).lower(), m.group(1)) if not m.group(1).isdigit() else m.group(1))
+        return int(
+            WORDNUM.get(m.group(1).lower(), m.group(1)) if not m.group(1).isdigit() else m.group(1)
+        )
     if re.search(r"\bPA and lateral\b|\bAP and lateral\b", text, re.I):
         return 2
     return None

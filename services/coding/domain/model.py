@@ -70,7 +70,9 @@ class CodingResult:
             )
         return EncounterCodedPayload(
             encounter=enc,
-            diagnoses=[CodedDiagnosis(code=d.code, description=d.description) for d in self.diagnoses[:25]],
+            diagnoses=[
+                CodedDiagnosis(code=d.code, description=d.description) for d in self.diagnoses[:25]
+            ],
             procedures=[
                 CodedProcedure(
                     code=p.code,
@@ -120,7 +122,9 @@ def offline_json(result: CodingResult) -> dict:
             for p in result.procedures
         ],
         "route": result.route,
-        "edits": [{"code": e.code, "severity": e.severity, "message": e.message} for e in result.edits],
+        "edits": [
+            {"code": e.code, "severity": e.severity, "message": e.message} for e in result.edits
+        ],
         "em_basis": result.em_basis,
         "mdm": result.mdm,
         "code_set_version": result.code_set_version,

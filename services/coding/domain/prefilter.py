@@ -240,4 +240,3 @@ def fold(*gates: Gate) -> None:
 def gated(pattern: str, flags: int = 0, fold: bool = False) -> Gate:
     """``re.compile`` with a keyword pre-check (and folding, see ``Gate``)."""
     return Gate(re.compile(pattern, flags), fold)
-

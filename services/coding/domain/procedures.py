@@ -39,17 +39,30 @@ from services.coding.domain.text import Memo
 
 _XR_SITES: dict[str, tuple[tuple[int, str], ...]] = {
     # site: ((max views, code), ...) ascending; the last entry is also the default
-    "ankle": ((2, "73600"), (99, "73610")), "wrist": ((2, "73100"), (99, "73110")),
-    "hand": ((2, "73120"), (99, "73130")), "foot": ((2, "73620"), (99, "73630")),
-    "knee": ((2, "73560"), (3, "73562"), (99, "73564")), "elbow": ((2, "73070"), (99, "73080")),
-    "shoulder": ((1, "73020"), (99, "73030")), "finger": ((99, "73140"),), "thumb": ((99, "73140"),),
-    "toe": ((99, "73660"),), "forearm": ((99, "73090"),), "hip": ((1, "73501"), (99, "73502")),
-    "tibia": ((99, "73590"),), "fibula": ((99, "73590"),), "tib/fib": ((99, "73590"),),
-    "lower leg": ((99, "73590"),), "humerus": ((99, "73060"),), "clavicle": ((99, "73000"),),
-    "lumbar spine": ((3, "72100"), (99, "72110")), "cervical spine": ((99, "72040"),),
-    "rib": ((99, "71100"),), "ribs": ((99, "71100"),),
+    "ankle": ((2, "73600"), (99, "73610")),
+    "wrist": ((2, "73100"), (99, "73110")),
+    "hand": ((2, "73120"), (99, "73130")),
+    "foot": ((2, "73620"), (99, "73630")),
+    "knee": ((2, "73560"), (3, "73562"), (99, "73564")),
+    "elbow": ((2, "73070"), (99, "73080")),
+    "shoulder": ((1, "73020"), (99, "73030")),
+    "finger": ((99, "73140"),),
+    "thumb": ((99, "73140"),),
+    "toe": ((99, "73660"),),
+    "forearm": ((99, "73090"),),
+    "hip": ((1, "73501"), (99, "73502")),
+    "tibia": ((99, "73590"),),
+    "fibula": ((99, "73590"),),
+    "tib/fib": ((99, "73590"),),
+    "lower leg": ((99, "73590"),),
+    "humerus": ((99, "73060"),),
+    "clavicle": ((99, "73000"),),
+    "lumbar spine": ((3, "72100"), (99, "72110")),
+    "cervical spine": ((99, "72040"),),
+    "rib": ((99, "71100"),),
+    "ribs": ((99, "71100"),),
     "chest": ((1, "71045"), (2, "71046"), (3, "71047"), (99, "71048")),
-}  # fmt: skip
+}
 _XR_DEFAULT_VIEWS = {"knee": 3, "chest": 2, "shoulder": 2, "hip": 2, "lumbar spine": 3}
 _SITE_RX = "|".join(sorted((re.escape(s) for s in _XR_SITES), key=len, reverse=True))
 _XR = re.compile(
@@ -59,7 +72,10 @@ _XR = re.compile(
     rf"(?:x-?rays?|radiographs?|films?|xr|series)\b|\b(cxr)\b",
     re.I,
 )
-_SPINE_WORDS = {"lumbar spine": ("lumbar", "back", "lumbosacral"), "cervical spine": ("cervical", "neck")}
+_SPINE_WORDS = {
+    "lumbar spine": ("lumbar", "back", "lumbosacral"),
+    "cervical spine": ("cervical", "neck"),
+}
 
 
 def _xray(m: re.Match, text: str, v: Visit) -> list[Px]:
@@ -71,7 +87,9 @@ def _xray(m: re.Match, text: str, v: Visit) -> list[Px]:
     code = next(c for mx, c in rng if views <= mx)
     mods = []
     if site not in ("chest", "lumbar spine", "cervical spine", "rib", "ribs"):
-        side = side_modifier(clause(text, m.start(), m.end()) if side_modifier(m.group(0)) is None else m.group(0))
+        side = side_modifier(
+            clause(text, m.start(), m.end()) if side_modifier(m.group(0)) is None else m.group(0)
+        )
         mods = [side] if side else []
     parts = frozenset({site, *_SPINE_WORDS.get(site, ())} if site != "chest" else {"chest", "rib"})
     dx = ("J", "R05", "R06", "R07", "R50", "U07", "S2") if site == "chest" else ("S", "M", "T", "R")
@@ -82,7 +100,9 @@ def _xray(m: re.Match, text: str, v: Visit) -> list[Px]:
 # ----------------------------------------------------------------------------- labs and simple tests
 
 
-def _simple(code: str, dx: tuple[str, ...], units: Callable[[str], int] | None = None, rule: str = "lab"):
+def _simple(
+    code: str, dx: tuple[str, ...], units: Callable[[str], int] | None = None, rule: str = "lab"
+):
     def make(m: re.Match, text: str, v: Visit) -> list[Px]:
         u = units(clause(text, m.start(), m.end())) if units else 1
         return [Px(code, units=Decimal(u), dx=dx, rule=rule)]
@@ -92,14 +112,28 @@ def _simple(code: str, dx: tuple[str, ...], units: Callable[[str], int] | None =
 
 def _ua(m: re.Match, text: str, v: Visit) -> list[Px]:
     c = clause(text, m.start(), m.end()).lower()
-    code = "81001" if "microscop" in c else "81002" if re.search(r"dip|point[- ]of[- ]care|\bpoc\b|non-?automated", c) else "81003"
-    return [Px(code, dx=("N39", "N30", "N10", "N20", "R30", "R35", "R31", "R10", "R39"), rule="lab")]
+    code = (
+        "81001"
+        if "microscop" in c
+        else "81002"
+        if re.search(r"dip|point[- ]of[- ]care|\bpoc\b|non-?automated", c)
+        else "81003"
+    )
+    return [
+        Px(code, dx=("N39", "N30", "N10", "N20", "R30", "R35", "R31", "R10", "R39"), rule="lab")
+    ]
 
 
 def _covid(m: re.Match, text: str, v: Visit) -> list[Px]:
     c = clause(text, m.start(), m.end()).lower()
     code = "87635" if re.search(r"pcr|naat|molecular|id now|amplified", c) else "87811"
-    return [Px(code, dx=("U07", "Z20822", "Z1152", "R05", "R50", "J06", "R09", "J02", "B34"), rule="lab")]
+    return [
+        Px(
+            code,
+            dx=("U07", "Z20822", "Z1152", "R05", "R50", "J06", "R09", "J02", "B34"),
+            rule="lab",
+        )
+    ]
 
 
 def _flu_units(chunk: str) -> int:
@@ -116,12 +150,49 @@ def _ecg(m: re.Match, text: str, v: Visit) -> list[Px]:
 _FACE = r"face|facial|forehead|cheek|chin|nose|nasal|lip|ear|eyelid|eyebrow|brow|temple|jaw"
 _HANDS_FEET_NECK = r"neck|hand|palm|finger|thumb|foot|feet|toe|sole"
 _REPAIR_CODES = {
-    ("simple", "body"): ((2.5, "12001"), (7.5, "12002"), (12.5, "12004"), (20, "12005"), (30, "12006"), (1e9, "12007")),
-    ("simple", "face"): ((2.5, "12011"), (5.0, "12013"), (7.5, "12014"), (12.5, "12015"), (20, "12016"), (30, "12017"), (1e9, "12018")),
-    ("layer", "body"): ((2.5, "12031"), (7.5, "12032"), (12.5, "12034"), (20, "12035"), (30, "12036"), (1e9, "12037")),
-    ("layer", "hands"): ((2.5, "12041"), (7.5, "12042"), (12.5, "12044"), (20, "12045"), (30, "12046"), (1e9, "12047")),
-    ("layer", "face"): ((2.5, "12051"), (5.0, "12052"), (7.5, "12053"), (12.5, "12054"), (20, "12055"), (30, "12056"), (1e9, "12057")),
-}  # fmt: skip
+    ("simple", "body"): (
+        (2.5, "12001"),
+        (7.5, "12002"),
+        (12.5, "12004"),
+        (20, "12005"),
+        (30, "12006"),
+        (1e9, "12007"),
+    ),
+    ("simple", "face"): (
+        (2.5, "12011"),
+        (5.0, "12013"),
+        (7.5, "12014"),
+        (12.5, "12015"),
+        (20, "12016"),
+        (30, "12017"),
+        (1e9, "12018"),
+    ),
+    ("layer", "body"): (
+        (2.5, "12031"),
+        (7.5, "12032"),
+        (12.5, "12034"),
+        (20, "12035"),
+        (30, "12036"),
+        (1e9, "12037"),
+    ),
+    ("layer", "hands"): (
+        (2.5, "12041"),
+        (7.5, "12042"),
+        (12.5, "12044"),
+        (20, "12045"),
+        (30, "12046"),
+        (1e9, "12047"),
+    ),
+    ("layer", "face"): (
+        (2.5, "12051"),
+        (5.0, "12052"),
+        (7.5, "12053"),
+        (12.5, "12054"),
+        (20, "12055"),
+        (30, "12056"),
+        (1e9, "12057"),
+    ),
+}
 _LENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(cm|centimeters?|mm|millimeters?)\b", re.I)
 
 
@@ -132,14 +203,28 @@ def _repair(m: re.Match, text: str, v: Visit) -> list[Px]:
         lengths = [
             _cm(x)
             for x in _LENGTH.finditer(v.note)
-            if re.search(r"lacerat|wound|length|repair|incision", v.note[max(0, x.start() - 60) : x.end() + 60], re.I)
+            if re.search(
+                r"lacerat|wound|length|repair|incision",
+                v.note[max(0, x.start() - 60) : x.end() + 60],
+                re.I,
+            )
         ]
     length = lengths[0] if lengths else 2.5
     # scalp wounds (S01.0-) repair with trunk/extremities; other head wounds are the face
-    face = re.search(rf"\b(?:{_FACE})\b", text, re.I) or any(c.startswith("S01") and not c.startswith("S010") for c in v.dx_codes)
-    hands = re.search(rf"\b(?:{_HANDS_FEET_NECK})\b", text, re.I) or any(c.startswith(("S61", "S91", "S11")) for c in v.dx_codes)
-    layer = re.search(r"\bintermediate\b|\blayered\b|\blayer closure\b|\bdeep sutures?\b|\bsubcutaneous sutures?\b", text, re.I)
-    adhesive_only = re.search(r"\bdermabond\b|\btissue adhesive\b|\bskin glue\b", text, re.I) and not re.search(r"\bsutur|\bstaple", text, re.I)
+    face = re.search(rf"\b(?:{_FACE})\b", text, re.I) or any(
+        c.startswith("S01") and not c.startswith("S010") for c in v.dx_codes
+    )
+    hands = re.search(rf"\b(?:{_HANDS_FEET_NECK})\b", text, re.I) or any(
+        c.startswith(("S61", "S91", "S11")) for c in v.dx_codes
+    )
+    layer = re.search(
+        r"\bintermediate\b|\blayered\b|\blayer closure\b|\bdeep sutures?\b|\bsubcutaneous sutures?\b",
+        text,
+        re.I,
+    )
+    adhesive_only = re.search(
+        r"\bdermabond\b|\btissue adhesive\b|\bskin glue\b", text, re.I
+    ) and not re.search(r"\bsutur|\bstaple", text, re.I)
     if adhesive_only and v.medicare:
         return [Px("G0168", system="hcpcs", dx=_WOUNDS, rule="repair")]
     kind = "layer" if layer else "simple"
@@ -156,7 +241,9 @@ _WOUNDS = ("S01", "S11", "S21", "S31", "S41", "S51", "S61", "S71", "S81", "S91")
 
 
 def _incision_drainage(m: re.Match, text: str, v: Visit) -> list[Px]:
-    code = "10061" if re.search(r"\bcomplicated\b|\bmultiple\b|\bcomplex\b", text, re.I) else "10060"
+    code = (
+        "10061" if re.search(r"\bcomplicated\b|\bmultiple\b|\bcomplex\b", text, re.I) else "10060"
+    )
     return [Px(code, dx=("L02", "L05", "L08", "L72"), rule="minor")]
 
 
@@ -169,13 +256,34 @@ _GUIDED = {"20610": "20611", "20605": "20606", "20600": "20604"}
 
 
 def _joint(m: re.Match, text: str, v: Visit) -> list[Px]:
-    code = next((c for c, rx in _JOINTS.items() if re.search(rf"\b(?:{rx})\b", text, re.I)), "20610")
-    if re.search(r"(?<!without )(?<!no )\b(?:ultrasound[- ]guid|under ultrasound\b|us[- ]guided\b)", text, re.I):
+    code = next(
+        (c for c, rx in _JOINTS.items() if re.search(rf"\b(?:{rx})\b", text, re.I)), "20610"
+    )
+    if re.search(
+        r"(?<!without )(?<!no )\b(?:ultrasound[- ]guid|under ultrasound\b|us[- ]guided\b)",
+        text,
+        re.I,
+    ):
         code = _GUIDED[code]
     side = side_modifier(text)
-    joint = next((w for w in re.findall(r"[a-z]+", text.lower()) if w in ("knee", "shoulder", "hip", "wrist", "elbow", "ankle")), None)
-    out = [Px(code, modifiers=[side] if side else [], dx=("M17", "M16", "M19", "M25", "M75", "M77", "M70", "M10", "M65", "S83", "M76"),
-              parts=frozenset({joint}) if joint else frozenset(), rule="minor", lateral=True)]  # fmt: skip
+    joint = next(
+        (
+            w
+            for w in re.findall(r"[a-z]+", text.lower())
+            if w in ("knee", "shoulder", "hip", "wrist", "elbow", "ankle")
+        ),
+        None,
+    )
+    out = [
+        Px(
+            code,
+            modifiers=[side] if side else [],
+            dx=("M17", "M16", "M19", "M25", "M75", "M77", "M70", "M10", "M65", "S83", "M76"),
+            parts=frozenset({joint}) if joint else frozenset(),
+            rule="minor",
+            lateral=True,
+        )
+    ]
     drug = drug_line(text, 0, v, default_ok=True)
     if drug:
         drug.start = drug.end = None
@@ -185,7 +293,11 @@ def _joint(m: re.Match, text: str, v: Visit) -> list[Px]:
 
 
 def _cerumen(m: re.Match, text: str, v: Visit) -> list[Px]:
-    code = "69210" if re.search(r"curette|instrument|forceps|suction|loop|manual", v.note, re.I) else "69209"
+    code = (
+        "69210"
+        if re.search(r"curette|instrument|forceps|suction|loop|manual", v.note, re.I)
+        else "69209"
+    )
     side = side_modifier(text)
     return [Px(code, modifiers=[side] if side else [], dx=("H612",), rule="minor", lateral=True)]
 
@@ -193,15 +305,21 @@ def _cerumen(m: re.Match, text: str, v: Visit) -> list[Px]:
 def _destruction(m: re.Match, text: str, v: Visit) -> list[Px]:
     n = re.search(r"(\d+)\s+(?:\w+\s+)?(?:warts|lesions|keratoses|aks)\b", text, re.I)
     count = int(n.group(1)) if n else 1
-    if any(c.startswith("L570") for c in v.dx_codes) or re.search(r"actinic|\bak\b|\baks\b|keratos[ie]s", text, re.I):
+    if any(c.startswith("L570") for c in v.dx_codes) or re.search(
+        r"actinic|\bak\b|\baks\b|keratos[ie]s", text, re.I
+    ):
         if count >= 15:
             return [Px("17004", dx=("L57",), rule="minor")]
         out = [Px("17000", dx=("L57",), rule="minor")]
         if count > 1:
             out.append(Px("17003", units=Decimal(count - 1), dx=("L57",), rule="minor"))
         return out
-    if any(c.startswith(("B07", "B08", "L82", "A63")) for c in v.dx_codes) or re.search(r"wart|verruca|molluscum|seborrheic", text, re.I):
-        return [Px("17111" if count >= 15 else "17110", dx=("B07", "B08", "L82", "A63"), rule="minor")]
+    if any(c.startswith(("B07", "B08", "L82", "A63")) for c in v.dx_codes) or re.search(
+        r"wart|verruca|molluscum|seborrheic", text, re.I
+    ):
+        return [
+            Px("17111" if count >= 15 else "17110", dx=("B07", "B08", "L82", "A63"), rule="minor")
+        ]
     return []
 
 
@@ -219,24 +337,37 @@ def _biopsy(m: re.Match, text: str, v: Visit) -> list[Px]:
 def _splint(m: re.Match, text: str, v: Visit) -> list[Px]:
     s = m.group(0).lower()
     code = (
-        "29105" if re.search(r"long arm|sugar[- ]tong", s)
-        else "29505" if "long leg" in s
-        else "29515" if re.search(r"short leg|posterior (?:ankle|leg)|stirrup|ankle", s)
-        else "29130" if "finger" in s
-        else "29280" if "buddy" in s
-        else "29540" if "strapping" in s
+        "29105"
+        if re.search(r"long arm|sugar[- ]tong", s)
+        else "29505"
+        if "long leg" in s
+        else "29515"
+        if re.search(r"short leg|posterior (?:ankle|leg)|stirrup|ankle", s)
+        else "29130"
+        if "finger" in s
+        else "29280"
+        if "buddy" in s
+        else "29540"
+        if "strapping" in s
         else "29125"
-    )  # fmt: skip
+    )
     side = side_modifier(text)
     return [Px(code, modifiers=[side] if side else [], dx=("S", "M"), rule="minor", lateral=True)]
 
 
 def _nebulizer(m: re.Match, text: str, v: Visit) -> list[Px]:
     c = text.lower()
-    n = re.search(r"\bx\s?(\d)\b|\b(\d|two|three)\s+(?:\w+\s+)?(?:treatments|nebs|nebulizers)\b|\bback[- ]to[- ]back\b", c)
+    n = re.search(
+        r"\bx\s?(\d)\b|\b(\d|two|three)\s+(?:\w+\s+)?(?:treatments|nebs|nebulizers)\b|\bback[- ]to[- ]back\b",
+        c,
+    )
     count = 1
     if n:
-        count = 2 if n.group(0).startswith("back") else int(WORDNUM.get(n.group(2) or "", n.group(1) or n.group(2) or 1))
+        count = (
+            2
+            if n.group(0).startswith("back")
+            else int(WORDNUM.get(n.group(2) or "", n.group(1) or n.group(2) or 1))
+        )
     dx = ("J45", "J44", "J20", "J21", "J06", "J05", "R06", "J18", "U07")
     out = [Px("94640", units=Decimal(count), dx=dx, rule="minor")]
     if re.search(r"duoneb|albuterol[^.;]{0,20}ipratropium|ipratropium[^.;]{0,20}albuterol", c):
@@ -255,7 +386,9 @@ def _tobacco_counsel(m: re.Match, text: str, v: Visit) -> list[Px]:
     mins = re.search(r"(\d{1,2})\s*(?:minutes|mins?)\b", text, re.I)
     if not mins or int(mins.group(1)) < 3:
         return []
-    return [Px("99407" if int(mins.group(1)) > 10 else "99406", dx=("F17", "Z72"), rule="counseling")]
+    return [
+        Px("99407" if int(mins.group(1)) > 10 else "99406", dx=("F17", "Z72"), rule="counseling")
+    ]
 
 
 @dataclass(frozen=True)
@@ -271,45 +404,124 @@ def _r(name: str, pattern: str, make, office_only: bool = False) -> Rule:
 
 
 RULES: list[Rule] = [
-    _r("venipuncture", r"\bvenipuncture\b|\bblood (?:was )?drawn\b|\blabs? (?:were |was )?drawn\b|\bblood draw\b|\bphlebotomy\b",
-       _simple("36415", (), rule="lab"), True),
+    _r(
+        "venipuncture",
+        r"\bvenipuncture\b|\bblood (?:was )?drawn\b|\blabs? (?:were |was )?drawn\b|\bblood draw\b|\bphlebotomy\b",
+        _simple("36415", (), rule="lab"),
+        True,
+    ),
     _r("ecg", r"\b(?:12[- ]lead\s+)?(?:ecg|ekg|electrocardiogram)\b", _ecg),
     _r("xray", _XR.pattern, _xray, True),
     _r("urinalysis", r"\burinalysis\b|\bua\b|\burine dip(?:stick)?\b|\bu/a\b", _ua, True),
-    _r("strep", r"\brapid strep(?:tococcal)?\b(?:\s+(?:a|test|screen|antigen))*|\bstrep (?:a )?(?:test|screen|antigen)\b",
-       _simple("87880", ("J02", "J03", "J06", "R07", "J02")), True),
-    _r("flu_test", r"\b(?:rapid )?(?:influenza|flu)\s*(?:a\s*(?:and|/|&)\s*b\s*)?(?:antigen\s*)?(?:test|swab|screen)\b",
-       _simple("87804", ("J10", "J11", "R50", "R05", "J06", "B34"), _flu_units), True),
-    _r("covid_test", r"\b(?:rapid\s+)?(?:covid(?:-?19)?|sars-cov-2)\s*(?:rapid\s*)?(?:antigen\s*|ag\s*|pcr\s*|naat\s*|molecular\s*)?(?:test|swab|testing|screen)\b",
-       _covid, True),
-    _r("mono", r"\bmono ?spot\b|\bheterophile\b", _simple("86308", ("J02", "B27", "R50", "R53")), True),
-    _r("glucose_poc", r"\b(?:finger ?stick|point[- ]of[- ]care|poc|capillary)\s+(?:blood\s+)?glucose\b|\bglucometer\b",
-       _simple("82962", ("E08", "E09", "E10", "E11", "E13", "R73")), True),
-    _r("a1c_poc", r"\b(?:point[- ]of[- ]care|poc|in[- ]office)\s+(?:hemoglobin\s+|hgb\s+)?a1c\b",
-       _simple("83036", ("E08", "E09", "E10", "E11", "E13", "R73")), True),
-    _r("pregnancy_test", r"\burine (?:pregnancy|hcg) test\b|\bupt\b|\burine hcg\b", _simple("81025", ("Z32", "N9", "R10")), True),
-    _r("repair", r"\b(?:simple|intermediate|layered|complex)?\s*(?:laceration\s+|wound\s+)?repair(?:ed)?\b|\bsutured\b"
-       r"|\bclosed with\b[^.;]{0,40}\b(?:sutures?|staples?|dermabond|tissue adhesive)\b|\b(?:sutures?|staples?) (?:were )?placed\b",
-       _repair),
-    _r("i_and_d", r"\bincision and drainage\b|\bi\s*&\s*d\b|\bi and d\b|\bincised and drained\b", _incision_drainage),
-    _r("joint", r"\b(?:intra-?articular|joint|steroid|corticosteroid|cortisone)\s+injection\b|\barthrocentesis\b"
-       r"|\binjected (?:into )?(?:the )?(?:right |left )?(?:knee|shoulder|hip|wrist|elbow|ankle|subacromial)"
-       r"|\b(?:knee|shoulder|hip|wrist|elbow|ankle)(?: joint)? (?:injection|aspiration)\b"
-       r"|\b(?:injection|aspiration) (?:of|into) (?:the )?(?:right |left )?(?:knee|shoulder|hip|wrist|elbow|ankle|subacromial)", _joint),
-    _r("cerumen", r"\bcerumen (?:removal|disimpaction|extraction|was removed)\b|\bremoved (?:the )?(?:impacted )?cerumen\b"
-       r"|\bear (?:lavage|irrigation)\b|\b(?:lavage|irrigation) of (?:the )?(?:right |left |both )?ears?\b", _cerumen),
-    _r("destruction", r"\bcryotherapy\b|\bcryo\b|\bliquid nitrogen\b|\bdestruction\b|\bdestroyed\b", _destruction),
+    _r(
+        "strep",
+        r"\brapid strep(?:tococcal)?\b(?:\s+(?:a|test|screen|antigen))*|\bstrep (?:a )?(?:test|screen|antigen)\b",
+        _simple("87880", ("J02", "J03", "J06", "R07", "J02")),
+        True,
+    ),
+    _r(
+        "flu_test",
+        r"\b(?:rapid )?(?:influenza|flu)\s*(?:a\s*(?:and|/|&)\s*b\s*)?(?:antigen\s*)?(?:test|swab|screen)\b",
+        _simple("87804", ("J10", "J11", "R50", "R05", "J06", "B34"), _flu_units),
+        True,
+    ),
+    _r(
+        "covid_test",
+        r"\b(?:rapid\s+)?(?:covid(?:-?19)?|sars-cov-2)\s*(?:rapid\s*)?(?:antigen\s*|ag\s*|pcr\s*|naat\s*|molecular\s*)?(?:test|swab|testing|screen)\b",
+        _covid,
+        True,
+    ),
+    _r(
+        "mono",
+        r"\bmono ?spot\b|\bheterophile\b",
+        _simple("86308", ("J02", "B27", "R50", "R53")),
+        True,
+    ),
+    _r(
+        "glucose_poc",
+        r"\b(?:finger ?stick|point[- ]of[- ]care|poc|capillary)\s+(?:blood\s+)?glucose\b|\bglucometer\b",
+        _simple("82962", ("E08", "E09", "E10", "E11", "E13", "R73")),
+        True,
+    ),
+    _r(
+        "a1c_poc",
+        r"\b(?:point[- ]of[- ]care|poc|in[- ]office)\s+(?:hemoglobin\s+|hgb\s+)?a1c\b",
+        _simple("83036", ("E08", "E09", "E10", "E11", "E13", "R73")),
+        True,
+    ),
+    _r(
+        "pregnancy_test",
+        r"\burine (?:pregnancy|hcg) test\b|\bupt\b|\burine hcg\b",
+        _simple("81025", ("Z32", "N9", "R10")),
+        True,
+    ),
+    _r(
+        "repair",
+        r"\b(?:simple|intermediate|layered|complex)?\s*(?:laceration\s+|wound\s+)?repair(?:ed)?\b|\bsutured\b"
+        r"|\bclosed with\b[^.;]{0,40}\b(?:sutures?|staples?|dermabond|tissue adhesive)\b|\b(?:sutures?|staples?) (?:were )?placed\b",
+        _repair,
+    ),
+    _r(
+        "i_and_d",
+        r"\bincision and drainage\b|\bi\s*&\s*d\b|\bi and d\b|\bincised and drained\b",
+        _incision_drainage,
+    ),
+    _r(
+        "joint",
+        r"\b(?:intra-?articular|joint|steroid|corticosteroid|cortisone)\s+injection\b|\barthrocentesis\b"
+        r"|\binjected (?:into )?(?:the )?(?:right |left )?(?:knee|shoulder|hip|wrist|elbow|ankle|subacromial)"
+        r"|\b(?:knee|shoulder|hip|wrist|elbow|ankle)(?: joint)? (?:injection|aspiration)\b"
+        r"|\b(?:injection|aspiration) (?:of|into) (?:the )?(?:right |left )?(?:knee|shoulder|hip|wrist|elbow|ankle|subacromial)",
+        _joint,
+    ),
+    _r(
+        "cerumen",
+        r"\bcerumen (?:removal|disimpaction|extraction|was removed)\b|\bremoved (?:the )?(?:impacted )?cerumen\b"
+        r"|\bear (?:lavage|irrigation)\b|\b(?:lavage|irrigation) of (?:the )?(?:right |left |both )?ears?\b",
+        _cerumen,
+    ),
+    _r(
+        "destruction",
+        r"\bcryotherapy\b|\bcryo\b|\bliquid nitrogen\b|\bdestruction\b|\bdestroyed\b",
+        _destruction,
+    ),
     _r("biopsy", r"\b(?:shave|tangential|punch) biopsy\b", _biopsy),
-    _r("splint", r"\b(?:short arm|long arm|sugar[- ]tong|volar|wrist|thumb spica|ulnar gutter|radial gutter|short leg|long leg|"
-       r"posterior (?:ankle|leg)|ankle stirrup|stirrup|finger)\s+splint\b|\bbuddy tap\w+\b|\bankle strapping\b", _splint),
-    _r("nebulizer", r"\bneb(?:ulizer|ulized)?\s*(?:treatments?|tx|txs)\b|\bduoneb\b|\bnebulized\b|\balbuterol\s+(?:neb|nebulizer)\b"
-       r"|\bbreathing treatments?\b", _nebulizer),
-    _r("tobacco_counsel", r"\b(?:smoking|tobacco) cessation counsel\w*|\bcounsel\w*[^.;]{0,40}\b(?:smoking|tobacco) cessation\b",
-       _tobacco_counsel),
+    _r(
+        "splint",
+        r"\b(?:short arm|long arm|sugar[- ]tong|volar|wrist|thumb spica|ulnar gutter|radial gutter|short leg|long leg|"
+        r"posterior (?:ankle|leg)|ankle stirrup|stirrup|finger)\s+splint\b|\bbuddy tap\w+\b|\bankle strapping\b",
+        _splint,
+    ),
+    _r(
+        "nebulizer",
+        r"\bneb(?:ulizer|ulized)?\s*(?:treatments?|tx|txs)\b|\bduoneb\b|\bnebulized\b|\balbuterol\s+(?:neb|nebulizer)\b"
+        r"|\bbreathing treatments?\b",
+        _nebulizer,
+    ),
+    _r(
+        "tobacco_counsel",
+        r"\b(?:smoking|tobacco) cessation counsel\w*|\bcounsel\w*[^.;]{0,40}\b(?:smoking|tobacco) cessation\b",
+        _tobacco_counsel,
+    ),
     _r("spirometry", r"\bspirometry\b", _simple("94010", ("J45", "J44", "R06", "R05")), True),
-    _r("vision_screen", r"\bvision screen(?:ing)?\b|\bvisual acuity screen(?:ing)?\b", _simple("99173", ("Z00",), rule="screening"), True),
-    _r("hearing_screen", r"\bhearing screen(?:ing)?\b|\baudiometry\b", _simple("92551", ("Z00",), rule="screening"), True),
-    _r("phq9", r"\bphq-?9\b|\bgad-?7\b", _simple("96127", ("F32", "F33", "F41", "Z00", "Z13"), rule="screening"), True),
+    _r(
+        "vision_screen",
+        r"\bvision screen(?:ing)?\b|\bvisual acuity screen(?:ing)?\b",
+        _simple("99173", ("Z00",), rule="screening"),
+        True,
+    ),
+    _r(
+        "hearing_screen",
+        r"\bhearing screen(?:ing)?\b|\baudiometry\b",
+        _simple("92551", ("Z00",), rule="screening"),
+        True,
+    ),
+    _r(
+        "phq9",
+        r"\bphq-?9\b|\bgad-?7\b",
+        _simple("96127", ("F32", "F33", "F41", "Z00", "Z13"), rule="screening"),
+        True,
+    ),
 ]
 _SKIP = {"pmh", "family", "meds", "allergies", "ros", "social"}
 # keyword pre-checks (see prefilter): most sentences name no service at all
@@ -335,7 +547,12 @@ def find(note: str, sents, v: Visit) -> list[Px]:
         if got is None:
             if gates is None:
                 gates = _note_gates(low_note)
-            got = _SERVICES.put(key, _services(text, s.section, None if low_note is None else low_note[s.start : s.end], gates))
+            got = _SERVICES.put(
+                key,
+                _services(
+                    text, s.section, None if low_note is None else low_note[s.start : s.end], gates
+                ),
+            )
         hits, vaccine_hits, injected = got
         for rule, m in hits:
             if rule.office_only and not office:
@@ -354,7 +571,19 @@ def find(note: str, sents, v: Visit) -> list[Px]:
             if code in PEDIATRIC and v.age < PEDIATRIC[code][1]:
                 code = PEDIATRIC[code][0]
             if not any(x[0].code == code for x in vaccines):
-                vaccines.append((Px(code, dx=("Z23",), rule="vaccine", start=s.start + m.start(), end=s.start + m.end()), comps, route))
+                vaccines.append(
+                    (
+                        Px(
+                            code,
+                            dx=("Z23",),
+                            rule="vaccine",
+                            start=s.start + m.start(),
+                            end=s.start + m.end(),
+                        ),
+                        comps,
+                        route,
+                    )
+                )
         # the ED facility, not the physician, bills drugs and their administration
         if office and injected and si not in joint_sentences:
             drug = drug_line(text, s.start, v, default_ok=False)
@@ -402,7 +631,12 @@ def _services(text: str, section: str, low: str | None, gates):
         if m and done(text, m, section):
             vaccines.append((code, comps, route, m))
     injected = False
-    if injected_keys != () and any_in(injected_keys, low) and INJECTED.search(text) and not ORAL.search(text):
+    if (
+        injected_keys != ()
+        and any_in(injected_keys, low)
+        and INJECTED.search(text)
+        and not ORAL.search(text)
+    ):
         injected = done(text, INJECTED.search(text), section)
     return tuple(hits), tuple(vaccines), injected
 

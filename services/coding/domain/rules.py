@@ -43,7 +43,7 @@ _ABSORB: dict[tuple[str, ...], tuple[str, ...]] = {
     ("R739",): _DM,
     ("H920",): ("H60", "H61", "H65", "H66"),
     ("R600", "R229"): ("S", "L0", "M"),
-}  # fmt: skip
+}
 _PAIN_BY_SITE = ("M255", "M796", "M545", "M542", "M549", "M543")
 # 'Z' status/history codes follow the conditions they describe
 STATUS = ("Z79", "Z68", "Z87", "Z86", "Z85", "Z80", "Z81", "Z82", "Z83", "Z84", "Z99", "Z72", "F17")
@@ -70,8 +70,11 @@ def absorb(found: list[Dx]) -> list[Dx]:
 
 def _less_specific(code: str, codes: set[str]) -> bool:
     desc = (icd10cm.description(code) or "").lower()
-    return "unspecified" in desc and any(c != code and c[:3] == code[:3] for c in codes if "unspecified" not in
-                                         (icd10cm.description(c) or "").lower())  # fmt: skip
+    return "unspecified" in desc and any(
+        c != code and c[:3] == code[:3]
+        for c in codes
+        if "unspecified" not in (icd10cm.description(c) or "").lower()
+    )
 
 
 def _explained(sym: str, definitive: list[str]) -> bool:
@@ -114,7 +117,13 @@ def combine(found: list[Dx]) -> list[Dx]:
             target = fam + suffix
             if o is None or not icd10cm.is_billable(target) or any(d.code == target for d in found):
                 continue
-            combo = replace(dm, code=target, source="rule", kind="dx", conf=round(min(dm.conf, o.conf) * 0.98, 3))
+            combo = replace(
+                dm,
+                code=target,
+                source="rule",
+                kind="dx",
+                conf=round(min(dm.conf, o.conf) * 0.98, 3),
+            )
             found.insert(found.index(dm), combo)
             if not keep:
                 found.remove(o)
@@ -156,21 +165,53 @@ _MEDS = {
 _MEDS_RX = {k: gated(v, re.I) for k, v in _MEDS.items()}
 _ANTICOAG = gated(
     r"\bwarfarin\b|\bcoumadin\b|\bapixaban\b|\beliquis\b|\brivaroxaban\b|\bxarelto\b|\bdabigatran\b"
-    r"|\bpradaxa\b|\bedoxaban\b|\benoxaparin\b|\blovenox\b", re.I)  # fmt: skip
-_ANTICOAG_FOR = ("I48", "I26", "I82", "Z8671", "Z952", "Z953", "Z954", "I63", "Z8673", "D685", "D686")
+    r"|\bpradaxa\b|\bedoxaban\b|\benoxaparin\b|\blovenox\b",
+    re.I,
+)
+_ANTICOAG_FOR = (
+    "I48",
+    "I26",
+    "I82",
+    "Z8671",
+    "Z952",
+    "Z953",
+    "Z954",
+    "I63",
+    "Z8673",
+    "D685",
+    "D686",
+)
 _SMOKER = [
-    ("F17210", gated(r"\bcurrent(?:ly)?\s+(?:every[- ]day\s+|daily\s+|cigarette\s+)?smok\w*|\bsmokes\b"
-                          r"|(?<![-\w])smoker\b|\b\d+(?:\.\d+)?\s*(?:packs?|ppd)\b(?! ?-?years?)"
-                          r"|\bcigarettes? (?:daily|per day|a day)", re.I)),
+    (
+        "F17210",
+        gated(
+            r"\bcurrent(?:ly)?\s+(?:every[- ]day\s+|daily\s+|cigarette\s+)?smok\w*|\bsmokes\b"
+            r"|(?<![-\w])smoker\b|\b\d+(?:\.\d+)?\s*(?:packs?|ppd)\b(?! ?-?years?)"
+            r"|\bcigarettes? (?:daily|per day|a day)",
+            re.I,
+        ),
+    ),
     ("F17290", gated(r"\bvap(?:es|ing)\b|\be-?cigarettes?\b", re.I)),
     ("F17220", gated(r"\bchew(?:s|ing)? tobacco\b|\bsmokeless tobacco\b", re.I)),
-]  # fmt: skip
-_NOT_SMOKER = gated(r"\b(?:former|ex|never|non|quit)[- ]?\s*smok|\bsmok\w*\s*:\s*(?:no|never|denies|none)", re.I)
+]
+_NOT_SMOKER = gated(
+    r"\b(?:former|ex|never|non|quit)[- ]?\s*smok|\bsmok\w*\s*:\s*(?:no|never|denies|none)", re.I
+)
 _CURRENT_SMOKER = gated(r"\bcurrent(?:ly)? smok", re.I)
-_BMI = gated(r"\bBMI\b\s*(?:is|of|was|=|:)?\s*(\d{2}(?:\.\d+)?)(?!\s*(?:st|nd|rd|th)?\s*percentile)", re.I)
+_BMI = gated(
+    r"\bBMI\b\s*(?:is|of|was|=|:)?\s*(\d{2}(?:\.\d+)?)(?!\s*(?:st|nd|rd|th)?\s*percentile)", re.I
+)
 _BMI_PCT = gated(r"\bBMI\b[^.\n]{0,30}?(\d{1,2}(?:\.\d+)?)(?:st|nd|rd|th)?\s*percentile", re.I)
 # the callers read spans and BMI digits only
-fold(*_MEDS_RX.values(), _ANTICOAG, *(rx for _, rx in _SMOKER), _NOT_SMOKER, _CURRENT_SMOKER, _BMI, _BMI_PCT)
+fold(
+    *_MEDS_RX.values(),
+    _ANTICOAG,
+    *(rx for _, rx in _SMOKER),
+    _NOT_SMOKER,
+    _CURRENT_SMOKER,
+    _BMI,
+    _BMI_PCT,
+)
 
 
 def _affirmed(ctx: Context, m: re.Match) -> bool:
@@ -184,7 +225,11 @@ def _search(rx: re.Pattern, note: str, ctx: Context) -> re.Match | None:
 @lru_cache(maxsize=20000)
 def _asks_for(code: str, companion: str) -> bool:
     """Does the code's 'use additional code' note reference the companion?"""
-    return any(icd10cm.in_range(companion, ref) for n in icd10cm.use_additional(code) for ref in icd10cm.code_refs(n))
+    return any(
+        icd10cm.in_range(companion, ref)
+        for n in icd10cm.use_additional(code)
+        for ref in icd10cm.code_refs(n)
+    )
 
 
 def adult_bmi_code(bmi: float) -> str:
@@ -218,11 +263,23 @@ def companions(found: list[Dx], note: str, ctx: Context, age: int) -> list[Dx]:
         if code in have:
             return
         have.add(code)
-        out.append(Dx(code, conf, m.start() if m else None, m.end() if m else None, source="rule",
-                      kind="companion", rank=(8, m.start() if m else 0), anchor=anchor.code if anchor else None))  # fmt: skip
+        out.append(
+            Dx(
+                code,
+                conf,
+                m.start() if m else None,
+                m.end() if m else None,
+                source="rule",
+                kind="companion",
+                rank=(8, m.start() if m else 0),
+                anchor=anchor.code if anchor else None,
+            )
+        )
 
-    smoking = None if _NOT_SMOKER.search(note) and not _CURRENT_SMOKER.search(note) else next(
-        ((c, m) for c, rx in _SMOKER if (m := _search(rx, note, ctx))), None
+    smoking = (
+        None
+        if _NOT_SMOKER.search(note) and not _CURRENT_SMOKER.search(note)
+        else next(((c, m) for c, rx in _SMOKER if (m := _search(rx, note, ctx))), None)
     )
     if smoking and not any(c.startswith("F17") for c in have):
         add(smoking[0], None, smoking[1], 0.88)
@@ -309,7 +366,11 @@ def code_first_order(items: list) -> list:
         moved = False
         for i, d in enumerate(items):
             refs = [r for n in icd10cm.code_first(d.code) for r in icd10cm.code_refs(n)]
-            later = [j for j in range(i + 1, len(items)) if any(icd10cm.in_range(items[j].code, r) for r in refs)]
+            later = [
+                j
+                for j in range(i + 1, len(items))
+                if any(icd10cm.in_range(items[j].code, r) for r in refs)
+            ]
             if later:
                 items.insert(max(later), items.pop(i))
                 moved = True

@@ -35,11 +35,22 @@ BODY_PARTS = frozenset(
 )
 # lay words for limb regions used in code titles
 _EXPAND = {
-    "thigh": ("lower", "limb"), "leg": ("lower", "limb"), "calf": ("lower", "limb", "leg"),
-    "shin": ("lower", "limb", "leg"), "knee": ("lower", "limb"), "distal": ("lower",), "proximal": ("upper",), "arm": ("upper", "limb"),
-    "forearm": ("upper", "limb"), "elbow": ("upper", "limb"), "foot": ("lower", "limb"),
-    "ankle": ("lower", "limb"), "pinky": ("little",), "both": ("bilateral",), "index": ("index",),
-}  # fmt: skip
+    "thigh": ("lower", "limb"),
+    "leg": ("lower", "limb"),
+    "calf": ("lower", "limb", "leg"),
+    "shin": ("lower", "limb", "leg"),
+    "knee": ("lower", "limb"),
+    "distal": ("lower",),
+    "proximal": ("upper",),
+    "arm": ("upper", "limb"),
+    "forearm": ("upper", "limb"),
+    "elbow": ("upper", "limb"),
+    "foot": ("lower", "limb"),
+    "ankle": ("lower", "limb"),
+    "pinky": ("little",),
+    "both": ("bilateral",),
+    "index": ("index",),
+}
 
 
 @dataclass
@@ -119,10 +130,6 @@ def desc_tokens(code: str) -> frozenset[str]:
     return frozenset(t for t in norm_tokens(desc) if t not in _STOP)
 
 
-def _descendants(code: str, depth: int = 3) -> list[str]:
-    return list(_subtree(code, depth))
-
-
 # The code set is fixed, so everything below that depends only on codes is
 # memoised: refine runs for every mention of every note.
 @lru_cache(maxsize=50000)
@@ -135,7 +142,9 @@ def _subtree(code: str, depth: int = 3) -> tuple[str, ...]:
 
 
 # Generic qualifiers confirm a code less than the words naming the condition or site.
-_QUALIFIERS = frozenset("right left bilateral unilateral displaced nondisplaced closed open acute chronic".split())
+_QUALIFIERS = frozenset(
+    "right left bilateral unilateral displaced nondisplaced closed open acute chronic".split()
+)
 _SIDE_SET = frozenset(_SIDES)
 
 
@@ -147,7 +156,13 @@ def _fit_parts(code: str, parent: str) -> tuple[frozenset[str], ...]:
     own = desc_tokens(code)
     diff = own - desc_tokens(parent)
     wanted = own - {"unspecified"}
-    return diff - _QUALIFIERS, diff & _QUALIFIERS, wanted - _QUALIFIERS, wanted & _QUALIFIERS, diff & _SIDE_SET
+    return (
+        diff - _QUALIFIERS,
+        diff & _QUALIFIERS,
+        wanted - _QUALIFIERS,
+        wanted & _QUALIFIERS,
+        diff & _SIDE_SET,
+    )
 
 
 def _fit(code: str, parent: str, ctx: Ctx) -> float | None:
@@ -156,8 +171,12 @@ def _fit(code: str, parent: str, ctx: Ctx) -> float | None:
     if side and ctx.laterality and ctx.laterality not in side:
         return None
     t = ctx.tokens
-    return (len(hit_words & t) + 0.3 * len(hit_qual & t)
-            - 0.5 * len(own_words - t) - 0.1 * len(own_qual - t))  # fmt: skip
+    return (
+        len(hit_words & t)
+        + 0.3 * len(hit_qual & t)
+        - 0.5 * len(own_words - t)
+        - 0.1 * len(own_qual - t)
+    )
 
 
 @lru_cache(maxsize=50000)
@@ -200,7 +219,9 @@ def _level(code: str) -> tuple[tuple[str, ...], bool, bool]:
     if not kids:
         return kids, False, False
     extensions = all(len(k) == 7 for k in kids) and bool(icd10cm.seven_chr_def(kids[0]))
-    sided = any("right" in desc_tokens(k) for k in kids) and any("left" in desc_tokens(k) for k in kids)
+    sided = any("right" in desc_tokens(k) for k in kids) and any(
+        "left" in desc_tokens(k) for k in kids
+    )
     return kids, extensions, sided
 
 

@@ -17,26 +17,71 @@ from services.coding.domain.prefilter import Gate, any_in, folded, lower_ascii
 # ----------------------------------------------------------------------------- sections
 
 SECTION_KINDS: dict[str, str] = {
-    "assessment": "assessment", "assessment and plan": "assessment", "assessment/plan": "assessment",
-    "a/p": "assessment", "a&p": "assessment", "impression": "assessment", "impressions": "assessment",
-    "impression and plan": "assessment", "diagnosis": "assessment", "diagnoses": "assessment",
-    "dx": "assessment", "final diagnosis": "assessment", "final diagnoses": "assessment",
-    "clinical impression": "assessment", "ed diagnosis": "assessment", "problem list addressed": "assessment",
-    "assessment & plan": "assessment", "medical decision making": "mdm", "mdm": "mdm",
-    "ed course": "mdm", "plan": "plan", "disposition": "plan",
-    "chief complaint": "cc", "cc": "cc", "reason for visit": "cc",
-    "hpi": "hpi", "history of present illness": "hpi", "subjective": "hpi", "interval history": "hpi",
-    "pmh": "pmh", "past medical history": "pmh", "medical history": "pmh", "problem list": "pmh",
-    "past surgical history": "pmh", "psh": "pmh", "family history": "family", "fh": "family",
-    "social history": "social", "sh": "social", "medications": "meds", "meds": "meds",
-    "current medications": "meds", "medication list": "meds", "allergies": "allergies",
-    "ros": "ros", "review of systems": "ros", "exam": "exam", "physical exam": "exam", "pe": "exam",
-    "objective": "exam", "vitals": "exam", "vital signs": "exam",
-    "procedure": "procedure", "procedures": "procedure", "procedure note": "procedure",
-    "results": "results", "labs": "results", "data": "results", "imaging": "results",
-    "diagnostics": "results", "tests": "results", "immunizations": "procedure",
-    "time": "time", "attestation": "time",
-}  # fmt: skip
+    "assessment": "assessment",
+    "assessment and plan": "assessment",
+    "assessment/plan": "assessment",
+    "a/p": "assessment",
+    "a&p": "assessment",
+    "impression": "assessment",
+    "impressions": "assessment",
+    "impression and plan": "assessment",
+    "diagnosis": "assessment",
+    "diagnoses": "assessment",
+    "dx": "assessment",
+    "final diagnosis": "assessment",
+    "final diagnoses": "assessment",
+    "clinical impression": "assessment",
+    "ed diagnosis": "assessment",
+    "problem list addressed": "assessment",
+    "assessment & plan": "assessment",
+    "medical decision making": "mdm",
+    "mdm": "mdm",
+    "ed course": "mdm",
+    "plan": "plan",
+    "disposition": "plan",
+    "chief complaint": "cc",
+    "cc": "cc",
+    "reason for visit": "cc",
+    "hpi": "hpi",
+    "history of present illness": "hpi",
+    "subjective": "hpi",
+    "interval history": "hpi",
+    "pmh": "pmh",
+    "past medical history": "pmh",
+    "medical history": "pmh",
+    "problem list": "pmh",
+    "past surgical history": "pmh",
+    "psh": "pmh",
+    "family history": "family",
+    "fh": "family",
+    "social history": "social",
+    "sh": "social",
+    "medications": "meds",
+    "meds": "meds",
+    "current medications": "meds",
+    "medication list": "meds",
+    "allergies": "allergies",
+    "ros": "ros",
+    "review of systems": "ros",
+    "exam": "exam",
+    "physical exam": "exam",
+    "pe": "exam",
+    "objective": "exam",
+    "vitals": "exam",
+    "vital signs": "exam",
+    "procedure": "procedure",
+    "procedures": "procedure",
+    "procedure note": "procedure",
+    "results": "results",
+    "labs": "results",
+    "data": "results",
+    "imaging": "results",
+    "diagnostics": "results",
+    "tests": "results",
+    "immunizations": "procedure",
+    "time": "time",
+    "attestation": "time",
+}
 
 _HEADER = re.compile(r"^[ \t]*([A-Za-z][A-Za-z /&]{0,40}?)[ \t]*:", re.M)
 
@@ -131,43 +176,118 @@ def _add_sentence(text: str, out: list, s: int, e: int) -> None:
 # ----------------------------------------------------------------------------- tokens
 
 ABBREVIATIONS: dict[str, str] = {
-    "htn": "hypertension", "hld": "hyperlipidemia", "dm": "diabetes mellitus",
-    "dm2": "type 2 diabetes mellitus", "t2dm": "type 2 diabetes mellitus",
-    "dmii": "type 2 diabetes mellitus", "niddm": "type 2 diabetes mellitus",
-    "t1dm": "type 1 diabetes mellitus", "dm1": "type 1 diabetes mellitus", "iddm": "type 1 diabetes mellitus",
-    "ckd": "chronic kidney disease", "esrd": "end stage renal disease", "chf": "congestive heart failure",
-    "hfref": "heart failure reduced ejection fraction", "hfpef": "heart failure preserved ejection fraction",
-    "afib": "atrial fibrillation", "copd": "chronic obstructive pulmonary disease",
-    "uri": "upper respiratory infection", "urti": "upper respiratory infection",
-    "uti": "urinary tract infection", "aom": "acute otitis media", "om": "otitis media",
-    "oa": "osteoarthritis", "djd": "osteoarthritis", "lbp": "low back pain",
-    "gerd": "gastroesophageal reflux disease", "cad": "coronary artery disease",
-    "mi": "myocardial infarction", "cva": "stroke", "dvt": "deep vein thrombosis",
-    "bph": "benign prostatic hyperplasia", "osa": "obstructive sleep apnea",
-    "adhd": "attention deficit hyperactivity disorder", "mdd": "major depressive disorder",
-    "gad": "generalized anxiety disorder", "sob": "shortness of breath", "doe": "dyspnea",
-    "fx": "fracture", "lac": "laceration", "abd": "abdominal", "rlq": "right lower quadrant",
-    "llq": "left lower quadrant", "ruq": "right upper quadrant", "luq": "left upper quadrant",
-    "bilat": "bilateral", "b/l": "bilateral", "rt": "right", "lt": "left", "r": "right", "l": "left",
-    "strep": "streptococcal", "pna": "pneumonia", "ii": "2", "covid": "covid19",
-    "sars": "covid19", "hyperlipidaemia": "hyperlipidemia",
-    "tm": "tympanic membrane", "n/v": "nausea vomiting", "w/": "with", "w/o": "without",
-    "gi": "gastrointestinal", "ha": "headache", "tia": "transient ischemic attack",
-    "hypothyroid": "hypothyroidism", "hyperthyroid": "hyperthyroidism",
-}  # fmt: skip
+    "htn": "hypertension",
+    "hld": "hyperlipidemia",
+    "dm": "diabetes mellitus",
+    "dm2": "type 2 diabetes mellitus",
+    "t2dm": "type 2 diabetes mellitus",
+    "dmii": "type 2 diabetes mellitus",
+    "niddm": "type 2 diabetes mellitus",
+    "t1dm": "type 1 diabetes mellitus",
+    "dm1": "type 1 diabetes mellitus",
+    "iddm": "type 1 diabetes mellitus",
+    "ckd": "chronic kidney disease",
+    "esrd": "end stage renal disease",
+    "chf": "congestive heart failure",
+    "hfref": "heart failure reduced ejection fraction",
+    "hfpef": "heart failure preserved ejection fraction",
+    "afib": "atrial fibrillation",
+    "copd": "chronic obstructive pulmonary disease",
+    "uri": "upper respiratory infection",
+    "urti": "upper respiratory infection",
+    "uti": "urinary tract infection",
+    "aom": "acute otitis media",
+    "om": "otitis media",
+    "oa": "osteoarthritis",
+    "djd": "osteoarthritis",
+    "lbp": "low back pain",
+    "gerd": "gastroesophageal reflux disease",
+    "cad": "coronary artery disease",
+    "mi": "myocardial infarction",
+    "cva": "stroke",
+    "dvt": "deep vein thrombosis",
+    "bph": "benign prostatic hyperplasia",
+    "osa": "obstructive sleep apnea",
+    "adhd": "attention deficit hyperactivity disorder",
+    "mdd": "major depressive disorder",
+    "gad": "generalized anxiety disorder",
+    "sob": "shortness of breath",
+    "doe": "dyspnea",
+    "fx": "fracture",
+    "lac": "laceration",
+    "abd": "abdominal",
+    "rlq": "right lower quadrant",
+    "llq": "left lower quadrant",
+    "ruq": "right upper quadrant",
+    "luq": "left upper quadrant",
+    "bilat": "bilateral",
+    "b/l": "bilateral",
+    "rt": "right",
+    "lt": "left",
+    "r": "right",
+    "l": "left",
+    "strep": "streptococcal",
+    "pna": "pneumonia",
+    "ii": "2",
+    "covid": "covid19",
+    "sars": "covid19",
+    "hyperlipidaemia": "hyperlipidemia",
+    "tm": "tympanic membrane",
+    "n/v": "nausea vomiting",
+    "w/": "with",
+    "w/o": "without",
+    "gi": "gastrointestinal",
+    "ha": "headache",
+    "tia": "transient ischemic attack",
+    "hypothyroid": "hypothyroidism",
+    "hyperthyroid": "hyperthyroidism",
+}
 
 LEMMAS: dict[str, str] = {
-    "sprained": "sprain", "strained": "strain", "fractured": "fracture", "broken": "fracture",
-    "twisted": "sprain", "rolled": "sprain", "bruise": "contusion", "bruised": "contusion",
-    "bruising": "contusion", "lacerated": "laceration", "dislocated": "dislocation",
-    "infected": "infection", "diabetic": "diabetes", "hypertensive": "hypertension",
-    "asthmatic": "asthma", "obese": "obesity", "painful": "pain", "aching": "pain", "ache": "pain",
-    "coughing": "cough", "vomited": "vomiting", "wheezes": "wheezing", "wheeze": "wheezing",
-    "feverish": "fever", "febrile": "fever", "kidneys": "kidney", "ears": "ear", "knees": "knee",
-    "burning": "burning", "pharyngeal": "pharyngitis", "otalgia": "earache", "buckle": "torus",
-    "examination": "exam", "examinations": "exam", "nevi": "nevus", "calculi": "calculus", "emboli": "embolus", "thrombi": "thrombus", "fungi": "fungus",
-    "bronchi": "bronchus", "metastases": "metastasis", "feet": "foot", "teeth": "tooth",
-}  # fmt: skip
+    "sprained": "sprain",
+    "strained": "strain",
+    "fractured": "fracture",
+    "broken": "fracture",
+    "twisted": "sprain",
+    "rolled": "sprain",
+    "bruise": "contusion",
+    "bruised": "contusion",
+    "bruising": "contusion",
+    "lacerated": "laceration",
+    "dislocated": "dislocation",
+    "infected": "infection",
+    "diabetic": "diabetes",
+    "hypertensive": "hypertension",
+    "asthmatic": "asthma",
+    "obese": "obesity",
+    "painful": "pain",
+    "aching": "pain",
+    "ache": "pain",
+    "coughing": "cough",
+    "vomited": "vomiting",
+    "wheezes": "wheezing",
+    "wheeze": "wheezing",
+    "feverish": "fever",
+    "febrile": "fever",
+    "kidneys": "kidney",
+    "ears": "ear",
+    "knees": "knee",
+    "burning": "burning",
+    "pharyngeal": "pharyngitis",
+    "otalgia": "earache",
+    "buckle": "torus",
+    "examination": "exam",
+    "examinations": "exam",
+    "nevi": "nevus",
+    "calculi": "calculus",
+    "emboli": "embolus",
+    "thrombi": "thrombus",
+    "fungi": "fungus",
+    "bronchi": "bronchus",
+    "metastases": "metastasis",
+    "feet": "foot",
+    "teeth": "tooth",
+}
 
 _TOKEN = re.compile(r"b/l|w/o|w/|n/v|[a-z0-9]+(?:\.[0-9]+)?", re.I)
 _TOKEN_LOW = folded(_TOKEN)
@@ -265,7 +385,9 @@ def norm_tokens(phrase: str) -> list[str]:
         if raw in ("r", "l"):
             continue
         words.extend((w, 0, 0) for w in _norm_word(raw))
-    if not _BOUND.intersection(w for w, _, _ in words) and "covid19" not in (w for w, _, _ in words):
+    if not _BOUND.intersection(w for w, _, _ in words) and "covid19" not in (
+        w for w, _, _ in words
+    ):
         return [w for w, _, _ in words]
     return [w for w, _, _ in _bind(words)]
 
@@ -276,28 +398,46 @@ def norm_tokens(phrase: str) -> list[str]:
 # Pre-triggers scope forward to the end of the sentence or a termination term;
 # post-triggers scope back over the current comma-delimited chunk (max 6 tokens).
 _PRE = [
-    (r"\bnegative for\b|\bdenie[sd]\b|\bdeny(?:ing)?\b|\bno evidence of\b|\bno signs? of\b|\bfree of\b"
-     r"|\babsence of\b|\bwithout\b|\bw/o\b|\bno\b|\bnot\b|\bnever\b|\bnone\b|\bruled out for\b"
-     r"|\brules out\b|\bresolved\b|\bhold\b|\bheld\b|\bholding\b|\bdiscontinued?\b|\bstopped\b", "negated"),
-    (r"\brule out\b|\br/o\b|\bprobable\b|\bprobably\b|\bpossible\b|\bpossibly\b|\bsuspect(?:ed)?\b"
-     r"|\bsuspicious for\b|\bsuspicion (?:of|for)\b|\blikely\b|\bquestionable\b|\bconcern(?:ing)? for\b"
-     r"|\bpresumed\b|\bdifferential(?: diagnosis)? includes\b|\bconsider(?:ing)?\b|\bversus\b|\bvs\.?\b"
-     r"|\bcannot exclude\b|\bequivocal\b|\bworrisome for\b|\bevaluate for\b|\bscreen(?:ing)? for\b", "uncertain"),
-    (r"\bhistory of\b|\bhx of\b|\bh/o\b|\bpast history\b|\bprior history\b|\bprevious(?:ly)?\b"
-     r"|\bs/p\b|\bstatus post\b|\bformer\b|\bremote\b|\bex-", "history"),
-    (r"\bfamily history\b|\bfamily hx\b|\bfhx?\b|\b(?:mother|father|brother|sister|sibling|grandmother"
-     r"|grandfather|aunt|uncle|parent)s?\b (?:has|had|with)\b", "family"),
-    (r"\bwill\b|\bplan(?:s|ned)? to\b|\bscheduled? for\b|\bto be\b|\bif\b|\bshould\b|\brecommend(?:ed)?\b"
-     r"|\bdeclined\b|\brefused\b|\bdeferred\b|\bnext visit\b|\breturn for\b|\bsent (?:out|to)\b"
-     r"|\breferr(?:al|ed) (?:to|for)\b", "hypothetical"),
-]  # fmt: skip
+    (
+        r"\bnegative for\b|\bdenie[sd]\b|\bdeny(?:ing)?\b|\bno evidence of\b|\bno signs? of\b|\bfree of\b"
+        r"|\babsence of\b|\bwithout\b|\bw/o\b|\bno\b|\bnot\b|\bnever\b|\bnone\b|\bruled out for\b"
+        r"|\brules out\b|\bresolved\b|\bhold\b|\bheld\b|\bholding\b|\bdiscontinued?\b|\bstopped\b",
+        "negated",
+    ),
+    (
+        r"\brule out\b|\br/o\b|\bprobable\b|\bprobably\b|\bpossible\b|\bpossibly\b|\bsuspect(?:ed)?\b"
+        r"|\bsuspicious for\b|\bsuspicion (?:of|for)\b|\blikely\b|\bquestionable\b|\bconcern(?:ing)? for\b"
+        r"|\bpresumed\b|\bdifferential(?: diagnosis)? includes\b|\bconsider(?:ing)?\b|\bversus\b|\bvs\.?\b"
+        r"|\bcannot exclude\b|\bequivocal\b|\bworrisome for\b|\bevaluate for\b|\bscreen(?:ing)? for\b",
+        "uncertain",
+    ),
+    (
+        r"\bhistory of\b|\bhx of\b|\bh/o\b|\bpast history\b|\bprior history\b|\bprevious(?:ly)?\b"
+        r"|\bs/p\b|\bstatus post\b|\bformer\b|\bremote\b|\bex-",
+        "history",
+    ),
+    (
+        r"\bfamily history\b|\bfamily hx\b|\bfhx?\b|\b(?:mother|father|brother|sister|sibling|grandmother"
+        r"|grandfather|aunt|uncle|parent)s?\b (?:has|had|with)\b",
+        "family",
+    ),
+    (
+        r"\bwill\b|\bplan(?:s|ned)? to\b|\bscheduled? for\b|\bto be\b|\bif\b|\bshould\b|\brecommend(?:ed)?\b"
+        r"|\bdeclined\b|\brefused\b|\bdeferred\b|\bnext visit\b|\breturn for\b|\bsent (?:out|to)\b"
+        r"|\breferr(?:al|ed) (?:to|for)\b",
+        "hypothetical",
+    ),
+]
 _POST = [
-    (r"\bnegative\b|\bruled out\b|\bwas excluded\b|\bis excluded\b|\babsent\b|\bnot (?:seen|present|found)\b"
-     r"|\bunlikely\b|\bresolved\b", "negated"),
+    (
+        r"\bnegative\b|\bruled out\b|\bwas excluded\b|\bis excluded\b|\babsent\b|\bnot (?:seen|present|found)\b"
+        r"|\bunlikely\b|\bresolved\b",
+        "negated",
+    ),
     (r"\bis suspected\b|\bsuspected\b|\bpossible\b|\bquestioned\b|\bnot excluded\b", "uncertain"),
     (r"\bin the past\b|\byears ago\b", "history"),
     (r"\bprecautions\b|\bwarning signs\b|\bprevention\b|\bup to date\b|\butd\b", "hypothetical"),
-]  # fmt: skip
+]
 _PRE_RE = [(re.compile(p, re.I), k) for p, k in _PRE]
 _POST_RE = [(re.compile(p, re.I), k) for p, k in _POST]
 _PRE_GATES = [(Gate(rx, fold=True), k) for rx, k in _PRE_RE]
@@ -342,7 +482,11 @@ class Context:
         scopes = self.scopes
         packed = self.__dict__.get("_packed")
         if packed is None or packed[0] is not scopes or packed[1] != len(scopes):
-            packed = (scopes, len(scopes), [(s.start, s.end + 1, _RANK.get(s.kind, 5)) for s in scopes])
+            packed = (
+                scopes,
+                len(scopes),
+                [(s.start, s.end + 1, _RANK.get(s.kind, 5)) for s in scopes],
+            )
             self.__dict__["_packed"] = packed
         best = 5
         for lo, hi, rank in packed[2]:
@@ -365,7 +509,10 @@ def context(note: str, sents: list[Sentence]) -> Context:
         if got is None:
             if triggers is None:
                 triggers = _note_triggers(low_note)
-            got = _SCOPES.put(key, _scopes(text, None if low_note is None else low_note[s.start : s.end], triggers))
+            got = _SCOPES.put(
+                key,
+                _scopes(text, None if low_note is None else low_note[s.start : s.end], triggers),
+            )
         base = s.start
         for a, b, kind, trigger in got:
             scopes.append(Scope(base + a, base + b, kind, trigger))
@@ -399,7 +546,9 @@ def _scopes(text: str, low: str | None, triggers) -> tuple[tuple[int, int, str, 
     # the sentence itself; the keyword pre-checks never change a match
     pre, post, terminations = triggers
     out: list[tuple[int, int, str, str]] = []
-    terms = [m.start() for m in _TERMINATION_GATE.scan(text, low)] if any_in(terminations, low) else []
+    terms = (
+        [m.start() for m in _TERMINATION_GATE.scan(text, low)] if any_in(terminations, low) else []
+    )
     for gate, keys, kind in pre:
         if not any_in(keys, low):
             continue
@@ -416,8 +565,11 @@ def _scopes(text: str, low: str | None, triggers) -> tuple[tuple[int, int, str, 
         if not any_in(keys, low):
             continue
         for m in gate.scan(text, low):
-            chunk = max(text.rfind(",", 0, m.start()), text.rfind(":", 0, m.start()),
-                        max([t for t in terms if t < m.start()] + [-1]))  # fmt: skip
+            chunk = max(
+                text.rfind(",", 0, m.start()),
+                text.rfind(":", 0, m.start()),
+                max([t for t in terms if t < m.start()] + [-1]),
+            )
             start = chunk + 1
             toks = list(_WORD.finditer(text[start : m.start()]))
             if len(toks) > 6:
@@ -436,7 +588,9 @@ _ALL_TRIGGERS = (
 def _not_negation(text: str, m: re.Match) -> bool:
     """'no' / 'not' that do not negate a finding ('not improving', 'no longer')."""
     after = text[m.end() : m.end() + 20].lower()
-    return after.lstrip().startswith(("improv", "longer", "only", "better", "sure", "certain", "responding"))
+    return after.lstrip().startswith(
+        ("improv", "longer", "only", "better", "sure", "certain", "responding")
+    )
 
 
 def _chunk_end(text: str, pos: int) -> int:

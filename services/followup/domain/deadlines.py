@@ -205,14 +205,20 @@ def co29_recommendation(
     if when <= deadline:
         margin = (deadline - when).days
         return TimelyFilingFinding(
-            "appeal", True, deadline, when,
+            "appeal",
+            True,
+            deadline,
+            when,
             f"Timely: {proof}; {margin} days before the {limit}. Appeal CO-29 with this proof.",
-        )  # fmt: skip
+        )
     late = (when - deadline).days
     return TimelyFilingFinding(
-        "write off", False, deadline, when,
+        "write off",
+        False,
+        deadline,
+        when,
         f"Late: {proof}; {late} days after the {limit}. Write off as timely filing.",
-    )  # fmt: skip
+    )
 
 
 def timely_filing_evidence(

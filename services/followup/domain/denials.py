@@ -101,9 +101,16 @@ def classify(
                 Rule("Patient responsibility (unlisted reason)", "", ""), "unknown", False
             )
         return Classification(
-            "unclassified", "review", "Unknown adjustment reason", carc, group, False, remarks,
-            None, "unknown",
-        )  # fmt: skip
+            "unclassified",
+            "review",
+            "Unknown adjustment reason",
+            carc,
+            group,
+            False,
+            remarks,
+            None,
+            "unknown",
+        )
     if base.use_rarc:
         for code in remarks:
             r = rules.rarc.get(code)

@@ -85,9 +85,16 @@ def find_no_response(
         left = days_left(deadline, as_of)
         out.append(
             NoResponse(
-                c.claim_id, c.payer_id, reason, waiting, threshold, deadline, left,
-                escalation(left), priority(c.total_charge, left),
+                c.claim_id,
+                c.payer_id,
+                reason,
+                waiting,
+                threshold,
+                deadline,
+                left,
+                escalation(left),
+                priority(c.total_charge, left),
             )
-        )  # fmt: skip
+        )
     out.sort(key=lambda n: (-n.priority, n.claim_id))
     return out

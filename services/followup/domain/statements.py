@@ -207,16 +207,27 @@ def render_pdf(statement: Statement, path: str | Path) -> Path:
     for ln in s.lines:
         rows.append(
             [
-                ln.service_date.isoformat(), ln.code, Paragraph(escape(ln.description), body),
-                _money(ln.billed), _money(ln.insurance_paid), _money(ln.adjustments),
+                ln.service_date.isoformat(),
+                ln.code,
+                Paragraph(escape(ln.description), body),
+                _money(ln.billed),
+                _money(ln.insurance_paid),
+                _money(ln.adjustments),
                 _money(ln.patient_due),
             ]
-        )  # fmt: skip
+        )
     t = s.totals
     rows.append(
-        ["", "", "Totals", _money(t["billed"]), _money(t["insurance_paid"]),
-         _money(t["adjustments"]), _money(t["patient_due"])]
-    )  # fmt: skip
+        [
+            "",
+            "",
+            "Totals",
+            _money(t["billed"]),
+            _money(t["insurance_paid"]),
+            _money(t["adjustments"]),
+            _money(t["patient_due"]),
+        ]
+    )
     if s.payments_received:
         rows.append(["", "", "Your payments", "", "", "", _money(-s.payments_received)])
     rows.append(["", "", "Amount due", "", "", "", _money(s.amount_due)])
@@ -239,8 +250,12 @@ def render_pdf(statement: Statement, path: str | Path) -> Path:
     story += [table, Spacer(1, 0.3 * inch), Paragraph("<b>How to pay</b>", body)]
     story += [Paragraph(escape(x), body) for x in s.how_to_pay]
     doc = SimpleDocTemplate(
-        str(path), pagesize=LETTER, title=f"Statement {s.statement_id}", invariant=1,
-        leftMargin=0.6 * inch, rightMargin=0.6 * inch,
-    )  # fmt: skip
+        str(path),
+        pagesize=LETTER,
+        title=f"Statement {s.statement_id}",
+        invariant=1,
+        leftMargin=0.6 * inch,
+        rightMargin=0.6 * inch,
+    )
     doc.build(story)
     return path

@@ -55,8 +55,18 @@ def _check(inq: StatusInquiry, n: int) -> None:
 
 def _person_nm1(tx: Transaction, qualifier: str, p: Person, member_id: str | None) -> None:
     if member_id:
-        tx.add("NM1", qualifier, "1", clean(p.last_name, 60), clean(p.first_name, 35),
-               "", "", "", "MI", clean(member_id, 80))  # fmt: skip
+        tx.add(
+            "NM1",
+            qualifier,
+            "1",
+            clean(p.last_name, 60),
+            clean(p.first_name, 35),
+            "",
+            "",
+            "",
+            "MI",
+            clean(member_id, 80),
+        )
     else:
         tx.add("NM1", qualifier, "1", clean(p.last_name, 60), clean(p.first_name, 35))
 
@@ -92,13 +102,25 @@ def build_276(
     for n, inq in enumerate(inquiries, start=1):
         _check(inq, n)
     ix = Interchange(
-        sender_id=sender_id, receiver_id=receiver_id, control_number=interchange_control_number,
-        group_control_number=group_control_number, functional_id="HR", version=VERSION,
-        transaction_type="276", created_at=created_at, usage=usage,
-    )  # fmt: skip
+        sender_id=sender_id,
+        receiver_id=receiver_id,
+        control_number=interchange_control_number,
+        group_control_number=group_control_number,
+        functional_id="HR",
+        version=VERSION,
+        transaction_type="276",
+        created_at=created_at,
+        usage=usage,
+    )
     tx = ix.new_transaction()
-    tx.add("BHT", "0010", "13", f"{interchange_control_number:09d}",
-           x12_date(created_at), created_at.strftime("%H%M"))  # fmt: skip
+    tx.add(
+        "BHT",
+        "0010",
+        "13",
+        f"{interchange_control_number:09d}",
+        x12_date(created_at),
+        created_at.strftime("%H%M"),
+    )
 
     # payer -> provider -> claims, in first-seen order so output is stable
     tree: dict[tuple[str, str], dict[tuple[str, str], list[StatusInquiry]]] = {}

@@ -145,8 +145,15 @@ def _apply_stc(claim: ClaimStatus, el: list[str], seps, n: int) -> None:
 
 # Claim status category codes (code list 507) grouped by what follow-up does next.
 _REJECTED = {"A3", "A4", "A6", "A7", "A8"}
-_FINAL = {"F1": "paid", "F2": "denied", "F3": "revised", "F3F": "revised", "F3N": "revised",
-          "F4": "finalized", "F0": "finalized"}  # fmt: skip
+_FINAL = {
+    "F1": "paid",
+    "F2": "denied",
+    "F3": "revised",
+    "F3F": "revised",
+    "F3N": "revised",
+    "F4": "finalized",
+    "F0": "finalized",
+}
 
 
 def status_outcome(category: str) -> str:

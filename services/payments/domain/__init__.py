@@ -15,7 +15,17 @@ from .remittance import (
 )
 
 __all__ = [
-    "Adjustment", "ClaimPayment", "Era835", "Party", "Payment", "ProviderAdjustment",
-    "RemitTransaction", "ServiceLine", "check_claim", "check_era", "check_transaction",
-    "era_to_json", "parse_835",
-]  # fmt: skip
+    "Adjustment",
+    "ClaimPayment",
+    "Era835",
+    "Party",
+    "Payment",
+    "ProviderAdjustment",
+    "RemitTransaction",
+    "ServiceLine",
+    "check_claim",
+    "check_era",
+    "check_transaction",
+    "era_to_json",
+    "parse_835",
+]

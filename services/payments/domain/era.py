@@ -178,7 +178,9 @@ def _parse(  # noqa: C901 - one flat hot loop
                         raise _unexpected(n, sid, state)
                     ln = len(seg)
                     if ln < 4:
-                        raise X12Error("SVC01-SVC03 (procedure, charge, payment) are required", n, sid)  # fmt: skip
+                        raise X12Error(
+                            "SVC01-SVC03 (procedure, charge, payment) are required", n, sid
+                        )
                     proc = procedures_get(seg[1])
                     if proc is None:
                         proc = svc_procedure(seg[1], n, comp, warns, procedures)
@@ -196,7 +198,9 @@ def _parse(  # noqa: C901 - one flat hot loop
                         units = mc_get(v)
                         if units is None:
                             units = mc[v] = number(v, n, sid, 5)
-                    line = new_line(proc[0], proc[1], proc[2], charge, paid, ln > 4 and seg[4] or None, units)  # fmt: skip
+                    line = new_line(
+                        proc[0], proc[1], proc[2], charge, paid, ln > 4 and seg[4] or None, units
+                    )
                     if ln > 6:
                         svc_original(line, seg, n, comp, warns)
                     if claim.service_lines is empty_list:
@@ -209,7 +213,9 @@ def _parse(  # noqa: C901 - one flat hot loop
                     if state < PAYEE or state > LINE:
                         raise _unexpected(n, sid, state)
                     if state == PAYEE:
-                        warns.append(f"segment {n} (CLP): claim payment outside an LX header number loop")  # fmt: skip
+                        warns.append(
+                            f"segment {n} (CLP): claim payment outside an LX header number loop"
+                        )
                     claim = None
                     if len(seg) > 9 and seg[1] and seg[2] in statuses:
                         # CLP03-CLP05 inline (claim totals, nearly all distinct: no memo);
@@ -218,10 +224,17 @@ def _parse(  # noqa: C901 - one flat hot loop
                         if not (v.strip(nc) or p.strip(nc) or r.strip(nc)):
                             try:
                                 claim = new_claim(
-                                    seg[1], seg[2], D(v), D(p), D(r) if r else None, seg[6],
-                                    seg[7] or None, seg[8] or None, seg[9] or None,
+                                    seg[1],
+                                    seg[2],
+                                    D(v),
+                                    D(p),
+                                    D(r) if r else None,
+                                    seg[6],
+                                    seg[7] or None,
+                                    seg[8] or None,
+                                    seg[9] or None,
                                     len(seg) > 11 and seg[11] or None,
-                                )  # fmt: skip
+                                )
                             except (ArithmeticError, ValueError):
                                 pass
                     if claim is None:
@@ -430,8 +443,9 @@ def _name_checked(seg, n, state, claim) -> None:
     if q not in CLAIM_NAMES:
         raise X12Error(
             f"NM101 {q!r} is not allowed in loop 2100; expected QC, IL, 74, 82, TT, PR or GB",
-            n, "NM1",
-        )  # fmt: skip
+            n,
+            "NM1",
+        )
     raise AssertionError("name_record accepts every valid NM1")  # pragma: no cover
 
 
@@ -530,9 +544,22 @@ class _Envelope:
     """
 
     __slots__ = (
-        "comp", "out", "isa_numbers", "sender", "receiver", "isa13", "gs06", "st02",
-        "groups", "sets", "st_n", "tx", "party", "warns", "trn_seen",
-    )  # fmt: skip
+        "comp",
+        "out",
+        "isa_numbers",
+        "sender",
+        "receiver",
+        "isa13",
+        "gs06",
+        "st02",
+        "groups",
+        "sets",
+        "st_n",
+        "tx",
+        "party",
+        "warns",
+        "trn_seen",
+    )
 
     def __init__(self, comp: str) -> None:
         self.comp = comp
@@ -632,7 +659,9 @@ class _Envelope:
         else:
             self.warns.append(f"segment {n} (BPR): BPR16 payment date is missing")
         pay = Payment(seg[1], number(seg[2], n, sid, 2), seg[3], seg[4], paid_on)
-        tx = RemitTransaction(self.st02, self.isa13, self.gs06, pay, Party("PR", ""), Party("PE", ""))  # fmt: skip
+        tx = RemitTransaction(
+            self.st02, self.isa13, self.gs06, pay, Party("PR", ""), Party("PE", "")
+        )
         tx.warnings = self.warns
         self.tx = tx
         return HDR
@@ -643,11 +672,15 @@ class _Envelope:
             if state < HDR_START:
                 raise _unexpected(n, sid, state)
             if state < PAYEE or state == LXS:
-                raise X12Error(f"SE before the transaction is complete; expected {_EXPECTED[state][1]}", n, sid)  # fmt: skip
+                raise X12Error(
+                    f"SE before the transaction is complete; expected {_EXPECTED[state][1]}", n, sid
+                )
             count = seg[1] if len(seg) > 1 else ""
             want = n - self.st_n + 1
             if not count.isdigit() or int(count) != want:
-                raise X12Error(f"SE01 segment count is {count or 'missing'}, expected {want}", n, sid)  # fmt: skip
+                raise X12Error(
+                    f"SE01 segment count is {count or 'missing'}, expected {want}", n, sid
+                )
             if len(seg) < 3 or seg[2] != st02:
                 raise X12Error(f"SE02 does not match ST02 control number {st02}", n, sid)
             self.out.append(self.tx)
@@ -681,7 +714,7 @@ class _Envelope:
                     f"GE01 must count the {sets} transaction set(s) in the group", n, sid
                 )
             if not same_number(seg[2], self.gs06):
-                raise X12Error(f"GE02 does not match GS06 group control number {self.gs06}", n, sid)  # fmt: skip
+                raise X12Error(f"GE02 does not match GS06 group control number {self.gs06}", n, sid)
             return ISA_
         if sid == "IEA":
             if state != ISA_:
@@ -690,7 +723,9 @@ class _Envelope:
             if len(seg) < 3 or not seg[1].isdigit() or int(seg[1]) != groups:
                 raise X12Error(f"IEA01 must count the {groups} functional group(s)", n, sid)
             if not same_number(seg[2], isa13):
-                raise X12Error(f"IEA02 does not match ISA13 interchange control number {isa13}", n, sid)  # fmt: skip
+                raise X12Error(
+                    f"IEA02 does not match ISA13 interchange control number {isa13}", n, sid
+                )
             return OUT
         # ISA
         if state != OUT:

@@ -144,10 +144,17 @@ def claim_payment(seg: list[str], n: int) -> ClaimPayment:
         raise X12Error(f"CLP02 {status!r} is not a claim status code", n, "CLP")
     s = seg if ln >= 12 else seg + PAD
     return new_claim_payment(
-        s[1], status, number(s[3], n, "CLP", 3), number(s[4], n, "CLP", 4),
-        number(s[5], n, "CLP", 5) if s[5] else None, s[6], s[7] or None, s[8] or None,
-        s[9] or None, s[11] or None,
-    )  # fmt: skip
+        s[1],
+        status,
+        number(s[3], n, "CLP", 3),
+        number(s[4], n, "CLP", 4),
+        number(s[5], n, "CLP", 5) if s[5] else None,
+        s[6],
+        s[7] or None,
+        s[8] or None,
+        s[9] or None,
+        s[11] or None,
+    )
 
 
 def claim_remarks(seg: list[str]) -> list[str]:

@@ -38,10 +38,19 @@ CASH_CLEARING = "cash_clearing"
 INTEREST_INCOME = "interest_income"
 PROVIDER_ADJUSTMENT = "provider_adjustment"
 BAD_DEBT_WRITEOFF = "bad_debt_writeoff"
-ACCOUNTS = frozenset({
-    PAYER_RECEIVABLE, PATIENT_RECEIVABLE, GROSS_CHARGES, CONTRACTUAL_ADJUSTMENT,
-    OTHER_ADJUSTMENT, CASH_CLEARING, INTEREST_INCOME, PROVIDER_ADJUSTMENT, BAD_DEBT_WRITEOFF,
-})  # fmt: skip
+ACCOUNTS = frozenset(
+    {
+        PAYER_RECEIVABLE,
+        PATIENT_RECEIVABLE,
+        GROSS_CHARGES,
+        CONTRACTUAL_ADJUSTMENT,
+        OTHER_ADJUSTMENT,
+        CASH_CLEARING,
+        INTEREST_INCOME,
+        PROVIDER_ADJUSTMENT,
+        BAD_DEBT_WRITEOFF,
+    }
+)
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal("0.00")
@@ -102,10 +111,12 @@ def reverse(lines: Iterable[JournalLine]) -> JournalEntry:
 
 def entry_for_claim_charge(claim_id: str, payer_id: str | None, charge: Decimal) -> JournalEntry:
     """Claim billed: Dr payer_receivable / Cr gross_charges."""
-    return _entry([
-        _line(PAYER_RECEIVABLE, charge, claim_id, payer_id),
-        _line(GROSS_CHARGES, -charge, claim_id, payer_id),
-    ])  # fmt: skip
+    return _entry(
+        [
+            _line(PAYER_RECEIVABLE, charge, claim_id, payer_id),
+            _line(GROSS_CHARGES, -charge, claim_id, payer_id),
+        ]
+    )
 
 
 def _all_adjustments(cp: ClaimPayment):
@@ -174,10 +185,12 @@ def entry_for_plb(adj: ProviderAdjustment, payer_id: str | None) -> JournalEntry
     Dr provider_adjustment 100.00 (cleared when the matching reversal posts).
     """
     counter = _PLB_ACCOUNT.get(adj.reason, PROVIDER_ADJUSTMENT)
-    return _entry([
-        _line(CASH_CLEARING, -adj.amount, None, payer_id),
-        _line(counter, adj.amount, None, payer_id),
-    ])  # fmt: skip
+    return _entry(
+        [
+            _line(CASH_CLEARING, -adj.amount, None, payer_id),
+            _line(counter, adj.amount, None, payer_id),
+        ]
+    )
 
 
 def entry_for_writeoff(
@@ -196,10 +209,12 @@ def entry_for_writeoff(
         raise LedgerError(f"unknown ledger account {account!r}")
     if from_account is None:
         from_account = PATIENT_RECEIVABLE if account == BAD_DEBT_WRITEOFF else PAYER_RECEIVABLE
-    return _entry([
-        _line(account, amount, claim_id, payer_id),
-        _line(from_account, -amount, claim_id, payer_id),
-    ])  # fmt: skip
+    return _entry(
+        [
+            _line(account, amount, claim_id, payer_id),
+            _line(from_account, -amount, claim_id, payer_id),
+        ]
+    )
 
 
 def claim_balance(lines: Iterable[JournalLine], claim_id: str) -> tuple[Decimal, Decimal]:

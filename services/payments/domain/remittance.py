@@ -38,7 +38,6 @@ CLAIM_STATUS = {
 }
 REVERSAL = "22"
 DENIED = "4"
-PRIMARY_STATUSES = frozenset({"1", "19"})
 SECONDARY_STATUSES = frozenset({"2", "3", "20", "21"})
 
 # CAS01 claim adjustment group codes.
@@ -341,11 +340,27 @@ def fast_constructor(cls: type, *positional: str, shared_empty: bool = False) ->
 # revenue_code, units) and ClaimPayment(CLP01..CLP09, CLP11) without __init__,
 # containers shared empty until the parser's first write replaces them.
 new_service_line = fast_constructor(
-    ServiceLine, "qualifier", "code", "modifiers", "charge", "paid", "revenue_code", "units",
+    ServiceLine,
+    "qualifier",
+    "code",
+    "modifiers",
+    "charge",
+    "paid",
+    "revenue_code",
+    "units",
     shared_empty=True,
-)  # fmt: skip
+)
 new_claim_payment = fast_constructor(
-    ClaimPayment, "patient_control_number", "status_code", "charge", "paid",
-    "patient_responsibility", "filing_indicator", "payer_claim_control_number",
-    "facility_type", "frequency", "drg_code", shared_empty=True,
-)  # fmt: skip
+    ClaimPayment,
+    "patient_control_number",
+    "status_code",
+    "charge",
+    "paid",
+    "patient_responsibility",
+    "filing_indicator",
+    "payer_claim_control_number",
+    "facility_type",
+    "frequency",
+    "drg_code",
+    shared_empty=True,
+)

@@ -55,8 +55,14 @@ SITES = {
     ),
 }
 HOME = Address(line1="12 Elm St", city="Springfield", state="IL", postal_code="62704")
-PATIENT = Person(patient_id="MRN0001", first_name="Jane", last_name="Doe",
-                 birth_date=date(1985, 4, 12), gender="F", address=HOME)  # fmt: skip
+PATIENT = Person(
+    patient_id="MRN0001",
+    first_name="Jane",
+    last_name="Doe",
+    birth_date=date(1985, 4, 12),
+    gender="F",
+    address=HOME,
+)
 SPOUSE = Person(
     first_name="John", last_name="Doe", birth_date=date(1983, 1, 2), gender="M", address=HOME
 )
@@ -64,8 +70,12 @@ RENDERING = Provider(npi=GOOD_NPI_2, first_name="Ann", last_name="Lee", taxonomy
 
 
 def coverage(**kw) -> Coverage:
-    base = dict(payer_id="SAMPLE-COMMERCIAL", payer_name="Sample Commercial Health Plan",
-                member_id="W123456789", group_number="GRP100")  # fmt: skip
+    base = dict(
+        payer_id="SAMPLE-COMMERCIAL",
+        payer_name="Sample Commercial Health Plan",
+        member_id="W123456789",
+        group_number="GRP100",
+    )
     base.update(kw)
     return Coverage(**base)
 

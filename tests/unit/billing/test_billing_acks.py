@@ -63,8 +63,12 @@ def test_999_with_ik4_element_errors_maps_back_to_our_claim():
     claims = [build_claim(c, claim_id=f"C-{i}", chargemaster=cm) for i, c in enumerate(coded)]
     from datetime import datetime
 
-    batch = build_837(claims, interchange_control_number=100, group_control_number=55,
-                      created_at=datetime(2024, 3, 6, 9, 0))  # fmt: skip
+    batch = build_837(
+        claims,
+        interchange_control_number=100,
+        group_control_number=55,
+        created_at=datetime(2024, 3, 6, 9, 0),
+    )
     # Position of the second claim's CLM inside ST 0001 (ST = 1).
     lines = batch.text.split("~")
     st = next(i for i, x in enumerate(lines) if x.startswith("ST*"))
@@ -212,7 +216,10 @@ def test_999_groups_report_ak9_status_and_group_errors():
     (group,) = parse_999_groups((SAMPLES / "x12_999_rejected.txt").read_text())
     assert (group.group_control_number, group.status, group.accepted) == ("28", "R", False)
     assert [t.st_control_number for t in group.transactions] == ["0028"]
-    text = ISA + "GS*FA*CH*RCM*20240307*0900*9*X*005010X231A1~ST*999*0001~AK1*HC*77~AK9*R*0*0*0*5~SE*4*0001~GE*1*9~IEA*1*000000101~"
+    text = (
+        ISA
+        + "GS*FA*CH*RCM*20240307*0900*9*X*005010X231A1~ST*999*0001~AK1*HC*77~AK9*R*0*0*0*5~SE*4*0001~GE*1*9~IEA*1*000000101~"
+    )
     (whole,) = parse_999_groups(text)
     assert whole.transactions == [] and whole.status == "R"
     assert [(e.level, e.code, e.message) for e in whole.errors] == [

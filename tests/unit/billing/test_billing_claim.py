@@ -66,8 +66,14 @@ def test_dependent_subscriber_secondary_coverage_and_replacement():
         ],
         place_of_service="22",
     )
-    claim = build_claim(coded, claim_id="C-4", chargemaster=CM, frequency_code="7",
-                        original_claim_id="C-1", payer_claim_control_number="PCN9")  # fmt: skip
+    claim = build_claim(
+        coded,
+        claim_id="C-4",
+        chargemaster=CM,
+        frequency_code="7",
+        original_claim_id="C-1",
+        payer_claim_control_number="PCN9",
+    )
     assert claim.payer.sequence == "primary"
     assert claim.subscriber == SPOUSE
     assert claim.relationship == "spouse"
@@ -99,8 +105,9 @@ def test_more_than_twelve_diagnoses_keeps_pointed_codes_and_remaps_pointers():
 
 
 def test_institutional_claim_has_revenue_codes_and_pcs():
-    claim = build_claim(make_institutional(), claim_id="H-1",
-                        chargemaster=load_sample_chargemaster("east-hospital"))  # fmt: skip
+    claim = build_claim(
+        make_institutional(), claim_id="H-1", chargemaster=load_sample_chargemaster("east-hospital")
+    )
     assert claim.claim_type == "institutional"
     assert [ln.revenue_code for ln in claim.lines] == ["0450", "0320", "0260", "0636"]
     assert [p.code for p in claim.icd10pcs] == ["0QSH04Z"]
@@ -113,6 +120,8 @@ def test_event_lines_match_claim_submitted_shape():
     claim = build_claim(make_coded(rendering_provider=None), claim_id="C-6", chargemaster=CM)
     lines = claim.event_lines()
     assert [(ln.line_number, ln.code, ln.charge) for ln in lines] == [
-        (1, "99213", Decimal("125.00")), (2, "73610", Decimal("85.00")), (3, "29540", Decimal("45.00"))
-    ]  # fmt: skip
+        (1, "99213", Decimal("125.00")),
+        (2, "73610", Decimal("85.00")),
+        (3, "29540", Decimal("45.00")),
+    ]
     assert claim.rendering_provider is None

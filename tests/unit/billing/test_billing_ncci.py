@@ -44,8 +44,10 @@ def test_ptp_modifier_indicator_1_is_bypassed_by_59_or_xu():
 
 
 def test_ptp_pairs_on_different_dates_or_deleted_edits_do_not_fire():
-    procs = [P(code="80053", diagnosis_pointers=[1]),
-             P(code="80048", diagnosis_pointers=[1], service_date=date(2024, 3, 6))]  # fmt: skip
+    procs = [
+        P(code="80053", diagnosis_pointers=[1]),
+        P(code="80048", diagnosis_pointers=[1], service_date=date(2024, 3, 6)),
+    ]
     assert findings(procs) == []
     deleted = [P(code="99213", diagnosis_pointers=[1]), P(code="94640", diagnosis_pointers=[1])]
     assert findings(deleted) == []  # edit deleted 2021-01-01; service in 2024
@@ -53,11 +55,15 @@ def test_ptp_pairs_on_different_dates_or_deleted_edits_do_not_fire():
 
 
 def test_mue_per_date_of_service_sums_lines_and_per_line_checks_each():
-    procs = [P(code="36415", units=Decimal(2), diagnosis_pointers=[1]),
-             P(code="36415", units=Decimal(1), diagnosis_pointers=[1])]  # fmt: skip
+    procs = [
+        P(code="36415", units=Decimal(2), diagnosis_pointers=[1]),
+        P(code="36415", units=Decimal(1), diagnosis_pointers=[1]),
+    ]
     assert findings(procs) == [("MUE_EXCEEDED", "lines[0].units")]
-    line_edit = [P(code="20610", units=Decimal(2), diagnosis_pointers=[1]),
-                 P(code="20610", modifiers=["LT"], units=Decimal(2), diagnosis_pointers=[1])]  # fmt: skip
+    line_edit = [
+        P(code="20610", units=Decimal(2), diagnosis_pointers=[1]),
+        P(code="20610", modifiers=["LT"], units=Decimal(2), diagnosis_pointers=[1]),
+    ]
     assert findings(line_edit) == []
     line_edit[1] = P(code="20610", units=Decimal(3), diagnosis_pointers=[1])
     assert findings(line_edit) == [("MUE_EXCEEDED", "lines[1].units")]

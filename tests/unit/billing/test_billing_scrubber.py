@@ -33,8 +33,13 @@ def test_clean_claim_has_no_findings():
 
 def test_clean_claim_with_real_icd_code_set():
     # The bundled ICD-10-CM release (FY2026) answers for dates of service from 2025-10-01.
-    assert scrub(claim_of(make_coded(service_date=date(2026, 5, 4))), is_billable=icd10cm_is_billable) == []
-    old = scrub(claim_of(make_coded(service_date=date(2024, 3, 5))), is_billable=icd10cm_is_billable)
+    assert (
+        scrub(claim_of(make_coded(service_date=date(2026, 5, 4))), is_billable=icd10cm_is_billable)
+        == []
+    )
+    old = scrub(
+        claim_of(make_coded(service_date=date(2024, 3, 5))), is_billable=icd10cm_is_billable
+    )
     assert {r.code for r in old} == {"DIAGNOSIS_UNKNOWN"}
 
 
@@ -46,8 +51,10 @@ def test_missing_member_id_is_a_specific_reason():
 
 def test_invalid_npis_are_reported_per_provider():
     bad_site = SITES["north-clinic"].model_copy(update={"npi": "1234567890"})
-    coded = make_coded(billing_provider=bad_site,
-                       rendering_provider=Provider(npi="1999996666", first_name="A", last_name="B"))  # fmt: skip
+    coded = make_coded(
+        billing_provider=bad_site,
+        rendering_provider=Provider(npi="1999996666", first_name="A", last_name="B"),
+    )
     reasons = scrub(claim_of(coded), is_billable=billable)
     assert [(r.code, r.field) for r in reasons] == [
         ("BILLING_NPI_INVALID", "billing_provider.npi"),
@@ -80,11 +87,15 @@ def test_is_billable_receives_the_date_of_service():
 
 
 def test_zero_and_negative_charges_and_unpriced_codes():
-    claim = claim_of(make_coded(procedures=[
-        CodedProcedure(code="99213", diagnosis_pointers=[1]),
-        CodedProcedure(code="73610", diagnosis_pointers=[1]),
-        CodedProcedure(code="99499", diagnosis_pointers=[1]),
-    ]))  # fmt: skip
+    claim = claim_of(
+        make_coded(
+            procedures=[
+                CodedProcedure(code="99213", diagnosis_pointers=[1]),
+                CodedProcedure(code="73610", diagnosis_pointers=[1]),
+                CodedProcedure(code="99499", diagnosis_pointers=[1]),
+            ]
+        )
+    )
     lines = list(claim.lines)
     lines[0] = replace(lines[0], unit_price=Decimal("0.00"), charge=Decimal("0.00"))
     lines[1] = replace(lines[1], unit_price=Decimal("-5.00"), charge=Decimal("-5.00"))
@@ -186,8 +197,11 @@ def test_institutional_checks_revenue_code_type_of_bill_and_attending():
         update={"type_of_bill": "0111", "attending": None}
     )
     enc = coded.encounter.model_copy(update={"institutional": inst, "rendering_provider": None})
-    claim = build_claim(coded.model_copy(update={"encounter": enc}), claim_id="H-1",
-                        chargemaster=load_sample_chargemaster("east-hospital"))  # fmt: skip
+    claim = build_claim(
+        coded.model_copy(update={"encounter": enc}),
+        claim_id="H-1",
+        chargemaster=load_sample_chargemaster("east-hospital"),
+    )
     lines = list(claim.lines)
     lines[1] = replace(lines[1], revenue_code=None)
     lines[2] = replace(lines[2], revenue_code="999")
@@ -200,20 +214,37 @@ def test_institutional_checks_revenue_code_type_of_bill_and_attending():
     ]
 
 
-@pytest.mark.parametrize(("type_of_bill", "needs_admission_date"), [
-    ("0111", True), ("0181", True), ("0211", True), ("0131", False), ("0831", False), ("0141", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("type_of_bill", "needs_admission_date"),
+    [
+        ("0111", True),
+        ("0181", True),
+        ("0211", True),
+        ("0131", False),
+        ("0831", False),
+        ("0141", False),
+    ],
+)
 def test_only_inpatient_bills_need_an_admission_date(type_of_bill, needs_admission_date):
     coded = make_institutional()
-    inst = coded.encounter.institutional.model_copy(update={"type_of_bill": type_of_bill, "admission_date": None})
-    claim = build_claim(coded.model_copy(update={"encounter": coded.encounter.model_copy(update={"institutional": inst})}),
-                        claim_id="H-2", chargemaster=load_sample_chargemaster("east-hospital"))  # fmt: skip
+    inst = coded.encounter.institutional.model_copy(
+        update={"type_of_bill": type_of_bill, "admission_date": None}
+    )
+    claim = build_claim(
+        coded.model_copy(
+            update={"encounter": coded.encounter.model_copy(update={"institutional": inst})}
+        ),
+        claim_id="H-2",
+        chargemaster=load_sample_chargemaster("east-hospital"),
+    )
     found = "ADMISSION_DATE_MISSING" in codes(scrub(claim, is_billable=billable))
     assert found is needs_admission_date
 
 
 def test_ndc_must_normalise_to_11_digits():
-    procs = [CodedProcedure(code="J1885", ndc="0409-3795-01", diagnosis_pointers=[1]),
-             CodedProcedure(code="J3301", ndc="0409379501", diagnosis_pointers=[1])]  # fmt: skip
+    procs = [
+        CodedProcedure(code="J1885", ndc="0409-3795-01", diagnosis_pointers=[1]),
+        CodedProcedure(code="J3301", ndc="0409379501", diagnosis_pointers=[1]),
+    ]
     reasons = scrub(claim_of(make_coded(procedures=procs)), is_billable=billable)
     assert [(r.code, r.field) for r in reasons] == [("NDC_INVALID", "lines[1].ndc")]

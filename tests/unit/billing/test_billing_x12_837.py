@@ -26,8 +26,13 @@ def claim(coded=None, claim_id="C-1", **kw):
 
 
 def write(claims, **kw):
-    return build_837(claims, interchange_control_number=kw.pop("icn", 42),
-                     group_control_number=kw.pop("gcn", 7), created_at=AT, **kw)  # fmt: skip
+    return build_837(
+        claims,
+        interchange_control_number=kw.pop("icn", 42),
+        group_control_number=kw.pop("gcn", 7),
+        created_at=AT,
+        **kw,
+    )
 
 
 def segs(text):
@@ -97,8 +102,13 @@ def test_batch_from_two_sites_has_one_billing_provider_hl_each():
     assert_valid(batch.text)
     s = segs(batch.text)
     hls = [h[1:] for h in find(s, "HL")]
-    assert hls == [["1", "", "20", "1"], ["2", "1", "22", "0"], ["3", "1", "22", "0"],
-                   ["4", "", "20", "1"], ["5", "4", "22", "0"]]  # fmt: skip
+    assert hls == [
+        ["1", "", "20", "1"],
+        ["2", "1", "22", "0"],
+        ["3", "1", "22", "0"],
+        ["4", "", "20", "1"],
+        ["5", "4", "22", "0"],
+    ]
     assert [c[1] for c in find(s, "CLM")] == ["N-1", "N-2", "S-1"]
     assert [n[3] for n in find(s, "NM1", "85")] == ["NORTH CLINIC", "SOUTH URGENT CARE"]
     assert find(s, "CLM")[2][5] == "20:B:1"
@@ -126,11 +136,19 @@ def test_claims_split_into_transactions_and_positions_map_back_to_claims():
 
 
 def test_secondary_coverage_and_dependent_patient():
-    coded = make_coded(coverages=[
-        coverage(relationship="spouse", subscriber=SPOUSE),
-        coverage(sequence="secondary", payer_id="SAMPLE-MEDICAID", payer_name="Sample Medicaid",
-                 member_id="MCD555", group_number=None, filing_indicator="MC"),
-    ])  # fmt: skip
+    coded = make_coded(
+        coverages=[
+            coverage(relationship="spouse", subscriber=SPOUSE),
+            coverage(
+                sequence="secondary",
+                payer_id="SAMPLE-MEDICAID",
+                payer_name="Sample Medicaid",
+                member_id="MCD555",
+                group_number=None,
+                filing_indicator="MC",
+            ),
+        ]
+    )
     batch = write([claim(coded)])
     assert_valid(batch.text)
     s = segs(batch.text)
@@ -155,8 +173,13 @@ def test_secondary_coverage_and_dependent_patient():
 
 @pytest.mark.parametrize("freq", ["7", "8"])
 def test_replacement_and_void_carry_ref_f8(freq):
-    c = claim(make_coded(prior_authorization="PA-1"), "C-1R", frequency_code=freq,
-              original_claim_id="C-1", payer_claim_control_number="PCN-2024-0001")  # fmt: skip
+    c = claim(
+        make_coded(prior_authorization="PA-1"),
+        "C-1R",
+        frequency_code=freq,
+        original_claim_id="C-1",
+        payer_claim_control_number="PCN-2024-0001",
+    )
     batch = write([c])
     assert_valid(batch.text)
     s = segs(batch.text)
@@ -253,16 +276,36 @@ def test_claim_ids_with_separators_are_refused():
 def test_837i_dependent_secondary_many_diagnoses_and_procedures():
     from shared.events import CodedProcedure
 
-    dx = ["S93401A", "W010XXA", "E119", "I10", "E785", "J069", "R509", "M545", "R0789", "R519",
-          "K219", "F419", "G4700", "N390", "R112"]  # fmt: skip
-    procs = [CodedProcedure(code="99284", diagnosis_pointers=[1]),
-             CodedProcedure(code="0QSH04Z", system="icd10pcs"),
-             CodedProcedure(code="0SRC0J9", system="icd10pcs")]  # fmt: skip
+    dx = [
+        "S93401A",
+        "W010XXA",
+        "E119",
+        "I10",
+        "E785",
+        "J069",
+        "R509",
+        "M545",
+        "R0789",
+        "R519",
+        "K219",
+        "F419",
+        "G4700",
+        "N390",
+        "R112",
+    ]
+    procs = [
+        CodedProcedure(code="99284", diagnosis_pointers=[1]),
+        CodedProcedure(code="0QSH04Z", system="icd10pcs"),
+        CodedProcedure(code="0SRC0J9", system="icd10pcs"),
+    ]
     coded = make_institutional(
-        diagnoses=dx, procedures=procs,
-        coverages=[coverage(relationship="child", subscriber=SPOUSE),
-                   coverage(sequence="secondary", payer_id="P2", payer_name="Second Plan", member_id="X9")],
-    )  # fmt: skip
+        diagnoses=dx,
+        procedures=procs,
+        coverages=[
+            coverage(relationship="child", subscriber=SPOUSE),
+            coverage(sequence="secondary", payer_id="P2", payer_name="Second Plan", member_id="X9"),
+        ],
+    )
     batch = write([claim(coded, "H-3")])
     assert_valid(batch.text)
     s = segs(batch.text)
@@ -281,8 +324,10 @@ def test_837p_drug_line_with_ndc():
 
     from shared.events import CodedProcedure
 
-    procs = [CodedProcedure(code="96372", diagnosis_pointers=[1]),
-             CodedProcedure(code="J1885", units=Decimal(2), ndc="0409-3795-01", diagnosis_pointers=[1])]  # fmt: skip
+    procs = [
+        CodedProcedure(code="96372", diagnosis_pointers=[1]),
+        CodedProcedure(code="J1885", units=Decimal(2), ndc="0409-3795-01", diagnosis_pointers=[1]),
+    ]
     batch = write([claim(make_coded(procedures=procs))])
     assert_valid(batch.text)
     s = segs(batch.text)

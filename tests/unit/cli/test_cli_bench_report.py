@@ -30,8 +30,13 @@ def test_the_table_on_stdout_without_json(tmp_path, capsys):
     assert "{" not in printed.splitlines()[0]
 
 
-CHAOS = {"seed": 11, "faults": 55, "by_kind": {"service_kill": 50, "broker_kill": 3, "postgres_stop": 2},
-         "poison_injected": 6, "violations": []}  # fmt: skip
+CHAOS = {
+    "seed": 11,
+    "faults": 55,
+    "by_kind": {"service_kill": 50, "broker_kill": 3, "postgres_stop": 2},
+    "poison_injected": 6,
+    "violations": [],
+}
 
 
 def test_a_clean_chaos_run_passes(tmp_path, capsys):

@@ -17,11 +17,18 @@ from shared.events import EncounterDocumented, parse_event
 def _event() -> EncounterDocumented:
     [sample] = generate_samples(1, 5, start_date=date.today() - timedelta(days=40))
     enc = parse_intake(sample.bundle)
-    return EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc, occurred_at=_UNSTAMPED)
+    return EncounterDocumented(
+        site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc, occurred_at=_UNSTAMPED
+    )
 
 
-@pytest.mark.parametrize("at", [datetime(2026, 12, 5, 9, 30, 1, 250000, tzinfo=UTC),
-                                datetime(2026, 12, 5, 9, 30, 1, tzinfo=UTC)])  # fmt: skip
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 12, 5, 9, 30, 1, 250000, tzinfo=UTC),
+        datetime(2026, 12, 5, 9, 30, 1, tzinfo=UTC),
+    ],
+)
 def test_a_stamped_body_is_the_event_documented_at_that_time(at: datetime) -> None:
     event = _event()
     body = stamp(event.to_json(), at)

@@ -35,8 +35,11 @@ def many():
 
 
 def age_on(person, on) -> int:
-    return on.year - person.birth_date.year - ((on.month, on.day) < (person.birth_date.month,
-                                                                     person.birth_date.day))  # fmt: skip
+    return (
+        on.year
+        - person.birth_date.year
+        - ((on.month, on.day) < (person.birth_date.month, person.birth_date.day))
+    )
 
 
 def test_luhn_reference_values():

@@ -7,15 +7,27 @@ from shared.events import Coverage, Encounter, Organization, Person, SuppliedCod
 DOS = date(2026, 5, 11)
 
 
-def make_enc(note: str | None, *, age: int = 40, sex: str = "M", dx=(), px=(), payer: str = "CI", **kw) -> Encounter:
+def make_enc(
+    note: str | None, *, age: int = 40, sex: str = "M", dx=(), px=(), payer: str = "CI", **kw
+) -> Encounter:
     base = dict(
         encounter_id="ENC-T1",
         site_id="SITE-T",
         service_date=DOS,
         billing_provider=Organization(name="Test Clinic", npi="1245319599"),
-        patient=Person(first_name="Test", last_name="Patient", birth_date=date(DOS.year - age, 1, 15), gender=sex),
-        coverages=[Coverage(payer_id="P1", payer_name="Medicare Part B" if payer == "MB" else "Acme Health",
-                            filing_indicator=payer)],
+        patient=Person(
+            first_name="Test",
+            last_name="Patient",
+            birth_date=date(DOS.year - age, 1, 15),
+            gender=sex,
+        ),
+        coverages=[
+            Coverage(
+                payer_id="P1",
+                payer_name="Medicare Part B" if payer == "MB" else "Acme Health",
+                filing_indicator=payer,
+            )
+        ],
         note=note,
         visit_type="established",
         diagnoses=[SuppliedCode(system="icd10cm", code=c) for c in dx],

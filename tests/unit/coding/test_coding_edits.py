@@ -30,7 +30,9 @@ def test_excludes1_pair_is_blocking():
 def test_code_first_sequencing_and_manifestation_first():
     assert codes(diagnosis_edits(["N18.31", "E11.22"], 60, "M")) == [("DX_CODE_FIRST", "blocking")]
     assert diagnosis_edits(["E11.22", "N18.31"], 60, "M") == []
-    assert ("DX_MANIFESTATION_FIRST", "blocking") in codes(diagnosis_edits(["G63", "E11.42"], 60, "M"))
+    assert ("DX_MANIFESTATION_FIRST", "blocking") in codes(
+        diagnosis_edits(["G63", "E11.42"], 60, "M")
+    )
 
 
 def test_age_sex_conflicts_and_duplicates():
@@ -74,29 +76,48 @@ def test_threshold_controls_route():
 
 
 def test_offline_json_shape():
-    r = engine.code_encounter(make_enc("X-ray left ankle 3 views: no fracture.\nAssessment: Left ankle sprain.\nPlan: ice."))
+    r = engine.code_encounter(
+        make_enc(
+            "X-ray left ankle 3 views: no fracture.\nAssessment: Left ankle sprain.\nPlan: ice."
+        )
+    )
     out = engine.offline_json(r)
     assert set(out) >= {"diagnoses", "procedures", "route", "edits"}
-    assert out["diagnoses"][0]["code"] == "S93402A" and out["diagnoses"][0]["evidence"]["text"] == "Left ankle sprain"
-    assert out["procedures"][1] == {**out["procedures"][1], "code": "73610", "modifiers": ["LT"], "units": "1",
-                                    "diagnosis_pointers": [1]}  # fmt: skip
+    assert (
+        out["diagnoses"][0]["code"] == "S93402A"
+        and out["diagnoses"][0]["evidence"]["text"] == "Left ankle sprain"
+    )
+    assert out["procedures"][1] == {
+        **out["procedures"][1],
+        "code": "73610",
+        "modifiers": ["LT"],
+        "units": "1",
+        "diagnosis_pointers": [1],
+    }
 
 
 def test_validate_final_codes():
     enc = make_enc("Assessment: Acute upper respiratory infection.\nPlan: fluids.")
-    ok = engine.validate_final_codes(enc, ["J06.9"], [{"code": "99213", "modifiers": [], "units": 1, "diagnosis_pointers": [1]}])
+    ok = engine.validate_final_codes(
+        enc, ["J06.9"], [{"code": "99213", "modifiers": [], "units": 1, "diagnosis_pointers": [1]}]
+    )
     assert ok == []
     bad = engine.validate_final_codes(
         enc,
         ["J06.9", "J06.9", "E11.2"],
-        [{"code": "99213", "diagnosis_pointers": [5]}, {"code": "99214", "diagnosis_pointers": [1]},
-         {"code": "12001", "diagnosis_pointers": [1]}],
-    )  # fmt: skip
+        [
+            {"code": "99213", "diagnosis_pointers": [5]},
+            {"code": "99214", "diagnosis_pointers": [1]},
+            {"code": "12001", "diagnosis_pointers": [1]},
+        ],
+    )
     got = {e.code for e in bad}
     assert {"DX_DUPLICATE", "DX_NOT_BILLABLE", "PX_POINTER", "EM_MULTIPLE", "EM_MODIFIER_25"} <= got
 
 
 def test_validate_final_codes_flags_em_without_basis():
     enc = make_enc("Patient seen.")
-    edits = engine.validate_final_codes(enc, ["J06.9"], [{"code": "99213", "diagnosis_pointers": [1]}])
+    edits = engine.validate_final_codes(
+        enc, ["J06.9"], [{"code": "99213", "diagnosis_pointers": [1]}]
+    )
     assert ("EM_NO_BASIS", "blocking") in codes(edits)

@@ -16,10 +16,21 @@ def code(note, **kw):
 
 @pytest.mark.parametrize(
     "minutes,new,expected",
-    [(14, True, None), (15, True, "99202"), (30, True, "99203"), (44, True, "99203"), (45, True, "99204"),
-     (60, True, "99205"), (9, False, None), (10, False, "99212"), (20, False, "99213"), (30, False, "99214"),
-     (39, False, "99214"), (40, False, "99215")],
-)  # fmt: skip
+    [
+        (14, True, None),
+        (15, True, "99202"),
+        (30, True, "99203"),
+        (44, True, "99203"),
+        (45, True, "99204"),
+        (60, True, "99205"),
+        (9, False, None),
+        (10, False, "99212"),
+        (20, False, "99213"),
+        (30, False, "99214"),
+        (39, False, "99214"),
+        (40, False, "99215"),
+    ],
+)
 def test_office_levels_by_total_time(minutes, new, expected):
     assert em.by_time(minutes, new)[0] == expected
 
@@ -49,9 +60,14 @@ def test_counseling_minutes_are_not_total_time():
 def test_mdm_levels():
     low = code("Assessment: Acute low back pain.\nPlan: ibuprofen, heat.")
     assert px_codes(low) == ["99213"] and r_basis(low) == "mdm"
-    moderate = code("Assessment:\n1. Essential hypertension.\n2. Hyperlipidemia.\nPlan: refill lisinopril and atorvastatin.")
+    moderate = code(
+        "Assessment:\n1. Essential hypertension.\n2. Hyperlipidemia.\nPlan: refill lisinopril and atorvastatin."
+    )
     assert px_codes(moderate) == ["99214"]
-    new = code("Assessment:\n1. Essential hypertension.\n2. Hyperlipidemia.\nPlan: refill lisinopril.", visit_type="new")
+    new = code(
+        "Assessment:\n1. Essential hypertension.\n2. Hyperlipidemia.\nPlan: refill lisinopril.",
+        visit_type="new",
+    )
     assert px_codes(new) == ["99204"]
     minimal = code("Assessment: Common cold.\nPlan: rest and fluids.")
     assert px_codes(minimal) == ["99212"]
@@ -62,7 +78,9 @@ def r_basis(r):
 
 
 def test_documented_mdm_statement_is_honoured():
-    r = code("Assessment: Acute low back pain.\nPlan: ibuprofen.\nMedical decision making: moderate complexity.")
+    r = code(
+        "Assessment: Acute low back pain.\nPlan: ibuprofen.\nMedical decision making: moderate complexity."
+    )
     assert px_codes(r) == ["99214"]
 
 
@@ -72,36 +90,53 @@ def test_new_patient_from_history_flag():
 
 
 def test_emergency_department_levels_by_mdm():
-    r = code("CC: chest pain\nECG interpreted by me: NSR. Troponin negative x2. Chest x-ray normal.\n"
-             "Assessment: Chest pain, acute coronary syndrome ruled out.\nPlan: decision regarding hospitalization, discharged home.",
-             encounter_class="EMER", visit_type=None)  # fmt: skip
+    r = code(
+        "CC: chest pain\nECG interpreted by me: NSR. Troponin negative x2. Chest x-ray normal.\n"
+        "Assessment: Chest pain, acute coronary syndrome ruled out.\nPlan: decision regarding hospitalization, discharged home.",
+        encounter_class="EMER",
+        visit_type=None,
+    )
     assert px_codes(r) == ["99285", "93010"]
-    sprain = code("Assessment: Sprain of right ankle.\nPlan: ibuprofen, crutches.", encounter_class="EMER", visit_type=None)
+    sprain = code(
+        "Assessment: Sprain of right ankle.\nPlan: ibuprofen, crutches.",
+        encounter_class="EMER",
+        visit_type=None,
+    )
     assert px_codes(sprain) == ["99283"]
 
 
 def test_preventive_visit_by_age_and_status():
-    adult = code("Annual physical exam, feels well.\nAssessment: Annual physical.\nPlan: return in 1 year.", age=52)
+    adult = code(
+        "Annual physical exam, feels well.\nAssessment: Annual physical.\nPlan: return in 1 year.",
+        age=52,
+    )
     child = code("Well child check.\nAssessment: Well child visit.", age=4, visit_type="new")
     assert px_codes(adult) == ["99396"] and [d.code for d in adult.diagnoses] == ["Z0000"]
     assert px_codes(child) == ["99382"] and [d.code for d in child.diagnoses] == ["Z00129"]
 
 
 def test_medicare_annual_wellness_visit_is_g0439():
-    r = code("Annual wellness visit, subsequent.\nAssessment: Annual wellness visit.", age=70, payer="MB")
+    r = code(
+        "Annual wellness visit, subsequent.\nAssessment: Annual wellness visit.", age=70, payer="MB"
+    )
     assert px_codes(r) == ["G0439"] and r.procedures[0].system == "hcpcs"
 
 
 def test_modifier_25_when_separately_identifiable_em_with_minor_procedure():
-    r = code("HPI: wheezing 2 days.\nProcedure: albuterol 2.5 mg nebulizer treatment given.\n"
-             "Assessment: Moderate persistent asthma with acute exacerbation.\nPlan: prednisone prescribed.", age=12)  # fmt: skip
+    r = code(
+        "HPI: wheezing 2 days.\nProcedure: albuterol 2.5 mg nebulizer treatment given.\n"
+        "Assessment: Moderate persistent asthma with acute exacerbation.\nPlan: prednisone prescribed.",
+        age=12,
+    )
     assert px(r, "99214").modifiers == ["25"]
     assert px(r, "94640").units == Decimal(1) and px(r, "J7613").units == Decimal(3)
 
 
 def test_no_em_when_the_visit_is_only_the_procedure():
-    r = code("Exam: 2 cm laceration of the left forearm.\nProcedure: simple repair with 3 sutures, 2 cm.\n"
-             "Assessment: Laceration of left forearm.\nPlan: suture removal in 10 days.")  # fmt: skip
+    r = code(
+        "Exam: 2 cm laceration of the left forearm.\nProcedure: simple repair with 3 sutures, 2 cm.\n"
+        "Assessment: Laceration of left forearm.\nPlan: suture removal in 10 days."
+    )
     assert px_codes(r) == ["12001"]
     assert "EM_NOT_SEPARATE" in [e.code for e in r.edits]
 
@@ -109,11 +144,15 @@ def test_no_em_when_the_visit_is_only_the_procedure():
 def test_em_without_time_or_mdm_is_a_blocking_edit():
     r = code("Patient seen.", px=["99213"])
     edit = next(e for e in r.edits if e.code == "EM_NO_BASIS")
-    assert edit.severity == "blocking" and edit.message == "E/M without documentation of time or MDM"
+    assert (
+        edit.severity == "blocking" and edit.message == "E/M without documentation of time or MDM"
+    )
     assert r.route == "review"
 
 
 def test_telehealth_visit_gets_modifier_95():
-    r = code("Video visit.\nAssessment: Generalized anxiety disorder.\nPlan: continue escitalopram.\nTotal time 25 minutes.",
-             encounter_class="VR")  # fmt: skip
+    r = code(
+        "Video visit.\nAssessment: Generalized anxiety disorder.\nPlan: continue escitalopram.\nTotal time 25 minutes.",
+        encounter_class="VR",
+    )
     assert px(r, "99213").modifiers == ["95"]

@@ -72,23 +72,38 @@ def test_round_trip_of_edge_values(samples):
     subscriber = Person(first_name="Ora", last_name="Quill", birth_date=date(1970, 2, 3))
     edge = base.model_copy(
         update={
-            "patient": base.patient.model_copy(update={"gender": "U", "address": None,
-                                                       "patient_id": None}),
+            "patient": base.patient.model_copy(
+                update={"gender": "U", "address": None, "patient_id": None}
+            ),
             "coverages": [
-                Coverage(payer_id="P1", payer_name="Plan One", relationship="other",
-                         subscriber=subscriber, filing_indicator="HM", group_number="G1"),
-                Coverage(payer_id="P2", payer_name="Plan Two", member_id=None,
-                         relationship="child", sequence="secondary", filing_indicator="16"),
+                Coverage(
+                    payer_id="P1",
+                    payer_name="Plan One",
+                    relationship="other",
+                    subscriber=subscriber,
+                    filing_indicator="HM",
+                    group_number="G1",
+                ),
+                Coverage(
+                    payer_id="P2",
+                    payer_name="Plan Two",
+                    member_id=None,
+                    relationship="child",
+                    sequence="secondary",
+                    filing_indicator="16",
+                ),
             ],
-            "diagnoses": [SuppliedCode(system="unknown", code="sprained ankle"),
-                          SuppliedCode(system="icd10cm", code="S93.402A", display="Sprain")],
+            "diagnoses": [
+                SuppliedCode(system="unknown", code="sprained ankle"),
+                SuppliedCode(system="icd10cm", code="S93.402A", display="Sprain"),
+            ],
             "procedures": [SuppliedCode(system="icd10pcs", code="0QS734Z")],
             "note": None,
             "length_minutes": 0,
             "prior_authorization": "AUTH-77",
             "visit_type": None,
         }
-    )  # fmt: skip
+    )
     for references in ("uuid", "relative"):
         assert parse_intake(encounter_to_bundle(edge, references=references)) == edge
 
@@ -144,73 +159,189 @@ def handmade_bundle() -> dict:
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [
-            r("Composition", "c1", status="final", encounter={"reference": "Encounter/e1"},
-              section=[{"title": "Assessment", "text": {"div": composition_div}},
-                       {"title": "Plan", "section": [{"text": {"div": "<div>Recheck <b>2</b> weeks</div>"}}]}]),
-            r("Condition", "dx-text", code={"text": "ankle pain"},
-              encounter={"reference": "Encounter/e1"}),
-            r("Condition", "dx-icd", code={"coding": [
-                {"system": SNOMED, "code": "44465007"},
-                {"system": ICD, "code": "S93.402A", "display": "Sprain of left ankle"}]}),
-            r("Condition", "problem-list", category=[{"coding": [{"code": "problem-list-item"}]}],
-              code={"coding": [{"system": ICD, "code": "E78.5"}]}),
-            r("Condition", "refuted", verificationStatus={"coding": [{"code": "refuted"}]},
-              code={"coding": [{"system": ICD, "code": "S82.60XA"}]}),
-            r("Condition", "other-visit", encounter={"reference": "Encounter/older"},
-              code={"coding": [{"system": ICD, "code": "J06.9"}]}),
-            r("Procedure", "xray", status="completed",
-              code={"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "73610"}]}),
-            r("Procedure", "brace", status="completed",
-              code={"coding": [{"system": "urn:oid:2.16.840.1.113883.6.285", "code": "L1902"}]}),
-            r("Procedure", "skipped", status="not-done",
-              code={"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "29540"}]}),
-            r("Encounter", "e1", status="finished",
-              identifier=[{"system": "urn:rcm:prior-auth", "value": "PA-1"}],
-              **{"class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}},
-              type=[{"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99204"}]}],
-              subject={"reference": "Patient/p1"},
-              participant=[{"individual": {"reference": "PractitionerRole/role1"}}],
-              period={"start": "2026-03-14T22:15:00-05:00", "end": "2026-03-15T01:00:00-05:00"},
-              length={"value": 1.5, "unit": "h"},
-              location=[{"location": {"reference": "Location/uc"}}],
-              serviceProvider={"reference": "Organization/site"},
-              diagnosis=[{"condition": {"reference": "Condition/dx-icd"}, "rank": 2},
-                         {"condition": {"reference": "Condition/dx-text"}, "rank": 1}]),
+            r(
+                "Composition",
+                "c1",
+                status="final",
+                encounter={"reference": "Encounter/e1"},
+                section=[
+                    {"title": "Assessment", "text": {"div": composition_div}},
+                    {
+                        "title": "Plan",
+                        "section": [{"text": {"div": "<div>Recheck <b>2</b> weeks</div>"}}],
+                    },
+                ],
+            ),
+            r(
+                "Condition",
+                "dx-text",
+                code={"text": "ankle pain"},
+                encounter={"reference": "Encounter/e1"},
+            ),
+            r(
+                "Condition",
+                "dx-icd",
+                code={
+                    "coding": [
+                        {"system": SNOMED, "code": "44465007"},
+                        {"system": ICD, "code": "S93.402A", "display": "Sprain of left ankle"},
+                    ]
+                },
+            ),
+            r(
+                "Condition",
+                "problem-list",
+                category=[{"coding": [{"code": "problem-list-item"}]}],
+                code={"coding": [{"system": ICD, "code": "E78.5"}]},
+            ),
+            r(
+                "Condition",
+                "refuted",
+                verificationStatus={"coding": [{"code": "refuted"}]},
+                code={"coding": [{"system": ICD, "code": "S82.60XA"}]},
+            ),
+            r(
+                "Condition",
+                "other-visit",
+                encounter={"reference": "Encounter/older"},
+                code={"coding": [{"system": ICD, "code": "J06.9"}]},
+            ),
+            r(
+                "Procedure",
+                "xray",
+                status="completed",
+                code={"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "73610"}]},
+            ),
+            r(
+                "Procedure",
+                "brace",
+                status="completed",
+                code={"coding": [{"system": "urn:oid:2.16.840.1.113883.6.285", "code": "L1902"}]},
+            ),
+            r(
+                "Procedure",
+                "skipped",
+                status="not-done",
+                code={"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "29540"}]},
+            ),
+            r(
+                "Encounter",
+                "e1",
+                status="finished",
+                identifier=[{"system": "urn:rcm:prior-auth", "value": "PA-1"}],
+                **{
+                    "class": {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "code": "AMB",
+                    }
+                },
+                type=[{"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "99204"}]}],
+                subject={"reference": "Patient/p1"},
+                participant=[{"individual": {"reference": "PractitionerRole/role1"}}],
+                period={"start": "2026-03-14T22:15:00-05:00", "end": "2026-03-15T01:00:00-05:00"},
+                length={"value": 1.5, "unit": "h"},
+                location=[{"location": {"reference": "Location/uc"}}],
+                serviceProvider={"reference": "Organization/site"},
+                diagnosis=[
+                    {"condition": {"reference": "Condition/dx-icd"}, "rank": 2},
+                    {"condition": {"reference": "Condition/dx-text"}, "rank": 1},
+                ],
+            ),
             r("Location", "uc", type=[{"coding": [{"code": "20"}]}]),
             r("PractitionerRole", "role1", practitioner={"reference": "Practitioner/doc"}),
-            r("Practitioner", "doc", name=[{"family": "Ferreira", "given": ["Ana", "Luz"]}],
-              identifier=[{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}]),
-            r("Organization", "site", name="Harbor Urgent Care",
-              identifier=[{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1245319599"},
-                          {"system": "urn:oid:2.16.840.1.113883.4.4", "value": "123456789"}],
-              address=[{"line": ["1 Main St", "Suite 2"], "city": "Dayton", "state": "OH",
-                        "postalCode": "45402"}]),
-            r("Patient", "p1", gender="female", birthDate="1984-07-09",
-              name=[{"use": "nickname", "given": ["Dee"], "family": "X"},
-                    {"use": "official", "family": "Okonkwo", "given": ["Adaeze"]}],
-              identifier=[{"type": {"coding": [{"code": "MR"}]}, "value": "M-42"}],
-              address=[{"use": "old", "line": ["9 Old Rd"], "city": "Akron", "state": "OH",
-                        "postalCode": "44301"},
-                       {"use": "home", "line": ["5 Elm St"], "city": "Dayton", "state": "OH",
-                        "postalCode": "45403"}]),
-            r("RelatedPerson", "spouse", gender="male", birthDate="1982-01-02",
-              name=[{"family": "Okonkwo", "given": ["Chidi"]}]),
-            r("Coverage", "cov-medicaid", order=2, beneficiary={"reference": "Patient/p1"},
-              payor=[{"reference": "Organization/mcd"}], subscriberId="MCD-9",
-              type={"text": "State Medicaid"}),
-            r("Coverage", "cov-employer", beneficiary={"reference": "Patient/p1"},
-              payor=[{"reference": "Organization/plan"}], subscriberId="W-1",
-              relationship={"coding": [{"code": "common"}]},
-              subscriber={"reference": "RelatedPerson/spouse"},
-              type={"coding": [{"system": "https://nahdo.org/sopt", "code": "6"}]},
-              **{"class": [{"type": {"coding": [{"code": "group"}]}, "value": "GRP-7"}]}),
-            r("Coverage", "cancelled", status="cancelled", beneficiary={"reference": "Patient/p1"},
-              payor=[{"reference": "Organization/plan"}]),
-            r("Organization", "mcd", name="Ohio Medicaid",
-              identifier=[{"system": "urn:rcm:payer-id", "value": "MCD01"}]),
+            r(
+                "Practitioner",
+                "doc",
+                name=[{"family": "Ferreira", "given": ["Ana", "Luz"]}],
+                identifier=[{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}],
+            ),
+            r(
+                "Organization",
+                "site",
+                name="Harbor Urgent Care",
+                identifier=[
+                    {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1245319599"},
+                    {"system": "urn:oid:2.16.840.1.113883.4.4", "value": "123456789"},
+                ],
+                address=[
+                    {
+                        "line": ["1 Main St", "Suite 2"],
+                        "city": "Dayton",
+                        "state": "OH",
+                        "postalCode": "45402",
+                    }
+                ],
+            ),
+            r(
+                "Patient",
+                "p1",
+                gender="female",
+                birthDate="1984-07-09",
+                name=[
+                    {"use": "nickname", "given": ["Dee"], "family": "X"},
+                    {"use": "official", "family": "Okonkwo", "given": ["Adaeze"]},
+                ],
+                identifier=[{"type": {"coding": [{"code": "MR"}]}, "value": "M-42"}],
+                address=[
+                    {
+                        "use": "old",
+                        "line": ["9 Old Rd"],
+                        "city": "Akron",
+                        "state": "OH",
+                        "postalCode": "44301",
+                    },
+                    {
+                        "use": "home",
+                        "line": ["5 Elm St"],
+                        "city": "Dayton",
+                        "state": "OH",
+                        "postalCode": "45403",
+                    },
+                ],
+            ),
+            r(
+                "RelatedPerson",
+                "spouse",
+                gender="male",
+                birthDate="1982-01-02",
+                name=[{"family": "Okonkwo", "given": ["Chidi"]}],
+            ),
+            r(
+                "Coverage",
+                "cov-medicaid",
+                order=2,
+                beneficiary={"reference": "Patient/p1"},
+                payor=[{"reference": "Organization/mcd"}],
+                subscriberId="MCD-9",
+                type={"text": "State Medicaid"},
+            ),
+            r(
+                "Coverage",
+                "cov-employer",
+                beneficiary={"reference": "Patient/p1"},
+                payor=[{"reference": "Organization/plan"}],
+                subscriberId="W-1",
+                relationship={"coding": [{"code": "common"}]},
+                subscriber={"reference": "RelatedPerson/spouse"},
+                type={"coding": [{"system": "https://nahdo.org/sopt", "code": "6"}]},
+                **{"class": [{"type": {"coding": [{"code": "group"}]}, "value": "GRP-7"}]},
+            ),
+            r(
+                "Coverage",
+                "cancelled",
+                status="cancelled",
+                beneficiary={"reference": "Patient/p1"},
+                payor=[{"reference": "Organization/plan"}],
+            ),
+            r(
+                "Organization",
+                "mcd",
+                name="Ohio Medicaid",
+                identifier=[{"system": "urn:rcm:payer-id", "value": "MCD01"}],
+            ),
             r("Organization", "plan", name="Lakeshore Blue Plan"),
         ],
-    }  # fmt: skip
+    }
 
 
 def test_handmade_bundle_maps_every_field():
@@ -298,12 +429,24 @@ def test_document_reference_base64_note_and_site_identifier():
     org = resource(bundle, "Organization")
     org["identifier"].append({"system": "urn:rcm:site", "value": "harbor"})
     text = "Assessment:\nUTI.\nPlan:\nNitrofurantoin."
-    bundle["entry"].append({"resource": {
-        "resourceType": "DocumentReference", "status": "current",
-        "context": {"encounter": [{"reference": "Encounter/e1"}]},
-        "content": [{"attachment": {"contentType": "text/plain; charset=utf-8",
-                                    "data": base64.b64encode(text.encode()).decode()}},
-                    {"attachment": {"contentType": "application/pdf", "data": "JVBERi0="}}]}})  # fmt: skip
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "context": {"encounter": [{"reference": "Encounter/e1"}]},
+                "content": [
+                    {
+                        "attachment": {
+                            "contentType": "text/plain; charset=utf-8",
+                            "data": base64.b64encode(text.encode()).decode(),
+                        }
+                    },
+                    {"attachment": {"contentType": "application/pdf", "data": "JVBERi0="}},
+                ],
+            }
+        }
+    )
     bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Composition"]
     enc = parse_intake(bundle)
     assert enc.site_id == "harbor"
@@ -334,9 +477,12 @@ def test_filing_indicator_hints():
 def test_length_units():
     bundle = handmade_bundle()
     enc_res = resource(bundle, "Encounter")
-    for length, minutes in (({"value": 25, "unit": "min"}, 25),
-                            ({"value": 40, "system": "http://unitsofmeasure.org", "code": "min"}, 40),
-                            ({"value": 2, "code": "h"}, 120), ({"value": 30}, 30)):  # fmt: skip
+    for length, minutes in (
+        ({"value": 25, "unit": "min"}, 25),
+        ({"value": 40, "system": "http://unitsofmeasure.org", "code": "min"}, 40),
+        ({"value": 2, "code": "h"}, 120),
+        ({"value": 30}, 30),
+    ):
         enc_res["length"] = length
         assert parse_intake(bundle).length_minutes == minutes
 
@@ -377,8 +523,12 @@ def test_birth_date_after_service_date(samples):
     k = index_of(bundle, "Patient")
     bundle["entry"][k]["resource"]["birthDate"] = "2099-01-01"
     err = errors_of(bundle)
-    assert err.errors == [{"path": f"entry[{k}].resource.birthDate",
-                           "message": "must not be after the date of service"}]  # fmt: skip
+    assert err.errors == [
+        {
+            "path": f"entry[{k}].resource.birthDate",
+            "message": "must not be after the date of service",
+        }
+    ]
 
 
 def test_bad_base64_note(samples):
@@ -397,8 +547,12 @@ def test_coverage_without_payor(samples):
     k = index_of(bundle, "Coverage")
     del bundle["entry"][k]["resource"]["payor"]
     err = errors_of(bundle)
-    assert err.errors == [{"path": f"entry[{k}].resource.payor",
-                           "message": "required: a reference to the payer Organization"}]  # fmt: skip
+    assert err.errors == [
+        {
+            "path": f"entry[{k}].resource.payor",
+            "message": "required: a reference to the payer Organization",
+        }
+    ]
     assert_no_phi(err, s.encounter)
 
 
@@ -428,8 +582,10 @@ def test_unresolved_subject_and_missing_patient(samples):
     k = index_of(bundle, "Encounter")
     bundle["entry"][k]["resource"]["subject"] = {"reference": "urn:uuid:does-not-exist"}
     err = errors_of(bundle)
-    assert err.errors[0] == {"path": f"entry[{k}].resource.subject.reference",
-                             "message": "does not resolve to a resource in the bundle"}  # fmt: skip
+    assert err.errors[0] == {
+        "path": f"entry[{k}].resource.subject.reference",
+        "message": "does not resolve to a resource in the bundle",
+    }
     del bundle["entry"][k]["resource"]["subject"]
     bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Patient"]
     paths = [e["path"] for e in errors_of(bundle).errors]
@@ -453,8 +609,12 @@ def test_reference_to_the_wrong_resource_type(samples):
     enc_res = bundle["entry"][k]["resource"]
     enc_res["serviceProvider"] = enc_res["subject"]
     err = errors_of(bundle)
-    assert err.errors == [{"path": f"entry[{k}].resource.serviceProvider.reference",
-                           "message": "expected a reference to Organization"}]  # fmt: skip
+    assert err.errors == [
+        {
+            "path": f"entry[{k}].resource.serviceProvider.reference",
+            "message": "expected a reference to Organization",
+        }
+    ]
 
 
 def test_coverage_order_and_relationship_errors(samples):
@@ -464,8 +624,9 @@ def test_coverage_order_and_relationship_errors(samples):
     bundle["entry"][second]["resource"]["order"] = bundle["entry"][first]["resource"]["order"]
     bundle["entry"][first]["resource"]["relationship"] = {"coding": [{"code": "cousin"}]}
     paths = sorted(e["path"] for e in errors_of(bundle).errors)
-    assert paths == sorted([f"entry[{first}].resource.relationship",
-                            f"entry[{max(first, second)}].resource.order"])  # fmt: skip
+    assert paths == sorted(
+        [f"entry[{first}].resource.relationship", f"entry[{max(first, second)}].resource.order"]
+    )
     bundle = copy.deepcopy(s.bundle)
     bundle["entry"][first]["resource"]["order"] = "1"
     assert [e["path"] for e in errors_of(bundle).errors] == [f"entry[{first}].resource.order"]
@@ -520,9 +681,25 @@ def test_native_json_errors_use_paths_and_hide_values(samples):
 
 # --------------------------------------------------------------------------- robustness
 
-JUNK = [None, 1, -3, 2.5, True, "", "x", [], {}, [1], {"a": 1}, {"reference": 5},
-        {"reference": "Patient/none"}, [{"coding": 3}], {"coding": [{"code": None}]},
-        "2026-99-99", float("nan")]  # fmt: skip
+JUNK = [
+    None,
+    1,
+    -3,
+    2.5,
+    True,
+    "",
+    "x",
+    [],
+    {},
+    [1],
+    {"a": 1},
+    {"reference": 5},
+    {"reference": "Patient/none"},
+    [{"coding": 3}],
+    {"coding": [{"code": None}]},
+    "2026-99-99",
+    float("nan"),
+]
 
 
 def _paths(obj, path=()):

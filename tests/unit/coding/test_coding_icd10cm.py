@@ -24,7 +24,11 @@ def test_seventh_character_and_placeholder():
     assert icd10cm.seventh_char_problem("S93.401") == "missing 7th character"
     assert icd10cm.seventh_char_problem("S93.401Z") == "invalid 7th character 'Z'"
     assert icd10cm.seventh_char_problem("S93.401A") is None
-    assert icd10cm.seven_chr_def("S93.401") == {"A": "initial encounter", "D": "subsequent encounter", "S": "sequela"}
+    assert icd10cm.seven_chr_def("S93.401") == {
+        "A": "initial encounter",
+        "D": "subsequent encounter",
+        "S": "sequela",
+    }
     assert "K" in icd10cm.seven_chr_def("S52.501")  # fracture extensions (nonunion)
 
 
@@ -63,6 +67,8 @@ def test_age_sex_rules():
     assert [k for k, _, _ in icd10cm.age_sex_conflicts("N40.0", 60, "F")] == ["sex"]
     assert icd10cm.age_sex_conflicts("N40.0", 60, "M") == []
     assert [(k, s) for k, s, _ in icd10cm.age_sex_conflicts("O80", 60, "F")] == [("age", "warning")]
-    assert [(k, s) for k, s, _ in icd10cm.age_sex_conflicts("Z3A.10", 30, "M")] == [("sex", "blocking")]
+    assert [(k, s) for k, s, _ in icd10cm.age_sex_conflicts("Z3A.10", 30, "M")] == [
+        ("sex", "blocking")
+    ]
     assert icd10cm.age_sex_conflicts("P07.00", 0, "U") == []
     assert [k for k, _, _ in icd10cm.age_sex_conflicts("P07.00", 40, "U")] == ["age"]

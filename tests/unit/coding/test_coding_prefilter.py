@@ -29,7 +29,11 @@ VIGNETTES = Path(__file__).resolve().parents[2] / "fixtures" / "vignettes"
 
 def _engine_patterns() -> list[re.Pattern]:
     pats: list[re.Pattern] = [r.rx for r in procedures.RULES]
-    pats += [rx for rx, *_ in drugs.VACCINES_RX] + [rx for rx, *_ in drugs.DRUGS_RX] + [drugs.INJECTED, drugs.ORAL]
+    pats += (
+        [rx for rx, *_ in drugs.VACCINES_RX]
+        + [rx for rx, *_ in drugs.DRUGS_RX]
+        + [drugs.INJECTED, drugs.ORAL]
+    )
     pats += [rx for rx, _ in text._PRE_RE + text._POST_RE] + [text._TERMINATION, text._TOKEN]
     for mod in (em, rules, diagnoses, specificity, engine):
         for v in vars(mod).values():
@@ -51,8 +55,12 @@ def corpus() -> list[str]:
     bv = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bv)
     notes = [bv.encounter(v).note or "" for v in bv.VIGNETTES]
-    notes += [s.encounter.note or "" for s in generate_samples(30, seed=11, start_date=date(2026, 10, 1))]
-    notes.append("R ankle X-RAY, 3 views. PCV20 given IM. Denies CP; no fever. Influenza A and B test NEGATIVE.")
+    notes += [
+        s.encounter.note or "" for s in generate_samples(30, seed=11, start_date=date(2026, 10, 1))
+    ]
+    notes.append(
+        "R ankle X-RAY, 3 views. PCV20 given IM. Denies CP; no fever. Influenza A and B test NEGATIVE."
+    )
     texts = []
     for n in notes:
         texts.append(n)
@@ -61,8 +69,15 @@ def corpus() -> list[str]:
 
 
 def test_required_keys_are_words_every_match_contains():
-    assert required_keys(re.compile(r"\bvenipuncture\b|\bblood (?:was )?drawn\b", re.I)) == ("venipuncture", "blood ")
-    assert required_keys(re.compile(r"\burinalysis\b|\bua\b|\bu/a\b", re.I)) == ("urinalysis", "u/a", "ua")
+    assert required_keys(re.compile(r"\bvenipuncture\b|\bblood (?:was )?drawn\b", re.I)) == (
+        "venipuncture",
+        "blood ",
+    )
+    assert required_keys(re.compile(r"\burinalysis\b|\bua\b|\bu/a\b", re.I)) == (
+        "urinalysis",
+        "u/a",
+        "ua",
+    )
     assert required_keys(re.compile(r"\d+\s*mg|x?")) is None  # the second alternative needs nothing
 
 
@@ -85,7 +100,9 @@ def test_folded_twins_find_the_same_spans(corpus):
         checked += 1
         for t in corpus:
             if t.isascii():
-                assert [m.span() for m in twin.finditer(t.lower())] == [m.span() for m in rx.finditer(t)], rx.pattern
+                assert [m.span() for m in twin.finditer(t.lower())] == [
+                    m.span() for m in rx.finditer(t)
+                ], rx.pattern
     assert checked > 40
 
 
@@ -109,8 +126,11 @@ def test_gates_fall_back_to_the_regex_on_non_ascii_text():
 
 
 def test_tokenize_ascii_fast_path_matches_general_path():
-    for t in ["R ankle sprain, r ankle; L knee pain w/o swelling", "DM2 with CKD stage IIIa, COVID-19 negative",
-              "Type 2 diabetes mellitus, b/l otitis media, HTN"]:  # fmt: skip
+    for t in [
+        "R ankle sprain, r ankle; L knee pain w/o swelling",
+        "DM2 with CKD stage IIIa, COVID-19 negative",
+        "Type 2 diabetes mellitus, b/l otitis media, HTN",
+    ]:
         fast = text.tokenize(t, 5)
         slow = text.tokenize(t + " \u2014", 5)  # a non-ASCII character forces the general path
         assert fast == slow
@@ -119,7 +139,10 @@ def test_tokenize_ascii_fast_path_matches_general_path():
 
 def _status_by_kinds(ctx: text.Context, start: int, end: int) -> str:
     k = {s.kind for s in ctx.scopes if s.start <= start and end <= s.end + 1}
-    return next((x for x in ("family", "negated", "hypothetical", "uncertain", "history") if x in k), "affirmed")
+    return next(
+        (x for x in ("family", "negated", "hypothetical", "uncertain", "history") if x in k),
+        "affirmed",
+    )
 
 
 def test_context_status_matches_the_kinds_rule():
@@ -127,8 +150,10 @@ def test_context_status_matches_the_kinds_rule():
     kinds = ["negated", "uncertain", "history", "family", "hypothetical", "other"]
     ctx = text.Context()
     for round_ in range(3):
-        ctx.scopes.extend(text.Scope(a, a + rnd.randint(0, 30), rnd.choice(kinds), "t") for a in
-                          (rnd.randint(0, 100) for _ in range(8)))  # fmt: skip
+        ctx.scopes.extend(
+            text.Scope(a, a + rnd.randint(0, 30), rnd.choice(kinds), "t")
+            for a in (rnd.randint(0, 100) for _ in range(8))
+        )
         for _ in range(300):
             s = rnd.randint(0, 130)
             e = s + rnd.randint(0, 10)
@@ -139,13 +164,23 @@ def test_context_status_matches_the_kinds_rule():
 
 @pytest.mark.parametrize(
     "code, words, lat",
-    [("S934", {"ankle", "sprain", "lower", "limb"}, "right"), ("S934", {"ankle", "sprain"}, None),
-     ("E11", {"type2", "diabetes", "hyperglycemia"}, None), ("E11", {"type2", "diabetes"}, None),
-     ("H66", {"otitis", "media", "acute"}, "left"), ("M17", {"osteoarthritis", "knee"}, "bilateral"),
-     ("J45", {"asthma", "exacerbation", "mild", "intermittent"}, None), ("S52", {"fracture", "radius"}, "left")],
-)  # fmt: skip
+    [
+        ("S934", {"ankle", "sprain", "lower", "limb"}, "right"),
+        ("S934", {"ankle", "sprain"}, None),
+        ("E11", {"type2", "diabetes", "hyperglycemia"}, None),
+        ("E11", {"type2", "diabetes"}, None),
+        ("H66", {"otitis", "media", "acute"}, "left"),
+        ("M17", {"osteoarthritis", "knee"}, "bilateral"),
+        ("J45", {"asthma", "exacerbation", "mild", "intermittent"}, None),
+        ("S52", {"fracture", "radius"}, "left"),
+    ],
+)
 def test_memoised_refine_answers_as_a_fresh_walk(code, words, lat):
-    for phase in (specificity.Phase(), specificity.Phase(stage="subsequent"), specificity.Phase(stage="sequela")):
+    for phase in (
+        specificity.Phase(),
+        specificity.Phase(stage="subsequent"),
+        specificity.Phase(stage="sequela"),
+    ):
         for extra in (set(), {"unrelated", "words", "here"}, {"chronic"}):
             ctx = specificity.Ctx(set(words) | extra, lat, phase)
             fresh, _ = specificity._refine(icd10cm.normalize(code), ctx)

@@ -46,7 +46,9 @@ def test_readings_move_with_the_sentence():
         k = len(shifted) - len(note)
         a = diagnoses.find(note, 40)
         b = diagnoses.find(shifted, 40)
-        assert [(d.code, d.start + k, d.end + k) for d in a.found] == [(d.code, d.start, d.end) for d in b.found]
+        assert [(d.code, d.start + k, d.end + k) for d in a.found] == [
+            (d.code, d.start, d.end) for d in b.found
+        ]
         ctx_a = text.context(note, text.sentences(note))
         ctx_b = text.context(shifted, text.sentences(shifted))
         assert [(s.start + k, s.end + k, s.kind) for s in ctx_a.scopes] == [
@@ -58,6 +60,6 @@ def test_non_ascii_notes_read_alike():
     for note in NOTES:
         wide = note + "\nPlan: return in 2 weeks \u2014 sooner if worse."
         narrow = note + "\nPlan: return in 2 weeks - sooner if worse."
-        assert [(s.start, s.end, s.kind) for s in text.context(wide, text.sentences(wide)).scopes] == [
-            (s.start, s.end, s.kind) for s in text.context(narrow, text.sentences(narrow)).scopes
-        ]
+        assert [
+            (s.start, s.end, s.kind) for s in text.context(wide, text.sentences(wide)).scopes
+        ] == [(s.start, s.end, s.kind) for s in text.context(narrow, text.sentences(narrow)).scopes]

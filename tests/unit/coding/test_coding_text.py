@@ -12,7 +12,10 @@ def test_sections_and_sentences():
     note = "CC: cough\nHPI: three days. No fever.\nAssessment:\n1. Acute bronchitis.\n2. Hypertension, stable."
     kinds = [s.section for s in text.sentences(note)]
     assert kinds == ["cc", "hpi", "hpi", "assessment", "assessment"]
-    assert [note[s.start : s.end] for s in text.sentences(note)][3:] == ["Acute bronchitis", "Hypertension, stable"]
+    assert [note[s.start : s.end] for s in text.sentences(note)][3:] == [
+        "Acute bronchitis",
+        "Hypertension, stable",
+    ]
 
 
 def test_negation_scope_runs_to_termination_term():
@@ -28,7 +31,10 @@ def test_negation_post_trigger_is_local():
 
 
 def test_uncertainty_and_history_triggers():
-    assert status_of("Chest pain, rule out myocardial infarction.", "myocardial infarction") == "uncertain"
+    assert (
+        status_of("Chest pain, rule out myocardial infarction.", "myocardial infarction")
+        == "uncertain"
+    )
     assert status_of("Chest pain, rule out myocardial infarction.", "Chest pain") == "affirmed"
     assert status_of("Probable pneumonia.", "pneumonia") == "uncertain"
     assert status_of("Pneumonia is unlikely.", "Pneumonia") == "negated"
@@ -44,6 +50,14 @@ def test_without_negates_only_a_few_words():
 
 def test_tokens_expand_abbreviations_and_bind_numbers():
     assert text.norm_tokens("T2DM with CKD stage IIIa") == [
-        "type2", "diabete", "mellitus", "with", "chronic", "kidney", "disease", "stage3a"]  # fmt: skip
+        "type2",
+        "diabete",
+        "mellitus",
+        "with",
+        "chronic",
+        "kidney",
+        "disease",
+        "stage3a",
+    ]
     assert [t.norm for t in text.tokenize("R ankle")] == ["right", "ankle"]
     assert text.norm_tokens("COVID-19") == ["covid19"]

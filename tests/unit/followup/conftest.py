@@ -102,9 +102,13 @@ def _build_277(x212: ET.Element, x214: ET.ElementTree) -> ET.ElementTree:
     header.append(copy.deepcopy(x212.find(".//segment[@xid='BHT']")))
     # nest the HL levels: 2000A > 2000B > 2000C > 2000D > 2000E, each after its own loops
     levels = {}
-    for a, b, c in (("2000A", "2100A", None), ("2000B", "2100B", "2200B"),
-                    ("2000C", "2100C", "2200C"), ("2000D", "2100D", "2200D"),
-                    ("2000E", "2100E", "2200E")):  # fmt: skip
+    for a, b, c in (
+        ("2000A", "2100A", None),
+        ("2000B", "2100B", "2200B"),
+        ("2000C", "2100C", "2200C"),
+        ("2000D", "2100D", "2200D"),
+        ("2000E", "2100E", "2200E"),
+    ):
         lvl = _strip_child_loops(_loop(x212, a))
         lvl.append(_loop(x212, b))
         if c:
@@ -188,9 +192,14 @@ def pyx12_validate(x212_map_path):
         src.write_text(text, encoding="ascii")
         html = io.StringIO()
         ok = pyx12.x12n_document.x12n_document(
-            param=pyx12.params.params(), src_file=str(src), fd_997=None, fd_html=html,
-            fd_xmldoc=None, xslt_files=None, map_path=x212_map_path,
-        )  # fmt: skip
+            param=pyx12.params.params(),
+            src_file=str(src),
+            fd_997=None,
+            fd_html=html,
+            fd_xmldoc=None,
+            xslt_files=None,
+            map_path=x212_map_path,
+        )
         errors = [ln for ln in html.getvalue().splitlines() if "Error Code" in ln]
         return ok, "\n".join(errors)
 

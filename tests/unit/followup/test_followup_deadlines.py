@@ -48,14 +48,23 @@ def test_exact_payer_beats_glob_and_longer_glob_beats_shorter():
     ("text", "message"),
     [
         ("{}", r"default.timely_filing_days is required"),
-        ('{"default": {"timely_filing_days": -1, "appeal_days": 1, "no_ack_days": 1,'
-         ' "no_payment_days": 1}}', "non-negative"),
-        ('{"default": {"timely_filing_days": 1, "appeal_days": 1, "no_ack_days": 1,'
-         ' "no_payment_days": 1}, "payers": [{"class": "x"}]}', r"payers\[0\]: payer_id"),
-        ('{"default": {"timely_filing_days": 1, "appeal_days": 1, "no_ack_days": 1,'
-         ' "no_payment_days": 1}, "payers": [{"payer_id": "A", "class": "x"}]}', "unknown class"),
+        (
+            '{"default": {"timely_filing_days": -1, "appeal_days": 1, "no_ack_days": 1,'
+            ' "no_payment_days": 1}}',
+            "non-negative",
+        ),
+        (
+            '{"default": {"timely_filing_days": 1, "appeal_days": 1, "no_ack_days": 1,'
+            ' "no_payment_days": 1}, "payers": [{"class": "x"}]}',
+            r"payers\[0\]: payer_id",
+        ),
+        (
+            '{"default": {"timely_filing_days": 1, "appeal_days": 1, "no_ack_days": 1,'
+            ' "no_payment_days": 1}, "payers": [{"payer_id": "A", "class": "x"}]}',
+            "unknown class",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_policy_json_names_the_entry(text, message):
     with pytest.raises(ValueError, match=message):
         PayerPolicies.from_json(text)
@@ -69,9 +78,18 @@ def test_deadlines():
 
 @pytest.mark.parametrize(
     ("days_left", "level"),
-    [(None, "normal"), (90, "normal"), (31, "normal"), (30, "soon"), (15, "soon"),
-     (14, "urgent"), (0, "urgent"), (-1, "overdue"), (-400, "overdue")],
-)  # fmt: skip
+    [
+        (None, "normal"),
+        (90, "normal"),
+        (31, "normal"),
+        (30, "soon"),
+        (15, "soon"),
+        (14, "urgent"),
+        (0, "urgent"),
+        (-1, "overdue"),
+        (-400, "overdue"),
+    ],
+)
 def test_escalation(days_left, level):
     assert escalation(days_left) == level
 
@@ -99,8 +117,10 @@ def test_co29_timely_original_is_appeal_with_proof():
     ]
     finding = co29_recommendation(history, date(2024, 2, 1), POLICY)
     assert (finding.action, finding.timely, finding.first_submission) == (
-        "appeal", True, date(2024, 2, 10),
-    )  # fmt: skip
+        "appeal",
+        True,
+        date(2024, 2, 10),
+    )
     assert "accepted by payer" in finding.evidence and "000000011" in finding.evidence
     assert timely_filing_evidence(history, date(2024, 2, 1), POLICY) == finding.evidence
 

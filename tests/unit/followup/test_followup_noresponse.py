@@ -7,8 +7,14 @@ AS_OF = date(2024, 6, 30)
 
 
 def track(claim, payer="AETNA01", submitted=date(2024, 6, 1), **kw):
-    return ClaimTrack(claim, payer, kw.pop("service", date(2024, 5, 20)), submitted,
-                      kw.pop("charge", D("100.00")), **kw)  # fmt: skip
+    return ClaimTrack(
+        claim,
+        payer,
+        kw.pop("service", date(2024, 5, 20)),
+        submitted,
+        kw.pop("charge", D("100.00")),
+        **kw,
+    )
 
 
 def test_no_ack_after_n_days_and_no_payment_after_m_days():

@@ -30,18 +30,27 @@ LINES = [
 
 def make(cycle=0, paid=D("0.00")):
     return build_statement(
-        "ST-000123", "ACCT-77", "Springfield Urgent Care", "Jane Q Patient",
-        ["12 Elm St", "Springfield, ZZ 00000"], LINES, date(2024, 4, 1), cycle,
-        payments_received=paid, claim_ids=["CLM001"],
-    )  # fmt: skip
+        "ST-000123",
+        "ACCT-77",
+        "Springfield Urgent Care",
+        "Jane Q Patient",
+        ["12 Elm St", "Springfield, ZZ 00000"],
+        LINES,
+        date(2024, 4, 1),
+        cycle,
+        payments_received=paid,
+        claim_ids=["CLM001"],
+    )
 
 
 def test_totals_amount_due_and_due_date():
     s = make()
     assert s.totals == {
-        "billed": D("210.00"), "insurance_paid": D("100.00"),
-        "adjustments": D("55.00"), "patient_due": D("55.00"),
-    }  # fmt: skip
+        "billed": D("210.00"),
+        "insurance_paid": D("100.00"),
+        "adjustments": D("55.00"),
+        "patient_due": D("55.00"),
+    }
     assert s.amount_due == D("55.00")
     assert s.due_date == date(2024, 4, 22)
     assert make(paid=D("20.00")).amount_due == D("35.00")

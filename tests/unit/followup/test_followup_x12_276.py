@@ -73,8 +73,17 @@ def test_276_segments():
     segs, _ = split_segments(build())
     ids = [s[0] for s in segs]
     assert segs[0][6].strip() == "RCMSUB" and segs[0][13] == "000000042"
-    assert segs[1] == ["GS", "HR", "RCMSUB", "CLEARINGHOUSE", "20240301", "1030", "7", "X",
-                       "005010X212"]  # fmt: skip
+    assert segs[1] == [
+        "GS",
+        "HR",
+        "RCMSUB",
+        "CLEARINGHOUSE",
+        "20240301",
+        "1030",
+        "7",
+        "X",
+        "005010X212",
+    ]
     assert segs[2] == ["ST", "276", "0001", "005010X212"]
     assert segs[3] == ["BHT", "0010", "13", "000000042", "20240301", "1030"]
     hl = [s for s in segs if s[0] == "HL"]

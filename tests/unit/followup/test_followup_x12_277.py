@@ -33,8 +33,10 @@ def test_parse_277_x212():
     assert denied.paid_amount == Decimal("0.00") and denied.payer_claim_control_number == "PCN99"
     assert denied.details == [StatusDetail("F2", "88")]
     assert (pending.status_category, pending.total_charge, pending.paid_amount) == (
-        "P1", Decimal("210.00"), None,
-    )  # fmt: skip
+        "P1",
+        Decimal("210.00"),
+        None,
+    )
 
 
 def test_parse_277ca_x214_real_samples():
@@ -42,8 +44,11 @@ def test_parse_277ca_x214_real_samples():
     assert len(accepted) == 1
     a = accepted[0]
     assert (a.claim_id, a.status_category, a.status_code, a.action_code) == (
-        "5781", "A2", "20", "WQ",
-    )  # fmt: skip
+        "5781",
+        "A2",
+        "20",
+        "WQ",
+    )
     assert a.payer_claim_control_number == "1107000000014420" and a.version == "005010X214"
     # rejected sample uses '|' as the component separator
     (r,) = parse_277((FIXTURES / "imsweb" / "x12_277CA_rejected.txt").read_text())
@@ -76,10 +81,22 @@ def test_bad_277_names_segment(text, message):
 
 @pytest.mark.parametrize(
     ("category", "outcome"),
-    [("A1", "acknowledged"), ("A2", "acknowledged"), ("A3", "rejected"), ("A7", "rejected"),
-     ("P1", "pending"), ("F1", "paid"), ("F2", "denied"), ("F3", "revised"),
-     ("F4", "finalized"), ("R3", "information requested"), ("D0", "not found"),
-     ("E1", "error"), ("", "unknown"), ("Z9", "unknown")],
-)  # fmt: skip
+    [
+        ("A1", "acknowledged"),
+        ("A2", "acknowledged"),
+        ("A3", "rejected"),
+        ("A7", "rejected"),
+        ("P1", "pending"),
+        ("F1", "paid"),
+        ("F2", "denied"),
+        ("F3", "revised"),
+        ("F4", "finalized"),
+        ("R3", "information requested"),
+        ("D0", "not found"),
+        ("E1", "error"),
+        ("", "unknown"),
+        ("Z9", "unknown"),
+    ],
+)
 def test_status_outcome(category, outcome):
     assert status_outcome(category) == outcome

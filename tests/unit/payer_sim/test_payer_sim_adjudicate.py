@@ -44,13 +44,14 @@ def balanced(adj) -> None:
 
 def test_bundled_fee_schedule_has_the_common_codes():
     required = (
-        [str(c) for c in range(99202, 99206)] + [str(c) for c in range(99211, 99216)]
+        [str(c) for c in range(99202, 99206)]
+        + [str(c) for c in range(99211, 99216)]
         + [str(c) for c in range(99281, 99286)]
         + "80048 80053 85025 83036 81002 81025 87880 87804 87635 80061 84443 87086 36415 93000"
-          " 71046 73610 73630 73030 72100 20610 96372 90471 90686 90715 90732 J1885 J3301"
-          " J0696 G0008 G0009 12001 12002 11102 17110 10060 29540 29515 69210 99406 94640"
-          " 99051 84484 71045 96374".split()
-    )  # fmt: skip
+        " 71046 73610 73630 73030 72100 20610 96372 90471 90686 90715 90732 J1885 J3301"
+        " J0696 G0008 G0009 12001 12002 11102 17110 10060 29540 29515 69210 99406 94640"
+        " 99051 84484 71045 96374".split()
+    )
     assert [c for c in required if c not in FEES] == []
     assert FEES.fee("73610", ("26",)).allowed == D("9.31")  # professional component row
     assert FEES.fee("73610", ("RT",)).allowed == D("32.07")  # global row

@@ -47,9 +47,14 @@ PAYEE = PayeeInfo("SOUTH URGENT CARE", "1245319599", "37-1234567")
 
 def render(adjudications, **kwargs) -> str:
     args = dict(
-        payer=PAYER, payee=PAYEE, trace_number="EFT0001", payment_date=date(2025, 3, 24),
-        interchange_control_number=901, group_control_number=901, created_at=datetime(2025, 3, 21, 8, 15),
-    )  # fmt: skip
+        payer=PAYER,
+        payee=PAYEE,
+        trace_number="EFT0001",
+        payment_date=date(2025, 3, 24),
+        interchange_control_number=901,
+        group_control_number=901,
+        created_at=datetime(2025, 3, 21, 8, 15),
+    )
     args.update(kwargs)
     return build_835(adjudications, **args)
 
@@ -122,9 +127,11 @@ def test_line_cas_matches_the_adjudication():
 def test_denied_claim_has_status_4_remarks_and_full_charge_cas():
     rules = AdjudicationRules(seed=7, denial_rate=D(1))
     adj = next(
-        a for i in range(200)
-        if (a := adjudicate(make_claim(f"N{i}", npi="1245319599"), rules, FEES, AS_OF)).denial == "CO-16"
-    )  # fmt: skip
+        a
+        for i in range(200)
+        if (a := adjudicate(make_claim(f"N{i}", npi="1245319599"), rules, FEES, AS_OF)).denial
+        == "CO-16"
+    )
     text = render([adj])
     assert pyx12_check(text)[0]
     segs = segments(text)
@@ -259,11 +266,16 @@ def test_an_era_file_carries_a_valid_balanced_payment_per_payer_that_payments_re
     adjs = rcm_adjudications(deductible_rate=D(0), denial_rate=D(0))
     other = PayerInfo("BCBS01", "BLUE PLAN", PAYER.address)
     text = build_era_file(
-        [Remittance(adjs[:1], PAYER, PAYEE, "EFT0001", date(2025, 3, 24)),
-         Remittance(adjs[1:], other, PAYEE, "EFT0002", date(2025, 3, 24), method="CHK")],
-        sender_id="CLEARINGHOUSE", receiver_id="RCMSUBMITTER", interchange_control_number=902,
-        group_control_number=902, created_at=datetime(2025, 3, 21, 8, 15),
-    )  # fmt: skip
+        [
+            Remittance(adjs[:1], PAYER, PAYEE, "EFT0001", date(2025, 3, 24)),
+            Remittance(adjs[1:], other, PAYEE, "EFT0002", date(2025, 3, 24), method="CHK"),
+        ],
+        sender_id="CLEARINGHOUSE",
+        receiver_id="RCMSUBMITTER",
+        interchange_control_number=902,
+        group_control_number=902,
+        created_at=datetime(2025, 3, 21, 8, 15),
+    )
     ok, report = pyx12_check(text)
     assert ok, report
     segs = segments(text)
@@ -271,20 +283,35 @@ def test_an_era_file_carries_a_valid_balanced_payment_per_payer_that_payments_re
     assert next(s for s in segs if s[0] == "GE")[1] == "2"
     assert segs[0][6].strip() == "CLEARINGHOUSE" and segs[0][8].strip() == "RCMSUBMITTER"
     era = parse_835(text)
-    assert [(t.payer.payer_id, t.payment.trace_number, t.payment.method) for t in era.transactions] == [
-        ("ACME01", "EFT0001", "ACH"), ("BCBS01", "EFT0002", "CHK")]  # fmt: skip
+    assert [
+        (t.payer.payer_id, t.payment.trace_number, t.payment.method) for t in era.transactions
+    ] == [("ACME01", "EFT0001", "ACH"), ("BCBS01", "EFT0002", "CHK")]
     for tx, paid in zip(era.transactions, (adjs[:1], adjs[1:]), strict=True):
-        assert tx.payment.amount == sum((a.paid for a in paid), D(0)) == sum((c.paid for c in tx.claims), D(0))
+        assert (
+            tx.payment.amount
+            == sum((a.paid for a in paid), D(0))
+            == sum((c.paid for c in tx.claims), D(0))
+        )
         assert [c.patient_control_number for c in tx.claims] == [a.claim_id for a in paid]
 
 
 def test_an_era_file_refuses_a_payment_to_the_wrong_payee_and_an_empty_file():
     adjs = rcm_adjudications(deductible_rate=D(0), denial_rate=D(0))
     other_payee = PayeeInfo("ELSEWHERE CLINIC", "1234567893", "99-0000000")
-    args = dict(sender_id="CH", receiver_id="SUB", interchange_control_number=9, group_control_number=9,
-                created_at=datetime(2025, 3, 21, 8, 15))  # fmt: skip
+    args = dict(
+        sender_id="CH",
+        receiver_id="SUB",
+        interchange_control_number=9,
+        group_control_number=9,
+        created_at=datetime(2025, 3, 21, 8, 15),
+    )
     with pytest.raises(ValueError, match="another provider"):
-        build_era_file([Remittance(adjs, PAYER, PAYEE, "T1", date(2025, 3, 24)),
-                        Remittance(adjs, PAYER, other_payee, "T2", date(2025, 3, 24))], **args)  # fmt: skip
+        build_era_file(
+            [
+                Remittance(adjs, PAYER, PAYEE, "T1", date(2025, 3, 24)),
+                Remittance(adjs, PAYER, other_payee, "T2", date(2025, 3, 24)),
+            ],
+            **args,
+        )
     with pytest.raises(ValueError, match="at least one remittance"):
         build_era_file([], **args)

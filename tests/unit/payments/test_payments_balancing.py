@@ -22,7 +22,12 @@ def claim(charge, paid, claim_adj=(), lines=(), status="1"):
 
 
 def test_balanced_claim_with_claim_and_line_adjustments():
-    cp = claim("300", "200", [("CO", "45", "10")], [("300", "210", [("CO", "45", "60"), ("PR", "1", "30")])])  # fmt: skip
+    cp = claim(
+        "300",
+        "200",
+        [("CO", "45", "10")],
+        [("300", "210", [("CO", "45", "60"), ("PR", "1", "30")])],
+    )
     assert check_claim(cp, "0001") == []
 
 
@@ -34,7 +39,9 @@ def test_claim_imbalance_names_claim_and_amounts():
 
 
 def test_line_imbalance_names_the_line():
-    cp = claim("100", "50", lines=[("60", "30", [("CO", "45", "30")]), ("40", "20", [("CO", "45", "10")])])  # fmt: skip
+    cp = claim(
+        "100", "50", lines=[("60", "30", [("CO", "45", "30")]), ("40", "20", [("CO", "45", "10")])]
+    )
     assert check_claim(cp, "0001") == [
         "transaction 0001 claim CLM9 line 2: charge 40 - paid 20 = 20 but line adjustments total 10",
         "transaction 0001 claim CLM9: charge 100 - paid 50 = 50 but claim and line adjustments total 40",

@@ -138,7 +138,9 @@ def test_non_numeric_amounts(number, segment, where):
 
 def test_bad_codes_and_missing_elements():
     assert "CAS01 must be a group code" in str(error_of(replace(16, "CAS*XX*45*15")))
-    assert "CLP02 '99' is not a claim status code" in str(error_of(replace(15, "CLP*CLM3001*99*500*300")))  # fmt: skip
+    assert "CLP02 '99' is not a claim status code" in str(
+        error_of(replace(15, "CLP*CLM3001*99*500*300"))
+    )
     assert "CAS06 is empty" in str(error_of(replace(25, "CAS*PR*1*20*1*2")))
     err = error_of(replace(3, "ST*837*0001"))
     assert str(err) == "segment 3 (ST): expected ST*835 with a control number"

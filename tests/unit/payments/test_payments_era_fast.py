@@ -55,8 +55,11 @@ SEPARATOR_NOISE = st.sampled_from(["", "", "", "\n", "\r\n", " ", "  ", "~", " ~
 
 
 @settings(max_examples=150, deadline=None)
-@given(noise=st.lists(SEPARATOR_NOISE, min_size=len(SEGS), max_size=len(SEGS)),
-       size=st.integers(0, 400), lead=st.sampled_from(["", "  ", "junk\n"]))  # fmt: skip
+@given(
+    noise=st.lists(SEPARATOR_NOISE, min_size=len(SEGS), max_size=len(SEGS)),
+    size=st.integers(0, 400),
+    lead=st.sampled_from(["", "  ", "junk\n"]),
+)
 def test_segment_chunks_equal_split_segments(noise, size, lead):
     text = lead + "".join(s + "~" + extra for s, extra in zip(SEGS, noise, strict=True))
     chunks, seps = segment_chunks(text, size=size)

@@ -32,9 +32,7 @@ def test_every_truncation_point():
 @given(
     which=st.integers(0, len(TEXTS) - 1),
     edits=st.lists(
-        st.tuples(
-            st.sampled_from(KINDS), st.integers(0, 10_000)
-        ),
+        st.tuples(st.sampled_from(KINDS), st.integers(0, 10_000)),
         min_size=1,
         max_size=3,
     ),

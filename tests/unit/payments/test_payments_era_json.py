@@ -20,9 +20,13 @@ def test_managed_care_json():
     out = render("linuxforhealth/managed-care.835")
     assert out["payer"] == {"name": "RUSHMORE LIFE", "payer_id": None}
     assert out["payment"] == {
-        "amount": "945.00", "credit_debit": "C", "method": "ACH",
-        "trace_number": "7170066655", "originator": "1935665544", "date": None,
-    }  # fmt: skip
+        "amount": "945.00",
+        "credit_debit": "C",
+        "method": "ACH",
+        "trace_number": "7170066655",
+        "originator": "1935665544",
+        "date": None,
+    }
     assert out["claims"][0] == {
         "st_control_number": "112233",
         "patient_control_number": "5554555444",
@@ -35,12 +39,16 @@ def test_managed_care_json():
         "remarks": [],
         "service_lines": [
             {
-                "code": "99211", "modifiers": [], "charge": "800.00", "paid": "500.00",
-                "units": "1", "adjustments": [{"group": "PR", "reason": "1", "amount": "300.00"}],
+                "code": "99211",
+                "modifiers": [],
+                "charge": "800.00",
+                "paid": "500.00",
+                "units": "1",
+                "adjustments": [{"group": "PR", "reason": "1", "amount": "300.00"}],
                 "remarks": [],
             }
         ],
-    }  # fmt: skip
+    }
     assert out["provider_adjustments"] == []
     assert out["transactions"][0]["warnings"] == [
         "segment 4 (BPR): BPR16 is not a valid CCYYMMDD date"
@@ -63,8 +71,10 @@ def test_amounts_are_two_place_strings_and_no_phi():
 def test_provider_adjustments():
     out = render("authored/plb-interest-recoupment.835")
     assert [(p["reason"], p["reference"], p["amount"]) for p in out["provider_adjustments"]] == [
-        ("L6", "ICN8001", "-4.25"), ("WO", "ICN6001", "100.00"), ("FB", "FB0001", "25.00")
-    ]  # fmt: skip
+        ("L6", "ICN8001", "-4.25"),
+        ("WO", "ICN6001", "100.00"),
+        ("FB", "FB0001", "25.00"),
+    ]
     assert out["payer"]["payer_id"] == "60054"
 
 
@@ -72,12 +82,13 @@ def test_multi_transaction_file_first_payment_all_claims():
     out = render("authored/multi-st.835")
     assert out["payment"]["trace_number"] == "CHK2051"
     assert [(c["st_control_number"], c["patient_control_number"]) for c in out["claims"]] == [
-        ("0001", "CLM5001"), ("0002", "CLM5002")
-    ]  # fmt: skip
+        ("0001", "CLM5001"),
+        ("0002", "CLM5002"),
+    ]
     assert [
         (t["st_control_number"], t["payment"]["amount"], t["claim_count"])
         for t in out["transactions"]
-    ] == [  # fmt: skip
+    ] == [
         ("0001", "100.00", 1),
         ("0002", "50.00", 1),
     ]

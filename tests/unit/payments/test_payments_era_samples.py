@@ -63,7 +63,11 @@ def test_managed_care_payment_payer_payee_and_claims():
     era = load(LFH / "managed-care.835")
     assert era.interchange_control_number == "000000907"
     tx = era.transactions[0]
-    assert (tx.st_control_number, tx.isa_control_number, tx.gs_control_number) == ("112233", "000000907", "1")  # fmt: skip
+    assert (tx.st_control_number, tx.isa_control_number, tx.gs_control_number) == (
+        "112233",
+        "000000907",
+        "1",
+    )
     p = tx.payment
     assert (p.amount, p.method, p.credit_debit, p.trace_number, p.originator) == (
         D("945.00"),
@@ -76,7 +80,11 @@ def test_managed_care_payment_payer_payee_and_claims():
     assert p.date is None
     assert tx.warnings == ["segment 4 (BPR): BPR16 is not a valid CCYYMMDD date"]
     assert tx.payer.name == "RUSHMORE LIFE"
-    assert (tx.payee.name, tx.payee.npi, tx.payee.tax_id) == ("ACME MEDICAL CENTER", "5544667733", "777667755")  # fmt: skip
+    assert (tx.payee.name, tx.payee.npi, tx.payee.tax_id) == (
+        "ACME MEDICAL CENTER",
+        "5544667733",
+        "777667755",
+    )
     c1, c2 = tx.claims
     assert (
         c1.patient_control_number,
@@ -86,13 +94,22 @@ def test_managed_care_payment_payer_payee_and_claims():
         c1.patient_responsibility,
     ) == ("5554555444", "1", D("800.00"), D("450.00"), D("300.00"))
     assert c1.payer_claim_control_number == "94060555410000"
-    assert [(a.group, a.reason, a.amount, a.level) for a in c1.adjustments] == [("CO", "A2", D("50.00"), "claim")]  # fmt: skip
+    assert [(a.group, a.reason, a.amount, a.level) for a in c1.adjustments] == [
+        ("CO", "A2", D("50.00"), "claim")
+    ]
     line = c1.service_lines[0]
-    assert (line.qualifier, line.code, line.charge, line.paid, line.units) == ("HC", "99211", D("800.00"), D("500.00"), D(1))  # fmt: skip
+    assert (line.qualifier, line.code, line.charge, line.paid, line.units) == (
+        "HC",
+        "99211",
+        D("800.00"),
+        D("500.00"),
+        D(1),
+    )
     assert (line.service_date, line.service_end_date) == (date(2002, 3, 1), date(2002, 3, 4))
     assert [(a.group, a.reason, a.amount) for a in c2.service_lines[0].adjustments] == [
-        ("PR", "1", D("600.00")), ("CO", "45", D("50.00"))
-    ]  # fmt: skip
+        ("PR", "1", D("600.00")),
+        ("CO", "45", D("50.00")),
+    ]
     # PHI is kept on the object but never shown in its repr.
     assert c1.patient.last_or_org == "BUDD"
     assert "BUDD" not in repr(c1) and "33344555510" not in repr(c1)
@@ -120,8 +137,10 @@ def test_secondary_sample_wrong_component_separator_is_read_with_a_warning():
     assert (line1.code, line1.modifiers, line1.units) == ("12345", ("26",), D("1.00"))
     assert (line2.code, line2.revenue_code) == ("66543", "220")
     assert [(a.group, a.reason, a.amount) for a in line2.adjustments] == [
-        ("PR", "1", D("150.00")), ("PR", "2", D("70.00")), ("CO", "42", D("85.00"))
-    ]  # fmt: skip
+        ("PR", "1", D("150.00")),
+        ("PR", "2", D("70.00")),
+        ("CO", "42", D("85.00")),
+    ]
     assert line2.amounts == {"B6": D("500.00")}
     assert (
         "segment 29 (SVC): SVC01 uses '>' as component separator, ISA16 declares ':'" in tx.warnings
@@ -133,8 +152,9 @@ def test_cob_sample_negative_line_adjustment():
     tx = load(LFH / "cob-contractural-adjustment.835").transactions[0]
     line = tx.claims[0].service_lines[0]
     assert [(a.group, a.reason, a.amount) for a in line.adjustments] == [
-        ("OA", "23", D("516.00")), ("OA", "94", D("-9.00"))
-    ]  # fmt: skip
+        ("OA", "23", D("516.00")),
+        ("OA", "94", D("-9.00")),
+    ]
     assert line.refs == {"1B": "44280"}
     assert tx.payee.tax_id == "3UR334563"
 
@@ -155,9 +175,14 @@ def test_authored_files_are_valid_for_pyx12(name):
 
     logging.getLogger("pyx12").setLevel(logging.CRITICAL)
     ok = pyx12.x12n_document.x12n_document(
-        param=pyx12.params.params(), src_file=str(AUTHORED / name), fd_997=io.StringIO(),
-        fd_html=None, fd_xmldoc=None, xslt_files=None, map_path=None,
-    )  # fmt: skip
+        param=pyx12.params.params(),
+        src_file=str(AUTHORED / name),
+        fd_997=io.StringIO(),
+        fd_html=None,
+        fd_xmldoc=None,
+        xslt_files=None,
+        map_path=None,
+    )
     assert ok is True
 
 
@@ -171,7 +196,12 @@ def test_authored_files_parse_cleanly_and_balance(name):
 def test_reversal_then_corrected_payment():
     tx = load(AUTHORED / "reversal-corrected.835").transactions[0]
     rev, new = tx.claims
-    assert (rev.status_code, rev.charge, rev.paid, rev.patient_responsibility) == ("22", D(-150), D(-80), D(-20))  # fmt: skip
+    assert (rev.status_code, rev.charge, rev.paid, rev.patient_responsibility) == (
+        "22",
+        D(-150),
+        D(-80),
+        D(-20),
+    )
     assert rev.is_reversal and not new.is_reversal
     assert [(a.group, a.amount) for a in rev.adjustments] == [("CO", D(-50)), ("PR", D(-20))]
     assert new.patient_control_number == rev.patient_control_number == "CLM1001"
@@ -183,21 +213,32 @@ def test_reversal_then_corrected_payment():
 def test_plb_interest_recoupment_forward_balance():
     tx = load(AUTHORED / "plb-interest-recoupment.835").transactions[0]
     assert [(a.reason, a.reference, a.amount) for a in tx.provider_adjustments] == [
-        ("L6", "ICN8001", D("-4.25")), ("WO", "ICN6001", D(100)), ("FB", "FB0001", D(25))
-    ]  # fmt: skip
+        ("L6", "ICN8001", D("-4.25")),
+        ("WO", "ICN6001", D(100)),
+        ("FB", "FB0001", D(25)),
+    ]
     assert tx.payment.amount == D("39.25") and tx.payment.handling_code == "C"
 
 
 def test_claim_level_vs_line_level_cas_and_multiple_triplets():
     (claim,) = load(AUTHORED / "claim-and-line-cas.835").transactions[0].claims
-    assert [(a.group, a.reason, a.amount, a.level) for a in claim.adjustments] == [("CO", "45", D(15), "claim")]  # fmt: skip
+    assert [(a.group, a.reason, a.amount, a.level) for a in claim.adjustments] == [
+        ("CO", "45", D(15), "claim")
+    ]
     l1, l2 = claim.service_lines
     assert l1.modifiers == ("25", "59", "XS", "GT")
     assert [(a.group, a.reason, a.amount, a.quantity, a.level) for a in l1.adjustments] == [
-        ("CO", "45", D(60), None, "line"), ("CO", "253", D(5), None, "line"),
-        ("PR", "1", D(20), D(1), "line"), ("PR", "2", D(5), None, "line"),
-    ]  # fmt: skip
-    assert (l2.code, l2.original_code, l2.original_modifiers, l2.units) == ("29540", "29530", ("LT",), D(2))  # fmt: skip
+        ("CO", "45", D(60), None, "line"),
+        ("CO", "253", D(5), None, "line"),
+        ("PR", "1", D(20), D(1), "line"),
+        ("PR", "2", D(5), None, "line"),
+    ]
+    assert (l2.code, l2.original_code, l2.original_modifiers, l2.units) == (
+        "29540",
+        "29530",
+        ("LT",),
+        D(2),
+    )
     assert (l2.billed_code, l2.remarks) == ("29530", ["M15"])
     assert claim.remarks == ["MA01"]
     assert claim.rendering_provider.id == "1234567893"
@@ -210,7 +251,9 @@ def test_denied_claims_with_lq_remarks():
     assert (c1.status_code, c1.paid, c1.remarks) == ("4", D(0), ["MA130"])
     assert c1.service_lines[0].remarks == ["N115", "M127"]
     assert c1.service_lines[0].adjustments[0].quantity == D(4)
-    assert [(a.group, a.reason, a.amount) for a in c2.service_lines[0].adjustments] == [("PR", "96", D(150))]  # fmt: skip
+    assert [(a.group, a.reason, a.amount) for a in c2.service_lines[0].adjustments] == [
+        ("PR", "96", D(150))
+    ]
 
 
 def test_multiple_st_in_one_group():
@@ -225,8 +268,9 @@ def test_two_interchanges_in_one_file():
     assert era.interchange_control_numbers == ["000000301", "000000302"]
     assert era.interchange_control_number == "000000301"
     assert [(t.isa_control_number, t.gs_control_number) for t in era.transactions] == [
-        ("000000301", "10"), ("000000302", "11")
-    ]  # fmt: skip
+        ("000000301", "10"),
+        ("000000302", "11"),
+    ]
     assert [c.paid for c in era.claims] == [D(70), D(45)]
 
 

@@ -62,9 +62,11 @@ def test_primary_payment_from_managed_care_sample():
     charge = entry_for_claim_charge("C1", "P", c1.charge)
     pay = entry_for_claim_payment(c1, "C1", "P")
     assert as_dict(pay) == {
-        CASH_CLEARING: D("450.00"), CONTRACTUAL_ADJUSTMENT: D("50.00"),
-        PATIENT_RECEIVABLE: D("300.00"), PAYER_RECEIVABLE: D("-800.00"),
-    }  # fmt: skip
+        CASH_CLEARING: D("450.00"),
+        CONTRACTUAL_ADJUSTMENT: D("50.00"),
+        PATIENT_RECEIVABLE: D("300.00"),
+        PAYER_RECEIVABLE: D("-800.00"),
+    }
     assert sum(ln.amount for ln in pay) == 0
     assert claim_balance(charge + pay, "C1") == (D("0.00"), D("300.00"))
 
@@ -79,8 +81,10 @@ def test_secondary_payment_settles_the_crossed_over_patient_balance():
     lines += entry_for_claim_payment(primary, "C2", "P1")
     sec = entry_for_claim_payment(secondary, "C2", "P2")
     assert as_dict(sec) == {
-        CASH_CLEARING: D("310.00"), CONTRACTUAL_ADJUSTMENT: D("85.00"), PATIENT_RECEIVABLE: D("-395.00"),
-    }  # fmt: skip
+        CASH_CLEARING: D("310.00"),
+        CONTRACTUAL_ADJUSTMENT: D("85.00"),
+        PATIENT_RECEIVABLE: D("-395.00"),
+    }
     assert claim_balance(lines + sec, "C2") == (D("0.00"), D("220.00"))
     assert secondary.patient_responsibility == D("220.00")
 
@@ -114,8 +118,9 @@ def test_denial_keeps_balance_on_payer_and_moves_only_pr():
     c1, c2 = era("authored/denied-lq.835").transactions[0].claims
     assert entry_for_claim_payment(c1, "CLM4001", "P") == []
     assert as_dict(entry_for_claim_payment(c2, "CLM4002", "P")) == {
-        PATIENT_RECEIVABLE: D(150), PAYER_RECEIVABLE: D(-150)
-    }  # fmt: skip
+        PATIENT_RECEIVABLE: D(150),
+        PAYER_RECEIVABLE: D(-150),
+    }
 
 
 def test_plb_signs_and_cash_equals_bpr02():
@@ -142,21 +147,25 @@ def test_medicare_plb_cash_equals_bpr02():
 
 def test_writeoffs():
     assert as_dict(entry_for_writeoff("C", D("12.3"), BAD_DEBT_WRITEOFF)) == {
-        BAD_DEBT_WRITEOFF: D("12.30"), PATIENT_RECEIVABLE: D("-12.30")
-    }  # fmt: skip
+        BAD_DEBT_WRITEOFF: D("12.30"),
+        PATIENT_RECEIVABLE: D("-12.30"),
+    }
     assert as_dict(entry_for_writeoff("C", D(5), OTHER_ADJUSTMENT)) == {
-        OTHER_ADJUSTMENT: D(5), PAYER_RECEIVABLE: D(-5)
-    }  # fmt: skip
+        OTHER_ADJUSTMENT: D(5),
+        PAYER_RECEIVABLE: D(-5),
+    }
     with pytest.raises(LedgerError, match="unknown ledger account"):
         entry_for_writeoff("C", D(5), "petty_cash")
 
 
 def test_assert_balanced_raises():
     with pytest.raises(LedgerError, match="does not balance: debits - credits = 0.01"):
-        assert_balanced([
-            JournalLine(CASH_CLEARING, D("10.01"), None, None),
-            JournalLine(PAYER_RECEIVABLE, D("-10.00"), None, None),
-        ])  # fmt: skip
+        assert_balanced(
+            [
+                JournalLine(CASH_CLEARING, D("10.01"), None, None),
+                JournalLine(PAYER_RECEIVABLE, D("-10.00"), None, None),
+            ]
+        )
     assert_balanced([])
 
 
@@ -185,12 +194,19 @@ def test_random_postings_keep_ledger_balanced(charges, ops):
         cid = ids[k]
         if kind == "primary":
             paid, co, oa, pr = vals
-            cp = payment("1", paid + co + oa + pr, paid, [("CO", "45", co), ("OA", "94", oa), ("PR", "1", pr)])  # fmt: skip
+            cp = payment(
+                "1",
+                paid + co + oa + pr,
+                paid,
+                [("CO", "45", co), ("OA", "94", oa), ("PR", "1", pr)],
+            )
             entry = entry_for_claim_payment(cp, cid, "P")
             effect = (-(paid + co + oa + pr), pr)
         elif kind == "secondary":
             paid, co, pr = vals
-            cp = payment("2", paid + co + pr, paid, [("CO", "45", co), ("PR", "2", pr), ("OA", "23", D(7))])  # fmt: skip
+            cp = payment(
+                "2", paid + co + pr, paid, [("CO", "45", co), ("PR", "2", pr), ("OA", "23", D(7))]
+            )
             entry = entry_for_claim_payment(cp, cid, "P2")
             effect = (D(0), -(paid + co))
         elif kind == "writeoff":
@@ -215,7 +231,9 @@ def test_random_postings_keep_ledger_balanced(charges, ops):
         assert claim_balance(ledger, cid) == tuple(expected[cid])
         # payer_due + patient_due = charge - cash received - non-PR adjustments - write-offs
         removed = sum(
-            ln.amount for ln in ledger
-            if ln.claim_id == cid and ln.account not in (PAYER_RECEIVABLE, PATIENT_RECEIVABLE, GROSS_CHARGES)
-        )  # fmt: skip
+            ln.amount
+            for ln in ledger
+            if ln.claim_id == cid
+            and ln.account not in (PAYER_RECEIVABLE, PATIENT_RECEIVABLE, GROSS_CHARGES)
+        )
         assert sum(claim_balance(ledger, cid)) == charges[ids.index(cid)] - removed

@@ -22,9 +22,13 @@ from shared.topics import ALL, dlq
 
 
 def _encounter(**kw) -> Encounter:
-    data = dict(encounter_id="E1", site_id="north-clinic", service_date=date(2026, 5, 1),
-                billing_provider=Organization(name="North Clinic", npi="1234567893"),
-                patient=Person(first_name="Ada", last_name="Zed", birth_date=date(1970, 1, 2)))  # fmt: skip
+    data = dict(
+        encounter_id="E1",
+        site_id="north-clinic",
+        service_date=date(2026, 5, 1),
+        billing_provider=Organization(name="North Clinic", npi="1234567893"),
+        patient=Person(first_name="Ada", last_name="Zed", birth_date=date(1970, 1, 2)),
+    )
     data.update(kw)
     return Encounter(**data)
 
@@ -47,22 +51,39 @@ def test_every_event_type_has_a_versioned_topic_and_dlq():
 
 
 def test_money_is_decimal_string_in_json_and_rejects_sub_cent():
-    ev = ClaimHeld(site_id="s", encounter_id="E1", payload=ClaimHeldPayload(
-        claim_id="C1", total_charge=Decimal("125.50"), service_date=date(2026, 5, 1),
-        reasons=[Reason(code="NPI", message="bad")]))  # fmt: skip
+    ev = ClaimHeld(
+        site_id="s",
+        encounter_id="E1",
+        payload=ClaimHeldPayload(
+            claim_id="C1",
+            total_charge=Decimal("125.50"),
+            service_date=date(2026, 5, 1),
+            reasons=[Reason(code="NPI", message="bad")],
+        ),
+    )
     assert b'"total_charge":"125.50"' in ev.to_json()
     with pytest.raises(ValidationError):
-        ClaimHeldPayload(claim_id="C1", total_charge=Decimal("1.005"), service_date=date(2026, 5, 1),
-                         reasons=[Reason(code="x", message="y")])  # fmt: skip
+        ClaimHeldPayload(
+            claim_id="C1",
+            total_charge=Decimal("1.005"),
+            service_date=date(2026, 5, 1),
+            reasons=[Reason(code="x", message="y")],
+        )
 
 
 def test_occurred_at_must_be_timezone_aware_and_is_normalised_to_utc():
     with pytest.raises(ValidationError):
-        EncounterDocumented(site_id="s", encounter_id="E1", payload=_encounter(), occurred_at=datetime(2026, 1, 1))
+        EncounterDocumented(
+            site_id="s", encounter_id="E1", payload=_encounter(), occurred_at=datetime(2026, 1, 1)
+        )
     from datetime import timedelta
 
-    ev = EncounterDocumented(site_id="s", encounter_id="E1", payload=_encounter(),
-                             occurred_at=datetime(2026, 1, 1, 5, tzinfo=timezone(timedelta(hours=5))))  # fmt: skip
+    ev = EncounterDocumented(
+        site_id="s",
+        encounter_id="E1",
+        payload=_encounter(),
+        occurred_at=datetime(2026, 1, 1, 5, tzinfo=timezone(timedelta(hours=5))),
+    )
     assert ev.occurred_at.utcoffset().total_seconds() == 0 and ev.occurred_at.hour == 0
 
 

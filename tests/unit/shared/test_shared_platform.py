@@ -20,7 +20,9 @@ def test_token_round_trip_and_site_scope():
     p = auth.verify("s3cret", token)
     assert p.user_id == "coder-1" and p.role == "coder"
     assert p.can_access("north-clinic") and not p.can_access("east-hospital")
-    assert auth.verify("s3cret", auth.issue("s3cret", "sup", "supervisor", ["*"])).can_access("anything")
+    assert auth.verify("s3cret", auth.issue("s3cret", "sup", "supervisor", ["*"])).can_access(
+        "anything"
+    )
 
 
 @pytest.mark.parametrize("mutate", ["forged", "expired", "garbage"])
@@ -45,11 +47,15 @@ def test_log_lines_drop_non_allow_listed_fields():
 
 
 def _interchange(n_tx=2) -> str:
-    ic = Interchange("SENDER", "RECEIVER", 42, 7, "HC", "005010X222A1", "837", datetime(2026, 5, 1, 9, 30))
+    ic = Interchange(
+        "SENDER", "RECEIVER", 42, 7, "HC", "005010X222A1", "837", datetime(2026, 5, 1, 9, 30)
+    )
     for _ in range(n_tx):
         tx = ic.new_transaction()
         tx.add("BHT", "0019", "00", "REF1", "20260501", "0930", "CH")
-        tx.add("NM1", "41", "2", "RCM", "", "", "", "", "46", "X", "", "")  # trailing empties dropped
+        tx.add(
+            "NM1", "41", "2", "RCM", "", "", "", "", "46", "X", "", ""
+        )  # trailing empties dropped
     return ic.render()
 
 
@@ -89,13 +95,40 @@ def test_classify_reads_type_version_and_control_number():
 def test_trace_tree_nests_children_under_parents():
     now = time.time_ns()
     spans = [
-        {"trace_id": "t", "span_id": "a", "parent_id": None, "name": "coding handle", "service": "coding",
-         "start": now, "end": now + 2_000_000, "status": "UNSET", "attributes": {"rcm.encounter_id": "E1"}},
-        {"trace_id": "t", "span_id": "b", "parent_id": "a", "name": "publish", "service": "coding",
-         "start": now + 1_000_000, "end": now + 1_500_000, "status": "UNSET", "attributes": {}},
-        {"trace_id": "u", "span_id": "c", "parent_id": None, "name": "other", "service": "billing",
-         "start": now, "end": now, "status": "UNSET", "attributes": {"rcm.encounter_id": "E2"}},
-    ]  # fmt: skip
+        {
+            "trace_id": "t",
+            "span_id": "a",
+            "parent_id": None,
+            "name": "coding handle",
+            "service": "coding",
+            "start": now,
+            "end": now + 2_000_000,
+            "status": "UNSET",
+            "attributes": {"rcm.encounter_id": "E1"},
+        },
+        {
+            "trace_id": "t",
+            "span_id": "b",
+            "parent_id": "a",
+            "name": "publish",
+            "service": "coding",
+            "start": now + 1_000_000,
+            "end": now + 1_500_000,
+            "status": "UNSET",
+            "attributes": {},
+        },
+        {
+            "trace_id": "u",
+            "span_id": "c",
+            "parent_id": None,
+            "name": "other",
+            "service": "billing",
+            "start": now,
+            "end": now,
+            "status": "UNSET",
+            "attributes": {"rcm.encounter_id": "E2"},
+        },
+    ]
     got = trace_for(spans, "E1")
     assert [s["span_id"] for s in got] == ["a", "b"]
     lines = render(got).splitlines()

@@ -23,8 +23,11 @@ from shared.telemetry import (
 
 
 def _hop(provider: TracerProvider, traceparent: str | None, via_headers: bool):
-    ctx = (context_from_headers([("traceparent", traceparent.encode())]) if via_headers and traceparent
-           else context_from_traceparent(traceparent))  # fmt: skip
+    ctx = (
+        context_from_headers([("traceparent", traceparent.encode())])
+        if via_headers and traceparent
+        else context_from_traceparent(traceparent)
+    )
     span = provider.get_tracer("t").start_span("handle", context=ctx)
     recording, tp = span.is_recording(), current_traceparent(span)
     span.end()
@@ -36,8 +39,12 @@ def _sampled(traceparent: str) -> bool:
 
 
 def test_a_sampled_out_trace_stays_out_and_keeps_its_trace_id() -> None:
-    first = TracerProvider(sampler=ParentBased(ALWAYS_OFF))  # the intake service decided: not sampled
-    later = TracerProvider(sampler=ParentBased(ALWAYS_ON))  # a later service would sample a new root
+    first = TracerProvider(
+        sampler=ParentBased(ALWAYS_OFF)
+    )  # the intake service decided: not sampled
+    later = TracerProvider(
+        sampler=ParentBased(ALWAYS_ON)
+    )  # a later service would sample a new root
     recording, tp = _hop(first, None, via_headers=True)
     assert not recording and tp is not None and not _sampled(tp)
     trace_id = tp.split("-")[1]
@@ -49,7 +56,9 @@ def test_a_sampled_out_trace_stays_out_and_keeps_its_trace_id() -> None:
 
 def test_a_sampled_trace_is_recorded_at_every_hop() -> None:
     first = TracerProvider(sampler=ParentBased(ALWAYS_ON))
-    later = TracerProvider(sampler=ParentBased(ALWAYS_OFF))  # would drop a new root, not a sampled child
+    later = TracerProvider(
+        sampler=ParentBased(ALWAYS_OFF)
+    )  # would drop a new root, not a sampled child
     recording, tp = _hop(first, None, via_headers=True)
     assert recording and _sampled(tp)
     for via_headers in (True, False):
@@ -71,18 +80,36 @@ def _event_hop(sampler, traceparent: str | None):
     return span, exporter.get_finished_spans()
 
 
-@pytest.mark.parametrize("sampler", [ParentBased(ALWAYS_ON), ParentBased(ALWAYS_OFF), ALWAYS_ON, ALWAYS_OFF,
-                                     ParentBased(TraceIdRatioBased(0.5)), TraceIdRatioBased(0.5)])  # fmt: skip
-@pytest.mark.parametrize("parent", [None, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
-                                    "00-0000000000000000ffffffffffffffff-00f067aa0ba902b7-03"])  # fmt: skip
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        ParentBased(ALWAYS_ON),
+        ParentBased(ALWAYS_OFF),
+        ALWAYS_ON,
+        ALWAYS_OFF,
+        ParentBased(TraceIdRatioBased(0.5)),
+        TraceIdRatioBased(0.5),
+    ],
+)
+@pytest.mark.parametrize(
+    "parent",
+    [
+        None,
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        "00-0000000000000000ffffffffffffffff-00f067aa0ba902b7-03",
+    ],
+)
 def test_an_event_span_decides_and_propagates_as_an_sdk_span_does(sampler, parent) -> None:
     span, exported = _event_hop(sampler, parent)
     assert len(exported) == int(span.recording)
     ours = span.traceparent.split("-")
     if parent is None:  # a new trace: a ratio sampler decides by the (random) trace id
         decision = sampler.should_sample(None, int(ours[1], 16), "x").decision
-        assert span.recording == decision.is_recording() and _sampled(span.traceparent) == decision.is_sampled()
+        assert (
+            span.recording == decision.is_recording()
+            and _sampled(span.traceparent) == decision.is_sampled()
+        )
         assert int(ours[3], 16) & 2  # random-trace-id, as the SDK marks its roots
         return
     recording, tp = _hop(TracerProvider(sampler=sampler), parent, via_headers=True)
@@ -100,9 +127,13 @@ def test_an_event_span_is_exported_as_the_child_of_its_message() -> None:
     assert exported.context.trace_id == int("4bf92f3577b34da6a3ce929d0e0e4736", 16)
     assert f"{exported.context.span_id:016x}" == span.traceparent.split("-")[2]
     assert exported.attributes == {"rcm.encounter_id": "E1"}
-    assert exported.start_time <= exported.end_time and exported.status.status_code is StatusCode.UNSET
+    assert (
+        exported.start_time <= exported.end_time and exported.status.status_code is StatusCode.UNSET
+    )
     _, (root,) = _event_hop(ParentBased(ALWAYS_ON), None)
-    assert root.parent is None and root.context.trace_id != exported.context.trace_id  # no traceparent: a new trace
+    assert (
+        root.parent is None and root.context.trace_id != exported.context.trace_id
+    )  # no traceparent: a new trace
 
 
 def test_a_failed_event_span_carries_the_error_type() -> None:
@@ -110,7 +141,10 @@ def test_a_failed_event_span_carries_the_error_type() -> None:
     spans = EventSpans(ParentBased(ALWAYS_ON), SimpleSpanProcessor(exporter))
     spans.start("payments handle claim.submitted", [], {}).end("ConnectionError")
     (exported,) = exporter.get_finished_spans()
-    assert exported.status.status_code is StatusCode.ERROR and exported.status.description == "ConnectionError"
+    assert (
+        exported.status.status_code is StatusCode.ERROR
+        and exported.status.description == "ConnectionError"
+    )
 
 
 def test_without_a_tracing_pipeline_the_message_context_passes_through() -> None:

@@ -15,18 +15,34 @@ VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def _reference(traceparent: str | None) -> trace.SpanContext:
-    return trace.get_current_span(_W3C.extract({"traceparent": traceparent} if traceparent else {})).get_span_context()
+    return trace.get_current_span(
+        _W3C.extract({"traceparent": traceparent} if traceparent else {})
+    ).get_span_context()
 
 
 def _ours(traceparent: str | None) -> trace.SpanContext:
     return trace.get_current_span(context_from_traceparent(traceparent)).get_span_context()
 
 
-@pytest.mark.parametrize("traceparent", [
-    VALID, VALID[:-2] + "00", None, "", "garbage", VALID.upper(), "ff" + VALID[2:], VALID[:-1] + "g",
-    "00-" + "0" * 32 + "-00f067aa0ba902b7-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-" + "0" * 16 + "-01",
-    "01" + VALID[2:] + "-future", VALID.replace("-", "_"), VALID + " ", " " + VALID,
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        VALID,
+        VALID[:-2] + "00",
+        None,
+        "",
+        "garbage",
+        VALID.upper(),
+        "ff" + VALID[2:],
+        VALID[:-1] + "g",
+        "00-" + "0" * 32 + "-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-" + "0" * 16 + "-01",
+        "01" + VALID[2:] + "-future",
+        VALID.replace("-", "_"),
+        VALID + " ",
+        " " + VALID,
+    ],
+)
 def test_reading_a_traceparent_agrees_with_the_propagator(traceparent) -> None:
     assert _ours(traceparent) == _reference(traceparent)
 
@@ -53,4 +69,9 @@ def test_headers_with_a_tracestate_keep_it() -> None:
     headers = [("traceparent", VALID.encode()), ("tracestate", b"vendor=opaque")]
     sc = trace.get_current_span(context_from_headers(headers)).get_span_context()
     assert sc.trace_id == int(VALID[3:35], 16) and sc.trace_state.get("vendor") == "opaque"
-    assert trace.get_current_span(context_from_headers([("event_type", b"x")])).get_span_context().is_valid is False
+    assert (
+        trace.get_current_span(context_from_headers([("event_type", b"x")]))
+        .get_span_context()
+        .is_valid
+        is False
+    )

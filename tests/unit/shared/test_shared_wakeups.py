@@ -96,7 +96,9 @@ async def test_relay_waits_for_a_notify_when_idle() -> None:
     await _stop_relay(relay, stop, task)
 
 
-async def test_file_writer_writes_again_when_woken_during_a_query(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_file_writer_writes_again_when_woken_during_a_query(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     wake, stop, second = asyncio.Event(), asyncio.Event(), asyncio.Event()
     calls: list[int] = []
 
@@ -120,14 +122,21 @@ async def test_file_writer_writes_again_when_woken_during_a_query(monkeypatch: p
 
 def test_runtime_commit_hooks_all_run() -> None:
     seen: list[str] = []
-    rt = Runtime(settings=None, pool=None, relay=None, stop=asyncio.Event(),  # type: ignore[arg-type]
-                 on_commit=[lambda: seen.append("relay")])  # fmt: skip
+    rt = Runtime(
+        settings=None,
+        pool=None,
+        relay=None,
+        stop=asyncio.Event(),  # type: ignore[arg-type]
+        on_commit=[lambda: seen.append("relay")],
+    )
     rt.on_commit.append(lambda: seen.append("files"))
     rt.committed()
     assert seen == ["relay", "files"]
 
 
-async def test_inbox_poller_reads_a_file_for_another_poller_once_while_it_waits(tmp_path, monkeypatch) -> None:
+async def test_inbox_poller_reads_a_file_for_another_poller_once_while_it_waits(
+    tmp_path, monkeypatch
+) -> None:
     """billing and payments share one inbound directory: a waiting 835 is not re-read by billing every poll."""
     fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "x12"
     era = (fixtures / "835" / "authored" / "denied-lq.835").read_text()
@@ -160,7 +169,9 @@ async def test_inbox_poller_reads_a_file_for_another_poller_once_while_it_waits(
         assert await box.poll_once(None) == 0
     assert sorted(classified) == ["835", "999"]
 
-    mailbox.write_atomically(tmp_path, "a.835", ack)  # the same name, new content: read again, and taken
+    mailbox.write_atomically(
+        tmp_path, "a.835", ack
+    )  # the same name, new content: read again, and taken
     assert await box.poll_once(None) == 1 and taken == ["b.999", "a.835"]
     assert classified[-1] == "999"
     assert box._not_ours == {}  # names gone from the directory are forgotten

@@ -49,7 +49,9 @@ class FeeSchedule:
         """
         if path is None:
             text = (
-                resources.files("rcm.simulation.payer.data").joinpath("fee_schedule.csv").read_text()
+                resources.files("rcm.simulation.payer.data")
+                .joinpath("fee_schedule.csv")
+                .read_text()
             )
         else:
             text = Path(path).read_text()

@@ -103,10 +103,17 @@ def _claim(tx: Transaction, adj: Adjudication, sep: str) -> None:
     )
     responsibility = adj.patient_responsibility
     tx.add(
-        "CLP", clean(claim.claim_id, 38), adj.status, amount(adj.charge), amount(adj.paid),
-        amount(responsibility) if responsibility else "", filing,
-        clean(adj.payer_claim_control_number, 50), clean(claim.facility_code), claim.frequency_code,
-    )  # fmt: skip
+        "CLP",
+        clean(claim.claim_id, 38),
+        adj.status,
+        amount(adj.charge),
+        amount(adj.paid),
+        amount(responsibility) if responsibility else "",
+        filing,
+        clean(adj.payer_claim_control_number, 50),
+        clean(claim.facility_code),
+        claim.frequency_code,
+    )
     cas_segments(tx, adj.adjustments)
     same_person = (claim.patient_last_name, claim.patient_first_name) == (
         claim.subscriber_last_name,
@@ -213,10 +220,18 @@ def build_835(
 
     Raises ``ValueError`` as ``build_era_file`` does.
     """
-    remittance = Remittance(adjudications, payer, payee, trace_number, payment_date, method, provider_adjustments)
-    return build_era_file([remittance], sender_id=payer.payer_id, receiver_id=payee.npi,
-                          interchange_control_number=interchange_control_number,
-                          group_control_number=group_control_number, created_at=created_at, usage=usage)  # fmt: skip
+    remittance = Remittance(
+        adjudications, payer, payee, trace_number, payment_date, method, provider_adjustments
+    )
+    return build_era_file(
+        [remittance],
+        sender_id=payer.payer_id,
+        receiver_id=payee.npi,
+        interchange_control_number=interchange_control_number,
+        group_control_number=group_control_number,
+        created_at=created_at,
+        usage=usage,
+    )
 
 
 def build_era_file(
@@ -240,11 +255,16 @@ def build_era_file(
     if not remittances:
         raise ValueError("an 835 file needs at least one remittance")
     ix = Interchange(
-        sender_id=clean(sender_id, 15), receiver_id=clean(receiver_id, 15),
-        control_number=interchange_control_number, group_control_number=group_control_number,
-        functional_id="HP", version="005010X221A1", transaction_type="835",
-        created_at=created_at, usage=usage,
-    )  # fmt: skip
+        sender_id=clean(sender_id, 15),
+        receiver_id=clean(receiver_id, 15),
+        control_number=interchange_control_number,
+        group_control_number=group_control_number,
+        functional_id="HP",
+        version="005010X221A1",
+        transaction_type="835",
+        created_at=created_at,
+        usage=usage,
+    )
     for n, remittance in enumerate(remittances, start=1):
         _transaction(ix, remittance, f"{n:04d}", created_at)
     return ix.render()

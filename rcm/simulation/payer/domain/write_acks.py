@@ -47,9 +47,14 @@ def _reply(
     return Interchange(
         sender_id=clean(submission.receiver_id or "PAYERSIM", 15),
         receiver_id=clean(submission.sender_id or "SUBMITTER", 15),
-        control_number=icn, group_control_number=gcn, functional_id=fid,
-        version=version, transaction_type=tx_type, created_at=created_at, usage=usage,
-    )  # fmt: skip
+        control_number=icn,
+        group_control_number=gcn,
+        functional_id=fid,
+        version=version,
+        transaction_type=tx_type,
+        created_at=created_at,
+        usage=usage,
+    )
 
 
 def build_999(
