@@ -334,9 +334,19 @@ class RemittanceReceivedPayload(Model):
     remarks: list[str] = Field(default_factory=list)  # RARC (MOA/LQ)
     service_lines: list[RemittanceLine] = Field(default_factory=list)
     is_reversal: bool = False
+    # Decided by payments alone (one rule for every consumer); added within v1, so absent from
+    # events published before it: consumers dead-letter those rather than guess.
+    outcome: Literal["paid", "partially_paid", "denied", "reversed"] | None = None
+    contractual_adjustment: Money | None = None  # CO adjustments with a contractual CARC
     trace_number: str | None = None
     payment_date: date | None = None
     file_name: str | None = None
+
+    def decided_outcome(self) -> str:
+        """The outcome payments decided; an event without it is a permanent error (DLQ)."""
+        if self.outcome is None:
+            raise ValueError("remittance.received without payload.outcome (published before v1.1)")
+        return self.outcome
 
 
 @_event("remittance.received")

@@ -16,7 +16,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
@@ -30,15 +30,22 @@ from shared.settings import ServiceSettings
 _log = logging.getLogger("rcm.service")
 
 
+C = TypeVar("C")
+
+
 @dataclass
-class Runtime:
-    """Resources built at start-up and handed to handlers, APIs and loops."""
+class Runtime(Generic[C]):
+    """Resources built at start-up and handed to handlers, APIs and loops.
+
+    ``context`` is the service's own typed context (reference data, wake-up events), built once
+    by its spec's ``build_context``; ``None`` for a service that needs none.
+    """
 
     settings: ServiceSettings
     pool: asyncpg.Pool
     relay: OutboxRelay
     stop: asyncio.Event
-    state: dict[str, Any] = field(default_factory=dict)
+    context: C = None  # type: ignore[assignment]
     # Called after each consumed batch commits (the relay publishes the new outbox
     # rows; billing's file writer writes the new 837s) instead of waiting for a poll.
     on_commit: list[Callable[[], None]] = field(default_factory=list)
@@ -53,11 +60,15 @@ class ServiceSpec:
     name: str
     schema: str
     package_dir: Path  # holds migrations/
+    settings: type[ServiceSettings] = (
+        ServiceSettings  # the class `rcm serve` reads the environment with
+    )
     topics: list[str] = field(default_factory=list)
     handler: Callable[[Runtime], Handler] | None = None  # built once the runtime exists
     api: Callable[[Runtime], Any] | None = None  # returns a FastAPI app
     loops: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
-    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    # Builds the runtime's typed context after the pool and relay exist, before anything consumes.
+    build_context: Callable[[Runtime], Awaitable[Any]] | None = None
     pool_size: int = 5
     # Records per micro-batch: bigger amortises transactions, smaller bounds latency
     # for CPU-heavy handlers (coding). RCM_CONSUMER_MAX_RECORDS overrides it.
@@ -121,8 +132,8 @@ async def _run(
         producer = await kafka.start_producer(bootstrap)
         relay = OutboxRelay(pool, spec.schema, producer)
         rt = Runtime(settings=settings, pool=pool, relay=relay, stop=stop, on_commit=[relay.notify])
-        if spec.on_start:
-            await spec.on_start(rt)
+        if spec.build_context:
+            rt.context = await spec.build_context(rt)
         _settle_heap()
         tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
         if settings.telemetry.rcm_metrics_port:

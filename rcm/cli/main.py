@@ -89,11 +89,11 @@ def cmd_serve(args) -> int:
     from shared.service import run
 
     module = importlib.import_module(SERVICE_MODULES[args.service])
-    settings_cls = getattr(module, "Settings", None)
-    settings = _settings(settings_cls)
+    service = module.spec()
+    settings = _settings(service.settings)
     if args.http_port is not None:
         settings.http.port = args.http_port
-    run_loop(run(module.spec(), settings))
+    run_loop(run(service, settings))
     return 0
 
 

@@ -11,24 +11,22 @@ from shared.mailbox import InboundMailbox, file_writer_loop
 from shared.service import Runtime, ServiceSpec
 from shared.topics import CORRECTION_REQUESTED, ENCOUNTER_CODED, REMITTANCE_RECEIVED
 
-Settings = BillingSettings
 
-
-async def on_start(rt: Runtime) -> None:
+async def build_context(rt: Runtime) -> BillingContext:
     import asyncio
 
     from shared import icd10cm
 
     await asyncio.to_thread(icd10cm.load)  # the scrubber's code set, loaded before the first claim
-    rt.state["billing"] = BillingContext.from_settings(rt.settings)
-    rt.state["files_written"] = wake = asyncio.Event()
-    rt.on_commit.append(wake.set)  # a committed batch may have queued 837s
+    ctx = BillingContext.from_settings(rt.settings)
+    rt.on_commit.append(ctx.files_written.set)  # a committed batch may have queued 837s
+    return ctx
 
 
 async def file_writer(rt: Runtime) -> None:
     """Writes queued 837 files to the outbound mailbox after their transaction committed."""
     # Each committed batch wakes the writer; the poll only finds files another instance or a crash left.
-    await file_writer_loop(rt.pool, "billing", rt.stop, rt.state["files_written"], interval=1.0)
+    await file_writer_loop(rt.pool, "billing", rt.stop, rt.context.files_written, interval=1.0)
 
 
 async def ack_mailbox(rt: Runtime) -> None:
@@ -50,9 +48,10 @@ def spec() -> ServiceSpec:
         name="billing",
         schema="billing",
         package_dir=Path(__file__).parent,
+        settings=BillingSettings,
         topics=[ENCOUNTER_CODED, CORRECTION_REQUESTED, REMITTANCE_RECEIVED],
         handler=make_handler,
         api=create_app,
         loops=[file_writer, ack_mailbox],
-        on_start=on_start,
+        build_context=build_context,
     )

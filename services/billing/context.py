@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class BillingContext:
     submitter_name: str = "RCM BILLING"
     usage: str = "P"
     _chargemasters: dict[str, Chargemaster] = field(default_factory=dict)
+    # Set after a batch commits: the 837 file writer wakes instead of waiting for its poll.
+    files_written: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def chargemaster(self, conn: asyncpg.Connection, site_id: str) -> Chargemaster:
         """The site's loaded chargemaster, else the bundled sample (cached per process)."""

@@ -47,20 +47,23 @@ def claim_id_for(
     return "C" + hashlib.sha256(basis.encode()).hexdigest()[:15].upper()
 
 
+# The claim state each remittance outcome (decided by payments) leaves a claim in; a
+# reversal reopens it for the corrected payment.
+CLAIM_STATUS_AFTER = {
+    "paid": "paid",
+    "partially_paid": "partially_paid",
+    "denied": "denied",
+    "reversed": "accepted",
+}
+
+
 def remittance_status(p) -> str:
-    """Claim state after a remittance: paid, partially_paid or denied (reversal reopens it)."""
-    if p.is_reversal or p.status_code == "22":
-        return "accepted"
-    if p.status_code == "4" or (p.paid == 0 and p.patient_responsibility == 0):
-        return "denied"
-    denied_part = sum(
-        (a.amount for a in p.adjustments if a.group in ("CO", "OA", "PI") and a.reason != "45"), 0
-    )
-    return "partially_paid" if denied_part > 0 else "paid"
+    """Claim state after a remittance (raises ValueError for an event without an outcome)."""
+    return CLAIM_STATUS_AFTER[p.decided_outcome()]
 
 
 def make_handler(rt: Runtime) -> Handler:
-    ctx: BillingContext = rt.state["billing"]
+    ctx: BillingContext = rt.context
 
     async def handle(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter) -> None:
         coded = [i for i in items if isinstance(i.event, EncounterCoded)]

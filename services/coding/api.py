@@ -126,7 +126,7 @@ def create_app(rt: Runtime) -> FastAPI:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        watch: ChannelWatch = rt.state["work_watch"]
+        watch: ChannelWatch = rt.context.work_watch
         while True:
             with watch.waiting(sites_of(p)) as woken:  # before looking: no wake-up is lost
                 item = await lease(p)

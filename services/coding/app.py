@@ -1,5 +1,6 @@
 """Coding service wiring."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.coding.api import create_app
@@ -11,20 +12,25 @@ from shared.service import Runtime, ServiceSpec
 from shared.topics import ENCOUNTER_DOCUMENTED
 
 
-async def warm_up(rt: Runtime) -> None:
+@dataclass
+class CodingContext:
+    work_watch: ChannelWatch  # wakes long-polling coders when any instance queues work
+
+
+async def build_context(rt: Runtime) -> CodingContext:
     """Build the code set and term index now, not on the first encounter; ready the work-queue listener."""
     import asyncio
 
     from services.coding.domain.lexicon import term_index
     from shared import icd10cm
 
-    rt.state["work_watch"] = ChannelWatch(rt.settings.dsn, WORK_CHANNEL)
     await asyncio.to_thread(lambda: (icd10cm.load(), term_index()))
+    return CodingContext(work_watch=ChannelWatch(rt.settings.dsn, WORK_CHANNEL))
 
 
 async def work_watch(rt: Runtime) -> None:
     """Listens for queued work (any instance's) so long-polling coders wake at once."""
-    await rt.state["work_watch"].run(rt.stop)
+    await rt.context.work_watch.run(rt.stop)
 
 
 def spec() -> ServiceSpec:
@@ -32,13 +38,11 @@ def spec() -> ServiceSpec:
         name="coding",
         schema="coding",
         package_dir=Path(__file__).parent,
+        settings=CodingSettings,
         topics=[ENCOUNTER_DOCUMENTED],
         handler=make_handler,
         api=create_app,
-        on_start=warm_up,
+        build_context=build_context,
         loops=[work_watch],
         max_records=100,  # ~2-10 ms of coding per encounter: keep each batch well under a second
     )
-
-
-Settings = CodingSettings

@@ -148,12 +148,12 @@ def create_app(rt: Runtime) -> FastAPI:
             pool,
             as_of or today(),
             outbound_dir=s.outbound_dir,
-            policies=rt.state.get("policies"),
+            policies=rt.context.policies,
             sender_id=s.followup.sender_id,
             receiver_id=s.followup.receiver_id,
         )
         if result["file_name"]:
-            rt.state["files_written"].set()
+            rt.context.files_written.set()
         return result
 
     @app.post("/statements/run")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from services.followup.api import create_app
+from services.followup.domain.deadlines import PayerPolicies
 from services.followup.handlers import make_handler
 from services.followup.noresponse_job import apply_277, every, run_no_response
 from services.followup.settings import FollowupSettings
@@ -22,21 +24,26 @@ from shared.topics import (
     REMITTANCE_RECEIVED,
 )
 
-Settings = FollowupSettings
 S = "followup"
 
 
-async def on_start(rt: Runtime) -> None:
+@dataclass
+class FollowupContext:
+    policies: PayerPolicies | None
+    # Set when a 276 file was queued: the file writer wakes instead of waiting for its poll.
+    files_written: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def build_context(rt: Runtime) -> FollowupContext:
     try:
-        rt.state["policies"] = rt.settings.payer_policies()
+        return FollowupContext(policies=rt.settings.payer_policies())
     except ValueError as e:
         raise ConfigurationError(f"followup: {e}") from e
-    rt.state["files_written"] = asyncio.Event()
 
 
 async def file_writer(rt: Runtime) -> None:
     """Writes queued 276 files to the outbound mailbox after their transaction committed."""
-    await file_writer_loop(rt.pool, S, rt.stop, rt.state["files_written"], interval=0.5)
+    await file_writer_loop(rt.pool, S, rt.stop, rt.context.files_written, interval=0.5)
 
 
 async def status_mailbox(rt: Runtime) -> None:
@@ -56,12 +63,12 @@ async def no_response_job(rt: Runtime) -> None:
             rt.pool,
             datetime.now(UTC).date(),
             outbound_dir=s.outbound_dir,
-            policies=rt.state["policies"],
+            policies=rt.context.policies,
             sender_id=s.followup.sender_id,
             receiver_id=s.followup.receiver_id,
         )
         if result["file_name"]:
-            rt.state["files_written"].set()
+            rt.context.files_written.set()
 
     await every(rt.stop, s.followup.noresponse_interval_seconds, run_once)
 
@@ -71,6 +78,7 @@ def spec() -> ServiceSpec:
         name="followup",
         schema=S,
         package_dir=Path(__file__).parent,
+        settings=FollowupSettings,
         topics=[
             ENCOUNTER_CODED,
             CLAIM_SUBMITTED,
@@ -82,5 +90,5 @@ def spec() -> ServiceSpec:
         handler=make_handler,
         api=create_app,
         loops=[file_writer, status_mailbox, no_response_job],
-        on_start=on_start,
+        build_context=build_context,
     )

@@ -34,25 +34,28 @@ from shared.events import (
 from shared.messaging import Emitter, Inbound
 from shared.service import Runtime
 
-CONTRACTUAL_CARCS = frozenset({"45", "253", "59", "94", "131"})
 TIMELY_FILING = "29"
 UNKNOWN_CLAIM = (
     "unknown-claim:"  # source key prefix of items for remittances of claims never seen submitted
 )
 
 
+# The claim state each remittance outcome (decided by payments) leaves a claim in.
+STATE_AFTER = {
+    "paid": "paid",
+    "partially_paid": "partially_paid",
+    "denied": "denied",
+    "reversed": "accepted",
+}
+
+
 def remittance_outcome(p) -> str:
-    if p.status_code == "4" or (p.paid == 0 and p.patient_responsibility == 0):
-        return "denied"
-    denied_part = sum(
-        (a.amount for a in p.adjustments if a.group != "PR" and a.reason not in CONTRACTUAL_CARCS),
-        Decimal(0),
-    )
-    return "partially_paid" if denied_part > 0 else "paid"
+    """Followup's claim state after a remittance (raises ValueError without an outcome)."""
+    return STATE_AFTER[p.decided_outcome()]
 
 
 def make_handler(rt: Runtime) -> Handler:
-    policies: PayerPolicies | None = rt.state.get("policies")
+    policies: PayerPolicies | None = rt.context.policies
 
     async def handle(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter) -> None:
         """Apply claim lifecycle events in a fixed order within the batch (submission before its outcomes)."""
@@ -306,12 +309,9 @@ async def on_remittances(conn, items: list[Inbound], policies: PayerPolicies | N
         p = i.event.payload
         if p.remittance_id not in new:
             continue
-        contractual = sum(
-            (a.amount for a in p.adjustments if a.group == "CO" and a.reason in CONTRACTUAL_CARCS),
-            Decimal(0),
-        )
+        contractual = p.contractual_adjustment or Decimal(0)
         other = sum((a.amount for a in p.adjustments if a.group != "PR"), Decimal(0)) - contractual
-        state = "accepted" if p.is_reversal else remittance_outcome(p)
+        state = remittance_outcome(p)
         delta = remittance_delta(p.status_code, p.paid, p.adjustments)
         amounts.append(
             (

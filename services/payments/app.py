@@ -10,8 +10,6 @@ from shared.mailbox import InboundMailbox
 from shared.service import Runtime, ServiceSpec
 from shared.topics import CLAIM_SUBMITTED, WRITEOFF_REQUESTED
 
-Settings = PaymentsSettings
-
 
 async def era_mailbox(rt: Runtime) -> None:
     """835s from the inbound mailbox; payments also moves unreadable files there to failed/."""
@@ -36,6 +34,7 @@ def spec() -> ServiceSpec:
         name="payments",
         schema="payments",
         package_dir=Path(__file__).parent,
+        settings=PaymentsSettings,
         topics=[CLAIM_SUBMITTED, WRITEOFF_REQUESTED],
         handler=make_handler,
         api=create_app,

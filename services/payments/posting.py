@@ -30,6 +30,7 @@ from services.payments.domain.ledger import (
     entry_for_plb,
 )
 from services.payments.domain.matching import CandidateLine, ClaimCandidate, ClaimIndex
+from services.payments.domain.outcome import contractual_amount, remittance_outcome
 from services.payments.domain.remittance import (
     Adjustment,
     ClaimPayment,
@@ -502,6 +503,8 @@ def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceRec
         return {"group": a.group, "reason": a.reason, "amount": a.amount, "quantity": a.quantity}
 
     remarks = list(cp.remarks) + [r for sl in cp.service_lines for r in sl.remarks]
+    adjustments = list(cp.adjustments) + [a for sl in cp.service_lines for a in sl.adjustments]
+    patient_responsibility = cp.patient_responsibility or Decimal(0)
     return _Received.model_validate(
         {
             "site_id": site_id,
@@ -515,10 +518,9 @@ def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceRec
                 "status_code": cp.status_code,
                 "charge": cp.charge,
                 "paid": cp.paid,
-                "patient_responsibility": cp.patient_responsibility or Decimal(0),
+                "patient_responsibility": patient_responsibility,
                 "payer_claim_control_number": cp.payer_claim_control_number,
-                "adjustments": [adj(a) for a in cp.adjustments]
-                + [adj(a) for sl in cp.service_lines for a in sl.adjustments],
+                "adjustments": [adj(a) for a in adjustments],
                 "remarks": list(dict.fromkeys(remarks)),
                 "service_lines": [
                     {
@@ -534,6 +536,10 @@ def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceRec
                     for sl in cp.service_lines
                 ],
                 "is_reversal": cp.is_reversal,
+                "outcome": remittance_outcome(
+                    cp.status_code, cp.paid, patient_responsibility, adjustments, cp.is_reversal
+                ),
+                "contractual_adjustment": contractual_amount(adjustments),
                 "trace_number": p.trace_number,
                 "payment_date": p.payment_date,
                 "file_name": p.file_name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ import pytest
 from services.billing.context import BillingContext
 from services.billing.domain.payer_rules import load_sample_payer_rules
 from services.billing.handlers import make_handler
+from services.payments.domain.outcome import remittance_outcome
 from shared import db, icd10cm
 from shared.events import (
     Adjustment,
@@ -139,6 +141,7 @@ def _remittance(
         payer_claim_control_number=pccn,
         adjustments=adjustments,
         is_reversal=reversal,
+        outcome=remittance_outcome(status, Decimal(paid), Decimal(0), adjustments, reversal),
     )
     return Inbound(
         RemittanceReceived(site_id="s1", encounter_id=f"E-{claim_id}", payload=payload),

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.payments.domain.outcome import contractual_amount, remittance_outcome
 from shared.auth import issue
 from shared.events import (
     Address,
@@ -214,6 +215,7 @@ def remitted(
     payer_id="AETNA1",
     encounter_id: str | None = None,
 ) -> RemittanceReceived:
+    adjs = [Adjustment(group=g, reason=r, amount=Decimal(a)) for g, r, a in adjustments]
     return RemittanceReceived(
         site_id=site,
         encounter_id=encounter_id or f"E-{claim_id}",
@@ -228,9 +230,10 @@ def remitted(
             patient_responsibility=Decimal(pr),
             remarks=list(remarks),
             payment_date=date.today(),
-            adjustments=[
-                Adjustment(group=g, reason=r, amount=Decimal(a)) for g, r, a in adjustments
-            ],
+            adjustments=adjs,
+            # what payments decides and carries (the one rule for every consumer)
+            outcome=remittance_outcome(status, Decimal(paid), Decimal(pr), adjs, False),
+            contractual_adjustment=contractual_amount(adjs),
         ),
     )
 

@@ -53,7 +53,7 @@ class PayerSimRules(BaseSettings):
     delay_seconds: float = 0.0
 
 
-class Settings(ServiceSettings):
+class PayerSimSettings(ServiceSettings):
     service_name: str = "payer_sim"
     payer: PayerSimRules = Field(default_factory=PayerSimRules)
 
@@ -189,5 +189,9 @@ async def mailbox_loop(rt: Runtime) -> None:
 
 def spec() -> ServiceSpec:
     return ServiceSpec(
-        name="payer_sim", schema=S, package_dir=Path(__file__).parent, loops=[mailbox_loop]
+        name="payer_sim",
+        schema=S,
+        package_dir=Path(__file__).parent,
+        settings=PayerSimSettings,
+        loops=[mailbox_loop],
     )
