@@ -37,7 +37,7 @@ def _vignettes() -> list:
 
 def _samples(n: int, seed: int = 11) -> list:
     from rcm.simulation.samples import generate_samples
-    from services.coding.domain.fhir import parse_intake
+    from services.intake.domain.fhir import parse_intake
 
     return [
         parse_intake(s.bundle) for s in generate_samples(n, seed=seed, start_date=date(2026, 10, 1))

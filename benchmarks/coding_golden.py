@@ -28,7 +28,7 @@ VIGNETTES = ROOT / "tests" / "fixtures" / "vignettes"
 def encounters(n: int = 1500) -> Iterator[tuple[str, object]]:
     """(id, Encounter) for the samples then the vignettes, in a fixed order."""
     from rcm.simulation.samples import generate_samples
-    from services.coding.domain.fhir import parse_intake
+    from services.intake.domain.fhir import parse_intake
 
     for i, s in enumerate(generate_samples(n, seed=11, start_date=date(2026, 10, 1))):
         yield f"sample-{i:04d}", parse_intake(s.bundle)

@@ -3,7 +3,7 @@
     python benchmarks/eval_coding.py [--verbose]
 
 Reads tests/fixtures/vignettes/*.json (FHIR R4 Bundles) through the FHIR intake
-(services.coding.domain.fhir.parse_intake) when it is importable, else builds
+(services.intake.domain.fhir.parse_intake) when it is importable, else builds
 the encounters from the compact definitions in build_vignettes.py. Prints JSON:
 principal-diagnosis accuracy, diagnosis micro-F1, E/M accuracy, procedure
 micro-F1 (E/M excluded), routes, and with --verbose every mismatch.
@@ -37,7 +37,7 @@ def _definitions():
 def load_encounters() -> tuple[dict, str]:
     defs = _definitions()
     try:
-        from services.coding.domain.fhir import parse_intake
+        from services.intake.domain.fhir import parse_intake
     except ImportError:
         return {v["id"]: defs.encounter(v) for v in defs.VIGNETTES}, "definitions"
     out = {}

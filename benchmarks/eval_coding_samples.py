@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     from rcm.simulation.samples import generate_samples
-    from services.coding.domain.fhir import parse_intake
+    from services.intake.domain.fhir import parse_intake
 
     n = principal = em_ok = route_ok = 0
     dx = Counter()

@@ -285,7 +285,7 @@ class BenchRun:
 
     async def run(self) -> dict:
         from rcm.simulation.samples import generate_samples
-        from services.coding.domain.fhir import parse_intake
+        from services.intake.domain.fhir import parse_intake
 
         s = self.settings
         # Dates of service inside every payer's filing window.

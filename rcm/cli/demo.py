@@ -226,7 +226,7 @@ async def run_demo(
     timeout: float = 300,
 ) -> int:
     from rcm.simulation.samples import generate_samples
-    from services.coding.domain.fhir import parse_intake
+    from services.intake.domain.fhir import parse_intake
 
     print("rcm demo: starting the local stack (Kafka + PostgreSQL)...", file=sys.stderr)
     endpoints = await asyncio.to_thread(stack.up, settings)

@@ -22,6 +22,7 @@ SERVICE_MODULES = {
     "payer_sim": "rcm.simulation.payer.app",
 }
 SERVICES = tuple(SERVICE_MODULES)
+COMMAND_MODULES = ("followup_cmds", "admin_cmds", "status", "security_cmds")
 
 
 class UserError(Exception):
@@ -48,7 +49,7 @@ def _read_json(path: str):
 
 
 def _encounter(path: str):
-    from services.coding.domain.fhir import IntakeError, parse_intake
+    from services.intake.domain.fhir import IntakeError, parse_intake
 
     data = _read_json(path)
     try:
@@ -234,13 +235,6 @@ def cmd_bench(args) -> int:
         raise UserError(f"bench: {e}") from e
 
 
-def cmd_token(args) -> int:
-    from shared.auth import issue
-
-    print(issue(_settings().auth.token_secret, args.user, args.role, args.sites, args.ttl))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rcm", description="Revenue-cycle management: coding, claims, payments, follow-up"
@@ -324,19 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("encounter_id")
     s.set_defaults(func=cmd_trace)
 
-    s = sub.add_parser(
-        "token", help="issue a work-queue bearer token (signed with RCM_TOKEN_SECRET)"
-    )
-    s.add_argument("--user", required=True)
-    s.add_argument("--role", default="coder", choices=["coder", "biller", "supervisor", "service"])
-    s.add_argument("--sites", nargs="+", default=["*"])
-    s.add_argument("--ttl", type=int, default=8 * 3600)
-    s.set_defaults(func=cmd_token)
-    from rcm.cli import admin_cmds, followup_cmds, status
-
-    followup_cmds.add_parsers(sub)
-    admin_cmds.add_parsers(sub)
-    status.add_parser(sub)
+    # Each command module adds its own subcommands.
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"rcm.cli.{name}").add_parsers(sub)
     return p
 
 

@@ -62,7 +62,7 @@ def cmd_status(args) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parsers(sub) -> None:
     s = sub.add_parser("status", help="one-screen summary of a running deployment")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)

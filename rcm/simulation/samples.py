@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from rcm.simulation.sites import PAYERS, SITES, Payer, Site
-from services.coding.domain.fhir import (
+from services.intake.domain.fhir import (
     ACT_CODE_SYSTEM,
     ADMISSION_DATE_URL,
     ADMISSION_TYPE_SYSTEM,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.coding import repository as repo
 from services.coding.domain import engine
-from services.coding.domain.fhir import IntakeError, parse_intake
+from services.intake.domain.fhir import IntakeError, parse_intake
 from shared import icd10cm
 from shared.auth import Principal, principal_dependency
 from shared.events import (

@@ -50,7 +50,7 @@ def _sample_bundle(tmp_path) -> tuple[Path, dict]:
 
     from rcm.simulation.samples import generate_samples
     from services.coding.domain import engine
-    from services.coding.domain.fhir import parse_intake
+    from services.intake.domain.fhir import parse_intake
 
     for s in generate_samples(40, seed=21, start_date=date.today() - timedelta(days=30)):
         enc = parse_intake(s.bundle)

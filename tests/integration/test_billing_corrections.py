@@ -10,7 +10,7 @@ import pytest
 
 from rcm.cli.demo import coder_pool
 from rcm.simulation.samples import generate_samples
-from services.coding.domain.fhir import parse_intake
+from services.intake.domain.fhir import parse_intake
 from shared.events import CorrectionRequested, CorrectionRequestedPayload
 from shared.kafka import start_producer
 from shared.x12 import split_segments

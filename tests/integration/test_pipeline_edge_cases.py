@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from rcm.cli.demo import coder_pool
 from rcm.simulation.samples import generate_samples
-from services.coding.domain.fhir import parse_intake
+from services.intake.domain.fhir import parse_intake
 from shared.events import EncounterDocumented
 from shared.kafka import start_producer
 from shared.topics import ENCOUNTER_DOCUMENTED, dlq

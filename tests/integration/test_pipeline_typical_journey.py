@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from rcm.simulation.samples import generate_samples
-from services.coding.domain.fhir import parse_intake
+from services.intake.domain.fhir import parse_intake
 from tests.integration.helpers import RECENT, fetch, fetchval, wait_for
 
 pytestmark = pytest.mark.integration

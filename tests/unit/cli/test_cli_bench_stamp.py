@@ -10,7 +10,7 @@ import pytest
 from rcm.bench.bench import _UNSTAMPED, BenchError, stamp
 from rcm.cli.main import run_loop
 from rcm.simulation.samples import generate_samples
-from services.coding.domain.fhir import parse_intake
+from services.intake.domain.fhir import parse_intake
 from shared.events import EncounterDocumented, parse_event
 
 

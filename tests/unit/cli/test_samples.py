@@ -15,7 +15,7 @@ from rcm.simulation.samples import (
     generate_samples,
 )
 from rcm.simulation.sites import PAYERS, SITES, npi_check_digit
-from services.coding.domain.fhir import parse_intake
+from services.intake.domain.fhir import parse_intake
 
 
 def luhn_npi_ok(npi: str) -> bool:

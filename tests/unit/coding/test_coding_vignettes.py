@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from services.coding.domain import cpt, engine
-from services.coding.domain.fhir import parse_intake
+from services.intake.domain.fhir import parse_intake
 
 HERE = Path(__file__).resolve().parents[2] / "fixtures" / "vignettes"
 

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from rcm.simulation.samples import encounter_to_bundle, generate_samples
-from services.coding.domain.fhir import IntakeError, parse_intake
+from services.intake.domain.fhir import IntakeError, parse_intake
 from shared.events import Coverage, Encounter, Person, SuppliedCode
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"

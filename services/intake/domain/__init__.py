@@ -1,0 +1,1 @@
+"""Pure intake logic: parsing and mapping inputs into encounters (no I/O)."""
