@@ -83,7 +83,9 @@ class Coverage(Model):
 class SuppliedCode(Model):
     """A code the EHR already attached (or a coder entered)."""
 
-    system: Literal["icd10cm", "cpt", "hcpcs", "icd10pcs", "unknown"]
+    # Only icd10cm diagnoses are validated as codes; snomed, icd9cm and unknown ones are
+    # documentation evidence for the coder and the engine (their display text), never claim codes.
+    system: Literal["icd10cm", "cpt", "hcpcs", "icd10pcs", "snomed", "icd9cm", "unknown"]
     code: str
     display: str | None = None
 
