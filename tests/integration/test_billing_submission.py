@@ -50,7 +50,7 @@ async def test_one_837_per_claim_type_carries_every_payer_of_the_batch(
 ) -> None:
     icd10cm.load()
     ctx = BillingContext(outbound_dir=tmp_path, payer_rules=load_sample_payer_rules(), ncci=None)
-    handle = make_handler(SimpleNamespace(state={"billing": ctx}))
+    handle = make_handler(SimpleNamespace(context=ctx))
     run = uuid.uuid4().hex[:8].upper()
     payers = [("AETNA1", "Aetna"), ("BCBS01", "Blue Cross Blue Shield"), ("AETNA1", "Aetna")]
     # No imaging line: the sample payer rules want a prior authorization for it (a hold).
@@ -156,7 +156,7 @@ async def test_remittances_of_one_batch_move_each_claim_to_its_last_state(
 ) -> None:
     icd10cm.load()
     ctx = BillingContext(outbound_dir=tmp_path, payer_rules=load_sample_payer_rules(), ncci=None)
-    handle = make_handler(SimpleNamespace(state={"billing": ctx}))
+    handle = make_handler(SimpleNamespace(context=ctx))
     run = uuid.uuid4().hex[:8].upper()
     office = [CodedProcedure(code="99213", diagnosis_pointers=[1])]
     coded = [
