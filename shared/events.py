@@ -124,6 +124,9 @@ class Encounter(Model):
     procedures: list[SuppliedCode] = Field(default_factory=list)
     prior_authorization: str | None = None
     institutional: Institutional | None = None
+    # Intake numbers each different content it receives for one encounter id (a re-send after a
+    # fix is version 2, ...); 1 also for events published before versioning (additive, v1).
+    document_version: int = Field(default=1, ge=1)
 
     @property
     def primary_coverage(self) -> Coverage | None:
