@@ -8,7 +8,7 @@ latency from ``encounter.documented`` to remittance posted (p50/p95/p99), max
 consumer lag per group, peak RSS and CPU seconds per service, and a raw aiokafka
 baseline (produce + consume the same number of messages of the same size).
 With ``--chaos`` processes, the broker and Postgres are killed on a seeded
-schedule and the run ends with an invariant check (see ``rcm/cli/chaos.py``).
+schedule and the run ends with an invariant check (see ``rcm/bench/chaos.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer
 
 from rcm import localstack as stack
+from rcm import queries
 from rcm.cli.demo import coder_pool, start_services, wait_http
 from rcm.cli.progress import progress
 from rcm.localstack.supervisor import Supervisor
@@ -173,27 +174,13 @@ def _pct(values: list[float], q: float) -> float:
     return values[k]
 
 
-async def stage_stats(
-    conn: asyncpg.Connection, ids: list[str], started: float
-) -> tuple[dict, dict]:
+async def stage_stats(conn: asyncpg.Connection, ids: list[str]) -> tuple[dict, dict]:
     """Per-stage throughput and end-to-end latency from what each service recorded."""
-    queries = {
-        "coding": "SELECT min(coded_at), max(coded_at), count(coded_at) FROM coding.encounter WHERE encounter_id = ANY($1)",
-        "billing": "SELECT min(created_at), max(created_at), count(*) FROM billing.claim WHERE encounter_id = ANY($1)",
-        "payments": "SELECT min(cp.posted_at), max(cp.posted_at), count(cp.posted_at) FROM payments.claim_payment cp"
-        " JOIN payments.claim c USING (claim_id) WHERE c.encounter_id = ANY($1)",
-        "followup": "SELECT min(at), max(at), count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
-    }
     stages = {}
-    for name, q in queries.items():
-        lo, hi, n = await conn.fetchrow(q, ids)
+    for name, (lo, hi, n) in (await queries.stage_windows(conn, ids)).items():
         span = (hi - lo).total_seconds() if lo and hi else 0
         stages[name] = {"count": n, "per_s": round(n / span, 1) if span > 0 else None}
-    rows = await conn.fetch(
-        "SELECT c.encounter_id, extract(epoch FROM cp.posted_at) AS posted FROM payments.claim_payment cp"
-        " JOIN payments.claim c USING (claim_id) WHERE c.encounter_id = ANY($1) AND cp.state = 'posted'",
-        ids,
-    )
+    rows = await queries.posted_at_by_encounter(conn, ids)
     return stages, {r["encounter_id"]: float(r["posted"]) for r in rows}
 
 
@@ -214,21 +201,6 @@ def stamp(body: bytes, at: datetime) -> bytes:
     return out
 
 
-# Each hop's timestamps as the services record them (Postgres now() of the writing transaction).
-_HOPS_SQL = """
-SELECT e.encounter_id, e.route,
-       extract(epoch FROM e.received_at) AS received, extract(epoch FROM e.coded_at) AS coded,
-       extract(epoch FROM c.created_at) AS claimed,
-       (SELECT extract(epoch FROM min(h.at)) FROM billing.claim_history h
-         WHERE h.claim_id = c.claim_id AND h.status = 'submitted') AS submitted,
-       (SELECT extract(epoch FROM min(ra.received_at)) FROM payments.claim_payment cp
-         JOIN payments.remittance_advice ra USING (advice_id) WHERE cp.claim_id = c.claim_id) AS remitted,
-       (SELECT extract(epoch FROM min(cp.posted_at)) FROM payments.claim_payment cp
-         WHERE cp.claim_id = c.claim_id AND cp.state = 'posted') AS posted
-  FROM coding.encounter e
-  JOIN billing.claim c ON c.encounter_id = e.encounter_id AND c.frequency_code = '1'
- WHERE e.encounter_id = ANY($1)
-"""
 HOPS = (
     ("documented", "received", "intake (Kafka -> coding)"),
     ("received", "coded", "coding"),
@@ -245,7 +217,7 @@ async def hop_stats(conn: asyncpg.Connection, documented: dict[str, float]) -> d
     The split matters: a reviewed encounter waits for a person, so its latency
     says how fast coders are, not how fast the pipeline is.
     """
-    rows = await conn.fetch(_HOPS_SQL, list(documented))
+    rows = await queries.hop_times(conn, list(documented))
     per_hop: dict[str, list[float]] = {label: [] for _, _, label in HOPS}
     by_route: dict[str, list[float]] = {}
     for r in rows:
@@ -386,7 +358,7 @@ class BenchRun:
             stats.sample_infra()
             conn = await asyncpg.connect(self.endpoints["postgres"])
             try:
-                stages, posted = await stage_stats(conn, ids, started)
+                stages, posted = await stage_stats(conn, ids)
                 latencies = [posted[i] - t for i, t in documented.items() if i in posted]
                 hops = await hop_stats(conn, documented)
                 verdict = (
@@ -453,14 +425,7 @@ class BenchRun:
                 missing or (self.chaos and not self.chaos.done.is_set())
             ) and time.monotonic() < deadline:
                 try:
-                    # One index probe per id: "= ANY($1)" with thousands of ids compared every row
-                    # with every id, and this poll ran twice a second on the measured database.
-                    rows = await conn.fetch(
-                        "SELECT o.encounter_id FROM unnest($1::text[]) AS m(id)"
-                        " JOIN followup.encounter_outcome o ON o.encounter_id = m.id",
-                        list(missing),
-                    )
-                    missing -= {r["encounter_id"] for r in rows}
+                    missing -= await queries.settled_encounters(conn, list(missing))
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     await asyncio.sleep(1)  # Postgres restarting (chaos)
                     try:

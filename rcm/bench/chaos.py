@@ -20,6 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
+from rcm import queries
 from rcm.localstack import KafkaBroker, Postgres
 from rcm.localstack.supervisor import Supervisor
 from shared.kafka import start_producer
@@ -27,7 +28,6 @@ from shared.settings import ServiceSettings
 from shared.topics import CLAIM_SUBMITTED, ENCOUNTER_DOCUMENTED
 from shared.x12 import split_segments
 
-SCHEMAS = ("coding", "billing", "payments", "followup", "payer_sim")
 # Which services consume (and so dead-letter) each topic a poison message is put on.
 CONSUMERS = {ENCOUNTER_DOCUMENTED: ("coding",), CLAIM_SUBMITTED: ("payments", "followup")}
 
@@ -149,50 +149,29 @@ class Chaos:
 
     async def verify(self, conn: asyncpg.Connection, ids: list[str], bootstrap: str) -> dict:
         v: list[str] = list(self.errors)
-        outcomes = await conn.fetch(
-            "SELECT encounter_id, count(*) AS n FROM followup.encounter_outcome WHERE encounter_id = ANY($1) GROUP BY 1",
-            ids,
-        )
+        outcomes = await queries.outcome_rows_per_encounter(conn, ids)
         if len(outcomes) != len(ids):
             v.append(f"{len(ids) - len(outcomes)} encounter(s) never reached a terminal state")
-        originals = await conn.fetchval(
-            "SELECT count(*) FROM (SELECT encounter_id FROM billing.claim WHERE encounter_id = ANY($1)"
-            " AND frequency_code = '1' GROUP BY 1 HAVING count(*) > 1) x",
-            ids,
-        )
+        originals = await queries.encounters_with_several_originals(conn, ids)
         if originals:
             v.append(f"{originals} encounter(s) with more than one original claim")
         dup_837 = self._duplicate_837_claims(self.settings.outbound_dir / "processed")
         if dup_837:
             v.append(f"{len(dup_837)} claim(s) sent in more than one 837: {sorted(dup_837)[:5]}")
-        dup_adj = await conn.fetchval(
-            "SELECT count(*) - count(DISTINCT claim_id) FROM payer_sim.adjudication"
-        )
+        dup_adj = await queries.claims_adjudicated_twice(conn)
         if dup_adj:
             v.append(f"{dup_adj} claim(s) adjudicated twice by the payer")
-        dup_post = await conn.fetchval(
-            "SELECT count(*) FROM (SELECT claim_id, payer_id FROM payments.claim_payment WHERE state = 'posted'"
-            " AND status_code IN ('1', '2', '3', '4') GROUP BY 1, 2 HAVING count(*) > 1) x"
-        )
+        dup_post = await queries.claims_posted_twice(conn)
         if dup_post:
             v.append(f"{dup_post} claim(s) with a payment posted twice")
-        dup_fu = await conn.fetchval(
-            "SELECT count(*) FROM (SELECT claim_id FROM followup.remittance"
-            " WHERE status_code <> '22' GROUP BY 1 HAVING count(*) > 1) x"
-        )
+        dup_fu = await queries.claims_followed_up_twice(conn)
         if dup_fu:
             v.append(f"{dup_fu} claim(s) whose remittance followup applied twice")
-        if await conn.fetchval("SELECT to_regclass('followup.statement') IS NOT NULL"):
-            dup_st = await conn.fetchval(
-                "SELECT count(*) - count(DISTINCT statement_id) FROM followup.statement"
-            )
-            if dup_st:
-                v.append(f"{dup_st} duplicate statement(s)")
-        unbalanced = await conn.fetchval(
-            "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
-            " GROUP BY 1 HAVING sum(amount) <> 0) x"
-        )
-        total = await conn.fetchval("SELECT coalesce(sum(amount), 0) FROM payments.journal_line")
+        dup_st = await queries.duplicate_statements(conn)
+        if dup_st:
+            v.append(f"{dup_st} duplicate statement(s)")
+        unbalanced = await queries.unbalanced_journal_entries(conn)
+        total = await queries.ledger_total(conn)
         if unbalanced or total != 0:
             v.append(f"ledger: {unbalanced} unbalanced entr(ies), global sum {total}")
         mismatched = await self._claim_identity(conn, ids)
@@ -221,19 +200,7 @@ class Chaos:
     @staticmethod
     async def _claim_identity(conn: asyncpg.Connection, ids: list[str]) -> list[str]:
         """Per claim, followup's view (from events) must match payments' ledger to the cent."""
-        rows = await conn.fetch(
-            "WITH led AS (SELECT claim_id,"
-            "  sum(amount) FILTER (WHERE account = 'cash_clearing') AS cash,"
-            "  sum(amount) FILTER (WHERE account = 'patient_receivable') AS patient,"
-            "  sum(amount) FILTER (WHERE account = 'payer_receivable') AS payer,"
-            "  sum(amount) FILTER (WHERE account IN ('contractual_adjustment', 'other_adjustment')) AS adj"
-            "  FROM payments.journal_line WHERE claim_id IS NOT NULL GROUP BY 1)"
-            " SELECT c.claim_id, c.total_charge, coalesce(l.cash, 0) AS cash, coalesce(l.patient, 0) AS patient,"
-            " coalesce(l.payer, 0) AS payer, coalesce(l.adj, 0) AS adj, f.paid AS fu_paid"
-            " FROM payments.claim c JOIN led l USING (claim_id) LEFT JOIN followup.claim f USING (claim_id)"
-            " WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'",
-            ids,
-        )
+        rows = await queries.claim_ledger_totals(conn, ids)
         bad = []
         for r in rows:
             if r["cash"] + r["patient"] + r["payer"] + r["adj"] != r["total_charge"]:
@@ -244,11 +211,8 @@ class Chaos:
 
     async def _dead_letters(self, conn: asyncpg.Connection) -> list[str]:
         v = []
-        for schema in SCHEMAS:
-            rows = await conn.fetch(
-                f"SELECT source_topic, source_partition, source_offset FROM {schema}.dead_letter"
-            )
-            got = {(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows}
+        for schema in queries.SCHEMAS:
+            got = await queries.dead_letter_sources(conn, schema)
             want = {x for x in self.injected if schema in CONSUMERS.get(x[0], ())}
             if got - want:
                 v.append(

@@ -1,4 +1,4 @@
-"""The demo/bench report: read-only queries over each service's schema (an ops read model)."""
+"""The demo report: figures read from every service's schema (the queries are in ``rcm.queries``)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from decimal import Decimal
 
 import asyncpg
 
-from services.followup.aging_view import aging_table, table_json
-from services.followup.domain.aging import render_aging_table
-from services.payments.repository import reconciliation
+from rcm import queries
+from services.followup.aging_view import aging_items, table_json
+from services.followup.domain.aging import age_balances, render_aging_table
 
 OUTCOMES = ("paid", "partially_paid", "denied", "held", "rejected")
 
 
 async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
+    """The report's figures: of these encounters when given, else of the whole database."""
     conn = await asyncpg.connect(dsn)
     try:
         sites: dict[str, dict] = defaultdict(
@@ -31,23 +32,13 @@ async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
                 "open_work_items": 0,
             }
         )
-        for r in await conn.fetch(
-            "SELECT site_id, outcome, count(*) AS n FROM followup.encounter_outcome GROUP BY 1, 2"
-        ):
+        for r in await queries.outcomes_by_site(conn, encounter_ids):
             sites[r["site_id"]][r["outcome"]] += r["n"]
             sites[r["site_id"]]["encounters"] += r["n"]
-        for r in await conn.fetch(
-            "SELECT site_id, count(*) FILTER (WHERE coded_by = 'auto') AS auto,"
-            " count(*) FILTER (WHERE route = 'review' AND status = 'coded') AS reviewed FROM coding.encounter GROUP BY 1"
-        ):
+        for r in await queries.coding_by_site(conn, encounter_ids):
             sites[r["site_id"]]["auto_coded"] = r["auto"]
             sites[r["site_id"]]["coder_reviewed"] = r["reviewed"]
-        for r in await conn.fetch(
-            "SELECT site_id, count(*) FILTER (WHERE submitted_at IS NOT NULL) AS submitted,"
-            " coalesce(sum(total_charge) FILTER (WHERE submitted_at IS NOT NULL), 0) AS billed,"
-            " coalesce(sum(paid), 0) AS paid, coalesce(sum(patient_responsibility), 0) AS pr"
-            " FROM followup.claim GROUP BY 1"
-        ):
+        for r in await queries.claim_totals_by_site(conn, encounter_ids):
             s = sites[r["site_id"]]
             s["claims_submitted"] = r["submitted"]
             s["billed"], s["paid_amount"], s["patient_responsibility"] = (
@@ -55,35 +46,24 @@ async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
                 r["paid"],
                 r["pr"],
             )
-        for r in await conn.fetch(
-            "SELECT site_id, count(*) AS n FROM followup.work_item WHERE status <> 'resolved' GROUP BY 1"
-        ):
+        for r in await queries.open_work_items_by_site(conn, encounter_ids):
             sites[r["site_id"]]["open_work_items"] = r["n"]
         claim_states = [
-            dict(r)
-            for r in await conn.fetch(
-                "SELECT status, count(*) AS n FROM billing.claim GROUP BY 1 ORDER BY 1"
-            )
+            dict(r) for r in await queries.billing_claims_by_status(conn, encounter_ids)
         ]
-        denials = [
-            dict(r)
-            for r in await conn.fetch(
-                "SELECT category, action, count(*) AS n, sum(amount) AS amount FROM followup.work_item"
-                " WHERE source_key LIKE 'denial:%' GROUP BY 1, 2 ORDER BY 3 DESC"
-            )
-        ]
-        unmatched = await conn.fetchval(
-            "SELECT count(*) FROM payments.claim_payment WHERE state = 'unmatched'"
-        )
+        denials = [dict(r) for r in await queries.denials_by_category(conn, encounter_ids)]
+        unmatched = await queries.unmatched_remittance_count(conn, encounter_ids)
         dlq = {}
-        for schema in ("coding", "billing", "payments", "followup", "payer_sim"):
-            dlq[schema] = await conn.fetchval(f"SELECT count(*) FROM {schema}.dead_letter")
-        aging = await aging_table(conn, date.today())
-        statements = await conn.fetch(
-            "SELECT cycle, count(*) AS n, coalesce(sum(amount_due), 0) AS due"
-            " FROM followup.statement GROUP BY 1 ORDER BY 1"
+        for schema in queries.SCHEMAS:
+            dlq[schema] = await queries.dead_letter_count(conn, schema, encounter_ids)
+        aging = age_balances(
+            aging_items(await queries.open_balances(conn, encounter_ids)),
+            date.today(),
+            "service",
+            "payer",
         )
-        recon = [dict(r) for r in await reconciliation(conn, payer_id=None, since=None, until=None)]
+        statements = await queries.statements_by_cycle(conn, encounter_ids)
+        recon = [dict(r) for r in await queries.reconciliation(conn, encounter_ids)]
         return {
             "sites": {k: sites[k] for k in sorted(sites)},
             "claim_states": claim_states,

@@ -7,18 +7,15 @@ import json
 
 import asyncpg
 
+from rcm.queries import SCHEMAS, present_schemas
 from shared.ops import group_lag, schema_snapshot
 from shared.settings import ServiceSettings
-
-SCHEMAS = ("coding", "billing", "payments", "followup", "payer_sim")
 
 
 async def collect(settings: ServiceSettings) -> dict:
     conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 10)
     try:
-        present = {
-            r[0] for r in await conn.fetch("SELECT schema_name FROM information_schema.schemata")
-        }
+        present = await present_schemas(conn)
         schemas = {s: await schema_snapshot(conn, s) for s in SCHEMAS if s in present}
     finally:
         await conn.close()

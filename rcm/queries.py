@@ -1,0 +1,386 @@
+"""Named read-only queries over the services' schemas, for the operator tooling.
+
+The demo report (``rcm/cli/report.py``), ``rcm status``, the bench and its chaos
+verifier read what every service recorded; this module is the one place that SQL
+lives. Each function takes a connection and answers one question. Where an
+``encounter_ids`` argument is ``None`` the whole database is read; a list restricts
+every count and sum to those encounters (``= ANY($1)``).
+
+The services own their tables: a migration that renames a column read here must
+change the query here (the integration tests run these against the migrated schemas).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import asyncpg
+
+# Every schema the local deployment creates (the four consuming services and the payer
+# simulator), in pipeline order.
+SCHEMAS = ("coding", "billing", "payments", "followup", "payer_sim")
+
+Ids = list[str] | None
+
+# --------------------------------------------------------------------------- demo report
+
+
+async def outcomes_by_site(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """(site_id, outcome, n): encounters per site by followup's terminal outcome."""
+    return await conn.fetch(
+        "SELECT site_id, outcome, count(*) AS n FROM followup.encounter_outcome"
+        " WHERE ($1::text[] IS NULL OR encounter_id = ANY($1)) GROUP BY 1, 2",
+        encounter_ids,
+    )
+
+
+async def coding_by_site(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """(site_id, auto, reviewed): encounters coded by the engine, and by a coder after review."""
+    return await conn.fetch(
+        "SELECT site_id, count(*) FILTER (WHERE coded_by = 'auto') AS auto,"
+        " count(*) FILTER (WHERE route = 'review' AND status = 'coded') AS reviewed"
+        " FROM coding.encounter WHERE ($1::text[] IS NULL OR encounter_id = ANY($1)) GROUP BY 1",
+        encounter_ids,
+    )
+
+
+async def claim_totals_by_site(
+    conn: asyncpg.Connection, encounter_ids: Ids
+) -> list[asyncpg.Record]:
+    """(site_id, submitted, billed, paid, pr): claims sent, their charges, what payers paid and
+    what patients owe, from followup's claim projection."""
+    return await conn.fetch(
+        "SELECT site_id, count(*) FILTER (WHERE submitted_at IS NOT NULL) AS submitted,"
+        " coalesce(sum(total_charge) FILTER (WHERE submitted_at IS NOT NULL), 0) AS billed,"
+        " coalesce(sum(paid), 0) AS paid, coalesce(sum(patient_responsibility), 0) AS pr"
+        " FROM followup.claim WHERE ($1::text[] IS NULL OR encounter_id = ANY($1)) GROUP BY 1",
+        encounter_ids,
+    )
+
+
+async def open_work_items_by_site(
+    conn: asyncpg.Connection, encounter_ids: Ids
+) -> list[asyncpg.Record]:
+    """(site_id, n): followup work items not yet resolved."""
+    return await conn.fetch(
+        "SELECT site_id, count(*) AS n FROM followup.work_item WHERE status <> 'resolved'"
+        " AND ($1::text[] IS NULL OR encounter_id = ANY($1)) GROUP BY 1",
+        encounter_ids,
+    )
+
+
+async def billing_claims_by_status(
+    conn: asyncpg.Connection, encounter_ids: Ids
+) -> list[asyncpg.Record]:
+    """(status, n): billing's claims (originals and corrections) by their status."""
+    return await conn.fetch(
+        "SELECT status, count(*) AS n FROM billing.claim"
+        " WHERE ($1::text[] IS NULL OR encounter_id = ANY($1)) GROUP BY 1 ORDER BY 1",
+        encounter_ids,
+    )
+
+
+async def denials_by_category(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """(category, action, n, amount): denial work items, the most frequent first."""
+    return await conn.fetch(
+        "SELECT category, action, count(*) AS n, sum(amount) AS amount FROM followup.work_item"
+        " WHERE source_key LIKE 'denial:%' AND ($1::text[] IS NULL OR encounter_id = ANY($1))"
+        " GROUP BY 1, 2 ORDER BY 3 DESC",
+        encounter_ids,
+    )
+
+
+async def unmatched_remittance_count(conn: asyncpg.Connection, encounter_ids: Ids) -> int:
+    """Claim payments waiting for their claim. An unmatched payment has no claim yet, so it is
+    counted for an encounter when its patient control number is one of billing's claim ids."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM payments.claim_payment WHERE state = 'unmatched'"
+        " AND ($1::text[] IS NULL OR patient_control_number IN"
+        "  (SELECT claim_id FROM billing.claim WHERE encounter_id = ANY($1)))",
+        encounter_ids,
+    )
+
+
+async def dead_letter_count(conn: asyncpg.Connection, schema: str, encounter_ids: Ids) -> int:
+    """Messages ``schema``'s consumer dead-lettered (with encounters: those naming one of them).
+    Raises ``ValueError`` for a schema that is not one of ``SCHEMAS``."""
+    return await conn.fetchval(
+        f"SELECT count(*) FROM {_schema(schema)}.dead_letter"
+        " WHERE ($1::text[] IS NULL OR encounter_id = ANY($1))",
+        encounter_ids,
+    )
+
+
+async def open_balances(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """Followup's claims with a payer or patient balance, the rows its aging is built from
+    (``services.followup.aging_view.aging_items``): the same columns as followup's own query."""
+    return await conn.fetch(
+        "SELECT c.claim_id, c.site_id, coalesce(c.payer_id, '(unknown)') AS payer_id,"
+        " c.service_date, c.submitted_at, c.payer_balance, c.patient_balance,"
+        " coalesce(p.account_key, c.account_key, 'E' || c.encounter_id) AS account_key"
+        " FROM followup.claim c LEFT JOIN followup.encounter_party p USING (encounter_id)"
+        " WHERE (c.payer_balance <> 0 OR c.patient_balance <> 0) AND c.service_date IS NOT NULL"
+        "   AND ($1::text[] IS NULL OR c.encounter_id = ANY($1))",
+        encounter_ids,
+    )
+
+
+async def statements_by_cycle(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """(cycle, n, due): patient statements issued per dunning cycle and the amount they ask.
+    With encounters: the statements that bill a claim of one of them."""
+    return await conn.fetch(
+        "SELECT cycle, count(*) AS n, coalesce(sum(amount_due), 0) AS due FROM followup.statement s"
+        " WHERE ($1::text[] IS NULL OR EXISTS (SELECT 1 FROM followup.claim c"
+        "  WHERE c.claim_id = ANY(s.claim_ids) AND c.encounter_id = ANY($1)))"
+        " GROUP BY 1 ORDER BY 1",
+        encounter_ids,
+    )
+
+
+async def reconciliation(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """Per payer and payment date: deposits announced (BPR02), cash posted from them, and what
+    waits (held, unmatched), as payments' ``GET /reconciliation`` reports them.
+
+    A deposit is one remittance advice and pays many claims, so with encounters the advices
+    that pay any of them are reconciled whole (posted + held + unmatched = deposits still holds).
+    """
+    return await conn.fetch(
+        "WITH ra AS (SELECT * FROM payments.remittance_advice WHERE $1::text[] IS NULL"
+        "  OR advice_id IN (SELECT cp.advice_id FROM payments.claim_payment cp"
+        "   JOIN billing.claim b ON b.claim_id IN (cp.claim_id, cp.patient_control_number)"
+        "   WHERE b.encounter_id = ANY($1))),"
+        " cash AS (SELECT e.advice_id, sum(l.amount) AS amount"
+        "  FROM payments.journal_entry e JOIN payments.journal_line l USING (entry_id)"
+        "  WHERE e.advice_id IN (SELECT advice_id FROM ra) AND l.account = 'cash_clearing'"
+        "  GROUP BY 1),"
+        " waiting AS (SELECT advice_id, sum(paid) FILTER (WHERE state = 'held') AS held,"
+        "  sum(paid) FILTER (WHERE state = 'unmatched') AS unmatched"
+        "  FROM payments.claim_payment WHERE advice_id IN (SELECT advice_id FROM ra) GROUP BY 1)"
+        " SELECT ra.payer_key AS payer_id, ra.payment_date, count(*) AS advices,"
+        " count(*) FILTER (WHERE ra.status = 'held') AS held_advices,"
+        " sum(ra.payment_amount) AS deposits, coalesce(sum(cash.amount), 0) AS posted,"
+        " coalesce(sum(CASE WHEN ra.status = 'held' THEN ra.payment_amount ELSE w.held END), 0)"
+        "  AS held,"
+        " coalesce(sum(CASE WHEN ra.status = 'posted' THEN w.unmatched END), 0) AS unmatched"
+        " FROM ra LEFT JOIN cash USING (advice_id) LEFT JOIN waiting w USING (advice_id)"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        encounter_ids,
+    )
+
+
+# --------------------------------------------------------------------------- rcm status
+
+
+async def present_schemas(conn: asyncpg.Connection) -> set[str]:
+    """The names of the schemas that exist in the database."""
+    return {r[0] for r in await conn.fetch("SELECT schema_name FROM information_schema.schemata")}
+
+
+# --------------------------------------------------------------------------- bench
+
+_STAGE_WINDOWS = {
+    "coding": "SELECT min(coded_at), max(coded_at), count(coded_at) FROM coding.encounter"
+    " WHERE encounter_id = ANY($1)",
+    "billing": "SELECT min(created_at), max(created_at), count(*) FROM billing.claim"
+    " WHERE encounter_id = ANY($1)",
+    "payments": "SELECT min(cp.posted_at), max(cp.posted_at), count(cp.posted_at)"
+    " FROM payments.claim_payment cp JOIN payments.claim c USING (claim_id)"
+    " WHERE c.encounter_id = ANY($1)",
+    "followup": "SELECT min(at), max(at), count(*) FROM followup.encounter_outcome"
+    " WHERE encounter_id = ANY($1)",
+}
+
+
+async def stage_windows(
+    conn: asyncpg.Connection, encounter_ids: list[str]
+) -> dict[str, asyncpg.Record]:
+    """Per pipeline stage (coding, billing, payments, followup): (first, last, count) of the
+    times it finished its work on these encounters."""
+    return {stage: await conn.fetchrow(sql, encounter_ids) for stage, sql in _STAGE_WINDOWS.items()}
+
+
+async def posted_at_by_encounter(
+    conn: asyncpg.Connection, encounter_ids: list[str]
+) -> list[asyncpg.Record]:
+    """(encounter_id, posted epoch seconds): when payments posted each encounter's remittance."""
+    return await conn.fetch(
+        "SELECT c.encounter_id, extract(epoch FROM cp.posted_at) AS posted"
+        " FROM payments.claim_payment cp JOIN payments.claim c USING (claim_id)"
+        " WHERE c.encounter_id = ANY($1) AND cp.state = 'posted'",
+        encounter_ids,
+    )
+
+
+async def hop_times(conn: asyncpg.Connection, encounter_ids: list[str]) -> list[asyncpg.Record]:
+    """Per encounter with an original claim: its coding route and the epoch seconds at which
+    each hop's service recorded it (Postgres now() of the writing transaction): received,
+    coded, claimed, submitted (837 written), remitted (835 read), posted; None if not yet."""
+    return await conn.fetch(
+        """
+SELECT e.encounter_id, e.route,
+       extract(epoch FROM e.received_at) AS received, extract(epoch FROM e.coded_at) AS coded,
+       extract(epoch FROM c.created_at) AS claimed,
+       (SELECT extract(epoch FROM min(h.at)) FROM billing.claim_history h
+         WHERE h.claim_id = c.claim_id AND h.status = 'submitted') AS submitted,
+       (SELECT extract(epoch FROM min(ra.received_at)) FROM payments.claim_payment cp
+         JOIN payments.remittance_advice ra USING (advice_id) WHERE cp.claim_id = c.claim_id)
+         AS remitted,
+       (SELECT extract(epoch FROM min(cp.posted_at)) FROM payments.claim_payment cp
+         WHERE cp.claim_id = c.claim_id AND cp.state = 'posted') AS posted
+  FROM coding.encounter e
+  JOIN billing.claim c ON c.encounter_id = e.encounter_id AND c.frequency_code = '1'
+ WHERE e.encounter_id = ANY($1)
+""",
+        encounter_ids,
+    )
+
+
+async def settled_encounters(conn: asyncpg.Connection, encounter_ids: list[str]) -> set[str]:
+    """Which of these encounters have a terminal outcome in followup.
+
+    One index probe per id: ``= ANY($1)`` with thousands of ids compared every row with every
+    id, and the bench polls this twice a second on the database it measures.
+    """
+    rows = await conn.fetch(
+        "SELECT o.encounter_id FROM unnest($1::text[]) AS m(id)"
+        " JOIN followup.encounter_outcome o ON o.encounter_id = m.id",
+        encounter_ids,
+    )
+    return {r["encounter_id"] for r in rows}
+
+
+# --------------------------------------------------------------------------- chaos invariants
+
+
+async def outcome_rows_per_encounter(
+    conn: asyncpg.Connection, encounter_ids: list[str]
+) -> list[asyncpg.Record]:
+    """(encounter_id, n): the encounters among these that reached a terminal outcome."""
+    return await conn.fetch(
+        "SELECT encounter_id, count(*) AS n FROM followup.encounter_outcome"
+        " WHERE encounter_id = ANY($1) GROUP BY 1",
+        encounter_ids,
+    )
+
+
+async def encounters_with_several_originals(
+    conn: asyncpg.Connection, encounter_ids: list[str]
+) -> int:
+    """Encounters among these that billing made more than one original claim for."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM (SELECT encounter_id FROM billing.claim WHERE encounter_id = ANY($1)"
+        " AND frequency_code = '1' GROUP BY 1 HAVING count(*) > 1) x",
+        encounter_ids,
+    )
+
+
+async def claims_adjudicated_twice(conn: asyncpg.Connection) -> int:
+    """Adjudications by the payer simulator beyond one per claim."""
+    return await conn.fetchval(
+        "SELECT count(*) - count(DISTINCT claim_id) FROM payer_sim.adjudication"
+    )
+
+
+async def claims_posted_twice(conn: asyncpg.Connection) -> int:
+    """Claims with more than one posted primary/secondary/tertiary payment (CLP02 1-4) from
+    the same payer."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM (SELECT claim_id, payer_id FROM payments.claim_payment"
+        " WHERE state = 'posted' AND status_code IN ('1', '2', '3', '4')"
+        " GROUP BY 1, 2 HAVING count(*) > 1) x"
+    )
+
+
+async def claims_followed_up_twice(conn: asyncpg.Connection) -> int:
+    """Claims for which followup applied more than one remittance that is not a reversal."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM (SELECT claim_id FROM followup.remittance"
+        " WHERE status_code <> '22' GROUP BY 1 HAVING count(*) > 1) x"
+    )
+
+
+async def duplicate_statements(conn: asyncpg.Connection) -> int:
+    """Patient statements recorded more than once (0 where followup has no statement table)."""
+    if not await conn.fetchval("SELECT to_regclass('followup.statement') IS NOT NULL"):
+        return 0
+    return await conn.fetchval(
+        "SELECT count(*) - count(DISTINCT statement_id) FROM followup.statement"
+    )
+
+
+async def unbalanced_journal_entries(conn: asyncpg.Connection) -> int:
+    """Journal entries in payments' ledger whose lines do not sum to zero."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
+        " GROUP BY 1 HAVING sum(amount) <> 0) x"
+    )
+
+
+async def ledger_total(conn: asyncpg.Connection) -> Decimal:
+    """The sum of every line in payments' ledger (zero when the books balance)."""
+    return await conn.fetchval("SELECT coalesce(sum(amount), 0) FROM payments.journal_line")
+
+
+async def claim_ledger_totals(
+    conn: asyncpg.Connection, encounter_ids: list[str]
+) -> list[asyncpg.Record]:
+    """Per original claim of these encounters with ledger lines: its charge, payments' ledger
+    by account (cash, patient, payer, adj: contractual and other adjustments) and what
+    followup says was paid (``fu_paid``, None when followup has no such claim)."""
+    return await conn.fetch(
+        "WITH led AS (SELECT claim_id,"
+        "  sum(amount) FILTER (WHERE account = 'cash_clearing') AS cash,"
+        "  sum(amount) FILTER (WHERE account = 'patient_receivable') AS patient,"
+        "  sum(amount) FILTER (WHERE account = 'payer_receivable') AS payer,"
+        "  sum(amount) FILTER (WHERE account IN ('contractual_adjustment', 'other_adjustment'))"
+        "   AS adj"
+        "  FROM payments.journal_line WHERE claim_id IS NOT NULL GROUP BY 1)"
+        " SELECT c.claim_id, c.total_charge, coalesce(l.cash, 0) AS cash,"
+        " coalesce(l.patient, 0) AS patient, coalesce(l.payer, 0) AS payer,"
+        " coalesce(l.adj, 0) AS adj, f.paid AS fu_paid"
+        " FROM payments.claim c JOIN led l USING (claim_id)"
+        " LEFT JOIN followup.claim f USING (claim_id)"
+        " WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'",
+        encounter_ids,
+    )
+
+
+async def dead_letter_sources(conn: asyncpg.Connection, schema: str) -> set[tuple[str, int, int]]:
+    """(topic, partition, offset) of every message ``schema``'s consumer dead-lettered.
+    Raises ``ValueError`` for a schema that is not one of ``SCHEMAS``."""
+    rows = await conn.fetch(
+        f"SELECT source_topic, source_partition, source_offset FROM {_schema(schema)}.dead_letter"
+    )
+    return {(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows}
+
+
+# --------------------------------------------------------------------------- consistency
+
+REMITTANCE_OUTCOMES = ("paid", "partially_paid", "denied")
+
+
+async def remittance_outcome_disagreements(
+    conn: asyncpg.Connection, encounter_ids: Ids
+) -> list[asyncpg.Record]:
+    """(claim_id, billing_status, followup_state): claims where billing's status and
+    followup's state disagree about a remittance outcome (paid, partially_paid, denied): one
+    of the two holds an outcome and the other holds something else, or has no such claim.
+    Both read the outcome payments decided (``remittance.received``), so this is empty."""
+    return await conn.fetch(
+        "SELECT claim_id, b.status AS billing_status, f.state AS followup_state"
+        " FROM (SELECT claim_id, status, encounter_id FROM billing.claim"
+        "  WHERE $1::text[] IS NULL OR encounter_id = ANY($1)) b"
+        " FULL JOIN (SELECT claim_id, state, encounter_id FROM followup.claim"
+        "  WHERE $1::text[] IS NULL OR encounter_id = ANY($1)) f USING (claim_id)"
+        " WHERE (b.status = ANY($2) OR f.state = ANY($2))"
+        "  AND b.status IS DISTINCT FROM f.state"
+        " ORDER BY claim_id",
+        encounter_ids,
+        list(REMITTANCE_OUTCOMES),
+    )
+
+
+def _schema(name: str) -> str:
+    if name not in SCHEMAS:
+        raise ValueError(f"unknown schema {name!r}; expected one of {', '.join(SCHEMAS)}")
+    return name
