@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
+import asyncpg
 import httpx
 import pytest
 
+from rcm import queries
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
 from tests.integration.helpers import RECENT, fetch, fetchval, wait_for
@@ -42,6 +46,21 @@ async def _code_if_review(pipeline, encounter_id: str, expected: dict) -> None:
             assert r.status_code == 200, r.text
             if item["encounter_id"] == encounter_id:
                 return
+
+
+async def _outcome_disagreements(dsn: str, encounter_ids: list[str], timeout: float = 60) -> list:
+    """Claims on which billing and followup disagree about the remittance outcome, polled until
+    none (each consumes remittance.received on its own, so one may be a moment behind)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = await queries.remittance_outcome_disagreements(conn, encounter_ids)
+            if not rows or time.monotonic() > deadline:
+                return [dict(r) for r in rows]
+            await asyncio.sleep(0.3)
+    finally:
+        await conn.close()
 
 
 async def test_encounters_over_http_end_posted_and_followed_up(pipeline):
@@ -122,6 +141,9 @@ async def test_encounters_over_http_end_posted_and_followed_up(pipeline):
                 claim["claim_id"],
             )
             assert n >= 1
+    # Payments decides each remittance's outcome and carries it in remittance.received:
+    # billing's claim status and followup's claim state agree on it for every claim.
+    assert await _outcome_disagreements(pipeline.dsn, list(outcomes)) == []
     unbalanced = await fetchval(
         pipeline.dsn,
         "SELECT count(*) FROM (SELECT entry_id FROM payments.journal_line"
