@@ -11,7 +11,7 @@ import pytest
 
 from services.payments.domain.balancing import check_era
 from services.payments.domain.era import parse_835
-from tests.x12check import pyx12_validate
+from tests.x12_support import pyx12_validate
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 VIGNETTES = FIXTURES / "vignettes"

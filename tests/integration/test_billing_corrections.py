@@ -14,8 +14,8 @@ from services.intake.domain.fhir import parse_intake
 from shared.events import CorrectionRequested, CorrectionRequestedPayload
 from shared.kafka import start_producer
 from shared.x12 import split_segments
-from tests.integration.helpers import RECENT, fetch, wait_for
-from tests.x12check import pyx12_validate
+from tests.integration.pipeline_support import RECENT, fetch, wait_for
+from tests.x12_support import pyx12_validate
 
 pytestmark = pytest.mark.integration
 

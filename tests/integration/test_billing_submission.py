@@ -28,9 +28,9 @@ from shared.events import (
 from shared.messaging import Emitter, Inbound
 from shared.topics import ENCOUNTER_CODED, REMITTANCE_RECEIVED
 from shared.x12 import split_segments
-from tests.integration.helpers import RECENT
+from tests.integration.pipeline_support import RECENT
 from tests.unit.billing.billing_factory import coverage, make_coded, make_institutional
-from tests.x12check import pyx12_validate
+from tests.x12_support import pyx12_validate
 
 pytestmark = pytest.mark.integration
 BILLING = Path(__file__).resolve().parents[2] / "services" / "billing"

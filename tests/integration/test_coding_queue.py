@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.integration.helpers import RECENT, fetch, fetchval, wait_for
+from tests.integration.pipeline_support import RECENT, fetch, fetchval, wait_for
 
 pytestmark = pytest.mark.integration
 

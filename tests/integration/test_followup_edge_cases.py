@@ -11,7 +11,7 @@ import pytest
 
 from services.followup.domain.priority import priority
 from shared.topics import WRITEOFF_REQUESTED
-from tests.integration.helpers import fetch, fetchval, wait_for
+from tests.integration.pipeline_support import fetch, fetchval, wait_for
 from tests.integration.test_followup_typical_journey import (
     find_event,
     items_of,

@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.integration.helpers import fetchval, wait_for
+from tests.integration.pipeline_support import fetchval, wait_for
 from tests.integration.test_followup_typical_journey import (
     items_of,
     lease,

@@ -44,7 +44,7 @@ from shared.events import (
     RemittanceReceivedPayload,
 )
 from shared.topics import CORRECTION_REQUESTED, STATEMENT_ISSUED
-from tests.integration.helpers import fetch, fetchval, wait_for
+from tests.integration.pipeline_support import fetch, fetchval, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 """Payments on the real stack when remittances are not tidy: duplicates, reversals, unknown claims,
 out-of-balance files, garbage in the mailbox and the LinuxForHealth sample 835s.
 
-Only payments runs (in-process, see ``test_payments_harness``); the books are checked after
+Only payments runs (in-process, see ``payments_support``); the books are checked after
 each test (``ledger_invariant``).
 """
 
@@ -15,8 +15,8 @@ import pytest
 
 from shared.mailbox import write_atomically
 from shared.x12 import split_segments
-from tests.integration import test_payments_harness as harness
-from tests.integration.test_payments_harness import (
+from tests.integration import payments_support as harness
+from tests.integration.payments_support import (
     RUN,
     Clp,
     D,

@@ -1,6 +1,6 @@
 """Payments on the real stack, the usual way: claims from claim.submitted, 835s through the mailbox.
 
-Only payments runs (in-process, see ``test_payments_harness``). Every test uses its own payer
+Only payments runs (in-process, see ``payments_support``). Every test uses its own payer
 id and claim ids; the books are checked after each test (``ledger_invariant``).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from shared.events import WriteOffRequested, WriteOffRequestedPayload
-from tests.integration import test_payments_harness as harness
-from tests.integration.test_payments_harness import (
+from tests.integration import payments_support as harness
+from tests.integration.payments_support import (
     TODAY,
     Clp,
     D,

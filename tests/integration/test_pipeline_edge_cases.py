@@ -18,7 +18,7 @@ from shared.events import EncounterDocumented
 from shared.kafka import start_producer
 from shared.topics import ENCOUNTER_DOCUMENTED, dlq
 from tests.conftest import FIXTURES
-from tests.integration.helpers import RECENT, fetch, fetchval, wait_for
+from tests.integration.pipeline_support import RECENT, fetch, fetchval, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 from rcm import queries
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
-from tests.integration.helpers import RECENT, fetch, fetchval, wait_for
+from tests.integration.pipeline_support import RECENT, fetch, fetchval, wait_for
 
 pytestmark = pytest.mark.integration
 

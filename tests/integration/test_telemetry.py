@@ -16,7 +16,7 @@ import pytest
 from rcm.cli.demo import coder_pool
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
-from tests.integration.helpers import RECENT, wait_for
+from tests.integration.pipeline_support import RECENT, wait_for
 
 pytestmark = pytest.mark.integration
 

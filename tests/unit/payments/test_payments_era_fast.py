@@ -29,7 +29,7 @@ from services.payments.domain.remittance import (
     new_service_line,
 )
 from shared.x12 import X12Error, segment_chunks, split_segments
-from tests.x12damage import KINDS, damage
+from tests.x12_support import KINDS, damage
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "x12" / "835"
 CAS_FILE = (FIXTURES / "authored" / "claim-and-line-cas.835").read_text()

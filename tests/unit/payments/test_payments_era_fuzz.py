@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from services.payments.domain import check_era, parse_835
 from shared.x12 import X12Error
-from tests.x12damage import KINDS, damage
+from tests.x12_support import KINDS, damage
 
 AUTHORED = Path(__file__).resolve().parents[2] / "fixtures" / "x12" / "835" / "authored"
 TEXTS = [p.read_text() for p in sorted(AUTHORED.glob("*.835"))]
