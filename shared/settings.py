@@ -1,8 +1,9 @@
 """Settings, composed per service from small pydantic-settings classes.
 
 This module is the only place that reads the environment. Local defaults are
-development-only: outside ``RCM_ENV=development|test`` the broker and database
-must be configured explicitly and the token secret must not be the default.
+development-only: with ``RCM_ENV=production`` the broker, database, token issuer
+and audience must be configured explicitly (``_refuse_unsafe_defaults`` names the
+first missing or unsafe setting in one line).
 """
 
 from __future__ import annotations
@@ -76,11 +77,84 @@ class ConsumerSettings(BaseSettings):
     inbox_retention_days: int = Field(default=8, ge=1)
 
 
+DEV_ISSUER = "urn:rcm:development"
+DEV_AUDIENCE = "rcm"
+ASYMMETRIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+MIN_SECRET_LENGTH = 32
+
+
 class AuthSettings(BaseSettings):
+    """Bearer JWTs: who signs them, what they must say, how long they may live (docs/security.md).
+
+    In production the keys come from the OIDC issuer's JWKS (``RCM_TOKEN_ISSUER``); in
+    development a local key pair under ``RCM_HOME/keys`` signs and verifies (``rcm token``).
+    """
+
     model_config = SettingsConfigDict(env_prefix="RCM_", extra="ignore")
 
+    # Development only: names the local signing key (one key pair per secret). Production
+    # verifies the issuer's keys and refuses an empty, short or default secret when one is set.
     token_secret: str = DEV_TOKEN_SECRET
     lease_seconds: int = 900
+    token_issuer: str | None = None  # the OIDC issuer URL; None = the development issuer
+    token_audience: str | None = None  # the API's audience (client id); None = "rcm" in development
+    # "oidc": the issuer's JWKS; "local": the development key. None: oidc in production, else local.
+    token_keys: Literal["oidc", "local"] | None = None
+    token_algorithms: list[Literal["RS256", "ES256", "EdDSA"]] = Field(
+        default_factory=lambda: list(ASYMMETRIC_ALGORITHMS), min_length=1
+    )
+    # Lifetime cap from iat, whatever exp says: a token older than this is refused.
+    token_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60, le=7 * 24 * 3600)
+    token_leeway_seconds: int = Field(default=30, ge=0, le=300)  # clock skew
+    # Where the claims are: dotted paths (Keycloak: realm_access.roles; Entra ID: roles).
+    token_role_claim: str = "roles"
+    token_site_claim: str = "sites"
+    token_jti_claim: str = "jti"  # Entra ID: uti
+    # One revoked jti per line (# comments); re-read when it changes. None = no revocations.
+    token_revocation_file: Path | None = None
+    # Seconds between JWKS refreshes prompted by an unknown kid (a flood of made-up kids
+    # must not become a flood of requests to the identity provider).
+    token_jwks_min_refresh_seconds: float = Field(default=30, ge=0)
+
+    @property
+    def issuer(self) -> str:
+        return self.token_issuer or DEV_ISSUER
+
+    @property
+    def audience(self) -> str:
+        return self.token_audience or DEV_AUDIENCE
+
+    def key_source(self, env: str) -> str:
+        return self.token_keys or ("oidc" if env == "production" else "local")
+
+    def production_problem(self) -> str | None:
+        """The first unsafe token setting for production, as one line naming it; None when safe."""
+        if not self.token_issuer or self.token_issuer == DEV_ISSUER:
+            return "production requires RCM_TOKEN_ISSUER (the OIDC issuer URL)"
+        if not is_secure_url(self.token_issuer):
+            return "RCM_TOKEN_ISSUER must be an https URL in production"
+        if not self.token_audience:
+            return "production requires RCM_TOKEN_AUDIENCE (the audience tokens are issued for)"
+        if self.key_source("production") != "oidc":
+            return "RCM_TOKEN_KEYS=local (development keys) is refused in production"
+        if "token_secret" in self.model_fields_set and (
+            len(self.token_secret) < MIN_SECRET_LENGTH or self.token_secret == DEV_TOKEN_SECRET
+        ):
+            return (
+                f"RCM_TOKEN_SECRET is empty, shorter than {MIN_SECRET_LENGTH} characters or the "
+                "development default (production verifies the issuer's keys: unset it)"
+            )
+        return None
+
+
+def is_secure_url(url: str) -> bool:
+    """https, or http to this machine (a test or sidecar identity provider)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 class MailboxSettings(BaseSettings):
@@ -98,6 +172,8 @@ class HttpSettings(BaseSettings):
 
     port: int | None = None  # None = no HTTP API in this process
     host: str = "127.0.0.1"
+    # Request bodies above this are refused with 413 before they are read.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
 
 class ServiceSettings(BaseSettings):
@@ -126,11 +202,10 @@ class ServiceSettings(BaseSettings):
                 if not value
             ]
             if missing:
-                raise ValueError(f"production requires {', '.join(missing)}")
-            if self.auth.token_secret == DEV_TOKEN_SECRET:
-                raise ValueError(
-                    "production requires RCM_TOKEN_SECRET (not the development default)"
-                )
+                raise ConfigurationError(f"production requires {', '.join(missing)}")
+            problem = self.auth.production_problem()
+            if problem:
+                raise ConfigurationError(problem)
         return self
 
     # -- resolved endpoints -------------------------------------------------

@@ -1,0 +1,260 @@
+"""Audit records: who read or changed which PHI, in an append-only hash chain per schema.
+
+Every service schema has ``audit_record`` (shared migration 005): who (the token's
+``sub``), in which role, did what (read, create, update, delete, job) to which
+resource (type and ids, the patient/account key: a key, never PHI), when, from
+where (client address) and in which request. Each record's ``hash`` is SHA-256
+over its canonical serialisation (sorted-key JSON) including the previous
+record's hash; the first record follows a hash of the schema's name. Appends
+lock the one-row ``audit_head`` in the caller's transaction, so concurrent
+writers line up and the chain never forks; the database refuses UPDATE, DELETE
+and TRUNCATE on the records (trigger and privileges). ``verify_chain`` walks a
+chain and names the first record that was changed, deleted or reordered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+from fastapi import Request
+
+from shared.auth import Principal
+
+ACTIONS = ("read", "create", "update", "delete", "job")
+_COLUMNS = (
+    "seq, recorded_at, actor, role, action, resource_type, resource_ids, account_key, site_id,"
+    " client_address, request_id, prev_hash, hash"
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and from where."""
+
+    user_id: str
+    role: str
+    client_address: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def of(cls, request: Request, p: Principal) -> Actor:
+        return cls(
+            user_id=p.user_id,
+            role=",".join(sorted(p.roles)) or p.role,
+            client_address=request.client.host if request.client else None,
+            request_id=(request.scope.get("state") or {}).get("request_id"),
+        )
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    action: str
+    resource_type: str
+    resource_ids: Sequence[str] = ()
+    account_key: str | None = None
+    site_id: str | None = None
+
+    def __post_init__(self):
+        if self.action not in ACTIONS:
+            raise ValueError(f"audit action must be one of {', '.join(ACTIONS)}")
+
+
+def genesis(schema: str) -> str:
+    """The hash the first record of ``schema``'s chain follows (as migration 005 seeds it)."""
+    return hashlib.sha256(f"rcm-audit-genesis:{schema}".encode()).hexdigest()
+
+
+def record_hash(record: dict) -> str:
+    """SHA-256 over the record's canonical serialisation (every column but ``hash``)."""
+    canonical = {
+        "seq": record["seq"],
+        "recorded_at": record["recorded_at"].astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": record["actor"],
+        "role": record["role"],
+        "action": record["action"],
+        "resource_type": record["resource_type"],
+        "resource_ids": list(record["resource_ids"]),
+        "account_key": record["account_key"],
+        "site_id": record["site_id"],
+        "client_address": record["client_address"],
+        "request_id": record["request_id"],
+        "prev_hash": record["prev_hash"],
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def append(
+    conn: asyncpg.Connection, schema: str, actor: Actor, events: Sequence[AuditEvent]
+) -> None:
+    """Append ``events`` to ``schema``'s chain in the connection's transaction (or its own).
+
+    Holds the chain head's row lock until that transaction ends: appends of one schema
+    are serialised, so keep the transaction short.
+    """
+    if not events:
+        return
+    async with conn.transaction():  # a savepoint inside the caller's transaction
+        head = await conn.fetchrow(f"SELECT seq, hash FROM {schema}.audit_head WHERE id FOR UPDATE")
+        seq, prev = head["seq"], head["hash"]
+        now = datetime.now(UTC)
+        rows = []
+        for ev in events:
+            seq += 1
+            record = {
+                "seq": seq,
+                "recorded_at": now,
+                "actor": actor.user_id,
+                "role": actor.role,
+                "action": ev.action,
+                "resource_type": ev.resource_type,
+                "resource_ids": [str(i) for i in ev.resource_ids],
+                "account_key": ev.account_key,
+                "site_id": ev.site_id,
+                "client_address": actor.client_address,
+                "request_id": actor.request_id,
+                "prev_hash": prev,
+            }
+            prev = record["hash"] = record_hash(record)
+            rows.append(record)
+        columns = [[r[c] for r in rows] for c in _COLUMNS.replace(" ", "").split(",")]
+        columns[6] = [json.dumps(ids) for ids in columns[6]]  # text[] per row: through JSON
+        await conn.execute(
+            f"""
+            WITH added AS (
+                INSERT INTO {schema}.audit_record ({_COLUMNS})
+                SELECT s, t, a, r, act, rt, ARRAY(SELECT jsonb_array_elements_text(ids::jsonb)),
+                       ak, si, ca, ri, ph, h
+                FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
+                            $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                            $11::text[], $12::text[], $13::text[])
+                     AS x(s, t, a, r, act, rt, ids, ak, si, ca, ri, ph, h)
+            )
+            UPDATE {schema}.audit_head SET seq = $14, hash = $15 WHERE id
+            """,
+            *columns,
+            seq,
+            prev,
+        )
+
+
+async def record(
+    conn: asyncpg.Connection,
+    schema: str,
+    request: Request,
+    principal: Principal,
+    action: str,
+    resource_type: str,
+    resource_ids: Sequence[str],
+    *,
+    account_key: str | None = None,
+    site_id: str | None = None,
+) -> None:
+    """Record one access by the request's caller, on the connection (and transaction) of the
+    access itself: a PHI read with no audit record cannot commit, nor can the record alone."""
+    await append(
+        conn,
+        schema,
+        Actor.of(request, principal),
+        [AuditEvent(action, resource_type, resource_ids, account_key, site_id)],
+    )
+
+
+# --------------------------------------------------------------------------- verify, query
+
+
+@dataclass
+class ChainReport:
+    schema: str
+    records: int = 0
+    head_seq: int = 0
+    head_hash: str = ""
+    problem: str | None = None
+    seq: int | None = None  # the record where the chain first breaks
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+async def audit_schemas(conn: asyncpg.Connection) -> list[str]:
+    """Every schema holding an audit chain."""
+    rows = await conn.fetch(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'audit_record'"
+        " ORDER BY table_schema"
+    )
+    return [r["table_schema"] for r in rows]
+
+
+async def verify_chain(conn: asyncpg.Connection, schema: str, prefetch: int = 2000) -> ChainReport:
+    """Walk ``schema``'s chain in order; the report names the first record that breaks it."""
+    report = ChainReport(schema)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        head = await conn.fetchrow(f"SELECT seq, hash FROM {schema}.audit_head WHERE id")
+        report.head_seq, report.head_hash = head["seq"], head["hash"]
+        expected_seq, expected_prev = 1, genesis(schema)
+        cursor = conn.cursor(
+            f"SELECT {_COLUMNS} FROM {schema}.audit_record ORDER BY seq", prefetch=prefetch
+        )
+        async for row in cursor:
+            r = dict(row)
+            n = r["seq"]
+            if n != expected_seq:
+                return _broken(report, expected_seq, f"record {expected_seq} is missing (deleted)")
+            if record_hash(r) != r["hash"]:
+                return _broken(report, n, f"record {n} was changed (it no longer matches its hash)")
+            if r["prev_hash"] != expected_prev:
+                return _broken(
+                    report,
+                    n - 1,
+                    f"record {n - 1} was changed, replaced or reordered "
+                    f"(record {n} no longer follows it)",
+                )
+            expected_seq, expected_prev = n + 1, r["hash"]
+            report.records += 1
+    last = expected_seq - 1
+    if report.head_seq > last:
+        return _broken(
+            report,
+            last + 1,
+            f"records {last + 1} to {report.head_seq} are missing (deleted after record {last})",
+        )
+    if report.head_seq < last or report.head_hash != expected_prev:
+        return _broken(report, last, f"the chain head does not match record {last}")
+    return report
+
+
+def _broken(report: ChainReport, seq: int, problem: str) -> ChainReport:
+    report.seq, report.problem = seq, problem
+    return report
+
+
+async def query(
+    conn: asyncpg.Connection,
+    schema: str,
+    *,
+    user: str | None = None,
+    account: str | None = None,
+    since: datetime | None = None,
+    limit: int = 1000,
+) -> list[dict]:
+    """Records of ``schema`` matching every filter given, oldest first."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM {schema}.audit_record
+        WHERE ($1::text IS NULL OR actor = $1)
+          AND ($2::text IS NULL OR account_key = $2)
+          AND ($3::timestamptz IS NULL OR recorded_at >= $3)
+        ORDER BY seq LIMIT $4
+        """,
+        user,
+        account,
+        since,
+        limit,
+    )
+    return [{"schema": schema, **dict(r)} for r in rows]
