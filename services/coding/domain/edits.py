@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from services.coding.domain import cpt
@@ -15,11 +16,40 @@ def edit(code: str, severity: str, message: str) -> CodingEdit:
     return CodingEdit(code=code, severity=severity, message=message)
 
 
-def diagnosis_edits(codes: Sequence[str], age: int | None, sex: str) -> list[CodingEdit]:
+def code_set_edit(on: date) -> CodingEdit | None:
+    """A warning when no loaded ICD-10-CM release is in force on the date of service (the
+    diagnoses are then checked against the nearest one), else None."""
+    release, exact = icd10cm.release_for(on)
+    if exact:
+        return None
+    return edit(
+        "CODE_SET_NOT_LOADED",
+        "warning",
+        f"the ICD-10-CM release in force on the date of service (fiscal year"
+        f" {icd10cm.fiscal_year(on)}) is not loaded; diagnoses were checked against ICD-10-CM"
+        f" {release.version} (load it with `rcm codesets load --icd10cm FILE`)",
+    )
+
+
+def diagnosis_edits(
+    codes: Sequence[str], age: int | None, sex: str, on: date | None = None
+) -> list[CodingEdit]:
     """Validity, billability, 7th character, Excludes1, code-first/manifestation
-    sequencing, age/sex and duplicates, for an ordered diagnosis list."""
+    sequencing, age/sex and duplicates, for an ordered diagnosis list.
+
+    ``on`` (the date of service) checks validity and billability against the ICD-10-CM
+    release in force that day, or the nearest loaded one with a CODE_SET_NOT_LOADED
+    warning (``icd10cm.check``); without it, against the bundled release. Notes
+    (Excludes1, code first, 7th characters) always come from the bundled release.
+    """
     out: list[CodingEdit] = []
     norm = [icd10cm.normalize(c) for c in codes]
+    release = icd10cm.VERSION
+    if on is not None:
+        release = icd10cm.release_for(on)[0].version
+        missing = code_set_edit(on)
+        if missing is not None:
+            out.append(missing)
     if not norm:
         out.append(
             edit(
@@ -35,28 +65,13 @@ def diagnosis_edits(codes: Sequence[str], age: int | None, sex: str) -> list[Cod
             )
             continue
         seen.add(c)
-        seventh = icd10cm.seventh_char_problem(c)
-        if seventh:
-            out.append(edit("DX_7TH_CHARACTER", "blocking", f"diagnosis {shown}: {seventh}"))
-            continue
-        if not icd10cm.is_valid(c):
-            out.append(
-                edit(
-                    "DX_INVALID",
-                    "blocking",
-                    f"diagnosis {shown} is not an ICD-10-CM {icd10cm.VERSION} code",
-                )
-            )
-            continue
-        if not icd10cm.is_billable(c):
-            kids = ", ".join(icd10cm.with_dot(k) for k in icd10cm.children(c)[:4])
-            out.append(
-                edit(
-                    "DX_NOT_BILLABLE",
-                    "blocking",
-                    f"diagnosis {shown} is not billable; use a more specific code ({kids}, ...)",
-                )
-            )
+        problem = (
+            _bundled_problem(c, shown)
+            if release == icd10cm.VERSION or on is None
+            else _release_problem(c, shown, on)
+        )
+        if problem is not None:
+            out.append(problem)
             continue
         if i == 1 and "in diseases classified elsewhere" in (icd10cm.description(c) or "").lower():
             out.append(
@@ -99,6 +114,48 @@ def diagnosis_edits(codes: Sequence[str], age: int | None, sex: str) -> list[Cod
                     )
                 )
     return out
+
+
+def _bundled_problem(c: str, shown: str) -> CodingEdit | None:
+    seventh = icd10cm.seventh_char_problem(c)
+    if seventh:
+        return edit("DX_7TH_CHARACTER", "blocking", f"diagnosis {shown}: {seventh}")
+    if not icd10cm.is_valid(c):
+        return edit(
+            "DX_INVALID",
+            "blocking",
+            f"diagnosis {shown} is not an ICD-10-CM {icd10cm.VERSION} code",
+        )
+    if not icd10cm.is_billable(c):
+        kids = ", ".join(icd10cm.with_dot(k) for k in icd10cm.children(c)[:4])
+        return edit(
+            "DX_NOT_BILLABLE",
+            "blocking",
+            f"diagnosis {shown} is not billable; use a more specific code ({kids}, ...)",
+        )
+    return None
+
+
+def _release_problem(c: str, shown: str, on: date) -> CodingEdit | None:
+    """The same checks against a loaded release other than the bundled one (which
+    knows only codes and billability; 7th characters are explained from the bundled)."""
+    found = icd10cm.check(c, on)
+    if found.billable:
+        return None
+    seventh = icd10cm.seventh_char_problem(c)
+    if seventh:
+        return edit("DX_7TH_CHARACTER", "blocking", f"diagnosis {shown}: {seventh}")
+    if found.billable is None:
+        return edit(
+            "DX_INVALID",
+            "blocking",
+            f"diagnosis {shown} is not an ICD-10-CM {found.release} code",
+        )
+    return edit(
+        "DX_NOT_BILLABLE",
+        "blocking",
+        f"diagnosis {shown} is not billable in ICD-10-CM {found.release}; use a more specific code",
+    )
 
 
 @dataclass

@@ -9,6 +9,7 @@ when nothing blocks and every code's confidence reaches the threshold, else
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -96,9 +97,12 @@ def code_encounter(
         )
     found = rules.companions(found, note, findings.ctx, age)
     found = rules.preventive_findings(found, note)
-    ordered = rules.order(found)
+    ordered = _codes_in_force(rules.order(found), enc.service_date, edits)
     ordered, ehr_edits = _reconcile_dx(enc, ordered, findings, bool(note.strip()))
     edits.extend(ehr_edits)
+    ordered, evidence_edits = _ehr_evidence(enc, ordered, age, bool(note.strip()), index)
+    edits.extend(evidence_edits)
+    ordered = _codes_in_force(ordered, enc.service_date, edits)
     if findings.uncertain:
         edits.append(
             edit(
@@ -154,10 +158,11 @@ def code_encounter(
                 cpt.label(p.code),
             )
         )
-    edits.extend(diagnosis_edits(dx_codes, age, sex))
+    edits.extend(diagnosis_edits(dx_codes, age, sex, enc.service_date))
     edits.extend(procedure_edits([as_line(p) for p in result.procedures], len(dx_codes)))
     result.edits = _dedupe(edits)
     result.em_basis, result.mdm = basis, mdm
+    result.code_set_version = icd10cm.release_for(enc.service_date)[0].version
     confident = all(
         x.confidence >= float(threshold) for x in [*result.diagnoses, *result.procedures]
     )
@@ -183,24 +188,59 @@ def _dedupe(edits: list[CodingEdit]) -> list[CodingEdit]:
     return out
 
 
+# ----------------------------------------------------------------------------- date of service
+
+
+def _codes_in_force(found: list[dxm.Dx], on: date, edits: list[CodingEdit]) -> list[dxm.Dx]:
+    """Suggestions come from the bundled release. When another release is in force on the
+    date of service, a suggested code it does not have becomes its nearest ancestor that it
+    bills (M54.50 -> M54.5 before FY2022, when M54.5 was not yet subdivided), with an info
+    edit; one without such an ancestor stays, and the diagnosis edits flag it."""
+    release = icd10cm.release_for(on)[0].version
+    if release == icd10cm.VERSION:
+        return found
+    out: list[dxm.Dx] = []
+    for d in found:
+        if not icd10cm.check(d.code, on).billable:
+            older = next(
+                (a for a in icd10cm.ancestors(d.code) if icd10cm.check(a, on).billable), None
+            )
+            if older is not None:
+                edits.append(
+                    edit(
+                        "DX_CODE_FOR_DATE",
+                        "info",
+                        f"{icd10cm.with_dot(older)} is the code ICD-10-CM {release} (the release"
+                        f" for the date of service) has for {icd10cm.with_dot(d.code)}",
+                    )
+                )
+                d = replace(d, code=older)
+        if all(o.code != d.code for o in out):
+            out.append(d)
+    return out
+
+
 # ----------------------------------------------------------------------------- EHR codes
 
 
 def _reconcile_dx(enc: Encounter, found: list[dxm.Dx], findings: dxm.DxFindings, has_note: bool):
-    """Validate EHR diagnoses: keep, replace by the billable code the note supports, or flag."""
+    """Validate the EHR's ICD-10-CM diagnoses (against the release in force on the date of
+    service): keep, replace by the billable code the note supports, or flag. Diagnoses in
+    other systems are not codes to validate (see ``_ehr_evidence``)."""
     out = list(found)
     edits: list[CodingEdit] = []
     for s in enc.diagnoses:
-        if s.system not in ("icd10cm", "unknown"):
+        if s.system != "icd10cm":
             continue
         c = icd10cm.normalize(s.code)
         shown = icd10cm.with_dot(c)
+        checked = icd10cm.check(c, enc.service_date)
         same = next((d for d in out if d.code == c), None)
         if same is not None:
             same.conf = min(0.99, same.conf + 0.03)
             continue
         family = [d for d in out if d.code.startswith(c) or (len(c) >= 3 and d.code[:3] == c[:3])]
-        if icd10cm.is_billable(c):
+        if checked.billable:
             if family and has_note:
                 # the provider picked a different code than the note supports: a coder confirms
                 family[0].conf = min(family[0].conf, _CONFIRM)
@@ -272,7 +312,7 @@ def _reconcile_dx(enc: Encounter, found: list[dxm.Dx], findings: dxm.DxFindings,
                 edit(
                     "DX_INVALID",
                     "blocking",
-                    f"EHR diagnosis {shown} is not an ICD-10-CM {icd10cm.VERSION} code",
+                    f"EHR diagnosis {shown} is not an ICD-10-CM {checked.release} code",
                 )
             )
     return out, edits
@@ -280,6 +320,52 @@ def _reconcile_dx(enc: Encounter, found: list[dxm.Dx], findings: dxm.DxFindings,
 
 def _norm(note: str, s) -> list[str]:
     return norm_tokens(note[s.start : s.end]) if s.section not in ("pmh", "family", "ros") else []
+
+
+# SNOMED CT semantic tags ("Acute bronchitis (disorder)") say what kind of concept it is
+_SEMANTIC_TAG = re.compile(r"\s*\([a-z /]+\)\s*$")
+_SYSTEM_NAMES = {"snomed": "SNOMED CT", "icd9cm": "ICD-9-CM", "unknown": "an unrecognised system"}
+_EVIDENCE_CONF = 0.7  # a code found only in an EHR condition's text: a coder confirms it
+
+
+def _ehr_evidence(
+    enc: Encounter, found: list[dxm.Dx], age: int, has_note: bool, index: Searcher | None
+) -> tuple[list[dxm.Dx], list[CodingEdit]]:
+    """EHR diagnoses coded in SNOMED CT, ICD-9-CM or an unrecognised system are evidence,
+    not codes: their display text is read like a note's assessment. An ICD-10-CM code
+    found there that the note does not already support (same category) is suggested for
+    a coder to confirm (low confidence; with a note, an EHR_CONDITION_UNSUPPORTED
+    warning). Their own codes never reach the claim, and no message quotes their text."""
+    out = list(found)
+    edits: list[CodingEdit] = []
+    seen: set[str] = set()
+    for s in enc.diagnoses:
+        if s.system not in _SYSTEM_NAMES:
+            continue
+        text = _SEMANTIC_TAG.sub("", s.display or (s.code if s.system == "unknown" else "")).strip()
+        if not text or text.lower() in seen:
+            continue
+        seen.add(text.lower())
+        read = dxm.find(f"Assessment:\n{text}.", age, index=index)
+        new = rules.order(rules.combine(rules.absorb(read.found)))
+        # symptoms a diagnosis already found explains (cough, bronchitis) are not added
+        kept = {id(d) for d in rules.absorb([*out, *new])}
+        for d in new:
+            if id(d) not in kept or any(o.code == d.code or o.code[:3] == d.code[:3] for o in out):
+                continue
+            out.append(
+                dxm.Dx(d.code, min(d.conf, _EVIDENCE_CONF), source="ehr", rank=(6, len(out)))
+            )
+            if has_note:
+                edits.append(
+                    edit(
+                        "EHR_CONDITION_UNSUPPORTED",
+                        "warning",
+                        f"an EHR condition coded in {_SYSTEM_NAMES[s.system]} suggests"
+                        f" {icd10cm.with_dot(d.code)}, which the note does not document",
+                    )
+                )
+    return out, edits
 
 
 def _reconcile_px(enc: Encounter, pxs: list[Px], has_note: bool):
@@ -486,7 +572,7 @@ def validate_final_codes(
     procedures as dicts with code, modifiers, units, diagnosis_pointers)."""
     age = age_on(enc.patient.birth_date, enc.service_date)
     lines = [as_line(p) for p in procedures]
-    out = diagnosis_edits(list(diagnoses), age, enc.patient.gender)
+    out = diagnosis_edits(list(diagnoses), age, enc.patient.gender, enc.service_date)
     out.extend(procedure_edits(lines, len(diagnoses)))
     note = enc.note or ""
     if not note.strip():

@@ -164,32 +164,60 @@ class Searcher(Protocol):
 
 
 class TermIndex:
-    """In-memory inverted index over ICD-10-CM descriptions and inclusion terms."""
+    """In-memory inverted index over ICD-10-CM descriptions and inclusion terms.
+
+    Words are numbered (``vocab``); each entry keeps its code, its words' numbers and
+    their summed IDF weight, each word its postings. Plain lists and dicts, so that
+    ``term_index`` can keep them on disk (``parts``/``from_parts``).
+    """
 
     # candidates come from the rarest query words until this many postings
     _BUDGET = 2500
+    _PARTS = ("codes", "toks", "vocab", "idf", "post", "weight")
 
     def __init__(self, docs: Iterable[tuple[str, str]]):
         self.codes: list[str] = []
-        self.toks: list[frozenset[str]] = []
-        post: dict[str, list[int]] = defaultdict(list)
+        self.toks: list[tuple[int, ...]] = []
+        self.vocab: dict[str, int] = {}
+        post: list[list[int]] = []
         for code, text in docs:
             ts = frozenset(content(norm_tokens(text)))
             if not ts:
                 continue
             i = len(self.codes)
             self.codes.append(code)
-            self.toks.append(ts)
+            ids = []
             for t in ts:
-                post[t].append(i)
+                w = self.vocab.get(t)
+                if w is None:
+                    w = self.vocab[t] = len(post)
+                    post.append([])
+                post[w].append(i)
+                ids.append(w)
+            self.toks.append(tuple(sorted(ids)))
         n = len(self.codes)
-        self.idf = {t: math.log(1 + n / len(ids)) for t, ids in post.items()}
-        self.post = dict(post)
-        self._unknown = math.log(1 + n)
-        self.weight = [sum(self.idf[t] for t in ts) for ts in self.toks]
+        self.idf = [math.log(1 + n / len(ids)) for ids in post]
+        self.post = post
+        self.weight = [sum(self.idf[w] for w in ws) for ws in self.toks]
+        self._ready()
+
+    def _ready(self) -> None:
+        self._unknown = math.log(1 + len(self.codes))
         # answers by (phrase, limit): the index never changes once built, and
         # assessment statements recur from note to note
         self._answers = Memo(20000)
+
+    def parts(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self._PARTS}
+
+    @classmethod
+    def from_parts(cls, parts) -> TermIndex:
+        """The index from ``parts()`` (any mapping of the same names)."""
+        index = cls.__new__(cls)
+        for name in cls._PARTS:
+            setattr(index, name, parts[name])
+        index._ready()
+        return index
 
     @classmethod
     def from_code_set(cls, lex: Lexicon | None = None) -> TermIndex:
@@ -210,17 +238,19 @@ class TermIndex:
         q = set(content(norm_tokens(phrase)))
         if not q:
             return []
-        qw = {t: self.idf.get(t, self._unknown) for t in q}
+        vocab, idf = self.vocab, self.idf
+        qw = {t: idf[vocab[t]] if t in vocab else self._unknown for t in q}
         qsum = sum(qw.values())
+        known = {vocab[t]: w for t, w in qw.items() if t in vocab}
         cand: set[int] = set()
-        for t in sorted(q, key=lambda t: len(self.post.get(t, ()))):
-            ids = self.post.get(t, ())
+        for w in sorted(known, key=lambda w: len(self.post[w])):
+            ids = self.post[w]
             if cand and len(cand) + len(ids) > self._BUDGET:
                 break
             cand.update(ids)
         best: dict[str, float] = {}
         for i in cand:
-            ov = sum(qw[t] for t in q & self.toks[i])
+            ov = sum(known[w] for w in self.toks[i] if w in known)
             score = 2 * ov / (qsum + self.weight[i])
             c = self.codes[i]
             if score > best.get(c, 0.0):
@@ -229,6 +259,21 @@ class TermIndex:
         return [(c, round(s, 4)) for c, s in ranked[:limit]]
 
 
+# what the index is built from, besides the code set: a change to any rebuilds it
+_INDEX_SOURCES = (
+    DATA / "synonyms.csv",
+    Path(__file__),
+    Path(__file__).with_name("text.py"),
+    Path(__file__).with_name("prefilter.py"),
+)
+
+
 @lru_cache(maxsize=1)
 def term_index() -> TermIndex:
-    return TermIndex.from_code_set(lexicon())
+    """The index over the bundled code set and the synonym list, built by the first process
+    that needs it (about 2 s) and read back from ``$RCM_HOME/cache`` by the others (tens of
+    ms); the cache is keyed by the code set and these modules' and the synonym list's text."""
+    key = icd10cm.source_key(icd10cm.cache_key(), *(p.read_bytes() for p in _INDEX_SOURCES))
+    return TermIndex.from_parts(
+        icd10cm.cached("term-index", key, lambda: TermIndex.from_code_set(lexicon()).parts())
+    )
