@@ -36,9 +36,10 @@ class Address(Model):
 
 
 class Organization(Model):
-    """A billing provider (a site) or a payer."""
+    """A billing provider (a site) or a payer. Any field may be missing from what the EHR
+    sent (intake names it in its missing fields; billing holds the claim until supplied)."""
 
-    name: str
+    name: str | None = None
     npi: str | None = None
     tax_id: str | None = None
     address: Address | None = None
@@ -55,12 +56,13 @@ class Provider(Model):
 
 
 class Person(Model):
-    """A patient or subscriber. PHI: never log any field of it."""
+    """A patient or subscriber. PHI: never log any field of it. Name and birth date may be
+    missing from what the EHR sent (intake names them in its missing fields)."""
 
     patient_id: str | None = None  # MRN
-    first_name: str
-    last_name: str
-    birth_date: date
+    first_name: str | None = None
+    last_name: str | None = None
+    birth_date: date | None = None
     gender: Literal["M", "F", "U"] = "U"
     address: Address | None = None
 

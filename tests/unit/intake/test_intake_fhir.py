@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from rcm.simulation.samples import encounter_to_bundle, generate_samples
-from services.intake.domain.fhir import IntakeError, parse_intake
+from services.intake.domain.fhir import IntakeError, ParsedEncounter, parse_fhir, parse_intake
 from shared.events import Coverage, Encounter, Person, SuppliedCode
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -488,6 +488,24 @@ def test_length_units():
 
 
 # --------------------------------------------------------------------------- errors
+# Lenient intake: what a biller can fix is a warning (at its JSON path) and a missing field,
+# and the encounter is still produced; only what cannot be an encounter is refused.
+
+
+def parsed(data) -> ParsedEncounter:
+    result = parse_fhir(data)
+    assert result.problems == [] and len(result.encounters) == 1
+    return result.encounters[0]
+
+
+def warned_at(pe: ParsedEncounter) -> list[str]:
+    return [w.path for w in pe.warnings]
+
+
+def assert_no_phi_in(pe: ParsedEncounter, enc: Encounter) -> None:
+    text = json.dumps([w.as_dict() for w in pe.warnings]) + json.dumps(pe.missing)
+    for value in phi_of(enc):
+        assert value not in text
 
 
 def test_not_an_object():
@@ -501,44 +519,53 @@ def test_missing_encounter(samples):
     bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Encounter"]
     err = errors_of(bundle)
     assert err.errors == [
-        {"path": "entry", "message": "expected exactly one Encounter resource; none found"}
+        {"path": "entry", "message": "expected an Encounter resource; none found"}
     ]
     assert isinstance(err, ValueError)
 
 
 @pytest.mark.parametrize("bad", ["1984-13-40", "1984-07", "07/09/1984", 19840709])
-def test_bad_birth_date_names_the_path_without_phi(samples, bad):
+def test_bad_birth_date_is_a_warning_and_a_missing_field(samples, bad):
     s = samples[3]
     bundle = copy.deepcopy(s.bundle)
     k = index_of(bundle, "Patient")
     bundle["entry"][k]["resource"]["birthDate"] = bad
-    err = errors_of(bundle)
-    assert [e["path"] for e in err.errors] == [f"entry[{k}].resource.birthDate"]
-    assert_no_phi(err, s.encounter)
-    assert str(bad) not in str(err)
+    pe = parsed(bundle)
+    assert warned_at(pe) == [f"entry[{k}].resource.birthDate"]
+    assert pe.encounter.patient.birth_date is None
+    assert pe.missing == ["patient.birth_date"]
+    assert_no_phi_in(pe, s.encounter)
+    assert str(bad) not in json.dumps([w.as_dict() for w in pe.warnings])
 
 
 def test_birth_date_after_service_date(samples):
     bundle = copy.deepcopy(samples[3].bundle)
     k = index_of(bundle, "Patient")
     bundle["entry"][k]["resource"]["birthDate"] = "2099-01-01"
-    err = errors_of(bundle)
-    assert err.errors == [
+    pe = parsed(bundle)
+    assert [w.as_dict() for w in pe.warnings] == [
         {
             "path": f"entry[{k}].resource.birthDate",
-            "message": "must not be after the date of service",
+            "message": "must not be after the date of service: ignored",
         }
     ]
+    assert pe.missing == ["patient.birth_date"]
 
 
-def test_bad_base64_note(samples):
+def test_bad_base64_note_is_no_readable_documentation(samples):
     s = next(s for s in samples if "DocumentReference" in json.dumps(s.bundle))
     bundle = copy.deepcopy(s.bundle)
     k = index_of(bundle, "DocumentReference")
     bundle["entry"][k]["resource"]["content"][0]["attachment"]["data"] = "%%% not base64 %%%"
-    err = errors_of(bundle)
-    assert [e["path"] for e in err.errors] == [f"entry[{k}].resource.content[0].attachment.data"]
-    assert_no_phi(err, s.encounter)
+    pe = parsed(bundle)
+    assert [w.as_dict() for w in pe.warnings] == [
+        {
+            "path": f"entry[{k}].resource.content[0].attachment.data",
+            "message": "no readable documentation: expected base64-encoded data",
+        }
+    ]
+    assert pe.encounter.note is None
+    assert_no_phi_in(pe, s.encounter)
 
 
 def test_coverage_without_payor(samples):
@@ -546,14 +573,14 @@ def test_coverage_without_payor(samples):
     bundle = copy.deepcopy(s.bundle)
     k = index_of(bundle, "Coverage")
     del bundle["entry"][k]["resource"]["payor"]
-    err = errors_of(bundle)
-    assert err.errors == [
-        {
-            "path": f"entry[{k}].resource.payor",
-            "message": "required: a reference to the payer Organization",
-        }
-    ]
-    assert_no_phi(err, s.encounter)
+    pe = parsed(bundle)
+    assert {
+        "path": f"entry[{k}].resource.payor",
+        "message": "required: a reference to the payer Organization",
+    } in [w.as_dict() for w in pe.warnings]
+    assert len(pe.encounter.coverages) == len(s.encounter.coverages) - 1
+    assert pe.encounter.primary_coverage is not None  # the other coverage moves up
+    assert_no_phi_in(pe, s.encounter)
 
 
 @pytest.mark.parametrize("length", [{"value": "thirty", "unit": "min"}, {"value": True}])
@@ -562,18 +589,19 @@ def test_wrong_type_for_length(samples, length):
     bundle = copy.deepcopy(s.bundle)
     k = index_of(bundle, "Encounter")
     bundle["entry"][k]["resource"]["length"] = length
-    err = errors_of(bundle)
-    assert [e["path"] for e in err.errors] == [f"entry[{k}].resource.length.value"]
-    assert_no_phi(err, s.encounter)
+    pe = parsed(bundle)
+    assert warned_at(pe) == [f"entry[{k}].resource.length.value"]
+    assert pe.encounter.length_minutes is None
+    assert pe.encounter == s.encounter.model_copy(update={"length_minutes": None})
 
 
 def test_length_not_an_object_and_bad_unit(samples):
     bundle = copy.deepcopy(samples[5].bundle)
     k = index_of(bundle, "Encounter")
     bundle["entry"][k]["resource"]["length"] = 30
-    assert [e["path"] for e in errors_of(bundle).errors] == [f"entry[{k}].resource.length"]
+    assert warned_at(parsed(bundle)) == [f"entry[{k}].resource.length"]
     bundle["entry"][k]["resource"]["length"] = {"value": 3, "unit": "wk"}
-    assert [e["path"] for e in errors_of(bundle).errors] == [f"entry[{k}].resource.length.unit"]
+    assert warned_at(parsed(bundle)) == [f"entry[{k}].resource.length.unit"]
 
 
 def test_unresolved_subject_and_missing_patient(samples):
@@ -581,26 +609,36 @@ def test_unresolved_subject_and_missing_patient(samples):
     bundle = copy.deepcopy(s.bundle)
     k = index_of(bundle, "Encounter")
     bundle["entry"][k]["resource"]["subject"] = {"reference": "urn:uuid:does-not-exist"}
-    err = errors_of(bundle)
-    assert err.errors[0] == {
+    pe = parsed(bundle)
+    assert {
         "path": f"entry[{k}].resource.subject.reference",
-        "message": "does not resolve to a resource in the bundle",
-    }
+        "message": "does not resolve to a resource in the input",
+    } in [w.as_dict() for w in pe.warnings]
+    names = ["patient.first_name", "patient.last_name", "patient.birth_date", "patient.address"]
+    assert all(n in pe.missing for n in names)
     del bundle["entry"][k]["resource"]["subject"]
     bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Patient"]
-    paths = [e["path"] for e in errors_of(bundle).errors]
-    assert "entry" in paths
+    pe = parsed(bundle)
+    assert pe.encounter.patient == Person()
+    assert all(n in pe.missing for n in names)
 
 
-def test_missing_period_start_and_several_errors_at_once(samples):
+def test_no_date_of_service_anywhere_is_refused(samples):
     s = samples[7]
-    bundle = copy.deepcopy(s.bundle)
+    bundle = encounter_to_bundle(s.encounter, note_format="composition")  # a dated note
     k = index_of(bundle, "Encounter")
     del bundle["entry"][k]["resource"]["period"]
     p = index_of(bundle, "Patient")
     bundle["entry"][p]["resource"]["gender"] = "woman"
-    paths = {e["path"] for e in errors_of(bundle).errors}
-    assert paths == {f"entry[{k}].resource.period.start", f"entry[{p}].resource.gender"}
+    notes = ("DocumentReference", "Composition")
+    dated = parsed(bundle)  # the note's date stands in
+    assert dated.encounter.service_date == s.encounter.service_date
+    assert f"entry[{p}].resource.gender" in warned_at(dated)
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] not in notes]
+    k = index_of(bundle, "Encounter")
+    result = parse_fhir(bundle)
+    assert result.encounters == []
+    assert [p.path for p in result.problems] == [f"entry[{k}].resource.period.start"]
 
 
 def test_reference_to_the_wrong_resource_type(samples):
@@ -608,47 +646,51 @@ def test_reference_to_the_wrong_resource_type(samples):
     k = index_of(bundle, "Encounter")
     enc_res = bundle["entry"][k]["resource"]
     enc_res["serviceProvider"] = enc_res["subject"]
-    err = errors_of(bundle)
-    assert err.errors == [
-        {
-            "path": f"entry[{k}].resource.serviceProvider.reference",
-            "message": "expected a reference to Organization",
-        }
-    ]
+    pe = parsed(bundle)
+    assert {
+        "path": f"entry[{k}].resource.serviceProvider.reference",
+        "message": "expected a reference to Organization",
+    } in [w.as_dict() for w in pe.warnings]
+    assert pe.encounter.site_id == "unassigned"
+    for name in ("site_id", "billing_provider.name", "billing_provider.npi"):
+        assert name in pe.missing
 
 
-def test_coverage_order_and_relationship_errors(samples):
+def test_coverage_order_and_relationship_warnings(samples):
     s = next(s for s in samples if len(s.encounter.coverages) == 2)
     bundle = copy.deepcopy(s.bundle)
     first, second = index_of(bundle, "Coverage", 0), index_of(bundle, "Coverage", 1)
     bundle["entry"][second]["resource"]["order"] = bundle["entry"][first]["resource"]["order"]
     bundle["entry"][first]["resource"]["relationship"] = {"coding": [{"code": "cousin"}]}
-    paths = sorted(e["path"] for e in errors_of(bundle).errors)
-    assert paths == sorted(
+    pe = parsed(bundle)
+    assert sorted(warned_at(pe)) == sorted(
         [f"entry[{first}].resource.relationship", f"entry[{max(first, second)}].resource.order"]
     )
+    assert [c.sequence for c in pe.encounter.coverages] == ["primary", "secondary"]
     bundle = copy.deepcopy(s.bundle)
     bundle["entry"][first]["resource"]["order"] = "1"
-    assert [e["path"] for e in errors_of(bundle).errors] == [f"entry[{first}].resource.order"]
+    assert warned_at(parsed(bundle)) == [f"entry[{first}].resource.order"]
 
 
 def test_malformed_entries():
-    err = errors_of({"resourceType": "Bundle", "entry": [3, {"resource": []}, {"resource": {}}]})
-    assert [e["path"] for e in err.errors] == [
+    bad = {"resourceType": "Bundle", "entry": [3, {"resource": []}, {"resource": {}}]}
+    assert [e["path"] for e in errors_of(bad).errors] == ["entry"]
+    assert [w.path for w in parse_fhir(bad).warnings] == [
         "entry[0]",
         "entry[1].resource",
         "entry[2].resource.resourceType",
-        "entry",
     ]
     assert errors_of({"resourceType": "Bundle"}).errors[0]["path"] == "entry"
 
 
-def test_encounter_id_too_long(samples):
+def test_encounter_id_too_long_is_hashed(samples):
     bundle = copy.deepcopy(samples[9].bundle)
     k = index_of(bundle, "Encounter")
     bundle["entry"][k]["resource"]["identifier"][0]["value"] = "E" * 39
-    err = errors_of(bundle)
-    assert [e["path"] for e in err.errors] == [f"entry[{k}].resource.identifier"]
+    pe = parsed(bundle)
+    assert warned_at(pe) == [f"entry[{k}].resource.identifier"]
+    assert len(pe.encounter.encounter_id) <= 38
+    assert parsed(copy.deepcopy(bundle)).encounter.encounter_id == pe.encounter.encounter_id
 
 
 # --------------------------------------------------------------------------- native JSON
