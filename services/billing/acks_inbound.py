@@ -92,7 +92,9 @@ async def _emit(
         c = claims.get(cid)
         if c is None or c["status"] not in open_states:
             continue
-        changes.append((cid, "accepted", {"source": source, "file_name": file_name}))
+        changes.append(
+            repo.StatusChange(cid, "accepted", {"source": source, "file_name": file_name})
+        )
         if ack.payer_claim_control_number:
             pccns.append((cid, ack.payer_claim_control_number))
         emitter.emit(
@@ -114,9 +116,15 @@ async def _emit(
         if c is None or c["status"] not in open_states:
             continue
         changes.append(
-            (cid, "rejected", {"source": source, "reasons": [r.model_dump() for r in reasons]})
+            repo.StatusChange(
+                cid, "rejected", {"source": source, "reasons": [r.model_dump() for r in reasons]}
+            )
         )
-        work.append((cid, c["site_id"], "rejection", json.dumps([r.model_dump() for r in reasons])))
+        work.append(
+            repo.WorkItemRow(
+                cid, c["site_id"], "rejection", json.dumps([r.model_dump() for r in reasons])
+            )
+        )
         emitter.emit(
             ClaimRejected(
                 site_id=c["site_id"],

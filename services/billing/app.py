@@ -6,6 +6,7 @@ from services.billing.acks_inbound import apply_ack
 from services.billing.api import create_app
 from services.billing.context import BillingContext
 from services.billing.handlers import make_handler
+from services.billing.repository import SCHEMA
 from services.billing.settings import BillingSettings
 from shared.mailbox import InboundMailbox, file_writer_loop
 from shared.service import Runtime, ServiceSpec
@@ -26,7 +27,7 @@ async def build_context(rt: Runtime) -> BillingContext:
 async def file_writer(rt: Runtime) -> None:
     """Writes queued 837 files to the outbound mailbox after their transaction committed."""
     # Each committed batch wakes the writer; the poll only finds files another instance or a crash left.
-    await file_writer_loop(rt.pool, "billing", rt.stop, rt.context.files_written, interval=1.0)
+    await file_writer_loop(rt.pool, SCHEMA, rt.stop, rt.context.files_written, interval=1.0)
 
 
 async def ack_mailbox(rt: Runtime) -> None:
@@ -35,7 +36,7 @@ async def ack_mailbox(rt: Runtime) -> None:
     box = InboundMailbox(
         rt.settings.inbound_dir,
         frozenset({"999", "277CA"}),
-        "billing",
+        SCHEMA,
         apply_ack,
         on_commit=rt.relay.notify,
         files_per_transaction=1,
@@ -46,7 +47,7 @@ async def ack_mailbox(rt: Runtime) -> None:
 def spec() -> ServiceSpec:
     return ServiceSpec(
         name="billing",
-        schema="billing",
+        schema=SCHEMA,
         package_dir=Path(__file__).parent,
         settings=BillingSettings,
         topics=[ENCOUNTER_CODED, CORRECTION_REQUESTED, REMITTANCE_RECEIVED],

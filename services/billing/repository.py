@@ -3,18 +3,71 @@
 from __future__ import annotations
 
 import json
+from datetime import date
+from decimal import Decimal
+from typing import NamedTuple
 
 import asyncpg
 
-S = "billing"
+SCHEMA = "billing"
 
 
-async def insert_claims(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]:
+class ClaimRow(NamedTuple):
+    """A new claim, in the column order of ``insert_claims`` (its status starts 'created')."""
+
+    claim_id: str
+    encounter_id: str
+    site_id: str
+    payer_id: str | None
+    claim_type: str
+    frequency_code: str
+    original_claim_id: str | None
+    payer_claim_control_number: str | None
+    total_charge: Decimal
+    service_date: date
+    coded: str  # the encounter.coded payload (JSON) the claim was built from
+    traceparent: str | None
+
+
+class StatusChange(NamedTuple):
+    """A claim moving to ``status``, with the detail its history row keeps."""
+
+    claim_id: str
+    status: str
+    detail: dict | None
+
+
+class RemittanceChange(NamedTuple):
+    """A claim's status after a remittance, and the payer claim control number it brought."""
+
+    claim_id: str
+    status: str
+    detail: dict
+    payer_claim_control_number: str | None
+
+
+class WorkItemRow(NamedTuple):
+    claim_id: str
+    site_id: str
+    kind: str  # scrub_hold | rejection
+    reasons: str  # JSON list of reasons
+
+
+class SubmittedClaim(NamedTuple):
+    """Where a claim went: its interchange, file and 837 transaction set (ST02)."""
+
+    claim_id: str
+    interchange_control_number: str
+    file_name: str
+    st_control_number: str
+
+
+async def insert_claims(conn: asyncpg.Connection, rows: list[ClaimRow]) -> set[str]:
     """Insert new claims as 'created'; return the ids inserted (an encounter bills once)."""
     if not rows:
         return set()
     got = await conn.fetch(
-        f"INSERT INTO {S}.claim (claim_id, encounter_id, site_id, payer_id, claim_type, frequency_code,"
+        f"INSERT INTO {SCHEMA}.claim (claim_id, encounter_id, site_id, payer_id, claim_type, frequency_code,"
         " original_claim_id, payer_claim_control_number, status, total_charge, service_date, coded, traceparent)"
         " SELECT c, e, s, p, t, f, o, pcn, 'created', amt, d, j, tp FROM unnest($1::text[], $2::text[], $3::text[],"
         " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[], $10::date[], $11::jsonb[],"
@@ -24,14 +77,14 @@ async def insert_claims(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]
     return {r["claim_id"] for r in got}
 
 
-async def set_status(conn: asyncpg.Connection, changes: list[tuple[str, str, dict | None]]) -> None:
-    """Move claims to a new status, each with a history row: (claim_id, status, detail)."""
+async def set_status(conn: asyncpg.Connection, changes: list[StatusChange]) -> None:
+    """Move claims to a new status, each with a history row."""
     if not changes:
         return
-    ids = [c[0] for c in changes]
-    statuses = [c[1] for c in changes]
+    ids = [c.claim_id for c in changes]
+    statuses = [c.status for c in changes]
     await conn.execute(
-        f"UPDATE {S}.claim c SET status = u.s, updated_at = now() FROM unnest($1::text[], $2::text[]) AS u(i, s)"
+        f"UPDATE {SCHEMA}.claim c SET status = u.s, updated_at = now() FROM unnest($1::text[], $2::text[]) AS u(i, s)"
         " WHERE c.claim_id = u.i",
         ids,
         statuses,
@@ -39,24 +92,22 @@ async def set_status(conn: asyncpg.Connection, changes: list[tuple[str, str, dic
     await _add_history(conn, changes)
 
 
-async def _add_history(
-    conn: asyncpg.Connection, changes: list[tuple[str, str, dict | None]]
-) -> None:
-    """A claim_history row per (claim_id, status, detail)."""
+async def _add_history(conn: asyncpg.Connection, changes: list[StatusChange]) -> None:
+    """A claim_history row per change."""
     if changes:
         await conn.execute(
-            f"INSERT INTO {S}.claim_history (claim_id, status, detail)"
+            f"INSERT INTO {SCHEMA}.claim_history (claim_id, status, detail)"
             " SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])",
-            [c[0] for c in changes],
-            [c[1] for c in changes],
-            [json.dumps(c[2]) if c[2] is not None else None for c in changes],
+            [c.claim_id for c in changes],
+            [c.status for c in changes],
+            [json.dumps(c.detail) if c.detail is not None else None for c in changes],
         )
 
 
-async def mark_submitted(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
-    """(claim_id, interchange_control_number, file_name, st_control_number)."""
+async def mark_submitted(conn: asyncpg.Connection, rows: list[SubmittedClaim]) -> None:
+    """Record the interchange, file and transaction set each claim went out in."""
     await conn.execute(
-        f"UPDATE {S}.claim c SET interchange_control_number = u.icn, file_name = u.f, st_control_number = u.st"
+        f"UPDATE {SCHEMA}.claim c SET interchange_control_number = u.icn, file_name = u.f, st_control_number = u.st"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(i, icn, f, st) WHERE c.claim_id = u.i",
         *map(list, zip(*rows, strict=True)),
     )
@@ -64,7 +115,7 @@ async def mark_submitted(conn: asyncpg.Connection, rows: list[tuple[str, str, st
 
 async def next_control_numbers(conn: asyncpg.Connection) -> tuple[int, int]:
     row = await conn.fetchrow(
-        f"SELECT nextval('{S}.interchange_control_number') AS icn, nextval('{S}.group_control_number') AS gcn"
+        f"SELECT nextval('{SCHEMA}.interchange_control_number') AS icn, nextval('{SCHEMA}.group_control_number') AS gcn"
     )
     return row["icn"], row["gcn"]
 
@@ -81,7 +132,7 @@ async def record_file(
     spans: dict,
 ) -> None:
     await conn.execute(
-        f"INSERT INTO {S}.submission_file (file_name, interchange_control_number, group_control_number,"
+        f"INSERT INTO {SCHEMA}.submission_file (file_name, interchange_control_number, group_control_number,"
         " claim_type, payer_id, claim_count, transactions, spans) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         file_name,
         str(icn),
@@ -96,31 +147,33 @@ async def record_file(
 
 async def file_by_group(conn: asyncpg.Connection, group_control_number: str):
     return await conn.fetchrow(
-        f"SELECT * FROM {S}.submission_file WHERE group_control_number = $1",
+        f"SELECT * FROM {SCHEMA}.submission_file WHERE group_control_number = $1",
         group_control_number.lstrip("0") or "0",
     )
 
 
-async def open_work_items(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str]]) -> None:
-    """(claim_id, site_id, kind, reasons_json)."""
+async def open_work_items(conn: asyncpg.Connection, rows: list[WorkItemRow]) -> None:
+    """A biller work item per held or rejected claim."""
     if rows:
         await conn.executemany(
-            f"INSERT INTO {S}.work_item (claim_id, site_id, kind, reasons) VALUES ($1, $2, $3, $4)",
+            f"INSERT INTO {SCHEMA}.work_item (claim_id, site_id, kind, reasons) VALUES ($1, $2, $3, $4)",
             rows,
         )
 
 
 async def get_claims(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, asyncpg.Record]:
-    rows = await conn.fetch(f"SELECT * FROM {S}.claim WHERE claim_id = ANY($1::text[])", claim_ids)
+    rows = await conn.fetch(
+        f"SELECT * FROM {SCHEMA}.claim WHERE claim_id = ANY($1::text[])", claim_ids
+    )
     return {r["claim_id"]: r for r in rows}
 
 
 async def claim_with_history(conn: asyncpg.Connection, claim_id: str):
-    claim = await conn.fetchrow(f"SELECT * FROM {S}.claim WHERE claim_id = $1", claim_id)
+    claim = await conn.fetchrow(f"SELECT * FROM {SCHEMA}.claim WHERE claim_id = $1", claim_id)
     if claim is None:
         return None, []
     history = await conn.fetch(
-        f"SELECT status, detail, at FROM {S}.claim_history WHERE claim_id = $1 ORDER BY history_id",
+        f"SELECT status, detail, at FROM {SCHEMA}.claim_history WHERE claim_id = $1 ORDER BY history_id",
         claim_id,
     )
     return claim, history
@@ -128,17 +181,17 @@ async def claim_with_history(conn: asyncpg.Connection, claim_id: str):
 
 async def corrections_of(conn: asyncpg.Connection, claim_id: str) -> int:
     return await conn.fetchval(
-        f"SELECT count(*) FROM {S}.claim WHERE original_claim_id = $1", claim_id
+        f"SELECT count(*) FROM {SCHEMA}.claim WHERE original_claim_id = $1", claim_id
     )
 
 
 async def chargemaster_csv(conn: asyncpg.Connection, site_id: str) -> str | None:
-    return await conn.fetchval(f"SELECT csv FROM {S}.chargemaster WHERE site_id = $1", site_id)
+    return await conn.fetchval(f"SELECT csv FROM {SCHEMA}.chargemaster WHERE site_id = $1", site_id)
 
 
 async def save_chargemaster(conn: asyncpg.Connection, site_id: str, csv_text: str) -> None:
     await conn.execute(
-        f"INSERT INTO {S}.chargemaster (site_id, csv) VALUES ($1, $2)"
+        f"INSERT INTO {SCHEMA}.chargemaster (site_id, csv) VALUES ($1, $2)"
         " ON CONFLICT (site_id) DO UPDATE SET csv = EXCLUDED.csv, loaded_at = now()",
         site_id,
         csv_text,
@@ -157,17 +210,15 @@ async def lock_claims(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[st
     if not claim_ids:
         return {}
     rows = await conn.fetch(
-        f"SELECT claim_id, site_id, encounter_id, status, traceparent FROM {S}.claim"
+        f"SELECT claim_id, site_id, encounter_id, status, traceparent FROM {SCHEMA}.claim"
         " WHERE claim_id = ANY($1::text[]) ORDER BY claim_id FOR NO KEY UPDATE",
         sorted(set(claim_ids)),
     )
     return {r["claim_id"]: r for r in rows}
 
 
-async def apply_remittances(
-    conn: asyncpg.Connection, changes: list[tuple[str, str, dict, str | None]]
-) -> set[str]:
-    """Move claims on after their remittances: (claim_id, status, detail, payer claim control number).
+async def apply_remittances(conn: asyncpg.Connection, changes: list[RemittanceChange]) -> set[str]:
+    """Move claims on after their remittances.
 
     In event order: a claim's last status stands, as does its last payer claim control number
     (a reversal and its correction can arrive in one batch); each change gets a history row.
@@ -183,14 +234,14 @@ async def apply_remittances(
     known = set(await lock_claims(conn, list(status)))
     ids = [i for i in status if i in known]
     await conn.execute(
-        f"UPDATE {S}.claim c SET status = u.s, payer_claim_control_number = coalesce(u.n, c.payer_claim_control_number),"
+        f"UPDATE {SCHEMA}.claim c SET status = u.s, payer_claim_control_number = coalesce(u.n, c.payer_claim_control_number),"
         " updated_at = now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, s, n) WHERE c.claim_id = u.i",
         ids,
         [status[i] for i in ids],
         [number[i] for i in ids],
     )
     await _add_history(
-        conn, [(claim_id, st, detail) for claim_id, st, detail, _ in changes if claim_id in known]
+        conn, [StatusChange(cid, st, detail) for cid, st, detail, _ in changes if cid in known]
     )
     return known
 
@@ -200,7 +251,7 @@ async def set_payer_claim_numbers(conn: asyncpg.Connection, rows: list[tuple[str
         latest = dict(rows)  # a claim twice in one batch (reversal + correction): the last one wins
         ids, numbers = list(latest), list(latest.values())
         await conn.execute(  # one statement per batch (executemany is a round of work per row)
-            f"UPDATE {S}.claim c SET payer_claim_control_number = u.n"
+            f"UPDATE {SCHEMA}.claim c SET payer_claim_control_number = u.n"
             " FROM unnest($1::text[], $2::text[]) AS u(i, n) WHERE c.claim_id = u.i",
             ids,
             numbers,

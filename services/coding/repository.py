@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import date, datetime
+from typing import NamedTuple
 
 import asyncpg
 
 from shared.notify import notify
 
-S = "coding"
+SCHEMA = "coding"
+S = SCHEMA  # the name coding's api.py reads (it is being rewritten; then this alias goes)
 WORK_CHANNEL = (
     "rcm_coding_work"  # NOTIFY'd when items are queued: wakes coders long-polling /work/next
 )
@@ -22,7 +24,7 @@ async def record_intake(
     """True when this encounter id is new to the intake."""
     return (
         await conn.fetchval(
-            f"INSERT INTO {S}.intake (encounter_id, site_id, event_id) VALUES ($1, $2, $3)"
+            f"INSERT INTO {SCHEMA}.intake (encounter_id, site_id, event_id) VALUES ($1, $2, $3)"
             " ON CONFLICT DO NOTHING RETURNING true",
             encounter_id,
             site_id,
@@ -32,12 +34,28 @@ async def record_intake(
     )
 
 
-async def insert_encounters(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]:
+class EncounterRow(NamedTuple):
+    """A coded or queued encounter, in the column order of ``insert_encounters``."""
+
+    encounter_id: str
+    site_id: str
+    service_date: date
+    status: str  # coded | review
+    route: str  # auto | review
+    coded_by: str | None
+    encounter: str  # JSON: the documented encounter
+    suggestions: str  # JSON: the engine's result
+    edits: str  # JSON
+    final_coding: str | None  # JSON: the coded result (without the encounter), once coded
+    coded_at: datetime | None
+
+
+async def insert_encounters(conn: asyncpg.Connection, rows: list[EncounterRow]) -> set[str]:
     """Insert coded/review encounters; return the ids that were new (re-sent ones are skipped)."""
     if not rows:
         return set()
     inserted = await conn.fetch(
-        f"INSERT INTO {S}.encounter (encounter_id, site_id, service_date, status, route, coded_by,"
+        f"INSERT INTO {SCHEMA}.encounter (encounter_id, site_id, service_date, status, route, coded_by,"
         " encounter, suggestions, edits, final_coding, coded_at)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::text[],"
         " $7::jsonb[], $8::jsonb[], $9::jsonb[], $10::jsonb[], $11::timestamptz[])"
@@ -51,7 +69,7 @@ async def enqueue(conn: asyncpg.Connection, items: list[tuple[str, str]]) -> Non
     """Queue (encounter_id, site_id) items for coders; waiting coders wake when this commits."""
     if items:
         await conn.executemany(
-            f"INSERT INTO {S}.work_item (encounter_id, site_id, status) VALUES ($1, $2, 'queued')"
+            f"INSERT INTO {SCHEMA}.work_item (encounter_id, site_id, status) VALUES ($1, $2, 'queued')"
             " ON CONFLICT (encounter_id) DO NOTHING",
             items,
         )
@@ -64,7 +82,7 @@ async def queue_depth(
     rows = await conn.fetch(
         f"SELECT site_id, count(*) FILTER (WHERE status = 'queued' OR lease_expires_at < now()) AS queued,"
         " count(*) FILTER (WHERE status = 'leased' AND lease_expires_at >= now()) AS leased"
-        f" FROM {S}.work_item WHERE status <> 'completed' AND ($1::text[] IS NULL OR site_id = ANY($1))"
+        f" FROM {SCHEMA}.work_item WHERE status <> 'completed' AND ($1::text[] IS NULL OR site_id = ANY($1))"
         " GROUP BY site_id ORDER BY site_id",
         sites,
     )
@@ -80,10 +98,10 @@ async def lease_next(
 ):
     """Lease the oldest queued (or lease-expired) item of the caller's sites; the item, or None."""
     return await conn.fetchrow(
-        f"UPDATE {S}.work_item w SET status = 'leased', leased_by = $1, lease_token = $2,"
+        f"UPDATE {SCHEMA}.work_item w SET status = 'leased', leased_by = $1, lease_token = $2,"
         " lease_expires_at = now() + make_interval(secs => $3), leased_at = now()"
-        f" FROM {S}.encounter e"
-        f" WHERE w.work_item_id = (SELECT work_item_id FROM {S}.work_item"
+        f" FROM {SCHEMA}.encounter e"
+        f" WHERE w.work_item_id = (SELECT work_item_id FROM {SCHEMA}.work_item"
         "   WHERE (status = 'queued' OR (status = 'leased' AND lease_expires_at < now()))"
         "     AND ($4::text[] IS NULL OR site_id = ANY($4))"
         "   ORDER BY created_at, work_item_id LIMIT 1 FOR UPDATE SKIP LOCKED)"
@@ -98,7 +116,7 @@ async def lease_next(
 async def get_item(conn: asyncpg.Connection, work_item_id: int, *, for_update: bool = False):
     lock = " FOR UPDATE OF w" if for_update else ""
     return await conn.fetchrow(
-        f"SELECT {_ITEM} FROM {S}.work_item w JOIN {S}.encounter e USING (encounter_id)"
+        f"SELECT {_ITEM} FROM {SCHEMA}.work_item w JOIN {SCHEMA}.encounter e USING (encounter_id)"
         f" WHERE w.work_item_id = $1{lock}",
         work_item_id,
     )
@@ -108,13 +126,13 @@ async def complete_item(
     conn: asyncpg.Connection, work_item_id: int, user_id: str, final: dict
 ) -> None:
     row = await conn.fetchrow(
-        f"UPDATE {S}.work_item SET status = 'completed', completed_at = now(), completed_by = $2"
+        f"UPDATE {SCHEMA}.work_item SET status = 'completed', completed_at = now(), completed_by = $2"
         " WHERE work_item_id = $1 RETURNING encounter_id",
         work_item_id,
         user_id,
     )
     await conn.execute(
-        f"UPDATE {S}.encounter SET status = 'coded', coded_by = $2, final_coding = $3, coded_at = now()"
+        f"UPDATE {SCHEMA}.encounter SET status = 'coded', coded_by = $2, final_coding = $3, coded_at = now()"
         " WHERE encounter_id = $1",
         row["encounter_id"],
         user_id,
@@ -134,7 +152,7 @@ async def audit(
     reason: str | None = None,
 ) -> None:
     await conn.execute(
-        f"INSERT INTO {S}.coding_audit (encounter_id, work_item_id, user_id, action, before, after, reason)"
+        f"INSERT INTO {SCHEMA}.coding_audit (encounter_id, work_item_id, user_id, action, before, after, reason)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         encounter_id,
         work_item_id,
@@ -151,7 +169,7 @@ async def coder_stats(conn: asyncpg.Connection, sites: list[str] | None) -> list
         "SELECT w.completed_by AS user_id, count(*) AS completed,"
         " avg(extract(epoch FROM w.completed_at - w.leased_at)) AS avg_handling_seconds,"
         " count(*) FILTER (WHERE a.before IS DISTINCT FROM a.after) AS changed"
-        f" FROM {S}.work_item w JOIN {S}.coding_audit a ON a.work_item_id = w.work_item_id AND a.action = 'complete'"
+        f" FROM {SCHEMA}.work_item w JOIN {SCHEMA}.coding_audit a ON a.work_item_id = w.work_item_id AND a.action = 'complete'"
         " WHERE w.status = 'completed' AND ($1::text[] IS NULL OR w.site_id = ANY($1))"
         " GROUP BY w.completed_by ORDER BY w.completed_by",
         sites,
@@ -165,32 +183,3 @@ async def coder_stats(conn: asyncpg.Connection, sites: list[str] | None) -> list
         }
         for r in rows
     ]
-
-
-def encounter_row(
-    enc_json: str,
-    *,
-    encounter_id: str,
-    site_id: str,
-    service_date: date,
-    status: str,
-    route: str,
-    coded_by: str | None,
-    suggestions: str,
-    edits: str,
-    final: str | None,
-    coded_at,
-) -> tuple:
-    return (
-        encounter_id,
-        site_id,
-        service_date,
-        status,
-        route,
-        coded_by,
-        enc_json,
-        suggestions,
-        edits,
-        final,
-        coded_at,
-    )

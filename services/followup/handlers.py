@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 
 import asyncpg
 
 from services.followup import repository as repo
 from services.followup.balances import ZERO, remittance_delta
+from services.followup.context import FollowupContext
 from services.followup.domain.deadlines import (
     PayerPolicies,
     Submission,
@@ -30,14 +32,14 @@ from shared.events import (
     ClaimSubmitted,
     EncounterCoded,
     RemittanceReceived,
+    RemittanceReceivedPayload,
 )
 from shared.messaging import Emitter, Inbound
 from shared.service import Runtime
 
 TIMELY_FILING = "29"
-UNKNOWN_CLAIM = (
-    "unknown-claim:"  # source key prefix of items for remittances of claims never seen submitted
-)
+# Source key prefix of items for remittances of claims never seen submitted.
+UNKNOWN_CLAIM = "unknown-claim:"
 
 
 # The claim state each remittance outcome (decided by payments) leaves a claim in.
@@ -49,103 +51,109 @@ STATE_AFTER = {
 }
 
 
-def remittance_outcome(p) -> str:
+def remittance_outcome(p: RemittanceReceivedPayload) -> str:
     """Followup's claim state after a remittance (raises ValueError without an outcome)."""
     return STATE_AFTER[p.decided_outcome()]
 
 
-def make_handler(rt: Runtime) -> Handler:
-    policies: PayerPolicies | None = rt.context.policies
-
-    async def handle(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter) -> None:
-        """Apply claim lifecycle events in a fixed order within the batch (submission before its outcomes)."""
-        by_type: dict[type, list[Inbound]] = {}
-        for i in items:
-            by_type.setdefault(type(i.event), []).append(i)
-        await on_coded(conn, by_type.get(EncounterCoded, []))
-        await on_submitted(conn, by_type.get(ClaimSubmitted, []))
-        await on_held(conn, by_type.get(ClaimHeld, []), policies)
-        await on_acks(
-            conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []), policies
-        )
-        await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
-
-    return handle
+def make_handler(rt: Runtime[FollowupContext]) -> Handler:
+    """Followup's batch handler, bound to the payer policies in force."""
+    return partial(handle, policies=rt.context.policies)
 
 
-def _work(
-    key,
-    claim_id,
-    encounter_id,
-    site_id,
-    payer_id,
-    category,
-    action,
-    label,
-    group,
-    carc,
-    rarc_json,
-    amount,
-    deadline,
-    today,
-    recommendation=None,
-    evidence=None,
-) -> tuple:
+async def handle(
+    conn: asyncpg.Connection,
+    items: list[Inbound],
+    emitter: Emitter,
+    *,
+    policies: PayerPolicies | None = None,
+) -> None:
+    """Apply claim lifecycle events in a fixed order within the batch (submission before its outcomes)."""
+    by_type: dict[type, list[Inbound]] = {}
+    for i in items:
+        by_type.setdefault(type(i.event), []).append(i)
+    await on_coded(conn, by_type.get(EncounterCoded, []))
+    await on_submitted(conn, by_type.get(ClaimSubmitted, []))
+    await on_held(conn, by_type.get(ClaimHeld, []), policies)
+    await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []), policies)
+    await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
+
+
+def work_item(
+    *,
+    source_key: str,
+    claim_id: str,
+    encounter_id: str,
+    site_id: str,
+    payer_id: str | None,
+    category: str,
+    action: str,
+    label: str,
+    amount: Decimal,
+    deadline: date | None,
+    today: date,
+    group_code: str | None = None,
+    carc: str | None = None,
+    rarc: str = "[]",
+    recommendation: str | None = None,
+    evidence: str | None = None,
+) -> repo.WorkItemRow:
+    """A work item whose priority and escalation follow from its amount and days to ``deadline``."""
     left = days_left(deadline, today) if deadline else None
-    return (
-        key,
-        claim_id,
-        encounter_id,
-        site_id,
-        payer_id,
-        category,
-        action,
-        label,
-        group,
-        carc,
-        rarc_json,
-        amount,
-        deadline,
-        priority(amount, left),
-        escalation(left),
-        recommendation,
-        evidence,
+    return repo.WorkItemRow(
+        source_key=source_key,
+        claim_id=claim_id,
+        encounter_id=encounter_id,
+        site_id=site_id,
+        payer_id=payer_id,
+        category=category,
+        action=action,
+        label=label,
+        group_code=group_code,
+        carc=carc,
+        rarc=rarc,
+        amount=amount,
+        deadline_date=deadline,
+        priority=priority(amount, left),
+        escalation=escalation(left),
+        recommendation=recommendation,
+        evidence=evidence,
     )
 
 
-async def on_coded(conn, items: list[Inbound]) -> None:
+async def on_coded(conn: asyncpg.Connection, items: list[Inbound]) -> None:
     """Keep who the encounter is about (for 276 inquiries and statements); PHI stays in this table."""
     await repo.upsert_parties(conn, [party_row(i.event.payload.encounter) for i in items])
 
 
-async def on_submitted(conn, items: list[Inbound]) -> None:
+async def on_submitted(conn: asyncpg.Connection, items: list[Inbound]) -> None:
+    """Project submitted claims; a replacement or void retires its original; unknown-claim items resolve."""
     rows, replaced = [], []
     for i in items:
         e = i.event
         p = e.payload
         g = p.guarantor
-        opening = ZERO if p.frequency_code == "8" else p.total_charge
         rows.append(
-            (
-                p.claim_id,
-                e.encounter_id,
-                e.site_id,
-                p.payer_id,
-                p.payer_name,
-                p.frequency_code,
-                p.original_claim_id,
-                p.total_charge,
-                p.service_date,
-                p.submitted_at,
-                p.interchange_control_number,
-                p.payer_claim_control_number,
-                g.model_dump_json() if g else None,
-                repo.dumps([ln.model_dump(mode="json") for ln in p.lines]),
-                p.filing_indicator,
-                p.claim_type,
-                p.file_name,
-                account_key(e.site_id, g.patient_id if g else None, e.encounter_id),
-                opening,
+            repo.SubmittedClaimRow(
+                claim_id=p.claim_id,
+                encounter_id=e.encounter_id,
+                site_id=e.site_id,
+                payer_id=p.payer_id,
+                payer_name=p.payer_name,
+                frequency_code=p.frequency_code,
+                original_claim_id=p.original_claim_id,
+                total_charge=p.total_charge,
+                service_date=p.service_date,
+                submitted_at=p.submitted_at,
+                interchange_control_number=p.interchange_control_number,
+                payer_claim_control_number=p.payer_claim_control_number,
+                guarantor=g.model_dump_json() if g else None,
+                lines=repo.dumps([ln.model_dump(mode="json") for ln in p.lines]),
+                filing_indicator=p.filing_indicator,
+                claim_type=p.claim_type,
+                file_name=p.file_name,
+                account_key=account_key(e.site_id, g.patient_id if g else None, e.encounter_id),
+                payer_balance=ZERO if p.frequency_code == "8" else p.total_charge,
             )
         )
         if p.original_claim_id and p.frequency_code in ("7", "8"):
@@ -159,50 +167,61 @@ async def on_submitted(conn, items: list[Inbound]) -> None:
     )
 
 
-async def on_held(conn, items: list[Inbound], policies: PayerPolicies | None = None) -> None:
+async def on_held(
+    conn: asyncpg.Connection, items: list[Inbound], policies: PayerPolicies | None = None
+) -> None:
+    """A claim the scrubber held: its state, its encounter's outcome, a correction work item."""
     if not items:
         return
     today = datetime.now(UTC).date()
     await repo.ensure_claims(
         conn,
-        [(i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "held") for i in items],
+        [
+            repo.ClaimStub(i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "held")
+            for i in items
+        ],
     )
     await repo.set_state(conn, [(i.event.payload.claim_id, "held") for i in items])
     await repo.set_outcomes(
         conn,
-        [(i.event.encounter_id, i.event.site_id, i.event.payload.claim_id, "held") for i in items],
+        [
+            repo.Outcome(i.event.encounter_id, i.event.site_id, i.event.payload.claim_id, "held")
+            for i in items
+        ],
     )
     work = []
     for i in items:
         p = i.event.payload
-        deadline = filing_deadline(policy_for(p.payer_id or "", None, policies), p.service_date)
         reasons = "; ".join(r.message for r in p.reasons)[:500]
         work.append(
-            _work(
-                f"held:{p.claim_id}",
-                p.claim_id,
-                i.event.encounter_id,
-                i.event.site_id,
-                p.payer_id,
-                "missing/invalid information",
-                "correct and resubmit",
-                f"Claim held by scrubber: {reasons}",
-                None,
-                None,
-                "[]",
-                p.total_charge,
-                deadline,
-                today,
+            work_item(
+                source_key=f"held:{p.claim_id}",
+                claim_id=p.claim_id,
+                encounter_id=i.event.encounter_id,
+                site_id=i.event.site_id,
+                payer_id=p.payer_id,
+                category="missing/invalid information",
+                action="correct and resubmit",
+                label=f"Claim held by scrubber: {reasons}",
+                amount=p.total_charge,
+                deadline=filing_deadline(
+                    policy_for(p.payer_id or "", None, policies), p.service_date
+                ),
+                today=today,
             )
         )
     await repo.open_work_items(conn, work)
 
 
 async def on_acks(
-    conn, accepted: list[Inbound], rejected: list[Inbound], policies: PayerPolicies | None = None
+    conn: asyncpg.Connection,
+    accepted: list[Inbound],
+    rejected: list[Inbound],
+    policies: PayerPolicies | None = None,
 ) -> None:
+    """999/277CA answers into the status history; a rejection also opens a correction work item."""
     rows = [
-        (i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "submitted")
+        repo.ClaimStub(i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "submitted")
         for i in accepted + rejected
     ]
     await repo.ensure_claims(conn, rows)
@@ -213,15 +232,15 @@ async def on_acks(
     await repo.record_status(
         conn,
         [
-            (
-                a.claim_id,
-                a.source,
-                a.status_category,
-                None,
-                outcome,
-                None,
-                a.payer_claim_control_number,
-                a.file_name,
+            repo.StatusRow(
+                claim_id=a.claim_id,
+                source=a.source,
+                status_category=a.status_category,
+                status_code=None,
+                outcome=outcome,
+                effective_date=None,
+                payer_claim_control_number=a.payer_claim_control_number,
+                file_name=a.file_name,
             )
             for outcome, group in (("accepted", accepted), ("rejected", rejected))
             for a in (i.event.payload for i in group)
@@ -234,7 +253,9 @@ async def on_acks(
     await repo.set_outcomes(
         conn,
         [
-            (i.event.encounter_id, i.event.site_id, i.event.payload.claim_id, "rejected")
+            repo.Outcome(
+                i.event.encounter_id, i.event.site_id, i.event.payload.claim_id, "rejected"
+            )
             for i in rejected
         ],
     )
@@ -251,27 +272,26 @@ async def on_acks(
             )
         reasons = "; ".join(r.message for r in p.reasons)[:500] or "rejected"
         work.append(
-            _work(
-                f"rejected:{p.claim_id}:{p.source}",
-                p.claim_id,
-                i.event.encounter_id,
-                i.event.site_id,
-                c["payer_id"] if c else None,
-                "missing/invalid information",
-                "correct and resubmit",
-                f"Rejected ({p.source}): {reasons}",
-                None,
-                None,
-                "[]",
-                amount,
-                deadline,
-                today,
+            work_item(
+                source_key=f"rejected:{p.claim_id}:{p.source}",
+                claim_id=p.claim_id,
+                encounter_id=i.event.encounter_id,
+                site_id=i.event.site_id,
+                payer_id=c["payer_id"] if c else None,
+                category="missing/invalid information",
+                action="correct and resubmit",
+                label=f"Rejected ({p.source}): {reasons}",
+                amount=amount,
+                deadline=deadline,
+                today=today,
             )
         )
     await repo.open_work_items(conn, work)
 
 
-async def on_remittances(conn, items: list[Inbound], policies: PayerPolicies | None = None) -> None:
+async def on_remittances(
+    conn: asyncpg.Connection, items: list[Inbound], policies: PayerPolicies | None = None
+) -> None:
     """Post remittance amounts to the projection and open one work item per actionable denial reason.
 
     A remittance for a claim whose submission followup has not seen opens an
@@ -285,21 +305,23 @@ async def on_remittances(conn, items: list[Inbound], policies: PayerPolicies | N
     await repo.ensure_claims(
         conn,
         [
-            (i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "submitted")
+            repo.ClaimStub(
+                i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "submitted"
+            )
             for i in items
         ],
     )
     new = await repo.record_remittances(
         conn,
         [
-            (
-                p.remittance_id,
-                p.claim_id,
-                p.status_code,
-                p.paid,
-                p.patient_responsibility,
-                repo.dumps([a.model_dump(mode="json") for a in p.adjustments]),
-                repo.dumps(p.remarks),
+            repo.RemittanceRow(
+                remittance_id=p.remittance_id,
+                claim_id=p.claim_id,
+                status_code=p.status_code,
+                paid=p.paid,
+                patient_responsibility=p.patient_responsibility,
+                adjustments=repo.dumps([a.model_dump(mode="json") for a in p.adjustments]),
+                remarks=repo.dumps(p.remarks),
             )
             for p in (i.event.payload for i in items)
         ],
@@ -314,37 +336,34 @@ async def on_remittances(conn, items: list[Inbound], policies: PayerPolicies | N
         state = remittance_outcome(p)
         delta = remittance_delta(p.status_code, p.paid, p.adjustments)
         amounts.append(
-            (
-                p.claim_id,
-                p.paid,
-                contractual,
-                other,
-                p.patient_responsibility,
-                state,
-                p.payer_claim_control_number,
-                delta.payer,
-                delta.patient,
+            repo.Amounts(
+                claim_id=p.claim_id,
+                paid=p.paid,
+                contractual=contractual,
+                other=other,
+                patient_responsibility=p.patient_responsibility,
+                state=state,
+                payer_claim_control_number=p.payer_claim_control_number,
+                payer_delta=delta.payer,
+                patient_delta=delta.patient,
             )
         )
         if not p.is_reversal:
-            outcomes.append((i.event.encounter_id, i.event.site_id, p.claim_id, state))
+            outcomes.append(repo.Outcome(i.event.encounter_id, i.event.site_id, p.claim_id, state))
         if p.claim_id not in known:
             work.append(
-                _work(
-                    f"{UNKNOWN_CLAIM}{p.claim_id}",
-                    p.claim_id,
-                    i.event.encounter_id,
-                    i.event.site_id,
-                    p.payer_id,
-                    "unclassified",
-                    "review",
-                    "Remittance for a claim with no submission on record",
-                    None,
-                    None,
-                    "[]",
-                    p.charge - p.paid,
-                    None,
-                    today,
+                work_item(
+                    source_key=f"{UNKNOWN_CLAIM}{p.claim_id}",
+                    claim_id=p.claim_id,
+                    encounter_id=i.event.encounter_id,
+                    site_id=i.event.site_id,
+                    payer_id=p.payer_id,
+                    category="unclassified",
+                    action="review",
+                    label="Remittance for a claim with no submission on record",
+                    amount=p.charge - p.paid,
+                    deadline=None,
+                    today=today,
                 )
             )
         policy = policy_for(p.payer_id, None, policies)
@@ -359,23 +378,23 @@ async def on_remittances(conn, items: list[Inbound], policies: PayerPolicies | N
                     action = recommendation = finding.action
                     evidence = finding.evidence
             work.append(
-                _work(
-                    f"denial:{p.remittance_id}:{c.group}-{c.carc}",
-                    p.claim_id,
-                    i.event.encounter_id,
-                    i.event.site_id,
-                    p.payer_id,
-                    c.category,
-                    action,
-                    c.label,
-                    c.group,
-                    c.carc,
-                    repo.dumps(list(c.rarc)),
-                    amount,
-                    deadline,
-                    today,
-                    recommendation,
-                    evidence,
+                work_item(
+                    source_key=f"denial:{p.remittance_id}:{c.group}-{c.carc}",
+                    claim_id=p.claim_id,
+                    encounter_id=i.event.encounter_id,
+                    site_id=i.event.site_id,
+                    payer_id=p.payer_id,
+                    category=c.category,
+                    action=action,
+                    label=c.label,
+                    group_code=c.group,
+                    carc=c.carc,
+                    rarc=repo.dumps(list(c.rarc)),
+                    amount=amount,
+                    deadline=deadline,
+                    today=today,
+                    recommendation=recommendation,
+                    evidence=evidence,
                 )
             )
     await repo.apply_amounts(conn, amounts)
@@ -383,7 +402,9 @@ async def on_remittances(conn, items: list[Inbound], policies: PayerPolicies | N
     await repo.open_work_items(conn, work)
 
 
-async def _co29(conn, claim_id: str, payer_id: str, policies: PayerPolicies | None):
+async def _co29(
+    conn: asyncpg.Connection, claim_id: str, payer_id: str, policies: PayerPolicies | None
+):
     """Write-off (or appeal) recommendation for a CO-29 denial, with the submission evidence; None without a DOS."""
     claim = await repo.get_claim(conn, claim_id)
     if claim is None or claim["service_date"] is None:

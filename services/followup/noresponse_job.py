@@ -17,12 +17,14 @@ from pathlib import Path
 import asyncpg
 
 from services.followup import repository as repo
+from services.followup.context import FollowupContext
 from services.followup.domain.deadlines import PayerPolicies, days_left, escalation
 from services.followup.domain.noresponse import ClaimTrack, find_no_response
 from services.followup.domain.priority import priority
 from services.followup.domain.x12_276 import build_276
 from services.followup.domain.x12_277 import parse_277, status_outcome
 from services.followup.parties import inquiry_for
+from services.followup.settings import FollowupSettings
 from shared.lifecycle import wait_stopped
 from shared.logs import log
 from shared.mailbox import add_outbound
@@ -43,7 +45,7 @@ async def reprioritize(conn: asyncpg.Connection, as_of: date) -> int:
         left = days_left(r["deadline_date"], as_of)
         p, esc = priority(r["amount"], left), escalation(left)
         if (p, esc) != (r["priority"], r["escalation"]):
-            changed.append((r["work_item_id"], p, esc))
+            changed.append(repo.Reprioritized(r["work_item_id"], p, esc))
     await repo.set_priorities(conn, changed)
     return len(changed)
 
@@ -75,38 +77,35 @@ async def run_no_response(
     Returns counts and the 276 file name (None when no claim could be inquired about).
     """
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('rcm-followup-noresponse'))")
+        await repo.lock_no_response_run(conn)
         rows = {r["claim_id"]: r for r in await repo.unanswered_claims(conn)}
         found = find_no_response([_track(r) for r in rows.values()], as_of, policies)
         work, inquiries, missing = [], [], 0
         for n in found:
             r = rows[n.claim_id]
             work.append(
-                (
-                    f"noresponse:{n.claim_id}:{n.reason}",
-                    n.claim_id,
-                    r["encounter_id"],
-                    r["site_id"],
-                    n.payer_id,
-                    "no response",
-                    "check claim status",
-                    LABELS[n.reason].format(days=n.days_waiting),
-                    None,
-                    None,
-                    "[]",
-                    r["total_charge"],
-                    n.filing_deadline,
-                    n.priority,
-                    n.escalation,
-                    None,
-                    None,
+                repo.WorkItemRow(
+                    source_key=f"noresponse:{n.claim_id}:{n.reason}",
+                    claim_id=n.claim_id,
+                    encounter_id=r["encounter_id"],
+                    site_id=r["site_id"],
+                    payer_id=n.payer_id,
+                    category="no response",
+                    action="check claim status",
+                    label=LABELS[n.reason].format(days=n.days_waiting),
+                    group_code=None,
+                    carc=None,
+                    rarc="[]",
+                    amount=r["total_charge"],
+                    deadline_date=n.filing_deadline,
+                    priority=n.priority,
+                    escalation=n.escalation,
                 )
             )
             inquiry = inquiry_for(r)
             if inquiry is None:
-                missing += (
-                    1  # no subscriber/provider data from encounter.coded: the work item still opens
-                )
+                # No subscriber/provider data from encounter.coded: the work item still opens.
+                missing += 1
             else:
                 inquiries.append(inquiry)
         opened = await repo.open_work_items(conn, work)
@@ -117,11 +116,15 @@ async def run_no_response(
                 inquiries, icn, gcn, datetime.now(UTC), sender_id=sender_id, receiver_id=receiver_id
             )
             file_name = f"276_{icn:09d}.x12"
-            await add_outbound(conn, repo.S, outbound_dir, file_name, text)
+            await add_outbound(conn, repo.SCHEMA, outbound_dir, file_name, text)
             ids = [i.claim_id for i in inquiries]
             await repo.mark_inquired(conn, ids, as_of)
             await repo.record_status(
-                conn, [(c, "276", None, None, "inquiry sent", as_of, None, file_name) for c in ids]
+                conn,
+                [
+                    repo.StatusRow(c, "276", None, None, "inquiry sent", as_of, None, file_name)
+                    for c in ids
+                ],
             )
         changed = await reprioritize(conn, as_of)
     log(
@@ -143,6 +146,23 @@ async def run_no_response(
     }
 
 
+async def no_response_pass(
+    pool: asyncpg.Pool, settings: FollowupSettings, ctx: FollowupContext, as_of: date
+) -> dict:
+    """``run_no_response`` as the service is configured; wakes the 276 file writer when it queued one."""
+    result = await run_no_response(
+        pool,
+        as_of,
+        outbound_dir=settings.outbound_dir,
+        policies=ctx.policies,
+        sender_id=settings.followup.sender_id,
+        receiver_id=settings.followup.receiver_id,
+    )
+    if result["file_name"]:
+        ctx.files_written.set()
+    return result
+
+
 async def apply_277(conn: asyncpg.Connection, text: str, file_name: str, emitter: Emitter) -> None:
     """Record each claim status of a 277 in the claim's history.
 
@@ -156,71 +176,64 @@ async def apply_277(conn: asyncpg.Connection, text: str, file_name: str, emitter
     for s in statuses:
         outcome = status_outcome(s.status_category)
         history.append(
-            (
-                s.claim_id,
-                "277",
-                s.status_category,
-                s.status_code,
-                outcome,
-                s.effective_date,
-                s.payer_claim_control_number,
-                file_name,
+            repo.StatusRow(
+                claim_id=s.claim_id,
+                source="277",
+                status_category=s.status_category,
+                status_code=s.status_code,
+                outcome=outcome,
+                effective_date=s.effective_date,
+                payer_claim_control_number=s.payer_claim_control_number,
+                file_name=file_name,
             )
         )
         c = claims.get(s.claim_id)
         key = f"277:{s.claim_id}:{s.status_category}:{s.status_code}:{s.effective_date}"
         if c is None:
             work.append(
-                (
-                    key,
-                    s.claim_id,
-                    "",
-                    "unknown",
-                    None,
-                    "unclassified",
-                    "review",
-                    f"277 status {s.status_category}:{s.status_code} for an unknown claim",
-                    None,
-                    None,
-                    "[]",
-                    s.total_charge or 0,
-                    None,
-                    0,
-                    "normal",
-                    None,
-                    None,
+                repo.WorkItemRow(
+                    source_key=key,
+                    claim_id=s.claim_id,
+                    encounter_id="",
+                    site_id="unknown",
+                    payer_id=None,
+                    category="unclassified",
+                    action="review",
+                    label=f"277 status {s.status_category}:{s.status_code} for an unknown claim",
+                    group_code=None,
+                    carc=None,
+                    rarc="[]",
+                    amount=s.total_charge or 0,
+                    deadline_date=None,
+                    priority=0,
                 )
             )
             continue
         if outcome in NEEDS_CORRECTION:
             work.append(
-                (
-                    key,
-                    s.claim_id,
-                    c["encounter_id"],
-                    c["site_id"],
-                    c["payer_id"],
-                    "missing/invalid information",
-                    "correct and resubmit",
-                    f"Payer status {s.status_category}:{s.status_code} ({outcome})",
-                    None,
-                    None,
-                    "[]",
-                    c["total_charge"],
-                    None,
-                    priority(c["total_charge"], None),
-                    "normal",
-                    None,
-                    None,
+                repo.WorkItemRow(
+                    source_key=key,
+                    claim_id=s.claim_id,
+                    encounter_id=c["encounter_id"],
+                    site_id=c["site_id"],
+                    payer_id=c["payer_id"],
+                    category="missing/invalid information",
+                    action="correct and resubmit",
+                    label=f"Payer status {s.status_category}:{s.status_code} ({outcome})",
+                    group_code=None,
+                    carc=None,
+                    rarc="[]",
+                    amount=c["total_charge"],
+                    deadline_date=None,
+                    priority=priority(c["total_charge"], None),
                 )
             )
         elif outcome not in ("error", "unknown"):
             seen.append(s.claim_id)  # the payer has the claim
     await repo.record_status(conn, history)
     await repo.set_acknowledged(conn, seen)
-    await conn.executemany(
-        f"UPDATE {repo.S}.claim SET last_status_category = $2, updated_at = now() WHERE claim_id = $1",
-        [(s.claim_id, s.status_category) for s in statuses if s.claim_id in claims],
+    await repo.set_status_categories(
+        conn, [(s.claim_id, s.status_category) for s in statuses if s.claim_id in claims]
     )
     await repo.open_work_items(conn, work)
     log(_log, logging.INFO, "277 applied", file_name=file_name, count=len(statuses))

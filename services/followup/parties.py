@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 
 from services.followup.domain.x12_276 import StatusInquiry
+from services.followup.repository import PartyRow
 from shared.events import Encounter, Organization, Person
 
 
@@ -20,19 +21,19 @@ def account_key(site_id: str, patient_id: str | None, encounter_id: str) -> str:
     return "A" + hashlib.sha256(basis.encode()).hexdigest()[:12].upper()
 
 
-def party_row(enc: Encounter) -> tuple:
-    """(encounter_id, site_id, account_key, provider_json, patient_json, subscriber_json, member_id, relationship)."""
+def party_row(enc: Encounter) -> PartyRow:
+    """The encounter's parties: provider, patient, the subscriber when not the patient."""
     cov = enc.primary_coverage
     subscriber = cov.subscriber if cov is not None and cov.relationship != "self" else None
-    return (
-        enc.encounter_id,
-        enc.site_id,
-        account_key(enc.site_id, enc.patient.patient_id, enc.encounter_id),
-        enc.billing_provider.model_dump_json(),
-        enc.patient.model_dump_json(),
-        subscriber.model_dump_json() if subscriber else None,
-        cov.member_id if cov else None,
-        cov.relationship if cov else "self",
+    return PartyRow(
+        encounter_id=enc.encounter_id,
+        site_id=enc.site_id,
+        account_key=account_key(enc.site_id, enc.patient.patient_id, enc.encounter_id),
+        billing_provider=enc.billing_provider.model_dump_json(),
+        patient=enc.patient.model_dump_json(),
+        subscriber=subscriber.model_dump_json() if subscriber else None,
+        member_id=cov.member_id if cov else None,
+        relationship=cov.relationship if cov else "self",
     )
 
 

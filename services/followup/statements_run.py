@@ -60,11 +60,11 @@ async def run_statements(
     on_commit: Callable[[], None] | None = None,
 ) -> dict:
     """Issue the statements due on ``as_of``; return counts and the statements issued (ids, no PHI)."""
-    emitter = Emitter(repo.S)
+    emitter = Emitter(repo.SCHEMA)
     issued: list[dict] = []
     skipped = 0
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('rcm-followup-statements'))")
+        await repo.lock_statement_run(conn)
         accounts: dict[tuple[str, str], list] = {}
         for r in await repo.patient_balances(conn):
             accounts.setdefault((r["site_id"], r["account_key"]), []).append(r)

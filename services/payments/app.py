@@ -5,6 +5,7 @@ from pathlib import Path
 from services.payments.api import create_app
 from services.payments.handlers import make_handler
 from services.payments.posting import apply_era
+from services.payments.repository import SCHEMA
 from services.payments.settings import PaymentsSettings
 from shared.mailbox import InboundMailbox
 from shared.service import Runtime, ServiceSpec
@@ -21,7 +22,7 @@ async def era_mailbox(rt: Runtime) -> None:
     box = InboundMailbox(
         inbound,
         frozenset({"835"}),
-        "payments",
+        SCHEMA,
         apply_era,
         on_commit=rt.relay.notify,
         handles_unknown=True,
@@ -32,7 +33,7 @@ async def era_mailbox(rt: Runtime) -> None:
 def spec() -> ServiceSpec:
     return ServiceSpec(
         name="payments",
-        schema="payments",
+        schema=SCHEMA,
         package_dir=Path(__file__).parent,
         settings=PaymentsSettings,
         topics=[CLAIM_SUBMITTED, WRITEOFF_REQUESTED],

@@ -32,15 +32,18 @@ ZERO = Decimal("0.00")
 
 
 def make_handler(rt: Runtime) -> Handler:
-    async def handle(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter) -> None:
-        submitted = [i for i in items if isinstance(i.event, ClaimSubmitted)]
-        if submitted:
-            await on_submitted(conn, submitted, emitter)
-        for i in items:
-            if isinstance(i.event, WriteOffRequested):
-                await on_writeoff(conn, i)
-
+    """Payments' batch handler (it needs nothing from the runtime)."""
     return handle
+
+
+async def handle(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter) -> None:
+    """Apply one batch in the caller's transaction: submitted claims, then write-offs in order."""
+    submitted = [i for i in items if isinstance(i.event, ClaimSubmitted)]
+    if submitted:
+        await on_submitted(conn, submitted, emitter)
+    for i in items:
+        if isinstance(i.event, WriteOffRequested):
+            await on_writeoff(conn, i)
 
 
 async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter) -> None:
@@ -54,20 +57,20 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
     for i in items:
         p = i.event.payload
         rows.append(
-            (
-                p.claim_id,
-                i.event.encounter_id,
-                i.event.site_id,
-                p.payer_id,
-                p.payer_name,
-                p.frequency_code,
-                p.original_claim_id,
-                p.payer_claim_control_number,
-                p.total_charge,
-                p.service_date,
-                p.submitted_at,
-                i.traceparent,
-                repo.dumps([ln.model_dump(mode="json") for ln in p.lines]),
+            repo.ClaimRow(
+                claim_id=p.claim_id,
+                encounter_id=i.event.encounter_id,
+                site_id=i.event.site_id,
+                payer_id=p.payer_id,
+                payer_name=p.payer_name,
+                frequency_code=p.frequency_code,
+                original_claim_id=p.original_claim_id,
+                payer_claim_control_number=p.payer_claim_control_number,
+                total_charge=p.total_charge,
+                service_date=p.service_date,
+                submitted_at=p.submitted_at,
+                traceparent=i.traceparent,
+                lines=repo.dumps([ln.model_dump(mode="json") for ln in p.lines]),
             )
         )
     new = await repo.insert_claims(conn, rows)
@@ -91,7 +94,7 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
         )
         if replaced > 0:
             entries.append(
-                (
+                repo.Entry(
                     "replaced",
                     f"replaced:{p.original_claim_id}:{p.claim_id}",
                     p.original_claim_id,
@@ -104,7 +107,7 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
             )
         if p.frequency_code != "8" and p.total_charge > 0:
             entries.append(
-                (
+                repo.Entry(
                     "charge",
                     f"charge:{p.claim_id}",
                     p.claim_id,
@@ -156,7 +159,7 @@ async def on_writeoff(conn: asyncpg.Connection, item: Inbound) -> None:
     await repo.post_entries(
         conn,
         [
-            (
+            repo.Entry(
                 "writeoff",
                 f"writeoff:{p.request_id}:payer",
                 p.claim_id,
@@ -164,7 +167,7 @@ async def on_writeoff(conn: asyncpg.Connection, item: Inbound) -> None:
                 None,
                 entry_for_writeoff(p.claim_id, payer_part, OTHER_ADJUSTMENT),
             ),
-            (
+            repo.Entry(
                 "writeoff",
                 f"writeoff:{p.request_id}:patient",
                 p.claim_id,

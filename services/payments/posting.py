@@ -97,7 +97,7 @@ async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter
             if cp.payer_claim_control_number
         ],
     )
-    rows: list[list] = []
+    placed: list[Placement] = []
     postings: list[Posting] = []
     plb: list[repo.Entry] = []
     for d in deposits:
@@ -128,10 +128,12 @@ async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter
                         file_name,
                     )
                 )
-            rows.append([rid, d.advice_id, k, claim_id, cp, payer_id, state, method, reason])
+            placed.append(
+                Placement(rid, d.advice_id, k, claim_id, cp, payer_id, state, method, reason)
+            )
         if not d.problems:
             plb += [
-                (
+                repo.Entry(
                     "plb",
                     f"plb:{payer_id}:{trace}:{i}",
                     None,
@@ -142,15 +144,52 @@ async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter
                 for i, adj in enumerate(tx.provider_adjustments, start=1)
             ]
     entries, failed = await ledger_entries(conn, postings)
-    for row in rows:
+    for pl in placed:
         if (
-            row[0] in failed
-        ):  # a posting the ledger refuses is held with the reason, never half-posted
-            row[6], row[8] = "held", failed[row[0]]
+            pl.remittance_id in failed
+        ):  # the ledger refused it: held with the reason, never half-posted
+            pl.state, pl.reason = "held", failed[pl.remittance_id]
     now = datetime.now(UTC)
-    await repo.insert_claim_payments(conn, [_row(*r, now) for r in rows])
+    await repo.insert_claim_payments(conn, [pl.row(now) for pl in placed])
     await repo.post_entries(conn, entries + plb)
     await emit_received(conn, [p for p in postings if p.remittance_id not in failed], emitter)
+
+
+@dataclass(slots=True)
+class Placement:
+    """Where one CLP of the file went: posted to a claim, held, or waiting unmatched."""
+
+    remittance_id: str
+    advice_id: int
+    position: int
+    claim_id: str | None
+    cp: ClaimPayment
+    payer_id: str
+    state: str
+    method: str | None
+    reason: str | None
+
+    def row(self, now: datetime) -> repo.ClaimPaymentRow:
+        """Its claim_payment row; the detail is kept only while it waits."""
+        cp, posted = self.cp, self.state == "posted"
+        return repo.ClaimPaymentRow(
+            remittance_id=self.remittance_id,
+            advice_id=self.advice_id,
+            position=self.position,
+            claim_id=self.claim_id,
+            patient_control_number=cp.patient_control_number,
+            payer_id=self.payer_id,
+            status_code=cp.status_code,
+            charge=cp.charge,
+            paid=cp.paid,
+            patient_responsibility=cp.patient_responsibility or Decimal(0),
+            payer_claim_control_number=cp.payer_claim_control_number,
+            state=self.state,
+            match_method=self.method,
+            reason=self.reason,
+            detail=None if posted else repo.dumps(to_detail(cp)),
+            posted_at=now if posted else None,
+        )
 
 
 @dataclass(slots=True)
@@ -234,7 +273,7 @@ async def rematch(conn: asyncpg.Connection, claim_ids: list[str], emitter: Emitt
     await repo.settle_unmatched(
         conn,
         [
-            (
+            repo.Settled(
                 p.remittance_id,
                 p.claim_id,
                 "held" if p.remittance_id in failed else "posted",
@@ -278,7 +317,7 @@ async def ledger_entries(
         except LedgerError as e:
             failed[p.remittance_id] = str(e)[:1000]
             continue
-        entries.append((kind, source, p.claim_id, p.payer_id, p.advice_id, lines))
+        entries.append(repo.Entry(kind, source, p.claim_id, p.payer_id, p.advice_id, lines))
         if (
             kind == "payment" and p.claim_id in reversing
         ):  # a later reversal in this batch may undo it
@@ -374,31 +413,6 @@ def _candidates(rows) -> list[ClaimCandidate]:
             )
         )
     return out
-
-
-def _row(
-    rid, advice_id, position, claim_id, cp: ClaimPayment, payer_id, state, method, reason, now
-) -> tuple:
-    """A claim_payment row (``repo._CLAIM_PAYMENT_COLUMNS``); the detail is kept only while it waits."""
-    detail = repo.dumps(to_detail(cp)) if state != "posted" else None
-    return (
-        rid,
-        advice_id,
-        position,
-        claim_id,
-        cp.patient_control_number,
-        payer_id,
-        cp.status_code,
-        cp.charge,
-        cp.paid,
-        cp.patient_responsibility or Decimal(0),
-        cp.payer_claim_control_number,
-        state,
-        method,
-        reason,
-        detail,
-        now if state == "posted" else None,
-    )
 
 
 # -- a PHI-free, reconstructable copy of a claim payment (for the unmatched queue) ------------

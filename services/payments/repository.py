@@ -8,29 +8,56 @@ handful of round trips whatever its size.
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import asyncpg
 
 from services.payments.domain.ledger import JournalLine
 from shared.db import columns_of, insert_rows
 
-S = "payments"
+SCHEMA = "payments"
 
-# (kind, source, claim_id, payer_id, advice_id, lines): one journal entry to post.
-Entry = tuple[str, str, str | None, str | None, int | None, list[JournalLine]]
+
+class Entry(NamedTuple):
+    """One journal entry to post: its lines, and what it is for (``source`` posts once)."""
+
+    kind: str  # charge | payment | reversal | plb | writeoff | replaced
+    source: str
+    claim_id: str | None
+    payer_id: str | None
+    advice_id: int | None
+    lines: list[JournalLine]
 
 
 # --------------------------------------------------------------------------- claims
 
 
-async def insert_claims(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]:
-    """(claim_id, encounter_id, site_id, payer_id, payer_name, frequency, original, pccn, charge, dos,
-    submitted_at, traceparent, lines_json) -> ids that were new."""
+class ClaimRow(NamedTuple):
+    """A submitted claim, in the column order of ``insert_claims``."""
+
+    claim_id: str
+    encounter_id: str
+    site_id: str
+    payer_id: str
+    payer_name: str
+    frequency_code: str
+    original_claim_id: str | None
+    payer_claim_control_number: str | None
+    total_charge: Decimal
+    service_date: date
+    submitted_at: datetime
+    traceparent: str | None
+    lines: str  # JSON: the claim's lines (codes, modifiers, dates) for matching by service line
+
+
+async def insert_claims(conn: asyncpg.Connection, rows: list[ClaimRow]) -> set[str]:
+    """Insert submitted claims; return the ids that were new (a claim id seen before is left)."""
     if not rows:
         return set()
     got = await conn.fetch(
-        f"INSERT INTO {S}.claim (claim_id, encounter_id, site_id, payer_id, payer_name, frequency_code,"
+        f"INSERT INTO {SCHEMA}.claim (claim_id, encounter_id, site_id, payer_id, payer_name, frequency_code,"
         " original_claim_id, payer_claim_control_number, total_charge, service_date, submitted_at, traceparent, lines)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
         " $8::text[], $9::numeric[], $10::date[], $11::timestamptz[], $12::text[], $13::jsonb[])"
@@ -43,7 +70,7 @@ async def insert_claims(conn: asyncpg.Connection, rows: list[tuple]) -> set[str]
 async def claim_routing(conn: asyncpg.Connection, ids: list[str]) -> dict[str, asyncpg.Record]:
     """Site, encounter and trace of each claim: what an emitted event needs."""
     rows = await conn.fetch(
-        f"SELECT claim_id, site_id, encounter_id, traceparent FROM {S}.claim WHERE claim_id = ANY($1::text[])",
+        f"SELECT claim_id, site_id, encounter_id, traceparent FROM {SCHEMA}.claim WHERE claim_id = ANY($1::text[])",
         ids,
     )
     return {r["claim_id"]: r for r in rows}
@@ -66,7 +93,7 @@ async def candidates_by_number(
 ) -> list[asyncpg.Record]:
     """Claims whose id is a CLP01 or whose payer claim control number is a CLP07 (without their lines)."""
     return await conn.fetch(
-        f"SELECT {_CANDIDATE}, NULL AS lines FROM {S}.claim WHERE claim_id = ANY($1::text[])"
+        f"SELECT {_CANDIDATE}, NULL AS lines FROM {SCHEMA}.claim WHERE claim_id = ANY($1::text[])"
         " OR payer_claim_control_number = ANY($2::text[])",
         pcns,
         pccns,
@@ -82,8 +109,8 @@ async def candidates_by_charge(
     codes, date and charge) are common, and a payment must not land on the one already paid.
     """
     return await conn.fetch(
-        f"SELECT {_CANDIDATE}, lines FROM {S}.claim c WHERE payer_id = $1 AND total_charge = ANY($2::numeric[])"
-        f" AND NOT EXISTS (SELECT 1 FROM {S}.claim_payment p WHERE p.claim_id = c.claim_id AND p.state = 'posted')",
+        f"SELECT {_CANDIDATE}, lines FROM {SCHEMA}.claim c WHERE payer_id = $1 AND total_charge = ANY($2::numeric[])"
+        f" AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.claim_payment p WHERE p.claim_id = c.claim_id AND p.state = 'posted')",
         payer_id,
         charges,
     )
@@ -113,7 +140,7 @@ async def upsert_advice(
     that is how a payer's corrected resend gets posted.
     """
     row = await conn.fetchrow(
-        f"INSERT INTO {S}.remittance_advice AS ra (payer_key, payer_name, trace_number, file_name, st_control_number,"
+        f"INSERT INTO {SCHEMA}.remittance_advice AS ra (payer_key, payer_name, trace_number, file_name, st_control_number,"
         " payment_amount, payment_method, payment_date, status, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         " ON CONFLICT (payer_key, trace_number) DO UPDATE SET payer_name = EXCLUDED.payer_name,"
         " file_name = EXCLUDED.file_name, st_control_number = EXCLUDED.st_control_number,"
@@ -136,7 +163,9 @@ async def upsert_advice(
         return None
     if row["replaced"]:
         # Only held rows hang off a held advice and none of them reached the ledger.
-        await conn.execute(f"DELETE FROM {S}.claim_payment WHERE advice_id = $1", row["advice_id"])
+        await conn.execute(
+            f"DELETE FROM {SCHEMA}.claim_payment WHERE advice_id = $1", row["advice_id"]
+        )
     return row["advice_id"], row["replaced"]
 
 
@@ -150,7 +179,7 @@ async def record_duplicate_advice(
     amount: Decimal,
 ) -> None:
     await conn.execute(
-        f"INSERT INTO {S}.advice_duplicate (payer_key, trace_number, file_name, st_control_number, payment_amount)"
+        f"INSERT INTO {SCHEMA}.advice_duplicate (payer_key, trace_number, file_name, st_control_number, payment_amount)"
         " VALUES ($1, $2, $3, $4, $5)",
         payer_key,
         trace_number,
@@ -160,24 +189,46 @@ async def record_duplicate_advice(
     )
 
 
-_CLAIM_PAYMENT_COLUMNS = [
-    ("remittance_id", "text"),
-    ("advice_id", "bigint"),
-    ("position", "int"),
-    ("claim_id", "text"),
-    ("patient_control_number", "text"),
-    ("payer_id", "text"),
-    ("status_code", "text"),
-    ("charge", "numeric"),
-    ("paid", "numeric"),
-    ("patient_responsibility", "numeric"),
-    ("payer_claim_control_number", "text"),
-    ("state", "text"),
-    ("match_method", "text"),
-    ("reason", "text"),
-    ("detail", "jsonb"),
-    ("posted_at", "timestamptz"),
-]
+class ClaimPaymentRow(NamedTuple):
+    """One CLP of an 835 as ``claim_payment`` keeps it (``_CLAIM_PAYMENT_COLUMNS`` order)."""
+
+    remittance_id: str
+    advice_id: int
+    position: int  # the CLP's position in its transaction, from 1
+    claim_id: str | None  # None while unmatched
+    patient_control_number: str
+    payer_id: str
+    status_code: str
+    charge: Decimal
+    paid: Decimal
+    patient_responsibility: Decimal
+    payer_claim_control_number: str | None
+    state: str  # posted | held | unmatched
+    match_method: str | None
+    reason: str | None
+    detail: str | None  # JSON copy of the claim payment while it waits (held, unmatched)
+    posted_at: datetime | None
+
+
+_CLAIM_PAYMENT_TYPES = {
+    "remittance_id": "text",
+    "advice_id": "bigint",
+    "position": "int",
+    "claim_id": "text",
+    "patient_control_number": "text",
+    "payer_id": "text",
+    "status_code": "text",
+    "charge": "numeric",
+    "paid": "numeric",
+    "patient_responsibility": "numeric",
+    "payer_claim_control_number": "text",
+    "state": "text",
+    "match_method": "text",
+    "reason": "text",
+    "detail": "jsonb",
+    "posted_at": "timestamptz",
+}
+_CLAIM_PAYMENT_COLUMNS = [(name, _CLAIM_PAYMENT_TYPES[name]) for name in ClaimPaymentRow._fields]
 
 
 _JOURNAL_LINE_COLUMNS = [
@@ -189,14 +240,14 @@ _JOURNAL_LINE_COLUMNS = [
 ]
 
 
-async def insert_claim_payments(conn: asyncpg.Connection, rows: list[tuple]) -> None:
-    """Rows in ``_CLAIM_PAYMENT_COLUMNS`` order, copied in one go (binary COPY).
+async def insert_claim_payments(conn: asyncpg.Connection, rows: list[ClaimPaymentRow]) -> None:
+    """Insert claim payments in one statement.
 
     Remittance ids derive from a new advice (payer + trace + CLP position), so they
     never collide; a collision would be a bug and fails the file.
     """
     if rows:
-        await insert_rows(conn, f"{S}.claim_payment", _CLAIM_PAYMENT_COLUMNS, rows)
+        await insert_rows(conn, f"{SCHEMA}.claim_payment", _CLAIM_PAYMENT_COLUMNS, rows)
 
 
 async def unmatched_for(conn: asyncpg.Connection, claim_ids: list[str]) -> list[asyncpg.Record]:
@@ -204,20 +255,27 @@ async def unmatched_for(conn: asyncpg.Connection, claim_ids: list[str]) -> list[
     return await conn.fetch(
         f"SELECT cp.remittance_id, cp.advice_id, cp.patient_control_number, cp.payer_id, cp.detail,"
         " ra.payer_name, ra.trace_number, ra.payment_date, ra.file_name"
-        f" FROM {S}.claim_payment cp JOIN {S}.remittance_advice ra USING (advice_id)"
+        f" FROM {SCHEMA}.claim_payment cp JOIN {SCHEMA}.remittance_advice ra USING (advice_id)"
         " WHERE cp.state = 'unmatched' AND cp.patient_control_number = ANY($1::text[])"
         " ORDER BY cp.created_at, cp.advice_id, cp.position",
         claim_ids,
     )
 
 
-async def settle_unmatched(
-    conn: asyncpg.Connection, rows: list[tuple[str, str, str, str | None]]
-) -> None:
-    """(remittance_id, claim_id, state, reason): an unmatched claim payment was posted or held."""
+class Settled(NamedTuple):
+    """An unmatched claim payment whose claim turned up: posted, or held with the reason."""
+
+    remittance_id: str
+    claim_id: str
+    state: str
+    reason: str | None
+
+
+async def settle_unmatched(conn: asyncpg.Connection, rows: list[Settled]) -> None:
+    """Record that unmatched claim payments were matched (by CLP01) and posted or held."""
     if rows:
         await conn.execute(
-            f"UPDATE {S}.claim_payment cp SET claim_id = u.claim_id, match_method = 'patient_control_number',"
+            f"UPDATE {SCHEMA}.claim_payment cp SET claim_id = u.claim_id, match_method = 'patient_control_number',"
             " state = u.state, reason = u.reason, posted_at = CASE WHEN u.state = 'posted' THEN now() END"
             " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(remittance_id, claim_id, state, reason)"
             " WHERE cp.remittance_id = u.remittance_id AND cp.state = 'unmatched'",
@@ -230,7 +288,7 @@ async def queue(conn: asyncpg.Connection, state: str, limit: int) -> list[asyncp
     return await conn.fetch(
         "SELECT cp.remittance_id, cp.patient_control_number, cp.claim_id, cp.payer_id, cp.status_code, cp.charge,"
         " cp.paid, cp.patient_responsibility, cp.reason, cp.created_at, ra.trace_number, ra.payment_date, ra.file_name"
-        f" FROM {S}.claim_payment cp JOIN {S}.remittance_advice ra USING (advice_id)"
+        f" FROM {SCHEMA}.claim_payment cp JOIN {SCHEMA}.remittance_advice ra USING (advice_id)"
         " WHERE cp.state = $1 ORDER BY cp.created_at, cp.advice_id, cp.position LIMIT $2",
         state,
         limit,
@@ -241,25 +299,25 @@ async def queue(conn: asyncpg.Connection, state: str, limit: int) -> list[asyncp
 
 
 async def post_entries(conn: asyncpg.Connection, entries: list[Entry]) -> set[str]:
-    """Post journal entries (kind, source, claim_id, payer_id, advice_id, lines); a source posts once.
+    """Post journal entries; an entry whose source was posted before is skipped.
 
     Lines of all entries go in one statement, so the balance trigger checks each entry whole.
     Returns the sources that were new.
     """
-    entries = [e for e in entries if e[5]]
+    entries = [e for e in entries if e.lines]
     if not entries:
         return set()
     got = await conn.fetch(
-        f"INSERT INTO {S}.journal_entry (kind, source, claim_id, payer_id, advice_id)"
+        f"INSERT INTO {SCHEMA}.journal_entry (kind, source, claim_id, payer_id, advice_id)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])"
         " ON CONFLICT (source) DO NOTHING RETURNING entry_id, source",
         *columns_of([e[:5] for e in entries], 5),
     )
     ids = {r["source"]: r["entry_id"] for r in got}
-    lines = [(ids[e[1]], *ln) for e in entries if e[1] in ids for ln in e[5]]
+    lines = [(ids[e.source], *ln) for e in entries if e.source in ids for ln in e.lines]
     if lines:
         # One statement: its trigger sees every new line and checks each entry balances.
-        await insert_rows(conn, f"{S}.journal_line", _JOURNAL_LINE_COLUMNS, lines)
+        await insert_rows(conn, f"{SCHEMA}.journal_line", _JOURNAL_LINE_COLUMNS, lines)
     return set(ids)
 
 
@@ -269,9 +327,9 @@ async def unreversed_payments(
     """Payment entries of ``claim_ids`` not reversed yet: claim -> [(source, lines)], oldest first."""
     rows = await conn.fetch(
         f"SELECT e.claim_id AS entry_claim, e.source, l.account, l.amount, l.claim_id, l.payer_id"
-        f" FROM {S}.journal_entry e JOIN {S}.journal_line l USING (entry_id)"
+        f" FROM {SCHEMA}.journal_entry e JOIN {SCHEMA}.journal_line l USING (entry_id)"
         " WHERE e.claim_id = ANY($1::text[]) AND e.kind = 'payment' AND NOT EXISTS (SELECT 1 FROM"
-        f" {S}.journal_entry r WHERE r.source = 'reversal-of:' || substr(e.source, 7))"
+        f" {SCHEMA}.journal_entry r WHERE r.source = 'reversal-of:' || substr(e.source, 7))"
         " ORDER BY e.entry_id, l.line_id",
         claim_ids,
     )
@@ -298,14 +356,14 @@ _BALANCE_JOIN = (
     " 'interest_income')) AS other_adjustments,"
     " sum(l.amount) FILTER (WHERE l.account = 'payer_receivable') AS payer_balance,"
     " sum(l.amount) FILTER (WHERE l.account = 'patient_receivable') AS patient_balance"
-    f" FROM {S}.journal_line l WHERE l.claim_id = c.claim_id) b ON true"
+    f" FROM {SCHEMA}.journal_line l WHERE l.claim_id = c.claim_id) b ON true"
 )
 
 
 async def claim_balances(conn: asyncpg.Connection, claim_ids: list[str]) -> list[asyncpg.Record]:
     """Ledger-derived balances of the given claims (unknown ids are absent)."""
     return await conn.fetch(
-        f"SELECT {_BALANCE_COLUMNS} FROM {S}.claim c{_BALANCE_JOIN}"
+        f"SELECT {_BALANCE_COLUMNS} FROM {SCHEMA}.claim c{_BALANCE_JOIN}"
         " WHERE c.claim_id = ANY($1::text[]) ORDER BY c.claim_id",
         claim_ids,
     )
@@ -322,7 +380,7 @@ async def balances(
 ) -> list[asyncpg.Record]:
     """Ledger-derived balances per claim of a site and/or payer, by claim id (keyset page after ``after``)."""
     return await conn.fetch(
-        f"SELECT * FROM (SELECT {_BALANCE_COLUMNS} FROM {S}.claim c{_BALANCE_JOIN}"
+        f"SELECT * FROM (SELECT {_BALANCE_COLUMNS} FROM {SCHEMA}.claim c{_BALANCE_JOIN}"
         " WHERE ($1::text IS NULL OR c.site_id = $1) AND ($2::text IS NULL OR c.payer_id = $2)"
         " AND ($4::text IS NULL OR c.claim_id > $4)) x"
         " WHERE NOT $3 OR x.payer_balance <> 0 OR x.patient_balance <> 0 ORDER BY x.claim_id LIMIT $5",
@@ -344,14 +402,14 @@ async def reconciliation(
     everything is accounted for.
     """
     return await conn.fetch(
-        f"WITH ra AS (SELECT * FROM {S}.remittance_advice WHERE ($1::text IS NULL OR payer_key = $1)"
+        f"WITH ra AS (SELECT * FROM {SCHEMA}.remittance_advice WHERE ($1::text IS NULL OR payer_key = $1)"
         " AND ($2::date IS NULL OR payment_date >= $2) AND ($3::date IS NULL OR payment_date <= $3)),"
         " cash AS (SELECT e.advice_id, sum(l.amount) AS amount"
-        f" FROM {S}.journal_entry e JOIN {S}.journal_line l USING (entry_id)"
+        f" FROM {SCHEMA}.journal_entry e JOIN {SCHEMA}.journal_line l USING (entry_id)"
         " WHERE e.advice_id IN (SELECT advice_id FROM ra) AND l.account = 'cash_clearing' GROUP BY 1),"
         " waiting AS (SELECT advice_id, sum(paid) FILTER (WHERE state = 'held') AS held,"
         " sum(paid) FILTER (WHERE state = 'unmatched') AS unmatched"
-        f" FROM {S}.claim_payment WHERE advice_id IN (SELECT advice_id FROM ra) GROUP BY 1)"
+        f" FROM {SCHEMA}.claim_payment WHERE advice_id IN (SELECT advice_id FROM ra) GROUP BY 1)"
         " SELECT ra.payer_key AS payer_id, ra.payment_date, count(*) AS advices,"
         " count(*) FILTER (WHERE ra.status = 'held') AS held_advices,"
         " sum(ra.payment_amount) AS deposits, coalesce(sum(cash.amount), 0) AS posted,"
@@ -374,7 +432,7 @@ async def record_writeoff(
     """Record a write-off request once; False when this request id was seen before."""
     return (
         await conn.fetchval(
-            f"INSERT INTO {S}.writeoff (request_id, claim_id, amount, status, reason) VALUES ($1, $2, $3, $4, $5)"
+            f"INSERT INTO {SCHEMA}.writeoff (request_id, claim_id, amount, status, reason) VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT DO NOTHING RETURNING true",
             request_id,
             claim_id,

@@ -152,3 +152,31 @@ async def test_reversal_without_a_matching_payment_posts_its_own_negative_amount
         "contractual_adjustment": D("-40.00"),
         "payer_receivable": D("100.00"),
     }
+
+
+def test_a_placed_claim_payment_keeps_its_copy_only_while_it_waits():
+    """A posted CLP's claim_payment row has its posting time and no copy; a held or unmatched one
+    keeps a copy (to be posted when it can be) and no posting time."""
+    from datetime import UTC, datetime
+
+    from services.payments.posting import Placement
+
+    now = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
+    cp = _claims("claim-and-line-cas.835")[0]
+    posted = Placement("P1:T1:1", 7, 1, "CLM1", cp, "P1", "posted", "claim_id", None).row(now)
+    waiting = Placement("P1:T1:2", 7, 2, None, cp, "P1", "unmatched", "unmatched", "no match")
+    row = waiting.row(now)
+    assert (posted.state, posted.posted_at, posted.detail) == ("posted", now, None)
+    assert (posted.claim_id, posted.match_method, posted.position) == ("CLM1", "claim_id", 1)
+    assert (row.state, row.posted_at, row.claim_id, row.reason) == (
+        "unmatched",
+        None,
+        None,
+        "no match",
+    )
+    assert json.loads(row.detail) == to_detail(cp)  # the PHI-free copy it is posted from later
+    assert (row.patient_control_number, row.charge, row.paid) == (
+        cp.patient_control_number,
+        cp.charge,
+        cp.paid,
+    )

@@ -1,0 +1,96 @@
+"""The biller work queue: depth, lease the next item, read one, act on it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import asyncpg
+import httpx
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
+
+from services.followup import repository as repo
+from services.followup.actions import ActionError, ActionRequest, perform
+from services.followup.api.deps import Biller, State, sites_of
+from services.followup.api.views import item_view
+from shared.auth import Principal
+from shared.messaging import Emitter
+
+router = APIRouter(prefix="/work")
+
+
+@router.get("/depth")
+async def depth(p: Biller, api: State):
+    """Open items per site and category: queued, leased, waiting (appeals), urgent, overdue."""
+    async with api.pool.acquire() as conn:
+        return await repo.queue_depth(conn, sites_of(p))
+
+
+@router.post("/next")
+async def lease_next(p: Biller, api: State, category: str | None = None, site: str | None = None):
+    """Lease the highest-priority item of the caller's sites (optionally one category or site); 204 when none."""
+    if site is not None and not p.can_access(site):
+        raise HTTPException(403, f"site {site} is not one of yours")
+    async with api.pool.acquire() as conn, conn.transaction():
+        row = await repo.lease_next(
+            conn, p.user_id, sites_of(p), api.settings.auth.lease_seconds, category, site
+        )
+        if row is None:
+            return Response(status_code=204)
+        await repo.audit(conn, work_item_id=row["work_item_id"], user_id=p.user_id, action="lease")
+        return await item_view(conn, row["work_item_id"])
+
+
+@router.get("/{work_item_id}")
+async def get_item(work_item_id: int, p: Biller, api: State):
+    async with api.pool.acquire() as conn:
+        await load_item(conn, work_item_id, p)
+        return await item_view(conn, work_item_id)
+
+
+@router.post("/{work_item_id}/actions")
+async def act(work_item_id: int, body: ActionRequest, p: Biller, api: State):
+    """correct | void | appeal | appeal_outcome | write_off | transfer_to_patient | resolve (see actions.py)."""
+    ledger = None
+    payments_url = api.settings.followup.payments_url
+    if body.action == "write_off" and payments_url:
+        async with api.pool.acquire() as conn:
+            item = await load_item(conn, work_item_id, p)
+        ledger = await payments_open_balance(payments_url, item["claim_id"])
+    emitter = Emitter(repo.SCHEMA)
+    try:
+        async with api.pool.acquire() as conn, conn.transaction():
+            item = await load_item(conn, work_item_id, p, for_update=True)
+            result = await perform(conn, item, body, p.user_id, emitter, ledger)
+            await emitter.flush(conn)
+    except ActionError as e:
+        raise HTTPException(e.status_code, e.detail) from e
+    api.notify()
+    return result
+
+
+async def load_item(
+    conn: asyncpg.Connection, work_item_id: int, p: Principal, *, for_update: bool = False
+):
+    """The work item, if the caller may see it: 404 when there is none, 403 for another site's."""
+    item = await repo.get_item(conn, work_item_id, for_update=for_update)
+    if item is None:
+        raise HTTPException(404, f"work item {work_item_id} not found")
+    if not p.can_access(item["site_id"]):
+        raise HTTPException(403, f"work item {work_item_id} belongs to another site")
+    return item
+
+
+async def payments_open_balance(base_url: str, claim_id: str) -> Decimal:
+    """Payer + patient balance of a claim in payments' ledger (0 when payments does not know the claim)."""
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            r = await client.get(f"/claims/{claim_id}/balance")
+    except httpx.HTTPError as e:
+        raise HTTPException(503, f"payments balance unavailable: {type(e).__name__}") from e
+    if r.status_code == 404:
+        return Decimal("0.00")
+    if r.status_code != 200:
+        raise HTTPException(503, f"payments balance unavailable: HTTP {r.status_code}")
+    data = r.json()
+    return Decimal(data["payer_balance"]) + Decimal(data["patient_balance"])

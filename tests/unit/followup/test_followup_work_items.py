@@ -1,0 +1,47 @@
+"""A new work item's priority and escalation follow from its amount and the days to its deadline."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from services.followup.domain.priority import priority
+from services.followup.handlers import work_item
+
+TODAY = date(2026, 3, 2)
+
+
+def _item(amount: str, deadline: date | None):
+    return work_item(
+        source_key="denial:R1:CO-50",
+        claim_id="C1",
+        encounter_id="E1",
+        site_id="s1",
+        payer_id="AETNA1",
+        category="medical necessity",
+        action="appeal",
+        label="Not medically necessary",
+        amount=Decimal(amount),
+        deadline=deadline,
+        today=TODAY,
+        group_code="CO",
+        carc="50",
+    )
+
+
+def test_a_near_deadline_is_urgent_and_ranks_above_a_far_one():
+    near = _item("400.00", TODAY + timedelta(days=10))
+    far = _item("400.00", TODAY + timedelta(days=120))
+    assert (near.deadline_date, near.escalation) == (TODAY + timedelta(days=10), "urgent")
+    assert near.priority == priority(Decimal("400.00"), 10) > far.priority
+    assert (far.escalation, far.recommendation, far.evidence) == ("normal", None, None)
+
+
+def test_without_a_deadline_only_the_amount_counts():
+    row = _item("100.00", None)
+    assert (row.deadline_date, row.escalation, row.priority) == (None, "normal", 100)
+    assert (row.group_code, row.carc, row.rarc) == ("CO", "50", "[]")
+
+
+def test_a_passed_deadline_is_overdue():
+    assert _item("10.00", TODAY - timedelta(days=1)).escalation == "overdue"
