@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 
 import asyncpg
+import httpx
+import jwt
 import pytest
+from fastapi import FastAPI, HTTPException, Request
 
 from rcm.cli.main import main
 from shared import audit, db
 from shared.audit import Actor, AuditEvent
+from shared.auth import Authenticator, LocalKeys, Principal, check_site, dev_key
+from shared.http import harden
+from shared.settings import RuntimeSettings, ServiceSettings
 
 pytestmark = pytest.mark.integration
 
@@ -230,3 +237,73 @@ async def test_query_by_user_account_and_time_is_itself_audited(chain, capsys):
     assert all(x["role"] == "auditor" and x["actor"].startswith("cli:") for x in looked)
     assert (await verify(conn, schema)).ok
     assert await rcm("audit", "query", "--schema", schema) == 2  # a filter is required
+
+
+async def test_a_phi_read_through_the_api_is_recorded_with_its_caller_and_request(chain, tmp_path):
+    _, schema, dsn = chain
+    key = dev_key(tmp_path, "audit-api")
+    authn = Authenticator(LocalKeys(key), issuer="urn:rcm:development", audience="rcm")
+    pool = await db.create_pool(dsn, max_size=2)
+    app = FastAPI()
+
+    @app.get("/accounts/{account}/balance")
+    async def balance(account: str, request: Request, p: Principal = authn.require("biller")):
+        check_site(p, "north-clinic")
+        async with pool.acquire() as conn, conn.transaction():
+            value = await conn.fetchval("SELECT 42.50::numeric(12,2)")  # the PHI read
+            if account == "fails":
+                raise HTTPException(404, "no such account")
+            await audit.record(
+                conn,
+                schema,
+                request,
+                p,
+                "read",
+                "balance",
+                [account],
+                account_key=account,
+                site_id="north-clinic",
+            )
+        return {"balance": str(value)}
+
+    harden(app, ServiceSettings(runtime=RuntimeSettings(home=tmp_path)))
+    now = int(time.time())
+    token = jwt.encode(
+        {
+            "iss": "urn:rcm:development",
+            "aud": "rcm",
+            "sub": "biller-3",
+            "iat": now,
+            "exp": now + 60,
+            "jti": "j-3",
+            "roles": ["biller"],
+            "sites": ["north-clinic"],
+        },
+        key.private,
+        algorithm="RS256",
+        headers={"kid": key.kid},
+    )
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            headers = {"authorization": f"Bearer {token}", "x-request-id": "req-audit-1"}
+            r = await client.get("/accounts/acct-9/balance", headers=headers)
+            assert r.status_code == 200 and r.json() == {"balance": "42.50"}
+            assert (await client.get("/accounts/fails/balance", headers=headers)).status_code == 404
+        async with pool.acquire() as conn:
+            rows = await audit.query(conn, schema, account="acct-9")
+            assert (await audit.verify_chain(conn, schema)).records == 1  # no record for the 404
+    finally:
+        await pool.close()
+    (row,) = rows
+    assert (row["actor"], row["role"], row["action"], row["resource_type"]) == (
+        "biller-3",
+        "biller",
+        "read",
+        "balance",
+    )
+    assert (row["client_address"], row["request_id"], row["site_id"]) == (
+        "127.0.0.1",
+        "req-audit-1",
+        "north-clinic",
+    )

@@ -53,7 +53,7 @@ class Issuer:
         Handler = type("Handler", (BaseHTTPRequestHandler,), quiet)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/realms/rcm"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def add_key(self, kid: str, alg: str):
         private = {

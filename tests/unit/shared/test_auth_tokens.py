@@ -12,7 +12,7 @@ import time
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from shared import auth
 from shared.auth import Authenticator, LocalKeys, Principal, RevocationList, TokenError, dev_key
@@ -21,9 +21,9 @@ from shared.settings import AuthSettings, RuntimeSettings
 ISSUER, AUDIENCE = "urn:rcm:development", "rcm"
 
 
-@pytest.fixture
-def key(tmp_path):
-    return dev_key(tmp_path, "unit-secret")
+@pytest.fixture(scope="module")
+def key(tmp_path_factory):
+    return dev_key(tmp_path_factory.mktemp("home"), "unit-secret")
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def claims(**over):
 
 
 def sign(key, body, **headers) -> str:
-    return jwt.encode(body, key.private, algorithm="EdDSA", headers={"kid": key.kid, **headers})
+    return jwt.encode(body, key.private, algorithm="RS256", headers={"kid": key.kid, **headers})
 
 
 def refusal(authn, token) -> str:
@@ -100,6 +100,14 @@ def test_the_lifetime_cap_holds_whatever_exp_says(authn, key):
     assert authn.authenticate_local(young).user_id == "coder-1"
 
 
+def test_a_verified_token_is_remembered_until_it_expires(authn, key):
+    token = sign(key, claims(exp=int(time.time()) + 1, jti="short"))
+    assert authn.authenticate_local(token).jti == "short"
+    assert authn.authenticate_local(token).jti == "short"  # remembered
+    time.sleep(1.05)
+    assert refusal(authn, token) == "token expired"
+
+
 def test_a_token_signed_by_another_key_is_refused(authn, tmp_path, key):
     other = dev_key(tmp_path, "another-secret")
     assert "unknown key" in refusal(authn, sign(other, claims()))  # its own kid
@@ -132,8 +140,8 @@ def _hand_signed(header: dict, body: dict, secret: bytes) -> str:
 
 
 def test_an_allowed_algorithm_that_is_not_the_keys_is_refused(authn, key):
-    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    token = jwt.encode(claims(), rsa_key, algorithm="RS256", headers={"kid": key.kid})
+    other = ed25519.Ed25519PrivateKey.generate()
+    token = jwt.encode(claims(), other, algorithm="EdDSA", headers={"kid": key.kid})
     assert "does not match its key" in refusal(authn, token)
 
 
@@ -211,7 +219,7 @@ def test_issue_and_verify_keep_their_signatures_on_the_jwt_path(monkeypatch, tmp
     monkeypatch.setenv("RCM_HOME", str(tmp_path))
     token = auth.issue("s3cret", "sup", "supervisor", ["*"], ttl_seconds=600)
     header = jwt.get_unverified_header(token)
-    assert header["alg"] == "EdDSA" and header["kid"].startswith("dev-")
+    assert header["alg"] == "RS256" and header["kid"].startswith("dev-")
     body = jwt.decode(token, options={"verify_signature": False})
     assert body["iss"] == ISSUER and body["aud"] == AUDIENCE and body["jti"]
     assert body["exp"] - body["iat"] == 600

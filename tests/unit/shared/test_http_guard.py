@@ -82,7 +82,7 @@ def _app(tmp_path, env="development", limit=4096) -> tuple[FastAPI, str]:
             "sites": ["*"],
         },
         key.private,
-        algorithm="EdDSA",
+        algorithm="RS256",
         headers={"kid": key.kid},
     )
     return app, token
