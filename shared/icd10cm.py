@@ -59,6 +59,8 @@ _NOTE_TAGS = {
     "codeAlso": "code_also",
 }
 _FIELDS = ("desc", "parent", "children", "notes", "seven", "blocks", "order", "seven_users")
+# the dictionaries keyed by code (or block) that a cache keeps a category at a time
+_SHARDED = ("desc", "parent", "children", "notes", "seven")
 _CACHE_FORMAT = 1  # bump when the cached structures change shape
 
 
@@ -123,6 +125,12 @@ class Parts:
                 value = marshal.loads(self._raw[name])
             return self._values.setdefault(name, value)
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._values or name in self._raw
+
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([*self._raw, *self._values]))
+
 
 def cached(kind: str, key: str, build: Callable[[], dict[str, Any]]) -> Parts:
     """``build()``'s parts, from ``$RCM_HOME/cache/<kind>-<key>.marshal`` when a process built
@@ -171,8 +179,63 @@ def source_key(*items: bytes | str) -> str:
 # --------------------------------------------------------------------------- the tabular list
 
 
+class _Shards:
+    """The keyed dictionaries of a cached tabular list, read a category (the first three
+    characters of the key) at a time: one note needs a few dozen of its ~1,900."""
+
+    _EMPTY: tuple[dict, ...] = tuple({} for _ in _SHARDED)
+
+    def __init__(self, parts: Parts):
+        self._parts = parts
+        self._loaded: dict[str, tuple[dict, ...]] = {}
+
+    def shard(self, prefix: str) -> tuple[dict, ...]:
+        got = self._loaded.get(prefix)
+        if got is None:
+            name = "s:" + prefix
+            got = self._parts[name] if name in self._parts else self._EMPTY
+            self._loaded[prefix] = got
+        return got
+
+    def merged(self, i: int) -> dict:
+        out: dict = {}
+        for name in self._parts.names():
+            if name.startswith("s:"):
+                out.update(self.shard(name[2:])[i])
+        return out
+
+
+class _Field:
+    """One keyed dictionary of a cached tabular list (the lookups the module makes)."""
+
+    __slots__ = ("_shards", "_i")
+
+    def __init__(self, shards: _Shards, i: int):
+        self._shards, self._i = shards, i
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._shards.shard(key[:3])[self._i].get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._shards.shard(key[:3])[self._i]
+
+    def __getitem__(self, key: str) -> Any:
+        return self._shards.shard(key[:3])[self._i][key]
+
+
+def _to_parts(t: Tabular) -> dict[str, Any]:
+    """A parsed tabular list as cache parts: the keyed dictionaries split by category."""
+    shards: dict[str, tuple[dict, ...]] = {}
+    for i, f in enumerate(_SHARDED):
+        for k, v in getattr(t, f).items():
+            shards.setdefault(k[:3], tuple({} for _ in _SHARDED))[i][k] = v
+    out: dict[str, Any] = {"s:" + p: v for p, v in shards.items()}
+    out.update(blocks=t.blocks, order=t.order, seven_users=t.seven_users)
+    return out
+
+
 class Tabular:
-    """Dictionaries built once from the tabular list (parts of a cache load on first use)."""
+    """Dictionaries built once from the tabular list (from a cache: read as they are used)."""
 
     desc: dict[str, str]  # codes and blocks/chapters
     parent: dict[str, str]  # code -> parent code, category -> block, block -> chapter
@@ -185,11 +248,16 @@ class Tabular:
 
     def __init__(self, parts: Parts | None = None) -> None:
         self._parts = parts
+        self._shards = None
         if parts is None:
             self.desc, self.parent, self.children, self.notes = {}, {}, {}, {}
             self.seven, self.blocks, self.order, self.seven_users = {}, set(), [], set()
+        else:
+            self._shards = _Shards(parts)
+            for i, f in enumerate(_SHARDED):
+                setattr(self, f, _Field(self._shards, i))
 
-    def __getattr__(self, name: str) -> Any:  # only for parts not read yet
+    def __getattr__(self, name: str) -> Any:  # blocks, order, seven_users not read yet
         parts = self.__dict__.get("_parts")
         if parts is None or name not in _FIELDS:
             raise AttributeError(name)
@@ -197,8 +265,12 @@ class Tabular:
         setattr(self, name, value)
         return value
 
-    def fields(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in _FIELDS}
+    def flatten(self) -> None:
+        """Plain dictionaries (every category read): the fastest lookups, for long-lived processes."""
+        if self._shards is not None:
+            for i, f in enumerate(_SHARDED):
+                setattr(self, f, self._shards.merged(i))
+            self._shards = None
 
     def is_valid(self, c: str) -> bool:
         return c in self.desc and c not in self.blocks
@@ -327,7 +399,7 @@ def _bundled() -> Tabular:
         confirmed = {
             line.split(" ")[0].strip() for line in (ddir / _LIST).read_text("utf-8").splitlines()
         }
-        return parse_tabular((ddir / _XML).read_bytes(), confirmed).fields()
+        return _to_parts(parse_tabular((ddir / _XML).read_bytes(), confirmed))
 
     return Tabular(cached("icd10cm", cache_key(), build))
 
@@ -346,10 +418,12 @@ def _set() -> Tabular:
 
 
 def load() -> None:
-    """Load the bundled code set now (otherwise it loads on first use) and list the loaded releases."""
+    """Read the whole bundled code set now, for the fastest lookups (otherwise it is read a
+    category at a time as codes are looked up: what a one-shot command wants), and list
+    the loaded releases. Services call it at start-up."""
     cs = _set()
-    for f in ("desc", "blocks", "children", "parent", "notes", "seven"):
-        getattr(cs, f)
+    with _lock:
+        cs.flatten()
     releases()
 
 

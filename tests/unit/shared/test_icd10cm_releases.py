@@ -4,6 +4,7 @@ The loaded releases here are made in the test (a few codes); the CMS file reader
 tested in tests/unit/coding/test_coding_codesets_cms.py.
 """
 
+import marshal
 from datetime import date
 from pathlib import Path
 
@@ -153,3 +154,21 @@ def test_cached_works_without_a_writable_home(tmp_path):
         assert icd10cm.cached("thing", "k", lambda: {"x": [1, 2]})["x"] == [1, 2]
     finally:
         icd10cm.configure(before)
+
+
+def test_a_cached_tabular_list_answers_like_the_parsed_one_before_and_after_flatten():
+    xml = Path(__file__).resolve().parents[2] / "fixtures" / "icd10cm" / "icd10cm_tabular_2021.xml"
+    parsed = icd10cm.parse_tabular(xml.read_bytes())
+    values = icd10cm._to_parts(parsed)
+    cached = icd10cm.Tabular(icd10cm.Parts({k: marshal.dumps(v) for k, v in values.items()}))
+    codes = [*parsed.order, "E11.99", "Z99", "ch4", "E08-E13", "U07-U07"]
+    for step in ("category by category", "flattened"):
+        for c in codes:
+            assert cached.is_valid(c) == parsed.is_valid(c), (step, c)
+            assert cached.is_billable(c) == parsed.is_billable(c), (step, c)
+            assert cached.chain(c) == parsed.chain(c), (step, c)
+            assert cached.own_notes(c, "excludes1") == parsed.own_notes(c, "excludes1")
+            assert cached.seven_def(c) == parsed.seven_def(c), (step, c)
+        cached.flatten()
+    assert cached.desc == parsed.desc and cached.order == parsed.order
+    assert parsed.is_billable("U071") and parsed.chain("U071") == ("U07", "U07-U07", "ch22")
