@@ -201,13 +201,18 @@ def day(value: object) -> date | None:
     return None
 
 
-def day_of(r: Res) -> date | None:
-    """The date a grouped resource was written or happened, for matching by date."""
+def stamp_of(r: Res) -> str | None:
+    """The date or dateTime a grouped resource was written or happened, as written."""
     for keys in _DATES.get(r.type, ()):
         for v in _walk(r.data, keys):
-            if (d := day(v)) is not None:
-                return d
+            if day(v) is not None:
+                return v  # type: ignore[return-value]
     return None
+
+
+def day_of(r: Res) -> date | None:
+    """The day a grouped resource was written or happened, for matching by date."""
+    return day(stamp_of(r))
 
 
 def subject_ref(r: Res) -> object:

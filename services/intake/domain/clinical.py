@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.intake.domain.bundles import day_of, encounter_refs
+from services.intake.domain.bundles import day_of, encounter_refs, stamp_of
 from services.intake.domain.context import Ctx
 from services.intake.domain.notes import Unreadable, decode_payload, narrative_text
 from services.intake.domain.references import Res, join
@@ -131,7 +131,7 @@ def note(ctx: Ctx, enc: Res, group: list[Res]) -> str | None:
         and r.data.get("status") != "entered-in-error"
         and r.data.get("docStatus") != "entered-in-error"
     ]
-    docs.sort(key=lambda r: (day_of(r) is None, day_of(r) or date.min))
+    docs.sort(key=lambda r: (stamp_of(r) is None, stamp_of(r) or ""))
     parts: list[str] = []
     for r in docs:
         text = _document(ctx, r) if r.type == "DocumentReference" else _composition(ctx, r)
@@ -172,10 +172,7 @@ def _attachment(ctx: Ctx, holder: Res, att: dict, ap: str) -> str | None:
     if data is not None:
         if not isinstance(data, str):
             raise Unreadable("expected base64-encoded data")
-        try:
-            return decode_payload(data, ctype)
-        except Unreadable as e:
-            raise Unreadable(str(e), "data") from None
+        return decode_payload(data, ctype)
     url = att.get("url")
     if not isinstance(url, str) or not url.strip():
         raise Unreadable("an attachment with neither data nor url")
@@ -186,7 +183,11 @@ def _attachment(ctx: Ctx, holder: Res, att: dict, ap: str) -> str | None:
         inner = binary.data.get("data")
         if not isinstance(inner, str):
             raise Unreadable("a Binary without data")
-        return decode_payload(inner, binary.data.get("contentType") or ctype)
+        try:
+            declared = binary.data.get("contentType")
+            return decode_payload(inner, declared if isinstance(declared, str) else ctype)
+        except Unreadable as e:
+            raise Unreadable(f"{e} (in the Binary)") from None
     if binary.type == "DocumentReference" and binary is not holder:
         return _document(ctx, binary)
     raise Unreadable("an attachment url naming a resource that is not a Binary")

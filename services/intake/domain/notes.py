@@ -165,7 +165,7 @@ def decode_payload(data: str, content_type: str) -> str:
     try:
         raw = base64.b64decode(_pad("".join(data.split())), validate=False)
     except (binascii.Error, ValueError):
-        raise Unreadable("expected base64-encoded data") from None
+        raise Unreadable("expected base64-encoded data", "data") from None
     return decode_bytes(raw, content_type)
 
 
@@ -200,7 +200,7 @@ def decode_bytes(raw: bytes, content_type: str) -> str:
 def _pad(b64: str) -> str:
     b64 = b64.replace("-", "+").replace("_", "/")
     if not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", b64):
-        raise Unreadable("expected base64-encoded data")
+        raise Unreadable("expected base64-encoded data", "data")
     return b64 + "=" * (-len(b64) % 4)
 
 
