@@ -17,10 +17,9 @@ from services.intake.domain.codes import ConceptMaps, SnomedMap
 from services.intake.domain.context import Ctx
 from services.intake.domain.mapping import map_encounter, period_span
 from services.intake.domain.notes import narrative_text
-from services.intake.domain.parties import patient
 from services.intake.domain.problems import IntakeError, Problem, Sink
 from services.intake.domain.reader import Reader
-from services.intake.domain.references import Index
+from services.intake.domain.references import Index, Res
 from services.intake.domain.registry import Registry
 from services.intake.domain.systems import (
     ACT_CODE_SYSTEM,
@@ -129,9 +128,8 @@ def parse_fhir(
     encounters = index.of_type("Encounter")
     if not encounters:
         return IntakeResult(problems=[_no_encounter(doc, kind)], warnings=sink.items)
-    base = Ctx(index, Reader(Sink()))
     spans = {id(e): period_span(e) for e in encounters}
-    patients = {id(e): patient(base, e)[1] for e in encounters}
+    patients = {id(e): _subject(index, e) for e in encounters}
     groups = group(index, encounters, spans, patients, sink)
     result = IntakeResult(warnings=sink.items)
     for enc in encounters:
@@ -145,6 +143,14 @@ def parse_fhir(
                 )
             )
     return result
+
+
+def _subject(index: Index, enc: Res) -> Res | None:
+    """The Encounter's Patient when the input holds it (for grouping by patient)."""
+    ref = enc.data.get("subject")
+    target = ref.get("reference") if isinstance(ref, dict) else None
+    hit = index.lookup(target, enc) if isinstance(target, str) else None
+    return hit if hit is not None and hit.type == "Patient" else None
 
 
 def _no_encounter(doc: object, kind: str) -> Problem:

@@ -38,17 +38,18 @@ class Reader:
         v = obj.get(key)
         if v is None:
             return []
+        where = f"{path}.{key}" if path else key
         if isinstance(v, dict):
-            return [(join(path, key), v)]
+            return [(where, v)]
         if not isinstance(v, list):
-            self.warn(join(path, key), "expected a list")
+            self.warn(where, "expected a list")
             return []
         out = []
         for i, item in enumerate(v):
             if isinstance(item, dict):
-                out.append((f"{join(path, key)}[{i}]", item))
+                out.append((f"{where}[{i}]", item))
             else:
-                self.warn(f"{join(path, key)}[{i}]", "expected an object")
+                self.warn(f"{where}[{i}]", "expected an object")
         return out
 
     def strs(self, obj: dict, key: str, path: str) -> list[str]:

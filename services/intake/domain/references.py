@@ -68,9 +68,11 @@ class Index:
 
     def __init__(self, resources: list[Res]):
         self.resources = resources
+        self.by_type: dict[str, list[Res]] = {}
         self.keys: dict[str, Res] = {}
         self.idents: dict[tuple[str, str | None, str], list[Res]] = {}
         for r in resources:
+            self.by_type.setdefault(r.type, []).append(r)
             for key in self._keys_of(r):
                 self.keys.setdefault(key, r)
             for system, value in _identifiers(r.data):
@@ -91,6 +93,9 @@ class Index:
         return keys
 
     def of_type(self, *types: str) -> list[Res]:
+        """Resources of these types, in input order."""
+        if len(types) == 1:
+            return self.by_type.get(types[0], [])
         return [r for r in self.resources if r.type in types]
 
     def by_identifier(self, rtype: str | None, system: str | None, value: str) -> list[Res]:

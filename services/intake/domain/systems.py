@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 EIN_SYSTEM = "urn:oid:2.16.840.1.113883.4.4"
 SITE_SYSTEM = "urn:rcm:site"
@@ -56,6 +58,7 @@ X12_FILING_INDICATORS = frozenset(
 )
 
 
+@lru_cache(maxsize=4096)
 def npi_is_valid(npi: str) -> bool:
     """Ten digits whose last is the Luhn check digit over ``80840`` + the first nine."""
     if len(npi) != 10 or not npi.isdigit():
