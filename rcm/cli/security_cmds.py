@@ -30,7 +30,7 @@ def cmd_token(args) -> int:
         )
     if ALL_SITES in args.sites and len(args.sites) > 1:
         raise UserError("--sites '*' (every site) stands alone")
-    if (args.role == "service") != args.user.startswith("service:"):
+    if args.role == "service" and not args.user.startswith("service:"):
         raise UserError("role service is for service identities: --user service:<name>")
     try:
         signer = DevSigner.build(auth, runtime)

@@ -49,7 +49,7 @@ async def verify(conn, schema) -> audit.ChainReport:
     return await audit.verify_chain(conn, schema)
 
 
-async def test_records_chain_in_order_and_verify(chain):
+async def test_records_chain_in_order_and_verify(chain, capsys):
     conn, schema, _ = chain
     assert (await verify(conn, schema)).ok  # an empty chain is intact
     async with conn.transaction():
@@ -61,6 +61,8 @@ async def test_records_chain_in_order_and_verify(chain):
     assert rows[0]["prev_hash"] == audit.genesis(schema)
     assert [r["prev_hash"] for r in rows[1:]] == [r["hash"] for r in rows[:-1]]
     assert list(rows[0]["resource_ids"]) == ["1"] and list(rows[2]["resource_ids"]) == []
+    code, out = await _verify_cli_all(capsys)
+    assert code == 0 and f"{schema}: 3 records, intact; head 3 {rows[2]['hash']}" in out
     assert (rows[0]["actor"], rows[0]["client_address"], rows[0]["request_id"]) == (
         "coder-7",
         "10.0.0.8",
@@ -158,6 +160,11 @@ async def _five(conn, schema) -> None:
 async def rcm(*argv: str) -> int:
     """The command line, off the event loop (it runs its own)."""
     return await asyncio.to_thread(main, list(argv))
+
+
+async def _verify_cli_all(capsys) -> tuple[int, str]:
+    code = await rcm("audit", "verify")  # every schema's chain
+    return code, capsys.readouterr().out
 
 
 async def _verify_cli(capsys, schema) -> tuple[int, str]:
