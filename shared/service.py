@@ -266,13 +266,16 @@ async def _guarded(loop, rt: Runtime, stop: asyncio.Event) -> None:
 def _http_server(app, settings: ServiceSettings):
     import uvicorn
 
+    from shared import http
+
     config = uvicorn.Config(
-        app,
+        http.harden(app, settings),  # access log, body limit, value-free 4xx/5xx, docs policy
         host=settings.http.host,
         port=settings.http.port,
         log_level="warning",
         lifespan="off",
-        access_log=False,
+        access_log=False,  # shared.http's JSON access log replaces uvicorn's
+        log_config=None,  # uvicorn's own error lines go through the JSON log, not raw tracebacks
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # we own SIGTERM/SIGINT
