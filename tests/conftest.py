@@ -88,7 +88,7 @@ def settings(run_dir: Path, stack_endpoints):
 
 
 class Pipeline:
-    """The five service processes running against the session's stack."""
+    """The service processes running against the session's stack."""
 
     def __init__(self, settings, endpoints, supervisor):
         self.settings = settings
@@ -96,6 +96,7 @@ class Pipeline:
         self.supervisor = supervisor
         coding = supervisor.by_name("coding")[0]
         self.coding_url = f"http://127.0.0.1:{coding.http_port}"
+        self.intake_url = f"http://127.0.0.1:{supervisor.by_name('intake')[0].http_port}"
         self.billing_url = f"http://127.0.0.1:{supervisor.by_name('billing')[0].http_port}"
         self.payments_url = f"http://127.0.0.1:{supervisor.by_name('payments')[0].http_port}"
         self.dsn = endpoints["postgres"]
@@ -117,7 +118,7 @@ def pipeline(settings, stack_endpoints):
     sup = start_services(settings, stack_endpoints, extra_env={"RCM_LOG_LEVEL": "INFO"})
     p = Pipeline(settings, stack_endpoints, sup)
     try:
-        for url in (p.coding_url, p.billing_url, p.payments_url):
+        for url in (p.intake_url, p.coding_url, p.billing_url, p.payments_url):
             asyncio.run(wait_http(url + "/health", sup))
         yield p
     finally:

@@ -1,8 +1,9 @@
 """`rcm demo`: the whole pipeline on the local stack, end to end, with a report.
 
 Starts the stack (unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point elsewhere),
-every service as its own process plus payer_sim, posts sample FHIR encounters
-from three sites to the coding API, runs a simulated remote coder pool against
+every service as its own process plus payer_sim, loads the demo sites and payers
+into intake's registries, posts sample FHIR encounters from three sites to the
+intake API, runs a simulated remote coder pool against
 the work-queue API, waits until every encounter reaches a terminal outcome and
 prints the report. Exit status 1 if any encounter is unaccounted for.
 """
@@ -26,7 +27,7 @@ from shared.auth import issue
 from shared.kafka import ensure_topics
 from shared.settings import ServiceSettings
 
-SERVICE_ORDER = ("coding", "billing", "payer_sim", "payments", "followup")
+SERVICE_ORDER = ("intake", "coding", "billing", "payer_sim", "payments", "followup")
 
 
 def base_env(settings: ServiceSettings, endpoints: dict) -> dict[str, str]:
@@ -51,11 +52,7 @@ def start_services(
     sup = Supervisor(settings.run_path, {**base_env(settings, endpoints), **(extra_env or {})})
     for name in SERVICE_ORDER:
         for i in range(instances):
-            sup.add(
-                name,
-                instance=i,
-                http=(name == "coding" and i == 0) or (name != "payer_sim" and i == 0),
-            )
+            sup.add(name, instance=i, http=name != "payer_sim" and i == 0)
     sup.start_all()
     return sup
 
@@ -174,17 +171,37 @@ async def run_statements(sup: Supervisor, secret: str) -> None:
         r.raise_for_status()
 
 
-async def post_encounters(base_url: str, bundles: list[dict]) -> list[str]:
+async def post_encounters(intake_url: str, bundles: list[dict]) -> list[str]:
+    """POST each bundle to the intake service; the ids of the encounters it accepted."""
     ids = []
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=intake_url, timeout=30) as client:
         for b in bundles:
             r = await client.post("/encounters", json=b)
             if r.status_code >= 400:
                 raise RuntimeError(
                     f"intake refused a sample encounter: HTTP {r.status_code} {r.text[:300]}"
                 )
-            ids.append(r.json()["encounter_id"])
+            answer = r.json()
+            ids += [o["encounter_id"] for o in answer.get("encounters", [answer])]
     return ids
+
+
+async def load_sample_registries(dsn: str) -> None:
+    """The demo sites, their providers and the demo payers into intake's registries."""
+    from rcm.cli.intake_cmds import load_registry_records, sample_registry_files
+    from services.intake.domain.registry import (
+        parse_payers_csv,
+        parse_providers_csv,
+        parse_sites_csv,
+    )
+
+    files = sample_registry_files()
+    await load_registry_records(
+        dsn,
+        sites=parse_sites_csv(files["sites"].read_text()),
+        providers=parse_providers_csv(files["providers"].read_text()),
+        payers=parse_payers_csv(files["payers"].read_text()),
+    )
 
 
 async def wait_settled(
@@ -226,7 +243,7 @@ async def run_demo(
     timeout: float = 300,
 ) -> int:
     from rcm.simulation.samples import generate_samples
-    from services.intake.domain.fhir import parse_intake
+    from services.intake.mapping import parse
 
     print("rcm demo: starting the local stack (Kafka + PostgreSQL)...", file=sys.stderr)
     endpoints = await asyncio.to_thread(stack.up, settings)
@@ -236,22 +253,26 @@ async def run_demo(
     await ensure_topics(endpoints["kafka"], partitions=settings.consumer.partitions)
     sup = start_services(settings, endpoints)
     stop = asyncio.Event()
-    base_url = ""
+    base_url = intake_url = ""
     try:
-        coding = sup.by_name("coding")[0]
-        base_url = f"http://127.0.0.1:{coding.http_port}"
+        base_url = f"http://127.0.0.1:{sup.by_name('coding')[0].http_port}"
+        intake_url = f"http://127.0.0.1:{sup.by_name('intake')[0].http_port}"
         print(
             f"rcm demo: services starting (logs in {settings.run_path / 'logs'})...",
             file=sys.stderr,
         )
         await wait_http(base_url + "/health", sup)
+        await wait_http(intake_url + "/health", sup)
+        await load_sample_registries(endpoints["postgres"])
         # Recent dates of service: sample encounters must be inside every payer's filing window.
         samples = generate_samples(n, seed, start_date=date.today() - timedelta(days=35))
-        encounters = [parse_intake(s.bundle) for s in samples]
-        expected = {e.encounter_id: s.expected for e, s in zip(encounters, samples, strict=True)}
-        sites = sorted({e.site_id for e in encounters})
+        expected = {}
+        for s in samples:
+            for m in parse(s.bundle).encounters:
+                expected[m.encounter.encounter_id] = s.expected
+        sites = sorted({s.encounter.site_id for s in samples})
         started = time.monotonic()
-        ids = await post_encounters(base_url, [s.bundle for s in samples])
+        ids = await post_encounters(intake_url, [s.bundle for s in samples])
         print(
             f"rcm demo: posted {len(ids)} FHIR encounters from {len(sites)} sites; a coder pool works the review "
             "queues...",
@@ -289,7 +310,7 @@ async def run_demo(
                 await asyncio.to_thread(stack.down, settings)
         else:
             print(
-                f"rcm demo: left running (coding API {base_url}); stop with `rcm stack down` and kill the "
-                "services",
+                f"rcm demo: left running (intake API {intake_url}, coding API {base_url}); stop with "
+                "`rcm stack down` and kill the services",
                 file=sys.stderr,
             )

@@ -7,7 +7,6 @@ arguments) ends as one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import json
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 # Deployable services live in services/; the simulator is tooling.
 SERVICE_MODULES = {
+    "intake": "services.intake.app",
     "coding": "services.coding.app",
     "billing": "services.billing.app",
     "payments": "services.payments.app",
@@ -22,7 +22,13 @@ SERVICE_MODULES = {
     "payer_sim": "rcm.simulation.payer.app",
 }
 SERVICES = tuple(SERVICE_MODULES)
-COMMAND_MODULES = ("followup_cmds", "admin_cmds", "status", "security_cmds")
+COMMAND_MODULES = (
+    "intake_cmds",
+    "followup_cmds",
+    "admin_cmds",
+    "status",
+    "security_cmds",
+)
 
 
 class UserError(Exception):
@@ -33,31 +39,6 @@ def _settings(cls=None):
     from shared.settings import ServiceSettings
 
     return (cls or ServiceSettings)()
-
-
-def _read_json(path: str):
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror})") from e
-    try:
-        return json.loads(text)
-    except ValueError as e:
-        raise UserError(
-            f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
-        ) from e
-
-
-def _encounter(path: str):
-    from services.intake.domain.fhir import IntakeError, parse_intake
-
-    data = _read_json(path)
-    try:
-        return parse_intake(data)
-    except IntakeError as e:
-        first = e.errors[0] if e.errors else {"path": "$", "message": str(e)}
-        more = f" (+{len(e.errors) - 1} more)" if len(e.errors) > 1 else ""
-        raise UserError(f"{path}: {first['path']}: {first['message']}{more}") from e
 
 
 # --------------------------------------------------------------------------- commands
@@ -98,18 +79,10 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def cmd_code(args) -> int:
-    from services.coding.domain import engine
-
-    enc = _encounter(args.file)
-    result = engine.code_encounter(enc)
-    print(json.dumps(engine.offline_json(result), indent=2, default=str))
-    return 0
-
-
 def cmd_claim(args) -> int:
     from datetime import UTC, datetime
 
+    from rcm.cli.intake_cmds import one_encounter
     from services.billing.domain.chargemaster import (
         load_sample_chargemaster,
         parse_chargemaster_csv,
@@ -120,7 +93,7 @@ def cmd_claim(args) -> int:
     from services.coding.domain import engine
     from shared import icd10cm
 
-    enc = _encounter(args.file)
+    enc = one_encounter(args.file, args.encounter)
     result = engine.code_encounter(enc)
     try:
         payload = result.to_payload(enc, coded_by="auto")
@@ -174,14 +147,6 @@ def cmd_era(args) -> int:
     except X12Error as e:
         raise UserError(f"{args.file}: {e}") from e
     print(json.dumps(era_to_json(era), indent=2))
-    return 0
-
-
-def cmd_submit(args) -> int:
-    from rcm.cli.submit import submit_files
-
-    n = asyncio.run(submit_files(args.files, _settings(), url=args.url))
-    print(f"submitted {n} encounter(s)")
     return 0
 
 
@@ -250,25 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--http-port", type=int, default=None)
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("code", help="code one encounter offline (FHIR R4 Bundle or native JSON)")
-    s.add_argument("file")
-    s.set_defaults(func=cmd_code)
-
     s = sub.add_parser("claim", help="code and bill one encounter offline; print the 837")
     s.add_argument("file")
     s.add_argument("--chargemaster", help="chargemaster CSV to price with")
+    s.add_argument("--encounter", metavar="ID", help="the encounter of a multi-encounter input")
     s.set_defaults(func=cmd_claim)
 
     s = sub.add_parser("era", help="parse one 835 file offline; print JSON")
     s.add_argument("file")
     s.set_defaults(func=cmd_era)
-
-    s = sub.add_parser(
-        "submit", help="publish encounters (FHIR bundles or native JSON) to the pipeline"
-    )
-    s.add_argument("files", nargs="+")
-    s.add_argument("--url", help="POST to this coding service URL instead of publishing to Kafka")
-    s.set_defaults(func=cmd_submit)
 
     s = sub.add_parser(
         "demo", help="run the whole pipeline on sample encounters and print a report"
@@ -339,4 +294,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m rcm.cli.main` runs this file as __main__: hand over to the importable module,
+    # so the command modules' `from rcm.cli.main import UserError` is the class caught above.
+    from rcm.cli.main import main as _main
+
+    sys.exit(_main())

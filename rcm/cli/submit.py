@@ -1,8 +1,9 @@
-"""`rcm submit`: publish encounters to rcm.encounter.documented.v1 (or POST them to the coding API)."""
+"""`rcm submit`: every encounter of every file to the pipeline, published to
+rcm.encounter.documented.v1, or POSTed to the intake service (``--url``)."""
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,24 +13,33 @@ from shared.kafka import ensure_topics, start_producer
 from shared.settings import ServiceSettings
 
 
-async def submit_files(files: list[str], settings: ServiceSettings, url: str | None = None) -> int:
-    """Validate every file first (nothing is sent if one is bad), then publish them all."""
-    from rcm.cli.main import UserError, _encounter
+async def submit_files(
+    files: list[str],
+    settings: ServiceSettings,
+    url: str | None = None,
+    encounter_id: str | None = None,
+    options: dict | None = None,
+) -> int:
+    """Submit each encounter of ``files``; return how many the pipeline took.
+
+    To Kafka: every file is mapped first and nothing is sent if any has a problem (each is
+    listed); ``options`` go to the mapping. To the intake service: each file is POSTed (the
+    service maps it); its problems are listed and the other files still go. Raises UserError
+    after listing the problems.
+    """
+    from rcm.cli.intake_cmds import encounters_of, report_problems
 
     if url:
-        async with httpx.AsyncClient(timeout=30) as client:
-            for f in files:
-                r = await client.post(
-                    url.rstrip("/") + "/encounters",
-                    content=Path(f).read_bytes(),
-                    headers={"content-type": "application/json"},
-                )
-                if r.status_code >= 400:
-                    raise UserError(
-                        f"{f}: HTTP {r.status_code}: {json.dumps(r.json().get('detail'))[:300]}"
-                    )
-        return len(files)
-    encounters = [_encounter(f) for f in files]
+        return await _post_files(files, url.rstrip("/"))
+    encounters, problems = [], 0
+    for f in files:
+        mapped = encounters_of(f, encounter_id, **(options or {}))
+        problems += report_problems(f, mapped)
+        encounters += [m.encounter for m in mapped.encounters]
+    if problems:
+        from rcm.cli.main import UserError
+
+        raise UserError(f"nothing submitted: {problems} problem(s) in the input")
     await ensure_topics(settings.kafka_servers)
     producer = await start_producer(settings.kafka_servers)
     try:
@@ -47,3 +57,45 @@ async def submit_files(files: list[str], settings: ServiceSettings, url: str | N
     finally:
         await producer.stop()
     return len(encounters)
+
+
+async def _post_files(files: list[str], url: str) -> int:
+    from rcm.cli.main import UserError
+
+    taken, failed = 0, 0
+    async with httpx.AsyncClient(timeout=120) as client:
+        for f in files:
+            try:
+                body = Path(f).read_bytes()
+            except OSError as e:
+                raise UserError(f"{f}: cannot read ({e.strerror})") from e
+            try:
+                r = await client.post(
+                    url + "/encounters", content=body, headers={"content-type": "application/json"}
+                )
+            except httpx.HTTPError as e:
+                raise UserError(f"intake service at {url} unreachable: {type(e).__name__}") from e
+            try:
+                answer = r.json()
+            except ValueError:
+                answer = {}
+            if r.status_code >= 400:
+                failed += 1
+                detail = answer.get("detail") if isinstance(answer, dict) else None
+                for p in (
+                    detail if isinstance(detail, list) else [{"path": "$", "message": str(detail)}]
+                ):
+                    print(f"rcm: {f}: {p.get('path')}: {p.get('message')}", file=sys.stderr)
+                print(f"rcm: {f}: HTTP {r.status_code}", file=sys.stderr)
+                continue
+            outcomes = answer.get("encounters", [answer])
+            for o in outcomes:
+                taken += o.get("status") == "accepted"
+                version = o.get("document_version")
+                print(f"{f}: {o.get('encounter_id')}: {o.get('status')} (version {version})")
+            for p in answer.get("problems", []):
+                failed += 1
+                print(f"rcm: {f}: {p.get('path')}: {p.get('message')}", file=sys.stderr)
+    if failed:
+        raise UserError(f"{failed} problem(s); {taken} encounter(s) accepted")
+    return taken

@@ -1,4 +1,4 @@
-"""HTTP API of the coding service: encounter intake and the coder work queue."""
+"""HTTP API of the coding service: the coder work queue (encounters arrive as encounter.documented)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import json
 import uuid
 from decimal import Decimal
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from services.coding import repository as repo
 from services.coding.domain import engine
-from services.intake.domain.fhir import IntakeError, parse_intake
 from shared import icd10cm
 from shared.auth import Principal, principal_dependency
 from shared.events import (
@@ -21,7 +20,6 @@ from shared.events import (
     CodedProcedure,
     EncounterCoded,
     EncounterCodedPayload,
-    EncounterDocumented,
 )
 from shared.events import Encounter as EncounterModel
 from shared.http import TELEMETRY, add_health
@@ -58,47 +56,22 @@ def procedure_system(code: str) -> str:
 
 def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="rcm coding", version="1", telemetry=TELEMETRY)
+    add_health(app, rt.pool)
+    app.include_router(work_router(rt))
+    return app
+
+
+def work_router(rt: Runtime) -> APIRouter:
+    """The coder work queue: depth, lease (long-polled), review, complete, coder statistics."""
+    router = APIRouter(tags=["work queue"])
     pool = rt.pool
-    secret = rt.settings.auth.token_secret
     lease_seconds = rt.settings.auth.lease_seconds
-    coder = principal_dependency(secret, frozenset({"coder", "supervisor"}))
-
-    @app.exception_handler(IntakeError)
-    async def intake_error(_: Request, e: IntakeError):
-        return JSONResponse(status_code=422, content={"detail": e.errors})
-
-    add_health(app, pool)
-
-    @app.post("/encounters", status_code=202)
-    async def intake(request: Request):
-        """Accept a FHIR R4 Bundle or a native encounter; publish encounter.documented via the outbox."""
-        try:
-            data = json.loads(await request.body())
-        except ValueError as e:
-            raise HTTPException(
-                422, [{"path": "$", "message": f"body is not valid JSON: {e.msg}"}]
-            ) from e
-        enc = parse_intake(data)
-        event = EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc)
-        emitter = Emitter(repo.S)
-        async with pool.acquire() as conn, conn.transaction():
-            if not await repo.record_intake(conn, enc.encounter_id, enc.site_id, event.event_id):
-                return JSONResponse(
-                    {"encounter_id": enc.encounter_id, "status": "duplicate"}, status_code=200
-                )
-            emitter.emit(event)
-            await emitter.flush(conn)
-        rt.relay.notify()
-        return {
-            "encounter_id": enc.encounter_id,
-            "event_id": str(event.event_id),
-            "status": "accepted",
-        }
+    coder = principal_dependency(rt.settings.auth.token_secret, frozenset({"coder", "supervisor"}))
 
     def sites_of(p: Principal) -> list[str] | None:
         return None if "*" in p.sites else sorted(p.sites)
 
-    @app.get("/work/depth")
+    @router.get("/work/depth")
     async def depth(p: Principal = coder):
         async with pool.acquire() as conn:
             return await repo.queue_depth(conn, sites_of(p))
@@ -116,7 +89,7 @@ def create_app(rt: Runtime) -> FastAPI:
                 )
             return item
 
-    @app.post("/work/next")
+    @router.post("/work/next")
     async def lease_next(p: Principal = coder, wait: float = Query(0, ge=0, le=MAX_WAIT_SECONDS)):
         """Lease the oldest item of the caller's sites; 204 when there is none.
 
@@ -140,7 +113,7 @@ def create_app(rt: Runtime) -> FastAPI:
                 except TimeoutError:
                     pass
 
-    @app.get("/work/{work_item_id}")
+    @router.get("/work/{work_item_id}")
     async def get_item(work_item_id: int, p: Principal = coder):
         async with pool.acquire() as conn:
             item = await repo.get_item(conn, work_item_id)
@@ -150,7 +123,7 @@ def create_app(rt: Runtime) -> FastAPI:
             raise HTTPException(403, f"work item {work_item_id} belongs to another site")
         return _item_view(item)
 
-    @app.post("/work/{work_item_id}/complete")
+    @router.post("/work/{work_item_id}/complete")
     async def complete(work_item_id: int, body: CompleteRequest, p: Principal = coder):
         """Finalise coding: validated again; blocking edits must be fixed or overridden with a reason."""
         emitter = Emitter(repo.S)
@@ -232,12 +205,12 @@ def create_app(rt: Runtime) -> FastAPI:
             "edits_overridden": sorted(overridden),
         }
 
-    @app.get("/coders/stats")
+    @router.get("/coders/stats")
     async def stats(p: Principal = coder):
         async with pool.acquire() as conn:
             return await repo.coder_stats(conn, sites_of(p))
 
-    return app
+    return router
 
 
 def _item_view(item) -> Response:

@@ -144,3 +144,52 @@ def test_bad_input_files_give_one_line_and_exit_2(tmp_path):
     assert r.returncode == 2 and "Encounter" in r.stderr
     r = rcm("era", str(tmp_path / "missing.835"))
     assert r.returncode == 2 and "cannot read" in r.stderr
+
+
+SYNTHEA = (
+    FIXTURES
+    / "realworld"
+    / "fhir"
+    / "google-fhir-data-pipes"
+    / "Bob965_Keeling57_3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b.json"
+)
+
+
+def test_rcm_code_takes_many_files_and_lists_every_problem(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "encounter_id": "E-bad",
+                "site_id": "s",
+                "service_date": "Zqx-never",
+                "billing_provider": {"name": "x"},
+                "patient": {"first_name": "Zqx", "last_name": "Y", "birth_date": "Zqx-date"},
+            }
+        )
+    )
+    one, two = VIGNETTES / "uc_ankle_sprain_left.json", VIGNETTES / "derm_acne_eczema.json"
+    r = rcm("code", str(one), str(bad), str(two))
+    assert r.returncode == 2
+    out = json.loads(r.stdout)  # what could be coded still is
+    assert [(o["file"], o["encounter_id"]) for o in out] == [
+        (str(one), "ENC-uc-ankle-sprain-left"),
+        (str(two), "ENC-derm-acne-eczema"),
+    ]
+    assert all(set(o) >= {"diagnoses", "procedures", "route", "edits"} for o in out)
+    assert f"{bad}: service_date:" in r.stderr and f"{bad}: patient.birth_date:" in r.stderr
+    assert "Zqx" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_rcm_code_on_a_whole_patient_bundle_prints_each_encounter_or_the_one_chosen():
+    r = rcm("code", str(SYNTHEA))
+    assert r.returncode in (0, 2), r.stderr
+    out = json.loads(r.stdout)
+    assert isinstance(out, list) and len(out) > 1
+    chosen = out[3]["encounter_id"]
+    r = rcm("code", str(SYNTHEA), "--encounter", chosen)
+    single = json.loads(r.stdout)
+    assert set(single) >= {"diagnoses", "procedures", "route", "edits"}
+    assert "encounter_id" not in single  # one encounter: the contract's object, as before
+    r = rcm("code", str(SYNTHEA), "--encounter", "no-such-encounter")
+    assert r.returncode == 2 and "no encounter 'no-such-encounter'" in r.stderr

@@ -39,7 +39,7 @@ async def _paid_claim(pipeline) -> dict:
         )
     )
     try:
-        async with httpx.AsyncClient(base_url=pipeline.coding_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
             for s in samples:
                 assert (await client.post("/encounters", json=s.bundle)).status_code in (
                     200,

@@ -1,0 +1,232 @@
+"""HTTP API of the intake service: encounter documents in, master data registries.
+
+- ``POST /encounters``: a FHIR R4 input (any bundle type, several encounters allowed) or the
+  native encounter JSON; each encounter is versioned and emitted (``services.intake.accept``).
+- ``GET /encounters/{id}/versions``: the versions received (metadata only, no PHI).
+- ``GET /sites``, ``GET|PUT /sites/{site_id}``, ``GET /payers``, ``GET|PUT /payers/{payer_id}``.
+
+A 422 lists every problem as ``{"path", "message"}`` and never echoes an input value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.intake import repository as repo
+from services.intake.accept import Outcome, accept
+from services.intake.mapping import Mapped, parse
+from services.intake.masterdata import PayerBody, SiteBody, payer_json, site_json
+from shared.auth import Principal, principal_dependency
+from shared.http import TELEMETRY, add_health, harden
+from shared.messaging import Emitter
+from shared.service import Runtime
+
+READERS = frozenset({"coder", "biller", "supervisor", "service"})
+EDITORS = frozenset({"supervisor", "service"})
+# Bodies above this are mapped off the event loop (a whole-patient bundle takes a while).
+MAP_IN_THREAD_BYTES = 256 * 1024
+
+RegistryId = Annotated[
+    str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(title="rcm intake", version="1", telemetry=TELEMETRY)
+    add_health(app, rt.pool)
+    harden(app, rt.settings)  # access log, body limit (413), value-free errors
+
+    # Intake names every problem ``{"path", "message"}``, the shape its mapping reports in.
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, e: RequestValidationError):
+        return JSONResponse(status_code=422, content={"detail": problems_of(e.errors())})
+
+    app.include_router(encounters_router(rt))
+    app.include_router(sites_router(rt))
+    app.include_router(payers_router(rt))
+    return app
+
+
+def problems_of(errors) -> list[dict[str, str]]:
+    """Validation errors as ``{"path", "message"}``: the location and message, never the input."""
+    out = []
+    for err in errors:
+        path = ""
+        for part in err.get("loc", ()):
+            path = (
+                f"{path}[{part}]"
+                if isinstance(part, int)
+                else (f"{path}.{part}" if path else str(part))
+            )
+        message = err.get("msg", "invalid").removeprefix("Value error, ")
+        out.append({"path": path or "$", "message": message})
+    return out
+
+
+# --------------------------------------------------------------------------- encounters
+
+
+def encounters_router(rt: Runtime) -> APIRouter:
+    router = APIRouter(tags=["encounters"])
+    reader = principal_dependency(rt.settings.auth.token_secret, READERS)
+
+    @router.post("/encounters", status_code=202)
+    async def post_encounters(request: Request):
+        """Map, version and emit each encounter of the body; 422 when none can be an encounter."""
+        body = await request.body()
+        async with rt.pool.acquire() as conn:
+            registry = await rt.context.registry.get(conn)
+        codes = rt.context.codes
+        if len(body) > MAP_IN_THREAD_BYTES:
+            mapped = await asyncio.to_thread(parse, body, registry=registry, codes=codes)
+        else:
+            mapped = parse(body, registry=registry, codes=codes)
+        if not mapped.encounters:
+            problems = mapped.problems or [{"path": "$", "message": "expected an encounter"}]
+            return JSONResponse(status_code=422, content={"detail": problems})
+        emitter = Emitter(repo.S)
+        async with rt.pool.acquire() as conn, conn.transaction():
+            outcomes = await accept(
+                conn,
+                mapped.encounters,
+                emitter,
+                source="http",
+                own_traces=len(mapped.encounters) > 1,
+            )
+            emitted = await emitter.flush(conn)
+        if emitted:
+            rt.relay.notify()
+        return _response(outcomes, mapped)
+
+    @router.get("/encounters/{encounter_id}/versions")
+    async def versions(encounter_id: str, p: Principal = reader):
+        """The versions of an encounter received so far, oldest first (metadata, no documents)."""
+        async with rt.pool.acquire() as conn:
+            rows = await repo.document_versions(conn, encounter_id)
+        if not rows:
+            raise HTTPException(404, "encounter not found")
+        if not p.can_access(rows[0]["site_id"]):
+            raise HTTPException(403, "the encounter belongs to another site")
+        return {
+            "encounter_id": encounter_id,
+            "site_id": rows[0]["site_id"],
+            "versions": [
+                {
+                    "document_version": r["version"],
+                    "content_hash": r["content_hash"],
+                    "event_id": str(r["event_id"]),
+                    "source": r["source"],
+                    "received_at": r["received_at"].isoformat(),
+                    "warnings": r["warnings"],
+                    "missing": json.loads(r["missing"]),
+                }
+                for r in rows
+            ],
+        }
+
+    return router
+
+
+def _response(outcomes: list[Outcome], mapped: Mapped) -> JSONResponse:
+    """One encounter and no problem: the flat shape; otherwise a list under ``encounters``."""
+    statuses = {o.status for o in outcomes}
+    if len(outcomes) == 1 and not mapped.problems:
+        [o] = outcomes
+        if o.status == "conflict":
+            msg = "the encounter id belongs to another site's encounter"
+            return JSONResponse(
+                status_code=409, content={"detail": [{"path": "$", "message": msg}]}
+            )
+        content = o.as_json()
+        if mapped.warnings and o.status == "accepted":
+            content["warnings"] = mapped.warnings + content["warnings"]
+        return JSONResponse(status_code=202 if o.status == "accepted" else 200, content=content)
+    code = 202 if "accepted" in statuses else (409 if statuses == {"conflict"} else 200)
+    content: dict = {"encounters": [o.as_json() for o in outcomes]}
+    if mapped.problems:
+        content["problems"] = mapped.problems
+    if mapped.warnings:
+        content["warnings"] = mapped.warnings
+    return JSONResponse(status_code=code, content=content)
+
+
+# --------------------------------------------------------------------------- registries
+
+
+def sites_router(rt: Runtime) -> APIRouter:
+    router = APIRouter(tags=["sites"])
+    secret = rt.settings.auth.token_secret
+    reader = principal_dependency(secret, READERS)
+    editor = principal_dependency(secret, EDITORS)
+
+    async def _sites(conn, site_ids: list[str] | None) -> list[dict]:
+        found = await repo.sites(conn, site_ids)
+        by_site: dict[str, list] = {}
+        for p in await repo.providers(conn, [s.site_id for s in found]):
+            by_site.setdefault(p.site_id, []).append(p)
+        return [site_json(s, by_site.get(s.site_id, [])) for s in found]
+
+    @router.get("/sites")
+    async def list_sites(p: Principal = reader):
+        """The sites the caller may see, with their rendering providers."""
+        async with rt.pool.acquire() as conn:
+            return await _sites(conn, None if "*" in p.sites else sorted(p.sites))
+
+    @router.get("/sites/{site_id}")
+    async def get_site(site_id: RegistryId, p: Principal = reader):
+        if not p.can_access(site_id):
+            raise HTTPException(403, "the site is not one of yours")
+        async with rt.pool.acquire() as conn:
+            found = await _sites(conn, [site_id])
+        if not found:
+            raise HTTPException(404, "site not found")
+        return found[0]
+
+    @router.put("/sites/{site_id}")
+    async def put_site(site_id: RegistryId, body: SiteBody, p: Principal = editor):
+        """Create or replace a site with exactly these providers; applies to the next encounter."""
+        if not p.can_access(site_id):
+            raise HTTPException(403, "the site is not one of yours")
+        site, providers = body.to_domain(site_id)
+        async with rt.pool.acquire() as conn, conn.transaction():
+            await repo.upsert_sites(conn, [site])
+            await repo.replace_site_providers(conn, site_id, providers)
+            return (await _sites(conn, [site_id]))[0]
+
+    return router
+
+
+def payers_router(rt: Runtime) -> APIRouter:
+    router = APIRouter(tags=["payers"])
+    secret = rt.settings.auth.token_secret
+    reader = principal_dependency(secret, READERS)
+    editor = principal_dependency(secret, EDITORS)
+
+    @router.get("/payers")
+    async def list_payers(_: Principal = reader):
+        async with rt.pool.acquire() as conn:
+            return [payer_json(x) for x in await repo.payers(conn)]
+
+    @router.get("/payers/{payer_id}")
+    async def get_payer(payer_id: RegistryId, _: Principal = reader):
+        async with rt.pool.acquire() as conn:
+            found = await repo.payers(conn, [payer_id])
+        if not found:
+            raise HTTPException(404, "payer not found")
+        return payer_json(found[0])
+
+    @router.put("/payers/{payer_id}")
+    async def put_payer(payer_id: RegistryId, body: PayerBody, _: Principal = editor):
+        """Create or replace a payer; applies to the next encounter."""
+        payer = body.to_domain(payer_id)
+        async with rt.pool.acquire() as conn, conn.transaction():
+            await repo.upsert_payers(conn, [payer])
+        return payer_json(payer)
+
+    return router
