@@ -67,12 +67,13 @@ class Mapped:
 
 
 def dates(ctx: Ctx, enc: Res, group: list[Res]) -> tuple[date | None, date | None]:
-    """(service date, end date): ``period.start`` (else ``period.end``), else the day of the
-    encounter's earliest dated note."""
+    """(service date, end date): ``period.start`` (R5: ``actualPeriod``; else its ``end``),
+    else the day of the encounter's earliest dated note, else of its earliest care event."""
     ep = enc.path
-    period = ctx.read.obj(enc.data, "period", ep) or {}
-    start = ctx.read.date_(period, "start", f"{ep}.period")
-    end = ctx.read.date_(period, "end", f"{ep}.period")
+    key = "period" if "period" in enc.data or "actualPeriod" not in enc.data else "actualPeriod"
+    period = ctx.read.obj(enc.data, key, ep) or {}
+    start = ctx.read.date_(period, "start", f"{ep}.{key}")
+    end = ctx.read.date_(period, "end", f"{ep}.{key}")
     if start and end and end < start:
         ctx.warn(f"{ep}.period.end", "must not be before period.start: ignored")
         end = None
@@ -118,7 +119,7 @@ def _event_days(ctx: Ctx, enc: Res) -> list[date]:
 
 def period_span(enc: Res) -> tuple[date, date] | None:
     """The days an Encounter's period covers (for matching undated references by date)."""
-    period = enc.data.get("period")
+    period = enc.data.get("period") or enc.data.get("actualPeriod")  # R5 names it so
     if not isinstance(period, dict):
         return None
     start, end = day(period.get("start")), day(period.get("end"))

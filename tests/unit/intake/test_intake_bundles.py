@@ -175,6 +175,9 @@ def test_r5_style_arrays_and_nested_bundles():
     pe = parse_fhir(outer).encounters[0]
     assert pe.encounter.encounter_class == "EMER" and pe.encounter.place_of_service == "23"
     assert pe.source == "entry[0].resource.entry[0].resource"
+    r5 = visit(actualPeriod={"start": "2026-07-01T10:00:00Z"})
+    del r5["resource"]["period"]
+    assert parse_fhir(bundle(r5, PATIENT)).encounters[0].encounter.service_date == date(2026, 7, 1)
 
 
 def test_no_encounter_and_not_fhir_are_refused():
