@@ -345,6 +345,11 @@ class RemittanceReceivedPayload(Model):
     # events published before it: consumers dead-letter those rather than guess.
     outcome: Literal["paid", "partially_paid", "denied", "reversed"] | None = None
     contractual_adjustment: Money | None = None  # CO adjustments with a contractual CARC
+    # How this claim payment moved the claim's payer and patient balances in payments' ledger
+    # (the journal entry it posted; negative = less owed). Decided by payments alone, added
+    # within v1 like ``outcome``: followup's balances follow them instead of re-deriving them.
+    payer_balance_change: Money | None = None
+    patient_balance_change: Money | None = None
     trace_number: str | None = None
     payment_date: date | None = None
     file_name: str | None = None
@@ -354,6 +359,15 @@ class RemittanceReceivedPayload(Model):
         if self.outcome is None:
             raise ValueError("remittance.received without payload.outcome (published before v1.1)")
         return self.outcome
+
+    def decided_balance_changes(self) -> tuple[Decimal, Decimal]:
+        """(payer, patient) balance changes payments posted; without them a permanent error (DLQ)."""
+        if self.payer_balance_change is None or self.patient_balance_change is None:
+            raise ValueError(
+                "remittance.received without payload.payer_balance_change/patient_balance_change"
+                " (published before v1.1)"
+            )
+        return self.payer_balance_change, self.patient_balance_change
 
 
 @_event("remittance.received")

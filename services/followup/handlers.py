@@ -9,7 +9,7 @@ from functools import partial
 import asyncpg
 
 from services.followup import repository as repo
-from services.followup.balances import ZERO, remittance_delta
+from services.followup.balances import ZERO
 from services.followup.context import FollowupContext
 from services.followup.domain.deadlines import (
     PayerPolicies,
@@ -294,6 +294,9 @@ async def on_remittances(
 ) -> None:
     """Post remittance amounts to the projection and open one work item per actionable denial reason.
 
+    The outcome and the balance changes are payments' (carried on the event): an event
+    without them raises ``ValueError`` and is dead-lettered rather than guessed at.
+
     A remittance for a claim whose submission followup has not seen opens an
     ``unclassified`` item; it resolves itself if the submission turns up (events of
     different topics may arrive out of order).
@@ -334,7 +337,7 @@ async def on_remittances(
         contractual = p.contractual_adjustment or Decimal(0)
         other = sum((a.amount for a in p.adjustments if a.group != "PR"), Decimal(0)) - contractual
         state = remittance_outcome(p)
-        delta = remittance_delta(p.status_code, p.paid, p.adjustments)
+        payer_delta, patient_delta = p.decided_balance_changes()  # as payments' ledger moved them
         amounts.append(
             repo.Amounts(
                 claim_id=p.claim_id,
@@ -344,8 +347,8 @@ async def on_remittances(
                 patient_responsibility=p.patient_responsibility,
                 state=state,
                 payer_claim_control_number=p.payer_claim_control_number,
-                payer_delta=delta.payer,
-                patient_delta=delta.patient,
+                payer_delta=payer_delta,
+                patient_delta=patient_delta,
             )
         )
         if not p.is_reversal:

@@ -26,6 +26,7 @@ from services.payments.domain.ledger import (
     CASH_CLEARING,
     JournalLine,
     LedgerError,
+    claim_balance,
     entry_for_claim_payment,
     entry_for_plb,
 )
@@ -67,6 +68,7 @@ class Posting:
     trace_number: str | None
     payment_date: date | None
     file_name: str | None
+    lines: list[JournalLine] | None = None  # its journal entry, once ``ledger_entries`` made it
 
 
 async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter: Emitter) -> None:
@@ -317,6 +319,7 @@ async def ledger_entries(
         except LedgerError as e:
             failed[p.remittance_id] = str(e)[:1000]
             continue
+        p.lines = lines
         entries.append(repo.Entry(kind, source, p.claim_id, p.payer_id, p.advice_id, lines))
         if (
             kind == "payment" and p.claim_id in reversing
@@ -510,8 +513,14 @@ class _Received(RemittanceReceived):
 
 
 def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceReceived:
-    """The remittance.received of one posted claim payment (validated like any event)."""
+    """The remittance.received of one posted claim payment (validated like any event).
+
+    Its balance changes are those of the posting's journal entry (``ledger_entries``); a posting
+    without one gets the entry the ordinary rules make. Raises ``LedgerError`` if that fails.
+    """
     cp = p.cp
+    lines = p.lines if p.lines is not None else entry_for_claim_payment(cp, p.claim_id, p.payer_id)
+    payer_change, patient_change = claim_balance(lines, p.claim_id)
 
     def adj(a: Adjustment) -> dict:
         return {"group": a.group, "reason": a.reason, "amount": a.amount, "quantity": a.quantity}
@@ -554,6 +563,8 @@ def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceRec
                     cp.status_code, cp.paid, patient_responsibility, adjustments, cp.is_reversal
                 ),
                 "contractual_adjustment": contractual_amount(adjustments),
+                "payer_balance_change": payer_change,
+                "patient_balance_change": patient_change,
                 "trace_number": p.trace_number,
                 "payment_date": p.payment_date,
                 "file_name": p.file_name,

@@ -1,7 +1,8 @@
-"""Followup's ledger mirror agrees with payments' posting rules; statement lines and aging items from rows.
+"""Followup's balances move as payments' ledger posts; statement lines and aging items from rows.
 
-No broker or database: the mirror is checked against payments' own (pure) ledger
-functions, so a change to payments' posting rules that followup does not follow fails here.
+No broker or database. A remittance's balance changes are decided once, by payments, and
+carried on remittance.received (followup adds them to its projection as they come): they
+are checked here against payments' own (pure) ledger functions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.followup.aging_view import SELF_PAY, aging_items
-from services.followup.balances import remittance_delta, writeoff_split
+from services.followup.balances import writeoff_split
 from services.followup.parties import account_key, guarantor_lines
 from services.followup.statements_run import statement_line
 from services.payments.domain.ledger import (
@@ -24,7 +25,8 @@ from services.payments.domain.ledger import (
 )
 from services.payments.domain.remittance import Adjustment as LedgerAdjustment
 from services.payments.domain.remittance import ClaimPayment
-from shared.events import Address, Adjustment, Person
+from services.payments.posting import Posting, received_event
+from shared.events import Address, Person
 
 money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5000"), places=2)
 adjustment = st.tuples(
@@ -34,8 +36,8 @@ adjustment = st.tuples(
 )
 
 
-def _ledger_delta(status: str, paid: Decimal, adjs) -> tuple[Decimal, Decimal]:
-    cp = ClaimPayment(
+def _claim_payment(status: str, paid: Decimal, adjs) -> ClaimPayment:
+    return ClaimPayment(
         "C1",
         status,
         Decimal("0"),
@@ -44,7 +46,18 @@ def _ledger_delta(status: str, paid: Decimal, adjs) -> tuple[Decimal, Decimal]:
         "CI",
         adjustments=[LedgerAdjustment(g, r, a, None, "claim") for g, r, a in adjs],
     )
-    lines = entry_for_claim_payment(cp, "C1", "P1")
+
+
+def _carried(status: str, paid: Decimal, adjs) -> tuple[Decimal, Decimal]:
+    """The balance changes remittance.received carries for this claim payment."""
+    posting = Posting(
+        "P1:T1:1", "C1", _claim_payment(status, paid, adjs), "P1", 1, None, None, None, None
+    )
+    return received_event(posting, "s1", "E1").payload.decided_balance_changes()
+
+
+def _ledger_delta(status: str, paid: Decimal, adjs) -> tuple[Decimal, Decimal]:
+    lines = entry_for_claim_payment(_claim_payment(status, paid, adjs), "C1", "P1")
     payer = sum((ln.amount for ln in lines if ln.account == PAYER_RECEIVABLE), Decimal(0))
     patient = sum((ln.amount for ln in lines if ln.account == PATIENT_RECEIVABLE), Decimal(0))
     return payer, patient
@@ -55,11 +68,8 @@ def _ledger_delta(status: str, paid: Decimal, adjs) -> tuple[Decimal, Decimal]:
     paid=money,
     adjs=st.lists(adjustment, max_size=5),
 )
-def test_mirror_moves_balances_as_payments_ledger_posts(status, paid, adjs):
-    mirror = remittance_delta(
-        status, paid, [Adjustment(group=g, reason=r, amount=a) for g, r, a in adjs]
-    )
-    assert (mirror.payer, mirror.patient) == _ledger_delta(status, paid, adjs)
+def test_carried_changes_move_balances_as_payments_ledger_posts(status, paid, adjs):
+    assert _carried(status, paid, adjs) == _ledger_delta(status, paid, adjs)
 
 
 @pytest.mark.parametrize(
@@ -79,12 +89,9 @@ def test_mirror_moves_balances_as_payments_ledger_posts(status, paid, adjs):
         ),  # secondary: paid + its CO reduce what the patient owes
     ],
 )
-def test_mirror_hand_computed(status, expected):
-    adjs = [
-        Adjustment(group="CO", reason="45", amount=Decimal("10.00")),
-        Adjustment(group="PR", reason="2", amount=Decimal("40.00")),
-    ]
-    assert tuple(remittance_delta(status, Decimal("100.00"), adjs)) == expected
+def test_carried_changes_hand_computed(status, expected):
+    adjs = [("CO", "45", Decimal("10.00")), ("PR", "2", Decimal("40.00"))]
+    assert _carried(status, Decimal("100.00"), adjs) == expected
 
 
 def test_writeoff_takes_payer_balance_first():

@@ -24,7 +24,10 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.payments.domain.ledger import claim_balance, entry_for_claim_payment
 from services.payments.domain.outcome import contractual_amount, remittance_outcome
+from services.payments.domain.remittance import Adjustment as LedgerAdjustment
+from services.payments.domain.remittance import ClaimPayment
 from shared.auth import issue
 from shared.events import (
     Address,
@@ -216,6 +219,22 @@ def remitted(
     encounter_id: str | None = None,
 ) -> RemittanceReceived:
     adjs = [Adjustment(group=g, reason=r, amount=Decimal(a)) for g, r, a in adjustments]
+    posted = entry_for_claim_payment(
+        ClaimPayment(
+            claim_id,
+            status,
+            Decimal(charge),
+            Decimal(paid),
+            Decimal(pr),
+            "CI",
+            adjustments=[
+                LedgerAdjustment(a.group, a.reason, a.amount, None, "claim") for a in adjs
+            ],
+        ),
+        claim_id,
+        payer_id,
+    )
+    payer_change, patient_change = claim_balance(posted, claim_id)
     return RemittanceReceived(
         site_id=site,
         encounter_id=encounter_id or f"E-{claim_id}",
@@ -234,6 +253,8 @@ def remitted(
             # what payments decides and carries (the one rule for every consumer)
             outcome=remittance_outcome(status, Decimal(paid), Decimal(pr), adjs, False),
             contractual_adjustment=contractual_amount(adjs),
+            payer_balance_change=payer_change,
+            patient_balance_change=patient_change,
         ),
     )
 

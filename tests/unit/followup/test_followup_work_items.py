@@ -45,3 +45,28 @@ def test_without_a_deadline_only_the_amount_counts():
 
 def test_a_passed_deadline_is_overdue():
     assert _item("10.00", TODAY - timedelta(days=1)).escalation == "overdue"
+
+
+def test_a_remittance_without_payments_balance_changes_is_refused_not_rederived():
+    """Followup has no posting rules of its own: an event without the ledger's changes is a
+    permanent error (dead-lettered), like one without an outcome."""
+    import pytest
+
+    from shared.events import RemittanceReceivedPayload
+
+    payload = RemittanceReceivedPayload(
+        remittance_id="P1:T1:1",
+        claim_id="C1",
+        patient_control_number="C1",
+        payer_id="P1",
+        status_code="1",
+        charge=Decimal("100.00"),
+        paid=Decimal("80.00"),
+        patient_responsibility=Decimal("20.00"),
+        outcome="paid",
+        payer_balance_change=Decimal("-100.00"),
+        patient_balance_change=Decimal("20.00"),
+    )
+    assert payload.decided_balance_changes() == (Decimal("-100.00"), Decimal("20.00"))
+    with pytest.raises(ValueError, match="balance_change"):
+        payload.model_copy(update={"patient_balance_change": None}).decided_balance_changes()
