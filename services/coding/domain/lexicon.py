@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -163,22 +164,61 @@ class Searcher(Protocol):
     def search(self, phrase: str, limit: int = 10) -> list[tuple[str, float]]: ...
 
 
+class _Rows:
+    """Rows of word or entry numbers in two flat arrays (the numbers, where each row starts):
+    a few byte strings on disk instead of hundreds of thousands of Python objects."""
+
+    __slots__ = ("values", "starts")
+
+    def __init__(self, values: array, starts: array):
+        self.values, self.starts = values, starts
+
+    @classmethod
+    def of(cls, rows: Iterable[Iterable[int]]) -> _Rows:
+        values, starts = array("i"), array("q", [0])
+        for row in rows:
+            values.extend(row)
+            starts.append(len(values))
+        return cls(values, starts)
+
+    def row(self, i: int) -> array:
+        return self.values[self.starts[i] : self.starts[i + 1]]
+
+    def size(self, i: int) -> int:
+        return self.starts[i + 1] - self.starts[i]
+
+    def dump(self) -> tuple[bytes, bytes]:
+        return self.values.tobytes(), self.starts.tobytes()
+
+    @classmethod
+    def load(cls, dumped: tuple[bytes, bytes]) -> _Rows:
+        values, starts = array("i"), array("q")
+        values.frombytes(dumped[0])
+        starts.frombytes(dumped[1])
+        return cls(values, starts)
+
+
+def _floats(dumped: bytes) -> array:
+    out = array("d")
+    out.frombytes(dumped)
+    return out
+
+
 class TermIndex:
     """In-memory inverted index over ICD-10-CM descriptions and inclusion terms.
 
     Words are numbered (``vocab``); each entry keeps its code, its words' numbers and
-    their summed IDF weight, each word its postings. Plain lists and dicts, so that
-    ``term_index`` can keep them on disk (``parts``/``from_parts``).
+    their summed IDF weight, each word its postings (the entries it occurs in). Lists,
+    arrays and a dict, so that ``term_index`` can keep them on disk (``parts``/``from_parts``).
     """
 
     # candidates come from the rarest query words until this many postings
     _BUDGET = 2500
-    _PARTS = ("codes", "toks", "vocab", "idf", "post", "weight")
 
     def __init__(self, docs: Iterable[tuple[str, str]]):
         self.codes: list[str] = []
-        self.toks: list[tuple[int, ...]] = []
         self.vocab: dict[str, int] = {}
+        toks: list[list[int]] = []
         post: list[list[int]] = []
         for code, text in docs:
             ts = frozenset(content(norm_tokens(text)))
@@ -194,11 +234,11 @@ class TermIndex:
                     post.append([])
                 post[w].append(i)
                 ids.append(w)
-            self.toks.append(tuple(sorted(ids)))
+            toks.append(sorted(ids))
         n = len(self.codes)
-        self.idf = [math.log(1 + n / len(ids)) for ids in post]
-        self.post = post
-        self.weight = [sum(self.idf[w] for w in ws) for ws in self.toks]
+        self.idf = array("d", (math.log(1 + n / len(ids)) for ids in post))
+        self.weight = array("d", (sum(self.idf[w] for w in ws) for ws in toks))
+        self.toks, self.post = _Rows.of(toks), _Rows.of(post)
         self._ready()
 
     def _ready(self) -> None:
@@ -208,14 +248,22 @@ class TermIndex:
         self._answers = Memo(20000)
 
     def parts(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self._PARTS}
+        return {
+            "codes": self.codes,
+            "vocab": self.vocab,
+            "toks": self.toks.dump(),
+            "post": self.post.dump(),
+            "idf": self.idf.tobytes(),
+            "weight": self.weight.tobytes(),
+        }
 
     @classmethod
     def from_parts(cls, parts) -> TermIndex:
         """The index from ``parts()`` (any mapping of the same names)."""
         index = cls.__new__(cls)
-        for name in cls._PARTS:
-            setattr(index, name, parts[name])
+        index.codes, index.vocab = parts["codes"], parts["vocab"]
+        index.toks, index.post = _Rows.load(parts["toks"]), _Rows.load(parts["post"])
+        index.idf, index.weight = _floats(parts["idf"]), _floats(parts["weight"])
         index._ready()
         return index
 
@@ -243,14 +291,13 @@ class TermIndex:
         qsum = sum(qw.values())
         known = {vocab[t]: w for t, w in qw.items() if t in vocab}
         cand: set[int] = set()
-        for w in sorted(known, key=lambda w: len(self.post[w])):
-            ids = self.post[w]
-            if cand and len(cand) + len(ids) > self._BUDGET:
+        for w in sorted(known, key=self.post.size):
+            if cand and len(cand) + self.post.size(w) > self._BUDGET:
                 break
-            cand.update(ids)
+            cand.update(self.post.row(w))
         best: dict[str, float] = {}
         for i in cand:
-            ov = sum(known[w] for w in self.toks[i] if w in known)
+            ov = sum(known[w] for w in self.toks.row(i) if w in known)
             score = 2 * ov / (qsum + self.weight[i])
             c = self.codes[i]
             if score > best.get(c, 0.0):

@@ -135,13 +135,13 @@ def test_cached_builds_once_and_rebuilds_what_it_cannot_read(home):
     again = icd10cm.cached("thing", "k1", build)
     assert (first["codes"], again["weights"]) == (["A00", "B20"], {"a": 1.5})
     assert len(builds) == 1
-    path = home / "cache" / "thing-k1.marshal"
+    path = home / "cache" / "thing-k1.cache"
     path.write_bytes(b"\x00garbage")
     assert icd10cm.cached("thing", "k1", build)["codes"] == ["A00", "B20"] and len(builds) == 2
     assert icd10cm.cached("thing", "k1", build)["codes"] == ["A00", "B20"] and len(builds) == 2
     for k in ("k2", "k3", "k4"):
         icd10cm.cached("thing", k, build)
-    assert len(list((home / "cache").glob("thing-*.marshal"))) == 3  # older keys pruned
+    assert len(list((home / "cache").glob("thing-*.cache"))) == 3  # older keys pruned
     assert not list((home / "cache").glob(".*tmp"))
 
 
@@ -172,3 +172,11 @@ def test_a_cached_tabular_list_answers_like_the_parsed_one_before_and_after_flat
         cached.flatten()
     assert cached.desc == parsed.desc and cached.order == parsed.order
     assert parsed.is_billable("U071") and parsed.chain("U071") == ("U07", "U07-U07", "ch22")
+
+
+def test_a_truncated_cache_file_is_rebuilt(home):
+    icd10cm.cached("thing", "k", lambda: {"a": list(range(1000)), "b": "x"})
+    path = home / "cache" / "thing-k.cache"
+    path.write_bytes(path.read_bytes()[:-10])
+    assert icd10cm.cached("thing", "k", lambda: {"a": [1], "b": "y"})["b"] == "y"
+    assert icd10cm.cached("thing", "k", lambda: {"a": [2], "b": "z"})["b"] == "y"
