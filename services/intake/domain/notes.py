@@ -3,7 +3,7 @@ sections, and what is inside them (plain text, HTML/XHTML, RTF, a C-CDA document
 
 Maintained parsers do the reading: the standard library's ``html.parser`` for HTML/XHTML,
 ``striprtf`` for RTF, ``defusedxml`` (the stdlib parser with entity expansion refused) for
-C-CDA XML. A note that cannot be read is a warning for the caller, never an exception.
+C-CDA XML, ``pypdf`` for the text layer of a PDF. A note that cannot be read is a warning for the caller, never an exception.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import io
 import re
 import zlib
 from html.parser import HTMLParser
 from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as SafeET
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
 from striprtf.striprtf import rtf_to_text
 
 _BLOCK = {"p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "ul", "ol"}
@@ -113,6 +116,19 @@ def cda_text(xml: bytes | str) -> str:
     return text
 
 
+def pdf_text(raw: bytes) -> str:
+    """The text layer of a PDF, page after page. Raises ``Unreadable`` for a PDF that does
+    not parse or has no text (a scan: nothing a coder's search can read)."""
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        text = "\n\n".join(page.extract_text() or "" for page in reader.pages[:200])
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError):
+        raise Unreadable("a PDF that does not parse") from None
+    if not text.strip():
+        raise Unreadable("a PDF without a text layer (a scanned image)")
+    return tidy(text)
+
+
 def _cda_block(el: Element) -> str:
     out: list[str] = []
 
@@ -143,6 +159,8 @@ def _kind(mime: str, head: bytes) -> str | None:
         return "rtf"
     if start.startswith(b"<?xml") or b"<clinicaldocument" in head[:4096].lower():
         return "xml"
+    if start.startswith(b"%pdf") or mime == "application/pdf":
+        return "pdf"
     if mime in ("text/plain", "text/markdown"):
         return "text/plain"
     if mime in ("text/html", "application/xhtml+xml"):
@@ -153,7 +171,7 @@ def _kind(mime: str, head: bytes) -> str | None:
         return "xml"
     if start.startswith((b"<!doctype html", b"<html", b"<div", b"<p>", b"<body")):
         return "text/html"
-    if not mime and not start.startswith(b"%pdf") and b"\x00" not in head[:512]:
+    if not mime and b"\x00" not in head[:512]:
         return "text/plain"
     return None
 
@@ -180,10 +198,12 @@ def decode_bytes(raw: bytes, content_type: str) -> str:
         raise Unreadable("note larger than a visit note can be")
     kind = _kind(mime, raw[:4096])
     if kind is None:
-        raise Unreadable("content type that is not text (e.g. PDF or an image)")
+        raise Unreadable("content type that is not text (e.g. an image)")
     charset = m.group(1) if (m := re.search(r"charset=\"?([\w-]+)", params)) else None
     if kind == "xml":
         return cda_text(raw)
+    if kind == "pdf":
+        return pdf_text(raw)
     try:
         text = raw.decode(charset or "utf-8-sig")
     except (UnicodeDecodeError, LookupError):

@@ -3,7 +3,10 @@ Composition sections, several notes in date order; an unreadable note is a warni
 
 import base64
 import gzip
+import io
 from pathlib import Path
+
+from reportlab.pdfgen import canvas
 
 from services.intake.domain.fhir import parse_fhir
 from services.intake.domain.notes import cda_text, narrative_text, rtf_text
@@ -116,13 +119,24 @@ def test_attachment_url_to_a_binary_in_the_bundle_and_outside_it():
     ]
 
 
+def test_a_pdf_note_is_read_from_its_text_layer():
+    buf = io.BytesIO()
+    page = canvas.Canvas(buf)
+    page.drawString(72, 720, "Assessment: ankle sprain.")
+    page.drawString(72, 700, "Plan: brace.")
+    page.save()
+    pdf = document("d", {"contentType": "application/pdf", "data": b64(buf.getvalue())})
+    assert note_of(pdf)[0] == "Assessment: ankle sprain.\nPlan: brace."
+
+
 def test_unreadable_content_is_a_warning_and_the_encounter_goes_on():
     pdf = document("d", {"contentType": "application/pdf", "data": b64(b"%PDF-1.4 ...")})
     note, warnings = note_of(pdf)
     assert note is None
-    assert (
-        warnings[0]["message"]
-        == "no readable documentation: content type that is not text (e.g. PDF or an image)"
+    assert warnings[0]["message"] == "no readable documentation: a PDF that does not parse"
+    png = document("d", {"contentType": "image/png", "data": b64(b"\x89PNG\r\n")})
+    assert note_of(png)[1][0]["message"] == (
+        "no readable documentation: content type that is not text (e.g. an image)"
     )
     broken = document("d", {"contentType": "text/plain", "data": b64(b"\x1f\x8b not really gzip")})
     assert (
