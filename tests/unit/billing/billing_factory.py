@@ -139,4 +139,4 @@ def make_institutional(**kw) -> EncounterCodedPayload:
     return make_coded(**args)
 
 
-from tests.x12check import pyx12_validate  # noqa: E402,F401  (re-exported for the billing tests)
+from tests.x12_support import pyx12_validate  # noqa: E402,F401  (re-exported for the billing tests)
