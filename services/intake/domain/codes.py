@@ -62,7 +62,7 @@ ENCOUNTER_CLASS = Field(
         "PRENC": "AMB",
         "FLD": "AMB",
     },
-    (ACT_CODE_SYSTEM, None, "http://hl7.org/fhir/v3/ActCode"),
+    (ACT_CODE_SYSTEM, None, "http://hl7.org/fhir/v3/ActCode", "urn:oid:2.16.840.1.113883.5.4"),
 )
 V2_CLASS = {"E": "EMER", "I": "IMP", "O": "AMB", "R": "AMB", "P": "AMB", "B": "AMB"}
 CLASS_PLACE_OF_SERVICE = {
@@ -100,7 +100,13 @@ DISCHARGE_STATUS = Field(
             "81 82 83 84 85 86 87 88 89 90 91 92 93 94 95"
         ).split()
     ),
-    (PATIENT_STATUS_SYSTEM, NUBC_DISCHARGE),
+    (
+        PATIENT_STATUS_SYSTEM,
+        NUBC_DISCHARGE,
+        "http://www.nubc.org/patient-discharge",  # US Core 3.x
+        "http://terminology.hl7.org/CodeSystem/v2-0112",  # HL7 v2 table 0112: the same codes
+        "urn:oid:2.16.840.1.113883.12.112",
+    ),
     {
         "home": "01",
         "alt-home": "01",

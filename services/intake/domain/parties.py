@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from services.intake.domain.context import Ctx
 from services.intake.domain.references import Ref, Res, join
-from services.intake.domain.states import usps_state
+from services.intake.domain.states import ZERO_ZIP, usps_state
 from services.intake.domain.systems import (
     EIN_SYSTEM,
     MRN_SYSTEM,
@@ -48,6 +48,8 @@ def address(ctx: Ctx, res: dict, path: str) -> Address | None:
     code = usps_state(state)
     if code is None:
         return read.warn(f"{ap}.state", "expected a US state (USPS code or name)")
+    if code in ZERO_ZIP and postal.isdigit() and len(postal) in (4, 8):
+        postal = "0" + postal  # its leading zero lost to a numeric column
     if not _ZIP.fullmatch(postal):
         return read.warn(f"{ap}.postalCode", "expected a ZIP or ZIP+4 code")
     try:

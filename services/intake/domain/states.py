@@ -229,3 +229,8 @@ def usps_state(text: str) -> str | None:
     """The USPS code for a state code, name or abbreviation ("Mass.", "massachusetts",
     "ma" -> "MA"); None when it names no US state or territory."""
     return _BY_KEY.get(_key(text))
+
+
+# States and territories whose ZIP codes begin with 0: systems that store ZIPs as numbers
+# drop it ("2110" for 02110).
+ZERO_ZIP = frozenset({"CT", "MA", "ME", "NH", "NJ", "PR", "RI", "VT", "VI", "AE"})

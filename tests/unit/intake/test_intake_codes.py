@@ -77,6 +77,13 @@ def test_a_concept_map_csv_maps_discharge_dispositions_and_nubc_codes_are_taken_
         bundle(epic_visit("1", hospitalization=hosp), PATIENT), concept_maps=maps
     ).encounters[0]
     assert pe.encounter.institutional.discharge_status == "62"
+    hosp["dischargeDisposition"] = {
+        "coding": [{"system": "http://www.nubc.org/patient-discharge", "code": "03"}]
+    }
+    pe = parse_fhir(
+        bundle(epic_visit("1", hospitalization=hosp), PATIENT), concept_maps=maps
+    ).encounters[0]
+    assert pe.encounter.institutional.discharge_status == "03"  # US Core 3's NUBC system
     hosp["dischargeDisposition"] = {"coding": [{"system": SNOMED, "code": "306689006"}]}
     pe = parse_fhir(
         bundle(epic_visit("1", hospitalization=hosp), PATIENT), concept_maps=maps
@@ -119,6 +126,19 @@ def test_state_names_and_variants_become_usps_codes(written, code):
     ]
     pe = parse_fhir(bundle(visit(), PATIENT, org, DOC)).encounters[0]
     assert pe.encounter.billing_provider.address.state == code
+
+
+def test_a_zip_that_lost_its_leading_zero_gets_it_back_in_new_england():
+    org = json.loads(json.dumps(ORG))
+    org["resource"]["address"] = [
+        {"line": ["1 Main St"], "city": "Lowell", "state": "MA", "postalCode": "1851"}
+    ]
+    pe = parse_fhir(bundle(visit(), PATIENT, org, DOC)).encounters[0]
+    assert pe.encounter.billing_provider.address.postal_code == "01851"
+    org["resource"]["address"][0]["state"] = "OH"
+    pe = parse_fhir(bundle(visit(), PATIENT, org, DOC)).encounters[0]
+    assert pe.encounter.billing_provider.address is None
+    assert "entry[2].resource.address[0].postalCode" in [w.path for w in pe.warnings]
 
 
 def test_an_unknown_state_is_a_warning_and_a_missing_address():
