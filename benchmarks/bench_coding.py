@@ -16,19 +16,22 @@ The parsed ICD-10-CM code set and the term index are built by the first process 
 needs them and kept under ``$RCM_HOME/cache`` (``caches``: ``cold`` when this run built
 them, ``warm`` when it read them back); services read them at start-up the same way.
 
-`rcm code` on that vignette (issue 17, item 10), 2 cores, measured 2026-12-07 with
-other engineers' test runs on the machine (load average 12-14), 7 interleaved runs
-each, medians (CPU = user + sys, which the load inflates less than wall time):
+`rcm code` on that vignette (issue 17, item 10), 2 cores, measured 2026-12-07 while
+other engineers' test runs loaded the machine (load average 6-9), 7 interleaved runs
+each (CPU = user + sys, which the load inflates less than wall time):
 
-    before (48ebdb1: code set parsed from the wheel's XML, index built, every call)
-        CPU 2.24 s, wall 7.5 s (2.8 s on the idle machine earlier that day)
-    after (8b2e8db: both read from the cache, the code set a category at a time)
-        CPU 0.72 s, wall 2.5 s; of which `rcm --help` alone: CPU 0.35 s, wall 1.25 s
+    before (48ebdb1: the code set parsed from the wheel's XML and the term index built,
+    on every call): CPU median 2.01 s (min 1.88), wall median 3.04 s (min 1.99; 2.8 s
+    on the idle machine earlier that day)
+    after (d5b128d: both mapped from the cache, the code set a category at a time):
+    CPU median 0.57 s (min 0.48), wall median 1.17 s (min 0.49)
+    of which `rcm --help` alone (the command line's own start): CPU 0.34 s, wall 0.39 s
 
-In-process, after: code set 0.015 s, term index 0.03 s, engine import 0.11 s, coding
-the note 0.045 s (was 0.85 s + 0.9 s for the code set and the index). What remains
-is mostly the command line's own imports (rcm.localstack, shared.ops/aiokafka and
-asyncpg for other commands), which every `rcm` call pays.
+In-process CPU, after: code set 0.002 s and term index 0.012 s (were 0.85 s and 0.9 s),
+coding engine import 0.12 s (its regular expressions), the intake mapping 0.04 s,
+coding the note 0.035 s. What remains above 0.5 s is mostly the command line's own
+imports (rcm.localstack, aiokafka via shared.ops and asyncpg for other commands), paid
+by every `rcm` call.
 """
 
 from __future__ import annotations

@@ -37,7 +37,6 @@ import os
 import re
 import sys
 import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -349,6 +348,8 @@ def parse_tabular(xml: bytes, confirmed: set[str] | None = None) -> Tabular:
     allows; ``confirmed`` (a code list or order file's codes), when given, keeps only
     those it lists. Raises ValueError when the XML is not a tabular list.
     """
+    import xml.etree.ElementTree as ET  # only when a code set is built, not read back
+
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as e:
@@ -357,7 +358,7 @@ def parse_tabular(xml: bytes, confirmed: set[str] | None = None) -> Tabular:
         raise ValueError("not an ICD-10-CM tabular list (root element ICD10CM.tabular)")
     cs = Tabular()
 
-    def walk(el: ET.Element, parent: str | None, seven_from: str | None) -> None:
+    def walk(el: Any, parent: str | None, seven_from: str | None) -> None:
         if el.tag == "section":
             name = el.get("id", "")
             if "-" not in name:  # a one-category section (B20) must not hide its code
