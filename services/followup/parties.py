@@ -13,6 +13,7 @@ from decimal import Decimal
 from services.followup.domain.x12_276 import StatusInquiry
 from services.followup.repository import PartyRow
 from shared.events import Encounter, Organization, Person
+from shared.npi import is_valid_npi
 
 
 def account_key(site_id: str, patient_id: str | None, encounter_id: str) -> str:
@@ -51,7 +52,7 @@ def inquiry_for(claim) -> StatusInquiry | None:
     ):
         return None
     provider = Organization.model_validate_json(claim["billing_provider"])
-    if not provider.npi or len(provider.npi) != 10 or not provider.npi.isdigit():
+    if not provider.npi or not is_valid_npi(provider.npi):
         return None
     patient = Person.model_validate_json(claim["patient"])
     subscriber = Person.model_validate_json(claim["subscriber"]) if claim["subscriber"] else None

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from shared.events import Organization, Person
+from shared.npi import is_valid_npi
 from shared.x12 import Interchange, Transaction, amount, clean, x12_date
 
 VERSION = "005010X212"
@@ -45,8 +46,8 @@ def _check(inq: StatusInquiry, n: int) -> None:
     for name in ("payer_id", "payer_name", "member_id"):
         if not getattr(inq, name):
             raise ValueError(f"{where}: {name} is required")
-    if not inq.provider.npi or not inq.provider.npi.isdigit() or len(inq.provider.npi) != 10:
-        raise ValueError(f"{where}: provider.npi must be 10 digits")
+    if not inq.provider.npi or not is_valid_npi(inq.provider.npi):
+        raise ValueError(f"{where}: provider.npi must be 10 digits with a valid check digit")
     if not isinstance(inq.total_charge, Decimal) or inq.total_charge < 0:
         raise ValueError(f"{where}: total_charge must be a non-negative Decimal")
     if inq.service_end_date and inq.service_end_date < inq.service_date:

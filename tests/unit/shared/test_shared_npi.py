@@ -1,6 +1,6 @@
 import pytest
 
-from services.billing.domain.npi import is_valid_npi
+from shared.npi import is_valid_npi
 
 
 @pytest.mark.parametrize("npi", ["1234567893", "1245319599", "1003000126", "2000000002"])

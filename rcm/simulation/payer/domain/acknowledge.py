@@ -11,6 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from shared.npi import is_valid_npi
+
 from .draw import draw, payer_claim_control_number, pick
 from .model import AckDecision, SubmittedClaim
 
@@ -23,18 +25,11 @@ _RANDOM_REJECTIONS = (
     ("A7", "562", "85", "billing provider NPI not on file with the payer"),
     ("A7", "164", "IL", "subscriber contract/member number invalid"),
 )
-_NPI_PREFIX_SUM = 24  # Luhn contribution of the 80840 prefix the NPI standard implies
 
 
 def npi_is_valid(npi: str | None) -> bool:
     """10 digits, leading 1 or 2, Luhn check digit over 80840 + the first 9 digits."""
-    if not npi or len(npi) != 10 or not npi.isdigit() or npi[0] not in "12":
-        return False
-    total = _NPI_PREFIX_SUM
-    for i, ch in enumerate(npi[:9]):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return (10 - total % 10) % 10 == int(npi[9])
+    return bool(npi) and is_valid_npi(npi)
 
 
 def _reject(category: str, code: str, entity: str | None, message: str) -> AckDecision:
