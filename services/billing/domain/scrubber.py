@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from datetime import date
 
 from shared.events import Reason
+from shared.npi import is_valid_npi
 
 from . import codesets, scrub_lines
 from .claim import Claim
 from .ncci import NcciTables, ncci_findings, parse_mue, parse_ncci_ptp
-from .npi import is_valid_npi
 from .payer_rules import PayerRules, load_payer_rules, load_sample_payer_rules
 from .scrub_lines import IsBillable
 
