@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+import hl7
 import hl7.util
 
 from services.intake.domain.hl7v2.message import MessageMeta
@@ -20,11 +21,8 @@ ACK_CODES = ("AA", "AE", "AR", "CA", "CE", "CR")
 _MSA3_MAX = 80  # MSA-3 length in v2.3
 
 
-class _Delimiters:
-    """What ``hl7.util.escape`` reads: the standard delimiters the ACK is written with."""
-
-    esc = "\\"
-    separators = "\r|~^&"
+# A python-hl7 message with the standard delimiters the ACK is written with (for ``escape``).
+_DELIMITERS = hl7.parse("MSH|^~\\&|")
 
 
 def build_ack(
@@ -83,7 +81,7 @@ def build_ack(
 
 
 def _esc(value: str) -> str:
-    return hl7.util.escape(_Delimiters, value) if value else ""
+    return hl7.util.escape(_DELIMITERS, value) if value else ""
 
 
 def _join(parts: list[str]) -> str:

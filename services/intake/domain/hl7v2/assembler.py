@@ -90,10 +90,10 @@ def receive(
     out.site_id = site.site_id if site else (rules.default_site or UNASSIGNED)
     out.visit_key = _key(c, rules, out.site_id)
     if out.visit_key is None and not any(p.is_error for p in problems):
-        wanted = " or ".join("+".join(k) for k in rules.visit_keys)
+        wanted = ", ".join(" with ".join(k) for k in rules.visit_keys)
         problems.append(
             Hl7Problem(
-                f"required: the visit number (or {wanted})",
+                f"required: an identifier of the visit (one of {wanted})",
                 "PV1",
                 19,
                 code=101,

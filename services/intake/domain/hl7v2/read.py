@@ -1,5 +1,6 @@
 """What one message tells about its visit (a ``Contribution``): ADT/BAR give the patient,
-guarantor, coverages and visit; MDM gives a document; DFT gives charges and diagnoses.
+guarantor, coverages and visit; MDM gives a document; DFT gives charges and diagnoses (any
+of them may carry PID, PV1, GT1, IN1 and DG1, which are read wherever they come).
 
 Required segments missing are errors (the ACK is AE); fields present but unusable are
 warnings and the field is left out (a biller supplies it). No message quotes a value.
@@ -28,7 +29,6 @@ from shared.events import Person, SuppliedCode
 
 # ADT events that concern a visit (patient-level ones, A28/A31/A40..., are not used).
 VISIT_EVENTS = frozenset("A01 A02 A03 A04 A05 A06 A07 A08 A11 A12 A13 A38".split())
-NOTE_CONTENT_EVENTS = frozenset("T02 T04 T06 T08 T10".split())
 NOTE_STATUS_EVENTS = frozenset("T01 T03 T05 T07 T09".split())
 NOTE_CANCEL_EVENTS = frozenset({"T11"})
 SIGNED = frozenset({"AU", "LA"})  # TXA-17 (HL7 table 0271): authenticated, legally authenticated
@@ -91,7 +91,6 @@ class VisitIn:
     referring: Practitioner | None = None
     admitting: Practitioner | None = None
     admit_source: str = ""
-    visit_number: str = ""
     discharge_disposition: str = ""
     servicing_facility: str = ""
     admit_day: date | None = None
@@ -137,7 +136,6 @@ class ChargeIn:
     units: Decimal
     diagnoses: list[SuppliedCode]
     performed_by: Practitioner | None
-    ordered_by: Practitioner | None
 
 
 @dataclass
@@ -204,6 +202,13 @@ def read_message(msg: Hl7Message) -> Contribution:
     out.facilities = [f for f in out.facilities if f]
     diagnoses = [(i, s) for i, s in _diagnoses(msg, problems)]
     out.diagnoses = diagnoses
+    gt1 = msg.first("GT1")
+    if gt1 is not None and gt1.get(3):
+        out.guarantor = person_of(
+            gt1, problems, name=3, birth=8, sex=9, address=5, patient_id=gt1.get(2) or None
+        )
+    if msg.first("IN1") is not None:
+        out.coverages = _coverages(msg, problems)
     if out.kind == "registration":
         _registration(msg, out)
     elif out.kind == "note":
@@ -228,7 +233,6 @@ def _visit(pv1: Segment, problems: list[Hl7Problem]) -> VisitIn:
         referring=practitioner_of(pv1, 8),
         admitting=practitioner_of(pv1, 17),
         admit_source=pv1.get(14).upper(),
-        visit_number=pv1.get(19),
         discharge_disposition=pv1.get(36).upper(),
         servicing_facility=pv1.get(39),
         admit_day=read_date(pv1, 44, problems, what="an admit date"),
@@ -243,13 +247,6 @@ def _registration(msg: Hl7Message, out: Contribution) -> None:
     out.cancelled = out.event in ("A11", "A38")
     out.discharge_cancelled = out.event == "A13"
     out.discharged = out.event == "A03" or bool(out.visit and out.visit.discharge_day)
-    gt1 = msg.first("GT1")
-    if gt1 is not None and gt1.get(3):
-        out.guarantor = person_of(
-            gt1, out.problems, name=3, birth=8, sex=9, address=5, patient_id=gt1.get(2) or None
-        )
-    if msg.first("IN1") is not None:
-        out.coverages = _coverages(msg, out.problems)
 
 
 def _coverages(msg: Hl7Message, problems: list[Hl7Problem]) -> list[CoverageIn]:
@@ -473,7 +470,6 @@ def _charges(msg: Hl7Message, out: Contribution) -> None:
                     _dx(c.code, c.system, c.text) for r in ft1.reps(19) for c in coded_of(r)[:1]
                 ],
                 performed_by=practitioner_of(ft1, 20),
-                ordered_by=practitioner_of(ft1, 21),
             )
         )
 

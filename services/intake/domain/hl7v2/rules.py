@@ -81,7 +81,7 @@ class Hl7Rules:
     (PV1-39) to a site id, before the site registry is asked; ``default_site`` is the site
     of messages that name none the registry knows."""
 
-    visit_keys: tuple[tuple[str, ...], ...] = (("PV1-19",), ("PID-3", "PV1-44"))
+    visit_keys: tuple[tuple[str, ...], ...] = (("PV1-19",), ("PID-18",), ("PID-3", "PV1-44"))
     readiness: Readiness = Readiness(PRESETS["clinic"])
     site_readiness: Mapping[str, Readiness] = field(default_factory=dict)
     facilities: Mapping[str, str] = field(default_factory=dict)

@@ -83,12 +83,14 @@ def decimal_of(
 
 
 def name_of(seg: Segment, n: int) -> tuple[str | None, str | None]:
-    """(given, family) of an XPN field: the legal name (XPN.7 = L) when one repeats, else the
-    first. XPN.1 is the family name (its first subcomponent), XPN.2 the given name."""
+    """(given, family) of an XPN field: of the repetitions with both names, the legal one
+    (XPN.7 = L), else the first. XPN.1 is the family name (its first subcomponent), XPN.2
+    the given name."""
     reps = seg.reps(n)
     if not reps:
         return None, None
-    rep = next((r for r in reps if r.get(7).upper() == "L"), reps[0])
+    whole = [r for r in reps if r.get(1, 1) and r.get(2)] or reps
+    rep = next((r for r in whole if r.get(7).upper() == "L"), whole[0])
     return rep.get(2) or None, rep.get(1, 1) or None
 
 
@@ -180,6 +182,8 @@ class Practitioner:
     other_id: str | None
     first_name: str | None
     last_name: str | None
+    segment: str = ""
+    field: int = 0
 
 
 def practitioner_of(seg: Segment, n: int) -> Practitioner | None:
@@ -189,11 +193,15 @@ def practitioner_of(seg: Segment, n: int) -> Practitioner | None:
     typed = [r for r in reps if _is_npi(r)]
     rep = typed[0] if typed else reps[0]
     ident = rep.get(1) or None
+    if not (ident or rep.get(2, 1) or rep.get(3)):
+        return None
     return Practitioner(
         npi=ident if typed else None,
         other_id=None if typed else ident,
         first_name=rep.get(3) or None,
         last_name=rep.get(2, 1) or None,
+        segment=seg.id,
+        field=n,
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.intake.domain.codes import (
     ADMISSION_TYPE,
@@ -166,18 +166,13 @@ class VisitState:
 
 
 def _latest(old, new):
-    """Each field of ``new`` that holds something replaces the one of ``old``."""
-    changes = {}
-    for f in fields(old) if not hasattr(old, "model_fields") else []:
-        value = getattr(new, f.name)
-        if value not in (None, ""):
-            changes[f.name] = value
-    if hasattr(old, "model_fields"):
-        for name in type(old).model_fields:
-            value = getattr(new, name)
-            if value not in (None, "", "U"):
-                changes[name] = value
+    """Each field of ``new`` that holds something replaces the one of ``old`` (an unknown
+    sex, ``U``, holds nothing)."""
+    if isinstance(old, BaseModel):
+        names = list(type(old).model_fields)
+        changes = {n: v for n in names if (v := getattr(new, n)) not in (None, "", "U")}
         return old.model_copy(update=changes)
+    changes = {f.name: v for f in fields(old) if (v := getattr(new, f.name)) not in (None, "")}
     return replace(old, **changes)
 
 
@@ -341,7 +336,9 @@ def _provider(
             ctx.need(f"{name}.npi")
         return None
     if not npi_is_valid(npi):
-        warnings.append(Hl7Problem(f"{name}: NPI fails the check digit", severity="W"))
+        warnings.append(
+            Hl7Problem("NPI fails the check digit", who.segment, who.field, severity="W")
+        )
         if needed:
             ctx.need(f"{name}.npi")
     first = known.first_name if known else who.first_name
