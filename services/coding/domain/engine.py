@@ -378,6 +378,8 @@ def _reconcile_px(enc: Encounter, pxs: list[Px], has_note: bool):
         if s.system not in ("cpt", "hcpcs", "unknown"):
             continue
         if system is None:
+            if s.system == "unknown":
+                continue  # a procedure's text or a local code: the coder sees it, it bills nothing
             edits.append(
                 edit(
                     "PX_INVALID",

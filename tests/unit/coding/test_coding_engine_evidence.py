@@ -84,3 +84,17 @@ def test_unrecognised_and_icd9_codings_are_evidence_too():
 def test_icd10cm_codes_from_the_ehr_are_still_validated():
     r = code(BRONCHITIS_NOTE, SuppliedCode(system="icd10cm", code="E11.99"))
     assert [e.severity for e in r.edits if e.code == "DX_INVALID"] == ["blocking"]
+
+
+def test_an_uncoded_procedure_text_is_not_flagged_as_an_invalid_cpt_code():
+    enc = make_enc(
+        BRONCHITIS_NOTE,
+        procedures=[
+            SuppliedCode(system="unknown", code="Spirometry with bronchodilator"),
+            SuppliedCode(system="snomed", code="127783003", display="Spirometry (procedure)"),
+            SuppliedCode(system="unknown", code="94010"),  # a CPT code without its system
+        ],
+    )
+    r = engine.code_encounter(enc)
+    assert "PX_INVALID" not in edit_codes(r)
+    assert "94010" in [p.code for p in r.procedures]
