@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from shared.npi import is_valid_npi as npi_is_valid  # one NPI rule for every service
+
+__all__ = ["npi_is_valid"]
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 EIN_SYSTEM = "urn:oid:2.16.840.1.113883.4.4"
@@ -56,15 +58,3 @@ EVIDENCE_CODE_SYSTEMS = {s: "snomed" for s in SNOMED_SYSTEMS} | {
 X12_FILING_INDICATORS = frozenset(
     "11 12 13 14 15 16 17 AM BL CH CI DS FI HM LM MA MB MC OF TV VA WC ZZ".split()
 )
-
-
-@lru_cache(maxsize=4096)
-def npi_is_valid(npi: str) -> bool:
-    """Ten digits whose last is the Luhn check digit over ``80840`` + the first nine."""
-    if len(npi) != 10 or not npi.isdigit():
-        return False
-    total = 0
-    for i, ch in enumerate(reversed("80840" + npi[:9])):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return (10 - total % 10) % 10 == int(npi[9])
