@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-component test-integration test-e2e lint stack-up stack-down bench clean
+.PHONY: install demo test test-unit test-component test-integration test-e2e lint deploy-check stack-up stack-down bench clean
 
 $(STAMP): pyproject.toml constraints.txt deploy/local/pom.xml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
@@ -41,6 +41,30 @@ lint: install
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/lint-imports
 	$(BIN)/vulture
+
+# Deployment artefacts, checked statically (no Docker engine or cluster here): the compose file
+# against the compose-spec schema; the Helm chart linted, rendered and every manifest validated by
+# kubeconform against the schemas in deploy/schemas (docs/deploy.md). Helm and kubeconform are
+# built once from the Go module proxy into $(RCM_HOME)/bin, named by version.
+TOOLS_BIN          := $(or $(RCM_HOME),$(HOME)/.cache/rcm)/bin
+HELM_VERSION       := v4.3.2
+KUBECONFORM_VERSION := v0.8.0
+HELM               := $(TOOLS_BIN)/helm-$(HELM_VERSION)
+KUBECONFORM        := $(TOOLS_BIN)/kubeconform-$(KUBECONFORM_VERSION)
+GO                 ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
+
+$(HELM):
+	@mkdir -p $(TOOLS_BIN) && tmp=$$(mktemp -d) && \
+	  GOBIN=$$tmp GOFLAGS=-buildvcs=false $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION) && \
+	  mv $$tmp/helm $@ && rmdir $$tmp
+
+$(KUBECONFORM):
+	@mkdir -p $(TOOLS_BIN) && tmp=$$(mktemp -d) && \
+	  GOBIN=$$tmp GOFLAGS=-buildvcs=false $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION) && \
+	  mv $$tmp/kubeconform $@ && rmdir $$tmp
+
+deploy-check: install $(HELM) $(KUBECONFORM)
+	$(BIN)/python deploy/check.py --helm $(HELM) --kubeconform $(KUBECONFORM)
 
 stack-up: install
 	$(BIN)/rcm stack up
