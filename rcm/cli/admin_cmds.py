@@ -103,13 +103,20 @@ def cmd_codesets(args) -> int:
 
 
 def _list_icd10cm() -> int:
+    """Each ICD-10-CM release and the dates of service it answers for (see icd10cm.release_for)."""
+    from datetime import date, timedelta
+
     from shared import icd10cm
 
-    for r in icd10cm.releases():
+    releases = icd10cm.releases()
+    for r in releases:
+        same_year = [o for o in releases if o.fiscal_year == r.fiscal_year]
+        first = same_year[0] == r
+        later = [o.effective_from for o in same_year if o.effective_from > r.effective_from]
+        start = date(r.fiscal_year - 1, 10, 1) if first else r.effective_from
+        end = later[0] - timedelta(days=1) if later else r.fiscal_year_end
         origin = "bundled" if r.version == icd10cm.VERSION else "loaded"
-        print(
-            f"icd10cm {r.version}\tfiscal year {r.fiscal_year}\tfrom {r.effective_from}\t{origin}"
-        )
+        print(f"icd10cm {r.version}\tdates of service {start} to {end}\t{origin}")
     return 0
 
 

@@ -34,7 +34,8 @@ def test_load_offline_then_list_then_code_a_visit_of_that_year(home, capsys):
     assert main(["codesets", "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in listed] == ["icd10cm 2021", "icd10cm 2026-04"]
-    assert listed[0].endswith("loaded") and listed[1].endswith("bundled")
+    assert listed[0].split("\t")[1:] == ["dates of service 2020-10-01 to 2021-09-30", "loaded"]
+    assert listed[1].split("\t")[1:] == ["dates of service 2025-10-01 to 2026-09-30", "bundled"]
 
     # a sprain seen in March 2021 is coded against the release just loaded
     visit = make_enc(SPRAIN, service_date=date(2021, 3, 8))
