@@ -231,3 +231,25 @@ def test_chart_sets_only_settings_rcm_reads(default, all_features):
         extra_env = {"RCM_CONSUMER_MAX_RECORDS", "RCM_CODING_AUTO_THRESHOLD"}  # all-features' own
         assert names - known == set(), sorted(names - known)
         assert extra_env <= known
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("servces.coding.enabled=false", "additional properties 'servces' not allowed"),
+        ("kafka.topics.replicas=0", "/kafka/topics/replicas"),
+        ("auth.oidc.issuer=http://login.example.org", "/auth/oidc/issuer"),
+    ],
+)
+def test_values_schema_refuses_misspelt_and_unsafe_values(setting, message):
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        render("--set", setting)
+    assert message in failed.value.stderr
+
+
+def test_loaded_code_sets_and_reference_files_are_mounted_read_only(all_features):
+    for deployment in by_kind(all_features, "Deployment").values():
+        container = _pod(deployment)["containers"][0]
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["codesets"]["mountPath"] == "/var/lib/rcm/codesets"  # RCM_HOME/codesets
+        assert mounts["codesets"]["readOnly"] and mounts["reference"]["readOnly"]

@@ -158,6 +158,17 @@ capabilities:
     secretName: {{ include "rcm.databaseCaSecretName" . }}
     defaultMode: 0440
 {{- end }}
+{{- with .Values.referenceData.existingClaim }}
+- name: codesets
+  persistentVolumeClaim:
+    claimName: {{ . }}
+    readOnly: true
+{{- end }}
+{{- with .Values.referenceData.configMap }}
+- name: reference
+  configMap:
+    name: {{ . }}
+{{- end }}
 {{- if .Values.auth.revocationSecret }}
 - name: token-revocations
   secret:
@@ -184,6 +195,16 @@ capabilities:
 {{- if .Values.database.tls.verify }}
 - name: tls-postgres
   mountPath: /etc/rcm/tls/postgres
+  readOnly: true
+{{- end }}
+{{- if .Values.referenceData.existingClaim }}
+- name: codesets
+  mountPath: /var/lib/rcm/codesets
+  readOnly: true
+{{- end }}
+{{- if .Values.referenceData.configMap }}
+- name: reference
+  mountPath: /etc/rcm/reference
   readOnly: true
 {{- end }}
 {{- if .Values.auth.revocationSecret }}
