@@ -113,6 +113,7 @@ class CoverageIn:
     insured: Person | None
     member_id: str | None
     plan_type: str
+    authorization: str | None = None  # IN1-14.1 prior authorization number
 
 
 @dataclass
@@ -291,6 +292,7 @@ def _coverages(msg: Hl7Message, problems: list[Hl7Problem]) -> list[CoverageIn]:
                 insured=insured if (insured.first_name or insured.last_name) else None,
                 member_id=member,
                 plan_type=plan_type,
+                authorization=in1.get(14) or None,
             )
         )
     return out

@@ -238,7 +238,7 @@ def assemble(
             guarantor, charges, referring, admitting, state.cancelled,
         )  # fmt: skip
     enc_class = _class(v, concept_maps, warnings)
-    found = _coverages(state, registry, warnings)
+    found, authorization = _coverages(state, registry, warnings)
     performer = next(
         (c.performed_by for c in charges if c.performed_by and c.performed_by.npi), None
     )
@@ -262,6 +262,7 @@ def assemble(
         note="\n\n".join(n.text for n in notes if n.text) or None,
         diagnoses=_diagnoses(state.diagnoses),
         procedures=procedures,
+        prior_authorization=authorization,
         institutional=_institutional(v, enc_class, service_date, attending, concept_maps, warnings),
     )
     try:
@@ -437,7 +438,9 @@ def _procedures(charges: list[ChargeIn]) -> list[SuppliedCode]:
 # --------------------------------------------------------------------------- coverages
 
 
-def _coverages(state: VisitState, registry: Registry | None, warnings: list[Hl7Problem]) -> Found:
+def _coverages(
+    state: VisitState, registry: Registry | None, warnings: list[Hl7Problem]
+) -> tuple[Found, str | None]:
     """Coverages in coordination-of-benefits order: IN1-22 priorities first, the others in
     IN1 order (IN1-1, else segment order) in the free places; at most three; self-pay is
     recognised and never becomes a payer."""
@@ -478,13 +481,14 @@ def _coverages(state: VisitState, registry: Registry | None, warnings: list[Hl7P
                 continue
             placed.append((p, i))
     placed.sort()
-    out, id_unknown, sub_unknown = [], False, False
+    out, id_unknown, sub_unknown, authorization = [], False, False, None
     for seq, (_, i) in enumerate(placed, 1):
-        _, values, known, subscriber_unknown = read[i]
+        c, values, known, subscriber_unknown = read[i]
         if seq == 1:
             id_unknown, sub_unknown = not known, subscriber_unknown
+            authorization = c.authorization
         out.append(Coverage(**values, sequence=_SEQUENCES[seq]))
-    return Found(out, self_pay, id_unknown, sub_unknown)
+    return Found(out, self_pay, id_unknown, sub_unknown), authorization
 
 
 def _coverage(
