@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml constraints.txt deploy/local/pom.xml
 	@touch $(STAMP)
 
 install: $(STAMP)
+	@# Browser tests (tests/e2e/test_workbench*.py) drive Debian's chromium through Playwright.
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
 
 demo: install
 	$(BIN)/rcm demo

@@ -19,6 +19,7 @@ SERVICE_MODULES = {
     "billing": "services.billing.app",
     "payments": "services.payments.app",
     "followup": "services.followup.app",
+    "workbench": "services.workbench.app",
     "payer_sim": "rcm.simulation.payer.app",
 }
 SERVICES = tuple(SERVICE_MODULES)

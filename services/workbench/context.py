@@ -1,0 +1,61 @@
+"""What the workbench's pages need, built once per process (``build``) and passed to ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from services.workbench.oidc import OidcClient
+from services.workbench.sessions import MemorySessions, SessionStore
+from services.workbench.settings import WorkbenchSettings
+from services.workbench.upstream import SERVICES, Upstream
+from shared.auth import Authenticator, DevSigner
+
+
+@dataclass
+class WorkbenchContext:
+    settings: WorkbenchSettings
+    sessions: SessionStore
+    upstream: Upstream
+    verifier: Authenticator  # the services' own check of an access token
+    oidc: OidcClient | None  # sign-in through the identity provider
+    dev_signer: DevSigner | None  # the development sign-in page's token signer
+    http: httpx.AsyncClient
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+def build(
+    settings: WorkbenchSettings,
+    sessions: SessionStore | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> WorkbenchContext:
+    """The context for ``settings``; ``transport`` carries every outgoing request (tests give
+    one that plays the other services at the HTTP boundary)."""
+    wb = settings.workbench
+    http = httpx.AsyncClient(
+        timeout=wb.upstream_timeout_seconds,
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        follow_redirects=False,
+        transport=transport,
+    )
+    urls = {s: getattr(wb, f"{s}_url") for s in SERVICES}
+    oidc = None
+    signer = None
+    if settings.sign_in_mode == "oidc":
+        oidc = OidcClient(
+            settings.oidc_issuer, wb.client_id, wb.client_secret or "", wb.scopes, http
+        )
+    else:
+        signer = DevSigner.build(settings.auth, settings.runtime)
+    return WorkbenchContext(
+        settings=settings,
+        sessions=sessions or MemorySessions(),
+        upstream=Upstream(urls, http),
+        verifier=Authenticator.build(settings.auth, settings.runtime),
+        oidc=oidc,
+        dev_signer=signer,
+        http=http,
+    )
