@@ -42,6 +42,7 @@ from services.intake.domain.hl7v2.read import (
 from services.intake.domain.hl7v2.rules import Readiness
 from services.intake.domain.hl7v2.values import Practitioner
 from services.intake.domain.mapping import _missing, visit_hint
+from services.intake.domain.parties import UNASSIGNED_SITE
 from services.intake.domain.problems import Sink
 from services.intake.domain.reader import Reader
 from services.intake.domain.references import Index
@@ -91,6 +92,7 @@ _RELATIONSHIP = {
     "3": "child",
     "19": "child",
 }
+UNASSIGNED = UNASSIGNED_SITE  # the site of a visit whose facility no setting or registry names
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,38}")
 _SEQUENCES = {1: "primary", 2: "secondary", 3: "tertiary"}
 
@@ -281,9 +283,6 @@ def assemble(
         state.key, state.site_id, encounter, awaiting, warnings, ctx.missing,
         guarantor, charges, referring, admitting, state.cancelled,
     )  # fmt: skip
-
-
-UNASSIGNED = "unassigned"
 
 
 def _encounter_id(key: str) -> str:
