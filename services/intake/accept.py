@@ -8,22 +8,22 @@ another site's encounter id is a conflict (nothing happens).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import asyncpg
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 
 from services.intake import repository as repo
 from services.intake.mapping import MappedEncounter, plain
 from shared.events import Encounter, EncounterDocumented
 from shared.messaging import Emitter
-from shared.telemetry import current_traceparent, tracer
+from shared.telemetry import context_from_traceparent, current_traceparent, tracer
 
 Status = Literal["accepted", "duplicate", "conflict"]
 
@@ -63,13 +63,14 @@ async def accept(
     emitter: Emitter,
     *,
     source: str,
-    own_traces: bool = False,
+    parents: Sequence[str | None] | None = None,
 ) -> list[Outcome]:
     """Record and emit ``mapped`` (in order) within the caller's transaction; one outcome each.
 
-    ``own_traces``: each new version starts a trace of its own (a bulk import, a bundle of many
-    encounters) instead of continuing the caller's. The caller flushes ``emitter``.
+    ``parents[i]`` is the traceparent the i-th encounter's trace continues (a request's); None,
+    or no ``parents`` at all, starts a trace of its own. The caller flushes ``emitter``.
     """
+    parents = list(parents) if parents is not None else [None] * len(mapped)
     outcomes: list[Outcome | None] = [None] * len(mapped)
     pending = list(enumerate(mapped))
     while pending:  # an encounter id twice in one call: its versions are recorded in turn
@@ -78,12 +79,12 @@ async def accept(
         for i, m in pending:
             (later if m.encounter.encounter_id in seen else now).append((i, m))
             seen.add(m.encounter.encounter_id)
-        await _accept_round(conn, now, outcomes, emitter, source, own_traces)
+        await _accept_round(conn, now, parents, outcomes, emitter, source)
         pending = later
     return outcomes  # type: ignore[return-value]
 
 
-async def _accept_round(conn, items, outcomes, emitter, source, own_traces) -> None:
+async def _accept_round(conn, items, parents, outcomes, emitter, source) -> None:
     received = [
         repo.Received(
             m.encounter.encounter_id, m.encounter.site_id, content_hash(m.encounter), uuid.uuid4()
@@ -108,8 +109,7 @@ async def _accept_round(conn, items, outcomes, emitter, source, own_traces) -> N
         )
         span = t.start_span(
             "intake accept",
-            context=otel_context.Context() if own_traces else None,
-            links=_link_to_current() if own_traces else None,
+            context=context_from_traceparent(parents[i]),
             attributes={
                 "rcm.encounter_id": enc.encounter_id,
                 "rcm.site_id": enc.site_id,
@@ -144,6 +144,74 @@ async def _accept_round(conn, items, outcomes, emitter, source, own_traces) -> N
     await repo.insert_documents(conn, documents)
 
 
-def _link_to_current() -> list[trace.Link] | None:
-    ctx = trace.get_current_span().get_span_context()
-    return [trace.Link(ctx)] if ctx.is_valid else None
+class AcceptQueue:
+    """Encounters of concurrent requests accepted together: everything waiting goes into one
+    transaction (one commit), so a burst of requests costs a few transactions, not one each.
+
+    ``accept`` returns once the caller's encounters are committed (durable: the sender may
+    stop retrying); ``run`` is the one loop that applies them.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, on_emitted: Callable[[], None], *, source: str, most: int = 500
+    ):
+        self.pool = pool
+        self.on_emitted = on_emitted
+        self.source = source
+        self.most = most  # encounters per transaction (a bigger request goes alone)
+        self._waiting: deque[tuple[list, list, asyncio.Future]] = deque()
+        self._wake = asyncio.Event()
+
+    async def accept(
+        self, mapped: Sequence[MappedEncounter], parents: Sequence[str | None]
+    ) -> list[Outcome]:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((list(mapped), list(parents), done))
+        self._wake.set()
+        return await done
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                if not self._waiting:
+                    self._wake.clear()
+                    if not self._waiting:  # nothing came between the look and the clear
+                        try:
+                            await asyncio.wait_for(self._wake.wait(), 1.0)
+                        except TimeoutError:
+                            pass
+                    continue
+                await self._apply(self._take())
+        finally:
+            while self._waiting:
+                self._waiting.popleft()[2].cancel()
+
+    def _take(self) -> list[tuple[list, list, asyncio.Future]]:
+        taken, n = [], 0
+        while self._waiting and (not taken or n + len(self._waiting[0][0]) <= self.most):
+            item = self._waiting.popleft()
+            if not item[2].cancelled():  # its request went away
+                taken.append(item)
+                n += len(item[0])
+        return taken
+
+    async def _apply(self, taken) -> None:
+        mapped = [m for item in taken for m in item[0]]
+        parents = [p for item in taken for p in item[1]]
+        emitter = Emitter(repo.S)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                outcomes = await accept(conn, mapped, emitter, source=self.source, parents=parents)
+                emitted = await emitter.flush(conn)
+        except Exception as e:  # every waiting request fails with it (500, or 503 when away)
+            for _, _, done in taken:
+                if not done.done():
+                    done.set_exception(e)
+            return
+        if emitted:
+            self.on_emitted()
+        start = 0
+        for items, _, done in taken:
+            if not done.done():
+                done.set_result(outcomes[start : start + len(items)])
+            start += len(items)

@@ -19,13 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.intake import repository as repo
-from services.intake.accept import Outcome, accept
+from services.intake.accept import Outcome
 from services.intake.mapping import Mapped, parse
 from services.intake.masterdata import PayerBody, SiteBody, payer_json, site_json
 from shared.auth import Principal, principal_dependency
 from shared.http import TELEMETRY, add_health, harden
-from shared.messaging import Emitter
 from shared.service import Runtime
+from shared.telemetry import current_traceparent
 
 READERS = frozenset({"coder", "biller", "supervisor", "service"})
 EDITORS = frozenset({"supervisor", "service"})
@@ -80,8 +80,7 @@ def encounters_router(rt: Runtime) -> APIRouter:
     async def post_encounters(request: Request):
         """Map, version and emit each encounter of the body; 422 when none can be an encounter."""
         body = await request.body()
-        async with rt.pool.acquire() as conn:
-            registry = await rt.context.registry.get(conn)
+        registry = await rt.context.registry.get(rt.pool)
         codes = rt.context.codes
         if len(body) > MAP_IN_THREAD_BYTES:
             mapped = await asyncio.to_thread(parse, body, registry=registry, codes=codes)
@@ -90,18 +89,10 @@ def encounters_router(rt: Runtime) -> APIRouter:
         if not mapped.encounters:
             problems = mapped.problems or [{"path": "$", "message": "expected an encounter"}]
             return JSONResponse(status_code=422, content={"detail": problems})
-        emitter = Emitter(repo.S)
-        async with rt.pool.acquire() as conn, conn.transaction():
-            outcomes = await accept(
-                conn,
-                mapped.encounters,
-                emitter,
-                source="http",
-                own_traces=len(mapped.encounters) > 1,
-            )
-            emitted = await emitter.flush(conn)
-        if emitted:
-            rt.relay.notify()
+        # One encounter continues the request's trace; several get a trace each.
+        one = len(mapped.encounters) == 1
+        parents = [current_traceparent()] if one else [None] * len(mapped.encounters)
+        outcomes = await rt.context.acceptor.accept(mapped.encounters, parents)
         return _response(outcomes, mapped)
 
     @router.get("/encounters/{encounter_id}/versions")
@@ -197,7 +188,9 @@ def sites_router(rt: Runtime) -> APIRouter:
         async with rt.pool.acquire() as conn, conn.transaction():
             await repo.upsert_sites(conn, [site])
             await repo.replace_site_providers(conn, site_id, providers)
-            return (await _sites(conn, [site_id]))[0]
+            stored = (await _sites(conn, [site_id]))[0]
+        rt.context.registry.invalidate()
+        return stored
 
     return router
 
@@ -227,6 +220,7 @@ def payers_router(rt: Runtime) -> APIRouter:
         payer = body.to_domain(payer_id)
         async with rt.pool.acquire() as conn, conn.transaction():
             await repo.upsert_payers(conn, [payer])
+        rt.context.registry.invalidate()
         return payer_json(payer)
 
     return router

@@ -7,6 +7,7 @@ Intake consumes no topic: what it receives is versioned in its schema and emitte
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.intake.accept import AcceptQueue
 from services.intake.api import create_app
 from services.intake.domain.problems import IntakeError
 from services.intake.mapping import Codes, load_codes
@@ -20,6 +21,7 @@ from shared.settings import ConfigurationError
 class IntakeContext:
     registry: RegistryCache  # sites and payers the mapping fills missing data from
     codes: Codes  # concept maps and the SNOMED CT map
+    acceptor: AcceptQueue  # concurrent requests' encounters, one transaction for all waiting
 
 
 async def build_context(rt: Runtime) -> IntakeContext:
@@ -35,7 +37,16 @@ async def build_context(rt: Runtime) -> IntakeContext:
             f"intake code files: {first['path']}: {first['message']}"
             f" ({len(e.errors)} problem(s); RCM_INTAKE_CONCEPT_MAPS / RCM_INTAKE_SNOMED_MAP)"
         ) from e
-    return IntakeContext(registry=RegistryCache(), codes=codes)
+    return IntakeContext(
+        registry=RegistryCache(),
+        codes=codes,
+        acceptor=AcceptQueue(rt.pool, rt.relay.notify, source="http"),
+    )
+
+
+async def accept_loop(rt: Runtime) -> None:
+    """Applies what the HTTP API receives, a transaction per batch of waiting requests."""
+    await rt.context.acceptor.run(rt.stop)
 
 
 def spec() -> ServiceSpec:
@@ -46,4 +57,5 @@ def spec() -> ServiceSpec:
         settings=IntakeSettings,
         api=create_app,
         build_context=build_context,
+        loops=[accept_loop],
     )

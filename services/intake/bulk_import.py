@@ -225,7 +225,7 @@ async def accept_batch(
     """Version, store and emit one batch in one transaction; the number of events emitted."""
     emitter = Emitter(repo.S)
     async with conn.transaction():
-        outcomes = await accept(conn, batch, emitter, source="import", own_traces=True)
+        outcomes = await accept(conn, batch, emitter, source="import")
         emitted = await emitter.flush(conn)
     summary.count(o.as_json() for o in outcomes)
     return emitted

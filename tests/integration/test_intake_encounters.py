@@ -3,6 +3,7 @@ version emitted again, several encounters in one bundle, 422 naming every proble
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import uuid
@@ -189,3 +190,27 @@ async def test_a_whole_patient_bundle_is_one_response_per_encounter(pipeline):
         assert again.status_code == 200
         assert {o["status"] for o in again.json()["encounters"]} == {"duplicate"}
     await _emitted(pipeline, [o["event_id"] for o in fresh])
+
+
+async def test_concurrent_sends_of_one_encounter_make_one_version(pipeline):
+    """An EHR retrying in parallel (or two feeds sending the same visit): one version stored and
+    emitted, every other request answered duplicate; distinct encounters all go in."""
+    eid = f"QA-race-{uuid.uuid4().hex[:8]}"
+    body = _native("qa-race", eid)
+    others = [_native("qa-race", f"{eid}-{i}") for i in range(10)]
+    async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=60) as client:
+        answers = await asyncio.gather(
+            *(client.post("/encounters", json=b) for b in [body] * 12 + others)
+        )
+    same = [r.json() for r in answers[:12]]
+    assert sorted(a["status"] for a in same) == ["accepted"] + ["duplicate"] * 11
+    assert {a["document_version"] for a in same} == {1}
+    assert all(r.status_code == 202 for r in answers[12:])
+    assert (
+        await fetchval(
+            pipeline.dsn,
+            "SELECT count(*) FROM intake.encounter_document WHERE encounter_id = $1",
+            eid,
+        )
+        == 1
+    )
