@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -85,11 +86,10 @@ async def accept(
 
 
 async def _accept_round(conn, items, parents, outcomes, emitter, source) -> None:
+    ids = _event_ids(len(items))
     received = [
-        repo.Received(
-            m.encounter.encounter_id, m.encounter.site_id, content_hash(m.encounter), uuid.uuid4()
-        )
-        for _, m in items
+        repo.Received(m.encounter.encounter_id, m.encounter.site_id, content_hash(m.encounter), eid)
+        for (_, m), eid in zip(items, ids, strict=True)
     ]
     recorded = await repo.record_versions(conn, received)
     documents = []
@@ -142,6 +142,12 @@ async def _accept_round(conn, items, parents, outcomes, emitter, source) -> None
             list(m.missing),
         )
     await repo.insert_documents(conn, documents)
+
+
+def _event_ids(n: int) -> list[uuid.UUID]:
+    """n random (version 4) UUIDs from one read of the system's randomness, not one each."""
+    raw = os.urandom(16 * n)
+    return [uuid.UUID(bytes=raw[i : i + 16], version=4) for i in range(0, 16 * n, 16)]
 
 
 class AcceptQueue:

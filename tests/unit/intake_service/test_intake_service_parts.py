@@ -219,3 +219,11 @@ def test_the_import_summary():
     )
     assert out["missing"] == {"payer_id": 1, "npi": 1} and out["warnings"] == 1
     assert out["problems"] == {"expected a date of service": 30} and len(out["examples"]) == 25
+
+
+def test_event_ids_are_distinct_random_uuids():
+    from services.intake.accept import _event_ids
+
+    ids = _event_ids(500)
+    assert len(set(ids)) == 500 and {i.version for i in ids} == {4}
+    assert _event_ids(0) == []
