@@ -175,9 +175,8 @@ def conditional(ref: str) -> tuple[str, str, str] | None:
 
 def references_in(raw: str) -> list[str]:
     """Every reference string in a resource's JSON text (contained ones too), and Binary URLs."""
-    found = [json.loads(f'"{m}"') for m in _REFERENCE.findall(raw)]
-    found += [json.loads(f'"{m}"') for m in _BINARY_URL.findall(raw)]
-    return found
+    found = _REFERENCE.findall(raw) + _BINARY_URL.findall(raw)
+    return [json.loads(f'"{m}"') if "\\" in m else m for m in found]
 
 
 def assemble(resources: Iterable[tuple[str, str]]) -> str:
