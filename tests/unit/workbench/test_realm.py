@@ -18,8 +18,12 @@ def test_realm_users_are_the_demo_users():
     }
     assert users == {u.username: ([u.role], u.sites) for u in DEMO_USERS}
     for u in realm["users"]:
-        assert u["credentials"] == [{"type": "password", "value": DEMO_PASSWORD, "temporary": False}]
-        assert u["emailVerified"] and u["firstName"] and u["lastName"]  # no profile page at first sign-in
+        assert u["credentials"] == [
+            {"type": "password", "value": DEMO_PASSWORD, "temporary": False}
+        ]
+        assert (
+            u["emailVerified"] and u["firstName"] and u["lastName"]
+        )  # no profile page at first sign-in
 
 
 def test_realm_roles_and_the_workbench_client():
