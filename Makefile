@@ -58,12 +58,12 @@ GO                 ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/
 
 $(HELM):
 	@mkdir -p $(TOOLS_BIN) && tmp=$$(mktemp -d) && \
-	  GOBIN=$$tmp GOFLAGS=-buildvcs=false $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION) && \
+	  GOBIN=$$tmp GOFLAGS=-buildvcs=false $(GO) install -ldflags='-s -w' helm.sh/helm/v4/cmd/helm@$(HELM_VERSION) && \
 	  mv $$tmp/helm $@ && rmdir $$tmp
 
 $(KUBECONFORM):
 	@mkdir -p $(TOOLS_BIN) && tmp=$$(mktemp -d) && \
-	  GOBIN=$$tmp GOFLAGS=-buildvcs=false $(GO) install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION) && \
+	  GOBIN=$$tmp GOFLAGS=-buildvcs=false $(GO) install -ldflags='-s -w' github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION) && \
 	  mv $$tmp/kubeconform $@ && rmdir $$tmp
 
 deploy-check: install $(HELM) $(KUBECONFORM)

@@ -17,9 +17,6 @@ CHART = DEPLOY / "helm" / "rcm"
 sys.path.insert(0, str(DEPLOY))
 import check  # noqa: E402  (deploy/check.py: the CI driver these tests share code with)
 
-# Services being built beside this work; deployed by the artefacts before their package exists.
-UPCOMING = {"workbench"}
-
 # Environment the artefacts set that no settings class reads yet: each one is a change asked of
 # shared/ (or of a service being written), listed in docs/deploy.md; delete a name here once a
 # settings class reads it. Any other name the artefacts set must be read by a settings class, so a
@@ -34,14 +31,6 @@ PROPOSED = {
     "RCM_KAFKA_SASL_PASSWORD",
     "RCM_HTTP_TLS_CERT_FILE",
     "RCM_HTTP_TLS_KEY_FILE",
-    "RCM_WORKBENCH_INTAKE_URL",  # the workbench's settings (issue 19)
-    "RCM_WORKBENCH_CODING_URL",
-    "RCM_WORKBENCH_BILLING_URL",
-    "RCM_WORKBENCH_PAYMENTS_URL",
-    "RCM_WORKBENCH_FOLLOWUP_URL",
-    "RCM_WORKBENCH_PUBLIC_URL",
-    "RCM_WORKBENCH_OIDC_CLIENT_ID",
-    "RCM_WORKBENCH_OIDC_CLIENT_SECRET",
 }
 # Read by libraries, not by rcm's settings: httpx's trust store; the chart's intermediate variable
 # that DATABASE_URL is composed from (Kubernetes $(VAR) expansion).
@@ -49,9 +38,8 @@ LIBRARY_ENV = {"SSL_CERT_FILE", "RCM_DATABASE_URI"}
 
 
 def deployable_services() -> list[str]:
-    """services/<name>/ packages (each is `rcm serve NAME`) plus the ones being built now."""
-    found = {p.name for p in (ROOT / "services").iterdir() if (p / "__init__.py").is_file()}
-    return sorted(found | UPCOMING)
+    """services/<name>/ packages: each is `rcm serve NAME`."""
+    return sorted(p.name for p in (ROOT / "services").iterdir() if (p / "__init__.py").is_file())
 
 
 def _env_names(cls: type[BaseSettings]) -> set[str]:
@@ -72,8 +60,6 @@ def settings_env_names() -> set[str]:
 
     names: set[str] = set()
     for service in deployable_services():
-        if service in UPCOMING:
-            continue
         module = importlib.import_module(f"services.{service}.settings")
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseSettings):

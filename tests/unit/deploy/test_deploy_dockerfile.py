@@ -5,6 +5,7 @@ against real HTTP servers."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import sys
 import threading
 
 import pytest
-from deploy_support import DEPLOY, PROPOSED, settings_env_names
+from deploy_support import DEPLOY, PROPOSED, ROOT, settings_env_names
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 
@@ -105,3 +106,26 @@ def test_healthcheck_fails_when_nothing_listens():
         [sys.executable, *command[1:]], env=env, capture_output=True, timeout=30
     )
     assert result.returncode != 0
+
+
+def _unpackaged_files() -> list[str]:
+    """Files of the packages the image installs (`pip install .`, not editable) that the wheel
+    leaves out: setuptools keeps a non-Python file only when its name matches package-data
+    (every folder under shared/, services/ and rcm/ is a package, namespace or not)."""
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["*"]
+    missing = []
+    for top in ("shared", "services", "rcm"):
+        for path in sorted((ROOT / top).rglob("*")):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            if not any(fnmatch.fnmatch(path.name, p) for p in patterns):
+                missing.append(str(path.relative_to(ROOT)))
+    return missing
+
+
+def test_the_image_gets_every_data_file_of_the_packages():
+    assert _unpackaged_files() == []
