@@ -83,7 +83,7 @@ class Metrics:
                 self.snapshot["consumer_lag"], {"group": f"rcm-{self.snapshot.get('service', '')}"}
             )
 
-    def serve(self, port: int, service: str) -> None:
+    def serve(self, port: int, service: str, host: str = "127.0.0.1") -> None:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.resources import Resource
@@ -98,7 +98,7 @@ class Metrics:
         )
         self._meter = None
         self._m()
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr=host)
 
 
 METRICS = Metrics()

@@ -50,6 +50,8 @@ class TelemetrySettings(BaseSettings):
 
     otel_exporter_otlp_endpoint: str | None = None
     rcm_metrics_port: int | None = None  # Prometheus endpoint; None = no endpoint
+    # Loopback by default; a pod scraped by Prometheus sets 0.0.0.0 (the endpoint holds no PHI).
+    rcm_metrics_host: str = "127.0.0.1"
     rcm_log_level: str = "INFO"
 
 

@@ -22,7 +22,6 @@ import check  # noqa: E402  (deploy/check.py: the CI driver these tests share co
 # settings class reads it. Any other name the artefacts set must be read by a settings class, so a
 # misspelt variable fails a test instead of being silently ignored by a service.
 PROPOSED = {
-    "RCM_METRICS_HOST",  # shared/metrics.py binds 127.0.0.1: a scraper in another pod needs 0.0.0.0
     "RCM_KAFKA_CREATE_TOPICS",  # false: Strimzi KafkaTopics own the topics, services create none
     "RCM_KAFKA_SECURITY_PROTOCOL",  # issue 18, transport security
     "RCM_KAFKA_SSL_CA_FILE",
