@@ -128,6 +128,8 @@ class Dx:
     rank: tuple = (9, 0)  # (section rank, position)
     anchor: str | None = None  # companions follow this code
     stem: str = ""
+    guessed: bool = False  # from the term index, not a curated phrase
+    defaulted: bool = False  # refinement fell back on a default among siblings
 
 
 @dataclass
@@ -138,6 +140,10 @@ class DxFindings:
     sents: list[Sentence] = field(default_factory=list)
     ctx: Context = field(default_factory=Context)
     phase: sp.Phase = field(default_factory=sp.Phase)
+    # assessment statements that name something no code was found for (spans)
+    unmatched: list[tuple[int, int]] = field(default_factory=list)
+    # mentions in the assessment that context set aside (negated, uncertain, ...)
+    set_aside: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 # (code prefixes, note pattern, words the pattern adds to a mention's context)
@@ -196,6 +202,12 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             if a < s.end and b > s.start
         )
         readings = _read(note[s.start : s.end], ascii_note, mask)
+        if coding and s.section == "assessment":
+            res.set_aside.extend(
+                (r.status, s.start + r.start, s.start + r.end)
+                for r in readings
+                if r.status not in ("affirmed", "history")
+            )
         for r in readings:
             d = _mention(note, res, s, r, age)
             if d is None:
@@ -208,7 +220,19 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             if d.kind == "sx":
                 symptoms.append(d)
         if coding and not readings:
-            res.found.extend(_fallback(note, res, s, index or lx.term_index()))
+            got = _fallback(note, res, s, index or lx.term_index(), age)
+            res.found.extend(got)
+            if not got and s.section == "assessment" and _names_something(note, s):
+                res.unmatched.append((s.start, s.end))
+        elif coding and s.section == "assessment":
+            # the statement's head ('Bell's palsy, L - prednisone ...') names a condition
+            # the synonym list does not know: the term index reads the head alone
+            head = _head(note, s)
+            if head is not None and not any(r.start < head[1] - s.start for r in readings):
+                got = _fallback(note, res, s, index or lx.term_index(), age, head=head)
+                res.found.extend(got)
+                if not got and _names_something(note, Sentence(*head, s.section)):
+                    res.unmatched.append(head)
     # guideline IV.H: uncertain diagnosis -> the documented symptoms (those a
     # definitive diagnosis explains are dropped later, see rules.absorb)
     if res.uncertain:
@@ -219,6 +243,25 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
                 res.found.append(d)
                 have.add(d.code)
     return res
+
+
+_PLAN_ONLY = re.compile(
+    r"^\s*(?:rtc|return|f/u|follow|continue|start|stop|hold|discussed|counsel|reviewed|recheck|refer"
+    r"|order|labs?\b|plan|will|call|see|schedule|dressing|wound care|work note|ed precautions|precautions"
+    r"|rest|ice|fluids|diet|exercise|encourage|patient|pt\b|sun protection|education|total time|time\b|no\b|not\b"
+    r"|\d+\s*(?:min|mo|wk|day))",
+    re.I,
+)
+
+
+def _names_something(note: str, s: Sentence) -> bool:
+    """An assessment statement that reads like a diagnosis, not a plan step."""
+    text = note[s.start : s.end]
+    return (
+        _PLAN_ONLY.match(text) is None
+        and _DX_LIKE.match(text) is not None
+        and 1 <= len(lx.content(lx.norm_tokens(text))) <= 12
+    )
 
 
 def _inside(t: Token, spans: tuple[tuple[int, int], ...]) -> bool:
@@ -311,7 +354,16 @@ def _mention(note, res, s, r: _Reading, age) -> Dx | None:
         return None
     base = _SECTION_CONF.get(s.section, 0.9)
     conf = base * factor * (0.9 if status == "history" else 1.0)
-    return Dx(refined, round(conf, 3), ev_start, ev_end, kind=kind, rank=rank, stem=e.code)
+    return Dx(
+        refined,
+        round(conf, 3),
+        ev_start,
+        ev_end,
+        kind=kind,
+        rank=rank,
+        stem=e.code,
+        defaulted=factor < 1.0,
+    )
 
 
 _KEEP_WORDS = sp.BODY_PARTS | {"right", "left", "bilateral", "unilateral"}
@@ -386,11 +438,41 @@ _DX_LIKE = re.compile(
 )
 
 
-def _fallback(note: str, res: DxFindings, s: Sentence, index: lx.Searcher) -> list[Dx]:
+# where an assessment statement's diagnosis ends and its plan or qualifiers begin
+_HEAD_END = re.compile(
+    r"\s[-\u2013]+\s|:|;|\(|,|\.\s|\s(?:continue|start|started|add|increase|decrease|refill|stop|hold"
+    r"|discussed|recommend|order|ordered|check|recheck|reviewed|plan|counsel\w*|on|due to|s/p)\b",
+    re.I,
+)
+
+
+def _head(note: str, s: Sentence) -> tuple[int, int] | None:
+    """The span of an assessment statement's diagnosis: up to a dash, colon, comma,
+    parenthesis or plan verb."""
+    text = note[s.start : s.end]
+    m = _HEAD_END.search(text)
+    end = m.start() if m else len(text)
+    if end < 3 or not text[:end].strip():
+        return None
+    return s.start, s.start + end
+
+
+def _fallback(
+    note: str,
+    res: DxFindings,
+    s: Sentence,
+    index: lx.Searcher,
+    age: int,
+    head: tuple[int, int] | None = None,
+) -> list[Dx]:
     """Statements the synonym list does not know: the term index, low confidence."""
     text = note[s.start : s.end]
     phrases: list[tuple[int, str]] = []
-    if (
+    if head is not None:
+        phrase = note[head[0] : head[1]]
+        if _DX_LIKE.match(phrase) and 1 <= len(lx.content(lx.norm_tokens(phrase))) <= 8:
+            phrases.append((head[0], phrase))
+    elif (
         s.section == "assessment"
         and _DX_LIKE.match(text)
         and 1 <= len(lx.content(lx.norm_tokens(text))) <= 8
@@ -403,7 +485,7 @@ def _fallback(note: str, res: DxFindings, s: Sentence, index: lx.Searcher) -> li
         end = start + len(phrase)
         if res.ctx.status(start, end) != "affirmed" or _NOT_A_DIAGNOSIS.search(phrase):
             continue
-        hits = index.search(phrase, 3)
+        hits = [h for h in index.search(phrase, 6) if not icd10cm.age_sex_conflicts(h[0], age, "U")]
         if not hits or hits[0][1] < 0.75:
             continue
         words = sp.context_tokens(lx.norm_tokens(phrase))
@@ -411,6 +493,14 @@ def _fallback(note: str, res: DxFindings, s: Sentence, index: lx.Searcher) -> li
         if icd10cm.is_billable(code):
             conf = round(min(0.75, hits[0][1] * 0.75) * factor, 3)
             out.append(
-                Dx(code, conf, start, end, rank=(_section_rank(s.section), start), stem=hits[0][0])
+                Dx(
+                    code,
+                    conf,
+                    start,
+                    end,
+                    rank=(_section_rank(s.section), start),
+                    stem=hits[0][0],
+                    guessed=True,
+                )
             )
     return out

@@ -113,17 +113,66 @@ _SELF_LIMITED = (
     "R21",
     "L25",
 )
-_SYSTEMIC = ("J18", "N10", "J10", "J11", "U07", "L03", "A08", "A09", "K52", "J21")
+_SYSTEMIC = (
+    "J18",
+    "N10",
+    "J10",
+    "J11",
+    "U07",
+    "L03",
+    "A08",
+    "A09",
+    "K52",
+    "J21",
+    "K57",
+    "K35",
+    "N39",
+)
 _THREAT = ("I21", "I20", "I26", "A41", "R65", "R45851", "I63", "I16")
-_FEVER = gated(r"\bfever\b|\bfebrile\b|\btemp(?:erature)?\s*(?:of\s*)?10[1-4]", re.I)
+_FEVER = gated(
+    r"\bfevers?\b|\bfebrile\b|\b(?:t|temp(?:erature)?)\s*(?:of\s*)?(?:10[1-4]|100\.[4-9])", re.I
+)
 _ACS = gated(
     r"\bacs\b|\bacute coronary\b|\bmyocardial infarction\b|\bpulmonary embol|\btroponin|\baortic dissection",
     re.I,
 )
 _EXACERBATION = gated(
     r"\bexacerbation\b|\bworsening\b|\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well )?controlled\b"
-    r"|\bflare\b|\bprogression\b|\bnot at goal\b|\babove goal\b|\bsuboptimal\b",
+    r"|\bflar(?:e|ed|ing)\b|\bprogressi(?:on|ve)\b|\bnot at goal\b|\babove goal\b|\bsuboptimal\w*|\bundertreated\b"
+    r"|\bworse\b|\brising\b|\bnot improv\w*|\bfailed\b|\bside effects?\b|\bovertreated\b|\brecurren\w+",
     re.I,
+)
+# acute, self-limited or injury codes; other diagnoses count as chronic illnesses
+_ACUTE = (
+    "S",
+    "T",
+    "A",
+    "B0",
+    "B2",
+    "B3",
+    "J0",
+    "J1",
+    "J2",
+    "H60",
+    "H65",
+    "H66",
+    "H10",
+    "H00",
+    "N10",
+    "N30",
+    "N39",
+    "L0",
+    "K35",
+    "K52",
+    "K57",
+    "R",
+    "Z",
+    "G51",
+    "M54",
+    "M25",
+    "M79",
+    "N20",
+    "N83",
 )
 _SEVERE = gated(
     r"\bsevere exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b", re.I
@@ -133,7 +182,8 @@ _TESTS = gated(
     r"ultrasound|ecg|ekg|troponin|d-dimer|blood cultures?|rapid strep|strep test|throat culture|flu (?:test|swab)|"
     r"influenza (?:test|swab)|covid (?:test|swab)|sars-cov-2|psa|vitamin d|b12|lipase|inr|bnp|hcg|"
     r"pregnancy test|monospot|esr|crp|magnesium|uric acid|microalbumin|urine albumin|egfr|creatinine|"
-    r"metabolic panel|blood count|radiographs?|spirometry)\b",
+    r"metabolic panel|blood count|radiographs?|spirometry|holter|echo(?:cardiogram)?|tte|event monitor|stress test"
+    r"|pfts?|dexa|eeg|emg|ncs|sleep study|psg|uacr|pth|ferritin|iron studies|culture|gastric emptying study)\b",
     re.I,
 )
 _HISTORIAN = gated(
@@ -175,6 +225,12 @@ _RX = gated(
     r"furosemide|spironolactone|apixaban|eliquis|warfarin|empagliflozin|jardiance|semaglutide|ozempic|naproxen 500)\b",
     re.I,
 )
+_RX_STEM = gated(
+    r"\b[a-z]+(?:pril|sartan|olol|dipine|statin|prazole|cillin|mycin|floxacin|cycline|gliptin|gliflozin"
+    r"|glutide|mab|tinib|triptan|azepam|zolam|oxetine|triptyline|thiazide|semide|xaban|gatran|olone"
+    r"|lukast|terol|tropium|ciclovir|conazole|dronate|pramine|barbital|tidine|setron|zosin|steride)\b",
+    re.I,
+)
 _OTC = gated(
     r"\b(?:ibuprofen|acetaminophen|tylenol|motrin|advil|aleve|naproxen|otc|over[- ]the[- ]counter|loratadine|"
     r"cetirizine|zyrtec|claritin|saline|honey|guaifenesin|mucinex|dextromethorphan|antihistamine|decongestant|"
@@ -204,6 +260,7 @@ fold(
     _DISCUSS,
     _HIGH_RISK,
     _RX,
+    _RX_STEM,
     _OTC,
     _NO_EM,
 )
@@ -247,21 +304,32 @@ def mdm_level(
     billed_tests: set[str],
     age: int,
     risk_floor: int = 1,
+    narrative: str = "",
 ) -> tuple[int, str]:
     """(level 1..4, explanation) by the two-of-three rule."""
     # problems
     # a manifestation coded with its combination code (N18 with E11.22/I12) is the same problem
-    chronic = [c for c in dx if c.startswith(_CHRONIC) and not _manifestation_of(c, dx)]
+    chronic = [
+        c
+        for c in dx
+        if (c.startswith(_CHRONIC) or not c.startswith(_ACUTE)) and not _manifestation_of(c, dx)
+    ]
     # the note searches below run only when their answer can matter (cheap tests first)
-    exacerbated = bool(chronic) and _affirmed(note, _EXACERBATION, ctx)
+    exacerbated = bool(chronic) and (
+        _EXACERBATION.search(narrative) is not None
+        if narrative
+        else _affirmed(note, _EXACERBATION, ctx)
+    )
     acute = [
         c
         for c in dx
-        if not c.startswith(_CHRONIC) and not c.startswith(("Z79", "Z68", "Z87", "Z86", "F17"))
+        if c not in chronic and not c.startswith(("Z79", "Z68", "Z87", "Z86", "F17", "Z77", "Z99"))
     ]
     threat = any(c.startswith(_THREAT) for c in dx) or (
         any(c.startswith("R07") for c in dx) and _ACS.search(note) is not None
     )
+    systemic = any(c.startswith(_SYSTEMIC) for c in dx) and _affirmed(note, _FEVER, ctx)
+    judged = ""
     if (threat and ed) or _SEVERE.search(note):
         problems = 4
     elif (
@@ -270,9 +338,11 @@ def mdm_level(
         or uncertain
         or any(c.startswith("S") and "fracture" in _desc(c) for c in dx)
         or any(c.startswith("S06") for c in dx)
-        or (any(c.startswith(_SYSTEMIC) for c in dx) and _FEVER.search(note) is not None)
     ):
         problems = 3
+    elif systemic:
+        # 'acute illness with systemic symptoms' is a coder's judgement of the fever
+        problems, judged = 3, " (systemic symptoms)"
     elif chronic or any(not c.startswith(_SELF_LIMITED) for c in acute) or len(acute) >= 2:
         problems = 2
     else:
@@ -302,7 +372,7 @@ def mdm_level(
     # (a level at or below the floor need not be told apart from it)
     if _HIGH_RISK.search(note) and _affirmed(note, _HIGH_RISK, ctx):
         risk = 4
-    elif risk_floor < 3 and _affirmed(note, _RX, ctx):
+    elif risk_floor < 3 and (_affirmed(note, _RX, ctx) or _affirmed(note, _RX_STEM, ctx)):
         risk = 3
     elif risk_floor < 2 and _affirmed(note, _OTC, ctx):
         risk = 2
@@ -312,8 +382,18 @@ def mdm_level(
     level = sorted((problems, data, risk))[1]
     return (
         level,
-        f"problems {LEVEL_NAMES[problems]}, data {LEVEL_NAMES[data]}, risk {LEVEL_NAMES[risk]}",
+        f"problems {LEVEL_NAMES[problems]}{judged}, data {LEVEL_NAMES[data]}, risk {LEVEL_NAMES[risk]}",
     )
+
+
+def settled(mdm: str | None) -> bool:
+    """Whether a ``mdm_level`` explanation has two elements at the level it gives: a
+    level one element alone decides (the median of three different levels) moves
+    with any misreading of that element, so a coder confirms it."""
+    if not mdm or not mdm.startswith("problems ") or "(" in mdm:
+        return False
+    levels = [LEVEL_NAMES.index(part.split(" ", 1)[1]) for part in mdm.split(", ")]
+    return sorted(levels).count(sorted(levels)[1]) >= 2
 
 
 def _manifestation_of(code: str, dx: list[str]) -> bool:

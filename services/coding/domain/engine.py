@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from services.coding.domain import cpt, em, procedures, rules
+from services.coding.domain import cpt, em, procedures, routing, rules
 from services.coding.domain import diagnoses as dxm
 from services.coding.domain import specificity as sp
 from services.coding.domain.edits import as_line, diagnosis_edits, edit, procedure_edits
@@ -97,6 +97,7 @@ def code_encounter(
         )
     found = rules.companions(found, note, findings.ctx, age)
     found = rules.preventive_findings(found, note)
+    found, conflicts = rules.exclusive(found)
     ordered = _codes_in_force(rules.order(found), enc.service_date, edits)
     ordered, ehr_edits = _reconcile_dx(enc, ordered, findings, bool(note.strip()))
     edits.extend(ehr_edits)
@@ -167,10 +168,70 @@ def code_encounter(
         x.confidence >= float(threshold) for x in [*result.diagnoses, *result.procedures]
     )
     blocked = any(e.severity == "blocking" for e in result.edits)
+    reasons = _route_reasons(note, findings, ordered, pxs, result, conflicts)
+    result.route_reasons = reasons
+    result.edits.extend(
+        edit(f"ROUTE_{r.upper()}", "info", f"for a coder: {routing.REASONS[r]}") for r in reasons
+    )
     result.route = (
-        "auto" if confident and not blocked and result.diagnoses and result.procedures else "review"
+        "auto"
+        if confident and not blocked and not reasons and result.diagnoses and result.procedures
+        else "review"
     )
     return result
+
+
+def _route_reasons(note, findings, ordered, pxs, result, conflicts) -> list[str]:
+    """The routing.REASONS that hold for this encounter (see routing)."""
+    codes = [d.code for d in ordered]
+    definitive = [c for c in codes if not rules.is_symptom(c) and not c.startswith("Z")]
+    em_lines = [p for p in result.procedures if cpt.is_em(p.code)]
+    got = {
+        "unmatched": bool(findings.unmatched),
+        "index": any(d.guessed for d in ordered),
+        "set_aside": any(k != "negated" for k, _, _ in findings.set_aside),
+        "uncertain": bool(findings.uncertain),
+        "history": any(d.kind == "history" for d in ordered),
+        "combination": any(d.source == "rule" and d.kind == "dx" for d in ordered),
+        "companion": any(d.kind == "companion" for d in ordered),
+        "symptom": bool(definitive) and any(rules.is_symptom(c) for c in codes),
+        "exclusive": bool(conflicts),
+        "unspecified": any(d.defaulted and not sp.is_default(d.code) for d in ordered),
+        "no_assessment": bool(note.strip()) and not findings.has_assessment,
+        "em_mdm": result.em_basis == "mdm" and not em.settled(result.mdm),
+        "em_separate": any("25" in p.modifiers for p in em_lines)
+        or any(e.code == "EM_NOT_SEPARATE" for e in result.edits),
+        "service": bool(note.strip())
+        and routing.service_unrecognised(
+            note, [(p.start, p.end) for p in pxs if not cpt.is_em(p.code)], findings.sents
+        ),
+        "ehr": any(d.source == "ehr" for d in ordered),
+        "many": len(codes) > 4,
+        "status": routing.status_mentioned(note, findings.sents),
+        "symptom_only": bool(codes) and all(rules.is_symptom(c) for c in codes),
+        "siblings": any(
+            d.source == "note"
+            and d.start is not None
+            and routing.sibling_words(d.code, note[d.start : d.end])
+            for d in ordered
+        ),
+        "use_additional": routing.owed_companion(codes, _documented_words(note, findings)),
+    }
+    return [r for r, hit in got.items() if hit and r in ROUTE_ON]
+
+
+def _documented_words(note: str, findings) -> set[str]:
+    """Normalised words of the sentences that document this visit (not history lists)."""
+    return {
+        w
+        for s in findings.sents
+        if s.section in ("assessment", "plan", "hpi", "cc", "other", "mdm")
+        for w in norm_tokens(note[s.start : s.end])
+    }
+
+
+# the reasons that send an encounter to review (all of routing.REASONS; see docs/coding.md)
+ROUTE_ON = frozenset(routing.REASONS)
 
 
 def _ev(note: str, start: int | None, end: int | None) -> Evidence | None:
@@ -440,6 +501,12 @@ def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
         billed_tests={t for t in tests if t},
         age=age,
         risk_floor=3 if any(p.rule == "drug" for p in pxs) else 2 if minor else 1,
+        narrative=" ".join(
+            note[s.start : s.end]
+            for s in findings.sents
+            if s.section in ("assessment", "mdm", "hpi", "cc", "other")
+            and findings.ctx.status(s.start, s.end) != "negated"
+        ),
     )
     start = end = None
     preventive = any(c.startswith(("Z000", "Z001")) for c in dx_codes)

@@ -27,7 +27,7 @@ _NEGATED = re.compile(r"\b(?:no|not|without|denies|never)\b", re.I)
 _DONE = re.compile(
     r"\b(?:performed|obtained|done|given|administered|received|placed|applied|repaired|drained|injected"
     r"|aspirated|removed|completed|shows?|showed|reveal\w*|demonstrat\w*|result\w*|positive|negative|normal"
-    r"|abnormal|interpreted|in[- ]office|in[- ]clinic|point[- ]of[- ]care|poc|today|this visit|here|tolerated"
+    r"|abnormal|interpreted|in[- ]office|in[- ]clinic|in[- ]house|my read|point[- ]of[- ]care|poc|today|this visit|here|tolerated"
     r"|confirm\w*|irrigated|closed|incised|treated|was|were|:)",
     re.I,
 )

@@ -56,6 +56,8 @@ class CodingResult:
     em_basis: str | None = None  # time | mdm | preventive
     mdm: str | None = None  # how the MDM level was read, for the coder
     code_set_version: str = icd10cm.VERSION
+    # why the encounter went to review (routing.REASONS keys); empty when auto
+    route_reasons: list[str] = field(default_factory=list)
 
     def to_payload(self, enc: Encounter, coded_by: str = "auto") -> EncounterCodedPayload:
         """The ``encounter.coded`` payload.
@@ -127,5 +129,6 @@ def offline_json(result: CodingResult) -> dict:
         ],
         "em_basis": result.em_basis,
         "mdm": result.mdm,
+        "route_reasons": list(result.route_reasons),
         "code_set_version": result.code_set_version,
     }

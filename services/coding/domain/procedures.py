@@ -67,8 +67,8 @@ _XR_DEFAULT_VIEWS = {"knee": 3, "chest": 2, "shoulder": 2, "hip": 2, "lumbar spi
 _SITE_RX = "|".join(sorted((re.escape(s) for s in _XR_SITES), key=len, reverse=True))
 _XR = re.compile(
     rf"\b(?:x-?rays?|radiographs?|films?|xr|imaging|plain films?)\b(?:\s+(?:of|of the))?(?:\s+the)?\s+"
-    rf"(?:(?:right|left|bilateral|rt|lt)\s+)?({_SITE_RX})\b"
-    rf"|\b(?:(?:right|left|bilateral|rt|lt)\s+)?({_SITE_RX})\s+(?:\d[- ]views?\s+|two[- ]views?\s+|three[- ]views?\s+)?"
+    rf"(?:(?:right|left|bilateral|rt|lt|r|l)\s+)?({_SITE_RX})\b"
+    rf"|\b(?:(?:right|left|bilateral|rt|lt|r|l)\s+)?({_SITE_RX})\s+(?:\d[- ]views?\s+|two[- ]views?\s+|three[- ]views?\s+)?"
     rf"(?:x-?rays?|radiographs?|films?|xr|series)\b|\b(cxr)\b",
     re.I,
 )
@@ -391,6 +391,13 @@ def _tobacco_counsel(m: re.Match, text: str, v: Visit) -> list[Px]:
     ]
 
 
+def _spirometry(m: re.Match, text: str, v: Visit) -> list[Px]:
+    both = re.search(
+        r"\bpre[- /]*(?:and[- ]*)?post\b|\bbronchodilator\b|\bpost[- ]bd\b", text, re.I
+    )
+    return [Px("94060" if both else "94010", dx=("J45", "J44", "R06", "R05"), rule="lab")]
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -421,7 +428,8 @@ RULES: list[Rule] = [
     ),
     _r(
         "flu_test",
-        r"\b(?:rapid )?(?:influenza|flu)\s*(?:a\s*(?:and|/|&)\s*b\s*)?(?:antigen\s*)?(?:test|swab|screen)\b",
+        r"\b(?:rapid )?(?:influenza|flu)\s*(?:a\s*(?:and|/|&)\s*b\s*)?(?:antigen\s*)?(?:test|swab|screen)\b"
+        r"|\brapid (?:influenza|flu)\s*(?:a\s*(?:and|/|&)\s*b\s*)?antigen\b",
         _simple("87804", ("J10", "J11", "R50", "R05", "J06", "B34"), _flu_units),
         True,
     ),
@@ -503,7 +511,31 @@ RULES: list[Rule] = [
         r"\b(?:smoking|tobacco) cessation counsel\w*|\bcounsel\w*[^.;]{0,40}\b(?:smoking|tobacco) cessation\b",
         _tobacco_counsel,
     ),
-    _r("spirometry", r"\bspirometry\b", _simple("94010", ("J45", "J44", "R06", "R05")), True),
+    _r("spirometry", r"\bspirometry\b", _spirometry, True),
+    _r(
+        "feno",
+        r"\bfeno\b|\bexhaled nitric oxide\b",
+        _simple("95012", ("J45", "J44", "R06", "R05")),
+        True,
+    ),
+    _r(
+        "rsv_test",
+        r"\b(?:rapid\s+)?rsv\s+(?:antigen|test|swab|screen)\b",
+        _simple("87807", ("J21", "J20", "J12", "B974", "R05", "R06")),
+        True,
+    ),
+    _r(
+        "pvr",
+        r"\bbladder scan\b|\bpost[- ]?void residual\b[^.;]{0,30}\b(?:ultrasound|scan)\b|\bpvr\b[^.;]{0,20}\bscan\b",
+        _simple("51798", ("N40", "R33", "R39", "N31", "N32", "N39", "R35")),
+        True,
+    ),
+    _r(
+        "walk_test",
+        r"\b(?:six|6)[- ]minute walk(?: test)?\b|\b6mwt\b",
+        _simple("94618", ("J4", "J84", "I27", "J96", "R06")),
+        True,
+    ),
     _r(
         "vision_screen",
         r"\bvision screen(?:ing)?\b|\bvisual acuity screen(?:ing)?\b",

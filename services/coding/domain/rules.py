@@ -54,14 +54,18 @@ def is_symptom(code: str) -> bool:
 
 
 def absorb(found: list[Dx]) -> list[Dx]:
-    """Drop symptoms a definitive diagnosis explains, and an unspecified code
+    """Drop symptoms a definitive diagnosis explains (unless its own 'use additional
+    code' note asks for them: nocturia with BPH with LUTS), and an unspecified code
     when a more specific code of the same category is also found."""
     definitive = [d.code for d in found if not is_symptom(d.code) and not d.code.startswith("Z")]
     codes = {d.code for d in found}
     out = []
     for d in found:
-        if is_symptom(d.code) and _explained(d.code, definitive):
+        asked = any(_asks_for(c, d.code) for c in definitive)
+        if is_symptom(d.code) and _explained(d.code, definitive) and not asked:
             continue
+        if d.kind == "organism" and not asked:
+            continue  # 'E. coli' only completes a code that asks for its infectious agent
         if _less_specific(d.code, codes):
             continue
         out.append(d)
@@ -70,6 +74,8 @@ def absorb(found: list[Dx]) -> list[Dx]:
 
 def _less_specific(code: str, codes: set[str]) -> bool:
     desc = (icd10cm.description(code) or "").lower()
+    if code[3:4] == "9" and any(c != code and c[:3] == code[:3] and c[3:4] != "9" for c in codes):
+        return True  # X.9 (unspecified) beside a specified code of its category
     return "unspecified" in desc and any(
         c != code and c[:3] == code[:3]
         for c in codes
@@ -146,7 +152,34 @@ def combine(found: list[Dx]) -> list[Dx]:
             parts = [x for x in (ckd, hf) if x]
             conf = round(min([htn.conf] + [x.conf for x in parts]) * 0.98, 3)
             found[found.index(htn)] = replace(htn, code=target, source="rule", conf=conf)
+    if any(d.code.startswith(("I11", "I12", "I13")) for d in found):
+        # hypertension with heart or kidney disease is the combination code alone (I.C.9.a)
+        found = [d for d in found if d.code != "I10"]
     return found
+
+
+def exclusive(found: list[Dx]) -> tuple[list[Dx], list[str]]:
+    """Never two codes an Excludes1 note forbids together, nor two stages of one condition
+    (CKD N18.1-N18.6): the later-listed, less certain one goes. Returns the codes kept
+    and a description of each conflict (the coder confirms the choice)."""
+    out: list[Dx] = []
+    conflicts: list[str] = []
+    for d in sorted(found, key=lambda d: (-d.conf, d.rank)):
+        clash = next(
+            (
+                o
+                for o in out
+                if icd10cm.excludes1_conflict(o.code, d.code) is not None
+                or (o.code[:3] == d.code[:3] == "N18")
+            ),
+            None,
+        )
+        if clash is None:
+            out.append(d)
+        else:
+            conflicts.append(f"{icd10cm.with_dot(d.code)} with {icd10cm.with_dot(clash.code)}")
+    kept = {id(d) for d in out}
+    return [d for d in found if id(d) in kept], conflicts
 
 
 # ----------------------------------------------------------------------------- companions
@@ -160,7 +193,12 @@ _MEDS = {
     "Z7985": r"\bozempic\b|\btrulicity\b|\bdulaglutide\b|\bvictoza\b|\bliraglutide\b|\bmounjaro\b"
     r"|\btirzepatide\b|\bbyetta\b|\bexenatide\b",
     "Z992": r"\b(?:hemo|peritoneal )?dialysis\b",
-    "Z87891": r"\bformer (?:cigarette )?smoker\b|\bex-?smoker\b|\bquit smoking\b|\bhistory of (?:smoking|tobacco)\b",
+    "Z87891": r"\bformer (?:cigarette )?smoker\b|\bex-?smoker\b|\bquit smoking\b|\bhistory of (?:smoking|tobacco)\b"
+    r"|\bquit (?:cigarettes|tobacco)\b",
+    "Z7722": r"\bsecond[- ]?hand smoke\b|\benvironmental tobacco smoke\b|\bpassive smok\w*"
+    r"|\bsmokes? (?:in|inside) the (?:home|house|car)\b|\b(?:tobacco )?smoke exposure\b|\bexposure to (?:tobacco )?smoke\b",
+    "Z9981": r"\bhome (?:o2|oxygen)\b|\b(?:o2|oxygen)[- ]dependent\b|\bcontinuous (?:o2|oxygen)\b"
+    r"|\b\d+(?:\.\d+)?\s*l(?:pm)?\s+(?:continuous|nc|o2|oxygen)\b|\bon (?:supplemental |home )?(?:o2|oxygen)\b",
 }
 _MEDS_RX = {k: gated(v, re.I) for k, v in _MEDS.items()}
 _ANTICOAG = gated(
@@ -218,8 +256,19 @@ def _affirmed(ctx: Context, m: re.Match) -> bool:
     return ctx.status(m.start(), m.end()) in ("affirmed", "history")
 
 
+_OTHER_PERSON = re.compile(
+    r"\b(?:father|mother|dad|mom|parents?|brother|sister|spouse|husband|wife|partner|roommate|grandparent\w*)\b[^.;\n]*$",
+    re.I,
+)
+
+
 def _search(rx: re.Pattern, note: str, ctx: Context) -> re.Match | None:
     return next((m for m in rx.finditer(note) if _affirmed(ctx, m)), None)
+
+
+def _own_habit(note: str, m: re.Match) -> bool:
+    """The patient's, not a household member's ('Father smokes in the home')."""
+    return _OTHER_PERSON.search(note, max(0, m.start() - 40), m.start()) is None
 
 
 @lru_cache(maxsize=20000)
@@ -279,7 +328,14 @@ def companions(found: list[Dx], note: str, ctx: Context, age: int) -> list[Dx]:
     smoking = (
         None
         if _NOT_SMOKER.search(note) and not _CURRENT_SMOKER.search(note)
-        else next(((c, m) for c, rx in _SMOKER if (m := _search(rx, note, ctx))), None)
+        else next(
+            (
+                (c, m)
+                for c, rx in _SMOKER
+                if (m := _search(rx, note, ctx)) is not None and _own_habit(note, m)
+            ),
+            None,
+        )
     )
     if smoking and not any(c.startswith("F17") for c in have):
         add(smoking[0], None, smoking[1], 0.88)

@@ -48,6 +48,10 @@ _EXPAND = {
     "foot": ("lower", "limb"),
     "ankle": ("lower", "limb"),
     "pinky": ("little",),
+    "toe": ("foot",),
+    "mtp": ("foot", "toe"),
+    "finger": ("hand",),
+    "thumb": ("hand",),
     "both": ("bilateral",),
     "index": ("index",),
 }
@@ -155,7 +159,7 @@ def _fit_parts(code: str, parent: str) -> tuple[frozenset[str], ...]:
     condition/site words and qualifiers; and the sides it adds."""
     own = desc_tokens(code)
     diff = own - desc_tokens(parent)
-    wanted = own - {"unspecified"}
+    wanted = own - {"unspecified"} - without_words(code)
     return (
         diff - _QUALIFIERS,
         diff & _QUALIFIERS,
@@ -165,8 +169,19 @@ def _fit_parts(code: str, parent: str) -> tuple[frozenset[str], ...]:
     )
 
 
+@lru_cache(maxsize=50000)
+def without_words(code: str) -> frozenset[str]:
+    """Words a title excludes ('... without lower urinary tract symptoms')."""
+    desc = icd10cm.description(code) or ""
+    out: set[str] = set()
+    for m in re.finditer(r"\bwithout (.+?)(?=,|\(| of | with | in | due | and |$)", desc, re.I):
+        out.update(t for t in norm_tokens(m.group(1)) if t not in _STOP)
+    return frozenset(out)
+
+
 def _fit(code: str, parent: str, ctx: Ctx) -> float | None:
-    """Words of the code the context confirms, minus words it lacks (qualifiers count less)."""
+    """Words of the code the context confirms, minus words it lacks (qualifiers count
+    less); a title's 'without X' counts against it when the context has X."""
     hit_words, hit_qual, own_words, own_qual, side = _fit_parts(code, parent)
     if side and ctx.laterality and ctx.laterality not in side:
         return None
@@ -176,7 +191,14 @@ def _fit(code: str, parent: str, ctx: Ctx) -> float | None:
         + 0.3 * len(hit_qual & t)
         - 0.5 * len(own_words - t)
         - 0.1 * len(own_qual - t)
+        - 0.6 * len(without_words(code) & t)
     )
+
+
+def is_default(code: str) -> bool:
+    """A title a coder falls back on when the note says no more ('unspecified', 'without ...')."""
+    desc = (icd10cm.description(code) or "").lower()
+    return _default_bonus(code) > 0 or "unspecified" in desc
 
 
 @lru_cache(maxsize=50000)

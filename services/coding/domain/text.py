@@ -22,9 +22,11 @@ SECTION_KINDS: dict[str, str] = {
     "assessment/plan": "assessment",
     "a/p": "assessment",
     "a&p": "assessment",
+    "a": "assessment",  # SOAP notes: S:, O:, A:, P:
     "impression": "assessment",
     "impressions": "assessment",
     "impression and plan": "assessment",
+    "impression/plan": "assessment",
     "diagnosis": "assessment",
     "diagnoses": "assessment",
     "dx": "assessment",
@@ -32,19 +34,27 @@ SECTION_KINDS: dict[str, str] = {
     "final diagnoses": "assessment",
     "clinical impression": "assessment",
     "ed diagnosis": "assessment",
+    "ed diagnoses": "assessment",
     "problem list addressed": "assessment",
     "assessment & plan": "assessment",
     "medical decision making": "mdm",
     "mdm": "mdm",
     "ed course": "mdm",
     "plan": "plan",
+    "p": "plan",
     "disposition": "plan",
+    "dispo": "plan",
+    "recommendation": "plan",
+    "recommendations": "plan",
     "chief complaint": "cc",
     "cc": "cc",
     "reason for visit": "cc",
+    "indication": "cc",
+    "indications": "cc",
     "hpi": "hpi",
     "history of present illness": "hpi",
     "subjective": "hpi",
+    "s": "hpi",
     "interval history": "hpi",
     "pmh": "pmh",
     "past medical history": "pmh",
@@ -52,8 +62,11 @@ SECTION_KINDS: dict[str, str] = {
     "problem list": "pmh",
     "past surgical history": "pmh",
     "psh": "pmh",
+    "hx": "pmh",
+    "pmhx": "pmh",
     "family history": "family",
     "fh": "family",
+    "fhx": "family",
     "social history": "social",
     "sh": "social",
     "medications": "meds",
@@ -67,23 +80,36 @@ SECTION_KINDS: dict[str, str] = {
     "physical exam": "exam",
     "pe": "exam",
     "objective": "exam",
+    "o": "exam",
     "vitals": "exam",
     "vital signs": "exam",
+    "mse": "exam",
     "procedure": "procedure",
     "procedures": "procedure",
     "procedure note": "procedure",
+    "tx in clinic": "procedure",
+    "treatment in clinic": "procedure",
+    "injection": "procedure",
+    "wound care": "procedure",
     "results": "results",
     "labs": "results",
     "data": "results",
     "imaging": "results",
     "diagnostics": "results",
     "tests": "results",
+    "findings": "results",
     "immunizations": "procedure",
     "time": "time",
     "attestation": "time",
 }
+# a header line may say more after its name ('Exam L ankle:', 'Procedure - lac repair:')
+_HEADER_PREFIX = ("exam", "procedure", "physical exam")
+# headers that also start mid-line in templated text ('PMH: none. Meds: none. SH: ...')
+_INLINE = frozenset(
+    "pmh psh meds medications allergies sh fh fhx ros social history family history".split(" ")
+) | {"social history", "family history", "past medical history"}
 
-_HEADER = re.compile(r"^[ \t]*([A-Za-z][A-Za-z /&]{0,40}?)[ \t]*:", re.M)
+_HEADER = re.compile(r"(?:^|(?<=[.;] ))[ \t]*([A-Za-z][A-Za-z /&\-]{0,40}?)[ \t]*:(?![/\d])", re.M)
 
 
 @dataclass(frozen=True)
@@ -93,13 +119,28 @@ class Section:
     end: int
 
 
+def _header_kind(name: str, line_start: bool) -> str | None:
+    name = name.strip().lower()
+    kind = SECTION_KINDS.get(name)
+    if kind is not None:
+        return kind if line_start or name in _INLINE else None
+    if line_start:
+        for p in _HEADER_PREFIX:
+            if name.startswith((p + " ", p + "-")):
+                return SECTION_KINDS[p]
+    return None
+
+
 def sections(note: str) -> list[Section]:
-    """Known headers ('Assessment:', 'HPI:') split the note; text before any header is 'other'."""
-    marks = [
-        (m.start(), m.end(), kind)
-        for m in _HEADER.finditer(note)
-        if (kind := SECTION_KINDS.get(m.group(1).strip().lower())) is not None
-    ]
+    """Known headers ('Assessment:', 'HPI:', SOAP's 'A:') split the note; text before any
+    header is 'other'. History, medication and social headers also split a line
+    ('PMH: none. Meds: none.')."""
+    marks = []
+    for m in _HEADER.finditer(note):
+        line_start = m.start() == 0 or note[m.start() - 1] == "\n"
+        kind = _header_kind(m.group(1), line_start)
+        if kind is not None:
+            marks.append((m.start(), m.end(), kind))
     out, pos, kind = [], 0, "other"
     for s, e, k in marks:
         if s > pos:
@@ -241,6 +282,32 @@ ABBREVIATIONS: dict[str, str] = {
     "tia": "transient ischemic attack",
     "hypothyroid": "hypothyroidism",
     "hyperthyroid": "hyperthyroidism",
+    "rsv": "respiratory syncytial virus",
+    "luts": "lower urinary tract symptoms",
+    "ipf": "idiopathic pulmonary fibrosis",
+    "pvc": "premature ventricular contraction",
+    "pvcs": "premature ventricular contraction",
+    "oud": "opioid use disorder",
+    "bcc": "basal cell carcinoma",
+    "scc": "squamous cell carcinoma",
+    "ak": "actinic keratosis",
+    "aks": "actinic keratosis",
+    "cts": "carpal tunnel syndrome",
+    "nafld": "nonalcoholic fatty liver disease",
+    "masld": "metabolic dysfunction associated steatotic liver disease",
+    "paf": "paroxysmal atrial fibrillation",
+    "sss": "sick sinus syndrome",
+    "aki": "acute kidney injury",
+    "ibs": "irritable bowel syndrome",
+    "pcos": "polycystic ovary syndrome",
+    "ptsd": "post traumatic stress disorder",
+    "dka": "diabetic ketoacidosis",
+    "nstemi": "non st elevation myocardial infarction",
+    "stemi": "st elevation myocardial infarction",
+    "ecigarette": "other tobacco product",
+    "vape": "other tobacco product",
+    "vapes": "other tobacco product",
+    "vaping": "other tobacco product",
 }
 
 LEMMAS: dict[str, str] = {
@@ -289,7 +356,26 @@ LEMMAS: dict[str, str] = {
     "teeth": "tooth",
 }
 
-_TOKEN = re.compile(r"b/l|w/o|w/|n/v|[a-z0-9]+(?:\.[0-9]+)?", re.I)
+_TOKEN = re.compile(r"b/l|w/o|w/|n/v|[a-z]+(?:-[a-z]+)+|[a-z0-9]+(?:\.[0-9]+)?", re.I)
+# British spellings and common misspellings -> the code set's American spelling
+_SPELLING = [
+    (re.compile(p), r)
+    for p, r in (
+        (r"^(\w*?)aemi(a|c)$", r"\1emi\2"),
+        (r"^oedema", "edema"),
+        (r"^oesophag", "esophag"),
+        (r"^(\w*?)haem", r"\1hem"),
+        (r"^paed", "ped"),
+        (r"^coeliac", "celiac"),
+        (r"^(\w*?)ischaem", r"\1ischem"),
+        (r"^(\w*?)oea$", r"\1ea"),
+        (r"^(\w*?)our$", r"\1or"),
+        (r"^diabet(?:is|ies|ees)$", "diabetes"),
+    )
+]
+_SPELLING_KEEP = frozenset(
+    {"four", "hour", "your", "our", "pour", "sour", "tour", "flour", "colour"}
+)
 _TOKEN_LOW = folded(_TOKEN)
 
 
@@ -351,7 +437,7 @@ def tokenize(text: str, offset: int = 0) -> list[Token]:
             # single letters 'r'/'l' mean right/left only in upper case ('R ankle')
             if (raw == "r" or raw == "l") and text[s] == raw:
                 continue
-            for part in _norm_word(raw):
+            for part in _norm_word(raw, True):
                 toks.append(Token(part, s + offset, e + offset))
                 if part in _BINDERS:
                     bind = True
@@ -362,7 +448,7 @@ def tokenize(text: str, offset: int = 0) -> list[Token]:
             if (raw == "r" or raw == "l") and word.islower():
                 continue
             s, e = m.span()
-            for part in _norm_word(raw):
+            for part in _norm_word(raw, True):
                 toks.append(Token(part, s + offset, e + offset))
                 if part in _BINDERS:
                     bind = True
@@ -372,10 +458,33 @@ def tokenize(text: str, offset: int = 0) -> list[Token]:
     return toks
 
 
+# hyphenated words whose first part only qualifies the second ('non-severe' is not 'severe')
+_PREFIXES = frozenset("non un anti pre post sub semi mid ex co re de in intra extra e".split())
+
+
 @lru_cache(maxsize=65536)
-def _norm_word(raw: str) -> tuple[str, ...]:
+def _norm_word(raw: str, split: bool = False) -> tuple[str, ...]:
+    """A word's normalised token(s). A hyphenated word becomes its joined form
+    ('gastro-esophageal' -> 'gastroesophageal', 'a-fib' -> 'atrial fibrillation'); with
+    ``split`` (note text) its parts too, unless the first is a prefix ('non-', 'post-')."""
+    if "-" in raw:
+        parts = [p for p in raw.split("-") if p]
+        out = list(_norm_word("".join(parts)))
+        if split and parts and parts[0] not in _PREFIXES:
+            for p in parts:
+                out.extend(_norm_word(p))
+        return tuple(dict.fromkeys(out))
+    raw = _spelled(raw)
     exp = ABBREVIATIONS.get(raw)
     return tuple(stem(p) for p in exp.split()) if exp else (stem(raw),)
+
+
+def _spelled(raw: str) -> str:
+    if len(raw) < 5 or raw in _SPELLING_KEEP:
+        return raw
+    for rx, rep in _SPELLING:
+        raw = rx.sub(rep, raw)
+    return raw
 
 
 def norm_tokens(phrase: str) -> list[str]:
@@ -408,7 +517,8 @@ _PRE = [
         r"\brule out\b|\br/o\b|\bprobable\b|\bprobably\b|\bpossible\b|\bpossibly\b|\bsuspect(?:ed)?\b"
         r"|\bsuspicious for\b|\bsuspicion (?:of|for)\b|\blikely\b|\bquestionable\b|\bconcern(?:ing)? for\b"
         r"|\bpresumed\b|\bdifferential(?: diagnosis)? includes\b|\bconsider(?:ing)?\b|\bversus\b|\bvs\.?\b"
-        r"|\bcannot exclude\b|\bequivocal\b|\bworrisome for\b|\bevaluate for\b|\bscreen(?:ing)? for\b",
+        r"|\bcannot exclude\b|\bequivocal\b|\bworrisome for\b|\bevaluate for\b|\bscreen(?:ing)? for\b"
+        r"|(?<![\w?])\?(?=\s*[a-z])|\bnot excluded\b|\bmust exclude\b|\bto exclude\b",
         "uncertain",
     ),
     (
@@ -418,7 +528,8 @@ _PRE = [
     ),
     (
         r"\bfamily history\b|\bfamily hx\b|\bfhx?\b|\b(?:mother|father|brother|sister|sibling|grandmother"
-        r"|grandfather|aunt|uncle|parent)s?\b (?:has|had|with)\b",
+        r"|grandfather|aunt|uncle|parent)s?\b (?:has|had|with)\b|\b(?:mother|father|brother|sister|sibling"
+        r"|grandmother|grandfather|aunt|uncle|maternal|paternal)\b\s*(?:[-:\u2013]|w/)",
         "family",
     ),
     (
@@ -430,13 +541,20 @@ _PRE = [
 ]
 _POST = [
     (
-        r"\bnegative\b|\bruled out\b|\bwas excluded\b|\bis excluded\b|\babsent\b|\bnot (?:seen|present|found)\b"
-        r"|\bunlikely\b|\bresolved\b",
+        r"\bnegative\b|\bneg\b|\bruled out\b|\bwas excluded\b|\bis excluded\b|\babsent\b"
+        r"|\bnot (?:seen|present|found)\b|\bunlikely\b|\bresolved\b",
         "negated",
     ),
-    (r"\bis suspected\b|\bsuspected\b|\bpossible\b|\bquestioned\b|\bnot excluded\b", "uncertain"),
-    (r"\bin the past\b|\byears ago\b", "history"),
-    (r"\bprecautions\b|\bwarning signs\b|\bprevention\b|\bup to date\b|\butd\b", "hypothetical"),
+    (
+        r"\bis suspected\b|\bsuspected\b|\bpossible\b|\bquestioned\b|\bnot excluded\b|(?<=\w)\?",
+        "uncertain",
+    ),
+    (r"\bin the past\b|\byears ago\b|\bhx\b", "history"),
+    (
+        r"\bprecautions\b|\bwarning signs\b|\bprevention\b|\bup to date\b|\butd\b|\bscreening\b"
+        r"|\bscreen\b|\bsurveillance\b|\brisk\b",
+        "hypothetical",
+    ),
 ]
 _PRE_RE = [(re.compile(p, re.I), k) for p, k in _PRE]
 _POST_RE = [(re.compile(p, re.I), k) for p, k in _POST]

@@ -1,0 +1,130 @@
+"""Why an encounter goes to a coder: the reasons that make a suggestion unsafe to bill unread.
+
+The engine finalises an encounter (``auto``) only when none of these holds; each reason
+found is shown to the coder as an info edit (``ROUTE_*``). They were calibrated on the
+tuning half of the blind evaluation set (tests/fixtures/coding_eval, docs/coding.md): an
+encounter routed ``auto`` must carry every diagnosis, E/M and procedure right, so every
+kind of doubt the engine can see in the documentation sends it to review:
+
+- the assessment names something no code was found for, or a diagnosis came from the
+  ICD-10-CM term index rather than the curated synonyms (a guess among many codes);
+- context set a mention aside in the assessment (negated, uncertain, hypothetical,
+  family) or a code rests on a 'history of' mention: the status decides whether to code;
+- a combination code, a companion code or a symptom beside definitive diagnoses: the
+  'with' convention and integral-symptom rules are judgement calls;
+- two codes an Excludes1 note forbids together, or two stages of one condition;
+- a code chosen over its siblings on defaults ('unspecified' where the note may say more);
+- no assessment section (diagnoses read from the narrative);
+- an E/M level read from MDM near a threshold, or a visit whose E/M billing depends on
+  a separately identifiable service;
+- a service documented as done that no CPT/HCPCS rule recognised.
+"""
+
+from __future__ import annotations
+
+import re
+
+from services.coding.domain import specificity as sp
+from services.coding.domain.prefilter import fold, gated
+from services.coding.domain.text import norm_tokens
+from shared import icd10cm
+
+# a service the note says was done at this visit ('Procedure:', 'performed', 'administered')
+_SERVICE_DONE = gated(
+    r"\bprocedure\b|\bperformed\b|\badministered\b|\binjected\b|\binjection\b|\binterpreted\b"
+    r"|\binterrogation\b|\bremoved\b|\bdebrid\w*|\breduction\b|\bcatheter\b|\bbiops\w+|\bexcision\b"
+    r"|\baspirat\w+|\bin[- ]office\b|\bin[- ]clinic\b|\bpoint[- ]of[- ]care\b|\bpoc\b|\bbladder scan\b"
+    r"|\btest(?:ing)? (?:today|in clinic)|\bdownload\b|\bscreen\w* (?:administered|scored)\b"
+    r"|\bin[- ]house\b|\bmy (?:read|interpretation)\b|\b(?:performed|done) here\b"
+    r"|\b(?:vaccine|injection|dose|shot|medication|neb\w*)s? (?:was |were )?given\b|\bgiven (?:im|iv|sc|subq|po|today)\b"
+    r"|\b(?:test|antigen|screen|swab|pcr|dip|dipstick|culture)\b[^.;]{0,30}\b(?:positive|negative|pos|neg)\b",
+    re.I,
+)
+# status and history a code may be owed for ('s/p stent', 'long-term aspirin', 'hx of')
+_STATUS = gated(
+    r"\bs/p\b|\bstatus post\b|\bstent\b|\blong[- ]term\b|\bhistory of\b|\bhx\b|\bpersonal history\b"
+    r"|\bfamily history\b|\bfhx?\b|\bscreening\b|\bprior\b|\bold\b|\bremission\b|\bpump\b|\bdependen\w+",
+    re.I,
+)
+fold(_SERVICE_DONE, _STATUS)
+
+REASONS = {
+    "unmatched": "the assessment names a condition no code was found for",
+    "index": "a diagnosis was matched from the ICD-10-CM index, not the curated terms",
+    "set_aside": "the assessment negates, questions or defers a condition",
+    "uncertain": "an uncertain diagnosis is documented (signs and symptoms coded instead)",
+    "history": "a code rests on a 'history of' mention",
+    "combination": "a combination code ('with' convention) was chosen",
+    "companion": "a companion code ('use additional code', status) was added",
+    "symptom": "a sign or symptom is coded beside a definitive diagnosis",
+    "exclusive": "two codes excluded together (Excludes1 or two stages): one was dropped",
+    "unspecified": "a code was chosen over its siblings with nothing in the note to choose by",
+    "no_assessment": "the note has no assessment section",
+    "em_mdm": "the E/M level rests on one MDM element alone (the others disagree)",
+    "em_separate": "the E/M depends on a separately identifiable service beside a procedure",
+    "service": "a service documented as done was not recognised as a CPT/HCPCS code",
+    "ehr": "codes came from the EHR rather than the note",
+    "many": "more than four diagnoses",
+    "status": "the assessment mentions a status or history a Z code may be owed for",
+    "symptom_only": "only signs or symptoms were coded",
+    "siblings": "the evidence has words that name a sibling of the chosen code",
+    "use_additional": "a code's 'use additional code' note names something the note documents",
+}
+
+_GENERIC = frozenset(
+    "right left bilateral unilateral unspecified other specified initial subsequent encounter"
+    " sequela with without due to of and or the in".split()
+)
+
+
+def sibling_words(code: str, evidence: str) -> bool:
+    """Words of the evidence that titles of the code's siblings and cousins use and its
+    own title does not ('seasonal allergic rhinitis due to tree pollen' chosen as
+    J30.2: 'pollen' is J30.1's)."""
+    words = set(norm_tokens(evidence)) - _GENERIC
+    own = sp.desc_tokens(code)
+    up = icd10cm.parent(code)
+    levels = [p for p in (up, icd10cm.parent(up) if up else None) if p and icd10cm.is_valid(p)]
+    for p in levels:
+        others = set().union(*(sp.desc_tokens(k) for k in icd10cm.children(p) if k != code))
+        if (words & others) - own - sp.desc_tokens(p):
+            return True
+    return False
+
+
+def owed_companion(codes: list[str], note_words: set[str]) -> bool:
+    """A code's 'use additional code' note names a condition whose words the note
+    has, and no code of that range is on the list (nocturia with N40.1)."""
+    for c in codes:
+        for line in icd10cm.use_additional(c):
+            refs = icd10cm.code_refs(line)
+            if not refs or any(icd10cm.in_range(o, r) for o in codes for r in refs):
+                continue
+            words = set(norm_tokens(line.split("(")[0])) - _GENERIC - {"code", "use", "additional"}
+            if words and words <= note_words:
+                return True
+    return False
+
+
+def status_mentioned(note: str, sents) -> bool:
+    """The assessment speaks of a status, a history or a screening."""
+    return any(
+        s.section in ("assessment", "plan") and _STATUS.search(note[s.start : s.end]) is not None
+        for s in sents
+    )
+
+
+def service_unrecognised(note: str, coded_spans: list[tuple[int, int]], sents) -> bool:
+    """A sentence outside history sections says a service was done, and no procedure
+    line's evidence lies in it."""
+    for s in sents:
+        if s.section in ("pmh", "family", "meds", "allergies", "ros", "social", "hpi", "cc"):
+            continue
+        text = note[s.start : s.end]
+        if s.section != "procedure":
+            m = _SERVICE_DONE.search(text)
+            if m is None or re.search(r"\b(?:not|no|declined|will|ordered|sent)\b", text, re.I):
+                continue
+        if not any(a is not None and s.start <= a < s.end for a, _ in coded_spans):
+            return True
+    return False
