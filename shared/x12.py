@@ -7,6 +7,7 @@ Writing: ``Interchange`` builds ISA/GS/ST...SE/GE/IEA with correct counts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,10 +16,50 @@ from itertools import repeat
 ISA_LENGTH = 106
 
 
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+
+
+def is_segment_id(text: str) -> bool:
+    """Two or three capitals/digits starting with a letter (ISA, N1, NM1, SE...)."""
+    return _SEGMENT_ID.fullmatch(text) is not None
+
+
+def segment_id_problem(sid: str) -> str:
+    """What to say about a segment whose first element is no segment id, without quoting it.
+
+    Quoting it would copy the segment's content into the message: when its elements are
+    not separated by the separator ISA declares, the whole segment (a patient's name and
+    member id) is its "first element".
+    """
+    if not sid:
+        return "segment id is empty"
+    return (
+        f"segment id is not 2-3 letters or digits ({len(sid)} characters): "
+        "a separator other than the one ISA declares?"
+    )
+
+
+def shown(value: str, max_digits: int = 3, quote: bool = True) -> str:
+    """An element value fit for a message: itself when it is a short number (a qualifier,
+    status or control number) or one letter or digit (a status code), else only its length.
+    Names, member ids, dates and free text never reach a message or a log through it."""
+    if value.isascii() and (
+        (value.isdigit() and len(value) <= max_digits) or (len(value) == 1 and value.isalnum())
+    ):
+        return repr(value) if quote else value
+    return f"(a {len(value)}-character value, not shown)" if value else "(empty)"
+
+
 class X12Error(ValueError):
-    """Malformed X12. ``segment`` is the 1-based segment number within the file."""
+    """Malformed X12. ``segment`` is the 1-based segment number within the file.
+
+    Messages name positions and ids, never element values (claim loops carry PHI);
+    a ``segment_id`` that is not one (a whole unsplit segment) is dropped.
+    """
 
     def __init__(self, message: str, segment: int | None = None, segment_id: str | None = None):
+        if segment_id is not None and not is_segment_id(segment_id):
+            segment_id = None
         self.segment = segment
         self.segment_id = segment_id
         where = ""
@@ -140,7 +181,11 @@ def check_envelope(segments: list[list[str]]) -> None:
             if st is None:
                 raise X12Error("SE without ST", n, sid)
             if len(seg) < 3 or seg[1] != str(st_segs) or seg[2] != st[1]:
-                raise X12Error(f"SE must count {st_segs} segments and close ST {st[1]}", n, sid)
+                raise X12Error(
+                    f"SE must count {st_segs} segments and close ST {shown(st[1], 9, quote=False)}",
+                    n,
+                    sid,
+                )
             st, txs = None, txs + 1
         elif sid == "GE":
             if gs is None or st is not None:
@@ -156,14 +201,28 @@ def check_envelope(segments: list[list[str]]) -> None:
             if len(seg) < 2 or seg[1] != str(groups):
                 raise X12Error(f"IEA must count {groups} functional groups", n, sid)
             isa = None
+        elif not is_segment_id(sid):
+            raise X12Error(segment_id_problem(sid), n)
         elif st is None:
             raise X12Error("segment outside a transaction set", n, sid)
     if st is not None:
-        raise X12Error(f"file ends inside transaction set {st[1]}: expected SE", st[0], "ST")
+        raise X12Error(
+            f"file ends inside transaction set {shown(st[1], 9, quote=False)}: expected SE",
+            st[0],
+            "ST",
+        )
     if gs is not None:
-        raise X12Error(f"file ends inside functional group {gs[1]}: expected GE", gs[0], "GS")
+        raise X12Error(
+            f"file ends inside functional group {shown(gs[1], 9, quote=False)}: expected GE",
+            gs[0],
+            "GS",
+        )
     if isa is not None:
-        raise X12Error(f"file ends inside interchange {isa[1]}: expected IEA", isa[0], "ISA")
+        raise X12Error(
+            f"file ends inside interchange {shown(isa[1], 9, quote=False)}: expected IEA",
+            isa[0],
+            "ISA",
+        )
 
 
 def components(value: str, seps: Separators) -> list[str]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.x12 import X12Error, check_envelope, split_segments
+from shared.x12 import X12Error, check_envelope, shown, split_segments
 
 from . import ack_codes
 from .acks_277 import ClaimAck, StatusDetail, parse_277ca
+
+_STATUSES = ", ".join(ack_codes.ACK_STATUS)
 
 __all__ = [
     "Ack999",
@@ -63,7 +65,7 @@ def _int(value: str, seg_no: int, seg_id: str, what: str) -> int | None:
     if value == "":
         return None
     if not value.isdigit():
-        raise X12Error(f"{what} {value!r} is not a number", seg_no, seg_id)
+        raise X12Error(f"{what} {shown(value)} is not a number", seg_no, seg_id)
     return int(value)
 
 
@@ -110,7 +112,9 @@ def _parse_999_groups(text: str) -> list[Group999]:
         sid = seg[0]
         if sid == "ST":
             if _el(seg, 1) != "999":
-                raise X12Error(f"expected a 999 transaction, found ST01 {_el(seg, 1)!r}", n, sid)
+                raise X12Error(
+                    f"expected a 999 transaction, found ST01 {shown(_el(seg, 1))}", n, sid
+                )
             seen_st = True
         elif sid == "AK1":
             group = _el(seg, 2)
@@ -163,7 +167,9 @@ def _parse_999_groups(text: str) -> list[Group999]:
                 raise X12Error("IK5 outside an AK2 loop", n, sid)
             status = _el(seg, 1)
             if status not in ack_codes.ACK_STATUS:
-                raise X12Error(f"IK501 status {status!r} unknown", n, sid)
+                raise X12Error(
+                    f"IK501 status {shown(status)} unknown (expected one of {_STATUSES})", n, sid
+                )
             for code in (c for c in seg[2:7] if c):
                 msg = ack_codes.TRANSACTION_ERRORS.get(code, f"transaction error {code}")
                 current["errors"].append(AckError("transaction", code, msg))
@@ -174,7 +180,12 @@ def _parse_999_groups(text: str) -> list[Group999]:
         elif sid == "AK9":
             status = _el(seg, 1)
             if not groups or status not in ack_codes.ACK_STATUS:
-                raise X12Error(f"AK9 without AK1 or with unknown status {status!r}", n, sid)
+                raise X12Error(
+                    f"AK9 without AK1 or with unknown status {shown(status)}"
+                    f" (expected one of {_STATUSES})",
+                    n,
+                    sid,
+                )
             errors = [
                 AckError("group", c, ack_codes.GROUP_ERRORS.get(c, f"group error {c}"))
                 for c in seg[5:10]

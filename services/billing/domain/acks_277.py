@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from shared.x12 import X12Error, check_envelope, split_segments
+from shared.x12 import X12Error, check_envelope, shown, split_segments
 
 from . import ack_codes
 
@@ -100,7 +100,7 @@ def _parse_277ca(text: str) -> list[ClaimAck]:
         el = seg + [""] * (6 - len(seg)) if len(seg) < 6 else seg
         if sid == "ST":
             if el[1] != "277":
-                raise X12Error(f"expected a 277 transaction, found ST01 {el[1]!r}", n, sid)
+                raise X12Error(f"expected a 277 transaction, found ST01 {shown(el[1])}", n, sid)
             seen_st = True
         elif sid == "HL":
             finish()
@@ -123,7 +123,7 @@ def _parse_277ca(text: str) -> list[ClaimAck]:
                     try:
                         claim.setdefault("charge", Decimal(el[4]))
                     except InvalidOperation:
-                        raise X12Error(f"STC04 amount {el[4]!r} is not a number", n, sid) from None
+                        raise X12Error("STC04 amount is not a number", n, sid) from None
             elif hls:
                 hls[next(reversed(hls))][2].extend(statuses)
         elif sid == "REF" and claim is not None and not claim["line"] and el[1] in ("1K", "D9"):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from shared.x12 import X12Error, check_envelope, components, split_segments
+from shared.x12 import X12Error, check_envelope, components, shown, split_segments
 
 VERSIONS = ("005010X212", "005010X214")
 CLAIM_LEVELS = ("22", "23", "PT")
@@ -44,22 +44,23 @@ class ClaimStatus:
     version: str = VERSIONS[0]
 
 
-def _date(value: str, n: int, seg_id: str) -> date | None:
+def _date(value: str, n: int, where: str) -> date | None:
+    """CCYYMMDD; ``where`` names the element (a date of service is PHI: never quoted)."""
     if not value:
         return None
     try:
         return date(int(value[:4]), int(value[4:6]), int(value[6:8]))
     except (ValueError, IndexError):
-        raise X12Error(f"invalid date {value!r} (expected CCYYMMDD)", n, seg_id) from None
+        raise X12Error(f"{where} is not a valid date (expected CCYYMMDD)", n, where[:3]) from None
 
 
-def _amount(value: str, n: int, seg_id: str) -> Decimal | None:
+def _amount(value: str, n: int, where: str) -> Decimal | None:
     if not value:
         return None
     try:
         return Decimal(value).quantize(Decimal("0.01"))
     except InvalidOperation:
-        raise X12Error(f"invalid amount {value!r}", n, seg_id) from None
+        raise X12Error(f"{where} is not a decimal amount", n, where[:3]) from None
 
 
 def parse_277(text: str) -> list[ClaimStatus]:
@@ -82,16 +83,17 @@ def _parse_277(text: str) -> list[ClaimStatus]:
     level: str | None = None
     claim: ClaimStatus | None = None
     in_line = False  # inside a service line (SVC): its STCs are not claim-level
+    opened_at: list[int] = []  # segment number of each claim's TRN
     for n, seg in enumerate(segments, start=1):
         sid = seg[0]
         el = seg + [""] * (12 - len(seg))
         if sid == "GS":
             if el[8] not in VERSIONS:
-                raise X12Error(f"GS08 {el[8]!r} is not a 277 ({', '.join(VERSIONS)})", n, sid)
+                raise X12Error(f"GS08 must be a 277 version ({', '.join(VERSIONS)})", n, sid)
             version = el[8]
         elif sid == "ST":
             if el[1] != "277":
-                raise X12Error(f"ST01 {el[1]!r}: expected 277", n, sid)
+                raise X12Error(f"ST01 {shown(el[1])}: expected 277", n, sid)
             level, claim = None, None
         elif sid == "HL":
             level, claim, in_line = el[3], None, False
@@ -100,6 +102,7 @@ def _parse_277(text: str) -> list[ClaimStatus]:
                 raise X12Error("claim trace number (TRN02) is empty", n, sid)
             claim = ClaimStatus(el[2], "", "", None, version=version)
             out.append(claim)
+            opened_at.append(n)
             in_line = False
         elif claim is None:
             continue
@@ -113,10 +116,10 @@ def _parse_277(text: str) -> list[ClaimStatus]:
             elif el[1] == "EJ":
                 claim.patient_control_number = el[2] or None
         elif sid == "DTP" and not in_line and el[1] == "472":
-            claim.service_date = _date(el[3].split("-")[0], n, sid)
-    for c in out:
+            claim.service_date = _date(el[3].split("-")[0], n, "DTP03")
+    for c, at in zip(out, opened_at, strict=True):
         if not c.status_category:
-            raise X12Error(f"claim {c.claim_id}: no claim-level STC status")
+            raise X12Error("claim trace (TRN) has no claim-level STC status", at, "TRN")
     return out
 
 
@@ -135,11 +138,11 @@ def _apply_stc(claim: ClaimStatus, el: list[str], seps, n: int) -> None:
     if claim.status_category:
         return  # the first STC of a claim is its current status; later ones are history
     claim.status_category, claim.status_code = details[0].category, details[0].code
-    claim.effective_date = _date(el[2], n, "STC")
+    claim.effective_date = _date(el[2], n, "STC02")
     claim.action_code = el[3] or None
-    claim.total_charge = _amount(el[4], n, "STC")
-    claim.paid_amount = _amount(el[5], n, "STC")
-    claim.adjudication_date = _date(el[6], n, "STC")
+    claim.total_charge = _amount(el[4], n, "STC04")
+    claim.paid_amount = _amount(el[5], n, "STC05")
+    claim.adjudication_date = _date(el[6], n, "STC06")
     claim.check_number = el[9] or None
 
 

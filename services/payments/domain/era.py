@@ -31,10 +31,17 @@ segment number, id and element position.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
-from shared.x12 import Separators, X12Error, segment_chunks
+from shared.x12 import (
+    Separators,
+    X12Error,
+    is_segment_id,
+    segment_chunks,
+    segment_id_problem,
+    shown,
+)
 
 from .era_segments import (
     CLAIM_NAMES,
@@ -94,6 +101,8 @@ _EXPECTED = {
 
 def _unexpected(n: int, sid: str, state: int) -> X12Error:
     loop, expected = _EXPECTED[state]
+    if not is_segment_id(sid):  # an unsplit segment (a wrong separator): never quote it
+        return X12Error(f"{segment_id_problem(sid)} ({loop}; expected {expected})", n)
     return X12Error(f"unexpected {sid} {loop}; expected {expected}", n, sid)
 
 
@@ -118,10 +127,51 @@ def parse_835(text: str) -> Era835:
             gc.enable()
 
 
-def _parse(  # noqa: C901 - one flat hot loop
+def iter_835(text: str) -> Iterator[RemitTransaction]:
+    """The transaction sets (ST...SE) of an 835 file one at a time, each once its SE is read.
+
+    A caller that handles each and lets it go holds one transaction set's objects at a
+    time instead of the whole file's (a clearinghouse's large ERA file carries one per
+    payment). Raises ``X12Error`` like ``parse_835``, but only when it reaches the broken
+    segment: the transaction sets yielded before it were complete and well-formed, the file
+    as a whole is not, so a caller that must not apply part of a file applies them in one
+    database transaction that the error rolls back. Raises ``TypeError`` when ``text`` is
+    not a str.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"iter_835 expects the file text as str, got {type(text).__name__}")
+    chunks, seps = segment_chunks(text)
+    gen = _transactions(chunks, seps, _Envelope(seps.component))
+    while True:
+        # The cyclic GC is off while parsing only (see parse_835), not while the caller works.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            tx = next(gen, None)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        if tx is None:
+            return
+        yield tx
+
+
+def _parse(
     chunks: Iterable[list[str]], seps: Separators, heads: dict[str, tuple] | None = None
 ) -> Era835:
-    """The hot loop: claim and service-line segments, most frequent first.
+    env = _Envelope(seps.component)
+    txs = list(_transactions(chunks, seps, env, heads))
+    return Era835(env.isa_numbers[0], env.isa_numbers, env.sender, env.receiver, txs)
+
+
+def _transactions(  # noqa: C901 - one flat hot loop
+    chunks: Iterable[list[str]],
+    seps: Separators,
+    env: _Envelope,
+    heads: dict[str, tuple] | None = None,
+) -> Iterator[RemitTransaction]:
+    """The hot loop: claim and service-line segments, most frequent first; yields each
+    transaction set when its SE closed it.
 
     Most segments in the claim loops are "codes, then one value": DTM*472,
     CAS*CO*45, REF*6R, AMT*B6, NM1*82...*XX, then a date, amount, reference or
@@ -147,7 +197,6 @@ def _parse(  # noqa: C901 - one flat hot loop
     takes the checking path, to show a memo hit gives exactly the same.
     """
     el, comp = seps.element, seps.component
-    env = _Envelope(comp)
     state = OUT
     tx: RemitTransaction | None = None
     claim: ClaimPayment | None = None
@@ -288,6 +337,8 @@ def _parse(  # noqa: C901 - one flat hot loop
                 else:
                     state = env.segment(seg, n, sid, state)
                     tx, warns = env.tx, env.warns
+                    if env.out:  # SE closed a transaction set
+                        yield env.out.pop()
                     continue
                 heads[head] = rec
             # A record, memoized or just made: the last element (v) and the loop state are left.
@@ -304,7 +355,7 @@ def _parse(  # noqa: C901 - one flat hot loop
                     elif q == "151":
                         line.service_end_date = d
                     else:
-                        warns.append(f"segment {n} (DTM): DTM01 {q!r} ignored in loop 2110")
+                        warns.append(f"segment {n} (DTM): DTM01 {shown(q)} ignored in loop 2110")
                 elif state == CLAIM:
                     if q == "232":
                         claim.statement_from = d
@@ -315,7 +366,7 @@ def _parse(  # noqa: C901 - one flat hot loop
                     elif q == "036":
                         claim.coverage_expiration = d
                     else:
-                        warns.append(f"segment {n} (DTM): DTM01 {q!r} ignored in loop 2100")
+                        warns.append(f"segment {n} (DTM): DTM01 {shown(q)} ignored in loop 2100")
                 elif state == HDR:
                     if q == "405":
                         tx.production_date = d
@@ -400,7 +451,6 @@ def _parse(  # noqa: C901 - one flat hot loop
         where = _EXPECTED[state][0]
         missing = {ISA_: "IEA", GS_: "GE"}.get(state, "SE")
         raise X12Error(f"file truncated: ends {where}, expected {missing}", n + 1, missing)
-    return Era835(env.isa_numbers[0], env.isa_numbers, env.sender, env.receiver, env.out)
 
 
 # ----------------------------- checking paths for segments without a memo record
@@ -442,7 +492,7 @@ def _name_checked(seg, n, state, claim) -> None:
     q = seg[1] if len(seg) > 1 else ""
     if q not in CLAIM_NAMES:
         raise X12Error(
-            f"NM101 {q!r} is not allowed in loop 2100; expected QC, IL, 74, 82, TT, PR or GB",
+            f"NM101 {shown(q)} is not allowed in loop 2100; expected QC, IL, 74, 82, TT, PR or GB",
             n,
             "NM1",
         )
@@ -513,7 +563,7 @@ def _date_checked(seg, n, state, tx, claim, line, warns) -> None:
         elif q == "151":
             line.service_end_date = read_date(seg[2], n, sid, 2, warns)
         else:
-            warns.append(f"segment {n} (DTM): DTM01 {q!r} ignored in loop 2110")
+            warns.append(f"segment {n} (DTM): DTM01 {shown(q)} ignored in loop 2110")
     elif state == CLAIM:
         d = DATES.get(seg[2]) or read_date(seg[2], n, sid, 2, warns)
         if q == "232":
@@ -525,7 +575,7 @@ def _date_checked(seg, n, state, tx, claim, line, warns) -> None:
         elif q == "036":
             claim.coverage_expiration = d
         else:
-            warns.append(f"segment {n} (DTM): DTM01 {q!r} ignored in loop 2100")
+            warns.append(f"segment {n} (DTM): DTM01 {shown(q)} ignored in loop 2100")
     elif state == HDR:
         if q == "405":
             tx.production_date = read_date(seg[2], n, sid, 2, warns)
@@ -599,23 +649,39 @@ class _Envelope:
             tx.provider_adjustments.extend(read_plb(seg, n, self.comp, self.warns))
             state = SUMMARY
         elif sid == "N1":
+            # Loop 1000A (N1*PR, the payer) then 1000B (N1*PE, the payee), once each.
             q = seg[1] if len(seg) > 1 else ""
-            if len(seg) < 3 or not seg[2]:
-                raise X12Error("N102 name is required", n, sid)
-            s = seg + PAD
-            if state == HDR and q == "PR":
+            if state == HDR:
+                if q != "PR":
+                    raise X12Error(
+                        "N101 must be PR: the payer loop (1000A) comes first; expected N1*PR",
+                        n,
+                        sid,
+                    )
                 if not self.trn_seen:
                     raise X12Error(
                         "expected TRN (reassociation trace) before the payer loop", n, sid
                     )
-                self.party = tx.payer = Party("PR", s[2], s[3] or None, s[4] or None)
+            elif state == PAYER:
+                if q != "PE":
+                    raise X12Error(
+                        "N101 must be PE: the payee loop (1000B) follows the payer's;"
+                        " expected N1*PE",
+                        n,
+                        sid,
+                    )
+            else:  # before the header, a second payee, or inside the claims
+                raise _unexpected(n, sid, state)
+            if len(seg) < 3 or not seg[2]:
+                raise X12Error("N102 name is required", n, sid)
+            s = seg + PAD
+            party = Party(q, s[2], s[3] or None, s[4] or None)
+            if q == "PR":
+                self.party = tx.payer = party
                 state = PAYER
-            elif state == PAYER and q == "PE":
-                self.party = tx.payee = Party("PE", s[2], s[3] or None, s[4] or None)
-                state = PAYEE
             else:
-                want = "N1*PR" if state <= HDR else "N1*PE"
-                raise X12Error(f"unexpected N1*{q}; expected {want}", n, sid)
+                self.party = tx.payee = party
+                state = PAYEE
         elif sid == "N3" or sid == "N4":
             if state != PAYER and state != PAYEE:
                 raise _unexpected(n, sid, state)
@@ -682,7 +748,11 @@ class _Envelope:
                     f"SE01 segment count is {count or 'missing'}, expected {want}", n, sid
                 )
             if len(seg) < 3 or seg[2] != st02:
-                raise X12Error(f"SE02 does not match ST02 control number {st02}", n, sid)
+                raise X12Error(
+                    f"SE02 does not match ST02 control number {shown(st02, 9, quote=False)}",
+                    n,
+                    sid,
+                )
             self.out.append(self.tx)
             self.tx = self.party = None
             return GS_
@@ -714,7 +784,12 @@ class _Envelope:
                     f"GE01 must count the {sets} transaction set(s) in the group", n, sid
                 )
             if not same_number(seg[2], self.gs06):
-                raise X12Error(f"GE02 does not match GS06 group control number {self.gs06}", n, sid)
+                raise X12Error(
+                    "GE02 does not match GS06 group control number"
+                    f" {shown(self.gs06, 9, quote=False)}",
+                    n,
+                    sid,
+                )
             return ISA_
         if sid == "IEA":
             if state != ISA_:
@@ -724,7 +799,10 @@ class _Envelope:
                 raise X12Error(f"IEA01 must count the {groups} functional group(s)", n, sid)
             if not same_number(seg[2], isa13):
                 raise X12Error(
-                    f"IEA02 does not match ISA13 interchange control number {isa13}", n, sid
+                    "IEA02 does not match ISA13 interchange control number"
+                    f" {shown(isa13, 9, quote=False)}",
+                    n,
+                    sid,
                 )
             return OUT
         # ISA
@@ -743,7 +821,9 @@ class _Envelope:
 
 def _envelope_error(n: int, sid: str, state: int, st02: str) -> X12Error:
     if state >= HDR_START:
-        return X12Error(f"expected SE closing transaction {st02} before {sid}", n, sid)
+        return X12Error(
+            f"expected SE closing transaction {shown(st02, 9, quote=False)} before {sid}", n, sid
+        )
     if state == GS_:
         return X12Error(f"expected GE closing the functional group before {sid}", n, sid)
     if state == ISA_:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from shared.x12 import X12Error
+from shared.x12 import X12Error, shown
 
 from .remittance import (
     ADJUSTMENT_GROUPS,
@@ -141,7 +141,7 @@ def claim_payment(seg: list[str], n: int) -> ClaimPayment:
         raise X12Error("CLP01-CLP04 (claim id, status, charge, payment) are required", n, "CLP")
     status = seg[2]
     if status not in CLAIM_STATUS:
-        raise X12Error(f"CLP02 {status!r} is not a claim status code", n, "CLP")
+        raise X12Error(f"CLP02 {shown(status)} is not a claim status code", n, "CLP")
     s = seg if ln >= 12 else seg + PAD
     return new_claim_payment(
         s[1],
