@@ -112,12 +112,10 @@ def cmd_claim(args) -> int:
             "(pass --chargemaster FILE to use yours)",
             file=sys.stderr,
         )
-    from services.billing.handlers import claim_id_for
+    from shared.claim_ids import claim_id_for
 
     claim = build_claim(payload, claim_id=claim_id_for(enc.encounter_id), chargemaster=cm)
-    findings = scrub(
-        claim, is_billable=icd10cm.is_billable_on, payer_rules=load_sample_payer_rules()
-    )
+    findings = scrub(claim, is_billable=icd10cm.billable_on, payer_rules=load_sample_payer_rules())
     if findings:
         for f in findings:
             print(
