@@ -18,20 +18,6 @@ WORK_CHANNEL = (
 )
 
 
-async def record_intake(
-    conn: asyncpg.Connection, encounter_id: str, site_id: str, event_id: uuid.UUID
-) -> bool:
-    """True when this encounter id is new to the intake."""
-    return (
-        await conn.fetchval(
-            f"INSERT INTO {SCHEMA}.intake (encounter_id, site_id, event_id) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            encounter_id,
-            site_id,
-            event_id,
-        )
-        is not None
-    )
 
 
 class EncounterRow(NamedTuple):
