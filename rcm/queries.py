@@ -235,6 +235,28 @@ SELECT e.encounter_id, e.route,
     )
 
 
+_STAGE_TIMES = {
+    "coded": "SELECT extract(epoch FROM coded_at) FROM coding.encounter"
+    " WHERE encounter_id = ANY($1) AND coded_at IS NOT NULL",
+    "claimed": "SELECT extract(epoch FROM created_at) FROM billing.claim"
+    " WHERE encounter_id = ANY($1) AND frequency_code = '1'",
+    "posted": "SELECT extract(epoch FROM cp.posted_at)"
+    " FROM payments.claim_payment cp JOIN payments.claim c USING (claim_id)"
+    " WHERE c.encounter_id = ANY($1) AND cp.posted_at IS NOT NULL",
+    "settled": "SELECT extract(epoch FROM at) FROM followup.encounter_outcome"
+    " WHERE encounter_id = ANY($1)",
+}
+
+
+async def stage_times(conn: asyncpg.Connection, encounter_ids: list[str]) -> dict[str, list[float]]:
+    """Per pipeline stage (coded, claimed: the original claim, posted, settled: a terminal
+    outcome), the epoch seconds at which each of these encounters passed it."""
+    return {
+        stage: [float(r[0]) for r in await conn.fetch(sql, encounter_ids)]
+        for stage, sql in _STAGE_TIMES.items()
+    }
+
+
 async def settled_encounters(conn: asyncpg.Connection, encounter_ids: list[str]) -> set[str]:
     """Which of these encounters have a terminal outcome in followup.
 

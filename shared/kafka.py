@@ -20,7 +20,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from shared.settings import ConfigurationError
-from shared.topics import ALL, dlq
+from shared.topics import ALL, dlq, replication
 
 _log = logging.getLogger("rcm.kafka")
 
@@ -28,7 +28,12 @@ _log = logging.getLogger("rcm.kafka")
 async def ensure_topics(
     bootstrap: str, topics: Sequence[str] = (), partitions: int = 4, timeout: float = 20
 ) -> None:
-    """Create the project's topics and their DLQs if missing (idempotent)."""
+    """Create the project's topics and their DLQs if missing (idempotent).
+
+    Each gets as many copies as the cluster has brokers, up to 3, and with 3 copies
+    ``min.insync.replicas=2`` (``shared.topics.replication``): with the producers' acks=all a
+    write is on two brokers before it is acknowledged, and one broker may go away.
+    """
     wanted = list(topics) or [*ALL, *(dlq(t) for t in ALL)]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     try:
@@ -37,7 +42,13 @@ async def ensure_topics(
         raise ConfigurationError(f"Kafka unreachable at {bootstrap}: {type(e).__name__}") from e
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, partitions, 1) for t in wanted if t not in existing]
+        brokers = len((await admin.describe_cluster())["brokers"])
+        factor, min_isr = replication(brokers)
+        missing = [
+            NewTopic(t, partitions, factor, topic_configs={"min.insync.replicas": str(min_isr)})
+            for t in wanted
+            if t not in existing
+        ]
         if missing:
             try:
                 await admin.create_topics(missing)
@@ -64,7 +75,8 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeo
 
 
 async def start_producer(bootstrap: str, timeout: float = 20) -> AIOKafkaProducer:
-    """An idempotent producer (acks=all) batching for throughput."""
+    """An idempotent producer (acks=all: every in-sync replica has the write) batching for
+    throughput. ``bootstrap`` may list several brokers; any one that answers will do."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -88,7 +100,9 @@ def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
     its encounter's trace) and one span per batch transaction linked to them; the middleware's
     extra span pair and per-message baggage parsing per batch told an operator nothing more.
     """
-    return KafkaBroker(bootstrap, client_id=client_id, logger=None, graceful_timeout=15)
+    # A list: FastStream takes a comma-separated string for one host.
+    servers = [b.strip() for b in bootstrap.split(",") if b.strip()]
+    return KafkaBroker(servers, client_id=client_id, logger=None, graceful_timeout=15)
 
 
 BatchHandler = Callable[[tuple], Awaitable[None]]

@@ -2,7 +2,9 @@
 
 With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, spans go to an OTLP/HTTP collector
 (Jaeger, Tempo, ...). Otherwise they are appended as JSON lines to
-``<run dir>/traces/spans.jsonl``, which ``rcm trace`` reads. W3C trace context
+``<run dir>/traces/spans.jsonl``, which ``rcm trace`` reads. With a Zipkin endpoint
+(``OTEL_EXPORTER_ZIPKIN_ENDPOINT``, e.g. the viewer ``rcm stack up --traces`` starts) they
+also go to Zipkin, whose UI shows each encounter's trace. W3C trace context
 travels in Kafka headers (``traceparent``), never in payloads. Span attributes
 carry ids only (encounter, claim, event), never PHI.
 """
@@ -10,6 +12,7 @@ carry ids only (encounter, claim, event), never PHI.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import time
@@ -18,8 +21,15 @@ from pathlib import Path
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_ZIPKIN_ENDPOINT
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import (
+    ReadableSpan,
+    SpanLimits,
+    SpanProcessor,
+    SynchronousMultiSpanProcessor,
+    TracerProvider,
+)
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -28,6 +38,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from shared.settings import MAX_BATCH_RECORDS
 
+_log = logging.getLogger("rcm.telemetry")
 _propagator = TraceContextTextMapPropagator()
 _encode = json.JSONEncoder(
     default=str, separators=(",", ":")
@@ -73,8 +84,49 @@ class JsonlSpanExporter(SpanExporter):
         pass
 
 
-def setup_tracing(service: str, *, otlp_endpoint: str | None, jsonl_path: Path) -> TracerProvider:
-    """Install this process's tracer provider and return it (call once, in app wiring)."""
+class ZipkinSpanExporter(SpanExporter):
+    """OpenTelemetry's Zipkin (JSON v2) exporter; a viewer that is away loses those spans with
+    one warning, not a traceback per export (the JSON lines or OTLP keep them all)."""
+
+    def __init__(self, endpoint: str):
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        self.endpoint = endpoint
+        self._exporter = ZipkinExporter(endpoint=endpoint, timeout=5)
+        self._warned = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._exporter.export(spans)
+        except OSError as e:  # requests' errors are OSErrors: connection refused, timeout
+            if not self._warned:
+                self._warned = True
+                _log.warning(
+                    "Zipkin at %s unreachable (%s); its spans are dropped until it answers",
+                    self.endpoint,
+                    type(e).__name__,
+                )
+            return SpanExportResult.FAILURE
+        self._warned = False
+        return result
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+
+def setup_tracing(
+    service: str,
+    *,
+    otlp_endpoint: str | None,
+    jsonl_path: Path,
+    zipkin_endpoint: str | None = None,
+) -> TracerProvider:
+    """Install this process's tracer provider and return it (call once, in app wiring).
+
+    Spans go to OTLP (``otlp_endpoint``) or else the JSON-lines file, and also to Zipkin's
+    span API when ``zipkin_endpoint`` is given (``http://host:9411/api/v2/spans``; None: the
+    OpenTelemetry variable ``OTEL_EXPORTER_ZIPKIN_ENDPOINT``, as OTel's exporters read it).
+    """
     global _event_spans
     # A batch span links every event it applied (at most RCM_CONSUMER_MAX_RECORDS).
     provider = TracerProvider(
@@ -87,9 +139,21 @@ def setup_tracing(service: str, *, otlp_endpoint: str | None, jsonl_path: Path) 
         exporter: SpanExporter = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
     else:
         exporter = JsonlSpanExporter(jsonl_path, service)
-    processor = BatchSpanProcessor(
-        exporter, schedule_delay_millis=500, max_queue_size=65536, max_export_batch_size=2048
-    )
+    exporters = [exporter]
+    zipkin_endpoint = zipkin_endpoint or os.environ.get(OTEL_EXPORTER_ZIPKIN_ENDPOINT)
+    if zipkin_endpoint:
+        exporters.append(ZipkinSpanExporter(zipkin_endpoint))
+    batches = [
+        BatchSpanProcessor(
+            e, schedule_delay_millis=500, max_queue_size=65536, max_export_batch_size=2048
+        )
+        for e in exporters
+    ]
+    processor: SpanProcessor = batches[0]
+    if len(batches) > 1:
+        processor = SynchronousMultiSpanProcessor()
+        for b in batches:
+            processor.add_span_processor(b)
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _event_spans = EventSpans(provider.sampler, processor, provider.resource)
@@ -185,7 +249,8 @@ class EventSpans:
         self.sampler = sampler
         self.processor = processor
         self.resource = resource or Resource.get_empty()
-        self.scope = InstrumentationScope("rcm")
+        # Version "" as the SDK gives its own tracers (None is a null tag Zipkin refuses).
+        self.scope = InstrumentationScope("rcm", "")
         self._follow_parent = isinstance(sampler, ParentBased)
 
     def start(

@@ -18,3 +18,16 @@ ALL = sorted(cls.topic for cls in EVENT_TYPES.values())
 
 def dlq(topic: str) -> str:
     return f"{topic}.dlq"
+
+
+# Replication: three copies of every partition, and a write (acks=all) needs two of them, so
+# one broker may be lost without losing a write or refusing one. A smaller cluster (the
+# one-broker local stack) holds as many copies as it has brokers, and one suffices to write.
+REPLICATION_FACTOR = 3
+MIN_INSYNC_REPLICAS = 2
+
+
+def replication(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for topics on a cluster of ``brokers``."""
+    factor = max(1, min(REPLICATION_FACTOR, brokers))
+    return factor, (MIN_INSYNC_REPLICAS if factor >= REPLICATION_FACTOR else 1)

@@ -9,6 +9,10 @@ consumer lag per group, peak RSS and CPU seconds per service, and a raw aiokafka
 baseline (produce + consume the same number of messages of the same size).
 With ``--chaos`` processes, the broker and Postgres are killed on a seeded
 schedule and the run ends with an invariant check (see ``rcm/bench/chaos.py``).
+With ``--brokers 3`` the stack's Kafka is a replicated cluster; with ``--chaos`` too, one
+broker at a time is killed while the load is published at a pace that keeps it flowing
+through every kill window, and the throughput of each stage inside the windows and outside
+them is reported (``broker_chaos``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from aiokafka import AIOKafkaConsumer
 
 from rcm import localstack as stack
 from rcm import queries
+from rcm.bench.chaos import flow_in_windows
 from rcm.cli.demo import coder_pool, start_services, wait_http
 from rcm.cli.progress import progress
 from rcm.localstack.supervisor import Supervisor
@@ -260,6 +265,9 @@ class BenchRun:
         from services.intake.domain.fhir import parse_intake
 
         s = self.settings
+        if self.rate is None and getattr(self.chaos, "replicated", False):
+            # Broker kills measure flow during the kills: the load must last through them all.
+            self.rate = round(self.n / self.chaos.load_seconds(), 2)
         # Dates of service inside every payer's filing window.
         samples = generate_samples(self.n, self.seed, start_date=date.today() - timedelta(days=40))
         events, expected = [], {}
@@ -366,6 +374,17 @@ class BenchRun:
                     if self.chaos
                     else None
                 )
+                if verdict is not None and self.chaos.replicated:
+                    times = await queries.stage_times(conn, ids)
+                    # Up to the last terminal outcome: a window after the load is idle anyway.
+                    end = max(times["settled"], default=finished)
+                    verdict["flow"] = flow_in_windows(times, self.chaos.windows, started, end)
+                    # The harshest part of each window: from the SIGKILL to the restart.
+                    dead = [
+                        {"killed_at": w["killed_at"], "in_sync_at": w["restarted_at"]}
+                        for w in self.chaos.windows
+                    ]
+                    verdict["flow_while_dead"] = flow_in_windows(times, dead, started, end)
             finally:
                 await conn.close()
         finally:
@@ -411,7 +430,11 @@ class BenchRun:
             st = await asyncio.to_thread(stack.status, self.settings)
         except Exception:  # noqa: BLE001 - CPU figures for the broker/database are optional
             return {}
-        return {k: st[k]["pid"] for k in ("kafka", "postgres") if st.get(k, {}).get("pid")}
+        pids = {"postgres": st.get("postgres", {}).get("pid")}
+        brokers = st.get("kafka", {}).get("brokers", [])
+        for b in brokers:  # one broker: "kafka"; a cluster: "kafka-1", "kafka-2", ...
+            pids["kafka" if len(brokers) == 1 else f"kafka-{b['node_id']}"] = b["pid"]
+        return {k: pid for k, pid in pids.items() if pid}
 
     async def _wait(
         self, ids: list[str], sup: Supervisor, stats: ProcessStats, lag_max: dict, stop
@@ -510,6 +533,31 @@ def render(result: dict) -> str:
         c = result["chaos"]
         lines.append(f"  chaos: {c['faults']} faults; violations: {len(c['violations'])}")
         lines += [f"    - {v}" for v in c["violations"]]
+        if "flow" in c:
+            f = c["flow"]
+            lines.append(
+                f"  broker kills ({c['brokers']} brokers): "
+                + ", ".join(
+                    f"node {w['node']} dead {w['dead_seconds']} s, window {w['window_seconds']} s"
+                    for w in c["kill_windows"]
+                )
+                + f"; fewest in-sync replicas seen {c['min_isr_during_kills']}"
+                f"; service restarts {c['service_restarts']}"
+            )
+            lines.append(
+                f"  flow during kills ({f['seconds_during_kills']} s) vs outside"
+                f" ({f['seconds_outside_kills']} s), per s: "
+                + ", ".join(
+                    f"{stage} {v['per_s_during_kills']} vs {v['per_s_outside_kills']}"
+                    for stage, v in f.items()
+                    if isinstance(v, dict)
+                )
+            )
+            d = c["flow_while_dead"]
+            lines.append(
+                f"  settled while a broker was dead ({d['seconds_during_kills']} s):"
+                f" {d['settled']['per_s_during_kills']} per s"
+            )
     return "\n".join(lines)
 
 
@@ -525,6 +573,7 @@ async def run_bench(
     partitions: int | None,
     keep_stack: bool = False,
     rate: float | None = None,
+    brokers: int = 1,
 ) -> int:
     base = ServiceSettings()
     external = bool(base.connections.kafka_bootstrap_servers and base.connections.database_url)
@@ -545,14 +594,14 @@ async def run_bench(
         else "rcm bench: using KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL",
         file=sys.stderr,
     )
-    endpoints = await asyncio.to_thread(stack.up, s)
+    endpoints = await asyncio.to_thread(stack.up, s, brokers if brokers > 1 else None)
     try:
         await ensure_topics(endpoints["kafka"], partitions=parts)
         chaos = None
         if chaos_seed is not None:
             from rcm.bench.chaos import Chaos
 
-            chaos = Chaos(seed=chaos_seed, settings=s, endpoints=endpoints)
+            chaos = Chaos(seed=chaos_seed, settings=s, endpoints=endpoints, brokers=brokers)
         results = []
         ks = [1, instances] if instances > 1 and chaos is None else [instances]
         for i, k in enumerate(ks):
@@ -560,7 +609,7 @@ async def run_bench(
                 f"rcm bench: {n} encounters through the pipeline with {k} instance(s) per service ...",
                 file=sys.stderr,
             )
-            r = await BenchRun(
+            bench_run = BenchRun(
                 n=n,
                 instances=k,
                 seed=seed + i,
@@ -569,8 +618,9 @@ async def run_bench(
                 chaos=chaos,
                 timeout=timeout,
                 rate=rate,
-            ).run()
-            r["publish_rate"] = rate
+            )
+            r = await bench_run.run()
+            r["publish_rate"] = bench_run.rate
             results.append(r)
         result = results[-1]
         if len(results) == 2 and results[0]["throughput_per_s"]:

@@ -1,11 +1,19 @@
-"""`rcm trace ENCOUNTER_ID`: the encounter's spans across services, as a tree."""
+"""`rcm trace ENCOUNTER_ID`: the encounter's spans across services, as a tree, and the trace
+viewer's link to it when the viewer runs (``rcm stack up --traces``)."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
+from rcm.localstack.zipkin import Zipkin, healthy, trace_link
 from shared.settings import ServiceSettings
+
+LOOKBACK_MS = 7 * 24 * 3600 * 1000
 
 
 def load_spans(settings: ServiceSettings) -> list[dict]:
@@ -77,14 +85,53 @@ def render(spans: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def viewer_url(settings: ServiceSettings) -> str | None:
+    """The base URL of this run dir's trace viewer, when it runs and answers."""
+    zipkin = Zipkin(settings.run_path, settings.runtime.home)
+    return zipkin.url if zipkin.pid() and healthy(zipkin.url) else None
+
+
+def viewer_trace_ids(url: str, encounter_id: str, timeout: float = 10) -> list[str]:
+    """The ids of the traces the viewer holds with a span tagged with this encounter."""
+    query = urllib.parse.urlencode(
+        {
+            "annotationQuery": f"rcm.encounter_id={encounter_id}",
+            "endTs": int(time.time() * 1000),
+            "lookback": LOOKBACK_MS,
+            "limit": 10,
+        }
+    )
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/traces?{query}", timeout=timeout) as r:
+            traces = json.load(r)
+    except (OSError, urllib.error.URLError, ValueError):
+        return []
+    return [t[0]["traceId"] for t in traces if t]
+
+
 def print_trace(settings: ServiceSettings, encounter_id: str) -> int:
     spans = trace_for(load_spans(settings), encounter_id)
-    if not spans:
-        print(
-            f"rcm: no spans for encounter {encounter_id} in {settings.traces_file}", file=sys.stderr
+    url = viewer_url(settings)
+    if spans:
+        services = sorted({s["service"] for s in spans})
+        print(f"encounter {encounter_id}: {len(spans)} spans across {', '.join(services)}")
+        print(render(spans))
+        # The encounter's own trace (batch transactions are traces of their own, linked).
+        trace_ids = sorted(
+            {
+                s["trace_id"]
+                for s in spans
+                if s.get("attributes", {}).get("rcm.encounter_id") == encounter_id
+            }
         )
-        return 1
-    services = sorted({s["service"] for s in spans})
-    print(f"encounter {encounter_id}: {len(spans)} spans across {', '.join(services)}")
-    print(render(spans))
+    else:
+        trace_ids = viewer_trace_ids(url, encounter_id) if url else []
+        if not trace_ids:
+            where = f"{settings.traces_file}" + (" nor in the trace viewer" if url else "")
+            print(f"rcm: no spans for encounter {encounter_id} in {where}", file=sys.stderr)
+            return 1
+        print(f"encounter {encounter_id}: {len(trace_ids)} trace(s) in the trace viewer")
+    if url:
+        for trace_id in trace_ids:
+            print(f"trace viewer: {trace_link(url, trace_id)}")
     return 0
