@@ -39,4 +39,6 @@ def test_realm_roles_and_the_workbench_client():
     assert mappers["oidc-usermodel-attribute-mapper"]["claim.name"] == "sites"
     # Loopback redirect URIs without a port: Keycloak accepts any port (RFC 8252), so the
     # tests' free ports need no realm per run.
-    assert client["redirectUris"] == ["${RCM_KEYCLOAK_WORKBENCH_URL:http://127.0.0.1}/auth/callback"]
+    assert client["redirectUris"] == [
+        "${RCM_KEYCLOAK_WORKBENCH_URL:http://127.0.0.1}/auth/callback"
+    ]
