@@ -25,7 +25,12 @@ def cmd_stack(args) -> int:
         endpoints = stack.up(s, brokers=args.brokers, traces=args.traces)
         print(json.dumps(endpoints))
         if "zipkin" in endpoints:
-            print(f"rcm: trace viewer at {endpoints['zipkin']}/zipkin/", file=sys.stderr)
+            url = endpoints["zipkin"]
+            print(
+                f"rcm: trace viewer at {url}/zipkin/; services export to it with"
+                f" OTEL_EXPORTER_ZIPKIN_ENDPOINT={url}/api/v2/spans",
+                file=sys.stderr,
+            )
     elif args.action == "down":
         stack.down(s)
         print("stack stopped")
