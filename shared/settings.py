@@ -49,6 +49,7 @@ class TelemetrySettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_zipkin_endpoint: str | None = None  # the standard OTel variable
     rcm_metrics_port: int | None = None  # Prometheus endpoint; None = no endpoint
     # Loopback by default; a pod scraped by Prometheus sets 0.0.0.0 (the endpoint holds no PHI).
     rcm_metrics_host: str = "127.0.0.1"
@@ -167,6 +168,24 @@ class MailboxSettings(BaseSettings):
     outbound: Path | None = None
     inbound: Path | None = None
     poll_seconds: float = 0.1  # a directory scan: cheap, and each mailbox hop waits up to this long
+    # Inbound files above this go to failed/ after only their header was read (a valid 200 MB
+    # 835 once took payments to 4.5 GB and was retried forever).
+    max_file_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    # A file whose processing failed this many times in a row (timed out, or the process died
+    # on it) goes to failed/, and the mailbox moves on.
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    # Trading partners: the ISA06 sender ids each kind of file may come from, by kind (835,
+    # 999, 277CA, 277, 837) or "*" for every kind, as JSON: {"*": ["CLEARINGHOUSE"]}. A file
+    # from another sender goes to failed/. Empty: any sender (a warning at start; development).
+    senders: dict[str, list[str]] = Field(default_factory=dict)
+    # `rcm status` reports a file that has waited in a mailbox longer than this as stuck.
+    stuck_seconds: float = Field(default=300, gt=0)
+
+    def allowed_senders(self, kind: str) -> frozenset[str] | None:
+        """The ISA06 ids a ``kind`` file may come from; None when any sender is accepted."""
+        if not self.senders:
+            return None
+        return frozenset(s.strip() for s in self.senders.get(kind, []) + self.senders.get("*", []))
 
 
 class HttpSettings(BaseSettings):
@@ -224,6 +243,15 @@ class ServiceSettings(BaseSettings):
             return json.loads(self.stack_file().read_text())
         except (OSError, ValueError):
             return {}
+
+    @property
+    def zipkin_endpoint(self) -> str | None:
+        """Where spans go besides the JSONL file: the configured Zipkin endpoint, else the
+        local stack's trace viewer when `rcm stack up --traces` started one."""
+        if self.telemetry.otel_exporter_zipkin_endpoint:
+            return self.telemetry.otel_exporter_zipkin_endpoint
+        z = self._stack().get("zipkin")
+        return f"{z.rstrip('/')}/api/v2/spans" if z else None
 
     @property
     def kafka_servers(self) -> str:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_ZIPKIN_ENDPOINT
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import (
     ReadableSpan,
@@ -140,7 +139,6 @@ def setup_tracing(
     else:
         exporter = JsonlSpanExporter(jsonl_path, service)
     exporters = [exporter]
-    zipkin_endpoint = zipkin_endpoint or os.environ.get(OTEL_EXPORTER_ZIPKIN_ENDPOINT)
     if zipkin_endpoint:
         exporters.append(ZipkinSpanExporter(zipkin_endpoint))
     batches = [

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "admin_cmds",
     "status",
     "security_cmds",
+    "stack_cmds",
 )
 
 
@@ -43,21 +44,6 @@ def _settings(cls=None):
 
 
 # --------------------------------------------------------------------------- commands
-
-
-def cmd_stack(args) -> int:
-    from rcm import localstack as stack
-
-    s = _settings()
-    if args.action == "up":
-        endpoints = stack.up(s)
-        print(json.dumps(endpoints))
-    elif args.action == "down":
-        stack.down(s)
-        print("stack stopped")
-    else:
-        print(json.dumps(stack.status(s), indent=2))
-    return 0
 
 
 def run_loop(coro):
@@ -179,6 +165,8 @@ def cmd_bench(args) -> int:
         raise UserError("bench: --rate must be a positive number of encounters per second")
     if args.partitions is not None and args.partitions < 1:
         raise UserError("bench: --partitions must be at least 1")
+    if args.brokers < 1:
+        raise UserError("bench: --brokers must be at least 1")
     if not args.timeout > 0:
         raise UserError("bench: --timeout must be a positive number of seconds")
     try:
@@ -193,6 +181,7 @@ def cmd_bench(args) -> int:
                 timeout=args.timeout,
                 partitions=args.partitions,
                 rate=args.rate,
+                brokers=args.brokers,
             )
         )
     except BenchError as e:
@@ -204,10 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rcm", description="Revenue-cycle management: coding, claims, payments, follow-up"
     )
     sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("stack", help="the local Kafka + Postgres")
-    s.add_argument("action", choices=["up", "down", "status"])
-    s.set_defaults(func=cmd_stack)
 
     s = sub.add_parser("serve", help="run one service process")
     s.add_argument("service", choices=SERVICES)
@@ -254,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--partitions", type=int, default=None, help="partitions per topic (default max(4, 2K))"
+    )
+    s.add_argument(
+        "--brokers",
+        type=int,
+        default=1,
+        help="Kafka brokers (3: replicated; with --chaos, killed one at a time)",
     )
     s.add_argument(
         "--rate",
