@@ -1,4 +1,4 @@
-"""Reference-data commands: `rcm codesets load|list`, `rcm chargemaster load SITE FILE`.
+"""Admin commands: `rcm migrate`, `rcm codesets load|list`, `rcm chargemaster load SITE FILE`.
 
 Imports are made inside the commands: every `rcm` call builds this module's parsers.
 """
@@ -149,7 +149,45 @@ def cmd_chargemaster(args) -> int:
     return 0
 
 
+def cmd_migrate(args) -> int:
+    """Apply each named service's pending migrations (all deployable services by default), as a
+    deployment's pre-install/pre-upgrade job does before new service versions start."""
+    import importlib
+
+    import asyncpg
+
+    from rcm.cli.main import SERVICE_MODULES, UserError, _settings
+    from shared import db
+
+    unknown = [n for n in args.services if n not in SERVICE_MODULES]
+    if unknown:
+        raise UserError(f"migrate: unknown service {unknown[0]!r}")
+    names = args.services or [n for n in SERVICE_MODULES if n != "payer_sim"]
+
+    async def run() -> None:
+        conn = await asyncio.wait_for(asyncpg.connect(_settings().dsn), 10)
+        try:
+            for name in names:
+                spec = importlib.import_module(SERVICE_MODULES[name]).spec()
+                applied = await db.migrate(conn, spec.schema, spec.package_dir)
+                print(
+                    f"{name}: {len(applied)} migration(s) applied"
+                    + (f": {', '.join(applied)}" if applied else "")
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def add_parsers(sub) -> None:
+    from rcm.cli.main import SERVICE_MODULES
+
+    s = sub.add_parser("migrate", help="apply the services' database migrations")
+    s.add_argument("services", nargs="*", metavar="SERVICE", help=", ".join(SERVICE_MODULES))
+    s.set_defaults(func=cmd_migrate)
+
     s = sub.add_parser("codesets", help="code sets: load into Postgres, list ICD-10-CM releases")
     s.add_argument("action", choices=["load", "list"])
     s.add_argument(
