@@ -4,6 +4,11 @@ A service describes itself with a ``ServiceSpec`` (schema, consumed topics,
 batch handler, HTTP API, background loops); ``run`` builds the resources in
 order (telemetry, pool + migrations, topics, producer, relay, broker, HTTP) and
 tears them down on SIGTERM/SIGINT. Nothing connects at import time.
+
+Access (docs/security.md): one ``Authenticator`` per process (``Runtime.auth``)
+verifies every request's bearer token; routes declare their roles with
+``requires(...)``; ``Runtime.identity`` is the token this service sends when it
+calls another rcm service (role ``service``); ``audit_router`` answers auditors.
 """
 
 from __future__ import annotations
@@ -13,19 +18,26 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import asyncpg
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared import db, kafka, logs, messaging, telemetry
+from shared import audit, db, kafka, logs, messaging, telemetry
+from shared.auth import ROLES, Authenticator, DevSigner, Principal
 from shared.consumer import BatchApplier, Handler
 from shared.lifecycle import wait_stopped
 from shared.metrics import METRICS, gauge_loop
 from shared.relay import OutboxRelay
-from shared.settings import ServiceSettings
+from shared.settings import ConfigurationError, ServiceSettings, is_secure_url
 
 _log = logging.getLogger("rcm.service")
 
@@ -49,6 +61,19 @@ class Runtime(Generic[C]):
     # Called after each consumed batch commits (the relay publishes the new outbox
     # rows; billing's file writer writes the new 837s) instead of waiting for a poll.
     on_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Verifies bearer tokens: one per process, so its key cache and revocation list are shared
+    # by every route. Built from ``settings`` when not given.
+    auth: Authenticator = None  # type: ignore[assignment]
+    # The token this service sends when it calls another rcm service. Built from ``settings``.
+    identity: ServiceIdentity = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.settings is None:
+            return
+        if self.auth is None:
+            self.auth = Authenticator.from_settings(self.settings)
+        if self.identity is None:
+            self.identity = ServiceIdentity.build(self.settings)
 
     def committed(self) -> None:
         for hook in self.on_commit:
@@ -116,9 +141,15 @@ async def _run(
         spec.name,
         otlp_endpoint=settings.telemetry.otel_exporter_otlp_endpoint,
         jsonl_path=settings.traces_file,
+        zipkin_endpoint=settings.zipkin_endpoint,
     )
     if settings.telemetry.rcm_metrics_port:
-        METRICS.serve(settings.telemetry.rcm_metrics_port, spec.name)
+        METRICS.serve(
+            settings.telemetry.rcm_metrics_port, spec.name, settings.telemetry.rcm_metrics_host
+        )
+    # Token checks first: an unusable key or revocation setting stops the start, naming it.
+    authenticator = Authenticator.from_settings(settings)
+    identity = ServiceIdentity.build(settings)
     pool = await db.create_pool(settings.dsn, max_size=spec.pool_size)
     stop = asyncio.Event()
     producer = None
@@ -131,7 +162,15 @@ async def _run(
         await kafka.ensure_topics(bootstrap, partitions=settings.consumer.partitions)
         producer = await kafka.start_producer(bootstrap)
         relay = OutboxRelay(pool, spec.schema, producer)
-        rt = Runtime(settings=settings, pool=pool, relay=relay, stop=stop, on_commit=[relay.notify])
+        rt = Runtime(
+            settings=settings,
+            pool=pool,
+            relay=relay,
+            stop=stop,
+            on_commit=[relay.notify],
+            auth=authenticator,
+            identity=identity,
+        )
         if spec.build_context:
             rt.context = await spec.build_context(rt)
         _settle_heap()
@@ -178,7 +217,7 @@ async def _run(
             await broker.start()
         server = None
         if spec.api is not None and settings.http.port is not None:
-            server = _http_server(spec.api(rt), settings)
+            server = _http_server(http_app(spec, rt), settings)
             tasks.append(asyncio.create_task(server.serve(), name="http"))
         _install_signal_handlers(stop)
         logs.log(_log, logging.INFO, "service started", service=spec.name)
@@ -263,13 +302,21 @@ async def _guarded(loop, rt: Runtime, stop: asyncio.Event) -> None:
             await asyncio.sleep(1)
 
 
+def http_app(spec: ServiceSpec, rt: Runtime) -> FastAPI:
+    """The service's HTTP app as it is served: its routes, hardened (access log, body limit,
+    value-free 4xx/5xx, no docs in production)."""
+    from shared import http
+
+    if spec.api is None:
+        raise ValueError(f"{spec.name} has no HTTP API")
+    return http.harden(spec.api(rt), rt.settings)
+
+
 def _http_server(app, settings: ServiceSettings):
     import uvicorn
 
-    from shared import http
-
     config = uvicorn.Config(
-        http.harden(app, settings),  # access log, body limit, value-free 4xx/5xx, docs policy
+        app,
         host=settings.http.host,
         port=settings.http.port,
         log_level="warning",
@@ -287,3 +334,216 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+
+
+# --------------------------------------------------------------------------- HTTP access
+
+
+def service_app(rt: Runtime, title: str) -> FastAPI:
+    """A service's FastAPI app: ``/health`` (the only route open without a token) and the
+    runtime, which ``requires`` and ``audit_router`` take the authenticator and pool from."""
+    from shared.http import TELEMETRY, add_health
+
+    app = FastAPI(title=title, version="1", telemetry=TELEMETRY)
+    app.state.rcm_runtime = rt
+    add_health(app, rt.pool)
+    return app
+
+
+def requires(*roles: str) -> Any:
+    """FastAPI dependency of a route: the caller, if one of ``roles`` (401 without a valid
+    token, 403 for another role). ``rt.auth.require(*roles)`` of the app's runtime, for
+    routers declared at module level."""
+    if not roles:
+        raise ValueError("name the roles a route is for")
+    if unknown := set(roles) - set(ROLES):
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+    checks: dict[int, Callable[[Request], Awaitable[Principal]]] = {}
+
+    async def caller(request: Request) -> Principal:
+        auth: Authenticator = request.app.state.rcm_runtime.auth
+        check = checks.get(id(auth))
+        if check is None:
+            check = checks[id(auth)] = auth.require(*roles).dependency
+        return await check(request)
+
+    return Depends(caller)
+
+
+def audit_router(schema: str) -> APIRouter:
+    """``GET /audit``: the service's audit records for auditors, itself recorded.
+
+    Filters as ``rcm audit query`` (user, account, since; one at least). An auditor of some
+    sites sees the records of those sites only (a page may then hold fewer than ``limit``).
+    """
+    router = APIRouter()
+
+    @router.get("/audit")
+    async def audit_records(
+        request: Request,
+        p: Principal = requires("auditor"),
+        user: str | None = Query(None, max_length=200),
+        account: str | None = Query(None, max_length=200),
+        since: datetime | None = None,
+        limit: int = Query(100, gt=0, le=1000),
+    ):
+        if not (user or account or since):
+            raise HTTPException(422, "give user, account or since")
+        filters = [
+            f"{name}={value.isoformat() if isinstance(value, datetime) else value}"
+            for name, value in (("user", user), ("account", account), ("since", since))
+            if value
+        ]
+        pool: asyncpg.Pool = request.app.state.rcm_runtime.pool
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await audit.query(
+                conn, schema, user=user, account=account, since=since, limit=limit
+            )
+            await audit.record(conn, schema, request, p, "read", "audit_record", filters)
+        shown = [r for r in rows if p.all_sites or r["site_id"] in p.sites]
+        return [
+            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in r.items()}
+            | {"resource_ids": list(r["resource_ids"])}
+            for r in shown
+        ]
+
+    return router
+
+
+# --------------------------------------------------------------------------- service identity
+
+
+class ServiceIdentitySettings(BaseSettings):
+    """How this service proves who it is to another rcm service (env prefix ``RCM_SERVICE_``).
+
+    In production one of: ``client_id`` + ``client_secret`` (the OAuth 2.0 client credentials
+    grant at the issuer's token endpoint), or ``token_file`` (a token the operator's agent keeps
+    fresh). In development, without either, the local key signs a ``service:<name>`` token.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RCM_SERVICE_", extra="ignore")
+
+    token_file: Path | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    token_url: str | None = None  # None: the issuer's token_endpoint (OIDC discovery)
+    scope: str | None = None
+
+
+class ServiceCredentialsError(RuntimeError):
+    """No token for calling another service; the message names the settings (no secrets)."""
+
+
+REFRESH_MARGIN_SECONDS = 60.0  # a token is replaced this long before it expires
+DEV_SERVICE_TOKEN_SECONDS = 600
+
+
+class ServiceIdentity:
+    """The bearer token of ``service:<name>`` (role ``service``, every site), kept fresh."""
+
+    def __init__(
+        self,
+        subject: str,
+        settings: ServiceSettings,
+        credentials: ServiceIdentitySettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.subject = subject
+        self.settings = settings
+        self.credentials = credentials
+        self.transport = transport
+        self._token: str | None = None
+        self._until = 0.0  # time.time() after which the token is replaced
+        self._file_stamp: tuple | None = None
+        self._lock: asyncio.Lock | None = None
+
+    @classmethod
+    def build(cls, settings: ServiceSettings, **kw) -> ServiceIdentity:
+        credentials = ServiceIdentitySettings()
+        if credentials.client_id and credentials.client_secret is None:
+            raise ConfigurationError(
+                "RCM_SERVICE_CLIENT_ID is set without RCM_SERVICE_CLIENT_SECRET"
+            )
+        if credentials.token_url and not is_secure_url(credentials.token_url):
+            raise ConfigurationError("RCM_SERVICE_TOKEN_URL must be an https URL")
+        return cls(f"service:{settings.service_name}", settings, credentials, **kw)
+
+    async def headers(self, request_id: str | None = None) -> dict[str, str]:
+        """Authorization (and the caller's request id, so both access logs name one request)."""
+        out = {"authorization": f"Bearer {await self.token()}"}
+        if request_id:
+            out["x-request-id"] = request_id
+        return out
+
+    async def token(self) -> str:
+        """A token valid for at least another minute; ServiceCredentialsError without a source."""
+        c = self.credentials
+        if c.token_file is not None:
+            return self._from_file(c.token_file)
+        if self._token is not None and time.time() < self._until:
+            return self._token
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._token is None or time.time() >= self._until:
+                if c.client_id:
+                    self._token, lifetime = await self._client_credentials()
+                elif self.settings.runtime.env != "production":
+                    self._token, lifetime = self._development(), DEV_SERVICE_TOKEN_SECONDS
+                else:
+                    raise ServiceCredentialsError(
+                        f"{self.subject} has no credentials for calling other services: set "
+                        "RCM_SERVICE_CLIENT_ID and RCM_SERVICE_CLIENT_SECRET, or RCM_SERVICE_TOKEN_FILE"
+                    )
+                self._until = time.time() + max(lifetime - REFRESH_MARGIN_SECONDS, lifetime / 2)
+            return self._token
+
+    def _development(self) -> str:
+        signer = DevSigner.build(self.settings.auth, self.settings.runtime)
+        return signer.sign(self.subject, ["service"], ["*"], DEV_SERVICE_TOKEN_SECONDS)
+
+    def _from_file(self, path: Path) -> str:
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            if stamp != self._file_stamp or self._token is None:
+                self._token = path.read_text().strip() or None
+                self._file_stamp = stamp
+        except (OSError, UnicodeDecodeError) as e:
+            raise ServiceCredentialsError(
+                f"RCM_SERVICE_TOKEN_FILE unreadable ({type(e).__name__})"
+            ) from e
+        if self._token is None:
+            raise ServiceCredentialsError("RCM_SERVICE_TOKEN_FILE is empty")
+        return self._token
+
+    async def _client_credentials(self) -> tuple[str, float]:
+        """An access token from the issuer (client_secret_basic); its lifetime in seconds."""
+        c = self.credentials
+        secret = c.client_secret.get_secret_value() if c.client_secret else ""
+        try:
+            async with httpx.AsyncClient(
+                timeout=10, follow_redirects=False, transport=self.transport
+            ) as client:
+                url = c.token_url or await self._token_endpoint(client)
+                form = {"grant_type": "client_credentials"}
+                if c.scope:
+                    form["scope"] = c.scope
+                r = await client.post(url, data=form, auth=(c.client_id or "", secret))
+                r.raise_for_status()
+                body = r.json()
+                return str(body["access_token"]), float(body.get("expires_in", 300))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+            raise ServiceCredentialsError(
+                f"no service token from the identity provider ({type(e).__name__})"
+            ) from e
+
+    async def _token_endpoint(self, client: httpx.AsyncClient) -> str:
+        issuer = self.settings.auth.issuer.rstrip("/")
+        r = await client.get(issuer + "/.well-known/openid-configuration")
+        r.raise_for_status()
+        url = str(r.json()["token_endpoint"])
+        if not is_secure_url(url):
+            raise ValueError("token_endpoint is not https")
+        return url

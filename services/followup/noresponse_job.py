@@ -38,10 +38,13 @@ LABELS = {
 NEEDS_CORRECTION = frozenset({"rejected", "not found"})
 
 
-async def reprioritize(conn: asyncpg.Connection, as_of: date) -> int:
-    """Recompute priority and escalation of open items from days to their deadline; return how many changed."""
+async def reprioritize(
+    conn: asyncpg.Connection, as_of: date, sites: list[str] | None = None
+) -> int:
+    """Recompute priority and escalation of open items (of ``sites``; all when None) from days to
+    their deadline; return how many changed."""
     changed = []
-    for r in await repo.open_items_with_deadlines(conn):
+    for r in await repo.open_items_with_deadlines(conn, sites):
         left = days_left(r["deadline_date"], as_of)
         p, esc = priority(r["amount"], left), escalation(left)
         if (p, esc) != (r["priority"], r["escalation"]):
@@ -71,14 +74,16 @@ async def run_no_response(
     policies: PayerPolicies | None = None,
     sender_id: str = "RCM",
     receiver_id: str = "CLEARINGHOUSE",
+    sites: list[str] | None = None,
 ) -> dict:
-    """One pass of the job, in one transaction (one runner at a time across instances).
+    """One pass of the job over the claims of ``sites`` (all when None), in one transaction (one
+    runner at a time across instances).
 
     Returns counts and the 276 file name (None when no claim could be inquired about).
     """
     async with pool.acquire() as conn, conn.transaction():
         await repo.lock_no_response_run(conn)
-        rows = {r["claim_id"]: r for r in await repo.unanswered_claims(conn)}
+        rows = {r["claim_id"]: r for r in await repo.unanswered_claims(conn, sites)}
         found = find_no_response([_track(r) for r in rows.values()], as_of, policies)
         work, inquiries, missing = [], [], 0
         for n in found:
@@ -126,7 +131,7 @@ async def run_no_response(
                     for c in ids
                 ],
             )
-        changed = await reprioritize(conn, as_of)
+        changed = await reprioritize(conn, as_of, sites)
     log(
         _log,
         logging.INFO,
@@ -147,9 +152,14 @@ async def run_no_response(
 
 
 async def no_response_pass(
-    pool: asyncpg.Pool, settings: FollowupSettings, ctx: FollowupContext, as_of: date
+    pool: asyncpg.Pool,
+    settings: FollowupSettings,
+    ctx: FollowupContext,
+    as_of: date,
+    sites: list[str] | None = None,
 ) -> dict:
-    """``run_no_response`` as the service is configured; wakes the 276 file writer when it queued one."""
+    """``run_no_response`` as the service is configured, over ``sites`` (all when None); wakes
+    the 276 file writer when it queued one."""
     result = await run_no_response(
         pool,
         as_of,
@@ -157,6 +167,7 @@ async def no_response_pass(
         policies=ctx.policies,
         sender_id=settings.followup.sender_id,
         receiver_id=settings.followup.receiver_id,
+        sites=sites,
     )
     if result["file_name"]:
         ctx.files_written.set()

@@ -544,10 +544,15 @@ async def audit_trail(conn: asyncpg.Connection, work_item_id: int) -> list[async
     )
 
 
-async def open_items_with_deadlines(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def open_items_with_deadlines(
+    conn: asyncpg.Connection, sites: list[str] | None = None
+) -> list[asyncpg.Record]:
+    """Unresolved items with a deadline (of ``sites``; all when None)."""
     return await conn.fetch(
         f"SELECT work_item_id, amount, deadline_date, priority, escalation FROM {SCHEMA}.work_item"
         " WHERE status <> 'resolved' AND deadline_date IS NOT NULL"
+        "   AND ($1::text[] IS NULL OR site_id = ANY($1))",
+        sites,
     )
 
 
@@ -671,15 +676,19 @@ async def lock_no_response_run(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('rcm-followup-noresponse'))")
 
 
-async def unanswered_claims(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Submitted claims with no 835 yet (originals and replacements, not voids or replaced ones), with parties."""
+async def unanswered_claims(
+    conn: asyncpg.Connection, sites: list[str] | None = None
+) -> list[asyncpg.Record]:
+    """Submitted claims with no 835 yet (originals and replacements, not voids or replaced ones),
+    with parties; of ``sites`` (all when None)."""
     return await conn.fetch(
         "SELECT c.claim_id, c.encounter_id, c.site_id, c.payer_id, c.payer_name, c.filing_indicator, c.service_date,"
         " c.submitted_at, c.acknowledged_at, c.total_charge, c.payer_claim_control_number, c.last_inquiry_date,"
         " p.billing_provider, p.patient, p.subscriber, p.member_id"
         f" FROM {SCHEMA}.claim c LEFT JOIN {SCHEMA}.encounter_party p USING (encounter_id)"
         " WHERE c.remitted_at IS NULL AND c.submitted_at IS NOT NULL AND c.frequency_code <> '8'"
-        "   AND c.state IN ('submitted', 'accepted')"
+        "   AND c.state IN ('submitted', 'accepted') AND ($1::text[] IS NULL OR c.site_id = ANY($1))",
+        sites,
     )
 
 
@@ -715,14 +724,19 @@ async def lock_statement_run(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('rcm-followup-statements'))")
 
 
-async def patient_balances(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Claims with a patient balance, grouped later by (site, account); PHI columns for the PDF only."""
+async def patient_balances(
+    conn: asyncpg.Connection, sites: list[str] | None = None
+) -> list[asyncpg.Record]:
+    """Claims with a patient balance (of ``sites``; all when None), grouped later by (site,
+    account); PHI columns for the PDF only."""
     return await conn.fetch(
         "SELECT c.claim_id, c.encounter_id, c.site_id, c.service_date, c.total_charge, c.paid, c.payer_balance,"
         " c.patient_balance, c.lines, c.guarantor, c.submitted_at,"
         " coalesce(p.account_key, c.account_key, 'E' || c.encounter_id) AS account_key, p.billing_provider"
         f" FROM {SCHEMA}.claim c LEFT JOIN {SCHEMA}.encounter_party p USING (encounter_id)"
-        " WHERE c.patient_balance <> 0 ORDER BY c.site_id, c.service_date, c.claim_id"
+        " WHERE c.patient_balance <> 0 AND ($1::text[] IS NULL OR c.site_id = ANY($1))"
+        " ORDER BY c.site_id, c.service_date, c.claim_id",
+        sites,
     )
 
 

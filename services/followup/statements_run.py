@@ -58,15 +58,17 @@ async def run_statements(
     statements_dir: Path,
     threshold: Decimal,
     on_commit: Callable[[], None] | None = None,
+    sites: list[str] | None = None,
 ) -> dict:
-    """Issue the statements due on ``as_of``; return counts and the statements issued (ids, no PHI)."""
+    """Issue the statements due on ``as_of`` for the accounts of ``sites`` (all when None); return
+    counts and the statements issued (ids, no PHI)."""
     emitter = Emitter(repo.SCHEMA)
     issued: list[dict] = []
     skipped = 0
     async with pool.acquire() as conn, conn.transaction():
         await repo.lock_statement_run(conn)
         accounts: dict[tuple[str, str], list] = {}
-        for r in await repo.patient_balances(conn):
+        for r in await repo.patient_balances(conn, sites):
             accounts.setdefault((r["site_id"], r["account_key"]), []).append(r)
         last = await repo.last_statements(conn)
         for (site_id, account), claims in sorted(accounts.items()):

@@ -283,15 +283,24 @@ async def settle_unmatched(conn: asyncpg.Connection, rows: list[Settled]) -> Non
         )
 
 
-async def queue(conn: asyncpg.Connection, state: str, limit: int) -> list[asyncpg.Record]:
-    """Claim payments waiting in ``state`` (unmatched or held), oldest first."""
+async def queue(
+    conn: asyncpg.Connection, state: str, limit: int, sites: list[str] | None = None
+) -> list[asyncpg.Record]:
+    """Claim payments waiting in ``state`` (unmatched or held), oldest first, with the site and
+    encounter of their claim (matched, or named by the patient control number, CLP01). With
+    ``sites``, only those of claims of these sites: a payment naming no known claim belongs to
+    no site yet."""
     return await conn.fetch(
         "SELECT cp.remittance_id, cp.patient_control_number, cp.claim_id, cp.payer_id, cp.status_code, cp.charge,"
-        " cp.paid, cp.patient_responsibility, cp.reason, cp.created_at, ra.trace_number, ra.payment_date, ra.file_name"
+        " cp.paid, cp.patient_responsibility, cp.reason, cp.created_at, ra.trace_number, ra.payment_date, ra.file_name,"
+        " c.site_id, c.encounter_id"
         f" FROM {SCHEMA}.claim_payment cp JOIN {SCHEMA}.remittance_advice ra USING (advice_id)"
-        " WHERE cp.state = $1 ORDER BY cp.created_at, cp.advice_id, cp.position LIMIT $2",
+        f" LEFT JOIN {SCHEMA}.claim c ON c.claim_id = coalesce(cp.claim_id, cp.patient_control_number)"
+        " WHERE cp.state = $1 AND ($3::text[] IS NULL OR c.site_id = ANY($3))"
+        " ORDER BY cp.created_at, cp.advice_id, cp.position LIMIT $2",
         state,
         limit,
+        sites,
     )
 
 
@@ -377,18 +386,21 @@ async def balances(
     open_only: bool,
     after: str | None,
     limit: int,
+    sites: list[str] | None = None,
 ) -> list[asyncpg.Record]:
-    """Ledger-derived balances per claim of a site and/or payer, by claim id (keyset page after ``after``)."""
+    """Ledger-derived balances per claim of a site and/or payer, by claim id (keyset page after
+    ``after``); with ``sites``, of those sites only."""
     return await conn.fetch(
         f"SELECT * FROM (SELECT {_BALANCE_COLUMNS} FROM {SCHEMA}.claim c{_BALANCE_JOIN}"
         " WHERE ($1::text IS NULL OR c.site_id = $1) AND ($2::text IS NULL OR c.payer_id = $2)"
-        " AND ($4::text IS NULL OR c.claim_id > $4)) x"
+        " AND ($4::text IS NULL OR c.claim_id > $4) AND ($6::text[] IS NULL OR c.site_id = ANY($6))) x"
         " WHERE NOT $3 OR x.payer_balance <> 0 OR x.patient_balance <> 0 ORDER BY x.claim_id LIMIT $5",
         site_id,
         payer_id,
         open_only,
         after,
         limit,
+        sites,
     )
 
 

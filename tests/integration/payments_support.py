@@ -28,6 +28,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.auth import issue
 from shared.events import (
     ClaimLine,
     ClaimSubmitted,
@@ -36,6 +37,7 @@ from shared.events import (
     parse_event,
 )
 from shared.mailbox import write_atomically
+from shared.settings import AuthSettings
 from shared.topics import REMITTANCE_RECEIVED
 from shared.x12 import Interchange, amount
 
@@ -254,7 +256,11 @@ class Payments:
         return {r: self.events[r] for r in remittance_ids}
 
     async def get(self, path: str, **params):
-        async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
+        """GET as a biller of every site (the development key signs the token)."""
+        token = issue(AuthSettings().token_secret, "payments-tests", "biller", ["*"])
+        async with httpx.AsyncClient(
+            base_url=self.url, timeout=30, headers={"authorization": f"Bearer {token}"}
+        ) as client:
             r = await client.get(path, params={k: v for k, v in params.items() if v is not None})
         r.raise_for_status()
         return r.json()

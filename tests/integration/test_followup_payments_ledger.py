@@ -9,6 +9,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from shared.auth import issue
+from shared.settings import AuthSettings
 from tests.integration.pipeline_support import fetchval, wait_for
 from tests.integration.test_followup_typical_journey import (
     items_of,
@@ -29,7 +31,10 @@ async def followup(settings, stack_endpoints):
 
 
 async def payments_balance(url: str, claim_id: str) -> dict | None:
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    token = issue(AuthSettings().token_secret, "ledger-tests", "biller", ["*"])
+    async with httpx.AsyncClient(
+        base_url=url, timeout=10, headers={"authorization": f"Bearer {token}"}
+    ) as client:
         r = await client.get(f"/claims/{claim_id}/balance")
     return r.json() if r.status_code == 200 else None
 

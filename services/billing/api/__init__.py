@@ -1,4 +1,8 @@
-"""HTTP API of the billing service: claims with their history (site-scoped tokens)."""
+"""HTTP API of the billing service: claims with their history, and its audit trail.
+
+Every route but ``/health`` needs a bearer token of a role it names and answers only for
+the caller's sites (docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,13 @@ from fastapi import FastAPI
 
 from services.billing.api import claims
 from services.billing.api.deps import ApiState
-from shared.auth import principal_dependency
-from shared.http import TELEMETRY, add_health
-from shared.service import Runtime
+from services.billing.repository import SCHEMA
+from shared.service import Runtime, audit_router, service_app
 
 
 def create_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title="rcm billing", version="1", telemetry=TELEMETRY)
-    app.state.billing = ApiState(
-        pool=rt.pool, caller=principal_dependency(rt.settings.auth.token_secret).dependency
-    )
-    add_health(app, rt.pool)
+    app = service_app(rt, "rcm billing")
+    app.state.billing = ApiState(pool=rt.pool)
     app.include_router(claims.router)
+    app.include_router(audit_router(SCHEMA))
     return app

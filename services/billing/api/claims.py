@@ -1,25 +1,38 @@
-"""GET /claims/{claim_id}: a claim with its status history, for callers of its site."""
+"""GET /claims/{claim_id}: a claim with its status history, for callers of its site (audited)."""
 
 from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
 from services.billing import repository as repo
-from services.billing.api.deps import Caller, State
+from services.billing.api.deps import ClaimReader, State
+from shared import audit
 
 router = APIRouter()
 
 
 @router.get("/claims/{claim_id}")
-async def get_claim(claim_id: str, p: Caller, api: State):
-    async with api.pool.acquire() as conn:
+async def get_claim(claim_id: str, request: Request, p: ClaimReader, api: State):
+    """404 for an unknown id, 403 for another site's claim (claim ids are opaque, not PHI)."""
+    async with api.pool.acquire() as conn, conn.transaction():
         claim, history = await repo.claim_with_history(conn, claim_id)
-    if claim is None:
-        raise HTTPException(404, f"claim {claim_id} not found")
-    if not p.can_access(claim["site_id"]):
-        raise HTTPException(403, f"claim {claim_id} belongs to another site")
+        if claim is None:
+            raise HTTPException(404, f"claim {claim_id} not found")
+        if not p.can_access(claim["site_id"]):
+            raise HTTPException(403, f"claim {claim_id} belongs to another site")
+        await audit.record(
+            conn,
+            repo.SCHEMA,
+            request,
+            p,
+            "read",
+            "claim",
+            [claim_id],
+            account_key=claim["encounter_id"],
+            site_id=claim["site_id"],
+        )
     return {
         "claim_id": claim_id,
         "encounter_id": claim["encounter_id"],

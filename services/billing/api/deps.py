@@ -1,8 +1,7 @@
-"""What billing's routes depend on: the app's state (built by ``create_app``) and the caller."""
+"""What billing's routes depend on: the app's state (built by ``create_app``) and who may call."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -10,21 +9,18 @@ import asyncpg
 from fastapi import Depends, Request
 
 from shared.auth import Principal
+from shared.service import requires
 
 
 @dataclass(frozen=True)
 class ApiState:
     pool: asyncpg.Pool
-    caller: Callable[[Request], Awaitable[Principal]]  # 401 without a valid bearer token
 
 
 def api_state(request: Request) -> ApiState:
     return request.app.state.billing
 
 
-async def _caller(request: Request) -> Principal:
-    return await api_state(request).caller(request)
-
-
 State = Annotated[ApiState, Depends(api_state)]
-Caller = Annotated[Principal, Depends(_caller)]
+# Claims with their history: billing staff, their leads, and auditors (of their sites).
+ClaimReader = Annotated[Principal, requires("biller", "supervisor", "auditor")]

@@ -1,7 +1,9 @@
-"""HTTP API of the followup service: the biller work queue, claims, A/R aging, and the jobs.
+"""HTTP API of the followup service: the biller work queue, claims, A/R aging, the jobs, and
+its audit trail.
 
-Billers (role ``biller`` or ``supervisor``) see and act on the items of their
-sites only (403 otherwise). Jobs take role ``supervisor`` or ``service``.
+Every route but ``/health`` needs a bearer token of a role it names (``deps``) and answers
+only for the caller's sites: another site's work item or claim is 403, lists and jobs cover
+the caller's sites. Each read or change of PHI is audited (docs/security.md).
 """
 
 from __future__ import annotations
@@ -9,25 +11,21 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.followup.api import aging, claims, jobs, work_items
-from services.followup.api.deps import BILLERS, OPS, READERS, ApiState
-from shared.auth import principal_dependency
-from shared.http import TELEMETRY, add_health
-from shared.service import Runtime
+from services.followup.api.deps import ApiState
+from services.followup.repository import SCHEMA
+from shared.service import Runtime, audit_router, service_app
 
 
 def create_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title="rcm followup", version="1", telemetry=TELEMETRY)
-    secret = rt.settings.auth.token_secret
+    app = service_app(rt, "rcm followup")
     app.state.followup = ApiState(
         pool=rt.pool,
         settings=rt.settings,
         context=rt.context,
         notify=rt.relay.notify,
-        biller=principal_dependency(secret, BILLERS).dependency,
-        ops=principal_dependency(secret, OPS).dependency,
-        reader=principal_dependency(secret, READERS).dependency,
+        identity=rt.identity,
     )
-    add_health(app, rt.pool)
     for resource in (work_items, claims, aging, jobs):
         app.include_router(resource.router)
+    app.include_router(audit_router(SCHEMA))
     return app

@@ -1,8 +1,8 @@
-"""What followup's routes depend on: the app's state (built by ``create_app``) and the caller."""
+"""What followup's routes depend on: the app's state (built by ``create_app``) and who may call."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated
@@ -13,13 +13,7 @@ from fastapi import Depends, Request
 from services.followup.context import FollowupContext
 from services.followup.settings import FollowupSettings
 from shared.auth import Principal
-
-BILLERS = frozenset({"biller", "supervisor"})
-OPS = frozenset({"supervisor", "service"})
-READERS = frozenset({"biller", "supervisor", "service"})
-
-# Verifies the request's bearer token: the caller, 401 without a valid token, 403 for a wrong role.
-Verifier = Callable[[Request], Awaitable[Principal]]
+from shared.service import ServiceIdentity, requires
 
 
 @dataclass(frozen=True)
@@ -28,37 +22,30 @@ class ApiState:
     settings: FollowupSettings
     context: FollowupContext
     notify: Callable[[], None]  # wakes the outbox relay after a commit that queued events
-    biller: Verifier
-    ops: Verifier
-    reader: Verifier
+    identity: ServiceIdentity  # followup's own token, for asking payments
 
 
 def api_state(request: Request) -> ApiState:
     return request.app.state.followup
 
 
-async def _biller(request: Request) -> Principal:
-    return await api_state(request).biller(request)
-
-
-async def _ops(request: Request) -> Principal:
-    return await api_state(request).ops(request)
-
-
-async def _reader(request: Request) -> Principal:
-    return await api_state(request).reader(request)
-
-
 State = Annotated[ApiState, Depends(api_state)]
-Biller = Annotated[Principal, Depends(_biller)]
-Ops = Annotated[Principal, Depends(_ops)]
-Reader = Annotated[Principal, Depends(_reader)]
-
-
-def sites_of(p: Principal) -> list[str] | None:
-    """The caller's sites for a ``site_id = ANY(...)`` filter; None for all sites."""
-    return None if "*" in p.sites else sorted(p.sites)
+# The work queue (items with their notes, actions on them): billers and their leads.
+Biller = Annotated[Principal, requires("biller", "supervisor")]
+# Queue depth (counts per site and category, no patient): also operations.
+QueueWatcher = Annotated[Principal, requires("biller", "supervisor", "ops")]
+# A claim as followup sees it: also auditors.
+Reader = Annotated[Principal, requires("biller", "supervisor", "auditor")]
+# A/R aging: also operations, by payer or site only (not by patient account).
+AgingReader = Annotated[Principal, requires("biller", "supervisor", "auditor", "ops")]
+# The periodic jobs on demand: leads, operations and a scheduler's service identity.
+JobRunner = Annotated[Principal, requires("supervisor", "ops", "service")]
 
 
 def today() -> date:
     return datetime.now(UTC).date()
+
+
+def account_of(claim) -> str:
+    """The patient account key an audit record names for a claim (the encounter's without one)."""
+    return claim["account_key"] or f"E{claim['encounter_id']}"

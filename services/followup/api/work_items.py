@@ -1,4 +1,5 @@
-"""The biller work queue: depth, lease the next item, read one, act on it."""
+"""The biller work queue: depth, lease the next item, read one, act on it (reads and changes
+of items audited)."""
 
 from __future__ import annotations
 
@@ -6,67 +7,106 @@ from decimal import Decimal
 
 import asyncpg
 import httpx
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from services.followup import repository as repo
 from services.followup.actions import ActionError, ActionRequest, perform
-from services.followup.api.deps import Biller, State, sites_of
+from services.followup.api.deps import Biller, QueueWatcher, State, account_of
 from services.followup.api.views import item_view
-from shared.auth import Principal
+from shared import audit
+from shared.auth import Principal, sites_filter
 from shared.messaging import Emitter
+from shared.service import ServiceCredentialsError, ServiceIdentity
 
 router = APIRouter(prefix="/work")
 
 
 @router.get("/depth")
-async def depth(p: Biller, api: State):
+async def depth(p: QueueWatcher, api: State):
     """Open items per site and category: queued, leased, waiting (appeals), urgent, overdue."""
     async with api.pool.acquire() as conn:
-        return await repo.queue_depth(conn, sites_of(p))
+        return await repo.queue_depth(conn, sites_filter(p))
 
 
 @router.post("/next")
-async def lease_next(p: Biller, api: State, category: str | None = None, site: str | None = None):
+async def lease_next(
+    request: Request, p: Biller, api: State, category: str | None = None, site: str | None = None
+):
     """Lease the highest-priority item of the caller's sites (optionally one category or site); 204 when none."""
     if site is not None and not p.can_access(site):
         raise HTTPException(403, f"site {site} is not one of yours")
     async with api.pool.acquire() as conn, conn.transaction():
         row = await repo.lease_next(
-            conn, p.user_id, sites_of(p), api.settings.auth.lease_seconds, category, site
+            conn, p.user_id, sites_filter(p), api.settings.auth.lease_seconds, category, site
         )
         if row is None:
             return Response(status_code=204)
         await repo.audit(conn, work_item_id=row["work_item_id"], user_id=p.user_id, action="lease")
-        return await item_view(conn, row["work_item_id"])
+        view = await item_view(conn, row["work_item_id"])
+        await _audit(conn, request, p, "update", view)
+        return view
 
 
 @router.get("/{work_item_id}")
-async def get_item(work_item_id: int, p: Biller, api: State):
-    async with api.pool.acquire() as conn:
+async def get_item(work_item_id: int, request: Request, p: Biller, api: State):
+    """The item with its claim, appeals and trail; 404 for an unknown id, 403 for another site's."""
+    async with api.pool.acquire() as conn, conn.transaction():
         await load_item(conn, work_item_id, p)
-        return await item_view(conn, work_item_id)
+        view = await item_view(conn, work_item_id)
+        await _audit(conn, request, p, "read", view)
+        return view
 
 
 @router.post("/{work_item_id}/actions")
-async def act(work_item_id: int, body: ActionRequest, p: Biller, api: State):
+async def act(work_item_id: int, body: ActionRequest, request: Request, p: Biller, api: State):
     """correct | void | appeal | appeal_outcome | write_off | transfer_to_patient | resolve (see actions.py)."""
     ledger = None
     payments_url = api.settings.followup.payments_url
     if body.action == "write_off" and payments_url:
         async with api.pool.acquire() as conn:
             item = await load_item(conn, work_item_id, p)
-        ledger = await payments_open_balance(payments_url, item["claim_id"])
+        request_id = (request.scope.get("state") or {}).get("request_id")
+        ledger = await payments_open_balance(
+            payments_url, item["claim_id"], api.identity, request_id
+        )
     emitter = Emitter(repo.SCHEMA)
     try:
         async with api.pool.acquire() as conn, conn.transaction():
             item = await load_item(conn, work_item_id, p, for_update=True)
             result = await perform(conn, item, body, p.user_id, emitter, ledger)
             await emitter.flush(conn)
+            c = await repo.get_claim(conn, item["claim_id"])
+            await audit.record(
+                conn,
+                repo.SCHEMA,
+                request,
+                p,
+                "update",
+                "work_item",
+                [str(work_item_id), item["claim_id"], f"action={body.action}"],
+                account_key=account_of(c) if c is not None else None,
+                site_id=item["site_id"],
+            )
     except ActionError as e:
         raise HTTPException(e.status_code, e.detail) from e
     api.notify()
     return result
+
+
+async def _audit(conn: asyncpg.Connection, request: Request, p: Principal, action: str, view):
+    claim = await repo.get_claim(conn, view["claim_id"])
+    await audit.record(
+        conn,
+        repo.SCHEMA,
+        request,
+        p,
+        action,
+        "work_item",
+        [str(view["work_item_id"]), view["claim_id"]],
+        account_key=account_of(claim) if claim is not None else None,
+        site_id=view["site_id"],
+    )
 
 
 async def load_item(
@@ -81,11 +121,18 @@ async def load_item(
     return item
 
 
-async def payments_open_balance(base_url: str, claim_id: str) -> Decimal:
-    """Payer + patient balance of a claim in payments' ledger (0 when payments does not know the claim)."""
+async def payments_open_balance(
+    base_url: str, claim_id: str, identity: ServiceIdentity, request_id: str | None = None
+) -> Decimal:
+    """Payer + patient balance of a claim in payments' ledger (0 when payments does not know the
+    claim), asked as followup's service identity."""
+    try:
+        headers = await identity.headers(request_id)
+    except ServiceCredentialsError as e:
+        raise HTTPException(503, f"payments balance unavailable: {e}") from e
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            r = await client.get(f"/claims/{claim_id}/balance")
+            r = await client.get(f"/claims/{claim_id}/balance", headers=headers)
     except httpx.HTTPError as e:
         raise HTTPException(503, f"payments balance unavailable: {type(e).__name__}") from e
     if r.status_code == 404:

@@ -1,4 +1,9 @@
-"""HTTP API of the payments service: balances, remittance queues, reconciliation (read-only)."""
+"""HTTP API of the payments service: balances, remittance queues, reconciliation (read-only),
+and its audit trail.
+
+Every route but ``/health`` needs a bearer token of a role it names and answers only for
+the caller's sites (docs/security.md); each read of balances or remittances is audited.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,17 @@ from fastapi import FastAPI
 
 from services.payments.api import balances, reconciliation, remittances
 from services.payments.api.deps import ApiState
-from shared.http import TELEMETRY, add_health
-from shared.service import Runtime
+from services.payments.repository import SCHEMA
+from shared.service import Runtime, audit_router, service_app
 
 
 def create_app(rt: Runtime) -> FastAPI:
-    app = FastAPI(title="rcm payments", version="1", telemetry=TELEMETRY)
+    app = service_app(rt, "rcm payments")
     rules = getattr(rt.settings, "payments", None)
     app.state.payments = ApiState(
         pool=rt.pool, page_limit=rules.page_limit if rules is not None else 5000
     )
-    add_health(app, rt.pool)
     for resource in (balances, remittances, reconciliation):
         app.include_router(resource.router)
+    app.include_router(audit_router(SCHEMA))
     return app
