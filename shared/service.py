@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -389,6 +389,8 @@ def audit_router(schema: str) -> APIRouter:
     ):
         if not (user or account or since):
             raise HTTPException(422, "give user, account or since")
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)  # as rcm audit query reads it
         filters = [
             f"{name}={value.isoformat() if isinstance(value, datetime) else value}"
             for name, value in (("user", user), ("account", account), ("since", since))

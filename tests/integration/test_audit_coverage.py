@@ -235,9 +235,14 @@ async def test_every_phi_read_and_change_is_audited_and_verify_catches_a_changed
     assert [s["site_id"] for s in statements.json()["issued"]] == [SITE]
     # the audit trail, read by an auditor, is itself recorded
     for service in ("billing", "payments", "followup"):
-        await c.call(
+        r = await c.call(
             service, "GET", "/audit", role="auditor", params={"user": f"audit-biller-{RUN}"}
         )
+        assert r.json() and {x["site_id"] for x in r.json()} <= {SITE, None}
+    # a time without a zone is UTC, as for rcm audit query
+    since = f"{date.today() - timedelta(days=1)}T00:00:00"
+    r = await c.call("followup", "GET", "/audit", role="auditor", params={"since": since})
+    assert all(x["site_id"] == SITE for x in r.json())  # an auditor of one site sees its records
 
     # 100 % of them are on the record: caller, role, address, request, every id shown.
     dsn = pipeline.dsn
