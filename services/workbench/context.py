@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import httpx
@@ -35,6 +36,9 @@ def build(
     """The context for ``settings``; ``transport`` carries every outgoing request (tests give
     one that plays the other services at the HTTP boundary)."""
     wb = settings.workbench
+    # httpx logs every request's full URL at INFO; the workbench's access log (shared.http)
+    # names route templates only, and search words in a query string stay out of the logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     http = httpx.AsyncClient(
         timeout=wb.upstream_timeout_seconds,
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),

@@ -24,6 +24,7 @@ from tests.e2e.test_workbench_support import (
     screenshot,
     sign_in_dev,
     start_workbench,
+    stop_process,
 )
 from tests.integration.pipeline_support import RECENT, fetch, fetchval, wait_for
 
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.e2e
 def workbench(pipeline):
     base, sp = start_workbench(pipeline, {"RCM_WORKBENCH_SIGN_IN": "dev"})
     yield base
-    sp.stop()
+    stop_process(pipeline, sp)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from tests.e2e.test_workbench_support import (
     new_page,
     screenshot,
     start_workbench,
+    stop_process,
 )
 
 pytestmark = pytest.mark.e2e
@@ -56,8 +57,8 @@ def oidc_workbench(pipeline, keycloak):
         },
     )
     yield base
-    wb.stop()
-    coding.stop()
+    stop_process(pipeline, wb)
+    stop_process(pipeline, coding)
 
 
 async def test_sign_in_and_out_through_keycloak(oidc_workbench, run_dir):

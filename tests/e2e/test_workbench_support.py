@@ -49,6 +49,13 @@ def start_workbench(pipeline, extra_env: dict[str, str] | None = None) -> tuple[
     return base, sp
 
 
+def stop_process(pipeline, sp) -> None:
+    """Stop a process this module added and take it off the supervisor's list (a stopped one
+    would read as a crash to the next start's health wait)."""
+    sp.stop()
+    pipeline.supervisor.processes.remove(sp)
+
+
 async def launch_chromium():
     if not CHROMIUM.exists():
         pytest.skip(
