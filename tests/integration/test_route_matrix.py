@@ -200,6 +200,11 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         ok=(422,),  # no encounter in it: refused after the caller was let in, nothing stored
         other_body="site_a_bundle",
     ),
+    # HL7 v2 text: a body without an MSH segment is refused after the caller was let in. (A
+    # message of another site is 403 by intake's own tests: here it could be stored.)
+    ("intake", "POST", "/hl7"): Expect(
+        roles("integration"), "none", body="PID|1||MATRIX\r", ok=(422,)
+    ),
     ("intake", "GET", "/encounters/{encounter_id}/versions"): Expect(
         roles("integration", "biller", "supervisor", "auditor"),
         "403",
@@ -568,14 +573,13 @@ async def _call(w: World, key, expect: Expect, token: str | None, *, body=None):
         path = path.replace("{" + name + "}", str(w.seed[seeded]))
     headers = {"authorization": f"Bearer {token}"} if token is not None else {}
     send = _fill(expect.body if body is None else body, w.seed)
+    if isinstance(send, str):  # HL7 v2 text
+        headers["content-type"] = "x-application/hl7-v2+er7"
+        payload = {"content": send.encode()}
+    else:
+        payload = {"json": send if method in ("POST", "PUT") else None}
     async with w.client(service) as client:
-        return await client.request(
-            method,
-            path,
-            params=expect.query,
-            headers=headers,
-            json=send if method in ("POST", "PUT") else None,
-        )
+        return await client.request(method, path, params=expect.query, headers=headers, **payload)
 
 
 @pytest.mark.parametrize(("key", "expect"), list(_cases()))
