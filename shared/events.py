@@ -243,6 +243,12 @@ class ClaimLine(Model):
     revenue_code: str | None = None
 
 
+def _filing_deadline(deadline: date | None, event_type: str) -> date:
+    if deadline is None:
+        raise ValueError(f"{event_type} without payload.filing_deadline (published before v1.1)")
+    return deadline
+
+
 class ClaimSubmittedPayload(Model):
     claim_id: str  # also the patient control number (CLM01)
     payer_id: str
@@ -260,6 +266,13 @@ class ClaimSubmittedPayload(Model):
     lines: list[ClaimLine]
     # Guarantor for patient statements (PHI: events only, never logs).
     guarantor: Person | None = None
+    # Last day the payer accepts the claim, from billing's payer rules (billing owns the filing
+    # limit). Added within v1: None in events published before it (followup dead-letters those).
+    filing_deadline: date | None = None
+
+    def decided_filing_deadline(self) -> date:
+        """Billing's filing deadline; an event without it is a permanent error (DLQ)."""
+        return _filing_deadline(self.filing_deadline, "claim.submitted")
 
 
 @_event("claim.submitted")
@@ -279,6 +292,12 @@ class ClaimHeldPayload(Model):
     total_charge: Money
     service_date: date
     reasons: list[Reason] = Field(min_length=1)
+    # As on claim.submitted: billing's filing deadline (added within v1).
+    filing_deadline: date | None = None
+
+    def decided_filing_deadline(self) -> date:
+        """Billing's filing deadline; an event without it is a permanent error (DLQ)."""
+        return _filing_deadline(self.filing_deadline, "claim.held")
 
 
 @_event("claim.held")
@@ -313,6 +332,11 @@ class Adjustment(Model):
     reason: str  # CARC
     amount: Money
     quantity: Decimal | None = None
+    # Decided by payments alone (its one table of contractual CARCs): a payer reduction beyond
+    # the contract, i.e. not the patient's share, not contractual, not the prior payer's. These
+    # make a remittance partially paid and are what followup works. Added within v1 like
+    # ``outcome``: None in events published before it (followup dead-letters those).
+    beyond_contract: bool | None = None
 
 
 class RemittanceLine(Model):
@@ -359,6 +383,16 @@ class RemittanceReceivedPayload(Model):
         if self.outcome is None:
             raise ValueError("remittance.received without payload.outcome (published before v1.1)")
         return self.outcome
+
+    def decided_adjustments(self) -> list[Adjustment]:
+        """The adjustments, each with payments' ``beyond_contract`` decision; an event without
+        them is a permanent error (DLQ)."""
+        if any(a.beyond_contract is None for a in self.adjustments):
+            raise ValueError(
+                "remittance.received without payload.adjustments[].beyond_contract"
+                " (published before v1.1)"
+            )
+        return self.adjustments
 
     def decided_balance_changes(self) -> tuple[Decimal, Decimal]:
         """(payer, patient) balance changes payments posted; without them a permanent error (DLQ)."""

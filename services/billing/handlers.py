@@ -15,8 +15,8 @@ import asyncpg
 from services.billing import repository as repo
 from services.billing.context import BillingContext
 from services.billing.domain.claim import build_claim
-from services.billing.domain.claim_ids import claim_id_for
 from services.billing.submission import Candidate, bill
+from shared.claim_ids import claim_id_for
 from shared.consumer import Handler
 from shared.events import (
     CorrectionRequested,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import NamedTuple
 
 import asyncpg
@@ -80,18 +80,21 @@ async def bill(
             continue  # this encounter already has its claim
         findings = scrub(
             claim,
-            is_billable=icd10cm.is_billable_on,
+            is_billable=icd10cm.billable_on,
             payer_rules=ctx.payer_rules,
             ncci=ctx.ncci,
             as_of=today,
         )
         (held if findings else clean).append(Routed(claim, item, findings))
-    await hold(conn, held, emitter)
+    await hold(conn, held, emitter, ctx)
     await submit(conn, clean, emitter, ctx)
 
 
-async def hold(conn: asyncpg.Connection, held: list[Routed], emitter: Emitter) -> None:
-    """Hold claims for a biller: status, work item and claim.held with the findings."""
+async def hold(
+    conn: asyncpg.Connection, held: list[Routed], emitter: Emitter, ctx: BillingContext
+) -> None:
+    """Hold claims for a biller: status, work item and claim.held with the findings and the
+    filing deadline."""
     if not held:
         return
     await repo.set_status(
@@ -121,6 +124,7 @@ async def hold(conn: asyncpg.Connection, held: list[Routed], emitter: Emitter) -
                     total_charge=c.total_charge,
                     service_date=c.service_date,
                     reasons=findings,
+                    filing_deadline=filing_deadline(c, ctx),
                 ),
             ),
             cause=item,
@@ -142,7 +146,7 @@ async def submit(
         for start in range(0, len(entries), ctx.max_claims_per_file):
             chunk = entries[start : start + ctx.max_claims_per_file]
             ok, bad = _buildable(chunk)
-            await hold(conn, bad, emitter)
+            await hold(conn, bad, emitter, ctx)
             if ok:
                 await _write_file(conn, claim_type, ok, now, emitter, ctx)
 
@@ -246,10 +250,18 @@ async def _write_file(
                     file_name=file_name,
                     lines=c.event_lines(),
                     guarantor=guarantor,
+                    filing_deadline=filing_deadline(c, ctx),
                 ),
             ),
             cause=item,
         )
+
+
+def filing_deadline(c: Claim, ctx: BillingContext) -> date:
+    """The last day the payer accepts the claim, from billing's payer rules (the one source:
+    followup reads it from claim.submitted / claim.held)."""
+    payer_id = c.payer.payer_id if c.payer else None
+    return ctx.payer_rules.filing_deadline(payer_id, c.filing_indicator, c.service_date)
 
 
 def _safe(s: str) -> str:

@@ -74,7 +74,7 @@ async def handle(
         by_type.setdefault(type(i.event), []).append(i)
     await on_coded(conn, by_type.get(EncounterCoded, []))
     await on_submitted(conn, by_type.get(ClaimSubmitted, []))
-    await on_held(conn, by_type.get(ClaimHeld, []), policies)
+    await on_held(conn, by_type.get(ClaimHeld, []))
     await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []), policies)
     await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
 
@@ -167,10 +167,9 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound]) -> None:
     )
 
 
-async def on_held(
-    conn: asyncpg.Connection, items: list[Inbound], policies: PayerPolicies | None = None
-) -> None:
-    """A claim the scrubber held: its state, its encounter's outcome, a correction work item."""
+async def on_held(conn: asyncpg.Connection, items: list[Inbound]) -> None:
+    """A claim the scrubber held: its state, its encounter's outcome, a correction work item due
+    by the filing deadline billing carried (an event without it raises ``ValueError``: DLQ)."""
     if not items:
         return
     today = datetime.now(UTC).date()
@@ -204,9 +203,7 @@ async def on_held(
                 action="correct and resubmit",
                 label=f"Claim held by scrubber: {reasons}",
                 amount=p.total_charge,
-                deadline=filing_deadline(
-                    policy_for(p.payer_id or "", None, policies), p.service_date
-                ),
+                deadline=p.decided_filing_deadline(),  # billing's: it owns the filing limit
                 today=today,
             )
         )
@@ -294,8 +291,9 @@ async def on_remittances(
 ) -> None:
     """Post remittance amounts to the projection and open one work item per actionable denial reason.
 
-    The outcome and the balance changes are payments' (carried on the event): an event
-    without them raises ``ValueError`` and is dead-lettered rather than guessed at.
+    The outcome, the balance changes and which adjustments are beyond the contract are
+    payments' (carried on the event): an event without them raises ``ValueError`` and is
+    dead-lettered rather than guessed at.
 
     A remittance for a claim whose submission followup has not seen opens an
     ``unclassified`` item; it resolves itself if the submission turns up (events of
@@ -370,7 +368,10 @@ async def on_remittances(
                 )
             )
         policy = policy_for(p.payer_id, None, policies)
-        for c in denial_actions_for_remittance(p.adjustments, p.remarks, p.status_code, p.payer_id):
+        worked = denial_actions_for_remittance(
+            p.decided_adjustments(), p.remarks, p.decided_outcome(), p.payer_id
+        )
+        for c in worked:
             deadline = appeal_deadline(policy, p.payment_date or today)
             amount = c.amount or Decimal(0)
             recommendation = evidence = None

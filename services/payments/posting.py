@@ -12,7 +12,6 @@ the exact negation of the payment it undoes.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -21,6 +20,7 @@ import asyncpg
 
 from services.payments import repository as repo
 from services.payments.domain.balancing import check_claim, check_transaction
+from services.payments.domain.carcs import is_beyond_contract
 from services.payments.domain.era import parse_835
 from services.payments.domain.ledger import (
     CASH_CLEARING,
@@ -38,6 +38,7 @@ from services.payments.domain.remittance import (
     RemitTransaction,
     ServiceLine,
 )
+from shared.claim_ids import is_claim_id
 from shared.events import RemittanceReceived
 from shared.jsonutil import loads
 from shared.logs import log
@@ -45,10 +46,6 @@ from shared.messaging import Emitter
 from shared.telemetry import tracer
 
 _log = logging.getLogger("rcm.payments")
-# rcm's own patient control numbers (billing: "C" + 15 hex). A remittance naming one we do
-# not know yet waits in the unmatched queue for its claim.submitted: guessing by service
-# lines would risk posting it to an identical twin claim.
-OUR_CLAIM_ID = re.compile(r"^C[0-9A-F]{15}$")
 _UNMATCHED = {
     "unmatched": "no matching claim",
     "ambiguous": "several claims match its service lines",
@@ -380,7 +377,10 @@ async def _claim_index(
             if cp.service_lines
             and cp.patient_control_number not in index.by_id
             and cp.payer_claim_control_number not in index.by_icn
-            and not OUR_CLAIM_ID.match(cp.patient_control_number)
+            # A CLP01 that is one of our claim ids (shared.claim_ids) but not a claim we know yet
+            # waits in the unmatched queue for its claim.submitted: guessing by service lines
+            # would risk posting it to an identical twin claim.
+            and not is_claim_id(cp.patient_control_number)
         }
     )
     if charges:
@@ -523,7 +523,13 @@ def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceRec
     payer_change, patient_change = claim_balance(lines, p.claim_id)
 
     def adj(a: Adjustment) -> dict:
-        return {"group": a.group, "reason": a.reason, "amount": a.amount, "quantity": a.quantity}
+        return {
+            "group": a.group,
+            "reason": a.reason,
+            "amount": a.amount,
+            "quantity": a.quantity,
+            "beyond_contract": is_beyond_contract(a.group, a.reason),
+        }
 
     remarks = list(cp.remarks) + [r for sl in cp.service_lines for r in sl.remarks]
     adjustments = list(cp.adjustments) + [a for sl in cp.service_lines for a in sl.adjustments]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import uuid
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +20,7 @@ from services.payments.domain.outcome import remittance_outcome
 from shared import db, icd10cm
 from shared.events import (
     Adjustment,
+    ClaimHeld,
     ClaimSubmitted,
     CodedProcedure,
     EncounterCoded,
@@ -29,7 +32,7 @@ from shared.messaging import Emitter, Inbound
 from shared.topics import ENCOUNTER_CODED, REMITTANCE_RECEIVED
 from shared.x12 import split_segments
 from tests.integration.pipeline_support import RECENT
-from tests.unit.billing.billing_factory import coverage, make_coded, make_institutional
+from tests.unit.billing.billing_support import coverage, make_coded, make_institutional
 from tests.x12_support import pyx12_validate
 
 pytestmark = pytest.mark.integration
@@ -123,6 +126,48 @@ async def test_one_837_per_claim_type_carries_every_payer_of_the_batch(
         e for e in (parse_event(row[3]) for row in emitter.rows) if isinstance(e, ClaimSubmitted)
     ]
     assert len(submitted) == 4 and {e.payload.file_name for e in submitted} == set(files)
+    # each carries the filing deadline from billing's payer rules (the one source; followup
+    # reads it): Aster Health and Blue Lakes 180 days by contract, the sample commercial plan 90
+    assert sorted((e.payload.payer_id, e.payload.filing_deadline) for e in submitted) == [
+        ("AETNA1", RECENT + timedelta(days=180)),
+        ("AETNA1", RECENT + timedelta(days=180)),
+        ("BCBS01", RECENT + timedelta(days=180)),
+        ("SAMPLE-COMMERCIAL", RECENT + timedelta(days=90)),
+    ]
+
+
+async def test_a_held_claim_carries_its_filing_deadline(stack_endpoints, tmp_path) -> None:
+    """claim.held carries billing's filing deadline too: followup's correction item is due by it."""
+    icd10cm.load()
+    ctx = BillingContext(outbound_dir=tmp_path, payer_rules=load_sample_payer_rules(), ncci=None)
+    handle = make_handler(SimpleNamespace(context=ctx))
+    run = uuid.uuid4().hex[:8].upper()
+    medicare = coverage(
+        payer_id="MCR01", payer_name="Medicare", filing_indicator="MB", member_id=None
+    )
+    coded = make_coded(encounter_id=f"HELD-{run}", service_date=RECENT, coverages=[medicare])
+    conn = await asyncpg.connect(stack_endpoints["postgres"])
+    try:
+        await db.migrate(conn, "billing", BILLING)
+        tx = conn.transaction()
+        await tx.start()
+        try:  # rolled back: the running pipeline never sees this claim
+            emitter = Emitter("billing")
+            await handle(conn, [_coded(coded)], emitter)
+            status = await conn.fetchval(
+                "SELECT status FROM billing.claim WHERE encounter_id = $1", f"HELD-{run}"
+            )
+        finally:
+            await tx.rollback()
+    finally:
+        await conn.close()
+    [held] = [e for e in (parse_event(row[3]) for row in emitter.rows) if isinstance(e, ClaimHeld)]
+    assert status == "held" and "MEMBER_ID_MISSING" in {r.code for r in held.payload.reasons}
+    # Medicare: 12 months from the date of service (42 CFR 424.44), the same day a year on
+    # (February 29 has none: the 28th)
+    year = RECENT.year + 1
+    last_day = calendar.monthrange(year, RECENT.month)[1]
+    assert held.payload.filing_deadline == date(year, RECENT.month, min(RECENT.day, last_day))
 
 
 def _remittance(

@@ -24,6 +24,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.billing.domain.payer_rules import load_sample_payer_rules
+from services.payments.domain.carcs import is_beyond_contract
 from services.payments.domain.ledger import claim_balance, entry_for_claim_payment
 from services.payments.domain.outcome import contractual_amount, remittance_outcome
 from services.payments.domain.remittance import Adjustment as LedgerAdjustment
@@ -52,6 +54,7 @@ from tests.integration.pipeline_support import fetch, fetchval, wait_for
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 NPI = "1234567893"  # valid Luhn check digit with the 80840 prefix
+BILLING_RULES = load_sample_payer_rules()
 
 
 # --------------------------------------------------------------------------- the running service
@@ -201,6 +204,8 @@ def submitted(
                 )
             ],
             guarantor=person(mrn=mrn) if guarantor else None,
+            # billing's filing deadline (its payer rules are the one source of filing limits)
+            filing_deadline=BILLING_RULES.filing_deadline(payer_id, "CI", dos),
         ),
     )
 
@@ -218,7 +223,10 @@ def remitted(
     payer_id="AETNA1",
     encounter_id: str | None = None,
 ) -> RemittanceReceived:
-    adjs = [Adjustment(group=g, reason=r, amount=Decimal(a)) for g, r, a in adjustments]
+    adjs = [
+        Adjustment(group=g, reason=r, amount=Decimal(a), beyond_contract=is_beyond_contract(g, r))
+        for g, r, a in adjustments
+    ]
     posted = entry_for_claim_payment(
         ClaimPayment(
             claim_id,

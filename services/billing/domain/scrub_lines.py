@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from shared.events import Reason
@@ -117,7 +117,7 @@ def _pointers(pointers: tuple[int, ...], n_dx: int, where: str) -> Iterator[Reas
 def payer_rules(c: Claim, rules: PayerRules, as_of: date | None) -> Iterator[Reason]:
     if c.payer is None:
         return
-    rule = rules.for_payer(c.payer.payer_id)
+    rule = rules.for_payer(c.payer.payer_id, c.filing_indicator)
     if rule.requires_group_number and not c.payer.group_number:
         yield _r(
             "PAYER_GROUP_NUMBER_REQUIRED",
@@ -141,10 +141,6 @@ def payer_rules(c: Claim, rules: PayerRules, as_of: date | None) -> Iterator[Rea
             yield _r(
                 "PAYER_NON_COVERED", f"{ln.code} is not covered by this payer", f"lines[{i}].code"
             )
-    if as_of is not None and rule.timely_filing_days is not None:
-        if as_of > c.service_date + timedelta(days=rule.timely_filing_days):
-            yield _r(
-                "TIMELY_FILING_EXCEEDED",
-                f"past the payer's {rule.timely_filing_days}-day filing limit",
-                "service_date",
-            )
+    limit = rule.filing_limit
+    if as_of is not None and limit is not None and as_of > limit.deadline(c.service_date):
+        yield _r("TIMELY_FILING_EXCEEDED", f"past the payer's {limit} filing limit", "service_date")

@@ -48,9 +48,6 @@ __all__ = [
     "load_official_descriptions",
 ]
 
-DENIED = "4"  # CLP02: claim denied
-REVERSAL = "22"  # CLP02: reversal of a previous payment
-
 
 @dataclass(frozen=True, slots=True)
 class Classification:
@@ -142,34 +139,36 @@ def load_official_descriptions(text: str) -> dict[str, str]:
 def denial_actions_for_remittance(
     adjustments: Iterable[Adjustment],
     remarks: Iterable[str],
-    status_code: str,
+    outcome: str,
     payer_id: str | None,
     rules: DenialRules = DEFAULT,
 ) -> list[Classification]:
     """The actionable denial reasons of one claim payment (CLP), one per group+CARC.
 
-    Contractual write-downs (CO-45 and kin) and patient responsibility are routine
-    on a paid claim and are left out, unless the claim was denied outright
-    (CLP02 = 4), when every reason matters. Reversals (CLP02 = 22) yield nothing:
-    the original payment's work items are handled when it is reversed. Amounts of
-    the same group+CARC (claim and line level) are summed. Order: largest first.
+    Which adjustments are worked is payments' decision, carried on the event (``outcome`` and
+    each adjustment's ``beyond_contract``): on a claim payments calls ``denied`` every reason
+    matters; otherwise only those beyond the contract (contractual write-downs, the patient's
+    share and the prior payer's adjudication are routine). A ``reversed`` payment yields
+    nothing: the original payment's work items are handled when it is reversed. This table
+    only names the category, action and label. Amounts of the same group+CARC (claim and line
+    level) are summed. Order: largest first.
     """
-    if status_code == REVERSAL:
+    if outcome == "reversed":
         return []
     remarks = tuple(remarks)
-    denied = status_code == DENIED
+    denied = outcome == "denied"
     totals: dict[tuple[str, str], Decimal] = {}
+    worked: set[tuple[str, str]] = set()
     for adj in adjustments:
         key = (GROUP_ALIASES.get(adj.group, adj.group), adj.reason.strip().upper())
         totals[key] = totals.get(key, Decimal(0)) + adj.amount
+        if adj.beyond_contract:
+            worked.add(key)
     out = []
     for (group, carc), amt in totals.items():
+        if not denied and ((group, carc) not in worked or amt == 0):
+            continue
         c = classify(group, carc, remarks, payer_id, rules)
-        routine = c.category in ("contractual", "patient responsibility")
-        if routine and not denied:
-            continue
-        if amt == 0 and not denied:
-            continue
         out.append(replace(c, amount=amt.quantize(Decimal("0.01"))))
     out.sort(key=lambda c: (-(c.amount or 0), c.group, c.carc))
     return out

@@ -6,10 +6,15 @@ sum to zero. Sign convention: debit positive, credit negative. Receivables
 gross_charges and interest_income carry credit balances; adjustment and
 write-off accounts are contra-revenue / expense and carry debit balances.
 
+Adjustment accounts (``carcs`` is the one table): CO with a contractual CARC goes to
+contractual_adjustment; CO with another CARC (CO-50, CO-97...: a denial the provider may
+not bill to the patient, not the contract) and OA/PI/CR go to other_adjustment; PR to
+patient_receivable.
+
 Coordination of benefits (the choice made here, kept simple and consistent):
 the primary payer's claim payment (CLP02 1/19) settles the whole charge out of
-payer_receivable: paid to cash, CO to contractual_adjustment, OA/PI/CR to
-other_adjustment, PR moved to patient_receivable. The amount left to the
+payer_receivable: paid to cash, adjustments to their accounts (above), PR moved to
+patient_receivable. The amount left to the
 patient then "crosses over" to the secondary payer, so a secondary or tertiary
 payment (CLP02 2/3/20/21) settles patient_receivable instead: paid and the
 secondary's own CO/OA/PI/CR adjustments reduce what the patient owes, its PR
@@ -27,6 +32,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import NamedTuple
 
+from .carcs import PATIENT_GROUP, PRIOR_PAYER_IMPACT, is_contractual
 from .remittance import REVERSAL, SECONDARY_STATUSES, ClaimPayment, ProviderAdjustment
 
 PAYER_RECEIVABLE = "payer_receivable"
@@ -54,15 +60,7 @@ ACCOUNTS = frozenset(
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal("0.00")
-# CAS group -> account debited when the adjustment leaves the receivable.
-_GROUP_ACCOUNT = {
-    "CO": CONTRACTUAL_ADJUSTMENT,
-    "PR": PATIENT_RECEIVABLE,
-    "OA": OTHER_ADJUSTMENT,
-    "PI": OTHER_ADJUSTMENT,
-    "CR": OTHER_ADJUSTMENT,
-}
-PRIOR_PAYER_IMPACT = "23"  # CARC 23: impact of prior payer(s) adjudication
+
 # CLP02 4 denied, 23 not our claim: only PR moves; the rest waits for followup.
 _HELD_STATUSES = frozenset({"4", "23"})
 PRICING_ONLY = "25"  # predetermination: nothing was paid or adjusted for real
@@ -119,6 +117,13 @@ def entry_for_claim_charge(claim_id: str, payer_id: str | None, charge: Decimal)
     )
 
 
+def adjustment_account(group: str, reason: str) -> str:
+    """The account debited when an adjustment leaves the receivable (see the module doc)."""
+    if group == PATIENT_GROUP:
+        return PATIENT_RECEIVABLE
+    return CONTRACTUAL_ADJUSTMENT if is_contractual(group, reason) else OTHER_ADJUSTMENT
+
+
 def _all_adjustments(cp: ClaimPayment):
     yield from cp.adjustments
     for sl in cp.service_lines:
@@ -152,7 +157,7 @@ def entry_for_claim_payment(
     lines = [_line(CASH_CLEARING, cp.paid, claim_id, payer_id)]
     settled = cp.paid
     for adj in _all_adjustments(cp):
-        account = _GROUP_ACCOUNT[adj.group]
+        account = adjustment_account(adj.group, adj.reason)
         if secondary and (account == PATIENT_RECEIVABLE or adj.reason == PRIOR_PAYER_IMPACT):
             continue  # stays with the patient / already posted by the prior payer
         if cp.status_code == PRICING_ONLY:

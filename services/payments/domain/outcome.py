@@ -7,13 +7,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Literal, Protocol
 
-Outcome = Literal["paid", "partially_paid", "denied", "reversed"]
+from .carcs import is_beyond_contract, is_contractual
+from .remittance import DENIED, REVERSAL
 
-# CARCs that are the contract working as agreed (fee-schedule reductions, bundling into a
-# paid service, multiple-procedure and capitation reductions), not a denial of anything.
-CONTRACTUAL_CARCS = frozenset({"45", "253", "59", "94", "131"})
-DENIED_STATUS = "4"
-REVERSAL_STATUS = "22"
+Outcome = Literal["paid", "partially_paid", "denied", "reversed"]
 
 
 class _Adjustment(Protocol):
@@ -23,11 +20,8 @@ class _Adjustment(Protocol):
 
 
 def contractual_amount(adjustments: Iterable[_Adjustment]) -> Decimal:
-    """Contractual obligation (CO) adjustments with a contractual CARC."""
-    return sum(
-        (a.amount for a in adjustments if a.group == "CO" and a.reason in CONTRACTUAL_CARCS),
-        Decimal(0),
-    )
+    """The contractual adjustments (``carcs.is_contractual``: CO with a contractual CARC)."""
+    return sum((a.amount for a in adjustments if is_contractual(a.group, a.reason)), Decimal(0))
 
 
 def remittance_outcome(
@@ -38,13 +32,13 @@ def remittance_outcome(
     is_reversal: bool,
 ) -> Outcome:
     """reversed (CLP02 22 or a negated payment), denied (CLP02 4, or nothing paid and nothing
-    owed by the patient), partially_paid (any payer adjustment beyond the contract), else paid."""
-    if is_reversal or status_code == REVERSAL_STATUS:
+    owed by the patient), partially_paid (any adjustment beyond the contract,
+    ``carcs.is_beyond_contract``), else paid."""
+    if is_reversal or status_code == REVERSAL:
         return "reversed"
-    if status_code == DENIED_STATUS or (paid == 0 and patient_responsibility == 0):
+    if status_code == DENIED or (paid == 0 and patient_responsibility == 0):
         return "denied"
     beyond_contract = sum(
-        (a.amount for a in adjustments if a.group != "PR" and a.reason not in CONTRACTUAL_CARCS),
-        Decimal(0),
+        (a.amount for a in adjustments if is_beyond_contract(a.group, a.reason)), Decimal(0)
     )
     return "partially_paid" if beyond_contract > 0 else "paid"

@@ -1,4 +1,4 @@
-"""Builders for billing tests: a realistic coded encounter, and pyx12 validation."""
+"""Builders for billing tests: a realistic coded encounter (pyx12 validation is ``tests.x12_support``)."""
 
 from __future__ import annotations
 
@@ -137,6 +137,3 @@ def make_institutional(**kw) -> EncounterCodedPayload:
     )
     args.update(kw)
     return make_coded(**args)
-
-
-from tests.x12_support import pyx12_validate  # noqa: E402,F401  (re-exported for the billing tests)

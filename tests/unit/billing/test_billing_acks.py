@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 import pytest
-from billing_factory import FIXTURES, make_coded
 
 from services.billing.domain.ack_codes import describe_277_status, describe_999_error
 from services.billing.domain.acks import parse_277ca, parse_999
@@ -9,6 +8,7 @@ from services.billing.domain.chargemaster import load_sample_chargemaster
 from services.billing.domain.claim import build_claim
 from services.billing.domain.x12_837 import build_837
 from shared.x12 import X12Error
+from tests.unit.billing.billing_support import FIXTURES, make_coded
 
 SAMPLES = FIXTURES / "imsweb"
 ISA = "ISA*00*          *00*          *ZZ*CLEARINGHOUSE  *ZZ*RCMSUBMITTER   *240307*0900*^*00501*000000101*0*P*:~"

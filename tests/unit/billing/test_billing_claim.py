@@ -1,11 +1,10 @@
 from datetime import date
 from decimal import Decimal
 
-from billing_factory import SPOUSE, coverage, make_coded, make_institutional
-
 from services.billing.domain.chargemaster import load_sample_chargemaster
 from services.billing.domain.claim import build_claim
 from shared.events import CodedDiagnosis, CodedProcedure, EncounterCodedPayload
+from tests.unit.billing.billing_support import SPOUSE, coverage, make_coded, make_institutional
 
 CM = load_sample_chargemaster("north-clinic")
 

@@ -2,13 +2,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from billing_factory import make_coded
 
 from services.billing.domain.chargemaster import load_sample_chargemaster
 from services.billing.domain.claim import build_claim
 from services.billing.domain.ncci import load_sample_ncci
 from services.billing.domain.scrubber import parse_mue, parse_ncci_ptp, scrub
 from shared.events import CodedProcedure as P
+from tests.unit.billing.billing_support import make_coded
 
 CM = load_sample_chargemaster("north-clinic")
 NCCI = load_sample_ncci()

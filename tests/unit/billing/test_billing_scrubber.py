@@ -3,13 +3,19 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from billing_factory import PATIENT, SITES, coverage, make_coded, make_institutional
 
 from services.billing.domain.chargemaster import load_sample_chargemaster
 from services.billing.domain.claim import build_claim
 from services.billing.domain.scrubber import load_payer_rules, load_sample_payer_rules, scrub
 from shared.events import CodedProcedure, Provider
-from shared.icd10cm import is_billable_on as icd10cm_is_billable
+from shared.icd10cm import billable_on as icd10cm_billable_on
+from tests.unit.billing.billing_support import (
+    PATIENT,
+    SITES,
+    coverage,
+    make_coded,
+    make_institutional,
+)
 
 CM = load_sample_chargemaster("north-clinic")
 KNOWN = {"S93401A": True, "W010XXA": True, "E119": True, "S934": False}
@@ -32,15 +38,19 @@ def test_clean_claim_has_no_findings():
 
 
 def test_clean_claim_with_real_icd_code_set():
-    # The bundled ICD-10-CM release (FY2026) answers for dates of service from 2025-10-01.
-    assert (
-        scrub(claim_of(make_coded(service_date=date(2026, 5, 4))), is_billable=icd10cm_is_billable)
-        == []
-    )
-    old = scrub(
-        claim_of(make_coded(service_date=date(2024, 3, 5))), is_billable=icd10cm_is_billable
-    )
-    assert {r.code for r in old} == {"DIAGNOSIS_UNKNOWN"}
+    # billing asks the release in force on the date of service (else the nearest loaded one):
+    # a valid code of a 2024 visit passes (it used to come back DIAGNOSIS_UNKNOWN because only
+    # the bundled FY2026 release was loaded), a 2026 one too.
+    for dos in (date(2026, 5, 4), date(2024, 3, 5)):
+        claim = claim_of(make_coded(service_date=dos))
+        assert scrub(claim, is_billable=icd10cm_billable_on) == [], dos
+    # and the real code set still refuses what it does not hold, and category headers
+    unknown = make_coded(service_date=date(2024, 3, 5), diagnoses=["Q9999X", "W010XXA"])
+    header = make_coded(service_date=date(2024, 3, 5), diagnoses=["S934", "W010XXA"])
+    assert codes(scrub(claim_of(unknown), is_billable=icd10cm_billable_on)) == ["DIAGNOSIS_UNKNOWN"]
+    assert codes(scrub(claim_of(header), is_billable=icd10cm_billable_on)) == [
+        "DIAGNOSIS_NOT_BILLABLE"
+    ]
 
 
 def test_missing_member_id_is_a_specific_reason():
@@ -172,6 +182,73 @@ def test_payer_rules_from_json_non_covered_group_rendering_and_timely_filing():
     ]
     other = claim_of(make_coded(coverages=[coverage(payer_id="ELSEWHERE")]))
     assert scrub(other, is_billable=billable, payer_rules=rules, as_of=date(2024, 5, 1)) == []
+
+
+def test_filing_limits_are_billings_one_table():
+    """The sample rules: Medicare 12 months from the date of service (42 CFR 424.44(a)(1)),
+    Medicaid 365 days, commercial plans by contract; an unknown payer by its filing indicator,
+    else the default (90 days, the shortest common commercial limit)."""
+    rules = load_sample_payer_rules()
+    dos = date(2024, 1, 15)
+    assert rules.filing_deadline("MCR01", "MB", dos) == date(2025, 1, 15)  # a calendar year
+    assert rules.filing_deadline("MCR01", "MB", date(2024, 2, 29)) == date(2025, 2, 28)
+    assert rules.filing_deadline("MCD01", "MC", dos) == date(2025, 1, 14)  # 365 days (leap year)
+    assert rules.filing_deadline("AETNA1", "CI", dos) == date(2024, 7, 13)  # 180 days
+    assert rules.filing_deadline("UHC001", "CI", dos) == date(2024, 4, 14)  # 90 days
+    assert rules.filing_deadline("MAC-ELSEWHERE", "MA", dos) == date(2025, 1, 15)
+    assert rules.filing_deadline("STATE-X", "MC", dos) == date(2025, 1, 14)
+    assert rules.filing_deadline("UNKNOWN", "CI", dos) == date(2024, 4, 14)
+    assert rules.filing_deadline(None, "CI", dos) == date(2024, 4, 14)
+    # a payer's own entry wins over its filing indicator's
+    assert rules.filing_deadline("AETNA1", "MB", dos) == date(2024, 7, 13)
+
+
+def test_timely_filing_in_calendar_months():
+    medicare = coverage(payer_id="MCR01", payer_name="Medicare", filing_indicator="MB")
+    claim = claim_of(make_coded(service_date=date(2024, 3, 5), coverages=[medicare]))
+    rules = load_sample_payer_rules()
+    assert scrub(claim, is_billable=billable, payer_rules=rules, as_of=date(2025, 3, 5)) == []
+    [late] = scrub(claim, is_billable=billable, payer_rules=rules, as_of=date(2025, 3, 6))
+    assert (late.code, late.message) == (
+        "TIMELY_FILING_EXCEEDED",
+        "past the payer's 12-month filing limit",
+    )
+
+
+def test_a_level_setting_days_or_months_replaces_the_other():
+    rules = load_payer_rules(
+        '{"default": {"timely_filing_days": 120, "comment": "ignored"},'
+        ' "filing_indicators": {"MB": {"timely_filing_months": 12}},'
+        ' "payers": {"P1": {"timely_filing_months": 6}, "P2": {"name": "Two"}}}'
+    )
+    dos = date(2024, 8, 31)
+    assert rules.filing_deadline("P1", "CI", dos) == date(2025, 2, 28)
+    assert rules.filing_deadline("P2", "CI", dos) == date(2024, 12, 29)  # the default's days
+    assert rules.filing_deadline("P3", "MB", dos) == date(2025, 8, 31)
+    assert str(rules.for_payer("P2").filing_limit) == "120-day"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"payers": {"X": {"name": "X"}}}', "default: timely_filing_days or timely_filing_months"),
+        (
+            '{"default": {"timely_filing_days": 90, "timely_filing_months": 3}}',
+            "default: timely_filing_days and timely_filing_months are exclusive",
+        ),
+        (
+            '{"default": {"timely_filing_days": 0}}',
+            "default.timely_filing_days: must be a positive whole number",
+        ),
+        (
+            '{"default": {"timely_filing_days": 90}, "filing_indicators": {"MB": {"x": 1}}}',
+            "filing_indicators.MB.x: unknown payer rule",
+        ),
+    ],
+)
+def test_bad_filing_limits_are_refused_naming_the_path(text, message):
+    with pytest.raises(ValueError, match=message):
+        load_payer_rules(text)
 
 
 def test_bad_payer_rules_json_names_the_path():

@@ -2,19 +2,19 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
-from billing_factory import (
-    PATIENT,
-    SPOUSE,
-    coverage,
-    make_coded,
-    make_institutional,
-    pyx12_validate,
-)
 
 from services.billing.domain.chargemaster import load_sample_chargemaster
 from services.billing.domain.claim import build_claim
 from services.billing.domain.x12_837 import build_837, unwritable_reason
 from shared.x12 import split_segments
+from tests.unit.billing.billing_support import (
+    PATIENT,
+    SPOUSE,
+    coverage,
+    make_coded,
+    make_institutional,
+)
+from tests.x12_support import pyx12_validate
 
 AT = datetime(2024, 3, 6, 14, 5)
 

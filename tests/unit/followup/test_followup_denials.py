@@ -201,19 +201,23 @@ def test_load_official_descriptions():
         load_official_descriptions("code,description\n97\n")
 
 
-def _adj(group, reason, amount):
-    return Adjustment(group=group, reason=reason, amount=Decimal(amount))
+def _adj(group, reason, amount, beyond_contract):
+    """An adjustment as remittance.received carries it, with payments' decision on it."""
+    return Adjustment(
+        group=group, reason=reason, amount=Decimal(amount), beyond_contract=beyond_contract
+    )
 
 
-def test_remittance_paid_claim_keeps_only_actionable_reasons():
+def test_remittance_paid_claim_keeps_only_what_payments_puts_beyond_the_contract():
     adjustments = [
-        _adj("CO", "45", "40.00"),
-        _adj("PR", "2", "12.00"),
-        _adj("CO", "97", "25.00"),  # claim level
-        _adj("CO", "97", "5.50"),  # line level, same reason: summed
-        _adj("CO", "16", "30.00"),
+        _adj("CO", "45", "40.00", False),
+        _adj("PR", "2", "12.00", False),
+        _adj("CO", "97", "25.00", True),  # claim level
+        _adj("CO", "97", "5.50", True),  # line level, same reason: summed
+        _adj("CO", "16", "30.00", True),
+        _adj("OA", "23", "60.00", False),  # the prior payer's adjudication
     ]
-    out = denial_actions_for_remittance(adjustments, ["N290"], "1", "MCR01")
+    out = denial_actions_for_remittance(adjustments, ["N290"], "partially_paid", "MCR01")
     assert [(c.group, c.carc, c.amount) for c in out] == [
         ("CO", "97", Decimal("30.50")),
         ("CO", "16", Decimal("30.00")),
@@ -221,9 +225,19 @@ def test_remittance_paid_claim_keeps_only_actionable_reasons():
     assert out[1].category == "missing/invalid information"
 
 
+def test_payments_decides_what_is_worked_not_this_table():
+    # followup's own table calls CO-24 contractual and has no row for CO-A2; payments' decision
+    # (carried on the adjustment) is what opens a work item, the table only names it.
+    adjustments = [_adj("CO", "24", "15.00", True), _adj("CO", "A2", "50.00", False)]
+    out = denial_actions_for_remittance(adjustments, [], "partially_paid", "AETNA1")
+    assert [(c.group, c.carc, c.category, c.amount) for c in out] == [
+        ("CO", "24", "contractual", Decimal("15.00"))
+    ]
+
+
 def test_remittance_denied_claim_keeps_everything():
-    adjustments = [_adj("CO", "45", "10.00"), _adj("PR", "27", "90.00")]
-    out = denial_actions_for_remittance(adjustments, [], "4", "AETNA1")
+    adjustments = [_adj("CO", "45", "10.00", False), _adj("PR", "27", "90.00", False)]
+    out = denial_actions_for_remittance(adjustments, [], "denied", "AETNA1")
     assert [(c.group, c.carc, c.action) for c in out] == [
         ("PR", "27", "bill patient"),
         ("CO", "45", "no action"),
@@ -231,4 +245,4 @@ def test_remittance_denied_claim_keeps_everything():
 
 
 def test_remittance_reversal_yields_nothing():
-    assert denial_actions_for_remittance([_adj("CO", "50", "100")], [], "22", "X") == []
+    assert denial_actions_for_remittance([_adj("CO", "50", "100", True)], [], "reversed", "X") == []

@@ -70,3 +70,29 @@ def test_a_remittance_without_payments_balance_changes_is_refused_not_rederived(
     assert payload.decided_balance_changes() == (Decimal("-100.00"), Decimal("20.00"))
     with pytest.raises(ValueError, match="balance_change"):
         payload.model_copy(update={"patient_balance_change": None}).decided_balance_changes()
+
+
+def test_a_remittance_without_payments_contract_decision_is_refused_not_reclassified():
+    """Which adjustments are beyond the contract is payments' call (its CARC table): followup
+    dead-letters an event whose adjustments lack it rather than judging them with its own list."""
+    import pytest
+
+    from shared.events import Adjustment, RemittanceReceivedPayload
+
+    decided = Adjustment(group="CO", reason="50", amount=Decimal("20.00"), beyond_contract=True)
+    payload = RemittanceReceivedPayload(
+        remittance_id="P1:T1:1",
+        claim_id="C1",
+        patient_control_number="C1",
+        payer_id="P1",
+        status_code="1",
+        charge=Decimal("100.00"),
+        paid=Decimal("80.00"),
+        patient_responsibility=Decimal("0.00"),
+        adjustments=[decided],
+        outcome="partially_paid",
+    )
+    assert payload.decided_adjustments() == [decided]
+    undecided = decided.model_copy(update={"beyond_contract": None})
+    with pytest.raises(ValueError, match="beyond_contract"):
+        payload.model_copy(update={"adjustments": [decided, undecided]}).decided_adjustments()
