@@ -363,7 +363,7 @@ def fakes(tmp_path) -> Fakes:
 async def browser(fakes, tmp_path):
     """A client that signs in as someone: ``await browser("coder-north")``."""
     settings = WorkbenchSettings(
-        runtime=RuntimeSettings(home=tmp_path),
+        runtime=RuntimeSettings(home=tmp_path, run_dir=tmp_path / "run"),
         workbench=WorkbenchConfig(
             public_url=BASE,
             **{f"{s}_url": f"http://{s}" for s in ("coding", "billing", "payments", "followup")},
@@ -555,7 +555,7 @@ async def test_live_edit_check_and_code_search(browser, fakes):
     assert "1 suggestion still to decide" in r.text
     r = await _post(c, "/coder/items/1/check", {"dx-0": "accept", "px-0": "accept"})
     assert "offers no live re-check yet" in r.text  # coding has no POST /work/{id}/validate
-    r = await c.get("/coder/codes", params={"q": "ankle"})
+    r = await _post(c, "/coder/codes", {"q": "ankle"})
     assert "not offered by the coding service yet" in r.text
     fakes.search = [
         {
@@ -566,7 +566,7 @@ async def test_live_edit_check_and_code_search(browser, fakes):
         },
         {"code": "S934", "label": "Sprain of ankle", "billable": False, "system": "icd10cm"},
     ]
-    r = await c.get("/coder/codes", params={"q": "ankle", "system": "icd10cm"})
+    r = await _post(c, "/coder/codes", {"q": "ankle", "system": "icd10cm"})
     assert 'data-add-code="S93401A"' in r.text and "not billable" in r.text
 
 
@@ -656,3 +656,52 @@ async def test_the_services_get_the_users_own_token(browser, fakes):
     await c.get("/billing")
     p = fakes.auth.authenticate_local(fakes.seen_tokens[-1])
     assert (p.user_id, p.role, sorted(p.sites)) == ("biller-north", "biller", ["north-clinic"])
+
+
+async def test_an_idle_session_ends(browser, fakes, monkeypatch):
+    c = await browser("coder-north")
+    assert (await c.get("/coder")).status_code == 200
+    import time as clock
+
+    later = clock.time() + 31 * 60  # past the 30-minute idle limit
+    monkeypatch.setattr("services.workbench.web.security.time.time", lambda: later)
+    r = await c.get("/coder")
+    assert r.status_code == 303 and r.headers["location"] == "/signin?next=/coder"
+
+
+async def test_trace_page_draws_the_encounters_spans(browser, tmp_path):
+    spans = tmp_path / "run" / "traces" / "spans.jsonl"
+    spans.parent.mkdir(parents=True)
+    rows = [
+        {
+            "trace_id": "t1",
+            "span_id": "a",
+            "parent_id": None,
+            "name": "intake encounter",
+            "service": "intake",
+            "start": 0,
+            "end": 4_000_000,
+            "status": "OK",
+            "attributes": {"rcm.encounter_id": "ENC-9"},
+        },
+        {
+            "trace_id": "t1",
+            "span_id": "b",
+            "parent_id": "a",
+            "name": "code encounter",
+            "service": "coding",
+            "start": 1_000_000,
+            "end": 3_000_000,
+            "status": "UNSET",
+            "attributes": {},
+        },
+    ]
+    spans.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    c = await browser("ops-all")
+    r = await c.get("/traces/ENC-9")
+    assert r.status_code == 200
+    assert '<th scope="row" class="d1">code encounter</th>' in r.text
+    assert "span-bar l24 w50" in r.text
+    r = await c.get("/traces", params={"encounter_id": "ENC-9"})
+    assert r.headers["location"] == "/traces/ENC-9"
+    assert (await c.get("/traces", params={"encounter_id": "<script>"})).status_code == 400

@@ -126,8 +126,10 @@ async def test_coder_journey_until_the_claim_reaches_billing(
 
     # hovering a code lights its evidence in the note
     await page.hover('.code-row[data-ref="dx-0"]')
-    if await page.locator('mark.ev[data-refs~="dx-0"]').count():
-        assert await page.locator("mark.ev.lit").count() > 0
+    assert await page.locator('mark.ev.lit[data-refs~="dx-0"]').count() > 0
+    # ... and hovering evidence lights its codes
+    await page.hover('mark.ev[data-refs~="dx-0"] >> nth=0')
+    assert "lit" in (await page.get_attribute('.code-row[data-ref="dx-0"]', "class") or "")
     # decide with the keyboard: accept the first diagnosis, reject the second (wrong) one
     await page.mouse.move(0, 0)
     await page.keyboard.press("j")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.workbench.domain import note as note_view
@@ -214,15 +214,17 @@ async def check(request: Request, work_item_id: int, ctx: Ctx, s: Session = Code
     )
 
 
-@router.get("/codes")
+@router.post("/codes")
 async def search_codes(
     request: Request,
     ctx: Ctx,
     s: Session = Coder,
-    q: str = Query("", max_length=64),
-    system: str = Query("", max_length=8),
+    q: str = Form("", max_length=64),
+    system: str = Form("", max_length=8),
 ):
-    """Code search as the coder types: by code or words, billable codes first (coding's search)."""
+    """Code search as the coder types: by code or words, billable codes first (coding's search).
+
+    A POST, so what the coder types never sits in a URL (proxy logs, history)."""
     q = q.strip()
     results: list = []
     unavailable = False
