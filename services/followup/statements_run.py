@@ -30,6 +30,7 @@ from services.followup.domain.statements import (
 from services.followup.parties import guarantor_lines, practice_name
 from shared.events import StatementIssued, StatementIssuedPayload
 from shared.logs import log
+from shared.mailbox import FILE_MODE, private_file
 from shared.messaging import Emitter
 
 _log = logging.getLogger("rcm.followup.statements")
@@ -49,6 +50,12 @@ def statement_line(claim) -> StatementLine:
         adjustments=billed - paid - due,
         patient_due=due,
     )
+
+
+def _render_private(statement, path: Path) -> None:
+    """The statement's PDF (the guarantor's name and address: PHI), 0600 in a 0700 directory."""
+    render_pdf(statement, private_file(path))
+    path.chmod(FILE_MODE)  # whatever the renderer did: still only rcm's
 
 
 async def run_statements(
@@ -124,7 +131,7 @@ async def run_statements(
                 file_name=file_name,
             ):
                 continue  # this cycle went out already (a concurrent or repeated run)
-            await asyncio.to_thread(render_pdf, statement, statements_dir / file_name)
+            await asyncio.to_thread(_render_private, statement, statements_dir / file_name)
             emitter.emit(
                 StatementIssued(
                     site_id=site_id,

@@ -12,6 +12,7 @@ import asyncio
 import json
 import uuid
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -152,3 +153,46 @@ async def test_a_row_above_its_topics_limit_is_dead_lettered_before_the_broker_r
     await _queue(pool, schema, topic, "ENC-C", b"c" * 100)
     assert await relay.relay_once() == 1
     assert (await _read(bootstrap, topic, 3))[2] == ("ENC-C", 100)
+
+
+@pytest.mark.parametrize(
+    "service", ["billing", "coding", "followup", "intake", "payments", "workbench"]
+)
+async def test_dead_letters_are_readable_only_by_the_schemas_owner(stack_endpoints, service):
+    """Dead letters keep the original bytes (PHI): revoked from PUBLIC by each service's
+    migrations, even where an earlier grant to PUBLIC was made."""
+    from pathlib import Path
+
+    import services
+
+    pool = await db.create_pool(stack_endpoints["postgres"], min_size=1, max_size=1)
+    schema = f"dlpriv_{uuid.uuid4().hex[:10]}"
+    reader = f"dlreader_{uuid.uuid4().hex[:10]}"
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn, schema, None)  # the shared tables first
+            await conn.execute(f"GRANT SELECT ON {schema}.dead_letter TO PUBLIC")  # a loose grant
+            await db.migrate(conn, schema, Path(services.__file__).parent / service)
+            await conn.execute(f"CREATE ROLE {reader} NOLOGIN")
+            await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {reader}")
+            await conn.execute(f"GRANT SELECT ON {schema}.outbox TO {reader}")
+            can = await conn.fetchrow(
+                "SELECT has_table_privilege($1, $2, 'SELECT') AS reader,"
+                " has_table_privilege('public', $2, 'SELECT') AS public,"
+                " has_table_privilege(current_user, $2, 'SELECT') AS owner",
+                reader,
+                f"{schema}.dead_letter",
+            )
+            assert dict(can) == {"reader": False, "public": False, "owner": True}
+            await conn.execute(f"SET ROLE {reader}")
+            try:
+                assert await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox") == 0
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await conn.fetch(f"SELECT body FROM {schema}.dead_letter")
+            finally:
+                await conn.execute("RESET ROLE")
+    finally:
+        async with pool.acquire() as conn:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await conn.execute(f"DROP ROLE IF EXISTS {reader}")
+        await pool.close()
