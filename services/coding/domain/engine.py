@@ -170,9 +170,11 @@ def code_encounter(
     blocked = any(e.severity == "blocking" for e in result.edits)
     reasons = _route_reasons(note, findings, ordered, pxs, result, conflicts)
     result.route_reasons = reasons
-    result.edits.extend(
-        edit(f"ROUTE_{r.upper()}", "info", f"for a coder: {routing.REASONS[r]}") for r in reasons
-    )
+    if reasons:
+        # one line for the coder: every reason the engine saw, most specific first
+        result.edits.append(
+            edit("ROUTE_REVIEW", "info", "; ".join(routing.REASONS[r] for r in reasons))
+        )
     result.route = (
         "auto"
         if confident and not blocked and not reasons and result.diagnoses and result.procedures
@@ -182,7 +184,10 @@ def code_encounter(
 
 
 def _route_reasons(note, findings, ordered, pxs, result, conflicts) -> list[str]:
-    """The routing.REASONS that hold for this encounter (see routing)."""
+    """The routing.REASONS that hold for this encounter (see routing). The reasons read
+    from what the engine already holds are all listed; those that read the note's text
+    again are checked only when none of the others holds (one reason is enough to send
+    the encounter to a coder, and most encounters have one)."""
     codes = [d.code for d in ordered]
     definitive = [c for c in codes if not rules.is_symptom(c) and not c.startswith("Z")]
     em_lines = [p for p in result.procedures if cpt.is_em(p.code)]
@@ -198,36 +203,43 @@ def _route_reasons(note, findings, ordered, pxs, result, conflicts) -> list[str]
         "exclusive": bool(conflicts),
         "unspecified": any(d.defaulted and not sp.is_default(d.code) for d in ordered),
         "no_assessment": bool(note.strip()) and not findings.has_assessment,
-        "em_mdm": result.em_basis == "mdm" and not em.settled(result.mdm),
+        "em_mdm": result.em_basis == "mdm"
+        and (not em.settled(result.mdm) or em.data_sensitive(result.mdm, note)),
         "em_separate": any("25" in p.modifiers for p in em_lines)
         or any(e.code == "EM_NOT_SEPARATE" for e in result.edits),
-        "service": bool(note.strip())
-        and routing.service_unrecognised(
-            note, [(p.start, p.end) for p in pxs if not cpt.is_em(p.code)], findings.sents
-        ),
         "ehr": any(d.source == "ehr" for d in ordered),
         "many": len(codes) > 4,
-        "status": routing.status_mentioned(note, findings.sents),
         "symptom_only": bool(codes) and all(rules.is_symptom(c) for c in codes),
-        "siblings": any(
+        "plan_only": any(d.source == "note" and d.rank[0] >= 2 for d in ordered),
+        "drug": any(p.rule in ("drug", "vaccine", "admin") for p in pxs),
+        "no_em": not em_lines and bool(note.strip()),
+    }
+    out = [r for r, hit in got.items() if hit and r in ROUTE_ON]
+    if out or not note.strip():
+        return out
+    text_checks = {
+        "status": lambda: routing.status_mentioned(note, findings.sents),
+        "siblings": lambda: any(
             d.source == "note"
             and d.start is not None
             and routing.sibling_words(d.code, note[d.start : d.end])
             for d in ordered
         ),
-        "use_additional": routing.owed_companion(codes, _documented_words(note, findings)),
+        "use_additional": lambda: routing.owed_companion(codes, _documented(note, findings)),
+        "service": lambda: routing.service_unrecognised(
+            note, [(p.start, p.end) for p in pxs if not cpt.is_em(p.code)], findings.sents
+        ),
     }
-    return [r for r, hit in got.items() if hit and r in ROUTE_ON]
+    return [r for r, check in text_checks.items() if r in ROUTE_ON and check()]
 
 
-def _documented_words(note: str, findings) -> set[str]:
-    """Normalised words of the sentences that document this visit (not history lists)."""
-    return {
-        w
+def _documented(note: str, findings) -> str:
+    """The sentences that document this visit (not history lists), lower-cased."""
+    return " ".join(
+        note[s.start : s.end].lower()
         for s in findings.sents
         if s.section in ("assessment", "plan", "hpi", "cc", "other", "mdm")
-        for w in norm_tokens(note[s.start : s.end])
-    }
+    )
 
 
 # the reasons that send an encounter to review (all of routing.REASONS; see docs/coding.md)
@@ -505,7 +517,6 @@ def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
             note[s.start : s.end]
             for s in findings.sents
             if s.section in ("assessment", "mdm", "hpi", "cc", "other")
-            and findings.ctx.status(s.start, s.end) != "negated"
         ),
     )
     start = end = None

@@ -23,30 +23,32 @@ kind of doubt the engine can see in the documentation sends it to review:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from services.coding.domain import specificity as sp
-from services.coding.domain.prefilter import fold, gated
 from services.coding.domain.text import norm_tokens
 from shared import icd10cm
 
 # a service the note says was done at this visit ('Procedure:', 'performed', 'administered')
-_SERVICE_DONE = gated(
+_SERVICE_DONE = re.compile(
     r"\bprocedure\b|\bperformed\b|\badministered\b|\binjected\b|\binjection\b|\binterpreted\b"
     r"|\binterrogation\b|\bremoved\b|\bdebrid\w*|\breduction\b|\bcatheter\b|\bbiops\w+|\bexcision\b"
     r"|\baspirat\w+|\bin[- ]office\b|\bin[- ]clinic\b|\bpoint[- ]of[- ]care\b|\bpoc\b|\bbladder scan\b"
     r"|\btest(?:ing)? (?:today|in clinic)|\bdownload\b|\bscreen\w* (?:administered|scored)\b"
     r"|\bin[- ]house\b|\bmy (?:read|interpretation)\b|\b(?:performed|done) here\b"
     r"|\b(?:vaccine|injection|dose|shot|medication|neb\w*)s? (?:was |were )?given\b|\bgiven (?:im|iv|sc|subq|po|today)\b"
-    r"|\b(?:test|antigen|screen|swab|pcr|dip|dipstick|culture)\b[^.;]{0,30}\b(?:positive|negative|pos|neg)\b",
-    re.I,
-)
+    r"|\b(?:test|antigen|screen|swab|pcr|dip|dipstick|culture)\b[^.;]{0,30}\b(?:positive|negative|pos|neg)\b"
+    r"|\b(?:ecg|ekg|electrocardiogram|x-?ray|xr|radiograph\w*|ultrasound|echo\w*|spirometry|nebuliz\w*|neb\b"
+    r"|splint\w*|sutur\w*|repair\w*|i&d|incision|cryo\w*|vaccin\w*|immuniz\w*|phq|gad-?7|urinalysis|ua\b"
+    r"|dipstick|glucose|a1c|monitor\w*|scan\b|endoscop\w*|colonoscop\w*|tympanometr\w*|audiometr\w*"
+    r"|fluorescein|slit lamp|tonometr\w*|oct\b|elastograph\w*|fibroscan|walk test|abi\b|doppler)",
+)  # matched on lower-cased text
 # status and history a code may be owed for ('s/p stent', 'long-term aspirin', 'hx of')
-_STATUS = gated(
+_STATUS = re.compile(
     r"\bs/p\b|\bstatus post\b|\bstent\b|\blong[- ]term\b|\bhistory of\b|\bhx\b|\bpersonal history\b"
     r"|\bfamily history\b|\bfhx?\b|\bscreening\b|\bprior\b|\bold\b|\bremission\b|\bpump\b|\bdependen\w+",
-    re.I,
-)
-fold(_SERVICE_DONE, _STATUS)
+)  # matched on lower-cased text
+_NOT_DONE = re.compile(r"\b(?:not|no|declined|will|ordered|sent)\b", re.I)
 
 REASONS = {
     "unmatched": "the assessment names a condition no code was found for",
@@ -60,13 +62,16 @@ REASONS = {
     "exclusive": "two codes excluded together (Excludes1 or two stages): one was dropped",
     "unspecified": "a code was chosen over its siblings with nothing in the note to choose by",
     "no_assessment": "the note has no assessment section",
-    "em_mdm": "the E/M level rests on one MDM element alone (the others disagree)",
+    "em_mdm": "the E/M level read from MDM is above low, rests on one element, or moves with data the note may hold",
     "em_separate": "the E/M depends on a separately identifiable service beside a procedure",
     "service": "a service documented as done was not recognised as a CPT/HCPCS code",
     "ehr": "codes came from the EHR rather than the note",
     "many": "more than four diagnoses",
     "status": "the assessment mentions a status or history a Z code may be owed for",
     "symptom_only": "only signs or symptoms were coded",
+    "no_em": "no E/M billed (a procedure-only or nurse visit): a coder confirms",
+    "drug": "a drug, vaccine or its administration is billed: code, dose and units to confirm",
+    "plan_only": "a diagnosis was read from the plan, not the assessment",
     "siblings": "the evidence has words that name a sibling of the chosen code",
     "use_additional": "a code's 'use additional code' note names something the note documents",
 }
@@ -81,35 +86,53 @@ def sibling_words(code: str, evidence: str) -> bool:
     """Words of the evidence that titles of the code's siblings and cousins use and its
     own title does not ('seasonal allergic rhinitis due to tree pollen' chosen as
     J30.2: 'pollen' is J30.1's)."""
-    words = set(norm_tokens(evidence)) - _GENERIC
+    told = _sibling_vocab(code)
+    return bool(told) and not told.isdisjoint(norm_tokens(evidence))
+
+
+@lru_cache(maxsize=20000)
+def _sibling_vocab(code: str) -> frozenset[str]:
+    """The words siblings' and cousins' titles add that the code's own title lacks."""
     own = sp.desc_tokens(code)
     up = icd10cm.parent(code)
-    levels = [p for p in (up, icd10cm.parent(up) if up else None) if p and icd10cm.is_valid(p)]
-    for p in levels:
-        others = set().union(*(sp.desc_tokens(k) for k in icd10cm.children(p) if k != code))
-        if (words & others) - own - sp.desc_tokens(p):
-            return True
-    return False
+    out: set[str] = set()
+    for p in (up, icd10cm.parent(up) if up else None):
+        if p and icd10cm.is_valid(p):
+            others = set().union(*(sp.desc_tokens(k) for k in icd10cm.children(p) if k != code))
+            out |= others - own - sp.desc_tokens(p)
+    return frozenset(out - _GENERIC)
 
 
-def owed_companion(codes: list[str], note_words: set[str]) -> bool:
-    """A code's 'use additional code' note names a condition whose words the note
-    has, and no code of that range is on the list (nocturia with N40.1)."""
+def owed_companion(codes: list[str], documented: str) -> bool:
+    """A code's 'use additional code' note names a condition whose words the
+    documentation (lower-cased) has, and no code of that range is on the list
+    (nocturia with N40.1)."""
     for c in codes:
         for line in icd10cm.use_additional(c):
             refs = icd10cm.code_refs(line)
             if not refs or any(icd10cm.in_range(o, r) for o in codes for r in refs):
                 continue
-            words = set(norm_tokens(line.split("(")[0])) - _GENERIC - {"code", "use", "additional"}
-            if words and words <= note_words:
+            words = _named(line)
+            if words and all(w in documented for w in words):
                 return True
     return False
 
 
+@lru_cache(maxsize=20000)
+def _named(line: str) -> tuple[str, ...]:
+    """The words a 'use additional code' line names its condition with."""
+    return tuple(
+        w
+        for w in norm_tokens(line.split("(")[0])
+        if w not in _GENERIC and w not in ("code", "use", "additional", "identify", "to")
+    )
+
+
 def status_mentioned(note: str, sents) -> bool:
     """The assessment speaks of a status, a history or a screening."""
+    low = note.lower()
     return any(
-        s.section in ("assessment", "plan") and _STATUS.search(note[s.start : s.end]) is not None
+        s.section in ("assessment", "plan") and _STATUS.search(low, s.start, s.end) is not None
         for s in sents
     )
 
@@ -117,13 +140,16 @@ def status_mentioned(note: str, sents) -> bool:
 def service_unrecognised(note: str, coded_spans: list[tuple[int, int]], sents) -> bool:
     """A sentence outside history sections says a service was done, and no procedure
     line's evidence lies in it."""
+    low = note.lower()
+    if _SERVICE_DONE.search(low) is None and not any(s.section == "procedure" for s in sents):
+        return False
     for s in sents:
         if s.section in ("pmh", "family", "meds", "allergies", "ros", "social", "hpi", "cc"):
             continue
-        text = note[s.start : s.end]
+        text = low[s.start : s.end]
         if s.section != "procedure":
             m = _SERVICE_DONE.search(text)
-            if m is None or re.search(r"\b(?:not|no|declined|will|ordered|sent)\b", text, re.I):
+            if m is None or _NOT_DONE.search(text):
                 continue
         if not any(a is not None and s.start <= a < s.end for a, _ in coded_spans):
             return True

@@ -158,6 +158,11 @@ def combine(found: list[Dx]) -> list[Dx]:
     return found
 
 
+@lru_cache(maxsize=50000)
+def _excluded(a: str, b: str) -> bool:
+    return icd10cm.excludes1_conflict(a, b) is not None
+
+
 def exclusive(found: list[Dx]) -> tuple[list[Dx], list[str]]:
     """Never two codes an Excludes1 note forbids together, nor two stages of one condition
     (CKD N18.1-N18.6): the later-listed, less certain one goes. Returns the codes kept
@@ -166,12 +171,7 @@ def exclusive(found: list[Dx]) -> tuple[list[Dx], list[str]]:
     conflicts: list[str] = []
     for d in sorted(found, key=lambda d: (-d.conf, d.rank)):
         clash = next(
-            (
-                o
-                for o in out
-                if icd10cm.excludes1_conflict(o.code, d.code) is not None
-                or (o.code[:3] == d.code[:3] == "N18")
-            ),
+            (o for o in out if (o.code[:3] == d.code[:3] == "N18") or _excluded(o.code, d.code)),
             None,
         )
         if clash is None:
