@@ -2,7 +2,8 @@
 
 Takes 837 files from billing's outbound mailbox (exactly once), answers each
 with a 999, a 277CA and an ERA file (an 835 transaction set per payer and payee)
-in the inbound mailbox, optionally after a delay.
+in the inbound mailbox, optionally after a delay. Takes 270 eligibility inquiries from
+the same mailbox and answers each with a 271 (``*.271``).
 Decisions are deterministic for a seed, so runs are reproducible.
 """
 
@@ -20,13 +21,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rcm.simulation.payer.domain.acknowledge import acknowledge
 from rcm.simulation.payer.domain.adjudicate import AdjudicationRules, adjudicate
+from rcm.simulation.payer.domain.eligibility import EligibilityRules, decide
 from rcm.simulation.payer.domain.fees import FeeSchedule
+from rcm.simulation.payer.domain.read_270 import read_270
 from rcm.simulation.payer.domain.read_837 import read_837
+from rcm.simulation.payer.domain.write_271 import build_271
 from rcm.simulation.payer.domain.write_835 import PayeeInfo, PayerInfo, Remittance, build_era_file
 from rcm.simulation.payer.domain.write_acks import build_277ca, build_999
 from shared.db import insert_rows
 from shared.events import Address
-from shared.mailbox import InboundMailbox, add_outbound, file_writer_loop
+from shared.mailbox import InboundMailbox, add_outbound, classify, file_writer_loop
 from shared.messaging import Emitter
 from shared.service import Runtime, ServiceSpec
 from shared.settings import ServiceSettings
@@ -65,25 +69,49 @@ def make_apply(rt: Runtime):
         ack_reject_rate=rt.settings.payer.ack_reject_rate,
     )
     fees = FeeSchedule.from_csv()
+    eligibility = EligibilityRules(seed=rt.settings.payer.seed)
     inbound = rt.settings.inbound_dir  # where the provider's clearinghouse inbox is
 
+    async def numbers(conn: asyncpg.Connection) -> tuple[int, int]:
+        r = await conn.fetchrow(
+            f"SELECT nextval('{S}.interchange_control_number') AS i,"
+            f" nextval('{S}.group_control_number') AS g"
+        )
+        return r["i"], r["g"]
+
+    async def answer_270(conn: asyncpg.Connection, text: str, file_name: str) -> None:
+        """A 271 for one 270 file, queued as an outbound file."""
+        with tracer().start_as_current_span(
+            "x12 parse 270", attributes={"rcm.file_name": file_name}
+        ):
+            inquiries = read_270(text)
+        now = datetime.now(UTC)
+        decisions = {
+            q.trace_number: decide(q, eligibility, now.date()) for q in inquiries.inquiries
+        }
+        icn, gcn = await numbers(conn)
+        text271 = build_271(
+            inquiries,
+            decisions,
+            interchange_control_number=icn,
+            group_control_number=gcn,
+            created_at=now,
+        )
+        await add_outbound(conn, S, inbound, f"271_{icn:09d}.271", text271)
+
     async def apply(conn: asyncpg.Connection, text: str, file_name: str, emitter: Emitter) -> None:
-        """Front-door (999, 277CA) and adjudication (835) for one 837 file, queued as outbound files."""
+        """Front-door (999, 277CA) and adjudication (835) for one 837 file, or the 271 for a
+        270, queued as outbound files."""
+        if classify(text).kind == "270":
+            await answer_270(conn, text, file_name)
+            return
         with tracer().start_as_current_span(
             "x12 parse 837", attributes={"rcm.file_name": file_name}
         ):
             sub = read_837(text)
         now = datetime.now(UTC)
         today = now.date()
-
-        async def numbers() -> tuple[int, int]:
-            r = await conn.fetchrow(
-                f"SELECT nextval('{S}.interchange_control_number') AS i,"
-                f" nextval('{S}.group_control_number') AS g"
-            )
-            return r["i"], r["g"]
-
-        icn, gcn = await numbers()
+        icn, gcn = await numbers(conn)
         await add_outbound(
             conn,
             S,
@@ -94,7 +122,7 @@ def make_apply(rt: Runtime):
             ),
         )
         decisions = {c.claim_id: acknowledge(c, rules) for c in sub.claims}
-        icn, gcn = await numbers()
+        icn, gcn = await numbers(conn)
         await add_outbound(
             conn,
             S,
@@ -127,7 +155,7 @@ def make_apply(rt: Runtime):
         # One ERA file answers the 837, a payment (835 transaction set) per payer and payee in
         # it, as a clearinghouse delivers them: a file per payment multiplied files, fsyncs and
         # mailbox passes on both sides.
-        icn, gcn = await numbers()
+        icn, gcn = await numbers(conn)
         name = f"835_{icn:09d}.x12"
         remittances = []
         for n, ((payer_id, npi), adjs) in enumerate(groups.items(), start=1):
@@ -168,7 +196,7 @@ async def mailbox_loop(rt: Runtime) -> None:
     # Woken after the commit: woken inside the transaction, the writer's query would not see the files yet.
     box = InboundMailbox(
         rt.settings.outbound_dir,
-        frozenset({"837"}),
+        frozenset({"837", "270"}),
         S,
         apply,
         handles_unknown=True,
