@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from shared.events import (
     ClaimLine,
@@ -24,6 +24,9 @@ from shared.events import (
 )
 
 from .chargemaster import CENT, Chargemaster
+
+if TYPE_CHECKING:
+    from .cob import PriorAdjudication
 
 MAX_PROFESSIONAL_DIAGNOSES = 12  # 837P HI segment: 12 composites
 MAX_INSTITUTIONAL_DIAGNOSES = 25  # 837I: principal + 2 HI segments of 12 others
@@ -72,6 +75,9 @@ class Claim:
     icd10pcs: tuple[CodedProcedure, ...] = ()  # institutional procedures (HI BBR/BBQ)
     original_claim_id: str | None = None
     payer_claim_control_number: str | None = None  # REF*F8 on replacement/void
+    # A secondary/tertiary claim (``cob.build_cob_claim``): what the primary (then the
+    # secondary) payer decided, in COB order, lines numbered as the claim's. Empty otherwise.
+    prior_adjudications: tuple[PriorAdjudication, ...] = ()
 
     @property
     def total_charge(self) -> Decimal:

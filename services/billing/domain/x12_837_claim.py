@@ -7,12 +7,16 @@ and differ in CLM05, the dates, CL1, HI qualifiers, providers and the line segme
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from shared.events import Address, Coverage, Person
 from shared.x12 import Transaction, amount, clean, x12_date
 
 from .claim import Claim, ServiceLine
 from .codesets import ndc_11
+
+if TYPE_CHECKING:
+    from .cob import PriorAdjudication, PriorAdjustment
 
 # Service dates and amounts repeat across a batch; memoizing their formatting is a cheap
 # throughput win (benchmarks/bench_837.py). Only non-identifying values are cached.
@@ -22,6 +26,12 @@ _amount = lru_cache(maxsize=8192)(amount)
 # Patient's relationship to the insured: SBR02/PAT01 individual relationship codes.
 RELATIONSHIP_CODES = {"self": "18", "spouse": "01", "child": "19", "other": "G8"}
 PAYER_RESPONSIBILITY = {"primary": "P", "secondary": "S", "tertiary": "T"}
+_PRIOR_INDEX = {"primary": 0, "secondary": 1}  # claim.prior_adjudications[i] is this payer's
+_CAS_TRIPLES = 6  # reason/amount/quantity triplets in one CAS segment
+_SVD_QUALIFIERS = {
+    "professional": ("ER", "HC", "IV", "WK"),
+    "institutional": ("ER", "HC", "HP", "IV", "WK"),
+}
 
 
 def unwritable_reason(c: Claim) -> str | None:
@@ -76,11 +86,11 @@ def write_claim(tx: Transaction, c: Claim, hl: int, provider_hl: int, comp: str)
     p = c.payer
     tx.add(
         "SBR",
-        "P",
+        PAYER_RESPONSIBILITY[p.sequence],  # P, or S/T on a secondary/tertiary claim
         "18" if is_self else "",
         clean(p.group_number or "", 50),
         "",
-        "",
+        _medicare_secondary_type(p),
         "",
         "",
         "",
@@ -102,6 +112,13 @@ def write_claim(tx: Transaction, c: Claim, hl: int, provider_hl: int, comp: str)
     else:
         _professional_claim(tx, c, comp)
     return hl
+
+
+def _medicare_secondary_type(p: Coverage) -> str:
+    """SBR05, required when Medicare is billed but is not primary: the Medicare secondary
+    payer type. Intake does not say which; 12 (working aged, employer group health plan
+    primary) is the common one."""
+    return "12" if p.sequence != "primary" and p.filing_indicator in ("MA", "MB") else ""
 
 
 def address(tx: Transaction, a: Address) -> None:
@@ -202,6 +219,7 @@ def _professional_claim(tx: Transaction, c: Claim, comp: str) -> None:
         tx.add("DTP", "472", "D8", _service_date(ln.service_date))
         if ln.ndc:
             _drug(tx, ln)
+        _line_adjudications(tx, c, ln, comp)
 
 
 def _institutional_claim(tx: Transaction, c: Claim, comp: str) -> None:
@@ -302,6 +320,7 @@ def _institutional_claim(tx: Transaction, c: Claim, comp: str) -> None:
         tx.add("DTP", "472", "D8", _service_date(ln.service_date))
         if ln.ndc:
             _drug(tx, ln)
+        _line_adjudications(tx, c, ln, comp)
 
 
 def _poa(indicator: str | None) -> str | None:
@@ -321,7 +340,28 @@ def _other_coverages(tx: Transaction, c: Claim) -> None:
         _other_coverage(tx, c, cov)
 
 
+def _adjudication(c: Claim, cov: Coverage) -> PriorAdjudication | None:
+    """What the payer of ``cov`` decided, when it is a prior payer of this claim."""
+    i = _PRIOR_INDEX.get(cov.sequence)
+    return c.prior_adjudications[i] if i is not None and i < len(c.prior_adjudications) else None
+
+
+def _cas(tx: Transaction, adjustments: tuple[PriorAdjustment, ...]) -> None:
+    """CAS segments: one per group code, up to six reason/amount/quantity triplets each."""
+    groups: dict[str, list[PriorAdjustment]] = {}
+    for a in adjustments:
+        groups.setdefault(a.group, []).append(a)
+    for group, items in groups.items():
+        for i in range(0, len(items), _CAS_TRIPLES):
+            triplets = []
+            for a in items[i : i + _CAS_TRIPLES]:
+                qty = _amount(a.quantity) if a.quantity is not None else ""
+                triplets += [a.reason, _amount(a.amount), qty]
+            tx.add("CAS", group, *triplets)
+
+
 def _other_coverage(tx: Transaction, c: Claim, cov: Coverage) -> None:
+    adjudication = _adjudication(c, cov)
     tx.add(
         "SBR",
         PAYER_RESPONSIBILITY[cov.sequence],
@@ -334,6 +374,11 @@ def _other_coverage(tx: Transaction, c: Claim, cov: Coverage) -> None:
         "",
         cov.filing_indicator,
     )
+    if adjudication is not None:
+        _cas(tx, adjudication.adjustments)
+        tx.add("AMT", "D", _amount(adjudication.paid))  # sent as 0 when it paid nothing
+        if adjudication.patient_responsibility:
+            tx.add("AMT", "EAF", _amount(adjudication.patient_responsibility))
     tx.add("OI", "", "", "Y", "", "", "Y")
     insured = c.patient if cov.relationship == "self" else cov.subscriber
     assert insured is not None  # checked by unwritable_reason
@@ -343,3 +388,29 @@ def _other_coverage(tx: Transaction, c: Claim, cov: Coverage) -> None:
     tx.add(
         "NM1", "PR", "2", clean(cov.payer_name, 60), "", "", "", "", "PI", clean(cov.payer_id, 80)
     )
+    if adjudication is not None:
+        tx.add("DTP", "573", "D8", x12_date(adjudication.adjudication_date))
+        if adjudication.payer_claim_control_number:
+            tx.add("REF", "F8", clean(adjudication.payer_claim_control_number, 50))
+
+
+def _line_adjudications(tx: Transaction, c: Claim, ln: ServiceLine, comp: str) -> None:
+    """2430 per prior payer that adjudicated the line: SVD, CAS, DTP*573."""
+    if not c.prior_adjudications:
+        return
+    for cov in c.other_coverages:
+        adjudication = _adjudication(c, cov)
+        pl = adjudication.line(ln.line_number) if adjudication is not None else None
+        if adjudication is None or pl is None:
+            continue
+        qualifier = pl.qualifier if pl.qualifier in _SVD_QUALIFIERS[c.claim_type] else "HC"
+        code, mods = (
+            (pl.code, pl.modifiers) if qualifier == pl.qualifier else (ln.code, ln.modifiers)
+        )
+        procedure = comp.join((qualifier, code.upper(), *(m.upper() for m in mods[:4])))
+        revenue = (ln.revenue_code or "") if c.claim_type == "institutional" else ""
+        tx.add(
+            "SVD", clean(cov.payer_id, 80), _amount(pl.paid), procedure, revenue, _amount(pl.units)
+        )
+        _cas(tx, pl.adjustments)
+        tx.add("DTP", "573", "D8", x12_date(adjudication.adjudication_date))
