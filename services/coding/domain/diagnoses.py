@@ -222,7 +222,7 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
         if coding and not readings:
             got = _fallback(note, res, s, index or lx.term_index(), age)
             res.found.extend(got)
-            if not got and s.section == "assessment" and _names_something(note, s):
+            if not got and s.section == "assessment" and _names_something(note, s, res.ctx):
                 res.unmatched.append((s.start, s.end))
         elif coding and s.section == "assessment":
             # the statement's head ('Bell's palsy, L - prednisone ...') names a condition
@@ -231,7 +231,7 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             if head is not None and not any(r.start < head[1] - s.start for r in readings):
                 got = _fallback(note, res, s, index or lx.term_index(), age, head=head)
                 res.found.extend(got)
-                if not got and _names_something(note, Sentence(*head, s.section)):
+                if not got and _names_something(note, Sentence(*head, s.section), res.ctx):
                     res.unmatched.append(head)
     # guideline IV.H: uncertain diagnosis -> the documented symptoms (those a
     # definitive diagnosis explains are dropped later, see rules.absorb)
@@ -254,9 +254,18 @@ _PLAN_ONLY = re.compile(
 )
 
 
-def _names_something(note: str, s: Sentence) -> bool:
-    """An assessment statement that reads like a diagnosis, not a plan step."""
+def _names_something(note: str, s: Sentence, ctx: Context) -> bool:
+    """An assessment statement that reads like a diagnosis, not a plan step nor a
+    finding it sets aside ('Strep negative', 'No signs of cellulitis')."""
     text = note[s.start : s.end]
+    first = re.match(r"\s*\S+", text)
+    if first and ctx.status(s.start, s.start + first.end()) in (
+        "negated",
+        "uncertain",
+        "hypothetical",
+        "family",
+    ):
+        return False
     return (
         _PLAN_ONLY.match(text) is None
         and _DX_LIKE.match(text) is not None
