@@ -1,7 +1,8 @@
 """Intake commands: `rcm code`, `rcm submit`, `rcm import`, `rcm sites load`, `rcm payers load`.
 
-Every problem in an input is listed (file, JSON path or line, what was expected), never a
-value from it; exit status 2.
+`rcm code` and `rcm submit` take FHIR R4 / native JSON files and HL7 v2 files (``.hl7``, or
+any file that starts with MSH, FHS or BHS). Every problem in an input is listed (file, JSON
+path or segment and field, what was expected), never a value from it; exit status 2.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from rcm.cli.main import UserError, _settings, run_loop
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+HL7_SUFFIXES = (".hl7", ".er7")
+_HL7_STARTS = (b"MSH", b"FHS", b"BHS", b"\x0bMSH")
 
 
 # --------------------------------------------------------------------------- reading inputs
@@ -171,6 +174,117 @@ def _print_csv_problems(path: str, e) -> None:
         print(f"rcm: {path}: {p['path']}: {p['message']}", file=sys.stderr)
 
 
+# --------------------------------------------------------------------------- HL7 v2 files
+
+
+def is_hl7(path: str) -> bool:
+    """An HL7 v2 file: named ``.hl7``/``.er7``, or starting (after a BOM and blank lines) with
+    MSH, FHS or BHS."""
+    if path.lower().endswith(HL7_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n \t").startswith(_HL7_STARTS)
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from e
+
+
+def hl7_rules(site: str | None = None):
+    """The intake service's HL7 v2 rules (RCM_INTAKE_HL7_*); ``site`` as the default site."""
+    from dataclasses import replace
+
+    from services.intake.settings import Hl7Settings
+
+    rules = Hl7Settings().rules
+    return replace(rules, default_site=site) if site else rules
+
+
+def _control_id(step) -> str:
+    meta = step.received.meta
+    return f" (MSH-10 {meta.control_id})" if meta is not None and meta.control_id else ""
+
+
+def hl7_encounters(paths: list[str], encounter_id: str | None, options: dict) -> tuple[list, int]:
+    """The encounters of the visits HL7 v2 files assemble (the files of one command are one
+    stream: a visit's messages may be in several), each with the files that made it; ready or
+    not (a visit not ready for coding is said on stderr). Also the number of problems printed
+    on stderr."""
+    from services.intake.domain.hl7v2 import VisitAssembler, parse_messages, receive
+
+    codes = options.get("codes")
+    assembler = VisitAssembler(
+        hl7_rules(options.get("site_id")),
+        registry=options.get("registry"),
+        concept_maps=codes.concept_maps if codes is not None else None,
+    )
+    problems = 0
+    files_of: dict[str, list[str]] = {}
+    for path in paths:
+        messages, file_problems = parse_messages(_read_bytes(path))
+        for p in file_problems:
+            problems += p.is_error
+            print(f"rcm: {path}: {'' if p.is_error else 'warning: '}{p}", file=sys.stderr)
+        for n, message in enumerate(messages, 1):
+            step = assembler.add(receive(message, assembler.rules, assembler.registry))
+            where = f"{path}: message {n}{_control_id(step)}"
+            problems += step.status == "rejected"
+            for p in step.received.problems:
+                print(f"rcm: {where}: {'' if p.is_error else 'warning: '}{p}", file=sys.stderr)
+            if step.status == "ignored":
+                meta = step.received.meta
+                kind = f"{meta.message_type}^{meta.trigger}".rstrip("^") if meta else "?"
+                print(f"rcm: {where}: {kind} is not a message intake uses", file=sys.stderr)
+            key = step.received.visit_key
+            if key is not None and step.status != "rejected":
+                files = files_of.setdefault(key, [])
+                if path not in files:
+                    files.append(path)
+    encounters = []
+    for visit in assembler.visits():
+        enc, where = visit.encounter, ", ".join(files_of.get(visit.key, paths))
+        if encounter_id is not None and (enc is None or enc.encounter_id != encounter_id):
+            continue
+        if enc is None:
+            problems += 1
+            print(f"rcm: {where}: visit {_visit_label(visit.key)}: no date of service"
+                  " (PV1-44, FT1-4 or TXA-4): not an encounter", file=sys.stderr)  # fmt: skip
+            continue
+        eid = enc.encounter_id
+        if visit.cancelled:
+            print(f"rcm: {where}: {eid}: the visit was cancelled (A11/A38): not coded",
+                  file=sys.stderr)  # fmt: skip
+            continue
+        if visit.awaiting:
+            print(f"rcm: {where}: {eid}: warning: not ready for coding (awaiting "
+                  f"{', '.join(visit.awaiting)}); coded as it stands", file=sys.stderr)  # fmt: skip
+        for w in visit.warnings:
+            print(f"rcm: {where}: {eid}: warning: {w}", file=sys.stderr)
+        if visit.missing:
+            print(f"rcm: {where}: {eid}: missing billing data: {', '.join(visit.missing)}",
+                  file=sys.stderr)  # fmt: skip
+        encounters.append((where, enc))
+    if encounter_id is not None and not encounters and not problems:
+        held = ", ".join(v.encounter.encounter_id for v in assembler.visits() if v.encounter)
+        raise UserError(
+            f"{', '.join(paths)}: no encounter {encounter_id!r} (it holds: {held or 'none'})"
+        )
+    return encounters, problems
+
+
+def _visit_label(key: str) -> str:
+    """A visit key without its identifier values (they may be PHI): site and fields."""
+    site, fields, _ = (key.split("|", 2) + ["", ""])[:3]
+    return f"{fields} at {site}"
+
+
 # --------------------------------------------------------------------------- rcm code / submit
 
 
@@ -180,12 +294,20 @@ def cmd_code(args) -> int:
 
     options = mapping_options(args)
     results, problems = [], 0
+    hl7 = [f for f in args.files if is_hl7(f)]
+    found = []
     for f in args.files:
-        mapped = encounters_of(f, args.encounter, **options)
-        problems += report_problems(f, mapped, warnings=True)
-        for m in mapped.encounters:
-            out = engine.offline_json(engine.code_encounter(m.encounter))
-            results.append({"file": f, "encounter_id": m.encounter.encounter_id, **out})
+        if f not in hl7:
+            mapped = encounters_of(f, args.encounter, **options)
+            problems += report_problems(f, mapped, warnings=True)
+            found += [(f, m.encounter) for m in mapped.encounters]
+    if hl7:
+        encounters, n = hl7_encounters(hl7, args.encounter, options)
+        problems += n
+        found += encounters
+    for f, enc in found:
+        out = engine.offline_json(engine.code_encounter(enc))
+        results.append({"file": f, "encounter_id": enc.encounter_id, **out})
     if len(results) == 1 and len(args.files) == 1:
         single = {k: v for k, v in results[0].items() if k not in ("file", "encounter_id")}
         print(json.dumps(single, indent=2, default=str))
@@ -199,11 +321,170 @@ def cmd_code(args) -> int:
 def cmd_submit(args) -> int:
     from rcm.cli.submit import submit_files
 
-    n = asyncio.run(
-        submit_files(args.files, _settings(), url=args.url, encounter_id=args.encounter)
-    )
-    print(f"submitted {n} encounter(s)")
+    hl7 = [f for f in args.files if is_hl7(f)]
+    other = [f for f in args.files if f not in hl7]
+    if hl7:
+        asyncio.run(submit_hl7(hl7, args))
+    if other:
+        n = asyncio.run(submit_files(other, _settings(), url=args.url, encounter_id=args.encounter))
+        print(f"submitted {n} encounter(s)")
     return 0
+
+
+MLLP_ATTEMPTS = 6
+HTTP_BODY_BYTES = 1024 * 1024  # a request's messages (the service takes 2 MB by default)
+
+
+def hl7_messages(path: str) -> list[bytes]:
+    """Each message of an HL7 v2 file, in its own character set (MSH-18), segments ending CR."""
+    from services.intake.domain.hl7v2 import Hl7Error, parse_message, split_messages
+    from services.intake.domain.hl7v2.charset import codec_for
+
+    split = split_messages(_read_bytes(path))
+    for p in split.problems:
+        print(f"rcm: {path}: {'' if p.is_error else 'warning: '}{p}", file=sys.stderr)
+    out = []
+    for raw in split.messages:
+        try:
+            charset = parse_message(raw).meta.charset
+        except Hl7Error:
+            charset = ""
+        codec = (codec_for(charset) if charset else None) or "utf-8"
+        if codec.startswith(("utf-16", "utf-32")):
+            codec = "utf-8"
+        out.append(raw.text.encode(codec, errors="replace"))
+    return out
+
+
+async def submit_hl7(files: list[str], args) -> None:
+    """Send each message of each HL7 v2 file to the intake service, over MLLP (re-sent on a
+    lost connection until acknowledged: the listener applies a re-sent message once) or to
+    ``POST /hl7``; print each message's ACK code. Raises UserError when any was refused."""
+    counts: dict[str, int] = {}
+    for f in files:
+        messages = hl7_messages(f)
+        if not messages:
+            raise UserError(f"{f}: no HL7 v2 message (MSH segment) in it")
+        if args.url:
+            acks = await _post_hl7(args.url.rstrip("/"), messages, _submit_token(args))
+        else:
+            acks = await _send_mllp(_mllp_target(args), messages, _mllp_tls(args))
+        for n, ack in enumerate(acks, 1):
+            code = ack.code or "?"
+            counts[code] = counts.get(code, 0) + 1
+            control = f" (MSH-10 {ack.control_id})" if ack.control_id else ""
+            print(f"{f}: message {n}{control}: {code}")
+            for e in ack.errors:
+                print(f"rcm: {f}: message {n}{control}: {e}", file=sys.stderr)
+    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    print(f"submitted {sum(counts.values())} HL7 v2 message(s): {summary}")
+    refused = sum(v for k, v in counts.items() if k != "AA")
+    if refused:
+        raise UserError(f"{refused} message(s) not accepted (AE/AR)")
+
+
+def _mllp_target(args) -> tuple[str, int]:
+    if args.mllp:
+        host, sep, port = args.mllp.rpartition(":")
+        if not sep or not port.isdigit():
+            raise UserError("--mllp: expected HOST:PORT")
+        return host or "127.0.0.1", int(port)
+    from services.intake.settings import MllpSettings
+
+    port = MllpSettings().port
+    if port is None:
+        raise UserError(
+            "HL7 v2 files go to the intake service: give --mllp HOST:PORT or --url URL"
+            " (or set RCM_INTAKE_MLLP_PORT)"
+        )
+    return "127.0.0.1", port
+
+
+def _mllp_tls(args):
+    import ssl
+
+    if not (args.mllp_tls or args.mllp_tls_ca):
+        return None
+    try:
+        return ssl.create_default_context(cafile=args.mllp_tls_ca)
+    except (OSError, ssl.SSLError) as e:
+        raise UserError(f"--mllp-tls-ca: cannot use it ({type(e).__name__})") from e
+
+
+async def _send_mllp(target: tuple[str, int], messages: list[bytes], tls) -> list:
+    from services.intake.mllp import MllpClient, MllpError, read_ack
+
+    client = MllpClient(*target, tls=tls)
+    acks = []
+    try:
+        for message in messages:
+            for attempt in range(MLLP_ATTEMPTS):
+                try:
+                    acks.append(read_ack(await client.send(message)))
+                    break
+                except MllpError as e:
+                    if attempt == MLLP_ATTEMPTS - 1:
+                        raise UserError(f"{e}; gave up after {MLLP_ATTEMPTS} attempts") from e
+                    await asyncio.sleep(min(0.5 * 2**attempt, 5.0))
+    finally:
+        await client.close()
+    return acks
+
+
+def _submit_token(args) -> str:
+    if args.token:
+        return args.token
+    from shared.auth import DevSigner
+    from shared.settings import AuthSettings, ConfigurationError, RuntimeSettings
+
+    try:
+        signer = DevSigner.build(AuthSettings(), RuntimeSettings())
+    except ConfigurationError as e:
+        raise UserError(f"--url needs --token (an integration token): {e}") from e
+    return signer.sign("rcm-submit", ["integration"], ["*"], 600)
+
+
+async def _post_hl7(url: str, messages: list[bytes], token: str) -> list:
+    import httpx
+
+    from services.intake.mllp import read_ack
+
+    bodies, body = [], b""
+    for m in messages:
+        if body and len(body) + len(m) > HTTP_BODY_BYTES:
+            bodies.append(body)
+            body = b""
+        body += m + b"\r"
+    bodies.append(body)
+    acks = []
+    headers = {"authorization": f"Bearer {token}", "content-type": "x-application/hl7-v2+er7"}
+    async with httpx.AsyncClient(timeout=120, headers=headers) as client:
+        for body in bodies:
+            try:
+                r = await client.post(url + "/hl7", content=body)
+            except httpx.HTTPError as e:
+                raise UserError(f"intake service at {url} unreachable: {type(e).__name__}") from e
+            if r.status_code != 200:
+                try:
+                    detail = r.json().get("detail")
+                except ValueError:
+                    detail = None
+                if isinstance(detail, list):
+                    detail = "; ".join(f"{p.get('path')}: {p.get('message')}" for p in detail)
+                raise UserError(f"intake service answered HTTP {r.status_code}: {detail}")
+            acks += [read_ack(a) for a in split_acks(r.content)]
+    return acks
+
+
+def split_acks(text: bytes) -> list[bytes]:
+    """The ACK messages of a ``POST /hl7`` answer (each begins with MSH)."""
+    out: list[bytes] = []
+    for seg in text.replace(b"\r\n", b"\r").split(b"\r"):
+        if seg.startswith(b"MSH"):
+            out.append(seg + b"\r")
+        elif seg and out:
+            out[-1] += seg + b"\r"
+    return out
 
 
 # --------------------------------------------------------------------------- rcm import
@@ -509,7 +790,8 @@ def _mapping_options(s) -> None:
 def add_parsers(sub) -> None:
     s = sub.add_parser(
         "code",
-        help="code encounters offline (FHIR R4 of any shape or native JSON); JSON on stdout",
+        help="code encounters offline (FHIR R4 of any shape, native JSON, or HL7 v2 .hl7 files"
+        " assembled into visits); JSON on stdout",
     )
     s.add_argument("files", nargs="+", metavar="FILE")
     s.add_argument(
@@ -519,10 +801,26 @@ def add_parsers(sub) -> None:
     _mapping_options(s)
     s.set_defaults(func=cmd_code)
 
-    s = sub.add_parser("submit", help="send each encounter of each file to the pipeline")
+    s = sub.add_parser(
+        "submit",
+        help="send each encounter of each file to the pipeline (HL7 v2 .hl7 files: each message"
+        " to the intake service over MLLP, or POST /hl7 with --url)",
+    )
     s.add_argument("files", nargs="+", metavar="FILE")
     s.add_argument("--url", help="POST to this intake service URL instead of publishing to Kafka")
     s.add_argument("--encounter", metavar="ID", help="only this encounter (Kafka path)")
+    s.add_argument(
+        "--mllp",
+        metavar="HOST:PORT",
+        help="the intake MLLP listener for .hl7 files (default: 127.0.0.1:RCM_INTAKE_MLLP_PORT)",
+    )
+    s.add_argument("--mllp-tls", action="store_true", help="MLLP over TLS (the system's CAs)")
+    s.add_argument("--mllp-tls-ca", metavar="FILE", help="MLLP over TLS, trusting these CAs")
+    s.add_argument(
+        "--token",
+        help="bearer token (role integration) for --url with .hl7 files (default: a development"
+        " token)",
+    )
     _registry_options(s)
     _mapping_options(s)
     s.set_defaults(func=cmd_submit)

@@ -3,6 +3,8 @@
 - ``POST /encounters``: a FHIR R4 input (any bundle type, several encounters allowed) or the
   native encounter JSON; each encounter is versioned and emitted (``services.intake.accept``).
 - ``GET /encounters/{id}/versions``: the versions received (metadata only, no PHI).
+- ``POST /hl7``: HL7 v2 messages (one, or a file of several), handled as the MLLP listener
+  handles them (``services.intake.hl7_intake``); the answer is their ACKs (ER7 text).
 - ``GET /sites``, ``GET|PUT /sites/{site_id}``, ``GET /payers``, ``GET|PUT /payers/{payer_id}``.
 
 A 422 lists every problem as ``{"path", "message"}`` and never echoes an input value.
@@ -16,13 +18,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from services.intake import repository as repo
 from services.intake.accept import Outcome
+from services.intake.hl7_intake import PARSE_IN_THREAD_BYTES
 from services.intake.mapping import Mapped, parse
 from services.intake.masterdata import PayerBody, SiteBody, payer_json, site_json
-from shared.auth import Principal, principal_dependency
+from shared.auth import Authenticator, Principal, principal_dependency
 from shared.http import TELEMETRY, add_health, harden
 from shared.service import Runtime
 from shared.telemetry import current_traceparent
@@ -31,6 +34,8 @@ READERS = frozenset({"coder", "biller", "supervisor", "service"})
 EDITORS = frozenset({"supervisor", "service"})
 # Bodies above this are mapped off the event loop (a whole-patient bundle takes a while).
 MAP_IN_THREAD_BYTES = 256 * 1024
+
+ER7 = "x-application/hl7-v2+er7"  # HL7 over HTTP's media type for v2 messages in ER7 encoding
 
 RegistryId = Annotated[
     str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -48,6 +53,7 @@ def create_app(rt: Runtime) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": problems_of(e.errors())})
 
     app.include_router(encounters_router(rt))
+    app.include_router(hl7_router(rt))
     app.include_router(sites_router(rt))
     app.include_router(payers_router(rt))
     return app
@@ -120,6 +126,46 @@ def encounters_router(rt: Runtime) -> APIRouter:
                 for r in rows
             ],
         }
+
+    return router
+
+
+# --------------------------------------------------------------------------- HL7 v2
+
+
+def hl7_router(rt: Runtime) -> APIRouter:
+    router = APIRouter(tags=["hl7"])
+    auth = getattr(rt, "auth", None) or Authenticator.from_settings(rt.settings)
+    integration = auth.require("integration")
+
+    @router.post("/hl7")
+    async def post_hl7(request: Request, p: Principal = integration):
+        """HL7 v2 messages (one, or a file of several: any segment terminator, FHS/BHS
+        batches), each stored, assembled into its visit and emitted as over MLLP; the answer
+        (200) is one ACK per message, in order, sent once they are committed. 403 when a
+        message names a site not the caller's (nothing stored); 422 when the body holds no
+        message; 503 when nothing could be stored (send again)."""
+        body = await request.body()
+        hl7 = rt.context.hl7
+        registry = await rt.context.registry.get(rt.pool)
+        if len(body) > PARSE_IN_THREAD_BYTES:
+            items, problems = await asyncio.to_thread(hl7.read_body, body, registry)
+        else:
+            items, problems = hl7.read_body(body, registry)
+        if not items:
+            detail = [x.as_dict() for x in problems] or [
+                {"path": "$", "message": "expected an HL7 v2 message (MSH segment)"}
+            ]
+            return JSONResponse(status_code=422, content={"detail": detail})
+        for n, item in enumerate(items, 1):
+            site = item.received.site_id
+            if site is not None and not p.can_access(site):
+                raise HTTPException(403, f"message {n} is for a site that is not one of yours")
+        try:
+            answers = await hl7.take(items)
+        except Exception as e:  # logged by the queue; the sender sends again
+            raise HTTPException(503, "the messages could not be stored; send them again") from e
+        return Response("".join(a.ack for a in answers), media_type=ER7 + "; charset=utf-8")
 
     return router
 

@@ -277,3 +277,173 @@ async def payers(conn: asyncpg.Connection, payer_ids: Sequence[str] | None = Non
         None if payer_ids is None else list(payer_ids),
     )
     return [Payer(**{**dict(r), "aliases": tuple(r["aliases"])}) for r in rows]
+
+
+# --------------------------------------------------------------------------- HL7 v2 messages
+
+
+@dataclass(frozen=True, slots=True)
+class Hl7Stored:
+    """A message to keep: its idempotency key (sending facility, MSH-10), header facts, the
+    visit it belongs to (None for types intake does not use) and its bytes."""
+
+    facility: str
+    control_id: str
+    message_type: str
+    version: str
+    source: str
+    visit_key: str | None
+    text_form: bool
+    message: bytes
+    digest: str  # of the message's text: tells a re-send from another message reusing its key
+
+
+async def store_hl7_messages(
+    conn: asyncpg.Connection, items: Sequence[Hl7Stored]
+) -> set[tuple[str, str]]:
+    """Store the messages not stored before (by sending facility and MSH-10); return the keys
+    of those stored now. ``items`` must not repeat a key. A concurrent transaction storing the
+    same key makes this wait for its commit (then the message is not new)."""
+    if not items:
+        return set()
+    rows = await conn.fetch(
+        f"INSERT INTO {S}.hl7_message"
+        " (facility, control_id, message_type, version, source, visit_key, status, ack_code,"
+        " text_form, message, digest)"
+        " SELECT f, c, t, v, s, k, 'received', 'AA', x, m, d FROM unnest($1::text[], $2::text[],"
+        " $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bytea[], $9::text[])"
+        " AS u(f, c, t, v, s, k, x, m, d)"
+        " ON CONFLICT (facility, control_id) DO NOTHING RETURNING facility, control_id",
+        [i.facility for i in items],
+        [i.control_id for i in items],
+        [i.message_type for i in items],
+        [i.version for i in items],
+        [i.source for i in items],
+        [i.visit_key for i in items],
+        [i.text_form for i in items],
+        [i.message for i in items],
+        [i.digest for i in items],
+    )
+    return {(r["facility"], r["control_id"]) for r in rows}
+
+
+async def hl7_answers(
+    conn: asyncpg.Connection, items: Sequence[Hl7Stored]
+) -> dict[tuple[str, str], tuple[str, list[dict], bool]]:
+    """For messages stored before (by key): the ACK code and application errors they were
+    answered with, and whether the stored message is the same as this one."""
+    if not items:
+        return {}
+    rows = await conn.fetch(
+        "SELECT m.facility, m.control_id, m.ack_code, m.errors, m.digest = u.d AS same"
+        f" FROM {S}.hl7_message m JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(f, c, d)"
+        " ON m.facility = u.f AND m.control_id = u.c",
+        [i.facility for i in items],
+        [i.control_id for i in items],
+        [i.digest for i in items],
+    )
+    return {
+        (r["facility"], r["control_id"]): (r["ack_code"], json.loads(r["errors"]), r["same"])
+        for r in rows
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class VisitLock:
+    """A visit row after a batch's messages were counted in: ``count`` messages applied with
+    them, ``released`` when an encounter version was emitted before."""
+
+    count: int
+    released: bool
+
+
+async def lock_visits(
+    conn: asyncpg.Connection, visits: Sequence[tuple[str, str, int]]
+) -> dict[str, VisitLock]:
+    """Lock each visit's row (created when new) and add (visit_key, site_id, n) n messages to its
+    count, in key order (two instances never wait on each other in a cycle)."""
+    if not visits:
+        return {}
+    ordered = sorted(visits)
+    rows = await conn.fetch(
+        f"INSERT INTO {S}.hl7_visit AS v (visit_key, site_id, message_count)"
+        " SELECT k, s, n FROM unnest($1::text[], $2::text[], $3::int[]) AS u(k, s, n) ORDER BY k"
+        " ON CONFLICT (visit_key) DO UPDATE"
+        "   SET message_count = v.message_count + EXCLUDED.message_count, updated_at = now()"
+        " RETURNING v.visit_key, v.message_count, v.released",
+        [v[0] for v in ordered],
+        [v[1] for v in ordered],
+        [v[2] for v in ordered],
+    )
+    return {r["visit_key"]: VisitLock(r["message_count"], r["released"]) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class VisitMessage:
+    seq: int
+    facility: str
+    text_form: bool
+    message: bytes
+
+
+async def visit_messages(
+    conn: asyncpg.Connection, visit_keys: Sequence[str]
+) -> dict[str, list[VisitMessage]]:
+    """The applied messages of each visit, in the order they were applied."""
+    out: dict[str, list[VisitMessage]] = {k: [] for k in visit_keys}
+    if not visit_keys:
+        return out
+    rows = await conn.fetch(
+        f"SELECT visit_key, visit_seq, facility, text_form, message FROM {S}.hl7_message"
+        " WHERE visit_key = ANY($1::text[]) AND visit_seq IS NOT NULL"
+        " ORDER BY visit_key, visit_seq",
+        list(visit_keys),
+    )
+    for r in rows:
+        out[r["visit_key"]].append(
+            VisitMessage(r["visit_seq"], r["facility"], r["text_form"], r["message"])
+        )
+    return out
+
+
+async def settle_hl7_messages(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
+    """Record what became of stored messages: (facility, control_id, visit_seq, status,
+    ack_code, errors JSON)."""
+    if not rows:
+        return
+    await conn.execute(
+        f"UPDATE {S}.hl7_message m SET visit_seq = u.q, status = u.s, ack_code = u.a,"
+        " errors = u.e::jsonb"
+        " FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[])"
+        " AS u(f, c, q, s, a, e) WHERE m.facility = u.f AND m.control_id = u.c",
+        *columns_of(rows, 6),
+    )
+
+
+async def settle_visits(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
+    """Record each visit's state after a batch: (visit_key, encounter_id, released, awaiting
+    JSON array); ``released`` never goes back to false."""
+    if not rows:
+        return
+    await conn.execute(
+        f"UPDATE {S}.hl7_visit v SET encounter_id = coalesce(u.e, v.encounter_id),"
+        " released = v.released OR u.r, awaiting = ARRAY(SELECT jsonb_array_elements_text(u.w)),"
+        " updated_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::bool[], $4::jsonb[]) AS u(k, e, r, w)"
+        " WHERE v.visit_key = u.k",
+        *columns_of(rows, 4),
+    )
+
+
+_REJECTION_COLUMNS = [
+    ("facility", "text"),
+    ("control_id", "text"),
+    ("source", "text"),
+    ("ack_code", "text"),
+    ("errors", "jsonb"),
+]
+
+
+async def insert_rejections(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
+    """Record refused messages: (facility, control_id, source, ack_code, errors JSON)."""
+    await insert_rows(conn, f"{S}.hl7_rejection", _REJECTION_COLUMNS, rows)

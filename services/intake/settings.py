@@ -1,11 +1,21 @@
 """Intake service settings."""
 
+from __future__ import annotations
+
+from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from services.intake.domain.hl7v2 import (
+    Hl7Rules,
+    RulesError,
+    parse_readiness,
+    parse_site_map,
+    parse_visit_keys,
+)
+from shared.settings import ConfigurationError, ServiceSettings
 
 CONCEPT_MAP_SUFFIXES = (".json", ".csv")
 
@@ -28,6 +38,97 @@ class IntakeCodes(BaseSettings):
         return [p]
 
 
+class Hl7Settings(BaseSettings):
+    """How HL7 v2 messages become visits (docs/hl7v2-intake.md), and who may send them."""
+
+    model_config = SettingsConfigDict(env_prefix="RCM_INTAKE_HL7_", extra="ignore")
+
+    visit_keys: str = "PV1-19,PID-18,PID-3+PV1-44"
+    readiness: str = "clinic"  # the default rule: hospital, clinic or conditions joined by +
+    site_readiness: str = ""  # SITE=RULE;...
+    facilities: str = ""  # FACILITY=SITE;... (MSH-4, PV1-3.4, PV1-39)
+    default_site: str | None = None
+    # Allowed senders: FACILITY=SITE[,SITE...];... (MSH-4's first component). Unset: any
+    # sender for any site (refused in production when the MLLP listener runs).
+    senders: str = ""
+
+    @cached_property
+    def rules(self) -> Hl7Rules:
+        """The rules these settings describe; ConfigurationError names a bad setting."""
+        try:
+            return Hl7Rules(
+                visit_keys=parse_visit_keys(self.visit_keys),
+                readiness=parse_readiness(self.readiness),
+                site_readiness={
+                    site: parse_readiness(rule)
+                    for site, rule in parse_site_map(self.site_readiness, "readiness").items()
+                },
+                facilities=parse_site_map(self.facilities, "facilities"),
+                default_site=self.default_site or None,
+            )
+        except RulesError as e:
+            raise ConfigurationError(f"RCM_INTAKE_HL7_*: {e}") from e
+
+    @cached_property
+    def allowed_senders(self) -> dict[str, frozenset[str]] | None:
+        """Sending facility -> the sites it may send for; None when any sender may send."""
+        if not self.senders.strip():
+            return None
+        try:
+            pairs = parse_site_map(self.senders, "senders")
+        except RulesError as e:
+            raise ConfigurationError(f"RCM_INTAKE_HL7_SENDERS: {e}") from e
+        out = {}
+        for facility, sites in pairs.items():
+            names = frozenset(s.strip() for s in sites.split(",") if s.strip())
+            if not names:
+                raise ConfigurationError("RCM_INTAKE_HL7_SENDERS: a sender without sites")
+            out[facility] = names
+        return out
+
+
+class MllpSettings(BaseSettings):
+    """The HL7 v2 listener (MLLP over TCP, optionally TLS)."""
+
+    model_config = SettingsConfigDict(env_prefix="RCM_INTAKE_MLLP_", extra="ignore")
+
+    port: int | None = Field(default=None, ge=0, le=65535)  # None: no listener
+    host: str = "127.0.0.1"
+    max_frame_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    idle_timeout_seconds: float = Field(default=300.0, gt=0)
+    max_connections: int = Field(default=256, ge=1)
+    tls_cert: Path | None = None  # PEM certificate chain; with tls_key: the listener is TLS only
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # PEM CAs: clients must present a certificate they signed
+    # Test hook: seconds between the commit and the ACK (a crash in between is tested with it).
+    ack_delay_seconds: float = Field(default=0.0, ge=0, le=60)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
 class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     codes: IntakeCodes = Field(default_factory=IntakeCodes)
+    hl7: Hl7Settings = Field(default_factory=Hl7Settings)
+    mllp: MllpSettings = Field(default_factory=MllpSettings)
+
+    @model_validator(mode="after")
+    def _check_hl7(self):
+        self.hl7.rules  # noqa: B018 - a bad rule stops the start, naming the setting
+        self.hl7.allowed_senders  # noqa: B018
+        m = self.mllp
+        if (m.tls_cert is None) != (m.tls_key is None):
+            raise ConfigurationError("RCM_INTAKE_MLLP_TLS_CERT and _TLS_KEY go together")
+        if m.tls_client_ca is not None and not m.tls:
+            raise ConfigurationError("RCM_INTAKE_MLLP_TLS_CLIENT_CA needs _TLS_CERT and _TLS_KEY")
+        if self.runtime.env == "production":
+            if m.ack_delay_seconds:
+                raise ConfigurationError("RCM_INTAKE_MLLP_ACK_DELAY_SECONDS is a test hook")
+            if m.port is not None and self.hl7.allowed_senders is None:
+                raise ConfigurationError(
+                    "production requires RCM_INTAKE_HL7_SENDERS (the facilities that may send"
+                    " HL7 v2, and for which sites) when the MLLP listener runs"
+                )
+        return self
