@@ -236,7 +236,12 @@ async def _dashboard_numbers(page, table: str) -> dict[str, int]:
 async def test_supervisor_dashboard_matches_rcm_status(pipeline, workbench, chromium, run_dir):
     page = await new_page(chromium, workbench)
     await sign_in_dev(page, "supervisor-all")
-    assert page.url.endswith("/coder")  # a supervisor lands on coding, and has every area
+    assert page.url.endswith("/dashboard")  # a supervisor lands on the dashboard
+    assert await page.locator("header nav a").all_inner_texts() == [
+        "Coding",
+        "Billing",
+        "Dashboard",
+    ]
     for _ in range(10):
         before = await asyncio.to_thread(_rcm_status, pipeline)
         await page.goto("/dashboard")

@@ -19,6 +19,7 @@ from tests.e2e.test_workbench_support import (
     start_workbench,
     stop_process,
 )
+from tests.integration.pipeline_support import fetchval
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,7 @@ def oidc_workbench(pipeline, keycloak):
     stop_process(pipeline, coding)
 
 
-async def test_sign_in_and_out_through_keycloak(oidc_workbench, run_dir):
+async def test_sign_in_and_out_through_keycloak(oidc_workbench, pipeline, run_dir):
     pw, browser = await launch_chromium()
     try:
         page = await new_page(browser, oidc_workbench)
@@ -85,6 +86,26 @@ async def test_sign_in_and_out_through_keycloak(oidc_workbench, run_dir):
         cookies = {c["name"]: c for c in await page.context.cookies()}
         session = cookies["rcm-wb"]
         assert session["httpOnly"] and session["sameSite"] == "Lax"
+
+        # the access token runs out (Keycloak's last 5 minutes): the next page refreshes it
+        before = await fetchval(
+            pipeline.dsn,
+            "SELECT data->>'access_token' FROM workbench.session WHERE kind = 'user' AND data->>'kind' = 'oidc'",
+        )
+        await fetchval(
+            pipeline.dsn,
+            "UPDATE workbench.session SET data = jsonb_set(data, '{access_expires_at}', '0')"
+            " WHERE kind = 'user' AND data->>'kind' = 'oidc' RETURNING 1",
+        )
+        await page.goto("/coder")
+        assert page.url == f"{oidc_workbench}/coder" and "coder-north" in await page.inner_text(
+            ".who"
+        )
+        after = await fetchval(
+            pipeline.dsn,
+            "SELECT data->>'access_token' FROM workbench.session WHERE kind = 'user' AND data->>'kind' = 'oidc'",
+        )
+        assert after != before
 
         await page.click(".who button")  # sign out: the session ends here and at Keycloak
         await page.wait_for_url(f"{oidc_workbench}/signed-out", timeout=30_000)

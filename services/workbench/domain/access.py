@@ -41,7 +41,10 @@ def navigation(roles) -> list[Area]:
 
 
 def home_path(roles) -> str:
-    """Where signing in lands: the first area the roles open, else the page that says none does."""
+    """Where signing in lands: a supervisor's dashboard, else the first area the roles open,
+    else the page that says none does."""
+    if SUPERVISOR in roles:
+        return BY_KEY["dashboard"].path
     nav = navigation(roles)
     return nav[0].path if nav else "/no-screens"
 

@@ -8,9 +8,11 @@ where it comes from, an Origin of this site.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
+import weakref
 from dataclasses import asdict
 from typing import Annotated
 
@@ -26,6 +28,7 @@ from shared.auth import TokenError
 _log = logging.getLogger("rcm.workbench")
 REFRESH_MARGIN_SECONDS = 30
 TOUCH_EVERY_SECONDS = 60
+_refresh_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
 class NotSignedIn(Exception):
@@ -101,7 +104,14 @@ async def load_session(request: Request, ctx: WorkbenchContext) -> Session | Non
         await ctx.sessions.delete(raw)
         return None
     if s.kind == "oidc" and s.access_expires_at - REFRESH_MARGIN_SECONDS < now:
-        s = await _refreshed(ctx, raw, s)
+        # One refresh per session at a time: htmx sends requests in parallel, and a refresh
+        # token may be good for one use only.
+        lock = _refresh_locks.setdefault(raw, asyncio.Lock())
+        async with lock:
+            data = await ctx.sessions.get(raw, "user")  # another request may have refreshed it
+            s = Session(**data) if data else None
+            if s is not None and s.access_expires_at - REFRESH_MARGIN_SECONDS < time.time():
+                s = await _refreshed(ctx, raw, s)
         if s is None:
             return None
     elif s.access_expires_at <= now:

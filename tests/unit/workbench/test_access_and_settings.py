@@ -15,6 +15,8 @@ def test_navigation_and_home_per_role():
     assert [a.key for a in access.navigation(["supervisor"])] == ["coding", "billing", "dashboard"]
     assert [a.key for a in access.navigation(["ops"])] == ["dashboard"]
     assert access.home_path(["auditor"]) == "/no-screens"
+    assert access.home_path(["supervisor"]) == "/dashboard"
+    assert access.home_path(["biller"]) == "/billing"
     assert not access.allowed("billing", ["coder"]) and access.allowed("coding", ["supervisor"])
 
 
