@@ -278,6 +278,10 @@ def test_requests_for_encounter_refuses_self_pay_and_missing_npi():
     )
     with pytest.raises(ValueError, match="billing_provider.npi is required"):
         requests_for_encounter(enc)
+    enc = make_coded().encounter
+    unnamed = enc.billing_provider.model_copy(update={"name": None})
+    with pytest.raises(ValueError, match="billing_provider.name is required"):
+        requests_for_encounter(enc.model_copy(update={"billing_provider": unnamed}))
 
 
 def test_requests_keep_phi_out_of_repr():

@@ -303,6 +303,14 @@ def test_matched_to_the_270_by_trace_number():
     assert matched["A"].member_id == "W2"
 
 
+def test_a_clearinghouse_trace_beside_ours_still_matches():
+    head = subscriber("OURS-1")
+    body = [*head[:2], "TRN*2*CH-778*9CLEARING1", "TRN*1*PAYER-5*9PAYERS001", *head[2:], "EB*1**30"]
+    [r] = parse_271(x271(*body))
+    assert (r.trace_number, r.trace_numbers) == ("OURS-1", ("OURS-1", "CH-778"))
+    assert set(match_results(["OURS-1", "CH-778", "PAYER-5"], [r])) == {"OURS-1", "CH-778"}
+
+
 def test_json_view_has_decimal_strings_and_no_phi():
     response = read_271(x271(*subscriber("T-1", *BENEFITS, member="W99887766")))
     doc = response_to_json(response)

@@ -153,6 +153,8 @@ class EligibilityResult:
     benefits: tuple[Benefit, ...] = ()
     rejections: tuple[Rejection, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Every TRN*2 of the loop: the 270's trace, and one a clearinghouse may have added.
+    trace_numbers: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:

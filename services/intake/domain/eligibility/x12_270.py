@@ -37,14 +37,15 @@ def requests_for_encounter(
 
     Trace numbers are ``<trace_prefix or encounter id>-<1|2|3>`` (the coverage's sequence);
     a retry should pass a new prefix so its 271 is not mistaken for the first one's.
-    Raises ValueError naming the field when the encounter has no coverage or no billing
-    provider NPI (the 270's information receiver).
+    Raises ValueError naming the field when the encounter has no coverage or its billing
+    provider (the 270's information receiver) has no NPI or name.
     """
     if not enc.coverages:
         raise ValueError("encounter.coverages: no coverage to check (self-pay)")
     bp = enc.billing_provider
-    if not bp.npi:
-        raise ValueError("encounter.billing_provider.npi is required for a 270")
+    for name, value in (("npi", bp.npi), ("name", bp.name)):
+        if not value:
+            raise ValueError(f"encounter.billing_provider.{name} is required for a 270")
     prefix = trace_prefix or enc.encounter_id
     out = []
     for cov in sorted(enc.coverages, key=lambda c: _SEQUENCE_DIGIT[c.sequence]):
@@ -54,8 +55,8 @@ def requests_for_encounter(
                 trace_number=f"{prefix}-{_SEQUENCE_DIGIT[cov.sequence]}",
                 payer_id=cov.payer_id,
                 payer_name=cov.payer_name,
-                provider_npi=bp.npi,
-                provider_name=bp.name or "PROVIDER",
+                provider_npi=bp.npi or "",
+                provider_name=bp.name or "",
                 member_id=cov.member_id,
                 subscriber=(cov.subscriber or Person()) if dependent else enc.patient,
                 service_date=service_date or enc.service_date,
@@ -226,20 +227,17 @@ def _write_request(
     p = r.patient
     assert p is not None  # checked by _check
     tx.add("NM1", "03", "1", clean(p.last_name or "", 60), clean(p.first_name or "", 35))
-    if p.birth_date is not None:
-        tx.add("DMG", "D8", x12_date(p.birth_date), *_gender(p))
+    _demographics(tx, p)
     tx.add("INS", "N", _DEPENDENT_RELATIONSHIP[r.relationship])
     _inquiry(tx, r)
     return hl
 
 
 def _demographics(tx: Transaction, person: Person) -> None:
+    """DMG with the birth date, and the gender when it is M or F (the only codes a 270 has)."""
     if person.birth_date is not None:
-        tx.add("DMG", "D8", x12_date(person.birth_date), *_gender(person))
-
-
-def _gender(person: Person) -> tuple[str, ...]:
-    return (person.gender,) if person.gender in ("M", "F") else ()
+        gender = (person.gender,) if person.gender in ("M", "F") else ()
+        tx.add("DMG", "D8", x12_date(person.birth_date), *gender)
 
 
 def _inquiry(tx: Transaction, r: EligibilityRequest) -> None:

@@ -89,14 +89,14 @@ def read_271(text: str) -> Response271:
 def match_results(
     trace_numbers: Iterable[str], results: Iterable[EligibilityResult]
 ) -> dict[str, EligibilityResult]:
-    """Each 270 trace number's result: its own (by TRN), else a rejection of the whole
-    inquiry (information source, then receiver level). Traces the 271 does not answer are
-    left out."""
+    """Each 270 trace number's result: its own (by any of its TRN*2, as a clearinghouse may
+    add its own), else a rejection of the whole inquiry (information source, then receiver
+    level). Traces the 271 does not answer are left out."""
     results = list(results)
     own: dict[str, EligibilityResult] = {}
     for r in results:
-        if r.trace_number is not None:
-            own.setdefault(r.trace_number, r)
+        for t in r.trace_numbers:
+            own.setdefault(t, r)
     batch = [r for r in results if r.trace_number is None and r.status == "rejected"]
     batch.sort(key=lambda r: r.level != "information_source")
     out = {}
@@ -190,7 +190,7 @@ class _Patient:
     level: str
     party: _Party | None  # the receiver (or source) above
     subscriber: _Patient | None = None  # for a dependent
-    trace_number: str | None = None
+    traces: list[str] = field(default_factory=list)  # every TRN*2 (a clearinghouse adds one)
     member_id: str | None = None
     plan_number: str | None = None
     group_number: str | None = None
@@ -281,8 +281,9 @@ class _Transaction:
             self.benefit = self._open_benefit(p, seg, n)
             self.in_2120 = False
         elif sid == "TRN":
-            if _el(seg, 1) == "2" and p.trace_number is None:
-                p.trace_number = _el(seg, 2)
+            trace = _el(seg, 2)
+            if _el(seg, 1) == "2" and trace:
+                p.traces.append(trace)
         elif sid == "LS":
             self.in_2120 = True
         elif sid == "LE":
@@ -380,7 +381,7 @@ class _Transaction:
             if isinstance(node, _Party):
                 if node.rejections and not node.has_patients:
                     out.append(self._party_result(node))
-            elif node.level == "dependent" or node.trace_number or not node.has_dependents:
+            elif node.level == "dependent" or node.traces or not node.has_dependents:
                 out.append(self._patient_result(node))
         return out
 
@@ -414,11 +415,11 @@ class _Transaction:
         active = [b for b in benefits if b.kind == "active" and b.plan]
         plan = active[0].plan if active else next((b.plan for b in benefits if b.plan), None)
         warnings = list(p.warnings)
-        trace = p.trace_number or (sub.trace_number if sub else None)
-        if trace is None:
+        traces = p.traces or (sub.traces if sub else [])
+        if not traces:
             warnings.append(f"{p.level} loop has no TRN*2 trace number: matches no request")
         return EligibilityResult(
-            trace_number=trace,
+            trace_number=traces[0] if traces else None,
             level=p.level,  # type: ignore[arg-type]
             status=coverage_status(benefits, rejected),
             payer_id=source.identifier if source else None,
@@ -436,6 +437,7 @@ class _Transaction:
             benefits=benefits,
             rejections=tuple(rejections),
             warnings=tuple(warnings),
+            trace_numbers=tuple(traces),
         )
 
 
