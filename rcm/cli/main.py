@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "status",
     "security_cmds",
     "stack_cmds",
+    "eligibility_cmds",
 )
 
 
@@ -67,6 +68,10 @@ def cmd_serve(args) -> int:
 
 
 def cmd_claim(args) -> int:
+    if args.after:  # the next payer's claim, from the prior payers' 835s
+        from rcm.cli.eligibility_cmds import cmd_claim_after
+
+        return cmd_claim_after(args)
     from datetime import UTC, datetime
 
     from rcm.cli.intake_cmds import one_encounter
@@ -203,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--chargemaster", help="chargemaster CSV to price with")
     s.add_argument("--encounter", metavar="ID", help="the encounter of a multi-encounter input")
+    s.add_argument(
+        "--after",
+        action="append",
+        metavar="ERA.835",
+        help="a prior payer's 835, primary first: print the next payer's 837",
+    )
     s.set_defaults(func=cmd_claim)
 
     s = sub.add_parser("era", help="parse one 835 file offline; print JSON")
