@@ -242,14 +242,10 @@ class InboundMailbox:
 
     # ----------------------------------------------------------------- what waits
 
-    def candidates(self) -> list[Path]:
-        """Regular files with a safe name, not known to be another poller's, in name order."""
-        files, _ = self._scan()
-        return files
-
     def _scan(self) -> tuple[list[Path], list[tuple[Path, str]]]:
-        """(candidates, refusals): refusals are entries no poller may read, with the reason;
-        only the poller that ``handles_unknown`` takes them to failed/."""
+        """(candidates, refusals). Candidates: regular files with a safe name, not known to be
+        another poller's, in name order. Refusals: entries no poller may read, with the
+        reason; only the poller that ``handles_unknown`` takes them to failed/."""
         files: list[Path] = []
         refused: list[tuple[Path, str]] = []
         not_ours = {}
@@ -556,6 +552,9 @@ class InboundMailbox:
         except FileNotFoundError:
             return out
         for entry in entries:
+            if not (self.directory / entry.name).exists():  # taken, or removed by hand
+                Path(entry.path).unlink(missing_ok=True)
+                continue
             a = _read_attempts(Path(entry.path))
             if a is not None:
                 out[entry.name] = a

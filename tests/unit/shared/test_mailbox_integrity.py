@@ -301,3 +301,13 @@ def test_statement_pdfs_are_0600_in_a_0700_directory(tmp_path):
     assert _mode(path) == 0o600
     assert _mode(path.parent) == 0o700 and _mode(path.parent.parent) == 0o700
     assert "Jane Q Patient" in PdfReader(path).pages[0].extract_text()
+
+
+def test_counters_of_files_no_longer_waiting_are_dropped(tmp_path):
+    box = _box(tmp_path / "in")
+    path = box.directory / "a.835"
+    path.write_text(ERA)
+    box._count_attempt(path)
+    path.unlink()  # removed by hand
+    assert box._attempts() == {}
+    assert list((box.directory / ".attempts").iterdir()) == []
