@@ -412,15 +412,19 @@ class Hl7Intake:
             conn, [(k, items[ix[0]].received.site_id or "", len(ix)) for k, ix in by_visit.items()]
         )
         bases = {k: locks[k].count - len(ix) for k, ix in by_visit.items()}
-        stale = [k for k in by_visit if (v := self._visits.get(k)) is None or v.count != bases[k]]
+        stale = [  # a new visit (base 0) has no history to read
+            k
+            for k in by_visit
+            if bases[k] and ((v := self._visits.get(k)) is None or v.count != bases[k])
+        ]
         history = await repo.visit_messages(conn, stale)
         released: dict[str, tuple[str, AssembledVisit]] = {}  # visit key -> (source, visit)
         visit_rows: dict[str, tuple] = {}
         for key, ix in by_visit.items():
-            visit = None if key in history else self._visits.get(key)
+            visit = None if key in history or not bases[key] else self._visits.get(key)
             if visit is None:
                 visit = _Visit(self._assembler(registry), 0)
-                for stored in history[key]:
+                for stored in history.get(key, []):
                     visit.assembler.add(self._replay(stored, key, registry))
                     visit.count += 1
             visit.assembler.registry = registry

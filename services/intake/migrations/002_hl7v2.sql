@@ -13,7 +13,6 @@ CREATE TABLE IF NOT EXISTS {schema}.hl7_visit (
     awaiting      text[] NOT NULL DEFAULT '{}',     -- readiness conditions still missing
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS hl7_visit_open ON {schema}.hl7_visit (updated_at) WHERE NOT released;
 
 -- The messages themselves (PHI: this table and encounter_document are its places). ``message``
 -- is the MLLP frame as received (``text_form`` false: decoded by its MSH-18 when read again),
