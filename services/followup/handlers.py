@@ -18,7 +18,6 @@ from services.followup.domain.deadlines import (
     co29_recommendation,
     days_left,
     escalation,
-    filing_deadline,
     policy_for,
 )
 from services.followup.domain.denials import denial_actions_for_remittance
@@ -75,7 +74,7 @@ async def handle(
     await on_coded(conn, by_type.get(EncounterCoded, []))
     await on_submitted(conn, by_type.get(ClaimSubmitted, []))
     await on_held(conn, by_type.get(ClaimHeld, []))
-    await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []), policies)
+    await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []))
     await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
 
 
@@ -127,7 +126,8 @@ async def on_coded(conn: asyncpg.Connection, items: list[Inbound]) -> None:
 
 
 async def on_submitted(conn: asyncpg.Connection, items: list[Inbound]) -> None:
-    """Project submitted claims; a replacement or void retires its original; unknown-claim items resolve."""
+    """Project submitted claims with billing's filing deadline (an event without it raises
+    ``ValueError``: DLQ); a replacement or void retires its original; unknown-claim items resolve."""
     rows, replaced = [], []
     for i in items:
         e = i.event
@@ -154,6 +154,7 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound]) -> None:
                 file_name=p.file_name,
                 account_key=account_key(e.site_id, g.patient_id if g else None, e.encounter_id),
                 payer_balance=ZERO if p.frequency_code == "8" else p.total_charge,
+                filing_deadline=p.decided_filing_deadline(),
             )
         )
         if p.original_claim_id and p.frequency_code in ("7", "8"):
@@ -211,12 +212,10 @@ async def on_held(conn: asyncpg.Connection, items: list[Inbound]) -> None:
 
 
 async def on_acks(
-    conn: asyncpg.Connection,
-    accepted: list[Inbound],
-    rejected: list[Inbound],
-    policies: PayerPolicies | None = None,
+    conn: asyncpg.Connection, accepted: list[Inbound], rejected: list[Inbound]
 ) -> None:
-    """999/277CA answers into the status history; a rejection also opens a correction work item."""
+    """999/277CA answers into the status history; a rejection also opens a correction work item
+    due by the claim's filing deadline (billing's)."""
     rows = [
         repo.ClaimStub(i.event.payload.claim_id, i.event.encounter_id, i.event.site_id, "submitted")
         for i in accepted + rejected
@@ -262,11 +261,7 @@ async def on_acks(
         p = i.event.payload
         c = claims.get(p.claim_id)
         amount = c["total_charge"] if c else Decimal(0)
-        deadline = None
-        if c and c["service_date"]:
-            deadline = filing_deadline(
-                policy_for(c["payer_id"] or "", c["filing_indicator"], policies), c["service_date"]
-            )
+        deadline = c["filing_deadline"] if c else None
         reasons = "; ".join(r.message for r in p.reasons)[:500] or "rejected"
         work.append(
             work_item(
@@ -377,7 +372,7 @@ async def on_remittances(
             recommendation = evidence = None
             action = c.action
             if c.carc == TIMELY_FILING and c.group != "PR":
-                finding = await _co29(conn, p.claim_id, p.payer_id, policies)
+                finding = await _co29(conn, p.claim_id, p.payer_id)
                 if finding is not None:
                     action = recommendation = finding.action
                     evidence = finding.evidence
@@ -406,12 +401,11 @@ async def on_remittances(
     await repo.open_work_items(conn, work)
 
 
-async def _co29(
-    conn: asyncpg.Connection, claim_id: str, payer_id: str, policies: PayerPolicies | None
-):
-    """Write-off (or appeal) recommendation for a CO-29 denial, with the submission evidence; None without a DOS."""
+async def _co29(conn: asyncpg.Connection, claim_id: str, payer_id: str):
+    """Write-off (or appeal) recommendation for a CO-29 denial, with the submission evidence,
+    against billing's filing deadline; None for a claim without one (or without a DOS)."""
     claim = await repo.get_claim(conn, claim_id)
-    if claim is None or claim["service_date"] is None:
+    if claim is None or claim["service_date"] is None or claim["filing_deadline"] is None:
         return None
     history = [
         Submission(
@@ -423,5 +417,6 @@ async def _co29(
         )
         for r in await repo.submission_history(conn, claim_id)
     ]
-    policy = policy_for(payer_id or claim["payer_id"] or "", claim["filing_indicator"], policies)
-    return co29_recommendation(history, claim["service_date"], policy)
+    return co29_recommendation(
+        history, claim["service_date"], claim["filing_deadline"], payer_id or claim["payer_id"]
+    )

@@ -63,6 +63,7 @@ def _track(r) -> ClaimTrack:
         filing_indicator=r["filing_indicator"],
         acknowledged_on=r["acknowledged_at"].date() if r["acknowledged_at"] else None,
         last_inquiry_on=r["last_inquiry_date"],
+        filing_deadline=r["filing_deadline"],
     )
 
 

@@ -39,6 +39,7 @@ class SubmittedClaimRow(NamedTuple):
     file_name: str
     account_key: str
     payer_balance: Decimal  # the charge it opens (0 for a void)
+    filing_deadline: date  # billing's, as claim.submitted carries it
 
 
 _SUBMITTED_TYPES = {
@@ -61,6 +62,7 @@ _SUBMITTED_TYPES = {
     "file_name": "text",
     "account_key": "text",
     "payer_balance": "numeric",
+    "filing_deadline": "date",
 }
 _SUBMITTED_COLUMNS = [(name, _SUBMITTED_TYPES[name]) for name in SubmittedClaimRow._fields]
 
@@ -83,6 +85,7 @@ async def upsert_submitted(conn: asyncpg.Connection, rows: list[SubmittedClaimRo
         " submitted_at = EXCLUDED.submitted_at, interchange_control_number = EXCLUDED.interchange_control_number,"
         " guarantor = EXCLUDED.guarantor, lines = EXCLUDED.lines, filing_indicator = EXCLUDED.filing_indicator,"
         " claim_type = EXCLUDED.claim_type, file_name = EXCLUDED.file_name, account_key = EXCLUDED.account_key,"
+        " filing_deadline = EXCLUDED.filing_deadline,"
         " payer_balance = c.payer_balance + CASE WHEN c.submitted_at IS NULL THEN EXCLUDED.payer_balance ELSE 0 END,"
         " updated_at = now()",
     )
@@ -684,6 +687,7 @@ async def unanswered_claims(
     return await conn.fetch(
         "SELECT c.claim_id, c.encounter_id, c.site_id, c.payer_id, c.payer_name, c.filing_indicator, c.service_date,"
         " c.submitted_at, c.acknowledged_at, c.total_charge, c.payer_claim_control_number, c.last_inquiry_date,"
+        " c.filing_deadline,"
         " p.billing_provider, p.patient, p.subscriber, p.member_id"
         f" FROM {SCHEMA}.claim c LEFT JOIN {SCHEMA}.encounter_party p USING (encounter_id)"
         " WHERE c.remitted_at IS NULL AND c.submitted_at IS NOT NULL AND c.frequency_code <> '8'"

@@ -247,14 +247,16 @@ async def test_unknown_carc_and_remittance_for_unknown_claim_are_unclassified(fo
 async def test_co29_recommends_write_off_or_appeal_from_the_submission_evidence(followup):
     site = new_site("tf")
     today = datetime.now(UTC)
-    # AETNA* allows 120 days from the date of service: first submitted 170 days after it.
+    # Aster Health (AETNA1) allows 180 days from the date of service (billing's payer rules,
+    # carried as the claim's filing deadline): first submitted 230 days after it, 50 days late.
+    # (Followup's own 120-day AETNA* limit made a 200-day-old service 50 days late before.)
     late = await denied_item(
         followup,
         site,
         carc="29",
         charge="120.00",
         payer_id="AETNA1",
-        days_ago=200,
+        days_ago=260,
         submitted_at=today - timedelta(days=30),
     )
     assert (late["category"], late["action"], late["recommendation"]) == (
@@ -415,6 +417,7 @@ async def test_one_batch_with_two_remittances_of_a_claim_adds_both(followup):
                         "f1.x12",
                         "acct",
                         Decimal("300.00"),
+                        date(2027, 3, 30),  # billing's filing deadline (AETNA1: 180 days)
                     ),
                     # the same submission seen twice in one batch opens the balance once
                     (
@@ -437,6 +440,7 @@ async def test_one_batch_with_two_remittances_of_a_claim_adds_both(followup):
                         "f1.x12",
                         "acct",
                         Decimal("300.00"),
+                        date(2027, 3, 30),  # billing's filing deadline (AETNA1: 180 days)
                     ),
                 ],
             )

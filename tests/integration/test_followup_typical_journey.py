@@ -420,7 +420,9 @@ async def test_no_response_opens_work_item_and_writes_276_then_277_updates_histo
         "no response",
         f"noresponse:{claim_id}:no_277ca",
     )
-    assert item["deadline_date"] == dos + timedelta(days=120)  # AETNA* timely filing
+    # billing's filing deadline, carried on claim.submitted: Aster Health (AETNA1) 180 days
+    # (followup's own AETNA* limit said 120 before billing became the one source)
+    assert item["deadline_date"] == dos + timedelta(days=180)
     path = followup.settings.outbound_dir / file_name
     await wait_for(
         followup.dsn,

@@ -1,8 +1,11 @@
-"""Timely-filing and appeal deadlines per payer, and how urgent they are.
+"""Appeal deadlines and no-response thresholds per payer, how urgent a deadline is, and what
+a CO-29 (filing limit expired) denial calls for.
 
 Policies come from ``services/followup/data/payer_policies.json`` (or a JSON text
 the site supplies): a default, classes (medicare, medicaid, commercial) reached
-through the claim filing indicator, and payer-id globs such as ``MCR*``.
+through the claim filing indicator, and payer-id globs such as ``MCR*``. The timely
+filing limit is not among them: billing owns it and carries each claim's
+``filing_deadline`` on claim.submitted and claim.held.
 """
 
 from __future__ import annotations
@@ -21,13 +24,12 @@ Escalation = Literal["normal", "soon", "urgent", "overdue"]
 URGENT_DAYS = 14
 SOON_DAYS = 30
 
-_FIELDS = ("timely_filing_days", "appeal_days", "no_ack_days", "no_payment_days")
+_FIELDS = ("appeal_days", "no_ack_days", "no_payment_days")
 
 
 @dataclass(frozen=True, slots=True)
 class PayerPolicy:
     payer_id: str
-    timely_filing_days: int
     appeal_days: int
     no_ack_days: int  # N: days after submission without a 277CA before we chase
     no_payment_days: int  # M: days after submission without an 835 before we chase
@@ -93,6 +95,11 @@ class PayerPolicies:
 
 
 def _days(spec: Mapping, where: str, required: bool = False) -> dict[str, int]:
+    if "timely_filing_days" in spec:
+        raise ValueError(
+            f"{where}.timely_filing_days: the filing limit is billing's (its payer rules);"
+            " claim.submitted carries each claim's filing deadline"
+        )
     out = {}
     for f in _FIELDS:
         if f not in spec:
@@ -113,11 +120,6 @@ def policy_for(
     payer_id: str, filing_indicator: str | None = None, policies: PayerPolicies | None = None
 ) -> PayerPolicy:
     return (policies or DEFAULT_POLICIES).for_payer(payer_id, filing_indicator)
-
-
-def filing_deadline(policy: PayerPolicy, service_date: date) -> date:
-    """Last day a claim for this service date can reach the payer."""
-    return service_date + timedelta(days=policy.timely_filing_days)
 
 
 def appeal_deadline(policy: PayerPolicy, denial_date: date) -> date:
@@ -169,20 +171,19 @@ class TimelyFilingFinding:
 
 
 def co29_recommendation(
-    history: Iterable[Submission], service_date: date, policy: PayerPolicy
+    history: Iterable[Submission], service_date: date, deadline: date, payer_id: str
 ) -> TimelyFilingFinding:
     """What to do with a CO-29 (filing limit expired) denial, with the evidence.
 
-    If the earliest submission the payer did not reject was inside the filing
-    limit, the denial is wrong: appeal with proof of timely filing. Otherwise
-    write off. The evidence names claim id, dates, interchange control number and
-    file: no patient data.
+    ``deadline`` is billing's filing deadline for the claim. If the earliest submission the
+    payer did not reject was by that day, the denial is wrong: appeal with proof of timely
+    filing. Otherwise write off. The evidence names claim id, dates, interchange control
+    number and file: no patient data.
     """
-    deadline = filing_deadline(policy, service_date)
     subs = sorted(history, key=lambda s: s.submitted_date)
     limit = (
-        f"filing limit {policy.timely_filing_days} days from service date "
-        f"{service_date.isoformat()} (deadline {deadline.isoformat()}, payer {policy.payer_id})"
+        f"filing deadline {deadline.isoformat()} for service date {service_date.isoformat()}"
+        f" (payer {payer_id})"
     )
     if not subs:
         return TimelyFilingFinding(
@@ -222,7 +223,7 @@ def co29_recommendation(
 
 
 def timely_filing_evidence(
-    history: Iterable[Submission], service_date: date, policy: PayerPolicy
+    history: Iterable[Submission], service_date: date, deadline: date, payer_id: str
 ) -> str:
     """Evidence text for a CO-29 write-off (or appeal) recommendation."""
-    return co29_recommendation(history, service_date, policy).evidence
+    return co29_recommendation(history, service_date, deadline, payer_id).evidence

@@ -1,8 +1,8 @@
 """Claims the payer has not answered: no 277CA after N days, no 835 after M days.
 
 Each becomes a work item (and a line of the next 276 status inquiry) with the
-payer's filing deadline attached: a claim the payer never received must be
-resubmitted before that deadline.
+claim's filing deadline attached (billing's, carried on claim.submitted): a claim
+the payer never received must be resubmitted before that deadline.
 """
 
 from __future__ import annotations
@@ -13,14 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from .deadlines import (
-    Escalation,
-    PayerPolicies,
-    days_left,
-    escalation,
-    filing_deadline,
-    policy_for,
-)
+from .deadlines import Escalation, PayerPolicies, days_left, escalation, policy_for
 from .priority import priority
 
 REINQUIRY_DAYS = 14  # wait this long for a 277 before asking about the same claim again
@@ -39,6 +32,7 @@ class ClaimTrack:
     acknowledged_on: date | None = None  # 277CA accepted
     remitted_on: date | None = None  # 835 claim payment received
     last_inquiry_on: date | None = None  # last 276 sent
+    filing_deadline: date | None = None  # billing's; None for claims projected before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +42,8 @@ class NoResponse:
     reason: Literal["no_277ca", "no_835"]
     days_waiting: int
     threshold_days: int
-    filing_deadline: date
-    days_to_filing_deadline: int
+    filing_deadline: date | None
+    days_to_filing_deadline: int | None
     escalation: Escalation
     priority: int
 
@@ -81,8 +75,8 @@ def find_no_response(
             reason, threshold = "no_835", policy.no_payment_days
         else:
             continue
-        deadline = filing_deadline(policy, c.service_date)
-        left = days_left(deadline, as_of)
+        deadline = c.filing_deadline
+        left = days_left(deadline, as_of) if deadline else None
         out.append(
             NoResponse(
                 c.claim_id,
