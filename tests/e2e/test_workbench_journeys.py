@@ -257,6 +257,41 @@ async def test_supervisor_dashboard_matches_rcm_status(pipeline, workbench, chro
     assert shown == status
     await axe_check(page)
     await screenshot(page, run_dir, "dashboard")
+
+    # an encounter's trace, from the span file the services write (`rcm trace`'s data)
+    sample, enc = next(
+        (s, e)
+        for s, e in _samples(437, "south-urgent-care")
+        if engine.code_encounter(e).route == "auto"
+    )
+    await _post(pipeline, [sample.bundle])
+    encounter_id = enc.encounter_id
+    await wait_for(
+        pipeline.dsn,
+        "SELECT 1 FROM billing.claim WHERE encounter_id = $1",
+        encounter_id,
+        timeout=90,
+    )
+    await page.fill("#trace-enc", encounter_id)
+    await page.click("text=Show trace")
+    await page.wait_for_url(f"**/traces/{encounter_id}")
+    services: set[str] = set()
+    for _ in range(30):  # spans reach the file in batches
+        cells = await page.locator("table.trace tbody td:nth-child(2)").all_inner_texts()
+        services = {c.removeprefix("rcm-") for c in cells}
+        if {"intake", "coding", "billing"} <= services:
+            break
+        await asyncio.sleep(1)
+        await page.reload()
+    assert {"intake", "coding", "billing"} <= services
+    await axe_check(page)
+    await screenshot(page, run_dir, "trace")
+
+    await page.click(".who button")  # sign out
+    await page.wait_for_url("**/signed-out")
+    await axe_check(page)
+    await page.goto("/signin")
+    await axe_check(page)  # the development sign-in page
     await page.context.close()
 
 
