@@ -53,6 +53,7 @@ async def build_context(rt: Runtime) -> IntakeContext:
         hl7=Hl7Intake(rt.pool, registry, codes, rt.settings.hl7, rt.relay.notify),
     )
     cfg = rt.settings.mllp
+    rt.settings.check_hl7()  # again: `rcm serve intake --mllp-port` sets the port afterwards
     if cfg.port is not None:
         tls = server_tls(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca) if cfg.tls else None
         ctx.mllp = MllpServer(

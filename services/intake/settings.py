@@ -116,6 +116,12 @@ class IntakeSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _check_hl7(self):
+        self.check_hl7()
+        return self
+
+    def check_hl7(self) -> None:
+        """Refuse unusable or unsafe HL7 v2 settings, naming the first (ConfigurationError);
+        run again at start-up, after `rcm serve intake --mllp-port` set the port."""
         self.hl7.rules  # noqa: B018 - a bad rule stops the start, naming the setting
         self.hl7.allowed_senders  # noqa: B018
         m = self.mllp
@@ -131,4 +137,3 @@ class IntakeSettings(ServiceSettings):
                     "production requires RCM_INTAKE_HL7_SENDERS (the facilities that may send"
                     " HL7 v2, and for which sites) when the MLLP listener runs"
                 )
-        return self

@@ -140,6 +140,11 @@ def test_unsafe_listener_settings_are_refused():
         runtime=prod, mllp=MllpSettings(port=2575), hl7=Hl7Settings(senders="A=s"), **safe
     )
     assert ok.mllp.port == 2575 and not ok.mllp.tls
+    # `rcm serve intake --mllp-port` sets the port after the settings were read: checked again
+    late = IntakeSettings(runtime=prod, **safe)
+    late.mllp.port = 2575
+    with pytest.raises(ConfigurationError, match="RCM_INTAKE_HL7_SENDERS"):
+        late.check_hl7()
 
 
 # --------------------------------------------------------------------------- reading frames
@@ -150,7 +155,7 @@ def _intake(**settings) -> Hl7Intake:
     return Hl7Intake(None, None, Codes(), s, lambda: None)  # type: ignore[arg-type]
 
 
-def test_a_frame_is_read_into_its_visit_and_acknowledged_without_values():
+def test_a_frame_is_read_into_its_visit():
     item = _intake().read_frame(ADT, registry())
     assert not item.rejected and item.key == ("NORTHGATE", "ADT-V20260511-01")
     assert item.received.visit_key == "north-clinic|PV1-19|V20260511-01"
