@@ -456,6 +456,44 @@ class StatementIssued(Envelope):
     payload: StatementIssuedPayload
 
 
+# ---- coding: queries to providers
+
+
+class QueryIndicator(Model):
+    """A clinical indicator a query cites: a span quoted from the note (PHI)."""
+
+    text: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class ProviderQueryPayload(Model):
+    """A query to the provider about the encounter's documentation, at one step of its life.
+
+    One event type for every step (sent, escalated, answered, cancelled), on one topic keyed
+    by encounter id, so a consumer (the EHR's inbox integration) sees a query's steps in order.
+    Question, indicators, answer and addendum may hold PHI.
+    """
+
+    query_id: str
+    status: Literal["sent", "escalated", "answered", "cancelled"]
+    reason: str
+    provider_npi: str | None = None  # the provider asked (the encounter's rendering provider)
+    question: str
+    indicators: list[QueryIndicator] = Field(min_length=1)
+    options: list[str] = Field(min_length=3)  # always with "other" and "clinically undetermined"
+    document_version: int = Field(default=1, ge=1)  # the documentation it was raised on
+    answer: str | None = None  # the option the provider chose
+    addendum: str | None = None  # what the answer appended to the note
+    answered_by: str | None = None
+    cancel_reason: str | None = None
+
+
+@_event("coding.query")
+class ProviderQuery(Envelope):
+    payload: ProviderQueryPayload
+
+
 _EVENT_TYPE = re.compile(rb'\s*\{\s*"event_type"\s*:\s*"([a-z_.]+)"')
 
 

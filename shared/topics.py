@@ -12,6 +12,7 @@ REMITTANCE_RECEIVED = "rcm.remittance.received.v1"
 CORRECTION_REQUESTED = "rcm.claim.correction_requested.v1"
 WRITEOFF_REQUESTED = "rcm.followup.writeoff_requested.v1"
 STATEMENT_ISSUED = "rcm.followup.statement_issued.v1"
+PROVIDER_QUERY = "rcm.coding.query.v1"
 
 ALL = sorted(cls.topic for cls in EVENT_TYPES.values())
 

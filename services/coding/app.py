@@ -1,9 +1,14 @@
 """Coding service wiring."""
 
-from dataclasses import dataclass
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.coding.api import create_app
+from services.coding.code_search import CodeSearch
+from services.coding.escalation import QuerySettings, escalate_queries
 from services.coding.handlers import make_handler
 from services.coding.repository import WORK_CHANNEL
 from services.coding.settings import CodingSettings
@@ -15,12 +20,23 @@ from shared.topics import ENCOUNTER_DOCUMENTED
 @dataclass
 class CodingContext:
     work_watch: ChannelWatch  # wakes long-polling coders when any instance queues work
+    queries: QuerySettings = field(default_factory=QuerySettings)
+    _search: asyncio.Future | None = None
+
+    async def code_search(self) -> CodeSearch:
+        """The code search index, built on first use (off the event loop; concurrent first
+        searches wait for the same build)."""
+        if self._search is None:
+            self._search = asyncio.ensure_future(asyncio.to_thread(CodeSearch.build))
+        try:
+            return await asyncio.shield(self._search)
+        except Exception:
+            self._search = None  # a failed build is tried again by the next search
+            raise
 
 
 async def build_context(rt: Runtime) -> CodingContext:
     """Build the code set and term index now, not on the first encounter; ready the work-queue listener."""
-    import asyncio
-
     from services.coding.domain.lexicon import term_index
     from shared import icd10cm
 
@@ -43,6 +59,6 @@ def spec() -> ServiceSpec:
         handler=make_handler,
         api=create_app,
         build_context=build_context,
-        loops=[work_watch],
+        loops=[work_watch, escalate_queries],
         max_records=100,  # ~2-10 ms of coding per encounter: keep each batch well under a second
     )

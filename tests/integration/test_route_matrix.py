@@ -104,6 +104,9 @@ def roles(*names: str) -> frozenset[str]:
 BILLING_STAFF = roles("biller", "supervisor")
 AUDITED = {"query": {"user": f"matrix-biller-{RUN}"}}
 CODERS = roles("coder", "supervisor")
+CODE_WATCHERS = roles("coder", "supervisor", "ops")  # queue depth, coder figures (a coder: its own)
+QUERY_READERS = roles("coder", "supervisor", "integration")  # the EHR integration delivers them
+CODING_NOTE_SPAN = "Ankle sprain after a fall"
 
 ROUTES: dict[tuple[str, str, str], Expect] = {
     # billing
@@ -174,8 +177,8 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         roles("supervisor", "ops", "service"), "filtered"
     ),
     ("followup", "GET", "/audit"): Expect(roles("auditor"), "filtered", **AUDITED),
-    # coding (being rewritten: what its routes must do once they use the runtime's authenticator)
-    ("coding", "GET", "/work/depth"): Expect(CODERS, "filtered", shows="site"),
+    # coding
+    ("coding", "GET", "/work/depth"): Expect(CODE_WATCHERS, "filtered", shows="site"),
     ("coding", "POST", "/work/next"): Expect(CODERS, "filtered", ok=(200, 204)),
     ("coding", "GET", "/work/{work_item_id}"): Expect(
         CODERS, "403", path={"work_item_id": "coding_item"}, shows="coding_encounter"
@@ -191,7 +194,65 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         },
         ok=(409,),  # not leased to the caller
     ),
-    ("coding", "GET", "/coders/stats"): Expect(roles("supervisor"), "filtered"),
+    ("coding", "POST", "/work/{work_item_id}/renew"): Expect(
+        CODERS,
+        "403",
+        path={"work_item_id": "coding_item"},
+        body={"lease_token": str(uuid.uuid4())},
+        ok=(409,),  # not leased to the caller
+    ),
+    ("coding", "POST", "/work/{work_item_id}/validate"): Expect(
+        CODERS,
+        "403",
+        path={"work_item_id": "coding_item"},
+        body={"diagnoses": ["S93401A"], "procedures": [{"code": "99213"}]},
+    ),
+    ("coding", "POST", "/work/{work_item_id}/queries"): Expect(
+        CODERS,
+        "403",
+        path={"work_item_id": "coding_item"},
+        body={
+            "reason": "laterality",
+            "question": "Please clarify the side of the injury documented in the assessment.",
+            "indicators": [{"quote": CODING_NOTE_SPAN}],
+            "options": ["Right", "Left"],
+        },
+        ok=(201,),
+    ),
+    ("coding", "GET", "/queries"): Expect(
+        QUERY_READERS, "filtered", query={"limit": "500"}, shows="coding_encounter"
+    ),
+    ("coding", "GET", "/queries/stats"): Expect(roles("supervisor", "ops"), "filtered"),
+    ("coding", "GET", "/queries/{query_id}"): Expect(
+        QUERY_READERS, "403", path={"query_id": "coding_query"}, shows="coding_encounter"
+    ),
+    # the steps of a query, on a cancelled one: the caller is let in, the step refused
+    ("coding", "POST", "/queries/{query_id}/send"): Expect(
+        CODERS, "403", path={"query_id": "coding_query_cancelled"}, ok=(409,)
+    ),
+    ("coding", "POST", "/queries/{query_id}/cancel"): Expect(
+        CODERS,
+        "403",
+        path={"query_id": "coding_query_cancelled"},
+        body={"reason": "route matrix"},
+        ok=(409,),
+    ),
+    ("coding", "POST", "/queries/{query_id}/close"): Expect(
+        CODERS, "403", path={"query_id": "coding_query_cancelled"}, ok=(409,)
+    ),
+    ("coding", "POST", "/queries/{query_id}/answer"): Expect(
+        roles("integration"),
+        "403",
+        path={"query_id": "coding_query_cancelled"},
+        body={"answer": "Left"},
+        ok=(409,),
+    ),
+    ("coding", "GET", "/codes/search"): Expect(CODERS, "none", query={"q": "ankle sprain"}),
+    ("coding", "GET", "/coders/stats"): Expect(CODE_WATCHERS, "filtered"),
+    ("coding", "GET", "/stats/routes"): Expect(
+        roles("supervisor", "ops"), "filtered", shows="site"
+    ),
+    ("coding", "GET", "/audit"): Expect(roles("auditor"), "filtered", **AUDITED),
     # intake (being rewritten, likewise)
     ("intake", "POST", "/encounters"): Expect(
         roles("integration"),
@@ -237,10 +298,9 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
     ),
 }
 
-# Routes of intake and coding that fail the matrix today (their rewrite is under way):
+# Routes of intake that fail the matrix today (its rewrite is under way):
 # exactly these are expected to fail, with PENDING as the reason.
 PENDING_ROUTES: set[tuple[str, str, str]] = {
-    ("coding", "GET", "/coders/stats"),  # coders get it too
     ("intake", "POST", "/encounters"),  # no token needed
     ("intake", "GET", "/encounters/{encounter_id}/versions"),  # coders in, integration out
     ("intake", "GET", "/sites"),  # any service identity in, integration out
@@ -470,6 +530,7 @@ async def _seed(rt: dict[str, Runtime]) -> dict[str, str]:
         encounter = f"ENC-C{RUN}"
         seed["coding_encounter"] = encounter
         enc = coded(SITE_A, encounter, dos, "AETNA1").payload.encounter
+        enc = enc.model_copy(update={"note": f"Assessment: {CODING_NOTE_SPAN}."})
         async with rt["coding"].pool.acquire() as conn, conn.transaction():
             await coding.insert_encounters(
                 conn,
@@ -495,6 +556,26 @@ async def _seed(rt: dict[str, Runtime]) -> dict[str, str]:
                     "SELECT work_item_id FROM coding.work_item WHERE encounter_id = $1", encounter
                 )
             )
+            start = enc.note.index(CODING_NOTE_SPAN)
+            span = {"text": CODING_NOTE_SPAN, "start": start, "end": start + len(CODING_NOTE_SPAN)}
+            query = coding.QueryRow(
+                encounter,
+                SITE_A,
+                None,
+                "coder",
+                "laterality",
+                "Please clarify the side of the injury documented in the assessment.",
+                json.dumps([span]),
+                json.dumps(["Right", "Left", "Other (please specify)", "Clinically undetermined"]),
+                1,
+                f"matrix-coder-{RUN}",
+            )
+            drafted, cancelled = await coding.insert_queries(conn, [query, query])
+            await coding.set_query_state(
+                conn, cancelled["query_id"], "cancelled", "matrix", cancel_reason="route matrix"
+            )
+            seed["coding_query"] = str(drafted["query_id"])
+            seed["coding_query_cancelled"] = str(cancelled["query_id"])
     if "intake" in rt:
         from services.intake import repository as intake
         from services.intake.domain.registry import Site
