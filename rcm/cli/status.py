@@ -28,7 +28,14 @@ async def collect(settings: ServiceSettings) -> dict:
     lag = await asyncio.wait_for(
         group_lag(settings.kafka_servers, [f"rcm-{s}" for s in SCHEMAS if s != "payer_sim"]), 20
     )
-    return {"consumer_lag": lag, "schemas": schemas}
+    from shared.mailbox import mailbox_report
+
+    # Files no poller will take by itself (hidden, temporary, stuck, failed), per mailbox.
+    mailboxes = {
+        name: mailbox_report(path, settings.mailbox.stuck_seconds)
+        for name, path in (("inbound", settings.inbound_dir), ("outbound", settings.outbound_dir))
+    }
+    return {"consumer_lag": lag, "schemas": schemas, "mailboxes": mailboxes}
 
 
 def render(data: dict) -> str:
@@ -53,6 +60,16 @@ def render(data: dict) -> str:
         lines.append(
             f"{name:<12}{lag!s:>8}{snap['outbox_backlog']:>8}{snap['dead_letters']:>6}{snap['pending_files']:>7}"
             f"{snap['failed_files']:>8}  {extra}"
+        )
+    for name, box in data.get("mailboxes", {}).items():
+        odd = {
+            k: len(box[k])
+            for k in ("stuck", "temporary", "hidden", "not_regular", "invalid_name", "retrying")
+            if box[k]
+        }
+        lines.append(
+            f"mailbox {name}: {box['waiting']} waiting, {box['failed']} failed"
+            + "".join(f", {n} {k.replace('_', ' ')}" for k, n in odd.items())
         )
     return "\n".join(lines)
 

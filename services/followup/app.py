@@ -39,7 +39,12 @@ async def file_writer(rt: Runtime[FollowupContext]) -> None:
 async def status_mailbox(rt: Runtime) -> None:
     """277 claim-status responses from the inbound mailbox (277CA acknowledgments are billing's)."""
     box = InboundMailbox(
-        rt.settings.inbound_dir, frozenset({"277"}), SCHEMA, apply_277, on_commit=rt.relay.notify
+        rt.settings.inbound_dir,
+        frozenset({"277"}),
+        SCHEMA,
+        apply_277,
+        on_commit=rt.relay.notify,
+        settings=rt.settings.mailbox,
     )
     await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
 

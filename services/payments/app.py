@@ -26,6 +26,7 @@ async def era_mailbox(rt: Runtime) -> None:
         apply_era,
         on_commit=rt.relay.notify,
         handles_unknown=True,
+        settings=rt.settings.mailbox,
     )
     await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
 

@@ -201,6 +201,7 @@ async def mailbox_loop(rt: Runtime) -> None:
         apply,
         handles_unknown=True,
         on_commit=wake.set,
+        settings=rt.settings.mailbox,
     )
     delay = rt.settings.payer.delay_seconds
     # Without a turnaround delay every file is written when its commit wakes the writer; with

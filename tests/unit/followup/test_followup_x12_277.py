@@ -69,8 +69,11 @@ def _mutate(old: str, new: str) -> str:
         (_mutate("ST*277*", "ST*276*"), r"segment 3 \(ST\): ST01"),
         (_mutate("TRN*2*CLM001~", "TRN*2~"), r"segment 13 \(TRN\): claim trace number"),
         (_mutate("STC*F1:65*20240310", "STC*F1*20240310"), r"segment 14 \(STC\): STC01"),
-        (_mutate("STC*F1:65*20240310", "STC*F1:65*20241310"), "invalid date '20241310'"),
-        (_mutate("**125*100*", "**125*1O0*"), "invalid amount '1O0'"),
+        (
+            _mutate("STC*F1:65*20240310", "STC*F1:65*20241310"),
+            r"segment 14 \(STC\): STC02 is not a valid date",
+        ),
+        (_mutate("**125*100*", "**125*1O0*"), r"segment 14 \(STC\): STC05 is not a decimal amount"),
         ("not x12 at all", "no ISA segment"),
     ],
 )
