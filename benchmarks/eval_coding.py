@@ -9,7 +9,9 @@ intake mapping when it is importable, else they are built from build_vignettes.p
 the locked half is scored, never tuned on. Prints JSON per half: principal-diagnosis accuracy,
 diagnosis micro-F1, E/M accuracy, procedure micro-F1 (E/M excluded), routes, and the auto rate
 with the auto precision (the share of auto-finalised encounters whose diagnoses, E/M and
-procedures are all exactly right; the rest would have gone to a payer unchecked).
+procedures are all exactly right; the rest would have gone to a payer unchecked), and how
+often each routing reason sent an encounter to a coder (services/coding/domain/routing.py).
+Never run the locked half with --verbose: its cases are scored, not read.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def score(encounters: dict, labels: dict) -> tuple[dict, list]:
     dx_tp = dx_fp = dx_fn = px_tp = px_fp = px_fn = 0
     auto = auto_right = 0
     routes: dict[str, int] = {}
+    reasons: dict[str, int] = {}
     misses = []
     started = time.perf_counter()
     for vid, enc in encounters.items():
@@ -89,6 +92,8 @@ def score(encounters: dict, labels: dict) -> tuple[dict, list]:
         r = engine.code_encounter(enc)
         n += 1
         routes[r.route] = routes.get(r.route, 0) + 1
+        for why in r.route_reasons:
+            reasons[why] = reasons.get(why, 0) + 1
         dx = [d.code for d in r.diagnoses]
         ems = [p.code for p in r.procedures if is_em(p.code)]
         px = {p.code for p in r.procedures if not is_em(p.code) and p.code != "99417"}
@@ -122,6 +127,7 @@ def score(encounters: dict, labels: dict) -> tuple[dict, list]:
                     "px": sorted(px),
                     "want_px": sorted(want_px),
                     "route": r.route,
+                    "route_reasons": r.route_reasons,
                     "mdm": r.mdm,
                 }
             )
@@ -135,6 +141,8 @@ def score(encounters: dict, labels: dict) -> tuple[dict, list]:
         "auto_rate": round(auto / n, 4),
         "auto_precision": round(auto_right / auto, 4) if auto else None,
         "auto_wrong": auto - auto_right,
+        # why encounters went to a coder (an encounter may have several reasons)
+        "route_reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
         "seconds": round(time.perf_counter() - started, 3),
     }
     return report, misses

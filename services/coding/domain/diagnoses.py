@@ -224,7 +224,7 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             res.found.extend(got)
             if not got and s.section == "assessment" and _names_something(note, s, res.ctx):
                 res.unmatched.append((s.start, s.end))
-        elif coding and s.section == "assessment":
+        elif coding and s.section == "assessment" and min(r.start for r in readings) > 2:
             # the statement's head ('Bell's palsy, L - prednisone ...') names a condition
             # the synonym list does not know: the term index reads the head alone
             head = _head(note, s)

@@ -25,8 +25,9 @@ The MDM reading below is a documented heuristic, not a substitute for a coder:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from services.coding.domain.prefilter import fold, gated
+from services.coding.domain.prefilter import fold, gated, lower_ascii
 from shared import icd10cm
 from shared.events import Encounter
 
@@ -236,7 +237,7 @@ _WORDS = re.compile(r"[a-z]{5,}")
 
 def _named_rx(note: str, ctx) -> bool:
     """A prescription drug named by its stem, not negated or deferred."""
-    low = note.lower()
+    low = lower_ascii(note) or note.lower()
     if not any(suffix in low for suffix in _RX_SUFFIXES):
         return False
     for m in _WORDS.finditer(low):
@@ -320,7 +321,7 @@ def mdm_level(
     billed_tests: set[str],
     age: int,
     risk_floor: int = 1,
-    narrative: str = "",
+    narrative: Callable[[], str] | None = None,
 ) -> tuple[int, str]:
     """(level 1..4, explanation) by the two-of-three rule."""
     # problems
@@ -332,8 +333,8 @@ def mdm_level(
     ]
     # the note searches below run only when their answer can matter (cheap tests first)
     exacerbated = bool(chronic) and (
-        _EXACERBATION.search(narrative) is not None
-        if narrative
+        _EXACERBATION.search(narrative()) is not None
+        if narrative is not None
         else _affirmed(note, _EXACERBATION, ctx)
     )
     acute = [

@@ -513,7 +513,7 @@ def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
         billed_tests={t for t in tests if t},
         age=age,
         risk_floor=3 if any(p.rule == "drug" for p in pxs) else 2 if minor else 1,
-        narrative=" ".join(
+        narrative=lambda: " ".join(
             note[s.start : s.end]
             for s in findings.sents
             if s.section in ("assessment", "mdm", "hpi", "cc", "other")

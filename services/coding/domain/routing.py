@@ -26,6 +26,7 @@ import re
 from functools import lru_cache
 
 from services.coding.domain import specificity as sp
+from services.coding.domain.prefilter import lower_ascii
 from services.coding.domain.text import norm_tokens
 from shared import icd10cm
 
@@ -130,7 +131,7 @@ def _named(line: str) -> tuple[str, ...]:
 
 def status_mentioned(note: str, sents) -> bool:
     """The assessment speaks of a status, a history or a screening."""
-    low = note.lower()
+    low = lower_ascii(note) or note.lower()
     return any(
         s.section in ("assessment", "plan") and _STATUS.search(low, s.start, s.end) is not None
         for s in sents
@@ -140,7 +141,7 @@ def status_mentioned(note: str, sents) -> bool:
 def service_unrecognised(note: str, coded_spans: list[tuple[int, int]], sents) -> bool:
     """A sentence outside history sections says a service was done, and no procedure
     line's evidence lies in it."""
-    low = note.lower()
+    low = lower_ascii(note) or note.lower()
     if _SERVICE_DONE.search(low) is None and not any(s.section == "procedure" for s in sents):
         return False
     for s in sents:

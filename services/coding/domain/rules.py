@@ -61,7 +61,9 @@ def absorb(found: list[Dx]) -> list[Dx]:
     codes = {d.code for d in found}
     out = []
     for d in found:
-        asked = any(_asks_for(c, d.code) for c in definitive)
+        asked = (is_symptom(d.code) or d.kind == "organism") and any(
+            _asks_for(c, d.code) for c in definitive
+        )
         if is_symptom(d.code) and _explained(d.code, definitive) and not asked:
             continue
         if d.kind == "organism" and not asked:
@@ -73,13 +75,14 @@ def absorb(found: list[Dx]) -> list[Dx]:
 
 
 def _less_specific(code: str, codes: set[str]) -> bool:
-    desc = (icd10cm.description(code) or "").lower()
-    if code[3:4] == "9" and any(c != code and c[:3] == code[:3] and c[3:4] != "9" for c in codes):
+    siblings = [c for c in codes if c != code and c[:3] == code[:3]]
+    if not siblings:
+        return False
+    if code[3:4] == "9" and any(c[3:4] != "9" for c in siblings):
         return True  # X.9 (unspecified) beside a specified code of its category
+    desc = (icd10cm.description(code) or "").lower()
     return "unspecified" in desc and any(
-        c != code and c[:3] == code[:3]
-        for c in codes
-        if "unspecified" not in (icd10cm.description(c) or "").lower()
+        "unspecified" not in (icd10cm.description(c) or "").lower() for c in siblings
     )
 
 

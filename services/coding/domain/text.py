@@ -109,7 +109,11 @@ _INLINE = frozenset(
     "pmh psh meds medications allergies sh fh fhx ros social history family history".split(" ")
 ) | {"social history", "family history", "past medical history"}
 
-_HEADER = re.compile(r"(?:^|(?<=[.;] ))[ \t]*([A-Za-z][A-Za-z /&\-]{0,40}?)[ \t]*:(?![/\d])", re.M)
+_HEADER = re.compile(r"^[ \t]*([A-Za-z][A-Za-z /&\-]{0,40}?)[ \t]*:(?![/\d])", re.M)
+_INLINE_HEADER = re.compile(
+    r"(?<=[.;] )(PMH|PSH|Meds|Medications|Allergies|SH|FH|FHx|ROS|Social [Hh]istory|Family [Hh]istory"
+    r"|Past [Mm]edical [Hh]istory)[ \t]*:"
+)
 
 
 @dataclass(frozen=True)
@@ -135,19 +139,31 @@ def sections(note: str) -> list[Section]:
     """Known headers ('Assessment:', 'HPI:', SOAP's 'A:') split the note; text before any
     header is 'other'. History, medication and social headers also split a line
     ('PMH: none. Meds: none.')."""
+    got = _SECTIONS.get(note)
+    if got is None:
+        got = _SECTIONS.put(note, _sections(note))
+    return list(got)
+
+
+def _sections(note: str) -> tuple[Section, ...]:
     marks = []
     for m in _HEADER.finditer(note):
-        line_start = m.start() == 0 or note[m.start() - 1] == "\n"
-        kind = _header_kind(m.group(1), line_start)
+        kind = _header_kind(m.group(1), True)
         if kind is not None:
             marks.append((m.start(), m.end(), kind))
+    if ":" in note:
+        for m in _INLINE_HEADER.finditer(note):
+            marks.append((m.start(), m.end(), SECTION_KINDS[m.group(1).lower()]))
+        marks.sort()
     out, pos, kind = [], 0, "other"
     for s, e, k in marks:
+        if s < pos:
+            continue
         if s > pos:
             out.append(Section(kind, pos, s))
         pos, kind = e, k
     out.append(Section(kind, pos, len(note)))
-    return [s for s in out if note[s.start : s.end].strip()]
+    return tuple(s for s in out if note[s.start : s.end].strip())
 
 
 # ----------------------------------------------------------------------------- sentences
@@ -177,6 +193,9 @@ class Memo(dict):
             self.clear()
         self[key] = value
         return value
+
+
+_SECTIONS = Memo(2048)  # sections by note text (a note is coded more than once)
 
 
 def sentences(note: str) -> list[Sentence]:
