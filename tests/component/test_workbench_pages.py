@@ -705,3 +705,78 @@ async def test_trace_page_draws_the_encounters_spans(browser, tmp_path):
     r = await c.get("/traces", params={"encounter_id": "ENC-9"})
     assert r.headers["location"] == "/traces/ENC-9"
     assert (await c.get("/traces", params={"encounter_id": "<script>"})).status_code == 400
+
+
+# ------------------------------------------------------------------- the OIDC flow's guards
+
+ISSUER = "https://idp.test/realms/rcm"
+
+
+@pytest.fixture
+async def oidc_client(tmp_path):
+    """The workbench in OIDC mode, its identity provider answering discovery only."""
+
+    def idp(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/realms/rcm/.well-known/openid-configuration":
+            return httpx.Response(
+                200,
+                json={
+                    "issuer": ISSUER,
+                    "authorization_endpoint": f"{ISSUER}/protocol/openid-connect/auth",
+                    "token_endpoint": f"{ISSUER}/protocol/openid-connect/token",
+                    "jwks_uri": f"{ISSUER}/protocol/openid-connect/certs",
+                    "end_session_endpoint": f"{ISSUER}/protocol/openid-connect/logout",
+                },
+            )
+        return httpx.Response(400, json={"error": "invalid_grant"})
+
+    settings = WorkbenchSettings(
+        runtime=RuntimeSettings(home=tmp_path),
+        auth=AuthSettings(token_issuer=ISSUER, token_audience="rcm", token_keys="oidc"),
+        workbench=WorkbenchConfig(public_url=BASE, client_secret="client-secret-for-tests"),
+    )
+    ctx = context.build(settings, transport=httpx.MockTransport(idp))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(create_app(ctx)), base_url=BASE
+    ) as c:
+        yield c
+    await ctx.close()
+
+
+async def test_oidc_sign_in_starts_a_pkce_code_flow(oidc_client):
+    r = await oidc_client.get("/signin", params={"next": "/billing"})
+    assert "/signin/oidc?next=/billing" in r.text and "demo users" not in r.text
+    assert (
+        await oidc_client.post("/signin/dev", data={"username": "coder-north"})
+    ).status_code == 404
+    r = await oidc_client.get("/signin/oidc", params={"next": "/billing"})
+    assert r.status_code == 303
+    url = httpx.URL(r.headers["location"])
+    q = dict(url.params)
+    assert str(url).startswith(f"{ISSUER}/protocol/openid-connect/auth?")
+    assert q["response_type"] == "code" and q["client_id"] == "rcm-workbench"
+    assert q["redirect_uri"] == f"{BASE}/auth/callback" and q["code_challenge_method"] == "S256"
+    assert len(q["code_challenge"]) == 43 and q["state"] and q["nonce"] and "openid" in q["scope"]
+    assert "__Host-rcm-wb-login=" in r.headers["set-cookie"]
+    assert "form-action 'self' https://idp.test" in r.headers["content-security-policy"]
+
+
+async def test_oidc_callbacks_that_do_not_belong_are_refused(oidc_client):
+    r = await oidc_client.get("/auth/callback", params={"code": "c", "state": "s"})
+    assert r.status_code == 400 and "not started in this browser" in r.text  # no sign-in cookie
+    r = await oidc_client.get("/signin/oidc")
+    state = dict(httpx.URL(r.headers["location"]).params)["state"]
+    r = await oidc_client.get("/auth/callback", params={"code": "c", "state": "forged"})
+    assert r.status_code == 400 and "does not belong to this browser" in r.text
+    r = await oidc_client.get("/auth/callback", params={"code": "c", "state": state})
+    assert r.status_code == 400 and "not started in this browser" in r.text  # one use only
+    await oidc_client.get("/signin/oidc")
+    r = await oidc_client.get("/auth/callback", params={"error": "access_denied"})
+    assert r.status_code == 400 and "did not sign you in" in r.text
+    r = await oidc_client.get("/signin/oidc")
+    state = dict(httpx.URL(r.headers["location"]).params)["state"]
+    r = await oidc_client.get("/auth/callback", params={"code": "c", "state": state})
+    assert (
+        r.status_code == 400 and "refused the authorization_code request (invalid_grant)" in r.text
+    )
+    assert "__Host-rcm-wb=" not in r.headers.get("set-cookie", "")
