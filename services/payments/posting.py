@@ -3,7 +3,9 @@
 One 835 file is applied in one transaction (called from the inbound mailbox).
 A transaction whose payment does not balance is held whole; a claim payment that
 does not balance is held alone; one for an unknown claim waits in the unmatched
-queue and is posted when the claim becomes known. The same check/EFT trace
+queue and is posted when the claim becomes known. A claim payment outside plausible
+bounds (negative on an original claim, paid above billed: ``domain.plausibility``) is held
+for review like one that does not balance. The same check/EFT trace
 number from the same payer never posts twice, whatever file brings it (a held
 one is replaced by the payer's corrected resend). A reversal (CLP02 22) posts
 the exact negation of the payment it undoes.
@@ -32,6 +34,7 @@ from services.payments.domain.ledger import (
 )
 from services.payments.domain.matching import CandidateLine, ClaimCandidate, ClaimIndex
 from services.payments.domain.outcome import contractual_amount, remittance_outcome
+from services.payments.domain.plausibility import check_bounds
 from services.payments.domain.remittance import (
     Adjustment,
     ClaimPayment,
@@ -108,6 +111,8 @@ async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter
             rid = f"{payer_id}:{trace}:{k}"
             why = d.problems or check_claim(cp, tx.st_control_number)
             claim_id, method = (None, None) if why else index.match(cp, payer_id)
+            if claim_id is not None:
+                why = check_bounds(cp, index.by_id[claim_id].charge, tx.st_control_number)
             if why:
                 state, reason = "held", "; ".join(why)[:1000]
             elif claim_id is None:
@@ -268,7 +273,19 @@ async def rematch(conn: asyncpg.Connection, claim_ids: list[str], emitter: Emitt
         )
         for r in rows
     ]
+    billed = {r["claim_id"]: r["total_charge"] for r in await repo.claim_balances(conn, claim_ids)}
+    bounds = {
+        p.remittance_id: "; ".join(why)[:1000]
+        for p in postings
+        if (why := check_bounds(p.cp, billed.get(p.claim_id)))
+    }
+    postings, held = (
+        [p for p in postings if p.remittance_id not in bounds],
+        [p for p in postings if p.remittance_id in bounds],
+    )
     entries, failed = await ledger_entries(conn, postings)
+    failed |= bounds
+    postings += held
     await repo.settle_unmatched(
         conn,
         [
