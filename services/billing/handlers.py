@@ -15,6 +15,7 @@ import asyncpg
 from services.billing import repository as repo
 from services.billing.context import BillingContext
 from services.billing.domain.claim import build_claim
+from services.billing.release import split_coded
 from services.billing.submission import Candidate, bill
 from shared.claim_ids import claim_id_for
 from shared.consumer import Handler
@@ -66,9 +67,10 @@ async def handle(
 async def on_coded(
     conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter, ctx: BillingContext
 ) -> None:
-    """Create one original claim per coded encounter and route it to hold or submission."""
+    """Create one original claim per coded encounter and route it to hold or submission; a
+    newer document version of an encounter already billed rebuilds its claim (``release``)."""
     candidates = []
-    for item in items:
+    for item in await split_coded(conn, items, emitter, ctx):
         payload: EncounterCodedPayload = item.event.payload
         enc = payload.encounter
         claim = build_claim(

@@ -89,10 +89,10 @@ async def set_status(conn: asyncpg.Connection, changes: list[StatusChange]) -> N
         ids,
         statuses,
     )
-    await _add_history(conn, changes)
+    await add_history(conn, changes)
 
 
-async def _add_history(conn: asyncpg.Connection, changes: list[StatusChange]) -> None:
+async def add_history(conn: asyncpg.Connection, changes: list[StatusChange]) -> None:
     """A claim_history row per change."""
     if changes:
         await conn.execute(
@@ -240,7 +240,7 @@ async def apply_remittances(conn: asyncpg.Connection, changes: list[RemittanceCh
         [status[i] for i in ids],
         [number[i] for i in ids],
     )
-    await _add_history(
+    await add_history(
         conn, [StatusChange(cid, st, detail) for cid, st, detail, _ in changes if cid in known]
     )
     return known
@@ -256,3 +256,52 @@ async def set_payer_claim_numbers(conn: asyncpg.Connection, rows: list[tuple[str
             ids,
             numbers,
         )
+
+
+async def rebuild_claim(conn: asyncpg.Connection, row: ClaimRow) -> None:
+    """Replace a not-yet-sent claim's content with one rebuilt from newer data."""
+    await conn.execute(
+        f"UPDATE {SCHEMA}.claim SET payer_id = $2, claim_type = $3, total_charge = $4,"
+        " service_date = $5, coded = $6::jsonb, updated_at = now() WHERE claim_id = $1",
+        row.claim_id,
+        row.payer_id,
+        row.claim_type,
+        row.total_charge,
+        row.service_date,
+        row.coded,
+    )
+
+
+async def resolve_work_items(conn: asyncpg.Connection, claim_ids: list[str]) -> None:
+    """Resolve the open work items of claims whose hold was lifted (new data arrived)."""
+    if claim_ids:
+        await conn.execute(
+            f"UPDATE {SCHEMA}.work_item SET status = 'resolved', resolved_at = now()"
+            " WHERE claim_id = ANY($1::text[]) AND status = 'open'",
+            claim_ids,
+        )
+
+
+async def lock_claim(conn: asyncpg.Connection, claim_id: str) -> asyncpg.Record | None:
+    """One claim, locked for update (see ``lock_claims``), with the coded encounter."""
+    return await conn.fetchrow(
+        f"SELECT * FROM {SCHEMA}.claim WHERE claim_id = $1 FOR NO KEY UPDATE", claim_id
+    )
+
+
+class Original(NamedTuple):
+    """An encounter's original claim: where it stands and the document version it was built from."""
+
+    claim_id: str
+    status: str
+    document_version: int
+
+
+async def originals(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, Original]:
+    """The original claims among ``claim_ids`` (versions before versioning count as 1)."""
+    rows = await conn.fetch(
+        f"SELECT claim_id, status, coalesce((coded->'encounter'->>'document_version')::int, 1) AS v"
+        f" FROM {SCHEMA}.claim WHERE claim_id = ANY($1::text[]) AND frequency_code = '1'",
+        claim_ids,
+    )
+    return {r["claim_id"]: Original(r["claim_id"], r["status"], r["v"]) for r in rows}

@@ -45,7 +45,7 @@ class Routed(NamedTuple):
     """A new claim on its way to a hold (with the findings) or to an 837 (no findings)."""
 
     claim: Claim
-    item: Inbound
+    item: Inbound | None  # the event that caused it; None for a biller's change over HTTP
     findings: list[Reason]
 
 
@@ -53,7 +53,6 @@ async def bill(
     conn: asyncpg.Connection, candidates: list[Candidate], emitter: Emitter, ctx: BillingContext
 ) -> None:
     """Insert the claims; scrub the new ones and hold or submit each (a claim seen before is left)."""
-    today = datetime.now(UTC).date()
     new = await repo.insert_claims(
         conn,
         [
@@ -74,10 +73,22 @@ async def bill(
             for c, coded, item in candidates
         ],
     )
+    # A claim seen before (this encounter already has its claim) is left.
+    await scrub_and_route(
+        conn, [(c.claim, c.item) for c in candidates if c.claim.claim_id in new], emitter, ctx
+    )
+
+
+async def scrub_and_route(
+    conn: asyncpg.Connection,
+    claims: list[tuple[Claim, Inbound | None]],
+    emitter: Emitter,
+    ctx: BillingContext,
+) -> None:
+    """Scrub each claim, then hold it (findings) or write it into an 837 (clean)."""
+    today = datetime.now(UTC).date()
     held, clean = [], []
-    for claim, _, item in candidates:
-        if claim.claim_id not in new:
-            continue  # this encounter already has its claim
+    for claim, item in claims:
         findings = scrub(
             claim,
             is_billable=icd10cm.billable_on,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
@@ -21,6 +22,12 @@ from services.followup.domain.deadlines import (
     policy_for,
 )
 from services.followup.domain.denials import denial_actions_for_remittance
+from services.followup.domain.missing_info import (
+    FILL_ACTION,
+    MISSING_INFORMATION,
+    missing_fields,
+)
+from services.followup.domain.missing_info import label as missing_label
 from services.followup.domain.priority import priority
 from services.followup.parties import account_key, party_row
 from shared.consumer import Handler
@@ -128,6 +135,8 @@ async def on_coded(conn: asyncpg.Connection, items: list[Inbound]) -> None:
 async def on_submitted(conn: asyncpg.Connection, items: list[Inbound]) -> None:
     """Project submitted claims with billing's filing deadline (an event without it raises
     ``ValueError``: DLQ); a replacement or void retires its original; unknown-claim items resolve."""
+    # A held claim released (its data arrived): its hold items resolve themselves.
+    known = await repo.claim_sites(conn, [i.event.payload.claim_id for i in items])
     rows, replaced = [], []
     for i in items:
         e = i.event
@@ -166,6 +175,21 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound]) -> None:
         [f"{UNKNOWN_CLAIM}{i.event.payload.claim_id}" for i in items],
         "claim submission arrived",
     )
+    released = []
+    for claim_id, c in known.items():
+        if c["state"] == "held":
+            holds = [w for w in await repo.work_items_of(conn, claim_id) if _is_hold(w)]
+            released += _held_keys(claim_id, len(holds))
+    await repo.resolve_by_source(conn, released, "claim released and submitted")
+
+
+def _is_hold(w) -> bool:
+    return w["category"] == MISSING_INFORMATION or w["action"] == "correct and resubmit"
+
+
+def _held_keys(claim_id: str, n: int) -> list[str]:
+    """Source keys of a claim's first ``n`` hold items (``held:C``, ``held:C:2``...)."""
+    return [f"held:{claim_id}"] + [f"held:{claim_id}:{k}" for k in range(2, n + 1)] if n else []
 
 
 async def on_held(conn: asyncpg.Connection, items: list[Inbound]) -> None:
@@ -189,25 +213,38 @@ async def on_held(conn: asyncpg.Connection, items: list[Inbound]) -> None:
             for i in items
         ],
     )
-    work = []
+    work, superseded = [], []
     for i in items:
         p = i.event.payload
-        reasons = "; ".join(r.message for r in p.reasons)[:500]
+        fields = missing_fields(p.reasons)
+        # A claim held again (the data that arrived still misses something) gets a new item
+        # listing what is still missing; the earlier one is resolved.
+        earlier = [w for w in await repo.work_items_of(conn, p.claim_id) if _is_hold(w)]
+        superseded += _held_keys(p.claim_id, len(earlier))
+        source_key = f"held:{p.claim_id}" + (f":{len(earlier) + 1}" if earlier else "")
+        if fields:
+            category, action, text = MISSING_INFORMATION, FILL_ACTION, missing_label(fields)
+        else:
+            reasons = "; ".join(r.message for r in p.reasons)[:500]
+            category, action = "missing/invalid information", "correct and resubmit"
+            text = f"Claim held by scrubber: {reasons}"
         work.append(
             work_item(
-                source_key=f"held:{p.claim_id}",
+                source_key=source_key,
                 claim_id=p.claim_id,
                 encounter_id=i.event.encounter_id,
                 site_id=i.event.site_id,
                 payer_id=p.payer_id,
-                category="missing/invalid information",
-                action="correct and resubmit",
-                label=f"Claim held by scrubber: {reasons}",
+                category=category,
+                action=action,
+                label=text,
                 amount=p.total_charge,
                 deadline=p.decided_filing_deadline(),  # billing's: it owns the filing limit
                 today=today,
+                evidence=json.dumps({"missing_fields": fields}) if fields else None,
             )
         )
+    await repo.resolve_by_source(conn, superseded, "held again with what is still missing")
     await repo.open_work_items(conn, work)
 
 

@@ -116,6 +116,12 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         path={"claim_id": "billing_claim"},
         shows="billing_claim",
     ),
+    ("billing", "PATCH", "/claims/{claim_id}/billing-data"): Expect(
+        roles("biller", "supervisor"),
+        "403",
+        path={"claim_id": "billing_claim"},
+        ok=(409, 422),  # the seeded claim is not held; the matrix sends no body
+    ),
     ("billing", "GET", "/audit"): Expect(roles("auditor"), "filtered", **AUDITED),
     # payments
     ("payments", "GET", "/claims/{claim_id}/balance"): Expect(

@@ -16,7 +16,13 @@ from shared.service import Runtime, audit_router, service_app
 
 def create_app(rt: Runtime) -> FastAPI:
     app = service_app(rt, "rcm billing")
-    app.state.billing = ApiState(pool=rt.pool)
+    ctx = rt.context
+
+    def notify() -> None:
+        ctx.files_written.set()  # the 837 file writer
+        rt.relay.notify()  # the outbox relay
+
+    app.state.billing = ApiState(pool=rt.pool, context=ctx, notify=notify)
     app.include_router(claims.router)
     app.include_router(audit_router(SCHEMA))
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from shared.events import Reason
+from shared.events import Coverage, Person, Reason
 from shared.npi import is_valid_npi
 
 from . import codesets, scrub_lines
@@ -83,6 +83,10 @@ def _header(c: Claim) -> Iterator[Reason]:
 
 def _billing_provider(c: Claim) -> Iterator[Reason]:
     bp = c.billing_provider
+    if not (bp.name or "").strip():
+        yield _r(
+            "BILLING_NAME_MISSING", "billing provider name is missing", "billing_provider.name"
+        )
     if not bp.npi:
         yield _r("BILLING_NPI_MISSING", "billing provider NPI is missing", "billing_provider.npi")
     elif not is_valid_npi(bp.npi):
@@ -140,14 +144,41 @@ def _billing_provider(c: Claim) -> Iterator[Reason]:
             )
 
 
+def _person(person: Person, path: str, role: str) -> Iterator[Reason]:
+    """Name and birth date an 837 needs for a patient or subscriber (NM103/NM104, DMG02)."""
+    for name, label in (("last_name", "last name"), ("first_name", "first name")):
+        if not (getattr(person, name) or "").strip():
+            yield _r(f"{role.upper()}_NAME_MISSING", f"{role} {label} is missing", f"{path}.{name}")
+    if person.birth_date is None:
+        yield _r(
+            f"{role.upper()}_BIRTH_DATE_MISSING",
+            f"{role} birth date is missing",
+            f"{path}.birth_date",
+        )
+
+
+def payer_id_missing(p: Coverage) -> bool:
+    """True when the coverage has no real payer id.
+
+    Intake lets the payer's name stand in for an id the EHR did not send and the registry
+    does not know (``services/intake/domain/coverage.py``): such a coverage names its payer but
+    cannot be routed, so a biller must supply the id.
+    """
+    pid = p.payer_id.strip()
+    return not pid or pid == p.payer_name.strip()
+
+
 def _payer_and_parties(c: Claim) -> Iterator[Reason]:
+    yield from _person(c.patient, "patient", "patient")
     if c.patient.address is None:
         yield _r("PATIENT_ADDRESS_MISSING", "patient address is missing", "patient.address")
     p = c.payer
     if p is None:
+        # A self-pay encounter has no coverage either; it is never billed to a payer, so a
+        # claim without one is held the same way (a biller supplies the coverage or closes it).
         yield _r("PAYER_MISSING", "no primary coverage: payer unknown", "payer")
         return
-    if not p.payer_id.strip():
+    if payer_id_missing(p):
         yield _r("PAYER_ID_MISSING", "payer id is missing", "payer.payer_id")
     if not (p.member_id or "").strip():
         yield _r("MEMBER_ID_MISSING", "subscriber member id is missing", "payer.member_id")
@@ -157,6 +188,8 @@ def _payer_and_parties(c: Claim) -> Iterator[Reason]:
             f"patient is the subscriber's {p.relationship} but no subscriber is given",
             "payer.subscriber",
         )
+    elif p.relationship != "self" and p.subscriber is not None:
+        yield from _person(p.subscriber, "payer.subscriber", "subscriber")
     for i, other in enumerate(c.other_coverages):
         if not (other.member_id or "").strip():
             yield _r(

@@ -186,7 +186,7 @@ def _write_transaction(
 
 def _billing_provider(tx: Transaction, c: Claim, hl: int) -> None:
     bp = c.billing_provider
-    assert bp.address is not None and bp.tax_id  # checked by unwritable_reason
+    assert bp.address is not None and bp.tax_id and bp.name  # checked by unwritable_reason
     tx.add("HL", hl, "", "20", "1")
     if bp.taxonomy:
         tx.add("PRV", "BI", "PXC", clean(bp.taxonomy, 50))

@@ -44,9 +44,16 @@ def unwritable_reason(c: Claim) -> str | None:
     if c.frequency_code not in ("1", "7", "8"):
         return f"claim {c.claim_id}: frequency_code must be 1, 7 or 8"
     bp = c.billing_provider
-    for name, value in (("npi", bp.npi), ("tax_id", bp.tax_id), ("address", bp.address)):
+    for name, value in (
+        ("name", bp.name),
+        ("npi", bp.npi),
+        ("tax_id", bp.tax_id),
+        ("address", bp.address),
+    ):
         if not value:
             return f"claim {c.claim_id}: billing_provider.{name} is required for the 837"
+    if (gap := _person_gap(c.patient, "patient")) is not None:
+        return f"claim {c.claim_id}: {gap} is required for the 837"
     if c.payer is None:
         return f"claim {c.claim_id}: payer is required for the 837"
     unpriced = [ln.line_number for ln in c.lines if ln.charge is None]
@@ -56,6 +63,10 @@ def unwritable_reason(c: Claim) -> str | None:
         return f"claim {c.claim_id}: payer.subscriber is required for the 837"
     if not c.payer.member_id:
         return f"claim {c.claim_id}: payer.member_id is required for the 837"
+    if not c.payer.payer_id.strip():
+        return f"claim {c.claim_id}: payer.payer_id is required for the 837"
+    if c.relationship != "self" and (gap := _person_gap(c.subscriber, "payer.subscriber")):
+        return f"claim {c.claim_id}: {gap} is required for the 837"
     if c.patient.address is None:
         return f"claim {c.claim_id}: patient.address is required for the 837"
     for i, cov in enumerate(c.other_coverages):
@@ -68,6 +79,14 @@ def unwritable_reason(c: Claim) -> str | None:
             return f"claim {c.claim_id}: lines[{ln.line_number - 1}].ndc is not an 11-digit NDC"
     if c.claim_type == "institutional" and c.institutional is None:
         return f"claim {c.claim_id}: institutional data is required for an 837I"
+    return None
+
+
+def _person_gap(person: Person, path: str) -> str | None:
+    """The first of name and birth date (NM103/NM104, DMG02) a patient or subscriber lacks."""
+    for name in ("last_name", "first_name", "birth_date"):
+        if not getattr(person, name):
+            return f"{path}.{name}"
     return None
 
 
@@ -132,8 +151,8 @@ def _person(tx: Transaction, qualifier: str, person: Person, member_id: str | No
         "NM1",
         qualifier,
         "1",
-        clean(person.last_name, 60),
-        clean(person.first_name, 35),
+        clean(person.last_name or "", 60),
+        clean(person.first_name or "", 35),
         "",
         "",
         "",
@@ -144,7 +163,8 @@ def _person(tx: Transaction, qualifier: str, person: Person, member_id: str | No
 def _address_and_dmg(tx: Transaction, person: Person) -> None:
     assert person.address is not None  # checked by unwritable_reason
     address(tx, person.address)
-    tx.add("DMG", "D8", x12_date(person.birth_date), person.gender)
+    if person.birth_date is not None:  # always so on a writable claim (unwritable_reason)
+        tx.add("DMG", "D8", x12_date(person.birth_date), person.gender)
 
 
 def _composite(comp: str, *parts: object) -> str:

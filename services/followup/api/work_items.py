@@ -3,6 +3,7 @@ of items audited)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import asyncpg
@@ -14,6 +15,7 @@ from services.followup import repository as repo
 from services.followup.actions import ActionError, ActionRequest, perform
 from services.followup.api.deps import Biller, QueueWatcher, State, account_of
 from services.followup.api.views import item_view
+from services.followup.domain.missing_info import MISSING_INFORMATION
 from shared import audit
 from shared.auth import Principal, sites_filter
 from shared.messaging import Emitter
@@ -55,7 +57,14 @@ async def get_item(work_item_id: int, request: Request, p: Biller, api: State):
         await load_item(conn, work_item_id, p)
         view = await item_view(conn, work_item_id)
         await _audit(conn, request, p, "read", view)
-        return view
+        return with_missing_fields(view)
+
+
+def with_missing_fields(view: dict) -> dict:
+    """A missing-information item also lists the fields to fill (names, never values)."""
+    if view.get("category") == MISSING_INFORMATION and view.get("evidence"):
+        view["missing_fields"] = json.loads(view["evidence"]).get("missing_fields", [])
+    return view
 
 
 @router.post("/{work_item_id}/actions")
