@@ -48,11 +48,21 @@ def start_services(
     *,
     instances: int = 1,
     extra_env: dict[str, str] | None = None,
+    workbench: bool = False,
 ) -> Supervisor:
     sup = Supervisor(settings.run_path, {**base_env(settings, endpoints), **(extra_env or {})})
     for name in SERVICE_ORDER:
         for i in range(instances):
             sup.add(name, instance=i, http=name != "payer_sim" and i == 0)
+    if workbench:  # the screens, calling the other services' APIs with the user's token
+        urls = {
+            f"RCM_WORKBENCH_{n.upper()}_URL": f"http://127.0.0.1:{sup.by_name(n)[0].http_port}"
+            for n in ("intake", "coding", "billing", "payments", "followup")
+        }
+        wb = sup.add(
+            "workbench", http=True, extra_env={**urls, "RCM_WORKBENCH_COOKIE_SECURE": "false"}
+        )
+        wb.env["RCM_WORKBENCH_PUBLIC_URL"] = f"http://127.0.0.1:{wb.http_port}"
     sup.start_all()
     return sup
 
@@ -251,9 +261,10 @@ async def run_demo(
         settings.connections.kafka_bootstrap_servers and settings.connections.database_url
     )
     await ensure_topics(endpoints["kafka"], partitions=settings.consumer.partitions)
-    sup = start_services(settings, endpoints)
+    sup = start_services(settings, endpoints, workbench=True)
     stop = asyncio.Event()
     base_url = intake_url = ""
+    workbench_url = f"http://127.0.0.1:{sup.by_name('workbench')[0].http_port}"
     try:
         base_url = f"http://127.0.0.1:{sup.by_name('coding')[0].http_port}"
         intake_url = f"http://127.0.0.1:{sup.by_name('intake')[0].http_port}"
@@ -309,8 +320,15 @@ async def run_demo(
             if started_stack:
                 await asyncio.to_thread(stack.down, settings)
         else:
+            from services.workbench.domain.demo_users import DEMO_USERS
+
             print(
                 f"rcm demo: left running (intake API {intake_url}, coding API {base_url}); stop with "
                 "`rcm stack down` and kill the services",
+                file=sys.stderr,
+            )
+            print(
+                f"rcm demo: workbench {workbench_url}; sign in as "
+                + ", ".join(f"{u.username} ({u.role})" for u in DEMO_USERS),
                 file=sys.stderr,
             )
