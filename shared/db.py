@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,10 +50,101 @@ async def create_pool(
             ),
             timeout,
         )
-    except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-        raise ConfigurationError(
-            f"Postgres unreachable at {redact(dsn)}: {type(e).__name__}: {e}"
-        ) from e
+    except Exception as e:
+        raise connection_error(dsn, e) from e
+
+
+async def connect(dsn: str, timeout: float = 10) -> asyncpg.Connection:
+    """One connection, or ConfigurationError as ``create_pool``."""
+    try:
+        return await asyncio.wait_for(asyncpg.connect(dsn), timeout)
+    except Exception as e:
+        raise connection_error(dsn, e) from e
+
+
+def connection_error(dsn: str, e: BaseException, setting: str = "DATABASE_URL") -> Exception:
+    """One line naming the setting for a connection failure; other errors are returned as they are.
+
+    TLS (``sslmode=verify-full&sslrootcert=...`` in the URL): a CA file that cannot be read, a
+    server certificate the CA did not sign or a host name it does not name is a configuration
+    error, not an asyncpg or ssl traceback.
+    """
+    where = redact(dsn)
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return ConfigurationError(
+            f"Postgres TLS at {where}: the server's certificate failed verification "
+            f"({e.verify_message}); check sslrootcert and the host name in {setting}"
+        )
+    if isinstance(e, ssl.SSLError | asyncpg.exceptions.ClientConfigurationError) or (
+        isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError) and "ssl" in dsn
+    ):
+        return ConfigurationError(
+            f"Postgres TLS at {where}: {type(e).__name__}: {_first_line(e)}; check sslmode, "
+            f"sslrootcert, sslcert and sslkey in {setting}"
+        )
+    if isinstance(e, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError):
+        return ConfigurationError(f"Postgres refused the login at {where}; check {setting}")
+    if isinstance(e, OSError | asyncpg.PostgresError | asyncpg.InterfaceError | TimeoutError):
+        return ConfigurationError(
+            f"Postgres unreachable at {where}: {type(e).__name__}: {_first_line(e)}"
+        )
+    return e if isinstance(e, Exception) else RuntimeError(str(e))
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [""])[0][:200]
+
+
+async def migrate_as_owner(
+    owner_dsn: str, dsn: str, schema: str, service_dir: Path | None
+) -> list[str]:
+    """Apply ``schema``'s migrations connected as ``owner_dsn`` (the schema's owner role), then,
+    when ``dsn`` logs in as another role, grant that role what a service needs (``grant_service``).
+    """
+    conn = await connect(owner_dsn)
+    try:
+        applied = await migrate(conn, schema, service_dir)
+        owner, login = _user(owner_dsn), _user(dsn)
+        if login and login != owner:
+            await grant_service(conn, schema, login)
+        return applied
+    finally:
+        await conn.close()
+
+
+def _user(dsn: str) -> str | None:
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(dsn)
+    if parts.username:
+        return unquote(parts.username)
+    return (parse_qs(parts.query).get("user") or [None])[0]
+
+
+# Tables a service role may only add to and read: the audit trail (shared/audit.py).
+APPEND_ONLY = ("audit_record",)
+
+
+async def grant_service(conn: asyncpg.Connection, schema: str, role: str) -> None:
+    """Give ``role`` (a service's login role) rights on ``schema`` only, run by its owner after
+    every migration (so new tables are covered): USAGE on the schema; SELECT, INSERT, UPDATE,
+    DELETE on its tables except the append-only audit records (INSERT, SELECT); USAGE, SELECT,
+    UPDATE on its sequences. Nothing else: no CREATE, TRUNCATE, REFERENCES or TRIGGER, and as it
+    owns nothing, it cannot drop or disable the audit trigger."""
+    q = f'"{schema}"'
+    r = '"' + role.replace('"', '""') + '"'
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))", f"rcm-migrate-{schema}"
+        )  # GRANTs racing another instance's fail with "tuple concurrently updated"
+        await conn.execute(f"GRANT USAGE ON SCHEMA {q} TO {r}")
+        await conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {q} TO {r}"
+        )
+        await conn.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {q} TO {r}")
+        for table in APPEND_ONLY:
+            if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.{table}"):
+                await conn.execute(f"REVOKE UPDATE, DELETE ON {q}.{table} FROM {r}")
 
 
 async def insert_rows(
@@ -130,7 +222,18 @@ async def migrate(conn: asyncpg.Connection, schema: str, service_dir: Path | Non
     async with conn.transaction():
         # One migrator at a time per schema, across every process.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"rcm-migrate-{schema}")
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        # Only when missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
+        # the schema exists, and a schema's owner role has no such right (docs/security.md).
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
+        # A superuser (or a member of the owner role) migrating creates objects owned by the
+        # schema's owner, so the owner can grant them to the service role.
+        await conn.execute(
+            "SELECT set_config('role', r, true) FROM (SELECT nspowner::regrole::text AS r"
+            " FROM pg_namespace WHERE nspname = $1) o WHERE r <> current_user"
+            " AND pg_has_role(current_user, r, 'MEMBER')",
+            schema,
+        )
         await conn.execute(
             f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migration ('
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
@@ -18,15 +19,79 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from shared.settings import ConfigurationError
+from shared.settings import ConfigurationError, KafkaSecuritySettings
 from shared.topics import ALL, dlq, replication
 
 _log = logging.getLogger("rcm.kafka")
 
 
+def client_security(security: KafkaSecuritySettings | None = None) -> dict:
+    """aiokafka keyword arguments for TLS and SASL (``RCM_KAFKA_*``; docs/security.md).
+
+    Every client of rcm (admin, producer, consumers, FastStream broker, lag reader) takes these,
+    so one set of settings secures all of them. ``security`` None: read from the environment.
+    A CA, certificate or key file that cannot be used is a ConfigurationError naming its setting.
+    """
+    s = security if security is not None else KafkaSecuritySettings()
+    out: dict = {"security_protocol": s.security_protocol}
+    if s.security_protocol in ("SSL", "SASL_SSL"):
+        out["ssl_context"] = _ssl_context(s)
+    if s.security_protocol.startswith("SASL"):
+        out |= {
+            "sasl_mechanism": s.sasl_mechanism,
+            "sasl_plain_username": s.sasl_username,
+            "sasl_plain_password": s.sasl_password.get_secret_value() if s.sasl_password else None,
+        }
+    return out
+
+
+def _ssl_context(s: KafkaSecuritySettings) -> ssl.SSLContext:
+    """Verifies the broker's certificate and host name (the CA file, else the system's store)."""
+    try:
+        ctx = ssl.create_default_context(cafile=str(s.ssl_ca_file) if s.ssl_ca_file else None)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigurationError(
+            f"RCM_KAFKA_SSL_CA_FILE unusable ({type(e).__name__}: {e.strerror or e})"
+        ) from e
+    if s.ssl_cert_file is not None and s.ssl_key_file is not None:
+        try:
+            ctx.load_cert_chain(str(s.ssl_cert_file), str(s.ssl_key_file))
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigurationError(
+                "RCM_KAFKA_SSL_CERT_FILE / RCM_KAFKA_SSL_KEY_FILE unusable "
+                f"({type(e).__name__}: {e.strerror or e})"
+            ) from e
+    return ctx
+
+
+def broker_security(security: KafkaSecuritySettings | None = None) -> BaseSecurity | None:
+    """The same settings as FastStream's security object."""
+    s = security if security is not None else KafkaSecuritySettings()
+    opts = client_security(s)
+    ctx = opts.get("ssl_context")
+    if s.security_protocol == "PLAINTEXT":
+        return None
+    if s.security_protocol == "SSL":
+        return BaseSecurity(ssl_context=ctx)
+    cls = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}[
+        s.sasl_mechanism
+    ]
+    return cls(
+        opts["sasl_plain_username"],
+        opts["sasl_plain_password"],
+        ssl_context=ctx,
+        use_ssl=s.security_protocol == "SASL_SSL",
+    )
+
+
 async def ensure_topics(
-    bootstrap: str, topics: Sequence[str] = (), partitions: int = 4, timeout: float = 20
+    bootstrap: str,
+    topics: Sequence[str] = (),
+    partitions: int = 4,
+    timeout: float = 20,
+    security: KafkaSecuritySettings | None = None,
 ) -> None:
     """Create the project's topics and their DLQs if missing (idempotent).
 
@@ -35,7 +100,11 @@ async def ensure_topics(
     write is on two brokers before it is acknowledged, and one broker may go away.
     """
     wanted = list(topics) or [*ALL, *(dlq(t) for t in ALL)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=int(timeout * 1000),
+        **client_security(security),
+    )
     try:
         await asyncio.wait_for(admin.start(), timeout)
     except Exception as e:
@@ -74,7 +143,9 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeo
         await asyncio.sleep(0.2)
 
 
-async def start_producer(bootstrap: str, timeout: float = 20) -> AIOKafkaProducer:
+async def start_producer(
+    bootstrap: str, timeout: float = 20, security: KafkaSecuritySettings | None = None
+) -> AIOKafkaProducer:
     """An idempotent producer (acks=all: every in-sync replica has the write) batching for
     throughput. ``bootstrap`` may list several brokers; any one that answers will do."""
     producer = AIOKafkaProducer(
@@ -84,6 +155,7 @@ async def start_producer(bootstrap: str, timeout: float = 20) -> AIOKafkaProduce
         linger_ms=5,
         max_batch_size=256 * 1024,
         request_timeout_ms=30000,
+        **client_security(security),
     )
     try:
         await asyncio.wait_for(producer.start(), timeout)
@@ -93,7 +165,9 @@ async def start_producer(bootstrap: str, timeout: float = 20) -> AIOKafkaProduce
     return producer
 
 
-def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
+def make_broker(
+    bootstrap: str, client_id: str, security: KafkaSecuritySettings | None = None
+) -> KafkaBroker:
     """The service's FastStream broker.
 
     No FastStream telemetry middleware: ``shared.consumer`` makes each event's span (continuing
@@ -102,7 +176,13 @@ def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
     """
     # A list: FastStream takes a comma-separated string for one host.
     servers = [b.strip() for b in bootstrap.split(",") if b.strip()]
-    return KafkaBroker(servers, client_id=client_id, logger=None, graceful_timeout=15)
+    return KafkaBroker(
+        servers,
+        client_id=client_id,
+        logger=None,
+        graceful_timeout=15,
+        security=broker_security(security),
+    )
 
 
 BatchHandler = Callable[[tuple], Awaitable[None]]

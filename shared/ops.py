@@ -42,8 +42,11 @@ async def schema_snapshot(conn: asyncpg.Connection, schema: str) -> dict:
 
 async def group_lag(bootstrap: str, groups: list[str]) -> dict[str, int]:
     """Messages not yet committed, per consumer group (sum over partitions)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    from shared.kafka import client_security
+
+    security = client_security()  # RCM_KAFKA_*: TLS and SASL as every client of the process
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **security)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=5000, **security)
     try:  # started inside: a broker that is away (or a caller's timeout) still closes both clients
         await admin.start()
         await consumer.start()

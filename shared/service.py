@@ -150,17 +150,20 @@ async def _run(
     # Token checks first: an unusable key or revocation setting stops the start, naming it.
     authenticator = Authenticator.from_settings(settings)
     identity = ServiceIdentity.build(settings)
+    # Migrations first, as the schema's owner when one is configured (RCM_DB_OWNER_URL); it
+    # grants the tables to the service's own role, which everything else connects as.
+    await db.migrate_as_owner(settings.owner_dsn, settings.dsn, spec.schema, spec.package_dir)
     pool = await db.create_pool(settings.dsn, max_size=spec.pool_size)
     stop = asyncio.Event()
     producer = None
     broker = None
     tasks: list[asyncio.Task] = []
     try:
-        async with pool.acquire() as conn:
-            await db.migrate(conn, spec.schema, spec.package_dir)
         bootstrap = settings.kafka_servers
-        await kafka.ensure_topics(bootstrap, partitions=settings.consumer.partitions)
-        producer = await kafka.start_producer(bootstrap)
+        await kafka.ensure_topics(
+            bootstrap, partitions=settings.consumer.partitions, security=settings.kafka
+        )
+        producer = await kafka.start_producer(bootstrap, security=settings.kafka)
         relay = OutboxRelay(pool, spec.schema, producer)
         rt = Runtime(
             settings=settings,
@@ -196,7 +199,9 @@ async def _run(
             )
         if spec.topics and spec.handler is not None:
             handler = spec.handler(rt)
-            broker = kafka.make_broker(bootstrap, client_id=f"rcm-{spec.name}")
+            broker = kafka.make_broker(
+                bootstrap, client_id=f"rcm-{spec.name}", security=settings.kafka
+            )
             applier = BatchApplier(
                 service=spec.name,
                 schema=spec.schema,
@@ -313,7 +318,18 @@ def http_app(spec: ServiceSpec, rt: Runtime) -> FastAPI:
 
 
 def _http_server(app, settings: ServiceSettings):
+    import ssl
+
     import uvicorn
+
+    cert, key = settings.http.tls_cert_file, settings.http.tls_key_file
+    if cert is not None and key is not None:  # refused at start, naming the setting
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert), str(key))
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigurationError(
+                f"RCM_HTTP_TLS_CERT_FILE / RCM_HTTP_TLS_KEY_FILE unusable ({type(e).__name__})"
+            ) from e
 
     config = uvicorn.Config(
         app,
@@ -323,6 +339,9 @@ def _http_server(app, settings: ServiceSettings):
         lifespan="off",
         access_log=False,  # shared.http's JSON access log replaces uvicorn's
         log_config=None,  # uvicorn's own error lines go through the JSON log, not raw tracebacks
+        # HTTPS when RCM_HTTP_TLS_CERT_FILE / RCM_HTTP_TLS_KEY_FILE are set (both or neither).
+        ssl_certfile=str(settings.http.tls_cert_file) if settings.http.tls_cert_file else None,
+        ssl_keyfile=str(settings.http.tls_key_file) if settings.http.tls_key_file else None,
     )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # we own SIGTERM/SIGINT

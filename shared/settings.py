@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_TOKEN_SECRET = "rcm-development-secret-change-me"
@@ -42,7 +42,44 @@ class ConnectionSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     kafka_bootstrap_servers: str | None = None
+    # The service's own login role (docs/security.md "Database roles"): rights on its schema's
+    # tables only. Postgres TLS goes in the URL: ?sslmode=verify-full&sslrootcert=/ca.pem.
     database_url: str | None = None
+    # The schema owner's URL: migrations (`rcm migrate`, a service's start) run as it, and it
+    # grants the tables to DATABASE_URL's role. None: migrations run as DATABASE_URL's role.
+    rcm_db_owner_url: str | None = None
+
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"]
+
+
+class KafkaSecuritySettings(BaseSettings):
+    """How every Kafka client of a process connects (docs/security.md "Transport security")."""
+
+    model_config = SettingsConfigDict(env_prefix="RCM_KAFKA_", extra="ignore")
+
+    security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    ssl_ca_file: Path | None = None  # None: the system's trust store
+    ssl_cert_file: Path | None = None  # client certificate (mTLS), with ssl_key_file
+    ssl_key_file: Path | None = None
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if (self.ssl_cert_file is None) != (self.ssl_key_file is None):
+            raise ConfigurationError(
+                "RCM_KAFKA_SSL_CERT_FILE and RCM_KAFKA_SSL_KEY_FILE go together (mTLS)"
+            )
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password
+        ):
+            raise ConfigurationError(
+                f"RCM_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "RCM_KAFKA_SASL_USERNAME and RCM_KAFKA_SASL_PASSWORD"
+            )
+        return self
 
 
 class TelemetrySettings(BaseSettings):
@@ -195,6 +232,21 @@ class HttpSettings(BaseSettings):
     host: str = "127.0.0.1"
     # Request bodies above this are refused with 413 before they are read.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # HTTPS: the server's certificate (chain, PEM) and private key. None: plain HTTP.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self):
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ConfigurationError("RCM_HTTP_TLS_CERT_FILE and RCM_HTTP_TLS_KEY_FILE go together")
+        for name, path in (
+            ("RCM_HTTP_TLS_CERT_FILE", self.tls_cert_file),
+            ("RCM_HTTP_TLS_KEY_FILE", self.tls_key_file),
+        ):
+            if path is not None and not path.is_file():
+                raise ConfigurationError(f"{name}: no such file")
+        return self
 
 
 class ServiceSettings(BaseSettings):
@@ -205,6 +257,7 @@ class ServiceSettings(BaseSettings):
     service_name: str = "rcm"
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    kafka: KafkaSecuritySettings = Field(default_factory=KafkaSecuritySettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -272,6 +325,11 @@ class ServiceSettings(BaseSettings):
                 f"(no {self.stack_file()}); run `rcm stack up`"
             )
         return dsn
+
+    @property
+    def owner_dsn(self) -> str:
+        """Where migrations run: RCM_DB_OWNER_URL, else the service's own DSN."""
+        return self.connections.rcm_db_owner_url or self.dsn
 
     @property
     def outbound_dir(self) -> Path:

@@ -154,8 +154,6 @@ def cmd_migrate(args) -> int:
     deployment's pre-install/pre-upgrade job does before new service versions start."""
     import importlib
 
-    import asyncpg
-
     from rcm.cli.main import SERVICE_MODULES, UserError, _settings
     from shared import db
 
@@ -165,17 +163,18 @@ def cmd_migrate(args) -> int:
     names = args.services or [n for n in SERVICE_MODULES if n != "payer_sim"]
 
     async def run() -> None:
-        conn = await asyncio.wait_for(asyncpg.connect(_settings().dsn), 10)
-        try:
-            for name in names:
-                spec = importlib.import_module(SERVICE_MODULES[name]).spec()
-                applied = await db.migrate(conn, spec.schema, spec.package_dir)
-                print(
-                    f"{name}: {len(applied)} migration(s) applied"
-                    + (f": {', '.join(applied)}" if applied else "")
-                )
-        finally:
-            await conn.close()
+        # As the schema owner (RCM_DB_OWNER_URL) when set; it then grants the tables to
+        # DATABASE_URL's role when that is another one (one service per job, then).
+        settings = _settings()
+        for name in names:
+            spec = importlib.import_module(SERVICE_MODULES[name]).spec()
+            applied = await db.migrate_as_owner(
+                settings.owner_dsn, settings.dsn, spec.schema, spec.package_dir
+            )
+            print(
+                f"{name}: {len(applied)} migration(s) applied"
+                + (f": {', '.join(applied)}" if applied else "")
+            )
 
     asyncio.run(run())
     return 0

@@ -19,7 +19,9 @@ import logging
 import shutil
 import subprocess
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from rcm.localstack.procs import (
     StackError,
@@ -95,6 +97,22 @@ def java_command(heap: str) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class SecureListener:
+    """An extra listener for clients: TLS (``SSL``) or TLS + SCRAM (``SASL_SSL``).
+
+    ``keystore_pem`` holds the broker's private key (unencrypted PKCS#8) and certificate chain;
+    ``scram_users`` (SASL_SSL) are made when the storage is formatted (KRaft keeps SCRAM
+    credentials in its metadata). A single node only; the PLAINTEXT listener stays for the
+    node's own readiness checks on 127.0.0.1.
+    """
+
+    protocol: Literal["SSL", "SASL_SSL"]
+    keystore_pem: Path
+    scram_users: dict[str, str] = field(default_factory=dict)
+    mechanism: str = "SCRAM-SHA-512"
+
+
 def _cluster_id() -> str:
     """16 random bytes, base64url without padding; never starting with '-' (read as an option)."""
     while True:
@@ -124,6 +142,35 @@ class KafkaNode:
     def pid(self) -> int | None:
         pid = read_pid(self.pid_file)
         return pid if pid and pid_alive(pid) else None
+
+    @property
+    def secure_address(self) -> str | None:
+        port = self.cluster.secure_port
+        return f"127.0.0.1:{port}" if port else None
+
+    def _secure_props(self) -> dict[str, str]:
+        sl = self.cluster.secure
+        if sl is None:
+            return {}
+        name = sl.protocol
+        props = {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port},{name}://{self.secure_address}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port},{name}://{self.secure_address}",
+            "listener.security.protocol.map": f"PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,{name}:{name}",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(sl.keystore_pem),
+            "ssl.client.auth": "none",
+        }
+        if name == "SASL_SSL":
+            mech = sl.mechanism.lower()
+            props |= {
+                "sasl.enabled.mechanisms": sl.mechanism,
+                f"listener.name.sasl_ssl.{mech}.sasl.jaas.config": (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                ),
+            }
+        return props
 
     def write_config(self) -> None:
         c = self.cluster
@@ -157,6 +204,7 @@ class KafkaNode:
             "log.retention.hours": "168",
             "log.segment.bytes": str(64 * 1024 * 1024),
         }
+        props |= self._secure_props()
         if c.size > 1:
             props |= {
                 # A dead node is fenced (its partitions get new leaders, it leaves every ISR)
@@ -191,6 +239,7 @@ class KafkaNode:
                     self.cluster.cluster_id,
                     "-c",
                     str(self.config_file),
+                    *self._scram_args(),
                 ],
                 capture_output=True,
                 text=True,
@@ -212,6 +261,16 @@ class KafkaNode:
         self.pid_file.write_text(str(proc.pid))
         return proc
 
+    def _scram_args(self) -> list[str]:
+        sl = self.cluster.secure
+        if sl is None or sl.protocol != "SASL_SSL":
+            return []
+        return [
+            a
+            for user, pw in sl.scram_users.items()
+            for a in ("--add-scram", f"{sl.mechanism}=[name={user},password={pw}]")
+        ]
+
     def kill(self) -> None:
         """SIGKILL the node (chaos); its data stays for a restart."""
         pid = self.pid()
@@ -228,9 +287,18 @@ class KafkaNode:
 class KafkaCluster:
     """The local Kafka: ``brokers`` KRaft nodes (None: as many as the run dir already holds, else 1)."""
 
-    def __init__(self, run_dir: Path, home: Path, brokers: int | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        home: Path,
+        brokers: int | None = None,
+        secure: SecureListener | None = None,
+    ):
         if brokers is not None and brokers < 1:
             raise StackError("Kafka: the number of brokers must be at least 1")
+        if secure is not None and (brokers or 1) != 1:
+            raise StackError("Kafka: a secure listener is for a single broker")
+        self.secure = secure
         self.dir = run_dir / "kafka"
         self.home = home
         self.state_file = self.dir / "state.json"
@@ -249,6 +317,9 @@ class KafkaCluster:
         self.nodes = [
             KafkaNode(self, n["id"], n["port"], n["controller_port"]) for n in state["nodes"]
         ]
+        if secure is not None and "secure_port" not in state:
+            state["secure_port"] = free_port()
+        self.secure_port: int | None = state.get("secure_port") if secure is not None else None
 
     # -- state ----------------------------------------------------------------
 
@@ -283,6 +354,11 @@ class KafkaCluster:
     def bootstrap(self) -> str:
         """Every node's address: a client reaches the cluster while any one of them is up."""
         return ",".join(n.address for n in self.nodes)
+
+    @property
+    def secure_bootstrap(self) -> str | None:
+        """The secure listener's address (None without one)."""
+        return self.nodes[0].secure_address if self.secure is not None else None
 
     def node(self, node_id: int) -> KafkaNode:
         for n in self.nodes:

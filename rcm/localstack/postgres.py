@@ -19,6 +19,9 @@ from rcm.localstack.procs import StackError, free_port, pid_alive, wait_until
 
 PG_USER = "rcm_postgres"  # OS user when we are root
 DB_NAME = "rcm"
+# Each service's schema gets a login role rcm_<schema> (its tables' rows only) and an owner role
+# rcm_<schema>_owner (owns the schema, runs its migrations): docs/security.md "Database roles".
+SERVICE_SCHEMAS = ("intake", "coding", "billing", "payments", "followup", "workbench", "payer_sim")
 
 
 def bin_dir() -> Path:
@@ -37,6 +40,8 @@ class Postgres:
         self.sock = self.dir / "sock"
         self.log_file = self.dir / "postgres.log"
         self.state_file = self.dir / "state.json"
+        # Passwords of the superuser and the service roles, and their DSNs: 0600.
+        self.roles_file = self.dir / "roles.json"
         self.os_user = PG_USER if os.geteuid() == 0 else None
 
     def _state(self) -> dict:
@@ -53,17 +58,53 @@ class Postgres:
 
     @property
     def dsn(self) -> str:
+        """The superuser's DSN: the stack's own admin steps (roles, reports, `rcm status`)."""
+        return self.role_dsn("postgres", self._roles()["postgres"])
+
+    def role_dsn(self, role: str, password: str) -> str:
         """The Unix socket when its path fits (a round trip costs less CPU than over TCP loopback).
 
         Clients on this machine are the only ones a local stack has; TCP stays open too (psql -h).
+        Every login needs its password (scram-sha-256), the socket's too.
         """
         socket = self.sock / f".s.PGSQL.{self.port}"
         if len(str(socket)) < 100:  # sun_path holds 107 bytes
-            return f"postgresql://postgres@/{DB_NAME}?host={self.sock}&port={self.port}"
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{DB_NAME}"
+            return f"postgresql://{role}:{password}@/{DB_NAME}?host={self.sock}&port={self.port}"
+        return f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{DB_NAME}"
 
-    def _run(self, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    def _roles(self) -> dict[str, str]:
+        """Role -> password, made once (hex: no escaping in a URL) and kept 0600."""
+        try:
+            return json.loads(self.roles_file.read_text())["passwords"]
+        except (OSError, ValueError, KeyError):
+            pass
+        import secrets
+
+        names = ["postgres"] + [r for s in SERVICE_SCHEMAS for r in (f"rcm_{s}", f"rcm_{s}_owner")]
+        passwords = {n: secrets.token_hex(16) for n in names}
+        self._write_roles({"passwords": passwords})
+        return passwords
+
+    def _write_roles(self, data: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.roles_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+        os.chmod(tmp, 0o600)
+        tmp.replace(self.roles_file)
+
+    def service_dsns(self, schema: str) -> dict[str, str]:
+        """``{"login": ..., "owner": ...}``: the DSNs of ``schema``'s service and owner roles."""
+        pw = self._roles()
+        login, owner = f"rcm_{schema}", f"rcm_{schema}_owner"
+        return {"login": self.role_dsn(login, pw[login]), "owner": self.role_dsn(owner, pw[owner])}
+
+    def _run(
+        self, args: list[str], timeout: float = 120, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         exe = str(bin_dir() / args[0])
+        env = {**os.environ, "PGPASSWORD": self._roles()["postgres"]}
         try:
             return subprocess.run(
                 [exe, *args[1:]],
@@ -72,6 +113,8 @@ class Postgres:
                 timeout=timeout,
                 user=self.os_user,
                 cwd="/",
+                env=env,
+                input=input,
             )
         except subprocess.TimeoutExpired as e:
             raise StackError(f"Postgres: {args[0]} timed out after {timeout:.0f}s") from e
@@ -122,6 +165,13 @@ class Postgres:
             self.data.mkdir(parents=True, exist_ok=True)
             self.sock.mkdir(parents=True, exist_ok=True)
         if not (self.data / "PG_VERSION").exists():
+            pwfile = self.dir / "initdb.pw"
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self._roles()["postgres"] + "\n")
+            if self.os_user:
+                entry = pwd.getpwnam(PG_USER)
+                os.chown(pwfile, entry.pw_uid, entry.pw_gid)
             r = self._run(
                 [
                     "initdb",
@@ -129,12 +179,16 @@ class Postgres:
                     str(self.data),
                     "-U",
                     "postgres",
-                    "--auth=trust",
+                    # Every login with its password, over TCP and the socket alike: a local
+                    # process is not trusted to be the superuser (issue 18).
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
                     "--encoding=UTF8",
                     "--locale=C",
                     "--no-sync",
                 ]
             )
+            pwfile.unlink(missing_ok=True)
             if r.returncode != 0:
                 raise StackError(f"Postgres: initdb failed: {r.stderr[-400:]}")
             with open(self.data / "postgresql.conf", "a") as conf:
@@ -178,6 +232,7 @@ class Postgres:
         if not wait_until(self._ready, timeout):
             raise StackError(f"Postgres not accepting connections on 127.0.0.1:{state['port']}")
         self._ensure_database()
+        self._ensure_roles()
         return self.dsn
 
     def _ready(self) -> bool:
@@ -205,6 +260,70 @@ class Postgres:
             r = self._run([*psql, f"CREATE DATABASE {DB_NAME}"], timeout=30)
             if r.returncode != 0 and "already exists" not in r.stderr:
                 raise StackError(f"Postgres: create database failed: {r.stderr[-300:]}")
+
+    def _psql(self, sql: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run ``sql`` as the superuser in the rcm database (stopping at the first error)."""
+        return self._run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                DB_NAME,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qtA",
+                "-f",
+                "-",
+            ],
+            timeout=timeout,
+            input=sql,
+        )
+
+    def _ensure_roles(self) -> None:
+        """Per service schema: the owner role owns the schema (and whatever an earlier stack
+        created in it as the superuser), the login role may connect; the owner grants the login
+        role its tables after each migration (``shared.db.grant_service``). Idempotent."""
+        pw = self._roles()
+        sql = [f"REVOKE ALL ON DATABASE {DB_NAME} FROM PUBLIC;"]
+        for schema in SERVICE_SCHEMAS:
+            login, owner = f"rcm_{schema}", f"rcm_{schema}_owner"
+            for role in (login, owner):
+                sql.append(
+                    f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
+                    f"THEN CREATE ROLE {role} LOGIN; END IF; END $$;\n"
+                    f"ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+                    f"PASSWORD '{pw[role]}';\n"
+                    f"GRANT CONNECT, TEMPORARY ON DATABASE {DB_NAME} TO {role};"
+                )
+            sql.append(
+                f"CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {owner};\n"
+                f"ALTER SCHEMA {schema} OWNER TO {owner};\n"
+                "DO $$ DECLARE r record; BEGIN\n"
+                "  FOR r IN SELECT c.relname, c.relkind FROM pg_class c"
+                f" JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{schema}'"
+                f" AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND pg_get_userbyid(c.relowner) <> '{owner}'\n"
+                f"  LOOP EXECUTE format('ALTER TABLE {schema}.%I OWNER TO {owner}', r.relname);"
+                " END LOOP;\n"
+                "  FOR r IN SELECT p.oid::regprocedure AS f FROM pg_proc p"
+                f" JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = '{schema}'"
+                f" AND pg_get_userbyid(p.proowner) <> '{owner}'\n"
+                f"  LOOP EXECUTE format('ALTER ROUTINE %s OWNER TO {owner}', r.f); END LOOP;\n"
+                "END $$;"
+            )
+        r = self._psql("\n".join(sql))
+        if r.returncode != 0:
+            raise StackError(f"Postgres: creating the service roles failed: {r.stderr[-400:]}")
+        self._write_roles(
+            {
+                "passwords": pw,
+                "services": {s: self.service_dsns(s) for s in SERVICE_SCHEMAS},
+            }
+        )
 
     def stop(self, mode: str = "fast", timeout: float = 60) -> None:
         """Stop the server; ``mode='immediate'`` is a crash (chaos runs)."""

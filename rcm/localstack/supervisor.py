@@ -100,12 +100,33 @@ class Supervisor:
         extra_env: dict[str, str] | None = None,
     ) -> ServiceProcess:
         env = {**os.environ, **self.base_env, **(extra_env or {})}
+        env |= self._role_env(name, env)
         port = free_port() if http else None
         sp = ServiceProcess(
             name, instance, env, self.run_dir / "logs" / f"{name}-{instance}.log", port
         )
         self.processes.append(sp)
         return sp
+
+    def _role_env(self, name: str, env: dict[str, str]) -> dict[str, str]:
+        """The service's own database roles when it runs against this run dir's Postgres as the
+        superuser: DATABASE_URL its login role, RCM_DB_OWNER_URL its schema's owner (migrations).
+        RCM_DB_SERVICE_ROLES=0 keeps the superuser (docs/security.md "Database roles")."""
+        import json
+
+        from rcm.localstack.postgres import Postgres
+
+        if env.get("RCM_DB_SERVICE_ROLES", "1") == "0" or "RCM_DB_OWNER_URL" in env:
+            return {}
+        pg = Postgres(self.run_dir)
+        try:
+            roles = json.loads(pg.roles_file.read_text())
+            if env.get("DATABASE_URL") != pg.dsn:
+                return {}
+            dsns = roles["services"][name]
+        except (OSError, ValueError, KeyError):
+            return {}
+        return {"DATABASE_URL": dsns["login"], "RCM_DB_OWNER_URL": dsns["owner"]}
 
     def start_all(self) -> None:
         for sp in self.processes:

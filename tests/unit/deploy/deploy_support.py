@@ -23,13 +23,6 @@ import check  # noqa: E402  (deploy/check.py: the CI driver these tests share co
 # misspelt variable fails a test instead of being silently ignored by a service.
 PROPOSED = {
     "RCM_KAFKA_CREATE_TOPICS",  # false: Strimzi KafkaTopics own the topics, services create none
-    "RCM_KAFKA_SECURITY_PROTOCOL",  # issue 18, transport security
-    "RCM_KAFKA_SSL_CA_FILE",
-    "RCM_KAFKA_SASL_MECHANISM",
-    "RCM_KAFKA_SASL_USERNAME",
-    "RCM_KAFKA_SASL_PASSWORD",
-    "RCM_HTTP_TLS_CERT_FILE",
-    "RCM_HTTP_TLS_KEY_FILE",
 }
 # Read by libraries, not by rcm's settings: httpx's trust store; the chart's intermediate variable
 # that DATABASE_URL is composed from (Kubernetes $(VAR) expansion).
