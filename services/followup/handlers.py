@@ -30,6 +30,7 @@ from services.followup.domain.missing_info import (
 from services.followup.domain.missing_info import label as missing_label
 from services.followup.domain.priority import priority
 from services.followup.parties import account_key, party_row
+from shared.claim_ids import claim_id_for
 from shared.consumer import Handler
 from shared.events import (
     ClaimAccepted,
@@ -130,6 +131,42 @@ def work_item(
 async def on_coded(conn: asyncpg.Connection, items: list[Inbound]) -> None:
     """Keep who the encounter is about (for 276 inquiries and statements); PHI stays in this table."""
     await repo.upsert_parties(conn, [party_row(i.event.payload.encounter) for i in items])
+    await _redocumented_after_submission(conn, items)
+
+
+async def _redocumented_after_submission(conn: asyncpg.Connection, items: list[Inbound]) -> None:
+    """Newer documentation of an encounter whose claim already went out: billing never sends
+    it again as an original, so a biller decides (a corrected claim, or nothing)."""
+    newer = {
+        claim_id_for(i.event.encounter_id): i
+        for i in items
+        if i.event.payload.encounter.document_version > 1
+    }
+    if not newer:
+        return
+    today = datetime.now(UTC).date()
+    work = []
+    for claim_id, c in (await repo.claim_sites(conn, list(newer))).items():
+        if c["state"] == "held" or c["submitted_at"] is None:
+            continue  # billing rebuilds a claim not yet sent
+        i = newer[claim_id]
+        version = i.event.payload.encounter.document_version
+        work.append(
+            work_item(
+                source_key=f"redocumented:{claim_id}:{version}",
+                claim_id=claim_id,
+                encounter_id=i.event.encounter_id,
+                site_id=i.event.site_id,
+                payer_id=c["payer_id"],
+                category="corrected documentation after submission",
+                action="review: correct the claim or close",
+                label=f"Documentation version {version} arrived after the claim was submitted",
+                amount=c["total_charge"],
+                deadline=c["filing_deadline"],
+                today=today,
+            )
+        )
+    await repo.open_work_items(conn, work)
 
 
 async def on_submitted(conn: asyncpg.Connection, items: list[Inbound]) -> None:
