@@ -75,8 +75,10 @@ def connection_error(dsn: str, e: BaseException, setting: str = "DATABASE_URL") 
             f"Postgres TLS at {where}: the server's certificate failed verification "
             f"({e.verify_message}); check sslrootcert and the host name in {setting}"
         )
-    if isinstance(e, ssl.SSLError | asyncpg.exceptions.ClientConfigurationError) or (
-        isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError) and "ssl" in dsn
+    if (
+        isinstance(e, ssl.SSLError | asyncpg.exceptions.ClientConfigurationError)
+        or (isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError) and "ssl" in dsn)
+        or (isinstance(e, ConnectionError) and "SSL" in str(e))  # the server speaks no TLS
     ):
         return ConfigurationError(
             f"Postgres TLS at {where}: {type(e).__name__}: {_first_line(e)}; check sslmode, "

@@ -103,3 +103,18 @@ async def test_owner_role_owns_only_its_schema(roles):
             await conn.fetchval("SELECT count(*) FROM payments.audit_record")
     finally:
         await conn.close()
+
+
+async def test_postgres_tls_failures_are_one_line_naming_the_setting(roles, tmp_path):
+    pw = roles._roles()["rcm_billing"]
+    base = f"postgresql://rcm_billing:{pw}@127.0.0.1:{roles.port}/rcm"  # TLS is for TCP
+    sep = "?"
+    for query in (
+        f"sslmode=verify-full&sslrootcert={tmp_path / 'missing-ca.pem'}",
+        "sslmode=require",  # the local server speaks no TLS
+    ):
+        with pytest.raises(ConfigurationError) as e:
+            await db.connect(f"{base}{sep}{query}", timeout=10)
+        msg = str(e.value)
+        assert "\n" not in msg and "DATABASE_URL" in msg, msg
+        assert pw not in msg  # the password is redacted
