@@ -287,11 +287,12 @@ class Hl7Intake:
         items = [it for group, _ in taken for it in group]
         try:
             results = await self._apply_committed(items)
-        except Exception:  # one message may be at fault: each alone, the others still go
-            logs.log(_log, logging.WARNING, "hl7 batch failed; applying its messages one by one",
-                     count=len(items), component="hl7")  # fmt: skip
-            results = []
-            for it in items:
+        except Exception as e:  # one message may be at fault: each alone, the others still go
+            logs.log(_log, logging.WARNING, "hl7 batch failed", count=len(items),
+                     component="hl7", error_type=type(e).__name__)  # fmt: skip
+            alone = len(items) > 1 and not _unreachable(e)
+            results = [] if alone else [e] * len(items)
+            for it in items if alone else ():
                 try:
                     results += await self._apply_committed([it])
                 except Exception as e:
@@ -504,6 +505,19 @@ class Hl7Intake:
         received = receive(data, self.rules_for(stored.facility), registry)
         received.visit_key = key
         return received
+
+
+def _unreachable(e: BaseException) -> bool:
+    """The database is away: every message would fail alone too."""
+    x = asyncpg.exceptions
+    return isinstance(
+        e,
+        OSError
+        | asyncpg.InterfaceError
+        | x.PostgresConnectionError
+        | x.CannotConnectNowError
+        | x.TooManyConnectionsError,
+    )
 
 
 def _current(assembler: VisitAssembler, step) -> AssembledVisit | None:
