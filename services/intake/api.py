@@ -25,7 +25,7 @@ from services.intake.accept import Outcome
 from services.intake.hl7_intake import PARSE_IN_THREAD_BYTES
 from services.intake.mapping import Mapped, parse
 from services.intake.masterdata import PayerBody, SiteBody, payer_json, site_json
-from shared.auth import Authenticator, Principal, principal_dependency
+from shared.auth import Principal, principal_dependency
 from shared.http import TELEMETRY, add_health, harden
 from shared.service import Runtime
 from shared.telemetry import current_traceparent
@@ -135,8 +135,7 @@ def encounters_router(rt: Runtime) -> APIRouter:
 
 def hl7_router(rt: Runtime) -> APIRouter:
     router = APIRouter(tags=["hl7"])
-    auth = getattr(rt, "auth", None) or Authenticator.from_settings(rt.settings)
-    integration = auth.require("integration")
+    integration = rt.auth.require("integration")  # the process's one Authenticator
 
     @router.post("/hl7")
     async def post_hl7(request: Request, p: Principal = integration):
