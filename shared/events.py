@@ -409,6 +409,23 @@ class RemittanceReceived(Envelope):
     payload: RemittanceReceivedPayload
 
 
+class RemittanceHeldPayload(Model):
+    """A claim payment payments held for review instead of posting (outside plausible bounds:
+    negative on an original claim, paid above billed). ``reason`` carries amounts and ids only."""
+
+    remittance_id: str
+    claim_id: str
+    payer_id: str
+    charge: Money
+    paid: Money
+    reason: str
+
+
+@_event("remittance.held")
+class RemittanceHeld(Envelope):
+    payload: RemittanceHeldPayload
+
+
 # ---- followup
 
 

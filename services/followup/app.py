@@ -20,6 +20,7 @@ from shared.topics import (
     CLAIM_REJECTED,
     CLAIM_SUBMITTED,
     ENCOUNTER_CODED,
+    REMITTANCE_HELD,
     REMITTANCE_RECEIVED,
 )
 
@@ -71,6 +72,7 @@ def spec() -> ServiceSpec:
             CLAIM_ACCEPTED,
             CLAIM_REJECTED,
             REMITTANCE_RECEIVED,
+            REMITTANCE_HELD,
         ],
         handler=make_handler,
         api=create_app,

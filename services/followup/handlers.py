@@ -38,6 +38,7 @@ from shared.events import (
     ClaimRejected,
     ClaimSubmitted,
     EncounterCoded,
+    RemittanceHeld,
     RemittanceReceived,
     RemittanceReceivedPayload,
 )
@@ -84,6 +85,7 @@ async def handle(
     await on_held(conn, by_type.get(ClaimHeld, []))
     await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []))
     await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
+    await on_remittances_held(conn, by_type.get(RemittanceHeld, []))
 
 
 def work_item(
@@ -282,6 +284,33 @@ async def on_held(conn: asyncpg.Connection, items: list[Inbound]) -> None:
             )
         )
     await repo.resolve_by_source(conn, superseded, "held again with what is still missing")
+    await repo.open_work_items(conn, work)
+
+
+async def on_remittances_held(conn: asyncpg.Connection, items: list[Inbound]) -> None:
+    """Claim payments payments held for review (outside plausible bounds) become biller work
+    items, one per held remittance, with payments' reason (amounts and ids only) as the text."""
+    if not items:
+        return
+    today = datetime.now(UTC).date()
+    work = []
+    for i in items:
+        p = i.event.payload
+        work.append(
+            work_item(
+                source_key=f"remit-held:{p.remittance_id}",
+                claim_id=p.claim_id,
+                encounter_id=i.event.encounter_id,
+                site_id=i.event.site_id,
+                payer_id=p.payer_id,
+                category="payment review",
+                action="review held payment",
+                label=f"Payment held by posting: {p.reason}"[:500],
+                amount=p.charge,
+                deadline=None,
+                today=today,
+            )
+        )
     await repo.open_work_items(conn, work)
 
 

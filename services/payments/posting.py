@@ -42,7 +42,7 @@ from services.payments.domain.remittance import (
     ServiceLine,
 )
 from shared.claim_ids import is_claim_id
-from shared.events import RemittanceReceived
+from shared.events import RemittanceHeld, RemittanceReceived
 from shared.jsonutil import loads
 from shared.logs import log
 from shared.messaging import Emitter
@@ -157,6 +157,15 @@ async def apply_era(conn: asyncpg.Connection, text: str, file_name: str, emitter
     await repo.insert_claim_payments(conn, [pl.row(now) for pl in placed])
     await repo.post_entries(conn, entries + plb)
     await emit_received(conn, [p for p in postings if p.remittance_id not in failed], emitter)
+    await emit_held(
+        conn,
+        [
+            Held(pl.remittance_id, pl.claim_id, pl.payer_id, pl.cp, pl.reason or "")
+            for pl in placed
+            if pl.state == "held" and pl.claim_id is not None
+        ],
+        emitter,
+    )
 
 
 @dataclass(slots=True)
@@ -301,6 +310,15 @@ async def rematch(conn: asyncpg.Connection, claim_ids: list[str], emitter: Emitt
     await repo.post_entries(conn, entries)
     done = [p for p in postings if p.remittance_id not in failed]
     await emit_received(conn, done, emitter)
+    await emit_held(
+        conn,
+        [
+            Held(p.remittance_id, p.claim_id, p.payer_id, p.cp, failed[p.remittance_id])
+            for p in postings
+            if p.remittance_id in failed
+        ],
+        emitter,
+    )
     return len(done)
 
 
@@ -364,6 +382,42 @@ async def emit_received(
         claim = claims[p.claim_id]
         emitter.emit(
             received_event(p, claim["site_id"], claim["encounter_id"]),
+            traceparent=claim["traceparent"],
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class Held:
+    """A claim payment matched to a claim but held for review, with the reason (amounts, ids)."""
+
+    remittance_id: str
+    claim_id: str
+    payer_id: str
+    cp: ClaimPayment
+    reason: str
+
+
+async def emit_held(conn: asyncpg.Connection, held: list[Held], emitter: Emitter) -> None:
+    """One remittance.held per claim payment held on its claim (a biller reviews it), in the
+    caller's transaction like the hold itself."""
+    if not held:
+        return
+    claims = await repo.claim_routing(conn, sorted({h.claim_id for h in held}))
+    for h in held:
+        claim = claims[h.claim_id]
+        emitter.emit(
+            RemittanceHeld(
+                site_id=claim["site_id"],
+                encounter_id=claim["encounter_id"],
+                payload={
+                    "remittance_id": h.remittance_id,
+                    "claim_id": h.claim_id,
+                    "payer_id": h.payer_id,
+                    "charge": h.cp.charge,
+                    "paid": h.cp.paid,
+                    "reason": h.reason or "held for review",
+                },
+            ),
             traceparent=claim["traceparent"],
         )
 

@@ -3,7 +3,8 @@
 The probe found a -500.00 payment on an original claim and a 9,999,999.99 payment against
 a 100.00 claim posted. Both arrive here in one 835 in the inbound mailbox, beside a normal
 payment: the normal one posts, the other two are held with their reasons and the ledger
-keeps only the claims' charges. Only payments runs (``payments_support``).
+keeps only the claims' charges. Payments runs in-process (``payments_support``); followup
+runs beside it and turns each held payment (``remittance.held``) into a biller work item.
 """
 
 from __future__ import annotations
@@ -12,10 +13,29 @@ import pytest
 
 from tests.integration import payments_support as harness
 from tests.integration.payments_support import Clp, D, era_835, new_id, submitted
+from tests.integration.test_followup_typical_journey import items_of, running_followup
 
 payments = harness.payments
 ledger_invariant = harness.ledger_invariant
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ledger_invariant")]
+
+
+@pytest.fixture(scope="module")
+async def followup(settings, stack_endpoints):
+    async with running_followup(settings, stack_endpoints) as f:
+        yield f
+
+
+async def _held_item(followup, claim_id: str, remittance_id: str):
+    (item,) = await items_of(followup, claim_id)
+    assert item["source_key"] == f"remit-held:{remittance_id}"
+    assert (item["category"], item["action"], item["status"]) == (
+        "payment review",
+        "review held payment",
+        "open",
+    )
+    assert item["site_id"] == "SITE-PAY" and item["encounter_id"] == f"ENC-{claim_id}"
+    return item
 
 
 async def _entries(payments, claim_id: str) -> list[str]:
@@ -25,7 +45,7 @@ async def _entries(payments, claim_id: str) -> list[str]:
     return [r["kind"] for r in rows]
 
 
-async def test_negative_and_huge_payments_are_held_and_the_normal_one_posts(payments):
+async def test_negative_and_huge_payments_are_held_and_the_normal_one_posts(payments, followup):
     payer, trace = new_id("PY"), new_id("TRN")
     good, negative, huge = new_id("CL"), new_id("CL"), new_id("CL")
     await payments.register(
@@ -67,10 +87,14 @@ async def test_negative_and_huge_payments_are_held_and_the_normal_one_posts(paym
     await payments.wait_events([f"{payer}:{trace}:1"])
     assert f"{payer}:{trace}:2" not in payments.events
     assert f"{payer}:{trace}:3" not in payments.events
+    # Each held payment is a biller's work item in followup, its text the hold's reason.
+    for claim, row, k in ((negative, neg, 2), (huge, big, 3)):
+        item = await _held_item(followup, claim, f"{payer}:{trace}:{k}")
+        assert row["reason"] in item["label"] and item["amount"] == D("100.00")
 
 
 async def test_a_reversal_may_be_negative_and_a_waiting_payment_is_checked_when_its_claim_arrives(
-    payments,
+    payments, followup
 ):
     payer, trace, later = new_id("PY"), new_id("TRN"), new_id("CL")
     # The claim is not known yet: the payment waits unmatched, then is held on matching.
@@ -81,3 +105,5 @@ async def test_a_reversal_may_be_negative_and_a_waiting_payment_is_checked_when_
     (row,) = await payments.payments_of(later)
     assert row["state"] == "held" and "paid 5000 exceeds billed charge 100.00" in row["reason"]
     assert await _entries(payments, later) == ["charge"]
+    item = await _held_item(followup, later, f"{payer}:{trace}:1")
+    assert "paid 5000 exceeds billed charge 100.00" in item["label"]
