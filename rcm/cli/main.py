@@ -63,6 +63,10 @@ def cmd_serve(args) -> int:
     settings = _settings(service.settings)
     if args.http_port is not None:
         settings.http.port = args.http_port
+    if args.mllp_port is not None:
+        if not hasattr(settings, "mllp"):
+            raise UserError("--mllp-port is for rcm serve intake")
+        settings.mllp.port = args.mllp_port  # start-up checks (production senders) still apply
     run_loop(run(service, settings))
     return 0
 
@@ -202,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run one service process")
     s.add_argument("service", choices=SERVICES)
     s.add_argument("--http-port", type=int, default=None)
+    s.add_argument(
+        "--mllp-port",
+        type=int,
+        default=None,
+        help="intake: also listen for HL7 v2 over MLLP on this port",
+    )
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("claim", help="code and bill one encounter offline; print the 837")
