@@ -173,7 +173,11 @@ def code_encounter(
     if reasons:
         # one line for the coder: every reason the engine saw, most specific first
         result.edits.append(
-            edit("ROUTE_REVIEW", "info", "; ".join(routing.REASONS[r] for r in reasons))
+            CodingEdit.model_construct(
+                code="ROUTE_REVIEW",
+                severity="info",
+                message="; ".join(routing.REASONS[r] for r in reasons),
+            )
         )
     result.route = (
         "auto"
@@ -189,27 +193,31 @@ def _route_reasons(note, findings, ordered, pxs, result, conflicts) -> list[str]
     again are checked only when none of the others holds (one reason is enough to send
     the encounter to a coder, and most encounters have one)."""
     codes = [d.code for d in ordered]
-    definitive = [c for c in codes if not rules.is_symptom(c) and not c.startswith("Z")]
+    symptoms = [rules.is_symptom(c) for c in codes]
+    definitive = any(not s and not c.startswith("Z") for c, s in zip(codes, symptoms, strict=True))
     em_lines = [p for p in result.procedures if cpt.is_em(p.code)]
+    kinds = {d.kind for d in ordered}
+    sources = {d.source for d in ordered}
     got = {
         "unmatched": bool(findings.unmatched),
         "index": any(d.guessed for d in ordered),
         "set_aside": any(k != "negated" for k, _, _ in findings.set_aside),
         "uncertain": bool(findings.uncertain),
-        "history": any(d.kind == "history" for d in ordered),
-        "combination": any(d.source == "rule" and d.kind == "dx" for d in ordered),
-        "companion": any(d.kind == "companion" for d in ordered),
-        "symptom": bool(definitive) and any(rules.is_symptom(c) for c in codes),
+        "history": "history" in kinds,
+        "combination": "rule" in sources
+        and any(d.source == "rule" and d.kind == "dx" for d in ordered),
+        "companion": "companion" in kinds,
+        "symptom": definitive and any(symptoms),
         "exclusive": bool(conflicts),
         "unspecified": any(d.defaulted and not sp.is_default(d.code) for d in ordered),
-        "no_assessment": bool(note.strip()) and not findings.has_assessment,
+        "no_assessment": not findings.has_assessment and bool(note.strip()),
         "em_mdm": result.em_basis == "mdm"
         and (not em.settled(result.mdm) or em.data_sensitive(result.mdm, note)),
         "em_separate": any("25" in p.modifiers for p in em_lines)
         or any(e.code == "EM_NOT_SEPARATE" for e in result.edits),
-        "ehr": any(d.source == "ehr" for d in ordered),
+        "ehr": "ehr" in sources,
         "many": len(codes) > 4,
-        "symptom_only": bool(codes) and all(rules.is_symptom(c) for c in codes),
+        "symptom_only": bool(codes) and all(symptoms),
         "plan_only": any(d.source == "note" and d.rank[0] >= 2 for d in ordered),
         "drug": any(p.rule in ("drug", "vaccine", "admin") for p in pxs),
         "no_em": not em_lines and bool(note.strip()),
