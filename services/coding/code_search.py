@@ -83,6 +83,12 @@ class SystemIndex:
     def __init__(self, system: str, entries: Iterable[tuple[str, str, bool, tuple[str, ...]]]):
         """``entries``: (code without dot, label, billable, other terms to find it by)."""
         rows = []
+        shared: dict[tuple, tuple] = {}  # one copy of each distinct word tuple
+
+        def one(words) -> tuple[str, ...]:
+            t = tuple(sorted(words))
+            return shared.setdefault(t, t)
+
         for code, label, billable, terms in entries:
             own = words_of(label)
             words = set(own)
@@ -91,20 +97,30 @@ class SystemIndex:
                 tw = words_of(t)
                 words.update(tw)
                 heads.update(tw[:1])
-            words.update(words_of(code))
             later = bool(_LATER.search(label))
             rows.append(
-                (not billable, later, len(own), code, label, billable, tuple(words), tuple(heads))
+                (
+                    not billable,
+                    later,
+                    len(own),
+                    code,
+                    label,
+                    billable,
+                    one(words),
+                    one(heads),
+                    one(own),
+                )
             )
         rows.sort()
         self.system = system
         self.hits = [
-            CodeHit(icd10cm.with_dot(r[3]) if system == "icd10cm" else r[3], r[4], r[5], system)
+            CodeHit(_dotted(r[3]) if system == "icd10cm" else r[3], r[4], r[5], system)
             for r in rows
         ]
         self.words = [r[6] for r in rows]
         self.heads = [r[7] for r in rows]
-        by_code = sorted((r[3].upper(), i) for i, r in enumerate(rows))
+        self.titles = [r[8] for r in rows]  # the label's own words
+        by_code = sorted((r[3], i) for i, r in enumerate(rows))  # codes are upper case
         self.codes = [c for c, _ in by_code]
         self.code_ids = [i for _, i in by_code]
         postings: dict[str, array] = {}
@@ -132,12 +148,12 @@ class SystemIndex:
             if len(billable) >= limit:
                 break
             at += 1
-        return sorted(billable + other)[:limit]
+        return (billable + other)[:limit]  # each in code order
 
     def _by_words(self, query: str, limit: int) -> list[int]:
         """Codes having every word (the last one as typed so far), walked in display order;
-        of the first ``RERANK`` found, those whose title or a term starts with the first
-        word come first (billable still before the rest)."""
+        of the first ``RERANK`` found, billable first, then those whose own title has more of
+        the words, then those whose title or a term starts with the first word."""
         tokens = words_of(query)
         if not tokens:
             return []
@@ -148,13 +164,14 @@ class SystemIndex:
                 exact.append(t)
             else:
                 prefixes.append(t)
-        if exact:
-            driver: Iterator[int] = iter(min((self.postings[t] for t in exact), key=len))
-        else:
-            lists = [self._prefix_lists(p) for p in prefixes]
-            if not all(lists):
-                return []
-            driver = _merged(min(lists, key=lambda ls: sum(map(len, ls))))
+        # Walk the rarest word's codes (a typed prefix stands for every word it begins).
+        lists = {p: self._prefix_lists(p) for p in prefixes}
+        if not all(lists.values()):
+            return []
+        sizes = [(len(self.postings[t]), [self.postings[t]]) for t in exact]
+        sizes += [(sum(map(len, ls)), ls) for ls in lists.values()]
+        _, rarest = min(sizes, key=lambda x: x[0])
+        driver: Iterator[int] = iter(rarest[0]) if len(rarest) == 1 else _merged(rarest)
         found: list[int] = []
         want = max(limit, RERANK)
         for i in driver:
@@ -166,10 +183,18 @@ class SystemIndex:
                 if len(found) >= want:
                     break
         first = tokens[0]
+
+        def missing(i: int) -> int:
+            title = self.titles[i]
+            return sum(t not in title for t in exact) + sum(
+                not any(w.startswith(p) for w in title) for p in prefixes
+            )
+
         return sorted(
             found,
             key=lambda i: (
                 not self.hits[i].billable,
+                missing(i),
                 not any(h.startswith(first) for h in self.heads[i]),
                 i,
             ),
@@ -179,6 +204,12 @@ class SystemIndex:
         lo = bisect_left(self.vocab, prefix)
         hi = bisect_left(self.vocab, prefix + "\uffff", lo)
         return [self.postings[w] for w in self.vocab[lo:hi]]
+
+
+def _dotted(code: str) -> str:
+    """ICD-10-CM as written (``S93.401A``); not ``icd10cm.with_dot``, whose cache would keep
+    a copy of every code."""
+    return code if len(code) <= 3 else f"{code[:3]}.{code[3:]}"
 
 
 def _merged(lists: list[array]) -> Iterator[int]:
@@ -213,11 +244,17 @@ class CodeSearch:
 
 
 def _icd10cm() -> Iterator[tuple[str, str, bool, tuple[str, ...]]]:
-    terms: dict[str, list[str]] = {}
+    """Each code with its inclusion terms and those of its ancestor codes (a category's
+    inclusion terms hold for its subcodes: 'fracture of distal radius' finds S52.5-)."""
+    own: dict[str, list[str]] = {}
     for code, term in icd10cm.iter_terms():
-        terms.setdefault(code, []).append(term)
-    for code, desc, billable in icd10cm.iter_codes():
-        yield code, desc, billable, tuple(terms.get(code) or ())
+        own.setdefault(code, []).append(term)
+    inherited: dict[str, tuple[str, ...]] = {}
+    for code, desc, billable in icd10cm.iter_codes():  # tabular order: parents first
+        parent = icd10cm.parent(code)
+        terms = tuple(t for t in own.get(code, ()) if t != desc)
+        inherited[code] = terms + (inherited.get(parent, ()) if parent else ())
+        yield code, desc, billable, inherited[code]
 
 
 def _cpt() -> Iterator[tuple[str, str, bool, tuple[str, ...]]]:
