@@ -116,8 +116,19 @@ def payment_entry(p: PatientPayment) -> list[JournalLine]:
 
 
 def credit_application(claim_id: str, amount: Decimal) -> list[JournalLine]:
-    """Credit applied to a claim's patient responsibility: credit account down, receivable down."""
+    """Credit applied to a claim's patient responsibility: credit account down, receivable down
+    (both lines on the claim, so its own lines keep summing to zero)."""
     return [
-        JournalLine(PATIENT_CREDIT, amount, None, None),
+        JournalLine(PATIENT_CREDIT, amount, claim_id, None),
         JournalLine(PATIENT_RECEIVABLE, -amount, claim_id, None),
+    ]
+
+
+def receipt_entry(p: PatientPayment) -> list[JournalLine]:
+    """How the ledger takes a payment: cash in, all of it to the account's credit first; each
+    allocation is then a ``credit_application`` (so every claim's own lines keep summing to
+    zero and its cash stays what payers paid)."""
+    return [
+        JournalLine(CASH_CLEARING, p.amount, None, None),
+        JournalLine(PATIENT_CREDIT, -p.amount, None, None),
     ]
