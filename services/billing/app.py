@@ -4,6 +4,7 @@ from pathlib import Path
 
 from services.billing.acks_inbound import apply_ack
 from services.billing.api import create_app
+from services.billing.cob_flow import check_crossovers
 from services.billing.context import BillingContext
 from services.billing.handlers import make_handler
 from services.billing.repository import SCHEMA
@@ -44,6 +45,20 @@ async def ack_mailbox(rt: Runtime) -> None:
     await box.run(rt.pool, rt.stop, rt.settings.mailbox.poll_seconds)
 
 
+async def crossover_check(rt: Runtime) -> None:
+    """Periodically opens work items for crossovers whose next payer's 835 is overdue."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    while not rt.stop.is_set():
+        async with rt.pool.acquire() as conn:
+            await check_crossovers(conn, datetime.now(UTC))
+        try:
+            await asyncio.wait_for(rt.stop.wait(), rt.context.crossover_check_seconds)
+        except TimeoutError:
+            pass
+
+
 def spec() -> ServiceSpec:
     return ServiceSpec(
         name="billing",
@@ -53,6 +68,6 @@ def spec() -> ServiceSpec:
         topics=[ENCOUNTER_CODED, CORRECTION_REQUESTED, REMITTANCE_RECEIVED],
         handler=make_handler,
         api=create_app,
-        loops=[file_writer, ack_mailbox],
+        loops=[file_writer, ack_mailbox, crossover_check],
         build_context=build_context,
     )

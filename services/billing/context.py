@@ -33,6 +33,8 @@ class BillingContext:
     receiver_id: str = "CLEARINGHOUSE"
     submitter_name: str = "RCM BILLING"
     usage: str = "P"
+    crossover_wait_days: int = 30
+    crossover_check_seconds: float = 3600.0
     _chargemasters: dict[str, Chargemaster] = field(default_factory=dict)
     # Set after a batch commits: the 837 file writer wakes instead of waiting for its poll.
     files_written: asyncio.Event = field(default_factory=asyncio.Event)
@@ -72,4 +74,6 @@ class BillingContext:
             receiver_id=c.receiver_id,
             submitter_name=c.submitter_name,
             usage=c.usage,
+            crossover_wait_days=c.crossover_wait_days,
+            crossover_check_seconds=c.crossover_check_seconds,
         )

@@ -13,6 +13,7 @@ from functools import partial
 import asyncpg
 
 from services.billing import repository as repo
+from services.billing.cob_flow import after_remittances
 from services.billing.context import BillingContext
 from services.billing.domain.claim import build_claim
 from services.billing.release import split_coded
@@ -62,6 +63,7 @@ async def handle(
         await on_corrections(conn, corrections, emitter, ctx)
     if remits:
         await on_remittances(conn, remits)
+        await after_remittances(conn, remits, emitter, ctx)
 
 
 async def on_coded(

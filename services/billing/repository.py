@@ -27,6 +27,8 @@ class ClaimRow(NamedTuple):
     service_date: date
     coded: str  # the encounter.coded payload (JSON) the claim was built from
     traceparent: str | None
+    cob_sequence: str = "primary"  # the coverage billed: primary, secondary or tertiary
+    primary_claim_id: str | None = None  # on a secondary/tertiary claim: the primary's claim
 
 
 class StatusChange(NamedTuple):
@@ -49,7 +51,7 @@ class RemittanceChange(NamedTuple):
 class WorkItemRow(NamedTuple):
     claim_id: str
     site_id: str
-    kind: str  # scrub_hold | rejection
+    kind: str  # scrub_hold | rejection | crossover_overdue
     reasons: str  # JSON list of reasons
 
 
@@ -68,10 +70,12 @@ async def insert_claims(conn: asyncpg.Connection, rows: list[ClaimRow]) -> set[s
         return set()
     got = await conn.fetch(
         f"INSERT INTO {SCHEMA}.claim (claim_id, encounter_id, site_id, payer_id, claim_type, frequency_code,"
-        " original_claim_id, payer_claim_control_number, status, total_charge, service_date, coded, traceparent)"
-        " SELECT c, e, s, p, t, f, o, pcn, 'created', amt, d, j, tp FROM unnest($1::text[], $2::text[], $3::text[],"
-        " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[], $10::date[], $11::jsonb[],"
-        " $12::text[]) AS u(c, e, s, p, t, f, o, pcn, amt, d, j, tp) ON CONFLICT DO NOTHING RETURNING claim_id",
+        " original_claim_id, payer_claim_control_number, status, total_charge, service_date, coded, traceparent,"
+        " cob_sequence, primary_claim_id)"
+        " SELECT c, e, s, p, t, f, o, pcn, 'created', amt, d, j, tp, q, pc FROM unnest($1::text[], $2::text[],"
+        " $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::numeric[], $10::date[],"
+        " $11::jsonb[], $12::text[], $13::text[], $14::text[])"
+        " AS u(c, e, s, p, t, f, o, pcn, amt, d, j, tp, q, pc) ON CONFLICT DO NOTHING RETURNING claim_id",
         *map(list, zip(*rows, strict=True)),
     )
     return {r["claim_id"] for r in got}
@@ -305,3 +309,83 @@ async def originals(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str,
         claim_ids,
     )
     return {r["claim_id"]: Original(r["claim_id"], r["status"], r["v"]) for r in rows}
+
+
+# --------------------------------------------------------------------------- coordination of benefits
+
+
+async def record_adjudication(
+    conn: asyncpg.Connection,
+    primary_claim_id: str,
+    cob_sequence: str,
+    remittance_id: str,
+    payer_id: str,
+    adjudication: dict,
+) -> bool:
+    """Store one payer's adjudication of an encounter's claims; False when that payer's was
+    stored before (a redelivered remittance, or a second 835 for the same payer: the first
+    one stands)."""
+    got = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.prior_adjudication (primary_claim_id, cob_sequence, remittance_id,"
+        " payer_id, adjudication) VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING"
+        " RETURNING 1",
+        primary_claim_id,
+        cob_sequence,
+        remittance_id,
+        payer_id,
+        json.dumps(adjudication),
+    )
+    return got is not None
+
+
+async def adjudications(conn: asyncpg.Connection, primary_claim_id: str) -> dict[str, dict]:
+    """The stored adjudications of an encounter's claims, by COB sequence."""
+    rows = await conn.fetch(
+        f"SELECT cob_sequence, adjudication FROM {SCHEMA}.prior_adjudication"
+        " WHERE primary_claim_id = $1",
+        primary_claim_id,
+    )
+    return {r["cob_sequence"]: json.loads(r["adjudication"]) for r in rows}
+
+
+async def wait_for_crossover(
+    conn: asyncpg.Connection,
+    primary_claim_id: str,
+    cob_sequence: str,
+    site_id: str,
+    payer_id: str,
+    due_at,
+) -> bool:
+    got = await conn.fetchval(
+        f"INSERT INTO {SCHEMA}.crossover_wait (primary_claim_id, cob_sequence, site_id, payer_id,"
+        " due_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+        primary_claim_id,
+        cob_sequence,
+        site_id,
+        payer_id,
+        due_at,
+    )
+    return got is not None
+
+
+async def crossover_received(
+    conn: asyncpg.Connection, primary_claim_id: str, cob_sequence: str
+) -> None:
+    await conn.execute(
+        f"UPDATE {SCHEMA}.crossover_wait SET status = 'received'"
+        " WHERE primary_claim_id = $1 AND cob_sequence = $2 AND status <> 'received'",
+        primary_claim_id,
+        cob_sequence,
+    )
+
+
+async def overdue_crossovers(conn: asyncpg.Connection, now) -> list[asyncpg.Record]:
+    """Mark the crossovers whose 835 did not come by their due time overdue; return them."""
+    return await conn.fetch(
+        f"UPDATE {SCHEMA}.crossover_wait w SET status = 'overdue' FROM (SELECT primary_claim_id,"
+        f" cob_sequence FROM {SCHEMA}.crossover_wait WHERE status = 'waiting' AND due_at <= $1"
+        " ORDER BY primary_claim_id FOR UPDATE SKIP LOCKED) d"
+        " WHERE w.primary_claim_id = d.primary_claim_id AND w.cob_sequence = d.cob_sequence"
+        " RETURNING w.primary_claim_id, w.cob_sequence, w.site_id, w.payer_id, w.due_at",
+        now,
+    )

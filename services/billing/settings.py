@@ -19,6 +19,10 @@ class ClaimSettings(BaseSettings):
     payer_rules_file: Path | None = None  # JSON; None = bundled sample rules
     ncci_ptp_file: Path | None = None  # CMS NCCI PTP quarterly table (user-supplied: carries CPT)
     mue_file: Path | None = None  # CMS MUE quarterly table
+    # Coordination of benefits: days to wait for the next payer's 835 after a crossover
+    # (the prior payer forwarded the claim) before a biller work item opens.
+    crossover_wait_days: int = Field(default=30, ge=1)
+    crossover_check_seconds: float = Field(default=3600.0, gt=0)
 
 
 class BillingSettings(ServiceSettings):

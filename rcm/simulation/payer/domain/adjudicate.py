@@ -4,8 +4,10 @@ Per line: allowed = min(charge, fee schedule x payer multiplier); the difference
 CO-45 contractual adjustment; the patient owes PR-1 deductible, PR-2 coinsurance or PR-3
 copay; the payer pays the rest. About ``denial_rate`` of claims draw a denial from a
 realistic CARC/RARC mix. Replacements (frequency 7) are always paid; voids (frequency 8)
-come back as a zero-pay reversal (CLP02 22). Every result balances, per line and per
-claim: charge - paid == sum(adjustments).
+come back as a zero-pay reversal (CLP02 22). A secondary or tertiary claim carrying the
+prior payers' adjudication (2430 loops) is paid from what the last prior payer left to the
+patient, up to this payer's own allowed amount less what was already paid (``_after_prior``).
+Every result balances, per line and per claim: charge - paid == sum(adjustments).
 """
 
 from __future__ import annotations
@@ -189,6 +191,56 @@ def _balance_fix(claim: SubmittedClaim) -> tuple[Adjustment, ...]:
     return (Adjustment("CO", "16", diff),) if diff else ()
 
 
+def _cob_line(
+    line: SubmittedLine, fees: FeeSchedule, multiplier: Decimal, cls: str
+) -> AdjudicatedLine:
+    """One line of a secondary/tertiary claim: the payer covers what the prior payer left to
+    the patient, up to its own allowed amount less what the prior payers paid. The prior
+    payers' share and write-offs are OA-23 (impact of prior payer adjudication); what this
+    payer does not cover stays the patient's (PR-2), or is written off (CO-45) by Medicaid,
+    the payer of last resort, which bills no patient for a covered service."""
+    left = line.prior_patient or ZERO
+    fee = fees.fee(line.code, line.modifiers) if line.code else None
+    if fee is None:
+        allowed = (line.charge * fees.unknown_rate).quantize(CENT)
+    else:
+        allowed = min(line.charge, (fee.allowed * line.units * multiplier).quantize(CENT))
+    paid = max(ZERO, min(left, allowed - line.prior_paid))
+    adjustments = []
+    if line.charge > left:
+        adjustments.append(Adjustment("OA", "23", line.charge - left))
+    if left > paid:
+        adjustments.append(
+            Adjustment("CO", "45", left - paid)
+            if cls == "medicaid"
+            else Adjustment("PR", "2", left - paid)
+        )
+    return AdjudicatedLine(line, min(allowed, line.charge), paid, tuple(adjustments))
+
+
+def _after_prior(
+    claim: SubmittedClaim,
+    icn: str,
+    as_of: date,
+    fees: FeeSchedule,
+    multiplier: Decimal,
+    cls: str,
+) -> Adjudication:
+    """A secondary/tertiary claim: no random denial (the prior payer already decided
+    coverage), each line paid from the prior payer's patient responsibility."""
+    lines = tuple(_cob_line(ln, fees, multiplier, cls) for ln in claim.lines)
+    extra = _balance_fix(claim)
+    return Adjudication(
+        claim=claim,
+        status=_STATUS_BY_SEQUENCE.get(claim.payer_sequence, "2"),
+        payer_claim_control_number=icn,
+        received_date=as_of,
+        lines=lines,
+        adjustments=extra,
+        remarks=("M79",) if extra else (),
+    )
+
+
 def adjudicate(
     claim: SubmittedClaim, rules: AdjudicationRules, fee_schedule: FeeSchedule, as_of: date
 ) -> Adjudication:
@@ -202,6 +254,8 @@ def adjudicate(
         return _void(claim, icn, as_of)
     cls = payer_class(claim.filing_indicator, claim.payer_name)
     multiplier = fee_multiplier(cls, claim.payer_id)
+    if claim.is_cob:
+        return _after_prior(claim, icn, as_of, fee_schedule, multiplier, cls)
     share = _CostShare(rules, claim, cls)
     denial = _denial_for(rules, claim, as_of)
     denied = _denied_lines(rules, claim, denial) if denial else set()

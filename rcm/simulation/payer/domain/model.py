@@ -25,6 +25,11 @@ class SubmittedLine:
     service_date: date
     revenue_code: str | None = None  # SV201 (837I)
     line_control_number: str | None = None  # REF*6R, echoed in the 835
+    # COB (2430 loops of a secondary/tertiary claim): what the prior payers paid on the line
+    # (SVD02, summed) and what the last of them left to the patient (its PR CAS); None when
+    # the line carries no prior payer's adjudication.
+    prior_paid: Decimal = Decimal("0.00")
+    prior_patient: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,14 @@ class SubmittedClaim:
     payer_claim_control_number: str | None = None  # REF*F8 on replacements and voids
     prior_authorization: str | None = None  # REF*G1
     type_of_bill: str | None = None  # 837I: "0" + CLM05-1 + CLM05-3
+    prior_paid: Decimal | None = None  # COB: the prior payers' AMT*D (2320), summed
+
+    @property
+    def is_cob(self) -> bool:
+        """A secondary/tertiary claim carrying the prior payers' line adjudications."""
+        return self.payer_sequence in ("S", "T") and any(
+            ln.prior_patient is not None for ln in self.lines
+        )
 
     @property
     def place_of_service(self) -> str | None:

@@ -2,8 +2,10 @@
 
 Reads what the rcm billing service writes and what real senders write (the public
 LinuxForHealth samples): HL levels 20/22/23, payer from loop 2010BB only (the NM1*PR of
-2330B other-payer loops is ignored), lines from LX + SV1/SV2. It keeps what a payer needs
-to acknowledge and adjudicate, nothing more.
+2330B other-payer loops is ignored), lines from LX + SV1/SV2. On a secondary or tertiary
+claim it reads what the prior payers decided: 2320 AMT*D (paid) and, per line, 2430 SVD (paid)
+with its PR CAS (the patient's share left). It keeps what a payer needs to acknowledge and
+adjudicate, nothing more.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class _Line:
     service_date: date | None = None
     service_end: date | None = None
     control_number: str | None = None
+    prior: list[list[Decimal]] = field(default_factory=list)  # 2430: [SVD02 paid, PR CAS total]
 
 
 @dataclass
@@ -45,6 +48,7 @@ class _Claim:
     diagnoses: list[str] = field(default_factory=list)
     lines: list[_Line] = field(default_factory=list)
     other_payer: bool = False  # inside a 2320/2330 loop: its NM1/REF are not ours
+    prior_paid: Decimal | None = None  # 2320 AMT*D, summed over the prior payers
 
 
 class _Reader:
@@ -241,6 +245,25 @@ class _Reader:
         elif self.line is None and self.claim is not None and qual == "434":
             self.claim.statement = self.dates(2, 3)
 
+    def _amt(self) -> None:
+        if self.claim is not None and self.line is None and self.claim.other_payer:
+            if self.el(1) == "D":  # 2320: the other payer's paid amount
+                paid = self.money(2, "payer paid amount")
+                self.claim.prior_paid = (self.claim.prior_paid or Decimal("0.00")) + paid
+
+    def _svd(self) -> None:
+        if self.line is None:
+            raise self.fail("SVD (line adjudication) outside a service line")
+        self.line.prior.append([self.money(2, "line paid amount"), Decimal("0.00")])
+
+    def _cas(self) -> None:
+        # 2430 (after SVD): the prior payer's line adjustments; patient share (PR) kept.
+        if self.line is None or not self.line.prior or self.el(1) != "PR":
+            return
+        for i in range(3, len(self.seg), 3):
+            if self.el(i):
+                self.line.prior[-1][1] += self.money(i, "adjustment amount")
+
     def _hi(self) -> None:
         if self.claim is None or self.line is not None:
             return
@@ -412,6 +435,8 @@ class _Reader:
                         service_date=ln.service_date or start,
                         revenue_code=ln.revenue_code,
                         line_control_number=ln.control_number,
+                        prior_paid=sum((p[0] for p in ln.prior), Decimal("0.00")),
+                        prior_patient=ln.prior[-1][1] if ln.prior else None,
                     )
                     for ln in claim.lines
                 ),
@@ -420,6 +445,7 @@ class _Reader:
                 filing_indicator=sub.get("filing", "CI"),
                 payer_claim_control_number=f.get("F8"),
                 prior_authorization=f.get("G1"),
+                prior_paid=claim.prior_paid,
                 type_of_bill=(
                     f"0{f['facility_code']}{f['frequency_code']}"
                     if claim_type == "institutional"
@@ -430,13 +456,13 @@ class _Reader:
         self.claim = None
 
 
-# Segment id -> reader method; anything else (PER, DMG, PRV, CL1, SVD...) is skipped.
+# Segment id -> reader method; anything else (PER, DMG, PRV, CL1, MOA...) is skipped.
 _ENVELOPE = {"ISA", "GS", "ST", "GE", "IEA"}
 _HANDLERS = {
     tag: getattr(_Reader, "_" + tag.lower())
     for tag in ("ISA", "GS", "ST", "BHT", "HL", "SBR", "NM1", "REF", "DTP", "HI", "CLM", "LX")
-    + ("SV1", "SV2", "SE", "GE", "IEA")
-}
+    + ("SV1", "SV2", "SE", "GE", "IEA", "AMT", "CAS")
+} | {"SVD": _Reader._svd}
 
 
 def read_837(text: str) -> Submission:
