@@ -149,6 +149,20 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         roles("biller", "supervisor", "auditor", "ops"), "all-sites", query={"payer_id": PAYER}
     ),
     ("payments", "GET", "/audit"): Expect(roles("auditor"), "filtered", **AUDITED),
+    ("payments", "GET", "/claims/{claim_id}/patient-balance"): Expect(
+        roles("biller", "supervisor", "auditor", "service"),
+        "403",
+        path={"claim_id": "payments_claim"},
+        shows="payments_claim",
+    ),
+    ("payments", "GET", "/credits"): Expect(roles("biller", "supervisor", "auditor"), "filtered"),
+    # The matrix sends no Idempotency-Key and an account no claim is of: 422 before any lookup.
+    ("payments", "POST", "/patient-payments"): Expect(
+        roles("biller", "supervisor", "integration"),
+        "none",
+        body={"account": "ENC-MATRIX-NONE", "amount": "1.00", "method": "cash"},
+        ok=(422,),
+    ),
     # followup
     ("followup", "GET", "/work/depth"): Expect(
         roles("biller", "supervisor", "ops"), "filtered", shows="site"
