@@ -24,6 +24,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
+from opentelemetry import trace
 
 from shared.settings import ServiceSettings
 
@@ -32,6 +33,9 @@ from shared.settings import ServiceSettings
 # (ours are in shared.metrics) and its logs, which record validation errors with the
 # request's values (PHI).
 TELEMETRY: TelemetryConfig = {"operation_spans": False, "metrics": False, "logs": False}
+# Its server span also records the raw path and query (``/encounters/<id>``, ``?q=<words of
+# a note>``): ``RequestGuard`` overwrites them with the route template and a mark.
+_PATH_ATTR, _QUERY_ATTR = "url.path", "url.query"
 
 # The only fields an HTTP log line carries, all produced here: none comes from the request's
 # path, query or body.
@@ -166,6 +170,8 @@ class RequestGuard:
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        span = trace.get_current_span()  # the server span FastAPI's telemetry started
+        _scrub_url(span, None)
         status = 500
         response_started = False
         fields: dict = {}
@@ -175,6 +181,7 @@ class RequestGuard:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
+                _scrub_url(span, scope)  # routed by now: the template is known
                 message = {
                     **message,
                     "headers": [
@@ -240,6 +247,17 @@ class RequestGuard:
             **extra,
         }
         self.logger.log(level, msg, extra={"fields": fields})
+
+
+def _scrub_url(span: trace.Span, scope) -> None:
+    """The server span's path becomes the route template (``<pending>`` before routing) and
+    its query a mark: either may carry PHI (an id in the path, a note's words in a search)."""
+    attributes = getattr(span, "attributes", None) or {}
+    if not span.is_recording() or _PATH_ATTR not in attributes:
+        return
+    span.set_attribute(_PATH_ATTR, _route_template(scope) if scope else "<pending>")
+    if _QUERY_ATTR in attributes:
+        span.set_attribute(_QUERY_ATTR, "<redacted>")
 
 
 def _route_template(scope) -> str:
