@@ -35,7 +35,7 @@ from tests.integration.payments_support import Clp, era_835
 from tests.integration.pipeline_support import RECENT, wait_for
 from tests.integration.test_pipeline_typical_journey import _code_if_review
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.e2e
 
 RUN = uuid.uuid4().hex[:8]
 # Letters only (names and cities are letters in X12), unique to this run.
