@@ -32,6 +32,13 @@ coding engine import 0.12 s (its regular expressions), the intake mapping 0.04 s
 coding the note 0.035 s. What remains above 0.5 s is mostly the command line's own
 imports (rcm.localstack, aiokafka via shared.ops and asyncpg for other commands), paid
 by every `rcm` call.
+
+``cpu_ms_per_encounter`` is the process CPU time of the timed pass per encounter. Issue 20
+(routing with reasons, guideline rules, clinical text), measured 2026-12-07 against the
+engine before it (ab5a08f) run side by side under load average 9-11: unseen notes
+(``--fresh --samples 1500``) 0.52-0.68 -> 0.72-0.85 ms, the vignettes (``--rounds 20``)
+0.25-0.29 -> 0.29-0.36 ms; paired processes over 3 x 700 unseen notes, median +19 %
+(docs/coding.md has the runs).
 """
 
 from __future__ import annotations
