@@ -3,6 +3,7 @@ release; cancel and escalation; each step an event, an audit record, and in the 
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -76,6 +77,15 @@ async def test_draft_send_answer_recode_release(pipeline):
         assert {p["field"] for p in problems} == {"question", "options"}
         assert any("'payment'" in p["message"] for p in problems)
         assert "zqx" not in r.text.lower()
+        # Text Postgres cannot store is refused naming the field, not a 500.
+        for field, value in (("question", "Side?\u0000 Please clarify."), ("reason", "\ud800")):
+            body = json.dumps({**LATERALITY, field: value})  # ASCII: \u escapes as sent
+            r = await c.post(
+                f"/work/{wid}/queries",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            assert r.status_code == 422 and r.json()["detail"][0]["field"] == f"body.{field}"
         r = await c.post(
             f"/work/{wid}/queries", json={**LATERALITY, "indicators": [{"quote": "right knee"}]}
         )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
 from fastapi import Depends, Request
+from pydantic import AfterValidator
 
 from services.coding.repository import SCHEMA
 from services.coding.settings import CodingSettings
@@ -47,6 +48,21 @@ StatsReader = Annotated[Principal, requires("supervisor", "ops")]
 QueryReader = Annotated[Principal, requires("coder", "supervisor", "integration")]
 # The provider's answer comes back through the EHR integration.
 Answerer = Annotated[Principal, requires("integration")]
+
+
+def _storable(value: str) -> str:
+    """Text Postgres can store: no NUL character, no lone surrogate (422 naming the field)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (a lone surrogate was sent)") from None
+    return value
+
+
+# Free text of a request body (a reason, a question, an answer), as Postgres can store it.
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 def account_key(site_id: str, patient_id: str | None, encounter_id: str) -> str:

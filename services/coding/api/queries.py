@@ -24,6 +24,7 @@ from services.coding.api.deps import (
     QueryReader,
     State,
     StatsReader,
+    Text,
     record,
 )
 from services.coding.api.views import query_view
@@ -39,27 +40,27 @@ router = APIRouter(tags=["provider queries"])
 
 
 class IndicatorIn(BaseModel):
-    quote: str = Field(min_length=2, max_length=500)  # copied from the note, as it stands
+    quote: Text = Field(min_length=2, max_length=500)  # copied from the note, as it stands
     start: int | None = Field(None, ge=0)  # where in the note, when the quote occurs twice
 
 
 class QueryIn(BaseModel):
-    reason: str = Field("other", max_length=40)
-    question: str = Field(min_length=1, max_length=1000)
+    reason: Text = Field("other", max_length=40)
+    question: Text = Field(min_length=1, max_length=1000)
     indicators: list[IndicatorIn] = Field(min_length=1, max_length=qd.MAX_INDICATORS)
     # the clinically reasonable answers; "other" and "clinically undetermined" are added
-    options: list[str] = Field(min_length=1, max_length=qd.MAX_OPTIONS)
+    options: list[Text] = Field(min_length=1, max_length=qd.MAX_OPTIONS)
     provider_npi: str | None = Field(None, pattern=r"^\d{10}$")  # default: rendering provider
 
 
 class CancelIn(BaseModel):
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Text = Field(min_length=3, max_length=500)
 
 
 class AnswerIn(BaseModel):
-    answer: str = Field(min_length=1, max_length=200)  # one of the query's options, as offered
-    text: str | None = Field(None, max_length=4000)  # the provider's own words
-    answered_by: str | None = Field(None, max_length=100)  # the provider's id in the EHR
+    answer: Text = Field(min_length=1, max_length=200)  # one of the query's options, as offered
+    text: Text | None = Field(None, max_length=4000)  # the provider's own words
+    answered_by: Text | None = Field(None, max_length=100)  # the provider's id in the EHR
 
 
 def _refused(problems: list[qd.Problem], message: str, status: int = 422):
@@ -122,7 +123,7 @@ async def list_queries(
     p: QueryReader,
     api: State,
     status: str | None = Query(None, pattern="^(" + "|".join(qd.STATES) + ")$"),
-    encounter_id: str | None = Query(None, max_length=38),
+    encounter_id: str | None = Query(None, max_length=38, pattern=r"^[^\x00-\x1f]+$"),
     limit: int = Query(100, gt=0, le=500),
 ):
     """Queries of the caller's sites (the EHR integration pulls ``status=sent`` to deliver

@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from decimal import Decimal
+from typing import Annotated
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -15,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from services.coding import repository as repo
-from services.coding.api.deps import Coder, QueueWatcher, State, record
+from services.coding.api.deps import Coder, QueueWatcher, State, Text, record
 from services.coding.api.views import item_view
 from services.coding.domain import engine
 from shared import icd10cm
@@ -36,19 +37,19 @@ MAX_WAIT_SECONDS = 30  # a long poll's limit: below common proxy idle timeouts
 
 
 class FinalProcedure(BaseModel):
-    code: str = Field(min_length=4, max_length=7)
-    modifiers: list[str] = Field(default_factory=list, max_length=4)
+    code: Text = Field(min_length=4, max_length=7)
+    modifiers: list[Text] = Field(default_factory=list, max_length=4)
     units: Decimal = Decimal(1)
     diagnosis_pointers: list[int] = Field(default_factory=lambda: [1], min_length=1, max_length=4)
 
 
 class Override(BaseModel):
-    code: str  # the edit code being overridden
-    reason: str = Field(min_length=3, max_length=500)
+    code: Text = Field(max_length=64)  # the edit code being overridden
+    reason: Text = Field(min_length=3, max_length=500)
 
 
 class Codes(BaseModel):
-    diagnoses: list[str] = Field(min_length=1, max_length=12)
+    diagnoses: list[Annotated[Text, Field(max_length=16)]] = Field(min_length=1, max_length=12)
     procedures: list[FinalProcedure] = Field(min_length=1, max_length=50)
 
 
