@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from services.coding.domain import cpt
 from shared import icd10cm
@@ -93,7 +94,7 @@ def diagnosis_edits(
     valid = [c for c in dict.fromkeys(norm) if icd10cm.is_billable(c)]
     for i, a in enumerate(valid):
         for b in valid[i + 1 :]:
-            note = icd10cm.excludes1_conflict(a, b)
+            note = _excludes1(a, b)
             if note:
                 out.append(
                     edit(
@@ -103,7 +104,7 @@ def diagnosis_edits(
                     )
                 )
     for i, a in enumerate(valid):
-        refs = [r for n in icd10cm.code_first(a) for r in icd10cm.code_refs(n)]
+        refs = _code_first_refs(a)
         for b in valid[i + 1 :]:
             if any(icd10cm.in_range(b, r) for r in refs):
                 out.append(
@@ -114,6 +115,16 @@ def diagnosis_edits(
                     )
                 )
     return out
+
+
+@lru_cache(maxsize=50000)
+def _excludes1(a: str, b: str) -> str | None:
+    return icd10cm.excludes1_conflict(a, b)
+
+
+@lru_cache(maxsize=20000)
+def _code_first_refs(code: str) -> tuple[tuple[str, str], ...]:
+    return tuple(r for n in icd10cm.code_first(code) for r in icd10cm.code_refs(n))
 
 
 def _bundled_problem(c: str, shown: str) -> CodingEdit | None:

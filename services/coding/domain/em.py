@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from services.coding.domain.prefilter import fold, gated, lower_ascii
 from shared import icd10cm
@@ -441,8 +442,13 @@ def data_sensitive(mdm: str | None, note: str) -> bool:
 
 
 def _manifestation_of(code: str, dx: list[str]) -> bool:
-    refs = [r for n in icd10cm.code_first(code) for r in icd10cm.code_refs(n)]
-    return any(icd10cm.in_range(o, r) for o in dx if o != code for r in refs)
+    refs = _code_first_refs(code)
+    return bool(refs) and any(icd10cm.in_range(o, r) for o in dx if o != code for r in refs)
+
+
+@lru_cache(maxsize=20000)
+def _code_first_refs(code: str) -> tuple[tuple[str, str], ...]:
+    return tuple(r for n in icd10cm.code_first(code) for r in icd10cm.code_refs(n))
 
 
 def _desc(code: str) -> str:

@@ -343,12 +343,13 @@ def companions(found: list[Dx], note: str, ctx: Context, age: int) -> list[Dx]:
     if smoking and not any(c.startswith("F17") for c in have):
         add(smoking[0], None, smoking[1], 0.88)
     for d in list(found):
+        asked = _companions_asked(d.code)
         for comp, rx in _MEDS_RX.items():
             if comp == "Z87891" and smoking:
                 continue
-            if _asks_for(d.code, comp) and (m := _search(rx, note, ctx)):
+            if comp in asked and (m := _search(rx, note, ctx)):
                 add(comp, d, m, 0.9)
-        if _asks_for(d.code, "Z6830") or _asks_for(d.code, "Z6851"):
+        if "Z6830" in asked or "Z6851" in asked:
             b = _bmi(note, age)
             if b:
                 add(b[0], d, b[1], 0.92)
@@ -418,13 +419,27 @@ def order(found: list[Dx]) -> list[Dx]:
     return code_first_order(main + tail)
 
 
+@lru_cache(maxsize=20000)
+def code_first_refs(code: str) -> tuple[tuple[str, str], ...]:
+    """The code ranges a code's 'code first' notes name."""
+    return tuple(r for n in icd10cm.code_first(code) for r in icd10cm.code_refs(n))
+
+
+@lru_cache(maxsize=20000)
+def _companions_asked(code: str) -> frozenset[str]:
+    """Which of the regex-found companions (and BMI) the code's notes ask for."""
+    return frozenset(c for c in (*_MEDS_RX, "Z6830", "Z6851") if _asks_for(code, c))
+
+
 def code_first_order(items: list) -> list:
     """Move a code after any code its 'code first' note names that is listed later."""
     items = list(items)
     for _ in range(len(items)):
         moved = False
         for i, d in enumerate(items):
-            refs = [r for n in icd10cm.code_first(d.code) for r in icd10cm.code_refs(n)]
+            refs = code_first_refs(d.code)
+            if not refs:
+                continue
             later = [
                 j
                 for j in range(i + 1, len(items))
