@@ -138,7 +138,12 @@ async def bench_http(url: str, n: int, concurrency: int) -> dict:
             latencies.append(time.perf_counter() - t)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
 
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+    from shared.auth import issue
+    from shared.settings import ServiceSettings
+
+    token = issue(ServiceSettings().auth.token_secret, "bench-ehr-feed", "integration", ["*"])
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
         await client.post("/encounters", content=bundles[0])  # warm up (registry, pool)
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))

@@ -11,8 +11,8 @@ keys from the OIDC issuer's JWKS (Keycloak, Entra ID, Okta: discovered from
 claims (Keycloak: ``realm_access.roles``).
 
 ``Authenticator.from_settings(settings).require(*roles)`` is the FastAPI
-dependency; ``issue`` and ``principal_dependency`` keep the older call sites
-working on the development key.
+dependency; ``issue`` signs development tokens (tests, demo, bench) on the
+development key.
 """
 
 from __future__ import annotations
@@ -606,19 +606,6 @@ def issue(
 def verify(secret: str, token: str) -> Principal:
     """The principal of a development token for ``secret``; TokenError when it is refused."""
     return Authenticator.build(*_env_auth(secret)).authenticate_local(token)
-
-
-def principal_dependency(secret: str, roles: frozenset[str] | None = None):
-    """FastAPI dependency (the older form of ``Authenticator.from_settings(s).require(*roles)``).
-
-    Verifies as the environment's settings say (the development key for ``secret``, or the
-    OIDC issuer in production); the dependencies of one process share one Authenticator.
-    """
-    auth, runtime = _env_auth(secret)
-    same = auth.model_dump_json() + runtime.model_dump_json()
-    if same not in _SHARED:
-        _SHARED[same] = Authenticator.build(auth, runtime)
-    return _SHARED[same].require(*(roles or ()))
 
 
 _SHARED: dict[str, Authenticator] = {}

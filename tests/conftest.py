@@ -106,6 +106,11 @@ class Pipeline:
 
         return issue(self.settings.auth.token_secret, user, role, list(sites))
 
+    @property
+    def intake_headers(self) -> dict[str, str]:
+        """What an EHR feed (an integration identity of every site) sends with its encounters."""
+        return {"authorization": f"Bearer {self.token('ehr-feed', 'integration')}"}
+
 
 @pytest.fixture(scope="session")
 def pipeline(settings, stack_endpoints):

@@ -181,10 +181,14 @@ async def run_statements(sup: Supervisor, secret: str) -> None:
         r.raise_for_status()
 
 
-async def post_encounters(intake_url: str, bundles: list[dict]) -> list[str]:
-    """POST each bundle to the intake service; the ids of the encounters it accepted."""
+async def post_encounters(intake_url: str, bundles: list[dict], secret: str) -> list[str]:
+    """POST each bundle to the intake service as the sites' EHR feed (an integration identity);
+    the ids of the encounters it accepted."""
     ids = []
-    async with httpx.AsyncClient(base_url=intake_url, timeout=30) as client:
+    token = issue(secret, "demo-ehr-feed", "integration", ["*"])
+    async with httpx.AsyncClient(
+        base_url=intake_url, timeout=30, headers={"authorization": f"Bearer {token}"}
+    ) as client:
         for b in bundles:
             r = await client.post("/encounters", json=b)
             if r.status_code >= 400:
@@ -283,7 +287,9 @@ async def run_demo(
                 expected[m.encounter.encounter_id] = s.expected
         sites = sorted({s.encounter.site_id for s in samples})
         started = time.monotonic()
-        ids = await post_encounters(intake_url, [s.bundle for s in samples])
+        ids = await post_encounters(
+            intake_url, [s.bundle for s in samples], settings.auth.token_secret
+        )
         print(
             f"rcm demo: posted {len(ids)} FHIR encounters from {len(sites)} sites; a coder pool works the review "
             "queues...",

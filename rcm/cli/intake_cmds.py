@@ -326,7 +326,15 @@ def cmd_submit(args) -> int:
     if hl7:
         asyncio.run(submit_hl7(hl7, args))
     if other:
-        n = asyncio.run(submit_files(other, _settings(), url=args.url, encounter_id=args.encounter))
+        n = asyncio.run(
+            submit_files(
+                other,
+                _settings(),
+                url=args.url,
+                encounter_id=args.encounter,
+                token=_submit_token(args) if args.url else None,
+            )
+        )
         print(f"submitted {n} encounter(s)")
     return 0
 
@@ -552,7 +560,14 @@ def cmd_import(args) -> int:
             summary.seconds["read"] = time.monotonic() - started
             if args.url:
                 run_loop(
-                    _import_http(args.url.rstrip("/"), staging, files, summary, args.concurrency)
+                    _import_http(
+                        args.url.rstrip("/"),
+                        staging,
+                        files,
+                        summary,
+                        args.concurrency,
+                        _submit_token(args),
+                    )
                 )
             else:
                 run_loop(_import_db(_settings(), staging, files, summary, args.batch, options))
@@ -603,7 +618,7 @@ async def _import_db(settings, staging, files, summary, batch_size: int, options
         await pool.close()
 
 
-async def _import_http(url: str, staging, files, summary, concurrency: int) -> None:
+async def _import_http(url: str, staging, files, summary, concurrency: int, token: str) -> None:
     """POST each group to the intake service, ``concurrency`` requests in flight."""
     import httpx
 
@@ -640,7 +655,9 @@ async def _import_http(url: str, staging, files, summary, concurrency: int) -> N
         finally:
             slots.release()
 
-    async with httpx.AsyncClient(timeout=120) as client:
+    async with httpx.AsyncClient(
+        timeout=120, headers={"authorization": f"Bearer {token}"}
+    ) as client:
         tasks = set()
         for group in groups(staging, files):
             await slots.acquire()
@@ -818,8 +835,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--mllp-tls-ca", metavar="FILE", help="MLLP over TLS, trusting these CAs")
     s.add_argument(
         "--token",
-        help="bearer token (role integration) for --url with .hl7 files (default: a development"
-        " token)",
+        help="bearer token (role integration) for --url (default: a development token)",
     )
     _registry_options(s)
     _mapping_options(s)
@@ -837,6 +853,9 @@ def add_parsers(sub) -> None:
         "--batch", type=int, default=500, help="encounters per transaction (default 500)"
     )
     s.add_argument("--concurrency", type=int, default=8, help="requests in flight with --url")
+    s.add_argument(
+        "--token", help="bearer token (role integration) for --url (default: a development token)"
+    )
     s.add_argument("--staging-dir", help="where the on-disk staging store goes (default: TMPDIR)")
     s.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
     _mapping_options(s)

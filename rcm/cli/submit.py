@@ -19,6 +19,7 @@ async def submit_files(
     url: str | None = None,
     encounter_id: str | None = None,
     options: dict | None = None,
+    token: str | None = None,
 ) -> int:
     """Submit each encounter of ``files``; return how many the pipeline took.
 
@@ -30,7 +31,7 @@ async def submit_files(
     from rcm.cli.intake_cmds import encounters_of, report_problems
 
     if url:
-        return await _post_files(files, url.rstrip("/"))
+        return await _post_files(files, url.rstrip("/"), token)
     encounters, problems = [], 0
     for f in files:
         mapped = encounters_of(f, encounter_id, **(options or {}))
@@ -59,11 +60,12 @@ async def submit_files(
     return len(encounters)
 
 
-async def _post_files(files: list[str], url: str) -> int:
+async def _post_files(files: list[str], url: str, token: str | None) -> int:
     from rcm.cli.main import UserError
 
     taken, failed = 0, 0
-    async with httpx.AsyncClient(timeout=120) as client:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=120, headers=headers) as client:
         for f in files:
             try:
                 body = Path(f).read_bytes()

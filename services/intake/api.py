@@ -25,13 +25,17 @@ from services.intake.accept import Outcome
 from services.intake.hl7_intake import PARSE_IN_THREAD_BYTES
 from services.intake.mapping import Mapped, parse
 from services.intake.masterdata import PayerBody, SiteBody, payer_json, site_json
-from shared.auth import Principal, principal_dependency
+from shared.auth import Principal
 from shared.http import TELEMETRY, add_health, harden
 from shared.service import Runtime
 from shared.telemetry import current_traceparent
 
-READERS = frozenset({"coder", "biller", "supervisor", "service"})
-EDITORS = frozenset({"supervisor", "service"})
+# Who may do what (docs/security.md): EHR feeds post encounters for their own sites; people read
+# the registries of their sites; supervisors maintain them.
+SENDERS = ("integration",)
+VERSION_READERS = ("integration", "biller", "supervisor", "auditor")
+REGISTRY_READERS = ("coder", "biller", "supervisor", "integration")
+REGISTRY_EDITORS = ("supervisor",)
 # Bodies above this are mapped off the event loop (a whole-patient bundle takes a while).
 MAP_IN_THREAD_BYTES = 256 * 1024
 
@@ -78,14 +82,60 @@ def problems_of(errors) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------- encounters
 
 
+def unsafe_text(body: bytes) -> dict[str, str] | None:
+    """A body PostgreSQL cannot store as text or JSON (a NUL character, a lone surrogate,
+    bytes that are not UTF-8), named without its value; None when the body is safe."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"path": "$", "message": "the body is not UTF-8 text"}
+    if "\x00" in text or "\\u0000" in text:
+        return {"path": "$", "message": "the body holds a NUL character, which no field may hold"}
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text) or _escaped_lone_surrogate(text):
+        return {"path": "$", "message": "the body holds a lone surrogate, which is not text"}
+    return None
+
+
+def _escaped_lone_surrogate(text: str) -> bool:
+    """A JSON \\uD800-\\uDFFF escape not paired high-then-low (json.loads would accept it)."""
+    i = text.find("\\u")
+    while i != -1:
+        code = text[i + 2 : i + 6]
+        try:
+            v = int(code, 16)
+        except ValueError:
+            v = -1
+        if 0xD800 <= v <= 0xDBFF:
+            nxt = text[i + 6 : i + 12]
+            if not (nxt[:2] == "\\u" and 0xDC00 <= _hex(nxt[2:6]) <= 0xDFFF):
+                return True
+            i = text.find("\\u", i + 12)
+            continue
+        if 0xDC00 <= v <= 0xDFFF:
+            return True
+        i = text.find("\\u", i + 2)
+    return False
+
+
+def _hex(s: str) -> int:
+    try:
+        return int(s, 16)
+    except ValueError:
+        return -1
+
+
 def encounters_router(rt: Runtime) -> APIRouter:
     router = APIRouter(tags=["encounters"])
-    reader = principal_dependency(rt.settings.auth.token_secret, READERS)
+    sender = rt.auth.require(*SENDERS)
+    reader = rt.auth.require(*VERSION_READERS)
 
     @router.post("/encounters", status_code=202)
-    async def post_encounters(request: Request):
-        """Map, version and emit each encounter of the body; 422 when none can be an encounter."""
+    async def post_encounters(request: Request, p: Principal = sender):
+        """Map, version and emit each encounter of the body; 422 when none can be an encounter,
+        403 (nothing stored) when one is for a site that is not the sender's."""
         body = await request.body()
+        if problem := unsafe_text(body):
+            return JSONResponse(status_code=422, content={"detail": [problem]})
         registry = await rt.context.registry.get(rt.pool)
         codes = rt.context.codes
         if len(body) > MAP_IN_THREAD_BYTES:
@@ -95,6 +145,9 @@ def encounters_router(rt: Runtime) -> APIRouter:
         if not mapped.encounters:
             problems = mapped.problems or [{"path": "$", "message": "expected an encounter"}]
             return JSONResponse(status_code=422, content={"detail": problems})
+        for n, m in enumerate(mapped.encounters):
+            if not p.can_access(m.encounter.site_id):
+                raise HTTPException(403, f"encounter {n} is for a site that is not one of yours")
         # One encounter continues the request's trace; several get a trace each.
         one = len(mapped.encounters) == 1
         parents = [current_traceparent()] if one else [None] * len(mapped.encounters)
@@ -197,9 +250,8 @@ def _response(outcomes: list[Outcome], mapped: Mapped) -> JSONResponse:
 
 def sites_router(rt: Runtime) -> APIRouter:
     router = APIRouter(tags=["sites"])
-    secret = rt.settings.auth.token_secret
-    reader = principal_dependency(secret, READERS)
-    editor = principal_dependency(secret, EDITORS)
+    reader = rt.auth.require(*REGISTRY_READERS)
+    editor = rt.auth.require(*REGISTRY_EDITORS)
 
     async def _sites(conn, site_ids: list[str] | None) -> list[dict]:
         found = await repo.sites(conn, site_ids)
@@ -242,9 +294,8 @@ def sites_router(rt: Runtime) -> APIRouter:
 
 def payers_router(rt: Runtime) -> APIRouter:
     router = APIRouter(tags=["payers"])
-    secret = rt.settings.auth.token_secret
-    reader = principal_dependency(secret, READERS)
-    editor = principal_dependency(secret, EDITORS)
+    reader = rt.auth.require(*REGISTRY_READERS)
+    editor = rt.auth.require(*REGISTRY_EDITORS)
 
     @router.get("/payers")
     async def list_payers(_: Principal = reader):

@@ -91,7 +91,9 @@ async def _small_pipeline_run(s: ServiceSettings, endpoints: dict, n: int) -> li
             )
         )
         intake_url = f"http://127.0.0.1:{sup.by_name('intake')[0].http_port}"
-        ids = await post_encounters(intake_url, [smp.bundle for smp in samples])
+        ids = await post_encounters(
+            intake_url, [smp.bundle for smp in samples], s.auth.token_secret
+        )
         conn = await asyncpg.connect(endpoints["postgres"])
         try:
             deadline = time.monotonic() + 180

@@ -32,7 +32,9 @@ async def _run(pipeline, samples) -> list[str]:
         )
     )
     try:
-        async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+        ) as client:
             for s in samples:
                 assert (await client.post("/encounters", json=s.bundle)).status_code in (200, 202)
         ids = [e.encounter_id for e in encs]

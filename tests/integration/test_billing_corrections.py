@@ -39,7 +39,9 @@ async def _paid_claim(pipeline) -> dict:
         )
     )
     try:
-        async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+        ) as client:
             for s in samples:
                 assert (await client.post("/encounters", json=s.bundle)).status_code in (
                     200,

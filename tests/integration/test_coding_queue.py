@@ -47,7 +47,9 @@ VAGUE = "Patient seen today. Discussed plan. Follow up as needed."
 async def _queue(pipeline, site: str, n: int, note: str | None = None) -> list[str]:
     """n encounters the engine cannot code (no or vague documentation): each lands on the coder queue."""
     ids = [f"QA-{site}-{uuid.uuid4().hex[:8]}" for _ in range(n)]
-    async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+    ) as client:
         for eid in ids:
             r = await client.post("/encounters", json=_native(site, eid, note))
             assert r.status_code == 202, r.text
@@ -249,7 +251,9 @@ async def test_a_long_poll_gets_the_item_queued_while_it_waits(pipeline):
         await asyncio.sleep(0.5)
         assert not waiting.done()  # nothing queued for this site yet: the request waits
         eid = f"QA-{site}-{uuid.uuid4().hex[:8]}"
-        async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as intake:
+        async with httpx.AsyncClient(
+            base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+        ) as intake:
             r = await intake.post(
                 "/encounters", json=_native(site, eid, None)
             )  # no documentation: to the coder queue

@@ -70,7 +70,9 @@ async def _emitted(pipeline, event_ids: list[str]) -> None:
 async def test_accepted_then_duplicate_then_a_new_version_emitted_again(pipeline):
     site, eid = "qa-intake", f"QA-int-{uuid.uuid4().hex[:8]}"
     first = _native(site, eid)
-    async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+    ) as client:
         r1 = await client.post("/encounters", json=first)
         assert r1.status_code == 202, r1.text
         v1 = r1.json()
@@ -124,7 +126,9 @@ async def test_accepted_then_duplicate_then_a_new_version_emitted_again(pipeline
 
 async def test_another_sites_encounter_id_is_a_conflict(pipeline):
     eid = f"QA-conf-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+    ) as client:
         assert (await client.post("/encounters", json=_native("qa-a", eid))).status_code == 202
         r = await client.post("/encounters", json=_native("qa-b", eid))
         assert r.status_code == 409
@@ -142,7 +146,9 @@ async def test_422_lists_every_problem_with_its_path_and_no_value(pipeline):
     bad["patient"]["birth_date"] = "Zqx-not-a-date"
     bad["service_date"] = "Zqx-never"
     bad["coverages"][0]["relationship"] = "Zqx-cousin"
-    async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+    ) as client:
         r = await client.post("/encounters", json=bad)
         assert r.status_code == 422
         problems = r.json()["detail"]
@@ -176,7 +182,9 @@ async def test_a_whole_patient_bundle_is_one_response_per_encounter(pipeline):
         e["resource"]["resourceType"] == "Encounter"
         for e in json.loads(body.decode("utf-8-sig"))["entry"]
     )
-    async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=120) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=120
+    ) as client:
         r = await client.post("/encounters", content=body)
         assert r.status_code in (202, 200), r.text
         answer = r.json()
@@ -198,7 +206,9 @@ async def test_concurrent_sends_of_one_encounter_make_one_version(pipeline):
     eid = f"QA-race-{uuid.uuid4().hex[:8]}"
     body = _native("qa-race", eid)
     others = [_native("qa-race", f"{eid}-{i}") for i in range(10)]
-    async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=60
+    ) as client:
         answers = await asyncio.gather(
             *(client.post("/encounters", json=b) for b in [body] * 12 + others)
         )

@@ -159,7 +159,9 @@ async def test_the_registry_fills_what_the_ehr_left_out_and_a_resend_is_a_new_ve
             res["name"] = f"QA Fill Clinic {site_id}"
         if res["resourceType"] == "Encounter":
             res["identifier"] = [{"system": ENCOUNTER_SYSTEM, "value": f"QA-{site_id}"}]
-    async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+    ) as client:
         r1 = await client.post("/encounters", json=bundle)
         assert r1.status_code == 202, r1.text
         assert {"billing_provider.npi", "billing_provider.tax_id"} <= set(r1.json()["missing"])

@@ -70,7 +70,9 @@ async def test_encounters_over_http_end_posted_and_followed_up(pipeline):
         if parse_intake(s.bundle).institutional is None
     ][:6]
     encounters = [parse_intake(s.bundle) for s in samples]
-    async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+    ) as client:
         for sample, enc in zip(samples, encounters, strict=True):
             r = await client.post("/encounters", json=sample.bundle)
             assert r.status_code == 202, r.text
