@@ -229,6 +229,7 @@ SELECT e.encounter_id, e.route,
          WHERE cp.claim_id = c.claim_id AND cp.state = 'posted') AS posted
   FROM coding.encounter e
   JOIN billing.claim c ON c.encounter_id = e.encounter_id AND c.frequency_code = '1'
+   AND c.cob_sequence = 'primary'
  WHERE e.encounter_id = ANY($1)
 """,
         encounter_ids,
@@ -239,7 +240,7 @@ _STAGE_TIMES = {
     "coded": "SELECT extract(epoch FROM coded_at) FROM coding.encounter"
     " WHERE encounter_id = ANY($1) AND coded_at IS NOT NULL",
     "claimed": "SELECT extract(epoch FROM created_at) FROM billing.claim"
-    " WHERE encounter_id = ANY($1) AND frequency_code = '1'",
+    " WHERE encounter_id = ANY($1) AND frequency_code = '1' AND cob_sequence = 'primary'",
     "posted": "SELECT extract(epoch FROM cp.posted_at)"
     " FROM payments.claim_payment cp JOIN payments.claim c USING (claim_id)"
     " WHERE c.encounter_id = ANY($1) AND cp.posted_at IS NOT NULL",
@@ -288,10 +289,11 @@ async def outcome_rows_per_encounter(
 async def encounters_with_several_originals(
     conn: asyncpg.Connection, encounter_ids: list[str]
 ) -> int:
-    """Encounters among these that billing made more than one original claim for."""
+    """Encounters among these that billing made more than one original claim for, to one payer
+    in the coordination of benefits (a secondary's claim is an original to another payer)."""
     return await conn.fetchval(
         "SELECT count(*) FROM (SELECT encounter_id FROM billing.claim WHERE encounter_id = ANY($1)"
-        " AND frequency_code = '1' GROUP BY 1 HAVING count(*) > 1) x",
+        " AND frequency_code = '1' GROUP BY encounter_id, cob_sequence HAVING count(*) > 1) x",
         encounter_ids,
     )
 
