@@ -35,10 +35,10 @@ by every `rcm` call.
 
 ``cpu_ms_per_encounter`` is the process CPU time of the timed pass per encounter. Issue 20
 (routing with reasons, guideline rules, clinical text), measured 2026-12-07 against the
-engine before it (ab5a08f) run side by side under load average 9-11: unseen notes
-(``--fresh --samples 1500``) 0.52-0.68 -> 0.72-0.85 ms, the vignettes (``--rounds 20``)
-0.25-0.29 -> 0.29-0.36 ms; paired processes over 3 x 700 unseen notes, median +19 %
-(docs/coding.md has the runs).
+engine before it (ab5a08f) run side by side (load average 6-11): unseen notes
+(``--fresh --samples 1500``) CPU 0.47-0.53 -> 0.62-0.68 ms (+27 to +34 %), median wall
+0.46-0.52 -> 0.53-0.62 ms (+15 to +19 %); the vignettes (``--rounds 20``) CPU
+0.25-0.30 -> 0.29-0.31 ms (+3 to +16 %). docs/coding.md has the runs.
 """
 
 from __future__ import annotations
