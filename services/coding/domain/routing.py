@@ -23,6 +23,7 @@ kind of doubt the engine can see in the documentation sends it to review:
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from functools import lru_cache
 
 from services.coding.domain import specificity as sp
@@ -142,15 +143,27 @@ def service_unrecognised(note: str, coded_spans: list[tuple[int, int]], sents) -
     """A sentence outside history sections says a service was done, and no procedure
     line's evidence lies in it."""
     low = lower_ascii(note) or note.lower()
-    if _SERVICE_DONE.search(low) is None and not any(s.section == "procedure" for s in sents):
+    ends = {m.start(): m.end() for m in _SERVICE_DONE.finditer(low)}
+    if not ends and not any(s.section == "procedure" for s in sents):
         return False
+    starts = sorted(ends)
     for s in sents:
         if s.section in ("pmh", "family", "meds", "allergies", "ros", "social", "hpi", "cc"):
             continue
-        text = low[s.start : s.end]
         if s.section != "procedure":
-            m = _SERVICE_DONE.search(text)
-            if m is None or _NOT_DONE.search(text):
+            i = bisect_left(starts, s.start)
+            said = i < len(starts) and starts[i] < s.end and ends[starts[i]] <= s.end
+            if not said or _NOT_DONE.search(low, s.start, s.end):
+                continue
+        if not any(a is not None and s.start <= a < s.end for a, _ in coded_spans):
+            return True
+    return False
+    for s in sents:
+        if s.section in ("pmh", "family", "meds", "allergies", "ros", "social", "hpi", "cc"):
+            continue
+        if s.section != "procedure":
+            m = _SERVICE_DONE.search(low, s.start, s.end)
+            if m is None or _NOT_DONE.search(low, s.start, s.end):
                 continue
         if not any(a is not None and s.start <= a < s.end for a, _ in coded_spans):
             return True

@@ -111,7 +111,7 @@ _INLINE = frozenset(
 
 _HEADER = re.compile(r"^[ \t]*([A-Za-z][A-Za-z /&\-]{0,40}?)[ \t]*:(?![/\d])", re.M)
 _INLINE_HEADER = re.compile(
-    r"(?<=[.;] )(PMH|PSH|Meds|Medications|Allergies|SH|FH|FHx|ROS|Social [Hh]istory|Family [Hh]istory"
+    r"[.;] (PMH|PSH|Meds|Medications|Allergies|SH|FH|FHx|ROS|Social [Hh]istory|Family [Hh]istory"
     r"|Past [Mm]edical [Hh]istory)[ \t]*:"
 )
 
@@ -153,7 +153,7 @@ def _sections(note: str) -> tuple[Section, ...]:
             marks.append((m.start(), m.end(), kind))
     if ":" in note:
         for m in _INLINE_HEADER.finditer(note):
-            marks.append((m.start(), m.end(), SECTION_KINDS[m.group(1).lower()]))
+            marks.append((m.start(1), m.end(), SECTION_KINDS[m.group(1).lower()]))
         marks.sort()
     out, pos, kind = [], 0, "other"
     for s, e, k in marks:
