@@ -158,13 +158,3 @@ def service_unrecognised(note: str, coded_spans: list[tuple[int, int]], sents) -
         if not any(a is not None and s.start <= a < s.end for a, _ in coded_spans):
             return True
     return False
-    for s in sents:
-        if s.section in ("pmh", "family", "meds", "allergies", "ros", "social", "hpi", "cc"):
-            continue
-        if s.section != "procedure":
-            m = _SERVICE_DONE.search(low, s.start, s.end)
-            if m is None or _NOT_DONE.search(low, s.start, s.end):
-                continue
-        if not any(a is not None and s.start <= a < s.end for a, _ in coded_spans):
-            return True
-    return False
