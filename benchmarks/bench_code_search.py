@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import random
 import statistics
 import sys
@@ -95,6 +96,7 @@ async def main(rounds: int, seed: int) -> dict:
     # no database: the search reads none (the work-queue listener is never started)
     rt.context = CodingContext(work_watch=ChannelWatch("", WORK_CHANNEL))
     app = http_app(spec(), rt)  # as `rcm serve coding` serves it: hardened, access-logged
+    logging.getLogger("rcm.http").setLevel(logging.WARNING)  # the access log, not on stdout
     token = DevSigner.build(settings.auth, settings.runtime).sign(
         "bench-coder", ["coder"], ["*"], 3600
     )

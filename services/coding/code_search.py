@@ -63,6 +63,22 @@ def _stem(word: str) -> str:
 
 
 _NORMAL: dict[str, str] = {w: "" for w in _STOP}  # raw word -> indexed form ("": not indexed)
+# Abbreviations of rcm's short CPT labels, indexed with the words they stand for too
+# ('Office visit est pt lvl 3' is found by 'established patient level').
+_ABBREVIATIONS = {
+    "est": "established",
+    "pt": "patient",
+    "lvl": "level",
+    "inj": "injection",
+    "addl": "additional",
+    "admin": "administration",
+    "unilat": "unilateral",
+    "bilat": "bilateral",
+    "ext": "extremities",
+    "ed": "emergency department",
+    "hep": "hepatitis",
+    "w": "with",
+}
 
 
 def words_of(text: str) -> list[str]:
@@ -92,6 +108,9 @@ class SystemIndex:
         for code, label, billable, terms in entries:
             own = words_of(label)
             words = set(own)
+            for w in own:
+                if w in _ABBREVIATIONS:
+                    words.update(words_of(_ABBREVIATIONS[w]))
             heads = {own[0]} if own else set()
             for t in terms:
                 tw = words_of(t)
@@ -154,10 +173,17 @@ class SystemIndex:
         """Codes having every word (the last one as typed so far), walked in display order;
         of the first ``RERANK`` found, billable first, then those whose own title has more of
         the words, then those whose title or a term starts with the first word."""
+        typing = not query[-1:].isspace()  # the last word may be unfinished
         tokens = words_of(query)
+        raw = _WORD.findall(query.lower())
+        if typing and raw and raw[-1] in _STOP:  # 'an' may be the start of 'ankle' ...
+            found = self._matching(tokens + [raw[-1]], True, limit)
+            return found or self._matching(tokens, False, limit)  # ... or 'sprain of'
+        return self._matching(tokens, typing, limit)
+
+    def _matching(self, tokens: list[str], typing: bool, limit: int) -> list[int]:
         if not tokens:
             return []
-        typing = not query[-1:].isspace()  # the last word may be unfinished
         exact, prefixes = [], []
         for n, t in enumerate(tokens):
             if t in self.postings and not (n == len(tokens) - 1 and typing):
