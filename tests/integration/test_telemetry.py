@@ -87,7 +87,9 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
         )
     )
     try:
-        async with httpx.AsyncClient(base_url=pipeline.intake_url, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+        ) as client:
             for enc, _ in marked:
                 r = await client.post(
                     "/encounters",
