@@ -65,6 +65,7 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@-]{0,199}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=@-]")
 TEMPORARY_SUFFIXES = (".tmp", ".part", ".filepart", ".partial")
 ATTEMPTS = ".attempts"  # per-file attempt counters, inside the mailbox directory
+IN_FLIGHT = "the process stopped while applying it"  # an attempt's error until it settles
 _HEAD_BYTES = 4096  # enough for ISA, GS and ST: what ``classify`` reads
 BATCH_CHARS = 8 * 1024 * 1024  # a batch of files stops growing at this much text
 
@@ -232,6 +233,7 @@ class InboundMailbox:
         # of billing), by name -> (inode, mtime, size): read and classified once, not on every
         # poll while they wait for their owner. A rewritten file has a new signature.
         self._not_ours: dict[str, tuple[int, int, int]] = {}
+        self._in_flight: set[str] = set()
         if not self.settings.senders:
             log(
                 _log,
@@ -310,6 +312,8 @@ class InboundMailbox:
             ):
                 self._not_ours[path.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
                 continue
+            if path.name in self._in_flight:
+                continue  # being applied right now, by another instance or an earlier poll
             why = self._refusal(kind, st, complete)
             previous = attempts.get(path.name)
             if previous is not None and previous.signature != _signature(st):
@@ -546,7 +550,12 @@ class InboundMailbox:
     # ----------------------------------------------------------------- attempts
 
     def _attempts(self) -> dict[str, _Attempts]:
+        """The attempt records of waiting files; an unsettled one younger than
+        ``in_flight_seconds`` is left out of the count and its file skipped by this poll: another
+        instance (or this one) is applying it, and only a record that old means a process died."""
         out = {}
+        self._in_flight = set()
+        now = time.time()
         try:
             entries = list(os.scandir(self.directory / ATTEMPTS))
         except FileNotFoundError:
@@ -556,8 +565,17 @@ class InboundMailbox:
                 Path(entry.path).unlink(missing_ok=True)
                 continue
             a = _read_attempts(Path(entry.path))
-            if a is not None:
-                out[entry.name] = a
+            if a is None:
+                continue
+            if a.last_error == IN_FLIGHT:
+                try:
+                    age = now - Path(entry.path).stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age < self.settings.in_flight_seconds:
+                    self._in_flight.add(entry.name)
+                    continue
+            out[entry.name] = a
         return out
 
     def _count_attempt(self, path: Path) -> _Attempts | None:
@@ -569,7 +587,7 @@ class InboundMailbox:
         marker = self.directory / ATTEMPTS / path.name
         before = _read_attempts(marker)
         count = before.count if before is not None and before.signature == _signature(st) else 0
-        attempt = _Attempts(_signature(st), count + 1, "the process stopped while applying it")
+        attempt = _Attempts(_signature(st), count + 1, IN_FLIGHT)
         _write_attempts(marker, attempt)
         return attempt
 

@@ -246,7 +246,8 @@ def test_an_attempt_is_counted_before_it_starts_and_a_new_file_starts_again(tmp_
     assert box._count_attempt(path).count == 2
     marker = box.directory / ".attempts" / "a.835"
     assert _mode(marker) == 0o600
-    assert box._attempts()["a.835"].last_error == "the process stopped while applying it"
+    assert mailbox._read_attempts(marker).last_error == "the process stopped while applying it"
+    assert "a.835" not in box._attempts()  # young and unsettled: another instance's, skipped
     path.unlink()
     path.write_text(ERA + "\n")  # another file under the same name
     assert box._count_attempt(path).count == 1
@@ -311,3 +312,18 @@ def test_counters_of_files_no_longer_waiting_are_dropped(tmp_path):
     path.unlink()  # removed by hand
     assert box._attempts() == {}
     assert list((box.directory / ".attempts").iterdir()) == []
+
+
+def test_a_file_another_instance_is_applying_is_skipped_not_counted_as_failed(tmp_path):
+    """Several instances poll one mailbox: an attempt still in flight is not a failure."""
+    one = _box(tmp_path / "in")
+    path = one.directory / "a.835"
+    path.write_text(ERA)
+    for _ in range(5):  # more attempts in flight than max_attempts, by live instances
+        one._count_attempt(path)
+    other = _box(tmp_path / "in")
+    assert other._attempts() == {}
+    assert other._in_flight == {"a.835"}
+    old = time.time() - 3600  # an hour without settling: the process applying it died
+    os.utime(one.directory / ".attempts" / "a.835", (old, old))
+    assert other._attempts()["a.835"].count == 5
