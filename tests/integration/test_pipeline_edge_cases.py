@@ -234,12 +234,23 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(pipeline):
     finally:
         stop.set()
         await asyncio.wait_for(coders, 30)
-    # Exactly one original claim per encounter; one posting per claim payment; no duplicate events applied.
+    # Exactly one original claim per encounter and payer (a secondary's claim is an original to
+    # the next payer); one posting per claim payment; no duplicate events applied.
     per_encounter = await fetch(
         pipeline.dsn,
         "SELECT encounter_id, count(*) AS n FROM billing.claim"
-        " WHERE encounter_id = ANY($1) AND frequency_code = '1' GROUP BY 1",
+        " WHERE encounter_id = ANY($1) AND frequency_code = '1' AND cob_sequence = 'primary'"
+        " GROUP BY 1",
         ids,
+    )
+    assert (
+        await fetchval(
+            pipeline.dsn,
+            "SELECT count(*) FROM (SELECT 1 FROM billing.claim WHERE encounter_id = ANY($1)"
+            " AND frequency_code = '1' GROUP BY encounter_id, cob_sequence HAVING count(*) > 1) x",
+            ids,
+        )
+        == 0
     )
     assert len(per_encounter) == len(ids) and all(r["n"] == 1 for r in per_encounter)
     dup_files = await fetchval(
