@@ -116,12 +116,13 @@ async def test_the_owning_role_has_insert_and_select_only(chain, stack_endpoints
     conn, _, dsn = chain
     role = f"svc_{uuid.uuid4().hex[:8]}"
     schema = f"owned_{role}"
-    await conn.execute(f"CREATE ROLE {role} LOGIN")
+    password = uuid.uuid4().hex  # the local stack authenticates every login (scram)
+    await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
     await conn.execute(f"CREATE SCHEMA {schema} AUTHORIZATION {role}")
     database = await conn.fetchval("SELECT current_database()")
     # db.migrate says CREATE SCHEMA IF NOT EXISTS, which needs the right even when it exists.
-    await conn.execute(f'GRANT CREATE ON DATABASE "{database}" TO {role}')
-    owner = await asyncpg.connect(dsn, user=role)
+    await conn.execute(f'GRANT CONNECT, CREATE ON DATABASE "{database}" TO {role}')
+    owner = await asyncpg.connect(dsn, user=role, password=password)
     try:
         await db.migrate(owner, schema, None)  # migrations run as the schema's owner
         await audit.append(owner, schema, CODER, [read(1)])
@@ -140,7 +141,7 @@ async def test_the_owning_role_has_insert_and_select_only(chain, stack_endpoints
     finally:
         await owner.close()
         await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        await conn.execute(f'REVOKE CREATE ON DATABASE "{database}" FROM {role}')
+        await conn.execute(f'REVOKE CONNECT, CREATE ON DATABASE "{database}" FROM {role}')
         await conn.execute(f"DROP ROLE {role}")
 
 
