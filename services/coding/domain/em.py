@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
+from services.coding.domain.diagnoses import CHRONIC
 from services.coding.domain.prefilter import fold, gated, lower_ascii
 from shared import icd10cm
 from shared.events import Encounter
@@ -56,49 +57,9 @@ MDM_OFFICE = {
 MDM_ED = ("99282", "99282", "99283", "99284", "99285")
 LEVEL_NAMES = ("", "straightforward", "low", "moderate", "high")
 
-_CHRONIC = (
-    "E08",
-    "E09",
-    "E10",
-    "E11",
-    "E13",
-    "E03",
-    "E05",
-    "E66",
-    "E78",
-    "I10",
-    "I11",
-    "I12",
-    "I13",
-    "I25",
-    "I48",
-    "I50",
-    "I73",
-    "J30",
-    "J44",
-    "J45",
-    "N18",
-    "F32",
-    "F33",
-    "F41",
-    "F90",
-    "G47",
-    "K21",
-    "M17",
-    "M16",
-    "M19",
-    "M10",
-    "G43",
-    "N40",
-    "E55",
-    "D50",
-    "M81",
-    "L40",
-    "L20",
-    "K58",
-    "G56",
-    "L70",
-)
+# The conditions diagnoses keep current despite 'history of', plus those the E/M logic alone
+# counts as chronic illnesses (one list, not two copies that drift apart).
+_CHRONIC = CHRONIC + ("L70",)
 _SELF_LIMITED = (
     "J00",
     "B349",
