@@ -208,18 +208,7 @@ def _professional_claim(tx: Transaction, c: Claim, comp: str) -> None:
     tx.add("HI", *codes)
     rp = c.rendering_provider
     if rp is not None:
-        tx.add(
-            "NM1",
-            "82",
-            "1",
-            clean(rp.last_name, 60),
-            clean(rp.first_name, 35),
-            "",
-            "",
-            "",
-            "XX",
-            rp.npi,
-        )
+        _rendering_provider(tx, rp)
         if rp.taxonomy:
             tx.add("PRV", "PE", "PXC", clean(rp.taxonomy, 50))
     _other_coverages(tx, c)
@@ -314,18 +303,7 @@ def _institutional_claim(tx: Transaction, c: Claim, comp: str) -> None:
             tx.add("PRV", "AT", "PXC", clean(attending.taxonomy, 50))
     rp = c.rendering_provider
     if rp is not None and attending is not None and rp.npi != attending.npi:
-        tx.add(
-            "NM1",
-            "82",
-            "1",
-            clean(rp.last_name, 60),
-            clean(rp.first_name, 35),
-            "",
-            "",
-            "",
-            "XX",
-            rp.npi,
-        )
+        _rendering_provider(tx, rp)
     _other_coverages(tx, c)
     for ln in c.lines:
         tx.add("LX", ln.line_number)
@@ -352,6 +330,22 @@ def _drug(tx: Transaction, ln: ServiceLine) -> None:
     """2410 drug identification: NDC (11 digits) and quantity in units."""
     tx.add("LIN", "", "N4", ndc_11(ln.ndc or "") or "")
     tx.add("CTP", "", "", "", _amount(ln.units), "UN")
+
+
+def _rendering_provider(tx: Transaction, rp) -> None:
+    """Loop 2310B (837P) / 2310D (837I): the rendering provider's NM1*82, a person by NPI."""
+    tx.add(
+        "NM1",
+        "82",
+        "1",
+        clean(rp.last_name, 60),
+        clean(rp.first_name, 35),
+        "",
+        "",
+        "",
+        "XX",
+        rp.npi,
+    )
 
 
 def _other_coverages(tx: Transaction, c: Claim) -> None:
