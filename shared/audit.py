@@ -64,6 +64,13 @@ class AuditEvent:
             raise ValueError(f"audit action must be one of {', '.join(ACTIONS)}")
 
 
+def account_key(site_id: str, patient_id: str | None, encounter_id: str) -> str:
+    """The opaque, stable patient account key audit records and work items name: a hash of
+    site and MRN (or of the encounter without one), so every service names a patient alike."""
+    basis = f"{site_id}:mrn:{patient_id}" if patient_id else f"{site_id}:enc:{encounter_id}"
+    return "A" + hashlib.sha256(basis.encode()).hexdigest()[:12].upper()
+
+
 def genesis(schema: str) -> str:
     """The hash the first record of ``schema``'s chain follows (as migration 005 seeds it)."""
     return hashlib.sha256(f"rcm-audit-genesis:{schema}".encode()).hexdigest()

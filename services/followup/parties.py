@@ -6,20 +6,14 @@ PDFs only; nothing in this module logs or raises with it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from decimal import Decimal
 
 from services.followup.domain.x12_276 import StatusInquiry
 from services.followup.repository import PartyRow
+from shared.audit import account_key
 from shared.events import Encounter, Organization, Person
 from shared.npi import is_valid_npi
-
-
-def account_key(site_id: str, patient_id: str | None, encounter_id: str) -> str:
-    """An opaque, stable patient account key: a hash of site and MRN (or the encounter without one)."""
-    basis = f"{site_id}:mrn:{patient_id}" if patient_id else f"{site_id}:enc:{encounter_id}"
-    return "A" + hashlib.sha256(basis.encode()).hexdigest()[:12].upper()
 
 
 def party_row(enc: Encounter) -> PartyRow:

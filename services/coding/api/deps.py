@@ -3,7 +3,6 @@ and the audit record of a read or change of an encounter's PHI."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +14,7 @@ from pydantic import AfterValidator
 from services.coding.repository import SCHEMA
 from services.coding.settings import CodingSettings
 from shared import audit
+from shared.audit import account_key
 from shared.auth import Principal
 from shared.service import requires
 
@@ -63,13 +63,6 @@ def _storable(value: str) -> str:
 
 # Free text of a request body (a reason, a question, an answer), as Postgres can store it.
 Text = Annotated[str, AfterValidator(_storable)]
-
-
-def account_key(site_id: str, patient_id: str | None, encounter_id: str) -> str:
-    """The patient account key audit records name: an opaque hash of site and MRN (or of the
-    encounter without one), the same key followup's records carry for that patient."""
-    basis = f"{site_id}:mrn:{patient_id}" if patient_id else f"{site_id}:enc:{encounter_id}"
-    return "A" + hashlib.sha256(basis.encode()).hexdigest()[:12].upper()
 
 
 async def record(
