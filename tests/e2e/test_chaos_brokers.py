@@ -106,7 +106,11 @@ async def test_killing_brokers_one_at_a_time_keeps_the_pipeline_flowing():
     assert flow["seconds_during_kills"] > 10
     for stage in ("coded", "claimed", "posted", "settled"):
         assert flow[stage]["during_kills"] > 0 and flow[stage]["per_s_during_kills"] > 0, stage
-    assert verdict["flow_while_dead"]["settled"]["during_kills"] > 0  # SIGKILL to restart
+    # From SIGKILL to restart (4-6 s) the pipeline still moved. Which stage moves is timing: a
+    # consumer group whose coordinator died waits out its session before it fetches again, so
+    # one stage may pause for the whole dead spell (CI once saw settled alone at 0).
+    dead = verdict["flow_while_dead"]
+    assert sum(dead[s]["during_kills"] for s in ("coded", "claimed", "posted", "settled")) > 0
     assert "flow during kills" in render(result) and {"kafka-1", "kafka-2", "kafka-3"} <= set(
         result["cpu_seconds"]
     )
