@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
 CodeStr = Annotated[str, Field(min_length=1, max_length=16)]
@@ -67,6 +67,24 @@ class Person(Model):
     address: Address | None = None
 
 
+class EligibilitySummary(Model):
+    """What intake's eligibility check (X12 270/271) found for one coverage on the encounter's
+    date of service: what billing's scrubber and a patient estimate read. No PHI."""
+
+    # unverified: no answer yet (payer down and retries pending, or checks switched off)
+    status: Literal["active", "inactive", "unverified"]
+    checked_on: date | None = None  # the day the 271 answered (None: never answered)
+    plan: str | None = None  # plan name or number as the payer states it
+    group: str | None = None  # group number (REF*6P)
+    other_primary_payer: str | None = None  # a payer the 271 names primary (2120 NM1*PRP)
+    other_primary_payer_id: str | None = None
+    # In-network, individual amounts; None when the 271 does not state them.
+    copay: Money | None = None
+    coinsurance_percent: Decimal | None = None  # percent: 20 means the patient pays 20 %
+    deductible_remaining: Money | None = None
+    out_of_pocket_remaining: Money | None = None
+
+
 class Coverage(Model):
     """One insurance coverage, in coordination-of-benefits order."""
 
@@ -80,6 +98,16 @@ class Coverage(Model):
     # claim filing indicator (SBR09): MB Medicare B, MA Medicare A, MC Medicaid, CI commercial, BL BCBS, HM HMO
     filing_indicator: str = "CI"
     sequence: Literal["primary", "secondary", "tertiary"] = "primary"
+    # Intake's eligibility result (additive: older events have none). Left out of the JSON
+    # when None, so an encounter without one serialises (and hashes) as it did before.
+    eligibility: EligibilitySummary | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_missing_eligibility(self, handler):
+        out = handler(self)
+        if isinstance(out, dict) and out.get("eligibility", 0) is None:
+            del out["eligibility"]
+        return out
 
 
 class SuppliedCode(Model):
