@@ -51,6 +51,21 @@ def age_on(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
+# Intake lets an encounter without a birth date through (billing holds its claim). The note
+# is then read as an adult's, and the encounter goes to a coder: age-banded codes (preventive
+# visits, pediatric vaccines, BMI) need a person to check, and age edits cannot be run.
+_UNKNOWN_AGE_READ_AS = 40
+
+
+def _age_unknown_edit(severity: str) -> CodingEdit:
+    return edit(
+        "AGE_UNKNOWN",
+        severity,
+        "patient birth date is missing: age edits were skipped and age-dependent codes"
+        " need a coder's check",
+    )
+
+
 def _is_medicare(enc: Encounter) -> bool:
     cov = enc.primary_coverage
     return cov is not None and (
@@ -72,9 +87,11 @@ def code_encounter(
     replaces the in-memory term index for statements the synonym list lacks.
     """
     note = enc.note or ""
-    age = age_on(enc.patient.birth_date, enc.service_date)
+    birth = enc.patient.birth_date
+    known_age = age_on(birth, enc.service_date) if birth is not None else None
+    age = known_age if known_age is not None else _UNKNOWN_AGE_READ_AS
     sex = enc.patient.gender
-    edits: list[CodingEdit] = []
+    edits: list[CodingEdit] = [] if known_age is not None else [_age_unknown_edit("blocking")]
     result = CodingResult()
     if not note.strip():
         edits.append(
@@ -159,7 +176,7 @@ def code_encounter(
                 cpt.label(p.code),
             )
         )
-    edits.extend(diagnosis_edits(dx_codes, age, sex, enc.service_date))
+    edits.extend(diagnosis_edits(dx_codes, known_age, sex, enc.service_date))
     edits.extend(procedure_edits([as_line(p) for p in result.procedures], len(dx_codes)))
     result.edits = _dedupe(edits)
     result.em_basis, result.mdm = basis, mdm
@@ -658,9 +675,12 @@ def validate_final_codes(
 ) -> list[CodingEdit]:
     """The same edits for codes a coder finalises (diagnosis codes in order;
     procedures as dicts with code, modifiers, units, diagnosis_pointers)."""
-    age = age_on(enc.patient.birth_date, enc.service_date)
+    birth = enc.patient.birth_date
+    age = age_on(birth, enc.service_date) if birth is not None else None
     lines = [as_line(p) for p in procedures]
     out = diagnosis_edits(list(diagnoses), age, enc.patient.gender, enc.service_date)
+    if age is None:  # the coder's codes stand; the age edits could not be run
+        out.append(_age_unknown_edit("warning"))
     out.extend(procedure_edits(lines, len(diagnoses)))
     note = enc.note or ""
     if not note.strip():
