@@ -134,6 +134,12 @@ class Institutional(Model):
 # --------------------------------------------------------------------------- encounter
 
 
+# The site of an encounter whose site intake could not tell (no registry entry, identifier or
+# NPI). Such an encounter may move once to its real site (a re-send after the site was
+# registered); an encounter never moves from one real site to another.
+UNASSIGNED_SITE = "unassigned"
+
+
 class Encounter(Model):
     """The documented encounter, as the intake understood it (FHIR or native JSON)."""
 

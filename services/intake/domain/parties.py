@@ -19,9 +19,8 @@ from services.intake.domain.systems import (
     TAXONOMY_SYSTEM,
     npi_is_valid,
 )
-from shared.events import Address, Organization, Person, Provider
+from shared.events import UNASSIGNED_SITE, Address, Organization, Person, Provider
 
-UNASSIGNED_SITE = "unassigned"
 _GENDER = {"male": "M", "female": "F", "other": "U", "unknown": "U"}
 _ZIP = re.compile(r"\d{5}(-?\d{4})?")
 _TITLES = re.compile(r"^(dr|mr|mrs|ms|miss|prof|doctor)\.?\s+", re.I)
