@@ -82,6 +82,18 @@ class KafkaSecuritySettings(BaseSettings):
         return self
 
 
+class KafkaTopicSettings(BaseSettings):
+    """Who creates the topics (env prefix ``RCM_KAFKA_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="RCM_KAFKA_", extra="ignore")
+
+    # True: a service creates the missing topics and their DLQs at start (the local stack, a
+    # first look). False: the topics are the platform's (Strimzi KafkaTopics in the Helm chart,
+    # with their partitions, replication and retention); the service then needs no right to
+    # create topics (ACLs: docs/security.md) and never makes one with the wrong settings.
+    create_topics: bool = True
+
+
 class TelemetrySettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
@@ -261,6 +273,7 @@ class ServiceSettings(BaseSettings):
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)
     kafka: KafkaSecuritySettings = Field(default_factory=KafkaSecuritySettings)
+    kafka_topics: KafkaTopicSettings = Field(default_factory=KafkaTopicSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -283,6 +296,12 @@ class ServiceSettings(BaseSettings):
             problem = self.auth.production_problem()
             if problem:
                 raise ConfigurationError(problem)
+            if not self.kafka.security_protocol.endswith("SSL"):
+                # Events carry PHI (names, member ids, notes): never unencrypted on a network.
+                raise ConfigurationError(
+                    f"RCM_KAFKA_SECURITY_PROTOCOL={self.kafka.security_protocol} is refused in "
+                    "production: Kafka carries PHI, use SSL or SASL_SSL"
+                )
         return self
 
     # -- resolved endpoints -------------------------------------------------

@@ -21,9 +21,7 @@ import check  # noqa: E402  (deploy/check.py: the CI driver these tests share co
 # shared/ (or of a service being written), listed in docs/deploy.md; delete a name here once a
 # settings class reads it. Any other name the artefacts set must be read by a settings class, so a
 # misspelt variable fails a test instead of being silently ignored by a service.
-PROPOSED = {
-    "RCM_KAFKA_CREATE_TOPICS",  # false: Strimzi KafkaTopics own the topics, services create none
-}
+PROPOSED: set[str] = set()
 # Read by libraries, not by rcm's settings: httpx's trust store; the chart's intermediate variable
 # that DATABASE_URL is composed from (Kubernetes $(VAR) expansion).
 LIBRARY_ENV = {"SSL_CERT_FILE", "RCM_DATABASE_URI"}

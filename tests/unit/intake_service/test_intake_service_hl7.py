@@ -130,6 +130,7 @@ def test_unsafe_listener_settings_are_refused():
     prod = RuntimeSettings(env="production")
     safe = {
         "connections": {"kafka_bootstrap_servers": "k:9092", "database_url": "postgresql://x"},
+        "kafka": {"security_protocol": "SSL"},
         "auth": {"token_issuer": "https://idp.example/realms/rcm", "token_audience": "rcm"},
     }
     with pytest.raises(ConfigurationError, match="test hook"):

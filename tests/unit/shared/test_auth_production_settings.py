@@ -11,6 +11,7 @@ from shared.settings import ConfigurationError, ServiceSettings
 GOOD = {
     "RCM_ENV": "production",
     "KAFKA_BOOTSTRAP_SERVERS": "kafka.internal:9093",
+    "RCM_KAFKA_SECURITY_PROTOCOL": "SSL",  # production refuses PHI over PLAINTEXT
     "DATABASE_URL": "postgresql://svc@db.internal/rcm",
     "RCM_TOKEN_ISSUER": "https://login.example.org/realms/rcm",
     "RCM_TOKEN_AUDIENCE": "rcm-api",

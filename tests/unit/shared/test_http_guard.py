@@ -19,6 +19,7 @@ from shared.settings import (
     AuthSettings,
     ConnectionSettings,
     HttpSettings,
+    KafkaSecuritySettings,
     RuntimeSettings,
     ServiceSettings,
 )
@@ -65,6 +66,7 @@ def _app(tmp_path, env="development", limit=4096) -> tuple[FastAPI, str]:
         service_name="probe",
         runtime=RuntimeSettings(env=env, home=tmp_path),
         connections=ConnectionSettings(kafka_bootstrap_servers="k:9093", database_url="pg://db"),
+        kafka=KafkaSecuritySettings(security_protocol="SSL"),  # production refuses PLAINTEXT
         auth=AuthSettings(token_issuer="https://idp.example/realms/rcm", token_audience="rcm-api"),
         http=HttpSettings(max_body_bytes=limit),
     )

@@ -6,7 +6,13 @@ import pytest
 
 from services.workbench.domain import access, actions
 from services.workbench.settings import WorkbenchConfig, WorkbenchSettings
-from shared.settings import AuthSettings, ConfigurationError, ConnectionSettings, RuntimeSettings
+from shared.settings import (
+    AuthSettings,
+    ConfigurationError,
+    ConnectionSettings,
+    KafkaSecuritySettings,
+    RuntimeSettings,
+)
 
 
 def test_navigation_and_home_per_role():
@@ -41,6 +47,7 @@ def _settings(env="development", **wb) -> WorkbenchSettings:
     return WorkbenchSettings(
         runtime=RuntimeSettings(env=env),
         connections=conn,
+        kafka=KafkaSecuritySettings(security_protocol="SSL"),  # production refuses PLAINTEXT
         auth=auth,
         workbench=WorkbenchConfig(**wb),
     )
