@@ -20,7 +20,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rcm.simulation.payer.domain.acknowledge import acknowledge
-from rcm.simulation.payer.domain.adjudicate import AdjudicationRules, adjudicate
+from rcm.simulation.payer.domain.adjudicate import AdjudicationRules, adjudicate, crossover
 from rcm.simulation.payer.domain.eligibility import EligibilityRules, decide
 from rcm.simulation.payer.domain.fees import FeeSchedule
 from rcm.simulation.payer.domain.read_270 import read_270
@@ -145,13 +145,19 @@ def make_apply(rt: Runtime):
         )
         fresh_ids = {r["c"] for r in fresh}
         groups: dict[tuple[str, str], list] = defaultdict(list)
+        crossed = []  # the crossover payers' own adjudications, in their own 835 payments
         for c in accepted:
             if c.claim_id in fresh_ids:
-                groups[(c.payer_id, c.billing_provider_npi or "")].append(
-                    adjudicate(c, rules, fees, today)
-                )
+                decided = adjudicate(c, rules, fees, today)
+                groups[(c.payer_id, c.billing_provider_npi or "")].append(decided)
+                forwarded = crossover(decided, rules, fees, today)
+                if forwarded is not None:
+                    crossed.append(forwarded)
         if not groups:
             return
+        recorded = [a for adjs in groups.values() for a in adjs]
+        for a in crossed:
+            groups[(a.claim.payer_id, a.claim.billing_provider_npi or "")].append(a)
         # One ERA file answers the 837, a payment (835 transaction set) per payer and payee in
         # it, as a clearinghouse delivers them: a file per payment multiplied files, fsyncs and
         # mailbox passes on both sides.
@@ -184,7 +190,7 @@ def make_apply(rt: Runtime):
             conn,
             f"{S}.adjudication",
             _ADJUDICATION_COLUMNS,
-            [(a.claim_id, a.status, a.paid, name) for adjs in groups.values() for a in adjs],
+            [(a.claim_id, a.status, a.paid, name) for a in recorded],
         )
 
     wake = asyncio.Event()  # set by the mailbox after the file's transaction commits

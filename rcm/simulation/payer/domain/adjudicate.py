@@ -7,12 +7,16 @@ realistic CARC/RARC mix. Replacements (frequency 7) are always paid; voids (freq
 come back as a zero-pay reversal (CLP02 22). A secondary or tertiary claim carrying the
 prior payers' adjudication (2430 loops) is paid from what the last prior payer left to the
 patient, up to this payer's own allowed amount less what was already paid (``_after_prior``).
+Medicare forwards the claims of a patient with Medicaid as secondary to that Medicaid
+itself (a COBA crossover): CLP02 19, MA18 and NM1*TT on Medicare's 835, then Medicaid's own
+835 on the same claim (``crossover``), except for about ``crossover_lost_rate`` of them,
+whose second 835 never comes (the provider must notice and follow up).
 Every result balances, per line and per claim: charge - paid == sum(adjustments).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Literal
@@ -20,12 +24,29 @@ from typing import Literal
 from .acknowledge import acknowledge
 from .draw import draw, payer_claim_control_number, pick
 from .fees import CENT, FeeSchedule, copay, fee_multiplier, payer_class
-from .model import AdjudicatedLine, Adjudication, Adjustment, SubmittedClaim, SubmittedLine
+from .model import (
+    AdjudicatedLine,
+    Adjudication,
+    Adjustment,
+    OtherPayer,
+    SubmittedClaim,
+    SubmittedLine,
+)
 
-__all__ = ["AdjudicationRules", "Denial", "DENIALS", "FeeSchedule", "acknowledge", "adjudicate"]
+__all__ = [
+    "AdjudicationRules",
+    "Denial",
+    "DENIALS",
+    "FeeSchedule",
+    "acknowledge",
+    "adjudicate",
+    "crossover",
+]
 
 ZERO = Decimal("0.00")
 _STATUS_BY_SEQUENCE = {"P": "1", "S": "2", "T": "3"}
+PROCESSED_AS_PRIMARY_FORWARDED = "19"  # CLP02
+FORWARDED_TO_SUPPLEMENTAL = "MA18"  # RARC: claim also forwarded to the supplemental insurer
 _NO_COST_SHARE = {"preventive", "vaccine"}  # ACA preventive services and immunizations
 
 
@@ -39,9 +60,16 @@ class AdjudicationRules:
     deductible_rate: Decimal = Decimal("0.25")  # share of claims meeting an unmet deductible
     ack_reject_rate: Decimal = Decimal("0.02")  # share rejected at the 277CA front door
     timely_filing_days: int | None = 365
+    crossover_lost_rate: Decimal = Decimal("0.10")  # forwarded claims the next payer never pays
 
     def __post_init__(self) -> None:
-        for name in ("denial_rate", "coinsurance", "deductible_rate", "ack_reject_rate"):
+        for name in (
+            "denial_rate",
+            "coinsurance",
+            "deductible_rate",
+            "ack_reject_rate",
+            "crossover_lost_rate",
+        ):
             value = Decimal(getattr(self, name))
             if not 0 <= value <= 1:
                 raise ValueError(f"AdjudicationRules.{name} must be between 0 and 1")
@@ -273,6 +301,10 @@ def adjudicate(
         status = "4"
     else:
         status = _STATUS_BY_SEQUENCE.get(claim.payer_sequence, "1")
+    forward = _crossover_target(claim, cls) if status == "1" else None
+    if forward is not None:
+        status = PROCESSED_AS_PRIMARY_FORWARDED
+        remarks = (*remarks, FORWARDED_TO_SUPPLEMENTAL)
     return Adjudication(
         claim=claim,
         status=status,
@@ -282,4 +314,55 @@ def adjudicate(
         adjustments=extra,
         remarks=remarks,
         denial=denial.label if denial else None,
+        crossover_to=forward,
     )
+
+
+def _crossover_target(claim: SubmittedClaim, cls: str) -> OtherPayer | None:
+    """Medicare, as primary, forwards a dual-eligible patient's claim to Medicaid (the
+    secondary): the COBA crossover every state Medicaid has with Medicare."""
+    if cls != "medicare" or claim.payer_sequence != "P" or claim.frequency_code != "1":
+        return None
+    return next(
+        (
+            o
+            for o in claim.other_payers
+            if o.sequence == "S" and payer_class(o.filing_indicator, o.name) == "medicaid"
+        ),
+        None,
+    )
+
+
+def crossover(
+    primary: Adjudication, rules: AdjudicationRules, fee_schedule: FeeSchedule, as_of: date
+) -> Adjudication | None:
+    """The crossover payer's own adjudication of a claim the primary forwarded to it: a
+    secondary adjudication of the same claim (same CLP01), paid from what the primary left
+    to the patient. None when the primary forwarded nothing, or for the forwarded claims
+    whose second 835 never comes (``crossover_lost_rate``)."""
+    to = primary.crossover_to
+    if to is None:
+        return None
+    if draw(rules.seed, primary.claim_id, "crossover-lost") < rules.crossover_lost_rate:
+        return None
+    left = [
+        (a.paid, sum((x.amount for x in a.adjustments if x.group == "PR"), ZERO))
+        for a in primary.lines
+    ]
+    claim = replace(
+        primary.claim,
+        payer_id=to.payer_id,
+        payer_name=to.name,
+        payer_sequence="S",
+        filing_indicator=to.filing_indicator,
+        payer_claim_control_number=None,
+        other_payers=(),
+        prior_paid=primary.paid,
+        lines=tuple(
+            replace(ln, prior_paid=paid, prior_patient=patient)
+            for ln, (paid, patient) in zip(primary.claim.lines, left, strict=True)
+        ),
+    )
+    cls = payer_class(to.filing_indicator, to.name)
+    icn = payer_claim_control_number(rules.seed, f"{primary.claim_id}:{to.payer_id}")
+    return _after_prior(claim, icn, as_of, fee_schedule, fee_multiplier(cls, to.payer_id), cls)

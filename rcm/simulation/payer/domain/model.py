@@ -33,6 +33,16 @@ class SubmittedLine:
 
 
 @dataclass(frozen=True, slots=True)
+class OtherPayer:
+    """Another coverage the claim names (2320 SBR + 2330B NM1*PR): who a crossover goes to."""
+
+    sequence: str  # 2320 SBR01: P, S or T
+    payer_id: str  # 2330B NM109
+    name: str  # 2330B NM103
+    filing_indicator: str = "CI"  # 2320 SBR09
+
+
+@dataclass(frozen=True, slots=True)
 class SubmittedClaim:
     claim_id: str  # CLM01, the patient control number
     total_charge: Decimal  # CLM02
@@ -60,6 +70,7 @@ class SubmittedClaim:
     prior_authorization: str | None = None  # REF*G1
     type_of_bill: str | None = None  # 837I: "0" + CLM05-1 + CLM05-3
     prior_paid: Decimal | None = None  # COB: the prior payers' AMT*D (2320), summed
+    other_payers: tuple[OtherPayer, ...] = ()  # 2320/2330B, in the order the claim lists them
 
     @property
     def is_cob(self) -> bool:
@@ -144,6 +155,8 @@ class Adjudication:
     adjustments: tuple[Adjustment, ...] = ()  # claim level (CAS after CLP)
     remarks: tuple[str, ...] = ()  # claim level RARC (MOA)
     denial: str | None = None  # e.g. "CO-16" when the claim or a line was denied
+    # CLP02 19/20: the payer forwarded the claim to this other payer (835 NM1*TT).
+    crossover_to: OtherPayer | None = None
 
     @property
     def claim_id(self) -> str:

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from shared.x12 import Separators, X12Error, split_segments
 
-from .model import Submission, SubmittedClaim, SubmittedLine, SubmittedTransaction
+from .model import OtherPayer, Submission, SubmittedClaim, SubmittedLine, SubmittedTransaction
 
 # HI qualifiers carrying diagnoses (ICD-10 A-prefixed, ICD-9 without): principal, other,
 # admitting, reason for visit, external cause. Occurrence/value/condition codes are skipped.
@@ -49,6 +49,7 @@ class _Claim:
     lines: list[_Line] = field(default_factory=list)
     other_payer: bool = False  # inside a 2320/2330 loop: its NM1/REF are not ours
     prior_paid: Decimal | None = None  # 2320 AMT*D, summed over the prior payers
+    others: list[dict] = field(default_factory=list)  # 2320 SBR01/SBR09 + 2330B NM1*PR
 
 
 class _Reader:
@@ -206,6 +207,7 @@ class _Reader:
     def _sbr(self) -> None:
         if self.claim is not None:
             self.claim.other_payer = True  # 2320: other subscriber information
+            self.claim.others.append({"sequence": self.el(1), "filing": self.el(9) or "CI"})
         elif self.subscriber is not None:
             self.subscriber.update(sequence=self.el(1) or "P", filing=self.el(9) or "CI")
 
@@ -217,7 +219,10 @@ class _Reader:
         if entity == "41" and self.hl_level == "":
             self.submitter = (last, ident)
         elif self.claim is not None:
-            return  # 2310x providers, 2330x other payer: not used by the simulator
+            # 2330B: the other payer, where a crossover would go; 2310x providers are not used.
+            if entity == "PR" and self.claim.others and self.line is None:
+                self.claim.others[-1].update(payer_id=ident, name=last)
+            return
         elif entity == "85" and self.hl_level == "20":
             self.billing.update(name=last, npi=ident if qual == "XX" else None)
         elif entity == "IL" and self.subscriber is not None:
@@ -446,6 +451,11 @@ class _Reader:
                 payer_claim_control_number=f.get("F8"),
                 prior_authorization=f.get("G1"),
                 prior_paid=claim.prior_paid,
+                other_payers=tuple(
+                    OtherPayer(o["sequence"], o["payer_id"], o.get("name", ""), o["filing"])
+                    for o in claim.others
+                    if o.get("payer_id")
+                ),
                 type_of_bill=(
                     f"0{f['facility_code']}{f['frequency_code']}"
                     if claim_type == "institutional"

@@ -145,6 +145,9 @@ def _claim(tx: Transaction, adj: Adjudication, sep: str) -> None:
             "MI",
             member,
         )
+    if adj.crossover_to is not None:  # the payer the claim was forwarded to
+        to = adj.crossover_to
+        tx.add("NM1", "TT", "2", clean(to.name, 60), "", "", "", "", "PI", clean(to.payer_id, 80))
     if adj.remarks:
         tx.add("MOA", "", "", *adj.remarks[:5])
     if claim.claim_type == "institutional":
