@@ -545,6 +545,34 @@ class ProviderQuery(Envelope):
     payload: ProviderQueryPayload
 
 
+# ---- payments: patient accounts
+
+
+class PatientPlan(Model):
+    plan_id: int
+    status: Literal["active", "defaulted", "completed"]
+    instalment_amount: Money
+    period: Literal["weekly", "biweekly", "monthly"]
+    next_due_date: date | None = None
+
+
+class PatientAccountPayload(Model):
+    """Payments' patient account (the encounter id) after a patient payment, a refund issued, a
+    credit applied or a plan change; ``version`` grows per account, so keep the highest."""
+
+    account: str
+    version: int
+    payments_received: Money  # patient payments taken, less refunds issued
+    credit: Money  # not yet applied to patient responsibility
+    pending_next_payer: bool = False
+    plan: PatientPlan | None = None  # the newest payment plan, if any
+
+
+@_event("payments.patient_account")
+class PatientAccountUpdated(Envelope):
+    payload: PatientAccountPayload
+
+
 _EVENT_TYPE = re.compile(rb'\s*\{\s*"event_type"\s*:\s*"([a-z_.]+)"')
 
 

@@ -14,6 +14,7 @@ CORRECTION_REQUESTED = "rcm.claim.correction_requested.v1"
 WRITEOFF_REQUESTED = "rcm.followup.writeoff_requested.v1"
 STATEMENT_ISSUED = "rcm.followup.statement_issued.v1"
 PROVIDER_QUERY = "rcm.coding.query.v1"
+PATIENT_ACCOUNT = "rcm.payments.patient_account.v1"
 
 ALL = sorted(cls.topic for cls in EVENT_TYPES.values())
 

@@ -44,7 +44,7 @@ def test_envelope_round_trip_keeps_every_field():
 
 
 def test_every_event_type_has_a_versioned_topic_and_dlq():
-    assert len(EVENT_TYPES) == len(ALL) == 12
+    assert len(EVENT_TYPES) == len(ALL) == 13
     for cls in EVENT_TYPES.values():
         assert cls.topic.startswith("rcm.") and cls.topic.endswith(".v1")
     assert dlq("rcm.claim.held.v1") == "rcm.claim.held.v1.dlq"
