@@ -47,7 +47,8 @@ def scrub(
     future-date and timely-filing checks. Does not raise for bad claim data.
     """
     found: list[Reason] = []
-    for check in (_header, _billing_provider, _payer_and_parties, _place_or_bill_type):
+    checks = (_header, _billing_provider, _payer_and_parties, _place_or_bill_type, _eligibility)
+    for check in checks:
         found.extend(check(claim))
     found.extend(scrub_lines.diagnoses(claim, is_billable))
     found.extend(scrub_lines.lines(claim, as_of))
@@ -244,3 +245,42 @@ def _place_or_bill_type(c: Claim) -> Iterator[Reason]:
             yield _r(
                 "ICD10PCS_INVALID", f"{proc.code} is not an ICD-10-PCS code", f"icd10pcs[{i}].code"
             )
+
+
+_RANK = {"primary": 0, "secondary": 1, "tertiary": 2}
+
+
+def _eligibility(c: Claim) -> Iterator[Reason]:
+    """What intake's 270/271 check found for the billed coverage (``Coverage.eligibility``):
+    coverage inactive on the date of service, or another payer named primary (2120 NM1*PRP)
+    that is not a coverage ahead of this one. Unverified or unchecked coverage goes out."""
+    p = c.payer
+    found = p.eligibility if p is not None else None
+    if p is None or found is None:
+        return
+    when = f" (checked {found.checked_on.isoformat()})" if found.checked_on else ""
+    if found.status == "inactive":
+        yield _r(
+            "COVERAGE_INACTIVE",
+            f"the payer's eligibility response{when} says the {p.sequence} coverage was not"
+            " active on the date of service: verify the patient's insurance and update the"
+            " coverage, or bill the next payer or the patient",
+            "payer.eligibility.status",
+        )
+    named_id = (found.other_primary_payer_id or "").strip().upper()
+    named = (found.other_primary_payer or "").strip().upper()
+    if not (named_id or named):
+        return
+    ahead = [o for o in c.other_coverages if _RANK[o.sequence] < _RANK[p.sequence]]
+    known = {o.payer_id.strip().upper() for o in ahead} | {
+        o.payer_name.strip().upper() for o in ahead
+    }
+    if (named_id and named_id in known) or (not named_id and named in known):
+        return
+    who = found.other_primary_payer or found.other_primary_payer_id
+    yield _r(
+        "OTHER_PAYER_PRIMARY",
+        f"the payer's eligibility response{when} names {who} as the primary payer: update the"
+        " coverages' order (coordination of benefits) and bill that payer first",
+        "payer.eligibility.other_primary_payer",
+    )
