@@ -78,6 +78,16 @@ async def _after_one(
             return
         sequence = later[0].sequence
         await repo.crossover_received(conn, primary_id, sequence)
+        await repo.add_history(
+            conn,
+            [
+                repo.StatusChange(
+                    primary_id,
+                    "crossover_received",
+                    {"cob_sequence": sequence, "payer": p.payer_id, "outcome": p.outcome},
+                )
+            ],
+        )
     stored = await repo.record_adjudication(
         conn,
         primary_id,
@@ -163,6 +173,22 @@ async def _bill_next(
     )
     if claim.claim_id not in new:
         return  # built before
+    # On the primary claim's timeline: which claim now bills the next payer, and whether it
+    # went out or was held.
+    await repo.add_history(
+        conn,
+        [
+            repo.StatusChange(
+                primary_id,
+                f"{target}_held" if findings else f"{target}_billed",
+                {
+                    "claim": claim.claim_id,
+                    "payer": claim.payer.payer_id if claim.payer else None,
+                    "reasons": [f.message for f in findings],
+                },
+            )
+        ],
+    )
     if findings:
         await hold(conn, [Routed(claim, item, findings)], emitter, ctx)
     else:
@@ -191,6 +217,17 @@ async def check_crossovers(conn: asyncpg.Connection, now: datetime) -> int:
                             }
                         ]
                     ),
+                )
+                for r in overdue
+            ],
+        )
+        await repo.add_history(
+            conn,
+            [
+                repo.StatusChange(
+                    r["primary_claim_id"],
+                    "crossover_overdue",
+                    {"cob_sequence": r["cob_sequence"], "payer": r["payer_id"]},
                 )
                 for r in overdue
             ],

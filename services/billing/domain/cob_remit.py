@@ -19,6 +19,7 @@ from shared.events import Adjustment, Coverage, RemittanceReceivedPayload
 from .cob import PriorAdjudication, PriorAdjustment, PriorLine
 
 ORDER = ("primary", "secondary", "tertiary")
+CENT = Decimal("0.01")
 # CLP02 19/20: processed as primary (or secondary) and forwarded to the additional payer(s).
 CROSSOVER_STATUS = frozenset({"19", "20"})
 # MA18: claim forwarded to the supplemental insurer; N89: forwarded to the next payer.
@@ -55,11 +56,17 @@ def cob_claim_id(primary_claim_id: str, cob_sequence: str) -> str:
     return claim_id_for("", f"cob-{cob_sequence}", primary_claim_id, 0)
 
 
+def _money(v: Decimal) -> str:
+    """Cents always shown: events may carry 115 for 115.00, and the reasons a held claim
+    gives quote these amounts beside the claim's own."""
+    return str(Decimal(v).quantize(CENT))
+
+
 def _adj(a: Adjustment) -> dict:
     return {
         "group": a.group,
         "reason": a.reason,
-        "amount": str(a.amount),
+        "amount": _money(a.amount),
         "quantity": None if a.quantity is None else str(a.quantity),
     }
 
@@ -75,16 +82,16 @@ def adjudication_record(p: RemittanceReceivedPayload, received_on: date) -> dict
     return {
         "status": p.status_code,
         "date": (p.payment_date or received_on).isoformat(),
-        "charge": str(p.charge),
-        "paid": str(p.paid),
+        "charge": _money(p.charge),
+        "paid": _money(p.paid),
         "payer_claim_control_number": p.payer_claim_control_number,
         "adjustments": [_adj(a) for a in claim_level],
         "lines": [
             {
                 "code": sl.code,
                 "modifiers": list(sl.modifiers),
-                "charge": str(sl.charge),
-                "paid": str(sl.paid),
+                "charge": _money(sl.charge),
+                "paid": _money(sl.paid),
                 "units": None if sl.units is None else str(sl.units),
                 "adjustments": [_adj(a) for a in sl.adjustments],
             }
