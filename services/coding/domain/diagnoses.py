@@ -144,6 +144,9 @@ class DxFindings:
     unmatched: list[tuple[int, int]] = field(default_factory=list)
     # mentions in the assessment that context set aside (negated, uncertain, ...)
     set_aside: list[tuple[str, int, int]] = field(default_factory=list)
+    # code stems a read sentence negates ('no pneumonia on CXR', 'denies fever'):
+    # a coded diagnosis with one of them has conflicting mentions
+    negated: set[str] = field(default_factory=set)
 
 
 # (code prefixes, note pattern, words the pattern adds to a mention's context)
@@ -209,6 +212,8 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
                 if r.status not in ("affirmed", "history")
             )
         for r in readings:
+            if r.status == "negated":
+                res.negated.add(r.entry.code)
             d = _mention(note, res, s, r, age)
             if d is None:
                 continue

@@ -219,6 +219,8 @@ def _route_reasons(note, findings, ordered, pxs, result, conflicts) -> list[str]
         "unmatched": bool(findings.unmatched),
         "index": any(d.guessed for d in ordered),
         "set_aside": any(k != "negated" for k, _, _ in findings.set_aside),
+        "conflict": bool(findings.negated)
+        and any(d.source == "note" and d.stem in findings.negated for d in ordered),
         "uncertain": bool(findings.uncertain),
         "history": "history" in kinds,
         "combination": "rule" in sources
@@ -243,6 +245,7 @@ def _route_reasons(note, findings, ordered, pxs, result, conflicts) -> list[str]
     if out or not note.strip():
         return out
     text_checks = {
+        "context": lambda: routing.context_near(ordered, findings.sents, findings.ctx),
         "status": lambda: routing.status_mentioned(note, findings.sents),
         "siblings": lambda: any(
             d.source == "note"

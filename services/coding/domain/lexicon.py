@@ -147,7 +147,10 @@ class Lexicon:
                 pos.add(min(free, key=lambda q: abs(q - p)))
             else:
                 ordered = tuple(sorted(pos))
-                if ordered[-1] - ordered[0] <= len(e.tokens) + 3:
+                # a visit type's words stand together: 'annual eye exam' is a plan item,
+                # not an annual exam
+                span = len(e.tokens) - 1 if e.kind == "preventive" else len(e.tokens) + 3
+                if ordered[-1] - ordered[0] <= span:
                     out.append(Match(e, ordered, tokens[ordered[0]].start, tokens[ordered[-1]].end))
         return out
 

@@ -20,7 +20,10 @@ _NOT_DONE = re.compile(
     r"|sent (?:out|to)|send\w*|referr\w*|refer\b|due for|to be|offered|declined|refused|deferred|discussed"
     r"|prescri\w*|rx\b|not (?:done|performed|given|indicated|obtained|needed|required)|no\s+(?:need|indication)"
     r"|up to date|utd\b|previously|already|last (?:given|received|dose)|in the past|years ago|defer\w*"
-    r"|unable|at home|pending|awaiting|counsel\w* (?:on|about)|outside|elsewhere)",
+    r"|unable|at home|pending|awaiting|counsel\w* (?:on|about)|outside|elsewhere"
+    # another clinician's test read in the record ('PCP workup reviewed: ECG NSR'),
+    # not one performed or interpreted here ('images personally reviewed')
+    r"|(?<!personally )(?<!independently )(?<!i )reviewed)",
     re.I,
 )
 _NEGATED = re.compile(r"\b(?:no|not|without|denies|never)\b", re.I)
@@ -28,7 +31,8 @@ _DONE = re.compile(
     r"\b(?:performed|obtained|done|given|administered|received|placed|applied|repaired|drained|injected"
     r"|aspirated|removed|completed|shows?|showed|reveal\w*|demonstrat\w*|result\w*|positive|negative|normal"
     r"|abnormal|interpreted|in[- ]office|in[- ]clinic|in[- ]house|my read|point[- ]of[- ]care|poc|today|this visit|here|tolerated"
-    r"|confirm\w*|irrigated|closed|incised|treated|was|were|:)",
+    r"|confirm\w*|irrigated|closed|incised|treated|was|were|:)"
+    r"|\b(?:my|independent) interpretation\b",
     re.I,
 )
 

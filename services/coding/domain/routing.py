@@ -10,6 +10,8 @@ kind of doubt the engine can see in the documentation sends it to review:
   ICD-10-CM term index rather than the curated synonyms (a guess among many codes);
 - context set a mention aside in the assessment (negated, uncertain, hypothetical,
   family) or a code rests on a 'history of' mention: the status decides whether to code;
+  a negated or uncertain mention in the sentence documenting a coded diagnosis, or the
+  coded condition negated elsewhere in the note (conflicting mentions);
 - a combination code, a companion code or a symptom beside definitive diagnoses: the
   'with' convention and integral-symptom rules are judgement calls;
 - two codes an Excludes1 note forbids together, or two stages of one condition;
@@ -18,6 +20,13 @@ kind of doubt the engine can see in the documentation sends it to review:
 - an E/M level read from MDM near a threshold, or a visit whose E/M billing depends on
   a separately identifiable service;
 - a service documented as done that no CPT/HCPCS rule recognised.
+
+Each side of the claim has its own guard, so that a wrong code cannot go out merely
+because an unrelated reason happened not to hold: on the tuning half, the encounters
+no diagnosis reason holds for have their diagnoses right (bar one with none, which is
+never auto), those no E/M reason (``em_*``, ``no_em``, ``service``) holds for have the
+E/M right, and those no procedure reason (``service``, ``drug``, ``no_em``,
+``em_separate``) holds for have the procedures right.
 """
 
 from __future__ import annotations
@@ -50,13 +59,23 @@ _STATUS = re.compile(
     r"\bs/p\b|\bstatus post\b|\bstent\b|\blong[- ]term\b|\bhistory of\b|\bhx\b|\bpersonal history\b"
     r"|\bfamily history\b|\bfhx?\b|\bscreening\b|\bprior\b|\bold\b|\bremission\b|\bpump\b|\bdependen\w+",
 )  # matched on lower-cased text
-_NOT_DONE = re.compile(r"\b(?:not|no|declined|will|ordered|sent)\b", re.I)
+# the service itself not done at this visit: deferred, sent out, another clinician's
+# result read in the record. A finding's 'no' ('ECG: NSR, no ST changes') is not one.
+_NOT_DONE = re.compile(
+    r"\b(?:declined|refused|deferred|will|ordered|sent|scheduled|planned|referr\w*|pending"
+    r"|outpatient|prior|previous|last (?:week|month|year)|(?<!personally )(?<!independently )reviewed"
+    r"|not (?:done|performed|obtained|indicated))\b",
+    re.I,
+)
+_NEGATED_BEFORE = re.compile(r"\b(?:no|not|without|denies|never)\s+(?:\S+\s+)?$")
 
 REASONS = {
     "unmatched": "the assessment names a condition no code was found for",
     "index": "a diagnosis was matched from the ICD-10-CM index, not the curated terms",
     "set_aside": "the assessment negates, questions or defers a condition",
     "uncertain": "an uncertain diagnosis is documented (signs and symptoms coded instead)",
+    "conflict": "a coded condition is also negated elsewhere in the note",
+    "context": "the sentence documenting a coded diagnosis negates or questions something",
     "history": "a code rests on a 'history of' mention",
     "combination": "a combination code ('with' convention) was chosen",
     "companion": "a companion code ('use additional code', status) was added",
@@ -130,6 +149,27 @@ def _named(line: str) -> tuple[str, ...]:
     )
 
 
+def context_near(ordered, sents, ctx) -> bool:
+    """A negated or uncertain mention shares the assessment sentence of a coded
+    diagnosis' evidence ('Acute pharyngitis, likely viral', 'Sprain, no fracture'):
+    the status of what is coded is a judgement (tuning half: 22 such encounters,
+    3 of them coded right)."""
+    spans = [s for s in sents if s.section == "assessment"]
+    near = [
+        (s.start, s.end)
+        for s in spans
+        if any(
+            d.source == "note" and d.start is not None and s.start <= d.start < s.end
+            for d in ordered
+        )
+    ]
+    return any(
+        sc.kind in ("negated", "uncertain") and a <= sc.start < b
+        for a, b in near
+        for sc in ctx.scopes
+    )
+
+
 def status_mentioned(note: str, sents) -> bool:
     """The assessment speaks of a status, a history or a screening."""
     low = lower_ascii(note) or note.lower()
@@ -153,7 +193,11 @@ def service_unrecognised(note: str, coded_spans: list[tuple[int, int]], sents) -
         if s.section != "procedure":
             i = bisect_left(starts, s.start)
             said = i < len(starts) and starts[i] < s.end and ends[starts[i]] <= s.end
-            if not said or _NOT_DONE.search(low, s.start, s.end):
+            if (
+                not said
+                or _NOT_DONE.search(low, s.start, s.end)
+                or _NEGATED_BEFORE.search(low, s.start, starts[i])
+            ):
                 continue
         if not any(a is not None and s.start <= a < s.end for a, _ in coded_spans):
             return True

@@ -159,7 +159,7 @@ def _fit_parts(code: str, parent: str) -> tuple[frozenset[str], ...]:
     condition/site words and qualifiers; and the sides it adds."""
     own = desc_tokens(code)
     diff = own - desc_tokens(parent)
-    wanted = own - {"unspecified"} - without_words(code)
+    wanted = own - {"unspecified"} - without_words(code) - not_words(code)
     return (
         diff - _QUALIFIERS,
         diff & _QUALIFIERS,
@@ -179,6 +179,16 @@ def without_words(code: str) -> frozenset[str]:
     return frozenset(out)
 
 
+@lru_cache(maxsize=50000)
+def not_words(code: str) -> frozenset[str]:
+    """Words a title denies ('Migraine without aura, not intractable')."""
+    desc = icd10cm.description(code) or ""
+    out: set[str] = set()
+    for m in re.finditer(r"\bnot (.+?)(?=,|\(| of | with | in | due | and |$)", desc, re.I):
+        out.update(t for t in norm_tokens(m.group(1)) if t not in _STOP)
+    return frozenset(out)
+
+
 def _fit(code: str, parent: str, ctx: Ctx) -> float | None:
     """Words of the code the context confirms, minus words it lacks (qualifiers count
     less); a title's 'without X' counts against it when the context has X."""
@@ -192,6 +202,8 @@ def _fit(code: str, parent: str, ctx: Ctx) -> float | None:
         - 0.5 * len(own_words - t)
         - 0.1 * len(own_qual - t)
         - 0.6 * len(without_words(code) & t)
+        # 'intractable' documented, and no 'not' anywhere near it
+        - (0.6 * len(not_words(code) & t) if "not" not in t else 0.0)
     )
 
 
@@ -252,7 +264,10 @@ def _level_words(code: str) -> frozenset[str]:
     """Every word ``_score`` may compare with the context when choosing among
     the children of ``code``: the titles of the children and their subtrees."""
     kids, _, _ = _level(code)
-    return frozenset().union(*(desc_tokens(d) for k in kids for d in (k, *_subtree(k, 3))))
+    titles = [d for k in kids for d in (k, *_subtree(k, 3))]
+    words = frozenset().union(*(desc_tokens(d) for d in titles))
+    # a title's 'not X' is read with whether the context says 'not' (see _fit)
+    return words | {"not"} if any(not_words(d) for d in titles) else words
 
 
 # refine answers by (code, laterality, phase): each entry keeps the words the

@@ -156,14 +156,29 @@ def _sections(note: str) -> tuple[Section, ...]:
             marks.append((m.start(1), m.end(), SECTION_KINDS[m.group(1).lower()]))
         marks.sort()
     out, pos, kind = [], 0, "other"
-    for s, e, k in marks:
+    resume = "other"  # the section a one-line history list interrupted
+    for i, (s, e, k) in enumerate(marks):
         if s < pos:
             continue
         if s > pos:
             out.append(Section(kind, pos, s))
+        if k not in _ONE_LINE:
+            resume = k
         pos, kind = e, k
+        if k in _ONE_LINE:
+            # 'Meds: a, b' with its list on the header's line ends there: the next
+            # line ('Spirometry today: ...', 'Denies fever') is not on the list
+            nl = note.find("\n", e)
+            if nl > 0 and note[e:nl].strip() and (i + 1 == len(marks) or marks[i + 1][0] > nl):
+                if note[nl + 1 : nl + 2] not in ("-", "*", "\u2022", " ", "\t", ""):
+                    out.append(Section(kind, e, nl))
+                    pos, kind = nl + 1, resume
     out.append(Section(kind, pos, len(note)))
     return tuple(s for s in out if note[s.start : s.end].strip())
+
+
+# history lists whose items may stand on the header's own line
+_ONE_LINE = frozenset(("pmh", "meds", "allergies", "family", "social"))
 
 
 # ----------------------------------------------------------------------------- sentences
