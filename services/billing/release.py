@@ -6,9 +6,12 @@ fills the missing fields (``PATCH /claims/{id}/billing-data``). Either rebuilds 
 from the new data, re-scrubs it and holds it again (what is still missing) or sends it.
 
 Only a claim not yet sent (created, held) is rebuilt. An older or equal version is ignored
-(a redelivery). A claim already submitted is never sent again as an original: the newer
-documentation is recorded in its history, and followup opens the biller's "corrected
-documentation after submission" work item (it sees the same encounter.coded).
+(a redelivery). A claim held on the unassigned site (intake could not tell the encounter's
+site) moves to the site the newer version names; a newer version naming another real site is
+refused (``ValueError``: dead-lettered; coding never emits one). A claim already submitted
+is never sent again as an original: the newer documentation is recorded in its history, and
+followup opens the biller's "corrected documentation after submission" work item (it sees
+the same encounter.coded).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from services.billing.context import BillingContext
 from services.billing.domain.claim import Claim, build_claim
 from services.billing.submission import scrub_and_route
 from shared.claim_ids import claim_id_for
-from shared.events import EncounterCodedPayload
+from shared.events import UNASSIGNED_SITE, EncounterCodedPayload
 from shared.messaging import Emitter, Inbound
 
 REBUILDABLE = frozenset({"created", "held"})
@@ -56,6 +59,8 @@ async def split_coded(
             new.append(item)
         elif version <= original.document_version:
             continue  # a redelivery, or older documentation than the claim's
+        elif original.site_id not in (item.event.payload.encounter.site_id, UNASSIGNED_SITE):
+            raise ValueError(f"encounter {encounter_id}: a newer version names another site")
         elif original.status in REBUILDABLE:
             rebuilds.append(Rebuild(original.claim_id, item.event.payload, item))
         else:
@@ -87,7 +92,7 @@ async def rebuild(
                 claim_id=claim.claim_id,
                 encounter_id=claim.encounter_id,
                 site_id=claim.site_id,
-                payer_id=claim.payer.payer_id if claim.payer else None,
+                payer_id=(claim.payer.payer_id or None) if claim.payer else None,
                 claim_type=claim.claim_type,
                 frequency_code=claim.frequency_code,
                 original_claim_id=None,

@@ -263,16 +263,25 @@ async def set_payer_claim_numbers(conn: asyncpg.Connection, rows: list[tuple[str
 
 
 async def rebuild_claim(conn: asyncpg.Connection, row: ClaimRow) -> None:
-    """Replace a not-yet-sent claim's content with one rebuilt from newer data."""
+    """Replace a not-yet-sent claim's content with one rebuilt from newer data (its site too:
+    an encounter intake placed on its real site after holding it on the unassigned one; its
+    work items follow)."""
     await conn.execute(
         f"UPDATE {SCHEMA}.claim SET payer_id = $2, claim_type = $3, total_charge = $4,"
-        " service_date = $5, coded = $6::jsonb, updated_at = now() WHERE claim_id = $1",
+        " service_date = $5, coded = $6::jsonb, site_id = $7, updated_at = now()"
+        " WHERE claim_id = $1",
         row.claim_id,
         row.payer_id,
         row.claim_type,
         row.total_charge,
         row.service_date,
         row.coded,
+        row.site_id,
+    )
+    await conn.execute(
+        f"UPDATE {SCHEMA}.work_item SET site_id = $2 WHERE claim_id = $1 AND site_id <> $2",
+        row.claim_id,
+        row.site_id,
     )
 
 
@@ -299,16 +308,17 @@ class Original(NamedTuple):
     claim_id: str
     status: str
     document_version: int
+    site_id: str
 
 
 async def originals(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, Original]:
     """The original claims among ``claim_ids`` (versions before versioning count as 1)."""
     rows = await conn.fetch(
-        f"SELECT claim_id, status, coalesce((coded->'encounter'->>'document_version')::int, 1) AS v"
-        f" FROM {SCHEMA}.claim WHERE claim_id = ANY($1::text[]) AND frequency_code = '1'",
+        f"SELECT claim_id, status, coalesce((coded->'encounter'->>'document_version')::int, 1) AS v,"
+        f" site_id FROM {SCHEMA}.claim WHERE claim_id = ANY($1::text[]) AND frequency_code = '1'",
         claim_ids,
     )
-    return {r["claim_id"]: Original(r["claim_id"], r["status"], r["v"]) for r in rows}
+    return {r["claim_id"]: Original(r["claim_id"], r["status"], r["v"], r["site_id"]) for r in rows}
 
 
 # --------------------------------------------------------------------------- coordination of benefits

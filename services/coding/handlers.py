@@ -15,7 +15,13 @@ from services.coding.domain import engine
 from services.coding.domain import queries as qd
 from services.coding.domain.model import CodingResult
 from shared.consumer import Handler
-from shared.events import Encounter, EncounterCoded, EncounterCodedPayload, EncounterDocumented
+from shared.events import (
+    UNASSIGNED_SITE,
+    Encounter,
+    EncounterCoded,
+    EncounterCodedPayload,
+    EncounterDocumented,
+)
 from shared.messaging import Emitter, Inbound
 from shared.service import Runtime
 from shared.telemetry import context_from_traceparent, tracer
@@ -34,8 +40,9 @@ async def on_documented(
 
     Re-sent documentation (intake's ``document_version`` above the stored one) replaces the
     document and is coded again (``_apply_newer``); the same or an older version is a no-op.
-    A newer version naming another site is a permanent error (dead-lettered); engine
-    failures propagate and dead-letter the event.
+    A newer version naming another site is a permanent error (dead-lettered), except that an
+    encounter on the unassigned site moves to the site its newer version names (intake placed
+    it once its site was known); engine failures propagate and dead-letter the event.
     """
     latest: dict[str, tuple[Inbound, Encounter]] = {}  # one per encounter: its newest version
     for item in items:
@@ -51,7 +58,7 @@ async def on_documented(
         if k is None:
             work.append((item, enc))
         elif enc.document_version > k["document_version"]:
-            if enc.site_id != k["site_id"]:
+            if enc.site_id != k["site_id"] and k["site_id"] != UNASSIGNED_SITE:
                 raise ValueError(f"encounter {eid}: a newer version names another site")
             # answered queries' addenda belong to the record whatever the EHR re-sends
             note = qd.amended_note(enc.note, list(k["addenda"]))

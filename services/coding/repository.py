@@ -77,11 +77,12 @@ async def known_encounters(conn: asyncpg.Connection, encounter_ids: list[str]) -
 
 
 async def redocument(conn: asyncpg.Connection, row: EncounterRow) -> None:
-    """Replace a known encounter's document and coding with a newer version's."""
+    """Replace a known encounter's document and coding with a newer version's; its work item
+    and queries follow the version's site (an encounter leaving the unassigned site)."""
     await conn.execute(
         f"UPDATE {SCHEMA}.encounter SET status = $2, route = $3, coded_by = $4, encounter = $5,"
         " suggestions = $6, edits = $7, final_coding = $8, coded_at = $9, document_version = $10,"
-        " traceparent = coalesce($11, traceparent) WHERE encounter_id = $1",
+        " traceparent = coalesce($11, traceparent), site_id = $12 WHERE encounter_id = $1",
         row.encounter_id,
         row.status,
         row.route,
@@ -93,7 +94,14 @@ async def redocument(conn: asyncpg.Connection, row: EncounterRow) -> None:
         row.coded_at,
         row.document_version,
         row.traceparent,
+        row.site_id,
     )
+    for table in ("work_item", "provider_query"):
+        await conn.execute(
+            f"UPDATE {SCHEMA}.{table} SET site_id = $2 WHERE encounter_id = $1 AND site_id <> $2",
+            row.encounter_id,
+            row.site_id,
+        )
 
 
 async def recode(
@@ -119,6 +127,7 @@ async def reopen(
     await conn.execute(
         f"INSERT INTO {SCHEMA}.work_item (encounter_id, site_id, status) VALUES ($1, $2, $3)"
         " ON CONFLICT (encounter_id) DO UPDATE SET status = EXCLUDED.status, leased_by = NULL,"
+        " site_id = EXCLUDED.site_id,"
         " lease_token = NULL, lease_expires_at = NULL, leased_at = NULL, completed_at = NULL,"
         " completed_by = NULL",
         encounter_id,

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import asyncpg
 
 from shared.db import columns_of, insert_rows, last_per_key
+from shared.events import UNASSIGNED_SITE
 
 SCHEMA = "followup"
 
@@ -80,6 +81,8 @@ async def upsert_submitted(conn: asyncpg.Connection, rows: list[SubmittedClaimRo
         [*_SUBMITTED_COLUMNS, ("state", "text")],
         [(*r, "submitted") for r in last_per_key(rows)],
         "ON CONFLICT (claim_id) DO UPDATE SET payer_id = EXCLUDED.payer_id, payer_name = EXCLUDED.payer_name,"
+        # a claim held on the unassigned site is submitted under the site intake placed it on
+        f" site_id = CASE WHEN c.site_id = '{UNASSIGNED_SITE}' THEN EXCLUDED.site_id ELSE c.site_id END,"
         " frequency_code = EXCLUDED.frequency_code, original_claim_id = EXCLUDED.original_claim_id,"
         " total_charge = EXCLUDED.total_charge, service_date = EXCLUDED.service_date,"
         " submitted_at = EXCLUDED.submitted_at, interchange_control_number = EXCLUDED.interchange_control_number,"
@@ -109,13 +112,15 @@ class ClaimStub(NamedTuple):
 
 
 async def ensure_claims(conn: asyncpg.Connection, rows: list[ClaimStub]) -> None:
-    """A stub claim for events that outran claim.submitted (an existing claim is left)."""
+    """A stub claim for events that outran claim.submitted (an existing claim is left, but
+    one on the unassigned site takes the site intake later placed its encounter on)."""
     await insert_rows(
         conn,
-        f"{SCHEMA}.claim",
+        f"{SCHEMA}.claim AS c",
         [("claim_id", "text"), ("encounter_id", "text"), ("site_id", "text"), ("state", "text")],
-        rows,
-        "ON CONFLICT (claim_id) DO NOTHING",
+        last_per_key(rows),  # an upsert must not see one claim twice
+        "ON CONFLICT (claim_id) DO UPDATE SET site_id = EXCLUDED.site_id"
+        f" WHERE c.site_id = '{UNASSIGNED_SITE}' AND EXCLUDED.site_id <> c.site_id",
     )
 
 

@@ -3,7 +3,9 @@
 Every transport (HTTP, bulk import, later the MLLP listener) ends here. Per encounter id:
 content never seen is a new version, stored and emitted as ``encounter.documented`` through
 the outbox; the same content as the current version is a duplicate (nothing happens);
-another site's encounter id is a conflict (nothing happens).
+another site's encounter id is a conflict (nothing happens), except that an encounter intake
+first put on the unassigned site (its site unknown then) moves to the site a newer version
+names, when the sender may send for the unassigned site.
 """
 
 from __future__ import annotations
@@ -44,12 +46,15 @@ class Outcome:
     event_id: uuid.UUID | None = None
     warnings: list = field(default_factory=list)
     missing: list = field(default_factory=list)
+    placed_from: str | None = None  # the unassigned site this version moved the encounter off
 
     def as_json(self) -> dict:
         out: dict = {"encounter_id": self.encounter_id, "status": self.status}
         if self.event_id is not None:
             out["event_id"] = str(self.event_id)
         out["document_version"] = self.document_version
+        if self.placed_from is not None:
+            out["placed_from"] = self.placed_from
         if self.status == "conflict":
             out["message"] = "this encounter id belongs to another site's encounter"
         if self.status == "accepted":
@@ -65,13 +70,17 @@ async def accept(
     *,
     source: str,
     parents: Sequence[str | None] | None = None,
+    may_place: Sequence[bool] | None = None,
 ) -> list[Outcome]:
     """Record and emit ``mapped`` (in order) within the caller's transaction; one outcome each.
 
     ``parents[i]`` is the traceparent the i-th encounter's trace continues (a request's); None,
-    or no ``parents`` at all, starts a trace of its own. The caller flushes ``emitter``.
+    or no ``parents`` at all, starts a trace of its own. ``may_place[i]``: the i-th encounter
+    may move its encounter id off the unassigned site (its sender may send for that site;
+    default yes: the operator's import). The caller flushes ``emitter``.
     """
     parents = list(parents) if parents is not None else [None] * len(mapped)
+    places = list(may_place) if may_place is not None else [True] * len(mapped)
     outcomes: list[Outcome | None] = [None] * len(mapped)
     pending = list(enumerate(mapped))
     while pending:  # an encounter id twice in one call: its versions are recorded in turn
@@ -80,16 +89,22 @@ async def accept(
         for i, m in pending:
             (later if m.encounter.encounter_id in seen else now).append((i, m))
             seen.add(m.encounter.encounter_id)
-        await _accept_round(conn, now, parents, outcomes, emitter, source)
+        await _accept_round(conn, now, parents, places, outcomes, emitter, source)
         pending = later
     return outcomes  # type: ignore[return-value]
 
 
-async def _accept_round(conn, items, parents, outcomes, emitter, source) -> None:
+async def _accept_round(conn, items, parents, places, outcomes, emitter, source) -> None:
     ids = _event_ids(len(items))
     received = [
-        repo.Received(m.encounter.encounter_id, m.encounter.site_id, content_hash(m.encounter), eid)
-        for (_, m), eid in zip(items, ids, strict=True)
+        repo.Received(
+            m.encounter.encounter_id,
+            m.encounter.site_id,
+            content_hash(m.encounter),
+            eid,
+            places[i],
+        )
+        for (i, m), eid in zip(items, ids, strict=True)
     ]
     recorded = await repo.record_versions(conn, received)
     documents = []
@@ -114,6 +129,7 @@ async def _accept_round(conn, items, parents, outcomes, emitter, source) -> None
                 "rcm.encounter_id": enc.encounter_id,
                 "rcm.site_id": enc.site_id,
                 "rcm.document_version": got.version,
+                "rcm.placed": got.placed_from is not None,
                 "rcm.source": source,
             },
         )
@@ -140,6 +156,7 @@ async def _accept_round(conn, items, parents, outcomes, emitter, source) -> None
             r.event_id,
             list(m.warnings),
             list(m.missing),
+            got.placed_from,
         )
     await repo.insert_documents(conn, documents)
 
@@ -165,14 +182,18 @@ class AcceptQueue:
         self.on_emitted = on_emitted
         self.source = source
         self.most = most  # encounters per transaction (a bigger request goes alone)
-        self._waiting: deque[tuple[list, list, asyncio.Future]] = deque()
+        self._waiting: deque[tuple[list, list, list, asyncio.Future]] = deque()
         self._wake = asyncio.Event()
 
     async def accept(
-        self, mapped: Sequence[MappedEncounter], parents: Sequence[str | None]
+        self,
+        mapped: Sequence[MappedEncounter],
+        parents: Sequence[str | None],
+        may_place: Sequence[bool] | None = None,
     ) -> list[Outcome]:
         done = asyncio.get_running_loop().create_future()
-        self._waiting.append((list(mapped), list(parents), done))
+        places = list(may_place) if may_place is not None else [True] * len(mapped)
+        self._waiting.append((list(mapped), list(parents), places, done))
         self._wake.set()
         return await done
 
@@ -190,13 +211,13 @@ class AcceptQueue:
                 await self._apply(self._take())
         finally:
             while self._waiting:
-                self._waiting.popleft()[2].cancel()
+                self._waiting.popleft()[3].cancel()
 
-    def _take(self) -> list[tuple[list, list, asyncio.Future]]:
+    def _take(self) -> list[tuple[list, list, list, asyncio.Future]]:
         taken, n = [], 0
         while self._waiting and (not taken or n + len(self._waiting[0][0]) <= self.most):
             item = self._waiting.popleft()
-            if not item[2].cancelled():  # its request went away
+            if not item[3].cancelled():  # its request went away
                 taken.append(item)
                 n += len(item[0])
         return taken
@@ -204,20 +225,23 @@ class AcceptQueue:
     async def _apply(self, taken) -> None:
         mapped = [m for item in taken for m in item[0]]
         parents = [p for item in taken for p in item[1]]
+        places = [p for item in taken for p in item[2]]
         emitter = Emitter(repo.S)
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                outcomes = await accept(conn, mapped, emitter, source=self.source, parents=parents)
+                outcomes = await accept(
+                    conn, mapped, emitter, source=self.source, parents=parents, may_place=places
+                )
                 emitted = await emitter.flush(conn)
         except Exception as e:  # every waiting request fails with it (500, or 503 when away)
-            for _, _, done in taken:
+            for _, _, _, done in taken:
                 if not done.done():
                     done.set_exception(e)
             return
         if emitted:
             self.on_emitted()
         start = 0
-        for items, _, done in taken:
+        for items, _, _, done in taken:
             if not done.done():
                 done.set_result(outcomes[start : start + len(items)])
             start += len(items)

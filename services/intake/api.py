@@ -26,6 +26,7 @@ from services.intake.hl7_intake import PARSE_IN_THREAD_BYTES
 from services.intake.mapping import Mapped, parse
 from services.intake.masterdata import PayerBody, SiteBody, payer_json, site_json
 from shared.auth import Principal
+from shared.events import UNASSIGNED_SITE
 from shared.http import TELEMETRY, add_health, harden
 from shared.service import Runtime
 from shared.telemetry import current_traceparent
@@ -151,7 +152,9 @@ def encounters_router(rt: Runtime) -> APIRouter:
         # One encounter continues the request's trace; several get a trace each.
         one = len(mapped.encounters) == 1
         parents = [current_traceparent()] if one else [None] * len(mapped.encounters)
-        outcomes = await rt.context.acceptor.accept(mapped.encounters, parents)
+        # Only a sender that may send for the unassigned site may move an encounter off it.
+        may_place = [p.can_access(UNASSIGNED_SITE)] * len(mapped.encounters)
+        outcomes = await rt.context.acceptor.accept(mapped.encounters, parents, may_place)
         return _response(outcomes, mapped)
 
     @router.get("/encounters/{encounter_id}/versions")
@@ -161,11 +164,11 @@ def encounters_router(rt: Runtime) -> APIRouter:
             rows = await repo.document_versions(conn, encounter_id)
         if not rows:
             raise HTTPException(404, "encounter not found")
-        if not p.can_access(rows[0]["site_id"]):
+        if not p.can_access(rows[-1]["site_id"]):  # its site now (it may have left unassigned)
             raise HTTPException(403, "the encounter belongs to another site")
         return {
             "encounter_id": encounter_id,
-            "site_id": rows[0]["site_id"],
+            "site_id": rows[-1]["site_id"],
             "versions": [
                 {
                     "document_version": r["version"],

@@ -11,7 +11,7 @@ import asyncpg
 
 from services.intake.domain.registry import Payer, Provider, Site
 from shared.db import columns_of, insert_rows, last_per_key
-from shared.events import Address
+from shared.events import UNASSIGNED_SITE, Address
 
 S = "intake"
 
@@ -21,22 +21,26 @@ S = "intake"
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """One mapped encounter to record: its id, site, content hash and its event's id."""
+    """One mapped encounter to record: its id, site, content hash and its event's id.
+    ``may_place`` lets it move the encounter from the unassigned site to its own."""
 
     encounter_id: str
     site_id: str
     content_hash: str
     event_id: uuid.UUID
+    may_place: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
     """What recording did: ``version`` is the new version, or None when nothing new was stored
-    (``current_site`` then tells a duplicate, same site, from a conflict, another site's id)."""
+    (``current_site`` then tells a duplicate, same site, from a conflict, another site's id).
+    ``placed_from`` is the unassigned site when this version moved the encounter off it."""
 
     version: int | None
     current_version: int | None
     current_site: str | None
+    placed_from: str | None = None
 
 
 async def record_versions(
@@ -44,22 +48,44 @@ async def record_versions(
 ) -> dict[str, Recorded]:
     """Record each encounter's content: a new encounter is version 1, different content for a
     known one is the next version, the same content again (or another site's encounter id)
-    changes nothing. ``items`` must not repeat an encounter id. Returns a result per id.
+    changes nothing. An encounter on the unassigned site (intake could not tell its site when
+    it first came) takes the site of a newer version that names one (its ``may_place``); one
+    real site never gives way to another. ``items`` must not repeat an encounter id. Returns a
+    result per id.
     """
     if not items:
         return {}
     rows = await conn.fetch(
-        f"INSERT INTO {S}.encounter AS e (encounter_id, site_id, version, content_hash)"
-        " SELECT i, s, 1, h FROM unnest($1::text[], $2::text[], $3::text[]) AS t(i, s, h)"
+        f"WITH t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[])"
+        "   AS t(i, s, h, p)),"
+        f" before AS (SELECT e.encounter_id, e.site_id FROM {S}.encounter e JOIN t ON t.i ="
+        "   e.encounter_id)"
+        f" INSERT INTO {S}.encounter AS e (encounter_id, site_id, version, content_hash)"
+        " SELECT i, s, 1, h FROM t"
         " ON CONFLICT (encounter_id) DO UPDATE"
-        "   SET version = e.version + 1, content_hash = EXCLUDED.content_hash, updated_at = now()"
-        "   WHERE e.content_hash <> EXCLUDED.content_hash AND e.site_id = EXCLUDED.site_id"
-        " RETURNING e.encounter_id, e.version",
+        "   SET version = e.version + 1, content_hash = EXCLUDED.content_hash,"
+        "   site_id = EXCLUDED.site_id, updated_at = now()"
+        "   WHERE e.content_hash <> EXCLUDED.content_hash AND (e.site_id = EXCLUDED.site_id"
+        "     OR (e.site_id = $5 AND EXCLUDED.site_id <> $5 AND e.encounter_id = ANY("
+        "       SELECT i FROM t WHERE p)))"
+        " RETURNING e.encounter_id, e.version,"
+        "   (SELECT b.site_id FROM before b WHERE b.encounter_id = e.encounter_id) AS was",
         [i.encounter_id for i in items],
         [i.site_id for i in items],
         [i.content_hash for i in items],
+        [i.may_place for i in items],
+        UNASSIGNED_SITE,
     )
-    out = {r["encounter_id"]: Recorded(r["version"], r["version"], None) for r in rows}
+    sites = {i.encounter_id: i.site_id for i in items}
+    out = {
+        r["encounter_id"]: Recorded(
+            r["version"],
+            r["version"],
+            None,
+            r["was"] if r["was"] is not None and r["was"] != sites[r["encounter_id"]] else None,
+        )
+        for r in rows
+    }
     unchanged = [i.encounter_id for i in items if i.encounter_id not in out]
     if unchanged:  # a new statement: sees rows a concurrent request committed meanwhile
         for r in await conn.fetch(
