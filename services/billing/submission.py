@@ -60,7 +60,7 @@ async def bill(
                 claim_id=c.claim_id,
                 encounter_id=c.encounter_id,
                 site_id=c.site_id,
-                payer_id=c.payer.payer_id if c.payer else None,
+                payer_id=(c.payer.payer_id or None) if c.payer else None,
                 claim_type=c.claim_type,
                 frequency_code=c.frequency_code,
                 original_claim_id=c.original_claim_id,
@@ -131,7 +131,7 @@ async def hold(
                 encounter_id=c.encounter_id,
                 payload=ClaimHeldPayload(
                     claim_id=c.claim_id,
-                    payer_id=c.payer.payer_id if c.payer else None,
+                    payer_id=(c.payer.payer_id or None) if c.payer else None,
                     total_charge=c.total_charge,
                     service_date=c.service_date,
                     reasons=findings,

@@ -14,7 +14,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from shared.events import Address, Coverage, EncounterCodedPayload, Organization, Person
+from shared.events import (
+    Address,
+    Coverage,
+    EncounterCodedPayload,
+    Organization,
+    Person,
+    Provider,
+)
 from shared.npi import is_valid_npi
 
 _ZIP4 = re.compile(r"^\d{5}-?\d{4}$")
@@ -62,6 +69,16 @@ class BillingProviderIn(_In):
     taxonomy: Annotated[str, Field(pattern=r"^[0-9A-Z]{10}$")] | None = None
 
 
+class RenderingProviderIn(_In):
+    """The performing practitioner: an NPI failing its check digit (EHR test data, a typo) is
+    replaced like a missing one; the name is needed only when the claim had no provider."""
+
+    npi: Annotated[str, AfterValidator(_npi)]
+    first_name: Text | None = None
+    last_name: Text | None = None
+    taxonomy: Annotated[str, Field(pattern=r"^[0-9A-Z]{10}$")] | None = None
+
+
 class PersonIn(_In):
     first_name: Text | None = None
     last_name: Text | None = None
@@ -80,6 +97,7 @@ class PayerIn(_In):
 
 class BillingData(_In):
     billing_provider: BillingProviderIn | None = None
+    rendering_provider: RenderingProviderIn | None = None
     patient: PersonIn | None = None
     payer: PayerIn | None = None
 
@@ -133,11 +151,28 @@ def apply(coded: EncounterCodedPayload, data: BillingData) -> EncounterCodedPayl
         update["billing_provider"] = Organization.model_validate(
             enc.billing_provider.model_dump() | {k: v for k, v in values.items() if v is not None}
         )
+    if data.rendering_provider is not None:
+        update["rendering_provider"] = _rendering(enc.rendering_provider, data.rendering_provider)
     if data.patient is not None:
         update["patient"] = _person(enc.patient, data.patient)
     if (p := data.payer) is not None:
         update["coverages"] = _coverages(enc.coverages, p)
     return coded.model_copy(update={"encounter": enc.model_copy(update=update)})
+
+
+def _rendering(provider: Provider | None, given: RenderingProviderIn) -> Provider:
+    base = provider.model_dump() if provider is not None else {}
+    merged = base | given.model_dump(exclude_none=True)
+    if not merged.get("first_name") or not merged.get("last_name"):
+        raise BillingDataError(
+            [
+                {
+                    "field": "rendering_provider.last_name",
+                    "message": "required: the claim has no rendering provider's name",
+                }
+            ]
+        )
+    return Provider.model_validate(merged)
 
 
 def _person(person: Person | None, given: PersonIn) -> Person:

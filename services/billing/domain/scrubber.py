@@ -159,14 +159,13 @@ def _person(person: Person, path: str, role: str) -> Iterator[Reason]:
 
 
 def payer_id_missing(p: Coverage) -> bool:
-    """True when the coverage has no real payer id.
+    """True when the coverage has no payer id.
 
-    Intake lets the payer's name stand in for an id the EHR did not send and the registry
-    does not know (``services/intake/domain/coverage.py``): such a coverage names its payer but
-    cannot be routed, so a biller must supply the id.
+    Intake leaves the id empty when neither the EHR nor the payer registry gives one (the
+    payer is then known by name only), and a biller supplies it. A payer whose id happens to
+    read like its name is a payer with an id.
     """
-    pid = p.payer_id.strip()
-    return not pid or pid == p.payer_name.strip()
+    return not p.payer_id.strip()
 
 
 def _payer_and_parties(c: Claim) -> Iterator[Reason]:
@@ -192,6 +191,12 @@ def _payer_and_parties(c: Claim) -> Iterator[Reason]:
     elif p.relationship != "self" and p.subscriber is not None:
         yield from _person(p.subscriber, "payer.subscriber", "subscriber")
     for i, other in enumerate(c.other_coverages):
+        if payer_id_missing(other):  # the 837's other payer (2330B NM1*PR) needs its id too
+            yield _r(
+                "OTHER_PAYER_ID_MISSING",
+                "other coverage payer id is missing",
+                f"other_coverages[{i}].payer_id",
+            )
         if not (other.member_id or "").strip():
             yield _r(
                 "OTHER_MEMBER_ID_MISSING",

@@ -17,7 +17,13 @@ MISSING_INFORMATION = "missing information"
 FILL_ACTION = "supply missing information"
 # Unusable values a biller replaces like a missing one (scrubber reason codes).
 _REPLACEABLE = frozenset(
-    {"BILLING_NPI_INVALID", "BILLING_TAX_ID_INVALID", "BILLING_ZIP_NOT_ZIP4", "PAYER_ID_MISSING"}
+    {
+        "BILLING_NPI_INVALID",
+        "BILLING_TAX_ID_INVALID",
+        "BILLING_ZIP_NOT_ZIP4",
+        "PAYER_ID_MISSING",
+        "RENDERING_NPI_INVALID",  # PATCH billing-data takes rendering_provider.npi
+    }
 )
 
 

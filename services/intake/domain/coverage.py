@@ -110,7 +110,8 @@ def coverages(
                 found.append(got)
     unique: dict[tuple[str, str | None], _Read] = {}
     for r in found:  # a Claim and its EOB name the same insurance
-        unique.setdefault((r.values["payer_id"], r.values["member_id"]), r)
+        payer = r.values["payer_id"] or r.values["payer_name"]  # by name when it has no id
+        unique.setdefault((payer, r.values["member_id"]), r)
     ordered = _sequence(ctx, list(unique.values()))
     out = []
     primary_id_unknown = primary_sub_unknown = False
@@ -213,7 +214,7 @@ def _payer(ctx: Ctx, org: dict | None, name: str | None, ident: str | None):
     payer_name = name or (known.name if known else None) or payer_id
     filing = known.filing_indicator if known else None
     if payer_id is None and payer_name:
-        return payer_name, payer_name, filing, False  # the name stands in until a biller fills it
+        return "", payer_name, filing, False  # no id: billing holds the claim for a biller's
     return payer_id, payer_name, filing, payer_id is not None
 
 

@@ -33,7 +33,7 @@ def test_every_missing_837_field_is_one_finding_naming_its_path():
     coded = make_coded(
         billing_provider=Organization(),  # the EHR sent no organisation data at all
         patient=Person(patient_id="MRN9", address=HOME),
-        coverages=[coverage(payer_id="Aetna", payer_name="Aetna", member_id=None)],
+        coverages=[coverage(payer_id="", payer_name="Aetna", member_id=None)],
     )
     assert fields(claim_of(coded)) == [
         ("BILLING_NAME_MISSING", "billing_provider.name"),
@@ -43,7 +43,7 @@ def test_every_missing_837_field_is_one_finding_naming_its_path():
         ("PATIENT_NAME_MISSING", "patient.last_name"),
         ("PATIENT_NAME_MISSING", "patient.first_name"),
         ("PATIENT_BIRTH_DATE_MISSING", "patient.birth_date"),
-        # intake lets the payer's name stand in for an id nobody sent: not routable
+        # a payer known by name only (intake leaves the id nobody sent empty): not routable
         ("PAYER_ID_MISSING", "payer.payer_id"),
         ("MEMBER_ID_MISSING", "payer.member_id"),
     ]
