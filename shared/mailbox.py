@@ -54,7 +54,7 @@ from shared.logs import describe_error, log
 from shared.messaging import Emitter
 from shared.settings import MailboxSettings
 from shared.telemetry import tracer
-from shared.x12 import shown
+from shared.x12 import X12Error, prepare, shown
 
 _log = logging.getLogger("rcm.mailbox")
 
@@ -163,16 +163,20 @@ class FileKind:
 
 
 def classify(text: str) -> FileKind:
-    """Peek at ISA/GS/ST without parsing the file; unknown parts are None."""
-    start = text.find("ISA")
-    if start < 0 or len(text) < start + 106:
+    """Peek at ISA/GS/ST without parsing the file; unknown parts are None.
+
+    Read through ``shared.x12.prepare`` as the parsers read it (a wrapped ISA, a bare ST..SE
+    with no sender nor ISA13 of its own)."""
+    try:
+        prepared = prepare(text[: max(text.find("ISA"), 0) + 2 * _HEAD_BYTES])
+    except X12Error:
         return FileKind(None, None, None, None)
-    isa = text[start : start + 106]
-    el, term = isa[3], isa[105]
-    parts = isa.split(el)
-    sender = parts[6].strip() if len(parts) > 13 else None
-    icn = parts[13].strip() if len(parts) > 13 else None
-    head = text[start : start + _HEAD_BYTES]
+    text, el, term = prepared.text, prepared.seps.element, prepared.seps.segment
+    parts = text[:106].split(el)
+    enveloped = prepared.enveloped and len(parts) > 13
+    sender = parts[6].strip() if enveloped else None
+    icn = parts[13].strip() if enveloped else None
+    head = text[:_HEAD_BYTES]
     version = transaction = None
     for seg in head.split(term)[1:4]:
         f = seg.strip().split(el)

@@ -76,8 +76,94 @@ class Separators:
     segment: str = "~"
 
 
+# What some systems leave after the last IEA: DOS end-of-file (Ctrl-Z) and NUL block padding.
+_PADDING = "\x00\x1a\r\n\t "
+_LINE_BREAKS = str.maketrans("", "", "\r\n")
+# For a bare ST..SE: GS01 of each transaction set rcm reads or writes, and GS08 when ST03 is
+# missing and 5010 has one version of it (a 277 is a status response or a 277CA: not guessed).
+_FUNCTIONAL_IDS = {
+    "835": ("HP", "005010X221A1"),
+    "837": ("HC", ""),
+    "999": ("FA", "005010X231A1"),
+    "277": ("HN", ""),
+    "276": ("HR", "005010X212"),
+    "270": ("HS", "005010X279A1"),
+    "271": ("HB", "005010X279A1"),
+}
+BARE_TRANSACTION_WARNING = (
+    "no ISA/GS envelope: a bare ST..SE transaction set, read as if enveloped"
+    " (segment numbers count the supplied ISA and GS as 1 and 2)"
+)
+WRAPPED_WARNING = (
+    "line breaks inside segments (the file was wrapped at a fixed width): removed before reading"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An interchange ready to split: ``text`` starts at its first ISA."""
+
+    text: str
+    seps: Separators
+    warnings: tuple[str, ...] = ()
+    enveloped: bool = True  # False: a bare ST..SE was wrapped in a supplied ISA/GS...GE/IEA
+
+
+def prepare(text: str) -> Prepared:
+    """The one place an inbound interchange is made readable, before it is split.
+
+    - text before the first ISA is dropped;
+    - an ISA broken by CR/LF inside its 106 characters (a file wrapped at a fixed width) is
+      read without them, and so is the whole file (CR/LF are no X12 data characters);
+    - Ctrl-Z or NUL padding after the last IEA is dropped;
+    - a bare ST..SE transaction set with no ISA/GS is wrapped in an envelope with empty
+      sender, receiver and control numbers, and a warning says so (as other readers accept it).
+
+    Raises ``X12Error`` like ``detect_separators`` when there is no interchange to read.
+    """
+    body = text.lstrip("\ufeff" + _PADDING)
+    if body.startswith("ST") and len(body) > 2 and not body[2].isalnum() and body[2] != " ":
+        return _bare_transaction(body.rstrip(_PADDING))
+    start = text.find("ISA")
+    if start < 0:
+        raise X12Error("no ISA segment: not an X12 interchange", 1, "ISA")
+    text = text[start:].rstrip(_PADDING)
+    warnings: tuple[str, ...] = ()
+    isa = text[: ISA_LENGTH - 1]
+    if "\r" in isa or "\n" in isa:
+        # Wrapped at a width under 106 (80 columns is the classic): its terminator, element
+        # 16 and the component separator are read off the wrong positions unless unwrapped.
+        unwrapped = text[: 4 * ISA_LENGTH].translate(_LINE_BREAKS)
+        if len(unwrapped) >= ISA_LENGTH:
+            text, warnings = text.translate(_LINE_BREAKS), (WRAPPED_WARNING,)
+    return Prepared(text, detect_separators(text), warnings)
+
+
+def _bare_transaction(body: str) -> Prepared:
+    el = body[2]
+    term = next((c for c in body[3:] if not c.isalnum() and c not in (el, " ")), "~")
+    candidates = [c for c in ":>|\\}" if c not in (el, term)]
+    comp = max(candidates, key=body.count) if any(c in body for c in candidates) else ":"
+    rep = next(c for c in "^{!" if c not in (el, comp, term))
+    seps = Separators(element=el, component=comp, repetition=rep, segment=term)
+    first = body[: body.find(term)].split(el) if term in body else [body]
+    st01 = first[1] if len(first) > 1 else ""
+    functional_id, default_version = _FUNCTIONAL_IDS.get(st01, ("XX", ""))
+    version = first[3] if len(first) > 3 and first[3] else default_version
+    sets = sum(1 for seg in body.split(term) if seg.strip("\r\n\t ").startswith("ST" + el))
+    isa = el.join(
+        ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", " " * 15, "ZZ", " " * 15, "000000", "0000"]
+        + [rep, "00501", "000000000", "0", "P", comp]
+    )
+    gs = el.join(["GS", functional_id, "", "", "00000000", "0000", "0", "X"])
+    tail = el.join(["GE", str(sets), "0"]) + term + el.join(["IEA", "1", "000000000"]) + term
+    sep = "" if body.endswith(term) else term
+    text = isa + term + gs + el + version + term + body + sep + tail
+    return Prepared(text, seps, (BARE_TRANSACTION_WARNING,), enveloped=False)
+
+
 def detect_separators(text: str) -> Separators:
-    """Read the separators from the fixed-width ISA segment."""
+    """Read the separators from the fixed-width ISA segment (see ``prepare`` for a wrapped one)."""
     start = text.find("ISA")
     if start < 0:
         raise X12Error("no ISA segment: not an X12 interchange", 1, "ISA")
@@ -97,16 +183,22 @@ def detect_separators(text: str) -> Separators:
     return seps
 
 
-def split_segments(text: str, seps: Separators | None = None) -> tuple[list[list[str]], Separators]:
+def split_segments(
+    text: str, seps: Separators | None = None, warnings: list[str] | None = None
+) -> tuple[list[list[str]], Separators]:
     """Split an interchange into segments, each a list of element strings.
 
-    Tolerates line breaks after terminators (common in files edited by hand).
+    The text is read through ``prepare`` (wrapped ISA, padding, bare ST..SE); what it
+    repaired is appended to ``warnings`` when given. Tolerates line breaks after
+    terminators (common in files edited by hand).
     """
-    seps = seps or detect_separators(text)
-    text = text[text.find("ISA") :]
+    prepared = prepare(text)
+    if warnings is not None:
+        warnings.extend(prepared.warnings)
+    seps = seps or prepared.seps
     out: list[list[str]] = []
     el = seps.element
-    for raw in text.split(seps.segment):
+    for raw in prepared.text.split(seps.segment):
         raw = raw.strip("\r\n\t ")
         if raw:
             out.append(raw.split(el))
@@ -114,20 +206,27 @@ def split_segments(text: str, seps: Separators | None = None) -> tuple[list[list
 
 
 def segment_chunks(
-    text: str, seps: Separators | None = None, size: int = 1 << 15
+    text: str,
+    seps: Separators | None = None,
+    size: int = 1 << 15,
+    warnings: list[str] | None = None,
 ) -> tuple[Iterator[list[str]], Separators]:
     """Split an interchange into segment strings, a chunk of about ``size`` characters at a time.
 
     Concatenated, the chunks hold exactly the segments of ``split_segments``,
-    in order (text before ISA dropped, whitespace around terminators removed,
+    in order (read through ``prepare``, whitespace around terminators removed,
     blank segments skipped), but the elements are NOT split: fast readers
     split only the segments they use, or memoize repeated segment strings.
     Chunks keep a large file's segment strings cache-resident while they are
     read (splitting 10 MB at once is markedly slower to consume). Raises
-    ``X12Error`` like ``detect_separators`` (before iteration starts).
+    ``X12Error`` like ``detect_separators`` (before iteration starts); what
+    ``prepare`` repaired is appended to ``warnings`` when given.
     """
-    seps = seps or detect_separators(text)
-    return _chunks(text[text.find("ISA") :], seps.segment, max(size, 1)), seps
+    prepared = prepare(text)
+    if warnings is not None:
+        warnings.extend(prepared.warnings)
+    seps = seps or prepared.seps
+    return _chunks(prepared.text, seps.segment, max(size, 1)), seps
 
 
 def _chunks(text: str, term: str, size: int) -> Iterator[list[str]]:

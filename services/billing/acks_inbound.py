@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import asyncpg
 
 from services.billing import repository as repo
-from services.billing.domain.acks import parse_277ca, parse_999
+from services.billing.domain.acks import Ack277CA, BatchAck, parse_277ca_file, parse_999
 from shared.events import ClaimAccepted, ClaimAckPayload, ClaimRejected, Reason
+from shared.logs import log
 from shared.mailbox import classify
 from shared.messaging import Emitter
 from shared.telemetry import tracer
+from shared.x12 import prepare
+
+_log = logging.getLogger(__name__)
 
 
 async def apply_ack(conn: asyncpg.Connection, text: str, file_name: str, emitter: Emitter) -> None:
@@ -21,9 +26,26 @@ async def apply_ack(conn: asyncpg.Connection, text: str, file_name: str, emitter
         f"x12 parse {kind}", attributes={"rcm.file_name": file_name}
     ):
         if kind == "999":
-            await _apply_999(conn, parse_999(text), file_name, emitter)
+            acks = parse_999(text)
+            _warn(file_name, kind, prepare(text).warnings)
+            await _apply_999(conn, acks, file_name, emitter)
         else:
-            await _apply_277ca(conn, parse_277ca(text), file_name, emitter)
+            ack = parse_277ca_file(text)
+            _warn(file_name, kind, ack.warnings)
+            await _apply_277ca(conn, ack, file_name, emitter)
+
+
+def _warn(file_name: str, kind: str, notes) -> None:
+    # Tokenizer notes name no element value (no PHI): a bare ST..SE or a wrapped ISA.
+    for note in notes:
+        log(
+            _log,
+            logging.WARNING,
+            "acknowledgement read with a repair",
+            file=file_name,
+            kind=kind,
+            note=note,
+        )
 
 
 async def _apply_999(conn, acks, file_name: str, emitter: Emitter) -> None:
@@ -63,16 +85,53 @@ async def _apply_999(conn, acks, file_name: str, emitter: Emitter) -> None:
     await _emit(conn, {}, rejected, "999", file_name, emitter)
 
 
-async def _apply_277ca(conn, claim_acks, file_name: str, emitter: Emitter) -> None:
+async def _apply_277ca(conn, ack: Ack277CA, file_name: str, emitter: Emitter) -> None:
     accepted, rejected = {}, {}
-    for a in claim_acks:
+    for a in ack.claims:
         if a.rejected:
             rejected[a.claim_id] = [
                 Reason(code=f"{s.category}:{s.code or ''}", message=s.message) for s in a.statuses
             ]
         elif a.accepted:
             accepted[a.claim_id] = a
+    # A batch refused above the claims lists none of them: every claim of the 837 it answers
+    # is rejected with the batch's reasons (a claim also listed by itself keeps its own too).
+    for batch in ack.batches:
+        reasons = [
+            Reason(code=f"{s.category}:{s.code or ''}", message=f"{s.level} level: {s.message}")
+            for s in batch.statuses
+        ]
+        for cid in await _batch_claims(conn, batch):
+            accepted.pop(cid, None)
+            rejected.setdefault(cid, [])
+            rejected[cid] += [r for r in reasons if r not in rejected[cid]]
     await _emit(conn, accepted, rejected, "277CA", file_name, emitter)
+
+
+async def _batch_claims(conn: asyncpg.Connection, batch: BatchAck) -> list[str]:
+    """The claims of the 837 transaction a batch-level rejection answers.
+
+    Our BHT03 is ``<GS06>-<ST02>`` (``x12_837``); the 277CA's receiver loop echoes it in
+    TRN02. A provider-level rejection keeps the claims of that billing provider (NPI, or the
+    tax id without its dash). An unknown reference names no claim of ours: nothing applies.
+    """
+    gcn, _, st02 = (batch.batch_reference or "").rpartition("-")
+    if not gcn or not st02:
+        return []
+    sub = await repo.file_by_group(conn, gcn)
+    if sub is None:
+        return []
+    claim_ids = json.loads(sub["transactions"]).get(st02, [])
+    if batch.level != "provider" or not batch.provider_id or not claim_ids:
+        return claim_ids
+    rows = await conn.fetch(
+        f"SELECT claim_id FROM {repo.SCHEMA}.claim WHERE claim_id = ANY($1::text[])"
+        " AND $2 IN (coded->'encounter'->'billing_provider'->>'npi',"
+        " replace(coded->'encounter'->'billing_provider'->>'tax_id', '-', ''))",
+        claim_ids,
+        batch.provider_id,
+    )
+    return [r["claim_id"] for r in rows]
 
 
 async def _emit(

@@ -14,17 +14,20 @@ from dataclasses import dataclass, field
 from shared.x12 import X12Error, check_envelope, shown, split_segments
 
 from . import ack_codes
-from .acks_277 import ClaimAck, StatusDetail, parse_277ca
+from .acks_277 import Ack277CA, BatchAck, ClaimAck, StatusDetail, parse_277ca, parse_277ca_file
 
 _STATUSES = ", ".join(ack_codes.ACK_STATUS)
 
 __all__ = [
+    "Ack277CA",
     "Ack999",
     "AckError",
+    "BatchAck",
     "ClaimAck",
     "Group999",
     "StatusDetail",
     "parse_277ca",
+    "parse_277ca_file",
     "parse_999",
     "parse_999_groups",
 ]

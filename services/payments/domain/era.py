@@ -38,6 +38,7 @@ from shared.x12 import (
     Separators,
     X12Error,
     is_segment_id,
+    prepare,
     segment_chunks,
     segment_id_problem,
     shown,
@@ -120,8 +121,9 @@ def parse_835(text: str) -> Era835:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        chunks, seps = segment_chunks(text)
-        return _parse(chunks, seps)
+        prepared = prepare(text)  # again inside segment_chunks: idempotent, and cheap
+        chunks, seps = segment_chunks(prepared.text)
+        return _parse(chunks, seps, notes=list(prepared.warnings))
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -140,8 +142,9 @@ def iter_835(text: str) -> Iterator[RemitTransaction]:
     """
     if not isinstance(text, str):
         raise TypeError(f"iter_835 expects the file text as str, got {type(text).__name__}")
-    chunks, seps = segment_chunks(text)
-    gen = _transactions(chunks, seps, _Envelope(seps.component))
+    prepared = prepare(text)
+    chunks, seps = segment_chunks(prepared.text)
+    gen = _transactions(chunks, seps, _Envelope(seps.component, list(prepared.warnings)))
     while True:
         # The cyclic GC is off while parsing only (see parse_835), not while the caller works.
         gc_was_enabled = gc.isenabled()
@@ -157,9 +160,12 @@ def iter_835(text: str) -> Iterator[RemitTransaction]:
 
 
 def _parse(
-    chunks: Iterable[list[str]], seps: Separators, heads: dict[str, tuple] | None = None
+    chunks: Iterable[list[str]],
+    seps: Separators,
+    heads: dict[str, tuple] | None = None,
+    notes: list[str] | None = None,
 ) -> Era835:
-    env = _Envelope(seps.component)
+    env = _Envelope(seps.component, notes)
     txs = list(_transactions(chunks, seps, env, heads))
     return Era835(env.isa_numbers[0], env.isa_numbers, env.sender, env.receiver, txs)
 
@@ -609,10 +615,14 @@ class _Envelope:
         "party",
         "warns",
         "trn_seen",
+        "notes",
     )
 
-    def __init__(self, comp: str) -> None:
+    def __init__(self, comp: str, notes: list[str] | None = None) -> None:
         self.comp = comp
+        # What the tokenizer repaired in the file (a bare ST..SE, a wrapped ISA): every
+        # transaction set's warnings start with them.
+        self.notes = notes or []
         self.out: list[RemitTransaction] = []
         self.isa_numbers: list[str] = []
         self.sender = self.receiver = self.isa13 = self.gs06 = self.st02 = ""
@@ -764,7 +774,7 @@ class _Envelope:
             if len(seg) > 3 and seg[3] and not seg[3].startswith("005010X221"):
                 raise X12Error("ST03 must be 005010X221A1", n, sid)
             self.st02, self.st_n, self.sets = seg[2], n, self.sets + 1
-            self.warns, self.trn_seen = [], False
+            self.warns, self.trn_seen = list(self.notes), False
             return HDR_START
         if sid == "GS":
             if state != ISA_:
