@@ -23,15 +23,14 @@ from services.coding.domain import cpt, engine
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 BLIND = FIXTURES / "coding_eval"
-# Measured on the locked half when issue 20's routing was calibrated on the tuning half
-# (docs/coding.md): 5 of 100 encounters auto, 4 of them right. The issue's target (at
-# most 1 wrong in 100 auto) is not met yet: ``test_locked_half_meets_the_issue_target``
-# says so as an expected failure, and passes (XPASS fails the run, strict) the day it is
-# met, so the marker must then go. Meanwhile the locked half may not slip below what
-# was measured, nor be routed all to review (which would make precision vacuous).
-AUTO_FLOOR = 4  # auto-finalised encounters, at least
-RIGHT_FLOOR = 4  # of which right, at least
-MAX_WRONG = 1  # auto-finalised with any wrong code, at most
+# Measured on the locked half when issue 20's routing was recalibrated on the tuning half
+# (docs/coding.md, locked reading 4): 1 of 100 encounters auto, right. The first
+# calibration had 5 auto, 4 right (precision 0.8, under the issue's 0.99); routing that
+# gives each side of the claim its own guard took it to 1 of 1. The locked half may not
+# slip: no auto-finalised encounter wrong, and not all routed to review (which would
+# make precision vacuous).
+AUTO_FLOOR = 1  # auto-finalised encounters, at least
+MAX_WRONG = 0  # auto-finalised with any wrong code, at most
 ISSUE_TARGET = 0.99
 
 
@@ -96,15 +95,10 @@ def test_locked_half_auto_does_not_slip(locked_auto):
     auto, right = locked_auto
     # aggregate numbers only: the locked cases are never shown
     assert auto >= AUTO_FLOOR, f"only {auto} of the locked encounters were routed auto"
-    assert right >= RIGHT_FLOOR and auto - right <= MAX_WRONG, (
-        f"auto precision {right}/{auto} on the locked half"
-    )
+    assert auto - right <= MAX_WRONG, f"auto precision {right}/{auto} on the locked half"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 20: locked auto precision is 4/5, the target is 0.99 (docs/coding.md)",
-)
 def test_locked_half_meets_the_issue_target(locked_auto):
+    """Issue 20: at most 1 in 100 auto-finalised encounters with any wrong code."""
     auto, right = locked_auto
     assert auto >= AUTO_FLOOR and right / auto >= ISSUE_TARGET
