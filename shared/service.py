@@ -2,8 +2,8 @@
 
 A service describes itself with a ``ServiceSpec`` (schema, consumed topics,
 batch handler, HTTP API, background loops); ``run`` builds the resources in
-order (telemetry, pool + migrations, topics, producer, relay, broker, HTTP) and
-tears them down on SIGTERM/SIGINT. Nothing connects at import time.
+order (telemetry, pool + migrations, topics unless RCM_KAFKA_CREATE_TOPICS=false, producer,
+relay, broker, HTTP) and tears them down on SIGTERM/SIGINT. Nothing connects at import time.
 
 Access (docs/security.md): one ``Authenticator`` per process (``Runtime.auth``)
 verifies every request's bearer token; routes declare their roles with
@@ -98,6 +98,9 @@ class ServiceSpec:
     # Records per micro-batch: bigger amortises transactions, smaller bounds latency
     # for CPU-heavy handlers (coding). RCM_CONSUMER_MAX_RECORDS overrides it.
     max_records: int = 500
+    # False for a service that neither consumes nor emits events (the workbench): no topics
+    # checked, no producer, no outbox relay, no /ops/status (it has no pipeline state).
+    kafka: bool = True
 
 
 async def run(
@@ -159,12 +162,17 @@ async def _run(
     broker = None
     tasks: list[asyncio.Task] = []
     try:
-        bootstrap = settings.kafka_servers
-        await kafka.ensure_topics(
-            bootstrap, partitions=settings.consumer.partitions, security=settings.kafka
-        )
-        producer = await kafka.start_producer(bootstrap, security=settings.kafka)
-        relay = OutboxRelay(pool, spec.schema, producer)
+        if spec.topics and not spec.kafka:
+            raise ValueError(f"{spec.name} consumes topics but says it uses no Kafka")
+        bootstrap = settings.kafka_servers if spec.kafka else ""
+        if spec.kafka and settings.kafka_topics.create_topics:
+            await kafka.ensure_topics(
+                bootstrap, partitions=settings.consumer.partitions, security=settings.kafka
+            )
+        # RCM_KAFKA_CREATE_TOPICS=false: the platform owns the topics (Helm: Strimzi KafkaTopics).
+        if spec.kafka:
+            producer = await kafka.start_producer(bootstrap, security=settings.kafka)
+        relay = OutboxRelay(pool, spec.schema, producer)  # type: ignore[arg-type]
         rt = Runtime(
             settings=settings,
             pool=pool,
@@ -177,8 +185,9 @@ async def _run(
         if spec.build_context:
             rt.context = await spec.build_context(rt)
         _settle_heap()
-        tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
-        if settings.telemetry.rcm_metrics_port:
+        if spec.kafka:
+            tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
+        if settings.telemetry.rcm_metrics_port and spec.kafka:
             tasks.append(
                 asyncio.create_task(
                     gauge_loop(pool, spec.schema, spec.name, bootstrap, stop), name="gauges"
@@ -310,11 +319,17 @@ async def _guarded(loop, rt: Runtime, stop: asyncio.Event) -> None:
 def http_app(spec: ServiceSpec, rt: Runtime) -> FastAPI:
     """The service's HTTP app as it is served: its routes, hardened (access log, body limit,
     value-free 4xx/5xx, no docs in production)."""
-    from shared import http
+    from shared import http, ops
 
     if spec.api is None:
         raise ValueError(f"{spec.name} has no HTTP API")
-    return http.harden(spec.api(rt), rt.settings)
+    app = spec.api(rt)
+    if spec.kafka:  # GET /ops/status: lag, dead letters, backlogs of this service
+        status = ops.OpsStatus(
+            spec.name, spec.schema, rt.pool, rt.settings, consumes=bool(spec.topics)
+        )
+        app.include_router(ops.ops_router(status, rt.auth))
+    return http.harden(app, rt.settings)
 
 
 def _http_server(app, settings: ServiceSettings):

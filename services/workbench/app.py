@@ -54,4 +54,5 @@ def spec() -> ServiceSpec:
         build_context=build_context,
         loops=[prune_sessions],
         pool_size=10,
+        kafka=False,  # it calls the services' APIs; no event in or out
     )

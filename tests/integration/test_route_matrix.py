@@ -156,6 +156,12 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         shows="payments_claim",
     ),
     ("payments", "GET", "/credits"): Expect(roles("biller", "supervisor", "auditor"), "filtered"),
+    ("payments", "GET", "/claims/{claim_id}/remittances"): Expect(
+        roles("biller", "supervisor", "auditor"),
+        "403",
+        path={"claim_id": "payments_claim"},
+        shows="payments_claim",
+    ),
     # The matrix sends no Idempotency-Key and an account no claim is of: 422 before any lookup.
     ("payments", "POST", "/patient-payments"): Expect(
         roles("biller", "supervisor", "integration"),
@@ -168,6 +174,18 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         roles("biller", "supervisor", "ops"), "filtered", shows="site"
     ),
     ("followup", "POST", "/work/next"): Expect(BILLING_STAFF, "filtered", ok=(200, 204)),
+    ("followup", "GET", "/work"): Expect(BILLING_STAFF, "filtered", shows="followup_claim"),
+    # the first biller leases the seeded item; the next caller finds it leased to another (409)
+    ("followup", "POST", "/work/{work_item_id}/lease"): Expect(
+        BILLING_STAFF,
+        "403",
+        path={"work_item_id": "followup_item"},
+        ok=(200, 409),
+        shows="followup_claim",
+    ),
+    ("followup", "GET", "/denials/summary"): Expect(
+        roles("biller", "supervisor", "ops"), "filtered"
+    ),
     ("followup", "GET", "/work/{work_item_id}"): Expect(
         BILLING_STAFF, "403", path={"work_item_id": "followup_item"}, shows="followup_claim"
     ),
@@ -316,6 +334,15 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
     ("intake", "PUT", "/payers/{payer_id}"): Expect(
         roles("supervisor"), "none", path={"payer_id": "payer"}, body={"name": "Matrix Payer"}
     ),
+}
+# GET /ops/status of every service with a pipeline (shared.ops): work queues of the caller's
+# sites only (coding and followup hold one of site A's).
+OPS = roles("ops", "supervisor")
+ROUTES |= {
+    (name, "GET", "/ops/status"): Expect(
+        OPS, "filtered", shows="site" if name in ("coding", "followup") else None
+    )
+    for name in ("intake", "coding", "billing", "payments", "followup")
 }
 
 # Routes that fail the matrix today (a service under rewrite): none.

@@ -1,4 +1,4 @@
-"""GET /claims/{claim_id}: a claim with its status history, for callers of its site (audited);
+"""GET /claims/{claim_id}: a claim with its codes and status history, for callers of its site (audited);
 PATCH /claims/{claim_id}/billing-data: a biller fills a held claim's missing fields (audited)."""
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ async def get_claim(claim_id: str, request: Request, p: ClaimReader, api: State)
         "service_date": claim["service_date"].isoformat(),
         "interchange_control_number": claim["interchange_control_number"],
         "file_name": claim["file_name"],
+        **_codes(claim["coded"]),
         "history": [
             {
                 "status": h["status"],
@@ -61,6 +62,30 @@ async def get_claim(claim_id: str, request: Request, p: ClaimReader, api: State)
             }
             for h in history
         ],
+    }
+
+
+def _codes(coded) -> dict:
+    """The codes the claim was built from (diagnoses in pointer order, procedures with their
+    modifiers, units and pointers) and who coded them; nothing else of the coded encounter,
+    which holds the patient."""
+    c = json.loads(coded) if isinstance(coded, str) else coded
+    return {
+        "diagnoses": [
+            {"code": d["code"], "description": d.get("description")}
+            for d in c.get("diagnoses") or []
+        ],
+        "procedures": [
+            {
+                "code": x["code"],
+                "system": x.get("system", "cpt"),
+                "modifiers": x.get("modifiers") or [],
+                "units": str(x.get("units", "1")),
+                "diagnosis_pointers": x.get("diagnosis_pointers") or [],
+            }
+            for x in c.get("procedures") or []
+        ],
+        "coded_by": c.get("coded_by"),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.followup.api import aging, claims, jobs, work_items
+from services.followup.api import aging, claims, jobs, work_items, worklist
 from services.followup.api.deps import ApiState
 from services.followup.repository import SCHEMA
 from shared.service import Runtime, audit_router, service_app
@@ -25,7 +25,7 @@ def create_app(rt: Runtime) -> FastAPI:
         notify=rt.relay.notify,
         identity=rt.identity,
     )
-    for resource in (work_items, claims, aging, jobs):
+    for resource in (work_items, worklist, claims, aging, jobs):
         app.include_router(resource.router)
     app.include_router(audit_router(SCHEMA))
     return app

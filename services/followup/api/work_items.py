@@ -4,6 +4,7 @@ of items audited)."""
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 
 import asyncpg
@@ -57,6 +58,39 @@ async def get_item(work_item_id: int, request: Request, p: Biller, api: State):
         await load_item(conn, work_item_id, p)
         view = await item_view(conn, work_item_id)
         await _audit(conn, request, p, "read", view)
+        return with_missing_fields(view)
+
+
+@router.post("/{work_item_id}/lease")
+async def lease_item(work_item_id: int, request: Request, p: Biller, api: State):
+    """Lease this item to the caller (a biller picking it from a work list rather than taking
+    the next): an open item, one whose lease lapsed, or the caller's own (renewed). 409 when
+    another biller holds it, or it waits for an appeal decision or is resolved."""
+    async with api.pool.acquire() as conn, conn.transaction():
+        await load_item(conn, work_item_id, p)
+        row = await conn.fetchrow(
+            f"UPDATE {repo.SCHEMA}.work_item SET status = 'leased', leased_by = $2,"
+            " lease_token = CASE WHEN status = 'leased' AND leased_by = $2"
+            "   AND lease_expires_at >= now() THEN lease_token ELSE $3 END,"
+            " lease_expires_at = now() + make_interval(secs => $4), leased_at = now(), updated_at = now()"
+            " WHERE work_item_id = $1 AND (status = 'open' OR (status = 'leased'"
+            "   AND (lease_expires_at < now() OR leased_by = $2)))"
+            " RETURNING work_item_id",
+            work_item_id,
+            p.user_id,
+            uuid.uuid4(),
+            float(api.settings.auth.lease_seconds),
+        )
+        if row is None:
+            item = await repo.get_item(conn, work_item_id)
+            why = {"waiting": "waits for an appeal decision", "resolved": "is resolved"}
+            raise HTTPException(
+                409,
+                f"work item {work_item_id} {why.get(item['status'], 'is leased to another biller')}",
+            )
+        await repo.audit(conn, work_item_id=work_item_id, user_id=p.user_id, action="lease")
+        view = await item_view(conn, work_item_id)
+        await _audit(conn, request, p, "update", view)
         return with_missing_fields(view)
 
 

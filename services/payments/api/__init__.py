@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.payments.api import balances, patient_payments, reconciliation, remittances
+from services.payments.api import (
+    balances,
+    claim_remittances,
+    patient_payments,
+    reconciliation,
+    remittances,
+)
 from services.payments.api.deps import ApiState
 from services.payments.repository import SCHEMA
 from shared.service import Runtime, audit_router, service_app
@@ -21,7 +27,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.payments = ApiState(
         pool=rt.pool, page_limit=rules.page_limit if rules is not None else 5000
     )
-    for resource in (balances, remittances, reconciliation, patient_payments):
+    for resource in (balances, remittances, reconciliation, patient_payments, claim_remittances):
         app.include_router(resource.router)
     app.include_router(audit_router(SCHEMA))
     return app
