@@ -4,6 +4,7 @@ from pathlib import Path
 
 from services.payments.api import create_app
 from services.payments.handlers import make_handler
+from services.payments.plan_job import plan_review_loop
 from services.payments.posting import apply_era
 from services.payments.repository import SCHEMA
 from services.payments.settings import PaymentsSettings
@@ -40,5 +41,5 @@ def spec() -> ServiceSpec:
         topics=[CLAIM_SUBMITTED, WRITEOFF_REQUESTED],
         handler=make_handler,
         api=create_app,
-        loops=[era_mailbox],
+        loops=[era_mailbox, plan_review_loop],
     )

@@ -20,6 +20,7 @@ from services.payments.domain.ledger import (
     entry_for_claim_charge,
     entry_for_writeoff,
 )
+from services.payments.patient_accounts import on_claims_registered
 from services.payments.posting import rematch
 from shared.consumer import Handler
 from shared.events import ClaimSubmitted, WriteOffRequested
@@ -117,6 +118,7 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
                 )
             )
     await repo.post_entries(conn, entries)
+    await on_claims_registered(conn, sorted(new), emitter)  # a next payer's claim: credit waits
     if new:
         await repo.lock_matching(conn)  # taken after the claims are written (see lock_matching)
         await rematch(conn, sorted(new), emitter)

@@ -14,14 +14,12 @@ the exact negation of the payment it undoes.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import asyncpg
 
-from services.payments import patient_repository as prepo
 from services.payments import repository as repo
 from services.payments.domain.balancing import check_claim, check_transaction
 from services.payments.domain.carcs import is_beyond_contract
@@ -36,7 +34,6 @@ from services.payments.domain.ledger import (
 )
 from services.payments.domain.matching import CandidateLine, ClaimCandidate, ClaimIndex
 from services.payments.domain.outcome import contractual_amount, remittance_outcome
-from services.payments.domain.patient_payments import credit_application
 from services.payments.domain.plausibility import check_bounds
 from services.payments.domain.remittance import (
     Adjustment,
@@ -44,6 +41,7 @@ from services.payments.domain.remittance import (
     RemitTransaction,
     ServiceLine,
 )
+from services.payments.patient_accounts import after_posting
 from shared.claim_ids import is_claim_id
 from shared.events import RemittanceHeld, RemittanceReceived
 from shared.jsonutil import loads
@@ -378,41 +376,16 @@ async def emit_received(
     conn: asyncpg.Connection, postings: list[Posting], emitter: Emitter
 ) -> None:
     """One remittance.received per posted claim payment, continuing the encounter's trace;
-    then the patient account's unapplied credit is applied to what the patient now owes."""
+    then the patient accounts (credit applied, crossovers: ``patient_accounts.after_posting``)."""
     if not postings:
         return
     claims = await repo.claim_routing(conn, sorted({p.claim_id for p in postings}))
-    await apply_credit(conn, claims)
+    await after_posting(conn, claims, postings, emitter)
     for p in postings:
         claim = claims[p.claim_id]
         emitter.emit(
             received_event(p, claim["site_id"], claim["encounter_id"]),
             traceparent=claim["traceparent"],
-        )
-
-
-async def apply_credit(conn: asyncpg.Connection, claims: dict[str, asyncpg.Record]) -> None:
-    """Apply each account's (encounter's) unapplied patient credit to its claims' patient
-    receivable, as far as both go: a ``credit_applied`` entry per claim, saying so."""
-    accounts = sorted({c["encounter_id"] for c in claims.values()})
-    await prepo.lock_accounts(conn, accounts)
-    credit = {a: v for a, v in (await prepo.credit_of(conn, accounts)).items() if v > 0}
-    if not credit:
-        return
-    for b in await repo.claim_balances(conn, sorted(claims)):
-        account = b["encounter_id"]
-        amount = min(credit.get(account, Decimal(0)), b["patient_balance"])
-        if amount <= 0:
-            continue
-        credit[account] -= amount
-        await prepo.post_patient_entry(
-            conn,
-            "credit_applied",
-            f"credit-applied:{b['claim_id']}:{uuid.uuid4()}",
-            b["claim_id"],
-            account,
-            credit_application(b["claim_id"], amount),
-            memo="unallocated patient credit applied to patient responsibility from an 835",
         )
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.payments import patient_repository as prepo
 from services.payments import repository as repo
+from services.payments.api import patient_ar
 from services.payments.api.deps import BalanceReader, State
 from services.payments.domain.patient_payments import (
     Allocation,
@@ -27,9 +28,11 @@ from services.payments.domain.patient_payments import (
     receipt_entry,
     validate,
 )
+from services.payments.patient_accounts import emit_account
 from shared import audit
 from shared.auth import Principal, sites_filter
 from shared.jsonutil import plain
+from shared.messaging import Emitter
 from shared.service import requires
 
 router = APIRouter()
@@ -127,6 +130,9 @@ async def take_payment(
             )
         await _audit(conn, request, p, "create", payment_id, body.account, site)
         result = await _result(conn, payment_id, body.account)
+        emitter = Emitter(repo.SCHEMA)  # followup's statements show the payment
+        await emit_account(conn, emitter, body.account, site)
+        await emitter.flush(conn)
     return JSONResponse(result, status_code=201)
 
 
@@ -217,3 +223,7 @@ async def credits(request: Request, p: CreditReader, api: State, limit: int = Qu
             ],
         )
     return [plain(dict(r)) for r in rows]
+
+
+# Refunds, payment plans and account state: one more router, served with this one.
+router.include_router(patient_ar.router)
