@@ -1,11 +1,18 @@
 """Issue 17, end to end: a Synthea bulk-export slice (a real Synthea patient of
 google/fhir-data-pipes, its resources regrouped into one NDJSON file per type as `$export`
 writes them, objects untouched) goes through `rcm import --url`, coding and billing. With no
-registry entries for its organisation and payers, every claim is held and followup opens a
-"missing information" work item naming the fields. One group is released by the EHR route
-(registries filled, the same encounters re-sent: a new document version), the other by the
-biller route (``PATCH /claims/{id}/billing-data``); the released claims reach the payer
-simulator and are posted by payments."""
+registry entries for its organisation and payers, every claim is held on the unassigned site
+and followup opens a "missing information" work item naming the fields. One group is taken
+further by the EHR route (registries filled, the same encounters re-sent: a new document
+version that moves them to their real site), the other by the biller route
+(``PATCH /claims/{id}/billing-data``).
+
+What the data cannot give stays held, as a billing department would see it: Synthea sends no
+member id and its practitioners' NPIs (999...) fail the check digit, so after the EHR route a
+biller still has those two fields to supply; and the visits date from 2010-2019, past every
+payer's filing limit, so a claim with every field filled is held by the scrubber for timely
+filing (TIMELY_FILING_EXCEEDED), never sent to the payer. The real inputs are not changed to
+make them billable."""
 
 from __future__ import annotations
 
@@ -61,6 +68,8 @@ BILLING_DATA = {
             "postal_code": "01890-1234",
         },
     },
+    # Synthea's practitioner NPIs fail the check digit: the biller supplies the real one.
+    "rendering_provider": {"npi": "1234567893"},
     "payer": {"payer_id": "ANTHEM1", "member_id": "W123456789"},
 }
 
@@ -229,23 +238,23 @@ async def held_slice(pipeline, tmp_path) -> dict[str, dict]:
     return _HELD
 
 
-async def assert_sent_and_posted(pipeline, encounters: list[str]) -> None:
-    """4. The claims reach the payer simulator and their payments are posted."""
-    released = {e: c for e, c in (await claims_of(pipeline, encounters)).items()}
-    await wait_for(
+async def latest_hold_reasons(pipeline, claim_id: str) -> list[str]:
+    rows = await fetch(
         pipeline.dsn,
-        "SELECT count(DISTINCT claim_id) FROM payments.claim_payment WHERE claim_id = ANY($1)",
-        [c["claim_id"] for c in released.values()],
-        predicate=lambda n: n == len(encounters),
-        timeout=90,
+        "SELECT detail FROM billing.claim_history WHERE claim_id = $1 AND status = 'held'"
+        " ORDER BY history_id DESC LIMIT 1",
+        claim_id,
     )
-    sent = outbound_837s(pipeline)
-    async with client(pipeline, pipeline.payments_url, "biller") as p:
-        for c in released.values():
-            assert c["claim_id"] in sent
-            r = await p.get(f"/claims/{c['claim_id']}/balance")
-            assert r.status_code == 200, r.text
-    assert await open_missing_items(pipeline, [c["claim_id"] for c in released.values()]) == []
+    return [r["code"] for r in json.loads(rows[0]["detail"])["reasons"]]
+
+
+async def open_items(pipeline, claim_id: str) -> list:
+    return await fetch(
+        pipeline.dsn,
+        "SELECT category, label, site_id, evidence FROM followup.work_item WHERE claim_id = $1"
+        " AND status <> 'resolved' ORDER BY work_item_id",
+        claim_id,
+    )
 
 
 async def test_a_synthea_slice_missing_billing_data_is_held_with_work_items(pipeline, tmp_path):
@@ -253,29 +262,42 @@ async def test_a_synthea_slice_missing_billing_data_is_held_with_work_items(pipe
     assert set(claims) == set(SLICE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PATCH /claims/{id}/billing-data answers 200 but no payment is posted within 90 s"
-    " (not yet diagnosed: the claims date from 2010-2013, outside every filing window, may be"
-    " held again or denied without an 835 reaching payments)",
-)
-async def test_the_biller_fills_the_fields_and_the_claims_are_paid(pipeline, tmp_path):
+async def test_the_biller_fills_the_fields_and_only_timely_filing_holds_the_claims(
+    pipeline, tmp_path
+):
+    """Every field the work item asked for is filled (the rendering NPI included): the claim is
+    rebuilt and scrubbed again, and the one finding left is the filing limit (visits of 2010
+    and 2013). The missing-information item is resolved; the biller's item names the limit;
+    nothing reaches the payer."""
     claims = await held_slice(pipeline, tmp_path)
     async with client(pipeline, pipeline.billing_url, "biller") as b:
         for eid in BILLER_ROUTE:
             r = await b.patch(f"/claims/{claims[eid]['claim_id']}/billing-data", json=BILLING_DATA)
             assert r.status_code == 200, r.text
-    await assert_sent_and_posted(pipeline, BILLER_ROUTE)
+            assert r.json()["status"] == "held", r.text
+    for eid in BILLER_ROUTE:
+        claim_id = claims[eid]["claim_id"]
+        assert await latest_hold_reasons(pipeline, claim_id) == ["TIMELY_FILING_EXCEEDED"]
+    await wait_for(
+        pipeline.dsn,
+        "SELECT count(*) FROM followup.work_item WHERE claim_id = ANY($1) AND status <> 'resolved'"
+        " AND category <> 'missing information' AND label LIKE '%filing limit%'",
+        [claims[e]["claim_id"] for e in BILLER_ROUTE],
+        predicate=lambda n: n == len(BILLER_ROUTE),
+    )
+    ids = [claims[e]["claim_id"] for e in BILLER_ROUTE]
+    assert await open_missing_items(pipeline, ids) == []
+    sent = outbound_837s(pipeline)
+    assert not any(c in sent for c in ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="intake answers the re-sent encounters 409 'conflict': first received without a"
-    " registry they got site_id 'unassigned'; with the site registered the same encounter id"
-    " maps to its real site, and accept.py treats another site's id as a conflict",
-)
-async def test_the_ehr_resends_with_registries_filled_and_the_claims_are_paid(pipeline, tmp_path):
-    await held_slice(pipeline, tmp_path)
+async def test_the_ehr_resends_with_registries_filled_and_the_claims_move_to_their_site(
+    pipeline, tmp_path
+):
+    """The re-sent encounters (first received on the unassigned site) move to their real site
+    as document version 2; coding and billing follow: the claims are rebuilt under the site,
+    and the biller's item now asks only for what neither the EHR nor the registries hold."""
+    claims = await held_slice(pipeline, tmp_path)
     async with client(pipeline, pipeline.intake_url, "supervisor") as i:
         r = await i.put(f"/sites/{SITE}", json={**SITE_BODY, "providers": []})
         assert r.status_code == 200, r.text
@@ -293,5 +315,45 @@ async def test_the_ehr_resends_with_registries_filled_and_the_claims_are_paid(pi
         f.write_text("\n".join(lines) + "\n")
     again = rcm_import(pipeline, ehr)
     assert again["new_versions"] == len(EHR_ROUTE), again
+    rows = await fetch(
+        pipeline.dsn,
+        "SELECT encounter_id, site_id, version FROM intake.encounter WHERE encounter_id = ANY($1)",
+        EHR_ROUTE,
+    )
+    assert {(r["site_id"], r["version"]) for r in rows} == {(SITE, 2)}
     await code_waiting(pipeline, EHR_ROUTE)
-    await assert_sent_and_posted(pipeline, EHR_ROUTE)
+    ids = [claims[e]["claim_id"] for e in EHR_ROUTE]
+    await wait_for(
+        pipeline.dsn,
+        "SELECT count(*) FROM billing.claim WHERE claim_id = ANY($1) AND site_id = $2"
+        " AND status = 'held' AND (coded->'encounter'->>'document_version')::int = 2",
+        ids,
+        SITE,
+        predicate=lambda n: n == len(EHR_ROUTE),
+        timeout=60,
+    )
+    await wait_for(
+        pipeline.dsn,
+        "SELECT count(*) FROM followup.work_item WHERE claim_id = ANY($1) AND site_id = $2"
+        " AND category = 'missing information' AND status <> 'resolved'",
+        ids,
+        SITE,
+        predicate=lambda n: n == len(EHR_ROUTE),
+    )
+    for claim_id in ids:
+        reasons = await latest_hold_reasons(pipeline, claim_id)
+        assert "BILLING_TAX_ID_MISSING" not in reasons and "PAYER_ID_MISSING" not in reasons
+        [item] = [w for w in await open_items(pipeline, claim_id)]
+        assert json.loads(item["evidence"])["missing_fields"] == [
+            "rendering_provider.npi",
+            "payer.member_id",
+        ]
+    # A biller of the site (not of every site) now sees and fills them.
+    async with client(pipeline, pipeline.billing_url, "biller", sites=(SITE,)) as b:
+        for claim_id in ids:
+            body = {"rendering_provider": {"npi": "1234567893"}, "payer": {"member_id": "U1"}}
+            r = await b.patch(f"/claims/{claim_id}/billing-data", json=body)
+            assert r.status_code == 200, r.text
+            assert await latest_hold_reasons(pipeline, claim_id) == ["TIMELY_FILING_EXCEEDED"]
+    sent = outbound_837s(pipeline)
+    assert not any(c in sent for c in ids)
