@@ -62,14 +62,16 @@ def aging_bars(aging: dict) -> dict[str, list[Bar]]:
 
 
 def queue_totals(depth: dict) -> dict[str, int]:
-    """Open items per site from a ``/work/depth`` answer (coding: {site: {queued, leased}};
-    followup: {site: {category: {queued, leased, waiting, ...}}}), counted as `rcm status` does."""
+    """Open items per site from a ``/work/depth`` answer (coding: {site: {queued, leased,
+    waiting}}; followup: {site: {category: {queued, leased, waiting, ...}}}), counted as `rcm
+    status` does: every item not done, those waiting for a provider's answer or an appeal
+    decision included."""
     out: dict[str, int] = {}
     for site, v in depth.items():
         if not isinstance(v, dict):
             continue
         if "queued" in v:
-            out[site] = int(v.get("queued", 0)) + int(v.get("leased", 0))
+            out[site] = int(v.get("queued", 0)) + int(v.get("leased", 0)) + int(v.get("waiting", 0))
         else:
             out[site] = sum(
                 int(c.get("queued", 0)) + int(c.get("leased", 0)) + int(c.get("waiting", 0))

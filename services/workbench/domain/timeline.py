@@ -63,10 +63,43 @@ def _detail(d) -> str:
     return "; ".join(parts[:6])
 
 
-def build(billing: dict | None, followup: dict | None, work_audits: dict[int, list]) -> list[Entry]:
-    """Entries from billing's claim history, followup's status history and appeals, and the
-    audit of each of the claim's work items ({work_item_id: audit rows})."""
+# 835 claim status codes (CLP02) as a biller reads them.
+CLAIM_STATUS = {
+    "1": "processed as primary",
+    "2": "processed as secondary",
+    "3": "processed as tertiary",
+    "4": "denied",
+    "19": "processed as primary, forwarded",
+    "20": "processed as secondary, forwarded",
+    "21": "processed as tertiary, forwarded",
+    "22": "reversal of previous payment",
+    "23": "not our claim, forwarded",
+}
+
+
+def build(
+    billing: dict | None,
+    followup: dict | None,
+    work_audits: dict[int, list],
+    remittances: list | None = None,
+) -> list[Entry]:
+    """Entries from billing's claim history, followup's status history and appeals, the
+    audit of each of the claim's work items ({work_item_id: audit rows}) and payments' 835
+    claim payments of the claim."""
     out: list[Entry] = []
+    for r in remittances or []:
+        at = _when(r.get("received_at"))
+        if at:
+            status = str(r.get("status_code"))
+            bits = [
+                f"paid {r.get('paid')}",
+                f"patient responsibility {r.get('patient_responsibility')}",
+                f"{r.get('state')}" + (f" ({r['reason']})" if r.get("reason") else ""),
+                f"file {r.get('file_name')}",
+                f"trace {r.get('trace_number')}",
+            ]
+            title = f"835 remittance: {CLAIM_STATUS.get(status, 'status ' + status)}"
+            out.append(Entry(at, "payments", title, "; ".join(bits)))
     for h in (billing or {}).get("history") or []:
         at = _when(h.get("at"))
         if at:

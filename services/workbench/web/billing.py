@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.workbench.domain import actions, timeline
+from services.workbench.domain import actions, billing_data, timeline
 from services.workbench.domain.figures import money
 from services.workbench.sessions import Session
 from services.workbench.upstream import UpstreamError
@@ -83,13 +85,94 @@ async def take_next(request: Request, ctx: Ctx, s: Session = Biller):
     return RedirectResponse(url, 303)
 
 
+def _leased_to(item: dict, user_id: str) -> bool:
+    expires = item.get("lease_expires_at") or ""
+    return (
+        item.get("status") == "leased"
+        and item.get("leased_by") == user_id
+        and expires > datetime.now(UTC).isoformat()
+    )
+
+
 @router.get("/items/{work_item_id}")
 async def item_page(request: Request, work_item_id: int, ctx: Ctx, s: Session = Biller):
     item = await ctx.upstream.get("followup", f"/work/{work_item_id}", s.access_token)
+    missing = item.get("missing_fields") or []
     return page(
         request,
         "billing_item.html",
-        {"item": item, "claim": item.get("claim") or {}, "actions": actions.LABELS},
+        {
+            "item": item,
+            "claim": item.get("claim") or {},
+            "actions": actions.LABELS,
+            "mine": _leased_to(item, s.user_id),
+            "fill": billing_data.form_for(missing) if missing else None,
+        },
+        user=s,
+    )
+
+
+@router.post("/items/{work_item_id}/lease")
+async def lease(request: Request, work_item_id: int, ctx: Ctx, s: Session = Biller):
+    """Take an item picked from a list (followup leases it to the biller), then show it."""
+    try:
+        await ctx.upstream.post("followup", f"/work/{work_item_id}/lease", s.access_token)
+    except UpstreamError as e:
+        if e.status != 409:
+            raise
+        return page(request, "partials/action_result.html", {"problems": [e.message]}, user=s)
+    url = f"/billing/items/{work_item_id}"
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, 303)
+
+
+@router.post("/items/{work_item_id}/billing-data")
+async def fill_billing_data(request: Request, work_item_id: int, ctx: Ctx, s: Session = Biller):
+    """The missing-information form: billing rebuilds the held claim with the fields and sends
+    it when clean (or holds it again naming what is still missing)."""
+    raw = await request.form()
+    form = {k: v for k, v in raw.items() if isinstance(v, str)}
+    item = await ctx.upstream.get("followup", f"/work/{work_item_id}", s.access_token)
+    body, problems = billing_data.read(form, item.get("missing_fields") or [])
+    claim_id = item["claim_id"]
+    if not problems:
+        try:
+            reply = await ctx.upstream.call(
+                "billing", "PATCH", f"/claims/{claim_id}/billing-data", s.access_token, json=body
+            )
+        except UpstreamError as e:
+            if e.status not in (409, 422):
+                raise
+            problems = [e.message]
+    if problems:
+        return page(
+            request,
+            "partials/fill_result.html",
+            {"problems": problems},
+            user=s,
+            status=422 if not is_htmx(request) else 200,
+        )
+    status = (reply.body or {}).get("status")
+    # Followup closes an open item when the claim goes out (or is held again for what is still
+    # missing); an item the biller holds is theirs to close, with what was done.
+    if _leased_to(item, s.user_id):
+        reason = (
+            "billing data supplied; claim released"
+            if status != "held"
+            else "billing data supplied; claim held again for what is still missing"
+        )
+        with contextlib.suppress(UpstreamError):  # the event may have closed it already
+            await ctx.upstream.post(
+                "followup",
+                f"/work/{work_item_id}/actions",
+                s.access_token,
+                json={"action": "resolve", "reason": reason, "lease_token": item["lease_token"]},
+            )
+    return page(
+        request,
+        "partials/fill_result.html",
+        {"claim_id": claim_id, "status": status, "filled": (reply.body or {}).get("filled") or []},
         user=s,
     )
 
@@ -157,10 +240,11 @@ async def claim_page(request: Request, claim_id: str, ctx: Ctx, s: Session = Bil
             user=s,
             status=404,
         )
-    billing_claim, followup_claim, balance = await asyncio.gather(
+    billing_claim, followup_claim, balance, remitted = await asyncio.gather(
         _optional(ctx.upstream.get("billing", f"/claims/{claim_id}", s.access_token)),
         _optional(ctx.upstream.get("followup", f"/claims/{claim_id}", s.access_token)),
         _optional(ctx.upstream.get("payments", f"/claims/{claim_id}/balance", s.access_token)),
+        _optional(ctx.upstream.get("payments", f"/claims/{claim_id}/remittances", s.access_token)),
     )
     if billing_claim is None and followup_claim is None:
         return page(
@@ -191,7 +275,9 @@ async def claim_page(request: Request, claim_id: str, ctx: Ctx, s: Session = Bil
             "billing": billing_claim or {},
             "followup": followup_claim or {},
             "balance": balance,
-            "entries": timeline.build(billing_claim, followup_claim, audits),
+            "entries": timeline.build(
+                billing_claim, followup_claim, audits, (remitted or {}).get("remittances")
+            ),
         },
         user=s,
     )

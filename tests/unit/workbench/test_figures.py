@@ -186,3 +186,45 @@ def test_trace_bars_from_the_span_file():
     ]
     assert (bars[2].left, bars[2].width) == (40.0, 60.0)
     assert trace.bars([]) == []
+
+
+def test_queue_totals_count_items_waiting_for_an_answer():
+    """Coding's items waiting for a provider's answer are open work, as `rcm status` counts."""
+    coding = {"north": {"queued": 3, "leased": 2, "waiting": 4}, "south": {"queued": 1}}
+    assert queue_totals(coding) == {"north": 9, "south": 1}
+
+
+def test_claim_timeline_shows_each_remittance():
+    entries = timeline.build(
+        {"history": [{"status": "submitted", "at": "2026-11-01T10:00:00+00:00"}]},
+        None,
+        {},
+        [
+            {
+                "received_at": "2026-11-09T10:00:00+00:00",
+                "status_code": "4",
+                "paid": "0.00",
+                "patient_responsibility": "0.00",
+                "state": "posted",
+                "reason": None,
+                "file_name": "era-1.835",
+                "trace_number": "TRN1",
+            },
+            {
+                "received_at": "2026-11-20T10:00:00+00:00",
+                "status_code": "1",
+                "paid": "90.00",
+                "patient_responsibility": "10.00",
+                "state": "posted",
+                "reason": None,
+                "file_name": "era-2.835",
+                "trace_number": "TRN2",
+            },
+        ],
+    )
+    assert [(e.source, e.title) for e in entries] == [
+        ("billing", "837 sent"),
+        ("payments", "835 remittance: denied"),
+        ("payments", "835 remittance: processed as primary"),
+    ]
+    assert "paid 90.00" in entries[2].detail and "era-2.835" in entries[2].detail
