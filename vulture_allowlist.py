@@ -41,3 +41,4 @@ original_qualifier
 original_units
 patient_key
 rationale
+_._drop_missing_eligibility  # shared.events.Coverage's pydantic serializer (called by pydantic)

@@ -22,6 +22,7 @@ from typing import Literal
 
 import asyncpg
 
+from services.intake import eligibility_flow
 from services.intake import repository as repo
 from services.intake.mapping import MappedEncounter, plain
 from shared.events import Encounter, EncounterDocumented
@@ -82,6 +83,7 @@ async def accept(
     parents = list(parents) if parents is not None else [None] * len(mapped)
     places = list(may_place) if may_place is not None else [True] * len(mapped)
     outcomes: list[Outcome | None] = [None] * len(mapped)
+    emitter = eligibility_flow.gate(emitter)  # eligibility results on the events (or a hold)
     pending = list(enumerate(mapped))
     while pending:  # an encounter id twice in one call: its versions are recorded in turn
         seen: set[str] = set()
@@ -91,6 +93,7 @@ async def accept(
             seen.add(m.encounter.encounter_id)
         await _accept_round(conn, now, parents, places, outcomes, emitter, source)
         pending = later
+    await emitter.settle(conn)
     return outcomes  # type: ignore[return-value]
 
 

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.intake import repository as repo
 from services.intake.accept import Outcome
+from services.intake.eligibility_api import eligibility_router
 from services.intake.hl7_intake import PARSE_IN_THREAD_BYTES
 from services.intake.mapping import Mapped, parse
 from services.intake.masterdata import PayerBody, SiteBody, payer_json, site_json
@@ -61,6 +62,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(hl7_router(rt))
     app.include_router(sites_router(rt))
     app.include_router(payers_router(rt))
+    app.include_router(eligibility_router(rt))
     return app
 
 

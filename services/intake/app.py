@@ -10,6 +10,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.intake import eligibility_flow
 from services.intake.accept import AcceptQueue
 from services.intake.api import create_app
 from services.intake.domain.problems import IntakeError
@@ -45,6 +46,7 @@ async def build_context(rt: Runtime) -> IntakeContext:
             f"intake code files: {first['path']}: {first['message']}"
             f" ({len(e.errors)} problem(s); RCM_INTAKE_CONCEPT_MAPS / RCM_INTAKE_SNOMED_MAP)"
         ) from e
+    eligibility_flow.configure(rt.settings)
     registry = RegistryCache()
     ctx = IntakeContext(
         registry=registry,
@@ -126,5 +128,5 @@ def spec() -> ServiceSpec:
         settings=IntakeSettings,
         api=create_app,
         build_context=build_context,
-        loops=[accept_loop, mllp_loop],
+        loops=[accept_loop, mllp_loop, eligibility_flow.eligibility_loop],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,15 +109,51 @@ class MllpSettings(BaseSettings):
         return self.tls_cert is not None
 
 
+class EligibilitySettings(BaseSettings):
+    """Eligibility checks (X12 270/271) through the clearinghouse mailbox (docs/eligibility.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="RCM_INTAKE_ELIGIBILITY_", extra="ignore")
+
+    # off: no 270 is sent and nothing is attached; intake: a 270 per coverage of each new
+    # encounter without a fresh result, its encounter.documented held until the 271s answer
+    # (at most wait_seconds); on_demand: only POST /eligibility/checks sends 270s, and a
+    # fresh result is attached to the encounters that come after it.
+    mode: Literal["off", "intake", "on_demand"] = "on_demand"
+    fresh_hours: float = Field(default=24.0, gt=0)  # a result is reused this long
+    wait_seconds: float = Field(default=30.0, ge=0, le=3600)  # then it goes out "unverified"
+    service_types: str = "30"  # EQ01 codes, comma-separated (30: health benefit plan coverage)
+    # AAA 42 (payer unable to respond) and no 271 at all: asked again after retry_seconds,
+    # doubling each time up to retry_max_seconds, max_attempts 270s in all.
+    retry_seconds: float = Field(default=60.0, gt=0)
+    retry_max_seconds: float = Field(default=3600.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    response_timeout_seconds: float = Field(default=600.0, gt=0)  # no 271: counted as AAA 80
+    sender_id: str = "RCMSUBMITTER"  # ISA06 of the 270
+    receiver_id: str = "CLEARINGHOUSE"  # ISA08
+    usage: Literal["P", "T"] = "P"
+    poll_seconds: float = Field(default=1.0, gt=0)  # retries and held encounters are looked at
+
+    @property
+    def service_type_codes(self) -> tuple[str, ...]:
+        codes = tuple(c.strip() for c in self.service_types.split(",") if c.strip())
+        if not codes or any(not (1 <= len(c) <= 2 and c.isalnum()) for c in codes):
+            raise ConfigurationError(
+                "RCM_INTAKE_ELIGIBILITY_SERVICE_TYPES: comma-separated 1-2 character EQ codes"
+            )
+        return codes
+
+
 class IntakeSettings(ServiceSettings):
     service_name: str = "intake"
     codes: IntakeCodes = Field(default_factory=IntakeCodes)
     hl7: Hl7Settings = Field(default_factory=Hl7Settings)
     mllp: MllpSettings = Field(default_factory=MllpSettings)
+    eligibility: EligibilitySettings = Field(default_factory=EligibilitySettings)
 
     @model_validator(mode="after")
     def _check_hl7(self):
         self.check_hl7()
+        self.eligibility.service_type_codes  # noqa: B018 - a bad code list stops the start
         return self
 
     def check_hl7(self) -> None:

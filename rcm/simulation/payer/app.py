@@ -10,6 +10,7 @@ Decisions are deterministic for a seed, so runs are reproducible.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rcm.simulation.payer.domain.acknowledge import acknowledge
 from rcm.simulation.payer.domain.adjudicate import AdjudicationRules, adjudicate, crossover
-from rcm.simulation.payer.domain.eligibility import EligibilityRules, decide
+from rcm.simulation.payer.domain.eligibility import DOWN_ONCE, EligibilityRules, decide
 from rcm.simulation.payer.domain.fees import FeeSchedule
 from rcm.simulation.payer.domain.read_270 import read_270
 from rcm.simulation.payer.domain.read_837 import read_837
@@ -86,8 +87,10 @@ def make_apply(rt: Runtime):
         ):
             inquiries = read_270(text)
         now = datetime.now(UTC)
+        earlier = await _earlier_inquiries(conn, inquiries.inquiries)
         decisions = {
-            q.trace_number: decide(q, eligibility, now.date()) for q in inquiries.inquiries
+            q.trace_number: decide(q, eligibility, now.date(), earlier.get(q.trace_number, 0))
+            for q in inquiries.inquiries
         }
         icn, gcn = await numbers(conn)
         text271 = build_271(
@@ -195,6 +198,22 @@ def make_apply(rt: Runtime):
 
     wake = asyncio.Event()  # set by the mailbox after the file's transaction commits
     return apply, wake
+
+
+async def _earlier_inquiries(conn: asyncpg.Connection, inquiries) -> dict[str, int]:
+    """For each inquiry about a DOWNONCE member, how often that member was asked about before
+    (counted here: only the outage marker needs a memory)."""
+    marked = [q for q in inquiries if (q.member_id or "").upper().startswith(DOWN_ONCE)]
+    out = {}
+    for q in marked:
+        key = hashlib.sha256(f"{q.payer_id}|{q.member_id}".encode()).hexdigest()
+        out[q.trace_number] = await conn.fetchval(
+            f"INSERT INTO {S}.eligibility_member (member_key) VALUES ($1)"
+            " ON CONFLICT (member_key) DO UPDATE SET inquiries = eligibility_member.inquiries + 1"
+            " RETURNING inquiries - 1",
+            key,
+        )
+    return out
 
 
 async def mailbox_loop(rt: Runtime) -> None:

@@ -6,8 +6,9 @@ any process and order. "Payer down" (AAA 42) is drawn per trace number instead, 
 (a new 270, a new trace number) usually gets through, as with a real payer's outage.
 
 Member ids that start with a marker force an outcome, for tests and demos:
-PAYERDOWN (AAA 42), BADID (AAA 72), NOTFOUND (AAA 75), INACTIVE, OTHERPRIMARY. A missing
-member id is AAA 72.
+PAYERDOWN (AAA 42), BADID (AAA 72), NOTFOUND (AAA 75), INACTIVE, OTHERPRIMARY. DOWNONCE is
+AAA 42 to the member's first inquiry and active coverage after it (an outage a retry gets
+past; the caller counts the inquiries). A missing member id is AAA 72.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ MARKERS: dict[str, Outcome] = {
     "INACTIVE": "inactive",
     "OTHERPRIMARY": "other_primary",
 }
+DOWN_ONCE = "DOWNONCE"
 # AAA03 reject reason and AAA04 follow-up action for each rejection.
 REJECTIONS: dict[str, tuple[str, str]] = {
     "payer_down": ("42", "R"),  # unable to respond now; resubmission allowed
@@ -87,9 +89,12 @@ class EligibilityDecision:
         return REJECTIONS.get(self.outcome)
 
 
-def decide(inquiry: Inquiry, rules: EligibilityRules, today: date) -> EligibilityDecision:
-    """The payer's answer to one inquiry (``today`` stands in for a missing service date)."""
-    outcome = _outcome(inquiry, rules)
+def decide(
+    inquiry: Inquiry, rules: EligibilityRules, today: date, earlier_inquiries: int = 0
+) -> EligibilityDecision:
+    """The payer's answer to one inquiry (``today`` stands in for a missing service date;
+    ``earlier_inquiries``: how many times this member was asked about before)."""
+    outcome = _outcome(inquiry, rules, earlier_inquiries)
     if outcome in REJECTIONS:
         return EligibilityDecision(outcome)
     member = inquiry.member_id or ""
@@ -120,10 +125,12 @@ def decide(inquiry: Inquiry, rules: EligibilityRules, today: date) -> Eligibilit
     )
 
 
-def _outcome(inquiry: Inquiry, rules: EligibilityRules) -> Outcome:
+def _outcome(inquiry: Inquiry, rules: EligibilityRules, earlier_inquiries: int) -> Outcome:
     member = inquiry.member_id
     if not member:
         return "invalid_id"
+    if member.upper().startswith(DOWN_ONCE):
+        return "payer_down" if earlier_inquiries == 0 else "active"
     for marker, outcome in MARKERS.items():
         if member.upper().startswith(marker):
             return outcome
