@@ -20,6 +20,7 @@ from shared.topics import (
     CLAIM_REJECTED,
     CLAIM_SUBMITTED,
     ENCOUNTER_CODED,
+    PATIENT_ACCOUNT,
     REMITTANCE_HELD,
     REMITTANCE_RECEIVED,
 )
@@ -73,6 +74,7 @@ def spec() -> ServiceSpec:
             CLAIM_REJECTED,
             REMITTANCE_RECEIVED,
             REMITTANCE_HELD,
+            PATIENT_ACCOUNT,
         ],
         handler=make_handler,
         api=create_app,

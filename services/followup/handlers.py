@@ -9,6 +9,7 @@ from functools import partial
 
 import asyncpg
 
+from services.followup import patient_accounts
 from services.followup import repository as repo
 from services.followup.balances import ZERO
 from services.followup.context import FollowupContext
@@ -86,6 +87,7 @@ async def handle(
     await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []))
     await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
     await on_remittances_held(conn, by_type.get(RemittanceHeld, []))
+    await patient_accounts.apply(conn, by_type)  # what statements need (issue 21 item 4)
 
 
 def work_item(

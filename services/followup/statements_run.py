@@ -3,7 +3,11 @@
 A statement goes to each patient account (site + opaque account key) whose patient
 balance is above the threshold: cycle 0 at once, reminders 30/60/90 days after the
 previous one (``needs_statement``), none once the balance is paid (<= 0) or after
-the final notice. Each statement is a PDF under the statements directory, a row in
+the final notice. The balance is what the payers left to the patient less what the patient
+paid (payments' patient accounts, less refunds); an encounter whose patient responsibility
+still waits for a next payer (a coverage whose payer has not adjudicated) is left out until it
+has; an account keeping to an active payment plan gets no further dunning cycle, and each
+statement shows the payments received and the plan's status (``patient_accounts``). Each statement is a PDF under the statements directory, a row in
 ``statement`` and a ``followup.statement_issued`` event (outbox), all in the run's
 transaction. The guarantor's name and address go into the PDF only.
 """
@@ -25,9 +29,11 @@ from services.followup.domain.statements import (
     StatementLine,
     build_statement,
     needs_statement,
+    plan_line,
     render_pdf,
 )
 from services.followup.parties import guarantor_lines, practice_name
+from services.followup.patient_accounts import EncounterFacts, statement_facts
 from shared.events import StatementIssued, StatementIssuedPayload
 from shared.logs import log
 from shared.mailbox import FILE_MODE, private_file
@@ -71,24 +77,36 @@ async def run_statements(
     counts and the statements issued (ids, no PHI)."""
     emitter = Emitter(repo.SCHEMA)
     issued: list[dict] = []
-    skipped = 0
+    skipped = waiting = paused = 0
     async with pool.acquire() as conn, conn.transaction():
         await repo.lock_statement_run(conn)
+        rows = await repo.patient_balances(conn, sites)
+        facts = await statement_facts(conn, sorted({r["encounter_id"] for r in rows}))
         accounts: dict[tuple[str, str], list] = {}
-        for r in await repo.patient_balances(conn, sites):
+        for r in rows:
+            if facts[r["encounter_id"]].waiting_next_payer:
+                waiting += 1  # the next payer has not adjudicated: not the patient's yet
+                continue
             accounts.setdefault((r["site_id"], r["account_key"]), []).append(r)
         last = await repo.last_statements(conn)
         for (site_id, account), claims in sorted(accounts.items()):
-            balance = sum((c["patient_balance"] for c in claims), Decimal("0.00"))
+            of_account = [facts[e] for e in sorted({c["encounter_id"] for c in claims})]
+            received = sum((f.payments_received for f in of_account), Decimal("0.00"))
+            balance = sum((c["patient_balance"] for c in claims), Decimal("0.00")) - received
+            plan = _plan_of(of_account)
             prev = last.get((site_id, account))
+            current = plan is not None and plan.plan_status == "active"
             cycle = needs_statement(
                 balance,
                 threshold,
                 prev["statement_date"] if prev else None,
                 prev["cycle"] if prev else None,
                 as_of,
+                plan_current=current,
             )
             if cycle is None:
+                if current and prev is not None and balance > threshold:
+                    paused += 1
                 continue
             latest = max(claims, key=lambda c: (c["service_date"] or date.min, c["claim_id"]))
             addressed = next(
@@ -114,7 +132,12 @@ async def run_statements(
                 [statement_line(c) for c in claims],
                 as_of,
                 cycle,
+                payments_received=received,
                 claim_ids=[c["claim_id"] for c in claims],
+                plan=plan
+                and plan_line(
+                    plan.plan_status, plan.plan_instalment, plan.plan_period, plan.plan_next_due
+                ),
             )
             file_name = f"{statement_id}.pdf"
             if not await repo.insert_statement(
@@ -164,11 +187,20 @@ async def run_statements(
         logging.INFO,
         "statement run",
         count=len(issued),
-        status=f"skipped_no_address={skipped}",
+        status=f"skipped_no_address={skipped} waiting_next_payer={waiting} paused_by_plan={paused}",
     )
     return {
         "as_of": as_of.isoformat(),
         "issued": issued,
         "skipped_no_address": skipped,
+        "waiting_next_payer": waiting,  # claims left out: a next payer has not adjudicated
+        "paused_by_plan": paused,  # accounts whose dunning a current payment plan pauses
         "directory": str(statements_dir),
     }
+
+
+def _plan_of(facts: list[EncounterFacts]) -> EncounterFacts | None:
+    """The account's plan to show: an active one first, else the latest known."""
+    with_plan = [f for f in facts if f.plan_status is not None]
+    active = [f for f in with_plan if f.plan_status == "active"]
+    return (active or with_plan or [None])[-1]

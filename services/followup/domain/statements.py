@@ -3,7 +3,8 @@
 Cycle 0 is the first statement; reminders follow every 30 days (cycles 1, 2, 3 at
 30/60/90 days after the first), each with a firmer message, until the balance is
 paid. After cycle 3 (final notice) no more statements go out: the account is
-for a collections decision, which is not made here.
+for a collections decision, which is not made here. While the patient keeps to a payment plan
+(an active plan) dunning pauses: no further cycle goes out until the plan defaults.
 
 The guarantor's name and address are PHI: they appear in the PDF only, never in
 exceptions, logs or events.
@@ -63,7 +64,8 @@ class Statement:
     due_date: date
     cycle: int
     lines: tuple[StatementLine, ...]
-    payments_received: Decimal = Decimal("0.00")  # patient payments since the first statement
+    payments_received: Decimal = Decimal("0.00")  # patient payments taken, less refunds issued
+    plan: str | None = None  # the payment plan's status line, when the account has one
     how_to_pay: tuple[str, ...] = DEFAULT_HOW_TO_PAY
     claim_ids: tuple[str, ...] = field(default=())
 
@@ -93,6 +95,7 @@ def build_statement(
     payments_received: Decimal = Decimal("0.00"),
     how_to_pay: Sequence[str] = DEFAULT_HOW_TO_PAY,
     claim_ids: Sequence[str] = (),
+    plan: str | None = None,
 ) -> Statement:
     """Assemble a statement; the due date is ``DUE_DAYS`` after the statement date.
 
@@ -132,6 +135,7 @@ def build_statement(
         payments_received=payments_received.quantize(CENT),
         how_to_pay=tuple(how_to_pay),
         claim_ids=tuple(claim_ids),
+        plan=plan,
     )
 
 
@@ -141,13 +145,16 @@ def needs_statement(
     last_statement_date: date | None,
     cycle: int | None,
     as_of: date,
+    plan_current: bool = False,
 ) -> int | None:
     """The cycle of the statement due on ``as_of``, or None when none is due.
 
     ``cycle`` is the last cycle issued (None if none yet). Nothing is due when
     the balance is paid (<= 0) or not above ``threshold``; the first statement
     (cycle 0) is due at once; each later cycle 30 days after the previous one,
-    up to the final notice (cycle 3). Raises ``ValueError`` for an impossible cycle.
+    up to the final notice (cycle 3), unless ``plan_current`` (the patient keeps to
+    a payment plan): dunning then pauses where it is. Raises ``ValueError`` for an
+    impossible cycle.
     """
     if balance <= 0 or balance <= threshold:
         return None
@@ -155,11 +162,31 @@ def needs_statement(
         return 0
     if not 0 <= cycle <= FINAL_CYCLE:
         raise ValueError(f"cycle must be 0..{FINAL_CYCLE} or None, not {cycle!r}")
-    if cycle == FINAL_CYCLE:
+    if cycle == FINAL_CYCLE or plan_current:
         return None
     if (as_of - last_statement_date).days >= DUNNING_INTERVAL_DAYS:
         return cycle + 1
     return None
+
+
+PERIOD_WORDS = {"weekly": "a week", "biweekly": "every two weeks", "monthly": "a month"}
+
+
+def plan_line(
+    status: str | None, instalment: Decimal | None, period: str | None, next_due: date | None
+) -> str | None:
+    """The statement's line about the account's payment plan (None without one)."""
+    if status is None:
+        return None
+    terms = f"{_money(instalment)} {PERIOD_WORDS.get(period, period)}" if instalment else ""
+    text = {
+        "active": f"Payment plan: active, {terms}",
+        "defaulted": f"Payment plan: defaulted (an instalment was missed), was {terms}",
+        "completed": "Payment plan: completed, thank you",
+    }.get(status, f"Payment plan: {status}")
+    if status == "active" and next_due is not None:
+        text += f"; next instalment due {next_due.isoformat()}"
+    return text
 
 
 def _money(d: Decimal) -> str:
@@ -200,6 +227,7 @@ def render_pdf(statement: Statement, path: str | Path) -> Path:
         Paragraph(f"<b>Please pay by {s.due_date.isoformat()}</b>", body),
         Spacer(1, 0.1 * inch),
         Paragraph(escape(s.message), body),
+        *([Paragraph(f"<b>{escape(s.plan)}</b>", body)] if s.plan else []),
         Spacer(1, 0.2 * inch),
     ]
     head = ["Date", "Code", "Description", "Billed", "Insurance paid", "Adjustments", "You owe"]
