@@ -169,6 +169,39 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         body={"account": "ENC-MATRIX-NONE", "amount": "1.00", "method": "cash"},
         ok=(422,),
     ),
+    # Refunds and plans (issue 21 item 4): no Idempotency-Key on creation, 422 before any lookup;
+    # the seeded refund of site A is issued, so approving it is out of order (409) and issuing
+    # it again answers it unchanged (200).
+    ("payments", "POST", "/refunds"): Expect(
+        BILLING_STAFF,
+        "none",
+        body={"account": "ENC-MATRIX-NONE", "amount": "1.00", "method": "cash", "reason": "x"},
+        ok=(422,),
+    ),
+    ("payments", "POST", "/refunds/{refund_id}/approve"): Expect(
+        roles("supervisor"), "403", path={"refund_id": "payments_refund"}, ok=(409,)
+    ),
+    ("payments", "POST", "/refunds/{refund_id}/issue"): Expect(
+        BILLING_STAFF, "403", path={"refund_id": "payments_refund"}, shows="payments_account"
+    ),
+    ("payments", "GET", "/refunds"): Expect(
+        roles("biller", "supervisor", "auditor"), "filtered", shows="payments_account"
+    ),
+    ("payments", "POST", "/payment-plans"): Expect(
+        BILLING_STAFF,
+        "none",
+        body={"account": "ENC-MATRIX-NONE", "instalment_amount": "1.00", "period": "weekly"},
+        ok=(422,),
+    ),
+    ("payments", "POST", "/payment-plans/review"): Expect(
+        roles("supervisor", "ops", "service"), "scoped"
+    ),
+    ("payments", "GET", "/patient-accounts/{account}"): Expect(
+        roles("biller", "supervisor", "auditor"),
+        "403",
+        path={"account": "payments_account"},
+        shows="payments_account",
+    ),
     # followup
     ("followup", "GET", "/work/depth"): Expect(
         roles("biller", "supervisor", "ops"), "filtered", shows="site"
@@ -519,6 +552,26 @@ async def _seed(rt: dict[str, Runtime]) -> dict[str, str]:
         )
         async with rt["payments"].pool.acquire() as conn, conn.transaction():
             await apply_era(conn, era, f"matrix-{RUN}.835", Emitter("payments"))
+            # An issued refund of the claim's account (its steps by two people, as the API
+            # requires), for the refund routes.
+            from services.payments import patient_repository as prepo
+
+            seed["payments_account"] = account = f"ENC-{claim}"
+            refund_id = await prepo.insert_refund(
+                conn,
+                site_id=SITE_A,
+                account=account,
+                amount=Decimal("5.00"),
+                method="check",
+                reference=None,
+                reason="route matrix",
+                idempotency_key=f"matrix-{RUN}",
+                fingerprint="-",
+                requested_by=f"matrix-biller-{RUN}",
+            )
+            await prepo.set_refund_state(conn, refund_id, "approved", f"matrix-lead-{RUN}")
+            await prepo.set_refund_state(conn, refund_id, "issued", f"matrix-biller-{RUN}")
+            seed["payments_refund"] = str(refund_id)
     if "followup" in rt:
         f = rt["followup"]
         handler = importlib.import_module("services.followup.app").spec().handler(f)
