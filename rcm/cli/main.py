@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "security_cmds",
     "stack_cmds",
     "eligibility_cmds",
+    "patient_cmds",
 )
 
 
