@@ -292,17 +292,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rcm.localstack import StackError
     from shared.settings import ConfigurationError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (UserError, ConfigurationError, StackError) as e:
+    except (UserError, ConfigurationError) as e:
         print(f"rcm: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        # The local stack (Kafka, Postgres: costly to import) raised it only if it was loaded;
+        # offline commands (rcm code) never load it.
+        stack = sys.modules.get("rcm.localstack")
+        if stack is not None and isinstance(e, stack.StackError):
+            print(f"rcm: {e}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

@@ -6,8 +6,6 @@ import asyncio
 import json
 from typing import TYPE_CHECKING
 
-from rcm.queries import SCHEMAS, present_schemas
-
 if TYPE_CHECKING:
     from shared.settings import ServiceSettings
 
@@ -17,6 +15,7 @@ async def collect(settings: ServiceSettings) -> dict:
     # `rcm` command (rcm code above all) would pay at start-up.
     import asyncpg
 
+    from rcm.queries import SCHEMAS, present_schemas  # asyncpg, too
     from shared.ops import group_lag, schema_snapshot
 
     conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 10)

@@ -18,8 +18,6 @@ from html.parser import HTMLParser
 from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as SafeET
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 from striprtf.striprtf import rtf_to_text
 
 _BLOCK = {"p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table", "ul", "ol"}
@@ -119,6 +117,11 @@ def cda_text(xml: bytes | str) -> str:
 def pdf_text(raw: bytes) -> str:
     """The text layer of a PDF, page after page. Raises ``Unreadable`` for a PDF that does
     not parse or has no text (a scan: nothing a coder's search can read)."""
+    # pypdf (and the cryptography it loads) is imported when a PDF comes, not by every
+    # `rcm code` and intake start: most notes are text.
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(raw))
         text = "\n\n".join(page.extract_text() or "" for page in reader.pages[:200])
