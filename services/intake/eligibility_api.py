@@ -15,7 +15,7 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from services.intake import eligibility_flow as flow
 from services.intake import eligibility_repository as repo
@@ -28,7 +28,15 @@ CHECKERS = ("integration", "biller", "supervisor")
 READERS = ("integration", "biller", "supervisor", "auditor")
 WORK_READERS = ("biller", "supervisor")
 
-EncounterId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+
+def storable(value: str) -> str:
+    """Text PostgreSQL can store and look up: no control character, no lone surrogate."""
+    if any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise ValueError("holds a character an encounter id cannot hold")
+    return value
+
+
+EncounterId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(storable)]
 
 
 class CheckBody(BaseModel):
@@ -56,7 +64,13 @@ def eligibility_router(rt: Runtime) -> APIRouter:
                 raise HTTPException(404, "encounter not found")
             if not p.can_access(doc["site_id"]):
                 raise HTTPException(403, "the encounter belongs to another site")
-            enc = Encounter.model_validate_json(doc["document"])
+            try:
+                enc = Encounter.model_validate_json(doc["document"])
+            except ValidationError:  # stored before intake mapped everything it keeps
+                raise HTTPException(
+                    422,
+                    [{"path": "encounter_id", "message": "its stored document is no encounter"}],
+                ) from None
             asks, bad = flow.asks_for(enc, cfg, None, f"on_demand:{p.user_id}"[:100])
             if not asks:
                 detail = [{"path": f"coverages.{s}", "message": why} for s, why in bad] or [
@@ -89,18 +103,20 @@ def eligibility_router(rt: Runtime) -> APIRouter:
 
     @router.get("/encounters/{encounter_id}/eligibility")
     async def latest(encounter_id: str, request: Request, p: Principal = reader):
-        """The newest check of each coverage (404 when none was made)."""
+        """The newest check of each coverage (none yet: an empty list)."""
+        try:
+            storable(encounter_id)
+        except ValueError as e:
+            raise HTTPException(422, [{"path": "encounter_id", "message": str(e)}]) from None
         async with rt.pool.acquire() as conn, conn.transaction():
-            rows = await repo.encounter_checks(conn, encounter_id)
-            if not rows:
-                raise HTTPException(404, "no eligibility check for this encounter")
-            site = rows[0]["site_id"]
+            doc = await repo.latest_document(conn, encounter_id)
+            if doc is None:
+                raise HTTPException(404, "encounter not found")
+            site = doc["site_id"]
             if not p.can_access(site):
                 raise HTTPException(403, "the encounter belongs to another site")
-            doc = await repo.latest_document(conn, encounter_id)
-            patient_id = None
-            if doc is not None:
-                patient_id = json.loads(doc["document"]).get("patient", {}).get("patient_id")
+            rows = await repo.encounter_checks(conn, encounter_id)
+            patient_id = (json.loads(doc["document"]).get("patient") or {}).get("patient_id")
             await audit.record(
                 conn,
                 repo.S,
@@ -108,7 +124,7 @@ def eligibility_router(rt: Runtime) -> APIRouter:
                 p,
                 "read",
                 "eligibility_check",
-                [r["trace_number"] for r in rows],
+                [r["trace_number"] for r in rows] or [encounter_id],
                 account_key=audit.account_key(site, patient_id, encounter_id),
                 site_id=site,
             )

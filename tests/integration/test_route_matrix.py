@@ -367,6 +367,21 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
     ("intake", "PUT", "/payers/{payer_id}"): Expect(
         roles("supervisor"), "none", path={"payer_id": "payer"}, body={"name": "Matrix Payer"}
     ),
+    # eligibility (docs/eligibility.md): the seeded document is no encounter, so asking about
+    # it is refused after the caller was let in
+    ("intake", "POST", "/eligibility/checks"): Expect(
+        roles("integration", "biller", "supervisor"),
+        "403",
+        body={"encounter_id": f"ENC-I{RUN}"},
+        ok=(422,),
+    ),
+    ("intake", "GET", "/encounters/{encounter_id}/eligibility"): Expect(
+        roles("integration", "biller", "supervisor", "auditor"),
+        "403",
+        path={"encounter_id": "intake_encounter"},
+        shows="intake_encounter",
+    ),
+    ("intake", "GET", "/eligibility/work-items"): Expect(roles("biller", "supervisor"), "filtered"),
 }
 # GET /ops/status of every service with a pipeline (shared.ops): work queues of the caller's
 # sites only (coding and followup hold one of site A's).
