@@ -316,10 +316,13 @@ async def claims_posted_twice(conn: asyncpg.Connection) -> int:
 
 
 async def claims_followed_up_twice(conn: asyncpg.Connection) -> int:
-    """Claims for which followup applied more than one remittance that is not a reversal."""
+    """Claims for which followup applied more than one remittance that is not a reversal from
+    the same payer (a crossover payer's 835 pays the claim the primary forwarded to it; the
+    remittance id starts with the payer id)."""
     return await conn.fetchval(
         "SELECT count(*) FROM (SELECT claim_id FROM followup.remittance"
-        " WHERE status_code <> '22' GROUP BY 1 HAVING count(*) > 1) x"
+        " WHERE status_code <> '22' GROUP BY claim_id, split_part(remittance_id, ':', 1)"
+        " HAVING count(*) > 1) x"
     )
 
 
@@ -349,19 +352,21 @@ async def claim_ledger_totals(
     conn: asyncpg.Connection, encounter_ids: list[str]
 ) -> list[asyncpg.Record]:
     """Per original claim of these encounters with ledger lines: its charge, payments' ledger
-    by account (cash, patient, payer, adj: contractual and other adjustments) and what
-    followup says was paid (``fu_paid``, None when followup has no such claim)."""
+    by account (cash, patient, payer, adj: contractual and other adjustments, credit: patient
+    payments' credit applied to it) and what followup says was paid (``fu_paid``, None when
+    followup has no such claim)."""
     return await conn.fetch(
         "WITH led AS (SELECT claim_id,"
         "  sum(amount) FILTER (WHERE account = 'cash_clearing') AS cash,"
         "  sum(amount) FILTER (WHERE account = 'patient_receivable') AS patient,"
         "  sum(amount) FILTER (WHERE account = 'payer_receivable') AS payer,"
         "  sum(amount) FILTER (WHERE account IN ('contractual_adjustment', 'other_adjustment'))"
-        "   AS adj"
+        "   AS adj,"
+        "  sum(amount) FILTER (WHERE account = 'patient_credit') AS credit"
         "  FROM payments.journal_line WHERE claim_id IS NOT NULL GROUP BY 1)"
         " SELECT c.claim_id, c.total_charge, coalesce(l.cash, 0) AS cash,"
         " coalesce(l.patient, 0) AS patient, coalesce(l.payer, 0) AS payer,"
-        " coalesce(l.adj, 0) AS adj, f.paid AS fu_paid"
+        " coalesce(l.adj, 0) AS adj, coalesce(l.credit, 0) AS credit, f.paid AS fu_paid"
         " FROM payments.claim c JOIN led l USING (claim_id)"
         " LEFT JOIN followup.claim f USING (claim_id)"
         " WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'",
@@ -408,3 +413,82 @@ def _schema(name: str) -> str:
     if name not in SCHEMAS:
         raise ValueError(f"unknown schema {name!r}; expected one of {', '.join(SCHEMAS)}")
     return name
+
+
+# --------------------------------------------------------------------------- COB and patient payments (chaos)
+
+_LATER_PAYER = (
+    " FROM billing.claim c WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'"
+    " AND c.cob_sequence = 'primary' AND jsonb_array_length(c.coded->'encounter'->'coverages') > 1"
+)
+
+
+async def cob_counts(conn: asyncpg.Connection, encounter_ids: list[str]) -> asyncpg.Record:
+    """Coordination of benefits for these encounters: ``with_next_payer`` (primary claims with
+    another coverage on file), ``secondary`` and ``tertiary`` claims, ``crossovers`` (billing
+    waited for a forwarded claim's 835) and ``crossovers_received``; ``unrecorded``: primary
+    claims with a later payer whose payer decision payments posted but billing never recorded;
+    ``unbilled``: primary decisions recorded with neither a next claim nor a crossover wait;
+    ``in_flight``: secondary/tertiary claims sent and not yet answered."""
+    return await conn.fetchrow(
+        f"SELECT (SELECT count(*) {_LATER_PAYER}) AS with_next_payer,"
+        " (SELECT count(*) FROM billing.claim WHERE encounter_id = ANY($1)"
+        "  AND frequency_code = '1' AND cob_sequence = 'secondary') AS secondary,"
+        " (SELECT count(*) FROM billing.claim WHERE encounter_id = ANY($1)"
+        "  AND frequency_code = '1' AND cob_sequence = 'tertiary') AS tertiary,"
+        " (SELECT count(*) FROM billing.crossover_wait w JOIN billing.claim c"
+        "  ON c.claim_id = w.primary_claim_id WHERE c.encounter_id = ANY($1)) AS crossovers,"
+        " (SELECT count(*) FROM billing.crossover_wait w JOIN billing.claim c"
+        "  ON c.claim_id = w.primary_claim_id WHERE c.encounter_id = ANY($1)"
+        "  AND w.status = 'received') AS crossovers_received,"
+        f" (SELECT count(*) {_LATER_PAYER} AND EXISTS (SELECT FROM payments.claim_payment p"
+        "  WHERE p.claim_id = c.claim_id AND p.payer_id = c.payer_id AND p.state = 'posted'"
+        "  AND p.status_code <> '22') AND NOT EXISTS (SELECT FROM billing.prior_adjudication a"
+        "  WHERE a.primary_claim_id = c.claim_id AND a.cob_sequence = 'primary')) AS unrecorded,"
+        f" (SELECT count(*) {_LATER_PAYER} AND EXISTS (SELECT FROM billing.prior_adjudication a"
+        "  WHERE a.primary_claim_id = c.claim_id AND a.cob_sequence = 'primary')"
+        "  AND NOT EXISTS (SELECT FROM billing.claim n WHERE n.primary_claim_id = c.claim_id)"
+        "  AND NOT EXISTS (SELECT FROM billing.crossover_wait w"
+        "  WHERE w.primary_claim_id = c.claim_id)) AS unbilled,"
+        " (SELECT count(*) FROM billing.claim WHERE encounter_id = ANY($1)"
+        "  AND frequency_code = '1' AND cob_sequence <> 'primary'"
+        "  AND status IN ('created', 'submitted', 'accepted')) AS in_flight",
+        encounter_ids,
+    )
+
+
+async def patient_balances(
+    conn: asyncpg.Connection, encounter_ids: list[str]
+) -> list[asyncpg.Record]:
+    """(encounter_id, claim_id, site_id, balance): the encounters' original claims on which
+    the patient owes something in payments' ledger."""
+    return await conn.fetch(
+        "SELECT c.encounter_id, c.claim_id, c.site_id, sum(l.amount) AS balance"
+        " FROM payments.claim c JOIN payments.journal_line l ON l.claim_id = c.claim_id"
+        " WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'"
+        " AND l.account = 'patient_receivable' GROUP BY 1, 2, 3 HAVING sum(l.amount) > 0",
+        encounter_ids,
+    )
+
+
+async def patient_payments_by_key(
+    conn: asyncpg.Connection, keys: list[str]
+) -> list[asyncpg.Record]:
+    """Per patient payment taken under one of these Idempotency-Keys: its key, amount, the
+    cash its receipt entry posted, the allocations recorded and the credit their entries
+    applied to claims."""
+    return await conn.fetch(
+        "SELECT p.idempotency_key AS key, p.payment_id, p.amount,"
+        " (SELECT coalesce(sum(l.amount), 0) FROM payments.journal_entry e"
+        "  JOIN payments.journal_line l USING (entry_id)"
+        "  WHERE e.source = 'patient-payment:' || p.payment_id AND l.account = 'cash_clearing')"
+        "  AS cash,"
+        " (SELECT coalesce(sum(a.amount), 0) FROM payments.patient_payment_allocation a"
+        "  WHERE a.payment_id = p.payment_id) AS allocated,"
+        " (SELECT coalesce(sum(l.amount), 0) FROM payments.journal_entry e"
+        "  JOIN payments.journal_line l USING (entry_id)"
+        "  WHERE e.source LIKE 'patient-payment:' || p.payment_id || ':%'"
+        "  AND l.account = 'patient_credit') AS applied"
+        " FROM payments.patient_payment p WHERE p.idempotency_key = ANY($1)",
+        keys,
+    )

@@ -273,6 +273,8 @@ class BenchRun:
         events, expected = [], {}
         for smp in samples:
             enc = parse_intake(smp.bundle)
+            if self.chaos:  # secondary and tertiary claims run through the faults too
+                enc = self.chaos.with_other_coverage(enc)
             events.append(
                 EncounterDocumented(
                     site_id=enc.site_id,
@@ -326,6 +328,12 @@ class BenchRun:
                 else None
             )
             chaos_task = asyncio.create_task(self.chaos.run(sup, stop)) if self.chaos else None
+            paying = asyncio.Event()  # set once the later payers and patient payments drained
+            cashier = (
+                asyncio.create_task(self.chaos.take_patient_payments(sup, ids, paying))
+                if self.chaos
+                else None
+            )
             if self.chaos:
                 await self.chaos.inject_poison(self.endpoints["kafka"])
             producer = await start_producer(self.endpoints["kafka"])
@@ -355,6 +363,11 @@ class BenchRun:
             published = time.time()
             missing = await self._wait(ids, sup, stats, lag_max, stop)
             finished = time.time()
+            if self.chaos:
+                await self.chaos.drain(ids)
+            paying.set()
+            if cashier:
+                await asyncio.wait_for(cashier, 120)
             stop.set()
             if chaos_task:
                 await asyncio.wait_for(chaos_task, 120)
@@ -533,6 +546,15 @@ def render(result: dict) -> str:
         c = result["chaos"]
         lines.append(f"  chaos: {c['faults']} faults; violations: {len(c['violations'])}")
         lines += [f"    - {v}" for v in c["violations"]]
+        if "cob" in c:
+            cob, pp = c["cob"], c["patient_payments"]
+            lines.append(
+                f"  beyond the primary payer: {cob['with_next_payer']} encounter(s) with another"
+                f" coverage, {cob['secondary']} secondary and {cob['tertiary']} tertiary claim(s),"
+                f" {cob['crossovers']} crossover(s) ({cob['crossovers_received']} answered);"
+                f" patient payments {pp['taken']} taken, {pp['refused']} refused,"
+                f" {pp['attempts']} attempt(s)"
+            )
         if "flow" in c:
             f = c["flow"]
             lines.append(

@@ -13,24 +13,39 @@ metadata quorum and every partition's ISR at 2 (``min.insync.replicas``), so the
 must keep flowing. Each kill window (SIGKILL until the broker is back and in sync again) is
 recorded; the bench reports the pipeline's throughput inside the windows and outside them,
 and the same invariants are checked afterwards.
+
+Beyond the primary payer: a seeded share of the encounters get another coverage (Medicare
+with a Medigap plan the provider bills, sometimes a third plan, or with Medicaid, which
+Medicare forwards the claim to; a commercial plan with a spouse's plan), so secondary and
+tertiary claims and crossovers run through the faults; and while they run, part of what
+patients owe is paid through ``POST /patient-payments`` on whichever payments process is up,
+retried under the same Idempotency-Key until it answers. The invariants cover them: one claim
+per encounter and payer, every payer decision followed by the next payer's claim (or a
+crossover wait), every later claim answered, each patient payment taken exactly once with
+its cash and allocations in the ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import asyncpg
+import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 from rcm import queries
 from rcm.localstack import Postgres, kafka_cluster
 from rcm.localstack.supervisor import Supervisor
+from shared.auth import issue
+from shared.events import Coverage, Encounter
 from shared.kafka import start_producer
 from shared.settings import ServiceSettings
 from shared.topics import CLAIM_SUBMITTED, ENCOUNTER_DOCUMENTED
@@ -38,6 +53,27 @@ from shared.x12 import split_segments
 
 # Which services consume (and so dead-letter) each topic a poison message is put on.
 CONSUMERS = {ENCOUNTER_DOCUMENTED: ("coding",), CLAIM_SUBMITTED: ("payments", "followup")}
+
+# Shares of the run's encounters (seeded draws per encounter id).
+SECONDARY_SHARE = 0.35  # of those with one coverage (not Medicaid, the payer of last resort)
+MEDIGAP_SHARE = 0.6  # of Medicare patients given a second plan: Medigap; the rest Medicaid
+TERTIARY_SHARE = 0.3  # of those with Medigap: a third plan
+PATIENT_PAYMENT_SHARE = 0.5  # of the encounters whose patient owes something
+CENT = Decimal("0.01")
+_OTHER_COMMERCIAL = (
+    ("UHC001", "Unity Health Care Plan", "CI"),
+    ("AETNA1", "Aster Health Insurance Co", "CI"),
+)
+ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+def _draw(seed: int, key: str, purpose: str) -> float:
+    digest = hashlib.sha256(f"{seed}|{key}|{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _digits(seed: int, key: str, purpose: str, n: int) -> str:
+    return str(int(_draw(seed, key, purpose) * 10**n)).zfill(n)
 
 
 @dataclass
@@ -64,6 +100,9 @@ class Chaos:
     windows: list[dict] = field(default_factory=list)
     min_isr_seen: int | None = None
     supervisor: Supervisor | None = None
+    # Idempotency-Key -> the patient payment asked for and its answer (None until one came:
+    # taken, or refused with a 422 when a later payer left the patient owing less meanwhile).
+    patient_payments: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.schedule = self.plan()
@@ -232,6 +271,209 @@ class Chaos:
             self.errors.append(f"could not restart {name}: {e}")
             raise
 
+    # ---------------------------------------------------------------- COB and patient payments
+
+    def with_other_coverage(self, enc: Encounter) -> Encounter:
+        """The encounter, with a second (sometimes third) coverage for a seeded share of those
+        with one: Medicare with Medigap (billed by the provider) or Medicaid (a crossover), a
+        commercial plan with another one. Member ids are fixed by the seed and encounter."""
+        key = enc.encounter_id
+        if len(enc.coverages) != 1 or _draw(self.seed, key, "secondary") >= SECONDARY_SHARE:
+            return enc
+        primary = enc.coverages[0]
+        if primary.filing_indicator == "MC":
+            return enc  # Medicaid pays last: it is nobody's primary before another plan
+        if primary.filing_indicator in ("MB", "MA"):
+            if _draw(self.seed, key, "medigap") < MEDIGAP_SHARE:
+                others = [
+                    Coverage(
+                        payer_id="BCBS01",
+                        payer_name="Blue Lakes Cross Shield (demo)",
+                        member_id="XLB" + _digits(self.seed, key, "member-2", 9),
+                        group_number="G" + _digits(self.seed, key, "group-2", 5),
+                        filing_indicator="BL",
+                        sequence="secondary",
+                    )
+                ]
+                if _draw(self.seed, key, "tertiary") < TERTIARY_SHARE:
+                    others.append(
+                        Coverage(
+                            payer_id="UHC001",
+                            payer_name="Unity Health Care Plan",
+                            member_id=_digits(self.seed, key, "member-3", 9),
+                            group_number="G" + _digits(self.seed, key, "group-3", 5),
+                            filing_indicator="CI",
+                            sequence="tertiary",
+                        )
+                    )
+            else:
+                others = [
+                    Coverage(
+                        payer_id="MCD01",
+                        payer_name="Buckeye State Medicaid (demo)",
+                        member_id=_digits(self.seed, key, "member-2", 12),
+                        filing_indicator="MC",
+                        sequence="secondary",
+                    )
+                ]
+        else:
+            payer_id, name, filing = next(p for p in _OTHER_COMMERCIAL if p[0] != primary.payer_id)
+            others = [
+                Coverage(
+                    payer_id=payer_id,
+                    payer_name=name,
+                    member_id=_digits(self.seed, key, "member-2", 9),
+                    group_number="G" + _digits(self.seed, key, "group-2", 5),
+                    filing_indicator=filing,
+                    sequence="secondary",
+                )
+            ]
+        return enc.model_copy(update={"coverages": [primary, *others]})
+
+    async def take_patient_payments(
+        self, sup: Supervisor, ids: list[str], stop: asyncio.Event
+    ) -> None:
+        """Until ``stop``: for a seeded share of the encounters whose patient owes something,
+        pay half of it (cash, allocated to the claim) through ``POST /patient-payments`` on a
+        payments process that is up; every payment is retried with the same key and body until
+        payments answers, also after ``stop`` (bounded)."""
+        token = issue(self.settings.auth.token_secret, "chaos-cashier", "biller", ["*"])
+        rng = random.Random(self.seed * 31)
+        async with httpx.AsyncClient(
+            timeout=10, headers={"authorization": f"Bearer {token}"}
+        ) as client:
+            while not stop.is_set():
+                try:
+                    conn = await asyncpg.connect(self.endpoints["postgres"], timeout=5)
+                    try:
+                        owing = await queries.patient_balances(conn, ids)
+                    finally:
+                        await conn.close()
+                except ERRORS:
+                    owing = []  # Postgres restarting (chaos): ask again next time
+                for r in owing:
+                    key = f"chaos-{self.seed}-{r['encounter_id']}"
+                    amount = (r["balance"] / 2).quantize(CENT, ROUND_DOWN)
+                    if (
+                        key in self.patient_payments
+                        or amount < CENT
+                        or _draw(self.seed, r["encounter_id"], "pays") >= PATIENT_PAYMENT_SHARE
+                    ):
+                        continue
+                    self.patient_payments[key] = {
+                        "account": r["encounter_id"],
+                        "claim_id": r["claim_id"],
+                        "amount": amount,
+                        "answer": None,
+                        "attempts": 0,
+                    }
+                await self._pay_pending(client, sup, rng)
+                try:
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                except TimeoutError:
+                    pass
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self._unanswered():
+                await self._pay_pending(client, sup, rng)
+                await asyncio.sleep(0.5)
+
+    def _unanswered(self) -> list[str]:
+        return [k for k, p in self.patient_payments.items() if p["answer"] is None]
+
+    async def _pay_pending(self, client: httpx.AsyncClient, sup: Supervisor, rng) -> None:
+        for key in self._unanswered():
+            up = [p for p in sup.by_name("payments") if p.http_port and p.alive()]
+            if not up:
+                return
+            p = self.patient_payments[key]
+            amount = str(p["amount"])
+            p["attempts"] += 1
+            try:
+                got = await client.post(
+                    f"http://127.0.0.1:{rng.choice(up).http_port}/patient-payments",
+                    json={
+                        "account": p["account"],
+                        "amount": amount,
+                        "method": "cash",
+                        "allocations": [{"claim_id": p["claim_id"], "amount": amount}],
+                    },
+                    headers={"Idempotency-Key": key},
+                )
+            except httpx.HTTPError:
+                continue  # killed mid-request or not listening yet: the same key again later
+            if got.status_code in (200, 201):
+                p["answer"] = "taken"
+            elif got.status_code == 422:
+                p["answer"] = "refused"  # the claim's patient balance fell below it meanwhile
+            # 409 (the same key in flight on another process) and 5xx: asked again later
+
+    async def drain(self, ids: list[str], timeout: float = 180) -> None:
+        """After every encounter settled: wait (bounded) until the later payers' claims are
+        built and answered and every patient payment has its answer; ``verify`` reports what
+        is still missing then."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                conn = await asyncpg.connect(self.endpoints["postgres"], timeout=5)
+                try:
+                    cob = await queries.cob_counts(conn, ids)
+                finally:
+                    await conn.close()
+                if not (
+                    cob["in_flight"] or cob["unrecorded"] or cob["unbilled"] or self._unanswered()
+                ):
+                    return
+            except ERRORS:
+                pass
+            await asyncio.sleep(0.5)
+
+    async def _cob_and_patient_payments(self, conn: asyncpg.Connection, ids: list[str]):
+        v = []
+        cob = await queries.cob_counts(conn, ids)
+        if cob["unrecorded"]:
+            v.append(
+                f"{cob['unrecorded']} payer decision(s) posted by payments that billing never"
+                " recorded for the next payer"
+            )
+        if cob["unbilled"]:
+            v.append(
+                f"{cob['unbilled']} encounter(s) with another coverage whose next payer was"
+                " neither billed nor awaited after a crossover"
+            )
+        if cob["in_flight"]:
+            v.append(f"{cob['in_flight']} secondary/tertiary claim(s) sent and never answered")
+        keys = sorted(self.patient_payments)
+        rows = await queries.patient_payments_by_key(conn, keys)
+        per_key = Counter(r["key"] for r in rows)
+        twice = [k for k, n in per_key.items() if n > 1]
+        if twice:
+            v.append(f"{len(twice)} patient payment(s) taken more than once: {twice[:3]}")
+        for key, p in self.patient_payments.items():
+            if p["answer"] is None:
+                v.append(f"patient payment {key} never answered after {p['attempts']} attempt(s)")
+            elif p["answer"] == "taken" and per_key[key] == 0:
+                v.append(f"patient payment {key} answered as taken but not recorded")
+            elif p["answer"] == "refused" and per_key[key]:
+                v.append(f"patient payment {key} refused but recorded")
+        for r in rows:
+            want = self.patient_payments[r["key"]]["amount"]
+            if not r["amount"] == r["cash"] == r["allocated"] == r["applied"] == want:
+                v.append(
+                    f"patient payment {r['key']}: amount {r['amount']}, cash {r['cash']},"
+                    f" allocated {r['allocated']}, applied {r['applied']} (asked {want})"
+                )
+        answers = Counter(p["answer"] for p in self.patient_payments.values())
+        summary = {
+            "cob": dict(cob),
+            "patient_payments": {
+                "asked": len(self.patient_payments),
+                "taken": answers["taken"],
+                "refused": answers["refused"],
+                "attempts": sum(p["attempts"] for p in self.patient_payments.values()),
+            },
+        }
+        return v, summary
+
     # ---------------------------------------------------------------- verification
 
     async def verify(self, conn: asyncpg.Connection, ids: list[str], bootstrap: str) -> dict:
@@ -266,6 +508,8 @@ class Chaos:
             v.append(
                 f"{len(mismatched)} claim(s) where billed != paid + adjustments + patient + open: {mismatched[:5]}"
             )
+        more, beyond_primary = await self._cob_and_patient_payments(conn, ids)
+        v += more
         v += await self._dead_letters(conn)
         verdict = {
             "seed": self.seed,
@@ -274,6 +518,7 @@ class Chaos:
             "poison_injected": len(self.injected),
             "violations": v,
             "schedule_head": self.schedule[:5],
+            **beyond_primary,
         }
         if self.replicated:
             if self.min_isr_seen is not None and self.min_isr_seen < 2:
@@ -309,7 +554,8 @@ class Chaos:
         rows = await queries.claim_ledger_totals(conn, ids)
         bad = []
         for r in rows:
-            if r["cash"] + r["patient"] + r["payer"] + r["adj"] != r["total_charge"]:
+            # A patient payment applied to the claim moved patient receivable to credit.
+            if r["cash"] + r["patient"] + r["payer"] + r["adj"] + r["credit"] != r["total_charge"]:
                 bad.append(r["claim_id"])
             elif r["fu_paid"] is not None and r["fu_paid"] != r["cash"]:
                 bad.append(f"{r['claim_id']} (followup paid {r['fu_paid']} vs ledger {r['cash']})")
