@@ -16,6 +16,7 @@ from services.billing import repository as repo
 from services.billing.cob_flow import after_remittances
 from services.billing.context import BillingContext
 from services.billing.domain.claim import build_claim
+from services.billing.estimates import record_estimates, record_remittances
 from services.billing.release import split_coded
 from services.billing.submission import Candidate, bill
 from shared.claim_ids import claim_id_for
@@ -82,6 +83,7 @@ async def on_coded(
         )
         candidates.append(Candidate(claim, payload, item))
     await bill(conn, candidates, emitter, ctx)
+    await record_estimates(conn, [(c.claim, c.coded) for c in candidates])
 
 
 async def on_corrections(
@@ -145,3 +147,4 @@ async def on_remittances(conn: asyncpg.Connection, items: list[Inbound]) -> None
             )
         )
     await repo.apply_remittances(conn, changes)
+    await record_remittances(conn, [(i.event.encounter_id, i.event.payload) for i in items])

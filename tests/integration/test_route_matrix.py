@@ -123,6 +123,18 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         ok=(409, 422),  # the seeded claim is not held; the matrix sends no body
     ),
     ("billing", "GET", "/audit"): Expect(roles("auditor"), "filtered", **AUDITED),
+    ("billing", "POST", "/estimates"): Expect(
+        BILLING_STAFF,
+        "403",
+        body={"site_id": SITE_A, "services": [{"code": "99213"}], "self_pay": True},
+        shows="site",
+    ),
+    ("billing", "GET", "/encounters/{encounter_id}/estimate"): Expect(
+        roles("biller", "supervisor", "auditor"),
+        "403",
+        path={"encounter_id": "billing_encounter"},
+        shows="billing_encounter",
+    ),
     # payments
     ("payments", "GET", "/claims/{claim_id}/balance"): Expect(
         roles("biller", "supervisor", "auditor", "service"),
@@ -516,6 +528,7 @@ async def _seed(rt: dict[str, Runtime]) -> dict[str, str]:
         from services.billing import repository as billing
 
         seed["billing_claim"] = f"BCL{RUN}"
+        seed["billing_encounter"] = f"ENC-B{RUN}"
         async with rt["billing"].pool.acquire() as conn:
             await billing.insert_claims(
                 conn,
@@ -535,6 +548,15 @@ async def _seed(rt: dict[str, Runtime]) -> dict[str, str]:
                         None,
                     )
                 ],
+            )
+            await conn.execute(
+                "INSERT INTO billing.patient_estimate (encounter_id, claim_id, site_id, basis,"
+                " total_charge, patient_responsibility, payer_responsibility, detail)"
+                " VALUES ($1, $2, $3, 'copay', 120, 25, 95, $4::jsonb)",
+                seed["billing_encounter"],
+                seed["billing_claim"],
+                SITE_A,
+                json.dumps({"basis": "copay", "patient_responsibility": "25.00", "lines": []}),
             )
     if "payments" in rt:
         from services.payments.handlers import handle

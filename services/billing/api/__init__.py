@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.billing.api import claims
+from services.billing.api import claims, estimates
 from services.billing.api.deps import ApiState
 from services.billing.repository import SCHEMA
 from shared.service import Runtime, audit_router, service_app
@@ -24,5 +24,6 @@ def create_app(rt: Runtime) -> FastAPI:
 
     app.state.billing = ApiState(pool=rt.pool, context=ctx, notify=notify)
     app.include_router(claims.router)
+    app.include_router(estimates.router)
     app.include_router(audit_router(SCHEMA))
     return app
