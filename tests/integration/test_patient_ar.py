@@ -261,3 +261,57 @@ async def test_a_plan_defaults_after_a_missed_instalment_and_another_completes(p
     ]
     assert done["status"] == "completed"
     assert await payments.balance(claim) == (D("0.00"), D("0.00"))
+
+
+async def _rcm(payments, *args: str) -> tuple[int, str, str]:
+    """Run the rcm command against the test's payments service (a development token)."""
+    import asyncio
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rcm.cli.main",
+        *args,
+        "--url",
+        payments.url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_rcm_patient_payment_and_refund_commands(payments):
+    import json
+
+    payer, claim = new_id("PY"), new_id("CL")
+    account = f"ENC-{claim}"
+    await payments.register(submitted(claim, D("150.00"), payer_id=payer))
+    era = era_835([_with_pr(claim, "20.00")], payer_id=payer, trace=new_id("T"))
+    assert await payments.drop(era) == "processed"
+    key = new_id("CLI")
+    pay = ("patient-payment", "--account", account, "--amount", "50.00", "--method", "check",
+           "--check-number", "5521", "--allocate", f"{claim}=20.00", "--idempotency-key", key)  # fmt: skip
+    rc, out, err = await _rcm(payments, *pay)
+    assert rc == 0, err
+    first = json.loads(out)
+    assert first["account_credit"] == "30.00"
+    rc, out, _ = await _rcm(payments, *pay)  # a retry with the same key: the same payment
+    assert rc == 0 and json.loads(out)["payment_id"] == first["payment_id"]
+    assert await payments.balance(claim) == (D("0.00"), D("0.00"))
+    rc, out, err = await _rcm(
+        payments, "refund", "request", "--account", account, "--amount", "30.00",
+        "--reason", "overpaid", "--user", "cli-ann",
+    )  # fmt: skip
+    assert rc == 0, err
+    refund_id = str(json.loads(out)["refund_id"])
+    rc, _, err = await _rcm(payments, "refund", "approve", refund_id, "--role", "supervisor",
+                            "--user", "cli-ann")  # fmt: skip
+    assert rc == 2 and "403" in err
+    rc, out, err = await _rcm(payments, "refund", "approve", refund_id, "--role", "supervisor",
+                              "--user", "cli-sue")  # fmt: skip
+    assert rc == 0 and json.loads(out)["state"] == "approved", err
+    rc, out, err = await _rcm(payments, "refund", "issue", refund_id, "--user", "cli-ann")
+    assert rc == 0 and json.loads(out)["state"] == "issued", err
+    assert (await _account(payments, account))["credit"] == "0.00"
