@@ -29,7 +29,8 @@ async def worklists(
     category: str = Query("", max_length=64),
     site: str = Query("", max_length=32),
     payer: str = Query("", max_length=32),
-    min_age_days: int | None = Query(None, ge=0, le=3650),
+    # text: the filter form sends an empty field as ""; anything but a day count is ignored
+    min_age_days: str = Query("", max_length=8),
     min_amount: str = Query("", max_length=16),
     sort: str = Query("priority", max_length=16),
 ):
@@ -39,7 +40,9 @@ async def worklists(
         "category": category,
         "site": site,
         "payer": payer,
-        "min_age_days": min_age_days,
+        "min_age_days": min(int(min_age_days), 3650)
+        if min_age_days.isascii() and min_age_days.isdigit()
+        else None,
         "min_amount": min_amount if min_amount and money(min_amount) > 0 else "",
         "sort": sort if sort in SORTS else "priority",
     }
