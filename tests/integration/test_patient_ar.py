@@ -126,6 +126,8 @@ async def test_a_crossover_keeps_credit_off_the_patient_share(payments):
     state = await _account(payments, account)
     assert state["pending_next_payer"] is True and state["credit"] == "20.00"
     assert await payments.balance(claim) == (D("0.00"), D("20.00"))
+    pb = await payments.get(f"/claims/{claim}/patient-balance")
+    assert pb["pending_next_payer"] is True and pb["patient_balance"] == "20.00"
 
 
 async def test_refund_goes_requested_approved_issued_once_each(payments):

@@ -28,7 +28,7 @@ from services.payments.domain.patient_payments import (
     receipt_entry,
     validate,
 )
-from services.payments.patient_accounts import emit_account
+from services.payments.patient_accounts import emit_account, pending
 from shared import audit
 from shared.auth import Principal, sites_filter
 from shared.jsonutil import plain
@@ -174,7 +174,8 @@ async def _result(conn, payment_id: int, account: str) -> dict:
 
 @router.get("/claims/{claim_id}/patient-balance")
 async def patient_balance(claim_id: str, request: Request, p: BalanceReader, api: State):
-    """A claim's patient balance and its account's unapplied credit; 404 unknown, 403 other site."""
+    """A claim's patient balance, its account's unapplied credit and whether that balance still
+    waits for a next payer (not the patient's to pay yet); 404 unknown, 403 other site."""
     async with api.pool.acquire() as conn, conn.transaction():
         rows = await repo.claim_balances(conn, [claim_id])
         if not rows:
@@ -184,6 +185,7 @@ async def patient_balance(claim_id: str, request: Request, p: BalanceReader, api
             raise HTTPException(403, f"claim {claim_id} belongs to another site")
         account = row["encounter_id"]
         credit = (await prepo.credit_of(conn, [account])).get(account, Decimal("0.00"))
+        waiting = account in await pending(conn, [account])
         await audit.record(
             conn,
             repo.SCHEMA,
@@ -203,7 +205,7 @@ async def patient_balance(claim_id: str, request: Request, p: BalanceReader, api
             "patient_balance": row["patient_balance"],
             "account_credit": credit,
         }
-    )
+    ) | {"pending_next_payer": waiting}  # the balance waits for a next payer's 835
 
 
 @router.get("/credits")
