@@ -23,6 +23,7 @@ import asyncpg
 from services.billing import repository as repo
 from services.billing.context import BillingContext
 from services.billing.domain.claim import Claim, build_claim
+from services.billing.estimates import record_estimates
 from services.billing.submission import scrub_and_route
 from shared.claim_ids import claim_id_for
 from shared.events import UNASSIGNED_SITE, EncounterCodedPayload
@@ -108,4 +109,5 @@ async def rebuild(
     await scrub_and_route(
         conn, [(c, r.item) for c, r in zip(claims, rebuilds, strict=True)], emitter, ctx
     )
+    await record_estimates(conn, [(c, r.coded) for c, r in zip(claims, rebuilds, strict=True)])
     return claims
