@@ -7,13 +7,15 @@ any site starting from the samples would hold ordinary visits (a knee x-ray, a D
 from __future__ import annotations
 
 import ast
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from services.billing.domain.chargemaster import SAMPLE_SITES, load_sample_chargemaster
-from services.coding.domain import cpt
+from services.coding.domain import cpt, engine
+from services.intake.domain.fhir import parse_intake
 
 CODING_DOMAIN = Path(cpt.__file__).resolve().parent
 # The modules that write service lines; the others (rules, diagnoses, specificity) hold
@@ -78,3 +80,19 @@ def test_site_prices_follow_the_site():
     base = load_sample_chargemaster("north-clinic").price("73562")
     assert load_sample_chargemaster("south-urgent-care").price("73562") > base
     assert load_sample_chargemaster("east-hospital").price("73562") > base
+
+
+def test_what_the_engine_suggests_on_the_vignettes_is_priced_everywhere():
+    # The engine itself, on the labelled vignettes (tests/fixtures/vignettes): its output, not
+    # only its tables, is priced on every sample chargemaster.
+    vignettes = Path(__file__).resolve().parents[2] / "fixtures" / "vignettes"
+    suggested = set()
+    for path in sorted(vignettes.glob("*.json")):
+        if path.name == "labels.json":
+            continue
+        result = engine.code_encounter(parse_intake(json.loads(path.read_text())))
+        suggested |= {p.code for p in result.procedures}
+    assert {"90460", "90700", "99392", "J3420", "73562"} <= suggested  # the examples
+    for site in (*SAMPLE_SITES, "default"):
+        chargemaster = load_sample_chargemaster(site)
+        assert sorted(c for c in suggested if chargemaster.price(c) is None) == [], site
