@@ -128,7 +128,9 @@ class EligibilitySettings(BaseSettings):
     retry_max_seconds: float = Field(default=3600.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
     response_timeout_seconds: float = Field(default=600.0, gt=0)  # no 271: counted as AAA 80
-    sender_id: str = "RCMSUBMITTER"  # ISA06 of the 270
+    # ISA06 of the 270s. Not billing's 837 sender id: the clearinghouse refuses an interchange
+    # number (ISA13) a sender used before, and intake numbers its interchanges on its own.
+    sender_id: str = "RCMELIGIBILITY"
     receiver_id: str = "CLEARINGHOUSE"  # ISA08
     usage: Literal["P", "T"] = "P"
     poll_seconds: float = Field(default=1.0, gt=0)  # retries and held encounters are looked at

@@ -177,3 +177,36 @@ def test_a_coverage_no_270_can_carry_is_named_without_values():
     assert asks == []
     [(seq, why)] = bad
     assert seq == "primary" and "member_id" in why and "Jane" not in why
+
+
+def test_the_270s_sender_is_not_billing_s():
+    # Each numbers its interchanges on its own: under one sender id a 270 and an 837 would
+    # share ISA13 numbers, and the clearinghouse refuses the second (seen on the real stack).
+    from services.billing.settings import ClaimSettings
+
+    assert EligibilitySettings().sender_id != ClaimSettings().sender_id
+    assert f"ISA*00*          *00*          *ZZ*{EligibilitySettings().sender_id:<15}" in (
+        flow._render(CFG, [flow.asks_for(encounter(), CFG, None, "intake")[0][0].request], 3, AT)
+    )
+
+
+def test_an_event_from_before_validates_and_one_with_a_result_round_trips():
+    from shared.events import EncounterDocumented
+
+    enc = encounter()
+    old = EncounterDocumented(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=enc)
+    raw = old.to_json()
+    assert b"eligibility" not in raw
+    assert EncounterDocumented.model_validate_json(raw).payload.coverages[0].eligibility is None
+    summary = EligibilitySummary(
+        status="active",
+        checked_on=date(2024, 3, 4),
+        copay=Decimal("25.00"),
+        coinsurance_percent=Decimal(20),
+        deductible_remaining=Decimal("123.45"),
+        out_of_pocket_remaining=Decimal("4000.00"),
+    )
+    new = old.model_copy(update={"payload": attach(enc, {"primary": summary})})
+    back = EncounterDocumented.model_validate_json(new.to_json())
+    assert back.payload.coverages[0].eligibility == summary
+    assert b'"deductible_remaining":"123.45"' in new.to_json()
