@@ -22,12 +22,14 @@ from services.billing.domain.payer_rules import load_sample_payer_rules
 from services.billing.handlers import make_handler
 from shared import db, icd10cm
 from shared.events import ClaimRejected, CodedProcedure, EncounterCoded, parse_event
+from shared.mailbox import InboundMailbox
 from shared.messaging import Emitter, Inbound
 from shared.topics import ENCOUNTER_CODED
 from shared.x12 import split_segments
 from tests.integration.pipeline_support import RECENT
 from tests.unit.billing.acks_277ca_support import REJECTED, rebuilt, without_claims
 from tests.unit.billing.billing_support import coverage, make_coded
+from tests.unit.shared.x12_variants_support import bare, wrapped
 
 pytestmark = pytest.mark.integration
 BILLING = Path(__file__).resolve().parents[2] / "services" / "billing"
@@ -174,3 +176,65 @@ async def test_a_batch_rejection_for_an_837_we_never_sent_changes_nothing(
     )
     assert [c["status"] for c in claims] == ["submitted"] * 3
     assert work == [] and events == []
+
+
+@pytest.mark.parametrize("shape", ["wrapped and padded", "bare"])
+async def test_a_batch_277ca_as_real_mailboxes_deliver_it(stack_endpoints, tmp_path, shape):
+    """Through billing's inbound mailbox: wrapped at 80 columns with a Ctrl-Z after IEA, or a
+    bare ST..SE with no ISA/GS; classified, parsed and applied like the clean file."""
+    run = uuid.uuid4().hex[:8].upper()
+    claims = [f"C{run}MBX{i}" for i in range(2)]
+    gcn = str(900_000_000 + uuid.uuid4().int % 99_999_999)
+    text = _batch_277ca("21", "A3|24|41", f"{gcn}-0001")
+    text = wrapped(text) + "\x1a" if shape != "bare" else bare(text)
+    pool = await db.create_pool(stack_endpoints["postgres"], min_size=1, max_size=2)
+    inbox = tmp_path / "inbound"
+    name = f"277CA_{run}.x12"
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(conn, "billing", BILLING)
+            await conn.execute(
+                "INSERT INTO billing.claim (claim_id, encounter_id, site_id, payer_id, claim_type,"
+                " frequency_code, status, total_charge, service_date, coded) SELECT c, 'E-' || c,"
+                " 'qa-batch', 'AETNA1', 'professional', '1', 'submitted', 100, $2, '{}'"
+                " FROM unnest($1::text[]) AS c",
+                claims,
+                RECENT,
+            )
+            await conn.execute(
+                "INSERT INTO billing.submission_file (file_name, interchange_control_number,"
+                " group_control_number, claim_type, payer_id, claim_count, transactions, spans)"
+                " VALUES ($1, $2, $3, 'professional', 'AETNA1', 2, $4::jsonb, '{}'::jsonb)",
+                f"837P_{run}.x12",
+                gcn,
+                gcn,
+                json.dumps({"0001": claims}),
+            )
+        box = InboundMailbox(
+            inbox, frozenset({"277CA"}), "billing", apply_ack, files_per_transaction=1
+        )
+        (inbox / name).write_text(text)
+        assert await box.poll_once(pool) == 1
+        async with pool.acquire() as conn:
+            status = dict(
+                await conn.fetch(
+                    "SELECT claim_id, status FROM billing.claim WHERE claim_id = ANY($1)", claims
+                )
+            )
+            taken = await conn.fetchval(
+                "SELECT status FROM billing.mailbox_file WHERE file_name = $1", name
+            )
+    finally:
+        async with pool.acquire() as conn:
+            for table in ("work_item", "claim_history", "claim"):
+                await conn.execute(f"DELETE FROM billing.{table} WHERE claim_id = ANY($1)", claims)
+            await conn.execute(
+                "DELETE FROM billing.submission_file WHERE interchange_control_number = $1", gcn
+            )
+            await conn.execute(
+                "DELETE FROM billing.outbox WHERE convert_from(body, 'UTF8') LIKE $1", f"%{run}%"
+            )
+            await conn.execute("DELETE FROM billing.mailbox_file WHERE file_name = $1", name)
+        await pool.close()
+    assert taken == "processed"
+    assert status == {c: "rejected" for c in claims}

@@ -27,6 +27,7 @@ from shared.x12 import (
     prepare,
     split_segments,
 )
+from tests.unit.shared.x12_variants_support import bare, wrapped
 
 X12 = Path(__file__).resolve().parents[2] / "fixtures" / "x12"
 ERAS = sorted((X12 / "835" / "linuxforhealth").glob("*.835"))
@@ -34,17 +35,6 @@ ACK_999 = sorted((X12 / "billing" / "imsweb").glob("x12_999_*.txt"))
 ACK_277CA = sorted((X12 / "billing" / "imsweb").glob("x12_277CA_*.txt"))
 STATUS_277 = X12 / "followup" / "status_response.277"
 EVERY_FILE = [*ERAS, *ACK_999, *ACK_277CA, STATUS_277]
-
-
-def wrapped(text: str, width: int = 80, newline: str = "\r\n") -> str:
-    """The file as a mainframe or an old mailbox writes it: cut into lines of ``width``."""
-    flat = text.replace("\r", "").replace("\n", "")
-    return newline.join(flat[i : i + width] for i in range(0, len(flat), width)) + newline
-
-
-def bare(text: str) -> str:
-    """Only the ST..SE transaction sets, as some payers' portals let one download them."""
-    return text[text.index("ST*") : text.index("GE*")]
 
 
 def _claims_835(text: str):
