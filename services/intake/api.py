@@ -24,6 +24,7 @@ from services.intake import repository as repo
 from services.intake.accept import Outcome
 from services.intake.eligibility_api import eligibility_router
 from services.intake.hl7_intake import PARSE_IN_THREAD_BYTES
+from services.intake.limits import IntakeLimits, oversized
 from services.intake.mapping import Mapped, parse
 from services.intake.masterdata import PayerBody, SiteBody, payer_json, site_json
 from shared.auth import Principal
@@ -131,6 +132,7 @@ def encounters_router(rt: Runtime) -> APIRouter:
     router = APIRouter(tags=["encounters"])
     sender = rt.auth.require(*SENDERS)
     reader = rt.auth.require(*VERSION_READERS)
+    limits = IntakeLimits()  # per-note and per-encounter sizes (services.intake.limits)
 
     @router.post("/encounters", status_code=202)
     async def post_encounters(request: Request, p: Principal = sender):
@@ -151,6 +153,8 @@ def encounters_router(rt: Runtime) -> APIRouter:
         for n, m in enumerate(mapped.encounters):
             if not p.can_access(m.encounter.site_id):
                 raise HTTPException(403, f"encounter {n} is for a site that is not one of yours")
+        if too_large := oversized(mapped.encounters, limits):  # nothing stored or emitted
+            return JSONResponse(status_code=413, content={"detail": too_large})
         # One encounter continues the request's trace; several get a trace each.
         one = len(mapped.encounters) == 1
         parents = [current_traceparent()] if one else [None] * len(mapped.encounters)
