@@ -346,7 +346,9 @@ class Gate:
                     )
                 )
                 continue
-            self.emitter.emit(_with(event, summaries), traceparent=traceparent)
+            if any(v is not None for v in summaries.values()):
+                event = _with(event, summaries)
+            self.emitter.emit(event, traceparent=traceparent)
         await send(conn, cfg, asks)
         if holds:
             await repo.hold(conn, holds)

@@ -215,7 +215,7 @@ async def test_invalid_member_id_opens_a_registration_work_item(pipeline, checki
     assert audited >= 2
 
 
-async def test_an_on_demand_check_answers_and_is_reused(pipeline):
+async def test_an_on_demand_check_answers_and_is_reused(pipeline, checking_intake):
     sample = _sample(4)
     enc = _encounter(sample, "W7004000001")
     await _post(pipeline.intake_url, pipeline, enc)  # the session's intake: checks on demand
@@ -239,3 +239,21 @@ async def test_an_on_demand_check_answers_and_is_reused(pipeline):
     assert cov["state"] == "answered" and cov["eligibility"]["status"] in ("active", "inactive")
     assert cov["trace_number"] == check["trace_number"]
     await _files_valid(pipeline, enc.encounter_id)
+
+    # A new version, even to the instance that checks at intake: the fresh answer is reused
+    # (no second 270) and goes out on the event at once.
+    await _post(checking_intake, pipeline, enc.model_copy(update={"prior_authorization": "PA1"}))
+    raw = await wait_for(
+        pipeline.dsn,
+        "SELECT encounter->'coverages'->0->'eligibility' FROM coding.encounter"
+        " WHERE encounter_id = $1 AND (encounter->>'document_version')::int = 2",
+        enc.encounter_id,
+        timeout=120,
+    )
+    assert json.loads(raw) == cov["eligibility"]
+    sent = await fetchval(
+        pipeline.dsn,
+        "SELECT count(*) FROM intake.eligibility_check WHERE encounter_id = $1",
+        enc.encounter_id,
+    )
+    assert sent == 1
