@@ -48,7 +48,10 @@ async def test_a_newer_version_releases_a_held_claim_an_older_is_ignored(
 
     bare = Organization(name="North Clinic")  # no NPI, EIN or address from the EHR
     v1 = version(
-        1, billing_provider=bare, coverages=[coverage(payer_id="Aetna", payer_name="Aetna")]
+        # Intake leaves the payer id empty when neither the EHR nor the registry gives one.
+        1,
+        billing_provider=bare,
+        coverages=[coverage(payer_id="", payer_name="Aetna")],
     )
     v2 = version(2, billing_provider=SITES["north-clinic"], coverages=[])  # still no coverage
     v3 = version(3, coverages=[coverage(payer_id="AETNA1", payer_name="Aetna")])
