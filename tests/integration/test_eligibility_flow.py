@@ -257,3 +257,50 @@ async def test_an_on_demand_check_answers_and_is_reused(pipeline, checking_intak
         enc.encounter_id,
     )
     assert sent == 1
+
+
+async def test_a_payer_down_past_the_wait_goes_out_unverified_and_retries_until_given_up(
+    pipeline, checking_intake
+):
+    sample = _sample(5)
+    enc = _encounter(sample, "PAYERDOWN7005")
+    await _post(checking_intake, pipeline, enc)
+    down = "SELECT count(*) FROM intake.eligibility_check WHERE encounter_id = $1 AND reason_code = '42'"
+    await wait_for(pipeline.dsn, down, enc.encounter_id, timeout=60)
+    # The wait is over while retries are pending (brought forward here rather than waited out).
+    released = await fetchval(
+        pipeline.dsn,
+        "WITH u AS (UPDATE intake.eligibility_hold SET release_at = now() WHERE encounter_id = $1"
+        " AND NOT EXISTS (SELECT FROM intake.eligibility_check WHERE encounter_id = $1"
+        " AND state = 'gave_up') RETURNING 1) SELECT count(*) FROM u",
+        enc.encounter_id,
+    )
+    assert released == 1
+    await _code_if_review(pipeline, enc.encounter_id, sample.expected)
+    found = await _documented_eligibility(pipeline, enc.encounter_id)
+    assert found["status"] == "unverified" and found["checked_on"] is None
+    # The retries went on after the event: 4 attempts (1, 2, 4 s apart), then a review item.
+    await wait_for(pipeline.dsn, CHECKS, enc.encounter_id, "gave_up", timeout=90)
+    rows = await fetch(
+        pipeline.dsn,
+        "SELECT attempt, state FROM intake.eligibility_check WHERE encounter_id = $1"
+        " ORDER BY attempt",
+        enc.encounter_id,
+    )
+    assert [tuple(r) for r in rows] == [
+        (1, "retried"),
+        (2, "retried"),
+        (3, "retried"),
+        (4, "gave_up"),
+    ]
+    item = await fetch(
+        pipeline.dsn,
+        "SELECT kind, reason_code, message FROM intake.eligibility_work_item"
+        " WHERE encounter_id = $1",
+        enc.encounter_id,
+    )
+    assert [(r["kind"], r["reason_code"]) for r in item] == [("review", "42")]
+    assert "4 attempts" in item[0]["message"] and "PAYERDOWN7005" not in item[0]["message"]
+    status, reasons = await _claim_reasons(pipeline, enc.encounter_id)
+    assert "COVERAGE_INACTIVE" not in reasons  # unverified coverage is billed as before
+    await _files_valid(pipeline, enc.encounter_id)
