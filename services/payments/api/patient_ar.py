@@ -114,6 +114,8 @@ async def request_refund(
         if earlier is not None:
             if earlier["fingerprint"] != digest:
                 raise HTTPException(409, "Idempotency-Key already used with another body")
+            rid = [str(earlier["refund_id"])]
+            await _audit(conn, request, p, "read", "refund", rid, body.account, site)
             return _refund_out(earlier)
         credit = (await prepo.credit_of(conn, [body.account])).get(body.account, Decimal(0))
         open_refunds = sum(
@@ -160,8 +162,11 @@ async def _move(refund_id: int, target: str, request: Request, p: Principal, api
             changes = refund_transition(r["state"], target, r["requested_by"], p.user_id)
         except TransitionRefused as e:
             raise HTTPException(e.status, str(e)) from None
-        if not changes:
-            return _refund_out(r)  # already there: a retry
+        if not changes:  # already there: a retry, answered as it stands
+            await _audit(
+                conn, request, p, "read", "refund", [str(refund_id)], r["account"], r["site_id"]
+            )
+            return _refund_out(r)
         if target == ISSUED:
             credit = (await prepo.credit_of(conn, [r["account"]])).get(r["account"], Decimal(0))
             if r["amount"] > credit:
@@ -268,6 +273,8 @@ async def create_plan(
         if earlier is not None:
             if earlier["fingerprint"] != digest:
                 raise HTTPException(409, "Idempotency-Key already used with another body")
+            pid = [str(earlier["plan_id"])]
+            await _audit(conn, request, p, "read", "payment_plan", pid, body.account, site)
             return _plan_out(earlier)
         owed = sum(
             (r["patient_balance"] for r in await prepo.encounter_claims(conn, body.account)),
