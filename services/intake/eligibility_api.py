@@ -73,7 +73,7 @@ def eligibility_router(rt: Runtime) -> APIRouter:
                 ) from None
             asks, bad = flow.asks_for(enc, cfg, None, f"on_demand:{p.user_id}"[:100])
             if not asks:
-                detail = [{"path": f"coverages.{s}", "message": why} for s, why in bad] or [
+                detail = [{"path": _path(s), "message": why} for s, why in bad] or [
                     {"path": "coverages", "message": "the encounter has no coverage (self-pay)"}
                 ]
                 raise HTTPException(422, detail)
@@ -197,3 +197,7 @@ def _check_json(r) -> dict:
         "answered_at": at(r["answered_at"]),
         "retry_at": at(r["retry_at"]),
     }
+
+
+def _path(sequence: str) -> str:
+    return "encounter" if sequence == "encounter" else f"coverages.{sequence}"

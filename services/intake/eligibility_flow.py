@@ -204,14 +204,15 @@ def asks_for(
     enc: Encounter, cfg: Config, sequences: set[str] | None, requested_by: str
 ) -> tuple[list[Ask], list[tuple[str, str]]]:
     """The coverages of ``enc`` (those in ``sequences``, or all) as asks, and the ones a 270
-    cannot carry as (sequence, why)."""
+    cannot carry as (sequence, why); ("encounter", why) when none can be asked about (no
+    coverage, or no billing provider NPI or name: billing holds its claim for those)."""
     now = datetime.now(UTC)
     try:
         requests = requests_for_encounter(
             enc, trace_prefix="T", service_types=cfg.settings.service_type_codes
         )
-    except ValueError as e:  # no coverage, or the billing provider lacks its NPI or name
-        return [], [(c.sequence, str(e)) for c in enc.coverages]
+    except ValueError as e:
+        return [], [("encounter", str(e))]
     by_digit = {c.sequence: c for c in enc.coverages}
     asks, bad = [], []
     for r in requests:

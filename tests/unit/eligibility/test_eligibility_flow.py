@@ -210,3 +210,13 @@ def test_an_event_from_before_validates_and_one_with_a_result_round_trips():
     back = EncounterDocumented.model_validate_json(new.to_json())
     assert back.payload.coverages[0].eligibility == summary
     assert b'"deductible_remaining":"123.45"' in new.to_json()
+
+
+def test_an_encounter_whose_billing_provider_has_no_npi_asks_nothing():
+    # Billing holds that claim for the missing NPI; no registration item is opened for it.
+    from shared.events import Organization
+
+    enc = make_coded(billing_provider=Organization(name="North Clinic")).encounter
+    asks, bad = flow.asks_for(enc, CFG, None, "intake")
+    assert asks == [] and [s for s, _ in bad] == ["encounter"]
+    assert "billing_provider.npi" in bad[0][1]
