@@ -70,6 +70,8 @@ def fate(claim_id: str) -> dict[str, bool]:
     return {
         "ack_rejected": draw(RULES.seed, claim_id, "ack") < RULES.ack_reject_rate,
         "denied": draw(RULES.seed, claim_id, "denial") < RULES.denial_rate,
+        # the payer applies an unmet deductible (Medicare's Part B deductible)
+        "deductible": draw(RULES.seed, claim_id, "deductible") < RULES.deductible_rate,
         "crossover_lost": draw(RULES.seed, claim_id, "crossover-lost") < RULES.crossover_lost_rate,
     }
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from rcm.simulation.payer.domain import AdjudicationRules, FeeSchedule, adjudicate, read_837
 from rcm.simulation.payer.domain.adjudicate import crossover
+from rcm.simulation.payer.domain.model import OtherPayer
 from rcm.simulation.payer.domain.write_835 import PayeeInfo, PayerInfo, build_835
 from services.payments.domain.era import parse_835
 from shared.events import Address
@@ -113,3 +114,39 @@ def test_some_forwarded_claims_never_get_the_second_835():
     lost = sum(1 for a in answered if a is None)
     assert 5 <= lost <= 40  # about 10 %, fixed by the seed
     assert answered == [crossover(a, rules, FEES, ON) for a in forwarded]  # deterministic
+
+
+def test_a_medigap_plan_pays_the_coinsurance_and_leaves_the_part_b_deductible():
+    sub = _submitted([MEDICARE, BLUE_SUPPLEMENT])
+    rules = AdjudicationRules(seed=7, denial_rate=D("0"), deductible_rate=D("1"))
+    primary = adjudicate(sub, rules, FEES, ON)
+
+    def share(a, reason=None):
+        return sum(
+            (x.amount for x in a.adjustments if x.group == "PR" and reason in (None, x.reason)),
+            D("0"),
+        )
+
+    deductible = sum((share(a, "1") for a in primary.lines), D("0"))
+    assert deductible > 0  # Medicare applied its Part B deductible
+    medigap = replace(
+        sub,
+        payer_id="BCBS01",
+        payer_name="BLUE LAKES",
+        payer_sequence="S",
+        filing_indicator="BL",
+        other_payers=(OtherPayer("P", "MCR01", "MEDICARE PART B", "MB"),),
+        lines=tuple(
+            replace(ln, prior_paid=a.paid, prior_patient=share(a), prior_deductible=share(a, "1"))
+            for ln, a in zip(sub.lines, primary.lines, strict=True)
+        ),
+    )
+    second = adjudicate(medigap, rules, FEES, ON)
+    assert second.status == "2"
+    assert second.paid == primary.patient_responsibility - deductible  # the coinsurance
+    assert sum((share(a, "1") for a in second.lines), D("0")) == deductible  # the patient's
+    for ln in second.lines:
+        assert ln.paid + sum((a.amount for a in ln.adjustments), D("0")) == ln.charge
+    # Second to a commercial plan the same payer is no supplement: it pays the deductible too.
+    plain = replace(medigap, other_payers=(OtherPayer("P", "AETNA1", "ASTER", "CI"),))
+    assert adjudicate(plain, rules, FEES, ON).paid > second.paid

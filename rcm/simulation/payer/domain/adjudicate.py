@@ -6,7 +6,9 @@ copay; the payer pays the rest. About ``denial_rate`` of claims draw a denial fr
 realistic CARC/RARC mix. Replacements (frequency 7) are always paid; voids (frequency 8)
 come back as a zero-pay reversal (CLP02 22). A secondary or tertiary claim carrying the
 prior payers' adjudication (2430 loops) is paid from what the last prior payer left to the
-patient, up to this payer's own allowed amount less what was already paid (``_after_prior``).
+patient, up to this payer's own allowed amount less what was already paid (``_after_prior``);
+a commercial plan second to Medicare is a Medigap plan and, like Plan G, leaves Medicare's Part
+B deductible (PR-1) to the patient.
 Medicare forwards the claims of a patient with Medicaid as secondary to that Medicaid
 itself (a COBA crossover): CLP02 19, MA18 and NM1*TT on Medicare's 835, then Medicaid's own
 835 on the same claim (``crossover``), except for about ``crossover_lost_rate`` of them,
@@ -220,28 +222,32 @@ def _balance_fix(claim: SubmittedClaim) -> tuple[Adjustment, ...]:
 
 
 def _cob_line(
-    line: SubmittedLine, fees: FeeSchedule, multiplier: Decimal, cls: str
+    line: SubmittedLine, fees: FeeSchedule, multiplier: Decimal, cls: str, medigap: bool
 ) -> AdjudicatedLine:
     """One line of a secondary/tertiary claim: the payer covers what the prior payer left to
     the patient, up to its own allowed amount less what the prior payers paid. The prior
     payers' share and write-offs are OA-23 (impact of prior payer adjudication); what this
-    payer does not cover stays the patient's (PR-2), or is written off (CO-45) by Medicaid,
-    the payer of last resort, which bills no patient for a covered service."""
+    payer does not cover stays the patient's (PR-2; PR-1 for the Part B deductible a Medigap
+    plan leaves to the patient, as Plan G does), or is written off (CO-45) by Medicaid, the
+    payer of last resort, which bills no patient for a covered service."""
     left = line.prior_patient or ZERO
     fee = fees.fee(line.code, line.modifiers) if line.code else None
     if fee is None:
         allowed = (line.charge * fees.unknown_rate).quantize(CENT)
     else:
         allowed = min(line.charge, (fee.allowed * line.units * multiplier).quantize(CENT))
-    paid = max(ZERO, min(left, allowed - line.prior_paid))
+    kept = min(left, line.prior_deductible) if medigap else ZERO
+    paid = max(ZERO, min(left - kept, allowed - line.prior_paid))
     adjustments = []
     if line.charge > left:
         adjustments.append(Adjustment("OA", "23", line.charge - left))
-    if left > paid:
+    if kept:
+        adjustments.append(Adjustment("PR", "1", kept))
+    if left - kept > paid:
         adjustments.append(
-            Adjustment("CO", "45", left - paid)
+            Adjustment("CO", "45", left - kept - paid)
             if cls == "medicaid"
-            else Adjustment("PR", "2", left - paid)
+            else Adjustment("PR", "2", left - kept - paid)
         )
     return AdjudicatedLine(line, min(allowed, line.charge), paid, tuple(adjustments))
 
@@ -256,7 +262,12 @@ def _after_prior(
 ) -> Adjudication:
     """A secondary/tertiary claim: no random denial (the prior payer already decided
     coverage), each line paid from the prior payer's patient responsibility."""
-    lines = tuple(_cob_line(ln, fees, multiplier, cls) for ln in claim.lines)
+    # A commercial plan second to Medicare is a Medicare supplement (Medigap).
+    medigap = cls == "commercial" and any(
+        o.sequence == "P" and payer_class(o.filing_indicator, o.name) == "medicare"
+        for o in claim.other_payers
+    )
+    lines = tuple(_cob_line(ln, fees, multiplier, cls, medigap) for ln in claim.lines)
     extra = _balance_fix(claim)
     return Adjudication(
         claim=claim,

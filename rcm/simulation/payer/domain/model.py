@@ -30,6 +30,7 @@ class SubmittedLine:
     # the line carries no prior payer's adjudication.
     prior_paid: Decimal = Decimal("0.00")
     prior_patient: Decimal | None = None
+    prior_deductible: Decimal = Decimal("0.00")  # of prior_patient: the deductible (PR-1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,8 @@ class _Line:
     service_date: date | None = None
     service_end: date | None = None
     control_number: str | None = None
-    prior: list[list[Decimal]] = field(default_factory=list)  # 2430: [SVD02 paid, PR CAS total]
+    # 2430: [SVD02 paid, PR CAS total, of which PR-1 deductible]
+    prior: list[list[Decimal]] = field(default_factory=list)
 
 
 @dataclass
@@ -259,7 +260,9 @@ class _Reader:
     def _svd(self) -> None:
         if self.line is None:
             raise self.fail("SVD (line adjudication) outside a service line")
-        self.line.prior.append([self.money(2, "line paid amount"), Decimal("0.00")])
+        self.line.prior.append(
+            [self.money(2, "line paid amount"), Decimal("0.00"), Decimal("0.00")]
+        )
 
     def _cas(self) -> None:
         # 2430 (after SVD): the prior payer's line adjustments; patient share (PR) kept.
@@ -267,7 +270,10 @@ class _Reader:
             return
         for i in range(3, len(self.seg), 3):
             if self.el(i):
-                self.line.prior[-1][1] += self.money(i, "adjustment amount")
+                amount = self.money(i, "adjustment amount")
+                self.line.prior[-1][1] += amount
+                if self.el(i - 1) == "1":
+                    self.line.prior[-1][2] += amount
 
     def _hi(self) -> None:
         if self.claim is None or self.line is not None:
@@ -442,6 +448,7 @@ class _Reader:
                         line_control_number=ln.control_number,
                         prior_paid=sum((p[0] for p in ln.prior), Decimal("0.00")),
                         prior_patient=ln.prior[-1][1] if ln.prior else None,
+                        prior_deductible=ln.prior[-1][2] if ln.prior else Decimal("0.00"),
                     )
                     for ln in claim.lines
                 ),
