@@ -38,16 +38,12 @@ async def apply(conn: asyncpg.Connection, by_type: dict[type, list[Inbound]]) ->
             " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             [(e, c.sequence, c.payer_id) for e, enc in coded.items() for c in enc.coverages],
         )
-    remitted = {
-        (i.event.encounter_id, i.event.payload.payer_id)
-        for i in by_type.get(RemittanceReceived, [])
-        if not i.event.payload.is_reversal
-    }
-    if remitted:
+    remits = [i for i in by_type.get(RemittanceReceived, []) if not i.event.payload.is_reversal]
+    if remits:
         await conn.executemany(
             f"INSERT INTO {SCHEMA}.encounter_adjudication (encounter_id, payer_id)"
             " VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            sorted(remitted),
+            sorted(await _adjudicating_payers(conn, remits)),
         )
     for i in by_type.get(PatientAccountUpdated, []):
         p = i.event.payload
@@ -73,6 +69,28 @@ async def apply(conn: asyncpg.Connection, by_type: dict[type, list[Inbound]]) ->
             plan.period if plan else None,
             plan.next_due_date if plan else None,
         )
+
+
+async def _adjudicating_payers(conn: asyncpg.Connection, remits: list[Inbound]) -> set:
+    """(encounter, payer) per remittance: the 835's payer; and when that id is none of the
+    encounter's coverages (a payer naming itself otherwise in its 835), the payer the claim
+    was billed to, whose adjudication it is. A coverage's payer paying on another payer's claim
+    (a crossover) is that coverage's adjudication."""
+    rows = await conn.fetch(
+        "SELECT c.claim_id, c.payer_id, coalesce((SELECT array_agg(v.payer_id) FROM"
+        f" {SCHEMA}.encounter_coverage v WHERE v.encounter_id = c.encounter_id), '{{}}') AS covered"
+        f" FROM {SCHEMA}.claim c WHERE c.claim_id = ANY($1::text[])",
+        [i.event.payload.claim_id for i in remits],
+    )
+    claims = {r["claim_id"]: r for r in rows}
+    out = set()
+    for i in remits:
+        p, e = i.event.payload, i.event.encounter_id
+        out.add((e, p.payer_id))
+        c = claims.get(p.claim_id)
+        if c is not None and c["payer_id"] and c["covered"] and p.payer_id not in c["covered"]:
+            out.add((e, c["payer_id"]))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

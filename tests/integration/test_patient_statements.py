@@ -209,3 +209,37 @@ async def test_payments_and_a_current_plan_pause_dunning_until_the_plan_defaults
     [second], _ = await _statements(followup, today + timedelta(days=31), account)
     assert (second["cycle"], second["amount_due"]) == (1, "60.00")
     assert "Payment plan: defaulted" in _pdf_text(followup, second)
+
+
+async def test_a_payer_naming_itself_otherwise_in_its_835_still_adjudicates_its_claim(followup):
+    site, mrn = new_site("alias-stmt"), f"M{uuid.uuid4().hex[:6]}"
+    cid = f"C{uuid.uuid4().hex[:12].upper()}"
+    dos = date.today() - timedelta(days=20)
+    await followup.publish(
+        coded(site, f"E-{cid}", dos, "AETNA1", mrn=mrn),
+        submitted(site, cid, charge="100.00", dos=dos, mrn=mrn, payer_id="AETNA1"),
+    )
+    await wait_for(
+        followup.dsn,
+        "SELECT count(*) FROM followup.encounter_coverage WHERE encounter_id = $1",
+        f"E-{cid}",
+    )
+    await followup.publish(
+        remitted(
+            site,
+            cid,
+            charge="100.00",
+            paid="75.00",
+            pr="25.00",
+            adjustments=[("PR", "2", "25.00")],
+            payer_id="60054",  # the payer's id in its 835, not the one it was billed by
+        )
+    )
+    await wait_for(
+        followup.dsn,
+        "SELECT patient_balance FROM followup.claim WHERE claim_id = $1",
+        cid,
+        predicate=lambda v: v == D("25.00"),
+    )
+    [first], _ = await _statements(followup, date.today(), account_key(site, mrn, ""))
+    assert first["amount_due"] == "25.00"
