@@ -29,7 +29,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from services.coding.domain.diagnoses import CHRONIC
-from services.coding.domain.prefilter import fold, gated, lower_ascii
+from services.coding.domain.prefilter import by_initial, fold, gated, lower_ascii
 from shared import icd10cm
 from shared.events import Encounter
 
@@ -141,12 +141,16 @@ _SEVERE = gated(
     r"\bsevere exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b", re.I
 )
 _TESTS = gated(
-    r"\b(?:cbc|cmp|bmp|lipid panel|lipids|a1c|hba1c|tsh|free t4|urinalysis|ua|urine culture|x-?rays?|cxr|ct|mri|"
-    r"ultrasound|ecg|ekg|troponin|d-dimer|blood cultures?|rapid strep|strep test|throat culture|flu (?:test|swab)|"
-    r"influenza (?:test|swab)|covid (?:test|swab)|sars-cov-2|psa|vitamin d|b12|lipase|inr|bnp|hcg|"
-    r"pregnancy test|monospot|esr|crp|magnesium|uric acid|microalbumin|urine albumin|egfr|creatinine|"
-    r"metabolic panel|blood count|radiographs?|spirometry|holter|echo(?:cardiogram)?|tte|event monitor|stress test"
-    r"|pfts?|dexa|eeg|emg|ncs|sleep study|psg|uacr|pth|ferritin|iron studies|culture|gastric emptying study)\b",
+    r"\b(?:"
+    + by_initial(
+        r"cbc|cmp|bmp|lipid panel|lipids|a1c|hba1c|tsh|free t4|urinalysis|ua|urine culture|x-?rays?|cxr|ct|mri|"
+        r"ultrasound|ecg|ekg|troponin|d-dimer|blood cultures?|rapid strep|strep test|throat culture|flu (?:test|swab)|"
+        r"influenza (?:test|swab)|covid (?:test|swab)|sars-cov-2|psa|vitamin d|b12|lipase|inr|bnp|hcg|"
+        r"pregnancy test|monospot|esr|crp|magnesium|uric acid|microalbumin|urine albumin|egfr|creatinine|"
+        r"metabolic panel|blood count|radiographs?|spirometry|holter|echo(?:cardiogram)?|tte|event monitor|stress test"
+        r"|pfts?|dexa|eeg|emg|ncs|sleep study|psg|uacr|pth|ferritin|iron studies|culture|gastric emptying study"
+    )
+    + r")\b",
     re.I,
 )
 _HISTORIAN = gated(
@@ -178,14 +182,18 @@ _HIGH_RISK = gated(
 _RX = gated(
     r"\bprescri(?:bed|ption|be)\b|\brx\b|\brefill\w*\b|\bincrease(?:d)? (?:the )?(?:dose|dosage)\b|\bdecrease(?:d)? (?:the )?(?:dose|dosage)\b"
     r"|\btitrat\w+\b|\badjust\w* (?:the )?(?:dose|medication)|\bdiscontinu\w+\b|\bsent to (?:the )?pharmacy\b|\bstart(?:ed)? on\b"
-    r"|\b(?:amoxicillin|augmentin|azithromycin|z-?pak|cephalexin|keflex|cefdinir|doxycycline|bactrim|sulfamethoxazole|"
-    r"nitrofurantoin|macrobid|ciprofloxacin|levofloxacin|clindamycin|prednisone|prednisolone|medrol dose|methylprednisolone|"
-    r"lisinopril|losartan|amlodipine|hydrochlorothiazide|hctz|metoprolol|carvedilol|atorvastatin|simvastatin|rosuvastatin|"
-    r"pravastatin|metformin|glipizide|insulin|glargine|lantus|levothyroxine|albuterol|fluticasone|budesonide|montelukast|"
-    r"omeprazole|pantoprazole|sertraline|fluoxetine|escitalopram|citalopram|bupropion|trazodone|gabapentin|meloxicam|"
-    r"cyclobenzaprine|methocarbamol|tizanidine|tramadol|ondansetron|oseltamivir|tamiflu|paxlovid|valacyclovir|mupirocin|"
-    r"triamcinolone|hydrocortisone 2\.5|benzonatate|ciprodex|ofloxacin|amoxicillin-clavulanate|cefuroxime|penicillin|"
-    r"furosemide|spironolactone|apixaban|eliquis|warfarin|empagliflozin|jardiance|semaglutide|ozempic|naproxen 500)\b",
+    r"|\b(?:"
+    + by_initial(
+        r"amoxicillin|augmentin|azithromycin|z-?pak|cephalexin|keflex|cefdinir|doxycycline|bactrim|sulfamethoxazole|"
+        r"nitrofurantoin|macrobid|ciprofloxacin|levofloxacin|clindamycin|prednisone|prednisolone|medrol dose|methylprednisolone|"
+        r"lisinopril|losartan|amlodipine|hydrochlorothiazide|hctz|metoprolol|carvedilol|atorvastatin|simvastatin|rosuvastatin|"
+        r"pravastatin|metformin|glipizide|insulin|glargine|lantus|levothyroxine|albuterol|fluticasone|budesonide|montelukast|"
+        r"omeprazole|pantoprazole|sertraline|fluoxetine|escitalopram|citalopram|bupropion|trazodone|gabapentin|meloxicam|"
+        r"cyclobenzaprine|methocarbamol|tizanidine|tramadol|ondansetron|oseltamivir|tamiflu|paxlovid|valacyclovir|mupirocin|"
+        r"triamcinolone|hydrocortisone 2\.5|benzonatate|ciprodex|ofloxacin|amoxicillin-clavulanate|cefuroxime|penicillin|"
+        r"furosemide|spironolactone|apixaban|eliquis|warfarin|empagliflozin|jardiance|semaglutide|ozempic|naproxen 500"
+    )
+    + r")\b",
     re.I,
 )
 # prescription drugs named by their stems (generic names share them)
@@ -212,9 +220,13 @@ def _named_rx(note: str, ctx) -> bool:
 
 
 _OTC = gated(
-    r"\b(?:ibuprofen|acetaminophen|tylenol|motrin|advil|aleve|naproxen|otc|over[- ]the[- ]counter|loratadine|"
-    r"cetirizine|zyrtec|claritin|saline|honey|guaifenesin|mucinex|dextromethorphan|antihistamine|decongestant|"
-    r"physical therapy|home exercise|lozenges?)\b",
+    r"\b(?:"
+    + by_initial(
+        r"ibuprofen|acetaminophen|tylenol|motrin|advil|aleve|naproxen|otc|over[- ]the[- ]counter|loratadine|"
+        r"cetirizine|zyrtec|claritin|saline|honey|guaifenesin|mucinex|dextromethorphan|antihistamine|decongestant|"
+        r"physical therapy|home exercise|lozenges?"
+    )
+    + r")\b",
     re.I,
 )
 _NO_EM = gated(

@@ -210,39 +210,56 @@ def _route_reasons(note, findings, ordered, pxs, result, conflicts) -> list[str]
     again are checked only when none of the others holds (one reason is enough to send
     the encounter to a coder, and most encounters have one)."""
     codes = [d.code for d in ordered]
-    symptoms = [rules.is_symptom(c) for c in codes]
-    definitive = any(not s and not c.startswith("Z") for c, s in zip(codes, symptoms, strict=True))
+    # one pass over the diagnoses for the reasons read from them
+    negated = findings.negated
+    n_symptoms = index = conflict = history = combination = companion = 0
+    definitive = unspecified = ehr = plan_only = False
+    for d in ordered:
+        c = d.code
+        if rules.is_symptom(c):
+            n_symptoms += 1
+        elif not c.startswith("Z"):
+            definitive = True
+        kind, source = d.kind, d.source
+        index = index or d.guessed
+        if source == "note":
+            conflict = conflict or d.stem in negated
+            plan_only = plan_only or d.rank[0] >= 2
+        elif source == "rule":
+            combination = combination or kind == "dx"
+        elif source == "ehr":
+            ehr = True
+        history = history or kind == "history"
+        companion = companion or kind == "companion"
+        unspecified = unspecified or (d.defaulted and not sp.is_default(c))
     em_lines = [p for p in result.procedures if cpt.is_em(p.code)]
-    kinds = {d.kind for d in ordered}
-    sources = {d.source for d in ordered}
+    has_note = bool(note.strip())
     got = {
         "unmatched": bool(findings.unmatched),
-        "index": any(d.guessed for d in ordered),
+        "index": bool(index),
         "set_aside": any(k != "negated" for k, _, _ in findings.set_aside),
-        "conflict": bool(findings.negated)
-        and any(d.source == "note" and d.stem in findings.negated for d in ordered),
+        "conflict": bool(conflict),
         "uncertain": bool(findings.uncertain),
-        "history": "history" in kinds,
-        "combination": "rule" in sources
-        and any(d.source == "rule" and d.kind == "dx" for d in ordered),
-        "companion": "companion" in kinds,
-        "symptom": definitive and any(symptoms),
+        "history": bool(history),
+        "combination": bool(combination),
+        "companion": bool(companion),
+        "symptom": definitive and n_symptoms > 0,
         "exclusive": bool(conflicts),
-        "unspecified": any(d.defaulted and not sp.is_default(d.code) for d in ordered),
-        "no_assessment": not findings.has_assessment and bool(note.strip()),
+        "unspecified": bool(unspecified),
+        "no_assessment": not findings.has_assessment and has_note,
         "em_mdm": result.em_basis == "mdm"
         and (not em.settled(result.mdm) or em.data_sensitive(result.mdm, note)),
         "em_separate": any("25" in p.modifiers for p in em_lines)
         or any(e.code == "EM_NOT_SEPARATE" for e in result.edits),
-        "ehr": "ehr" in sources,
+        "ehr": ehr,
         "many": len(codes) > 4,
-        "symptom_only": bool(codes) and all(symptoms),
-        "plan_only": any(d.source == "note" and d.rank[0] >= 2 for d in ordered),
+        "symptom_only": bool(codes) and n_symptoms == len(codes),
+        "plan_only": bool(plan_only),
         "drug": any(p.rule in ("drug", "vaccine", "admin") for p in pxs),
-        "no_em": not em_lines and bool(note.strip()),
+        "no_em": not em_lines and has_note,
     }
     out = [r for r, hit in got.items() if hit and r in ROUTE_ON]
-    if out or not note.strip():
+    if out or not has_note:
         return out
     text_checks = {
         "context": lambda: routing.context_near(ordered, findings.sents, findings.ctx),
@@ -253,7 +270,9 @@ def _route_reasons(note, findings, ordered, pxs, result, conflicts) -> list[str]
             and routing.sibling_words(d.code, note[d.start : d.end])
             for d in ordered
         ),
-        "use_additional": lambda: routing.owed_companion(codes, _documented(note, findings)),
+        "use_additional": lambda: routing.owed_companion(
+            codes, lambda: _documented(note, findings)
+        ),
         "service": lambda: routing.service_unrecognised(
             note, [(p.start, p.end) for p in pxs if not cpt.is_em(p.code)], findings.sents
         ),

@@ -36,7 +36,7 @@ from bisect import bisect_left
 from functools import lru_cache
 
 from services.coding.domain import specificity as sp
-from services.coding.domain.prefilter import lower_ascii
+from services.coding.domain.prefilter import by_initial, lower_ascii
 from services.coding.domain.text import norm_tokens
 from shared import icd10cm
 
@@ -49,10 +49,14 @@ _SERVICE_DONE = re.compile(
     r"|\bin[- ]house\b|\bmy (?:read|interpretation)\b|\b(?:performed|done) here\b"
     r"|\b(?:vaccine|injection|dose|shot|medication|neb\w*)s? (?:was |were )?given\b|\bgiven (?:im|iv|sc|subq|po|today)\b"
     r"|\b(?:test|antigen|screen|swab|pcr|dip|dipstick|culture)\b[^.;]{0,30}\b(?:positive|negative|pos|neg)\b"
-    r"|\b(?:ecg|ekg|electrocardiogram|x-?ray|xr|radiograph\w*|ultrasound|echo\w*|spirometry|nebuliz\w*|neb\b"
-    r"|splint\w*|sutur\w*|repair\w*|i&d|incision|cryo\w*|vaccin\w*|immuniz\w*|phq|gad-?7|urinalysis|ua\b"
-    r"|dipstick|glucose|a1c|monitor\w*|scan\b|endoscop\w*|colonoscop\w*|tympanometr\w*|audiometr\w*"
-    r"|fluorescein|slit lamp|tonometr\w*|oct\b|elastograph\w*|fibroscan|walk test|abi\b|doppler)",
+    r"|\b(?:"
+    + by_initial(
+        r"ecg|ekg|electrocardiogram|x-?ray|xr|radiograph\w*|ultrasound|echo\w*|spirometry|nebuliz\w*|neb\b"
+        r"|splint\w*|sutur\w*|repair\w*|i&d|incision|cryo\w*|vaccin\w*|immuniz\w*|phq|gad-?7|urinalysis|ua\b"
+        r"|dipstick|glucose|a1c|monitor\w*|scan\b|endoscop\w*|colonoscop\w*|tympanometr\w*|audiometr\w*"
+        r"|fluorescein|slit lamp|tonometr\w*|oct\b|elastograph\w*|fibroscan|walk test|abi\b|doppler"
+    )
+    + ")",
 )  # matched on lower-cased text
 # status and history a code may be owed for ('s/p stent', 'long-term aspirin', 'hx of')
 _STATUS = re.compile(
@@ -124,19 +128,33 @@ def _sibling_vocab(code: str) -> frozenset[str]:
     return frozenset(out - _GENERIC)
 
 
-def owed_companion(codes: list[str], documented: str) -> bool:
+def owed_companion(codes: list[str], documented) -> bool:
     """A code's 'use additional code' note names a condition whose words the
-    documentation (lower-cased) has, and no code of that range is on the list
-    (nocturia with N40.1)."""
+    documentation (lower-cased; a function that makes it, called only when a code has
+    such a note) has, and no code of that range is on the list (nocturia with N40.1)."""
+    text = None
     for c in codes:
-        for line in icd10cm.use_additional(c):
-            refs = icd10cm.code_refs(line)
-            if not refs or any(icd10cm.in_range(o, r) for o in codes for r in refs):
-                continue
-            words = _named(line)
-            if words and all(w in documented for w in words):
+        for refs, words in _asks(c):
+            if text is None:
+                text = documented()
+            if all(w in text for w in words) and not any(
+                icd10cm.in_range(o, r) for o in codes for r in refs
+            ):
                 return True
     return False
+
+
+@lru_cache(maxsize=20000)
+def _asks(code: str) -> tuple[tuple[tuple, tuple[str, ...]], ...]:
+    """Per 'use additional code' line of a code that names code ranges and words:
+    (its ranges, the words it names its condition with)."""
+    out = []
+    for line in icd10cm.use_additional(code):
+        refs = tuple(icd10cm.code_refs(line))
+        words = _named(line)
+        if refs and words:
+            out.append((refs, words))
+    return tuple(out)
 
 
 @lru_cache(maxsize=20000)

@@ -21,7 +21,7 @@ from services.coding.domain import (
     specificity,
     text,
 )
-from services.coding.domain.prefilter import Gate, folded, lower_ascii, required_keys
+from services.coding.domain.prefilter import Gate, by_initial, folded, lower_ascii, required_keys
 from shared import icd10cm
 
 VIGNETTES = Path(__file__).resolve().parents[2] / "fixtures" / "vignettes"
@@ -207,3 +207,20 @@ def test_code_set_caches_hand_out_copies():
     refs.append(("X", "X"))
     assert icd10cm.code_refs("diabetes (E08-E13)") == [("E08", "E13")]
     assert icd10cm.normalize(" s93.401a ") == "S93401A" and icd10cm.ancestors("E119")[0] == "E11"
+
+
+def test_alternatives_grouped_by_initial_match_the_same_spans():
+    words = r"amoxicillin|augmentin|amoxicillin-clavulanate|z-?pak|x-?rays?|ecg|echo\w*|ekg|ua\b|hydrocortisone 2\.5"
+    grouped = by_initial(words)
+    assert grouped.startswith(
+        "a(?:moxicillin|ugmentin|moxicillin-clavulanate)|z-?pak|x-?rays?|e(?:"
+    )
+    old, new = re.compile(rf"\b(?:{words})\b"), re.compile(rf"\b(?:{grouped})\b")
+    for note in (
+        "start amoxicillin-clavulanate; zpak, z-pak. xray x-rays; echocardiogram, ekg, ua",
+        "ua\nhydrocortisone 2.5% cream, amoxicillin x 10 days; augmentin",
+    ):
+        assert [m.span() for m in new.finditer(note)] == [m.span() for m in old.finditer(note)]
+    # an alternative that does not start with a plain letter: left as it is
+    assert by_initial(r"(?:hemo)?dialysis|dialysate") == r"(?:hemo)?dialysis|dialysate"
+    assert by_initial(r"x?ray|xr") == r"x?ray|xr"
