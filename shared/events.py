@@ -411,6 +411,9 @@ class RemittanceReceivedPayload(Model):
     trace_number: str | None = None
     payment_date: date | None = None
     file_name: str | None = None
+    # NM1*TT (835 loop 2100): the payer this one forwarded the claim to (a crossover), by id
+    # or name. Added within v1: None when the 835 names none, and in events published before.
+    crossover_carrier: str | None = None
 
     def decided_outcome(self) -> str:
         """The outcome payments decided; an event without it is a permanent error (DLQ)."""

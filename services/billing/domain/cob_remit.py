@@ -27,13 +27,12 @@ CROSSOVER_REMARKS = frozenset({"MA18", "N89"})
 
 
 def is_crossover(p: RemittanceReceivedPayload) -> bool:
-    """Whether the payer says it forwarded the claim to the next payer.
-
-    An 835's NM1*TT (crossover carrier, loop 2100) is a crossover sign too, but
-    ``remittance.received`` does not carry it: CLP02 and the remarks decide here.
-    """
-    return p.status_code in CROSSOVER_STATUS or any(
-        r.upper() in CROSSOVER_REMARKS for r in p.remarks
+    """Whether the payer says it forwarded the claim to the next payer: CLP02 19/20, remark
+    MA18 or N89, or an 835 naming the crossover carrier (NM1*TT, ``crossover_carrier``)."""
+    return (
+        p.status_code in CROSSOVER_STATUS
+        or any(r.upper() in CROSSOVER_REMARKS for r in p.remarks)
+        or bool(p.crossover_carrier)
     )
 
 

@@ -98,6 +98,11 @@ def test_crossover_signs(status, remarks, crossed):
     assert is_crossover(payload(status_code=status, remarks=remarks)) is crossed
 
 
+def test_an_835_naming_the_crossover_carrier_is_a_crossover():
+    assert is_crossover(payload(crossover_carrier="BUCKEYE STATE MEDICAID"))
+    assert not is_crossover(payload(crossover_carrier=None))
+
+
 def test_the_next_coverage_in_cob_order():
     primary = Coverage(payer_id="MCR01", payer_name="Medicare", filing_indicator="MB")
     tertiary = Coverage(payer_id="UHC001", payer_name="Unity", sequence="tertiary")
