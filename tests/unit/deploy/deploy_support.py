@@ -23,8 +23,8 @@ import check  # noqa: E402  (deploy/check.py: the CI driver these tests share co
 # misspelt variable fails a test instead of being silently ignored by a service.
 PROPOSED: set[str] = set()
 # Read by libraries, not by rcm's settings: httpx's trust store; the chart's intermediate variable
-# that DATABASE_URL is composed from (Kubernetes $(VAR) expansion).
-LIBRARY_ENV = {"SSL_CERT_FILE", "RCM_DATABASE_URI"}
+# that DATABASE_URL and RCM_DB_OWNER_URL are composed from (Kubernetes $(VAR) expansion).
+LIBRARY_ENV = {"SSL_CERT_FILE", "RCM_DATABASE_URI", "RCM_DB_OWNER_URI"}
 
 
 def deployable_services() -> list[str]:
@@ -54,7 +54,9 @@ def settings_env_names() -> set[str]:
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseSettings):
                 names |= _env_names(value)
-    return names
+    from shared.service import ServiceIdentitySettings  # RCM_SERVICE_*: read where a call is made
+
+    return names | _env_names(ServiceIdentitySettings)
 
 
 def helm_binary() -> str:

@@ -63,7 +63,7 @@ def test_every_topic_and_its_dlq_is_a_strimzi_kafka_topic(default):
 def test_services_create_no_topics_at_start(default):
     env = by_kind(default, "ConfigMap")["rcm-env"]["data"]
     assert env["RCM_KAFKA_CREATE_TOPICS"] == "false"
-    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "rcm-kafka-kafka-bootstrap:9092"
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "rcm-kafka-kafka-bootstrap:9093"  # TLS listener
 
 
 def test_every_service_has_a_deployment_serving_it_and_the_simulator_none(default):

@@ -13,11 +13,10 @@ REALM = Path(__file__).resolve().parents[3] / "deploy" / "keycloak" / "rcm-realm
 
 def test_realm_users_are_the_demo_users():
     realm = json.loads(REALM.read_text())
-    users = {
-        u["username"]: (u["realmRoles"], tuple(u["attributes"]["sites"])) for u in realm["users"]
-    }
+    people = [u for u in realm["users"] if "serviceAccountClientId" not in u]  # not rcm-followup
+    users = {u["username"]: (u["realmRoles"], tuple(u["attributes"]["sites"])) for u in people}
     assert users == {u.username: ([u.role], u.sites) for u in DEMO_USERS}
-    for u in realm["users"]:
+    for u in people:
         assert u["credentials"] == [
             {"type": "password", "value": DEMO_PASSWORD, "temporary": False}
         ]
@@ -28,8 +27,8 @@ def test_realm_users_are_the_demo_users():
 
 def test_realm_roles_and_the_workbench_client():
     realm = json.loads(REALM.read_text())
-    assert {r["name"] for r in realm["roles"]["realm"]} == set(ROLES) - {"service"}
-    (client,) = realm["clients"]
+    assert {r["name"] for r in realm["roles"]["realm"]} == set(ROLES)
+    client = next(c for c in realm["clients"] if c["clientId"] == "rcm-workbench")
     assert client["clientId"] == "rcm-workbench" and client["publicClient"] is False
     assert client["attributes"]["pkce.code.challenge.method"] == "S256"
     assert client["directAccessGrantsEnabled"] is False and client["implicitFlowEnabled"] is False

@@ -104,31 +104,57 @@ capabilities:
   drop: ["ALL"]
 {{- end -}}
 
-{{/* Environment every rcm process needs whether or not the chart's ConfigMap exists yet. */}}
+{{/* Environment every rcm process needs whether or not the chart's ConfigMap exists yet:
+(dict "root" $ "name" SERVICE), name "" for the shared database role (the migration Job). */}}
 {{- define "rcm.coreEnv" -}}
-{{- if .Values.database.tls.verify }}
+{{- $v := .root.Values.database -}}
+{{- $own := and .name $v.serviceRoles.secretPrefix -}}
+{{- $secret := ternary (printf "%s%s" $v.serviceRoles.secretPrefix .name) (include "rcm.databaseSecretName" .root) (not (empty $own)) -}}
+{{- $key := ternary $v.serviceRoles.uriKey $v.secretKey (not (empty $own)) -}}
+{{- $tls := printf "sslmode=verify-full&sslrootcert=/etc/rcm/tls/postgres/%s" $v.tls.caKey -}}
+{{- if $v.tls.verify }}
 - name: RCM_DATABASE_URI
   valueFrom:
     secretKeyRef:
-      name: {{ include "rcm.databaseSecretName" . }}
-      key: {{ .Values.database.secretKey }}
+      name: {{ $secret }}
+      key: {{ $key }}
 - name: DATABASE_URL
-  value: "$(RCM_DATABASE_URI)?sslmode=verify-full&sslrootcert=/etc/rcm/tls/postgres/{{ .Values.database.tls.caKey }}"
+  value: "$(RCM_DATABASE_URI)?{{ $tls }}"
 {{- else }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ include "rcm.databaseSecretName" . }}
-      key: {{ .Values.database.secretKey }}
+      name: {{ $secret }}
+      key: {{ $key }}
 {{- end }}
-{{- if .Values.kafka.sasl.enabled }}
+{{- if $own }}
+{{- /* The schema owner's role: migrations run as it and grant DATABASE_URL's role its tables. */}}
+{{- if $v.tls.verify }}
+- name: RCM_DB_OWNER_URI
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $v.serviceRoles.ownerUriKey }}
+- name: RCM_DB_OWNER_URL
+  value: "$(RCM_DB_OWNER_URI)?{{ $tls }}"
+{{- else }}
+- name: RCM_DB_OWNER_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $v.serviceRoles.ownerUriKey }}
+{{- end }}
+{{- end }}
+{{- with .root.Values.kafka.sasl }}
+{{- if .enabled }}
 - name: RCM_KAFKA_SASL_USERNAME
-  value: {{ .Values.kafka.sasl.username | quote }}
+  value: {{ .username | quote }}
 - name: RCM_KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ required "kafka.sasl.passwordSecret is required with kafka.sasl.enabled" .Values.kafka.sasl.passwordSecret }}
-      key: {{ .Values.kafka.sasl.passwordKey }}
+      name: {{ required "kafka.sasl.passwordSecret is required with kafka.sasl.enabled" .passwordSecret }}
+      key: {{ .passwordKey }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
