@@ -492,3 +492,175 @@ async def patient_payments_by_key(
         " FROM payments.patient_payment p WHERE p.idempotency_key = ANY($1)",
         keys,
     )
+
+
+# --------------------------------------------------------------------------- demo report: beyond the primary payer
+# Eligibility (intake), estimates and coordination of benefits (billing), patient A/R (payments),
+# per site. Counted over the given encounters (a patient account is the encounter id).
+
+
+async def eligibility_by_site(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """Per site, intake's eligibility checks (270/271): ``inquiries`` (270s sent, retries
+    included), ``aaa`` (answers that were AAA rejections) and, by each coverage's newest check,
+    ``checked`` (coverages asked about), ``active``, ``inactive``, ``other_primary`` (active, but
+    the 271 named another payer primary) and ``unverified`` (no answer yet, a rejection or
+    retries spent: the coverage went to billing unverified)."""
+    return await conn.fetch(
+        "WITH c AS (SELECT * FROM intake.eligibility_check"
+        "  WHERE $1::text[] IS NULL OR encounter_id = ANY($1)),"
+        " newest AS (SELECT DISTINCT ON (encounter_id, sequence) site_id, outcome, summary FROM c"
+        "  ORDER BY encounter_id, sequence, created_at DESC, attempt DESC),"
+        " per AS (SELECT site_id, count(*) AS checked,"
+        "  count(*) FILTER (WHERE outcome = 'active') AS active,"
+        "  count(*) FILTER (WHERE outcome = 'inactive') AS inactive,"
+        "  count(*) FILTER (WHERE outcome = 'active'"
+        "   AND coalesce(summary->>'other_primary_payer_id', summary->>'other_primary_payer')"
+        "   IS NOT NULL) AS other_primary,"
+        "  count(*) FILTER (WHERE outcome IS NULL OR outcome NOT IN ('active', 'inactive'))"
+        "   AS unverified FROM newest GROUP BY 1),"
+        " sent AS (SELECT site_id, count(*) AS inquiries,"
+        "  count(*) FILTER (WHERE reason_code IS NOT NULL) AS aaa FROM c GROUP BY 1)"
+        " SELECT * FROM per JOIN sent USING (site_id) ORDER BY site_id",
+        encounter_ids,
+    )
+
+
+async def estimates_by_site(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """Per site, billing's patient estimates: ``made``, ``self_pay`` (Good Faith Estimates),
+    ``unknown`` (the 271 stated no benefits: no amount), ``estimated`` (the patient
+    responsibility they foresaw), ``remitted_count`` (those an 835 answered) and ``remitted``
+    (what the 835s then said the patient owes: the last payer that adjudicated decides, its
+    remittances summed with reversals netting out, as billing's ``GET /encounters/{id}/estimate``
+    reads it; 'primary' < 'secondary' < 'tertiary' sort as the payers follow each other)."""
+    return await conn.fetch(
+        "WITH r AS (SELECT r.encounter_id, r.patient_responsibility,"
+        "  coalesce(c.cob_sequence, 'primary') AS seq"
+        "  FROM billing.remitted_patient_responsibility r"
+        "  LEFT JOIN billing.claim c ON c.claim_id = r.claim_id"
+        "  WHERE $1::text[] IS NULL OR r.encounter_id = ANY($1)),"
+        " last AS (SELECT encounter_id, sum(patient_responsibility) AS pr FROM r"
+        "  WHERE (encounter_id, seq) IN (SELECT encounter_id, max(seq) FROM r GROUP BY 1)"
+        "  GROUP BY 1)"
+        " SELECT e.site_id, count(*) AS made,"
+        " count(*) FILTER (WHERE e.basis = 'self_pay') AS self_pay,"
+        " count(*) FILTER (WHERE e.basis = 'unknown') AS unknown,"
+        " coalesce(sum(e.patient_responsibility), 0) AS estimated,"
+        " count(last.pr) AS remitted_count, coalesce(sum(last.pr), 0) AS remitted"
+        " FROM billing.patient_estimate e LEFT JOIN last USING (encounter_id)"
+        " WHERE $1::text[] IS NULL OR e.encounter_id = ANY($1) GROUP BY 1 ORDER BY 1",
+        encounter_ids,
+    )
+
+
+async def later_payers_by_site(
+    conn: asyncpg.Connection, encounter_ids: Ids
+) -> list[asyncpg.Record]:
+    """Per site, coordination of benefits: ``with_next_payer`` (primary claims with another
+    coverage on file), ``secondary`` and ``tertiary`` claims built, those ``later_paid``
+    (paid or partially paid), ``later_denied`` and ``later_held``, the cash their payers posted
+    (``later_paid_amount``), ``crossovers`` (a payer forwarded the claim), ``crossovers_received``
+    (the next payer's 835 came) and the cash crossover payers posted (``crossover_paid_amount``)."""
+    return await conn.fetch(
+        "WITH cl AS (SELECT * FROM billing.claim WHERE frequency_code = '1'"
+        "  AND ($1::text[] IS NULL OR encounter_id = ANY($1))),"
+        " later AS (SELECT site_id,"
+        "  count(*) FILTER (WHERE cob_sequence = 'secondary') AS secondary,"
+        "  count(*) FILTER (WHERE cob_sequence = 'tertiary') AS tertiary,"
+        "  count(*) FILTER (WHERE status IN ('paid', 'partially_paid')) AS later_paid,"
+        "  count(*) FILTER (WHERE status = 'denied') AS later_denied,"
+        "  count(*) FILTER (WHERE status = 'held') AS later_held,"
+        "  coalesce(sum((SELECT sum(p.paid) FROM payments.claim_payment p"
+        "   WHERE p.claim_id = cl.claim_id AND p.state = 'posted')), 0) AS later_paid_amount"
+        "  FROM cl WHERE cob_sequence <> 'primary' GROUP BY 1),"
+        " firsts AS (SELECT site_id, count(*) FILTER (WHERE"
+        "  jsonb_array_length(coalesce(coded->'encounter'->'coverages', '[]')) > 1)"
+        "  AS with_next_payer FROM cl WHERE cob_sequence = 'primary' GROUP BY 1),"
+        " xo AS (SELECT w.site_id, count(*) AS crossovers,"
+        "  count(*) FILTER (WHERE w.status = 'received') AS crossovers_received,"
+        "  coalesce(sum((SELECT sum(p.paid) FROM payments.claim_payment p"
+        "   WHERE p.claim_id = w.primary_claim_id AND p.payer_id = w.payer_id"
+        "   AND p.state = 'posted')), 0) AS crossover_paid_amount"
+        "  FROM billing.crossover_wait w JOIN cl ON cl.claim_id = w.primary_claim_id GROUP BY 1)"
+        " SELECT site_id, coalesce(f.with_next_payer, 0) AS with_next_payer,"
+        " coalesce(l.secondary, 0) AS secondary, coalesce(l.tertiary, 0) AS tertiary,"
+        " coalesce(l.later_paid, 0) AS later_paid, coalesce(l.later_denied, 0) AS later_denied,"
+        " coalesce(l.later_held, 0) AS later_held,"
+        " coalesce(l.later_paid_amount, 0) AS later_paid_amount,"
+        " coalesce(x.crossovers, 0) AS crossovers,"
+        " coalesce(x.crossovers_received, 0) AS crossovers_received,"
+        " coalesce(x.crossover_paid_amount, 0) AS crossover_paid_amount"
+        " FROM firsts f FULL JOIN later l USING (site_id) FULL JOIN xo x USING (site_id)"
+        " ORDER BY site_id",
+        encounter_ids,
+    )
+
+
+async def patient_ar_by_site(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """Per site, patient A/R in payments: patient ``payments`` and their ``payments_amount``;
+    ``refunds`` (any state), ``refunds_issued`` and ``refunded_amount`` (issued); payment
+    ``plans`` and those ``plans_active``, ``plans_defaulted``, ``plans_completed``; credit
+    applied by payments when patient responsibility arrived (``credits_applied``,
+    ``credit_applied_amount``; a patient's own allocations are not counted) and the unapplied
+    ``credit_balance`` left on the accounts."""
+    return await conn.fetch(
+        "WITH pay AS (SELECT site_id, count(*) AS payments, sum(amount) AS payments_amount"
+        "  FROM payments.patient_payment WHERE $1::text[] IS NULL OR account = ANY($1)"
+        "  GROUP BY 1),"
+        " ref AS (SELECT site_id, count(*) AS refunds,"
+        "  count(*) FILTER (WHERE state = 'issued') AS refunds_issued,"
+        "  coalesce(sum(amount) FILTER (WHERE state = 'issued'), 0) AS refunded_amount"
+        "  FROM payments.refund WHERE $1::text[] IS NULL OR account = ANY($1) GROUP BY 1),"
+        " plan AS (SELECT site_id, count(*) AS plans,"
+        "  count(*) FILTER (WHERE status = 'active') AS plans_active,"
+        "  count(*) FILTER (WHERE status = 'defaulted') AS plans_defaulted,"
+        "  count(*) FILTER (WHERE status = 'completed') AS plans_completed"
+        "  FROM payments.payment_plan WHERE $1::text[] IS NULL OR account = ANY($1) GROUP BY 1),"
+        " applied AS (SELECT c.site_id, count(DISTINCT e.entry_id) AS credits_applied,"
+        "  sum(l.amount) AS credit_applied_amount FROM payments.journal_entry e"
+        "  JOIN payments.journal_line l USING (entry_id) JOIN payments.claim c"
+        "  ON c.claim_id = e.claim_id WHERE e.kind = 'credit_applied'"
+        "  AND e.source LIKE 'credit-applied:%' AND l.account = 'patient_credit'"
+        "  AND ($1::text[] IS NULL OR c.encounter_id = ANY($1)) GROUP BY 1),"
+        " credit AS (SELECT (SELECT c.site_id FROM payments.claim c"
+        "   WHERE c.encounter_id = l.patient_account LIMIT 1) AS site_id,"
+        "  -sum(l.amount) AS credit_balance FROM payments.journal_line l"
+        "  WHERE l.account = 'patient_credit' AND l.patient_account IS NOT NULL"
+        "  AND ($1::text[] IS NULL OR l.patient_account = ANY($1)) GROUP BY l.patient_account)"
+        " SELECT site_id, coalesce(pay.payments, 0) AS payments,"
+        " coalesce(pay.payments_amount, 0) AS payments_amount,"
+        " coalesce(ref.refunds, 0) AS refunds, coalesce(ref.refunds_issued, 0) AS refunds_issued,"
+        " coalesce(ref.refunded_amount, 0) AS refunded_amount, coalesce(plan.plans, 0) AS plans,"
+        " coalesce(plan.plans_active, 0) AS plans_active,"
+        " coalesce(plan.plans_defaulted, 0) AS plans_defaulted,"
+        " coalesce(plan.plans_completed, 0) AS plans_completed,"
+        " coalesce(applied.credits_applied, 0) AS credits_applied,"
+        " coalesce(applied.credit_applied_amount, 0) AS credit_applied_amount,"
+        " coalesce(cr.credit_balance, 0) AS credit_balance"
+        " FROM pay FULL JOIN ref USING (site_id) FULL JOIN plan USING (site_id)"
+        " FULL JOIN applied USING (site_id)"
+        " FULL JOIN (SELECT site_id, sum(credit_balance) AS credit_balance FROM credit"
+        "  WHERE site_id IS NOT NULL GROUP BY 1) cr USING (site_id) ORDER BY site_id",
+        encounter_ids,
+    )
+
+
+async def statement_accounts(
+    conn: asyncpg.Connection, encounter_ids: list[str]
+) -> list[asyncpg.Record]:
+    """(encounter_id, site_id, amount_due, balances): the encounters among these that a patient
+    statement billed, with the amount the newest one asked and, per original claim, the
+    patient receivable in payments' ledger (``balances``: {claim_id: amount} where positive).
+    What the demo's patients pay against, as a patient portal would."""
+    return await conn.fetch(
+        "WITH st AS (SELECT DISTINCT ON (encounter_id) encounter_id, site_id, amount_due"
+        "  FROM followup.statement WHERE encounter_id = ANY($1)"
+        "  ORDER BY encounter_id, statement_date DESC, cycle DESC)"
+        " SELECT st.encounter_id, st.site_id, st.amount_due,"
+        " (SELECT coalesce(jsonb_object_agg(b.claim_id, b.balance), '{}') FROM"
+        "  (SELECT c.claim_id, sum(l.amount) AS balance FROM payments.claim c"
+        "   JOIN payments.journal_line l ON l.claim_id = c.claim_id"
+        "   WHERE c.encounter_id = st.encounter_id AND l.account = 'patient_receivable'"
+        "   GROUP BY 1 HAVING sum(l.amount) > 0) b) AS balances"
+        " FROM st ORDER BY st.encounter_id",
+        encounter_ids,
+    )

@@ -14,6 +14,76 @@ from services.followup.domain.aging import age_balances, render_aging_table
 
 OUTCOMES = ("paid", "partially_paid", "denied", "held", "rejected")
 
+# Beyond the primary payer, per site: each section's query and its figures (with their zero).
+_COUNT, _CASH = 0, Decimal("0.00")
+BEYOND_PRIMARY = {
+    "eligibility": (
+        queries.eligibility_by_site,
+        dict.fromkeys(
+            ("checked", "active", "inactive", "other_primary", "unverified", "inquiries", "aaa"),
+            _COUNT,
+        ),
+    ),
+    "estimates": (
+        queries.estimates_by_site,
+        {
+            **dict.fromkeys(("made", "self_pay", "unknown", "remitted_count"), _COUNT),
+            "estimated": _CASH,
+            "remitted": _CASH,
+        },
+    ),
+    "later_payers": (
+        queries.later_payers_by_site,
+        {
+            **dict.fromkeys(
+                (
+                    "with_next_payer",
+                    "secondary",
+                    "tertiary",
+                    "later_paid",
+                    "later_denied",
+                    "later_held",
+                    "crossovers",
+                    "crossovers_received",
+                ),
+                _COUNT,
+            ),
+            "later_paid_amount": _CASH,
+            "crossover_paid_amount": _CASH,
+        },
+    ),
+    "patient_ar": (
+        queries.patient_ar_by_site,
+        {
+            **dict.fromkeys(
+                (
+                    "payments",
+                    "refunds",
+                    "refunds_issued",
+                    "plans",
+                    "plans_active",
+                    "plans_defaulted",
+                    "plans_completed",
+                    "credits_applied",
+                ),
+                _COUNT,
+            ),
+            "payments_amount": _CASH,
+            "refunded_amount": _CASH,
+            "credit_applied_amount": _CASH,
+            "credit_balance": _CASH,
+        },
+    ),
+}
+
+
+def _per_site(rows, sites: dict, zero: dict) -> dict[str, dict]:
+    """{site: figures} for every site of the report (zeros where the query found nothing)."""
+    out = {site: dict(zero) for site in sites}
+    for r in rows:
+        out[r["site_id"]] = {k: r[k] if r[k] is not None else zero[k] for k in zero}
+    return {k: out[k] for k in sorted(out)}
+
 
 async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
     """The report's figures: of these encounters when given, else of the whole database."""
@@ -64,6 +134,10 @@ async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
         )
         statements = await queries.statements_by_cycle(conn, encounter_ids)
         recon = [dict(r) for r in await queries.reconciliation(conn, encounter_ids)]
+        beyond = {
+            name: _per_site(await query(conn, encounter_ids), sites, zero)
+            for name, (query, zero) in BEYOND_PRIMARY.items()
+        }
         return {
             "sites": {k: sites[k] for k in sorted(sites)},
             "claim_states": claim_states,
@@ -76,6 +150,7 @@ async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
                 {"cycle": r["cycle"], "count": r["n"], "amount_due": r["due"]} for r in statements
             ],
             "reconciliation": recon,
+            **beyond,
         }
     finally:
         await conn.close()
@@ -153,7 +228,95 @@ def render(data: dict) -> str:
                 f"  posted {_money(r['posted']):>10}  held {_money(r['held']):>8}"
                 f"  unmatched {_money(r['unmatched']):>8}  unexplained {_money(gap):>6}"
             )
+    lines += _render_beyond_primary(data)
     lines.append("dead letters: " + ", ".join(f"{k} {v}" for k, v in data["dead_letters"].items()))
     if "elapsed_seconds" in data:
         lines.append(f"settled in {data['elapsed_seconds']} s")
     return "\n".join(lines)
+
+
+def _section(title: str, rows: dict[str, dict], cols: list[tuple[str, str]]) -> list[str]:
+    """One per-site table with a total row; money columns are the Decimal ones."""
+    header = f"  {'site':<20}" + "".join(f"{label:>12}" for _, label in cols)
+    lines = ["", title, header]
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for site, row in rows.items():
+        lines.append(f"  {site:<20}" + "".join(f"{_cell(row[k]):>12}" for k, _ in cols))
+        for k, _ in cols:
+            totals[k] += row[k]
+    if len(rows) > 1:
+        money = {k for k, _ in cols if any(isinstance(r[k], Decimal) for r in rows.values())}
+        lines.append(
+            f"  {'total':<20}"
+            + "".join(f"{_money(totals[k]) if k in money else int(totals[k]):>12}" for k, _ in cols)
+        )
+    return lines
+
+
+def _cell(v) -> str:
+    return _money(v) if isinstance(v, Decimal) else str(v)
+
+
+def _render_beyond_primary(data: dict) -> list[str]:
+    """Eligibility, estimates, later payers and patient A/R, per site (absent: no lines)."""
+    if "eligibility" not in data:
+        return []
+    return [
+        *_section(
+            "eligibility (270/271), by each coverage's newest check:",
+            data["eligibility"],
+            [
+                ("checked", "checked"),
+                ("active", "active"),
+                ("inactive", "inactive"),
+                ("other_primary", "other prim."),
+                ("unverified", "unverified"),
+                ("inquiries", "270s sent"),
+                ("aaa", "AAA"),
+            ],
+        ),
+        *_section(
+            "patient estimates (from the 271's benefits; self-pay: Good Faith Estimate):",
+            data["estimates"],
+            [
+                ("made", "made"),
+                ("self_pay", "GFE"),
+                ("unknown", "no benefits"),
+                ("estimated", "estimated $"),
+                ("remitted_count", "835 said"),
+                ("remitted", "835 pat. $"),
+            ],
+        ),
+        *_section(
+            "secondary and tertiary payers (coordination of benefits):",
+            data["later_payers"],
+            [
+                ("with_next_payer", "2+ payers"),
+                ("secondary", "secondary"),
+                ("tertiary", "tertiary"),
+                ("later_paid", "paid"),
+                ("later_denied", "denied"),
+                ("later_held", "held"),
+                ("later_paid_amount", "paid $"),
+                ("crossovers", "crossover"),
+                ("crossovers_received", "xover 835"),
+                ("crossover_paid_amount", "xover $"),
+            ],
+        ),
+        *_section(
+            "patient payments (patient A/R):",
+            data["patient_ar"],
+            [
+                ("payments", "payments"),
+                ("payments_amount", "amount $"),
+                ("refunds", "refunds"),
+                ("refunds_issued", "issued"),
+                ("refunded_amount", "refunded $"),
+                ("plans", "plans"),
+                ("plans_active", "active"),
+                ("credits_applied", "credit appl."),
+                ("credit_applied_amount", "applied $"),
+                ("credit_balance", "credit $"),
+            ],
+        ),
+    ]

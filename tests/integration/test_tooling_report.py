@@ -31,9 +31,10 @@ PACKAGES = {
     "payments": ROOT / "services" / "payments",
     "followup": ROOT / "services" / "followup",
     "payer_sim": ROOT / "rcm" / "simulation" / "payer",
+    "intake": ROOT / "services" / "intake",
 }
 RUN = uuid.uuid4().hex[:8].upper()
-SITE_1, SITE_2 = f"RPT{RUN}-1", f"RPT{RUN}-2"
+SITE_1, SITE_2, SITE_3 = f"RPT{RUN}-1", f"RPT{RUN}-2", f"RPT{RUN}-3"
 PAYER_A, PAYER_B = f"PA{RUN}", f"PB{RUN}"
 D = Decimal
 SERVICE_DATE = date.today() - timedelta(days=45)
@@ -251,6 +252,224 @@ async def _write_all(conn: asyncpg.Connection) -> None:
         )
 
 
+# --------------------------------------------------------------------------- beyond the primary payer
+# Set C, on a site of its own: C1 has a primary, a secondary and a tertiary payer, C2 a primary
+# that forwarded the claim (crossover). Eligibility checks, estimates and patient A/R for both.
+SET_C = [_enc("C1"), _enc("C2")]
+PAYER_S, PAYER_T, PAYER_X = f"PS{RUN}", f"PT{RUN}", f"PX{RUN}"
+
+
+async def _billing_claim(conn, name: str, seq: str, payer: str, status: str, coverages: int):
+    claim = _claim(name)
+    await conn.execute(
+        "INSERT INTO billing.claim (claim_id, encounter_id, site_id, payer_id, claim_type,"
+        " frequency_code, status, total_charge, service_date, coded, cob_sequence,"
+        " primary_claim_id) VALUES ($1, $2, $3, $4, 'professional', '1', $5, 200, $6, $7::jsonb,"
+        " $8, $9)",
+        claim,
+        _enc(name[:2]),
+        SITE_3,
+        payer,
+        status,
+        SERVICE_DATE,
+        json.dumps({"encounter": {"coverages": [{}] * coverages}}),
+        seq,
+        None if seq == "primary" else _claim(name[:2]),
+    )
+    await conn.execute(
+        "INSERT INTO payments.claim (claim_id, encounter_id, site_id, payer_id, frequency_code,"
+        " total_charge, service_date, submitted_at, lines)"
+        " VALUES ($1, $2, $3, $4, '1', 200, $5, now(), '[]')",
+        claim,
+        _enc(name[:2]),
+        SITE_3,
+        payer,
+        SERVICE_DATE,
+    )
+
+
+async def _posted(conn, name: str, claim_name: str, payer: str, paid: Decimal, pr: Decimal):
+    """A posted claim payment of ``paid`` by ``payer`` on ``claim_name``'s claim (its own
+    deposit; ledger lines are not needed by the report's figures)."""
+    advice = await conn.fetchval(
+        "INSERT INTO payments.remittance_advice (payer_key, trace_number, file_name,"
+        " st_control_number, payment_amount, payment_date, status)"
+        " VALUES ($1, $2, 'era.txt', '0001', $3, $4, 'posted') RETURNING advice_id",
+        payer,
+        f"T{name}{RUN}",
+        paid,
+        PAYMENT_DATE,
+    )
+    await conn.execute(
+        "INSERT INTO payments.claim_payment (remittance_id, advice_id, claim_id,"
+        " patient_control_number, payer_id, status_code, charge, paid, patient_responsibility,"
+        " state, posted_at) VALUES ($1, $2, $3, $3, $4, '2', 200, $5, $6, 'posted', now())",
+        f"{payer}:{name}{RUN}",
+        advice,
+        _claim(claim_name),
+        payer,
+        paid,
+        pr,
+    )
+    await conn.execute(
+        "INSERT INTO billing.remitted_patient_responsibility (remittance_id, claim_id,"
+        " encounter_id, payer_id, outcome, patient_responsibility, is_reversal)"
+        " VALUES ($1, $2, $3, $4, 'paid', $5, false)",
+        f"{payer}:{name}{RUN}",
+        _claim(claim_name),
+        _enc(claim_name[:2]),
+        payer,
+        pr,
+    )
+
+
+async def _check(conn, name: str, seq: str, attempt: int, outcome, reason=None, summary=None):
+    await conn.execute(
+        "INSERT INTO intake.eligibility_check (trace_number, coverage_key, encounter_id,"
+        " site_id, sequence, payer_id, payer_name, service_date, request, attempt,"
+        " retry_seconds, retry_max_seconds, max_attempts, requested_by, state, outcome,"
+        " reason_code, summary, created_at) VALUES ($1, $2, $3, $4, $5, 'P', 'payer', $6, '{}',"
+        " $7::int, 60, 3600, 5, 'intake', $8, $9, $10, $11::jsonb, now() + make_interval(secs => $7::int))",
+        f"TRN{RUN}{name}{seq}{attempt}",
+        f"K{RUN}{name}{seq}",
+        _enc(name),
+        SITE_3,
+        seq,
+        SERVICE_DATE,
+        attempt,
+        {None: "sent", "retry": "retried", "rejected": "rejected"}.get(outcome, "answered"),
+        None if outcome == "retry" else outcome,
+        reason,
+        json.dumps(summary) if summary else None,
+    )
+
+
+async def _ledger(conn, kind: str, source: str, claim: str | None, lines) -> None:
+    entry = await conn.fetchval(
+        "INSERT INTO payments.journal_entry (kind, source, claim_id) VALUES ($1, $2, $3)"
+        " RETURNING entry_id",
+        kind,
+        source,
+        claim,
+    )
+    await conn.execute(  # one statement: the ledger checks each statement balances
+        "INSERT INTO payments.journal_line (entry_id, account, claim_id, amount, patient_account)"
+        " SELECT $1, a, $2, m, $3 FROM unnest($4::text[], $5::numeric[]) AS l(a, m)",
+        entry,
+        claim,
+        _enc("C1"),
+        [a for a, _ in lines],
+        [m for _, m in lines],
+    )
+
+
+async def _write_beyond_primary(conn: asyncpg.Connection) -> None:
+    for name in SET_C:
+        await conn.execute(
+            "INSERT INTO followup.encounter_outcome (encounter_id, site_id, claim_id, outcome)"
+            " VALUES ($1, $2, $3, 'paid')",
+            name,
+            SITE_3,
+            name.replace(f"E{RUN}", f"C{RUN}"),
+        )
+    await _billing_claim(conn, "C1", "primary", PAYER_A, "paid", 3)
+    await _billing_claim(conn, "C1S", "secondary", PAYER_S, "partially_paid", 3)
+    await _billing_claim(conn, "C1T", "tertiary", PAYER_T, "denied", 3)
+    await _billing_claim(conn, "C2", "primary", PAYER_A, "paid", 2)
+    await _posted(conn, "C1", "C1", PAYER_A, D("100.00"), D("60.00"))
+    await _posted(conn, "C1S", "C1S", PAYER_S, D("30.00"), D("30.00"))
+    await _posted(conn, "C1T", "C1T", PAYER_T, D("0.00"), D("25.00"))
+    await _posted(conn, "C2", "C2", PAYER_A, D("80.00"), D("40.00"))
+    # Medicare forwarded C2's claim; the crossover payer's 835 came and paid on the same claim.
+    await conn.execute(
+        "INSERT INTO billing.crossover_wait (primary_claim_id, cob_sequence, site_id, payer_id,"
+        " due_at, status) VALUES ($1, 'secondary', $2, $3, now(), 'received')",
+        _claim("C2"),
+        SITE_3,
+        PAYER_X,
+    )
+    await _posted(conn, "C2X", "C2", PAYER_X, D("32.00"), D("8.00"))
+    # Eligibility: C1's primary active (another payer named primary), its secondary down once
+    # (AAA 42) then active, its tertiary not found (AAA 75); C2's primary inactive.
+    await _check(conn, "C1", "primary", 1, "active", summary={"other_primary_payer_id": "X"})
+    await _check(conn, "C1", "secondary", 1, "retry", reason="42")
+    await _check(conn, "C1", "secondary", 2, "active", summary={"status": "active"})
+    await _check(conn, "C1", "tertiary", 1, "rejected", reason="75")
+    await _check(conn, "C2", "primary", 1, "inactive", summary={"status": "inactive"})
+    # Estimates: C1 a copay, C2 (inactive: self-pay) a Good Faith Estimate.
+    for name, basis, pr in (("C1", "copay", D("25.00")), ("C2", "self_pay", D("200.00"))):
+        await conn.execute(
+            "INSERT INTO billing.patient_estimate (encounter_id, claim_id, site_id, basis,"
+            " total_charge, patient_responsibility, detail) VALUES ($1, $2, $3, $4, 200, $5,"
+            " '{}')",
+            _enc(name),
+            _claim(name),
+            SITE_3,
+            basis,
+            pr,
+        )
+    # Patient A/R on C1: 15.00 paid (7.00 allocated by the patient), 3.00 credit applied by
+    # payments when responsibility arrived, a refund of 4.00 issued and one still requested;
+    # a plan on C2. Credit left: 15 - 7 - 3 - 4 = 1.00.
+    pid = await conn.fetchval(
+        "INSERT INTO payments.patient_payment (site_id, idempotency_key, fingerprint, account,"
+        " amount, method, received_date, created_by) VALUES ($1, $2, 'f', $3, 15.00, 'cash',"
+        " $4, 'tester') RETURNING payment_id",
+        SITE_3,
+        f"K{RUN}",
+        _enc("C1"),
+        PAYMENT_DATE,
+    )
+    await _ledger(
+        conn,
+        "patient_payment",
+        f"patient-payment:{pid}",
+        None,
+        [("cash_clearing", D("15.00")), ("patient_credit", D("-15.00"))],
+    )
+    await _ledger(
+        conn,
+        "credit_applied",
+        f"patient-payment:{pid}:{_claim('C1T')}",
+        _claim("C1T"),
+        [("patient_credit", D("7.00")), ("patient_receivable", D("-7.00"))],
+    )
+    await _ledger(
+        conn,
+        "credit_applied",
+        f"credit-applied:{_claim('C1T')}:{RUN}",
+        _claim("C1T"),
+        [("patient_credit", D("3.00")), ("patient_receivable", D("-3.00"))],
+    )
+    await _ledger(
+        conn,
+        "refund",
+        f"refund:{RUN}",
+        None,
+        [("patient_credit", D("4.00")), ("cash_clearing", D("-4.00"))],
+    )
+    for n, (state, amount) in enumerate((("issued", "4.00"), ("requested", "1.00"))):
+        await conn.execute(
+            "INSERT INTO payments.refund (site_id, account, amount, method, reason, state,"
+            " idempotency_key, fingerprint, requested_by) VALUES ($1, $2, $3, 'check',"
+            " 'overpaid', $4, $5, 'f', 'biller')",
+            SITE_3,
+            _enc("C1"),
+            D(amount),
+            state,
+            f"R{RUN}{n}",
+        )
+    await conn.execute(
+        "INSERT INTO payments.payment_plan (site_id, account, total, instalment_amount, period,"
+        " first_due_date, grace_days, status, idempotency_key, fingerprint, created_by)"
+        " VALUES ($1, $2, 8.00, 4.00, 'monthly', $3, 15, 'active', $4, 'f', 'biller')",
+        SITE_3,
+        _enc("C2"),
+        date.today() + timedelta(days=30),
+        f"P{RUN}",
+    )
+
+
 @pytest.fixture(scope="module")
 def dsn(stack_endpoints) -> str:
     async def setup() -> None:
@@ -260,6 +479,7 @@ def dsn(stack_endpoints) -> str:
                 await db.migrate(conn, schema, package)
             async with conn.transaction():
                 await _write_all(conn)
+                await _write_beyond_primary(conn)
         finally:
             await conn.close()
 
@@ -311,6 +531,9 @@ async def test_the_report_of_given_encounters_counts_only_those(dsn):
         (r["payer_id"], r["deposits"], r["posted"], r["unmatched"]) for r in data["reconciliation"]
     ]
     assert recon == [(PAYER_A, D("150"), D("150"), D(0))]
+    # Nothing beyond the primary payer in this set: every site's figures are zero.
+    for section, (_, zero) in report.BEYOND_PRIMARY.items():
+        assert data[section] == {SITE_1: zero, SITE_2: zero}, section
     assert "rcm demo report" in report.render(data)
 
 
@@ -399,3 +622,110 @@ async def test_the_bench_and_chaos_queries_read_what_the_services_wrote(dsn):
     assert all(isinstance(n, int) and n >= 0 for n in checks)
     assert isinstance(total, Decimal)
     assert schemas >= set(queries.SCHEMAS)
+
+
+async def test_eligibility_estimates_later_payers_and_patient_payments_per_site(dsn):
+    data = await report.collect(dsn, SET_C)
+
+    assert set(data["sites"]) == {SITE_3}
+    assert data["eligibility"] == {
+        SITE_3: {
+            "checked": 4,  # C1 primary, secondary, tertiary; C2 primary
+            "active": 2,
+            "inactive": 1,
+            "other_primary": 1,
+            "unverified": 1,  # the tertiary: AAA 75
+            "inquiries": 5,  # the secondary was asked twice
+            "aaa": 2,  # 42 and 75
+        }
+    }
+    assert data["estimates"] == {
+        SITE_3: {
+            "made": 2,
+            "self_pay": 1,
+            "unknown": 0,
+            "remitted_count": 2,
+            "estimated": D("225.00"),
+            # C1: the tertiary decided (25.00); C2: Medicare's and the crossover payer's
+            # remittances are both on the primary claim (40.00 + 8.00).
+            "remitted": D("73.00"),
+        }
+    }
+    assert data["later_payers"] == {
+        SITE_3: {
+            "with_next_payer": 2,
+            "secondary": 1,
+            "tertiary": 1,
+            "later_paid": 1,
+            "later_denied": 1,
+            "later_held": 0,
+            "later_paid_amount": D("30.00"),
+            "crossovers": 1,
+            "crossovers_received": 1,
+            "crossover_paid_amount": D("32.00"),
+        }
+    }
+    assert data["patient_ar"] == {
+        SITE_3: {
+            "payments": 1,
+            "payments_amount": D("15.00"),
+            "refunds": 2,
+            "refunds_issued": 1,
+            "refunded_amount": D("4.00"),
+            "plans": 1,
+            "plans_active": 1,
+            "plans_defaulted": 0,
+            "plans_completed": 0,
+            "credits_applied": 1,  # payments' own; the patient's allocation is not counted
+            "credit_applied_amount": D("3.00"),
+            "credit_balance": D("1.00"),
+        }
+    }
+    text = report.render(data)
+    lines = text.splitlines()
+
+    def row(title: str) -> list[str]:
+        at = next(i for i, line in enumerate(lines) if line.startswith(title))
+        return lines[at + 2].split()
+
+    assert row("eligibility (270/271)") == [SITE_3, "4", "2", "1", "1", "1", "5", "2"]
+    assert row("patient estimates") == [SITE_3, "2", "1", "0", "225.00", "2", "73.00"]
+    assert row("secondary and tertiary payers") == [
+        *[SITE_3, "2", "1", "1", "1", "1", "0", "30.00", "1", "1", "32.00"]
+    ]
+    assert row("patient payments") == [
+        *[SITE_3, "1", "15.00", "2", "1", "4.00", "1", "1", "1", "3.00", "1.00"]
+    ]
+    assert json.dumps(data, default=str)  # --json
+
+
+async def test_statement_accounts_name_what_the_patient_owes_per_claim(dsn):
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO followup.statement (statement_id, site_id, account_key, encounter_id,"
+            " claim_ids, amount_due, cycle, statement_date, due_date, file_name)"
+            " VALUES ($1, $2, $3, $4, $5, 12.00, 0, $6, $7, 's.json')",
+            f"S{RUN}C1",
+            SITE_3,
+            f"K{RUN}C1",
+            _enc("C1"),
+            [_claim("C1T")],
+            date.today(),
+            date.today() + timedelta(days=30),
+        )
+        await _ledger(
+            conn,
+            "payment",
+            f"pr:{RUN}",
+            _claim("C1T"),
+            [("patient_receivable", D("22.00")), ("payer_receivable", D("-22.00"))],
+        )
+        rows = await queries.statement_accounts(conn, [*SET_C, f"E{RUN}-none"])
+    finally:
+        await conn.close()
+    assert [(r["encounter_id"], r["site_id"], r["amount_due"]) for r in rows] == [
+        (_enc("C1"), SITE_3, D("12.00"))
+    ]
+    # 22.00 owed less the 7.00 allocated and 3.00 applied.
+    assert json.loads(rows[0]["balances"]) == {_claim("C1T"): 12.0}
