@@ -19,8 +19,10 @@ ledger_invariant = harness.ledger_invariant
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ledger_invariant")]
 
 
-async def _call(payments, method, path, *, role="biller", user=None, key=None, **kw):
-    token = issue(AuthSettings().token_secret, user or f"ar-{role}", role, ["SITE-PAY"])
+async def _call(
+    payments, method, path, *, role="biller", user=None, key=None, sites=("SITE-PAY",), **kw
+):
+    token = issue(AuthSettings().token_secret, user or f"ar-{role}", role, list(sites))
     headers = {"authorization": f"Bearer {token}"}
     if key:
         headers["idempotency-key"] = key
@@ -240,6 +242,18 @@ async def test_a_plan_defaults_after_a_missed_instalment_and_another_completes(p
         return [c for c in r.json()["changed"] if c["plan_id"] == plan["plan_id"]]
 
     assert await review(today + timedelta(days=5)) == []  # within the grace period
+    # another site's supervisor reviews that site's plans only
+    r = await _call(
+        payments,
+        "POST",
+        "/payment-plans/review",
+        role="supervisor",
+        sites=("SITE-ELSEWHERE",),
+        params={"as_of": (today + timedelta(days=60)).isoformat()},
+    )
+    assert r.status_code == 200 and plan["plan_id"] not in {
+        c["plan_id"] for c in r.json()["changed"]
+    }
     [changed] = await review(today + timedelta(days=6))
     assert changed["status"] == "defaulted"
     assert (await _account(payments, account))["plan"]["status"] == "defaulted"
