@@ -131,6 +131,11 @@ def build_cob_claim(claim: Claim, prior: Sequence[PriorAdjudication]) -> Claim:
     )
 
 
+def _m(amount: Decimal) -> str:
+    """An amount in a reason, with its cents (an 835 may write 175 for 175.00)."""
+    return f"{amount:.2f}"
+
+
 def _order(item) -> int:
     return ("primary", "secondary", "tertiary").index(item[0])
 
@@ -141,12 +146,15 @@ def _checked(claim: Claim, a: PriorAdjudication, who: str, reasons: list[str]) -
         reasons.append(f"{who}: the claim payment is a reversal (CLP02 22), not an adjudication")
         return a
     if a.charge != claim.total_charge:
-        reasons.append(f"{who}: charged {a.charge} but the claim totals {claim.total_charge}")
+        reasons.append(
+            f"{who}: charged {_m(a.charge)} but the claim totals {_m(claim.total_charge)}"
+        )
     claim_adjusted = sum((x.amount for x in a.adjustments), ZERO)
     if not a.lines:  # adjudicated at claim level only (a whole-claim denial, say)
         if a.charge - a.paid != claim_adjusted:
             reasons.append(
-                f"{who}: charge {a.charge} - paid {a.paid} != claim adjustments {claim_adjusted}"
+                f"{who}: charge {_m(a.charge)} - paid {_m(a.paid)} != claim adjustments"
+                f" {_m(claim_adjusted)}"
             )
         return a
     before = len(reasons)
@@ -156,19 +164,19 @@ def _checked(claim: Claim, a: PriorAdjudication, who: str, reasons: list[str]) -
     for ln, pl in lines:
         if pl.charge != ln.charge:
             reasons.append(
-                f"{who}: line {ln.line_number} ({ln.code}) adjudicated at {pl.charge},"
-                f" billed at {ln.charge}"
+                f"{who}: line {ln.line_number} ({ln.code}) adjudicated at {_m(pl.charge)},"
+                f" billed at {_m(ln.charge)}"
             )
         if pl.paid + pl.adjusted != pl.charge:
             reasons.append(
-                f"{who}: line {ln.line_number} ({ln.code}) does not balance: charge {pl.charge}"
-                f" != paid {pl.paid} + adjustments {pl.adjusted}"
+                f"{who}: line {ln.line_number} ({ln.code}) does not balance: charge {_m(pl.charge)}"
+                f" != paid {_m(pl.paid)} + adjustments {_m(pl.adjusted)}"
             )
     line_paid = sum((pl.paid for _, pl in lines), ZERO)
     if line_paid - claim_adjusted != a.paid:
         reasons.append(
-            f"{who}: paid {a.paid} != line payments {line_paid} - claim adjustments"
-            f" {claim_adjusted}"
+            f"{who}: paid {_m(a.paid)} != line payments {_m(line_paid)} - claim adjustments"
+            f" {_m(claim_adjusted)}"
         )
     return replace(a, lines=tuple(replace(pl, line_number=ln.line_number) for ln, pl in lines))
 

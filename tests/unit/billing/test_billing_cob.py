@@ -368,7 +368,7 @@ def test_a_line_that_does_not_balance_is_refused_with_the_reason():
         ),
         (
             lambda p: replace(p, lines=(), adjustments=(adj("CO", "27", "200"),), paid=D("0")),
-            "primary payer: charge 255.00 - paid 0 != claim adjustments 200.00",
+            "primary payer: charge 255.00 - paid 0.00 != claim adjustments 200.00",
         ),
     ],
 )
