@@ -29,7 +29,7 @@ from shared.events import PatientAccountUpdated
 from shared.messaging import Emitter
 
 ZERO = Decimal("0.00")
-# CLP02 19/20 and remarks MA18/N89: the payer forwarded the claim to the next payer itself.
+# CLP02 19/20, remarks MA18/N89 (and NM1*TT): the payer forwarded the claim to the next payer.
 CROSSOVER_STATUS = frozenset({"19", "20"})
 CROSSOVER_REMARKS = frozenset({"MA18", "N89"})
 SYSTEM = audit.Actor("payments", "service")
@@ -63,9 +63,12 @@ async def after_posting(
             (p.remittance_id, p.claim_id, claims[p.claim_id]["encounter_id"], p.payer_id)
             for p in postings
             if not p.cp.is_reversal
-            and is_crossover(
-                p.cp.status_code,
-                [*p.cp.remarks, *(r for sl in p.cp.service_lines for r in sl.remarks)],
+            and (
+                p.cp.crossover_carrier is not None  # NM1*TT: the payer names where it sent it
+                or is_crossover(
+                    p.cp.status_code,
+                    [*p.cp.remarks, *(r for sl in p.cp.service_lines for r in sl.remarks)],
+                )
             )
         ],
     )

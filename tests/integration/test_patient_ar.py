@@ -4,6 +4,7 @@ lifecycle, and payment plans that default or complete under the review job."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import httpx
@@ -118,12 +119,24 @@ async def test_credit_waits_while_the_next_payer_has_not_adjudicated(payments):
     assert owed == D("0.00")
 
 
-async def test_a_crossover_keeps_credit_off_the_patient_share(payments):
+def _with_crossover_carrier(era: str) -> str:
+    """The 835 with an NM1*TT (crossover carrier) after the patient's NM1, SE's count kept."""
+    era = era.replace(
+        "NM1*QC*1*TESTPATIENT*PAT~", "NM1*QC*1*TESTPATIENT*PAT~NM1*TT*2*MEDIGAP PLAN~"
+    )
+    return re.sub(r"~SE\*(\d+)\*", lambda m: f"~SE*{int(m.group(1)) + 1}*", era)
+
+
+@pytest.mark.parametrize("sign", ["CLP02 19", "NM1*TT"])
+async def test_a_crossover_keeps_credit_off_the_patient_share(payments, sign):
     payer, claim = new_id("PY"), new_id("CL")
     account = f"ENC-{claim}"
     await payments.register(submitted(claim, D("150.00"), payer_id=payer))
     await _pay(payments, account, "20.00")
-    era = era_835([_with_pr(claim, "20.00", status="19")], payer_id=payer, trace=new_id("T"))
+    status = "19" if sign == "CLP02 19" else "1"
+    era = era_835([_with_pr(claim, "20.00", status=status)], payer_id=payer, trace=new_id("T"))
+    if sign == "NM1*TT":
+        era = _with_crossover_carrier(era)
     assert await payments.drop(era) == "processed"
     state = await _account(payments, account)
     assert state["pending_next_payer"] is True and state["credit"] == "20.00"
