@@ -42,3 +42,7 @@ original_units
 patient_key
 rationale
 _._drop_missing_eligibility  # shared.events.Coverage's pydantic serializer (called by pydantic)
+API_KEY  # aiokafka protocol classes (rcm/localstack/kafka_acls.py): read by aiokafka
+API_VERSION
+FLEXIBLE_VERSION
+RESPONSE_TYPE

@@ -108,7 +108,7 @@ async def ensure_topics(
     try:
         await asyncio.wait_for(admin.start(), timeout)
     except Exception as e:
-        raise ConfigurationError(f"Kafka unreachable at {bootstrap}: {type(e).__name__}") from e
+        raise _connect_error(bootstrap, e) from e
     try:
         existing = set(await admin.list_topics())
         brokers = len((await admin.describe_cluster())["brokers"])
@@ -161,8 +161,19 @@ async def start_producer(
         await asyncio.wait_for(producer.start(), timeout)
     except Exception as e:
         await producer.stop()
-        raise ConfigurationError(f"Kafka unreachable at {bootstrap}: {type(e).__name__}") from e
+        raise _connect_error(bootstrap, e) from e
     return producer
+
+
+def _connect_error(bootstrap: str, e: BaseException) -> ConfigurationError:
+    """One line: a broker that refused the principal (ACLs) is not an unreachable one."""
+    name = type(e).__name__
+    if name.endswith("AuthorizationFailedError"):
+        return ConfigurationError(
+            f"Kafka at {bootstrap} refused this service's principal ({name}): its ACLs lack "
+            "what it needs (docs/security.md, RCM_KAFKA_SASL_USERNAME)"
+        )
+    return ConfigurationError(f"Kafka unreachable at {bootstrap}: {name}")
 
 
 def make_broker(

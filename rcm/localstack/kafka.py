@@ -111,6 +111,10 @@ class SecureListener:
     keystore_pem: Path
     scram_users: dict[str, str] = field(default_factory=dict)
     mechanism: str = "SCRAM-SHA-512"
+    # Kafka's StandardAuthorizer: a principal may do only what an ACL allows
+    # (``rcm.localstack.kafka_acls``). The PLAINTEXT and controller listeners (127.0.0.1, the
+    # node's own) are ANONYMOUS, a super user, so the stack and its readiness checks go on.
+    acls: bool = False
 
 
 def _cluster_id() -> str:
@@ -162,6 +166,12 @@ class KafkaNode:
             "ssl.keystore.location": str(sl.keystore_pem),
             "ssl.client.auth": "none",
         }
+        if sl.acls:
+            props |= {
+                "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "super.users": "User:ANONYMOUS",
+                "allow.everyone.if.no.acl.found": "false",
+            }
         if name == "SASL_SSL":
             mech = sl.mechanism.lower()
             props |= {
