@@ -117,7 +117,7 @@ async def _claim_reasons(pipeline, encounter_id: str) -> tuple[str, list[str]]:
         pipeline.dsn,
         "SELECT status FROM billing.claim WHERE encounter_id = $1",
         encounter_id,
-        predicate=lambda v: v in ("held", "submitted", "accepted", "paid", "denied", "rejected"),
+        predicate=lambda v: v not in (None, "created"),  # held stays held; others move on
         timeout=120,
     )
     rows = await fetch(
