@@ -252,6 +252,14 @@ async def test_a_primary_adjudication_that_does_not_match_the_claim_holds_the_se
         cid,
     )
     assert sec["claim_id"] in detail and "adjudicated at" in detail
+    # claim.held: the billers' work list (followup) has it, with the reason.
+    await wait_for(
+        dsn,
+        "SELECT count(*) FROM followup.work_item WHERE claim_id = $1",
+        sec["claim_id"],
+        predicate=lambda n: n == 1,
+        timeout=60,
+    )
 
 
 async def _remittance_event(bootstrap: str, claim_id: str, payer_id: str, timeout: float = 30):
