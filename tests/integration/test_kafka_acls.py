@@ -15,7 +15,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
-    KafkaError,
     TopicAuthorizationFailedError,
 )
 from pydantic import SecretStr
@@ -29,6 +28,8 @@ from shared.topics import ENCOUNTER_CODED, ENCOUNTER_DOCUMENTED
 
 pytestmark = pytest.mark.integration
 
+# A consumer is refused at its group or at the topic, whichever the broker checks first.
+REFUSED_READ = (GroupAuthorizationFailedError, TopicAuthorizationFailedError)
 USERS = {"rcm-intake": "intake-secret-1", "rcm-coding": "coding-secret-2", "stranger": "s-3"}
 
 
@@ -45,6 +46,7 @@ def acl_broker():
         cluster.start(timeout=240)
         # The platform's part (Strimzi: KafkaTopics and KafkaUsers), as the local super user.
         asyncio.run(_prepare(cluster.bootstrap))
+        asyncio.run(_acls_in_force(cluster.secure_bootstrap, pki.ca_file))
         yield cluster, pki.ca_file
     finally:
         cluster.stop()
@@ -58,6 +60,22 @@ async def _prepare(plaintext: str) -> None:
         service_acls("User:rcm-intake", "rcm-intake", [], [ENCOUNTER_DOCUMENTED])
         + service_acls("User:rcm-coding", "rcm-coding", [ENCOUNTER_DOCUMENTED], [ENCOUNTER_CODED]),
     )
+
+
+async def _acls_in_force(bootstrap: str, ca: Path, timeout: float = 60) -> None:
+    """ACLs reach the broker's authorizer through the metadata log a moment after they are made:
+    wait until intake's producer (IdempotentWrite) is let in."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            producer = await kafka.start_producer(bootstrap, security=_as("rcm-intake", ca))
+        except ConfigurationError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+            continue
+        await producer.stop()
+        return
 
 
 def _as(user: str, ca: Path) -> KafkaSecuritySettings:
@@ -102,11 +120,11 @@ async def test_each_service_does_what_its_acls_allow(acl_broker):
     assert got == marker
     # coding emits encounter.coded; intake may not, and coding reads in its own group only.
     await _send(bootstrap, _as("rcm-coding", ca), ENCOUNTER_CODED, b"coded")
-    with pytest.raises((TopicAuthorizationFailedError, KafkaError, TimeoutError)):
+    with pytest.raises(TopicAuthorizationFailedError):
         await _send(bootstrap, _as("rcm-intake", ca), ENCOUNTER_CODED, b"not intake's")
     with pytest.raises(GroupAuthorizationFailedError):
         await _read(bootstrap, _as("rcm-coding", ca), ENCOUNTER_DOCUMENTED, "someone-else")
-    with pytest.raises((TopicAuthorizationFailedError, KafkaError, TimeoutError)):
+    with pytest.raises(REFUSED_READ):
         await _read(bootstrap, _as("rcm-intake", ca), ENCOUNTER_DOCUMENTED, "rcm-intake")
 
 
@@ -115,5 +133,5 @@ async def test_a_client_without_acls_is_refused(acl_broker):
     sec = _as("stranger", ca)
     with pytest.raises(ConfigurationError, match="refused this service's principal"):
         await _send(cluster.secure_bootstrap, sec, ENCOUNTER_DOCUMENTED, b"forged")
-    with pytest.raises((GroupAuthorizationFailedError, TopicAuthorizationFailedError)):
+    with pytest.raises(REFUSED_READ):
         await _read(cluster.secure_bootstrap, sec, ENCOUNTER_DOCUMENTED, "rcm-coding")
