@@ -3,9 +3,11 @@
 Starts the stack (unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL point elsewhere),
 every service as its own process plus payer_sim, loads the demo sites and payers
 into intake's registries, posts sample FHIR encounters from three sites to the
-intake API, runs a simulated remote coder pool against
-the work-queue API, waits until every encounter reaches a terminal outcome and
-prints the report. Exit status 1 if any encounter is unaccounted for.
+intake API (intake checks each coverage's eligibility with a 270 first), runs a
+simulated remote coder pool against the work-queue API, waits until every encounter
+reaches a terminal outcome and the secondary and tertiary payers have answered, runs
+the statements, has some patients pay them (a refund and a payment plan among them)
+and prints the report. Exit status 1 if any encounter is unaccounted for.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import json
 import sys
 import time
 from datetime import date, timedelta
+from decimal import ROUND_UP, Decimal
 
 import asyncpg
 import httpx
 
 from rcm import localstack as stack
+from rcm import queries
 from rcm.cli import report
 from rcm.cli.progress import progress
 from rcm.localstack.supervisor import Supervisor
@@ -28,6 +32,15 @@ from shared.kafka import ensure_topics
 from shared.settings import ServiceSettings
 
 SERVICE_ORDER = ("intake", "coding", "billing", "payer_sim", "payments", "followup")
+
+# The demo checks eligibility at intake (a 270 per coverage, the encounter held until the 271s
+# answer); a payer that was down (AAA 42) is asked again after a few seconds, not a minute.
+DEMO_ENV = {
+    "RCM_INTAKE_ELIGIBILITY_MODE": "intake",
+    "RCM_INTAKE_ELIGIBILITY_RETRY_SECONDS": "2",
+    "RCM_INTAKE_ELIGIBILITY_WAIT_SECONDS": "20",
+}
+CENT = Decimal("0.01")
 
 
 def base_env(settings: ServiceSettings, endpoints: dict) -> dict[str, str]:
@@ -181,6 +194,116 @@ async def run_statements(sup: Supervisor, secret: str) -> None:
         r.raise_for_status()
 
 
+async def wait_later_payers(dsn: str, ids: list[str], timeout: float = 120) -> None:
+    """After the encounters settled with their first payer: wait (bounded) until every
+    secondary or tertiary claim they need is built and answered, so statements bill what the
+    last payer left (a crossover whose 835 never comes waits for its own timer, not for this)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cob = await queries.cob_counts(conn, ids)
+            if not (cob["in_flight"] or cob["unrecorded"] or cob["unbilled"]):
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+
+
+async def pay_statements(payments_url: str, dsn: str, ids: list[str], secret: str) -> dict:
+    """What the demo's patients do with their statements, through payments' API: the patient
+    portal (an integration identity) takes card payments, every other patient paying in full
+    and the next half; the first who pays in full pays 10.00 too much, which a biller refunds
+    (requested, a supervisor approves, issued); the patient with the largest balance left
+    unpaid gets a three-instalment monthly plan. Deterministic for the same statements."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        owing = [
+            (r["encounter_id"], json.loads(r["balances"], parse_float=Decimal))
+            for r in await queries.statement_accounts(conn, ids)
+        ]
+    finally:
+        await conn.close()
+    owing = [(account, b) for account, b in owing if b]
+    done = {"payments": 0, "refunds": 0, "plans": 0}
+
+    def headers(user: str, role: str, key: str) -> dict[str, str]:
+        token = issue(secret, user, role, ["*"])
+        return {"authorization": f"Bearer {token}", "Idempotency-Key": key}
+
+    async with httpx.AsyncClient(base_url=payments_url, timeout=30) as client:
+
+        async def post(path: str, body: dict | None, user: str, role: str, key: str) -> dict:
+            r = await client.post(path, json=body, headers=headers(user, role, key))
+            if r.status_code not in (200, 201):
+                raise RuntimeError(f"payments refused {path}: HTTP {r.status_code} {r.text[:300]}")
+            return r.json()
+
+        refunded = False
+        for n, (account, balances) in enumerate(owing):
+            share = (Decimal(1), Decimal("0.5"), None, None)[n % 4]
+            if share is None:
+                continue
+            allocations = [
+                {"claim_id": claim, "amount": str((b * share).quantize(CENT))}
+                for claim, b in sorted(balances.items())
+                if (b * share).quantize(CENT) > 0
+            ]
+            amount = sum((Decimal(a["amount"]) for a in allocations), Decimal(0))
+            over = Decimal("10.00") if share == 1 and not refunded else Decimal(0)
+            if amount + over <= 0:
+                continue
+            await post(
+                "/patient-payments",
+                {
+                    "account": account,
+                    "amount": str(amount + over),
+                    "method": "card",
+                    "processor_reference": f"demo-portal-{account}",
+                    "allocations": allocations,
+                },
+                "demo-patient-portal",
+                "integration",
+                f"demo-payment-{account}",
+            )
+            done["payments"] += 1
+            if over:  # the credit left goes back to the patient
+                refund = await post(
+                    "/refunds",
+                    {
+                        "account": account,
+                        "amount": str(over),
+                        "method": "card",
+                        "reference": f"demo-refund-{account}",
+                        "reason": "paid more than the statement asked",
+                    },
+                    "demo-biller",
+                    "biller",
+                    f"demo-refund-{account}",
+                )
+                path = f"/refunds/{refund['refund_id']}"
+                await post(f"{path}/approve", None, "demo-supervisor", "supervisor", "approve")
+                await post(f"{path}/issue", None, "demo-biller", "biller", "issue")
+                refunded = True
+                done["refunds"] += 1
+        unpaid = [(sum(b.values()), account) for n, (account, b) in enumerate(owing) if n % 4 > 1]
+        if unpaid:
+            balance, account = max(unpaid)
+            await post(
+                "/payment-plans",
+                {
+                    "account": account,
+                    "instalment_amount": str((balance / 3).quantize(CENT, ROUND_UP)),
+                    "period": "monthly",
+                },
+                "demo-biller",
+                "biller",
+                f"demo-plan-{account}",
+            )
+            done["plans"] += 1
+    return done
+
+
 async def post_encounters(intake_url: str, bundles: list[dict], secret: str) -> list[str]:
     """POST each bundle to the intake service as the sites' EHR feed (an integration identity);
     the ids of the encounters it accepted."""
@@ -256,7 +379,7 @@ async def run_demo(
     as_json: bool = False,
     timeout: float = 300,
 ) -> int:
-    from rcm.simulation.samples import generate_samples
+    from rcm.simulation.samples import generate_samples, with_third_payer
     from services.intake.mapping import parse
 
     print("rcm demo: starting the local stack (Kafka + PostgreSQL)...", file=sys.stderr)
@@ -265,7 +388,7 @@ async def run_demo(
         settings.connections.kafka_bootstrap_servers and settings.connections.database_url
     )
     await ensure_topics(endpoints["kafka"], partitions=settings.consumer.partitions)
-    sup = start_services(settings, endpoints, workbench=True)
+    sup = start_services(settings, endpoints, workbench=True, extra_env=DEMO_ENV)
     stop = asyncio.Event()
     base_url = intake_url = ""
     workbench_url = f"http://127.0.0.1:{sup.by_name('workbench')[0].http_port}"
@@ -281,6 +404,7 @@ async def run_demo(
         await load_sample_registries(endpoints["postgres"])
         # Recent dates of service: sample encounters must be inside every payer's filing window.
         samples = generate_samples(n, seed, start_date=date.today() - timedelta(days=35))
+        samples = with_third_payer(samples, seed)  # a tertiary payer for some Medigap patients
         expected = {}
         for s in samples:
             for m in parse(s.bundle).encounters:
@@ -302,7 +426,18 @@ async def run_demo(
         stop.set()
         await asyncio.wait_for(pool_task, 30)
         elapsed = time.monotonic() - started
+        await wait_later_payers(endpoints["postgres"], ids)
         await run_statements(sup, settings.auth.token_secret)
+        payments_url = f"http://127.0.0.1:{sup.by_name('payments')[0].http_port}"
+        await wait_http(payments_url + "/health", sup)
+        paid = await pay_statements(
+            payments_url, endpoints["postgres"], ids, settings.auth.token_secret
+        )
+        print(
+            f"rcm demo: patients paid {paid['payments']} statement(s) through payments' API, "
+            f"{paid['refunds']} overpayment refunded, {paid['plans']} payment plan set up",
+            file=sys.stderr,
+        )
         data = await report.collect(endpoints["postgres"], ids)
         data["elapsed_seconds"] = round(elapsed, 1)
         data["unaccounted"] = sorted(missing)

@@ -693,6 +693,36 @@ def generate_samples(
     return out
 
 
+def with_third_payer(samples: list[Sample], seed: int = 7, share: float = 0.5) -> list[Sample]:
+    """The samples, a seeded ``share`` of the Medicare patients with a Medigap plan (Medicare,
+    then Blue Lakes) given a third plan (a commercial plan through work), so the demo bills a
+    tertiary payer too. Drawn from a generator of its own: the samples' other content, and
+    ``generate_samples``' output for the seed, stay as they are."""
+    rng = random.Random(f"{seed}:third-payer")
+    out = []
+    for smp in samples:
+        enc = smp.encounter
+        payers = [c.payer_id for c in enc.coverages]
+        if payers != ["MCR01", "BCBS01"] or rng.random() >= share:
+            out.append(smp)
+            continue
+        payer = PAYERS["UHC001"]
+        third = Coverage(
+            payer_id=payer.payer_id,
+            payer_name=payer.name,
+            member_id=_member_id(rng, payer),
+            group_number=f"G{rng.randrange(10**5):05d}",
+            filing_indicator=payer.filing_indicator,
+            sequence="tertiary",
+        )
+        enc = enc.model_copy(update={"coverages": [*enc.coverages, third]})
+        bundle = encounter_to_bundle(enc, salt=str(seed))
+        out.append(
+            Sample(bundle=bundle, expected=smp.expected, scenario=smp.scenario, encounter=enc)
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- one sample
 
 
