@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
+from services.workbench.coalesce import Coalesced
 from services.workbench.oidc import OidcClient
 from services.workbench.sessions import MemorySessions, SessionStore
 from services.workbench.settings import WorkbenchSettings
@@ -23,6 +24,8 @@ class WorkbenchContext:
     oidc: OidcClient | None  # sign-in through the identity provider
     dev_signer: DevSigner | None  # the development sign-in page's token signer
     http: httpx.AsyncClient
+    # answers shared by everyone with the same roles and sites (queue depths, the dashboard)
+    shared: Coalesced = field(default_factory=Coalesced)
 
     async def close(self) -> None:
         await self.http.aclose()

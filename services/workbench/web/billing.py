@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.workbench.coalesce import scope
 from services.workbench.domain import actions, billing_data, timeline
 from services.workbench.domain.figures import money
 from services.workbench.sessions import Session
@@ -34,7 +35,10 @@ async def worklists(
     min_amount: str = Query("", max_length=16),
     sort: str = Query("priority", max_length=16),
 ):
-    depth = await ctx.upstream.get("followup", "/work/depth", s.access_token)
+    depth = await ctx.shared.get(
+        scope(s, "followup-depth"),
+        lambda: ctx.upstream.get("followup", "/work/depth", s.access_token),
+    )
     categories = sorted({c for per_site in depth.values() for c in per_site})
     filters = {
         "category": category,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.workbench.coalesce import scope
 from services.workbench.domain import note as note_view
 from services.workbench.domain import review
 from services.workbench.domain.figures import coder_figures
@@ -29,8 +31,13 @@ def _go(request: Request, url: str) -> Response:
 
 @router.get("")
 async def queue(request: Request, ctx: Ctx, s: Session = Coder, done: int | None = None):
-    depth = await ctx.upstream.get("coding", "/work/depth", s.access_token)
-    stats = await ctx.upstream.get("coding", "/coders/stats", s.access_token)
+    depth, stats = await asyncio.gather(
+        ctx.shared.get(
+            scope(s, "coding-depth"),
+            lambda: ctx.upstream.get("coding", "/work/depth", s.access_token),
+        ),
+        ctx.upstream.get("coding", "/coders/stats", s.access_token),  # a coder's own figures
+    )
     mine = next((coder_figures(r) for r in stats if r.get("user_id") == s.user_id), None)
     return page(
         request,

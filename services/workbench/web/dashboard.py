@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
+from services.workbench.coalesce import scope
 from services.workbench.domain import trace
 from services.workbench.domain.figures import aging_bars, coder_figures, queue_totals, rate
 from services.workbench.sessions import Session
@@ -34,6 +35,8 @@ async def _section(coro) -> Section:
     try:
         return Section(await coro)
     except UpstreamError as e:
+        if e.status == 401:  # this session's token, refused: sign in again (and share nothing)
+            raise
         if e.missing_endpoint:
             return Section(note=f"{e.service} does not offer this yet")
         if e.status == 403:
@@ -47,17 +50,23 @@ async def _section(coro) -> Section:
 async def dashboard(request: Request, ctx: Ctx, s: Session = Dashboard):
     up, t = ctx.upstream, s.access_token
     names = ["coding_depth", "followup_depth", "coders", "routes", "denials", "aging"]
-    calls = [
-        up.get("coding", "/work/depth", t),
-        up.get("followup", "/work/depth", t),
-        up.get("coding", "/coders/stats", t),
-        up.get("coding", "/stats/routes", t),
-        up.get("followup", "/denials/summary", t),
-        up.get("followup", "/ar/aging", t, params={"by": "payer"}),
-    ]
     ops_services = [name for name in OPS_SERVICES if up.configured(name)]
-    calls += [up.get(name, "/ops/status", t) for name in ops_services]
-    results = await asyncio.gather(*(_section(c) for c in calls))
+
+    async def sections() -> list[Section]:
+        calls = [
+            up.get("coding", "/work/depth", t),
+            up.get("followup", "/work/depth", t),
+            up.get("coding", "/coders/stats", t),
+            up.get("coding", "/stats/routes", t),
+            up.get("followup", "/denials/summary", t),
+            up.get("followup", "/ar/aging", t, params={"by": "payer"}),
+        ]
+        calls += [up.get(name, "/ops/status", t) for name in ops_services]
+        return await asyncio.gather(*(_section(c) for c in calls))
+
+    # Counts and codes only, the same for every caller of these roles and sites: one set of
+    # calls serves a burst of page loads.
+    results = await ctx.shared.get(scope(s, "dashboard"), sections)
     got = dict(zip(names, results[: len(names)], strict=True))
     ops = dict(zip(ops_services, results[len(names) :], strict=True))
     coding_depth, followup_depth = got["coding_depth"], got["followup_depth"]
@@ -114,7 +123,10 @@ async def trace_page(request: Request, encounter_id: str, ctx: Ctx, s: Session =
     template = ctx.settings.workbench.trace_url
     if template:
         return RedirectResponse(template.replace("{encounter_id}", encounter_id), 303)
-    bars = await asyncio.to_thread(_read_trace, ctx.settings.traces_file, encounter_id)
+    bars = await ctx.shared.get(
+        ("trace", encounter_id),  # the same for everyone the page is open to
+        lambda: asyncio.to_thread(_read_trace, ctx.settings.traces_file, encounter_id),
+    )
     return page(request, "trace.html", {"encounter_id": encounter_id, "bars": bars}, user=s)
 
 

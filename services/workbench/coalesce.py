@@ -1,0 +1,57 @@
+"""Answers many people share, fetched once: queue depths, dashboard figures, a trace.
+
+A hundred supervisors opening the dashboard at once would make eleven calls each to the
+services; the figures are counts and codes (no patient) and the same for everyone with the
+same roles and sites, so one caller's request is made and the others wait for its answer.
+An answer is kept ``ttl`` seconds (1 by default: a burst shares it, a page read a moment later
+sees fresh figures). A failure is not kept: the next caller tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+from services.workbench.sessions import Session
+
+MAX_ENTRIES = 1024
+
+
+def scope(s: Session, *more: Hashable) -> tuple:
+    """The key of an answer that depends only on who may see what: roles and sites."""
+    return (tuple(sorted(s.roles)), tuple(sorted(s.sites)), *more)
+
+
+class Coalesced:
+    def __init__(self, ttl: float = 1.0):
+        self.ttl = ttl
+        self._kept: dict[Hashable, tuple[float, Any]] = {}
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+
+    async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        kept = self._kept.get(key)
+        if kept is not None and time.monotonic() - kept[0] < self.ttl:
+            return kept[1]
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # the first caller fetches; those behind it take its answer
+            kept = self._kept.get(key)
+            if kept is not None and time.monotonic() - kept[0] < self.ttl:
+                return kept[1]
+            value = await fetch()
+            if len(self._kept) >= MAX_ENTRIES:
+                self._prune()
+            self._kept[key] = (time.monotonic(), value)
+            return value
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, (at, _) in self._kept.items() if now - at >= self.ttl]:
+            self._kept.pop(key, None)
+            lock = self._locks.get(key)
+            if lock is not None and not lock.locked():
+                self._locks.pop(key, None)
+        if len(self._kept) >= MAX_ENTRIES:  # all fresh: drop the oldest half
+            for key, _ in sorted(self._kept.items(), key=lambda kv: kv[1][0])[: MAX_ENTRIES // 2]:
+                self._kept.pop(key, None)

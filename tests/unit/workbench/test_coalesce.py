@@ -1,0 +1,55 @@
+"""Answers shared by a burst of callers: one fetch, the others take its answer; failures are
+not kept; keys carry the caller's roles and sites."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.workbench.coalesce import Coalesced, scope
+from services.workbench.sessions import Session
+
+
+def _session(roles, sites) -> Session:
+    return Session("u", "u", list(roles), list(sites), "t", 0.0, "c", "dev")
+
+
+async def test_a_burst_makes_one_call_and_everyone_gets_its_answer():
+    shared, calls = Coalesced(ttl=1.0), []
+
+    async def fetch():
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        return {"north": 3}
+
+    got = await asyncio.gather(*(shared.get("k", fetch) for _ in range(100)))
+    assert calls == [1] and all(g == {"north": 3} for g in got)
+
+
+async def test_failures_are_not_kept_and_old_answers_expire():
+    shared, calls = Coalesced(ttl=0.05), []
+
+    async def failing():
+        calls.append("fail")
+        raise RuntimeError("service away")
+
+    with pytest.raises(RuntimeError):
+        await shared.get("k", failing)
+
+    async def fetch():
+        calls.append("ok")
+        return len(calls)
+
+    assert await shared.get("k", fetch) == 2
+    assert await shared.get("k", fetch) == 2  # kept
+    await asyncio.sleep(0.06)
+    assert await shared.get("k", fetch) == 3  # expired: fetched again
+    assert calls == ["fail", "ok", "ok"]
+
+
+def test_the_key_is_who_may_see_what():
+    a = scope(_session(["supervisor"], ["north", "south"]), "dashboard")
+    assert a == scope(_session(["supervisor"], ["south", "north"]), "dashboard")
+    assert a != scope(_session(["supervisor"], ["north"]), "dashboard")
+    assert a != scope(_session(["ops"], ["north", "south"]), "dashboard")
