@@ -1,0 +1,296 @@
+"""Benchmark the workbench's pages: ``--users`` signed-in people (100) each asking for a page at
+once, every page in turn, ``--rounds`` times; p50/p95/max server time per page.
+
+It starts its own stack (Kafka + PostgreSQL in a temporary run directory), every service and a
+workbench as `rcm serve` runs them, registers the demo sites and posts ``--encounters`` sample
+FHIR encounters. Simulated coders work the review queues until a denial has come back from the
+payer simulator (billers then have work items and claims with remittances); a third as many
+encounters again are posted after, so that coders have items. Then ``--users`` sessions sign in
+through the development sign-in page for each kind of page (coder-north for the coding screens,
+biller-all for billing, supervisor-all for the dashboard and a trace) and every page is asked
+for by all of them at the same moment.
+
+Server time is the workbench's own measure of each request (its access log's ``duration_ms``,
+matched by request id: from the request entering the app to the response's last byte,
+including the upstream services' answers and any queueing inside the workbench's process);
+the client's wall time is shown beside it. Target: p95 under 200 ms per page (issue 19).
+Prints JSON.
+
+    .venv/bin/python benchmarks/bench_workbench.py [--users 100] [--rounds 3] [--encounters 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+
+from rcm import localstack as stack  # noqa: E402
+from rcm.cli.demo import (  # noqa: E402
+    coder_pool,
+    load_sample_registries,
+    post_encounters,
+    start_services,
+    wait_http,
+)
+from shared.kafka import ensure_topics  # noqa: E402
+from shared.settings import ConnectionSettings, RuntimeSettings, ServiceSettings  # noqa: E402
+
+TARGET_P95_MS = 200
+SIGN_IN_CONCURRENCY = 20
+
+
+def summary(ms: list[float]) -> dict:
+    ms = sorted(ms)
+    if not ms:
+        return {"n": 0}
+
+    def pct(p: float) -> float:
+        return round(ms[min(len(ms) - 1, int(p * len(ms)))], 1)
+
+    return {
+        "n": len(ms),
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "max_ms": round(ms[-1], 1),
+        "mean_ms": round(statistics.fmean(ms), 1),
+    }
+
+
+async def sign_in(base: str, username: str) -> httpx.AsyncClient:
+    """A browser-like client with its own session, signed in as ``username``."""
+    c = httpx.AsyncClient(base_url=base, timeout=120, headers={"origin": base})
+    r = await c.get("/signin")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+    if csrf is None:
+        raise SystemExit(f"no sign-in form at {base}/signin: HTTP {r.status_code}")
+    r = await c.post("/signin/dev", data={"username": username, "csrf_token": csrf.group(1)})
+    if r.status_code != 303:
+        raise SystemExit(f"sign-in as {username} answered {r.status_code}")
+    return c
+
+
+async def sessions(base: str, username: str, n: int) -> list[httpx.AsyncClient]:
+    gate = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
+
+    async def one() -> httpx.AsyncClient:
+        async with gate:
+            return await sign_in(base, username)
+
+    return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+async def wait_for_denial(dsn: str, timeout: float) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await conn.fetchval(
+                "SELECT count(*) FROM followup.work_item WHERE status = 'open' AND carc IS NOT NULL"
+            ):
+                return
+            await asyncio.sleep(1)
+    finally:
+        await conn.close()
+    raise SystemExit(f"no denial came back within {timeout:.0f}s")
+
+
+async def wait_for_work(dsn: str, timeout: float) -> dict[str, str]:
+    """Until there is a queued coding item, an open denial work item with a remitted claim and
+    a traced encounter: their ids (the pages' paths need them)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            coding = await conn.fetchval(
+                "SELECT work_item_id FROM coding.work_item WHERE status = 'queued'"
+                " AND site_id = 'north-clinic' ORDER BY work_item_id LIMIT 1"
+            )
+            followup = await conn.fetchrow(
+                "SELECT w.work_item_id, w.claim_id, w.encounter_id FROM followup.work_item w"
+                " JOIN followup.claim c USING (claim_id) WHERE w.status = 'open'"
+                " AND w.carc IS NOT NULL AND c.remitted_at IS NOT NULL"
+                " ORDER BY w.work_item_id LIMIT 1"
+            )
+            if coding and followup:
+                return {
+                    "coding_item": str(coding),
+                    "followup_item": str(followup["work_item_id"]),
+                    "claim": followup["claim_id"],
+                    "encounter": followup["encounter_id"],
+                }
+            await asyncio.sleep(1)
+    finally:
+        await conn.close()
+    raise SystemExit(f"no queued coding item and denial work item within {timeout:.0f}s")
+
+
+def server_times(log: Path, ids: set[str]) -> dict[str, float]:
+    """The workbench's own duration of each request, by request id, from its access log."""
+    out = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if '"request_id"' not in line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        rid = rec.get("request_id")
+        if rid in ids and "duration_ms" in rec:
+            out[rid] = float(rec["duration_ms"])
+    return out
+
+
+async def hit(clients: list[httpx.AsyncClient], path: str) -> tuple[list[str], list[float], int]:
+    """Every client asks for ``path`` at once: request ids, client wall times, failures."""
+    start = asyncio.Event()
+
+    async def one(c: httpx.AsyncClient) -> tuple[str, float, int]:
+        rid = uuid.uuid4().hex
+        await start.wait()
+        t = time.perf_counter()
+        try:
+            r = await c.get(path, headers={"x-request-id": rid})
+        except httpx.RemoteProtocolError:
+            # The server closed an idle keep-alive connection as the request went out (uvicorn
+            # keeps one 5 s): a browser sends a GET again on a new connection, and so do we.
+            t = time.perf_counter()
+            r = await c.get(path, headers={"x-request-id": rid})
+        return rid, (time.perf_counter() - t) * 1000, r.status_code
+
+    tasks = [asyncio.create_task(one(c)) for c in clients]
+    await asyncio.sleep(0)
+    start.set()
+    done = await asyncio.gather(*tasks)
+    return [d[0] for d in done], [d[1] for d in done], sum(d[2] != 200 for d in done)
+
+
+async def main(users: int, rounds: int, encounters: int, seed: int) -> dict:
+    from rcm.simulation.samples import generate_samples
+
+    run_dir = Path(tempfile.mkdtemp(prefix="rcm-bench-wb-"))
+    settings = ServiceSettings(
+        runtime=RuntimeSettings(run_dir=run_dir), connections=ConnectionSettings()
+    )
+    endpoints = await asyncio.to_thread(stack.up, settings)
+    await ensure_topics(endpoints["kafka"], partitions=settings.consumer.partitions)
+    sup = start_services(settings, endpoints, workbench=True, extra_env={"RCM_LOG_LEVEL": "INFO"})
+    clients: list[httpx.AsyncClient] = []
+    try:
+        port = lambda name: sup.by_name(name)[0].http_port  # noqa: E731
+        base = f"http://127.0.0.1:{port('workbench')}"
+        for name in ("intake", "coding", "billing", "payments", "followup", "workbench"):
+            url = base if name == "workbench" else f"http://127.0.0.1:{port(name)}"
+            await wait_http(url + "/health", sup)
+        await load_sample_registries(endpoints["postgres"])
+        samples = generate_samples(encounters, seed, start_date=date.today() - timedelta(days=35))
+        await post_encounters(
+            f"http://127.0.0.1:{port('intake')}",
+            [s.bundle for s in samples],
+            settings.auth.token_secret,
+        )
+        # Simulated coders work the review queues until a denial has come back; what they
+        # leave queued is the coding screens' work.
+        stop = asyncio.Event()
+        expected = {s.encounter.encounter_id: s.expected for s in samples}
+        sites = sorted({s.encounter.site_id for s in samples})
+        pool = asyncio.create_task(
+            coder_pool(
+                f"http://127.0.0.1:{port('coding')}",
+                settings.auth.token_secret,
+                expected,
+                stop,
+                sites,
+            )
+        )
+        try:
+            await wait_for_denial(endpoints["postgres"], 600)
+        finally:
+            stop.set()
+            await asyncio.wait_for(pool, 60)
+        more = generate_samples(
+            encounters // 3, seed + 1, start_date=date.today() - timedelta(days=30)
+        )
+        await post_encounters(
+            f"http://127.0.0.1:{port('intake')}",
+            [s.bundle for s in more],
+            settings.auth.token_secret,
+        )
+        ids = await wait_for_work(endpoints["postgres"], 300)
+        pages = {
+            "/coder": "coder-north",
+            f"/coder/items/{ids['coding_item']}": "coder-north",
+            "/billing": "biller-all",
+            f"/billing/items/{ids['followup_item']}": "biller-all",
+            f"/billing/claims/{ids['claim']}": "biller-all",
+            "/dashboard": "supervisor-all",
+            f"/traces/{ids['encounter']}": "supervisor-all",
+        }
+        by_user = {}
+        for username in sorted(set(pages.values())):
+            by_user[username] = await sessions(base, username, users)
+            clients += by_user[username]
+        # one warm-up round (connection pools, first-use imports), not counted
+        for path, username in pages.items():
+            await hit(by_user[username], path)
+        asked: dict[str, list[str]] = {p: [] for p in pages}
+        wall: dict[str, list[float]] = {p: [] for p in pages}
+        failed: dict[str, int] = dict.fromkeys(pages, 0)
+        for _ in range(rounds):
+            for path, username in pages.items():
+                rids, ms, bad = await hit(by_user[username], path)
+                asked[path] += rids
+                wall[path] += ms
+                failed[path] += bad
+        await asyncio.sleep(1)  # the access log's last lines
+        log = sup.by_name("workbench")[0].log_path
+        times = server_times(log, {r for v in asked.values() for r in v})
+        out_pages = {}
+        for path in pages:
+            template = re.sub(r"/(\d+|[A-Z0-9][A-Za-z0-9._:-]{5,})$", "/{id}", path)
+            server = [times[r] for r in asked[path] if r in times]
+            out_pages[template] = {
+                "user": pages[path],
+                "server": summary(server),
+                "client_wall": summary(wall[path]),
+                "failed": failed[path],
+                "under_target": bool(server) and summary(server)["p95_ms"] < TARGET_P95_MS,
+            }
+        return {
+            "users": users,
+            "rounds": rounds,
+            "encounters": encounters,
+            "requests_per_page": users * rounds,
+            "target_p95_ms": TARGET_P95_MS,
+            "pages": out_pages,
+        }
+    finally:
+        for c in clients:
+            await c.aclose()
+        sup.stop_all()
+        await asyncio.to_thread(stack.down, settings)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--encounters", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    print(
+        json.dumps(asyncio.run(main(args.users, args.rounds, args.encounters, args.seed)), indent=2)
+    )
