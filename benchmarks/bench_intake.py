@@ -125,7 +125,9 @@ def run_import(directory: Path, env: dict) -> dict:
     }
 
 
-async def bench_http(url: str, n: int, concurrency: int) -> dict:
+async def bench_http(url: str, n: int, concurrency: int, pid: int | None = None) -> dict:
+    """``pid``: the receiving service's process, whose CPU per encounter is reported (steadier
+    than the rate on a shared machine)."""
     bundles = [json.dumps(b).encode() for b in sample_bundles(n, uuid.uuid4().hex[:6])]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -145,21 +147,31 @@ async def bench_http(url: str, n: int, concurrency: int) -> dict:
     headers = {"authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
         await client.post("/encounters", content=bundles[0])  # warm up (registry, pool)
+        before = _cpu(pid)
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
+        cpu = _cpu(pid) - before
     latencies.sort()
     return {
         "encounters": n,
         "concurrency": concurrency,
         "seconds": round(seconds, 2),
         "encounters_per_s": round(n / seconds, 1),
+        "service_cpu_ms_per_encounter": round(1000 * cpu / n, 2) if pid else None,
         "latency_ms": {
             "p50": round(1000 * statistics.median(latencies), 1),
             "p95": round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 1),
         },
         "statuses": statuses,
     }
+
+
+def _cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 async def bench(args, settings: ServiceSettings, endpoints: dict) -> dict:
@@ -174,7 +186,7 @@ async def bench(args, settings: ServiceSettings, endpoints: dict) -> dict:
         try:
             url = f"http://127.0.0.1:{proc.http_port}"
             await wait_http(url + "/health", sup)
-            result["http"] = await bench_http(url, args.http, args.concurrency)
+            result["http"] = await bench_http(url, args.http, args.concurrency, proc.proc.pid)
         finally:
             sup.stop_all()
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
