@@ -168,24 +168,31 @@ def folded(rx: re.Pattern) -> re.Pattern | None:
     return re.compile(rx.pattern, rx.flags & ~re.IGNORECASE)
 
 
+# more keywords than this: the pre-check is not worth its scans (see Gate.check)
+_MAX_KEYS = 40
+
+
 class Gate:
     """A compiled regex behind its keyword pre-check; ``search``/``finditer``
     answer as the regex does (with ``fold``: the same spans, on lower-cased
     text), only faster."""
 
-    __slots__ = ("rx", "keys", "pattern", "flags", "fast")
+    __slots__ = ("rx", "keys", "check", "pattern", "flags", "fast")
 
     def __init__(self, rx: re.Pattern, fold: bool = False):
         self.rx = rx
         self.keys = required_keys(rx)
+        # the pre-check scans the text once per keyword: with dozens of them (a list of
+        # drug or test names) that costs more than the regex, which then runs anyway
+        self.check = self.keys if self.keys is not None and len(self.keys) <= _MAX_KEYS else None
         self.pattern, self.flags = rx.pattern, rx.flags
         self.fast = folded(rx) if fold else None
 
     def possible(self, low: str | None) -> bool:
         """False only when the regex certainly has no match in the text ``low`` was lowered from."""
-        if low is None or self.keys is None:
+        if low is None or self.check is None:
             return True
-        for k in self.keys:
+        for k in self.check:
             if k in low:
                 return True
         return False
@@ -201,7 +208,7 @@ class Gate:
         low = lower_ascii(text)
         if low is None:
             return self.rx.search(text)
-        if self.keys is not None and not self.possible(low):
+        if self.check is not None and not self.possible(low):
             return None
         return self.fast.search(low) if self.fast is not None else self.rx.search(text)
 
@@ -215,7 +222,7 @@ class Gate:
         low = lower_ascii(text)
         if low is None:
             return self.rx.finditer(text)
-        if self.keys is not None and not self.possible(low):
+        if self.check is not None and not self.possible(low):
             return iter(())
         return self.fast.finditer(low) if self.fast is not None else self.rx.finditer(text)
 
