@@ -27,6 +27,7 @@ from services.followup.domain.missing_info import (
     FILL_ACTION,
     MISSING_INFORMATION,
     missing_fields,
+    timely_filing_label,
 )
 from services.followup.domain.missing_info import label as missing_label
 from services.followup.domain.priority import priority
@@ -47,6 +48,7 @@ from shared.messaging import Emitter, Inbound
 from shared.service import Runtime
 
 TIMELY_FILING = "29"
+TIMELY_FILING_HOLD = "timely filing"  # a late claim's hold: the category CO-29 gets
 # Source key prefix of items for remittances of claims never seen submitted.
 UNKNOWN_CLAIM = "unknown-claim:"
 
@@ -225,7 +227,11 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound]) -> None:
 
 
 def _is_hold(w) -> bool:
-    return w["category"] == MISSING_INFORMATION or w["action"] == "correct and resubmit"
+    """A hold's item (``on_held``); a claim has items of these kinds only before it is sent."""
+    return (
+        w["category"] in (MISSING_INFORMATION, TIMELY_FILING_HOLD)
+        or w["action"] == "correct and resubmit"
+    )
 
 
 def _held_keys(claim_id: str, n: int) -> list[str]:
@@ -265,6 +271,10 @@ async def on_held(conn: asyncpg.Connection, items: list[Inbound]) -> None:
         source_key = f"held:{p.claim_id}" + (f":{len(earlier) + 1}" if earlier else "")
         if fields:
             category, action, text = MISSING_INFORMATION, FILL_ACTION, missing_label(fields)
+        elif (late := timely_filing_label(p.reasons)) is not None:
+            # Every field is there but the visit is past the payer's filing limit: what a
+            # biller does is a timely-filing write-off (or sending it with proof), not a fix.
+            category, action, text = TIMELY_FILING_HOLD, "write off", late
         else:
             reasons = "; ".join(r.message for r in p.reasons)[:500]
             category, action = "missing/invalid information", "correct and resubmit"

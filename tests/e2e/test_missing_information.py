@@ -267,8 +267,8 @@ async def test_the_biller_fills_the_fields_and_only_timely_filing_holds_the_clai
 ):
     """Every field the work item asked for is filled (the rendering NPI included): the claim is
     rebuilt and scrubbed again, and the one finding left is the filing limit (visits of 2010
-    and 2013). The missing-information item is resolved; the biller's item names the limit;
-    nothing reaches the payer."""
+    and 2013). The missing-information item is resolved; the biller's item is a timely-filing
+    write-off naming the limit; nothing reaches the payer."""
     claims = await held_slice(pipeline, tmp_path)
     async with client(pipeline, pipeline.billing_url, "biller") as b:
         for eid in BILLER_ROUTE:
@@ -281,7 +281,7 @@ async def test_the_biller_fills_the_fields_and_only_timely_filing_holds_the_clai
     await wait_for(
         pipeline.dsn,
         "SELECT count(*) FROM followup.work_item WHERE claim_id = ANY($1) AND status <> 'resolved'"
-        " AND category <> 'missing information' AND label LIKE '%filing limit%'",
+        " AND category = 'timely filing' AND action = 'write off' AND label LIKE '%filing limit%'",
         [claims[e]["claim_id"] for e in BILLER_ROUTE],
         predicate=lambda n: n == len(BILLER_ROUTE),
     )
@@ -355,5 +355,14 @@ async def test_the_ehr_resends_with_registries_filled_and_the_claims_move_to_the
             r = await b.patch(f"/claims/{claim_id}/billing-data", json=body)
             assert r.status_code == 200, r.text
             assert await latest_hold_reasons(pipeline, claim_id) == ["TIMELY_FILING_EXCEEDED"]
+    await wait_for(
+        pipeline.dsn,
+        "SELECT count(*) FROM followup.work_item WHERE claim_id = ANY($1) AND site_id = $2"
+        " AND status <> 'resolved' AND category = 'timely filing'",
+        ids,
+        SITE,
+        predicate=lambda n: n == len(EHR_ROUTE),
+    )
+    assert await open_missing_items(pipeline, ids) == []
     sent = outbound_837s(pipeline)
     assert not any(c in sent for c in ids)

@@ -15,6 +15,7 @@ from shared.events import Reason
 
 MISSING_INFORMATION = "missing information"
 FILL_ACTION = "supply missing information"
+TIMELY_FILING_EXCEEDED = "TIMELY_FILING_EXCEEDED"  # billing's scrubber: past the filing limit
 # Unusable values a biller replaces like a missing one (scrubber reason codes).
 _REPLACEABLE = frozenset(
     {
@@ -40,3 +41,15 @@ def missing_fields(reasons: Iterable[Reason]) -> list[str]:
 def label(fields: list[str]) -> str:
     """The work item's label: the fields by name (no value), for the biller to fill."""
     return f"Missing information: supply {', '.join(fields)}"[:500]
+
+
+def timely_filing_label(reasons: Iterable[Reason]) -> str | None:
+    """The work item's label when the filing limit is all that holds the claim (nothing a
+    biller can fill or correct: the date of service stands), else None."""
+    found = list(reasons)
+    if not found or any(r.code != TIMELY_FILING_EXCEEDED for r in found):
+        return None
+    return (
+        f"Timely filing: {found[0].message}; write it off, or send it with proof it was"
+        " filed in time"
+    )[:500]
