@@ -40,6 +40,7 @@ from services.intake.domain.eligibility.flow import (
     RetryPolicy,
     attach,
     coverage_key,
+    is_fresh,
     judge,
     unverified,
     work_item_message,
@@ -255,9 +256,9 @@ async def open_unsendable(
 
 
 def _fresh(row: asyncpg.Record | None, cfg: Config, now: datetime) -> bool:
-    if row is None or row["state"] not in SETTLED or row["state"] == "gave_up":
+    if row is None:
         return False
-    return row["answered_at"] is not None and now - row["answered_at"] < cfg.fresh_for
+    return is_fresh(row["state"], row["answered_at"], now, cfg.fresh_for)
 
 
 def _summary_of(row: asyncpg.Record | None) -> EligibilitySummary:

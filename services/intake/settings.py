@@ -134,6 +134,10 @@ class EligibilitySettings(BaseSettings):
     receiver_id: str = "CLEARINGHOUSE"  # ISA08
     usage: Literal["P", "T"] = "P"
     poll_seconds: float = Field(default=1.0, gt=0)  # retries and held encounters are looked at
+    # Scheduled visits (POST /appointments): a 270 per coverage once the date of service is
+    # this many days away or fewer (0: no batch), and at check-in when no answer is fresh.
+    batch_days: int = Field(default=0, ge=0, le=60)
+    check_in: bool = True
 
     @property
     def service_type_codes(self) -> tuple[str, ...]:

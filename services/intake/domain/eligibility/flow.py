@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -151,3 +151,43 @@ def attach(enc: Encounter, summaries: Mapping[str, EligibilitySummary | None]) -
         for c in enc.coverages
     ]
     return enc.model_copy(update={"coverages": coverages})
+
+
+# --------------------------------------------------------------------------- scheduled visits
+
+# Appointment statuses (FHIR R4) of a visit that is going to happen: the ones worth a 270.
+SCHEDULED = frozenset({"booked", "arrived", "checked-in"})
+CHECKED_IN = frozenset({"arrived", "checked-in"})
+IN_FLIGHT = frozenset({"sent", "retry"})  # a 270 out, or its retry due: its answer is coming
+
+
+def is_fresh(
+    state: str | None, answered_at: datetime | None, now: datetime, fresh_for: timedelta
+) -> bool:
+    """A check whose answer may be reused: settled by the payer (answered, or rejected for
+    good) less than ``fresh_for`` ago. Given-up checks never are: the payer never answered."""
+    if state is None or state not in SETTLED or state == "gave_up" or answered_at is None:
+        return False
+    return now - answered_at < fresh_for
+
+
+def needs_asking(
+    state: str | None, answered_at: datetime | None, now: datetime, fresh_for: timedelta
+) -> bool:
+    """Whether a coverage whose newest check is (``state``, ``answered_at``) needs a 270 now:
+    not when its answer is fresh, nor while one is on its way (sent, or a retry due)."""
+    if state in IN_FLIGHT:
+        return False
+    return not is_fresh(state, answered_at, now, fresh_for)
+
+
+def in_batch_window(service_date: date, today: date, days: int) -> bool:
+    """A visit the batch pass asks about: from today up to ``days`` days ahead (0: the batch
+    is off). A visit in the past is for the encounter, not the batch."""
+    return days > 0 and 0 <= (service_date - today).days <= days
+
+
+def checks_in(previous: str | None, status: str) -> bool:
+    """An appointment update that checks the patient in (booked, or new, to arrived or
+    checked-in); arrived to checked-in is the same visit checking in, not a second time."""
+    return status in CHECKED_IN and previous not in CHECKED_IN
