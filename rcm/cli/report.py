@@ -314,7 +314,7 @@ def _render_beyond_primary(data: dict) -> list[str]:
                 ("refunded_amount", "refunded $"),
                 ("plans", "plans"),
                 ("plans_active", "active"),
-                ("credits_applied", "credit appl."),
+                ("credits_applied", "credit used"),
                 ("credit_applied_amount", "applied $"),
                 ("credit_balance", "credit $"),
             ],
