@@ -1,7 +1,9 @@
 """Issue 21, end to end on the real stack: a Medicare patient with a Medigap plan.
 
 The encounter goes in as the EHR sends it (FHIR, Medicare Part B primary with filing indicator
-MB, a Blue plan as the supplemental secondary), is coded, billed to Medicare (837P), paid by
+MB, a Blue plan as the supplemental secondary) to an intake that checks eligibility at intake
+(a 270 per coverage, the simulator's 271s: both active, carried on the encounter to billing),
+is coded, billed to Medicare (837P), paid by
 Medicare (835); billing then bills the supplemental plan from Medicare's 835 (837P with SBR*S,
 2320 AMT*D, 2330B REF*F8 = Medicare's claim number), the plan pays (835, CLP02 2); what is
 left is the patient's: the statement run bills it, the patient pays it at the desk, and the
@@ -13,11 +15,15 @@ billed to Medicaid, and Medicaid's 835 on the same claim ends it.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from decimal import Decimal
 
 import httpx
 import pytest
 
+from rcm.cli.demo import base_env, wait_http
+from rcm.localstack.supervisor import Supervisor
 from services.billing.domain.cob_remit import cob_claim_id
 from services.workbench.domain import timeline
 from shared.x12 import amount, split_segments
@@ -40,6 +46,29 @@ pytestmark = pytest.mark.e2e
 D = Decimal
 ZERO = D("0.00")
 ANSWERED = ("paid", "partially_paid", "denied")
+
+
+@pytest.fixture(scope="module")
+def checking_intake(pipeline):
+    """An intake instance that checks eligibility at intake, beside the session's (which asks
+    only on demand), as a second instance of the service would run."""
+    env = {
+        **base_env(pipeline.settings, pipeline.endpoints),
+        "RCM_INTAKE_ELIGIBILITY_MODE": "intake",
+        "RCM_INTAKE_ELIGIBILITY_WAIT_SECONDS": "120",
+        "RCM_INTAKE_ELIGIBILITY_RETRY_SECONDS": "1",
+        "RCM_INTAKE_ELIGIBILITY_POLL_SECONDS": "0.2",
+        "RCM_LOG_LEVEL": "INFO",
+    }
+    sup = Supervisor(pipeline.settings.run_path, env)
+    sp = sup.add("intake", instance=8, http=True)
+    sup.start_all()
+    url = f"http://127.0.0.1:{sp.http_port}"
+    try:
+        asyncio.run(wait_http(url + "/health", sup))
+        yield url
+    finally:
+        sup.stop_all()
 
 
 def _clean(f: dict) -> bool:
@@ -78,7 +107,9 @@ async def _balances(pipeline, claim_ids: list[str]) -> dict[str, dict]:
         return out
 
 
-async def test_medicare_and_a_supplemental_plan_then_the_patient_pays_the_rest(pipeline):
+async def test_medicare_and_a_supplemental_plan_then_the_patient_pays_the_rest(
+    pipeline, checking_intake
+):
     dsn = pipeline.dsn
     # Medicare applies the Part B deductible, which the Medigap plan (like Plan G) leaves to
     # the patient: that is what the statement asks for.
@@ -86,9 +117,31 @@ async def test_medicare_and_a_supplemental_plan_then_the_patient_pays_the_rest(p
         21501, [MEDICARE, SUPPLEMENT], "medigap", want=lambda f: _clean(f) and f["deductible"]
     )[0]
     encounter = sample.encounter.encounter_id
-    await send_and_code(pipeline, [sample])
+    await send_and_code(pipeline, [sample], checking_intake)
     primary = primary_claim_id(sample)
     secondary = cob_claim_id(primary, "secondary")
+
+    # 0. Eligibility at intake: a 270 per coverage, both found active by the payers' 271s, the
+    #    results on the encounter billing billed from.
+    async with httpx.AsyncClient(
+        base_url=checking_intake,
+        headers={"authorization": f"Bearer {pipeline.token('e2e-biller', 'biller')}"},
+        timeout=30,
+    ) as intake:
+        got = await intake.get(f"/encounters/{encounter}/eligibility")
+        assert got.status_code == 200, got.text
+    checks = {c["coverage"]: c for c in got.json()["coverages"]}
+    assert {k: (c["payer_id"], c["state"], c["outcome"]) for k, c in checks.items()} == {
+        "primary": ("MCR01", "answered", "active"),
+        "secondary": ("BCBS01", "answered", "active"),
+    }
+    coded = json.loads(
+        await fetchval(dsn, "SELECT coded FROM billing.claim WHERE claim_id = $1", primary)
+    )
+    assert [
+        (c["sequence"], (c.get("eligibility") or {}).get("status"))
+        for c in coded["encounter"]["coverages"]
+    ] == [("primary", "active"), ("secondary", "active")]
 
     # 1. The primary claim: billed to Medicare (SBR*P, SBR09 MB), the Medigap plan riding along
     #    in its 2320/2330B loop.

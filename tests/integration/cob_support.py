@@ -43,7 +43,7 @@ MEDICARE = Coverage(
 MEDICAID = Coverage(
     payer_id="MCD01",
     payer_name="Buckeye State Medicaid (demo)",
-    member_id="004455667788",
+    member_id="004455667701",  # one the simulator's 271 finds active
     filing_indicator="MC",
     sequence="secondary",
 )
@@ -111,9 +111,12 @@ def medicare_encounters(
     raise AssertionError(f"fewer than {n} fitting encounters for seed {seed}")
 
 
-async def send_and_code(pipeline, samples: list[Sample]) -> list[str]:
-    """Post the encounters as the EHR feed, let the simulated coders review what needs it,
-    and return the encounter ids once coding has coded every one."""
+async def send_and_code(
+    pipeline, samples: list[Sample], intake_url: str | None = None
+) -> list[str]:
+    """Post the encounters as the EHR feed (to the session's intake, or ``intake_url``), let
+    the simulated coders review what needs it, and return the encounter ids once billing has
+    made each one's primary claim."""
     ids = [s.encounter.encounter_id for s in samples]
     stop = asyncio.Event()
     coders = asyncio.create_task(
@@ -127,7 +130,7 @@ async def send_and_code(pipeline, samples: list[Sample]) -> list[str]:
     )
     try:
         async with httpx.AsyncClient(
-            base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+            base_url=intake_url or pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
         ) as client:
             for s in samples:
                 got = await client.post("/encounters", json=s.bundle)
