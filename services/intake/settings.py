@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.intake.domain.hl7v2 import (
-    Hl7Rules,
-    RulesError,
-    parse_readiness,
-    parse_site_map,
-    parse_visit_keys,
-)
 from shared.settings import ConfigurationError, ServiceSettings
+
+if TYPE_CHECKING:  # the HL7 v2 package loads when its rules are read: `rcm code` never does
+    from services.intake.domain.hl7v2 import Hl7Rules
 
 CONCEPT_MAP_SUFFIXES = (".json", ".csv")
 
@@ -56,6 +52,14 @@ class Hl7Settings(BaseSettings):
     @cached_property
     def rules(self) -> Hl7Rules:
         """The rules these settings describe; ConfigurationError names a bad setting."""
+        from services.intake.domain.hl7v2 import (
+            Hl7Rules,
+            RulesError,
+            parse_readiness,
+            parse_site_map,
+            parse_visit_keys,
+        )
+
         try:
             return Hl7Rules(
                 visit_keys=parse_visit_keys(self.visit_keys),
@@ -75,6 +79,8 @@ class Hl7Settings(BaseSettings):
         """Sending facility -> the sites it may send for; None when any sender may send."""
         if not self.senders.strip():
             return None
+        from services.intake.domain.hl7v2 import RulesError, parse_site_map
+
         try:
             pairs = parse_site_map(self.senders, "senders")
         except RulesError as e:

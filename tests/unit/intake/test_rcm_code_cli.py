@@ -1,5 +1,5 @@
 """`rcm code` as a user runs it: a real input coded offline, without loading what only the
-running pipeline needs (the local stack, the database client, the PDF reader), and the
+running pipeline needs (the local stack, the database client, the PDF reader, HL7 v2), and the
 command line's one-line errors still reported for the stack."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rcm.cli.main import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
     status = main(["code", sys.argv[1]])
-heavy = ("rcm.localstack", "asyncpg", "pypdf", "aiokafka")
+heavy = ("rcm.localstack", "asyncpg", "pypdf", "aiokafka", "services.intake.domain.hl7v2")
 print(json.dumps({"status": status, "result": json.loads(out.getvalue()),
                   "loaded": [m for m in heavy if m in sys.modules]}))
 """
