@@ -169,7 +169,15 @@ _INFERENCES = [
         ),
         {"hyperglycemia"},
     ),
-    (("E08", "E09", "E10", "E11", "E13"), gated(r"\bhypoglycemi", re.I), {"hypoglycemia"}),
+    (
+        ("E08", "E09", "E10", "E11", "E13"),
+        # the event, not the drug class ('on oral hypoglycemic (metformin)')
+        gated(
+            r"\bhypoglyc(?:a)?emi(?:as?|c (?:episode|event|reaction|spell)s?)\b",
+            re.I,
+        ),
+        {"hypoglycemia"},
+    ),
 ]
 _FLU_POSITIVE = gated(
     r"\b(?:influenza|flu)\s*(?:a|b)?\s*(?:test|swab|antigen|pcr)?\s*(?:was|is|:)?\s*positive"
@@ -220,6 +228,10 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             if not coding:
                 if d.kind == "sx":
                     symptoms.append(d)
+                elif d.kind == "preventive" and (s.section == "cc" or s is res.sents[0]):
+                    # the reason for the visit in its title or chief complaint ('Annual
+                    # Physical Exam', 'Adolescent well visit'): first-listed (IV.G)
+                    res.found.append(d)
                 continue
             (res.uncertain if d.kind == "uncertain" else res.found).append(d)
             if d.kind == "sx":
@@ -357,8 +369,11 @@ def _mention(note, res, s, r: _Reading, age) -> Dx | None:
     words, ev_start, ev_end = set(r.words), s.start + r.ev_start, s.start + r.ev_end
     for prefixes, rx, add in _INFERENCES:
         if code.startswith(prefixes):
-            hit = rx.search(note)
-            if hit and res.ctx.status(hit.start(), hit.end()) not in ("negated", "hypothetical"):
+            # any mention the note affirms ('No hypoglycemia' in the plan is not one)
+            if any(
+                res.ctx.status(hit.start(), hit.end()) not in ("negated", "hypothetical")
+                for hit in rx.finditer(note)
+            ):
                 words |= add
     lat = sp.laterality(words) or _note_laterality(note, e, code)
     if lat:

@@ -68,7 +68,7 @@ VACCINES: list[tuple[str, str, int, str]] = [
         1,
         "im",
     ),
-    (r"\bhpv (?:vaccine|vaccination|#\s?\d|dose)\b|\bgardasil\b", "90651", 1, "im"),
+    (r"\bhpv-?9? (?:vaccine|vaccination|#\s?\d|dose)\b|\bgardasil\b", "90651", 1, "im"),
     (r"\bmmr\b", "90707", 3, "sc"),
     (r"\bvaricella (?:vaccines?|vaccinations?)\b|\bvarivax\b", "90716", 1, "sc"),
     (r"\bipv\b|\bipol\b|\bpolio vaccines?\b", "90713", 1, "im"),

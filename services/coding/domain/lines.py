@@ -23,7 +23,9 @@ _NOT_DONE = re.compile(
     r"|unable|at home|pending|awaiting|counsel\w* (?:on|about)|outside|elsewhere"
     # another clinician's test read in the record ('PCP workup reviewed: ECG NSR'),
     # not one performed or interpreted here ('images personally reviewed')
-    r"|(?<!personally )(?<!independently )(?<!i )reviewed)",
+    r"|(?<!personally )(?<!independently )(?<!i )reviewed"
+    # a year or a month/year: when it was done before ('Tdap 2019', 'echo 11/2025')
+    r"|(?<![\d.])(?:\d{1,2}/)?(?:19|20)\d{2}\b(?![./-]\d))",
     re.I,
 )
 _NEGATED = re.compile(r"\b(?:no|not|without|denies|never)\b", re.I)

@@ -550,7 +550,7 @@ RULES: list[Rule] = [
     ),
     _r(
         "phq9",
-        r"\bphq-?9\b|\bgad-?7\b",
+        r"\bphq-?9\b|\bphq-?a\b|\bgad-?7\b",
         _simple("96127", ("F32", "F33", "F41", "Z00", "Z13"), rule="screening"),
         True,
     ),

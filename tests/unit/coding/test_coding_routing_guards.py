@@ -5,7 +5,8 @@ half showed, never a blind case): a service in a line after a one-line medicatio
 list, a test read from another clinician's workup, an ECG interpreted in the ED, a
 sentence whose findings say 'no', an annual eye exam in a plan, an intractable migraine
 with status migrainosus, and the context and conflict reasons that send an encounter
-to a coder.
+to a coder; an oral hypoglycemic beside diabetes, a visit type in the title line,
+adolescent screens, HPV9 and a vaccine given years ago.
 """
 
 from coding_support import dx_codes, make_enc, px_codes
@@ -88,3 +89,36 @@ def test_a_condition_negated_elsewhere_in_the_note_is_a_conflict():
     note = "HPI: cough x 3 days, no pneumonia on outside CXR.\nA: Pneumonia.\nP: amoxicillin."
     r = code(note)
     assert "conflict" in r.route_reasons and r.route == "review"
+
+
+def test_an_oral_hypoglycemic_is_a_drug_class_not_a_hypoglycemia():
+    note = (
+        "Meds: metformin 1000 mg BID (oral hypoglycemic).\n"
+        "A: Type 2 diabetes mellitus - A1c 7.4.\nP: continue metformin. No hypoglycemia."
+    )
+    assert dx_codes(code(note))[0] == "E119"
+    note = (
+        "A: Type 2 diabetes mellitus with hypoglycemic episodes on glipizide.\nP: stop glipizide."
+    )
+    assert dx_codes(code(note))[0] == "E11649"
+
+
+def test_the_visit_type_in_the_title_line_is_the_first_listed_diagnosis():
+    note = (
+        "Annual Physical Exam\n45 yo F, feels well.\nExam: normal.\n"
+        "A/P: Normal exam. Continue exercise. RTC 1 yr."
+    )
+    r = code(note, age=45, sex="F")
+    assert dx_codes(r)[0] == "Z0000"
+    assert px_codes(r)[0] == "99396"
+
+
+def test_adolescent_screens_and_hpv9_are_billed_a_past_tdap_is_not():
+    note = (
+        "Adolescent well visit - 15 yo F\nPHQ-A administered and scored: 3 (negative).\n"
+        "Immunizations: HPV9 dose #1 given IM today, counseling by MD to pt & mom; Tdap 2019.\n"
+        "A/P: Healthy adolescent, normal exam. RTC 1 yr."
+    )
+    got = px_codes(code(note, age=15, sex="F"))
+    assert {"99394", "96127", "90651", "90460"} <= set(got)
+    assert "90715" not in got
