@@ -340,6 +340,10 @@ async def test_the_ehr_resends_with_registries_filled_and_the_claims_move_to_the
         SITE,
         predicate=lambda n: n == len(EHR_ROUTE),
     )
+    followup_sites = await fetch(
+        pipeline.dsn, "SELECT site_id FROM followup.claim WHERE claim_id = ANY($1)", ids
+    )
+    assert [r["site_id"] for r in followup_sites] == [SITE] * len(EHR_ROUTE)
     for claim_id in ids:
         reasons = await latest_hold_reasons(pipeline, claim_id)
         assert "BILLING_TAX_ID_MISSING" not in reasons and "PAYER_ID_MISSING" not in reasons
