@@ -67,16 +67,29 @@ async def _after_one(
     coverages = coded.encounter.coverages
     primary_id = row["primary_claim_id"] or row["claim_id"]
     sequence = row["cob_sequence"]
+    crossed = False
     if p.payer_id != row["payer_id"]:
-        # A later payer's 835 on this claim's id: the claim crossed over to it.
+        # A later coverage's payer answering on this claim's id: the claim crossed over to it.
+        # An id none of the later coverages has is the billed payer naming itself otherwise
+        # (an 835's REF*2U need not be the 837's payer id): its decision, as followup reads it.
         later = [
             c
             for c in coverages
             if c.payer_id == p.payer_id and ORDER.index(c.sequence) > ORDER.index(sequence)
         ]
-        if not later:
-            return
-        sequence = later[0].sequence
+        if later:
+            sequence, crossed = later[0].sequence, True
+    stored = await repo.record_adjudication(
+        conn,
+        primary_id,
+        sequence,
+        p.remittance_id,
+        p.payer_id,
+        adjudication_record(p, datetime.now(UTC).date()),
+    )
+    if not stored:
+        return  # this payer's decision was acted on before (a redelivery)
+    if crossed:
         await repo.crossover_received(conn, primary_id, sequence)
         await repo.add_history(
             conn,
@@ -88,16 +101,6 @@ async def _after_one(
                 )
             ],
         )
-    stored = await repo.record_adjudication(
-        conn,
-        primary_id,
-        sequence,
-        p.remittance_id,
-        p.payer_id,
-        adjudication_record(p, datetime.now(UTC).date()),
-    )
-    if not stored:
-        return  # this payer's decision was acted on before (a redelivery)
     nxt = next_coverage(coverages, sequence)
     if nxt is None:
         return  # the last payer adjudicated: what remains is the patient's

@@ -160,48 +160,38 @@ async def test_crossover_waits_for_medicaids_835_and_opens_work_when_it_never_co
     assert (await _history(dsn, never))[-1] == "crossover_overdue"
 
 
-async def test_a_primary_adjudication_that_does_not_match_the_claim_holds_the_secondary(
-    pipeline,
-):
-    dsn = pipeline.dsn
-    # A claim the simulator rejects at its front door, so no 835 of its own comes: the only
-    # remittance is the one written here, with line 1 adjudicated at 10.00 less than billed.
+async def _rejected_primary(pipeline, seed: int, tag: str):
+    """An encounter (Medicare + Medigap) whose primary claim the simulator rejects at its front
+    door, so that no 835 of its own ever comes; the claim as the payer read it from the 837."""
     sample = medicare_encounters(
-        21201, [MEDICARE, SUPPLEMENT], "hold", want=lambda f: f["ack_rejected"]
+        seed, [MEDICARE, SUPPLEMENT], tag, want=lambda f: f["ack_rejected"]
     )[0]
     await send_and_code(pipeline, [sample])
     cid = primary_claim_id(sample)
     await wait_for(
-        dsn,
+        pipeline.dsn,
         "SELECT status FROM billing.claim WHERE claim_id = $1",
         cid,
         predicate=lambda s: s == "rejected",
         timeout=60,
     )
-    name = await fetchval(dsn, "SELECT file_name FROM billing.claim WHERE claim_id = $1", cid)
+    name = await fetchval(
+        pipeline.dsn, "SELECT file_name FROM billing.claim WHERE claim_id = $1", cid
+    )
     text = await read_outbound(pipeline.settings.outbound_dir, name)
-    sub = next(c for c in read_837(text).claims if c.claim_id == cid)
-    first = sub.lines[0]
-    assert first.charge > 10
-    changed = replace(
-        sub,
-        lines=(replace(first, charge=first.charge - 10), *sub.lines[1:]),
-        total_charge=sub.total_charge - 10,
-    )
-    decided = adjudicate(
-        changed,
-        replace(RULES, denial_rate=D("0")),
-        FeeSchedule.from_csv(),
-        datetime.now(UTC).date(),
-    )
-    n = 900_000_000 + int(time.time()) % 99_999_999
+    return sample, cid, next(c for c in read_837(text).claims if c.claim_id == cid)
+
+
+def _drop_835(pipeline, sub, decided, payer_id: str, payer_name: str) -> None:
+    """``decided`` paid by ``payer_id`` in an 835 written into the inbound mailbox."""
+    n = 900_000_000 + (time.time_ns() // 1000) % 99_999_999
     era = build_era_file(
         [
             Remittance(
                 [decided],
                 payer=PayerInfo(
-                    "MCR01",
-                    "Medicare Part B (Demo MAC)",
+                    payer_id,
+                    payer_name,
                     Address(line1="1 Payer Way", city="Columbus", state="OH", postal_code="43215"),
                 ),
                 payee=PayeeInfo(
@@ -209,7 +199,7 @@ async def test_a_primary_adjudication_that_does_not_match_the_claim_holds_the_se
                     sub.billing_provider_npi or "",
                     sub.billing_provider_tax_id or "",
                 ),
-                trace_number=f"HOLD{n}",
+                trace_number=f"HAND{n}",
                 payment_date=datetime.now(UTC).date(),
             )
         ],
@@ -219,7 +209,29 @@ async def test_a_primary_adjudication_that_does_not_match_the_claim_holds_the_se
         group_control_number=n,
         created_at=datetime.now(UTC),
     )
-    write_atomically(pipeline.settings.inbound_dir, f"835_hold_{n}.x12", era)
+    write_atomically(pipeline.settings.inbound_dir, f"835_hand_{n}.x12", era)
+
+
+def _decide(sub):
+    return adjudicate(
+        sub, replace(RULES, denial_rate=D("0")), FeeSchedule.from_csv(), datetime.now(UTC).date()
+    )
+
+
+async def test_a_primary_adjudication_that_does_not_match_the_claim_holds_the_secondary(
+    pipeline,
+):
+    dsn = pipeline.dsn
+    # The only remittance is the one written here, line 1 adjudicated at 10.00 less than billed.
+    sample, cid, sub = await _rejected_primary(pipeline, 21201, "hold")
+    first = sub.lines[0]
+    assert first.charge > 10
+    changed = replace(
+        sub,
+        lines=(replace(first, charge=first.charge - 10), *sub.lines[1:]),
+        total_charge=sub.total_charge - 10,
+    )
+    _drop_835(pipeline, sub, _decide(changed), "MCR01", "Medicare Part B (Demo MAC)")
     await wait_for(
         dsn,
         "SELECT status FROM billing.claim WHERE encounter_id = $1 AND cob_sequence = 'secondary'",
@@ -408,3 +420,37 @@ async def test_tertiary_claim_carries_both_prior_payers(pipeline):
     assert [p for p, _ in await _posted(dsn, ter_id)] == ["UHC001"]
     history = await _history(dsn, cid)  # the primary's timeline names both later claims
     assert history.count("secondary_billed") == 1 and history.count("tertiary_billed") == 1
+
+
+async def test_a_primary_835_naming_its_payer_by_another_id_still_bills_the_secondary(pipeline):
+    dsn = pipeline.dsn
+    # Medicare's 835 names itself by its contractor number (REF*2U), not the 837's payer id:
+    # still Medicare's decision, not a crossover to some other payer.
+    sample, cid, sub = await _rejected_primary(pipeline, 21202, "otherid")
+    decided = _decide(sub)
+    _drop_835(pipeline, sub, decided, "15202", "CGS ADMINISTRATORS JURISDICTION 15")
+    sec_id = cob_claim_id(cid, "secondary")
+    await wait_for(
+        dsn,
+        "SELECT status FROM billing.claim WHERE claim_id = $1",
+        sec_id,
+        predicate=lambda s: s in PAID,
+        timeout=90,
+    )
+    assert (
+        await fetchval(
+            dsn,
+            "SELECT payer_id FROM billing.prior_adjudication WHERE primary_claim_id = $1"
+            " AND cob_sequence = 'primary'",
+            cid,
+        )
+        == "15202"
+    )
+    assert "crossover_received" not in await _history(dsn, cid)
+    name = await fetchval(dsn, "SELECT file_name FROM billing.claim WHERE claim_id = $1", sec_id)
+    text = await read_outbound(pipeline.settings.outbound_dir, name)
+    sbr, clm = claim_segments(split_segments(text)[0], sec_id)
+    assert (sbr[1], sbr[9]) == ("S", "BL")
+    (prior,) = loops_2320(clm)
+    assert ["REF", "F8", decided.payer_claim_control_number] in prior
+    assert [p for p, _ in await _posted(dsn, sec_id)] == ["BCBS01"]
