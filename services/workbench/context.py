@@ -14,6 +14,8 @@ from services.workbench.settings import WorkbenchSettings
 from services.workbench.upstream import SERVICES, Upstream
 from shared.auth import Authenticator, DevSigner
 
+KEEPALIVE_SECONDS = 4.0
+
 
 @dataclass
 class WorkbenchContext:
@@ -44,7 +46,11 @@ def build(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     http = httpx.AsyncClient(
         timeout=wb.upstream_timeout_seconds,
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        # Idle connections are dropped before the services' servers drop them (uvicorn: 5 s),
+        # so a request never goes out on a connection the other end is closing.
+        limits=httpx.Limits(
+            max_connections=200, max_keepalive_connections=50, keepalive_expiry=KEEPALIVE_SECONDS
+        ),
         follow_redirects=False,
         transport=transport,
     )

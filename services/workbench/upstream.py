@@ -81,17 +81,24 @@ class Upstream:
         if request_id:
             headers["x-request-id"] = request_id
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
-        try:
-            r = await self.http.request(
-                method,
-                base + path,
-                params=clean,
-                json=json,
-                headers=headers,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.HTTPError as e:
-            raise UpstreamError(service, 0, type(e).__name__) from e
+        for attempt in (1, 2):
+            try:
+                r = await self.http.request(
+                    method,
+                    base + path,
+                    params=clean,
+                    json=json,
+                    headers=headers,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+                break
+            except httpx.RemoteProtocolError as e:
+                # A kept-alive connection the server closed as the request went out: a read
+                # is sent again on a new connection (a change is not: it may have been done).
+                if method != "GET" or attempt == 2:
+                    raise UpstreamError(service, 0, type(e).__name__) from e
+            except httpx.HTTPError as e:
+                raise UpstreamError(service, 0, type(e).__name__) from e
         if r.status_code == 204:
             return Reply(204, None)
         try:
