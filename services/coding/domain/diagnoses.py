@@ -106,7 +106,9 @@ _NOT_A_DIAGNOSIS = gated(
     r"\b(?:rapid\s+)?(?:strep(?:tococcal)?|flu|influenza|covid(?:-?19)?|sars-cov-2|rsv|mono|hpv|tdap|dtap|mmr"
     r"|pneumococcal|pneumonia|shingles|zoster|hepatitis\s+[ab]|varicella|tetanus|hep\s+[ab]|urine|blood|a1c)"
     r"(?:\s+(?:a|b|a\s*(?:and|/|&)\s*b|19|ag))?\s+(?:vaccine|vaccination|shot|immunization|booster|tests?|testing|swab"
-    r"|screen|antigen|pcr|naat|culture|panel|dip(?:stick)?)\b|\brapid\s+(?:strep|flu|influenza|covid)\b",
+    r"|screen|antigen|pcr|naat|culture|panel|dip(?:stick)?)\b|\brapid\s+(?:strep|flu|influenza|covid)\b"
+    # drug classes name a condition's words ('on oral hypoglycemic': no oral complication)
+    r"|\boral\s+(?:hypoglycemic|antidiabetic|diabetes)(?:\s+(?:agent|medication|drug)s?|s)?\b",
     re.I,
 )
 _DIAGNOSED = gated(

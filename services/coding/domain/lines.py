@@ -84,6 +84,8 @@ def done(text: str, m: re.Match, section: str) -> bool:
         return False
     return (
         section in ("procedure", "results")
+        # a procedure note's own line ('Procedure - diagnostic nasal endoscopy (...): ...')
+        or text[:10].lower().startswith("procedure")
         or _DONE.search(chunk) is not None
         or _DONE.search(text, m.end()) is not None
     )

@@ -536,6 +536,31 @@ RULES: list[Rule] = [
         _simple("94618", ("J4", "J84", "I27", "J96", "R06")),
         True,
     ),
+    # in-office tests and endoscopy the tuning half showed (CPT code by the wording)
+    _r(
+        "kub",
+        r"\bkub\b",
+        _simple("74018", ("N20", "N13", "R10", "K59", "K56"), rule="imaging"),
+        True,
+    ),
+    _r(
+        "elastography",
+        r"\bfibroscan\b|\b(?:transient|shear[- ]wave|vibration[- ]controlled) elastography\b",
+        _simple("91200", ("K7", "B18", "E66", "E11"), rule="imaging"),
+        True,
+    ),
+    _r(
+        "abi",
+        r"\bankle[- ]brachial (?:index|indices|pressures?)\b|\babis?\b(?=[^.;]{0,60}\d)",
+        _simple("93922", ("I70", "I73", "E11", "E10"), rule="imaging"),
+        True,
+    ),
+    _r(
+        "nasal_endoscopy",
+        r"\b(?:diagnostic )?nasal endoscopy\b",
+        _simple("31231", ("J32", "J33", "J34", "J31", "R04"), rule="minor"),
+        True,
+    ),
     _r(
         "vision_screen",
         r"\bvision screen(?:ing)?\b|\bvisual acuity screen(?:ing)?\b",

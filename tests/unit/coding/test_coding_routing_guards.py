@@ -122,3 +122,20 @@ def test_adolescent_screens_and_hpv9_are_billed_a_past_tdap_is_not():
     got = px_codes(code(note, age=15, sex="F"))
     assert {"99394", "96127", "90651", "90460"} <= set(got)
     assert "90715" not in got
+
+
+def test_in_office_tests_and_a_procedure_notes_own_line():
+    note = (
+        "KUB (in office today, 1 view): 6 mm calcification R lower pole.\n"
+        "FibroScan (transient elastography) performed today: LSM 7.4 kPa.\n"
+        "ABI today (bilateral): R 0.68, L 0.74.\n"
+        "Procedure - diagnostic nasal endoscopy, bilateral (after topical lidocaine): polyps.\n"
+        "A: Kidney stone.\nP: fluids. RTC 6 months w/ KUB."
+    )
+    assert {"74018", "91200", "93922", "31231"} <= set(px_codes(code(note)))
+    assert "74018" not in px_codes(code("A: Kidney stone.\nP: fluids. RTC 6 months w/ KUB."))
+
+
+def test_a_drug_class_does_not_choose_a_diabetes_complication():
+    note = "A: Type 2 diabetes, A1c 6.9 - on oral hypoglycemic (metformin).\nP: continue."
+    assert dx_codes(code(note))[0] == "E119"
