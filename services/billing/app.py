@@ -46,13 +46,15 @@ async def ack_mailbox(rt: Runtime) -> None:
 
 
 async def crossover_check(rt: Runtime) -> None:
-    """Periodically opens work items for crossovers whose next payer's 835 is overdue."""
+    """Periodically opens work items (and holds the next payer's claim) for crossovers whose
+    next payer's 835 is overdue."""
     import asyncio
     from datetime import UTC, datetime
 
     while not rt.stop.is_set():
         async with rt.pool.acquire() as conn:
-            await check_crossovers(conn, datetime.now(UTC))
+            if await check_crossovers(conn, datetime.now(UTC), rt.context):
+                rt.relay.notify()  # claim.held for each, in the outbox
         try:
             await asyncio.wait_for(rt.stop.wait(), rt.context.crossover_check_seconds)
         except TimeoutError:

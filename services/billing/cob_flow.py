@@ -125,13 +125,16 @@ async def _after_one(
 
 async def _bill_next(
     conn: asyncpg.Connection,
-    item: Inbound,
+    item: Inbound | None,
     coded: EncounterCodedPayload,
     primary_id: str,
     target: str,
     emitter: Emitter,
     ctx: BillingContext,
+    hold_for: list[Reason] | None = None,
 ) -> None:
+    """Build the ``target`` payer's claim from the stored adjudications and send it, or hold it
+    with the reasons (``hold_for``: held whatever else is found)."""
     primary = build_claim(
         coded,
         claim_id=primary_id,
@@ -140,7 +143,7 @@ async def _bill_next(
     stored = await repo.adjudications(conn, primary_id)
     prior = [prior_adjudication(stored[s]) for s in ORDER[: ORDER.index(target)] if s in stored]
     claim_id = cob_claim_id(primary_id, target)
-    findings: list[Reason] = []
+    findings: list[Reason] = list(hold_for or ())
     try:
         claim = replace(build_cob_claim(primary, prior), claim_id=claim_id)
     except CobRefused as refused:
@@ -152,7 +155,7 @@ async def _bill_next(
             payer=by_seq.get(target, primary.payer),
             other_coverages=tuple(c for s, c in by_seq.items() if s != target),
         )
-        findings = [Reason(code="COB", message=r[:300]) for r in refused.reasons]
+        findings += [Reason(code="COB", message=r[:300]) for r in refused.reasons]
     new = await repo.insert_claims(
         conn,
         [
@@ -168,7 +171,7 @@ async def _bill_next(
                 total_charge=claim.total_charge,
                 service_date=claim.service_date,
                 coded=coded.model_dump_json(),
-                traceparent=item.traceparent,
+                traceparent=item.traceparent if item else None,
                 cob_sequence=target,
                 primary_claim_id=primary_id,
             )
@@ -198,11 +201,26 @@ async def _bill_next(
         await scrub_and_route(conn, [(claim, item)], emitter, ctx)
 
 
-async def check_crossovers(conn: asyncpg.Connection, now: datetime) -> int:
-    """Open a 'crossover_overdue' work item for each crossover whose next payer's 835 did not
-    come by its due time; returns how many. Each wait is reported once."""
+async def check_crossovers(
+    conn: asyncpg.Connection, now: datetime, ctx: BillingContext | None = None
+) -> int:
+    """For each crossover whose next payer's 835 did not come by its due time: a
+    'crossover_overdue' work item and a line on the primary claim's timeline; with ``ctx``
+    (the running service), also that payer's claim, built from the stored adjudications and
+    held (claim.held: the billers' work list) for a biller to release, billing the payer
+    directly, or to resolve when the 835 comes after all. Returns how many; each wait is
+    reported once."""
+    emitter = Emitter(repo.SCHEMA)
     async with conn.transaction():
         overdue = await repo.overdue_crossovers(conn, now)
+        reasons = {
+            (r["primary_claim_id"], r["cob_sequence"]): Reason(
+                code="CROSSOVER_835_OVERDUE",
+                message=f"no 835 from the {r['cob_sequence']} payer {r['payer_id']} since the"
+                f" claim crossed over (due {r['due_at'].date().isoformat()})",
+            )
+            for r in overdue
+        }
         await repo.open_work_items(
             conn,
             [
@@ -210,16 +228,7 @@ async def check_crossovers(conn: asyncpg.Connection, now: datetime) -> int:
                     r["primary_claim_id"],
                     r["site_id"],
                     "crossover_overdue",
-                    json.dumps(
-                        [
-                            {
-                                "code": "CROSSOVER_835_OVERDUE",
-                                "message": f"no 835 from the {r['cob_sequence']} payer"
-                                f" {r['payer_id']} since the claim crossed over"
-                                f" (due {r['due_at'].date().isoformat()})",
-                            }
-                        ]
-                    ),
+                    json.dumps([reasons[r["primary_claim_id"], r["cob_sequence"]].model_dump()]),
                 )
                 for r in overdue
             ],
@@ -235,6 +244,25 @@ async def check_crossovers(conn: asyncpg.Connection, now: datetime) -> int:
                 for r in overdue
             ],
         )
+        if ctx is not None and overdue:
+            primaries = await repo.get_claims(
+                conn, sorted({r["primary_claim_id"] for r in overdue})
+            )
+            for r in overdue:
+                coded = EncounterCodedPayload.model_validate_json(
+                    primaries[r["primary_claim_id"]]["coded"]
+                )
+                await _bill_next(
+                    conn,
+                    None,
+                    coded,
+                    r["primary_claim_id"],
+                    r["cob_sequence"],
+                    emitter,
+                    ctx,
+                    hold_for=[reasons[r["primary_claim_id"], r["cob_sequence"]]],
+                )
+            await emitter.flush(conn)
     if overdue:
         _log.info("crossover 835 overdue", extra={"count": len(overdue)})
     return len(overdue)

@@ -25,7 +25,9 @@ from rcm.simulation.payer.domain.write_835 import (
     build_era_file,
 )
 from services.billing.cob_flow import check_crossovers
+from services.billing.context import BillingContext
 from services.billing.domain.cob_remit import cob_claim_id
+from services.billing.settings import BillingSettings
 from shared.events import Address, RemittanceReceived, parse_event
 from shared.kafka import start_producer
 from shared.mailbox import write_atomically
@@ -138,8 +140,10 @@ async def test_crossover_waits_for_medicaids_835_and_opens_work_when_it_never_co
             " WHERE primary_claim_id = ANY($1)",
             [came, never],
         )
-        assert await check_crossovers(conn, datetime.now(UTC)) >= 1
-        assert await check_crossovers(conn, datetime.now(UTC)) == 0
+        # What the billing service's loop runs, with its context (chargemasters).
+        ctx = BillingContext.from_settings(BillingSettings())
+        assert await check_crossovers(conn, datetime.now(UTC), ctx) >= 1
+        assert await check_crossovers(conn, datetime.now(UTC), ctx) == 0
         items = await conn.fetch(
             "SELECT claim_id, kind, status, reasons FROM billing.work_item"
             " WHERE claim_id = ANY($1) AND kind = 'crossover_overdue'",
@@ -157,7 +161,34 @@ async def test_crossover_waits_for_medicaids_835_and_opens_work_when_it_never_co
     assert [(i["claim_id"], i["status"]) for i in items] == [(never, "open")]
     assert "MCD01" in items[0]["reasons"] and "CROSSOVER_835_OVERDUE" in items[0]["reasons"]
     assert waits == {came: "received", never: "overdue"}
-    assert (await _history(dsn, never))[-1] == "crossover_overdue"
+    history = await _history(dsn, never)
+    assert history[-2:] == ["crossover_overdue", "secondary_held"]
+    # Medicaid's claim, built from Medicare's 835 and held for a biller (who may bill it
+    # directly): claim.held puts it on the billers' work list in followup.
+    held = cob_claim_id(never, "secondary")
+    assert await fetchval(dsn, "SELECT status FROM billing.claim WHERE claim_id = $1", held) == (
+        "held"
+    )
+    assert "CROSSOVER_835_OVERDUE" in await fetchval(
+        dsn,
+        "SELECT reasons FROM billing.work_item WHERE claim_id = $1 AND kind = 'scrub_hold'",
+        held,
+    )
+    await wait_for(
+        dsn,
+        "SELECT count(*) FROM followup.work_item WHERE claim_id = $1",
+        held,
+        predicate=lambda n: n == 1,
+        timeout=60,
+    )
+    assert (
+        await fetchval(
+            dsn,
+            "SELECT count(*) FROM billing.claim WHERE claim_id = $1",
+            cob_claim_id(came, "secondary"),
+        )
+        == 0
+    )
 
 
 async def _rejected_primary(pipeline, seed: int, tag: str):
