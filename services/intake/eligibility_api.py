@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from services.intake import eligibility_flow as flow
 from services.intake import eligibility_repository as repo
+from services.intake.appointments_api import appointments_router
 from shared import audit
 from shared.auth import Principal, sites_filter
 from shared.events import Encounter
@@ -173,6 +174,7 @@ def eligibility_router(rt: Runtime) -> APIRouter:
             ]
         }
 
+    router.include_router(appointments_router(rt))  # scheduled visits' checks
     return router
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 
+from services.intake import appointments_repository as appointments_repo
 from services.intake import eligibility_repository as repo
 from services.intake.domain.eligibility import (
     EligibilityRequest,
@@ -451,6 +452,8 @@ async def apply_271(conn: asyncpg.Connection, text: str, file_name: str, emitter
             file_name=file_name,
             count=len(traces) - len(checks),
         )
+    # A check an appointment sent answers an encounter documented while it was on its way.
+    encounters += await appointments_repo.held_waiting_on(conn, [c["trace_number"] for c in checks])
     await release(conn, emitter, encounters)
 
 
@@ -506,8 +509,11 @@ async def eligibility_loop(rt) -> None:
     )
 
     async def passes() -> None:
+        from services.intake.appointments import batch_pass  # (it builds on this module)
+
         while not rt.stop.is_set():
             try:
+                await batch_pass(rt.pool, cfg)  # scheduled visits entering the window
                 if await pass_once(rt.pool, cfg):
                     rt.relay.notify()
             except (OSError, asyncpg.PostgresConnectionError) as e:  # away: try again later

@@ -394,6 +394,21 @@ ROUTES: dict[tuple[str, str, str], Expect] = {
         shows="intake_encounter",
     ),
     ("intake", "GET", "/eligibility/work-items"): Expect(roles("biller", "supervisor"), "filtered"),
+    # scheduled visits (docs/eligibility.md): a bundle without an Appointment is refused after
+    # the caller was let in; another site's caller sending site A's appointment gets 403
+    ("intake", "POST", "/appointments"): Expect(
+        roles("integration"),
+        "403",
+        body={"resourceType": "Bundle", "type": "collection", "entry": []},
+        ok=(422,),
+        other_body="site_a_appointment",
+    ),
+    ("intake", "GET", "/appointments/{appointment_id}/eligibility"): Expect(
+        roles("integration", "biller", "supervisor", "auditor"),
+        "403",
+        path={"appointment_id": "intake_appointment"},
+        shows="intake_appointment",
+    ),
 }
 # GET /ops/status of every service with a pipeline (shared.ops): work queues of the caller's
 # sites only (coding and followup hold one of site A's).
@@ -720,6 +735,15 @@ async def _seed(rt: dict[str, Runtime]) -> dict[str, str]:
                 conn, [(encounter, 1, SITE_A, f"h{RUN}", event_id, "http", "{}", "[]", "[]")]
             )
         seed["site_a_bundle"] = _bundle(SITE_A)  # type: ignore[assignment]
+        from services.intake.appointments import accept_appointments
+        from services.intake.domain.appointments import read_appointments
+
+        seed["site_a_appointment"] = _appointment(SITE_A)  # type: ignore[assignment]
+        seed["intake_appointment"] = f"APPT-{RUN}"
+        async with rt["intake"].pool.acquire() as conn, conn.transaction():
+            await accept_appointments(
+                conn, read_appointments(seed["site_a_appointment"]).appointments
+            )
     return seed
 
 
@@ -758,6 +782,34 @@ def _bundle(site: str) -> dict:
             },
         ],
     }
+
+
+def _appointment(site: str) -> dict:
+    """A FHIR R4 Bundle holding one booked Appointment at a Location of ``site``."""
+    bundle = _bundle(site)
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Encounter"]
+    bundle["entry"] += [
+        {
+            "resource": {
+                "resourceType": "Location",
+                "id": "loc",
+                "managingOrganization": {"reference": "Organization/org"},
+            }
+        },
+        {
+            "resource": {
+                "resourceType": "Appointment",
+                "id": f"APPT-{RUN}",
+                "status": "booked",
+                "start": f"{date.today() + timedelta(days=20)}T10:00:00Z",
+                "participant": [
+                    {"actor": {"reference": "Patient/pat"}},
+                    {"actor": {"reference": "Location/loc"}},
+                ],
+            }
+        },
+    ]
+    return bundle
 
 
 # --------------------------------------------------------------------------- the probes
