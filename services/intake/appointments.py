@@ -36,8 +36,8 @@ from shared.events import Encounter
 
 
 def filed_under(appointment_id: str) -> str:
-    """The encounter id an appointment's checks and work items are filed under (no encounter
-    id has a slash, so it names no encounter)."""
+    """The encounter id an appointment's checks and work items are filed under (encounter ids
+    intake maps from FHIR never hold a slash: it names no encounter)."""
     return f"Appointment/{appointment_id}"
 
 
