@@ -155,6 +155,16 @@ class EligibilityResult:
     warnings: tuple[str, ...] = ()
     # Every TRN*2 of the loop: the 270's trace, and one a clearinghouse may have added.
     trace_numbers: tuple[str, ...] = ()
+    # BHT03 of the 271's transaction set: the 270's BHT03 echoed (X279A1 asks the source to
+    # return it). A rejection of the whole inquiry has no TRN; this names which 270 it answers.
+    inquiry_reference: str | None = None
+
+    @property
+    def inquiry_interchange(self) -> int | None:
+        """The 270 interchange this answers, read from the echoed BHT03 as rcm's 270 writer
+        forms it ("<ISA13>-<ST02>", build_270 with GS06 = ISA13); None for any other form."""
+        head, dash, _ = (self.inquiry_reference or "").partition("-")
+        return int(head) if dash and head.isdigit() else None
 
     @property
     def active(self) -> bool:

@@ -3,7 +3,12 @@
 ``read_271`` walks the HL hierarchy (20 information source, 21 receiver, 22 subscriber,
 23 dependent) and returns one ``EligibilityResult`` per subscriber or dependent loop that
 answers a request (its TRN*2 echoes the 270's trace number), plus one per information
-source or receiver loop that rejects the whole inquiry (AAA with no patient below it).
+source or receiver loop that rejects the whole inquiry (AAA with no patient below it, no
+TRN): that one names its 270 by the BHT03 the 271 echoes (``inquiry_reference``), and
+``match_results`` gives it to every request of that 270 interchange.
+
+The text goes through ``shared.x12.prepare`` like every other inbound X12: an ISA wrapped by
+CR/LF, Ctrl-Z/NUL padding after IEA and a bare ST..SE read as elsewhere, with its warnings.
 
 Structure errors (no ISA, not a 271, a file cut short before SE/GE/IEA, an HL that names
 no parent) raise ``shared.x12.X12Error`` naming the segment position and id. Flaws real
@@ -15,12 +20,12 @@ carries an element value from a subscriber or dependent loop (PHI).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from shared.x12 import X12Error, detect_separators, split_segments
+from shared.x12 import X12Error, prepare, split_segments
 
 from .codes import BENEFIT_KINDS, OTHER_ROLES, PAYER_ROLES, REJECT_REASONS
 from .model import (
@@ -35,6 +40,7 @@ VERSIONS = ("005010X279A1", "005010X279")
 _ENVELOPE = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA"})
 _LEVELS = {"20": "information_source", "21": "information_receiver", "22": "subscriber"}
 _LEVELS["23"] = "dependent"
+_PARTY_LEVELS = frozenset({"information_source", "information_receiver"})
 _BEGIN_DATES = frozenset({"346", "348", "356", "292"})
 _END_DATES = frozenset({"347", "349", "357"})
 _RANGE_DATES = frozenset({"291", "307", "290"})
@@ -50,6 +56,13 @@ class Response271:
     results: tuple[EligibilityResult, ...]
     warnings: tuple[str, ...] = ()
 
+    @property
+    def rejected_interchanges(self) -> tuple[int, ...]:
+        """The 270 interchanges (ISA13) rejected as a whole, read from the echoed BHT03 of
+        information source or receiver rejections: every check sent in them is answered."""
+        found = (r.inquiry_interchange for r in self.results if _whole_inquiry(r))
+        return tuple(sorted({n for n in found if n is not None}))
+
 
 def parse_271(text: str) -> list[EligibilityResult]:
     """The results of a 271 file, in file order. Raises like ``read_271``."""
@@ -64,14 +77,16 @@ def read_271(text: str) -> Response271:
     """
     if not isinstance(text, str):
         raise TypeError(f"read_271 expects the file text as str, got {type(text).__name__}")
-    text = text.rstrip("\x1a\x00\r\n\t ")  # DOS end-of-file marks and padding after IEA
-    seps = detect_separators(text)
-    segments, _ = split_segments(text, seps)
+    # The shared tokenizer, as for 835/999/277CA: an ISA wrapped by CR/LF, padding after
+    # IEA and a bare ST..SE are read the same way everywhere.
+    prepared = prepare(text)
+    seps = prepared.seps
+    segments, _ = split_segments(prepared.text, seps)
     isa = segments[0]
     # ISA11 is the repetition separator only from version 00501 on (before, a standard id).
     version_501 = len(isa) > 12 and isa[12] >= "00501"
     repetition = seps.repetition if version_501 and not seps.repetition.isalnum() else None
-    warnings: list[str] = []
+    warnings: list[str] = list(prepared.warnings)
     results: list[EligibilityResult] = []
     for start, end in _transactions(segments, warnings):
         walker = _Transaction(segments, start, repetition)
@@ -87,25 +102,39 @@ def read_271(text: str) -> Response271:
 
 
 def match_results(
-    trace_numbers: Iterable[str], results: Iterable[EligibilityResult]
+    trace_numbers: Iterable[str],
+    results: Iterable[EligibilityResult],
+    sent_in: Mapping[str, int] | None = None,
 ) -> dict[str, EligibilityResult]:
     """Each 270 trace number's result: its own (by any of its TRN*2, as a clearinghouse may
     add its own), else a rejection of the whole inquiry (information source, then receiver
-    level). Traces the 271 does not answer are left out."""
+    level). ``sent_in`` maps a trace to the ISA13 of the 270 it went out in: a whole-inquiry
+    rejection whose echoed BHT03 names an interchange then answers only that interchange's
+    traces (one naming none, e.g. another writer's BHT03, answers every trace given).
+    Traces the 271 does not answer are left out."""
     results = list(results)
     own: dict[str, EligibilityResult] = {}
     for r in results:
         for t in r.trace_numbers:
             own.setdefault(t, r)
-    batch = [r for r in results if r.trace_number is None and r.status == "rejected"]
+    batch = [r for r in results if _whole_inquiry(r)]
     batch.sort(key=lambda r: r.level != "information_source")
     out = {}
     for t in trace_numbers:
         if t in own:
             out[t] = own[t]
-        elif batch:
-            out[t] = batch[0]
+            continue
+        sent = sent_in.get(t) if sent_in is not None else None
+        for r in batch:
+            n = r.inquiry_interchange
+            if n is None or sent is None or n == sent:
+                out[t] = r
+                break
     return out
+
+
+def _whole_inquiry(r: EligibilityResult) -> bool:
+    return r.trace_number is None and r.status == "rejected" and r.level in _PARTY_LEVELS
 
 
 def _transactions(segments: list[list[str]], warnings: list[str]) -> list[tuple[int, int]]:
@@ -214,6 +243,8 @@ class _Transaction:
         self.current: _Party | _Patient | None = None
         self.benefit: dict | None = None  # the EB being read, until the next EB or HL
         self.in_2120 = False
+        bht = segments[start + 1] if start + 1 < len(segments) else []
+        self.reference = _el(bht, 3) if bht and bht[0] == "BHT" else None
 
     # ------------------------------------------------------------------ walking
 
@@ -402,6 +433,7 @@ class _Transaction:
             payer_id=source.identifier if source else None,
             payer_name=source.name if source else None,
             rejections=tuple(rejections),
+            inquiry_reference=self.reference,
         )
 
     def _patient_result(self, p: _Patient) -> EligibilityResult:
@@ -438,6 +470,7 @@ class _Transaction:
             rejections=tuple(rejections),
             warnings=tuple(warnings),
             trace_numbers=tuple(traces),
+            inquiry_reference=self.reference,
         )
 
 
