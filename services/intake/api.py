@@ -32,6 +32,7 @@ from shared.events import UNASSIGNED_SITE
 from shared.http import TELEMETRY, add_health, harden
 from shared.service import Runtime
 from shared.telemetry import current_traceparent
+from shared.text import Unstorable, unstorable_json
 
 # Who may do what (docs/security.md): EHR feeds post encounters for their own sites; people read
 # the registries of their sites; supervisors maintain them.
@@ -87,45 +88,17 @@ def problems_of(errors) -> list[dict[str, str]]:
 
 
 def unsafe_text(body: bytes) -> dict[str, str] | None:
-    """A body PostgreSQL cannot store as text or JSON (a NUL character, a lone surrogate,
-    bytes that are not UTF-8), named without its value; None when the body is safe."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return {"path": "$", "message": "the body is not UTF-8 text"}
-    if "\x00" in text or "\\u0000" in text:
-        return {"path": "$", "message": "the body holds a NUL character, which no field may hold"}
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in text) or _escaped_lone_surrogate(text):
-        return {"path": "$", "message": "the body holds a lone surrogate, which is not text"}
-    return None
+    """A body PostgreSQL cannot store as text or JSON (shared.text), named without its value;
+    None when the body is safe."""
+    flaw = unstorable_json(body)
+    return None if flaw is None else {"path": "$", "message": _UNSAFE_BODY[flaw]}
 
 
-def _escaped_lone_surrogate(text: str) -> bool:
-    """A JSON \\uD800-\\uDFFF escape not paired high-then-low (json.loads would accept it)."""
-    i = text.find("\\u")
-    while i != -1:
-        code = text[i + 2 : i + 6]
-        try:
-            v = int(code, 16)
-        except ValueError:
-            v = -1
-        if 0xD800 <= v <= 0xDBFF:
-            nxt = text[i + 6 : i + 12]
-            if not (nxt[:2] == "\\u" and 0xDC00 <= _hex(nxt[2:6]) <= 0xDFFF):
-                return True
-            i = text.find("\\u", i + 12)
-            continue
-        if 0xDC00 <= v <= 0xDFFF:
-            return True
-        i = text.find("\\u", i + 2)
-    return False
-
-
-def _hex(s: str) -> int:
-    try:
-        return int(s, 16)
-    except ValueError:
-        return -1
+_UNSAFE_BODY = {
+    Unstorable.NOT_UTF8: "the body is not UTF-8 text",
+    Unstorable.NUL: "the body holds a NUL character, which no field may hold",
+    Unstorable.LONE_SURROGATE: "the body holds a lone surrogate, which is not text",
+}
 
 
 def encounters_router(rt: Runtime) -> APIRouter:

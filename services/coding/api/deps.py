@@ -17,6 +17,7 @@ from shared import audit
 from shared.audit import account_key
 from shared.auth import Principal
 from shared.service import requires
+from shared.text import Unstorable, unstorable
 
 if TYPE_CHECKING:
     from services.coding.app import CodingContext
@@ -51,14 +52,17 @@ Answerer = Annotated[Principal, requires("integration")]
 
 
 def _storable(value: str) -> str:
-    """Text Postgres can store: no NUL character, no lone surrogate (422 naming the field)."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (a lone surrogate was sent)") from None
+    """Text Postgres can store (shared.text): a 422 naming the field, never a 500."""
+    flaw = unstorable(value)
+    if flaw is not None:
+        raise ValueError(_UNSTORABLE[flaw])
     return value
+
+
+_UNSTORABLE = {
+    Unstorable.NUL: "must not contain NUL characters",
+    Unstorable.LONE_SURROGATE: "must be valid Unicode (a lone surrogate was sent)",
+}
 
 
 # Free text of a request body (a reason, a question, an answer), as Postgres can store it.
