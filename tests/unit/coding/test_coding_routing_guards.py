@@ -139,3 +139,14 @@ def test_in_office_tests_and_a_procedure_notes_own_line():
 def test_a_drug_class_does_not_choose_a_diabetes_complication():
     note = "A: Type 2 diabetes, A1c 6.9 - on oral hypoglycemic (metformin).\nP: continue."
     assert dx_codes(code(note))[0] == "E119"
+
+
+def test_opioid_use_disorder_in_remission_and_panic_disorder():
+    assert (
+        dx_codes(code("A: Opioid use disorder, in sustained remission on buprenorphine."))[0]
+        == "F1121"
+    )
+    assert dx_codes(code("A: Opioid use disorder.\nP: buprenorphine."))[0] == "F1120"
+    assert (
+        dx_codes(code("Dx: Panic disorder (without agoraphobia).\nPlan: sertraline."))[0] == "F410"
+    )
