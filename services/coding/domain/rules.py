@@ -392,7 +392,10 @@ def order(found: list[Dx]) -> list[Dx]:
             return 0
         if d.code.startswith(STATUS) or d.kind == "history":
             return 3
-        if is_symptom(d.code):
+        if is_symptom(d.code) and not (d.source == "note" and d.rank[0] == 0):
+            # a symptom the assessment itself lists (not one integral to a condition,
+            # which absorb dropped) keeps its place: 'chest pain' listed first is the
+            # reason for the visit (IV.D); symptoms read elsewhere follow the conditions
             return 2
         return 1
 

@@ -150,3 +150,15 @@ def test_opioid_use_disorder_in_remission_and_panic_disorder():
     assert (
         dx_codes(code("Dx: Panic disorder (without agoraphobia).\nPlan: sertraline."))[0] == "F410"
     )
+
+
+def test_a_symptom_the_assessment_lists_first_stays_first():
+    note = (
+        "CC: chest pain\nDx:\n1. Atypical chest pain, chest wall.\n"
+        "2. HTN - continue lisinopril.\nPlan: naproxen, return precautions."
+    )
+    assert dx_codes(code(note, encounter_class="EMER"))[:2] == ["R0789", "I10"]
+    # a symptom a condition explains is still dropped, not moved
+    assert dx_codes(code("A: Migraine without aura with nausea.\nP: sumatriptan."))[0].startswith(
+        "G430"
+    )
