@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -154,8 +155,10 @@ def server_times(log: Path, ids: set[str]) -> dict[str, float]:
     return out
 
 
-async def hit(clients: list[httpx.AsyncClient], path: str) -> tuple[list[str], list[float], int]:
-    """Every client asks for ``path`` at once: request ids, client wall times, failures."""
+async def hit(
+    clients: list[httpx.AsyncClient], path: str
+) -> tuple[list[str], list[float], list[int]]:
+    """Every client asks for ``path`` at once: request ids, client wall times, statuses."""
     start = asyncio.Event()
 
     async def one(c: httpx.AsyncClient) -> tuple[str, float, int]:
@@ -175,7 +178,7 @@ async def hit(clients: list[httpx.AsyncClient], path: str) -> tuple[list[str], l
     await asyncio.sleep(0)
     start.set()
     done = await asyncio.gather(*tasks)
-    return [d[0] for d in done], [d[1] for d in done], sum(d[2] != 200 for d in done)
+    return [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
 
 
 async def main(users: int, rounds: int, encounters: int, seed: int) -> dict:
@@ -248,13 +251,13 @@ async def main(users: int, rounds: int, encounters: int, seed: int) -> dict:
             await hit(by_user[username], path)
         asked: dict[str, list[str]] = {p: [] for p in pages}
         wall: dict[str, list[float]] = {p: [] for p in pages}
-        failed: dict[str, int] = dict.fromkeys(pages, 0)
+        statuses: dict[str, Counter] = {p: Counter() for p in pages}
         for _ in range(rounds):
             for path, username in pages.items():
-                rids, ms, bad = await hit(by_user[username], path)
+                rids, ms, got = await hit(by_user[username], path)
                 asked[path] += rids
                 wall[path] += ms
-                failed[path] += bad
+                statuses[path].update(got)
         await asyncio.sleep(1)  # the access log's last lines
         log = sup.by_name("workbench")[0].log_path
         times = server_times(log, {r for v in asked.values() for r in v})
@@ -266,8 +269,10 @@ async def main(users: int, rounds: int, encounters: int, seed: int) -> dict:
                 "user": pages[path],
                 "server": summary(server),
                 "client_wall": summary(wall[path]),
-                "failed": failed[path],
-                "under_target": bool(server) and summary(server)["p95_ms"] < TARGET_P95_MS,
+                "statuses": {str(k): v for k, v in sorted(statuses[path].items())},
+                "under_target": bool(server)
+                and set(statuses[path]) == {200}
+                and summary(server)["p95_ms"] < TARGET_P95_MS,
             }
         return {
             "users": users,

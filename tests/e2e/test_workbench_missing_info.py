@@ -5,12 +5,18 @@ An encounter is coded with a billing provider the EHR sent by name only (no NPI,
 address): billing holds its claim naming those fields, followup opens a "missing information"
 work item listing them. The biller finds it in the work list (filtered to that category),
 opens it, is told by billing that a mistyped NPI fails its check digit, fills the fields and
-sends them: billing rebuilds the claim and sends its 837, followup closes the item, and the
-claim page shows the claim's codes. Every page passes axe-core.
+sends them: billing rebuilds the claim and sends its 837, the item (which the biller took from
+the list) is resolved saying so, and the claim page shows the claim's codes. And the dashboard's pipeline table shows each service's
+`GET /ops/status`, equal to `rcm status`. Every page passes axe-core.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -123,6 +129,16 @@ async def test_a_biller_fills_the_missing_fields_and_the_claim_is_sent(
     await row.locator(f'a[href="/billing/items/{item}"]').click()
     await page.wait_for_url(f"**/billing/items/{item}")
     assert encounter_id not in page.url and claim_id not in page.url
+    # picked from the list, not taken as "next": the biller takes it (a lease) to own it
+    await page.click("#take-item")
+    await page.wait_for_url(f"**/billing/items/{item}")
+    assert await page.locator("#take-item").count() == 0
+    assert (
+        await fetchval(
+            pipeline.dsn, "SELECT leased_by FROM followup.work_item WHERE work_item_id = $1", item
+        )
+        == "biller-north"
+    )
 
     # the form asks for what billing named: the NPI, the EIN and the whole address
     form = page.locator("form.fill-form")
@@ -153,7 +169,8 @@ async def test_a_biller_fills_the_missing_fields_and_the_claim_is_sent(
     assert f"Released: claim {claim_id}" in await done.inner_text()
     await axe_check(page)
 
-    # billing sent it, followup closed the item, the audit names the fields and not the values
+    # billing sent it; the item the biller held is resolved saying so; the audit names the
+    # fields and not the values
     await wait_for(
         pipeline.dsn,
         "SELECT status FROM billing.claim WHERE claim_id = $1",
@@ -168,6 +185,13 @@ async def test_a_biller_fills_the_missing_fields_and_the_claim_is_sent(
         predicate=lambda s: s == "resolved",
         timeout=60,
     )
+    resolved = await fetchval(
+        pipeline.dsn,
+        "SELECT user_id || ': ' || (detail->>'reason') FROM followup.work_audit"
+        " WHERE work_item_id = $1 AND action = 'resolve'",
+        item,
+    )
+    assert resolved == "biller-north: billing data supplied; claim released"
     for _ in range(60):
         sent = _outbound_837s(pipeline)
         if claim_id in sent:
@@ -188,5 +212,68 @@ async def test_a_biller_fills_the_missing_fields_and_the_claim_is_sent(
     assert "S93401A" in codes and "W010XXA" in codes
     assert "29540" in await page.inner_text("#claim-procedures")
     assert "837 sent" in await page.inner_text(".timeline")
+    await axe_check(page)
+    await page.context.close()
+
+
+def _rcm_status(pipeline) -> dict:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": pipeline.endpoints["kafka"],
+        "DATABASE_URL": pipeline.endpoints["postgres"],
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "rcm.cli.main", "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+async def test_the_dashboards_pipeline_table_is_each_services_ops_status(
+    pipeline, workbench, chromium
+):
+    """Dead letters and outbox backlog per service on the dashboard equal `rcm status`'s (each
+    service's GET /ops/status reads its own schema as `rcm status` does)."""
+    page = await new_page(chromium, workbench)
+    await sign_in_dev(page, "supervisor-all")
+    shown, status = {}, {}
+    for _ in range(10):  # the services' figures are at most 5 s old; wait for a quiet moment
+        before = await asyncio.to_thread(_rcm_status, pipeline)
+        await page.goto("/dashboard")
+        shown = {}
+        for row in await page.locator("#ops tbody tr[data-service]").all():
+            name = await row.get_attribute("data-service")
+            shown[name] = {
+                k: await row.locator(f'td[data-ops="{k}"]').inner_text()
+                for k in ("dead_letters", "outbox_backlog", "pending_files")
+            }
+        after = await asyncio.to_thread(_rcm_status, pipeline)
+        status = {
+            name: {
+                k: str(after["schemas"][name][k])
+                for k in ("dead_letters", "outbox_backlog", "pending_files")
+            }
+            for name in shown
+            if name in after["schemas"]  # `rcm status` reads the schemas of rcm/queries.py
+        }
+        compared = {name: v for name, v in shown.items() if name in status}
+        if before["schemas"] == after["schemas"] and compared == status:
+            break
+        await asyncio.sleep(3)
+    assert set(shown) == {"intake", "coding", "billing", "payments", "followup"}
+    assert {"coding", "billing", "payments", "followup"} <= set(status)
+    assert compared == status
+    lag = await page.locator(
+        '#ops tr[data-service="billing"] td[data-ops="consumer_lag"]'
+    ).inner_text()
+    assert lag.isdigit()  # billing consumes: its group's lag, read from the broker
+    assert (
+        await page.locator('#ops tr[data-service="payments"] td[data-ops="inbound"]').inner_text()
+        != "–"
+    )
     await axe_check(page)
     await page.context.close()
