@@ -8,7 +8,14 @@ of what is refused lives here.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
+
+# Any code point in the surrogate range; searched in C (a per-character Python loop cost 0.3 ms
+# of a 2 ms intake request).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# A JSON escape in the surrogate range, before which the exact pairing check is worth running.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class Unstorable(StrEnum):
@@ -27,7 +34,7 @@ def unstorable(text: str) -> Unstorable | None:
     """
     if "\x00" in text:
         return Unstorable.NUL
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+    if _SURROGATE.search(text):
         return Unstorable.LONE_SURROGATE
     return None
 
@@ -45,7 +52,9 @@ def unstorable_json(body: bytes) -> Unstorable | None:
         return Unstorable.NOT_UTF8
     if "\x00" in text or "\\u0000" in text:
         return Unstorable.NUL
-    if unstorable(text) or _escaped_lone_surrogate(text):
+    # A strict UTF-8 decode never yields a surrogate (their encodings are refused above), so
+    # only escapes can make one.
+    if _ESCAPED_SURROGATE.search(text) and _escaped_lone_surrogate(text):
         return Unstorable.LONE_SURROGATE
     return None
 
