@@ -508,7 +508,7 @@ RULES: list[Rule] = [
     ),
     _r(
         "tobacco_counsel",
-        r"\b(?:smoking|tobacco) cessation counsel\w*|\bcounsel\w*[^.;]{0,40}\b(?:smoking|tobacco) cessation\b",
+        r"\b(?:smoking|tobacco) cessation counsel\w*|\bcounsel\w*[^.;]{0,40}\b(?:(?:smoking|tobacco) )?cessation\b",
         _tobacco_counsel,
     ),
     _r("spirometry", r"\bspirometry\b", _spirometry, True),

@@ -47,6 +47,7 @@ _SERVICE_DONE = re.compile(
     r"|\baspirat\w+|\bin[- ]office\b|\bin[- ]clinic\b|\bpoint[- ]of[- ]care\b|\bpoc\b|\bbladder scan\b"
     r"|\btest(?:ing)? (?:today|in clinic)|\bdownload\b|\bscreen\w* (?:administered|scored)\b"
     r"|\bin[- ]house\b|\bmy (?:read|interpretation)\b|\b(?:performed|done) here\b"
+    r"|\bcounsel\w*[^.;]{0,40}\b\d+\s*min"
     r"|\b(?:vaccine|injection|dose|shot|medication|neb\w*)s? (?:was |were )?given\b|\bgiven (?:im|iv|sc|subq|po|today)\b"
     r"|\b(?:test|antigen|screen|swab|pcr|dip|dipstick|culture)\b[^.;]{0,30}\b(?:positive|negative|pos|neg)\b"
     r"|\b(?:"

@@ -162,3 +162,13 @@ def test_a_symptom_the_assessment_lists_first_stays_first():
     assert dx_codes(code("A: Migraine without aura with nausea.\nP: sumatriptan."))[0].startswith(
         "G430"
     )
+
+
+def test_timed_cessation_counselling_is_billed_and_an_unrecognised_one_is_seen():
+    note = (
+        "A: Nicotine dependence, cigarettes - counseled 8 min on cessation; started varenicline.\n"
+        "P: RTC 3 mo."
+    )
+    assert "99406" in px_codes(code(note))
+    note = "Exam: normal.\nA: Obesity. Counseled on diet 20 min.\nP: RTC."
+    assert routing.service_unrecognised(note, [], text.sentences(note))
