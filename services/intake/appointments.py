@@ -30,6 +30,7 @@ from services.intake.domain.eligibility.flow import (
     checks_in,
     coverage_key,
     in_batch_window,
+    is_fresh,
     needs_asking,
 )
 from shared.events import Encounter
@@ -199,6 +200,7 @@ async def eligibility_of(conn: asyncpg.Connection, row: asyncpg.Record) -> list[
     checks = {r["coverage_key"]: r for r in await repo.latest_checks(conn, list(keys.values()))}
     visit = Encounter.model_validate_json(row["visit"])
     payers = {c.sequence: c for c in visit.coverages}
+    cfg, now = flow.current(), datetime.now(UTC)
     out = []
     for seq, key in keys.items():
         c = checks.get(key)
@@ -209,6 +211,9 @@ async def eligibility_of(conn: asyncpg.Connection, row: asyncpg.Record) -> list[
             "payer_name": cov.payer_name if cov else None,
         }
         item.update(_check(c) if c is not None else {"state": "not_asked"})
+        if cfg is not None:  # reused (by the encounter, a check-in) rather than asked again
+            at = c["answered_at"] if c is not None else None
+            item["fresh"] = is_fresh(item["state"], at, now, cfg.fresh_for)
         out.append(item)
     return out
 

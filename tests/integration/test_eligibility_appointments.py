@@ -160,7 +160,7 @@ async def test_batch_check_before_the_visit_is_reused_by_the_documented_encounte
         assert r.status_code == 200, r.text
         [cov] = r.json()["coverages"]
         assert (cov["coverage"], cov["state"]) == ("primary", "answered")
-        assert cov["trace_number"] == check["trace_number"]
+        assert cov["trace_number"] == check["trace_number"] and cov["fresh"] is True
         assert cov["eligibility"]["status"] == "active"
         assert r.json()["batch_checked_at"]
         r = await c.get(f"/appointments/{appt_id}/eligibility", headers=other)
@@ -243,3 +243,60 @@ async def test_check_in_asks_again_when_the_answer_is_stale(pipeline, batch_inta
     [cov] = r.json()["coverages"]
     assert cov["requested_by"] in ("check_in", "retry") and cov["state"] == "answered"
     assert r.json()["checked_in_at"]
+
+
+async def test_appointments_refused_by_path_and_site(pipeline, batch_intake):
+    bundle, _ = _scheduled(3)
+    appt_id = f"APPT-{uuid.uuid4().hex[:10]}"
+    appt = appointment_bundle(bundle, appt_id, datetime.now(UTC).strftime("%Y-%m-%dT08:00:00Z"))
+    at = next(
+        i for i, e in enumerate(appt["entry"]) if e["resource"]["resourceType"] == "Appointment"
+    )
+    site = parse_intake(bundle).site_id
+    other = {"authorization": f"Bearer {pipeline.token('feed-b', 'integration', ['elsewhere'])}"}
+    undated = json.loads(json.dumps(appt))
+    del undated["entry"][at]["resource"]["start"]
+    async with httpx.AsyncClient(base_url=batch_intake, timeout=30) as c:
+        r = await c.post("/appointments", json=appt, headers=other)
+        assert r.status_code == 403 and f"entry[{at}].resource" in r.text
+        assert (
+            await fetchval(
+                pipeline.dsn,
+                "SELECT count(*) FROM intake.appointment WHERE appointment_id = $1",
+                appt_id,
+            )
+            == 0
+        )  # nothing stored
+        r = await c.post("/appointments", json=undated, headers=pipeline.intake_headers)
+        assert r.status_code == 422
+        assert r.json()["detail"] == [
+            {
+                "path": f"entry[{at}].resource.start",
+                "message": "required: the date and time of the visit",
+            }
+        ]
+        # NDJSON, as a bulk export gives it (references by Type/id), is read too.
+        ids = {
+            e["fullUrl"]: f"{e['resource']['resourceType']}/{appt_id}-{i}"
+            for i, e in enumerate(appt["entry"])
+        }
+        text = "\n".join(
+            json.dumps({**e["resource"], "id": ids[e["fullUrl"]].split("/")[1]})
+            for e in appt["entry"]
+        )
+        for urn, ref in ids.items():
+            text = text.replace(f'"{urn}"', f'"{ref}"')
+        r = await c.post(
+            "/appointments",
+            content=text.encode(),
+            headers={**pipeline.intake_headers, "content-type": "application/fhir+ndjson"},
+        )
+        assert r.status_code == 202, r.text
+        [one] = r.json()["appointments"]
+        assert one["appointment_id"] == f"{appt_id}-{at}" and one["status"] == "accepted"
+    stored = await fetchval(
+        pipeline.dsn,
+        "SELECT site_id FROM intake.appointment WHERE appointment_id = $1",
+        f"{appt_id}-{at}",
+    )
+    assert stored == site
