@@ -28,8 +28,6 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import audit, db, kafka, logs, messaging, telemetry
 from shared.auth import ROLES, Authenticator, DevSigner, Principal
@@ -37,7 +35,12 @@ from shared.consumer import BatchApplier, Handler
 from shared.lifecycle import wait_stopped
 from shared.metrics import METRICS, gauge_loop
 from shared.relay import OutboxRelay
-from shared.settings import ConfigurationError, ServiceSettings, is_secure_url
+from shared.settings import (
+    ConfigurationError,
+    ServiceIdentitySettings,
+    ServiceSettings,
+    is_secure_url,
+)
 
 _log = logging.getLogger("rcm.service")
 
@@ -106,7 +109,7 @@ class ServiceSpec:
 async def run(
     spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None
 ) -> None:
-    profiler = _start_profiler(spec.name)
+    profiler = _start_profiler(spec.name, settings)
     try:
         await _run(spec, settings, ready)
     finally:
@@ -114,11 +117,9 @@ async def run(
             _write_profile(profiler, spec.name, settings)
 
 
-def _start_profiler(name: str):
+def _start_profiler(name: str, settings: ServiceSettings):
     """A statistical profile of this process when RCM_PROFILE_SERVICES names it (pyinstrument, dev extra)."""
-    import os
-
-    if name not in os.environ.get("RCM_PROFILE_SERVICES", "").split(","):
+    if not settings.runtime.profiles(name):
         return None
     from pyinstrument import Profiler
 
@@ -447,23 +448,6 @@ def audit_router(schema: str) -> APIRouter:
 
 
 # --------------------------------------------------------------------------- service identity
-
-
-class ServiceIdentitySettings(BaseSettings):
-    """How this service proves who it is to another rcm service (env prefix ``RCM_SERVICE_``).
-
-    In production one of: ``client_id`` + ``client_secret`` (the OAuth 2.0 client credentials
-    grant at the issuer's token endpoint), or ``token_file`` (a token the operator's agent keeps
-    fresh). In development, without either, the local key signs a ``service:<name>`` token.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="RCM_SERVICE_", extra="ignore")
-
-    token_file: Path | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    token_url: str | None = None  # None: the issuer's token_endpoint (OIDC discovery)
-    scope: str | None = None
 
 
 class ServiceCredentialsError(RuntimeError):

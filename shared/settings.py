@@ -30,10 +30,16 @@ class RuntimeSettings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     home: Path = Field(default_factory=default_home)  # jar cache etc.
     run_dir: Path | None = None  # local stack data, mailboxes, traces
+    # Comma-separated service names whose processes write a pyinstrument profile (dev extra)
+    # to <run dir>/profiles/ when they stop; empty: none (RCM_PROFILE_SERVICES).
+    profile_services: str = ""
 
     @property
     def run_path(self) -> Path:
         return self.run_dir or (self.home / "run")
+
+    def profiles(self, service: str) -> bool:
+        return service in self.profile_services.split(",")
 
 
 class ConnectionSettings(BaseSettings):
@@ -207,6 +213,23 @@ def is_secure_url(url: str) -> bool:
     if parts.scheme == "https":
         return bool(parts.hostname)
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+class ServiceIdentitySettings(BaseSettings):
+    """How this service proves who it is to another rcm service (env prefix ``RCM_SERVICE_``).
+
+    In production one of: ``client_id`` + ``client_secret`` (the OAuth 2.0 client credentials
+    grant at the issuer's token endpoint), or ``token_file`` (a token the operator's agent keeps
+    fresh). In development, without either, the local key signs a ``service:<name>`` token.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RCM_SERVICE_", extra="ignore")
+
+    token_file: Path | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    token_url: str | None = None  # None: the issuer's token_endpoint (OIDC discovery)
+    scope: str | None = None
 
 
 class MailboxSettings(BaseSettings):

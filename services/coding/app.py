@@ -8,10 +8,10 @@ from pathlib import Path
 
 from services.coding.api import create_app
 from services.coding.code_search import CodeSearch
-from services.coding.escalation import QuerySettings, escalate_queries
+from services.coding.escalation import escalate_queries
 from services.coding.handlers import make_handler
 from services.coding.repository import WORK_CHANNEL
-from services.coding.settings import CodingSettings
+from services.coding.settings import CodingSettings, QuerySettings
 from shared.notify import ChannelWatch
 from shared.service import Runtime, ServiceSpec
 from shared.topics import ENCOUNTER_DOCUMENTED

@@ -10,28 +10,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from services.coding import query_events
 from services.coding import repository as repo
+from services.coding.settings import QuerySettings
 from shared import audit, logs
 from shared.lifecycle import wait_stopped
 from shared.messaging import Emitter
 from shared.service import Runtime
 
 _log = logging.getLogger("rcm.coding.queries")
-
-
-class QuerySettings(BaseSettings):
-    """Provider queries (env prefix ``RCM_CODING_QUERY_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="RCM_CODING_QUERY_", extra="ignore")
-
-    # A sent query unanswered this long is escalated (AHIMA leaves the time to policy;
-    # facilities commonly use two to three business days).
-    escalate_after_hours: float = 72.0
-    # How often the loop looks for queries to escalate.
-    check_seconds: float = 60.0
 
 
 async def escalate_queries(rt: Runtime) -> None:

@@ -54,7 +54,7 @@ def settings_env_names() -> set[str]:
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, BaseSettings):
                 names |= _env_names(value)
-    from shared.service import ServiceIdentitySettings  # RCM_SERVICE_*: read where a call is made
+    from shared.settings import ServiceIdentitySettings  # RCM_SERVICE_*: read where a call is made
 
     return names | _env_names(ServiceIdentitySettings)
 

@@ -19,14 +19,14 @@ import pytest
 from fastapi import FastAPI
 
 from shared.auth import Authenticator, LocalKeys, Principal, dev_key
-from shared.service import (
-    Runtime,
-    ServiceCredentialsError,
-    ServiceIdentity,
+from shared.service import Runtime, ServiceCredentialsError, ServiceIdentity, requires
+from shared.settings import (
+    AuthSettings,
+    ConfigurationError,
+    RuntimeSettings,
     ServiceIdentitySettings,
-    requires,
+    ServiceSettings,
 )
-from shared.settings import AuthSettings, ConfigurationError, RuntimeSettings, ServiceSettings
 
 
 @pytest.fixture
