@@ -17,6 +17,13 @@ message waiting goes into one transaction (one commit), which:
 A message with errors (unreadable header, required segment missing, no visit identifier, a
 sender not allowed) is not stored: its AE/AR names the segment and field, and a row in
 ``hl7_rejection`` records the problem (no values).
+
+Size limits (``services.intake.limits``, as for ``POST /encounters``): a frame above
+RCM_INTAKE_MLLP_MAX_FRAME_BYTES and a message whose own notes are above
+RCM_INTAKE_MAX_NOTE_BYTES are refused AR (not stored); a visit whose assembled encounter is
+above the note or encounter limit is not emitted (an event the broker refuses would stop the
+outbox for every later encounter), and the messages that made it so are answered AE naming
+the limit.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from services.intake.domain.hl7v2.charset import codec_for
 from services.intake.domain.hl7v2.framing import RawMessage
 from services.intake.domain.hl7v2.problems import ack_code
 from services.intake.domain.registry import Registry
+from services.intake.limits import IntakeLimits, note_bytes, note_too_large, too_large
 from services.intake.mapping import Codes, MappedEncounter
 from services.intake.registry_cache import RegistryCache
 from services.intake.settings import Hl7Settings
@@ -139,6 +147,7 @@ class Hl7Intake:
         on_emitted: Callable[[], None],
         *,
         most: int = 200,
+        limits: IntakeLimits | None = None,
     ):
         self.pool = pool
         self.registry = registry
@@ -147,6 +156,7 @@ class Hl7Intake:
         self.senders = settings.allowed_senders
         self.on_emitted = on_emitted
         self.most = most  # messages per transaction
+        self.limits = limits or IntakeLimits()
         self._waiting: deque[tuple[list[Incoming], asyncio.Future]] = deque()
         self._wake = asyncio.Event()
         self._visits: OrderedDict[str, _Visit] = OrderedDict()
@@ -206,7 +216,15 @@ class Hl7Intake:
             return Incoming(receive(e), data, text_form, source, digest)
         received = receive(msg, self.rules_for(msg.meta.facility), registry)
         self._check_sender(received)
+        self._check_size(received)
         return Incoming(received, data, text_form, source, digest)
+
+    def _check_size(self, received: Received) -> None:
+        """Notes that alone are above the note limit: refused before anything is stored."""
+        c = received.contribution
+        size = sum(note_bytes(n.text) for n in c.notes) if c is not None else 0
+        if why := note_too_large(size, self.limits):
+            received.problems.append(Hl7Problem(why, code=207))
 
     def _check_sender(self, received: Received) -> None:
         """An unknown sending facility, or a site the sender may not send for, is refused (AR)."""
@@ -450,6 +468,15 @@ class Hl7Intake:
                 False,
                 json.dumps(assembled.awaiting if assembled else []),
             )
+        refused = {}  # visit key -> why its encounter is not emitted (too large)
+        for key, (_, v) in released.items():
+            if found := too_large(v.encounter, self.limits):  # type: ignore[arg-type]
+                refused[key] = Hl7Problem(f"the visit's encounter: {found[1]}", code=207)
+        for key in refused:
+            del released[key]
+        if refused:
+            logs.log(_log, logging.WARNING, "hl7 visit not emitted: encounter above a size limit",
+                     component="hl7", count=len(refused))  # fmt: skip
         conflicts = await self._emit(conn, released, emitter)
         for key in released:
             if key not in conflicts:
@@ -458,7 +485,9 @@ class Hl7Intake:
         rows = []
         for i in new:
             errors = []
-            if items[i].received.visit_key in conflicts:
+            if items[i].received.visit_key in refused:
+                errors = [refused[items[i].received.visit_key]]  # type: ignore[index]
+            elif items[i].received.visit_key in conflicts:
                 errors = [
                     Hl7Problem(
                         "the visit's encounter id belongs to another site's encounter",
