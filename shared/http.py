@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 
+from shared.logs import JsonFormatter
 from shared.settings import ServiceSettings
 
 # FastAPI's own telemetry keeps one server span per request, in the caller's trace. Off: its
@@ -115,21 +116,11 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body larger than the {limit}-byte limit")
 
 
-class HttpLogFormatter(logging.Formatter):
+class HttpLogFormatter(JsonFormatter):
     """One JSON object per line, with only HTTP_LOG_KEYS besides the time, level and message."""
 
-    def __init__(self, service: str):
-        super().__init__()
-        self.service = service
-
     def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
-            "level": record.levelname.lower(),
-            "service": self.service,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
+        out = self.head(record)
         fields = getattr(record, "fields", None) or {}
         out.update((k, fields[k]) for k in HTTP_LOG_KEYS if k in fields)
         return json.dumps(out, default=str)

@@ -45,18 +45,24 @@ SAFE_KEYS = frozenset(
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: the time, level, service, logger and message, then SAFE_KEYS."""
+
     def __init__(self, service: str):
         super().__init__()
         self.service = service
 
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
+    def head(self, record: logging.LogRecord) -> dict:
+        """What every line starts with, whichever keys follow."""
+        return {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
             "msg": record.getMessage(),
         }
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = self.head(record)
         fields = getattr(record, "fields", None) or {}
         dropped = 0
         for k, v in fields.items():
