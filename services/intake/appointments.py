@@ -24,6 +24,7 @@ import asyncpg
 
 from services.intake import appointments_repository as repo
 from services.intake import eligibility_flow as flow
+from services.intake import eligibility_repository as checks_repo
 from services.intake.domain.appointments import ParsedAppointment
 from services.intake.domain.eligibility.flow import (
     SCHEDULED,
@@ -86,7 +87,7 @@ class _Asking:
     ) -> tuple[list[flow.Ask], list[tuple[str, str]]]:
         """Ask about the coverages of ``visit`` that have no fresh answer and none coming."""
         keys = keys_of(visit)
-        latest = await flow.repo.latest_by_key(conn, list(keys.values()))
+        latest = await checks_repo.latest_by_key(conn, list(keys.values()))
         wanted = set()
         for seq, key in keys.items():
             row = latest.get(key)
