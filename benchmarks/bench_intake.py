@@ -36,13 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 import psutil  # noqa: E402
+from on_stack import add_run_dir, run_on_stack  # noqa: E402
 
-from rcm import localstack as stack  # noqa: E402
 from rcm.cli.demo import base_env, load_sample_registries, wait_http  # noqa: E402
 from rcm.localstack.supervisor import Supervisor  # noqa: E402
 from rcm.simulation.samples import encounter_to_bundle, generate_samples  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
-from shared.settings import ConnectionSettings, RuntimeSettings, ServiceSettings  # noqa: E402
+from shared.settings import ServiceSettings  # noqa: E402
 
 PIPELINE_CODING_RATE = 400  # encounters/s the pipeline codes (README, `rcm bench` drain)
 
@@ -215,23 +215,8 @@ def main() -> int:
     p.add_argument("--resources", type=int, default=100_000)
     p.add_argument("--http", type=int, default=2000, help="encounters to POST (0: skip)")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument(
-        "--run-dir",
-        type=Path,
-        default=None,
-        help="local stack run dir (default: RCM_RUN_DIR or ~/.cache/rcm/run)",
-    )
-    args = p.parse_args()
-    runtime = RuntimeSettings(run_dir=args.run_dir) if args.run_dir else RuntimeSettings()
-    settings = ServiceSettings(runtime=runtime, connections=ConnectionSettings())
-    was_up = settings.stack_file().exists()
-    endpoints = stack.up(settings)
-    try:
-        result = asyncio.run(bench(args, settings, endpoints))
-    finally:
-        if not was_up:
-            stack.down(settings)
-    print(json.dumps(result, indent=2))
+    add_run_dir(p)
+    result = run_on_stack(bench, p.parse_args())
     return 0 if result["target"]["met"] else 1
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -37,14 +36,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import asyncpg  # noqa: E402
 import psutil  # noqa: E402
 from bench_intake import bench_http  # noqa: E402
+from on_stack import add_run_dir, run_on_stack  # noqa: E402
 
-from rcm import localstack as stack  # noqa: E402
 from rcm.cli.demo import base_env, load_sample_registries, wait_http  # noqa: E402
 from rcm.localstack.procs import free_port  # noqa: E402
 from rcm.localstack.supervisor import Supervisor  # noqa: E402
 from services.intake.mllp import MllpClient, read_ack  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
-from shared.settings import ConnectionSettings, RuntimeSettings, ServiceSettings  # noqa: E402
+from shared.settings import ServiceSettings  # noqa: E402
 
 MESSAGES = ROOT / "tests" / "unit" / "intake_hl7v2" / "messages"
 INTAKE_ENV = {
@@ -165,23 +164,9 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=16, help="MLLP connections at once")
     p.add_argument("--http", type=int, default=2000, help="FHIR bundles to POST (0: skip)")
     p.add_argument("--concurrency", type=int, default=8, help="HTTP requests in flight")
-    p.add_argument(
-        "--run-dir",
-        type=Path,
-        default=None,
-        help="local stack run dir (default: RCM_RUN_DIR or ~/.cache/rcm/run)",
-    )
+    add_run_dir(p)
     args = p.parse_args()
-    runtime = RuntimeSettings(run_dir=args.run_dir) if args.run_dir else RuntimeSettings()
-    settings = ServiceSettings(runtime=runtime, connections=ConnectionSettings())
-    was_up = settings.stack_file().exists()
-    endpoints = stack.up(settings)
-    try:
-        result = asyncio.run(bench(args, settings, endpoints))
-    finally:
-        if not was_up:
-            stack.down(settings)
-    print(json.dumps(result, indent=2))
+    result = run_on_stack(bench, args)
     return 0 if result["mllp"]["ack_codes"] == {"AA": 3 * args.visits} else 1
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import sys
@@ -29,14 +28,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg  # noqa: E402
+from on_stack import add_run_dir, run_on_stack  # noqa: E402
 
 from rcm.cli.demo import base_env, wait_http  # noqa: E402
 from rcm.localstack.supervisor import Supervisor  # noqa: E402
-from shared import stack  # noqa: E402
 from shared.events import ClaimLine, ClaimSubmitted, ClaimSubmittedPayload  # noqa: E402
 from shared.kafka import ensure_topics, start_producer  # noqa: E402
 from shared.mailbox import write_atomically  # noqa: E402
-from shared.settings import ConnectionSettings, RuntimeSettings, ServiceSettings  # noqa: E402
+from shared.settings import ServiceSettings  # noqa: E402
 from shared.x12 import Interchange, amount  # noqa: E402
 
 CPTS = ["99213", "99214", "99203", "73610", "29540", "97110", "85025", "80053", "36415", "J1885"]
@@ -271,23 +270,8 @@ def main() -> int:
     p.add_argument("--claims", type=int, default=10_000)
     p.add_argument("--per-file", type=int, default=1_000)
     p.add_argument("--timeout", type=float, default=300)
-    p.add_argument(
-        "--run-dir",
-        type=Path,
-        default=None,
-        help="local stack run dir (default: RCM_RUN_DIR or ~/.cache/rcm/run)",
-    )
-    args = p.parse_args()
-    runtime = RuntimeSettings(run_dir=args.run_dir) if args.run_dir else RuntimeSettings()
-    settings = ServiceSettings(runtime=runtime, connections=ConnectionSettings())
-    was_up = settings.stack_file().exists()
-    endpoints = stack.up(settings)
-    try:
-        result = asyncio.run(bench(args, settings, endpoints))
-    finally:
-        if not was_up:
-            stack.down(settings)
-    print(json.dumps(result, indent=2))
+    add_run_dir(p)
+    result = run_on_stack(bench, p.parse_args())
     return 0 if result["target_met"] and result["ledger"]["unbalanced_entries"] == 0 else 1
 
 
