@@ -1,13 +1,22 @@
 """A/R aging from followup's claim balances (which mirror payments' ledger postings, see ``balances``).
 
-Each claim contributes its payer balance under its payer and its patient balance
-under ``PATIENT`` (self-pay), so grouping by payer separates what insurers and
-patients owe; grouped by site or patient account both add up.
+Each claim contributes its payer balance under its payer; patient balances go under
+``PATIENT`` (self-pay) netted per patient account (site and account key, as statements
+sum them), so grouping by payer separates what insurers and patients owe; grouped by
+site or patient account both add up.
+
+Why netted: a next payer's claim (secondary, tertiary) is opened by moving what the prior
+payers left to the patient onto its payer receivable, both sides on that claim (payments'
+ledger, ``cob_balances``), so its own patient balance is negative by what the patient no
+longer owes while the primary claim still shows what the patient was first left. Aged claim by
+claim that would show a patient credit (what the later payers paid) beside a debt of the same
+size; netted, the account shows what the patient owes now, and a credit only when there is one.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import asyncpg
 
@@ -17,26 +26,30 @@ from services.followup.domain.aging import COLUMNS, AgingItem, AgingTable, age_b
 SELF_PAY = "PATIENT"
 
 
+def _item(payer: str, r, balance: Decimal) -> AgingItem:
+    submitted = r["submitted_at"].date() if r["submitted_at"] else None
+    return AgingItem(
+        payer, r["site_id"], r["account_key"], r["claim_id"], r["service_date"], submitted, balance
+    )
+
+
 def aging_items(rows) -> list[AgingItem]:
+    """Payer balances claim by claim; patient balances netted per patient account, aged from
+    its oldest claim that the patient owes on (see the module doc)."""
     items = []
+    patient: dict[tuple[str, str], list] = {}
     for r in rows:
-        submitted = r["submitted_at"].date() if r["submitted_at"] else None
-        for payer, balance in (
-            (r["payer_id"], r["payer_balance"]),
-            (SELF_PAY, r["patient_balance"]),
-        ):
-            if balance != 0:
-                items.append(
-                    AgingItem(
-                        payer,
-                        r["site_id"],
-                        r["account_key"],
-                        r["claim_id"],
-                        r["service_date"],
-                        submitted,
-                        balance,
-                    )
-                )
+        if r["payer_balance"] != 0:
+            items.append(_item(r["payer_id"], r, r["payer_balance"]))
+        if r["patient_balance"] != 0:
+            patient.setdefault((r["site_id"], r["account_key"]), []).append(r)
+    for claims in patient.values():
+        net = sum((r["patient_balance"] for r in claims), Decimal("0.00"))
+        if net == 0:
+            continue
+        owed = [r for r in claims if r["patient_balance"] > 0] or claims
+        oldest = min(owed, key=lambda r: (r["service_date"] or date.max, r["claim_id"]))
+        items.append(_item(SELF_PAY, oldest, net))
     return items
 
 

@@ -9,7 +9,7 @@ from functools import partial
 
 import asyncpg
 
-from services.followup import patient_accounts
+from services.followup import cob_balances, patient_accounts
 from services.followup import repository as repo
 from services.followup.balances import ZERO
 from services.followup.context import FollowupContext
@@ -84,10 +84,12 @@ async def handle(
     for i in items:
         by_type.setdefault(type(i.event), []).append(i)
     await on_coded(conn, by_type.get(EncounterCoded, []))
+    fresh = await cob_balances.first_submissions(conn, by_type.get(ClaimSubmitted, []))
     await on_submitted(conn, by_type.get(ClaimSubmitted, []))
     await on_held(conn, by_type.get(ClaimHeld, []))
     await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []))
     await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
+    await cob_balances.open_next_payer_claims(conn, fresh)  # a next payer's claim: a transfer
     await on_remittances_held(conn, by_type.get(RemittanceHeld, []))
     await patient_accounts.apply(conn, by_type)  # what statements need (issue 21 item 4)
 

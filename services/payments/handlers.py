@@ -18,6 +18,7 @@ from services.payments.domain.ledger import (
     OTHER_ADJUSTMENT,
     PAYER_RECEIVABLE,
     entry_for_claim_charge,
+    entry_for_cob_transfer,
     entry_for_writeoff,
 )
 from services.payments.patient_accounts import on_claims_registered
@@ -49,6 +50,10 @@ async def handle(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitte
 
 async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: Emitter) -> None:
     """Register submitted claims, post their charges, and post remittances that were waiting for them.
+
+    A next payer's claim (another claim of the encounter has a posted payment) posts no charge:
+    what the prior payers left to the patient is transferred to its payer receivable
+    (``ledger.entry_for_cob_transfer``).
 
     A replacement (7) or void (8) takes the original's open payer balance off the books
     (the replacement then posts its own charge; a void posts none). A claim id seen
@@ -88,6 +93,11 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
         if originals
         else {}
     )
+    # A claim billed to a next payer (secondary, tertiary) is not charged again: the prior
+    # payers' patient responsibility moves to its payer receivable.
+    next_payer = await repo.next_payer_claims(
+        conn, [p.claim_id for p in fresh if p.frequency_code == "1"]
+    )
     entries: list[repo.Entry] = []
     for p in fresh:
         replaced = (
@@ -106,7 +116,20 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
                     ),
                 )
             )
-        if p.frequency_code != "8" and p.total_charge > 0:
+        if p.claim_id in next_payer:
+            entries.append(
+                repo.Entry(
+                    "transfer",
+                    f"cob-transfer:{p.claim_id}",
+                    p.claim_id,
+                    p.payer_id,
+                    None,
+                    entry_for_cob_transfer(
+                        p.claim_id, p.payer_id, max(next_payer[p.claim_id], ZERO)
+                    ),
+                )
+            )
+        elif p.frequency_code != "8" and p.total_charge > 0:
             entries.append(
                 repo.Entry(
                     "charge",

@@ -86,8 +86,9 @@ async def after_posting(
     for account, rows in owed.items():
         if account in waiting:
             continue
-        # The account's balance, not each claim's: a later payer's payment settles the patient
-        # receivable on its own claim (the ledger's COB rule) while the share sits on the first.
+        # The account's balance, not each claim's: a next payer's claim takes what the prior
+        # payers left to the patient off the patient receivable on its own claim (the ledger's
+        # COB transfer) while the share sits on the first.
         left = min(credit[account], sum((b["patient_balance"] for b in rows), ZERO))
         for b in rows:
             amount = min(left, b["patient_balance"])

@@ -328,12 +328,20 @@ async def ledger_entries(
 ) -> tuple[list[repo.Entry], dict[str, str]]:
     """Journal entries for matched claim payments, in order; and the ones the ledger refuses (id -> reason).
 
-    A reversal undoes the newest not-yet-reversed payment of its claim that paid the
-    same amount (posted before, or earlier in ``postings``); with none, its negative
-    amounts are posted by the ordinary rules.
+    A payment on a next payer's claim (one a COB transfer opened) settles its payer
+    receivable (``entry_for_claim_payment(next_payer=True)``). A reversal undoes the newest
+    not-yet-reversed payment of its claim that paid the same amount (posted before, or
+    earlier in ``postings``); with none, its negative amounts are posted by the ordinary
+    rules.
     """
     reversing = {p.claim_id for p in postings if p.cp.is_reversal}
     open_payments = await repo.unreversed_payments(conn, sorted(reversing)) if reversing else {}
+    # Next payers' claims (a COB transfer opened them) settle their own payer receivable.
+    transferred = (
+        await repo.transferred_claims(conn, sorted({p.claim_id for p in postings}))
+        if postings
+        else set()
+    )
     entries: list[repo.Entry] = []
     failed: dict[str, str] = {}
     for p in postings:
@@ -347,7 +355,11 @@ async def ledger_entries(
             source = "reversal-of:" + original[0].removeprefix("remit:")
         try:
             lines = entry_for_claim_payment(
-                p.cp, p.claim_id, p.payer_id, original=original[1] if original is not None else None
+                p.cp,
+                p.claim_id,
+                p.payer_id,
+                original=original[1] if original is not None else None,
+                next_payer=p.claim_id in transferred,
             )
         except LedgerError as e:
             failed[p.remittance_id] = str(e)[:1000]

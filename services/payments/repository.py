@@ -23,7 +23,7 @@ SCHEMA = "payments"
 class Entry(NamedTuple):
     """One journal entry to post: its lines, and what it is for (``source`` posts once)."""
 
-    kind: str  # charge | payment | reversal | plb | writeoff | replaced
+    kind: str  # charge | transfer | payment | reversal | plb | writeoff | replaced
     source: str
     claim_id: str | None
     payer_id: str | None
@@ -114,6 +114,42 @@ async def candidates_by_charge(
         payer_id,
         charges,
     )
+
+
+# Entries that move a claim's balances on a payer's decision (what followup mirrors from the
+# events), as opposed to the patient's own payments and credit.
+PAYER_SIDE_KINDS = ["payment", "reversal", "writeoff", "transfer"]
+
+
+async def next_payer_claims(conn: asyncpg.Connection, claim_ids: list[str]) -> dict[str, Decimal]:
+    """Of ``claim_ids`` (original claims just registered), those billed to a next payer: another
+    claim of the encounter has a posted claim payment (not a reversal). Each with what the
+    encounter's other claims hold as patient responsibility from the payers (the amount
+    transferred to the new claim's payer receivable)."""
+    rows = await conn.fetch(
+        "SELECT c.claim_id, coalesce((SELECT sum(l.amount)"
+        f" FROM {SCHEMA}.journal_line l JOIN {SCHEMA}.journal_entry e USING (entry_id)"
+        f" JOIN {SCHEMA}.claim o ON o.claim_id = l.claim_id"
+        " WHERE o.encounter_id = c.encounter_id AND o.claim_id <> c.claim_id"
+        " AND l.account = 'patient_receivable' AND e.kind = ANY($2::text[])), 0) AS prior_patient"
+        f" FROM {SCHEMA}.claim c WHERE c.claim_id = ANY($1::text[]) AND c.frequency_code = '1'"
+        f" AND EXISTS (SELECT 1 FROM {SCHEMA}.claim o JOIN {SCHEMA}.claim_payment p"
+        " ON p.claim_id = o.claim_id AND p.state = 'posted' AND p.status_code <> '22'"
+        " WHERE o.encounter_id = c.encounter_id AND o.claim_id <> c.claim_id)",
+        claim_ids,
+        PAYER_SIDE_KINDS,
+    )
+    return {r["claim_id"]: r["prior_patient"] for r in rows}
+
+
+async def transferred_claims(conn: asyncpg.Connection, claim_ids: list[str]) -> set[str]:
+    """The claims among ``claim_ids`` whose payer receivable came from a COB transfer."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT claim_id FROM {SCHEMA}.journal_entry"
+        " WHERE claim_id = ANY($1::text[]) AND kind = 'transfer'",
+        claim_ids,
+    )
+    return {r["claim_id"] for r in rows}
 
 
 # --------------------------------------------------------------------------- remittances

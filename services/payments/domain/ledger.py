@@ -11,15 +11,21 @@ contractual_adjustment; CO with another CARC (CO-50, CO-97...: a denial the prov
 not bill to the patient, not the contract) and OA/PI/CR go to other_adjustment; PR to
 patient_receivable.
 
-Coordination of benefits (the choice made here, kept simple and consistent):
-the primary payer's claim payment (CLP02 1/19) settles the whole charge out of
-payer_receivable: paid to cash, adjustments to their accounts (above), PR moved to
-patient_receivable. The amount left to the
-patient then "crosses over" to the secondary payer, so a secondary or tertiary
-payment (CLP02 2/3/20/21) settles patient_receivable instead: paid and the
-secondary's own CO/OA/PI/CR adjustments reduce what the patient owes, its PR
-stays with the patient, and its OA 23 (impact of prior payer adjudication) is
-not posted because the primary's entry already did. A denial (CLP02 4) moves
+Coordination of benefits: the encounter's gross charge is recognised once, on the
+primary claim. The primary payer's claim payment (CLP02 1/19) settles the whole charge
+out of payer_receivable: paid to cash, adjustments to their accounts (above), PR moved
+to patient_receivable. When billing then bills the next payer on a claim of its own (a
+secondary or tertiary claim), what the prior payers left to the patient moves to that
+payer's receivable on the new claim (``entry_for_cob_transfer``: a transfer, not a
+charge), and that payer's claim payment settles payer_receivable by the primary rules
+(``next_payer=True``) except its OA 23 (impact of prior payer adjudication: never on
+this payer's receivable); its PR goes back to patient_receivable. Both lines of the
+transfer are on the new claim (every claim's lines sum to zero), so an encounter's
+patient balance is the sum over its claims: the primary's PR less what was moved on.
+A secondary payment (CLP02 2/3/20/21) on a claim not billed to that payer (a
+crossover: the primary payer forwarded its own claim) settles patient_receivable
+instead: paid and the secondary's own CO/OA/PI/CR adjustments reduce what the patient
+owes, its PR stays with the patient, and its OA 23 is not posted. A denial (CLP02 4) moves
 PR to the patient and leaves everything else on payer_receivable for followup
 (appeal or an explicit ``entry_for_writeoff``) rather than writing it off
 silently (likewise CLP02 23, not our claim); a predetermination (CLP02 25)
@@ -117,6 +123,17 @@ def entry_for_claim_charge(claim_id: str, payer_id: str | None, charge: Decimal)
     )
 
 
+def entry_for_cob_transfer(claim_id: str, payer_id: str | None, amount: Decimal) -> JournalEntry:
+    """A next payer billed for what the prior payers left to the patient: Dr payer_receivable /
+    Cr patient_receivable, both on that payer's claim (empty when nothing was left)."""
+    return _entry(
+        [
+            _line(PAYER_RECEIVABLE, amount, claim_id, payer_id),
+            _line(PATIENT_RECEIVABLE, -amount, claim_id, payer_id),
+        ]
+    )
+
+
 def adjustment_account(group: str, reason: str) -> str:
     """The account debited when an adjustment leaves the receivable (see the module doc)."""
     if group == PATIENT_GROUP:
@@ -135,8 +152,13 @@ def entry_for_claim_payment(
     claim_id: str,
     payer_id: str | None,
     original: Iterable[JournalLine] | None = None,
+    next_payer: bool = False,
 ) -> JournalEntry:
     """Post one ERA claim payment (see the module doc for the COB rules).
+
+    ``next_payer``: the claim is a next payer's claim whose receivable came from a COB
+    transfer, so the payment settles payer_receivable (whatever its CLP02) and its OA 23 is
+    left out.
 
     For a reversal (CLP02 22) pass the ``original`` entry when known: the result
     is then exactly ``reverse(original)``; raises ``LedgerError`` if the reversal's
@@ -152,7 +174,7 @@ def entry_for_claim_payment(
                 f"reversal of claim {claim_id} pays {cp.paid}, original entry paid {cash}"
             )
         return reverse(original)
-    secondary = cp.status_code in SECONDARY_STATUSES
+    secondary = cp.status_code in SECONDARY_STATUSES and not next_payer
     settles = PATIENT_RECEIVABLE if secondary else PAYER_RECEIVABLE
     lines = [_line(CASH_CLEARING, cp.paid, claim_id, payer_id)]
     settled = cp.paid
@@ -160,6 +182,8 @@ def entry_for_claim_payment(
         account = adjustment_account(adj.group, adj.reason)
         if secondary and (account == PATIENT_RECEIVABLE or adj.reason == PRIOR_PAYER_IMPACT):
             continue  # stays with the patient / already posted by the prior payer
+        if next_payer and adj.reason == PRIOR_PAYER_IMPACT:
+            continue  # the prior payers' part: only what they left was transferred here
         if cp.status_code == PRICING_ONLY:
             continue
         if cp.status_code in _HELD_STATUSES and account != PATIENT_RECEIVABLE:
