@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -175,7 +176,7 @@ async def send(conn: asyncpg.Connection, cfg: Config, asks: Sequence[Ask]) -> li
         return []
     icn, serials = await repo.next_numbers(conn, len(asks))
     now = datetime.now(UTC)
-    name = f"270_{icn:09d}.x12"
+    name = _file_of_270(icn)
     requests, checks = [], []
     for a, n in zip(asks, serials, strict=True):
         trace = f"RCM{n:010d}-{_DIGIT.get(a.sequence, '1')}"
@@ -423,6 +424,16 @@ async def record(
         await repo.resolve_work_items(conn, c["encounter_id"], c["sequence"])
 
 
+def _file_of_270(icn: int) -> str:
+    """The outbound name of the 270 interchange ``icn`` (a 271's BHT03 echoes the ICN)."""
+    return f"270_{icn:09d}.x12"
+
+
+def _interchange_of(file_name: str | None) -> int | None:
+    m = re.fullmatch(r"270_(\d{9})\.x12", file_name or "")
+    return int(m.group(1)) if m else None
+
+
 async def apply_271(conn: asyncpg.Connection, text: str, file_name: str, emitter: Emitter) -> None:
     """Judge each answer of a 271 file by its check's TRN (under the check's own retry
     policy); release the held events it completes. An unreadable file goes to failed/."""
@@ -431,8 +442,12 @@ async def apply_271(conn: asyncpg.Connection, text: str, file_name: str, emitter
     except X12Error as e:
         raise Rejected(f"not a readable 271: {e}") from e
     traces = {t for r in response.results for t in r.trace_numbers}
-    checks = await repo.checks_for_answer(conn, sorted(traces))
-    matched = match_results([c["trace_number"] for c in checks], response.results)
+    inquiries = [_file_of_270(n) for n in response.rejected_interchanges]
+    checks = await repo.checks_for_answer(conn, sorted(traces), inquiries)
+    sent_in = {
+        c["trace_number"]: n for c in checks if (n := _interchange_of(c["file_name"])) is not None
+    }
+    matched = match_results([c["trace_number"] for c in checks], response.results, sent_in)
     now = datetime.now(UTC)
     encounters = []
     for c in checks:

@@ -117,14 +117,18 @@ async def latest_by_key(conn: asyncpg.Connection, keys: Sequence[str]) -> dict[s
 
 
 async def checks_for_answer(
-    conn: asyncpg.Connection, traces: Sequence[str]
+    conn: asyncpg.Connection, traces: Sequence[str], file_names: Sequence[str] = ()
 ) -> list[asyncpg.Record]:
-    """The checks still waiting for an answer among ``traces``, locked (in trace order)."""
+    """The checks still waiting for an answer among ``traces``, or sent in one of the 270
+    files ``file_names`` (a 271 rejecting a whole inquiry echoes no TRN), locked in trace
+    order."""
     return await conn.fetch(
         f"SELECT trace_number, encounter_id, site_id, sequence, payer_id, payer_name, attempt,"
-        f" state, {_POLICY} FROM {S}.eligibility_check WHERE trace_number = ANY($1::text[])"
+        f" state, file_name, {_POLICY} FROM {S}.eligibility_check"
+        " WHERE (trace_number = ANY($1::text[]) OR file_name = ANY($2::text[]))"
         " AND state IN ('sent', 'retry') ORDER BY trace_number FOR UPDATE",
         list(traces),
+        list(file_names),
     )
 
 
