@@ -363,6 +363,14 @@ class Transaction:
             items.pop()
         self.segments.append(items)
 
+    def add_person(
+        self, entity: str, last: object, first: object, id_code: object = None, qualifier="MI"
+    ) -> None:
+        """NM1 of a person (NM102 1): the last name (NM103) to 60 characters, the first (NM104)
+        to 35, the 5010 maxima; then the id (NM108 ``qualifier``, NM109 to 80) when there is one."""
+        ids = (qualifier, clean(id_code, 80)) if id_code else ()
+        self.add("NM1", entity, "1", clean(last, 60), clean(first, 35), "", "", "", *ids)
+
 
 @dataclass
 class Interchange:

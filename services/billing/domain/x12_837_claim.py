@@ -146,18 +146,7 @@ def address(tx: Transaction, a: Address) -> None:
 
 
 def _person(tx: Transaction, qualifier: str, person: Person, member_id: str | None) -> None:
-    ids = ("MI", clean(member_id, 80)) if member_id else ("", "")
-    tx.add(
-        "NM1",
-        qualifier,
-        "1",
-        clean(person.last_name or "", 60),
-        clean(person.first_name or "", 35),
-        "",
-        "",
-        "",
-        *ids,
-    )
+    tx.add_person(qualifier, person.last_name or "", person.first_name or "", member_id)
 
 
 def _address_and_dmg(tx: Transaction, person: Person) -> None:
@@ -287,18 +276,7 @@ def _institutional_claim(tx: Transaction, c: Claim, comp: str) -> None:
             tx.add("HI", *more[i : i + 12])
     attending = inst.attending or c.rendering_provider
     if attending is not None:
-        tx.add(
-            "NM1",
-            "71",
-            "1",
-            clean(attending.last_name, 60),
-            clean(attending.first_name, 35),
-            "",
-            "",
-            "",
-            "XX",
-            attending.npi,
-        )
+        tx.add_person("71", attending.last_name, attending.first_name, attending.npi, "XX")
         if attending.taxonomy:
             tx.add("PRV", "AT", "PXC", clean(attending.taxonomy, 50))
     rp = c.rendering_provider
@@ -334,18 +312,7 @@ def _drug(tx: Transaction, ln: ServiceLine) -> None:
 
 def _rendering_provider(tx: Transaction, rp) -> None:
     """Loop 2310B (837P) / 2310D (837I): the rendering provider's NM1*82, a person by NPI."""
-    tx.add(
-        "NM1",
-        "82",
-        "1",
-        clean(rp.last_name, 60),
-        clean(rp.first_name, 35),
-        "",
-        "",
-        "",
-        "XX",
-        rp.npi,
-    )
+    tx.add_person("82", rp.last_name, rp.first_name, rp.npi, "XX")
 
 
 def _other_coverages(tx: Transaction, c: Claim) -> None:

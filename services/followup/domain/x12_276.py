@@ -55,21 +55,7 @@ def _check(inq: StatusInquiry, n: int) -> None:
 
 
 def _person_nm1(tx: Transaction, qualifier: str, p: Person, member_id: str | None) -> None:
-    if member_id:
-        tx.add(
-            "NM1",
-            qualifier,
-            "1",
-            clean(p.last_name, 60),
-            clean(p.first_name, 35),
-            "",
-            "",
-            "",
-            "MI",
-            clean(member_id, 80),
-        )
-    else:
-        tx.add("NM1", qualifier, "1", clean(p.last_name, 60), clean(p.first_name, 35))
+    tx.add_person(qualifier, p.last_name, p.first_name, member_id)
 
 
 def _claim_loop(tx: Transaction, inq: StatusInquiry) -> None:

@@ -125,15 +125,7 @@ def _answer(tx: Transaction, q: Inquiry, d: EligibilityDecision, hl: int, parent
 
 
 def _name(tx: Transaction, entity: str, p: Person270, member_id: str | None) -> None:
-    ids = ("MI", clean(member_id, 80)) if member_id else ()
-    tx.add(
-        "NM1",
-        entity,
-        "1",
-        clean(p.last_name, 60),
-        clean(p.first_name, 35),
-        *(("", "", "", *ids) if ids else ()),
-    )
+    tx.add_person(entity, p.last_name, p.first_name, member_id)
 
 
 def _demographics(tx: Transaction, p: Person270) -> None:

@@ -120,31 +120,10 @@ def _claim(tx: Transaction, adj: Adjudication, sep: str) -> None:
         claim.subscriber_first_name,
     )
     member = clean(claim.member_id, 80) if claim.member_id else ""
-    patient_id = ("MI", member) if member and same_person else ("", "")
-    tx.add(
-        "NM1",
-        "QC",
-        "1",
-        clean(claim.patient_last_name, 60),
-        clean(claim.patient_first_name, 35),
-        "",
-        "",
-        "",
-        *patient_id,
-    )
+    patient_id = member if same_person else None
+    tx.add_person("QC", claim.patient_last_name, claim.patient_first_name, patient_id)
     if member and not same_person:
-        tx.add(
-            "NM1",
-            "IL",
-            "1",
-            clean(claim.subscriber_last_name, 60),
-            clean(claim.subscriber_first_name, 35),
-            "",
-            "",
-            "",
-            "MI",
-            member,
-        )
+        tx.add_person("IL", claim.subscriber_last_name, claim.subscriber_first_name, member)
     if adj.crossover_to is not None:  # the payer the claim was forwarded to
         to = adj.crossover_to
         tx.add("NM1", "TT", "2", clean(to.name, 60), "", "", "", "", "PI", clean(to.payer_id, 80))

@@ -293,18 +293,7 @@ def build_277ca(
                     hl += 1
                     tx.add("HL", str(hl), str(provider_hl), "PT")
                     member = clean(claim.member_id, 80) if claim.member_id else "UNKNOWN"
-                    tx.add(
-                        "NM1",
-                        "QC",
-                        "1",
-                        clean(claim.patient_last_name, 60),
-                        clean(claim.patient_first_name, 35),
-                        "",
-                        "",
-                        "",
-                        "MI",
-                        member,
-                    )
+                    tx.add_person("QC", claim.patient_last_name, claim.patient_first_name, member)
                     tx.add("TRN", "2", clean(claim.claim_id, 50))
                     tx.add(
                         "STC",
