@@ -79,7 +79,7 @@ def cmd_claim_after(args) -> int:
     from services.billing.domain.cob import CobRefused, build_cob_claim
     from services.billing.domain.x12_837 import build_837
 
-    claim = _priced_claim(args)
+    claim = priced_claim(args)
     prior = [_prior_adjudication(path, claim.claim_id) for path in args.after]
     try:
         cob = build_cob_claim(claim, prior)
@@ -89,7 +89,7 @@ def cmd_claim_after(args) -> int:
         raise UserError(
             f"{args.file}: no claim for the next payer ({len(e.reasons)} reason(s))"
         ) from e
-    _scrubbed(args.file, cob)
+    scrubbed(args.file, cob)
     try:
         batch = build_837(
             [cob],
@@ -110,8 +110,8 @@ def _read(path: str) -> str:
         raise UserError(f"{path}: cannot read ({e.strerror})") from e
 
 
-def _priced_claim(args):
-    """The encounter coded and priced as `rcm claim` does it (the claim to the primary)."""
+def priced_claim(args):
+    """The encounter coded and priced (the claim to the primary): `rcm claim` and `--after`."""
     from rcm.cli.intake_cmds import one_encounter
     from services.billing.domain.chargemaster import (
         load_sample_chargemaster,
@@ -122,8 +122,9 @@ def _priced_claim(args):
     from shared.claim_ids import claim_id_for
 
     enc = one_encounter(args.file, args.encounter)
+    result = engine.code_encounter(enc)
     try:
-        payload = engine.code_encounter(enc).to_payload(enc, coded_by="auto")
+        payload = result.to_payload(enc, coded_by="auto")
     except ValueError as e:
         raise UserError(f"{args.file}: cannot bill: {e}") from e
     if args.chargemaster:
@@ -142,13 +143,13 @@ def _priced_claim(args):
     return build_claim(payload, claim_id=claim_id_for(enc.encounter_id), chargemaster=cm)
 
 
-def _scrubbed(path: str, claim) -> None:
+def scrubbed(path: str, claim) -> None:
+    """UserError when billing's scrubber holds the claim (the findings on stderr); billable codes
+    are judged as the billing service judges them (``icd10cm.billable_on``)."""
     from services.billing.domain.scrubber import load_sample_payer_rules, scrub
     from shared import icd10cm
 
-    findings = scrub(
-        claim, is_billable=icd10cm.is_billable_on, payer_rules=load_sample_payer_rules()
-    )
+    findings = scrub(claim, is_billable=icd10cm.billable_on, payer_rules=load_sample_payer_rules())
     if findings:
         for f in findings:
             where = f" [{f.field}]" if f.field else ""

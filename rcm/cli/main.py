@@ -79,48 +79,11 @@ def cmd_claim(args) -> int:
         return cmd_claim_after(args)
     from datetime import UTC, datetime
 
-    from rcm.cli.intake_cmds import one_encounter
-    from services.billing.domain.chargemaster import (
-        load_sample_chargemaster,
-        parse_chargemaster_csv,
-    )
-    from services.billing.domain.claim import build_claim
-    from services.billing.domain.scrubber import load_sample_payer_rules, scrub
+    from rcm.cli.eligibility_cmds import priced_claim, scrubbed
     from services.billing.domain.x12_837 import build_837
-    from services.coding.domain import engine
-    from shared import icd10cm
 
-    enc = one_encounter(args.file, args.encounter)
-    result = engine.code_encounter(enc)
-    try:
-        payload = result.to_payload(enc, coded_by="auto")
-    except ValueError as e:
-        raise UserError(f"{args.file}: cannot bill: {e}") from e
-    if args.chargemaster:
-        try:
-            cm = parse_chargemaster_csv(Path(args.chargemaster).read_text(), name=args.chargemaster)
-        except (OSError, ValueError) as e:
-            raise UserError(f"{args.chargemaster}: {e}") from e
-    else:
-        cm = load_sample_chargemaster(enc.site_id)
-        print(
-            f"rcm: pricing with the bundled sample chargemaster for site {enc.site_id!r} "
-            "(pass --chargemaster FILE to use yours)",
-            file=sys.stderr,
-        )
-    from shared.claim_ids import claim_id_for
-
-    claim = build_claim(payload, claim_id=claim_id_for(enc.encounter_id), chargemaster=cm)
-    findings = scrub(claim, is_billable=icd10cm.billable_on, payer_rules=load_sample_payer_rules())
-    if findings:
-        for f in findings:
-            print(
-                f"rcm: scrub {f.code}: {f.message}" + (f" [{f.field}]" if f.field else ""),
-                file=sys.stderr,
-            )
-        raise UserError(
-            f"{args.file}: claim held by the scrubber ({len(findings)} finding(s)); no 837 written"
-        )
+    claim = priced_claim(args)
+    scrubbed(args.file, claim)
     batch = build_837(
         [claim], interchange_control_number=1, group_control_number=1, created_at=datetime.now(UTC)
     )
