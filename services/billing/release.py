@@ -24,7 +24,7 @@ from services.billing import repository as repo
 from services.billing.context import BillingContext
 from services.billing.domain.claim import Claim, build_claim
 from services.billing.estimates import record_estimates
-from services.billing.submission import scrub_and_route
+from services.billing.submission import claim_row, scrub_and_route
 from shared.claim_ids import claim_id_for
 from shared.events import UNASSIGNED_SITE, EncounterCodedPayload
 from shared.messaging import Emitter, Inbound
@@ -87,23 +87,8 @@ async def rebuild(
         claim = build_claim(
             r.coded, claim_id=r.claim_id, chargemaster=await ctx.chargemaster(conn, enc.site_id)
         )
-        await repo.rebuild_claim(
-            conn,
-            repo.ClaimRow(
-                claim_id=claim.claim_id,
-                encounter_id=claim.encounter_id,
-                site_id=claim.site_id,
-                payer_id=(claim.payer.payer_id or None) if claim.payer else None,
-                claim_type=claim.claim_type,
-                frequency_code=claim.frequency_code,
-                original_claim_id=None,
-                payer_claim_control_number=None,
-                total_charge=claim.total_charge,
-                service_date=claim.service_date,
-                coded=r.coded.model_dump_json(),
-                traceparent=None,
-            ),
-        )
+        # The rebuild keeps the claim's identity, corrections and trace: only its content moves.
+        await repo.rebuild_claim(conn, claim_row(claim, r.coded, None))
         claims.append(claim)
     await repo.resolve_work_items(conn, [c.claim_id for c in claims])
     await scrub_and_route(

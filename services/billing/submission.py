@@ -55,27 +55,29 @@ async def bill(
     """Insert the claims; scrub the new ones and hold or submit each (a claim seen before is left)."""
     new = await repo.insert_claims(
         conn,
-        [
-            repo.ClaimRow(
-                claim_id=c.claim_id,
-                encounter_id=c.encounter_id,
-                site_id=c.site_id,
-                payer_id=(c.payer.payer_id or None) if c.payer else None,
-                claim_type=c.claim_type,
-                frequency_code=c.frequency_code,
-                original_claim_id=c.original_claim_id,
-                payer_claim_control_number=c.payer_claim_control_number,
-                total_charge=c.total_charge,
-                service_date=c.service_date,
-                coded=coded.model_dump_json(),
-                traceparent=item.traceparent,
-            )
-            for c, coded, item in candidates
-        ],
+        [claim_row(c, coded, item.traceparent) for c, coded, item in candidates],
     )
     # A claim seen before (this encounter already has its claim) is left.
     await scrub_and_route(
         conn, [(c.claim, c.item) for c in candidates if c.claim.claim_id in new], emitter, ctx
+    )
+
+
+def claim_row(claim: Claim, coded: EncounterCodedPayload, traceparent: str | None) -> repo.ClaimRow:
+    """A built claim as its row (billed first, or rebuilt from newer data)."""
+    return repo.ClaimRow(
+        claim_id=claim.claim_id,
+        encounter_id=claim.encounter_id,
+        site_id=claim.site_id,
+        payer_id=(claim.payer.payer_id or None) if claim.payer else None,
+        claim_type=claim.claim_type,
+        frequency_code=claim.frequency_code,
+        original_claim_id=claim.original_claim_id,
+        payer_claim_control_number=claim.payer_claim_control_number,
+        total_charge=claim.total_charge,
+        service_date=claim.service_date,
+        coded=coded.model_dump_json(),
+        traceparent=traceparent,
     )
 
 
