@@ -418,23 +418,33 @@ async def open_work_items(conn: asyncpg.Connection, rows: list[WorkItemRow]) -> 
 async def resolve_by_source(
     conn: asyncpg.Connection, source_keys: list[str], resolution: str
 ) -> int:
-    """Resolve open items opened by ``source_keys`` (the condition that opened them went away)."""
+    """Resolve the unresolved items opened by ``source_keys`` (the condition that opened them
+    went away), a biller's leased one too: its lease ends and the audit names whose it was.
+    An item waiting on an answer (an appeal decision) stays for that answer."""
     if not source_keys:
         return 0
+    # The CTE locks each row and re-reads its status after a biller's concurrent action commits,
+    # so an item the biller resolved meanwhile is skipped, not resolved twice.
     got = await conn.fetch(
-        f"UPDATE {SCHEMA}.work_item SET status = 'resolved', resolution = $2, resolved_at = now(), resolved_by = 'system',"
-        " lease_token = NULL, updated_at = now() WHERE source_key = ANY($1::text[]) AND status = 'open'"
-        " RETURNING work_item_id",
+        f"WITH prior AS (SELECT work_item_id, status, leased_by FROM {SCHEMA}.work_item"
+        "   WHERE source_key = ANY($1::text[]) AND status IN ('open', 'leased') FOR UPDATE)"
+        f" UPDATE {SCHEMA}.work_item w SET status = 'resolved', resolution = $2, resolved_at = now(),"
+        " resolved_by = 'system', lease_token = NULL, lease_expires_at = NULL, updated_at = now()"
+        " FROM prior WHERE w.work_item_id = prior.work_item_id"
+        " RETURNING w.work_item_id, prior.status AS prior_status, prior.leased_by",
         source_keys,
         resolution,
     )
     for r in got:
+        detail = {"resolution": resolution}
+        if r["prior_status"] == "leased":
+            detail["lease_ended"] = r["leased_by"]
         await audit(
             conn,
             work_item_id=r["work_item_id"],
             user_id="system",
             action="auto_resolve",
-            detail={"resolution": resolution},
+            detail=detail,
         )
     return len(got)
 

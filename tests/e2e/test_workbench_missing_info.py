@@ -185,13 +185,20 @@ async def test_a_biller_fills_the_missing_fields_and_the_claim_is_sent(
         predicate=lambda s: s == "resolved",
         timeout=60,
     )
+    # followup closes it on claim.submitted, with the reason, and the biller's lease ends
     resolved = await fetchval(
         pipeline.dsn,
-        "SELECT user_id || ': ' || (detail->>'reason') FROM followup.work_audit"
-        " WHERE work_item_id = $1 AND action = 'resolve'",
+        "SELECT (detail->>'resolution') || ' / lease of ' || (detail->>'lease_ended')"
+        " FROM followup.work_audit WHERE work_item_id = $1 AND action = 'auto_resolve'",
         item,
     )
-    assert resolved == "biller-north: billing data supplied; claim released"
+    assert resolved == "claim released and submitted / lease of biller-north"
+    assert (
+        await fetchval(
+            pipeline.dsn, "SELECT lease_token FROM followup.work_item WHERE work_item_id = $1", item
+        )
+        is None
+    )
     for _ in range(60):
         sent = _outbound_837s(pipeline)
         if claim_id in sent:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Query, Request
@@ -160,22 +159,9 @@ async def fill_billing_data(request: Request, work_item_id: int, ctx: Ctx, s: Se
             user=s,
             status=422 if not is_htmx(request) else 200,
         )
+    # Followup resolves the item (ending the biller's lease) when the claim goes out or is
+    # held again for what is still missing.
     status = (reply.body or {}).get("status")
-    # Followup closes an open item when the claim goes out (or is held again for what is still
-    # missing); an item the biller holds is theirs to close, with what was done.
-    if _leased_to(item, s.user_id):
-        reason = (
-            "billing data supplied; claim released"
-            if status != "held"
-            else "billing data supplied; claim held again for what is still missing"
-        )
-        with contextlib.suppress(UpstreamError):  # the event may have closed it already
-            await ctx.upstream.post(
-                "followup",
-                f"/work/{work_item_id}/actions",
-                s.access_token,
-                json={"action": "resolve", "reason": reason, "lease_token": item["lease_token"]},
-            )
     return page(
         request,
         "partials/fill_result.html",
