@@ -305,7 +305,13 @@ class Gate:
                 }
             )
         latest = await repo.latest_by_key(conn, [k for ks in keys for k in ks.values()])
-        held = await repo.held_encounters(conn, [e.encounter_id for e, _ in waiting])
+        # Only a holding instance (mode intake, a wait) reads them: one query less per batch.
+        holding = ask_now and cfg.settings.wait_seconds > 0
+        held = (
+            await repo.held_encounters(conn, [e.encounter_id for e, _ in waiting])
+            if holding
+            else set()
+        )
         asks: list[Ask] = []
         asked: set[str] = set()
         holds = []
