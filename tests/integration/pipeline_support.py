@@ -7,6 +7,7 @@ import time
 from datetime import date, timedelta
 
 import asyncpg
+import httpx
 
 # Sample encounters dated inside every payer's timely-filing window.
 RECENT = date.today() - timedelta(days=35)
@@ -46,3 +47,41 @@ async def fetchval(dsn: str, query: str, *args):
         return await conn.fetchval(query, *args)
     finally:
         await conn.close()
+
+
+async def code_and_settle(pipeline, samples) -> list[str]:
+    """Post the sample encounters as the EHR feed while the simulated coders review what needs
+    it; return their ids once followup has each one's outcome (the claims are settled)."""
+    from rcm.cli.demo import coder_pool
+    from services.intake.domain.fhir import parse_intake
+
+    encs = [parse_intake(s.bundle) for s in samples]
+    stop = asyncio.Event()
+    coders = asyncio.create_task(
+        coder_pool(
+            pipeline.coding_url,
+            pipeline.settings.auth.token_secret,
+            {e.encounter_id: s.expected for e, s in zip(encs, samples, strict=True)},
+            stop,
+            sorted({e.site_id for e in encs}),
+        )
+    )
+    try:
+        async with httpx.AsyncClient(
+            base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
+        ) as client:
+            for s in samples:
+                got = await client.post("/encounters", json=s.bundle)
+                assert got.status_code in (200, 202), got.text  # 200: seen before
+        ids = [e.encounter_id for e in encs]
+        await wait_for(
+            pipeline.dsn,
+            "SELECT count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
+            ids,
+            predicate=lambda n: n == len(ids),
+            timeout=120,
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(coders, 30)
+    return ids

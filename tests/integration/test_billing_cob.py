@@ -6,49 +6,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
 import pytest
 
-from rcm.cli.demo import coder_pool
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
 from shared.x12 import split_segments
-from tests.integration.pipeline_support import RECENT, fetch, wait_for
+from tests.integration.pipeline_support import RECENT, code_and_settle, fetch, wait_for
 from tests.x12_support import pyx12_validate
 
 pytestmark = pytest.mark.integration
-
-
-async def _run(pipeline, samples) -> list[str]:
-    encs = [parse_intake(s.bundle) for s in samples]
-    stop = asyncio.Event()
-    coders = asyncio.create_task(
-        coder_pool(
-            pipeline.coding_url,
-            pipeline.settings.auth.token_secret,
-            {e.encounter_id: s.expected for e, s in zip(encs, samples, strict=True)},
-            stop,
-            sorted({e.site_id for e in encs}),
-        )
-    )
-    try:
-        async with httpx.AsyncClient(
-            base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
-        ) as client:
-            for s in samples:
-                assert (await client.post("/encounters", json=s.bundle)).status_code in (200, 202)
-        ids = [e.encounter_id for e in encs]
-        await wait_for(
-            pipeline.dsn,
-            "SELECT count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
-            ids,
-            predicate=lambda n: n == len(ids),
-            timeout=120,
-        )
-    finally:
-        stop.set()
-        await asyncio.wait_for(coders, 30)
-    return ids
 
 
 async def _read_file(outbound, name: str) -> str:
@@ -70,7 +36,7 @@ async def test_primary_835_builds_and_bills_the_secondary(pipeline):
         if len(parse_intake(s.bundle).coverages) >= 2
     ][:4]
     assert samples, "no sample with a secondary coverage"
-    ids = await _run(pipeline, samples)
+    ids = await code_and_settle(pipeline, samples)
     # Each encounter whose primary claim was adjudicated (not a crossover) gets a secondary claim.
     await wait_for(
         pipeline.dsn,

@@ -8,13 +8,12 @@ import time
 import httpx
 import pytest
 
-from rcm.cli.demo import coder_pool
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
 from shared.events import CorrectionRequested, CorrectionRequestedPayload
 from shared.kafka import start_producer
 from shared.x12 import split_segments
-from tests.integration.pipeline_support import RECENT, fetch, wait_for
+from tests.integration.pipeline_support import RECENT, code_and_settle, fetch, wait_for
 from tests.x12_support import pyx12_validate
 
 pytestmark = pytest.mark.integration
@@ -27,37 +26,7 @@ async def _paid_claim(pipeline) -> dict:
         for s in generate_samples(20, seed=515, start_date=RECENT)
         if parse_intake(s.bundle).institutional is None
     ][:6]
-    encs = [parse_intake(s.bundle) for s in samples]
-    stop = asyncio.Event()
-    coders = asyncio.create_task(
-        coder_pool(
-            pipeline.coding_url,
-            pipeline.settings.auth.token_secret,
-            {e.encounter_id: s.expected for e, s in zip(encs, samples, strict=True)},
-            stop,
-            sorted({e.site_id for e in encs}),
-        )
-    )
-    try:
-        async with httpx.AsyncClient(
-            base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
-        ) as client:
-            for s in samples:
-                assert (await client.post("/encounters", json=s.bundle)).status_code in (
-                    200,
-                    202,
-                )  # 200: seen before
-        ids = [e.encounter_id for e in encs]
-        await wait_for(
-            pipeline.dsn,
-            "SELECT count(*) FROM followup.encounter_outcome WHERE encounter_id = ANY($1)",
-            ids,
-            predicate=lambda n: n == len(ids),
-            timeout=120,
-        )
-    finally:
-        stop.set()
-        await asyncio.wait_for(coders, 30)
+    ids = await code_and_settle(pipeline, samples)
     rows = await fetch(
         pipeline.dsn,
         "SELECT * FROM billing.claim WHERE encounter_id = ANY($1) AND frequency_code = '1'"
