@@ -351,10 +351,11 @@ async def ledger_total(conn: asyncpg.Connection) -> Decimal:
 async def claim_ledger_totals(
     conn: asyncpg.Connection, encounter_ids: list[str]
 ) -> list[asyncpg.Record]:
-    """Per original claim of these encounters with ledger lines: its charge, payments' ledger
-    by account (cash, patient, payer, adj: contractual and other adjustments, credit: patient
-    payments' credit applied to it) and what followup says was paid (``fu_paid``, None when
-    followup has no such claim)."""
+    """Per original claim of these encounters with ledger lines: its encounter and charge,
+    payments' ledger by account (cash, patient, payer, adj: contractual and other adjustments,
+    credit: patient payments' credit applied to it, billed: gross charges recognised on it,
+    none on a next payer's claim, which a transfer opens) and what followup says was paid
+    (``fu_paid``, None when followup has no such claim)."""
     return await conn.fetch(
         "WITH led AS (SELECT claim_id,"
         "  sum(amount) FILTER (WHERE account = 'cash_clearing') AS cash,"
@@ -362,11 +363,13 @@ async def claim_ledger_totals(
         "  sum(amount) FILTER (WHERE account = 'payer_receivable') AS payer,"
         "  sum(amount) FILTER (WHERE account IN ('contractual_adjustment', 'other_adjustment'))"
         "   AS adj,"
-        "  sum(amount) FILTER (WHERE account = 'patient_credit') AS credit"
+        "  sum(amount) FILTER (WHERE account = 'patient_credit') AS credit,"
+        "  -sum(amount) FILTER (WHERE account = 'gross_charges') AS billed"
         "  FROM payments.journal_line WHERE claim_id IS NOT NULL GROUP BY 1)"
-        " SELECT c.claim_id, c.total_charge, coalesce(l.cash, 0) AS cash,"
+        " SELECT c.claim_id, c.encounter_id, c.total_charge, coalesce(l.cash, 0) AS cash,"
         " coalesce(l.patient, 0) AS patient, coalesce(l.payer, 0) AS payer,"
-        " coalesce(l.adj, 0) AS adj, coalesce(l.credit, 0) AS credit, f.paid AS fu_paid"
+        " coalesce(l.adj, 0) AS adj, coalesce(l.credit, 0) AS credit,"
+        " coalesce(l.billed, 0) AS billed, f.paid AS fu_paid"
         " FROM payments.claim c JOIN led l USING (claim_id)"
         " LEFT JOIN followup.claim f USING (claim_id)"
         " WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'",
@@ -426,10 +429,10 @@ _LATER_PAYER = (
 async def cob_counts(conn: asyncpg.Connection, encounter_ids: list[str]) -> asyncpg.Record:
     """Coordination of benefits for these encounters: ``with_next_payer`` (primary claims with
     another coverage on file), ``secondary`` and ``tertiary`` claims, ``crossovers`` (billing
-    waited for a forwarded claim's 835) and ``crossovers_received``; ``unrecorded``: primary
-    claims with a later payer whose payer decision payments posted but billing never recorded;
-    ``unbilled``: primary decisions recorded with neither a next claim nor a crossover wait;
-    ``in_flight``: secondary/tertiary claims sent and not yet answered."""
+    waited for a forwarded claim's 835) and ``crossovers_received``; ``unrecorded``: claims
+    whose payer's decision payments posted but billing never recorded; ``unbilled``: recorded
+    decisions with a coverage after them on file but neither that payer's claim nor a
+    crossover wait for it; ``in_flight``: secondary/tertiary claims sent and not answered."""
     return await conn.fetchrow(
         f"SELECT (SELECT count(*) {_LATER_PAYER}) AS with_next_payer,"
         " (SELECT count(*) FROM billing.claim WHERE encounter_id = ANY($1)"
@@ -441,15 +444,24 @@ async def cob_counts(conn: asyncpg.Connection, encounter_ids: list[str]) -> asyn
         " (SELECT count(*) FROM billing.crossover_wait w JOIN billing.claim c"
         "  ON c.claim_id = w.primary_claim_id WHERE c.encounter_id = ANY($1)"
         "  AND w.status = 'received') AS crossovers_received,"
-        f" (SELECT count(*) {_LATER_PAYER} AND EXISTS (SELECT FROM payments.claim_payment p"
+        " (SELECT count(*) FROM billing.claim c WHERE c.encounter_id = ANY($1)"
+        "  AND c.frequency_code = '1' AND EXISTS (SELECT FROM payments.claim_payment p"
         "  WHERE p.claim_id = c.claim_id AND p.payer_id = c.payer_id AND p.state = 'posted'"
         "  AND p.status_code <> '22') AND NOT EXISTS (SELECT FROM billing.prior_adjudication a"
-        "  WHERE a.primary_claim_id = c.claim_id AND a.cob_sequence = 'primary')) AS unrecorded,"
-        f" (SELECT count(*) {_LATER_PAYER} AND EXISTS (SELECT FROM billing.prior_adjudication a"
-        "  WHERE a.primary_claim_id = c.claim_id AND a.cob_sequence = 'primary')"
-        "  AND NOT EXISTS (SELECT FROM billing.claim n WHERE n.primary_claim_id = c.claim_id)"
-        "  AND NOT EXISTS (SELECT FROM billing.crossover_wait w"
-        "  WHERE w.primary_claim_id = c.claim_id)) AS unbilled,"
+        "  WHERE a.primary_claim_id = coalesce(c.primary_claim_id, c.claim_id)"
+        "  AND a.cob_sequence = c.cob_sequence)) AS unrecorded,"
+        " (WITH rk(seq, n) AS (VALUES ('primary', 1), ('secondary', 2), ('tertiary', 3))"
+        "  SELECT count(*) FROM billing.claim c"
+        "  JOIN billing.prior_adjudication a ON a.primary_claim_id = c.claim_id"
+        "  JOIN rk done ON done.seq = a.cob_sequence"
+        "  CROSS JOIN LATERAL (SELECT r.seq FROM"
+        "   jsonb_array_elements(c.coded->'encounter'->'coverages') v"
+        "   JOIN rk r ON r.seq = v->>'sequence' WHERE r.n > done.n ORDER BY r.n LIMIT 1) nxt"
+        "  WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'"
+        "  AND c.cob_sequence = 'primary'"
+        "  AND NOT EXISTS (SELECT FROM billing.claim n WHERE n.primary_claim_id = c.claim_id"
+        "  AND n.cob_sequence = nxt.seq) AND NOT EXISTS (SELECT FROM billing.crossover_wait w"
+        "  WHERE w.primary_claim_id = c.claim_id AND w.cob_sequence = nxt.seq)) AS unbilled,"
         " (SELECT count(*) FROM billing.claim WHERE encounter_id = ANY($1)"
         "  AND frequency_code = '1' AND cob_sequence <> 'primary'"
         "  AND status IN ('created', 'submitted', 'accepted')) AS in_flight",

@@ -57,7 +57,7 @@ CONSUMERS = {ENCOUNTER_DOCUMENTED: ("coding",), CLAIM_SUBMITTED: ("payments", "f
 # Shares of the run's encounters (seeded draws per encounter id).
 SECONDARY_SHARE = 0.35  # of those with one coverage (not Medicaid, the payer of last resort)
 MEDIGAP_SHARE = 0.6  # of Medicare patients given a second plan: Medigap; the rest Medicaid
-TERTIARY_SHARE = 0.3  # of those with Medigap: a third plan
+TERTIARY_SHARE = 0.3  # of those given a second plan (not Medicaid): a third one
 PATIENT_PAYMENT_SHARE = 0.5  # of the encounters whose patient owes something
 CENT = Decimal("0.01")
 _OTHER_COMMERCIAL = (
@@ -274,60 +274,43 @@ class Chaos:
     # ---------------------------------------------------------------- COB and patient payments
 
     def with_other_coverage(self, enc: Encounter) -> Encounter:
-        """The encounter, with a second (sometimes third) coverage for a seeded share of those
-        with one: Medicare with Medigap (billed by the provider) or Medicaid (a crossover), a
-        commercial plan with another one. Member ids are fixed by the seed and encounter."""
+        """The encounter, with a second coverage for a seeded share of those with one, and a
+        third for some of those: Medicare with Medigap (billed by the provider) or Medicaid (a
+        crossover, and nothing after it: the payer of last resort), a commercial plan with a
+        spouse's. Member ids are fixed by the seed and the encounter."""
         key = enc.encounter_id
         if len(enc.coverages) != 1 or _draw(self.seed, key, "secondary") >= SECONDARY_SHARE:
             return enc
         primary = enc.coverages[0]
         if primary.filing_indicator == "MC":
             return enc  # Medicaid pays last: it is nobody's primary before another plan
-        if primary.filing_indicator in ("MB", "MA"):
-            if _draw(self.seed, key, "medigap") < MEDIGAP_SHARE:
-                others = [
-                    Coverage(
-                        payer_id="BCBS01",
-                        payer_name="Blue Lakes Cross Shield (demo)",
-                        member_id="XLB" + _digits(self.seed, key, "member-2", 9),
-                        group_number="G" + _digits(self.seed, key, "group-2", 5),
-                        filing_indicator="BL",
-                        sequence="secondary",
-                    )
-                ]
-                if _draw(self.seed, key, "tertiary") < TERTIARY_SHARE:
-                    others.append(
-                        Coverage(
-                            payer_id="UHC001",
-                            payer_name="Unity Health Care Plan",
-                            member_id=_digits(self.seed, key, "member-3", 9),
-                            group_number="G" + _digits(self.seed, key, "group-3", 5),
-                            filing_indicator="CI",
-                            sequence="tertiary",
-                        )
-                    )
-            else:
-                others = [
-                    Coverage(
-                        payer_id="MCD01",
-                        payer_name="Buckeye State Medicaid (demo)",
-                        member_id=_digits(self.seed, key, "member-2", 12),
-                        filing_indicator="MC",
-                        sequence="secondary",
-                    )
-                ]
-        else:
-            payer_id, name, filing = next(p for p in _OTHER_COMMERCIAL if p[0] != primary.payer_id)
-            others = [
-                Coverage(
-                    payer_id=payer_id,
-                    payer_name=name,
-                    member_id=_digits(self.seed, key, "member-2", 9),
-                    group_number="G" + _digits(self.seed, key, "group-2", 5),
-                    filing_indicator=filing,
-                    sequence="secondary",
-                )
-            ]
+        medicare = primary.filing_indicator in ("MB", "MA")
+        if medicare and _draw(self.seed, key, "medigap") >= MEDIGAP_SHARE:
+            medicaid = Coverage(
+                payer_id="MCD01",
+                payer_name="Buckeye State Medicaid (demo)",
+                member_id=_digits(self.seed, key, "member-2", 12),
+                filing_indicator="MC",
+                sequence="secondary",
+            )
+            return enc.model_copy(update={"coverages": [primary, medicaid]})
+        plans = [("BCBS01", "Blue Lakes Cross Shield (demo)", "BL")] if medicare else []
+        plans += [p for p in _OTHER_COMMERCIAL if p[0] != primary.payer_id]
+        n = 2 if _draw(self.seed, key, "tertiary") < TERTIARY_SHARE else 1
+        others = [
+            Coverage(
+                payer_id=payer_id,
+                payer_name=name,
+                member_id=("XLB" if payer_id == "BCBS01" else "")
+                + _digits(self.seed, key, f"member-{i}", 9),
+                group_number="G" + _digits(self.seed, key, f"group-{i}", 5),
+                filing_indicator=filing,
+                sequence=sequence,
+            )
+            for i, ((payer_id, name, filing), sequence) in enumerate(
+                zip(plans[:n], ("secondary", "tertiary"), strict=False), start=2
+            )
+        ]
         return enc.model_copy(update={"coverages": [primary, *others]})
 
     async def take_patient_payments(
@@ -550,15 +533,24 @@ class Chaos:
 
     @staticmethod
     async def _claim_identity(conn: asyncpg.Connection, ids: list[str]) -> list[str]:
-        """Per claim, followup's view (from events) must match payments' ledger to the cent."""
+        """Per claim, followup's view (from events) must match payments' ledger to the cent,
+        and what the ledger recognised as billed must be what the claim's lines settle; per
+        encounter, the charge is recognised once (a next payer's claim is opened by a
+        transfer of what the prior payers left, not by a second charge)."""
         rows = await queries.claim_ledger_totals(conn, ids)
         bad = []
+        charged: dict[str, list] = {}
         for r in rows:
+            charged.setdefault(r["encounter_id"], []).append(r)
             # A patient payment applied to the claim moved patient receivable to credit.
-            if r["cash"] + r["patient"] + r["payer"] + r["adj"] + r["credit"] != r["total_charge"]:
+            if r["cash"] + r["patient"] + r["payer"] + r["adj"] + r["credit"] != r["billed"]:
                 bad.append(r["claim_id"])
             elif r["fu_paid"] is not None and r["fu_paid"] != r["cash"]:
                 bad.append(f"{r['claim_id']} (followup paid {r['fu_paid']} vs ledger {r['cash']})")
+        for encounter, claims in charged.items():
+            billed = sum((r["billed"] for r in claims), Decimal("0.00"))
+            if billed not in (Decimal("0.00"), max(r["total_charge"] for r in claims)):
+                bad.append(f"encounter {encounter} charged {billed} over its claims")
         return bad
 
     async def _dead_letters(self, conn: asyncpg.Connection) -> list[str]:

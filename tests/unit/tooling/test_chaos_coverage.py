@@ -37,6 +37,8 @@ def test_a_seeded_share_gets_another_coverage_of_every_kind():
     assert kinds[(True, ("BCBS01",))] and kinds[(True, ("MCD01",))]  # Medigap; Medicaid crossover
     assert kinds[(True, ("BCBS01", "UHC001"))]  # a tertiary claim
     assert any(not medicare for medicare, _ in kinds)  # commercial with a spouse's plan
+    assert any(not medicare and len(others) == 2 for medicare, others in kinds)  # and a third
+    assert not any("MCD01" in others[:-1] for _, others in kinds)  # nothing after Medicaid
     for b, a in changed:
         assert a.coverages[0] == b.coverages[0]  # the primary stays as documented
         assert [c.sequence for c in a.coverages] == ["primary", "secondary", "tertiary"][
