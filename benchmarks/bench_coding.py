@@ -1,6 +1,7 @@
 """Speed of offline coding: code-set load, index load, per-encounter latency, `rcm code`.
 
     python benchmarks/bench_coding.py [--rounds 20] [--samples 0] [--fresh] [--cli 0]
+    python benchmarks/bench_coding.py --against REV [--samples 1500]
 
 Codes every labelled vignette (tests/fixtures/vignettes) ``--rounds`` times
 after one warm-up pass, or with ``--samples N`` the first N synthetic samples
@@ -33,12 +34,15 @@ coding the note 0.035 s. What remains above 0.5 s is mostly the command line's o
 imports (rcm.localstack, aiokafka via shared.ops and asyncpg for other commands), paid
 by every `rcm` call.
 
-``cpu_ms_per_encounter`` is the process CPU time of the timed pass per encounter. Issue 20
-(routing with reasons, guideline rules, clinical text), measured 2026-12-07 against the
-engine before it (ab5a08f) run side by side (load average 6-11): unseen notes
-(``--fresh --samples 1500``) CPU 0.47-0.53 -> 0.62-0.68 ms (+27 to +34 %), median wall
-0.46-0.52 -> 0.53-0.62 ms (+15 to +19 %); the vignettes (``--rounds 20``) CPU
-0.25-0.30 -> 0.29-0.31 ms (+3 to +16 %). docs/coding.md has the runs.
+``cpu_ms_per_encounter`` is the process CPU time of the timed pass per encounter.
+``--against REV`` compares the engine at git revision REV with this one in one process
+(REV's services/coding/domain and data imported as another package), on the same unseen
+notes in alternating batches, so the machine's load falls on both alike; single runs on a
+shared machine move by up to 20 %. Issue 20 against the engine before it (ab5a08f),
+2026-12-07 evening, load average 6-12: ``--against ab5a08f`` +12.5 / +11.0 / +10.2 %;
+paired processes (``--fresh --samples 1500``) totals +13 % CPU, +11 % median wall;
+the vignettes (``--rounds 20``) +1 %. docs/coding.md has the runs (round 1 was +27 to
++34 %).
 """
 
 from __future__ import annotations
@@ -89,7 +93,16 @@ def main(argv: list[str] | None = None) -> dict:
         help="warm up on other samples; time one pass over unseen ones",
     )
     ap.add_argument("--cli", type=int, default=0, help="time N `rcm code` processes")
+    ap.add_argument(
+        "--against",
+        metavar="REV",
+        help="A/B in one process: the engine of git revision REV and this one, interleaved",
+    )
     args = ap.parse_args(argv)
+    if args.against:
+        report = _against(args.against, args.samples or 1500)
+        print(json.dumps(report, indent=1))
+        return report
     from shared import icd10cm
 
     warm = (icd10cm.home() / "cache" / f"icd10cm-{icd10cm.cache_key()}.cache").is_file()
@@ -138,6 +151,71 @@ def main(argv: list[str] | None = None) -> dict:
         report["rcm_code"] = _time_cli(args.cli)
     print(json.dumps(report, indent=1))
     return report
+
+
+def _against(rev: str, n: int, batch: int = 25) -> dict:
+    """CPU per encounter of the engine at ``rev`` and of this one on the same unseen notes
+    (``--fresh``'s), in one process, batch by batch in alternating order: the machine's
+    load, which moves single runs by 20 % on a shared machine, falls on both alike. The
+    old engine (services/coding/domain and data at ``rev``) is imported as another package;
+    both share the code set (shared/), as two services of one release would."""
+    import re
+    import shutil
+    import tempfile
+
+    from shared import icd10cm
+
+    icd10cm.load()
+    tmp = Path(tempfile.mkdtemp(prefix="coding-ab-"))
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "services/coding/domain", "services/coding/data"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    pkg = tmp / "coding_before"
+    (tmp / "services" / "coding").rename(pkg)
+    (pkg / "__init__.py").touch()
+    for f in pkg.rglob("*.py"):
+        text = f.read_text(encoding="utf-8")
+        f.write_text(re.sub(r"\bservices\.coding\b", "coding_before", text), encoding="utf-8")
+    sys.path.insert(0, str(tmp))
+    try:
+        return _interleaved(rev, n, batch)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _interleaved(rev: str, n: int, batch: int) -> dict:
+    from coding_before.domain import engine as before
+    from coding_before.domain import lexicon as before_lexicon
+
+    from services.coding.domain import engine as after
+    from services.coding.domain import lexicon as after_lexicon
+
+    for lx in (before_lexicon, after_lexicon):
+        lx.lexicon()
+        lx.term_index()
+    encounters, warm_up = _samples(n), _samples(n, seed=12)
+    for enc in warm_up:
+        before.code_encounter(enc)
+        after.code_encounter(enc)
+    cpu = {"before": 0.0, "after": 0.0}
+    for i in range(0, n, batch):
+        pair = [("before", before), ("after", after)]
+        for name, eng in pair if (i // batch) % 2 == 0 else pair[::-1]:
+            started = time.process_time()
+            for enc in encounters[i : i + batch]:
+                eng.code_encounter(enc)
+            cpu[name] += time.process_time() - started
+    return {
+        "input": f"{n} unseen synthetic samples, batches of {batch} alternating",
+        "before": rev,
+        "cpu_ms_per_encounter_before": round(cpu["before"] * 1000 / n, 3),
+        "cpu_ms_per_encounter_after": round(cpu["after"] * 1000 / n, 3),
+        "growth_percent": round(100 * (cpu["after"] / cpu["before"] - 1), 1),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
 
 
 def _time_cli(n: int) -> dict:

@@ -26,7 +26,8 @@ because an unrelated reason happened not to hold: on the tuning half, the encoun
 no diagnosis reason holds for have their diagnoses right (bar one with none, which is
 never auto), those no E/M reason (``em_*``, ``no_em``, ``service``) holds for have the
 E/M right, and those no procedure reason (``service``, ``drug``, ``no_em``,
-``em_separate``) holds for have the procedures right.
+``em_separate``) holds for have the procedures right (bar one timed cessation
+counselling the authors did not bill).
 """
 
 from __future__ import annotations
