@@ -34,8 +34,22 @@ Status = Literal["accepted", "duplicate", "conflict"]
 
 def content_hash(enc: Encounter) -> str:
     """SHA-256 of the encounter as intake mapped it, its version number left out."""
-    body = enc.model_dump_json(exclude={"document_version"})
-    return hashlib.sha256(body.encode()).hexdigest()
+    return _hash_of(_unversioned_json(enc))
+
+
+def _unversioned_json(enc: Encounter) -> str:
+    return enc.model_dump_json(exclude={"document_version"})
+
+
+def _hash_of(unversioned: str) -> str:
+    return hashlib.sha256(unversioned.encode()).hexdigest()
+
+
+def _versioned_json(unversioned: str, version: int) -> str:
+    """The stored document: the hashed JSON with its version added (``document_version`` is the
+    encounter's last field, so this is ``model_dump_json()`` of the versioned copy, without
+    serialising the encounter a second time)."""
+    return f'{unversioned[:-1]},"document_version":{version}}}'
 
 
 @dataclass(frozen=True)
@@ -99,20 +113,21 @@ async def accept(
 
 async def _accept_round(conn, items, parents, places, outcomes, emitter, source) -> None:
     ids = _event_ids(len(items))
+    unversioned = [_unversioned_json(m.encounter) for _, m in items]
     received = [
         repo.Received(
             m.encounter.encounter_id,
             m.encounter.site_id,
-            content_hash(m.encounter),
+            _hash_of(body),
             eid,
             places[i],
         )
-        for (i, m), eid in zip(items, ids, strict=True)
+        for (i, m), eid, body in zip(items, ids, unversioned, strict=True)
     ]
     recorded = await repo.record_versions(conn, received)
     documents = []
     t = tracer()
-    for (i, m), r in zip(items, received, strict=True):
+    for (i, m), r, body in zip(items, received, unversioned, strict=True):
         enc, got = m.encounter, recorded[r.encounter_id]
         if got.version is None:
             status: Status = "duplicate" if got.current_site == enc.site_id else "conflict"
@@ -146,7 +161,7 @@ async def _accept_round(conn, items, parents, places, outcomes, emitter, source)
                 r.content_hash,
                 r.event_id,
                 source,
-                versioned.model_dump_json(),
+                _versioned_json(body, got.version),
                 json.dumps([plain(w) for w in m.warnings]),
                 json.dumps([plain(x) for x in m.missing]),
             )
