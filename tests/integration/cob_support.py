@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 
-from rcm.cli.demo import coder_pool
 from rcm.simulation.payer.app import PayerSimRules
 from rcm.simulation.payer.domain.adjudicate import AdjudicationRules
 from rcm.simulation.payer.domain.draw import draw
@@ -27,7 +26,7 @@ from rcm.simulation.samples import Sample, encounter_to_bundle, generate_samples
 from services.billing.domain.cob_remit import cob_claim_id
 from shared.claim_ids import claim_id_for
 from shared.events import Coverage
-from tests.integration.pipeline_support import RECENT, wait_for
+from tests.integration.pipeline_support import RECENT, simulated_coders, wait_for
 
 SIM = PayerSimRules()  # the simulator runs with its defaults in the test pipeline
 RULES = AdjudicationRules(
@@ -118,17 +117,8 @@ async def send_and_code(
     the simulated coders review what needs it, and return the encounter ids once billing has
     made each one's primary claim."""
     ids = [s.encounter.encounter_id for s in samples]
-    stop = asyncio.Event()
-    coders = asyncio.create_task(
-        coder_pool(
-            pipeline.coding_url,
-            pipeline.settings.auth.token_secret,
-            {s.encounter.encounter_id: s.expected for s in samples},
-            stop,
-            sorted({s.encounter.site_id for s in samples}),
-        )
-    )
-    try:
+    expected = {s.encounter.encounter_id: s.expected for s in samples}
+    async with simulated_coders(pipeline, expected, {s.encounter.site_id for s in samples}):
         async with httpx.AsyncClient(
             base_url=intake_url or pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
         ) as client:
@@ -143,9 +133,6 @@ async def send_and_code(
             predicate=lambda n: n == len(ids),
             timeout=120,
         )
-    finally:
-        stop.set()
-        await asyncio.wait_for(coders, 30)
     return ids
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
 import asyncpg
@@ -49,24 +51,33 @@ async def fetchval(dsn: str, query: str, *args):
         await conn.close()
 
 
-async def code_and_settle(pipeline, samples) -> list[str]:
-    """Post the sample encounters as the EHR feed while the simulated coders review what needs
-    it; return their ids once followup has each one's outcome (the claims are settled)."""
+@asynccontextmanager
+async def simulated_coders(pipeline, expected: dict, sites) -> AsyncIterator[None]:
+    """The demo's coders review the queue of ``sites`` (``expected``: encounter id -> the codes
+    a coder would choose) while the block runs; stopped and awaited after it."""
     from rcm.cli.demo import coder_pool
-    from services.intake.domain.fhir import parse_intake
 
-    encs = [parse_intake(s.bundle) for s in samples]
     stop = asyncio.Event()
     coders = asyncio.create_task(
         coder_pool(
-            pipeline.coding_url,
-            pipeline.settings.auth.token_secret,
-            {e.encounter_id: s.expected for e, s in zip(encs, samples, strict=True)},
-            stop,
-            sorted({e.site_id for e in encs}),
+            pipeline.coding_url, pipeline.settings.auth.token_secret, expected, stop, sorted(sites)
         )
     )
     try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(coders, 30)
+
+
+async def code_and_settle(pipeline, samples) -> list[str]:
+    """Post the sample encounters as the EHR feed while the simulated coders review what needs
+    it; return their ids once followup has each one's outcome (the claims are settled)."""
+    from services.intake.domain.fhir import parse_intake
+
+    encs = [parse_intake(s.bundle) for s in samples]
+    expected = {e.encounter_id: s.expected for e, s in zip(encs, samples, strict=True)}
+    async with simulated_coders(pipeline, expected, {e.site_id for e in encs}):
         async with httpx.AsyncClient(
             base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
         ) as client:
@@ -81,7 +92,4 @@ async def code_and_settle(pipeline, samples) -> list[str]:
             predicate=lambda n: n == len(ids),
             timeout=120,
         )
-    finally:
-        stop.set()
-        await asyncio.wait_for(coders, 30)
     return ids

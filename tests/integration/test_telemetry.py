@@ -13,10 +13,9 @@ from datetime import date
 import httpx
 import pytest
 
-from rcm.cli.demo import coder_pool
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
-from tests.integration.pipeline_support import RECENT, wait_for
+from tests.integration.pipeline_support import RECENT, simulated_coders, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -76,17 +75,8 @@ def _spans(run_dir) -> list[dict]:
 async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
     marked = _marked_encounters(4)
     ids = [e.encounter_id for e, _ in marked]
-    stop = asyncio.Event()
-    coders = asyncio.create_task(
-        coder_pool(
-            pipeline.coding_url,
-            pipeline.settings.auth.token_secret,
-            {e.encounter_id: x for e, x in marked},
-            stop,
-            sorted({e.site_id for e, _ in marked}),
-        )
-    )
-    try:
+    expected = {e.encounter_id: x for e, x in marked}
+    async with simulated_coders(pipeline, expected, {e.site_id for e, _ in marked}):
         async with httpx.AsyncClient(
             base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
         ) as client:
@@ -104,9 +94,6 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
             predicate=lambda n: n == len(ids),
             timeout=120,
         )
-    finally:
-        stop.set()
-        await asyncio.wait_for(coders, 30)
     run_dir = pipeline.settings.run_path
     # Spans are exported in batches: wait until every service's spans for these encounters are on disk.
     deadline = time.monotonic() + 30
