@@ -1,4 +1,5 @@
-"""`rcm status`: one screen on a running deployment (lag, outbox backlog, DLQs, work queues, claims)."""
+"""`rcm status`: one screen on a running deployment (lag, outbox backlog, DLQs, work queues, claims,
+intake's eligibility waits)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,17 @@ async def collect(settings: ServiceSettings) -> dict:
     import asyncpg
 
     from rcm.queries import SCHEMAS, present_schemas  # asyncpg, too
+    from rcm.queries_intake import INTAKE, eligibility_waits
     from shared.ops import group_lag, schema_snapshot
 
     conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 10)
     try:
         present = await present_schemas(conn)
-        schemas = {s: await schema_snapshot(conn, s) for s in SCHEMAS if s in present}
+        schemas = {}
+        if INTAKE in present:  # first, in pipeline order; it consumes no topic (no lag)
+            schemas[INTAKE] = await schema_snapshot(conn, INTAKE)
+            schemas[INTAKE]["eligibility"] = await eligibility_waits(conn)
+        schemas |= {s: await schema_snapshot(conn, s) for s in SCHEMAS if s in present}
     finally:
         await conn.close()
     lag = await asyncio.wait_for(
@@ -55,6 +61,11 @@ def render(data: dict) -> str:
                 ("; " if extra else "")
                 + "claims "
                 + ", ".join(f"{k} {v}" for k, v in sorted(snap["claims_by_state"].items()))
+            )
+        if elig := snap.get("eligibility"):
+            extra += ("; " if extra else "") + (
+                f"eligibility {elig['checks_waiting']} waiting, {elig['checks_retrying']} retrying,"
+                f" {elig['encounters_held']} encounters held, {elig['work_items_open']} work open"
             )
         lines.append(
             f"{name:<12}{lag!s:>8}{snap['outbox_backlog']:>8}{snap['dead_letters']:>6}{snap['pending_files']:>7}"
