@@ -73,6 +73,7 @@ async def test_short_chaos_run_loses_and_duplicates_nothing():
     assert result["unsettled"] == 0 and result["settled"] == 120
     # Beyond the primary payer, through the same faults: later payers' claims, patient payments.
     assert verdict["cob"]["secondary"] > 0 and verdict["cob"]["crossovers"] > 0
+    assert verdict["cob"]["tertiary"] > 0
     assert verdict["patient_payments"]["taken"] > 0
     # The latency budget per hop and the CPU accounting come from what the services recorded.
     hops = result["hops_auto"]
