@@ -8,40 +8,10 @@ import uuid
 import httpx
 import pytest
 
-from tests.integration.pipeline_support import RECENT, fetch, fetchval, wait_for
+from tests.integration.pipeline_support import fetch, fetchval, wait_for
+from tests.integration.test_coding_support import VAGUE, native
 
 pytestmark = pytest.mark.integration
-
-
-def _native(site: str, encounter_id: str, note: str | None) -> dict:
-    return {
-        "encounter_id": encounter_id,
-        "site_id": site,
-        "service_date": RECENT.isoformat(),
-        "visit_type": "established",
-        "billing_provider": {
-            "name": "QA Clinic",
-            "npi": "1234567893",
-            "tax_id": "123456789",
-            "address": {
-                "line1": "1 Main St",
-                "city": "Columbus",
-                "state": "OH",
-                "postal_code": "432151407",
-            },
-        },
-        "patient": {
-            "first_name": "Test",
-            "last_name": "Patient",
-            "birth_date": "1980-02-03",
-            "gender": "F",
-        },
-        "coverages": [{"payer_id": "AETNA1", "payer_name": "Aster Health", "member_id": "M123"}],
-        "note": note,
-    }
-
-
-VAGUE = "Patient seen today. Discussed plan. Follow up as needed."
 
 
 async def _queue(pipeline, site: str, n: int, note: str | None = None) -> list[str]:
@@ -51,7 +21,7 @@ async def _queue(pipeline, site: str, n: int, note: str | None = None) -> list[s
         base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
     ) as client:
         for eid in ids:
-            r = await client.post("/encounters", json=_native(site, eid, note))
+            r = await client.post("/encounters", json=native(site, eid, note))
             assert r.status_code == 202, r.text
     await wait_for(
         pipeline.dsn,
@@ -255,7 +225,7 @@ async def test_a_long_poll_gets_the_item_queued_while_it_waits(pipeline):
             base_url=pipeline.intake_url, headers=pipeline.intake_headers, timeout=30
         ) as intake:
             r = await intake.post(
-                "/encounters", json=_native(site, eid, None)
+                "/encounters", json=native(site, eid, None)
             )  # no documentation: to the coder queue
         assert r.status_code == 202, r.text
         r = await asyncio.wait_for(waiting, 30)
