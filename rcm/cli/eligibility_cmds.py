@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rcm.cli.main import UserError
+from rcm.cli.main import UserError, print_x12_json, read_x12
 
 SENDER = "RCMSUBMITTER"
 RECEIVER = "CLEARINGHOUSE"
@@ -59,15 +58,8 @@ def cmd_eligibility(args) -> int:
 def _read_271(path: str) -> int:
     from services.intake.domain.eligibility import read_271
     from services.intake.domain.eligibility.as_json import response_to_json
-    from shared.x12 import X12Error
 
-    text = _read(path)
-    try:
-        response = read_271(text)
-    except X12Error as e:
-        raise UserError(f"{path}: {e}") from e
-    print(json.dumps(response_to_json(response), indent=2))
-    return 0
+    return print_x12_json(path, read_271, response_to_json)
 
 
 def cmd_claim_after(args) -> int:
@@ -101,13 +93,6 @@ def cmd_claim_after(args) -> int:
         raise UserError(f"{args.file}: {e}") from e
     sys.stdout.write(batch.text)
     return 0
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror})") from e
 
 
 def priced_claim(args):
@@ -169,7 +154,7 @@ def _prior_adjudication(path: str, claim_id: str):
     from shared.x12 import X12Error
 
     try:
-        era = parse_835(_read(path))
+        era = parse_835(read_x12(path))
     except X12Error as e:
         raise UserError(f"{path}: {e}") from e
     payments = [(tx, cp) for tx in era.transactions for cp in tx.claims if cp.status_code != "22"]

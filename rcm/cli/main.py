@@ -94,17 +94,28 @@ def cmd_claim(args) -> int:
 def cmd_era(args) -> int:
     from services.payments.domain.era import parse_835
     from services.payments.domain.era_json import era_to_json
+
+    return print_x12_json(args.file, parse_835, era_to_json)
+
+
+def read_x12(path: str) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from e
+
+
+def print_x12_json(path: str, parse, as_json) -> int:
+    """The X12 file at ``path`` parsed and printed as JSON; one line naming the file and the
+    segment at fault when it cannot be read or parsed."""
     from shared.x12 import X12Error
 
+    text = read_x12(path)
     try:
-        text = Path(args.file).read_text(errors="replace")
-    except OSError as e:
-        raise UserError(f"{args.file}: cannot read ({e.strerror})") from e
-    try:
-        era = parse_835(text)
+        parsed = parse(text)
     except X12Error as e:
-        raise UserError(f"{args.file}: {e}") from e
-    print(json.dumps(era_to_json(era), indent=2))
+        raise UserError(f"{path}: {e}") from e
+    print(json.dumps(as_json(parsed), indent=2))
     return 0
 
 
