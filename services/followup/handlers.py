@@ -88,7 +88,9 @@ async def handle(
     await on_submitted(conn, by_type.get(ClaimSubmitted, []))
     await on_held(conn, by_type.get(ClaimHeld, []))
     await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []))
+    late = await cob_balances.new_remittances(conn, by_type.get(RemittanceReceived, []))
     await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
+    await cob_balances.follow_late_remittances(conn, late, fresh)
     await cob_balances.open_next_payer_claims(conn, fresh)  # a next payer's claim: a transfer
     await on_remittances_held(conn, by_type.get(RemittanceHeld, []))
     await patient_accounts.apply(conn, by_type)  # what statements need (issue 21 item 4)
