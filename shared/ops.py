@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CoordinatorNotAvailableError
 
 # Work queues per schema: (table, open condition).
 WORK_QUEUES = {
@@ -56,7 +57,7 @@ async def group_lag(bootstrap: str, groups: list[str]) -> dict[str, int]:
         await consumer.start()
         out = {}
         for g in groups:
-            offsets = await admin.list_consumer_group_offsets(g)
+            offsets = await _committed_offsets(admin, g)
             committed = {tp: m.offset for tp, m in offsets.items() if m.offset >= 0}
             if not committed:
                 out[g] = 0
@@ -67,6 +68,19 @@ async def group_lag(bootstrap: str, groups: list[str]) -> dict[str, int]:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def _committed_offsets(admin: AIOKafkaAdminClient, group: str, tries: int = 6) -> dict:
+    """A group's committed offsets. A broker that has just started answers "coordinator not
+    available" while it creates its offsets topic: asked again shortly, it answers."""
+    for attempt in range(tries):
+        try:
+            return await admin.list_consumer_group_offsets(group)
+        except CoordinatorNotAvailableError:
+            if attempt == tries - 1:
+                raise
+            await asyncio.sleep(0.5 * (attempt + 1))
+    return {}
 
 
 # --------------------------------------------------------------------------- GET /ops/status
