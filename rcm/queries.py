@@ -19,6 +19,9 @@ import asyncpg
 # Every schema the local deployment creates (the four consuming services and the payer
 # simulator), in pipeline order.
 SCHEMAS = ("coding", "billing", "payments", "followup", "payer_sim")
+# Intake consumes no topic (no consumer lag) but has an outbox, dead letters, 270 files to
+# write and eligibility waits: `rcm status` lists it first.
+INTAKE = "intake"
 
 Ids = list[str] | None
 
@@ -676,3 +679,23 @@ async def statement_accounts(
         " FROM st ORDER BY st.encounter_id",
         encounter_ids,
     )
+
+
+# --------------------------------------------------------------------------- rcm status: intake
+
+
+async def eligibility_waits(conn: asyncpg.Connection) -> dict[str, int]:
+    """Intake's eligibility work in flight: ``checks_waiting`` (270s sent, no 271 yet),
+    ``checks_retrying`` (to be sent again at their retry time), ``encounters_held`` (encounters
+    whose encounter.documented waits for their 271s) and ``work_items_open`` (registration and
+    review work AAA rejections opened)."""
+    row = await conn.fetchrow(
+        "SELECT"
+        " (SELECT count(*) FROM intake.eligibility_check WHERE state = 'sent') AS checks_waiting,"
+        " (SELECT count(*) FROM intake.eligibility_check WHERE state = 'retry')"
+        "  AS checks_retrying,"
+        " (SELECT count(DISTINCT encounter_id) FROM intake.eligibility_hold) AS encounters_held,"
+        " (SELECT count(*) FROM intake.eligibility_work_item WHERE status = 'open')"
+        "  AS work_items_open"
+    )
+    return dict(row)

@@ -16,8 +16,7 @@ async def collect(settings: ServiceSettings) -> dict:
     # `rcm` command (rcm code above all) would pay at start-up.
     import asyncpg
 
-    from rcm.queries import SCHEMAS, present_schemas  # asyncpg, too
-    from rcm.queries_intake import INTAKE, eligibility_waits
+    from rcm.queries import INTAKE, SCHEMAS, eligibility_waits, present_schemas  # asyncpg, too
     from shared.ops import group_lag, schema_snapshot
 
     conn = await asyncio.wait_for(asyncpg.connect(settings.dsn), 10)

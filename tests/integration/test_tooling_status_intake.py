@@ -1,5 +1,5 @@
 """`rcm status` reports intake (outbox, dead letters, 270 files, eligibility waits) on real
-migrated schemas: the named queries of ``rcm/queries_intake.py`` against intake's tables."""
+migrated schemas: the named queries of ``rcm/queries.py`` against intake's tables."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from rcm.cli import status
-from rcm.queries_intake import eligibility_waits
+from rcm.queries import eligibility_waits
 from shared import db
 from tests.integration.test_tooling_report import PACKAGES
 
