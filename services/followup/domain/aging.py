@@ -3,7 +3,10 @@
 Each open claim balance is aged in days from its date of service (or from its
 first submission) to ``as_of`` and summed into buckets per payer, site or patient.
 Credits (negative balances: overpayments, unapplied refunds) are not netted
-against debts; they are kept in their own ``credit`` column.
+against debts; they are kept in their own ``credit`` column. The items come already
+netted where a balance is split by the ledger rather than owed twice: a patient
+account's patient balances are one item (``aging_view.aging_items``), so a next payer's
+claim that took the patient's share over is no credit beside the first claim's debt.
 """
 
 from __future__ import annotations
