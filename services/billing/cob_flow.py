@@ -6,12 +6,22 @@ when the encounter has another coverage after that payer in COB order:
 * the payer forwarded the claim (crossover: CLP02 19/20, remark MA18 or N89): record it and
   wait for the next payer's 835 (``crossover_wait``); ``check_crossovers`` opens a biller work
   item 'crossover_overdue' when it does not come in time;
+* the payer denied the claim for a reason the provider must fix first, or because another
+  coverage pays first (``cob.denial_hold``): the next payer's claim is built and held with that
+  reason, for the biller to correct the prior claim;
 * otherwise build the next payer's claim from every prior payer's stored adjudication
   (``cob.build_cob_claim``) and submit it like any new claim (scrub, 837, claim.submitted), or
   hold it with the reasons (claim.held) when the adjudications do not balance.
 
-Idempotent: each payer's adjudication is stored once per encounter, and the next claim's id is
-derived from the primary claim, so a redelivered remittance builds nothing twice.
+A prior payer that decides again (the 835 of a corrected, frequency 7, claim; or a new decision
+after it reversed the first) replaces the stored decision, and the next payer's claim follows:
+rebuilt and sent when it was only held, replaced (frequency 7, REF*F8 = that payer's claim
+number) when that payer already decided it, held when it has not yet. A prior payer's reversal
+(CLP02 22, a void's answer too) after the next payer's claim went out opens a work item on it.
+
+Idempotent: each payer's adjudication is stored once per encounter (a new decision replaces
+it once), and the next claim's id is derived from the primary claim, so a redelivered
+remittance builds nothing twice.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import asyncpg
 from services.billing import repository as repo
 from services.billing.context import BillingContext
 from services.billing.domain.claim import build_claim
-from services.billing.domain.cob import CobRefused, build_cob_claim
+from services.billing.domain.cob import CobRefused, build_cob_claim, denial_hold
 from services.billing.domain.cob_remit import (
     ORDER,
     adjudication_record,
@@ -36,10 +46,14 @@ from services.billing.domain.cob_remit import (
     prior_adjudication,
 )
 from services.billing.submission import Routed, hold, scrub_and_route
+from shared.claim_ids import claim_id_for
 from shared.events import EncounterCodedPayload, Reason, RemittanceReceivedPayload
 from shared.messaging import Emitter, Inbound
 
 _log = logging.getLogger("rcm.billing")
+# A next payer's claim that payer has decided: a new prior decision replaces it (frequency 7).
+DECIDED = frozenset({"paid", "partially_paid", "denied"})
+MAX_CHAIN = 50  # corrections of corrections: far more than any claim has
 
 
 async def after_remittances(
@@ -49,8 +63,120 @@ async def after_remittances(
     for item in items:
         p: RemittanceReceivedPayload = item.event.payload
         if p.is_reversal or p.outcome == "reversed":
-            continue  # a reversal is not an adjudication to bill the next payer from
+            # not an adjudication to bill the next payer from, but one that no longer stands
+            await _after_reversal(conn, p)
+            continue
         await _after_one(conn, item, p, emitter, ctx)
+
+
+async def _root(conn: asyncpg.Connection, row: asyncpg.Record | None) -> asyncpg.Record | None:
+    """The original (frequency 1) claim a replacement or void descends from (``row`` itself
+    when it is one); None for a claim billing never made."""
+    for _ in range(MAX_CHAIN):
+        if row is None or row["frequency_code"] == "1" or not row["original_claim_id"]:
+            break
+        row = (await repo.get_claims(conn, [row["original_claim_id"]])).get(
+            row["original_claim_id"]
+        )
+    return row if row is not None and row["frequency_code"] == "1" else None
+
+
+async def _chain(conn: asyncpg.Connection, original_id: str) -> list[asyncpg.Record]:
+    """An original claim and its replacements, oldest first (empty when never built)."""
+    return await conn.fetch(
+        f"WITH RECURSIVE c AS (SELECT *, 0 AS depth FROM {repo.SCHEMA}.claim WHERE claim_id = $1"
+        f" UNION ALL SELECT n.*, c.depth + 1 FROM {repo.SCHEMA}.claim n JOIN c"
+        " ON n.original_claim_id = c.claim_id WHERE n.frequency_code = '7' AND c.depth < $2)"
+        " SELECT * FROM c ORDER BY depth, created_at",
+        original_id,
+        MAX_CHAIN,
+    )
+
+
+async def _replace_adjudication(
+    conn: asyncpg.Connection,
+    primary_id: str,
+    sequence: str,
+    p: RemittanceReceivedPayload,
+    record: dict,
+    corrected: bool,
+) -> bool:
+    """Store ``p`` as the payer's decision in place of the one stored, when it is a new
+    decision: the 835 of a corrected claim (``corrected``), or any after the stored one was
+    reversed. False for a redelivery, or for a second 835 on the same claim otherwise (the
+    first one stands)."""
+    got = await conn.fetchval(
+        f"UPDATE {repo.SCHEMA}.prior_adjudication SET remittance_id = $3, payer_id = $4,"
+        " adjudication = $5::jsonb, recorded_at = now() WHERE primary_claim_id = $1"
+        " AND cob_sequence = $2 AND remittance_id <> $3 AND ($6 OR adjudication ? 'reversed_by')"
+        " RETURNING 1",
+        primary_id,
+        sequence,
+        p.remittance_id,
+        p.payer_id,
+        json.dumps(record),
+        corrected,
+    )
+    return got is not None
+
+
+async def _after_reversal(conn: asyncpg.Connection, p: RemittanceReceivedPayload) -> None:
+    """A payer took its decision back (CLP02 22: a reversal, or the answer to a void). Its
+    stored decision is marked reversed (the next one replaces it); when the next payer's claim
+    was already sent on it, a 'prior_payer_reversed' work item on that claim for a biller."""
+    root = await _root(conn, (await repo.get_claims(conn, [p.claim_id])).get(p.claim_id))
+    if root is None:
+        return
+    sequence = root["cob_sequence"]
+    primary_id = root["primary_claim_id"] or root["claim_id"]
+    marked = await conn.fetchval(
+        f"UPDATE {repo.SCHEMA}.prior_adjudication SET adjudication = adjudication"
+        " || jsonb_build_object('reversed_by', $3::text) WHERE primary_claim_id = $1"
+        " AND cob_sequence = $2 AND adjudication->>'reversed_by' IS DISTINCT FROM $3 RETURNING 1",
+        primary_id,
+        sequence,
+        p.remittance_id,
+    )
+    if not marked:
+        return  # nothing stored to reverse, or this reversal was handled before
+    coded = EncounterCodedPayload.model_validate_json(root["coded"])
+    nxt = next_coverage(coded.encounter.coverages, sequence)
+    if nxt is None:
+        return
+    sent = [
+        c
+        for c in await _chain(conn, cob_claim_id(primary_id, nxt.sequence))
+        if c["file_name"] is not None
+    ]
+    if not sent:
+        return  # never billed (held, crossed over or not built): nothing out there to fix
+    on = sent[-1]
+    reason = Reason(
+        code="COB_PRIOR_PAYER_REVERSED",
+        message=f"the {sequence} payer reversed its decision (CLP02 22, remittance"
+        f" {p.remittance_id}) after claim {on['claim_id']} was billed to the {nxt.sequence}"
+        f" payer {nxt.payer_id} on it: correct or void that claim when the {sequence} payer"
+        " decides again",
+    )
+    await repo.open_work_items(
+        conn,
+        [
+            repo.WorkItemRow(
+                on["claim_id"],
+                on["site_id"],
+                "prior_payer_reversed",
+                json.dumps([reason.model_dump()]),
+            )
+        ],
+    )
+    detail = {"claim": on["claim_id"], "reversed_claim": p.claim_id, "payer": p.payer_id}
+    await repo.add_history(
+        conn,
+        [
+            repo.StatusChange(on["claim_id"], "prior_payer_reversed", detail),
+            repo.StatusChange(primary_id, f"{sequence}_reversed", detail),
+        ],
+    )
 
 
 async def _after_one(
@@ -61,12 +187,16 @@ async def _after_one(
     ctx: BillingContext,
 ) -> None:
     row = (await repo.get_claims(conn, [p.claim_id])).get(p.claim_id)
-    if row is None or row["frequency_code"] != "1":
-        return  # not billing's claim, or a replacement/void (its original carries the COB)
+    if row is None or row["frequency_code"] == "8":
+        return  # not billing's claim, or a void (answered by a reversal)
+    root = await _root(conn, row)
+    if root is None:
+        return
+    # A replacement's content (corrected codes) is what its payer decided on.
     coded = EncounterCodedPayload.model_validate_json(row["coded"])
     coverages = coded.encounter.coverages
-    primary_id = row["primary_claim_id"] or row["claim_id"]
-    sequence = row["cob_sequence"]
+    primary_id = root["primary_claim_id"] or root["claim_id"]
+    sequence = root["cob_sequence"]
     crossed = False
     if p.payer_id != row["payer_id"]:
         # A later coverage's payer answering on this claim's id: the claim crossed over to it.
@@ -79,16 +209,26 @@ async def _after_one(
         ]
         if later:
             sequence, crossed = later[0].sequence, True
+    record = adjudication_record(p, datetime.now(UTC).date())
     stored = await repo.record_adjudication(
-        conn,
-        primary_id,
-        sequence,
-        p.remittance_id,
-        p.payer_id,
-        adjudication_record(p, datetime.now(UTC).date()),
+        conn, primary_id, sequence, p.remittance_id, p.payer_id, record
     )
-    if not stored:
+    again = not stored and await _replace_adjudication(
+        conn, primary_id, sequence, p, record, corrected=row["frequency_code"] == "7"
+    )
+    if not stored and not again:
         return  # this payer's decision was acted on before (a redelivery)
+    if again:
+        await repo.add_history(
+            conn,
+            [
+                repo.StatusChange(
+                    primary_id,
+                    f"{sequence}_readjudicated",
+                    {"claim": p.claim_id, "payer": p.payer_id, "outcome": p.outcome},
+                )
+            ],
+        )
     if crossed:
         await repo.crossover_received(conn, primary_id, sequence)
         await repo.add_history(
@@ -104,6 +244,12 @@ async def _after_one(
     nxt = next_coverage(coverages, sequence)
     if nxt is None:
         return  # the last payer adjudicated: what remains is the patient's
+    gate = _denial_gate(p, record, sequence)
+    if again:
+        earlier = await _chain(conn, cob_claim_id(primary_id, nxt.sequence))
+        if earlier:
+            await _follow(conn, item, coded, primary_id, nxt.sequence, earlier, gate, emitter, ctx)
+            return
     if is_crossover(p):
         due = datetime.now(UTC) + timedelta(days=ctx.crossover_wait_days)
         await repo.wait_for_crossover(
@@ -120,7 +266,60 @@ async def _after_one(
             ],
         )
         return
-    await _bill_next(conn, item, coded, primary_id, nxt.sequence, emitter, ctx)
+    await _bill_next(conn, item, coded, primary_id, nxt.sequence, emitter, ctx, hold_for=gate)
+
+
+def _denial_gate(p: RemittanceReceivedPayload, record: dict, sequence: str) -> list[Reason]:
+    """The reason a denied prior claim may not go on to the next payer (none when it may, or
+    when payments did not decide it a denial)."""
+    if p.outcome != "denied":
+        return []
+    found = denial_hold(prior_adjudication(record), f"{sequence} payer")
+    return [Reason(code=found.code, message=found.message)] if found else []
+
+
+async def _follow(
+    conn: asyncpg.Connection,
+    item: Inbound,
+    coded: EncounterCodedPayload,
+    primary_id: str,
+    target: str,
+    earlier: list[asyncpg.Record],
+    gate: list[Reason],
+    emitter: Emitter,
+    ctx: BillingContext,
+) -> None:
+    """The prior payer decided again: the ``target`` payer's claim follows its new decision.
+    Never sent (held): rebuilt, and sent or held again. Decided by that payer: replaced
+    (frequency 7 with its claim number). Sent but not decided yet: a replacement is built and
+    held (REF*F8 needs that payer's claim number, which only its 835 gives)."""
+    latest = earlier[-1]
+    if latest["status"] == "held" and latest["file_name"] is None:
+        await _bill_next(
+            conn, item, coded, primary_id, target, emitter, ctx, hold_for=gate, rebuild=latest
+        )
+        return
+    waiting = []
+    if not (latest["status"] in DECIDED and latest["payer_claim_control_number"]):
+        waiting = [
+            Reason(
+                code="COB_NEXT_PAYER_NOT_DECIDED",
+                message=f"claim {latest['claim_id']} to the {target} payer has no decision yet"
+                f" (status {latest['status']}): replace it once its 835 gives the payer's"
+                " claim number, or ask the payer to disregard it",
+            )
+        ]
+    await _bill_next(
+        conn,
+        item,
+        coded,
+        primary_id,
+        target,
+        emitter,
+        ctx,
+        hold_for=[*gate, *waiting],
+        replaces=latest,
+    )
 
 
 async def _bill_next(
@@ -132,9 +331,14 @@ async def _bill_next(
     emitter: Emitter,
     ctx: BillingContext,
     hold_for: list[Reason] | None = None,
+    *,
+    rebuild: asyncpg.Record | None = None,
+    replaces: asyncpg.Record | None = None,
 ) -> None:
     """Build the ``target`` payer's claim from the stored adjudications and send it, or hold it
-    with the reasons (``hold_for``: held whatever else is found)."""
+    with the reasons (``hold_for``: held whatever else is found). ``rebuild``: that payer's
+    held, never sent claim, rebuilt in place; ``replaces``: that payer's claim the new one
+    replaces (frequency 7, REF*F8 its payer claim control number)."""
     primary = build_claim(
         coded,
         claim_id=primary_id,
@@ -142,7 +346,10 @@ async def _bill_next(
     )
     stored = await repo.adjudications(conn, primary_id)
     prior = [prior_adjudication(stored[s]) for s in ORDER[: ORDER.index(target)] if s in stored]
-    claim_id = cob_claim_id(primary_id, target)
+    claim_id = rebuild["claim_id"] if rebuild is not None else cob_claim_id(primary_id, target)
+    if replaces is not None:
+        n = await repo.corrections_of(conn, replaces["claim_id"])
+        claim_id = claim_id_for(coded.encounter.encounter_id, "7", replaces["claim_id"], n)
     findings: list[Reason] = list(hold_for or ())
     try:
         claim = replace(build_cob_claim(primary, prior), claim_id=claim_id)
@@ -156,29 +363,46 @@ async def _bill_next(
             other_coverages=tuple(c for s, c in by_seq.items() if s != target),
         )
         findings += [Reason(code="COB", message=r[:300]) for r in refused.reasons]
-    new = await repo.insert_claims(
-        conn,
-        [
-            repo.ClaimRow(
-                claim_id=claim.claim_id,
-                encounter_id=claim.encounter_id,
-                site_id=claim.site_id,
-                payer_id=claim.payer.payer_id if claim.payer else None,
-                claim_type=claim.claim_type,
-                frequency_code="1",
-                original_claim_id=None,
-                payer_claim_control_number=None,
-                total_charge=claim.total_charge,
-                service_date=claim.service_date,
-                coded=coded.model_dump_json(),
-                traceparent=item.traceparent if item else None,
-                cob_sequence=target,
-                primary_claim_id=primary_id,
-            )
-        ],
+    if replaces is not None:
+        claim = replace(
+            claim,
+            frequency_code="7",
+            original_claim_id=replaces["claim_id"],
+            payer_claim_control_number=replaces["payer_claim_control_number"],
+        )
+    row = repo.ClaimRow(
+        claim_id=claim.claim_id,
+        encounter_id=claim.encounter_id,
+        site_id=claim.site_id,
+        payer_id=claim.payer.payer_id if claim.payer else None,
+        claim_type=claim.claim_type,
+        frequency_code=claim.frequency_code,
+        original_claim_id=claim.original_claim_id,
+        payer_claim_control_number=claim.payer_claim_control_number,
+        total_charge=claim.total_charge,
+        service_date=claim.service_date,
+        coded=coded.model_dump_json(),
+        traceparent=item.traceparent if item else None,
+        cob_sequence=target,
+        primary_claim_id=primary_id,
     )
-    if claim.claim_id not in new:
+    if rebuild is not None:
+        # The hold it had was on the prior decision: this one decides anew.
+        await repo.rebuild_claim(conn, row)
+        await repo.resolve_work_items(conn, [claim.claim_id])
+    elif claim.claim_id not in await repo.insert_claims(conn, [row]):
         return  # built before
+    if replaces is not None and not any(f.code == "COB_NEXT_PAYER_NOT_DECIDED" for f in findings):
+        await repo.set_status(
+            conn,
+            [
+                repo.StatusChange(
+                    replaces["claim_id"],
+                    "corrected",
+                    {"reason": "the prior payers decided again", "replacement": claim.claim_id},
+                )
+            ],
+        )
     # On the primary claim's timeline: which claim now bills the next payer, and whether it
     # went out or was held.
     await repo.add_history(
@@ -186,7 +410,11 @@ async def _bill_next(
         [
             repo.StatusChange(
                 primary_id,
-                f"{target}_held" if findings else f"{target}_billed",
+                f"{target}_held"
+                if findings
+                else f"{target}_replaced"
+                if replaces is not None
+                else f"{target}_billed",
                 {
                     "claim": claim.claim_id,
                     "payer": claim.payer.payer_id if claim.payer else None,

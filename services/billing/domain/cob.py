@@ -209,3 +209,80 @@ def _match_lines(
     if unused:
         reasons.append(f"{who}: {len(unused)} adjudicated service line(s) match no claim line")
     return out
+
+
+# --------------------------------------------------------------------------- a denied prior claim
+#
+# Whether a prior payer's DENIAL may go on to the next payer (billed with AMT*D 0), decided by
+# the denial's CARCs. A final benefit decision goes on: the next payer adjudicates the service
+# under its own benefits. A denial the provider can fix (the primary never really decided) or
+# one saying another payer is primary does not: the next payer would deny it as unprocessed by
+# the primary, or pay as secondary what it owes as primary. See docs/coordination-of-benefits.md.
+
+# The payer says another coverage pays first (109: "not covered by this payer/contractor, send it
+# to the correct payer"; 22: "may be covered by another payer per COB") or that its coverage was
+# not in force on the date of service (26 before coverage, 27 after it ended): the coverage order
+# on file is wrong.
+COVERAGE_ORDER_CARCS = frozenset({"22", "26", "27", "109"})
+# The provider can correct the claim and resubmit (or appeal) it to the same payer: missing or
+# invalid information (16, 31, 140, 125, 146, 181, 182), coding inconsistencies (4-12), bundling
+# (97), duplicate (18), timely filing (29), authorization (15, 197, 198).
+CORRECTABLE_CARCS = frozenset(
+    {"4", "5", "6", "7", "8", "9", "10", "11", "12", "15", "16", "18", "29", "31", "97"}
+    | {"125", "140", "146", "181", "182", "197", "198"}
+)
+# Final decisions on the service itself (non-covered, benefit limits, medical necessity under
+# the payer's policy, the patient's cost sharing, contractual and prior-payer amounts): the next
+# payer decides its own share of them.
+FINAL_CARCS = frozenset(
+    {"1", "2", "3", "23", "35", "45", "49", "50", "51", "55", "56", "96", "119", "149", "167"}
+    | {"204", "242", "253"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NextPayerHold:
+    """Why a denied prior claim may not go to the next payer yet (amounts and codes only)."""
+
+    code: str  # COB_COVERAGE_ORDER | COB_PRIOR_DENIAL_CORRECTABLE | COB_PRIOR_DENIAL_REVIEW
+    message: str
+
+
+def denial_hold(a: PriorAdjudication, who: str = "primary payer") -> NextPayerHold | None:
+    """None when ``a``, a denial (payments' outcome), may be billed to the next payer; else
+    why not. Every CAS of the claim and its lines counts, the strongest reason wins: another
+    payer primary, then a correctable denial, then a provider-liable (CO, OA, PI) CARC of no
+    known class; patient-responsibility (PR) CARCs and the final ones go on."""
+    found = [*a.adjustments, *(x for ln in a.lines for x in ln.adjustments)]
+    codes = sorted({f"{x.group}-{x.reason}" for x in found}, key=_carc_order)
+
+    def hit(carcs: frozenset[str]) -> list[str]:
+        return [c for c in codes if c.split("-", 1)[1] in carcs]
+
+    if order := hit(COVERAGE_ORDER_CARCS):
+        return NextPayerHold(
+            "COB_COVERAGE_ORDER",
+            f"{who} denied with {', '.join(order)}: another coverage pays first or this one was"
+            " not in force; verify the coverage order before billing the next payer",
+        )
+    if fixable := hit(CORRECTABLE_CARCS):
+        return NextPayerHold(
+            "COB_PRIOR_DENIAL_CORRECTABLE",
+            f"{who} denied with {', '.join(fixable)}: correct and resubmit (or appeal) that"
+            " claim first; the next payer is billed from its new decision",
+        )
+    unknown = [
+        c for c in codes if c.split("-", 1)[0] != "PR" and c.split("-", 1)[1] not in FINAL_CARCS
+    ]
+    if unknown:
+        return NextPayerHold(
+            "COB_PRIOR_DENIAL_REVIEW",
+            f"{who} denied with {', '.join(unknown)}: not a known final decision; review it"
+            " before billing the next payer",
+        )
+    return None
+
+
+def _carc_order(code: str) -> tuple[str, int, str]:
+    group, reason = code.split("-", 1)
+    return (group, int(reason) if reason.isdigit() else 10_000, reason)
