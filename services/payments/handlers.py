@@ -17,6 +17,7 @@ from services.payments.domain.ledger import (
     GROSS_CHARGES,
     OTHER_ADJUSTMENT,
     PAYER_RECEIVABLE,
+    entries_for_next_payer_replacement,
     entry_for_claim_charge,
     entry_for_cob_transfer,
     entry_for_writeoff,
@@ -24,7 +25,7 @@ from services.payments.domain.ledger import (
 from services.payments.patient_accounts import on_claims_registered
 from services.payments.posting import rematch
 from shared.consumer import Handler
-from shared.events import ClaimSubmitted, WriteOffRequested
+from shared.events import ClaimSubmitted, ClaimSubmittedPayload, WriteOffRequested
 from shared.logs import log
 from shared.messaging import Emitter, Inbound
 from shared.service import Runtime
@@ -56,7 +57,8 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
     (``ledger.entry_for_cob_transfer``).
 
     A replacement (7) or void (8) takes the original's open payer balance off the books
-    (the replacement then posts its own charge; a void posts none). A claim id seen
+    (the replacement then posts its own charge; a void posts none), except that of a next
+    payer's claim, which follows the transfer (``registration_entries``). A claim id seen
     before is left as it is.
     """
     rows = []
@@ -94,52 +96,12 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound], emitter: 
         else {}
     )
     # A claim billed to a next payer (secondary, tertiary) is not charged again: the prior
-    # payers' patient responsibility moves to its payer receivable.
+    # payers' patient responsibility moves to its payer receivable; nor is a replacement of one.
     next_payer = await repo.next_payer_claims(
         conn, [p.claim_id for p in fresh if p.frequency_code == "1"]
     )
-    entries: list[repo.Entry] = []
-    for p in fresh:
-        replaced = (
-            open_payer.pop(p.original_claim_id, ZERO) if p.frequency_code in ("7", "8") else ZERO
-        )
-        if replaced > 0:
-            entries.append(
-                repo.Entry(
-                    "replaced",
-                    f"replaced:{p.original_claim_id}:{p.claim_id}",
-                    p.original_claim_id,
-                    p.payer_id,
-                    None,
-                    entry_for_writeoff(
-                        p.original_claim_id, replaced, GROSS_CHARGES, p.payer_id, PAYER_RECEIVABLE
-                    ),
-                )
-            )
-        if p.claim_id in next_payer:
-            entries.append(
-                repo.Entry(
-                    "transfer",
-                    f"cob-transfer:{p.claim_id}",
-                    p.claim_id,
-                    p.payer_id,
-                    None,
-                    entry_for_cob_transfer(
-                        p.claim_id, p.payer_id, max(next_payer[p.claim_id], ZERO)
-                    ),
-                )
-            )
-        elif p.frequency_code != "8" and p.total_charge > 0:
-            entries.append(
-                repo.Entry(
-                    "charge",
-                    f"charge:{p.claim_id}",
-                    p.claim_id,
-                    p.payer_id,
-                    None,
-                    entry_for_claim_charge(p.claim_id, p.payer_id, p.total_charge),
-                )
-            )
+    next_payer_originals = await repo.transferred_claims(conn, originals) if originals else set()
+    entries = registration_entries(fresh, open_payer, next_payer, next_payer_originals)
     await repo.post_entries(conn, entries)
     await on_claims_registered(conn, sorted(new), emitter)  # a next payer's claim: credit waits
     if new:
@@ -202,3 +164,88 @@ async def on_writeoff(conn: asyncpg.Connection, item: Inbound) -> None:
             ),
         ],
     )
+
+
+def registration_entries(
+    fresh: list[ClaimSubmittedPayload],
+    open_payer: dict[str, Decimal],
+    next_payer: dict[str, Decimal],
+    next_payer_originals: set[str],
+) -> list[repo.Entry]:
+    """The journal entries of newly registered claims, in order.
+
+    ``open_payer``: the open payer balance of each replaced or voided original (taken as
+    used); ``next_payer``: original claims billed to a next payer, with what the prior payers
+    left to the patient; ``next_payer_originals``: the originals that are next payers' claims
+    (a transfer opened them). A primary's replacement or void takes the original's open payer
+    balance off gross charges and a replacement is charged; a next payer's is moved back to
+    the patient and on to the replacement (``entries_for_next_payer_replacement``), never
+    charged: the encounter was charged once, on its primary claim.
+    """
+    entries: list[repo.Entry] = []
+    for p in fresh:
+        replaces = p.frequency_code in ("7", "8")
+        replaced = open_payer.pop(p.original_claim_id, ZERO) if replaces else ZERO
+        if replaces and p.original_claim_id in next_payer_originals:
+            back, forward = entries_for_next_payer_replacement(
+                p.original_claim_id,
+                p.claim_id if p.frequency_code == "7" else None,
+                p.payer_id,
+                max(replaced, ZERO),
+            )
+            # Both kind "transfer": a later payer's transfer sums them (next_payer_claims), and
+            # a payment on the replacement settles its own payer receivable (transferred_claims).
+            entries.append(
+                repo.Entry(
+                    "transfer",
+                    f"replaced:{p.original_claim_id}:{p.claim_id}",
+                    p.original_claim_id,
+                    p.payer_id,
+                    None,
+                    back,
+                )
+            )
+            entries.append(
+                repo.Entry(
+                    "transfer", f"cob-transfer:{p.claim_id}", p.claim_id, p.payer_id, None, forward
+                )
+            )
+            continue
+        if replaced > 0:
+            entries.append(
+                repo.Entry(
+                    "replaced",
+                    f"replaced:{p.original_claim_id}:{p.claim_id}",
+                    p.original_claim_id,
+                    p.payer_id,
+                    None,
+                    entry_for_writeoff(
+                        p.original_claim_id, replaced, GROSS_CHARGES, p.payer_id, PAYER_RECEIVABLE
+                    ),
+                )
+            )
+        if p.claim_id in next_payer:
+            entries.append(
+                repo.Entry(
+                    "transfer",
+                    f"cob-transfer:{p.claim_id}",
+                    p.claim_id,
+                    p.payer_id,
+                    None,
+                    entry_for_cob_transfer(
+                        p.claim_id, p.payer_id, max(next_payer[p.claim_id], ZERO)
+                    ),
+                )
+            )
+        elif p.frequency_code != "8" and p.total_charge > 0:
+            entries.append(
+                repo.Entry(
+                    "charge",
+                    f"charge:{p.claim_id}",
+                    p.claim_id,
+                    p.payer_id,
+                    None,
+                    entry_for_claim_charge(p.claim_id, p.payer_id, p.total_charge),
+                )
+            )
+    return entries

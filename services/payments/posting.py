@@ -328,8 +328,8 @@ async def ledger_entries(
 ) -> tuple[list[repo.Entry], dict[str, str]]:
     """Journal entries for matched claim payments, in order; and the ones the ledger refuses (id -> reason).
 
-    A payment on a next payer's claim (one a COB transfer opened) settles its payer
-    receivable (``entry_for_claim_payment(next_payer=True)``). A reversal undoes the newest
+    A payment on a next payer's claim (one a COB transfer opened: a secondary's or tertiary's
+    claim, or a replacement of one) settles its payer receivable (``entry_for_claim_payment(next_payer=True)``). A reversal undoes the newest
     not-yet-reversed payment of its claim that paid the same amount (posted before, or
     earlier in ``postings``); with none, its negative amounts are posted by the ordinary
     rules.

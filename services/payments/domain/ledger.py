@@ -21,7 +21,10 @@ charge), and that payer's claim payment settles payer_receivable by the primary 
 (``next_payer=True``) except its OA 23 (impact of prior payer adjudication: never on
 this payer's receivable); its PR goes back to patient_receivable. Both lines of the
 transfer are on the new claim (every claim's lines sum to zero), so an encounter's
-patient balance is the sum over its claims: the primary's PR less what was moved on.
+patient balance is the sum over its claims: the primary's PR less what was moved on. A
+replacement (frequency 7) of a next payer's claim is not charged either: what that payer
+still owed on the original moves back to the patient there and on to the replacement's payer
+receivable by a transfer (``entries_for_next_payer_replacement``; a void only moves it back).
 A secondary payment (CLP02 2/3/20/21) on a claim not billed to that payer (a
 crossover: the primary payer forwarded its own claim) settles patient_receivable
 instead: paid and the secondary's own CO/OA/PI/CR adjustments reduce what the patient
@@ -132,6 +135,20 @@ def entry_for_cob_transfer(claim_id: str, payer_id: str | None, amount: Decimal)
             _line(PATIENT_RECEIVABLE, -amount, claim_id, payer_id),
         ]
     )
+
+
+def entries_for_next_payer_replacement(
+    original_id: str, claim_id: str | None, payer_id: str | None, open_payer: Decimal
+) -> tuple[JournalEntry, JournalEntry]:
+    """A next payer's claim replaced (7) or voided (``claim_id`` None): what its payer still
+    owed on the original (``open_payer``, what the transfer put there less what that payer
+    settled) goes back to the patient receivable on the original, and a replacement takes it
+    over by a transfer of its own. Nothing is charged or taken off gross charges: the
+    encounter's charge is the primary claim's. Both entries keep their claim's lines at zero;
+    a void's second entry is empty (the patient owes it again)."""
+    back = entry_for_cob_transfer(original_id, payer_id, -open_payer)
+    forward = entry_for_cob_transfer(claim_id, payer_id, open_payer) if claim_id else []
+    return back, forward
 
 
 def adjustment_account(group: str, reason: str) -> str:
