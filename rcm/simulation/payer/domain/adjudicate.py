@@ -8,7 +8,9 @@ come back as a zero-pay reversal (CLP02 22). A secondary or tertiary claim carry
 prior payers' adjudication (2430 loops) is paid from what the last prior payer left to the
 patient, up to this payer's own allowed amount less what was already paid (``_after_prior``);
 a commercial plan second to Medicare is a Medigap plan and, like Plan G, leaves Medicare's Part
-B deductible (PR-1) to the patient.
+B deductible (PR-1) to the patient. A line every prior payer denied, leaving nothing to the
+patient (non-covered, sent on with AMT*D 0), is decided under this payer's own benefits, as if
+it were first (a Medigap plan pays nothing on it).
 Medicare forwards the claims of a patient with Medicaid as secondary to that Medicaid
 itself (a COBA crossover): CLP02 19, MA18 and NM1*TT on Medicare's 835, then Medicaid's own
 835 on the same claim (``crossover``), except for about ``crossover_lost_rate`` of them,
@@ -236,6 +238,15 @@ def _cob_line(
         allowed = (line.charge * fees.unknown_rate).quantize(CENT)
     else:
         allowed = min(line.charge, (fee.allowed * line.units * multiplier).quantize(CENT))
+    if not medigap and line.charge and line.prior_paid == 0 and left == 0:
+        # Every prior payer denied the line and left nothing to the patient (a service it does
+        # not cover): this payer decides it under its own benefits, as if it were the first. A
+        # Medigap plan only shares Medicare's cost of what Medicare covers, so it pays nothing.
+        covered = min(allowed, line.charge)
+        written_off = (
+            (Adjustment("CO", "45", line.charge - covered),) if line.charge > covered else ()
+        )
+        return AdjudicatedLine(line, covered, covered, written_off)
     kept = min(left, line.prior_deductible) if medigap else ZERO
     paid = max(ZERO, min(left - kept, allowed - line.prior_paid))
     adjustments = []
