@@ -27,6 +27,7 @@ import asyncpg
 from services.followup import repository as repo
 from services.followup.domain.statements import (
     StatementLine,
+    amount_due,
     build_statement,
     needs_statement,
     plan_line,
@@ -92,7 +93,9 @@ async def run_statements(
         for (site_id, account), claims in sorted(accounts.items()):
             of_account = [facts[e] for e in sorted({c["encounter_id"] for c in claims})]
             received = sum((f.payments_received for f in of_account), Decimal("0.00"))
-            balance = sum((c["patient_balance"] for c in claims), Decimal("0.00")) - received
+            balance = amount_due(
+                sum((c["patient_balance"] for c in claims), Decimal("0.00")), received
+            )
             plan = _plan_of(of_account)
             prev = last.get((site_id, account))
             current = plan is not None and plan.plan_status == "active"

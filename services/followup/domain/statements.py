@@ -80,7 +80,14 @@ class Statement:
 
     @property
     def amount_due(self) -> Decimal:
-        return (self.totals["patient_due"] - self.payments_received).quantize(CENT)
+        return amount_due(self.totals["patient_due"], self.payments_received)
+
+
+def amount_due(patient_due: Decimal, payments_received: Decimal) -> Decimal:
+    """What a patient account owes: what the payers left to the patient less the patient's
+    payments (less refunds issued); negative is a credit. The one rule for statements and the
+    A/R aging's patient row."""
+    return (patient_due - payments_received).quantize(CENT)
 
 
 def build_statement(
