@@ -1,0 +1,250 @@
+"""Coordination of benefits when the primary denies or decides again, on the real stack.
+
+A primary's final denial (CO-96 non-covered) goes on to the secondary with AMT*D 0; a
+correctable one (CO-16) holds the secondary until the biller corrects the primary, whose
+replacement's 835 then releases it; "another payer is primary" (CO-109) holds it with the
+coverage order. A primary corrected after the secondary paid re-bills the secondary as a
+replacement (frequency 7, REF*F8 = the secondary payer's claim number); a primary voided after
+the secondary was billed opens a work item on the secondary. Every 837 is valid under pyx12.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from rcm.simulation.payer.domain.model import AdjudicatedLine, Adjudication, Adjustment
+from services.billing.domain.cob_remit import cob_claim_id
+from shared.events import CorrectionRequested, CorrectionRequestedPayload
+from shared.kafka import start_producer
+from shared.x12 import amount, split_segments
+from tests.integration.cob_support import (
+    MEDICARE,
+    SUPPLEMENT,
+    claim_segments,
+    medicare_encounters,
+    primary_claim_id,
+    read_outbound,
+    send_and_code,
+)
+from tests.integration.pipeline_support import fetch, fetchval, wait_for
+from tests.integration.test_billing_cob_flow import _drop_835, _history, _rejected_primary
+from tests.unit.billing.test_billing_cob import loops_2320
+from tests.x12_support import pyx12_validate
+
+pytestmark = pytest.mark.integration
+
+ZERO = Decimal("0.00")
+PAID = ("paid", "partially_paid", "denied")
+
+
+def _denial(sub, group: str, carc: str) -> Adjudication:
+    """The primary's denial of every line of ``sub`` with ``group``-``carc``."""
+    lines = tuple(
+        AdjudicatedLine(ln, ZERO, ZERO, (Adjustment(group, carc, ln.charge),)) for ln in sub.lines
+    )
+    return Adjudication(sub, "4", f"DEN{carc}{sub.claim_id[-6:]}", sub.service_date, lines)
+
+
+async def _claim(dsn: str, claim_id: str) -> dict:
+    rows = await fetch(dsn, "SELECT * FROM billing.claim WHERE claim_id = $1", claim_id)
+    assert rows, claim_id
+    return dict(rows[0])
+
+
+async def _request(pipeline, claim: dict, frequency: str) -> None:
+    """A biller's correction (7) or void (8) of ``claim``, as followup publishes it."""
+    event = CorrectionRequested(
+        site_id=claim["site_id"],
+        encounter_id=claim["encounter_id"],
+        payload=CorrectionRequestedPayload(
+            claim_id=claim["claim_id"],
+            frequency_code=frequency,
+            reason="corrected rendering provider" if frequency == "7" else "billed in error",
+            requested_by="biller-1",
+        ),
+    )
+    producer = await start_producer(pipeline.endpoints["kafka"])
+    try:
+        await producer.send_and_wait(event.topic, event.to_json(), key=event.key())
+    finally:
+        await producer.stop()
+
+
+async def _sent_837(pipeline, claim_id: str) -> tuple[str, list, list]:
+    """The 837 a claim went out in (valid under pyx12), its SBR and its 2300 loop."""
+    name = await wait_for(
+        pipeline.dsn,
+        "SELECT file_name FROM billing.claim WHERE claim_id = $1",
+        claim_id,
+        predicate=lambda n: n is not None,
+        timeout=90,
+    )
+    text = await read_outbound(pipeline.settings.outbound_dir, name)
+    ok, errors = pyx12_validate(text)
+    assert ok, errors[:5]
+    sbr, clm = claim_segments(split_segments(text)[0], claim_id)
+    return text, sbr, clm
+
+
+async def _work_reasons(dsn: str, claim_id: str, kind: str) -> list[tuple[str, str]]:
+    rows = await fetch(
+        dsn,
+        "SELECT status, reasons::text AS r FROM billing.work_item WHERE claim_id = $1 AND kind = $2",
+        claim_id,
+        kind,
+    )
+    return [(r["status"], r["r"]) for r in rows]
+
+
+async def test_a_final_denial_bills_the_secondary_a_correctable_one_holds_it(pipeline):
+    dsn = pipeline.dsn
+    final = await _rejected_primary(pipeline, 21501, "den96")
+    fixable = await _rejected_primary(pipeline, 21502, "den16")
+    order = await _rejected_primary(pipeline, 21503, "den109")
+    for (_, _, sub), (group, carc) in zip(
+        (final, fixable, order), (("CO", "96"), ("CO", "16"), ("CO", "109")), strict=True
+    ):
+        _drop_835(pipeline, sub, _denial(sub, group, carc), "MCR01", "Medicare Part B (Demo MAC)")
+
+    # CO-96, non-covered: a final decision; the Medigap plan is billed with AMT*D 0.
+    sec = cob_claim_id(final[1], "secondary")
+    _, sbr, clm = await _sent_837(pipeline, sec)
+    assert sbr[1] == "S"
+    (prior,) = loops_2320(clm)
+    assert ["AMT", "D", "0"] in prior
+    assert any(x[:3] == ["CAS", "CO", "96"] for x in clm)  # 2430 CAS of the primary's denial
+    assert "secondary_billed" in await _history(dsn, final[1])
+
+    # CO-16 and CO-109: the secondary's claim is built and held, never sent, with the reason.
+    for (_, cid, _), code, carc in (
+        (fixable, "COB_PRIOR_DENIAL_CORRECTABLE", "CO-16"),
+        (order, "COB_COVERAGE_ORDER", "CO-109"),
+    ):
+        held = cob_claim_id(cid, "secondary")
+        await wait_for(
+            dsn,
+            "SELECT status FROM billing.claim WHERE claim_id = $1",
+            held,
+            predicate=lambda s: s == "held",
+            timeout=60,
+        )
+        assert (await _claim(dsn, held))["file_name"] is None
+        (work,) = await _work_reasons(dsn, held, "scrub_hold")
+        assert work[0] == "open" and code in work[1] and carc in work[1]
+        assert "secondary_held" in await _history(dsn, cid)
+        await wait_for(  # claim.held: on the billers' work list in followup
+            dsn,
+            "SELECT count(*) FROM followup.work_item WHERE claim_id = $1",
+            held,
+            predicate=lambda n: n == 1,
+            timeout=60,
+        )
+
+    # The biller corrects the CO-16 claim; the payer pays the replacement, and its 835
+    # releases the held secondary, now built from the replacement's decision.
+    _, cid, _ = fixable
+    await _request(pipeline, await _claim(dsn, cid), "7")
+    replacement = await wait_for(
+        dsn,
+        "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
+        cid,
+        predicate=lambda r: r is not None,
+        timeout=60,
+    )
+    held = cob_claim_id(cid, "secondary")
+    await wait_for(
+        dsn,
+        "SELECT status FROM billing.claim WHERE claim_id = $1",
+        held,
+        predicate=lambda s: s in PAID,
+        timeout=180,
+    )
+    pccn = await fetchval(
+        dsn,
+        "SELECT payer_claim_control_number FROM billing.claim WHERE claim_id = $1",
+        replacement,
+    )
+    _, sbr, clm = await _sent_837(pipeline, held)
+    (prior,) = loops_2320(clm)
+    assert ["REF", "F8", pccn] in prior  # the replacement's decision, not the denial's
+    paid = await fetchval(
+        dsn,
+        "SELECT paid FROM payments.claim_payment WHERE claim_id = $1 AND state = 'posted'",
+        replacement,
+    )
+    assert ["AMT", "D", amount(paid)] in prior
+    assert not any(x[:3] == ["CAS", "CO", "16"] for x in clm)  # the denial no longer stands
+    assert [s for s, _ in await _work_reasons(dsn, held, "scrub_hold")] == ["resolved"]
+    history = await _history(dsn, cid)
+    assert history.index("secondary_held") < history.index("primary_readjudicated")
+    assert history.index("primary_readjudicated") < history.index("secondary_billed")
+
+
+async def test_a_corrected_primary_replaces_the_paid_secondary_and_a_void_opens_work(pipeline):
+    dsn = pipeline.dsn
+    fixed, voided = medicare_encounters(
+        21601,
+        [MEDICARE, SUPPLEMENT],
+        "follow",
+        want=lambda f: not f["ack_rejected"] and not f["denied"],
+        n=2,
+    )
+    await send_and_code(pipeline, [fixed, voided])
+    sec = {}
+    for s in (fixed, voided):
+        sec[s.encounter.encounter_id] = cob_claim_id(primary_claim_id(s), "secondary")
+        await wait_for(
+            dsn,
+            "SELECT status FROM billing.claim WHERE claim_id = $1",
+            sec[s.encounter.encounter_id],
+            predicate=lambda st: st in PAID,
+            timeout=180,
+        )
+
+    # The primary is corrected after the secondary paid: its replacement's 835 re-bills the
+    # secondary as a replacement of its own claim, with the secondary payer's claim number.
+    cid = primary_claim_id(fixed)
+    first_secondary = await _claim(dsn, sec[fixed.encounter.encounter_id])
+    assert first_secondary["payer_claim_control_number"]
+    await _request(pipeline, await _claim(dsn, cid), "7")
+    again = await wait_for(
+        dsn,
+        "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
+        sec[fixed.encounter.encounter_id],
+        predicate=lambda r: r is not None,
+        timeout=180,
+    )
+    _, sbr, clm = await _sent_837(pipeline, again)
+    clm05 = next(x for x in clm if x[0] == "CLM")[5]
+    assert clm05.split(":")[2] == "7" and sbr[1] == "S"
+    # 2300 REF*F8 (before the 2320 loops): the secondary payer's number for its own claim.
+    head = clm[: next(i for i, x in enumerate(clm) if x[0] == "SBR")]
+    assert ["REF", "F8", first_secondary["payer_claim_control_number"]] in head
+    (prior,) = loops_2320(clm)
+    primary_replacement = await fetchval(
+        dsn,
+        "SELECT payer_claim_control_number FROM billing.claim WHERE original_claim_id = $1",
+        cid,
+    )
+    assert ["REF", "F8", primary_replacement] in prior
+    assert (await _claim(dsn, sec[fixed.encounter.encounter_id]))["status"] == "corrected"
+    history = await _history(dsn, cid)
+    assert "primary_readjudicated" in history and "secondary_replaced" in history
+
+    # The other primary is voided after its secondary was billed: the payer's reversal opens a
+    # work item on the secondary's claim.
+    vid = primary_claim_id(voided)
+    await _request(pipeline, await _claim(dsn, vid), "8")
+    await wait_for(
+        dsn,
+        "SELECT count(*) FROM billing.work_item WHERE claim_id = $1 AND kind = 'prior_payer_reversed'",
+        sec[voided.encounter.encounter_id],
+        predicate=lambda n: n == 1,
+        timeout=180,
+    )
+    (work,) = await _work_reasons(dsn, sec[voided.encounter.encounter_id], "prior_payer_reversed")
+    assert work[0] == "open" and "COB_PRIOR_PAYER_REVERSED" in work[1] and "BCBS01" in work[1]
+    assert "prior_payer_reversed" in await _history(dsn, sec[voided.encounter.encounter_id])
+    assert "primary_reversed" in await _history(dsn, vid)
