@@ -6,7 +6,9 @@ Credits (negative balances: overpayments, unapplied refunds) are not netted
 against debts; they are kept in their own ``credit`` column. The items come already
 netted where a balance is split by the ledger rather than owed twice: a patient
 account's patient balances are one item (``aging_view.aging_items``), so a next payer's
-claim that took the patient's share over is no credit beside the first claim's debt.
+claim that took the patient's share over is no credit beside the first claim's debt; and
+that item is net of the patient's payments (less refunds), as statements ask it, so an
+account's unapplied credit is a credit here.
 """
 
 from __future__ import annotations
