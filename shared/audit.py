@@ -14,9 +14,11 @@ chain and names the first record that was changed, deleted or reordered.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -102,16 +104,23 @@ async def append(
     """Append ``events`` to ``schema``'s chain in the connection's transaction (or its own).
 
     Holds the chain head's row lock until that transaction ends: appends of one schema
-    are serialised, so keep the transaction short.
+    are serialised, so a change's transaction appends its record as its last statement.
+    Reads go through ``read`` (the process's ``AuditAppender``) instead.
     """
-    if not events:
-        return
+    if events:
+        await _append_rows(conn, schema, [(actor, ev) for ev in events])
+
+
+async def _append_rows(
+    conn: asyncpg.Connection, schema: str, rows_in: Sequence[tuple[Actor, AuditEvent]]
+) -> None:
+    """Link ``rows_in`` after the chain's head and move the head, in one statement."""
     async with conn.transaction():  # a savepoint inside the caller's transaction
         head = await conn.fetchrow(f"SELECT seq, hash FROM {schema}.audit_head WHERE id FOR UPDATE")
         seq, prev = head["seq"], head["hash"]
         now = datetime.now(UTC)
         rows = []
-        for ev in events:
+        for actor, ev in rows_in:
             seq += 1
             record = {
                 "seq": seq,
@@ -170,6 +179,162 @@ async def record(
         Actor.of(request, principal),
         [AuditEvent(action, resource_type, resource_ids, account_key, site_id)],
     )
+
+
+async def read(
+    conn: asyncpg.Connection,
+    schema: str,
+    request: Request,
+    principal: Principal,
+    resource_type: str,
+    resource_ids: Sequence[str],
+    *,
+    account_key: str | None = None,
+    site_id: str | None = None,
+) -> None:
+    """Record one PHI read by the request's caller; returns once the record is committed.
+
+    Call it after the read and before answering (the answer leaves only if the record is
+    durable). With the process's ``AuditAppender`` running (``shared.service`` starts one per
+    service) the record is committed with the concurrent requests' records in one short
+    transaction of its own, so the read's transaction never holds the chain's head lock; without
+    one (an app built without the service runtime) it is appended on ``conn`` as ``record``
+    does. Never call it in a transaction that has already appended to the same chain (a change's
+    record): the appender would wait for the head lock that transaction holds.
+    """
+    await read_events(
+        conn,
+        schema,
+        Actor.of(request, principal),
+        [AuditEvent("read", resource_type, resource_ids, account_key, site_id)],
+    )
+
+
+async def read_events(
+    conn: asyncpg.Connection, schema: str, actor: Actor, events: Sequence[AuditEvent]
+) -> None:
+    """``read`` for several records of one request (a list's rows)."""
+    appender = _appenders.get(schema)
+    if appender is None:
+        await append(conn, schema, actor, events)
+    else:
+        await appender.append(actor, events)
+
+
+class AuditUnavailable(RuntimeError):
+    """The batch holding a request's audit record did not commit: the request must not answer
+    with the data it read (a 500, its message naming no record)."""
+
+
+class AuditAppender:
+    """Group commit of one schema's audit records, one per process.
+
+    Requests hand their records over and wait. One flush at a time takes every record waiting
+    (up to ``max_batch``) and appends them in one transaction on the appender's own connection:
+    lock the head, insert, move the head, commit. The head lock is held only for that insert,
+    and records arriving during a flush form the next batch, so a burst of N reads costs a few
+    commits instead of N transactions queued on the lock. A batch that fails fails every
+    request in it (``AuditUnavailable``) and the connection is opened again for the next one.
+    Its own connection (not the service's pool): requests waiting here hold pool connections,
+    so taking one from the pool could wait for ever.
+    """
+
+    def __init__(
+        self,
+        schema: str,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        max_batch: int = 1000,
+    ):
+        self.schema = schema
+        self._connect = connect
+        self._max_batch = max_batch
+        self._conn: asyncpg.Connection | None = None
+        self._waiting: list[tuple[Actor, list[AuditEvent], asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+        self._closed = False
+        self.batches = 0  # committed, for tests and the benchmark's curiosity
+
+    async def append(self, actor: Actor, events: Sequence[AuditEvent]) -> None:
+        """Return once ``events`` are committed to the chain; raise ``AuditUnavailable`` if not."""
+        if not events:
+            return
+        if self._closed:
+            raise AuditUnavailable(f"{self.schema} audit appender is closed")
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((actor, list(events), done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name=f"audit-{self.schema}")
+        await done
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await self._connect()
+                async with self._conn.transaction():
+                    await _append_rows(
+                        self._conn, self.schema, [(a, ev) for a, evs, _ in batch for ev in evs]
+                    )
+            except (Exception, asyncio.CancelledError) as e:
+                await self._drop()
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(
+                            AuditUnavailable(
+                                f"{self.schema} audit append failed ({type(e).__name__})"
+                            )
+                        )
+                if isinstance(e, asyncio.CancelledError):
+                    self._fail_waiting()
+                    raise
+                continue
+            self.batches += 1
+            for *_, done in batch:
+                if not done.done():  # a request cancelled meanwhile: its record stays, harmless
+                    done.set_result(None)
+
+    def _fail_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for *_, done in waiting:
+            if not done.done():
+                done.set_exception(AuditUnavailable(f"{self.schema} audit appender is closed"))
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()  # its state after a failure is unknown: not reused
+
+    async def close(self) -> None:
+        """Finish the batch in flight, refuse what comes after, close the connection."""
+        self._closed = True
+        if self._flusher is not None:
+            with contextlib.suppress(BaseException):
+                await self._flusher
+        self._fail_waiting()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=5)
+
+
+_appenders: dict[str, AuditAppender] = {}
+
+
+def start_appender(
+    schema: str, connect: Callable[[], Awaitable[asyncpg.Connection]]
+) -> AuditAppender:
+    """Serve ``read``s of ``schema`` in this process through a new appender (see ``read``)."""
+    appender = AuditAppender(schema, connect)
+    _appenders[schema] = appender
+    return appender
+
+
+async def stop_appender(appender: AuditAppender) -> None:
+    if _appenders.get(appender.schema) is appender:
+        del _appenders[appender.schema]
+    await appender.close()
 
 
 # --------------------------------------------------------------------------- verify, query

@@ -158,6 +158,8 @@ async def _run(
     # grants the tables to the service's own role, which everything else connects as.
     await db.migrate_as_owner(settings.owner_dsn, settings.dsn, spec.schema, spec.package_dir)
     pool = await db.create_pool(settings.dsn, max_size=spec.pool_size)
+    # PHI reads' audit records: group commit on a connection of its own (shared.audit.read)
+    appender = audit.start_appender(spec.schema, lambda: db.connect(settings.dsn))
     stop = asyncio.Event()
     producer = None
     broker = None
@@ -254,6 +256,7 @@ async def _run(
         if producer is not None:
             with contextlib.suppress(Exception):
                 await producer.stop()
+        await audit.stop_appender(appender)
         await pool.close()
         provider.shutdown()
 

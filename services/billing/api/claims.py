@@ -28,12 +28,11 @@ async def get_claim(claim_id: str, request: Request, p: ClaimReader, api: State)
             raise HTTPException(404, f"claim {claim_id} not found")
         if not p.can_access(claim["site_id"]):
             raise HTTPException(403, f"claim {claim_id} belongs to another site")
-        await audit.record(
+        await audit.read(
             conn,
             repo.SCHEMA,
             request,
             p,
-            "read",
             "claim",
             [claim_id],
             account_key=claim["encounter_id"],

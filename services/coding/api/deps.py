@@ -91,3 +91,20 @@ async def record(
         account_key=account_key(row["site_id"], row["patient_id"], row["encounter_id"]),
         site_id=row["site_id"],
     )
+
+
+async def record_read(
+    conn: asyncpg.Connection, request: Request, p: Principal, resource: str, ids: list[str], row
+) -> None:
+    """``record`` of a read, committed by the process's audit appender (shared.audit.read)
+    before the answer leaves, so the read's transaction does not hold the chain's head lock."""
+    await audit.read(
+        conn,
+        SCHEMA,
+        request,
+        p,
+        resource,
+        ids,
+        account_key=account_key(row["site_id"], row["patient_id"], row["encounter_id"]),
+        site_id=row["site_id"],
+    )

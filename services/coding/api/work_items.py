@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from services.coding import repository as repo
-from services.coding.api.deps import Coder, QueueWatcher, State, Text, record
+from services.coding.api.deps import Coder, QueueWatcher, State, Text, record, record_read
 from services.coding.api.views import item_view
 from services.coding.domain import engine
 from shared import icd10cm
@@ -127,7 +127,7 @@ async def get_item(work_item_id: int, request: Request, p: Coder, api: State):
     async with api.pool.acquire() as conn, conn.transaction():
         item = await load_item(conn, work_item_id, p)
         queries = await repo.queries_of(conn, item["encounter_id"])
-        await record(conn, request, p, "read", "work_item", _ids(item), item)
+        await record_read(conn, request, p, "work_item", _ids(item), item)
         return item_view(item, queries)
 
 

@@ -26,12 +26,11 @@ async def claim(claim_id: str, request: Request, p: Reader, api: State):
         history = await repo.status_history(conn, claim_id)
         appeals = await repo.appeals_of(conn, claim_id)
         items = await repo.work_items_of(conn, claim_id)
-        await audit.record(
+        await audit.read(
             conn,
             repo.SCHEMA,
             request,
             p,
-            "read",
             "claim",
             [claim_id],
             account_key=account_of(c),

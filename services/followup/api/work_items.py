@@ -139,17 +139,31 @@ async def act(work_item_id: int, body: ActionRequest, request: Request, p: Bille
 
 async def _audit(conn: asyncpg.Connection, request: Request, p: Principal, action: str, view):
     claim = await repo.get_claim(conn, view["claim_id"])
-    await audit.record(
-        conn,
-        repo.SCHEMA,
-        request,
-        p,
-        action,
-        "work_item",
-        [str(view["work_item_id"]), view["claim_id"]],
-        account_key=account_of(claim) if claim is not None else None,
-        site_id=view["site_id"],
-    )
+    ids = [str(view["work_item_id"]), view["claim_id"]]
+    who = account_of(claim) if claim is not None else None
+    if action == "read":  # committed by the appender before the answer leaves
+        await audit.read(
+            conn,
+            repo.SCHEMA,
+            request,
+            p,
+            "work_item",
+            ids,
+            account_key=who,
+            site_id=view["site_id"],
+        )
+    else:  # the change's record, in its transaction
+        await audit.record(
+            conn,
+            repo.SCHEMA,
+            request,
+            p,
+            action,
+            "work_item",
+            ids,
+            account_key=who,
+            site_id=view["site_id"],
+        )
 
 
 async def load_item(

@@ -127,7 +127,7 @@ async def list_items(
         # One record for the page: the filters, and every item and claim id it shows.
         ids = [f"{k}={v}" for k, v in filters.items() if v is not None]
         ids += [x for r in rows for x in (str(r["work_item_id"]), r["claim_id"])]
-        await audit.append(
+        await audit.read_events(
             conn,
             repo.SCHEMA,
             audit.Actor.of(request, p),

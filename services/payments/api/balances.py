@@ -24,7 +24,7 @@ async def balance(claim_id: str, request: Request, p: BalanceReader, api: State)
         (row,) = rows
         if not p.can_access(row["site_id"]):
             raise HTTPException(403, f"claim {claim_id} belongs to another site")
-        await audit.append(conn, repo.SCHEMA, audit.Actor.of(request, p), [_read(row)])
+        await audit.read_events(conn, repo.SCHEMA, audit.Actor.of(request, p), [_read(row)])
     return _balance(row)
 
 
@@ -53,7 +53,9 @@ async def balances(
             limit=min(limit, api.page_limit),
             sites=sites_filter(p),
         )
-        await audit.append(conn, repo.SCHEMA, audit.Actor.of(request, p), [_read(r) for r in rows])
+        await audit.read_events(
+            conn, repo.SCHEMA, audit.Actor.of(request, p), [_read(r) for r in rows]
+        )
     return [_balance(r) for r in rows]
 
 

@@ -34,7 +34,7 @@ async def claim_remittances(claim_id: str, request: Request, p: RemittanceReader
         if not p.can_access(claim["site_id"]):
             raise HTTPException(403, f"claim {claim_id} belongs to another site")
         rows = await conn.fetch(_REMITTANCES, claim_id)
-        await audit.append(
+        await audit.read_events(
             conn,
             repo.SCHEMA,
             audit.Actor.of(request, p),

@@ -34,7 +34,7 @@ async def held(request: Request, p: RemittanceReader, api: State, limit: int = Q
 async def _queue(request: Request, p: Principal, api, state: str, limit: int) -> list[dict]:
     async with api.pool.acquire() as conn, conn.transaction():
         rows = await repo.queue(conn, state, min(limit, api.page_limit), sites_filter(p))
-        await audit.append(
+        await audit.read_events(
             conn,
             repo.SCHEMA,
             audit.Actor.of(request, p),
