@@ -181,7 +181,7 @@ async def hit(
     return [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
 
 
-async def main(users: int, rounds: int, encounters: int, seed: int) -> dict:
+async def main(users: int, rounds: int, encounters: int, seed: int, profile: str = "") -> dict:
     from rcm.simulation.samples import generate_samples
 
     run_dir = Path(tempfile.mkdtemp(prefix="rcm-bench-wb-"))
@@ -190,7 +190,10 @@ async def main(users: int, rounds: int, encounters: int, seed: int) -> dict:
     )
     endpoints = await asyncio.to_thread(stack.up, settings)
     await ensure_topics(endpoints["kafka"], partitions=settings.consumer.partitions)
-    sup = start_services(settings, endpoints, workbench=True, extra_env={"RCM_LOG_LEVEL": "INFO"})
+    env = {"RCM_LOG_LEVEL": "INFO"}
+    if profile:  # pyinstrument profiles in <run dir>/profiles/ when the processes stop
+        env["RCM_PROFILE_SERVICES"] = profile
+    sup = start_services(settings, endpoints, workbench=True, extra_env=env)
     clients: list[httpx.AsyncClient] = []
     try:
         port = lambda name: sup.by_name(name)[0].http_port  # noqa: E731
@@ -280,6 +283,7 @@ async def main(users: int, rounds: int, encounters: int, seed: int) -> dict:
             "encounters": encounters,
             "requests_per_page": users * rounds,
             "target_p95_ms": TARGET_P95_MS,
+            "run_dir": str(run_dir),  # every process's log (access logs: duration per request id)
             "pages": out_pages,
         }
     finally:
@@ -295,7 +299,11 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--encounters", type=int, default=60)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--profile", default="", help="services to profile, e.g. workbench,followup")
     args = ap.parse_args()
     print(
-        json.dumps(asyncio.run(main(args.users, args.rounds, args.encounters, args.seed)), indent=2)
+        json.dumps(
+            asyncio.run(main(args.users, args.rounds, args.encounters, args.seed, args.profile)),
+            indent=2,
+        )
     )

@@ -48,8 +48,10 @@ def build(
         timeout=wb.upstream_timeout_seconds,
         # Idle connections are dropped before the services' servers drop them (uvicorn: 5 s),
         # so a request never goes out on a connection the other end is closing.
+        # As many kept as may be open: a burst of 100 pages would otherwise close half its
+        # connections after and open them again on the next burst (connect costs both sides).
         limits=httpx.Limits(
-            max_connections=200, max_keepalive_connections=50, keepalive_expiry=KEEPALIVE_SECONDS
+            max_connections=200, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_SECONDS
         ),
         follow_redirects=False,
         transport=transport,
