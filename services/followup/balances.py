@@ -8,7 +8,11 @@ so that write-off checks, A/R aging and statements need no call to payments:
   coordination-of-benefits rules live in ``services/payments/domain/ledger.py`` only;
 - claim.submitted (frequency 1 or 7) opens the payer balance with the charge, and a
   replacement or void takes the original's open payer balance off the books
-  (``repository.upsert_submitted`` / ``mark_replaced``), as payments posts them;
+  (``repository.upsert_submitted`` / ``mark_replaced``), as payments posts them; except a
+  next payer's claim (secondary, tertiary: an original claim of an encounter with an earlier
+  one), which payments opens by a COB transfer, not a charge: ``cob_balances`` replaces the
+  charge with what the encounter's other claims left to the patient (payer balance up, its
+  own patient balance down by as much), and moves a prior payer's late remittance there;
 - a write-off takes the payer balance first, then the patient's (``writeoff_split``),
   as payments posts the write-off it is asked for.
 
