@@ -12,7 +12,10 @@ so that write-off checks, A/R aging and statements need no call to payments:
   next payer's claim (secondary, tertiary: an original claim of an encounter with an earlier
   one), which payments opens by a COB transfer, not a charge: ``cob_balances`` replaces the
   charge with what the encounter's other claims left to the patient (payer balance up, its
-  own patient balance down by as much), and moves a prior payer's late remittance there;
+  own patient balance down by as much), and moves a prior payer's late remittance there.
+  Payments posts a replacement or void of a next payer's claim as a transfer too (the
+  original's open payer balance back to the patient, on to the replacement's payer balance);
+  followup does not mirror that yet: it charges the replacement as above;
 - a write-off takes the payer balance first, then the patient's (``writeoff_split``),
   as payments posts the write-off it is asked for.
 
