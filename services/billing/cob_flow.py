@@ -54,6 +54,7 @@ _log = logging.getLogger("rcm.billing")
 # A next payer's claim that payer has decided: a new prior decision replaces it (frequency 7).
 DECIDED = frozenset({"paid", "partially_paid", "denied"})
 MAX_CHAIN = 50  # corrections of corrections: far more than any claim has
+NOT_DECIDED = "COB_NEXT_PAYER_NOT_DECIDED"
 
 
 async def after_remittances(
@@ -290,22 +291,27 @@ async def _follow(
     ctx: BillingContext,
 ) -> None:
     """The prior payer decided again: the ``target`` payer's claim follows its new decision.
-    Never sent (held): rebuilt, and sent or held again. Decided by that payer: replaced
-    (frequency 7 with its claim number). Sent but not decided yet: a replacement is built and
-    held (REF*F8 needs that payer's claim number, which only its 835 gives)."""
+    Never sent (held): rebuilt, and sent or held again (a held replacement stays one). Decided
+    by that payer: replaced (frequency 7 with its claim number). Sent but not decided yet: a
+    replacement is built and held (REF*F8 needs that payer's claim number, which only its 835
+    gives); the next decision rebuilds it."""
     latest = earlier[-1]
-    if latest["status"] == "held" and latest["file_name"] is None:
-        await _bill_next(
-            conn, item, coded, primary_id, target, emitter, ctx, hold_for=gate, rebuild=latest
+    unsent = latest["status"] == "held" and latest["file_name"] is None
+    replaces = latest
+    if unsent:
+        by_id = {c["claim_id"]: c for c in earlier}
+        replaces = (
+            by_id.get(latest["original_claim_id"]) if latest["frequency_code"] == "7" else None
         )
-        return
     waiting = []
-    if not (latest["status"] in DECIDED and latest["payer_claim_control_number"]):
+    if replaces is not None and not (
+        replaces["status"] in DECIDED and replaces["payer_claim_control_number"]
+    ):
         waiting = [
             Reason(
-                code="COB_NEXT_PAYER_NOT_DECIDED",
-                message=f"claim {latest['claim_id']} to the {target} payer has no decision yet"
-                f" (status {latest['status']}): replace it once its 835 gives the payer's"
+                code=NOT_DECIDED,
+                message=f"claim {replaces['claim_id']} to the {target} payer has no decision yet"
+                f" (status {replaces['status']}): replace it once its 835 gives the payer's"
                 " claim number, or ask the payer to disregard it",
             )
         ]
@@ -318,7 +324,8 @@ async def _follow(
         emitter,
         ctx,
         hold_for=[*gate, *waiting],
-        replaces=latest,
+        rebuild=latest if unsent else None,
+        replaces=replaces,
     )
 
 
@@ -346,10 +353,13 @@ async def _bill_next(
     )
     stored = await repo.adjudications(conn, primary_id)
     prior = [prior_adjudication(stored[s]) for s in ORDER[: ORDER.index(target)] if s in stored]
-    claim_id = rebuild["claim_id"] if rebuild is not None else cob_claim_id(primary_id, target)
-    if replaces is not None:
+    if rebuild is not None:
+        claim_id = rebuild["claim_id"]
+    elif replaces is not None:
         n = await repo.corrections_of(conn, replaces["claim_id"])
         claim_id = claim_id_for(coded.encounter.encounter_id, "7", replaces["claim_id"], n)
+    else:
+        claim_id = cob_claim_id(primary_id, target)
     findings: list[Reason] = list(hold_for or ())
     try:
         claim = replace(build_cob_claim(primary, prior), claim_id=claim_id)
@@ -390,9 +400,15 @@ async def _bill_next(
         # The hold it had was on the prior decision: this one decides anew.
         await repo.rebuild_claim(conn, row)
         await repo.resolve_work_items(conn, [claim.claim_id])
+        # A held replacement gets the claim number its original's 835 has brought since.
+        await conn.execute(
+            f"UPDATE {repo.SCHEMA}.claim SET payer_claim_control_number = $2 WHERE claim_id = $1",
+            claim.claim_id,
+            claim.payer_claim_control_number,
+        )
     elif claim.claim_id not in await repo.insert_claims(conn, [row]):
         return  # built before
-    if replaces is not None and not any(f.code == "COB_NEXT_PAYER_NOT_DECIDED" for f in findings):
+    if replaces is not None and not findings:  # held, the replaced claim still stands
         await repo.set_status(
             conn,
             [

@@ -10,12 +10,15 @@ the secondary was billed opens a work item on the secondary. Every 837 is valid 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from rcm.simulation.payer.domain.model import AdjudicatedLine, Adjudication, Adjustment
+from rcm.simulation.samples import encounter_to_bundle, generate_samples
 from services.billing.domain.cob_remit import cob_claim_id
+from shared.claim_ids import claim_id_for
 from shared.events import CorrectionRequested, CorrectionRequestedPayload
 from shared.kafka import start_producer
 from shared.x12 import amount, split_segments
@@ -23,12 +26,13 @@ from tests.integration.cob_support import (
     MEDICARE,
     SUPPLEMENT,
     claim_segments,
+    fate,
     medicare_encounters,
     primary_claim_id,
     read_outbound,
     send_and_code,
 )
-from tests.integration.pipeline_support import fetch, fetchval, wait_for
+from tests.integration.pipeline_support import RECENT, fetch, fetchval, wait_for
 from tests.integration.test_billing_cob_flow import _drop_835, _history, _rejected_primary
 from tests.unit.billing.test_billing_cob import loops_2320
 from tests.x12_support import pyx12_validate
@@ -248,3 +252,69 @@ async def test_a_corrected_primary_replaces_the_paid_secondary_and_a_void_opens_
     assert work[0] == "open" and "COB_PRIOR_PAYER_REVERSED" in work[1] and "BCBS01" in work[1]
     assert "prior_payer_reversed" in await _history(dsn, sec[voided.encounter.encounter_id])
     assert "primary_reversed" in await _history(dsn, vid)
+
+
+def _with_rejected_secondary(seed: int, tag: str):
+    """A Medicare + Medigap encounter whose primary claim (and its first replacement) the
+    simulator pays, and whose secondary claim it rejects at the 277CA: a secondary sent but
+    never decided."""
+    # The clinics: the session's intake token covers them (not every demo site).
+    clinics = ("north-clinic", "south-urgent-care")
+    for s in generate_samples(999, seed=seed, sites=clinics, start_date=RECENT):
+        enc = s.encounter
+        if enc.coverages[0].payer_id != "MCR01" or enc.institutional is not None:
+            continue
+        enc = enc.model_copy(
+            update={
+                "encounter_id": f"{enc.encounter_id}-{tag}",
+                "coverages": [MEDICARE, SUPPLEMENT],
+            }
+        )
+        sample = replace(s, encounter=enc, bundle=encounter_to_bundle(enc))
+        pid = primary_claim_id(sample)
+        corrected = claim_id_for(enc.encounter_id, "7", pid, 0)
+        if (
+            not fate(pid)["ack_rejected"]
+            and not fate(pid)["denied"]
+            and not fate(corrected)["ack_rejected"]
+            and fate(cob_claim_id(pid, "secondary"))["ack_rejected"]
+        ):
+            return sample
+    raise AssertionError(f"no fitting encounter for seed {seed}")
+
+
+async def test_a_corrected_primary_holds_the_replacement_of_an_undecided_secondary(pipeline):
+    dsn = pipeline.dsn
+    sample = _with_rejected_secondary(21701, "undecided")
+    await send_and_code(pipeline, [sample])
+    cid = primary_claim_id(sample)
+    sec = cob_claim_id(cid, "secondary")
+    await wait_for(
+        dsn,
+        "SELECT status FROM billing.claim WHERE claim_id = $1",
+        sec,
+        predicate=lambda s: s == "rejected",
+        timeout=180,
+    )
+    await _request(pipeline, await _claim(dsn, cid), "7")
+    held = await wait_for(
+        dsn,
+        "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
+        sec,
+        predicate=lambda r: r is not None,
+        timeout=180,
+    )
+    await wait_for(
+        dsn,
+        "SELECT status FROM billing.claim WHERE claim_id = $1",
+        held,
+        predicate=lambda s: s == "held",
+        timeout=30,
+    )
+    row = await _claim(dsn, held)
+    assert row["file_name"] is None and row["cob_sequence"] == "secondary"
+    (work,) = await _work_reasons(dsn, held, "scrub_hold")
+    assert work[0] == "open" and "COB_NEXT_PAYER_NOT_DECIDED" in work[1] and sec in work[1]
+    assert (await _claim(dsn, sec))["status"] == "rejected"  # still the payer's to answer
+    history = await _history(dsn, cid)
+    assert "secondary_held" in history[history.index("primary_readjudicated") :]
