@@ -13,9 +13,10 @@ so that write-off checks, A/R aging and statements need no call to payments:
   one), which payments opens by a COB transfer, not a charge: ``cob_balances`` replaces the
   charge with what the encounter's other claims left to the patient (payer balance up, its
   own patient balance down by as much), and moves a prior payer's late remittance there.
-  Payments posts a replacement or void of a next payer's claim as a transfer too (the
-  original's open payer balance back to the patient, on to the replacement's payer balance);
-  followup does not mirror that yet: it charges the replacement as above;
+  Payments posts a replacement or void of a next payer's claim as a transfer too, and so does
+  followup (``cob_balances.replace_next_payer_claims``): the original's open payer balance goes
+  back to its patient balance and on to the replacement's payer balance (off its patient
+  balance); the replacement is not charged, and a void leaves it with the patient;
 - a write-off takes the payer balance first, then the patient's (``writeoff_split``),
   as payments posts the write-off it is asked for.
 

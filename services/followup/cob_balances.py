@@ -16,14 +16,32 @@ next payer's claim was submitted, and that claim was opened in an earlier batch)
 patient balance change to the next payer's claim, as the transfer would have. A next payer's
 claim is an original claim of an encounter with an earlier original claim (billing's claims of
 an encounter arrive in order: one topic, keyed by the encounter).
+
+A next payer's claim replaced (7) or voided (8) is a transfer too, not a charge and a write-off
+(``entries_for_next_payer_replacement``): the original's open payer balance goes back to its
+patient balance and, for a replacement, on to the replacement's payer balance, off its patient
+balance (``replace_next_payer_claims``, once, on the replacement's first submission).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import NamedTuple
+
 import asyncpg
 
 from services.followup import repository as repo
+from services.followup.balances import ZERO, Delta
 from shared.messaging import Inbound
+
+
+class Replacement(NamedTuple):
+    """A replacement (7) or void (8) claim.submitted, first seen."""
+
+    claim_id: str
+    original_id: str
+    frequency_code: str
+    total_charge: Decimal
 
 
 async def first_submissions(conn: asyncpg.Connection, items: list[Inbound]) -> list[str]:
@@ -109,4 +127,91 @@ async def follow_late_remittances(
         " WHERE n.claim_id = x.claim_id",
         *map(list, zip(*late, strict=True)),
         fresh,
+    )
+
+
+# --------------------------------------------------------------- a next payer's claim replaced
+
+
+def replacement_deltas(open_payer: Decimal, frequency_code: str) -> tuple[Delta, Delta]:
+    """The balance changes of a next payer's claim replaced (7) or voided (8), on the original
+    and on its replacement, as payments posts them (``entries_for_next_payer_replacement``):
+    what its payer still owed on the original goes back to the patient there, and a
+    replacement's payer takes it over from the patient; a void leaves it with the patient."""
+    moved = max(open_payer, ZERO)
+    forward = Delta(moved, -moved) if frequency_code == "7" else Delta(ZERO, ZERO)
+    return Delta(-moved, moved), forward
+
+
+async def first_replacements(conn: asyncpg.Connection, items: list[Inbound]) -> list[Replacement]:
+    """Replacements and voids among the batch's claim.submitted that followup has not seen
+    submitted (read before the batch's submissions are applied), in the batch's order."""
+    subs = {
+        p.claim_id: p
+        for p in (i.event.payload for i in items)
+        if p.frequency_code in ("7", "8") and p.original_claim_id
+    }
+    if not subs:
+        return []
+    seen = await repo.submitted_ids(conn, list(subs))
+    return [
+        Replacement(c, p.original_claim_id, p.frequency_code, p.total_charge)
+        for c, p in subs.items()
+        if c not in seen
+    ]
+
+
+async def next_payer_claims(conn: asyncpg.Connection, claim_ids: list[str]) -> set[str]:
+    """The claims among ``claim_ids`` that payments opened by a COB transfer: a next payer's
+    original claim (``open_next_payer_claims``), or a replacement down from one."""
+    if not claim_ids:
+        return set()
+    rows = await conn.fetch(
+        "WITH RECURSIVE up (start, claim_id, original_claim_id, frequency_code, depth) AS ("
+        " SELECT claim_id, claim_id, original_claim_id, frequency_code, 0"
+        f" FROM {repo.SCHEMA}.claim WHERE claim_id = ANY($1::text[])"
+        " UNION ALL SELECT u.start, c.claim_id, c.original_claim_id, c.frequency_code, u.depth + 1"
+        f" FROM up u JOIN {repo.SCHEMA}.claim c ON c.claim_id = u.original_claim_id"
+        " WHERE u.frequency_code <> '1' AND u.depth < 50)"  # depth: a bad chain cannot loop
+        f" SELECT u.start FROM up u JOIN {repo.SCHEMA}.claim r ON r.claim_id = u.claim_id"
+        " WHERE u.frequency_code = '1'"
+        f" AND EXISTS (SELECT 1 FROM {repo.SCHEMA}.claim o WHERE o.encounter_id = r.encounter_id"
+        " AND o.claim_id <> r.claim_id AND o.frequency_code = '1'"
+        " AND o.submitted_at < r.submitted_at)",
+        claim_ids,
+    )
+    return {r["start"] for r in rows}
+
+
+async def replace_next_payer_claims(
+    conn: asyncpg.Connection, replacements: list[Replacement]
+) -> None:
+    """Of ``replacements`` (first submissions), those of a next payer's claim: instead of the
+    charge ``upsert_submitted`` opened and the payer balance ``mark_replaced`` would have taken
+    off the books, the original's open payer balance moves back to its patient balance and on
+    to the replacement's payer balance (``replacement_deltas``). Applied after the batch's
+    remittances and transfers, so they count; an original replaced twice moves once."""
+    originals = await next_payer_claims(conn, sorted({r.original_id for r in replacements}))
+    todo = [r for r in replacements if r.original_id in originals]
+    if not todo:
+        return
+    rows = await conn.fetch(
+        f"SELECT claim_id, payer_balance FROM {repo.SCHEMA}.claim WHERE claim_id = ANY($1::text[])",
+        sorted(originals),
+    )
+    open_payer = {r["claim_id"]: r["payer_balance"] for r in rows}
+    changes: list[tuple[str, Decimal, Decimal]] = []
+    for r in todo:
+        back, forward = replacement_deltas(open_payer.pop(r.original_id, ZERO), r.frequency_code)
+        # the replacement's charge (upsert_submitted) is not payments': the transfer opens it
+        charged = r.total_charge if r.frequency_code == "7" else ZERO
+        changes.append((r.original_id, back.payer, back.patient))
+        changes.append((r.claim_id, forward.payer - charged, forward.patient))
+    await conn.execute(
+        f"UPDATE {repo.SCHEMA}.claim n SET payer_balance = n.payer_balance + x.payer,"
+        " patient_balance = n.patient_balance + x.patient, updated_at = now()"
+        " FROM (SELECT claim_id, sum(payer) AS payer, sum(patient) AS patient"
+        " FROM unnest($1::text[], $2::numeric[], $3::numeric[]) AS d(claim_id, payer, patient)"
+        " GROUP BY claim_id) x WHERE n.claim_id = x.claim_id",
+        *map(list, zip(*changes, strict=True)),
     )

@@ -85,6 +85,7 @@ async def handle(
         by_type.setdefault(type(i.event), []).append(i)
     await on_coded(conn, by_type.get(EncounterCoded, []))
     fresh = await cob_balances.first_submissions(conn, by_type.get(ClaimSubmitted, []))
+    replacing = await cob_balances.first_replacements(conn, by_type.get(ClaimSubmitted, []))
     await on_submitted(conn, by_type.get(ClaimSubmitted, []))
     await on_held(conn, by_type.get(ClaimHeld, []))
     await on_acks(conn, by_type.get(ClaimAccepted, []), by_type.get(ClaimRejected, []))
@@ -92,6 +93,7 @@ async def handle(
     await on_remittances(conn, by_type.get(RemittanceReceived, []), policies)
     await cob_balances.follow_late_remittances(conn, late, fresh)
     await cob_balances.open_next_payer_claims(conn, fresh)  # a next payer's claim: a transfer
+    await cob_balances.replace_next_payer_claims(conn, replacing)  # its replacement: too
     await on_remittances_held(conn, by_type.get(RemittanceHeld, []))
     await patient_accounts.apply(conn, by_type)  # what statements need (issue 21 item 4)
 
@@ -216,7 +218,7 @@ async def on_submitted(conn: asyncpg.Connection, items: list[Inbound]) -> None:
         if p.original_claim_id and p.frequency_code in ("7", "8"):
             replaced.append(p.original_claim_id)
     await repo.upsert_submitted(conn, rows)
-    await repo.mark_replaced(conn, replaced)
+    await repo.mark_replaced(conn, replaced, await cob_balances.next_payer_claims(conn, replaced))
     await repo.resolve_by_source(
         conn,
         [f"{UNKNOWN_CLAIM}{i.event.payload.claim_id}" for i in items],

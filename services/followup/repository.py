@@ -94,13 +94,19 @@ async def upsert_submitted(conn: asyncpg.Connection, rows: list[SubmittedClaimRo
     )
 
 
-async def mark_replaced(conn: asyncpg.Connection, original_ids: list[str]) -> None:
-    """A replacement or void took the original's open payer balance off the books (as payments does)."""
+async def mark_replaced(
+    conn: asyncpg.Connection, original_ids: list[str], next_payer: set[str] = frozenset()
+) -> None:
+    """A replacement or void took the original's open payer balance off the books (as payments does);
+    a next payer's original (``next_payer``) keeps it: payments moves it back to the patient and on
+    to the replacement (``cob_balances.replace_next_payer_claims``)."""
     if original_ids:
         await conn.execute(
-            f"UPDATE {SCHEMA}.claim SET state = 'replaced', payer_balance = least(payer_balance, 0), updated_at = now()"
-            " WHERE claim_id = ANY($1::text[])",
+            f"UPDATE {SCHEMA}.claim SET state = 'replaced', payer_balance = CASE"
+            " WHEN claim_id = ANY($2::text[]) THEN payer_balance ELSE least(payer_balance, 0) END,"
+            " updated_at = now() WHERE claim_id = ANY($1::text[])",
             original_ids,
+            sorted(next_payer),
         )
 
 
