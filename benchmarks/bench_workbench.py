@@ -139,6 +139,29 @@ async def wait_for_work(dsn: str, timeout: float) -> dict[str, str]:
     raise SystemExit(f"no queued coding item and denial work item within {timeout:.0f}s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def audit_chains(dsn: str) -> dict[str, str]:
+    """``rcm audit verify`` of every schema after the run: records and intact, or the break."""
+    from shared.audit import audit_schemas, verify_chain
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        out = {}
+        for schema in await audit_schemas(conn):
+            r = await verify_chain(conn, schema)
+            out[schema] = f"{r.records} records, intact" if r.ok else f"broken: {r.problem}"
+        return out
+    finally:
+        await conn.close()
+
+
 def server_times(log: Path, ids: set[str]) -> dict[str, float]:
     """The workbench's own duration of each request, by request id, from its access log."""
     out = {}
@@ -252,16 +275,30 @@ async def main(users: int, rounds: int, encounters: int, seed: int, profile: str
         # one warm-up round (connection pools, first-use imports), not counted
         for path, username in pages.items():
             await hit(by_user[username], path)
+        procs = {
+            n: sup.by_name(n)[0].proc.pid
+            for n in ("workbench", "coding", "billing", "payments", "followup")
+        }
+        cpu_before = {n: cpu_seconds(pid) for n, pid in procs.items()}
         asked: dict[str, list[str]] = {p: [] for p in pages}
         wall: dict[str, list[float]] = {p: [] for p in pages}
         statuses: dict[str, Counter] = {p: Counter() for p in pages}
+        page_cpu: dict[str, float] = {p: 0.0 for p in pages}  # the workbench's, per page
         for _ in range(rounds):
             for path, username in pages.items():
+                before = cpu_seconds(procs["workbench"])
                 rids, ms, got = await hit(by_user[username], path)
+                page_cpu[path] += cpu_seconds(procs["workbench"]) - before
                 asked[path] += rids
                 wall[path] += ms
                 statuses[path].update(got)
+        measured = users * rounds * len(pages)
+        cpu_ms_per_page = {
+            n: round((cpu_seconds(pid) - cpu_before[n]) * 1000 / measured, 2)
+            for n, pid in procs.items()
+        }
         await asyncio.sleep(1)  # the access log's last lines
+        chains = await audit_chains(endpoints["postgres"])
         log = sup.by_name("workbench")[0].log_path
         times = server_times(log, {r for v in asked.values() for r in v})
         out_pages = {}
@@ -273,6 +310,7 @@ async def main(users: int, rounds: int, encounters: int, seed: int, profile: str
                 "server": summary(server),
                 "client_wall": summary(wall[path]),
                 "statuses": {str(k): v for k, v in sorted(statuses[path].items())},
+                "workbench_cpu_ms": round(page_cpu[path] * 1000 / len(asked[path]), 2),
                 "under_target": bool(server)
                 and set(statuses[path]) == {200}
                 and summary(server)["p95_ms"] < TARGET_P95_MS,
@@ -283,7 +321,10 @@ async def main(users: int, rounds: int, encounters: int, seed: int, profile: str
             "encounters": encounters,
             "requests_per_page": users * rounds,
             "target_p95_ms": TARGET_P95_MS,
-            "run_dir": str(run_dir),  # every process's log (access logs: duration per request id)
+            "run_dir": str(run_dir),
+            # CPU each process spent in the measured rounds, per page asked (all pages together)
+            "cpu_ms_per_page": cpu_ms_per_page,
+            "audit_chains": chains,  # every schema's chain walked after the burst: one, intact  # every process's log (access logs: duration per request id)
             "pages": out_pages,
         }
     finally:
