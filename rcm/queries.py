@@ -699,3 +699,23 @@ async def eligibility_waits(conn: asyncpg.Connection) -> dict[str, int]:
         "  AS work_items_open"
     )
     return dict(row)
+
+
+# --------------------------------------------------------------------------- patient payments in the aging
+
+
+async def patient_payments(conn: asyncpg.Connection, encounter_ids: Ids) -> list[asyncpg.Record]:
+    """Encounters whose patient has paid (less refunds), each with its patient account and
+    oldest claim: followup's ``aging_view.patient_payments`` (``payments_received`` as
+    ``patient_accounts.statement_facts`` reads it), which ``aging_items`` nets the PATIENT row by."""
+    return await conn.fetch(
+        "SELECT DISTINCT ON (c.encounter_id) c.encounter_id, c.claim_id, c.site_id,"
+        " c.service_date, c.submitted_at, a.payments_received,"
+        " coalesce(p.account_key, c.account_key, 'E' || c.encounter_id) AS account_key"
+        " FROM followup.patient_account a JOIN followup.claim c USING (encounter_id)"
+        " LEFT JOIN followup.encounter_party p USING (encounter_id)"
+        " WHERE a.payments_received <> 0 AND c.service_date IS NOT NULL"
+        "   AND ($1::text[] IS NULL OR c.encounter_id = ANY($1))"
+        " ORDER BY c.encounter_id, c.service_date, c.claim_id",
+        encounter_ids,
+    )

@@ -127,7 +127,10 @@ async def collect(dsn: str, encounter_ids: list[str] | None = None) -> dict:
         for schema in queries.SCHEMAS:
             dlq[schema] = await queries.dead_letter_count(conn, schema, encounter_ids)
         aging = age_balances(
-            aging_items(await queries.open_balances(conn, encounter_ids)),
+            aging_items(
+                await queries.open_balances(conn, encounter_ids),
+                await queries.patient_payments(conn, encounter_ids),  # netted as followup does
+            ),
             date.today(),
             "service",
             "payer",

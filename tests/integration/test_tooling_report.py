@@ -19,6 +19,7 @@ import pytest
 
 from rcm import queries
 from rcm.cli import report
+from services.followup.aging_view import aging_table, table_json
 from shared import db
 
 pytestmark = pytest.mark.integration
@@ -729,3 +730,37 @@ async def test_statement_accounts_name_what_the_patient_owes_per_claim(dsn):
     ]
     # 22.00 owed less the 7.00 allocated and 3.00 applied.
     assert json.loads(rows[0]["balances"]) == {_claim("C1T"): 12.0}
+
+
+async def test_the_reports_aging_nets_patient_payments_as_followups_aging_does(dsn):
+    """A patient owing 50.00 on a claim who paid 30.00 shows 20.00 in the PATIENT row, and the
+    report's aging is followup's (GET /aging's table) for the same claims."""
+    site, enc, claim = f"RPT{RUN}-P", _enc("P1"), _claim("P1")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO followup.claim (claim_id, encounter_id, site_id, payer_id, state,"
+            " total_charge, service_date, submitted_at, payer_balance, patient_balance,"
+            " account_key) VALUES ($1, $2, $3, $4, 'paid', 150.00, $5, $6, 25.00, 50.00, $7)",
+            claim,
+            enc,
+            site,
+            PAYER_A,
+            SERVICE_DATE,
+            datetime.now(UTC) - timedelta(days=30),
+            f"K{RUN}P1",
+        )
+        await conn.execute(
+            "INSERT INTO followup.patient_account (encounter_id, site_id, version,"
+            " payments_received, credit) VALUES ($1, $2, 1, 30.00, 0)",
+            enc,
+            site,
+        )
+        followup = table_json(await aging_table(conn, date.today(), sites=[site]))
+    finally:
+        await conn.close()
+    data = await report.collect(dsn, [enc])
+    assert data["aging"]["rows"]["PATIENT"]["total"] == "20.00"  # 50.00 owed less 30.00 paid
+    assert data["aging"]["rows"][PAYER_A]["total"] == "25.00"
+    assert data["aging"]["grand_total"] == "45.00"
+    assert data["aging"] == followup
