@@ -219,17 +219,6 @@ async def _after_one(
     )
     if not stored and not again:
         return  # this payer's decision was acted on before (a redelivery)
-    if again:
-        await repo.add_history(
-            conn,
-            [
-                repo.StatusChange(
-                    primary_id,
-                    f"{sequence}_readjudicated",
-                    {"claim": p.claim_id, "payer": p.payer_id, "outcome": p.outcome},
-                )
-            ],
-        )
     if crossed:
         await repo.crossover_received(conn, primary_id, sequence)
         await repo.add_history(
@@ -246,11 +235,28 @@ async def _after_one(
     if nxt is None:
         return  # the last payer adjudicated: what remains is the patient's
     gate = _denial_gate(p, record, sequence)
-    if again:
+    if again:  # on the timeline of an encounter with a next payer only: it matters there
+        await repo.add_history(
+            conn,
+            [
+                repo.StatusChange(
+                    primary_id,
+                    f"{sequence}_readjudicated",
+                    {"claim": p.claim_id, "payer": p.payer_id, "outcome": p.outcome},
+                )
+            ],
+        )
         earlier = await _chain(conn, cob_claim_id(primary_id, nxt.sequence))
         if earlier:
             await _follow(conn, item, coded, primary_id, nxt.sequence, earlier, gate, emitter, ctx)
             return
+        if await conn.fetchval(
+            f"SELECT 1 FROM {repo.SCHEMA}.crossover_wait WHERE primary_claim_id = $1"
+            " AND cob_sequence = $2",
+            primary_id,
+            nxt.sequence,
+        ):
+            return  # the payer forwarded the claim: it forwards its new decision too (COBA)
     if is_crossover(p):
         due = datetime.now(UTC) + timedelta(days=ctx.crossover_wait_days)
         await repo.wait_for_crossover(
@@ -419,6 +425,8 @@ async def _bill_next(
                 )
             ],
         )
+        # What was open on it (a prior payer's reversal, say) is answered by the replacement.
+        await repo.resolve_work_items(conn, [replaces["claim_id"]])
     # On the primary claim's timeline: which claim now bills the next payer, and whether it
     # went out or was held.
     await repo.add_history(
