@@ -11,7 +11,7 @@ from services.workbench.coalesce import Coalesced
 from services.workbench.oidc import OidcClient
 from services.workbench.sessions import MemorySessions, SessionStore
 from services.workbench.settings import WorkbenchSettings
-from services.workbench.upstream import MAX_IN_FLIGHT, SERVICES, Upstream
+from services.workbench.upstream import SERVICES, Upstream
 from shared.auth import Authenticator, DevSigner
 
 KEEPALIVE_SECONDS = 4.0
@@ -48,15 +48,8 @@ def build(
         timeout=wb.upstream_timeout_seconds,
         # Idle connections are dropped before the services' servers drop them (uvicorn: 5 s),
         # so a request never goes out on a connection the other end is closing.
-        # Upstream lets no more than MAX_IN_FLIGHT calls in at once (long-polls aside, one per
-        # waiting coder), so requests never queue in httpcore's pool: its queue costs CPU per
-        # waiting request per connection (500 calls of a burst of claim pages took seconds of
-        # CPU and ran into its pool timeout, 503). As many kept alive as the calls in flight:
-        # a burst does not close connections and open them again.
         limits=httpx.Limits(
-            max_connections=None,
-            max_keepalive_connections=MAX_IN_FLIGHT,
-            keepalive_expiry=KEEPALIVE_SECONDS,
+            max_connections=200, max_keepalive_connections=50, keepalive_expiry=KEEPALIVE_SECONDS
         ),
         follow_redirects=False,
         transport=transport,

@@ -7,17 +7,12 @@ status, or the ``detail`` text the service wrote (the services never echo input 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 SERVICES = ("intake", "coding", "billing", "payments", "followup")
-# Calls in flight at once, all services together; the rest wait their turn in order (an
-# asyncio semaphore: waiting costs nothing, where httpcore's pool queue costs CPU per waiter).
-MAX_IN_FLIGHT = 64
 
 
 class UpstreamError(Exception):
@@ -61,7 +56,6 @@ class Upstream:
     def __init__(self, urls: dict[str, str | None], http: httpx.AsyncClient):
         self.urls = {k: v.rstrip("/") for k, v in urls.items() if v}
         self.http = http
-        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     def configured(self, service: str) -> bool:
         return service in self.urls
@@ -89,17 +83,14 @@ class Upstream:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         for attempt in (1, 2):
             try:
-                # A long-poll (its own timeout) waits outside the count: it holds a connection
-                # for seconds without work, and must not keep the other calls out.
-                async with self.in_flight if timeout is None else contextlib.nullcontext():
-                    r = await self.http.request(
-                        method,
-                        base + path,
-                        params=clean,
-                        json=json,
-                        headers=headers,
-                        timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                    )
+                r = await self.http.request(
+                    method,
+                    base + path,
+                    params=clean,
+                    json=json,
+                    headers=headers,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
                 break
             except httpx.RemoteProtocolError as e:
                 # A kept-alive connection the server closed as the request went out: a read
