@@ -193,7 +193,6 @@ async def complete(
         await repo.complete_item(conn, work_item_id, p.user_id, final)
         await repo.settle_queries(conn, item["encounter_id"], p.user_id)
         await _history(conn, item, p, dx, procs, overridden)
-        await record(conn, request, p, "update", "work_item", _ids(item, "complete"), item)
         with tracer().start_as_current_span(
             "coding complete",
             context=context_from_traceparent(item["traceparent"]),
@@ -203,6 +202,8 @@ async def complete(
                 EncounterCoded(site_id=enc.site_id, encounter_id=enc.encounter_id, payload=payload)
             )
         await emitter.flush(conn)
+        # last: the chain's head stays locked from here to the commit only
+        await record(conn, request, p, "update", "work_item", _ids(item, "complete"), item)
     api.notify()
     return {
         "work_item_id": work_item_id,
