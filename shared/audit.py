@@ -5,10 +5,13 @@ Every service schema has ``audit_record`` (shared migration 005): who (the token
 resource (type and ids, the patient/account key: a key, never PHI), when, from
 where (client address) and in which request. Each record's ``hash`` is SHA-256
 over its canonical serialisation (sorted-key JSON) including the previous
-record's hash; the first record follows a hash of the schema's name. Appends
-lock the one-row ``audit_head`` in the caller's transaction, so concurrent
-writers line up and the chain never forks; the database refuses UPDATE, DELETE
-and TRUNCATE on the records (trigger and privileges). ``verify_chain`` walks a
+record's hash; the first record follows a hash of the schema's name. Every
+append locks the one-row ``audit_head`` for its insert, so concurrent writers
+line up and the chain never forks: a change's record in the change's own
+transaction (``record``, its last statement), a read's through the process's
+``AuditAppender`` (``read``: group commit, committed before the answer leaves).
+The database refuses UPDATE, DELETE and TRUNCATE on the records (trigger and
+privileges). ``verify_chain`` walks a
 chain and names the first record that was changed, deleted or reordered.
 """
 
