@@ -70,7 +70,9 @@ async def group_lag(bootstrap: str, groups: list[str]) -> dict[str, int]:
         await admin.close()
 
 
-async def _committed_offsets(admin: AIOKafkaAdminClient, group: str, tries: int = 6) -> dict:
+async def _committed_offsets(
+    admin: AIOKafkaAdminClient, group: str, tries: int = 6, pause: float = 0.5
+) -> dict:
     """A group's committed offsets. A broker that has just started answers "coordinator not
     available" while it creates its offsets topic: asked again shortly, it answers."""
     for attempt in range(tries):
@@ -79,7 +81,7 @@ async def _committed_offsets(admin: AIOKafkaAdminClient, group: str, tries: int 
         except CoordinatorNotAvailableError:
             if attempt == tries - 1:
                 raise
-            await asyncio.sleep(0.5 * (attempt + 1))
+            await asyncio.sleep(pause * (attempt + 1))
     return {}
 
 
