@@ -620,6 +620,7 @@ def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceRec
     remarks = list(cp.remarks) + [r for sl in cp.service_lines for r in sl.remarks]
     adjustments = list(cp.adjustments) + [a for sl in cp.service_lines for a in sl.adjustments]
     patient_responsibility = cp.patient_responsibility or Decimal(0)
+    tt = cp.crossover_carrier  # NM1*TT: the payer this one forwarded the claim to, by id or name
     return _Received.model_validate(
         {
             "site_id": site_id,
@@ -660,6 +661,7 @@ def received_event(p: Posting, site_id: str, encounter_id: str) -> RemittanceRec
                 "trace_number": p.trace_number,
                 "payment_date": p.payment_date,
                 "file_name": p.file_name,
+                "crossover_carrier": (tt.id or tt.last_or_org or None) if tt else None,
             },
         }
     )
