@@ -73,7 +73,10 @@ async def test_short_chaos_run_loses_and_duplicates_nothing():
     assert result["unsettled"] == 0 and result["settled"] == 120
     # Beyond the primary payer, through the same faults: later payers' claims, patient payments.
     assert verdict["cob"]["secondary"] > 0 and verdict["cob"]["crossovers"] > 0
-    assert verdict["cob"]["tertiary"] > 0
+    # A tertiary claim needs a third plan drawn and a secondary that decided without a hold;
+    # since the denial gate (cob.denial_hold) this seed's short run has none, so tertiary
+    # claims under faults are left to the long run; the invariants above still cover them
+    # (every decided payer followed by the next claim, nothing unbilled).
     assert verdict["patient_payments"]["taken"] > 0
     # The latency budget per hop and the CPU accounting come from what the services recorded.
     hops = result["hops_auto"]
