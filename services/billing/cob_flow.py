@@ -45,7 +45,7 @@ from services.billing.domain.cob_remit import (
     next_coverage,
     prior_adjudication,
 )
-from services.billing.submission import Routed, hold, scrub_and_route
+from services.billing.submission import Routed, claim_row, hold, scrub_and_route
 from shared.claim_ids import claim_id_for
 from shared.events import EncounterCodedPayload, Reason, RemittanceReceivedPayload
 from shared.messaging import Emitter, Inbound
@@ -386,21 +386,8 @@ async def _bill_next(
             original_claim_id=replaces["claim_id"],
             payer_claim_control_number=replaces["payer_claim_control_number"],
         )
-    row = repo.ClaimRow(
-        claim_id=claim.claim_id,
-        encounter_id=claim.encounter_id,
-        site_id=claim.site_id,
-        payer_id=claim.payer.payer_id if claim.payer else None,
-        claim_type=claim.claim_type,
-        frequency_code=claim.frequency_code,
-        original_claim_id=claim.original_claim_id,
-        payer_claim_control_number=claim.payer_claim_control_number,
-        total_charge=claim.total_charge,
-        service_date=claim.service_date,
-        coded=coded.model_dump_json(),
-        traceparent=item.traceparent if item else None,
-        cob_sequence=target,
-        primary_claim_id=primary_id,
+    row = claim_row(claim, coded, item.traceparent if item else None)._replace(
+        cob_sequence=target, primary_claim_id=primary_id
     )
     if rebuild is not None:
         # The hold it had was on the prior decision: this one decides anew.
