@@ -347,11 +347,15 @@ async def _bill_next(
     *,
     rebuild: asyncpg.Record | None = None,
     replaces: asyncpg.Record | None = None,
+    frequency: str = "7",
+    why: dict | None = None,
 ) -> None:
     """Build the ``target`` payer's claim from the stored adjudications and send it, or hold it
     with the reasons (``hold_for``: held whatever else is found). ``rebuild``: that payer's
     held, never sent claim, rebuilt in place; ``replaces``: that payer's claim the new one
-    replaces (frequency 7, REF*F8 its payer claim control number)."""
+    replaces (``frequency`` 7) or voids (8), REF*F8 its payer claim control number; ``why``:
+    the replaced claim's status detail (the prior payers decided again, unless a biller's
+    correction says otherwise)."""
     primary = build_claim(
         coded,
         claim_id=primary_id,
@@ -363,7 +367,7 @@ async def _bill_next(
         claim_id = rebuild["claim_id"]
     elif replaces is not None:
         n = await repo.corrections_of(conn, replaces["claim_id"])
-        claim_id = claim_id_for(coded.encounter.encounter_id, "7", replaces["claim_id"], n)
+        claim_id = claim_id_for(coded.encounter.encounter_id, frequency, replaces["claim_id"], n)
     else:
         claim_id = cob_claim_id(primary_id, target)
     findings: list[Reason] = list(hold_for or ())
@@ -382,7 +386,7 @@ async def _bill_next(
     if replaces is not None:
         claim = replace(
             claim,
-            frequency_code="7",
+            frequency_code=frequency,
             original_claim_id=replaces["claim_id"],
             payer_claim_control_number=replaces["payer_claim_control_number"],
         )
@@ -407,8 +411,12 @@ async def _bill_next(
             [
                 repo.StatusChange(
                     replaces["claim_id"],
-                    "corrected",
-                    {"reason": "the prior payers decided again", "replacement": claim.claim_id},
+                    "corrected" if frequency == "7" else "voided",
+                    {
+                        "reason": "the prior payers decided again",
+                        **(why or {}),
+                        "replacement": claim.claim_id,
+                    },
                 )
             ],
         )
@@ -438,6 +446,33 @@ async def _bill_next(
         await hold(conn, [Routed(claim, item, findings)], emitter, ctx)
     else:
         await scrub_and_route(conn, [(claim, item)], emitter, ctx)
+
+
+async def correct_next_payer_claim(
+    conn: asyncpg.Connection,
+    item: Inbound,
+    original: asyncpg.Record,
+    coded: EncounterCodedPayload,
+    frequency: str,
+    why: dict,
+    emitter: Emitter,
+    ctx: BillingContext,
+) -> None:
+    """A biller's correction (7) or void (8) of a secondary or tertiary claim: billed again to
+    that claim's own payer, built from the prior payers' stored decisions (2320/2330B) as the
+    claim it replaces was, never to the primary payer."""
+    await _bill_next(
+        conn,
+        item,
+        coded,
+        original["primary_claim_id"],
+        original["cob_sequence"],
+        emitter,
+        ctx,
+        replaces=original,
+        frequency=frequency,
+        why=why,
+    )
 
 
 async def check_crossovers(

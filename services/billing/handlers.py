@@ -13,7 +13,7 @@ from functools import partial
 import asyncpg
 
 from services.billing import repository as repo
-from services.billing.cob_flow import after_remittances
+from services.billing.cob_flow import after_remittances, correct_next_payer_claim
 from services.billing.context import BillingContext
 from services.billing.domain.claim import build_claim
 from services.billing.estimates import record_estimates, record_remittances
@@ -108,6 +108,13 @@ async def on_corrections(
                     "procedures": req.procedures or payload.procedures,
                 }
             )
+        if original["cob_sequence"] != "primary" and original["primary_claim_id"]:
+            # A later payer's claim is rebuilt from the prior payers' decisions, to its payer.
+            why = {"reason": req.reason, "by": req.requested_by}
+            await correct_next_payer_claim(
+                conn, item, original, payload, req.frequency_code, why, emitter, ctx
+            )
+            continue
         n = await repo.corrections_of(conn, req.claim_id)
         claim = build_claim(
             payload,

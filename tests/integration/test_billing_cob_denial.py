@@ -318,3 +318,58 @@ async def test_a_corrected_primary_holds_the_replacement_of_an_undecided_seconda
     assert (await _claim(dsn, sec))["status"] == "rejected"  # still the payer's to answer
     history = await _history(dsn, cid)
     assert "secondary_held" in history[history.index("primary_readjudicated") :]
+
+
+async def test_a_billers_correction_of_a_secondary_goes_to_the_secondary_payer(pipeline):
+    # Followup asks billing to correct the secondary's own claim (a biller fixed its data):
+    # the replacement bills the secondary payer again from the primary's stored decision,
+    # never the primary payer, and keeps its place in the coordination of benefits.
+    dsn = pipeline.dsn
+    (s,) = medicare_encounters(
+        21623,
+        [MEDICARE, SUPPLEMENT],
+        "corrsec",
+        want=lambda f: not f["ack_rejected"] and not f["denied"],
+        n=1,
+    )
+    await send_and_code(pipeline, [s])
+    primary = primary_claim_id(s)
+    secondary_id = cob_claim_id(primary, "secondary")
+    await wait_for(
+        dsn,
+        "SELECT status FROM billing.claim WHERE claim_id = $1",
+        secondary_id,
+        predicate=lambda st: st in PAID,
+        timeout=180,
+    )
+    secondary = await _claim(dsn, secondary_id)
+    assert secondary["payer_claim_control_number"]
+    await _request(pipeline, secondary, "7")
+    again = await wait_for(
+        dsn,
+        "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
+        secondary_id,
+        predicate=lambda r: r is not None,
+        timeout=180,
+    )
+    row = await _claim(dsn, again)
+    assert (row["cob_sequence"], row["primary_claim_id"]) == ("secondary", primary)
+    assert row["payer_id"] == secondary["payer_id"] != (await _claim(dsn, primary))["payer_id"]
+    _, sbr, clm = await _sent_837(pipeline, again)
+    assert sbr[1] == "S"
+    assert next(x for x in clm if x[0] == "CLM")[5].split(":")[2] == "7"
+    head = clm[: next(i for i, x in enumerate(clm) if x[0] == "SBR")]
+    assert ["REF", "F8", secondary["payer_claim_control_number"]] in head
+    (prior,) = loops_2320(clm)  # the primary's decision rides along, as on the first secondary
+    assert any(x[0] == "AMT" and x[1] == "D" for x in prior)
+    corrected = await _claim(dsn, secondary_id)
+    assert corrected["status"] == "corrected"
+    # The primary claim is untouched: no second primary claim was built.
+    assert (
+        await fetchval(
+            dsn,
+            "SELECT count(*) FROM billing.claim WHERE encounter_id = $1 AND cob_sequence = 'primary'",
+            s.encounter.encounter_id,
+        )
+        == 1
+    )
