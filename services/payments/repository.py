@@ -349,7 +349,10 @@ async def post_entries(conn: asyncpg.Connection, entries: list[Entry]) -> set[st
     Lines of all entries go in one statement, so the balance trigger checks each entry whole.
     Returns the sources that were new.
     """
-    entries = [e for e in entries if e.lines]
+    # An empty entry says nothing, except a COB transfer: a next payer's claim billed when the
+    # prior payers left the patient nothing is still that payer's claim (transferred_claims),
+    # whose payment settles its own receivable and whose replacement is never charged.
+    entries = [e for e in entries if e.lines or e.kind == "transfer"]
     if not entries:
         return set()
     got = await conn.fetch(
