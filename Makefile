@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml constraints.txt deploy/local/pom.xml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@# Bytecode now, as a wheel install does: a shell with PYTHONDONTWRITEBYTECODE would otherwise
+	@# compile every module of a short command such as `rcm code` from source at each call.
+	$(BIN)/python -m compileall -q shared services rcm
 	$(BIN)/python -c "from rcm.localstack.kafka import ensure_jars; from shared.settings import RuntimeSettings; print('kafka jars:', ensure_jars(RuntimeSettings().home))"
 	@touch $(STAMP)
 

@@ -21,7 +21,7 @@ CodeStr = Annotated[str, Field(min_length=1, max_length=16)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 # --------------------------------------------------------------------------- parties
