@@ -9,6 +9,7 @@ first missing or unsafe setting in one line).
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +34,16 @@ class RuntimeSettings(BaseSettings):
     # Comma-separated service names whose processes write a pyinstrument profile (dev extra)
     # to <run dir>/profiles/ when they stop; empty: none (RCM_PROFILE_SERVICES).
     profile_services: str = ""
+    # The business date (RCM_AS_OF, YYYY-MM-DD): the day filing limits, aging, statements and
+    # plans take as today (shared.clock). Unset: today in UTC. A test environment replaying
+    # historical encounters sets it to a day of its data; production refuses it.
+    as_of: date | None = None
+
+    @model_validator(mode="after")
+    def _no_business_date_in_production(self) -> RuntimeSettings:
+        if self.env == "production" and self.as_of is not None:
+            raise ValueError("RCM_AS_OF: a fixed business date is refused in production")
+        return self
 
     @property
     def run_path(self) -> Path:

@@ -46,6 +46,7 @@ from services.billing.domain.cob_remit import (
     prior_adjudication,
 )
 from services.billing.submission import Routed, claim_row, hold, scrub_and_route
+from shared import clock
 from shared.claim_ids import claim_id_for
 from shared.events import EncounterCodedPayload, Reason, RemittanceReceivedPayload
 from shared.messaging import Emitter, Inbound
@@ -210,7 +211,7 @@ async def _after_one(
         ]
         if later:
             sequence, crossed = later[0].sequence, True
-    record = adjudication_record(p, datetime.now(UTC).date())
+    record = adjudication_record(p, clock.today())
     stored = await repo.record_adjudication(
         conn, primary_id, sequence, p.remittance_id, p.payer_id, record
     )

@@ -19,7 +19,7 @@ from services.billing.context import BillingContext
 from services.billing.domain.claim import Claim
 from services.billing.domain.scrubber import scrub
 from services.billing.domain.x12_837 import build_837, unwritable_reason
-from shared import icd10cm
+from shared import clock, icd10cm
 from shared.events import (
     ClaimHeld,
     ClaimHeldPayload,
@@ -88,7 +88,7 @@ async def scrub_and_route(
     ctx: BillingContext,
 ) -> None:
     """Scrub each claim, then hold it (findings) or write it into an 837 (clean)."""
-    today = datetime.now(UTC).date()
+    today = clock.today()
     held, clean = [], []
     for claim, item in claims:
         findings = scrub(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.followup import repository as repo
 from services.followup.balances import open_balance, writeoff_split
-from shared import icd10cm
+from shared import clock, icd10cm
 from shared.events import (
     CodedDiagnosis,
     CodedProcedure,
@@ -91,7 +91,7 @@ async def perform(
     """Apply ``body.action`` to ``item`` (locked FOR UPDATE by the caller); return what the API reports."""
     _check_state(item, body, user_id)
     claim = await repo.get_claim(conn, item["claim_id"], for_update=True)
-    ctx = Ctx(conn, item, claim, user_id, emitter, ledger_balance, datetime.now(UTC).date())
+    ctx = Ctx(conn, item, claim, user_id, emitter, ledger_balance, clock.today())
     result = await _HANDLERS[body.action](ctx, body)
     detail = {"reason": body.reason, **{k: v for k, v in result.items() if k != "status"}}
     await repo.audit(

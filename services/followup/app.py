@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from services.followup.api import create_app
@@ -11,6 +10,7 @@ from services.followup.handlers import make_handler
 from services.followup.noresponse_job import apply_277, every, no_response_pass
 from services.followup.repository import SCHEMA
 from services.followup.settings import FollowupSettings
+from shared import clock
 from shared.mailbox import InboundMailbox, file_writer_loop
 from shared.service import Runtime, ServiceSpec
 from shared.settings import ConfigurationError
@@ -55,7 +55,7 @@ async def no_response_job(rt: Runtime[FollowupContext]) -> None:
     """The no-response pass now and then every ``RCM_FOLLOWUP_NORESPONSE_INTERVAL_SECONDS`` (default 1 h)."""
 
     async def run_once() -> None:
-        await no_response_pass(rt.pool, rt.settings, rt.context, datetime.now(UTC).date())
+        await no_response_pass(rt.pool, rt.settings, rt.context, clock.today())
 
     await every(rt.stop, rt.settings.followup.noresponse_interval_seconds, run_once)
 

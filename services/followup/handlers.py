@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from functools import partial
 
@@ -32,6 +32,7 @@ from services.followup.domain.missing_info import (
 from services.followup.domain.missing_info import label as missing_label
 from services.followup.domain.priority import priority
 from services.followup.parties import account_key, party_row
+from shared import clock
 from shared.claim_ids import claim_id_for
 from shared.consumer import Handler
 from shared.events import (
@@ -156,7 +157,7 @@ async def _redocumented_after_submission(conn: asyncpg.Connection, items: list[I
     }
     if not newer:
         return
-    today = datetime.now(UTC).date()
+    today = clock.today()
     work = []
     for claim_id, c in (await repo.claim_sites(conn, list(newer))).items():
         if c["state"] == "held" or c["submitted_at"] is None:
@@ -250,7 +251,7 @@ async def on_held(conn: asyncpg.Connection, items: list[Inbound]) -> None:
     by the filing deadline billing carried (an event without it raises ``ValueError``: DLQ)."""
     if not items:
         return
-    today = datetime.now(UTC).date()
+    today = clock.today()
     await repo.ensure_claims(
         conn,
         [
@@ -310,7 +311,7 @@ async def on_remittances_held(conn: asyncpg.Connection, items: list[Inbound]) ->
     items, one per held remittance, with payments' reason (amounts and ids only) as the text."""
     if not items:
         return
-    today = datetime.now(UTC).date()
+    today = clock.today()
     work = []
     for i in items:
         p = i.event.payload
@@ -365,7 +366,7 @@ async def on_acks(
     )
     if not rejected:
         return
-    today = datetime.now(UTC).date()
+    today = clock.today()
     await repo.set_state(conn, [(i.event.payload.claim_id, "rejected") for i in rejected])
     await repo.set_outcomes(
         conn,
@@ -417,7 +418,7 @@ async def on_remittances(
     """
     if not items:
         return
-    today = datetime.now(UTC).date()
+    today = clock.today()
     known = await repo.submitted_ids(conn, [i.event.payload.claim_id for i in items])
     await repo.ensure_claims(
         conn,

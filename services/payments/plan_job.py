@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
 from services.payments.patient_accounts import review_plans
 from services.payments.repository import SCHEMA
+from shared import clock
 from shared.logs import log
 from shared.messaging import Emitter
 from shared.service import Runtime
@@ -24,7 +24,7 @@ async def plan_review_loop(rt: Runtime) -> None:
         try:
             emitter = Emitter(SCHEMA)
             async with rt.pool.acquire() as conn, conn.transaction():
-                changed = await review_plans(conn, datetime.now(UTC).date(), None, emitter)
+                changed = await review_plans(conn, clock.today(), None, emitter)
                 await emitter.flush(conn)
             if changed:
                 rt.relay.notify()

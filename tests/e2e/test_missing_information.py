@@ -74,7 +74,7 @@ BILLING_DATA = {
 }
 
 
-def export_slice(out: Path) -> dict[str, int]:
+def export_slice(out: Path, encounters: list[str] = SLICE) -> dict[str, int]:
     """The slice's encounters, its patient and every resource naming one of them, one NDJSON
     file per resource type (each line one of the bundle's resource objects, unchanged)."""
     out.mkdir()
@@ -83,9 +83,9 @@ def export_slice(out: Path) -> dict[str, int]:
         res = entry["resource"]
         text = json.dumps(res)
         keep = res["resourceType"] == "Patient" or (
-            res["id"] in SLICE
+            res["id"] in encounters
             if res["resourceType"] == "Encounter"
-            else any(f"urn:uuid:{e}" in text for e in SLICE)
+            else any(f"urn:uuid:{e}" in text for e in encounters)
         )
         if keep:
             by_type.setdefault(res["resourceType"], []).append(text)

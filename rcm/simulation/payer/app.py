@@ -29,6 +29,7 @@ from rcm.simulation.payer.domain.read_837 import read_837
 from rcm.simulation.payer.domain.write_271 import build_271
 from rcm.simulation.payer.domain.write_835 import PayeeInfo, PayerInfo, Remittance, build_era_file
 from rcm.simulation.payer.domain.write_acks import build_277ca, build_999
+from shared import clock
 from shared.db import insert_rows
 from shared.events import Address
 from shared.mailbox import InboundMailbox, add_outbound, classify, file_writer_loop
@@ -113,7 +114,7 @@ def make_apply(rt: Runtime):
         ):
             sub = read_837(text)
         now = datetime.now(UTC)
-        today = now.date()
+        today = clock.today()  # the payer's timely filing and dates run on the business date
         icn, gcn = await numbers(conn)
         await add_outbound(
             conn,

@@ -12,7 +12,7 @@ carries the patient's name and birth date in its Good Faith Estimate.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -30,7 +30,7 @@ from services.billing.domain.estimate import (
     estimate,
     good_faith_estimate,
 )
-from shared import audit
+from shared import audit, clock
 from shared.auth import Principal
 from shared.events import EncounterCodedPayload, Organization
 from shared.service import requires
@@ -145,7 +145,7 @@ async def create_estimate(p: EstimateWriter, api: State, body: Annotated[Any, Bo
             patient=GfePatient(patient.name, patient.birth_date),
             service_date=req.service_date,
             diagnoses=tuple(req.diagnoses),
-            issued_on=datetime.now(UTC).date(),
+            issued_on=clock.today(),
         )
     return out
 

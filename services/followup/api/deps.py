@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 
 import asyncpg
@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from services.followup.context import FollowupContext
 from services.followup.settings import FollowupSettings
+from shared import clock
 from shared.auth import Principal
 from shared.service import ServiceIdentity, requires
 
@@ -43,7 +44,7 @@ JobRunner = Annotated[Principal, requires("supervisor", "ops", "service")]
 
 
 def today() -> date:
-    return datetime.now(UTC).date()
+    return clock.today()
 
 
 def account_of(claim) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import asyncpg
 
 from services.followup import repository as repo
 from services.followup.domain.deadlines import days_left
+from shared import clock
 from shared.jsonutil import plain
 
 _CLAIM_KEYS = (
@@ -47,7 +47,7 @@ async def item_view(conn: asyncpg.Connection, work_item_id: int) -> dict:
     view.pop("source_key", None)
     view["rarc"] = json.loads(item["rarc"]) if isinstance(item["rarc"], str) else item["rarc"]
     view["lease_token"] = str(item["lease_token"]) if item["lease_token"] else None
-    view["days_to_deadline"] = days_left(d, datetime.now(UTC).date()) if d else None
+    view["days_to_deadline"] = days_left(d, clock.today()) if d else None
     view["claim"] = claim_summary(c) if c is not None else None
     view["appeals"] = [
         plain(a)

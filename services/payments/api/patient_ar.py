@@ -4,7 +4,7 @@ every step idempotent (a key on creation, the state itself on transitions)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -28,7 +28,7 @@ from services.payments.domain.patient_ar import (
     validate_refund,
 )
 from services.payments.domain.patient_payments import PaymentError, fingerprint
-from shared import audit
+from shared import audit, clock
 from shared.auth import Principal, sites_filter
 from shared.jsonutil import plain
 from shared.messaging import Emitter
@@ -280,7 +280,7 @@ async def create_plan(
             (r["patient_balance"] for r in await prepo.encounter_claims(conn, body.account)),
             Decimal(0),
         ) - (await prepo.credit_of(conn, [body.account])).get(body.account, Decimal(0))
-        today = datetime.now(UTC).date()
+        today = clock.today()
         first_due = body.first_due_date or today + timedelta(days=PERIOD_DAYS[body.period])
         plan = Plan(owed, body.instalment_amount, body.period, first_due, body.grace_days)
         try:
@@ -314,7 +314,7 @@ async def create_plan(
 async def review_plans(request: Request, p: JobRunner, api: State, as_of: date | None = None):
     """The plan review job over the caller's sites (the service runs it daily over all):
     a plan with an instalment missed past its grace period defaults, a paid-off one completes."""
-    as_of = as_of or datetime.now(UTC).date()
+    as_of = as_of or clock.today()
     emitter = Emitter(repo.SCHEMA)
     async with api.pool.acquire() as conn, conn.transaction():
         changed = await accounts.review_plans(conn, as_of, sites_filter(p), emitter)

@@ -7,7 +7,7 @@ migration 005); credit is kept and applied per encounter.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -29,7 +29,7 @@ from services.payments.domain.patient_payments import (
     validate,
 )
 from services.payments.patient_accounts import emit_account, pending
-from shared import audit
+from shared import audit, clock
 from shared.auth import Principal, sites_filter
 from shared.jsonutil import plain
 from shared.messaging import Emitter
@@ -79,7 +79,7 @@ async def take_payment(
         account=body.account,
         amount=body.amount,
         method=body.method,
-        received_date=body.received_date or datetime.now(UTC).date(),
+        received_date=body.received_date or clock.today(),
         check_number=body.check_number,
         processor_reference=body.processor_reference,
         allocations=tuple(Allocation(a.claim_id, a.amount) for a in body.allocations),
