@@ -178,6 +178,25 @@ DRUGS: list[tuple[str, str, float, str, float]] = [
     (r"\bmedroxyprogesterone\b|\bdepo-?provera\b", "J1050", 1, "mg", 150),
     (r"\btestosterone cypionate\b", "J1071", 1, "mg", 100),
     (r"\bepinephrine\b", "J0171", 0.1, "mg", 0.3),
+    (r"\bdenosumab\b|\bprolia\b", "J0897", 1, "mg", 60),
+    (
+        r"\bpaliperidone palmitate\b|\binvega (?:sustenna|trinza|hafyera)\b",
+        "J2426",
+        1,
+        "mg",
+        156,
+    ),
+    (
+        r"\baripiprazole (?:er|extended[- ]release|monohydrate)\b|\babilify maintena\b",
+        "J0401",
+        1,
+        "mg",
+        400,
+    ),
+    (r"\bhaloperidol decanoate\b|\bhaldol dec(?:anoate)?\b", "J1631", 50, "mg", 100),
+    (r"\bnaltrexone\b[^.;]{0,30}\b(?:im|injection|depot|er)\b|\bvivitrol\b", "J2315", 1, "mg", 380),
+    (r"\bprochlorperazine\b|\bcompazine\b", "J0780", 10, "mg", 10),
+    (r"\benoxaparin\b|\blovenox\b", "J1650", 10, "mg", 40),
 ]
 DRUGS_RX = [(re.compile(p, re.I), c, per, u, d) for p, c, per, u, d in DRUGS]
 _DOSE = re.compile(r"(\d+(?:,\d{3})*(?:\.\d+)?)\s*(million units|units|mcg|mg|g|grams?)\b", re.I)
@@ -206,11 +225,27 @@ def dose_in(text: str, unit: str) -> float | None:
 
 def drug_line(text: str, start: int, v: Visit, default_ok: bool) -> Px | None:
     """The HCPCS drug line for a drug named in text (None when no known drug)."""
+    lines = drug_lines(text, start, v, default_ok)
+    return lines[0] if lines else None
+
+
+def drug_lines(text: str, start: int, v: Visit, default_ok: bool) -> list[Px]:
+    """One HCPCS line per known drug named in text, in the list's order ('ketorolac
+    30 mg IM + prochlorperazine 10 mg IM': two drugs, two injections)."""
+    out = []
     for rx, code, per, unit, default in DRUGS_RX:
         m = rx.search(text)
         if not m:
             continue
-        dose = dose_in(text[m.start() : m.end() + 30], unit) or dose_in(text, unit)
+        # the dose written after this drug's name, before the next drug's
+        after = text[m.end() : m.end() + 30]
+        nxt = min(
+            (n.start() for r, *_ in DRUGS_RX if r is not rx and (n := r.search(after))),
+            default=len(after),
+        )
+        dose = dose_in(text[m.start() : m.end() + nxt], unit) or (
+            None if len(out) else dose_in(text, unit)
+        )
         if dose is None and not default_ok:
             dose = default
         dose = dose or default
@@ -219,12 +254,14 @@ def drug_line(text: str, start: int, v: Visit, default_ok: bool) -> Px | None:
             units = Decimal(1) if code != "J1030" or dose <= 40 else units_for(dose / 40)
         else:
             units = units_for(dose / per)
-        return Px(
-            code,
-            system="hcpcs",
-            units=units,
-            start=start + m.start(),
-            end=start + m.end(),
-            rule="drug",
+        out.append(
+            Px(
+                code,
+                system="hcpcs",
+                units=units,
+                start=start + m.start(),
+                end=start + m.end(),
+                rule="drug",
+            )
         )
-    return None
+    return out

@@ -28,13 +28,16 @@ _NOT_DONE = re.compile(
     r"|(?<![\d.])(?:\d{1,2}/)?(?:19|20)\d{2}\b(?![./-]\d))",
     re.I,
 )
+_READ_HERE = re.compile(r"\breviewed,? (?:and )?interpreted\b", re.I)
 _NEGATED = re.compile(r"\b(?:no|not|without|denies|never)\b", re.I)
 _DONE = re.compile(
     r"\b(?:performed|obtained|done|given|administered|received|placed|applied|repaired|drained|injected"
     r"|aspirated|removed|completed|shows?|showed|reveal\w*|demonstrat\w*|result\w*|positive|negative|normal"
     r"|abnormal|interpreted|in[- ]office|in[- ]clinic|in[- ]house|my read|point[- ]of[- ]care|poc|today|this visit|here|tolerated"
     r"|confirm\w*|irrigated|closed|incised|treated|was|were|:)"
-    r"|\b(?:my|independent) interpretation\b",
+    r"|\b(?:my|independent) interpretation\b"
+    # a result after a parenthesis: 'PVR (bladder scan): 40 mL'
+    r"|\):",
     re.I,
 )
 
@@ -77,7 +80,11 @@ def done(text: str, m: re.Match, section: str) -> bool:
     """Done at this visit: no future/declined/negated word in its clause, and a
     'done' word (or a result) in the clause or the rest of the sentence."""
     chunk = clause(text, m.start(), m.end())
-    if _NOT_DONE.search(chunk):
+    not_done = _NOT_DONE.search(chunk)
+    if not_done and not_done.group(0).lower() == "reviewed" and _READ_HERE.search(text):
+        # one the clinician reviews and interprets is read here ('download reviewed and interpreted')
+        not_done = _NOT_DONE.search(chunk, not_done.end())
+    if not_done:
         return False
     before = text[max(0, m.start() - 12) : m.start()]
     if _NEGATED.search(before):

@@ -20,6 +20,7 @@ from services.coding.domain.drugs import (
     VACCINES_RX,
     dose_in,
     drug_line,
+    drug_lines,
     vaccine_admin,
 )
 from services.coding.domain.lines import (
@@ -140,7 +141,18 @@ def _flu_units(chunk: str) -> int:
     return 2 if re.search(r"\ba\s*(?:and|/|&)\s*b\b", chunk, re.I) else 1
 
 
+# the ED physician bills the tracing's interpretation only when the note gives it as
+# their own; a tracing merely listed among the ED results is the facility's
+_OWN_READ = re.compile(
+    r"\b(?:my|independent(?:ly)?|personal(?:ly)?) (?:interpret\w*|read|review)|\binterpreted by me\b"
+    r"|\bi (?:interpreted|read|reviewed)\b|\b(?:independently|personally) (?:interpreted|reviewed|read)\b",
+    re.I,
+)
+
+
 def _ecg(m: re.Match, text: str, v: Visit) -> list[Px]:
+    if v.enc.encounter_class == "EMER" and not _OWN_READ.search(text):
+        return []
     code = "93010" if v.enc.encounter_class == "EMER" else "93000"
     return [Px(code, dx=("I", "R07", "R00", "R55", "R42", "R06", "Z0181", "E87"), rule="ecg")]
 
@@ -256,6 +268,8 @@ _GUIDED = {"20610": "20611", "20605": "20606", "20600": "20604"}
 
 
 def _joint(m: re.Match, text: str, v: Visit) -> list[Px]:
+    if re.search(rf"\b(?:{SOFT_TISSUE_RX})\b|\bintralesional\b|\bintravitreal\b", text, re.I):
+        return []  # a tendon sheath, nerve tunnel or lesion, not a joint (see _soft_tissue)
     code = next(
         (c for c, rx in _JOINTS.items() if re.search(rf"\b(?:{rx})\b", text, re.I)), "20610"
     )
@@ -398,6 +412,303 @@ def _spirometry(m: re.Match, text: str, v: Visit) -> list[Px]:
     return [Px("94060" if both else "94010", dx=("J45", "J44", "R06", "R05"), rule="lab")]
 
 
+# ----------------------------------------------------------------------------- in-office services (round 3)
+
+_US_GUIDED = re.compile(
+    r"(?<!without )(?<!no )\b(?:ultrasound|sonograph\w*|us)[- ](?:guid\w*|localiz\w*)|\bunder (?:real[- ]time )?(?:ultrasound|us)\b"
+    r"|\b(?:real[- ]time|bedside) (?:ultrasound|us)\b|\bultrasound guidance\b|\bus guidance\b|\bimage[- ]guid\w*|\bimaging guidance\b",
+    re.I,
+)
+_CT_GUIDED = re.compile(r"\bct[- ]guid\w*|\bunder ct\b|\bct guidance\b", re.I)
+
+
+def _guided(text: str, v: Visit) -> bool:
+    """Imaging guidance documented for the procedure (its sentence, else the note's
+    procedure lines: the guidance is often its own sentence)."""
+    return bool(_US_GUIDED.search(text)) or bool(_US_GUIDED.search(v.note))
+
+
+def _device_check(m: re.Match, text: str, v: Visit) -> list[Px]:
+    """Cardiac device evaluation in person: interrogation alone, or programming when
+    settings were changed; the device (and its leads) named anywhere in the note."""
+    note = v.note.lower()
+    kind = (
+        "icd"
+        if re.search(r"\bicd\b|\bdefibrillator\b|\bcrt-?d\b", note)
+        else "pacemaker"
+        if re.search(r"\bpacemaker\b|\bppm\b|\bcrt-?p\b|\bpacer\b", note)
+        else "monitor"
+        if re.search(r"\bloop recorder\b|\bilr\b|\bimplantable cardiac monitor\b|\blinq\b", note)
+        else None
+    )
+    if kind is None or re.search(r"\bremote\b|\btranstelephonic\b", text, re.I):
+        return []  # remote monitoring periods are coded from the monitoring record
+    programmed = re.search(
+        r"\breprogramm\w*|\bprogramming (?:change|adjust)\w*(?! )|\bsettings? (?:were |was )?(?:changed|adjusted)\b"
+        r"|\b(?:changed|adjusted|decreased|increased) (?:the )?(?:lower rate|output|sensitivity|mode|settings?)\b",
+        text,
+        re.I,
+    ) and not re.search(r"\bno (?:programming|reprogramming|setting|changes?)\b", text, re.I)
+    leads = (
+        3
+        if re.search(r"\bbiventricular\b|\bcrt\b|\bcrt-?[dp]\b|\bmultiple leads?\b|\bbiv\b", note)
+        else 2
+        if re.search(r"\bdual[- ]chamber\b|\bdual[- ]lead\b|\bddd\w?\b", note)
+        else 1
+    )
+    if kind == "monitor":
+        code = "93285" if programmed else "93291"
+    elif programmed:
+        code = {"pacemaker": ("93279", "93280", "93281"), "icd": ("93282", "93283", "93284")}[kind][
+            leads - 1
+        ]
+    else:
+        code = "93288" if kind == "pacemaker" else "93289"
+    dx = ("Z45", "Z95", "I4", "I5", "I44", "I45", "R00", "R55", "R42", "I42")
+    return [Px(code, dx=dx, rule="device", conf=0.85)]
+
+
+def _fna(m: re.Match, text: str, v: Visit) -> list[Px]:
+    code = "10009" if _CT_GUIDED.search(text) else "10005" if _guided(text, v) else "10021"
+    return [Px(code, dx=("E04", "C73", "D34", "R22", "R59", "C", "D", "N63"), rule="minor")]
+
+
+def _thoracentesis(m: re.Match, text: str, v: Visit) -> list[Px]:
+    code = "32555" if _guided(text, v) else "32554"
+    side = side_modifier(text)
+    return [
+        Px(
+            code,
+            modifiers=[side] if side in ("RT", "LT") else [],
+            dx=("J9", "C", "I50", "R06", "R09"),
+            rule="minor",
+        )
+    ]
+
+
+def _paracentesis(m: re.Match, text: str, v: Visit) -> list[Px]:
+    code = "49083" if _guided(text, v) else "49082"
+    return [Px(code, dx=("R18", "K7", "C", "I50"), rule="minor")]
+
+
+_IN_OFFICE = re.compile(
+    r"\b(?:today|in[- ]office|in[- ]clinic|performed|done here|this visit|interpreted by me|my (?:interpretation|read)"
+    r"|i (?:interpreted|performed|read))\b",
+    re.I,
+)
+
+
+def _echo(m: re.Match, text: str, v: Visit) -> list[Px]:
+    # an echo's result is usually from another day or another clinician: bill only the
+    # one the note says was done (or read) here
+    if not _IN_OFFICE.search(text):
+        return []
+    c = text.lower()
+    code = (
+        "93308"
+        if re.search(r"\blimited\b|\bfocused\b|\bpocus\b", c)
+        else "93306"
+        if re.search(r"doppler|\bcomplete\b", c)
+        else "93307"
+    )
+    return [Px(code, dx=("I", "R0", "R55", "Q2"), rule="test")]
+
+
+def _oct(m: re.Match, text: str, v: Visit) -> list[Px]:
+    c = text.lower()
+    code = (
+        "92133" if re.search(r"optic (?:nerve|disc)|\brnfl\b|nerve fiber|glaucoma", c) else "92134"
+    )
+    return [Px(code, dx=("H3", "H4", "E08", "E09", "E10", "E11", "E13"), rule="test")]
+
+
+_VITREAL_DRUGS = (
+    (r"\bbevacizumab\b|\bavastin\b", "J9035", 10.0, 1.25),
+    (r"\baflibercept\b|\beylea\b", "J0178", 1.0, 2.0),
+    (r"\branibizumab\b|\blucentis\b", "J2778", 0.1, 0.5),
+    (r"\bfaricimab\b|\bvabysmo\b", "J2777", 0.1, 6.0),
+)
+
+
+def _intravitreal(m: re.Match, text: str, v: Visit) -> list[Px]:
+    c = text.lower()
+    side = (
+        "RT"
+        if re.search(r"\bod\b|\bright eye\b", c)
+        else "LT"
+        if re.search(r"\bos\b|\bleft eye\b", c)
+        else side_modifier(text)
+    )
+    dx = ("H3", "E08", "E09", "E10", "E11", "E13", "H34")
+    out = [Px("67028", modifiers=[side] if side else [], dx=dx, rule="minor", lateral=True)]
+    for rx, code, per, default in _VITREAL_DRUGS:
+        d = re.search(rx, c)
+        if d:
+            mg = dose_in(c[d.start() :], "mg") or default
+            out.append(
+                Px(code, system="hcpcs", units=units_for(mg / per), dx=dx, rule="drug", conf=0.85)
+            )
+            break
+    return out
+
+
+def _cgm(m: re.Match, text: str, v: Visit) -> list[Px]:
+    """Continuous glucose monitoring: the physician's analysis of at least 72 hours of
+    data, or the start-up of a sensor with training; not a patient's own glance."""
+    c = text.lower()
+    if re.search(r"\binterpret\w*|\banaly[sz]\w*|\breport\b", c):
+        return [Px("95251", dx=("E08", "E09", "E10", "E11", "E13", "O24", "R73"), rule="test")]
+    if re.search(
+        r"\b(?:sensor|cgm) (?:was )?(?:placed|inserted|applied|started)\b|\bhook[- ]?up\b", c
+    ):
+        return [Px("95250", dx=("E08", "E09", "E10", "E11", "E13", "O24", "R73"), rule="test")]
+    return []
+
+
+# closed treatment of a dislocation or subluxation; fractures need the coder (with or
+# without manipulation, global period, who follows up)
+_REDUCTIONS = (
+    (r"nursemaid|radial head sublux\w*|pulled elbow", "24640", ("S53",)),
+    (
+        r"shoulder dislocation|dislocat\w* (?:of )?(?:the )?(?:right |left )?shoulder|glenohumeral dislocation",
+        "23650",
+        ("S43",),
+    ),
+    (
+        r"patell\w* dislocation|dislocat\w* (?:of )?(?:the )?(?:right |left )?patella",
+        "27560",
+        ("S83",),
+    ),
+    (
+        r"(?:finger|pip|dip|interphalangeal) (?:joint )?dislocation|dislocat\w* (?:of )?(?:the )?(?:right |left )?(?:\w+ )?(?:finger|pip|dip)",
+        "26770",
+        ("S63",),
+    ),
+)
+
+
+def _reduction(m: re.Match, text: str, v: Visit) -> list[Px]:
+    for rx, code, dx in _REDUCTIONS:
+        if re.search(rx, text, re.I) or re.search(rx, v.note, re.I):
+            side = side_modifier(text) or side_modifier(v.note[:400])
+            return [Px(code, modifiers=[side] if side in ("RT", "LT") else [], dx=dx, rule="minor")]
+    return []
+
+
+_TBSA = re.compile(r"(\d+(?:\.\d+)?)\s*%\s*(?:tbsa|total body surface|bsa)", re.I)
+
+
+def _burn(m: re.Match, text: str, v: Visit) -> list[Px]:
+    """Burn care by the extent of the partial-thickness burn treated: dressings or
+    debridement of a small one (under 5 % of the body surface), medium, large; a
+    first-degree burn's own initial treatment when nothing deeper is documented."""
+    note = v.note.lower()
+    deeper = re.search(r"partial[- ]thickness|second[- ]degree|2nd[- ]degree|blister", note)
+    dx = ("T2", "T30", "T31", "T32", "L55")
+    if not deeper:
+        return [Px("16000", dx=dx, rule="minor")]
+    tbsa = _TBSA.search(note)
+    pct = float(tbsa.group(1)) if tbsa else 1.0
+    code = "16020" if pct < 5 else "16025" if pct <= 10 else "16030"
+    return [Px(code, dx=dx, rule="minor")]
+
+
+def _intralesional(m: re.Match, text: str, v: Visit) -> list[Px]:
+    n = re.search(
+        r"(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+(?:\w+\s+)?(?:lesions|keloids|cysts|sites)\b",
+        text,
+        re.I,
+    )
+    count = (
+        int(WORDNUM.get(n.group(1).lower(), n.group(1)))
+        if n and (n.group(1).isdigit() or n.group(1).lower() in WORDNUM)
+        else 1
+    )
+    dx = ("L", "D2", "L91", "L72")
+    out = [Px("11901" if count > 7 else "11900", dx=dx, rule="minor")]
+    drug = drug_line(text, 0, v, default_ok=True)
+    if drug:
+        drug.start = drug.end = None
+        drug.dx = dx
+        out.append(drug)
+    return out
+
+
+# injections of soft tissue: the code by the structure injected, its drug beside it
+_SOFT_TISSUE = (
+    (r"carpal tunnel", "20526", ("G560", "G56")),
+    (
+        r"trigger (?:finger|thumb)|tendon sheath|de ?quervain|plantar fasci\w*|tenosynovitis|ganglion",
+        "20550",
+        ("M65", "M72", "M77", "M67", "M70"),
+    ),
+    (r"trigger points?", "20552", ("M79", "M62", "M54")),
+)
+SOFT_TISSUE_RX = "|".join(rx for rx, _, _ in _SOFT_TISSUE)
+
+
+def _soft_tissue(m: re.Match, text: str, v: Visit) -> list[Px]:
+    low = text.lower()
+    for rx, code, dx in _SOFT_TISSUE:
+        if re.search(rx, low):
+            if code == "20552" and re.search(
+                r"\b(?:3|three|four|five|[4-9])\s+(?:\w+\s+)?(?:muscles|trigger points|sites)\b",
+                low,
+            ):
+                code = "20553"
+            side = side_modifier(text)
+            out = [
+                Px(
+                    code,
+                    modifiers=[side] if side in ("RT", "LT") and code != "20552" else [],
+                    dx=dx,
+                    rule="minor",
+                )
+            ]
+            drug = drug_line(text, 0, v, default_ok=True)
+            if drug:
+                drug.start = drug.end = None
+                drug.dx = dx
+                out.append(drug)
+            return out
+    return []
+
+
+def _endoscopy(m: re.Match, text: str, v: Visit) -> list[Px]:
+    """Lower and upper GI endoscopy by what was done through the scope: a snare or a
+    biopsy, else the diagnostic scope (screening included)."""
+    note = v.note.lower()
+    upper = re.search(
+        r"\begd\b|\besophagogastroduodenoscopy\b|\bupper endoscopy\b", m.group(0), re.I
+    )
+    snare = re.search(r"\bsnare\w*", note) and not re.search(r"\bno (?:polyps?|snare)", note)
+    biopsy = re.search(r"\bbiops(?:y|ies)\b(?! not)", note) and not re.search(
+        r"\bno biops(?:y|ies)\b|\bbiops(?:y|ies) (?:were )?not\b", note
+    )
+    if upper:
+        code = "43239" if biopsy else "43235"
+        dx = ("K2", "K3", "R1", "D5", "R63", "C15", "C16", "Z")
+    else:
+        code = "45385" if snare else "45380" if biopsy else "45378"
+        dx = ("Z12", "Z80", "Z86", "K", "D12", "D5", "R19", "R10", "C18", "C19", "C20")
+    return [Px(code, dx=dx, rule="minor", conf=0.8)]
+
+
+def _drug_screen(m: re.Match, text: str, v: Visit) -> list[Px]:
+    """Presumptive drug screen read in the office: by eye (cup, dipstick) or by a
+    chemistry analyzer; a confirmation or a sent-out panel is the laboratory's."""
+    c = text.lower()
+    if re.search(r"\bconfirm\w*|\bsent\b|\bsend\b|\blc[- ]?ms|\bgc[- ]?ms|\bdefinitive\b", c):
+        return []
+    if re.search(r"\banalyzer\b|\bimmunoassay\b|\binstrument\w*", c):
+        return [Px("80306", dx=("F1", "Z79", "T4", "Z03"), rule="lab")]
+    if re.search(
+        r"\bcup\b|\bdip\w*|\bcard\b|point[- ]of[- ]care|\bpoc\b|\bin[- ]office\b|\brapid\b", c
+    ):
+        return [Px("80305", dx=("F1", "Z79", "T4", "Z03"), rule="lab")]
+    return []
+
+
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -484,7 +795,7 @@ RULES: list[Rule] = [
     ),
     _r(
         "cerumen",
-        r"\bcerumen (?:removal|disimpaction|extraction|was removed)\b|\bremoved (?:the )?(?:impacted )?cerumen\b"
+        r"\bcerumen (?:removal|disimpaction|extraction|(?:was )?removed)\b|\bremoved (?:the )?(?:impacted )?cerumen\b"
         r"|\bear (?:lavage|irrigation)\b|\b(?:lavage|irrigation) of (?:the )?(?:right |left |both )?ears?\b",
         _cerumen,
     ),
@@ -503,7 +814,7 @@ RULES: list[Rule] = [
     _r(
         "nebulizer",
         r"\bneb(?:ulizer|ulized)?\s*(?:treatments?|tx|txs)\b|\bduoneb\b|\bnebulized\b|\balbuterol\s+(?:neb|nebulizer)\b"
-        r"|\bbreathing treatments?\b",
+        r"|\bbreathing treatments?\b|\bvia neb(?:ulizer)?\b",
         _nebulizer,
     ),
     _r(
@@ -574,6 +885,70 @@ RULES: list[Rule] = [
         True,
     ),
     _r(
+        "device_check",
+        r"\binterrogat\w*|\bdevice (?:check|evaluation)\b|\breprogramm\w*",
+        _device_check,
+        True,
+    ),
+    _r("fna", r"\bfine[- ]needle aspirat\w*|\bfna\b", _fna, True),
+    _r("thoracentesis", r"\bthoracentesis\b", _thoracentesis, True),
+    _r("paracentesis", r"\bparacentesis\b", _paracentesis, True),
+    _r(
+        "echo",
+        r"\btte\b|\btransthoracic echo\w*|\bechocardiogra\w*|\becho\b(?=[^.;]{0,40}\b(?:performed|today|in[- ]office|lvef|ef\b))",
+        _echo,
+        True,
+    ),
+    _r("oct", r"\boct\b|\boptical coherence tomograph\w*", _oct, True),
+    _r(
+        "intravitreal",
+        r"\bintravitreal (?:injection|inj)\b|\binjected intravitreal\w*",
+        _intravitreal,
+        True,
+    ),
+    _r(
+        "cgm",
+        r"\bcgm\b|\bcontinuous glucose monitor\w*|\bdexcom\b|\bfreestyle libre\b|\blibre\b",
+        _cgm,
+        True,
+    ),
+    _r(
+        "reduction",
+        r"\b(?:closed )?reduction\b|\breduced\b|\breduction maneuver\b|\b(?:hyperpronation|supination[- ]flexion) (?:maneuver|technique)\b",
+        _reduction,
+    ),
+    _r(
+        "burn_care",
+        r"\bburn (?:care|dressing|wound care)\b|\bblisters? (?:were |was )?debrided\b|\bdebride\w*[^.;]{0,40}\bblisters?\b"
+        r"|\bburn\w*[^.;]{0,40}\b(?:dressed|dressing applied)\b",
+        _burn,
+    ),
+    _r(
+        "intralesional",
+        r"\bintralesional (?:injection|inj|kenalog|triamcinolone|steroid)\w*|\bilk\b|\binjected (?:into )?(?:the )?(?:cyst|keloid|lesion)s?\b",
+        _intralesional,
+        True,
+    ),
+    _r(
+        "soft_tissue_injection",
+        rf"\b(?:{SOFT_TISSUE_RX})\b[^.;]{{0,30}}\binjection\b|\binjection\b[^.;]{{0,30}}\b(?:{SOFT_TISSUE_RX})\b",
+        _soft_tissue,
+        True,
+    ),
+    _r(
+        "endoscopy",
+        r"^\s*procedure:\s*(?:screening |diagnostic |surveillance )?(?:colonoscopy|egd|upper endoscopy|esophagogastroduodenoscopy)\b"
+        r"|\b(?:colonoscopy|egd) (?:was )?(?:performed|completed)\b|\bcecum (?:was )?reached\b",
+        _endoscopy,
+        True,
+    ),
+    _r(
+        "drug_screen",
+        r"\b(?:urine )?drug screen\b|\budt\b|\buds\b|\burine tox(?:icology)?(?: screen)?\b",
+        _drug_screen,
+        True,
+    ),
+    _r(
         "phq9",
         r"\bphq-?9\b|\bphq-?a\b|\bgad-?7\b",
         _simple("96127", ("F32", "F33", "F41", "Z00", "Z13"), rule="screening"),
@@ -581,6 +956,8 @@ RULES: list[Rule] = [
     ),
 ]
 _SKIP = {"pmh", "family", "meds", "allergies", "ros", "social"}
+# procedures that inject their own drug: the drug is billed with them, without 96372
+_INJECTION_PROCEDURES = {"joint", "soft_tissue_injection", "intralesional", "intravitreal"}
 # keyword pre-checks (see prefilter): most sentences name no service at all
 _RULE_GATES = [(rule, Gate(rule.rx)) for rule in RULES]
 _VACCINE_GATES = [(Gate(rx), code, comps, route) for rx, code, comps, route in VACCINES_RX]
@@ -615,7 +992,7 @@ def find(note: str, sents, v: Visit) -> list[Px]:
             if rule.office_only and not office:
                 continue
             window = text
-            if rule.name == "joint":
+            if rule.name in _INJECTION_PROCEDURES:
                 # the drug and dose often follow in the next sentence of the procedure note
                 joint_sentences.update((si, si + 1))
                 if si + 1 < len(sents) and sents[si + 1].section == s.section:
@@ -643,10 +1020,10 @@ def find(note: str, sents, v: Visit) -> list[Px]:
                 )
         # the ED facility, not the physician, bills drugs and their administration
         if office and injected and si not in joint_sentences:
-            drug = drug_line(text, s.start, v, default_ok=False)
-            if drug and not any(p.code == drug.code for p in out):
-                out.append(drug)
-                out.append(Px("96372", dx=(), rule="admin", start=drug.start, end=drug.end))
+            for drug in drug_lines(text, s.start, v, default_ok=False):
+                if not any(p.code == drug.code for p in out):
+                    out.append(drug)
+                    out.append(Px("96372", dx=(), rule="admin", start=drug.start, end=drug.end))
     out.extend(px for px, _, _ in vaccines)
     out.extend(vaccine_admin(vaccines, v))
     return _merge(out)
