@@ -25,7 +25,7 @@ The MDM reading below is a documented heuristic, not a substitute for a coder:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from services.coding.domain.diagnoses import CHRONIC
@@ -296,8 +296,11 @@ def mdm_level(
     age: int,
     risk_floor: int = 1,
     narrative: Callable[[], str] | None = None,
+    unread: Sequence[str] = (),
 ) -> tuple[int, str]:
-    """(level 1..4, explanation) by the two-of-three rule."""
+    """(level 1..4, explanation) by the two-of-three rule. ``unread``: assessment
+    statements no code was found for; each is still a problem addressed (its kind
+    read from its words, see ``_unread_problem``)."""
     # problems
     # a manifestation coded with its combination code (N18 with E11.22/I12) is the same problem
     chronic = [
@@ -316,6 +319,10 @@ def mdm_level(
         for c in dx
         if c not in chronic and not c.startswith(("Z79", "Z68", "Z87", "Z86", "F17", "Z77", "Z99"))
     ]
+    kinds = [_unread_problem(t) for t in unread]
+    chronic = chronic + [f"unread{i}" for i, k in enumerate(kinds) if k in ("chronic", "worse")]
+    acute = acute + [f"unread{i}" for i, k in enumerate(kinds) if k == "acute"]
+    exacerbated = exacerbated or "worse" in kinds
     threat = any(c.startswith(_THREAT) for c in dx) or (
         any(c.startswith("R07") for c in dx) and _ACS.search(note) is not None
     )
@@ -328,6 +335,7 @@ def mdm_level(
         or len(chronic) >= 2
         or uncertain
         or any(c.startswith("S") and "fracture" in _desc(c) for c in dx)
+        or "complicated" in kinds
         or any(c.startswith("S06") for c in dx)
     ):
         problems = 3
@@ -348,7 +356,10 @@ def mdm_level(
     historian = age < 12 or bool(_HISTORIAN.search(note))
     records = bool(_RECORDS.search(note))
     items = len(tests) + int(records) + int(historian)
-    cat2 = (ed or not billed_tests & {"imaging", "ecg"}) and bool(_INTERPRET.search(note))
+    # a test billed here is paid for its interpretation: it does not count again (CPT)
+    cat2 = (ed or not billed_tests & {"imaging", "ecg", "medicine"}) and bool(
+        _INTERPRET.search(note)
+    )
     cat3 = bool(_DISCUSS.search(note))
     cats = int(items >= 3) + int(cat2) + int(cat3)
     if cats >= 2:
@@ -375,6 +386,58 @@ def mdm_level(
         level,
         f"problems {LEVEL_NAMES[problems]}{judged}, data {LEVEL_NAMES[data]}, risk {LEVEL_NAMES[risk]}",
     )
+
+
+_UNREAD_INJURY = gated(
+    r"\b(?:sprain|strain|bite|wounds?|laceration|contusion|abrasion|burn|puncture|injury|foreign body|sting)\b",
+    re.I,
+)
+_UNREAD_COMPLICATED = gated(r"\bfracture|\bdislocation\b|\bconcussion\b", re.I)
+_UNREAD_ACUTE = gated(r"\bacute\b|\binfection\b|\bviral\b", re.I)
+_UNREAD_CHRONIC = gated(r"\bchronic\b", re.I)
+# a statement that names a visit purpose, a test or a plan, not a problem
+# (a medication, a history, or a plan step: 'On insulin glargine', 'Personal hx of ...',
+# 'Pump settings reviewed, no changes')
+_UNREAD_NOT_PROBLEM = gated(
+    r"^\W*(?:annual|routine|screening|labs?|ecg|ekg|follow[- ]?up|f/u|rtc|return|continue|plan|vaccin\w*|immuniz\w*"
+    r"|on|taking|uses?|using)\b|\b(?:history of|hx|h/o|s/p|status post)\b",
+    re.I,
+)
+_UNREAD_PLAN_STEP = gated(
+    r"\b(?:reviewed|no changes?|refilled|discussed|counseled|ordered|scheduled|adjusted)\b", re.I
+)
+_UNREAD_DISEASE = gated(
+    r"\w(?:itis|osis|emia|oma|pathy|algia|ism)\b|\b(?:disease|disorder|syndrome|failure|deficiency"
+    r"|insufficiency|stenosis|pain|infection|dependence|abuse|nodule|mass|lesion|cancer|calcul\w+|stones?)\b",
+    re.I,
+)
+fold(
+    _UNREAD_INJURY,
+    _UNREAD_COMPLICATED,
+    _UNREAD_ACUTE,
+    _UNREAD_CHRONIC,
+    _UNREAD_NOT_PROBLEM,
+    _UNREAD_PLAN_STEP,
+    _UNREAD_DISEASE,
+)
+
+
+def _unread_problem(text: str) -> str | None:
+    """The kind of problem an assessment statement names that no code was found for:
+    an injury (complicated when a fracture, dislocation or concussion), an acute
+    illness, a chronic illness that is worse, or (the default) a chronic illness."""
+    if _UNREAD_NOT_PROBLEM.search(text) or (
+        _UNREAD_PLAN_STEP.search(text) and not _UNREAD_DISEASE.search(text)
+    ):
+        return None
+    if _UNREAD_COMPLICATED.search(text):
+        return "complicated"
+    if _UNREAD_INJURY.search(text):
+        return "acute"
+    chronic = _UNREAD_CHRONIC.search(text) is not None
+    if _UNREAD_ACUTE.search(text) and not chronic:
+        return "acute"
+    return "worse" if _EXACERBATION.search(text) else "chronic"
 
 
 def settled(mdm: str | None) -> bool:
