@@ -76,22 +76,36 @@ _SELF_LIMITED = (
     "R21",
     "L25",
 )
+# acute illnesses whose fever is systemic involvement; the fever and aches of a minor
+# viral illness treated for its symptoms (influenza, COVID-19, bronchiolitis, viral
+# gastroenteritis) keep it an acute uncomplicated illness (CPT's MDM definitions)
 _SYSTEMIC = (
     "J18",
     "N10",
-    "J10",
-    "J11",
-    "U07",
     "L03",
-    "A08",
     "A09",
-    "K52",
-    "J21",
     "K57",
     "K35",
     "N39",
 )
-_THREAT = ("I21", "I20", "I26", "A41", "R65", "R45851", "I63", "I16")
+# threats to life or bodily function: also acute (or acute on chronic) respiratory failure,
+# shock and hemorrhage with acute blood loss
+_THREAT = (
+    "I21",
+    "I20",
+    "I26",
+    "A41",
+    "R65",
+    "R45851",
+    "I63",
+    "I16",
+    "J960",
+    "J962",
+    "R57",
+    "D62",
+    "I46",
+    "J80",
+)
 _FEVER = gated(
     r"\bfevers?\b|\bfebrile\b|\b(?:t|temp(?:erature)?)\s*(?:of\s*)?(?:10[1-4]|100\.[4-9])", re.I
 )
@@ -102,7 +116,9 @@ _ACS = gated(
 _EXACERBATION = gated(
     r"\bexacerbation\b|\bworsening\b|\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well )?controlled\b"
     r"|\bflar(?:e|ed|ing)\b|\bprogressi(?:on|ve)\b|\bnot at goal\b|\babove goal\b|\bsuboptimal\w*|\bundertreated\b"
-    r"|\bworse\b|\brising\b|\bnot improv\w*|\bfailed\b|\bside effects?\b|\bovertreated\b|\brecurren\w+",
+    r"|\bworse\b|\brising\b|\bnot improv\w*|\bfailed\b|\bside effects?\b|\bovertreated\b|\brecurren\w+"
+    # not responding to its treatment
+    r"|\bintractable\b|\brefractory\b|\b(?:without|w/o|no) relief\b",
     re.I,
 )
 # acute, self-limited or injury codes; other diagnoses count as chronic illnesses
@@ -125,6 +141,8 @@ _ACUTE = (
     "N30",
     "N39",
     "L0",
+    "L50",
+    "H612",
     "K35",
     "K52",
     "K57",
@@ -200,7 +218,8 @@ _RX = gated(
 _RX_SUFFIXES = tuple(
     "pril sartan olol dipine statin prazole cillin mycin floxacin cycline gliptin gliflozin glutide"
     " mab tinib triptan azepam zolam oxetine triptyline thiazide semide xaban gatran olone lukast"
-    " terol tropium ciclovir conazole dronate pramine barbital tidine setron zosin steride".split()
+    " terol tropium ciclovir conazole dronate pramine barbital tidine setron zosin steride"
+    " previr asvir buvir tegravir".split()
 )
 _WORDS = re.compile(r"[a-z]{5,}")
 
@@ -224,7 +243,7 @@ _OTC = gated(
     + by_initial(
         r"ibuprofen|acetaminophen|tylenol|motrin|advil|aleve|naproxen|otc|over[- ]the[- ]counter|loratadine|"
         r"cetirizine|zyrtec|claritin|saline|honey|guaifenesin|mucinex|dextromethorphan|antihistamine|decongestant|"
-        r"physical therapy|home exercise|lozenges?"
+        r"physical therapy|home exercise|lozenges?|cpap|bipap|dietitian|weight (?:management|loss program)"
     )
     + r")\b",
     re.I,
@@ -430,6 +449,9 @@ def _unread_problem(text: str) -> str | None:
         _UNREAD_PLAN_STEP.search(text) and not _UNREAD_DISEASE.search(text)
     ):
         return None
+    first = _TESTS.search(text)
+    if first is not None and not text[: first.start()].strip(" -*.:0123456789"):
+        return None  # a test to do or done ('BMP next visit'), not a problem
     if _UNREAD_COMPLICATED.search(text):
         return "complicated"
     if _UNREAD_INJURY.search(text):
