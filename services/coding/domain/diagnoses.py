@@ -240,6 +240,11 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
                 symptoms.append(d)
         if coding and not readings:
             got = _fallback(note, res, s, index or lx.term_index(), age)
+            head = _head(note, s) if not got and s.section == "assessment" else None
+            if head is not None and head[1] < s.end:
+                # the whole statement carries its plan and qualifiers ("Addison's disease -
+                # stable on current replacement"): its head alone names the condition
+                got = _fallback(note, res, s, index or lx.term_index(), age, head=head)
             res.found.extend(got)
             if not got and s.section == "assessment" and _names_something(note, s, res.ctx):
                 res.unmatched.append((s.start, s.end))
