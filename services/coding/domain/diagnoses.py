@@ -524,8 +524,10 @@ def _fallback(
         hits = [h for h in index.search(phrase, 6) if not icd10cm.age_sex_conflicts(h[0], age, "U")]
         if not hits or hits[0][1] < 0.75:
             continue
-        words = sp.context_tokens(lx.norm_tokens(phrase))
-        code, factor = sp.refine(hits[0][0], sp.Ctx(words, sp.laterality(words), res.phase))
+        words = _statement_words(note, res.ctx, s)
+        code, factor = sp.refine(
+            _near_tie_stem(hits), sp.Ctx(words, sp.laterality(words), res.phase)
+        )
         if icd10cm.is_billable(code):
             conf = round(min(0.75, hits[0][1] * 0.75) * factor, 3)
             out.append(
@@ -540,3 +542,32 @@ def _fallback(
                 )
             )
     return out
+
+
+def _statement_words(note: str, ctx: Context, s: Sentence) -> set[str]:
+    """The words of the whole statement that select among a code's children: its side
+    ('Nursemaid's elbow (radial head subluxation) R') and its affirmed qualifiers, not the
+    findings it negates ('no dyskinesia')."""
+    return sp.context_tokens(
+        [
+            t.norm
+            for t in tokenize(note[s.start : s.end])
+            if t.norm in _KEEP_WORDS
+            or ctx.status(s.start + t.start, s.start + t.end) not in ("negated", "hypothetical")
+        ]
+    )
+
+
+def _near_tie_stem(hits: list[tuple[str, float]]) -> str:
+    """The term index's best code, or, when codes of its category score within a hair of
+    it, the code they share: the words of the note then choose among them (refine), not
+    the index's ranking of title words."""
+    best, score = hits[0]
+    close = [c for c, sc in hits[1:] if sc >= score - 0.05 and c[:3] == best[:3]]
+    if not close:
+        return best
+    stem = best
+    for c in close:
+        while not c.startswith(stem):
+            stem = stem[:-1]
+    return stem if len(stem) >= 3 else best
