@@ -278,11 +278,17 @@ fold(
 
 def documented_time(note: str, enc: Encounter) -> tuple[int, int | None, int | None] | None:
     """(minutes, start, end) from the note's time statement, else the encounter length."""
+    therapy = psychotherapy(note) if _PSYCHOTHERAPY.search(note) else None
     for rx in _TIME:
         for m in rx.finditer(note):
             line = note[max(0, note.rfind("\n", 0, m.start())) : m.end()]
             if rx is _TIME[2] and _COUNSEL_ONLY.search(line):
                 continue
+            if therapy is not None:
+                if _PSYCHOTHERAPY.search(line):
+                    continue  # the session's own minutes, not the visit's
+                # the psychotherapy add-on's minutes are not E/M time (CPT)
+                return max(0, int(m.group(1)) - therapy[0]), m.start(), m.end()
             return int(m.group(1)), m.start(), m.end()
     if enc.length_minutes:
         return enc.length_minutes, None, None
@@ -553,4 +559,47 @@ def preventive_code(age: int, new: bool) -> str:
 
 
 def procedure_only(note: str) -> bool:
-    return _NO_EM.search(note) is not None
+    """A visit for a service that is not an E/M: a nurse or procedure visit, a
+    psychotherapy session without medical management, a psychiatric diagnostic
+    evaluation."""
+    if _NO_EM.search(note) is not None:
+        return True
+    if _PSYCH_EVAL.search(note) is not None:
+        return True
+    therapy = psychotherapy(note)
+    return therapy is not None and not therapy[1]
+
+
+# psychotherapy with its documented minutes ('supportive psychotherapy 30 min', 'CBT
+# session, 45 minutes'); a referral or a resource list is not a session
+_PSYCHOTHERAPY = gated(
+    r"\b(?:psychotherapy|cbt|cognitive[- ]behavio(?:u)?ral therapy|dbt|dialectical behavio(?:u)?r therapy"
+    r"|interpersonal therapy|supportive therapy|exposure therapy|motivational interviewing)\b"
+    r"[^.\n]{0,60}?\b(\d{1,3})\s*(?:minutes|mins?)\b"
+    r"|\b(\d{1,3})\s*(?:minutes|mins?)\s+(?:of\s+)?(?:individual\s+)?(?:psychotherapy|cbt|supportive therapy)\b",
+    re.I,
+)
+_PSYCH_NOT_DONE = gated(
+    r"\brefer\w*|\bresources?\b|\brecommend\w*|\bwill\b|\bnext\b|\bconsider\w*", re.I
+)
+_PSYCH_EVAL = gated(
+    r"\bpsychiatric diagnostic evaluation\b|\bdiagnostic (?:psychiatric )?interview\b", re.I
+)
+fold(_PSYCHOTHERAPY, _PSYCH_NOT_DONE, _PSYCH_EVAL)
+
+
+def psychotherapy(note: str) -> tuple[int, bool] | None:
+    """(minutes, with medical management) of a psychotherapy session the note documents;
+    with a prescription managed at the visit the session is an add-on to the E/M."""
+    for m in _PSYCHOTHERAPY.finditer(note):
+        line = note[note.rfind("\n", 0, m.start()) + 1 : m.end()]
+        if _PSYCH_NOT_DONE.search(line):
+            continue
+        return int(m.group(1) or m.group(2)), prescribes(note)
+    return None
+
+
+def prescribes(note: str) -> bool:
+    """A prescription managed at the visit (a psychiatric evaluation with medical
+    services, psychotherapy as an add-on to an E/M)."""
+    return _RX.search(note) is not None

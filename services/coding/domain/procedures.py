@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from services.coding.domain import em
 from services.coding.domain.drugs import (
     INJECTED,
     ORAL,
@@ -428,6 +429,18 @@ def _guided(text: str, v: Visit) -> bool:
     return bool(_US_GUIDED.search(text)) or bool(_US_GUIDED.search(v.note))
 
 
+_PROGRAMMED = re.compile(
+    r"\breprogramm\w*|\bprogramming (?:change|adjust)\w*|\bsettings? (?:were |was )?(?:changed|adjusted)\b"
+    r"|\b(?:changed|adjusted|decreased|increased) (?:the )?(?:lower rate|output|sensitivity|mode|settings?)\b",
+    re.I,
+)
+_NOT_PROGRAMMED = re.compile(
+    r"\bno (?:programming|reprogramming|setting|device|parameter)?\s*(?:changes?|adjustments?)\b"
+    r"|\bnot reprogrammed\b|\bno reprogramming\b",
+    re.I,
+)
+
+
 def _device_check(m: re.Match, text: str, v: Visit) -> list[Px]:
     """Cardiac device evaluation in person: interrogation alone, or programming when
     settings were changed; the device (and its leads) named anywhere in the note."""
@@ -443,12 +456,8 @@ def _device_check(m: re.Match, text: str, v: Visit) -> list[Px]:
     )
     if kind is None or re.search(r"\bremote\b|\btranstelephonic\b", text, re.I):
         return []  # remote monitoring periods are coded from the monitoring record
-    programmed = re.search(
-        r"\breprogramm\w*|\bprogramming (?:change|adjust)\w*(?! )|\bsettings? (?:were |was )?(?:changed|adjusted)\b"
-        r"|\b(?:changed|adjusted|decreased|increased) (?:the )?(?:lower rate|output|sensitivity|mode|settings?)\b",
-        text,
-        re.I,
-    ) and not re.search(r"\bno (?:programming|reprogramming|setting|changes?)\b", text, re.I)
+    # the programming is often its own sentence beside the interrogation's
+    programmed = _PROGRAMMED.search(v.note) and not _NOT_PROGRAMMED.search(v.note)
     leads = (
         3
         if re.search(r"\bbiventricular\b|\bcrt\b|\bcrt-?[dp]\b|\bmultiple leads?\b|\bbiv\b", note)
@@ -694,6 +703,24 @@ def _endoscopy(m: re.Match, text: str, v: Visit) -> list[Px]:
     return [Px(code, dx=dx, rule="minor", conf=0.8)]
 
 
+def _psychotherapy(m: re.Match, text: str, v: Visit) -> list[Px]:
+    """Psychotherapy by its documented minutes: alone, or as the add-on to an E/M when
+    a prescription is managed at the visit; conf under the threshold (a coder checks
+    the split of time between the two)."""
+    therapy = em.psychotherapy(v.note)
+    if therapy is None or therapy[0] < 16:
+        return []
+    minutes, with_em = therapy
+    codes = ("90833", "90836", "90838") if with_em else ("90832", "90834", "90837")
+    code = codes[0] if minutes < 38 else codes[1] if minutes < 53 else codes[2]
+    return [Px(code, dx=("F", "Z63", "Z65"), rule="psych", conf=0.75)]
+
+
+def _psych_evaluation(m: re.Match, text: str, v: Visit) -> list[Px]:
+    code = "90792" if em.prescribes(v.note) else "90791"
+    return [Px(code, dx=("F", "Z", "R4"), rule="psych", conf=0.75)]
+
+
 def _drug_screen(m: re.Match, text: str, v: Visit) -> list[Px]:
     """Presumptive drug screen read in the office: by eye (cup, dipstick) or by a
     chemistry analyzer; a confirmation or a sent-out panel is the laboratory's."""
@@ -937,7 +964,7 @@ RULES: list[Rule] = [
     ),
     _r(
         "endoscopy",
-        r"^\s*procedure:\s*(?:screening |diagnostic |surveillance )?(?:colonoscopy|egd|upper endoscopy|esophagogastroduodenoscopy)\b"
+        r"^\s*(?:procedure:\s*)?(?:screening |diagnostic |surveillance )?(?:colonoscopy|egd|upper endoscopy|esophagogastroduodenoscopy)\b"
         r"|\b(?:colonoscopy|egd) (?:was )?(?:performed|completed)\b|\bcecum (?:was )?reached\b",
         _endoscopy,
         True,
@@ -946,6 +973,19 @@ RULES: list[Rule] = [
         "drug_screen",
         r"\b(?:urine )?drug screen\b|\budt\b|\buds\b|\burine tox(?:icology)?(?: screen)?\b",
         _drug_screen,
+        True,
+    ),
+    _r(
+        "psychotherapy",
+        r"\bpsychotherapy\b|\bcbt\b|\bcognitive[- ]behavio(?:u)?ral therapy\b|\bdbt\b|\bsupportive therapy\b"
+        r"|\binterpersonal therapy\b|\bexposure therapy\b|\bmotivational interviewing\b|\bdialectical behavio(?:u)?r therapy\b",
+        _psychotherapy,
+        True,
+    ),
+    _r(
+        "psych_evaluation",
+        r"\bpsychiatric diagnostic evaluation\b|\bdiagnostic (?:psychiatric )?interview\b",
+        _psych_evaluation,
         True,
     ),
     _r(
@@ -1054,7 +1094,7 @@ def _services(text: str, section: str, low: str | None, gates):
         if not any_in(keys, low):
             continue
         for m in rule.rx.finditer(text):
-            if rule.name in ("tobacco_counsel",) or done(text, m, section):
+            if rule.name in ("tobacco_counsel", "psychotherapy") or done(text, m, section):
                 hits.append((rule, m))  # one line per rule and sentence
                 break
     vaccines = []
