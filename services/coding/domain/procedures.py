@@ -385,7 +385,11 @@ def _nebulizer(m: re.Match, text: str, v: Visit) -> list[Px]:
         )
     dx = ("J45", "J44", "J20", "J21", "J06", "J05", "R06", "J18", "U07")
     out = [Px("94640", units=Decimal(count), dx=dx, rule="minor")]
-    if re.search(r"duoneb|albuterol[^.;]{0,20}ipratropium|ipratropium[^.;]{0,20}albuterol", c):
+    # (a dose's decimal point is not a sentence end: 'albuterol 2.5 mg / ipratropium 0.5 mg')
+    if re.search(
+        r"duoneb|albuterol(?:[^.;]|\.(?=\d)){0,25}ipratropium|ipratropium(?:[^.;]|\.(?=\d)){0,25}albuterol",
+        c,
+    ):
         out.append(Px("J7620", system="hcpcs", units=Decimal(count), dx=dx, rule="drug"))
     else:
         if "albuterol" in c:
@@ -1028,6 +1032,13 @@ def find(note: str, sents, v: Visit) -> list[Px]:
                 ),
             )
         hits, vaccine_hits, injected = got
+        if s.section == "procedure" and (si == 0 or sents[si - 1].section != "procedure"):
+            # the procedure named in its section's header ('Procedure - I&D: consent, ...')
+            for rule, m, header in _header_services(note, s.start):
+                if not (rule.office_only and not office) and not any(r is rule for r, _ in hits):
+                    for px in rule.make(m, f"{header} {text}", v):
+                        px.start, px.end = px.start or s.start, px.end or s.start
+                        out.append(px)
         for rule, m in hits:
             if rule.office_only and not office:
                 continue
@@ -1072,6 +1083,19 @@ def find(note: str, sents, v: Visit) -> list[Px]:
 # what one sentence documents as done, whatever the visit, by (sentence text,
 # section, whether the note is non-ASCII): templated sentences are read once
 _SERVICES = Memo(8192)
+
+
+_PROCEDURE_HEADER = re.compile(r"^\s*procedure\b[\s\-:]*(.+?)[\s:]*$", re.I)
+
+
+def _header_services(note: str, start: int):
+    """(rule, match, header) for each rule the header line of a procedure section names."""
+    line = note[note.rfind("\n", 0, start) + 1 : start]
+    h = _PROCEDURE_HEADER.match(line)
+    if h is None or not h.group(1).strip():
+        return []
+    header = h.group(1)
+    return [(rule, m, header) for rule in RULES if (m := rule.rx.search(header))]
 
 
 def _note_gates(low_note: str | None):

@@ -237,3 +237,22 @@ def test_acute_respiratory_failure_in_the_ed_is_a_threat_to_bodily_function():
 class _Ctx:
     def status(self, start, end):
         return "affirmed"
+
+
+def test_the_procedure_named_in_its_section_header_is_billed():
+    note = (
+        "CC: boil on thigh\nExam: 2 cm fluctuant abscess R thigh.\n"
+        "Procedure - I&D: consent, lidocaine, incision, pus expressed, packed.\n"
+        "Dx: Abscess of right thigh.\nPlan: warm compresses, recheck 2 days."
+    )
+    assert "10060" in px_codes(code(note, encounter_class="EMER"))
+
+
+def test_a_combined_nebulizer_dose_with_decimals_is_one_combined_drug():
+    note = (
+        "Wheezing.\nTx in clinic: albuterol 2.5 mg / ipratropium 0.5 mg via nebulizer x 1.\n"
+        "A: Mild persistent asthma with acute exacerbation.\nP: prednisolone."
+    )
+    codes = px_codes(code(note, age=10))
+    assert "94640" in codes and "J7620" in codes
+    assert not {"J7613", "J7644"} & set(codes)
