@@ -222,7 +222,7 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
                 if r.status not in ("affirmed", "history")
             )
         for r in readings:
-            if r.status == "negated":
+            if r.status in ("negated", "resolved"):
                 res.negated.add(r.entry.code)
             d = _mention(note, res, s, r, age)
             if d is None:
@@ -257,6 +257,7 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
                 res.found.extend(got)
                 if not got and _names_something(note, Sentence(*head, s.section), res.ctx):
                     res.unmatched.append(head)
+    _follow_up_after_treatment(note, res)
     # guideline IV.H: uncertain diagnosis -> the documented symptoms (those a
     # definitive diagnosis explains are dropped later, see rules.absorb)
     if res.uncertain:
@@ -267,6 +268,25 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
                 res.found.append(d)
                 have.add(d.code)
     return res
+
+
+_FOLLOW_UP = gated(r"\b(?:f/u|follow[- ]?up|recheck)\b", re.I)
+fold(_FOLLOW_UP)
+
+
+def _follow_up_after_treatment(note: str, res: DxFindings) -> None:
+    """Z09 (follow-up examination after completed treatment) leads when the assessment's
+    first coded statement is a condition it calls resolved and the note is a follow-up
+    visit; the condition's personal-history code follows (Z09's 'use additional code')."""
+    listed = sorted((d for d in res.found if d.rank[0] == 0), key=lambda d: d.rank)
+    if not listed or listed[0].kind != "history" or not listed[0].code.startswith(("Z86", "Z87")):
+        return
+    if _FOLLOW_UP.search(note) is None:
+        return
+    first = listed[0]
+    res.found.append(
+        Dx("Z09", round(first.conf * 0.9, 3), first.start, first.end, rank=(0, first.rank[1] - 1))
+    )
 
 
 _PLAN_ONLY = re.compile(
@@ -332,18 +352,31 @@ def _read(text: str, ascii_note: bool, mask: tuple[tuple[int, int], ...]) -> tup
     out = []
     for m in matches:
         words, ev_start, ev_end = _local_words(text, ctx, toks, matches, m)
+        status = ctx.status(m.start, m.end)
+        if status == "negated" and _only_resolved(ctx, m.start, m.end):
+            status = "resolved"
         out.append(
             _Reading(
                 m.entry,
                 m.start,
                 m.end,
-                ctx.status(m.start, m.end),
+                status,
                 frozenset(words),
                 ev_start,
                 ev_end,
             )
         )
     return tuple(out)
+
+
+def _only_resolved(ctx: Context, start: int, end: int) -> bool:
+    """Every negation covering the mention is 'resolved': the condition was there and
+    has been treated, which is a history, not an absence."""
+    return all(
+        sc.trigger.strip().lower() == "resolved"
+        for sc in ctx.scopes
+        if sc.kind == "negated" and sc.start <= start and end <= sc.end + 1
+    )
 
 
 def _mention(note, res, s, r: _Reading, age) -> Dx | None:
@@ -364,6 +397,12 @@ def _mention(note, res, s, r: _Reading, age) -> Dx | None:
         )
     code = e.code
     kind = e.kind
+    if status == "resolved":
+        # 'Pneumonia - resolved, completed treatment': no longer a current condition, its
+        # personal history is what is coded (with Z09 when the visit is the follow-up)
+        if code.startswith((*CHRONIC, "Z")):
+            return None
+        status = "history"
     if status == "history" and not code.startswith(CHRONIC) and not code.startswith("Z"):
         hist = next((v for k, v in HISTORY.items() if code.startswith(k)), None)
         if not hist:

@@ -46,6 +46,24 @@ _ABSORB: dict[tuple[str, ...], tuple[str, ...]] = {
 }
 _PAIN_BY_SITE = ("M255", "M796", "M545", "M542", "M549", "M543")
 # 'Z' status/history codes follow the conditions they describe
+# Z codes that name the reason for the encounter and are listed first when it is the visit's
+# reason (Official Guidelines I.C.21.c.16 and IV): exams, observation, follow-up after completed
+# treatment, screening, aftercare and device fitting/checks, therapy sessions
+REASON_Z = (
+    "Z00",
+    "Z01",
+    "Z02",
+    "Z03",
+    "Z04",
+    "Z08",
+    "Z09",
+    "Z11",
+    "Z12",
+    "Z13",
+    "Z4",
+    "Z51",
+    "Z52",
+)
 STATUS = ("Z79", "Z68", "Z87", "Z86", "Z85", "Z80", "Z81", "Z82", "Z83", "Z84", "Z99", "Z72", "F17")
 
 
@@ -388,7 +406,7 @@ def order(found: list[Dx]) -> list[Dx]:
     them; code-first notes respected."""
 
     def group(d: Dx) -> int:
-        if d.kind == "preventive" or d.code.startswith("Z00"):
+        if d.kind == "preventive" or d.code.startswith(REASON_Z):
             return 0
         if d.code.startswith(STATUS) or d.kind == "history":
             return 3
