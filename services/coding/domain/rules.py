@@ -240,6 +240,27 @@ _ANTICOAG_FOR = (
     "D685",
     "D686",
 )
+# Status and long-term drug codes a coder adds beside the condition they bear on
+# (I.C.21.c.3 status, Z79 long-term prophylactic use): (companion, note pattern, codes it goes with)
+_STATUS_FOR = (
+    (
+        "Z7982",
+        gated(
+            r"\baspirin\b|\basa\s*81\b|\bbaby aspirin\b|\basa\b(?=[^.\n]{0,20}\b(?:daily|qd|mg))",
+            re.I,
+        ),
+        # cardiovascular prophylaxis, and GI bleeding or ulcer on it
+        ("I25", "I21", "I22", "I63", "Z8673", "K920", "K921", "K922", "K25", "K26", "K27", "K28"),
+    ),
+    (
+        "Z955",
+        gated(
+            r"\bcoronary stents?\b|\b(?:des|bms|drug[- ]eluting stent)\b|\bstent(?:ed|s)?\b", re.I
+        ),
+        ("I25",),
+    ),
+    ("Z9981", _MEDS_RX["Z9981"], ("J961", "J962", "J44", "J84", "I272")),
+)
 _SMOKER = [
     (
         "F17210",
@@ -265,6 +286,7 @@ _BMI_PCT = gated(r"\bBMI\b[^.\n]{0,30}?(\d{1,2}(?:\.\d+)?)(?:st|nd|rd|th)?\s*per
 fold(
     *_MEDS_RX.values(),
     _ANTICOAG,
+    *(rx for _, rx, _ in _STATUS_FOR[:2]),
     *(rx for _, rx in _SMOKER),
     _NOT_SMOKER,
     _CURRENT_SMOKER,
@@ -373,6 +395,9 @@ def companions(found: list[Dx], note: str, ctx: Context, age: int) -> list[Dx]:
                 add(b[0], d, b[1], 0.92)
         if d.code.startswith(_ANTICOAG_FOR) and (m := _search(_ANTICOAG, note, ctx)):
             add("Z7901", d, m, 0.9)
+        for comp, rx, conditions in _STATUS_FOR:
+            if d.code.startswith(conditions) and (m := _search(rx, note, ctx)):
+                add(comp, d, m, 0.85)
         # combination codes whose manifestation is missing (EHR-supplied, usually)
         if d.code.startswith(("I12", "I13")) or d.code[3:] == "22" and d.code.startswith(_DM):
             if not any(c.startswith("N18") for c in have):
