@@ -25,7 +25,7 @@ The MDM reading below is a documented heuristic, not a substitute for a coder:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import lru_cache
 
 from services.coding.domain.diagnoses import CHRONIC
@@ -322,6 +322,7 @@ def mdm_level(
     risk_floor: int = 1,
     narrative: Callable[[], str] | None = None,
     unread: Sequence[str] = (),
+    billed_codes: Collection[str] = (),
 ) -> tuple[int, str]:
     """(level 1..4, explanation) by the two-of-three rule. ``unread``: assessment
     statements no code was found for; each is still a problem addressed (its kind
@@ -377,7 +378,11 @@ def mdm_level(
         for m in _TESTS.finditer(note)
         if ctx.status(m.start(), m.end()) != "negated"
     }
-    tests = {_canon(t) for t in tests}
+    # a test whose interpretation is billed here is not counted as data too (CPT: its
+    # ordering and interpretation are in its own code)
+    tests = {_canon(t) for t in tests} - {
+        name for code in billed_codes for name in _INTERPRETED_BY_CODE.get(code[:4], ())
+    }
     historian = age < 12 or bool(_HISTORIAN.search(note))
     records = bool(_RECORDS.search(note))
     items = len(tests) + int(records) + int(historian)
@@ -466,6 +471,18 @@ def _unread_problem(text: str) -> str | None:
     if _UNREAD_ACUTE.search(text) and not chronic:
         return "acute"
     return "worse" if _EXACERBATION.search(text) else "chronic"
+
+
+# billed services that include the physician's interpretation (by code stem) -> the
+# names the data element reads them by
+_INTERPRETED_BY_CODE = {
+    "9300": ("ecg", "ekg"),
+    "9301": ("ecg", "ekg"),
+    "7104": ("xray", "radiograph"),
+    "9401": ("spirometry", "pfts", "pft"),
+    "9406": ("spirometry", "pfts", "pft"),
+    "9330": ("echo", "echocardiogram", "tte"),
+}
 
 
 def settled(mdm: str | None) -> bool:

@@ -566,6 +566,7 @@ def _evaluation(enc, note, findings, ordered, pxs, age, history_new_patient):
             if s.section in ("assessment", "mdm", "hpi", "cc", "other")
         ),
         unread=[note[a:b] for a, b in findings.unmatched],
+        billed_codes={p.code for p in pxs},
     )
     start = end = None
     preventive = any(c.startswith(("Z000", "Z001")) for c in dx_codes)

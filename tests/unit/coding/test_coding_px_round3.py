@@ -256,3 +256,15 @@ def test_a_combined_nebulizer_dose_with_decimals_is_one_combined_drug():
     codes = px_codes(code(note, age=10))
     assert "94640" in codes and "J7620" in codes
     assert not {"J7613", "J7644"} & set(codes)
+
+
+def test_a_test_billed_here_is_not_counted_again_as_data():
+    note = (
+        "Sarcoidosis f/u.\nSpirometry performed today: FVC 90% pred, stable. CBC reviewed: normal.\n"
+        "A: Sarcoidosis of lung - stable.\nP: continue monitoring."
+    )
+    args = dict(uncertain=False, ed=False, billed_tests={"medicine"}, age=40)
+    _, counted = em.mdm_level(note, ["D860"], _Ctx(), **args)
+    _, billed = em.mdm_level(note, ["D860"], _Ctx(), billed_codes={"94010"}, **args)
+    assert "data low" in counted  # spirometry and the CBC
+    assert "data straightforward" in billed  # the CBC alone
