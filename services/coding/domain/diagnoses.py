@@ -560,7 +560,11 @@ def _fallback(
         end = start + len(phrase)
         if res.ctx.status(start, end) != "affirmed" or _NOT_A_DIAGNOSIS.search(phrase):
             continue
-        hits = [h for h in index.search(phrase, 6) if not icd10cm.age_sex_conflicts(h[0], age, "U")]
+        hits = [
+            h
+            for h in index.search(_BITE.sub("open bite", phrase), 6)
+            if not icd10cm.age_sex_conflicts(h[0], age, "U")
+        ]
         if not hits or hits[0][1] < 0.75:
             continue
         words = _statement_words(note, res.ctx, s)
@@ -581,6 +585,11 @@ def _fallback(
                 )
             )
     return out
+
+
+# the Index's 'Bite (animal) (human) - see Wound, open, by site, bite': the code set's
+# titles say 'open bite of <site>'
+_BITE = re.compile(r"\b(?:dog|cat|animal|human)\s+bite\b", re.I)
 
 
 def _statement_words(note: str, ctx: Context, s: Sentence) -> set[str]:

@@ -336,6 +336,8 @@ ABBREVIATIONS: dict[str, str] = {
     "pcos": "polycystic ovary syndrome",
     "ptsd": "post traumatic stress disorder",
     "dka": "diabetic ketoacidosis",
+    "cdiff": "clostridium difficile",
+    "crswnp": "chronic rhinosinusitis with nasal polyps",
     "nstemi": "non st elevation myocardial infarction",
     "stemi": "st elevation myocardial infarction",
     "ecigarette": "other tobacco product",
@@ -381,6 +383,8 @@ LEMMAS: dict[str, str] = {
     "examinations": "exam",
     "nevi": "nevus",
     "calculi": "calculus",
+    # the organism's current name; the code set still says Clostridium
+    "clostridioides": "clostridium",
     "emboli": "embolus",
     "thrombi": "thrombus",
     "fungi": "fungus",
@@ -552,7 +556,8 @@ _PRE = [
         r"|\bsuspicious for\b|\bsuspicion (?:of|for)\b|\blikely\b|\bquestionable\b|\bconcern(?:ing)? for\b"
         r"|\bpresumed\b|\bdifferential(?: diagnosis)? includes\b|\bconsider(?:ing)?\b|\bversus\b|\bvs\.?\b"
         r"|\bcannot exclude\b|\bequivocal\b|\bworrisome for\b|\bevaluate for\b|\bscreen(?:ing)? for\b"
-        r"|(?<![\w?])\?(?=\s*[a-z])|\bnot excluded\b|\bmust exclude\b|\bto exclude\b",
+        r"|(?<![\w?])\?(?=\s*[a-z])|\bnot excluded\b|\bmust exclude\b|\bto exclude\b"
+        r"|\bto confirm\b|\bconfirm(?:/| or )exclude\b",
         "uncertain",
     ),
     (
