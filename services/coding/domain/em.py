@@ -596,8 +596,11 @@ _PSYCHOTHERAPY = gated(
     r"|\b(\d{1,3})\s*(?:minutes|mins?)\s+(?:of\s+)?(?:individual\s+)?(?:psychotherapy|cbt|supportive therapy)\b",
     re.I,
 )
+# a plan or another clinician's therapy ('weekly CBT with her therapist') is not a session here
 _PSYCH_NOT_DONE = gated(
-    r"\brefer\w*|\bresources?\b|\brecommend\w*|\bwill\b|\bnext\b|\bconsider\w*", re.I
+    r"\brefer\w*|\bresources?\b|\brecommend\w*|\bwill\b|\bnext\b|\bconsider\w*|\bweekly\b"
+    r"|\btherapist\b|\bcounselor\b|\bsessions\b",
+    re.I,
 )
 _PSYCH_EVAL = gated(
     r"\bpsychiatric diagnostic evaluation\b|\bdiagnostic (?:psychiatric )?interview\b", re.I
@@ -609,7 +612,8 @@ def psychotherapy(note: str) -> tuple[int, bool] | None:
     """(minutes, with medical management) of a psychotherapy session the note documents;
     with a prescription managed at the visit the session is an add-on to the E/M."""
     for m in _PSYCHOTHERAPY.finditer(note):
-        line = note[note.rfind("\n", 0, m.start()) + 1 : m.end()]
+        end = note.find("\n", m.end())
+        line = note[note.rfind("\n", 0, m.start()) + 1 : end if end >= 0 else len(note)]
         if _PSYCH_NOT_DONE.search(line):
             continue
         return int(m.group(1) or m.group(2)), prescribes(note)

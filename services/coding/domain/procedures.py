@@ -427,6 +427,13 @@ _US_GUIDED = re.compile(
 _CT_GUIDED = re.compile(r"\bct[- ]guid\w*|\bunder ct\b|\bct guidance\b", re.I)
 
 
+# a procedure from another day ('s/p thoracentesis last week', 'prior FNA benign')
+_BEFORE = re.compile(
+    r"\b(?:s/p|status post|prior|previous(?:ly)?|history of|hx of|h/o|ago|last (?:week|month|year|visit))\b",
+    re.I,
+)
+
+
 def _guided(text: str, v: Visit) -> bool:
     """Imaging guidance documented for the procedure (its sentence, else the note's
     procedure lines: the guidance is often its own sentence)."""
@@ -451,7 +458,7 @@ def _device_check(m: re.Match, text: str, v: Visit) -> list[Px]:
     note = v.note.lower()
     kind = (
         "icd"
-        if re.search(r"\bicd\b|\bdefibrillator\b|\bcrt-?d\b", note)
+        if re.search(r"\bicd\b(?!-?1[01])|\bdefibrillator\b|\bcrt-?d\b", note)
         else "pacemaker"
         if re.search(r"\bpacemaker\b|\bppm\b|\bcrt-?p\b|\bpacer\b", note)
         else "monitor"
@@ -482,11 +489,20 @@ def _device_check(m: re.Match, text: str, v: Visit) -> list[Px]:
 
 
 def _fna(m: re.Match, text: str, v: Visit) -> list[Px]:
+    # a result read from an earlier biopsy is not one done here: the passes, the needle
+    # or a procedure note say it was
+    if _BEFORE.search(text) or not (
+        re.search(r"\bpass(?:es)?\b|\bneedle\b|\bgauge\b|\b\d{2}[- ]?g\b|\bperformed\b", text, re.I)
+        or re.match(r"\W*procedure", v.note, re.I)
+    ):
+        return []
     code = "10009" if _CT_GUIDED.search(text) else "10005" if _guided(text, v) else "10021"
     return [Px(code, dx=("E04", "C73", "D34", "R22", "R59", "C", "D", "N63"), rule="minor")]
 
 
 def _thoracentesis(m: re.Match, text: str, v: Visit) -> list[Px]:
+    if _BEFORE.search(text):
+        return []
     code = "32555" if _guided(text, v) else "32554"
     side = side_modifier(text)
     return [
@@ -500,6 +516,8 @@ def _thoracentesis(m: re.Match, text: str, v: Visit) -> list[Px]:
 
 
 def _paracentesis(m: re.Match, text: str, v: Visit) -> list[Px]:
+    if _BEFORE.search(text):
+        return []
     code = "49083" if _guided(text, v) else "49082"
     return [Px(code, dx=("R18", "K7", "C", "I50"), rule="minor")]
 
@@ -529,6 +547,12 @@ def _echo(m: re.Match, text: str, v: Visit) -> list[Px]:
 
 def _oct(m: re.Match, text: str, v: Visit) -> list[Px]:
     c = text.lower()
+    # 'Oct' is also a month ('seen Oct 12'): the scan names what it imaged
+    if not re.search(
+        r"optical coherence|\bmacula\w*|\bretina\w*|\boptic\b|\brnfl\b|nerve fiber|\bcst\b|thickness|fluid|\bo[dsu]\b",
+        c,
+    ):
+        return []
     code = (
         "92133" if re.search(r"optic (?:nerve|disc)|\brnfl\b|nerve fiber|glaucoma", c) else "92134"
     )
@@ -601,8 +625,16 @@ _REDUCTIONS = (
 
 
 def _reduction(m: re.Match, text: str, v: Visit) -> list[Px]:
+    """The dislocation named in the reduction's sentence or coded for this visit (not
+    one in the history); 'reduced appetite' or a dose reduction is no reduction."""
+    if _BEFORE.search(text) or re.search(
+        r"\b(?:dose|weight|risk|salt|sodium|fluid)\s+reduction\b|\breduced\s+(?!with\b|using\b|by\b|successfully\b|easily\b)\w+",
+        text,
+        re.I,
+    ):
+        return []
     for rx, code, dx in _REDUCTIONS:
-        if re.search(rx, text, re.I) or re.search(rx, v.note, re.I):
+        if re.search(rx, text, re.I) or any(c.startswith(dx) for c in v.dx_codes):
             side = side_modifier(text) or side_modifier(v.note[:400])
             return [Px(code, modifiers=[side] if side in ("RT", "LT") else [], dx=dx, rule="minor")]
     return []
@@ -691,6 +723,13 @@ def _endoscopy(m: re.Match, text: str, v: Visit) -> list[Px]:
     """Lower and upper GI endoscopy by what was done through the scope: a snare or a
     biopsy, else the diagnostic scope (screening included)."""
     note = v.note.lower()
+    # a scope passed at this visit (not a screening history: 'Colonoscopy normal')
+    if _BEFORE.search(text) or not re.search(
+        r"\bcecum\b|\bterminal ileum\b|\bwithdrawal\b|\bretroflex\w*|\bscope (?:was )?(?:advanced|inserted|passed)"
+        r"|\bduodenum\b|\bprep (?:was )?(?:good|fair|poor|adequate|excellent)|\bbowel prep",
+        note,
+    ):
+        return []
     upper = re.search(
         r"\begd\b|\besophagogastroduodenoscopy\b|\bupper endoscopy\b", m.group(0), re.I
     )
@@ -930,7 +969,7 @@ RULES: list[Rule] = [
         _echo,
         True,
     ),
-    _r("oct", r"\boct\b|\boptical coherence tomograph\w*", _oct, True),
+    _r("oct", r"\boct\b(?!\.?\s*\d)|\boptical coherence tomograph\w*", _oct, True),
     _r(
         "intravitreal",
         r"\bintravitreal (?:injection|inj)\b|\binjected intravitreal\w*",

@@ -268,3 +268,26 @@ def test_a_test_billed_here_is_not_counted_again_as_data():
     _, billed = em.mdm_level(note, ["D860"], _Ctx(), billed_codes={"94010"}, **args)
     assert "data low" in counted  # spirometry and the CBC
     assert "data straightforward" in billed  # the CBC alone
+
+
+def test_procedures_from_another_day_or_look_alike_words_are_not_billed():
+    cases = [
+        "Lung cancer f/u.\ns/p thoracentesis last week, 1 L removed.\nA: Malignant pleural effusion.",
+        "Thyroid nodule f/u.\nPrior FNA results: benign.\nA: Thyroid nodule.",
+        "Health maintenance: Colonoscopy normal.\nA: Essential hypertension.\nP: lisinopril.",
+        "Knee pain.\nReduced range of motion, hx of shoulder dislocation.\nA: Knee pain.",
+        "Seen by retina Oct 12: stable.\nA: Type 2 diabetes mellitus without complications.",
+    ]
+    new = {"32554", "32555", "10005", "10021", "45378", "45380", "23650", "92134", "92133"}
+    for note in cases:
+        assert not new & set(px_codes(code(note, age=60))), note
+
+
+def test_therapy_with_another_clinician_is_not_a_session_here():
+    note = (
+        "A: Generalized anxiety disorder, improving.\n"
+        "Continues CBT 50 minutes with her therapist.\nP: f/u 3 months."
+    )
+    r = code(note)
+    assert not {"90834", "90837"} & set(px_codes(r))
+    assert em_codes(r) != []
