@@ -261,6 +261,8 @@ _STATUS_FOR = (
     ),
     ("Z9981", _MEDS_RX["Z9981"], ("J961", "J962", "J44", "J84", "I272")),
 )
+# codes whose title names their cause, which a 'code first' note asks to be coded too
+_ETIOLOGY_NAMED = {"J1282": "U071"}
 _SMOKER = [
     (
         "F17210",
@@ -395,6 +397,13 @@ def companions(found: list[Dx], note: str, ctx: Context, age: int) -> list[Dx]:
                 add(b[0], d, b[1], 0.92)
         if d.code.startswith(_ANTICOAG_FOR) and (m := _search(_ANTICOAG, note, ctx)):
             add("Z7901", d, m, 0.9)
+        if d.code in _ETIOLOGY_NAMED:
+            # the title names its cause and the tabular's 'code first' asks for it
+            # (I.C.1.g.1: pneumonia due to COVID-19 is U07.1 first, then J12.82)
+            cause = _ETIOLOGY_NAMED[d.code]
+            if cause not in have:
+                have.add(cause)
+                out.append(replace(d, code=cause, kind="dx", rank=(d.rank[0], d.rank[1] - 1)))
         for comp, rx, conditions in _STATUS_FOR:
             if d.code.startswith(conditions) and (m := _search(rx, note, ctx)):
                 add(comp, d, m, 0.85)
