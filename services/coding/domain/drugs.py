@@ -196,7 +196,6 @@ DRUGS: list[tuple[str, str, float, str, float]] = [
     (r"\bhaloperidol decanoate\b|\bhaldol dec(?:anoate)?\b", "J1631", 50, "mg", 100),
     (r"\bnaltrexone\b[^.;]{0,30}\b(?:im|injection|depot|er)\b|\bvivitrol\b", "J2315", 1, "mg", 380),
     (r"\bprochlorperazine\b|\bcompazine\b", "J0780", 10, "mg", 10),
-    (r"\benoxaparin\b|\blovenox\b", "J1650", 10, "mg", 40),
 ]
 DRUGS_RX = [(re.compile(p, re.I), c, per, u, d) for p, c, per, u, d in DRUGS]
 _DOSE = re.compile(r"(\d+(?:,\d{3})*(?:\.\d+)?)\s*(million units|units|mcg|mg|g|grams?)\b", re.I)

@@ -647,6 +647,8 @@ def _burn(m: re.Match, text: str, v: Visit) -> list[Px]:
     """Burn care by the extent of the partial-thickness burn treated: dressings or
     debridement of a small one (under 5 % of the body surface), medium, large; a
     first-degree burn's own initial treatment when nothing deeper is documented."""
+    if re.search(r"\binstruction|\beducation\b|\bteaching\b|\bat home\b|\bhome care\b", text, re.I):
+        return []  # care taught for home, not given here
     note = v.note.lower()
     deeper = re.search(r"partial[- ]thickness|second[- ]degree|2nd[- ]degree|blister", note)
     dx = ("T2", "T30", "T31", "T32", "L55")
