@@ -430,11 +430,13 @@ _UNREAD_CHRONIC = gated(r"\bchronic\b", re.I)
 # 'Pump settings reviewed, no changes')
 _UNREAD_NOT_PROBLEM = gated(
     r"^\W*(?:annual|routine|screening|labs?|ecg|ekg|follow[- ]?up|f/u|rtc|return|continue|plan|vaccin\w*|immuniz\w*"
-    r"|on|taking|uses?|using)\b|\b(?:history of|hx|h/o|s/p|status post)\b",
+    r"|on|taking|uses?|using|health maintenance|hcm|preventive|prevention|anticipatory guidance|education"
+    r"|medication (?:refill|reconciliation)|refills?)\b|\b(?:history of|hx|h/o|s/p|status post)\b",
     re.I,
 )
 _UNREAD_PLAN_STEP = gated(
-    r"\b(?:reviewed|no changes?|refilled|discussed|counseled|ordered|scheduled|adjusted)\b", re.I
+    r"\b(?:reviewed|no changes?|refill(?:ed|s)?|discussed|counseled|ordered|scheduled|adjusted|given)\b",
+    re.I,
 )
 _UNREAD_DISEASE = gated(
     r"\w(?:itis|osis|emia|oma|pathy|algia|ism)\b|\b(?:disease|disorder|syndrome|failure|deficiency"
@@ -456,8 +458,10 @@ def _unread_problem(text: str) -> str | None:
     """The kind of problem an assessment statement names that no code was found for:
     an injury (complicated when a fracture, dislocation or concussion), an acute
     illness, a chronic illness that is worse, or (the default) a chronic illness."""
+    # the statement's head, before its plan ('Hypertension - refill lisinopril')
+    head = re.split(r"\s+-\s+|:|,|;", text, maxsplit=1)[0]
     if _UNREAD_NOT_PROBLEM.search(text) or (
-        _UNREAD_PLAN_STEP.search(text) and not _UNREAD_DISEASE.search(text)
+        _UNREAD_PLAN_STEP.search(head) and not _UNREAD_DISEASE.search(head)
     ):
         return None
     first = _TESTS.search(text)

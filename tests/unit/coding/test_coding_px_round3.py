@@ -210,6 +210,10 @@ def test_an_unmatched_assessment_statement_counts_as_a_problem():
     assert em._unread_problem("On insulin glargine") is None
     assert em._unread_problem("BMP next visit") is None
     assert em._unread_problem("Personal hx of MRSA infection") is None
+    assert em._unread_problem("Health maintenance: flu vaccine given") is None
+    assert em._unread_problem("Pump settings reviewed, no changes") is None
+    # a plan after the condition does not make the condition a plan step
+    assert em._unread_problem("Hypertension - refill lisinopril") == "chronic"
 
 
 def test_fever_in_a_minor_viral_illness_is_not_systemic_involvement():
