@@ -184,8 +184,10 @@ _ONE_LINE = frozenset(("pmh", "meds", "allergies", "family", "social"))
 # ----------------------------------------------------------------------------- sentences
 
 # Sentence ends: newline, ';', or '.', '!' '?' followed by white space
-# (never the dot in '2.5 cm' or 'E11.22'); a leading list marker '1.' is dropped.
-_SENT_END = re.compile(r"\n+|;|(?<=[.!?])\s+")
+# (never the dot in '2.5 cm' or 'E11.22'); a leading list marker '1.' is dropped. An
+# organism's initial ('UTI due to E. coli', 'C. diff', 'H. pylori') ends nothing when a
+# lower-case word follows.
+_SENT_END = re.compile(r"\n+|;|(?<=[.!?])(?<![\s(/][A-Z]\.)\s+|(?<=[\s(/][A-Z]\.)\s+(?![a-z])")
 
 
 @dataclass(frozen=True)
@@ -337,6 +339,7 @@ ABBREVIATIONS: dict[str, str] = {
     "ptsd": "post traumatic stress disorder",
     "dka": "diabetic ketoacidosis",
     "cdiff": "clostridium difficile",
+    "af": "atrial fibrillation",
     "rul": "right upper lobe",
     "rml": "right middle lobe",
     "rll": "right lower lobe",
@@ -566,7 +569,7 @@ _PRE = [
         "uncertain",
     ),
     (
-        r"\bhistory of\b|\bhx of\b|\bh/o\b|\bpast history\b|\bprior history\b|\bprevious(?:ly)?\b"
+        r"\bhistory of\b|\bhx of\b|\bh/o\b|(?<!family )\bhx\b(?=\s+[a-z])|\bpast history\b|\bprior history\b|\bprevious(?:ly)?\b"
         r"|\bs/p\b|\bstatus post\b|\bformer\b|\bremote\b|\bex-",
         "history",
     ),
