@@ -624,9 +624,14 @@ _REDUCTIONS = (
 )
 
 
+def _line(note: str, at: int) -> str:
+    end = note.find("\n", at)
+    return note[note.rfind("\n", 0, at) + 1 : end if end >= 0 else len(note)]
+
+
 def _reduction(m: re.Match, text: str, v: Visit) -> list[Px]:
-    """The dislocation named in the reduction's sentence or coded for this visit (not
-    one in the history); 'reduced appetite' or a dose reduction is no reduction."""
+    """The dislocation named in the reduction's sentence, coded for this visit, or named
+    on a line that is not history; 'reduced appetite' or a dose reduction is no reduction."""
     if _BEFORE.search(text) or re.search(
         r"\b(?:dose|weight|risk|salt|sodium|fluid)\s+reduction\b|\breduced\s+(?!with\b|using\b|by\b|successfully\b|easily\b)\w+",
         text,
@@ -634,7 +639,13 @@ def _reduction(m: re.Match, text: str, v: Visit) -> list[Px]:
     ):
         return []
     for rx, code, dx in _REDUCTIONS:
-        if re.search(rx, text, re.I) or any(c.startswith(dx) for c in v.dx_codes):
+        if (
+            re.search(rx, text, re.I)
+            or any(c.startswith(dx) for c in v.dx_codes)
+            or any(
+                not _BEFORE.search(_line(v.note, x.start())) for x in re.finditer(rx, v.note, re.I)
+            )
+        ):
             side = side_modifier(text) or side_modifier(v.note[:400])
             return [Px(code, modifiers=[side] if side in ("RT", "LT") else [], dx=dx, rule="minor")]
     return []
