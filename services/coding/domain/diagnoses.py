@@ -221,9 +221,12 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
                 for r in readings
                 if r.status not in ("affirmed", "history")
             )
+        explained = _explained_in_statement(note[s.start : s.end], readings) if coding else ()
         for r in readings:
             if r.status in ("negated", "resolved"):
                 res.negated.add(r.entry.code)
+            if r in explained:
+                continue
             d = _mention(note, res, s, r, age)
             if d is None:
                 continue
@@ -254,6 +257,9 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             head = _head(note, s)
             if head is not None and not any(r.start < head[1] - s.start for r in readings):
                 got = _fallback(note, res, s, index or lx.term_index(), age, head=head)
+                if _CAUSED_BY.match(note, head[1] + 1):
+                    # 'LLQ pain due to <a condition read below>': the symptom is integral
+                    got = [d for d in got if not d.code.startswith("R")]
                 res.found.extend(got)
                 if not got and _names_something(note, Sentence(*head, s.section), res.ctx):
                     res.unmatched.append(head)
@@ -367,6 +373,21 @@ def _read(text: str, ascii_note: bool, mask: tuple[tuple[int, int], ...]) -> tup
             )
         )
     return tuple(out)
+
+
+_CAUSED_BY = re.compile(r"\b(?:due to|secondary to|caused by|from)\b", re.I)
+
+
+def _explained_in_statement(text: str, readings: tuple[_Reading, ...]) -> tuple[_Reading, ...]:
+    """Symptoms the statement itself puts down to an affirmed condition ('RLQ pain due to
+    a simple ovarian cyst'): integral to it, not coded (I.B.5)."""
+    causes = [r for r in readings if r.entry.kind == "dx" and r.status == "affirmed"]
+    return tuple(
+        r
+        for r in readings
+        if r.entry.kind == "sx"
+        and any(c.start >= r.end and _CAUSED_BY.search(text, r.end, c.start) for c in causes)
+    )
 
 
 def _only_resolved(ctx: Context, start: int, end: int) -> bool:

@@ -142,7 +142,13 @@ def combine(found: list[Dx]) -> list[Dx]:
         ):
             o = _first(found, other if isinstance(other, tuple) else (other,))
             target = fam + suffix
-            if o is None or not icd10cm.is_billable(target) or any(d.code == target for d in found):
+            if o is None or not icd10cm.is_billable(target):
+                continue
+            if any(d.code == target for d in found):
+                # the note named the combination itself ('PAD due to type 2 diabetes'):
+                # the separate code is still part of it
+                if not keep:
+                    found.remove(o)
                 continue
             combo = replace(
                 dm,
@@ -184,6 +190,14 @@ def _excluded(a: str, b: str) -> bool:
     return icd10cm.excludes1_conflict(a, b) is not None
 
 
+@lru_cache(maxsize=20000)
+def _combines(combo: str, part: str) -> bool:
+    """Does ``combo``'s title name every word of ``part``'s, and more ('Type 2 diabetes
+    mellitus with hypoglycemia without coma' and 'Hypoglycemia, unspecified')?"""
+    words = desc_tokens(part) - {"unspecified"}
+    return bool(words) and words < desc_tokens(combo)
+
+
 def exclusive(found: list[Dx]) -> tuple[list[Dx], list[str]]:
     """Never two codes an Excludes1 note forbids together, nor two stages of one condition
     (CKD N18.1-N18.6): the later-listed, less certain one goes. Returns the codes kept
@@ -197,6 +211,11 @@ def exclusive(found: list[Dx]) -> tuple[list[Dx], list[str]]:
         )
         if clash is None:
             out.append(d)
+        elif _combines(d.code, clash.code):
+            # the combination code carries the other one's condition ('with hypoglycemia'
+            # beside hypoglycemia, unspecified): it is the one the 'with' convention codes
+            out[out.index(clash)] = d
+            conflicts.append(f"{icd10cm.with_dot(clash.code)} with {icd10cm.with_dot(d.code)}")
         else:
             conflicts.append(f"{icd10cm.with_dot(d.code)} with {icd10cm.with_dot(clash.code)}")
     kept = {id(d) for d in out}

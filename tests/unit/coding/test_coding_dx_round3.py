@@ -127,3 +127,32 @@ def test_to_confirm_a_diagnosis_is_uncertain():
     )
     assert "I10" not in dx_codes(r)
     assert dx_codes(r) == ["R030"]
+
+
+def test_combination_code_wins_an_excludes1_clash_with_its_own_part():
+    r = code(
+        "A: Type 2 diabetes with hypoglycemia without coma, on glipizide.\nP: stop glipizide.",
+        age=70,
+    )
+    codes = dx_codes(r)
+    assert codes[0] == "E11649" and "E162" not in codes
+
+
+def test_named_combination_drops_the_separate_condition():
+    r = code(
+        "A: Peripheral arterial disease due to type 2 diabetes, claudication at 2 blocks.\n"
+        "P: walking program, metformin.",
+        age=64,
+    )
+    codes = dx_codes(r)
+    assert codes[0] == "E1151" and "I739" not in codes
+
+
+def test_symptom_put_down_to_a_condition_in_its_statement_is_not_coded():
+    r = code(
+        "A: Left lower quadrant pain due to a simple ovarian cyst, left, on ultrasound.\n"
+        "P: repeat US in 8 weeks, return precautions for fever or severe pain.",
+        sex="F",
+        age=30,
+    )
+    assert dx_codes(r) == ["N83292"]
