@@ -163,6 +163,9 @@ def combine(found: list[Dx]) -> list[Dx]:
         complicated = [d for d in found if d.code.startswith(fam) and d.code != fam + "9"]
         if complicated:
             found = [d for d in found if d.code != fam + "9"]
+    if _first(found, ("E063",)) is not None:
+        # the Index's 'Hypothyroidism, autoimmune' and Hashimoto's are E06.3 alone
+        found = [d for d in found if d.code != "E039"]
     htn = _first(found, ("I10", "I119"))
     if htn is not None:
         ckd = _first(found, ("N18",))

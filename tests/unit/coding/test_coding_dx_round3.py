@@ -156,3 +156,16 @@ def test_symptom_put_down_to_a_condition_in_its_statement_is_not_coded():
         age=30,
     )
     assert dx_codes(r) == ["N83292"]
+
+
+def test_bph_with_luts_keeps_the_symptoms_its_note_asks_for():
+    r = code("A: BPH with LUTS - nocturia x3 and weak stream.\nP: tamsulosin.", age=66)
+    codes = dx_codes(r)
+    assert codes[0] == "N401" and {"R351", "R3912"} <= set(codes)
+
+
+def test_hashimoto_hypothyroidism_is_e063_alone():
+    r = code(
+        "A: Hypothyroidism due to Hashimoto thyroiditis - TSH at goal.\nP: levothyroxine.", sex="F"
+    )
+    assert dx_codes(r) == ["E063"]
