@@ -18,6 +18,9 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -107,11 +110,17 @@ class ServiceSpec:
 
 
 async def run(
-    spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None
+    spec: ServiceSpec,
+    settings: ServiceSettings,
+    ready: asyncio.Event | None = None,
+    *,
+    reuse_port: bool = False,
 ) -> None:
+    """Serve until SIGTERM/SIGINT. ``reuse_port``: bind the HTTP port with SO_REUSEPORT, as one
+    of ``run_workers``' processes sharing it (the kernel spreads connections among them)."""
     profiler = _start_profiler(spec.name, settings)
     try:
-        await _run(spec, settings, ready)
+        await _run(spec, settings, ready, reuse_port)
     finally:
         if profiler is not None:
             _write_profile(profiler, spec.name, settings)
@@ -138,7 +147,10 @@ def _write_profile(profiler, name: str, settings: ServiceSettings) -> None:
 
 
 async def _run(
-    spec: ServiceSpec, settings: ServiceSettings, ready: asyncio.Event | None = None
+    spec: ServiceSpec,
+    settings: ServiceSettings,
+    ready: asyncio.Event | None = None,
+    reuse_port: bool = False,
 ) -> None:
     logs.configure(spec.name, settings.telemetry.rcm_log_level)
     provider = telemetry.setup_tracing(
@@ -235,7 +247,10 @@ async def _run(
         server = None
         if spec.api is not None and settings.http.port is not None:
             server = _http_server(http_app(spec, rt), settings)
-            tasks.append(asyncio.create_task(server.serve(), name="http"))
+            sockets = (
+                [shared_port_socket(settings.http.host, settings.http.port)] if reuse_port else None
+            )
+            tasks.append(asyncio.create_task(server.serve(sockets=sockets), name="http"))
         _install_signal_handlers(stop)
         logs.log(_log, logging.INFO, "service started", service=spec.name)
         if ready is not None:
@@ -365,6 +380,87 @@ def _http_server(app, settings: ServiceSettings):
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # we own SIGTERM/SIGINT
     return server
+
+
+def shared_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound with SO_REUSEPORT: every worker binds its own, and Linux hands each
+    new connection to one of the listening workers (evenly, by the connection's addresses)."""
+    if not sys.platform.startswith("linux"):  # elsewhere the option exists but does not balance
+        raise ConfigurationError("RCM_HTTP_WORKERS above 1 needs Linux (SO_REUSEPORT)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+WORKER_STOP_GRACE_SECONDS = 30.0
+
+
+def run_workers(
+    name: str, commands: list[list[str]], grace: float = WORKER_STOP_GRACE_SECONDS
+) -> int:
+    """Run one process per command (each a full copy of the service) until SIGTERM/SIGINT.
+
+    SIGTERM/SIGINT is passed on as SIGTERM to every worker, which stops as a single process
+    does; one still running after ``grace`` seconds is killed. A worker that exits on its own
+    (a crash, a failed start) is logged, the others are stopped, and this returns non-zero: the
+    supervisor (systemd, Kubernetes, compose) restarts the whole unit and counts the restart,
+    as it would for a single process; restarting workers here would hide a crash loop. The
+    exit status is 0 only when every worker stopped cleanly after a signal.
+    """
+    stopping = False
+
+    def stop(*_) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    workers: list[subprocess.Popen] = []
+    died: tuple[int, int] | None = None
+    try:
+        for command in commands:
+            if stopping:
+                break
+            workers.append(subprocess.Popen(command))  # noqa: S603 - our own interpreter and argv
+        logs.log(_log, logging.INFO, "workers started", service=name, count=len(workers))
+        while not stopping and died is None:
+            for index, worker in enumerate(workers):
+                if worker.poll() is not None:
+                    died = (index, worker.returncode)
+                    break
+            else:
+                time.sleep(0.2)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for worker in workers:
+            try:
+                worker.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if died is not None and not stopping:  # (a worker stopped by the same Ctrl-C is no crash)
+        index, status = died
+        logs.log(
+            _log,
+            logging.ERROR,
+            "worker exited; the others were stopped",
+            service=name,
+            instance=index,
+            status=status,
+        )
+        return status if status > 0 else 1
+    return 0 if all(w.returncode == 0 for w in workers) else 1
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:

@@ -281,6 +281,8 @@ class HttpSettings(BaseSettings):
     host: str = "127.0.0.1"
     # Request bodies above this are refused with 413 before they are read.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # `rcm serve`'s processes sharing the port (SO_REUSEPORT, Linux); --workers overrides it.
+    workers: int = Field(default=1, ge=1, le=64)
     # HTTPS: the server's certificate (chain, PEM) and private key. None: plain HTTP.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None

@@ -68,8 +68,33 @@ def cmd_serve(args) -> int:
         if not hasattr(settings, "mllp"):
             raise UserError("--mllp-port is for rcm serve intake")
         settings.mllp.port = args.mllp_port  # start-up checks (production senders) still apply
-    run_loop(run(service, settings))
+    workers = args.workers if args.workers is not None else settings.http.workers
+    if workers < 1:
+        raise UserError("serve: --workers must be at least 1")
+    if args.worker is None and workers > 1:
+        return _serve_workers(args, service.name, settings, workers)
+    if args.worker is not None and settings.telemetry.rcm_metrics_port:
+        settings.telemetry.rcm_metrics_port += args.worker  # one metrics port per worker
+    run_loop(run(service, settings, reuse_port=args.worker is not None))
     return 0
+
+
+def _serve_workers(args, name: str, settings, workers: int) -> int:
+    """``workers`` copies of the service on one port (SO_REUSEPORT), each its own process."""
+    from shared import logs
+    from shared.service import run_workers
+
+    if settings.http.port == 0:
+        raise UserError("serve: --workers needs a fixed --http-port (each worker binds it)")
+    if getattr(getattr(settings, "mllp", None), "port", None) is not None:
+        raise UserError("serve: --workers cannot share the MLLP port; run one intake for MLLP")
+    if not sys.platform.startswith("linux"):
+        raise UserError("serve: --workers needs Linux (SO_REUSEPORT)")
+    command = [sys.executable, "-m", "rcm.cli.main", "serve", args.service]
+    if settings.http.port is not None:
+        command += ["--http-port", str(settings.http.port)]
+    logs.configure(name, settings.telemetry.rcm_log_level)
+    return run_workers(name, [[*command, "--worker", str(k)] for k in range(workers)])
 
 
 def cmd_claim(args) -> int:
@@ -187,6 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="intake: also listen for HL7 v2 over MLLP on this port",
     )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes serving the HTTP port together (SO_REUSEPORT, Linux); "
+        "default RCM_HTTP_WORKERS or 1. One that dies stops the others, exit non-zero",
+    )
+    # Set by --workers for each process it starts: its index (metrics port + index).
+    s.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("claim", help="code and bill one encounter offline; print the 837")
