@@ -221,7 +221,11 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
                 for r in readings
                 if r.status not in ("affirmed", "history")
             )
-        explained = _explained_in_statement(note[s.start : s.end], readings) if coding else ()
+        explained = (
+            _explained_in_statement(note[s.start : s.end], readings)
+            if coding and len(readings) > 1
+            else ()
+        )
         for r in readings:
             if r.status in ("negated", "resolved"):
                 res.negated.add(r.entry.code)
