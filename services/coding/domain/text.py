@@ -581,7 +581,7 @@ _PRE = [
     ),
     (
         r"\bwill\b|\bplan(?:s|ned)? to\b|\bscheduled? for\b|\bto be\b|\bif\b|\bshould\b|\brecommend(?:ed)?\b"
-        r"|\bdeclined\b|\brefused\b|\bdeferred\b|\bnext visit\b|\breturn for\b|\bprecautions (?:for|if)\b|\bsent (?:out|to)\b"
+        r"|\bdeclined\b|\brefused\b|\bdeferred\b|\bnext visit\b|\breturn for\b|\bprecautions (?:for|if)\b|\bprecautions\s*[(:]|\bsent (?:out|to)\b"
         r"|\breferr(?:al|ed) (?:to|for)\b",
         "hypothetical",
     ),

@@ -169,3 +169,18 @@ def test_hashimoto_hypothyroidism_is_e063_alone():
         "A: Hypothyroidism due to Hashimoto thyroiditis - TSH at goal.\nP: levothyroxine.", sex="F"
     )
     assert dx_codes(r) == ["E063"]
+
+
+def test_return_precautions_list_is_not_coded():
+    r = code(
+        "A: Acute otitis media, left ear.\n"
+        "P: amoxicillin. Return precautions (persistent vomiting, stiff neck, fever over 3 days).",
+        age=6,
+    )
+    codes = dx_codes(r)
+    assert codes[0].startswith("H66") and not any(c.startswith("R") for c in codes)
+
+
+def test_allergic_rhinitis_due_to_pollen_is_j301():
+    r = code("A: Seasonal allergic rhinitis due to grass pollen.\nP: fluticasone nasal spray.")
+    assert dx_codes(r) == ["J301"]
