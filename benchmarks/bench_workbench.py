@@ -1,5 +1,18 @@
-"""Benchmark the workbench's pages: ``--users`` signed-in people (100) each asking for a page at
-once, every page in turn, ``--rounds`` times; p50/p95/max server time per page.
+"""Benchmark the workbench's pages with ``--users`` signed-in people (100): p50/p95/max server
+time per page, in two modes.
+
+- burst (``--mode burst``): all of them ask for a page at the same instant, every page in
+  turn, ``--rounds`` times: the worst case, 100 requests arriving in one millisecond.
+- steady (``--mode steady``): 100 concurrent users as load tools model them (a closed loop):
+  each asks for the page, waits for it, then thinks for an exponentially distributed time of
+  mean ``--think`` seconds (3 s: someone clicking through lists and work items briskly; a
+  coder reading a note or a biller reading a remittance takes far longer, so this overstates
+  the load a person makes), for ``--duration`` seconds per page. Users start spread over one
+  think time, so the run does not open with a burst.
+
+``--mode both`` (the default) runs the burst, then the steady mode, on one stack. The
+workbench runs as `rcm serve workbench --workers N` (``--workers``, default the machine's
+cores): N processes on one port.
 
 It starts its own stack (Kafka + PostgreSQL in a temporary run directory), every service and a
 workbench as `rcm serve` runs them, registers the demo sites and posts ``--encounters`` sample
@@ -16,7 +29,8 @@ including the upstream services' answers and any queueing inside the workbench's
 the client's wall time is shown beside it. Target: p95 under 200 ms per page (issue 19).
 Prints JSON.
 
-    .venv/bin/python benchmarks/bench_workbench.py [--users 100] [--rounds 3] [--encounters 60]
+    .venv/bin/python benchmarks/bench_workbench.py [--users 100] [--mode both] [--rounds 3]
+        [--think 3] [--duration 30] [--workers N] [--encounters 60]
 """
 
 from __future__ import annotations
@@ -24,6 +38,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import random
 import re
 import statistics
 import sys
@@ -41,12 +57,14 @@ import httpx  # noqa: E402
 
 from rcm import localstack as stack  # noqa: E402
 from rcm.cli.demo import (  # noqa: E402
+    SERVICE_ORDER,
+    base_env,
     coder_pool,
     load_sample_registries,
     post_encounters,
-    start_services,
     wait_http,
 )
+from rcm.localstack.supervisor import Supervisor  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.settings import ConnectionSettings, RuntimeSettings, ServiceSettings  # noqa: E402
 
@@ -140,11 +158,39 @@ async def wait_for_work(dsn: str, timeout: float) -> dict[str, str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    import os
+    """User + system CPU time of a process and its children (the workers of `rcm serve
+    --workers`) so far."""
+    import psutil
 
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in (proc, *proc.children(recursive=True)):
+        t = p.cpu_times()
+        total += t.user + t.system
+    return total
+
+
+def start_services(settings, endpoints, extra_env: dict[str, str], workers: int) -> Supervisor:
+    """Every service and a workbench of ``workers`` processes, as `rcm demo` starts them."""
+    sup = Supervisor(settings.run_path, {**base_env(settings, endpoints), **extra_env})
+    for name in SERVICE_ORDER:
+        sup.add(name, http=name != "payer_sim")
+    urls = {
+        f"RCM_WORKBENCH_{n.upper()}_URL": f"http://127.0.0.1:{sup.by_name(n)[0].http_port}"
+        for n in ("intake", "coding", "billing", "payments", "followup")
+    }
+    wb = sup.add(
+        "workbench",
+        http=True,
+        extra_env={
+            **urls,
+            "RCM_WORKBENCH_COOKIE_SECURE": "false",
+            "RCM_HTTP_WORKERS": str(workers),
+        },
+    )
+    wb.env["RCM_WORKBENCH_PUBLIC_URL"] = f"http://127.0.0.1:{wb.http_port}"
+    sup.start_all()
+    return sup
 
 
 async def audit_chains(dsn: str) -> dict[str, str]:
@@ -204,7 +250,76 @@ async def hit(
     return [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
 
 
-async def main(users: int, rounds: int, encounters: int, seed: int, profile: str = "") -> dict:
+async def steady(
+    clients: list[httpx.AsyncClient], path: str, think: float, duration: float, rng: random.Random
+) -> tuple[list[str], list[float], list[int]]:
+    """Each client in a closed loop for ``duration`` seconds: ask for ``path``, wait for the
+    page, think an exponential time of mean ``think``. Request ids, wall times, statuses."""
+    rids: list[str] = []
+    wall: list[float] = []
+    statuses: list[int] = []
+    end = time.monotonic() + duration
+
+    async def user(c: httpx.AsyncClient, first: float) -> None:
+        await asyncio.sleep(first)
+        while time.monotonic() < end:
+            rid = uuid.uuid4().hex
+            t = time.perf_counter()
+            try:
+                r = await c.get(path, headers={"x-request-id": rid})
+            except httpx.RemoteProtocolError:  # a closed keep-alive connection, as in hit()
+                t = time.perf_counter()
+                r = await c.get(path, headers={"x-request-id": rid})
+            wall.append((time.perf_counter() - t) * 1000)
+            rids.append(rid)
+            statuses.append(r.status_code)
+            await asyncio.sleep(rng.expovariate(1 / think))
+
+    # users arrive spread over one think time: a steady state from the start, not a burst
+    await asyncio.gather(*(user(c, rng.uniform(0, think)) for c in clients))
+    return rids, wall, statuses
+
+
+def template(path: str) -> str:
+    return re.sub(r"/(\d+|[A-Z0-9][A-Za-z0-9._:-]{5,})$", "/{id}", path)
+
+
+def report(
+    pages: dict[str, str],
+    times: dict[str, float],
+    asked: dict[str, list[str]],
+    wall: dict[str, list[float]],
+    statuses: dict[str, Counter],
+    page_cpu: dict[str, float],
+) -> dict:
+    out = {}
+    for path in pages:
+        server = [times[r] for r in asked[path] if r in times]
+        out[template(path)] = {
+            "user": pages[path],
+            "server": summary(server),
+            "client_wall": summary(wall[path]),
+            "statuses": {str(k): v for k, v in sorted(statuses[path].items())},
+            "workbench_cpu_ms": round(page_cpu[path] * 1000 / max(1, len(asked[path])), 2),
+            "under_target": bool(server)
+            and set(statuses[path]) == {200}
+            and summary(server)["p95_ms"] < TARGET_P95_MS,
+        }
+    return out
+
+
+async def main(
+    users: int,
+    rounds: int,
+    encounters: int,
+    seed: int,
+    profile: str = "",
+    *,
+    mode: str = "both",
+    think: float = 3.0,
+    duration: float = 30.0,
+    workers: int = 1,
+) -> dict:
     from rcm.simulation.samples import generate_samples
 
     run_dir = Path(tempfile.mkdtemp(prefix="rcm-bench-wb-"))
@@ -216,7 +331,7 @@ async def main(users: int, rounds: int, encounters: int, seed: int, profile: str
     env = {"RCM_LOG_LEVEL": "INFO"}
     if profile:  # pyinstrument profiles in <run dir>/profiles/ when the processes stop
         env["RCM_PROFILE_SERVICES"] = profile
-    sup = start_services(settings, endpoints, workbench=True, extra_env=env)
+    sup = start_services(settings, endpoints, env, workers)
     clients: list[httpx.AsyncClient] = []
     try:
         port = lambda name: sup.by_name(name)[0].http_port  # noqa: E731
@@ -279,54 +394,56 @@ async def main(users: int, rounds: int, encounters: int, seed: int, profile: str
             n: sup.by_name(n)[0].proc.pid
             for n in ("workbench", "coding", "billing", "payments", "followup")
         }
-        cpu_before = {n: cpu_seconds(pid) for n, pid in procs.items()}
-        asked: dict[str, list[str]] = {p: [] for p in pages}
-        wall: dict[str, list[float]] = {p: [] for p in pages}
-        statuses: dict[str, Counter] = {p: Counter() for p in pages}
-        page_cpu: dict[str, float] = {p: 0.0 for p in pages}  # the workbench's, per page
-        for _ in range(rounds):
-            for path, username in pages.items():
-                before = cpu_seconds(procs["workbench"])
-                rids, ms, got = await hit(by_user[username], path)
-                page_cpu[path] += cpu_seconds(procs["workbench"]) - before
-                asked[path] += rids
-                wall[path] += ms
-                statuses[path].update(got)
-        measured = users * rounds * len(pages)
-        cpu_ms_per_page = {
-            n: round((cpu_seconds(pid) - cpu_before[n]) * 1000 / measured, 2)
-            for n, pid in procs.items()
-        }
-        await asyncio.sleep(1)  # the access log's last lines
-        chains = await audit_chains(endpoints["postgres"])
         log = sup.by_name("workbench")[0].log_path
-        times = server_times(log, {r for v in asked.values() for r in v})
-        out_pages = {}
-        for path in pages:
-            template = re.sub(r"/(\d+|[A-Z0-9][A-Za-z0-9._:-]{5,})$", "/{id}", path)
-            server = [times[r] for r in asked[path] if r in times]
-            out_pages[template] = {
-                "user": pages[path],
-                "server": summary(server),
-                "client_wall": summary(wall[path]),
-                "statuses": {str(k): v for k, v in sorted(statuses[path].items())},
-                "workbench_cpu_ms": round(page_cpu[path] * 1000 / len(asked[path]), 2),
-                "under_target": bool(server)
-                and set(statuses[path]) == {200}
-                and summary(server)["p95_ms"] < TARGET_P95_MS,
-            }
-        return {
+        result = {
             "users": users,
-            "rounds": rounds,
             "encounters": encounters,
-            "requests_per_page": users * rounds,
+            "workbench_workers": workers,
+            "cores": os.cpu_count(),
             "target_p95_ms": TARGET_P95_MS,
             "run_dir": str(run_dir),
-            # CPU each process spent in the measured rounds, per page asked (all pages together)
-            "cpu_ms_per_page": cpu_ms_per_page,
-            "audit_chains": chains,  # every schema's chain walked after the burst: one, intact  # every process's log (access logs: duration per request id)
-            "pages": out_pages,
+            "loadavg_before": Path("/proc/loadavg").read_text().split()[:3],
         }
+        for kind in ("burst", "steady") if mode == "both" else (mode,):
+            cpu_before = {n: cpu_seconds(pid) for n, pid in procs.items()}
+            asked: dict[str, list[str]] = {p: [] for p in pages}
+            wall: dict[str, list[float]] = {p: [] for p in pages}
+            statuses: dict[str, Counter] = {p: Counter() for p in pages}
+            page_cpu: dict[str, float] = {p: 0.0 for p in pages}  # the workbench's, per page
+            rng = random.Random(seed)
+            for _ in range(rounds if kind == "burst" else 1):
+                for path, username in pages.items():
+                    before = cpu_seconds(procs["workbench"])
+                    if kind == "burst":
+                        rids, ms, got = await hit(by_user[username], path)
+                    else:
+                        rids, ms, got = await steady(by_user[username], path, think, duration, rng)
+                    page_cpu[path] += cpu_seconds(procs["workbench"]) - before
+                    asked[path] += rids
+                    wall[path] += ms
+                    statuses[path].update(got)
+            measured = sum(len(v) for v in asked.values())
+            cpu_ms_per_page = {
+                n: round((cpu_seconds(pid) - cpu_before[n]) * 1000 / max(1, measured), 2)
+                for n, pid in procs.items()
+            }
+            await asyncio.sleep(1)  # the access log's last lines
+            times = server_times(log, {r for v in asked.values() for r in v})
+            result[kind] = {
+                **(
+                    {"rounds": rounds, "requests_per_page": users * rounds}
+                    if kind == "burst"
+                    else {"think_s": think, "duration_s_per_page": duration}
+                ),
+                "requests": measured,
+                "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
+                # CPU each process spent in this mode, per page asked (all pages together)
+                "cpu_ms_per_page": cpu_ms_per_page,
+                "pages": report(pages, times, asked, wall, statuses, page_cpu),
+            }
+        # every schema's chain walked after the run: one chain each, intact
+        result["audit_chains"] = await audit_chains(endpoints["postgres"])
+        return result
     finally:
         for c in clients:
             await c.aclose()
@@ -341,10 +458,29 @@ if __name__ == "__main__":
     ap.add_argument("--encounters", type=int, default=60)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--profile", default="", help="services to profile, e.g. workbench,followup")
+    ap.add_argument("--mode", choices=("burst", "steady", "both"), default="both")
+    ap.add_argument("--think", type=float, default=3.0, help="steady: mean think time, seconds")
+    ap.add_argument("--duration", type=float, default=30.0, help="steady: seconds per page")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="workbench processes (rcm serve --workers); default the machine's cores",
+    )
     args = ap.parse_args()
-    print(
-        json.dumps(
-            asyncio.run(main(args.users, args.rounds, args.encounters, args.seed, args.profile)),
-            indent=2,
+    if args.think <= 0 or args.duration <= 0 or args.workers < 1 or args.users < 1:
+        ap.error("--think, --duration, --workers and --users must be positive")
+    result = asyncio.run(
+        main(
+            args.users,
+            args.rounds,
+            args.encounters,
+            args.seed,
+            args.profile,
+            mode=args.mode,
+            think=args.think,
+            duration=args.duration,
+            workers=args.workers,
         )
     )
+    print(json.dumps(result, indent=2))
