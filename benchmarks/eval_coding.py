@@ -1,7 +1,8 @@
 """Accuracy of the coding engine: on the project's own vignettes, or on the blind evaluation set.
 
     python benchmarks/eval_coding.py [--verbose]                     # tests/fixtures/vignettes
-    python benchmarks/eval_coding.py --blind [--half tuning|locked|both] [--verbose]
+    python benchmarks/eval_coding.py --blind [--half tuning|locked|tuning_c|locked_c|both|all]
+        [--verbose]   # --verbose: tuning halves only
 
 The project's vignettes (tests/fixtures/vignettes/*.json, FHIR R4 Bundles) go through the FHIR
 intake mapping when it is importable, else they are built from build_vignettes.py. The blind set
@@ -28,6 +29,10 @@ sys.path.insert(0, str(ROOT))
 VIGNETTES = ROOT / "tests" / "fixtures" / "vignettes"
 BLIND = ROOT / "tests" / "fixtures" / "coding_eval"
 HALVES = ("tuning", "locked")
+# Set C (written later by a third blind author, split the same way): tuning_c is tuned on
+# like tuning; locked_c is scored like locked, never read.
+LATER_HALVES = ("tuning_c", "locked_c")
+LOCKED = ("locked", "locked_c")
 
 from services.coding.domain import cpt, engine  # noqa: E402
 
@@ -152,11 +157,22 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--blind", action="store_true", help="score the blind evaluation set")
-    ap.add_argument("--half", choices=(*HALVES, "both"), default="both")
+    ap.add_argument(
+        "--half",
+        choices=(*HALVES, *LATER_HALVES, "both", "all"),
+        default="both",
+        help="both: tuning and locked; all: every half on disk",
+    )
     args = ap.parse_args(argv)
     if args.blind:
+        if args.verbose and args.half not in ("tuning", "tuning_c"):
+            ap.error("--verbose prints cases: only a tuning half may be read")
         out = {}
-        for half in HALVES if args.half == "both" else (args.half,):
+        halves = {
+            "both": HALVES,
+            "all": [h for h in (*HALVES, *LATER_HALVES) if (BLIND / f"{h}.jsonl").exists()],
+        }.get(args.half, (args.half,))
+        for half in halves:
             report, misses = score(*load_blind(half))
             if args.verbose:
                 report["mismatches"] = misses
