@@ -1,6 +1,7 @@
 """Calls to the other services' HTTP APIs, as the signed-in user (their access token as bearer).
 
-One pooled ``httpx.AsyncClient`` for all of them. A failure becomes ``UpstreamError`` with the
+One pooled client for all of them: ``services.workbench.client.AiohttpClient`` when serving,
+an ``httpx.AsyncClient`` (the same interface) in tests that play the services. A failure becomes ``UpstreamError`` with the
 status the page should answer and a message that is safe to show: the service's name and
 status, or the ``detail`` text the service wrote (the services never echo input values).
 """
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from services.workbench.client import AiohttpClient
 
 SERVICES = ("intake", "coding", "billing", "payments", "followup")
 
@@ -53,7 +56,7 @@ class Reply:
 
 
 class Upstream:
-    def __init__(self, urls: dict[str, str | None], http: httpx.AsyncClient):
+    def __init__(self, urls: dict[str, str | None], http: httpx.AsyncClient | AiohttpClient):
         self.urls = {k: v.rstrip("/") for k, v in urls.items() if v}
         self.http = http
 
