@@ -585,13 +585,18 @@ def _fallback(
         end = start + len(phrase)
         if res.ctx.status(start, end) != "affirmed" or _NOT_A_DIAGNOSIS.search(phrase):
             continue
-        hits = [
-            h
-            for h in index.search(_BITE.sub("open bite", phrase), 6)
-            if not icd10cm.age_sex_conflicts(h[0], age, "U")
-        ]
-        if not hits or hits[0][1] < 0.75:
+        query = _known_words(index, _BITE.sub("open bite", phrase))
+        found = index.search(query, 6)
+        # the statement must name a term of the code set well; a code the patient's age
+        # rules out ('Hyponatremia of newborn') then leaves the best that names all of it
+        if not found or found[0][1] < 0.75:
             continue
+        hits = _by_coverage(
+            index, query, [h for h in found if not icd10cm.age_sex_conflicts(h[0], age, "U")]
+        )
+        if not hits or hits[0][1] < (0.75 if hits[0][2] < 1.0 else 0.6):
+            continue
+        hits = [(c, sc) for c, sc, _ in hits]
         words = _statement_words(note, res.ctx, s)
         code, factor = sp.refine(
             _near_tie_stem(hits), sp.Ctx(words, sp.laterality(words), res.phase)
@@ -610,6 +615,56 @@ def _fallback(
                 )
             )
     return out
+
+
+def _known_words(index: lx.Searcher, phrase: str) -> str:
+    """The phrase with each word the code set never uses replaced by the longest code-set
+    word it ends with: the Index sends a prefixed form to its root ('Rhinosinusitis - see
+    Sinusitis', 'pansinusitis', 'polyneuropathy')."""
+    vocab = getattr(index, "vocab", None)
+    if vocab is None:
+        return phrase
+    words = lx.content(lx.norm_tokens(phrase))
+    out = []
+    for w in words:
+        if w not in vocab and len(w) >= 8:
+            w = next((w[i:] for i in range(2, len(w) - 5) if w[i:] in vocab), w)
+        out.append(w)
+    return " ".join(out)
+
+
+_ENTRIES: dict[int, dict[str, list[int]]] = {}
+
+
+def _by_coverage(
+    index: lx.Searcher, phrase: str, hits: list[tuple[str, float]]
+) -> list[tuple[str, float, float]]:
+    """The hits with the share of the statement's words (by weight) that one title or
+    inclusion term of the code holds, the codes holding them all first: the index's
+    score also counts a title's own extra words, and a short title naming half the
+    statement ('Tobacco use' for 'tobacco use disorder') must not beat the term that
+    names all of it."""
+    vocab, toks = getattr(index, "vocab", None), getattr(index, "toks", None)
+    if vocab is None or toks is None or not hits:
+        return [(c, sc, 0.0) for c, sc in hits]
+    entries = _ENTRIES.get(id(index))
+    if entries is None:
+        entries = {}
+        for i, c in enumerate(index.codes):
+            entries.setdefault(c, []).append(i)
+        _ENTRIES.clear()
+        _ENTRIES[id(index)] = entries
+    q = {vocab[t]: index.idf[vocab[t]] for t in lx.content(lx.norm_tokens(phrase)) if t in vocab}
+    total = sum(q.values())
+    if not q or len(q) < len(set(lx.content(lx.norm_tokens(phrase)))):
+        return [(c, sc, 0.0) for c, sc in hits]
+    out = []
+    for c, sc in hits:
+        cover = max(
+            (sum(q[w] for w in toks.row(i) if w in q) for i in entries.get(c, ())), default=0.0
+        )
+        out.append((c, sc, round(cover / total, 4)))
+    return sorted(out, key=lambda h: (-(h[2] >= 0.999), -h[1]))
 
 
 # the Index's 'Bite (animal) (human) - see Wound, open, by site, bite': the code set's

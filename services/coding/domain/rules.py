@@ -23,7 +23,7 @@ from functools import lru_cache
 from services.coding.domain.diagnoses import CHRONIC, Dx
 from services.coding.domain.prefilter import fold, gated
 from services.coding.domain.specificity import BODY_PARTS, desc_tokens
-from services.coding.domain.text import Context
+from services.coding.domain.text import Context, norm_tokens
 from shared import icd10cm
 
 _DM = ("E08", "E09", "E10", "E11", "E13")
@@ -88,8 +88,35 @@ def absorb(found: list[Dx]) -> list[Dx]:
             continue  # 'E. coli' only completes a code that asks for its infectious agent
         if _less_specific(d.code, codes):
             continue
+        if _named_by_combination(d.code, definitive):
+            continue
         out.append(d)
     return out
+
+
+_GENERIC = frozenset("unspecified other specified nos".split())
+
+
+@lru_cache(maxsize=20000)
+def _with_words(code: str) -> frozenset[str]:
+    """The words a title joins to its condition by 'with' ('Irritable bowel syndrome
+    with constipation'), up to a 'without'."""
+    desc = re.sub(r"\([^)]*\)", " ", icd10cm.description(code) or "")
+    m = re.search(r"\bwith\b(.*?)(?=\bwithout\b|$)", desc, re.I)
+    return frozenset(norm_tokens(m.group(1))) if m else frozenset()
+
+
+def _named_by_combination(code: str, definitive: list[str]) -> bool:
+    """A code whose whole title another coded title names after its 'with' (constipation
+    beside 'irritable bowel syndrome with constipation'): the combination code says it
+    all (guideline I.B.9), unless that code's 'use additional code' note asks for it."""
+    core = desc_tokens(code) - _GENERIC
+    if not core:
+        return False
+    return any(
+        c != code and c[:3] != code[:3] and core <= _with_words(c) and not _asks_for(c, code)
+        for c in definitive
+    )
 
 
 def _less_specific(code: str, codes: set[str]) -> bool:

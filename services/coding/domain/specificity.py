@@ -24,7 +24,7 @@ _STOP = frozenset("of the a an and or in on to for by at as is with without not 
 # fractures are displaced and closed unless documented otherwise)
 _DEFAULT_WORDS = re.compile(
     r"^Unspecified\b|, unspecified\b|\bunspecified$|\buncomplicated\b|\bwithout\b|\bNOS\b"
-    r"|\bnot intractable\b|^Displaced",
+    r"|\bnot intractable\b|^Displaced|^Asymptomatic\b",
     re.I,
 )
 _SIDES = ("right", "left", "bilateral")
@@ -53,6 +53,9 @@ _EXPAND = {
     "finger": ("hand",),
     "thumb": ("hand",),
     "both": ("bilateral",),
+    # the code set says 'limb' where notes say 'extremity' (and some titles the reverse)
+    "extremity": ("limb",),
+    "limb": ("extremity",),
     "index": ("index",),
 }
 
@@ -303,10 +306,46 @@ def refine(code: str, ctx: Ctx) -> tuple[str, float]:
     return answer
 
 
+@lru_cache(maxsize=50000)
+def _named_siblings(code: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """For an 'unspecified' billable code: its billable siblings and the words each adds
+    to their parent's title ('Irritable bowel syndrome' -> '... with diarrhea'), less
+    the generic qualifiers. Empty for any other code."""
+    desc = (icd10cm.description(code) or "").lower()
+    parent = icd10cm.parent(code) if "unspecified" in desc else None
+    if not parent:
+        return ()
+    base = desc_tokens(parent)
+    out = []
+    for k in icd10cm.children(parent):
+        if k == code or not icd10cm.is_billable(k):
+            continue
+        words = desc_tokens(k) - base - _QUALIFIERS - {"unspecified"}
+        if words and not _DEFAULT_WORDS.search(icd10cm.description(k) or ""):
+            out.append((k, frozenset(words)))
+    return tuple(out)
+
+
+def _named_sibling(code: str, ctx: Ctx) -> str | None:
+    """The sibling of an 'unspecified' code whose own words the context all documents
+    (the tabular's titles choose, not a synonym's default), when exactly one does."""
+    named = [
+        k
+        for k, words in _named_siblings(code)
+        if words <= ctx.tokens and not without_words(k) & ctx.tokens
+    ]
+    return named[0] if len(named) == 1 else None
+
+
 def _refine(c: str, ctx: Ctx) -> tuple[tuple[str, float], frozenset[str]]:
     """``refine`` and the words it compared with the context."""
     used: frozenset[str] = frozenset()
     factor = 1.0
+    if icd10cm.is_billable(c):
+        sib = _named_siblings(c)
+        if sib:
+            used = frozenset().union(*(w | without_words(k) for k, w in sib))
+            c = _named_sibling(c, ctx) or c
     for _ in range(8):
         if icd10cm.is_billable(c) or not icd10cm.is_valid(c):
             break
