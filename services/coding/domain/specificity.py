@@ -316,14 +316,34 @@ def _named_siblings(code: str) -> tuple[tuple[str, frozenset[str]], ...]:
     if not parent:
         return ()
     base = desc_tokens(parent)
+    vague = desc.count("unspecified")
     out = []
     for k in icd10cm.children(parent):
         if k == code or not icd10cm.is_billable(k):
             continue
-        words = desc_tokens(k) - base - _QUALIFIERS - {"unspecified"}
-        if words and not _DEFAULT_WORDS.search(icd10cm.description(k) or ""):
+        title = (icd10cm.description(k) or "").lower()
+        words = desc_tokens(k) - base - (_QUALIFIERS - _SIDE_SET)
+        # only a sibling that leaves less unspecified ('unspecified eye' is no more
+        # specific than 'unspecified', 'uncomplicated' is another default)
+        if words and title.count("unspecified") < vague and "uncomplicated" not in title:
             out.append((k, frozenset(words)))
     return tuple(out)
+
+
+_SITE_WORDS = BODY_PARTS | frozenset(
+    "limb extremity trunk face head abdomen chest breast nose".split()
+)
+
+
+@lru_cache(maxsize=50000)
+def _site_unspecified(code: str) -> bool:
+    """An 'unspecified' billable code under a category whose other children are sited."""
+    cat = code[:3]
+    if len(code) <= 3 or icd10cm.is_billable(cat) or not icd10cm.is_valid(cat):
+        return False
+    if "unspecified" not in (icd10cm.description(code) or "").lower():
+        return False
+    return any(desc_tokens(k) & _SITE_WORDS for k in icd10cm.children(cat))
 
 
 def _named_sibling(code: str, ctx: Ctx) -> str | None:
@@ -342,10 +362,15 @@ def _refine(c: str, ctx: Ctx) -> tuple[tuple[str, float], frozenset[str]]:
     used: frozenset[str] = frozenset()
     factor = 1.0
     if icd10cm.is_billable(c):
-        sib = _named_siblings(c)
-        if sib:
-            used = frozenset().union(*(w | without_words(k) for k, w in sib))
-            c = _named_sibling(c, ctx) or c
+        if _site_unspecified(c):
+            # 'Cellulitis, R lower extremity' mapped to 'Cellulitis, unspecified': the
+            # category's own walk takes the site the statement names
+            used |= _SITE_WORDS
+            if ctx.tokens & _SITE_WORDS:
+                (alt, alt_factor), alt_used = _refine(c[:3], ctx)
+                used |= alt_used
+                if alt != c and desc_tokens(alt) & ctx.tokens & _SITE_WORDS:
+                    return (alt, alt_factor), used
     for _ in range(8):
         if icd10cm.is_billable(c) or not icd10cm.is_valid(c):
             break
@@ -363,4 +388,8 @@ def _refine(c: str, ctx: Ctx) -> tuple[tuple[str, float], frozenset[str]]:
         elif best_score < 0.5 and len(kids) > 1:
             factor = min(factor, 0.95)
         c = best
+    sib = _named_siblings(c)
+    if sib:
+        used |= frozenset().union(*(w | without_words(k) for k, w in sib))
+        c = _named_sibling(c, ctx) or c
     return (c, factor), used

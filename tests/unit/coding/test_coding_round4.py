@@ -61,3 +61,18 @@ def test_qualifier_only_head_is_not_looked_up():
         "P: antibiotic drops."
     )
     assert not any(c.startswith("J01") for c in dx_codes(r))
+
+
+def test_site_named_in_the_statement_leaves_the_unspecified_site():
+    # the curated 'cellulitis' lands on L03.90; the category's walk takes the limb
+    assert dx_codes(_one("Cellulitis, R lower extremity")) == ["L03115"]
+
+
+def test_side_named_in_the_statement_leaves_the_unspecified_eye():
+    assert dx_codes(_one("Acute conjunctivitis of both eyes")) == ["H1033"]
+    assert dx_codes(_one("Acute otitis media, left ear")) == ["H6692"]
+
+
+def test_combination_title_absorbs_the_condition_it_names():
+    # K58.1's title names constipation: K59.00 beside it would code it twice
+    assert dx_codes(_one("Irritable bowel syndrome with constipation")) == ["K581"]
