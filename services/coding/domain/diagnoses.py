@@ -588,13 +588,23 @@ def _fallback(
         query = _known_words(index, _BITE.sub("open bite", phrase))
         found = index.search(query, 6)
         # the statement must name a term of the code set well; a code the patient's age
-        # rules out ('Hyponatremia of newborn') then leaves the best that names all of it
-        if not found or found[0][1] < 0.75:
+        # rules out ('Hyponatremia of newborn') then leaves the best that names all of it.
+        # A statement that is a disease's own name ('Diverticulosis') names its category
+        # even where every title adds site and complication words
+        if not found or found[0][1] < (0.35 if _DISEASE_NAME.search(query) else 0.75):
             continue
         hits = _by_coverage(
-            index, query, [h for h in found if not icd10cm.age_sex_conflicts(h[0], age, "U")]
+            index,
+            query,
+            [
+                h
+                for h in found
+                if not icd10cm.age_sex_conflicts(h[0], age, "U") and not _service_z(h[0], query)
+            ],
         )
-        if not hits or hits[0][1] < (0.75 if hits[0][2] < 1.0 else 0.6):
+        if not hits or hits[0][1] < (
+            0.75 if hits[0][2] < 1.0 else 0.35 if _DISEASE_NAME.search(query) else 0.6
+        ):
             continue
         hits = [(c, sc) for c, sc, _ in hits]
         words = _statement_words(note, res.ctx, s)
@@ -631,6 +641,25 @@ def _known_words(index: lx.Searcher, phrase: str) -> str:
             w = next((w[i:] for i in range(2, len(w) - 5) if w[i:] in vocab), w)
         out.append(w)
     return " ".join(out)
+
+
+# a disease's name by its Greek/Latin suffix (inflammation, condition, blood level, tumour,
+# disease, pain, flow): such a word names a condition, not a qualifier ('stable', 'acute')
+_DISEASE_NAME = re.compile(
+    r"^(?:\S+ ){0,2}\S+(?:osis|itis|emia|aemia|oma|pathy|algia|rrhea|uria|iasis|plasia|trophy)"
+    r"(?: \S+){0,2}$"
+)
+# the Z codes of a service or circumstance: a statement that does not name the service
+# ('Tobacco abuse') is the condition, not its counselling ('Tobacco abuse counseling')
+_SERVICE_WORDS = frozenset(
+    "counseling screening examination history status observation aftercare".split()
+)
+
+
+def _service_z(code: str, query: str) -> bool:
+    return code.startswith("Z") and bool(
+        (sp.desc_tokens(code) & _SERVICE_WORDS) - set(query.split())
+    )
 
 
 _ENTRIES: dict[int, dict[str, list[int]]] = {}

@@ -325,8 +325,17 @@ def _named_siblings(code: str) -> tuple[tuple[str, frozenset[str]], ...]:
         words = desc_tokens(k) - base - (_QUALIFIERS - _SIDE_SET)
         # only a sibling that leaves less unspecified ('unspecified eye' is no more
         # specific than 'unspecified', 'uncomplicated' is another default)
-        if words and title.count("unspecified") < vague and "uncomplicated" not in title:
-            out.append((k, frozenset(words)))
+        if title.count("unspecified") >= vague or "uncomplicated" in title:
+            continue
+        # its inclusion terms name it too ('Other constipation': 'Chronic constipation'),
+        # each by all its words, qualifiers included
+        terms = [
+            t
+            for term in icd10cm.inclusion_terms(k)
+            if (t := frozenset(w for w in norm_tokens(term) if w not in _STOP)) - base
+        ]
+        for ws in ([frozenset(words)] if words else []) + terms:
+            out.append((k, ws))
     return tuple(out)
 
 
@@ -349,12 +358,12 @@ def _site_unspecified(code: str) -> bool:
 def _named_sibling(code: str, ctx: Ctx) -> str | None:
     """The sibling of an 'unspecified' code whose own words the context all documents
     (the tabular's titles choose, not a synonym's default), when exactly one does."""
-    named = [
+    named = {
         k
         for k, words in _named_siblings(code)
         if words <= ctx.tokens and not without_words(k) & ctx.tokens
-    ]
-    return named[0] if len(named) == 1 else None
+    }
+    return named.pop() if len(named) == 1 else None
 
 
 def _refine(c: str, ctx: Ctx) -> tuple[tuple[str, float], frozenset[str]]:

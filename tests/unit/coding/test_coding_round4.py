@@ -76,3 +76,33 @@ def test_side_named_in_the_statement_leaves_the_unspecified_eye():
 def test_combination_title_absorbs_the_condition_it_names():
     # K58.1's title names constipation: K59.00 beside it would code it twice
     assert dx_codes(_one("Irritable bowel syndrome with constipation")) == ["K581"]
+
+
+def test_sibling_named_by_its_inclusion_term():
+    # K59.09 'Other constipation' lists 'Chronic constipation' among its inclusion terms
+    assert dx_codes(_one("Chronic constipation")) == ["K5909"]
+
+
+def test_disease_name_alone_finds_its_category_despite_long_titles():
+    # every K57 title adds site and complication words; the Index's default stays
+    r = _one("Diverticulosis")
+    assert dx_codes(r) == ["K5790"]
+    assert r.route == "review"
+
+
+def test_qualifier_alone_is_not_a_disease_name():
+    r = _one("Stable")
+    assert dx_codes(r) == []
+
+
+def test_service_z_code_needs_its_service_named():
+    # 'Tobacco abuse counseling' (Z71.6) is a service; the statement is the condition
+    assert dx_codes(_one("Tobacco abuse")) == ["F17200"]
+
+
+def test_common_abbreviations_of_conditions():
+    assert dx_codes(_one("SVT")) == ["I4710"]
+    assert dx_codes(_one("PVD")) == ["I739"]
+    assert dx_codes(_one("IBS-D")) == ["K580"]
+    assert dx_codes(_one("Vit D def")) == ["E559"]
+    assert dx_codes(_one("CKD 3a")) == ["N1831"]
