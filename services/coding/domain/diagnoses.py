@@ -585,6 +585,8 @@ def _fallback(
         end = start + len(phrase)
         if res.ctx.status(start, end) != "affirmed" or _NOT_A_DIAGNOSIS.search(phrase):
             continue
+        if _ABBREVIATION.match(phrase) and len(lx.norm_tokens(phrase)) < 2:
+            continue  # an abbreviation the engine does not expand matches titles by chance
         query = _known_words(index, _BITE.sub("open bite", phrase))
         found = index.search(query, 6)
         # the statement must name a term of the code set well; a code the patient's age
@@ -662,6 +664,7 @@ def _service_z(code: str, query: str) -> bool:
     )
 
 
+_ABBREVIATION = re.compile(r"^\s*[A-Z][A-Z0-9/&-]{1,5}\s*$")
 _ENTRIES: dict[int, dict[str, list[int]]] = {}
 
 
@@ -723,6 +726,17 @@ def _near_tie_stem(hits: list[tuple[str, float]]) -> str:
     close = [c for c, sc in hits[1:] if sc >= score - 0.05 and c[:3] == best[:3]]
     if not close:
         return best
+    # a billable code tied with its own ancestor: the term is that code's ('Dementia NOS'
+    # is F03.90's inclusion term, not a reason to walk F03 again)
+    tied = [c for c, sc in hits if sc == score]
+    own = [c for c in tied if icd10cm.is_billable(c)]
+    if (
+        len(own) == 1
+        and sp.is_default(own[0])
+        and not (icd10cm.description(own[0]) or "").startswith("Other")
+        and all(own[0].startswith(c) for c in tied)
+    ):
+        return own[0]
     stem = best
     for c in close:
         while not c.startswith(stem):

@@ -177,6 +177,10 @@ def without_words(code: str) -> frozenset[str]:
     """Words a title excludes ('... without lower urinary tract symptoms')."""
     desc = icd10cm.description(code) or ""
     out: set[str] = set()
+    # a listed exclusion ('without behavioral disturbance, psychotic disturbance, mood
+    # disturbance, and anxiety') excludes every item of the list
+    for m in re.finditer(r"\bwithout ((?:[\w -]+, )+and [\w -]+)", desc, re.I):
+        out.update(t for t in norm_tokens(m.group(1)) if t not in _STOP)
     # 'without mention of fluctuations' excludes fluctuations, not 'mention'
     for m in re.finditer(
         r"\bwithout (?:mention of )?(.+?)(?=,|\(| of | with | in | due | and |$)", desc, re.I

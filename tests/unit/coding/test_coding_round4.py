@@ -106,3 +106,17 @@ def test_common_abbreviations_of_conditions():
     assert dx_codes(_one("IBS-D")) == ["K580"]
     assert dx_codes(_one("Vit D def")) == ["E559"]
     assert dx_codes(_one("CKD 3a")) == ["N1831"]
+
+
+def test_listed_exclusions_of_a_title_are_all_excluded():
+    # F03.90's 'without behavioral disturbance, psychotic disturbance, mood disturbance,
+    # and anxiety' is the default, not 'with agitation'
+    assert dx_codes(_one("Dementia")) == ["F0390"]
+
+
+def test_unknown_abbreviation_is_not_looked_up_by_chance():
+    # an abbreviation the engine does not expand found a kneecap fracture in the index
+    r = _one("XQZ")
+    assert dx_codes(r) == []
+    assert r.route == "review"
+    assert dx_codes(_one("CAP")) == ["J189"]
