@@ -47,6 +47,17 @@ async def coding_by_site(conn: asyncpg.Connection, encounter_ids: Ids) -> list[a
     )
 
 
+async def coding_routes(conn: asyncpg.Connection, encounter_ids: list[str]) -> dict[str, int]:
+    """Encounters among these the engine has routed, per route (auto, review). One index
+    probe per id, like ``settled_encounters``: the bench polls it on the database it measures."""
+    rows = await conn.fetch(
+        "SELECT e.route, count(*) AS n FROM unnest($1::text[]) AS m(id)"
+        " JOIN coding.encounter e ON e.encounter_id = m.id GROUP BY 1",
+        encounter_ids,
+    )
+    return {r["route"]: r["n"] for r in rows}
+
+
 async def claim_totals_by_site(
     conn: asyncpg.Connection, encounter_ids: Ids
 ) -> list[asyncpg.Record]:

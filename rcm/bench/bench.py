@@ -259,6 +259,14 @@ class BenchRun:
     chaos: object | None = None  # rcm.bench.chaos.Chaos
     quiet: bool = False
     rate: float | None = None  # encounters/s; None = all at once (measures drain capacity)
+    # Coders start only once the engine has routed every encounter and the auto-coded ones
+    # have settled, so CPU splits into the auto path and the review path (see ``phase_split``).
+    review_after_auto: bool = False
+    _start_coders: object | None = field(default=None, init=False, repr=False)
+    _pool: asyncio.Task | None = field(default=None, init=False, repr=False)
+    _boundary: dict | None = field(default=None, init=False, repr=False)
+    _last_settled: int = field(default=-1, init=False, repr=False)
+    _since: float = field(default=0.0, init=False, repr=False)
 
     async def run(self) -> dict:
         from rcm.simulation.samples import generate_samples
@@ -313,8 +321,9 @@ class BenchRun:
                     await wait_http(f"http://127.0.0.1:{sp.http_port}/health", sup, timeout=240)
             await asyncio.sleep(2)  # consumers join their groups
             sites = sorted({e.site_id for e in events})
-            pool = (
-                asyncio.create_task(
+
+            def start_coders() -> asyncio.Task:
+                return asyncio.create_task(
                     coder_pool(
                         base_url,
                         s.auth.token_secret,
@@ -324,9 +333,9 @@ class BenchRun:
                         per_site=CODERS_PER_SITE,
                     )
                 )
-                if self.coder_pool
-                else None
-            )
+
+            pool = start_coders() if self.coder_pool and not self.review_after_auto else None
+            self._start_coders = start_coders if self.coder_pool and pool is None else None
             chaos_task = asyncio.create_task(self.chaos.run(sup, stop)) if self.chaos else None
             paying = asyncio.Event()  # set once the later payers and patient payments drained
             cashier = (
@@ -371,6 +380,7 @@ class BenchRun:
             stop.set()
             if chaos_task:
                 await asyncio.wait_for(chaos_task, 120)
+            pool = pool or self._pool
             if pool:
                 await asyncio.wait_for(pool, 60)
             stats.sample(sup)
@@ -434,9 +444,54 @@ class BenchRun:
             "event_bytes_mean": round(statistics.fmean(len(b) for b in bodies)),
             "calibration_cpu_seconds": calibration,
         }
+        if self._boundary is not None:
+            result["phases"] = phase_split(
+                self._boundary,
+                {
+                    "at": finished,
+                    "cpu": cpu,
+                    "load_generator": stats.load_generator_cpu,
+                    "settled": settled,
+                },
+                started=started,
+                routes=await self._routes(ids),
+            )
         if verdict is not None:
             result["chaos"] = verdict
         return result
+
+    async def _routes(self, ids: list[str]) -> dict[str, int]:
+        conn = await asyncpg.connect(self.endpoints["postgres"])
+        try:
+            return await queries.coding_routes(conn, ids)
+        finally:
+            await conn.close()
+
+    async def _auto_path_drained(
+        self, conn: asyncpg.Connection, ids: list[str], settled: int, sup, stats
+    ) -> None:
+        """With ``review_after_auto``: once every encounter is routed and as many have settled
+        as were auto-coded (no coder has worked yet, so only those can), note the CPU used so
+        far and let the coders start. A run whose auto path stalls (an encounter held for a
+        biller) starts them after 30 s without progress."""
+        routes = await queries.coding_routes(conn, ids)
+        now = time.monotonic()
+        if settled != self._last_settled:
+            self._last_settled, self._since = settled, now
+        routed = sum(routes.values())
+        drained = routed == len(ids) and settled >= routes.get("auto", 0)
+        if not drained and not (routed == len(ids) and now - self._since > 30):
+            return
+        stats.sample(sup)
+        stats.sample_infra()
+        self._boundary = {
+            "at": time.time(),
+            "cpu": stats.cpu_by_service(),
+            "load_generator": stats.load_generator_cpu + _own_cpu(),
+            "settled": settled,
+        }
+        self._pool = self._start_coders()
+        self._start_coders = None
 
     async def _infra_pids(self) -> dict[str, int]:
         try:  # an external stack (KAFKA_BOOTSTRAP_SERVERS) has no local pids to watch
@@ -462,6 +517,10 @@ class BenchRun:
             ) and time.monotonic() < deadline:
                 try:
                     missing -= await queries.settled_encounters(conn, list(missing))
+                    if self._start_coders:
+                        await self._auto_path_drained(
+                            conn, ids, len(ids) - len(missing), sup, stats
+                        )
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     await asyncio.sleep(1)  # Postgres restarting (chaos)
                     try:
@@ -504,6 +563,52 @@ class BenchRun:
         return missing
 
 
+def phase_split(boundary: dict, end: dict, *, started: float, routes: dict[str, int]) -> dict:
+    """CPU of a ``review_after_auto`` run split at the moment the coders started.
+
+    ``boundary`` and ``end`` hold ``at`` (epoch s), ``cpu`` (seconds per service since the
+    run started), ``load_generator`` (its CPU seconds) and ``settled`` (encounters). The
+    first phase is the engine coding every encounter and the auto-coded ones going through
+    billing, the payer and posting in full batches; the second is the coders' HTTP work
+    (lease, audited read, complete) and each reviewed encounter's trip downstream, which
+    arrives one completion at a time.
+    """
+    after = {k: end["cpu"].get(k, 0.0) - v for k, v in boundary["cpu"].items()}
+    after.update({k: v for k, v in end["cpu"].items() if k not in boundary["cpu"]})
+
+    def phase(cpu: dict, seconds: float, settled: int, lg: float, per: int) -> dict:
+        return {
+            "seconds": round(seconds, 2),
+            "settled": settled,
+            "cpu_seconds": {k: round(v, 1) for k, v in sorted(cpu.items())},
+            "cpu_ms_per_encounter": round(1000 * sum(cpu.values()) / per, 2) if per else None,
+            "load_generator_cpu_seconds": round(lg, 1),
+        }
+
+    auto_n = routes.get("auto", 0)
+    review_settled = end["settled"] - boundary["settled"]
+    return {
+        "routes": routes,
+        # per encounter published: every one was coded by the engine in this phase
+        "auto_path": phase(
+            boundary["cpu"],
+            boundary["at"] - started,
+            boundary["settled"],
+            boundary["load_generator"],
+            sum(routes.values()),
+        )
+        | {"auto_coded": auto_n},
+        # per reviewed encounter settled in this phase
+        "review_path": phase(
+            after,
+            end["at"] - boundary["at"],
+            review_settled,
+            end["load_generator"] - boundary["load_generator"],
+            review_settled,
+        ),
+    }
+
+
 def render(result: dict) -> str:
     lines = [
         f"rcm bench: {result['encounters']} encounters, {result['instances']} instance(s) per service",
@@ -528,6 +633,21 @@ def render(result: dict) -> str:
         + f" -> {result['cpu_ms_per_encounter']} ms CPU per encounter"
         f" (and the load generator, this process: {result['load_generator_cpu_seconds']} s)",
     ]
+    ph = result.get("phases")
+    if ph:
+        a, r = ph["auto_path"], ph["review_path"]
+        lines.append(
+            f"  auto path (coders held back; the engine coded every encounter, {a['auto_coded']}"
+            f" auto; {a['settled']} settled in {a['seconds']} s):"
+            f" {a['cpu_ms_per_encounter']} ms CPU per encounter: "
+            + ", ".join(f"{k} {v}" for k, v in a["cpu_seconds"].items())
+        )
+        lines.append(
+            f"  review path ({r['settled']} reviewed encounters settled in {r['seconds']} s):"
+            f" {r['cpu_ms_per_encounter']} ms CPU per reviewed encounter: "
+            + ", ".join(f"{k} {v}" for k, v in r["cpu_seconds"].items())
+            + f" (load generator, the coders: {r['load_generator_cpu_seconds']} s)"
+        )
     raw = result.get("raw_baseline")
     if raw:
         lines.append(
@@ -596,6 +716,7 @@ async def run_bench(
     keep_stack: bool = False,
     rate: float | None = None,
     brokers: int = 1,
+    review_after_auto: bool = False,
 ) -> int:
     base = ServiceSettings()
     external = bool(base.connections.kafka_bootstrap_servers and base.connections.database_url)
@@ -640,6 +761,7 @@ async def run_bench(
                 chaos=chaos,
                 timeout=timeout,
                 rate=rate,
+                review_after_auto=review_after_auto,
             )
             r = await bench_run.run()
             r["publish_rate"] = bench_run.rate

@@ -191,6 +191,7 @@ def cmd_bench(args) -> int:
                 partitions=args.partitions,
                 rate=args.rate,
                 brokers=args.brokers,
+                review_after_auto=args.review_after_auto,
             )
         )
     except BenchError as e:
@@ -283,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish at this many encounters/s (default: all at once, measuring drain capacity)",
     )
     s.add_argument("--timeout", type=float, default=1800)
+    s.add_argument(
+        "--review-after-auto",
+        action="store_true",
+        help="start the simulated coders once the auto-coded encounters have settled;"
+        " CPU reported per phase (auto path, review path)",
+    )
     s.add_argument(
         "--json", action="store_true", help="print the results as JSON (the table goes to stderr)"
     )
