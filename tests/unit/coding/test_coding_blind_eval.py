@@ -39,7 +39,9 @@ def _frozen_sums() -> dict[str, str]:
     return dict(rows)
 
 
-@pytest.mark.parametrize("half", ["tuning.jsonl", "locked.jsonl"])
+@pytest.mark.parametrize(
+    "half", ["tuning.jsonl", "locked.jsonl", "tuning_c.jsonl", "locked_c.jsonl", "set_c.jsonl"]
+)
 def test_blind_halves_are_the_frozen_files(half):
     sums = _frozen_sums()
     assert half in sums, f"README.md lists no sha256 for {half}"
