@@ -255,7 +255,9 @@ def exclusive(found: list[Dx]) -> tuple[list[Dx], list[str]]:
 # ----------------------------------------------------------------------------- companions
 
 _MEDS = {
-    "Z794": r"(?<!sliding scale )(?<!sliding-scale )\binsulin\b|\blantus\b|\bglargine\b|\bhumalog\b|\bnovolog\b|\blispro\b|\bdetemir\b|\blevemir\b"
+    # the look-behinds after 'insulin', not before: ahead of every alternative they
+    # stopped re from skipping to a word's first letter (ten times slower, same matches)
+    "Z794": r"\binsulin\b(?<!sliding scale insulin)(?<!sliding-scale insulin)|\blantus\b|\bglargine\b|\bhumalog\b|\bnovolog\b|\blispro\b|\bdetemir\b|\blevemir\b"
     r"|\btresiba\b|\bdegludec\b|\bbasaglar\b|\btoujeo\b",
     "Z7984": r"\bmetformin\b|\bglipizide\b|\bglyburide\b|\bglimepiride\b|\bsitagliptin\b|\bjanuvia\b"
     r"|\bpioglitazone\b|\bempagliflozin\b|\bjardiance\b|\bdapagliflozin\b|\bfarxiga\b|\blinagliptin\b"
@@ -317,7 +319,7 @@ _SMOKER = [
         "F17210",
         gated(
             r"\bcurrent(?:ly)?\s+(?:every[- ]day\s+|daily\s+|cigarette\s+)?smok\w*|\bsmokes\b"
-            r"|(?<![-\w])smoker\b|\b\d+(?:\.\d+)?\s*(?:packs?|ppd)\b(?! ?-?years?)"
+            r"|smoker\b(?<![-\w]smoker)|\b\d+(?:\.\d+)?\s*(?:packs?|ppd)\b(?! ?-?years?)"
             r"|\bcigarettes? (?:daily|per day|a day)",
             re.I,
         ),
@@ -468,7 +470,7 @@ def companions(found: list[Dx], note: str, ctx: Context, age: int) -> list[Dx]:
 # ----------------------------------------------------------------------------- sequencing
 
 
-_ABNORMAL = gated(r"(?<!without )(?<!no )\babnormal findings?\b", re.I)
+_ABNORMAL = gated(r"\babnormal(?<!without abnormal)(?<!no abnormal) findings?\b", re.I)
 
 
 fold(_ABNORMAL)
