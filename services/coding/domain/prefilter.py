@@ -175,9 +175,17 @@ _MAX_KEYS = 40
 class Gate:
     """A compiled regex behind its keyword pre-check; ``search``/``finditer``
     answer as the regex does (with ``fold``: the same spans, on lower-cased
-    text), only faster."""
+    text), only faster.
 
-    __slots__ = ("rx", "keys", "check", "pattern", "flags", "fast")
+    Without ``fold`` the caller gets the regex's own matches on its own text, but
+    the scan for them runs case-sensitively on the lower-cased text (``twin``):
+    it finds the same spans two to four times faster, and the regex then only
+    matches at each span's start (``rx.match(text, start)``: look-behinds and
+    ``\\b`` still see the text before it), which gives the very match its scan
+    would have found there. Only for patterns that cannot match the empty string,
+    so that ``finditer`` never steps over an empty match."""
+
+    __slots__ = ("rx", "keys", "check", "pattern", "flags", "fast", "_twin")
 
     def __init__(self, rx: re.Pattern, fold: bool = False):
         self.rx = rx
@@ -187,6 +195,14 @@ class Gate:
         self.check = self.keys if self.keys is not None and len(self.keys) <= _MAX_KEYS else None
         self.pattern, self.flags = rx.pattern, rx.flags
         self.fast = folded(rx) if fold else None
+        self._twin: re.Pattern | None | bool = False  # made at first use (import time)
+
+    def twin(self) -> re.Pattern | None:
+        """The case-sensitive twin of the regex used to find spans (None: none)."""
+        t = self._twin
+        if t is False:
+            t = self._twin = _twin(self.rx)
+        return t  # type: ignore[return-value]
 
     def possible(self, low: str | None) -> bool:
         """False only when the regex certainly has no match in the text ``low`` was lowered from."""
@@ -210,13 +226,28 @@ class Gate:
             return self.rx.search(text)
         if self.check is not None and not self.possible(low):
             return None
-        return self.fast.search(low) if self.fast is not None else self.rx.search(text)
+        if self.fast is not None:
+            return self.fast.search(low)
+        twin = self._twin
+        if twin is False:
+            twin = self.twin()
+        if twin is None:
+            return self.rx.search(text)
+        m = twin.search(low)  # type: ignore[union-attr]
+        return None if m is None else self.rx.match(text, m.start())
 
     def scan(self, text: str, low: str | None) -> Iterator[re.Match]:
         """``finditer`` when the caller has lowered the text already (None: not ASCII)."""
-        if low is not None and self.fast is not None:
+        if low is None:
+            return self.rx.finditer(text)
+        if self.fast is not None:
             return self.fast.finditer(low)
-        return self.rx.finditer(text)
+        twin = self._twin
+        if twin is False:
+            twin = self.twin()
+        if twin is None:
+            return self.rx.finditer(text)
+        return _relay(self.rx, text, twin.finditer(low))  # type: ignore[union-attr]
 
     def finditer(self, text: str) -> Iterator[re.Match]:
         low = lower_ascii(text)
@@ -224,7 +255,28 @@ class Gate:
             return self.rx.finditer(text)
         if self.check is not None and not self.possible(low):
             return iter(())
-        return self.fast.finditer(low) if self.fast is not None else self.rx.finditer(text)
+        if self.fast is not None:
+            return self.fast.finditer(low)
+        twin = self._twin
+        if twin is False:
+            twin = self.twin()
+        if twin is None:
+            return self.rx.finditer(text)
+        return _relay(self.rx, text, twin.finditer(low))  # type: ignore[union-attr]
+
+
+def _twin(rx: re.Pattern) -> re.Pattern | None:
+    twin = folded(rx)
+    if twin is None or P.parse(rx.pattern, rx.flags).getwidth()[0] == 0:
+        return None
+    return twin
+
+
+def _relay(rx: re.Pattern, text: str, spans: Iterator[re.Match]) -> Iterator[re.Match]:
+    """The regex's own match at the start of each span its twin found."""
+    match = rx.match
+    for m in spans:
+        yield match(text, m.start())  # type: ignore[misc]
 
 
 def any_in(keys: tuple[str, ...] | None, low: str | None) -> bool:

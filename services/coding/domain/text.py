@@ -564,12 +564,12 @@ _PRE = [
         r"|\bsuspicious for\b|\bsuspicion (?:of|for)\b|\blikely\b|\bquestionable\b|\bconcern(?:ing)? for\b"
         r"|\bpresumed\b|\bdifferential(?: diagnosis)? includes\b|\bconsider(?:ing)?\b|\bversus\b|\bvs\.?\b"
         r"|\bcannot exclude\b|\bequivocal\b|\bworrisome for\b|\bevaluate for\b|\bscreen(?:ing)? for\b"
-        r"|(?<![\w?])\?(?=\s*[a-z])|\bnot excluded\b|\bmust exclude\b|\bto exclude\b"
+        r"|\?(?<![\w?]\?)(?=\s*[a-z])|\bnot excluded\b|\bmust exclude\b|\bto exclude\b"
         r"|\bto confirm\b|\bconfirm(?:/| or )exclude\b",
         "uncertain",
     ),
     (
-        r"\bhistory of\b|\bhx of\b|\bh/o\b|(?<!family )\bhx\b(?=\s+[a-z])|\bpast history\b|\bprior history\b|\bprevious(?:ly)?\b"
+        r"\bhistory of\b|\bhx of\b|\bh/o\b|\bhx\b(?<!family hx)(?=\s+[a-z])|\bpast history\b|\bprior history\b|\bprevious(?:ly)?\b"
         r"|\bs/p\b|\bstatus post\b|\bformer\b|\bremote\b|\bex-",
         "history",
     ),
@@ -593,7 +593,7 @@ _POST = [
         "negated",
     ),
     (
-        r"\bis suspected\b|\bsuspected\b|\bpossible\b|\bquestioned\b|\bnot excluded\b|(?<=\w)\?",
+        r"\bis suspected\b|\bsuspected\b|\bpossible\b|\bquestioned\b|\bnot excluded\b|\?(?<=\w\?)",
         "uncertain",
     ),
     (r"\bin the past\b|\byears ago\b|\bhx\b", "history"),
