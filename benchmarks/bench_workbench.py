@@ -91,7 +91,14 @@ def summary(ms: list[float]) -> dict:
 
 async def sign_in(base: str, username: str) -> httpx.AsyncClient:
     """A browser-like client with its own session, signed in as ``username``."""
-    c = httpx.AsyncClient(base_url=base, timeout=120, headers={"origin": base})
+    # Idle connections dropped after 4 s, before the workbench's server drops them (uvicorn: 5 s;
+    # steady mode's think times often pass that), as the workbench does with the services.
+    c = httpx.AsyncClient(
+        base_url=base,
+        timeout=120,
+        headers={"origin": base},
+        limits=httpx.Limits(keepalive_expiry=4),
+    )
     r = await c.get("/signin")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
     if csrf is None:
@@ -236,7 +243,7 @@ async def hit(
         t = time.perf_counter()
         try:
             r = await c.get(path, headers={"x-request-id": rid})
-        except httpx.RemoteProtocolError:
+        except (httpx.RemoteProtocolError, httpx.ReadError):
             # The server closed an idle keep-alive connection as the request went out (uvicorn
             # keeps one 5 s): a browser sends a GET again on a new connection, and so do we.
             t = time.perf_counter()
@@ -267,7 +274,7 @@ async def steady(
             t = time.perf_counter()
             try:
                 r = await c.get(path, headers={"x-request-id": rid})
-            except httpx.RemoteProtocolError:  # a closed keep-alive connection, as in hit()
+            except (httpx.RemoteProtocolError, httpx.ReadError):  # a closed connection, as in hit()
                 t = time.perf_counter()
                 r = await c.get(path, headers={"x-request-id": rid})
             wall.append((time.perf_counter() - t) * 1000)
