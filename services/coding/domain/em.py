@@ -116,7 +116,8 @@ _ACS = gated(
 _EXACERBATION = gated(
     r"\bexacerbation\b|\bworsening\b|\buncontrolled\b|\bpoorly controlled\b|\bnot (?:well )?controlled\b"
     r"|\bflar(?:e|ed|ing)\b|\bprogressi(?:on|ve)\b|\bnot at goal\b|\babove goal\b|\bsuboptimal\w*|\bundertreated\b"
-    r"|\bworse\b|\brising\b|\bnot improv\w*|\bfailed\b|\bside effects?\b|\bovertreated\b|\brecurren\w+"
+    # 'worse with stairs' names what brings a symptom on, not a worsening illness
+    r"|\bworse\b(?!\s+(?:with|when|while|at|after|on|during|by|if|in the (?:morning|evening)|at night))|\brising\b|\bnot improv\w*|\bfailed\b|\bside effects?\b|\bovertreated\b|\brecurren\w+"
     # not responding to its treatment
     r"|\bintractable\b|\brefractory\b|\b(?:without|w/o|no) relief\b",
     re.I,
@@ -156,7 +157,8 @@ _ACUTE = (
     "N83",
 )
 _SEVERE = gated(
-    r"\bsevere exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b", re.I
+    r"\bsevere (?:\w+ ){0,2}exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b",
+    re.I,
 )
 _TESTS = gated(
     r"\b(?:"
@@ -336,9 +338,7 @@ def mdm_level(
     ]
     # the note searches below run only when their answer can matter (cheap tests first)
     exacerbated = bool(chronic) and (
-        _EXACERBATION.search(narrative()) is not None
-        if narrative is not None
-        else _affirmed(note, _EXACERBATION, ctx)
+        _worse_in(narrative()) if narrative is not None else _affirmed(note, _EXACERBATION, ctx)
     )
     acute = [
         c
@@ -354,7 +354,8 @@ def mdm_level(
     )
     systemic = any(c.startswith(_SYSTEMIC) for c in dx) and _affirmed(note, _FEVER, ctx)
     judged = ""
-    if (threat and ed) or _SEVERE.search(note):
+    # CPT's 'threat to life or bodily function' does not depend on the setting
+    if threat or _SEVERE.search(note):
         problems = 4
     elif (
         exacerbated
@@ -416,6 +417,22 @@ def mdm_level(
         level,
         f"problems {LEVEL_NAMES[problems]}{judged}, data {LEVEL_NAMES[data]}, risk {LEVEL_NAMES[risk]}",
     )
+
+
+# a finding the narrative denies ('No side effects', 'denies worsening'): a problem not
+# at its goal is one whose worsening is stated, not one whose worsening is ruled out
+_DENIED_BEFORE = re.compile(
+    r"\b(?:no|denies|denied|without|w/o|never|nor)\s+(?:\w+\s+){0,2}$", re.I
+)
+
+
+def _worse_in(text: str) -> bool:
+    for m in _EXACERBATION.finditer(text):
+        if m.group(0)[:2].lower() in ("no", "w/", "wi") or not _DENIED_BEFORE.search(
+            text, max(0, m.start() - 40), m.start()
+        ):
+            return True
+    return False
 
 
 _UNREAD_INJURY = gated(

@@ -120,3 +120,38 @@ def test_unknown_abbreviation_is_not_looked_up_by_chance():
     assert dx_codes(r) == []
     assert r.route == "review"
     assert dx_codes(_one("CAP")) == ["J189"]
+
+
+def _em(result):
+    return [p.code for p in result.procedures if p.code.startswith("992")]
+
+
+def test_denied_side_effects_leave_a_chronic_illness_stable():
+    # one stable chronic illness and a prescription: low MDM (AMA table), not moderate
+    r = code(
+        "S: f/u hypertension. Home BP 120s/70s. No side effects.\nO: BP 124/78.\n"
+        "A: Essential hypertension, well controlled.\nP: Continue lisinopril 10 mg daily. RTC 6 mo.",
+        age=55,
+    )
+    assert _em(r) == ["99213"]
+
+
+def test_worse_with_a_trigger_is_not_progression():
+    r = code(
+        "New patient. S: R knee pain x 3 mo, worse with stairs.\nO: crepitus R knee.\n"
+        "A: Primary osteoarthritis of right knee.\n"
+        "P: X-ray R knee ordered. Naproxen 500 mg BID prescribed. RTC 6 wk.",
+        age=55,
+        visit_type="new",
+    )
+    assert _em(r) == ["99203"]
+
+
+def test_threat_to_bodily_function_is_high_outside_the_ed_too():
+    r = code(
+        "S: COPD, SOB much worse x 3 days.\nO: SpO2 86% RA, RR 28.\n"
+        "A: COPD with severe acute exacerbation, acute hypoxic respiratory failure.\n"
+        "P: Discussed hospitalization; patient agrees to admission.",
+        age=70,
+    )
+    assert _em(r) == ["99215"]
