@@ -218,7 +218,7 @@ class Gate:
         only match when it holds one of them. None: no pre-check possible."""
         if low is None or self.keys is None:
             return None
-        return tuple(k for k in self.keys if k in low)
+        return tuple([k for k in self.keys if k in low])  # a list: no generator frames
 
     def search(self, text: str) -> re.Match | None:
         low = lower_ascii(text)
