@@ -245,7 +245,15 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             (res.uncertain if d.kind == "uncertain" else res.found).append(d)
             if d.kind == "sx":
                 symptoms.append(d)
-        if coding and not readings:
+        # a statement whose only phrase is negated by its own 'without' list ('Lumbar
+        # spondylosis w/o myelopathy or radiculopathy') is read as if none matched
+        if coding and (
+            not readings
+            or (
+                all(r.status == "negated" for r in readings)
+                and _WITHOUT_WORD.search(note, s.start, s.end) is not None
+            )
+        ):
             got = _fallback(note, res, s, index or lx.term_index(), age)
             head = _head(note, s) if not got and s.section == "assessment" else None
             if head is not None and head[1] < s.end:
@@ -259,7 +267,9 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             # the statement's head ('Bell's palsy, L - prednisone ...') names a condition
             # the synonym list does not know: the term index reads the head alone
             head = _head(note, s)
-            if head is not None and not any(r.start < head[1] - s.start for r in readings):
+            if head is not None and not any(
+                r.start < head[1] - s.start for r in readings if r.status != "negated"
+            ):
                 got = _fallback(note, res, s, index or lx.term_index(), age, head=head)
                 if _CAUSED_BY.match(note, head[1] + 1):
                     # 'LLQ pain due to <a condition read below>': the symptom is integral
@@ -365,6 +375,12 @@ def _read(text: str, ascii_note: bool, mask: tuple[tuple[int, int], ...]) -> tup
         status = ctx.status(m.start, m.end)
         if status == "negated" and _only_resolved(ctx, m.start, m.end):
             status = "resolved"
+        elif status == "affirmed" and _WITHOUT_LIST.search(
+            text, 0, text.rfind(" ", 0, m.end) + 1 or m.start
+        ):
+            # the last item of a 'without A or B' list (the phrase's last word: an
+            # order-free phrase may start before the list, 'Lumbar ... radiculopathy')
+            status = "negated"
         out.append(
             _Reading(
                 m.entry,
@@ -379,6 +395,9 @@ def _read(text: str, ascii_note: bool, mask: tuple[tuple[int, int], ...]) -> tup
     return tuple(out)
 
 
+# 'w/o myelopathy or radiculopathy': every item of a 'without' list is absent
+_WITHOUT_LIST = re.compile(r"\b(?:without|w/o)\s+(?:[\w-]+\s+){1,4}(?:or|nor|and)\s+$", re.I)
+_WITHOUT_WORD = re.compile(r"\b(?:without|w/o)\s", re.I)
 _CAUSED_BY = re.compile(r"\b(?:due to|secondary to|caused by|from)\b", re.I)
 
 
@@ -540,7 +559,7 @@ _DX_LIKE = re.compile(
 
 # where an assessment statement's diagnosis ends and its plan or qualifiers begin
 _HEAD_END = re.compile(
-    r"\s[-\u2013]+\s|:|;|\(|,|\.\s|\s(?:continue|start|started|add|increase|decrease|refill|stop|hold"
+    r"\s[-\u2013/]+\s|:|;|\(|,|\.\s|\s(?:continue|start|started|add|increase|decrease|refill|stop|hold"
     r"|discussed|recommend|order|ordered|check|recheck|reviewed|plan|counsel\w*|on|due to|s/p)\b",
     re.I,
 )
@@ -587,7 +606,7 @@ def _fallback(
             continue
         if _ABBREVIATION.match(phrase) and len(lx.norm_tokens(phrase)) < 2:
             continue  # an abbreviation the engine does not expand matches titles by chance
-        query = _known_words(index, _BITE.sub("open bite", phrase))
+        query = _known_words(index, _MEASURE.sub(" ", _BITE.sub("open bite", phrase)))
         found = index.search(query, 6)
         # the statement must name a term of the code set well; a code the patient's age
         # rules out ('Hyponatremia of newborn') then leaves the best that names all of it.
@@ -664,6 +683,8 @@ def _service_z(code: str, query: str) -> bool:
     )
 
 
+# a size or a value ('9 mm', '2.5 cm', '40%') says nothing the code set's titles say
+_MEASURE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:mm|cm|%|mg|kg)(?!\w)", re.I)
 _ABBREVIATION = re.compile(r"^\s*[A-Z][A-Z0-9/&-]{1,5}\s*$")
 _ENTRIES: dict[int, dict[str, list[int]]] = {}
 

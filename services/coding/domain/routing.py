@@ -73,6 +73,14 @@ _NOT_DONE = re.compile(
     r"|not (?:done|performed|obtained|indicated))\b",
     re.I,
 )
+# a supply handed over at the visit (a brace, splint, boot, crutches): a HCPCS line a coder
+# decides on (L-, E-, A-codes), checked whatever else the sentence defers ('PT referral')
+_SUPPLY_GIVEN = re.compile(
+    r"\b(?:brace|splint|boot|sling|crutch(?:es)?|walker|cane|collar|ortho(?:sis|tic)|immobili[sz]er)"
+    r"\b[^.;,\n]{0,20}\b(?:dispensed|fitted|provided|issued)\b"
+    r"|\b(?:dispensed|fitted|issued)\s+(?:(?:a|an|with|the|\w+)\s+){0,2}"
+    r"(?:brace|splint|boot|sling|crutch(?:es)?|walker|cane|collar|ortho(?:sis|tic)|immobili[sz]er)\b"
+)  # matched on lower-cased text
 _NEGATED_BEFORE = re.compile(r"\b(?:no|not|without|denies|never)\s+(?:\S+\s+)?$")
 
 REASONS = {
@@ -203,6 +211,16 @@ def service_unrecognised(note: str, coded_spans: list[tuple[int, int]], sents) -
     """A sentence outside history sections says a service was done, and no procedure
     line's evidence lies in it."""
     low = lower_ascii(note) or note.lower()
+    for m in _SUPPLY_GIVEN.finditer(low):
+        s = next((s for s in sents if s.start <= m.start() < s.end), None)
+        if (
+            s is not None
+            and s.section
+            not in ("pmh", "family", "meds", "allergies", "ros", "social", "hpi", "cc")
+            and not _NEGATED_BEFORE.search(low, s.start, m.start())
+            and not any(a is not None and s.start <= a < s.end for a, _ in coded_spans)
+        ):
+            return True
     ends = {m.start(): m.end() for m in _SERVICE_DONE.finditer(low)}
     if not ends and not any(s.section == "procedure" for s in sents):
         return False

@@ -155,3 +155,40 @@ def test_threat_to_bodily_function_is_high_outside_the_ed_too():
         age=70,
     )
     assert _em(r) == ["99215"]
+
+
+def test_every_item_of_a_without_list_is_absent():
+    r = code(
+        "HPI: chronic low back pain.\n"
+        "A: Lumbar spondylosis w/o myelopathy or radiculopathy.\nP: PT, meloxicam."
+    )
+    assert not any(c.startswith("M541") for c in dx_codes(r))  # no radiculopathy
+    assert dx_codes(r) == ["M47816"]
+
+
+def test_conditions_joined_by_a_slash_are_each_looked_up():
+    r = code(
+        "A/P:\n- Ischemic cardiomyopathy / CAD s/p CABG - no angina, cont ASA/statin.\n", age=70
+    )
+    assert {"I255", "I2510"} <= set(dx_codes(r))
+
+
+def test_measurement_does_not_hide_the_condition():
+    r = code(
+        "A/P:\n1. Solitary pulmonary nodule RUL 9 mm, indeterminate - PET-CT ordered.\n", age=60
+    )
+    assert dx_codes(r) == ["R911"]
+
+
+def test_supply_dispensed_sends_the_encounter_to_a_coder():
+    # the brace is a HCPCS supply line no rule writes: never auto without it
+    r = code(
+        "New patient. S: inverted L ankle yesterday.\nO: ATFL tender, stable.\n"
+        "A: Sprain of L ATFL, initial encounter.\n"
+        "P: RICE, ASO brace dispensed, ibuprofen, PT referral.",
+        age=30,
+        visit_type="new",
+    )
+    assert dx_codes(r) == ["S93492A"]
+    assert r.route == "review"
+    assert "service" in r.route_reasons
