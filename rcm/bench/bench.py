@@ -265,7 +265,7 @@ class BenchRun:
     _start_coders: object | None = field(default=None, init=False, repr=False)
     _pool: asyncio.Task | None = field(default=None, init=False, repr=False)
     _boundary: dict | None = field(default=None, init=False, repr=False)
-    _last_settled: int = field(default=-1, init=False, repr=False)
+    _last_progress: tuple[int, int] = field(default=(-1, -1), init=False, repr=False)
     _since: float = field(default=0.0, init=False, repr=False)
 
     async def run(self) -> dict:
@@ -473,14 +473,14 @@ class BenchRun:
         """With ``review_after_auto``: once every encounter is routed and as many have settled
         as were auto-coded (no coder has worked yet, so only those can), note the CPU used so
         far and let the coders start. A run whose auto path stalls (an encounter held for a
-        biller) starts them after 30 s without progress."""
+        biller, one dead-lettered before coding) starts them after 30 s without progress."""
         routes = await queries.coding_routes(conn, ids)
         now = time.monotonic()
-        if settled != self._last_settled:
-            self._last_settled, self._since = settled, now
         routed = sum(routes.values())
+        if (routed, settled) != self._last_progress:
+            self._last_progress, self._since = (routed, settled), now
         drained = routed == len(ids) and settled >= routes.get("auto", 0)
-        if not drained and not (routed == len(ids) and now - self._since > 30):
+        if not drained and (routed == 0 or now - self._since <= 30):
             return
         stats.sample(sup)
         stats.sample_infra()
