@@ -552,7 +552,9 @@ def _preventive_code(age: int) -> str:
 
 
 _DX_LIKE = re.compile(
-    r"^(?!.*\b(?:mg|ml|tablets?|daily|bid|tid|prn|return|follow|continue|start|rtc|discussed)\b)",
+    # an order or a service ('Mammogram ordered (due)') is a plan step, not a condition
+    r"^(?!.*\b(?:mg|ml|tablets?|daily|bid|tid|prn|return|follow|continue|start|rtc|discussed"
+    r"|ordered|scheduled|referral|given|administered)\b)",
     re.I,
 )
 
@@ -562,6 +564,11 @@ _HEAD_END = re.compile(
     r"\s[-\u2013/]+\s|:|;|\(|,|\.\s|\s(?:continue|start|started|add|increase|decrease|refill|stop|hold"
     r"|discussed|recommend|order|ordered|check|recheck|reviewed|plan|counsel\w*|on|due to|s/p)\b",
     re.I,
+)
+
+
+_ORDERED_NEXT = re.compile(
+    r"\s*(?:ordered|order|scheduled|given|done|performed|administered)\b", re.I
 )
 
 
@@ -589,6 +596,8 @@ def _fallback(
     phrases: list[tuple[int, str]] = []
     if head is not None:
         phrase = note[head[0] : head[1]]
+        if _ORDERED_NEXT.match(note, head[1]):
+            return []  # 'Mammogram ordered (due)': the head is what was ordered
         if _DX_LIKE.match(phrase) and 1 <= len(lx.content(lx.norm_tokens(phrase))) <= 8:
             phrases.append((head[0], phrase))
     elif (

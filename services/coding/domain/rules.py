@@ -193,7 +193,7 @@ def combine(found: list[Dx]) -> list[Dx]:
     if _first(found, ("E063",)) is not None:
         # the Index's 'Hypothyroidism, autoimmune' and Hashimoto's are E06.3 alone
         found = [d for d in found if d.code != "E039"]
-    htn = _first(found, ("I10", "I119"))
+    htn = _first(found, ("I10", "I119", "I110"))
     if htn is not None:
         ckd = _first(found, ("N18",))
         hf = _first(found, ("I50",))

@@ -405,4 +405,17 @@ def _refine(c: str, ctx: Ctx) -> tuple[tuple[str, float], frozenset[str]]:
     if sib:
         used |= frozenset().union(*(w | without_words(k) for k, w in sib))
         c = _named_sibling(c, ctx) or c
+    absent = without_words(c)
+    if absent and icd10cm.is_billable(c):
+        # the default 'without X' when the statement affirms X ('GERD with esophagitis'
+        # mapped to K21.9, 'without esophagitis'): the sibling that has X
+        used |= absent
+        present = absent & ctx.tokens
+        parent = icd10cm.parent(c) if present else None
+        for k in icd10cm.children(parent) if parent else ():
+            if k != c and present <= desc_tokens(k) and not without_words(k) & present:
+                (alt, _), alt_used = _refine(k, ctx)
+                used |= alt_used
+                if not without_words(alt) & ctx.tokens:
+                    return (alt, factor), used
     return (c, factor), used

@@ -192,3 +192,29 @@ def test_supply_dispensed_sends_the_encounter_to_a_coder():
     assert dx_codes(r) == ["S93492A"]
     assert r.route == "review"
     assert "service" in r.route_reasons
+
+
+def test_without_default_gives_way_when_the_statement_affirms_the_word():
+    # the curated GERD maps to K21.9 'without esophagitis'; the note affirms esophagitis
+    # and negates bleeding
+    r = code("A/P:\n1. GERD with esophagitis, no bleeding - cont PPI BID x 8 wk.\n")
+    assert dx_codes(r) == ["K2100"]
+
+
+def test_hypertensive_heart_disease_with_failure_and_ckd_is_i13():
+    r = code(
+        "A/P: Chronic diastolic heart failure due to hypertensive heart disease. "
+        "CKD stage 3a - followed by nephrology.\n",
+        age=70,
+    )
+    assert dx_codes(r)[0] == "I130"
+
+
+def test_what_was_ordered_is_not_a_condition():
+    r = code(
+        "Annual physical.\nA/P: Well adult exam, no abnormal findings.\n"
+        "- Mammogram ordered (due).\n- Lipid panel ordered.\n",
+        age=50,
+        sex="F",
+    )
+    assert not any(c.startswith("R92") for c in dx_codes(r))
