@@ -106,6 +106,11 @@ _THREAT = (
     "I46",
     "J80",
 )
+_UNCERTAIN_PROGNOSIS = gated(
+    r"\b(?:indeterminate|suspicious|worrisome|concerning for (?:malignancy|cancer|neoplasm)"
+    r"|uncertain (?:prognosis|significance|etiology)|malignancy not (?:excluded|ruled out))\b",
+    re.I,
+)
 _FEVER = gated(
     r"\bfevers?\b|\bfebrile\b|\b(?:t|temp(?:erature)?)\s*(?:of\s*)?(?:10[1-4]|100\.[4-9])", re.I
 )
@@ -211,7 +216,8 @@ _RX = gated(
         r"omeprazole|pantoprazole|sertraline|fluoxetine|escitalopram|citalopram|bupropion|trazodone|gabapentin|meloxicam|"
         r"cyclobenzaprine|methocarbamol|tizanidine|tramadol|ondansetron|oseltamivir|tamiflu|paxlovid|valacyclovir|mupirocin|"
         r"triamcinolone|hydrocortisone 2\.5|benzonatate|ciprodex|ofloxacin|amoxicillin-clavulanate|cefuroxime|penicillin|"
-        r"furosemide|spironolactone|apixaban|eliquis|warfarin|empagliflozin|jardiance|semaglutide|ozempic|naproxen 500"
+        r"furosemide|spironolactone|apixaban|eliquis|warfarin|empagliflozin|jardiance|semaglutide|ozempic|naproxen 500|"
+        r"methimazole|pirfenidone"
     )
     + r")\b",
     re.I,
@@ -221,7 +227,7 @@ _RX_SUFFIXES = tuple(
     "pril sartan olol dipine statin prazole cillin mycin floxacin cycline gliptin gliflozin glutide"
     " mab tinib triptan azepam zolam oxetine triptyline thiazide semide xaban gatran olone lukast"
     " terol tropium ciclovir conazole dronate pramine barbital tidine setron zosin steride"
-    " previr asvir buvir tegravir".split()
+    " previr asvir buvir tegravir anib thiouracil limus trexate thioprine".split()
 )
 _WORDS = re.compile(r"[a-z]{5,}")
 
@@ -353,6 +359,11 @@ def mdm_level(
         any(c.startswith("R07") for c in dx) and _ACS.search(note) is not None
     )
     systemic = any(c.startswith(_SYSTEMIC) for c in dx) and _affirmed(note, _FEVER, ctx)
+    # CPT's 'undiagnosed new problem with uncertain prognosis': a finding (a sign, an
+    # abnormal result, a neoplasm of uncertain behaviour) the note calls indeterminate
+    undiagnosed = any(c.startswith(("R", "D48", "D49")) for c in dx) and _affirmed(
+        note, _UNCERTAIN_PROGNOSIS, ctx
+    )
     judged = ""
     # CPT's 'threat to life or bodily function' does not depend on the setting
     if threat or _SEVERE.search(note):
@@ -364,6 +375,7 @@ def mdm_level(
         or any(c.startswith("S") and "fracture" in _desc(c) for c in dx)
         or "complicated" in kinds
         or any(c.startswith("S06") for c in dx)
+        or undiagnosed
     ):
         problems = 3
     elif systemic:

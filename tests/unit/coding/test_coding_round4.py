@@ -218,3 +218,18 @@ def test_what_was_ordered_is_not_a_condition():
         sex="F",
     )
     assert not any(c.startswith("R92") for c in dx_codes(r))
+
+
+def test_indeterminate_finding_is_an_undiagnosed_new_problem():
+    r = code(
+        "S: incidental lung nodule on CT.\n"
+        "A/P:\n1. Solitary pulmonary nodule 9 mm, indeterminate - PET-CT ordered.\n"
+        "P: Start albuterol inhaler prn.",
+        age=60,
+    )
+    assert r.mdm.startswith("problems moderate")
+
+
+def test_kinase_inhibitor_is_prescription_drug_management():
+    r = code("A/P:\n1. IPF - progressive decline. Continue nintedanib, LFTs q3mo.\n", age=70)
+    assert "risk moderate" in r.mdm
