@@ -567,6 +567,7 @@ _HEAD_END = re.compile(
 )
 
 
+_QUALIFIED = re.compile(r"\s(?:with|w/|without|w/o)\s", re.I)
 _ORDERED_NEXT = re.compile(
     r"\s*(?:ordered|order|scheduled|given|done|performed|administered)\b", re.I
 )
@@ -608,8 +609,24 @@ def _fallback(
         phrases.append((s.start, text))
     elif not res.has_assessment:
         phrases.extend((s.start + m.start(1), m.group(1)) for m in _DIAGNOSED.finditer(text))
+    # the condition before its 'with'/'without' qualifiers ('Graves disease w/o thyroid
+    # storm', 'Sarcoidosis of lung and lymph nodes with new erythema nodosum'), looked up
+    # when the whole finds nothing; the qualifiers still choose among its children (refine)
+    first = (head[0], note[head[0] : head[1]]) if head is not None else (s.start, text)
+    cut = _QUALIFIED.search(first[1])
+    retry = (
+        (first[0], first[1][: cut.start()])
+        if s.section == "assessment"
+        and cut
+        and _DX_LIKE.match(first[1][: cut.start()])
+        and 1 <= len(lx.content(lx.norm_tokens(first[1][: cut.start()]))) <= 8
+        and not _ORDERED_NEXT.match(note, first[0] + len(first[1]))
+        else None
+    )
     out = []
-    for start, phrase in phrases:
+    for start, phrase in [*phrases, *([retry] if retry else [])]:
+        if out:
+            break
         end = start + len(phrase)
         if res.ctx.status(start, end) != "affirmed" or _NOT_A_DIAGNOSIS.search(phrase):
             continue

@@ -233,3 +233,9 @@ def test_indeterminate_finding_is_an_undiagnosed_new_problem():
 def test_kinase_inhibitor_is_prescription_drug_management():
     r = code("A/P:\n1. IPF - progressive decline. Continue nintedanib, LFTs q3mo.\n", age=70)
     assert "risk moderate" in r.mdm
+
+
+def test_condition_before_its_qualifiers_is_looked_up():
+    r = code("A: Graves disease w/o thyroid storm.\nP: Methimazole 20 mg daily.", age=40)
+    assert dx_codes(r) == ["E0500"]
+    assert r.route == "review"
