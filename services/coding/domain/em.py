@@ -106,6 +106,12 @@ _THREAT = (
     "I46",
     "J80",
 )
+_ELECTIVE_SURGERY = gated(
+    r"\b(?:surgical (?:referral|consultation|candidate|criteria)|surgery referral"
+    r"|refer\w* (?:\w+ ){0,2}(?:to|for) (?:surgery|a surgeon|surgical)"
+    r"|recommend\w* (?:\w+ ){0,3}(?:surgery|arthroplasty|replacement|resection|\w+ectomy|\w+otomy))\b",
+    re.I,
+)
 _UNCERTAIN_PROGNOSIS = gated(
     r"\b(?:indeterminate|suspicious|worrisome|concerning for (?:malignancy|cancer|neoplasm)"
     r"|uncertain (?:prognosis|significance|etiology)|malignancy not (?:excluded|ruled out))\b",
@@ -162,7 +168,7 @@ _ACUTE = (
     "N83",
 )
 _SEVERE = gated(
-    r"\bsevere (?:\w+ ){0,2}exacerbation\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b",
+    r"\bsevere (?:\w+ ){0,2}(?:exacerbation|flare)\b|\bstatus asthmaticus\b|\bhypertensive (?:urgency|emergency)\b",
     re.I,
 )
 _TESTS = gated(
@@ -355,10 +361,19 @@ def mdm_level(
     chronic = chronic + [f"unread{i}" for i, k in enumerate(kinds) if k in ("chronic", "worse")]
     acute = acute + [f"unread{i}" for i, k in enumerate(kinds) if k == "acute"]
     exacerbated = exacerbated or "worse" in kinds
+    # diabetes coded 'with hyperglycemia' or 'with hypoglycemia' is not at its treatment
+    # goal (CPT: a chronic illness not at goal is not stable)
+    exacerbated = exacerbated or any(
+        c.startswith(("E08", "E09", "E10", "E11", "E13")) and c[3:].startswith(("65", "64"))
+        for c in dx
+    )
     threat = any(c.startswith(_THREAT) for c in dx) or (
         any(c.startswith("R07") for c in dx) and _ACS.search(note) is not None
     )
-    systemic = any(c.startswith(_SYSTEMIC) for c in dx) and _affirmed(note, _FEVER, ctx)
+    # dehydration beside an acute illness is systemic involvement, as a fever is
+    systemic = (any(c.startswith(_SYSTEMIC) for c in dx) and _affirmed(note, _FEVER, ctx)) or (
+        any(c.startswith("E86") for c in dx) and any(c.startswith(_ACUTE) for c in dx)
+    )
     # CPT's 'undiagnosed new problem with uncertain prognosis': a finding (a sign, an
     # abnormal result, a neoplasm of uncertain behaviour) the note calls indeterminate
     undiagnosed = any(c.startswith(("R", "D48", "D49")) for c in dx) and _affirmed(
@@ -417,6 +432,8 @@ def mdm_level(
     # (a level at or below the floor need not be told apart from it)
     if _HIGH_RISK.search(note) and _affirmed(note, _HIGH_RISK, ctx):
         risk = 4
+    elif risk_floor < 3 and _affirmed(note, _ELECTIVE_SURGERY, ctx):
+        risk = 3  # decision regarding elective major surgery (CPT's moderate risk)
     elif risk_floor < 3 and (_affirmed(note, _RX, ctx) or _named_rx(note, ctx)):
         risk = 3
     elif risk_floor < 2 and _affirmed(note, _OTC, ctx):

@@ -239,3 +239,30 @@ def test_condition_before_its_qualifiers_is_looked_up():
     r = code("A: Graves disease w/o thyroid storm.\nP: Methimazole 20 mg daily.", age=40)
     assert dx_codes(r) == ["E0500"]
     assert r.route == "review"
+
+
+def test_dehydration_with_an_acute_illness_is_systemic():
+    r = code(
+        "S: vomiting and diarrhea x 2 d, fewer wet diapers.\n"
+        "A: Viral gastroenteritis w/ mild dehydration.\nP: ORS, ondansetron ODT Rx.",
+        age=3,
+    )
+    assert r.mdm.startswith("problems moderate")
+
+
+def test_diabetes_with_hypoglycemia_is_not_at_goal():
+    r = code(
+        "A/P:\n1. Type 1 DM with hypoglycemia without coma - reduce overnight basal rate.\n"
+        "Glucagon Rx refilled.",
+        age=30,
+    )
+    assert r.mdm.startswith("problems moderate")
+
+
+def test_decision_for_elective_surgery_is_moderate_risk():
+    r = code(
+        "A/P: Primary hyperparathyroidism - meets surgical criteria. Sestamibi scan.\n",
+        age=60,
+        visit_type="new",
+    )
+    assert "risk moderate" in r.mdm
