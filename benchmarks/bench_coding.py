@@ -42,7 +42,8 @@ shared machine move by up to 20 %. Issue 20 against the engine before it (ab5a08
 2026-12-07 evening, load average 6-12: ``--against ab5a08f`` +12.5 / +11.0 / +10.2 %;
 paired processes (``--fresh --samples 1500``) totals +13 % CPU, +11 % median wall;
 the vignettes (``--rounds 20``) +1 %. docs/coding.md has the runs (round 1 was +27 to
-+34 %).
++34 %). After round 3 and the speed work that followed (docs/coding.md, "Speed after
+round 3"): +15 to +18 % against ab5a08f; that work alone -3 to -5 %.
 """
 
 from __future__ import annotations
