@@ -102,7 +102,7 @@ def code_encounter(
             )
         )
     findings = dxm.find(note, age, index=index) if note.strip() else dxm.DxFindings()
-    found = rules.combine(rules.absorb(findings.found))
+    found = rules.combine(rules.absorb(rules.excluded_combinations(findings.found)))
     visit = Visit(note, enc, age, _is_medicare(enc), [d.code for d in found])
     pxs = procedures.find(note, findings.sents, visit) if note.strip() else []
     vacc = [p for p in pxs if p.rule == "vaccine"]

@@ -22,7 +22,8 @@ from functools import lru_cache
 
 from services.coding.domain.diagnoses import CHRONIC, Dx
 from services.coding.domain.prefilter import fold, gated
-from services.coding.domain.specificity import BODY_PARTS, desc_tokens
+from services.coding.domain.specificity import BODY_PARTS, desc_tokens, refine
+from services.coding.domain.specificity import Ctx as SpCtx
 from services.coding.domain.text import Context, norm_tokens
 from shared import icd10cm
 
@@ -69,6 +70,68 @@ STATUS = ("Z79", "Z68", "Z87", "Z86", "Z85", "Z80", "Z81", "Z82", "Z83", "Z84", 
 
 def is_symptom(code: str) -> bool:
     return code.startswith("R") or code.startswith(_PAIN_BY_SITE) or code.startswith("H920")
+
+
+_EXCLUDED_COMBINATION = re.compile(r"^(.+?) with (.+?) \(([A-Z]\d[\w.]*?)-?\)$")
+
+
+@lru_cache(maxsize=20000)
+def _combinations_excluded(code: str) -> tuple[tuple[frozenset[str], frozenset[str], str], ...]:
+    """The combinations a code's Excludes1 notes send elsewhere ('sciatica with lumbago
+    (M54.4-)'): the words naming the code itself, the words naming its partner, and the
+    combination code."""
+    out = []
+    for note in icd10cm.excludes1(code):
+        m = _EXCLUDED_COMBINATION.match(note.strip())
+        if m:
+            own, partner = frozenset(norm_tokens(m.group(1))), frozenset(norm_tokens(m.group(2)))
+            ref = icd10cm.normalize(m.group(3))
+            if own and partner and icd10cm.is_valid(ref):
+                out.append((own, partner, ref))
+    return tuple(out)
+
+
+@lru_cache(maxsize=20000)
+def _names(code: str) -> tuple[frozenset[str], ...]:
+    """A code's title and inclusion terms as word sets ('Lumbago NOS' names M54.50)."""
+    terms = [icd10cm.description(code) or "", *icd10cm.inclusion_terms(code)]
+    return tuple(frozenset(norm_tokens(t)) - {"nos"} for t in terms)
+
+
+def excluded_combinations(found: list[Dx]) -> list[Dx]:
+    """Two codes whose pair an Excludes1 note sends to a combination code ('Sciatica, left
+    side' with 'Low back pain', whose inclusion term is 'Lumbago': M54.42 'Lumbago with
+    sciatica, left side') are that code alone: the tabular's own combination."""
+    out = list(found)
+    for d in found:
+        if d not in out:
+            continue
+        for own, partner, ref in _combinations_excluded(d.code):
+            if not any(own <= ws for ws in _names(d.code)):
+                continue
+            other = next(
+                (o for o in out if o is not d and any(partner <= ws for ws in _names(o.code))),
+                None,
+            )
+            if other is None:
+                continue
+            words = set(desc_tokens(d.code)) | set(desc_tokens(other.code))
+            side = next((w for w in ("bilateral", "right", "left") if w in words), None)
+            code, _ = refine(ref, SpCtx(words, side))
+            if not icd10cm.is_billable(code):
+                continue
+            i = min(out.index(d), out.index(other))
+            combo = replace(
+                d,
+                code=code,
+                source="rule",
+                kind="dx",
+                conf=round(min(d.conf, other.conf) * 0.98, 3),
+            )
+            out = [x for x in out if x is not d and x is not other]
+            out.insert(min(i, len(out)), combo)
+            break
+    return out
 
 
 def absorb(found: list[Dx]) -> list[Dx]:

@@ -266,3 +266,11 @@ def test_decision_for_elective_surgery_is_moderate_risk():
         visit_type="new",
     )
     assert "risk moderate" in r.mdm
+
+
+def test_excludes1_note_sends_a_pair_to_its_combination_code():
+    # M54.3's Excludes1 'sciatica with lumbago (M54.4-)'; M54.50's inclusion term is
+    # 'Lumbago NOS': the pair is M54.42, and a coder sees the combination
+    r = code("A: Acute low back pain w/ L-sided sciatica. No red flags.\nP: naproxen.", age=40)
+    assert dx_codes(r) == ["M5442"]
+    assert "combination" in r.route_reasons
