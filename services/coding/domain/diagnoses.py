@@ -496,7 +496,8 @@ def _section_rank(section: str) -> int:
     return _SECTION_RANK.get(section, 3)
 
 
-_CUTS = re.compile(r"[,(:]")
+# a short aside inside a phrase ("Chronic diastolic (HFpEF) heart failure") does not cut it
+_CUTS = re.compile(r"[,:]|\((?![^)(]{0,25}\)[ \t]+[A-Za-z])")
 
 
 def _local_words(text: str, ctx: Context, toks, matches, m) -> tuple[set[str], int, int]:

@@ -274,3 +274,8 @@ def test_excludes1_note_sends_a_pair_to_its_combination_code():
     r = code("A: Acute low back pain w/ L-sided sciatica. No red flags.\nP: naproxen.", age=40)
     assert dx_codes(r) == ["M5442"]
     assert "combination" in r.route_reasons
+
+
+def test_short_aside_inside_a_phrase_keeps_its_words_together():
+    r = code("A/P: Chronic diastolic (HFpEF) heart failure - euvolemic, cont furosemide.\n", age=75)
+    assert dx_codes(r) == ["I5032"]
