@@ -370,17 +370,18 @@ def _named_sibling(code: str, ctx: Ctx) -> str | None:
     return named.pop() if len(named) == 1 else None
 
 
-def _refine(c: str, ctx: Ctx) -> tuple[tuple[str, float], frozenset[str]]:
-    """``refine`` and the words it compared with the context."""
+def _refine(c: str, ctx: Ctx, again: bool = True) -> tuple[tuple[str, float], frozenset[str]]:
+    """``refine`` and the words it compared with the context (``again``: a code that
+    leaves its site or type unspecified may be walked once more from its category)."""
     used: frozenset[str] = frozenset()
     factor = 1.0
     if icd10cm.is_billable(c):
-        if _site_unspecified(c):
+        if again and _site_unspecified(c):
             # 'Cellulitis, R lower extremity' mapped to 'Cellulitis, unspecified': the
             # category's own walk takes the site the statement names
             used |= _SITE_WORDS
             if ctx.tokens & _SITE_WORDS:
-                (alt, alt_factor), alt_used = _refine(c[:3], ctx)
+                (alt, alt_factor), alt_used = _refine(c[:3], ctx, again=False)
                 used |= alt_used
                 if alt != c and desc_tokens(alt) & ctx.tokens & _SITE_WORDS:
                     return (alt, alt_factor), used
@@ -401,6 +402,23 @@ def _refine(c: str, ctx: Ctx) -> tuple[tuple[str, float], frozenset[str]]:
         elif best_score < 0.5 and len(kids) > 1:
             factor = min(factor, 0.95)
         c = best
+    if again and (icd10cm.description(c) or "").startswith("Unspecified") and len(c) > 3:
+        # 'Unspecified nonsuppurative otitis media' when the statement names another
+        # type of its category ('Chronic serous otitis media'): the category's walk,
+        # kept when every word that sets the type apart is documented
+        cat = c[:3]
+        used |= _level_words(cat) if not icd10cm.is_billable(cat) else frozenset()
+        if icd10cm.is_valid(cat) and not icd10cm.is_billable(cat):
+            (alt, alt_factor), alt_used = _refine(cat, ctx, again=False)
+            used |= alt_used
+            own = desc_tokens(alt) - desc_tokens(cat) - _QUALIFIERS - {"unspecified"}
+            if (
+                alt != c
+                and not (icd10cm.description(alt) or "").startswith("Unspecified")
+                and own
+                and own <= ctx.tokens
+            ):
+                return (alt, alt_factor), used
     sib = _named_siblings(c)
     if sib:
         used |= frozenset().union(*(w | without_words(k) for k, w in sib))
@@ -414,7 +432,7 @@ def _refine(c: str, ctx: Ctx) -> tuple[tuple[str, float], frozenset[str]]:
         parent = icd10cm.parent(c) if present else None
         for k in icd10cm.children(parent) if parent else ():
             if k != c and present <= desc_tokens(k) and not without_words(k) & present:
-                (alt, _), alt_used = _refine(k, ctx)
+                (alt, _), alt_used = _refine(k, ctx, again=False)
                 used |= alt_used
                 if not without_words(alt) & ctx.tokens:
                     return (alt, factor), used

@@ -279,3 +279,10 @@ def test_excludes1_note_sends_a_pair_to_its_combination_code():
 def test_short_aside_inside_a_phrase_keeps_its_words_together():
     r = code("A/P: Chronic diastolic (HFpEF) heart failure - euvolemic, cont furosemide.\n", age=75)
     assert dx_codes(r) == ["I5032"]
+
+
+def test_unspecified_type_gives_way_to_the_type_the_statement_names():
+    # 'serous otitis media' lands on H65.9 'Unspecified nonsuppurative'; 'chronic serous'
+    # is H65.2's title
+    r = code("A: Chronic serous otitis media b/l. No acute infection today.\nP: tubes.", age=3)
+    assert dx_codes(r) == ["H6523"]
