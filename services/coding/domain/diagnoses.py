@@ -267,6 +267,12 @@ def find(note: str, age: int, index: lx.Searcher | None = None) -> DxFindings:
             # the statement's head ('Bell's palsy, L - prednisone ...') names a condition
             # the synonym list does not know: the term index reads the head alone
             head = _head(note, s)
+            if head is not None:
+                # 'Chronic rhinosinusitis w/ nasal polyps': the phrases read name only what
+                # follows the 'with'; the condition before it is the head
+                cut = _QUALIFIED.search(note, head[0], head[1])
+                if cut and cut.start() - s.start > 2:
+                    head = (head[0], cut.start())
             if head is not None and not any(
                 r.start < head[1] - s.start for r in readings if r.status != "negated"
             ):

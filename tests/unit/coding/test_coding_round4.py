@@ -286,3 +286,8 @@ def test_unspecified_type_gives_way_to_the_type_the_statement_names():
     # is H65.2's title
     r = code("A: Chronic serous otitis media b/l. No acute infection today.\nP: tubes.", age=3)
     assert dx_codes(r) == ["H6523"]
+
+
+def test_condition_before_with_is_looked_up_when_only_its_partner_is_known():
+    r = code("A: Chronic rhinosinusitis w/ nasal polyps b/l.\nP: Prednisone taper.", age=45)
+    assert dx_codes(r)[:2] == ["J329", "J339"]
