@@ -211,7 +211,8 @@ def service_unrecognised(note: str, coded_spans: list[tuple[int, int]], sents) -
     """A sentence outside history sections says a service was done, and no procedure
     line's evidence lies in it."""
     low = lower_ascii(note) or note.lower()
-    for m in _SUPPLY_GIVEN.finditer(low):
+    supplied = any(w in low for w in ("dispensed", "fitted", "provided", "issued"))
+    for m in _SUPPLY_GIVEN.finditer(low) if supplied else ():
         s = next((s for s in sents if s.start <= m.start() < s.end), None)
         if (
             s is not None
