@@ -61,11 +61,11 @@ def _is_em(code: str) -> bool:
     return cpt.is_em(code) or code in ("G0438", "G0439")
 
 
-def _locked_auto() -> tuple[int, int]:
-    """(auto-finalised, of which every code right) on the locked half; aggregate only."""
+def _locked_auto(half: str = "locked.jsonl") -> tuple[int, int]:
+    """(auto-finalised, of which every code right) on a locked half; aggregate only."""
     build = _encounter_builder()
     auto = right = 0
-    for line in (BLIND / "locked.jsonl").read_text().splitlines():
+    for line in (BLIND / half).read_text().splitlines():
         if not line.strip():
             continue
         case = json.loads(line)
@@ -103,4 +103,14 @@ def test_locked_half_auto_does_not_slip(locked_auto):
 def test_locked_half_meets_the_issue_target(locked_auto):
     """Issue 20: at most 1 in 100 auto-finalised encounters with any wrong code."""
     auto, right = locked_auto
+    assert auto >= AUTO_FLOOR and right / auto >= ISSUE_TARGET
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="set C's locked half: its one auto-finalised encounter carries a wrong or missing"
+    " code (docs/coding.md, measured after rounds 3 and 4; the case is not read)",
+)
+def test_set_c_locked_half_meets_the_issue_target():
+    auto, right = _locked_auto("locked_c.jsonl")
     assert auto >= AUTO_FLOOR and right / auto >= ISSUE_TARGET
