@@ -32,7 +32,6 @@ HALVES = ("tuning", "locked")
 # Set C (written later by a third blind author, split the same way): tuning_c is tuned on
 # like tuning; locked_c is scored like locked, never read.
 LATER_HALVES = ("tuning_c", "locked_c")
-LOCKED = ("locked", "locked_c")
 
 from services.coding.domain import cpt, engine  # noqa: E402
 
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = ap.parse_args(argv)
     if args.blind:
-        if args.verbose and args.half not in ("tuning", "tuning_c"):
+        if args.verbose and args.half not in ("tuning", "tuning_c"):  # a locked half is never read
             ap.error("--verbose prints cases: only a tuning half may be read")
         out = {}
         halves = {

@@ -16,19 +16,19 @@ from shared.settings import RuntimeSettings
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def fresh_clock():
     clock._fixed.cache_clear()
     yield
     clock._fixed.cache_clear()
 
 
-def test_unset_is_today_in_utc(monkeypatch, fresh_clock):
+def test_unset_is_today_in_utc(monkeypatch):
     monkeypatch.delenv("RCM_AS_OF", raising=False)
     assert clock.today() == datetime.now(UTC).date()
 
 
-def test_a_test_environment_replays_its_data_as_of_a_fixed_day(monkeypatch, fresh_clock):
+def test_a_test_environment_replays_its_data_as_of_a_fixed_day(monkeypatch):
     monkeypatch.setenv("RCM_ENV", "test")
     monkeypatch.setenv("RCM_AS_OF", "2019-10-15")
     assert clock.today() == date(2019, 10, 15)
