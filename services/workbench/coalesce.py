@@ -4,7 +4,11 @@ A hundred supervisors opening the dashboard at once would make eleven calls each
 services; the figures are counts and codes (no patient) and the same for everyone with the
 same roles and sites, so one caller's request is made and the others wait for its answer.
 An answer is kept ``ttl`` seconds (1 by default: a burst shares it, a page read a moment later
-sees fresh figures). A failure is not kept: the next caller tries again.
+sees fresh figures). Past that, the first caller fetches afresh, and whoever asks while that
+fetch is on its way gets the previous answer at once if it is under ``stale`` seconds old,
+rather than queueing behind it: a dashboard's figures wait on the services' /ops/status
+answers (a few hundred ms under load). A caller alone always sees a fresh answer. A failure
+is not kept: the next caller tries again.
 """
 
 from __future__ import annotations
@@ -25,15 +29,21 @@ def scope(s: Session, *more: Hashable) -> tuple:
 
 
 class Coalesced:
-    def __init__(self, ttl: float = 1.0):
+    def __init__(self, ttl: float = 1.0, stale: float = 10.0):
         self.ttl = ttl
+        self.stale = max(stale, ttl)
         self._kept: dict[Hashable, tuple[float, Any]] = {}
         self._locks: dict[Hashable, asyncio.Lock] = {}
 
     async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
         kept = self._kept.get(key)
-        if kept is not None and time.monotonic() - kept[0] < self.ttl:
-            return kept[1]
+        if kept is not None:
+            age = time.monotonic() - kept[0]
+            if age < self.ttl:
+                return kept[1]
+            refreshing = self._locks.get(key)
+            if age < self.stale and refreshing is not None and refreshing.locked():
+                return kept[1]  # a fetch is on its way; its answer would be no newer to the eye
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:  # the first caller fetches; those behind it take its answer
             kept = self._kept.get(key)
@@ -47,7 +57,7 @@ class Coalesced:
 
     def _prune(self) -> None:
         now = time.monotonic()
-        for key in [k for k, (at, _) in self._kept.items() if now - at >= self.ttl]:
+        for key in [k for k, (at, _) in self._kept.items() if now - at >= self.stale]:
             self._kept.pop(key, None)
             lock = self._locks.get(key)
             if lock is not None and not lock.locked():

@@ -53,3 +53,39 @@ def test_the_key_is_who_may_see_what():
     assert a == scope(_session(["supervisor"], ["south", "north"]), "dashboard")
     assert a != scope(_session(["supervisor"], ["north"]), "dashboard")
     assert a != scope(_session(["ops"], ["north", "south"]), "dashboard")
+
+
+async def test_while_a_refresh_is_on_its_way_others_get_the_previous_answer_at_once():
+    shared, calls = Coalesced(ttl=0.05, stale=5.0), []
+    gate = asyncio.Event()
+
+    async def fetch():
+        calls.append(1)
+        if len(calls) > 1:
+            await gate.wait()  # the refresh is slow (a service under load)
+        return len(calls)
+
+    assert await shared.get("k", fetch) == 1
+    await asyncio.sleep(0.06)  # expired
+    refresher = asyncio.create_task(shared.get("k", fetch))
+    await asyncio.sleep(0.01)
+    # 99 callers during the refresh: the previous answer, without waiting, no second fetch
+    got = await asyncio.wait_for(
+        asyncio.gather(*(shared.get("k", fetch) for _ in range(99))), timeout=1
+    )
+    assert got == [1] * 99 and calls == [1, 1]
+    gate.set()
+    assert await refresher == 2  # the caller that fetched waited for the fresh answer
+    assert await shared.get("k", fetch) == 2
+
+
+async def test_a_lone_caller_always_waits_for_a_fresh_answer():
+    shared, calls = Coalesced(ttl=0.01, stale=5.0), []
+
+    async def fetch():
+        calls.append(1)
+        return len(calls)
+
+    for expected in (1, 2, 3):
+        assert await shared.get("k", fetch) == expected
+        await asyncio.sleep(0.02)
