@@ -8,6 +8,7 @@ import logging
 import asyncpg
 
 from services.billing import repository as repo
+from services.billing.cob_flow import DECIDED
 from services.billing.domain.acks import Ack277CA, BatchAck, parse_277ca_file, parse_999
 from shared.events import ClaimAccepted, ClaimAckPayload, ClaimRejected, Reason
 from shared.logs import log
@@ -146,9 +147,18 @@ async def _emit(
     # Only claims still awaiting an acknowledgement move on; a repeated ack changes nothing,
     # nor does one that comes after the claim's remittance (its status is read under the lock).
     open_states = ("submitted", "accepted") if source == "999" else ("submitted",)
-    changes, pccns, work = [], [], []
+    changes, pccns, work, late = [], [], [], []
     for cid, ack in accepted.items():
         c = claims.get(cid)
+        if c is not None and c["status"] in DECIDED:
+            # the payer's 835 was posted first (files are read as they come): the claim keeps
+            # its status, and its history still shows the acknowledgement, for the timeline
+            late.append(
+                repo.StatusChange(
+                    cid, "accepted", {"source": source, "file_name": file_name, "late": True}
+                )
+            )
+            continue
         if c is None or c["status"] not in open_states:
             continue
         changes.append(
@@ -195,5 +205,6 @@ async def _emit(
             traceparent=c["traceparent"],
         )
     await repo.set_status(conn, changes)
+    await repo.add_history(conn, late)
     await repo.open_work_items(conn, work)
     await repo.set_payer_claim_numbers(conn, pccns)

@@ -257,7 +257,17 @@ async def test_medicare_and_a_supplemental_plan_then_the_patient_pays_the_rest(
     assert {r["claim_id"]: r["s"] for r in per_claim} == {primary: 0, secondary: 0}
 
     # 8. Each step on the timelines: billing's history of both claims, payments' remittances,
-    #    followup's status history, as the workbench's claim page puts them together.
+    #    followup's status history, as the workbench's claim page puts them together. The
+    #    acknowledgements reach billing through its own mailbox poll, which may still be
+    #    behind the 835 that payments has posted: wait for both claims' acceptance.
+    await wait_for(
+        dsn,
+        "SELECT count(DISTINCT claim_id) FROM billing.claim_history"
+        " WHERE claim_id = ANY($1) AND status = 'accepted'",
+        [primary, secondary],
+        predicate=lambda n: n == 2,
+        timeout=60,
+    )
     async with (
         _client(pipeline, "billing") as billing,
         _client(pipeline, "followup") as followup,
