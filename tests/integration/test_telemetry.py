@@ -96,7 +96,7 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
         )
     run_dir = pipeline.settings.run_path
     # Spans are exported in batches: wait until every service's spans for these encounters are on disk.
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         spans = _spans(run_dir)
         services_per_enc = {}
