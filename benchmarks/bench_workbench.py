@@ -282,6 +282,10 @@ async def steady(
             statuses.append(r.status_code)
             await asyncio.sleep(rng.expovariate(1 / think))
 
+    # warm-up, not measured (as the burst's warm-up round): a few users' first page, so that
+    # each workbench process has its connections and shared answers, as a running one has
+    await asyncio.gather(*(c.get(path) for c in clients[:8]))
+    end = time.monotonic() + duration
     # users arrive spread over one think time: a steady state from the start, not a burst
     await asyncio.gather(*(user(c, rng.uniform(0, think)) for c in clients))
     return rids, wall, statuses

@@ -8,7 +8,9 @@ sees fresh figures). Past that, the first caller fetches afresh, and whoever ask
 fetch is on its way gets the previous answer at once if it is under ``stale`` seconds old,
 rather than queueing behind it: a dashboard's figures wait on the services' /ops/status
 answers (a few hundred ms under load). A caller alone always sees a fresh answer. A failure
-is not kept: the next caller tries again.
+is not kept: the next caller tries again. With ``behind=True`` (operations figures: consumer
+lag and dead letters, slow to gather and read as "about now") no caller waits once an answer
+is kept: an answer past ``ttl`` is served and refreshed in the background, one fetch at a time.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ class Coalesced:
         self.stale = max(stale, ttl)
         self._kept: dict[Hashable, tuple[float, Any]] = {}
         self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._behind: dict[Hashable, asyncio.Task] = {}
 
-    async def get(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
+    async def get(
+        self, key: Hashable, fetch: Callable[[], Awaitable[Any]], *, behind: bool = False
+    ) -> Any:
         kept = self._kept.get(key)
         if kept is not None:
             age = time.monotonic() - kept[0]
@@ -44,6 +49,9 @@ class Coalesced:
             refreshing = self._locks.get(key)
             if age < self.stale and refreshing is not None and refreshing.locked():
                 return kept[1]  # a fetch is on its way; its answer would be no newer to the eye
+            if age < self.stale and behind:
+                self._refresh_behind(key, fetch)
+                return kept[1]
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:  # the first caller fetches; those behind it take its answer
             kept = self._kept.get(key)
@@ -54,6 +62,21 @@ class Coalesced:
                 self._prune()
             self._kept[key] = (time.monotonic(), value)
             return value
+
+    def _refresh_behind(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> None:
+        if key in self._behind:
+            return
+
+        async def refresh() -> None:
+            try:
+                await self.get(key, fetch)  # under the key's lock, like any caller's fetch
+            finally:
+                self._behind.pop(key, None)
+
+        task = asyncio.create_task(refresh())
+        self._behind[key] = task
+        # a failed refresh leaves the kept answer until it is stale; retrieved, not raised
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _prune(self) -> None:
         now = time.monotonic()

@@ -61,14 +61,21 @@ async def dashboard(request: Request, ctx: Ctx, s: Session = Dashboard):
             up.get("followup", "/denials/summary", t),
             up.get("followup", "/ar/aging", t, params={"by": "payer"}),
         ]
-        calls += [up.get(name, "/ops/status", t) for name in ops_services]
+        return await asyncio.gather(*(_section(c) for c in calls))
+
+    async def operations() -> list[Section]:
+        calls = [up.get(name, "/ops/status", t) for name in ops_services]
         return await asyncio.gather(*(_section(c) for c in calls))
 
     # Counts and codes only, the same for every caller of these roles and sites: one set of
-    # calls serves a burst of page loads.
-    results = await ctx.shared.get(scope(s, "dashboard"), sections)
-    got = dict(zip(names, results[: len(names)], strict=True))
-    ops = dict(zip(ops_services, results[len(names) :], strict=True))
+    # calls serves a burst of page loads. The services' /ops/status (consumer lag from Kafka,
+    # a few hundred ms under load) is refreshed behind the page once it has been read.
+    results, status = await asyncio.gather(
+        ctx.shared.get(scope(s, "dashboard"), sections),
+        ctx.shared.get(scope(s, "dashboard-ops"), operations, behind=True),
+    )
+    got = dict(zip(names, results, strict=True))
+    ops = dict(zip(ops_services, status, strict=True))
     coding_depth, followup_depth = got["coding_depth"], got["followup_depth"]
     routes = got["routes"]
     return page(

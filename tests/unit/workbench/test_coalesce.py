@@ -89,3 +89,44 @@ async def test_a_lone_caller_always_waits_for_a_fresh_answer():
     for expected in (1, 2, 3):
         assert await shared.get("k", fetch) == expected
         await asyncio.sleep(0.02)
+
+
+async def test_behind_the_page_no_caller_waits_once_an_answer_is_kept():
+    shared, calls = Coalesced(ttl=0.05, stale=5.0), []
+    gate = asyncio.Event()
+
+    async def fetch():
+        calls.append(1)
+        if len(calls) > 1:
+            await gate.wait()  # /ops/status under load
+        return len(calls)
+
+    assert await shared.get("ops", fetch, behind=True) == 1  # the first caller waits
+    await asyncio.sleep(0.06)
+    # expired: every caller, the first included, gets the kept answer at once
+    got = await asyncio.wait_for(
+        asyncio.gather(*(shared.get("ops", fetch, behind=True) for _ in range(50))), timeout=1
+    )
+    assert got == [1] * 50 and calls == [1, 1]  # one refresh behind them
+    gate.set()
+    await asyncio.sleep(0.01)
+    assert await shared.get("ops", fetch, behind=True) == 2
+
+
+async def test_a_failed_refresh_behind_keeps_the_answer_until_it_is_stale():
+    shared, calls = Coalesced(ttl=0.02, stale=0.2), []
+
+    async def fetch():
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("service away")
+        return "figures"
+
+    assert await shared.get("ops", fetch, behind=True) == "figures"
+    await asyncio.sleep(0.03)
+    assert await shared.get("ops", fetch, behind=True) == "figures"
+    await asyncio.sleep(0.01)  # the refresh failed in the background, silently
+    assert await shared.get("ops", fetch, behind=True) == "figures"
+    await asyncio.sleep(0.25)  # stale now: a caller waits for its own fetch, and sees it fail
+    with pytest.raises(RuntimeError):
+        await shared.get("ops", fetch, behind=True)
