@@ -251,18 +251,9 @@ class Gate:
 
     def finditer(self, text: str) -> Iterator[re.Match]:
         low = lower_ascii(text)
-        if low is None:
-            return self.rx.finditer(text)
-        if self.check is not None and not self.possible(low):
+        if low is not None and self.check is not None and not self.possible(low):
             return iter(())
-        if self.fast is not None:
-            return self.fast.finditer(low)
-        twin = self._twin
-        if twin is False:
-            twin = self.twin()
-        if twin is None:
-            return self.rx.finditer(text)
-        return _relay(self.rx, text, twin.finditer(low))  # type: ignore[union-attr]
+        return self.scan(text, low)
 
 
 def _twin(rx: re.Pattern) -> re.Pattern | None:
