@@ -309,7 +309,8 @@ async def test_an_ack_and_a_remittance_moving_the_same_claims_at_once_neither_de
         assert not paying.done()  # waiting for the ack's locks
         await ack_tx.commit()
         assert await asyncio.wait_for(paying, 10) == {a, b}
-        # A late ack for a claim whose payment is in flight: it waits, then sees the payment and changes nothing.
+        # A late ack for a claim whose payment is in flight: it waits, then sees the payment: the
+        # status stays, the history records the acknowledgement (late) for the timeline.
         ack_tx = acks.transaction()
         await ack_tx.start()
         late = asyncio.create_task(
@@ -344,6 +345,7 @@ async def test_an_ack_and_a_remittance_moving_the_same_claims_at_once_neither_de
         (b, "accepted"),
         (b, "paid"),
         (a, "denied"),
+        (b, "accepted"),
     ]
 
 
