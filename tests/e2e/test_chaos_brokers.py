@@ -68,7 +68,12 @@ async def test_killing_brokers_one_at_a_time_keeps_the_pipeline_flowing():
         assert [b["node_id"] for b in status["kafka"]["brokers"]] == [1, 2, 3]
         assert all(b["ready"] and b["pid"] for b in status["kafka"]["brokers"])
         await ensure_topics(endpoints["kafka"])
-        replicas = await partition_replicas(endpoints["kafka"])
+        # new topics' metadata reaches every broker a moment after creation: ask until it has
+        for _ in range(60):
+            replicas = await partition_replicas(endpoints["kafka"])
+            if replicas and all(len(r) == 3 and len(isr) == 3 for r, isr in replicas):
+                break
+            await asyncio.sleep(0.5)
         assert replicas and all(len(r) == 3 and len(isr) == 3 for r, isr in replicas)
         chaos = Chaos(
             seed=4,
