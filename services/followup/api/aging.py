@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Request
 
 from services.followup import repository as repo
 from services.followup.aging_view import aging_table, table_json
-from services.followup.api.deps import AgingReader, State, today
-from shared import audit
+from services.followup.api.deps import AgingReader, State
+from shared import audit, clock
 from shared.auth import sites_filter
 
 router = APIRouter()
@@ -32,7 +32,7 @@ async def aging(
     """
     if by == "patient" and p.roles <= {"ops"}:
         raise HTTPException(403, "aging by patient account is not open to operations")
-    as_of = as_of or today()
+    as_of = as_of or clock.today()
     async with api.pool.acquire() as conn, conn.transaction():
         t = await aging_table(conn, as_of, basis, by, sites_filter(p))
         ids = [f"by={by}", f"basis={basis}", f"as_of={as_of.isoformat()}"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated
 
 import asyncpg
@@ -12,7 +11,6 @@ from fastapi import Depends, Request
 
 from services.followup.context import FollowupContext
 from services.followup.settings import FollowupSettings
-from shared import clock
 from shared.auth import Principal
 from shared.service import ServiceIdentity, requires
 
@@ -41,10 +39,6 @@ Reader = Annotated[Principal, requires("biller", "supervisor", "auditor")]
 AgingReader = Annotated[Principal, requires("biller", "supervisor", "auditor", "ops")]
 # The periodic jobs on demand: leads, operations and a scheduler's service identity.
 JobRunner = Annotated[Principal, requires("supervisor", "ops", "service")]
-
-
-def today() -> date:
-    return clock.today()
 
 
 def account_of(claim) -> str:

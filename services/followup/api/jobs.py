@@ -8,10 +8,10 @@ from datetime import date
 from fastapi import APIRouter, HTTPException, Request
 
 from services.followup import repository as repo
-from services.followup.api.deps import JobRunner, State, today
+from services.followup.api.deps import JobRunner, State
 from services.followup.noresponse_job import no_response_pass
 from services.followup.statements_run import run_statements
-from shared import audit
+from shared import audit, clock
 from shared.auth import Principal, sites_filter
 
 router = APIRouter()
@@ -25,7 +25,7 @@ def _scope(p: Principal) -> list[str]:
 async def no_response(request: Request, p: JobRunner, api: State, as_of: date | None = None):
     """Run the no-response pass now over the caller's sites (the service also runs it, over every
     site, on its interval)."""
-    as_of = as_of or today()
+    as_of = as_of or clock.today()
     result = await no_response_pass(api.pool, api.settings, api.context, as_of, sites_filter(p))
     async with api.pool.acquire() as conn:
         await audit.record(
@@ -44,8 +44,8 @@ async def no_response(request: Request, p: JobRunner, api: State, as_of: date | 
 async def statements(request: Request, p: JobRunner, api: State, as_of: date | None = None):
     """Patient statements due on ``as_of`` (today when not given; never an earlier day) for the
     caller's sites. Each statement issued is audited with its account."""
-    as_of = as_of or today()
-    if as_of < today():
+    as_of = as_of or clock.today()
+    if as_of < clock.today():
         raise HTTPException(422, "as_of: statements cannot be back-dated (before today)")
     s = api.settings
     result = await run_statements(
