@@ -483,6 +483,22 @@ async def cob_counts(conn: asyncpg.Connection, encounter_ids: list[str]) -> asyn
     )
 
 
+async def later_claims_in_flight(
+    conn: asyncpg.Connection, encounter_ids: list[str]
+) -> list[asyncpg.Record]:
+    """The secondary/tertiary claims ``cob_counts`` counts as in flight, with where each
+    stopped: its status, whether it went out in a file, and what payments holds for it."""
+    return await conn.fetch(
+        "SELECT c.claim_id, c.cob_sequence, c.status, c.payer_id, c.file_name IS NOT NULL AS sent,"
+        " (SELECT string_agg(p.state || ':' || coalesce(p.status_code, ''), ',')"
+        "  FROM payments.claim_payment p WHERE p.claim_id = c.claim_id) AS payments"
+        " FROM billing.claim c WHERE c.encounter_id = ANY($1) AND c.frequency_code = '1'"
+        " AND c.cob_sequence <> 'primary' AND c.status IN ('created', 'submitted', 'accepted')"
+        " ORDER BY c.claim_id",
+        encounter_ids,
+    )
+
+
 async def patient_balances(
     conn: asyncpg.Connection, encounter_ids: list[str]
 ) -> list[asyncpg.Record]:

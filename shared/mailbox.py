@@ -17,7 +17,9 @@ What a mailbox refuses (issue 18), each to ``failed/`` with the reason:
 - an interchange number (sender + ISA13) used before with other content;
 - a file whose processing failed ``max_attempts`` times in a row: timed out, or the
   process died on it. Each attempt is counted on disk (``.attempts/NAME``) before
-  it starts, so a crash counts too; a file that failed once is retried alone.
+  it starts, so a crash counts too; a file that failed once is retried alone. The record
+  names the process: when it is gone (SIGKILL, out of memory), the file is retried at the
+  next poll, not after ``in_flight_seconds``.
 
 Hidden names (``.x``, ``..x``) and temporary ones (``x.tmp``, ``x.part``) are never
 taken: they are uploads in progress. ``mailbox_report`` lists them, with files
@@ -40,6 +42,7 @@ import hashlib
 import logging
 import os
 import re
+import socket
 import stat
 import time
 from collections.abc import Awaitable, Callable
@@ -208,6 +211,52 @@ class _Attempts:
     signature: tuple[int, int, int]  # (inode, mtime ns, size) of the file they were made on
     count: int
     last_error: str
+    owner: str = ""  # the process making the attempt (``_owner()``); "" when unknown
+
+
+def _process_start(pid: int) -> str | None:
+    """A token that differs between two processes given the same pid (their start time in
+    clock ticks since boot, from /proc); "" where /proc is absent but the pid is alive;
+    None when no process has that pid."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if not Path("/proc/self/stat").exists():  # no /proc here: ask the kernel
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return None
+            except PermissionError:
+                pass
+            return ""
+        return None
+    except OSError:
+        return ""
+    return stat_line.rsplit(")", 1)[1].split()[19]  # field 22, starttime
+
+
+_owners: dict[int, str] = {}
+
+
+def _owner() -> str:
+    """This process, as an attempt records it: host, pid and start (a fork is another)."""
+    pid = os.getpid()
+    got = _owners.get(pid)
+    if got is None:
+        got = _owners[pid] = f"{socket.gethostname()}:{pid}:{_process_start(pid) or ''}"
+    return got
+
+
+def _owner_died(owner: str) -> bool:
+    """Whether the process that recorded ``owner`` is certainly gone: it ran on this host and
+    its pid is free or taken by a later process. A process on another host (a mailbox shared
+    over the network) is never known dead: its attempt waits ``in_flight_seconds``."""
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
+    if not pid.isdigit() or host != socket.gethostname():
+        return False
+    now = _process_start(int(pid))
+    return now is None or bool(start and now and now != start)
 
 
 @dataclass
@@ -571,7 +620,10 @@ class InboundMailbox:
             a = _read_attempts(Path(entry.path))
             if a is None:
                 continue
-            if a.last_error == IN_FLIGHT:
+            if a.last_error == IN_FLIGHT and not _owner_died(a.owner):
+                # Its process may be alive (or is on another host): until the record is that
+                # old, the attempt is that process's. A process known dead (SIGKILL, OOM) is
+                # tried again at once, so a restarted service resumes where it stopped.
                 try:
                     age = now - Path(entry.path).stat().st_mtime
                 except FileNotFoundError:
@@ -591,7 +643,7 @@ class InboundMailbox:
         marker = self.directory / ATTEMPTS / path.name
         before = _read_attempts(marker)
         count = before.count if before is not None and before.signature == _signature(st) else 0
-        attempt = _Attempts(_signature(st), count + 1, IN_FLIGHT)
+        attempt = _Attempts(_signature(st), count + 1, IN_FLIGHT, _owner())
         _write_attempts(marker, attempt)
         return attempt
 
@@ -629,7 +681,10 @@ def _signature(st: os.stat_result) -> tuple[int, int, int]:
 def _read_attempts(marker: Path) -> _Attempts | None:
     try:
         ino, mtime, size, count, last = marker.read_text().rstrip("\n").split(" ", 4)
-        return _Attempts((int(ino), int(mtime), int(size)), int(count), last)
+        owner = ""
+        if last.startswith("@"):  # "@host:pid:start last error"
+            owner, _, last = last[1:].partition(" ")
+        return _Attempts((int(ino), int(mtime), int(size)), int(count), last, owner)
     except (OSError, ValueError):
         return None
 
@@ -641,7 +696,8 @@ def _write_attempts(marker: Path, a: _Attempts) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(marker, flags, FILE_MODE)
     with os.fdopen(fd, "wb") as f:
-        f.write(f"{ino} {mtime} {size} {a.count} {a.last_error}\n".encode())
+        owner = f"@{a.owner} " if a.owner else ""
+        f.write(f"{ino} {mtime} {size} {a.count} {owner}{a.last_error}\n".encode())
 
 
 def _move_unique(path: Path, directory: Path, name: str) -> Path | None:

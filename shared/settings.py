@@ -259,6 +259,7 @@ class MailboxSettings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=100)
     # An attempt not settled after this long means the process applying it died (until then
     # the file is another instance's, not a failure): such a file is tried again after it.
+    # An attempt whose process is known gone (same host, pid free or reused) is retried at once.
     in_flight_seconds: float = Field(default=300, gt=0)
     # Trading partners: the ISA06 sender ids each kind of file may come from, by kind (835,
     # 999, 277CA, 277, 837) or "*" for every kind, as JSON: {"*": ["CLEARINGHOUSE"]}. A file

@@ -424,7 +424,16 @@ class Chaos:
                 " neither billed nor awaited after a crossover"
             )
         if cob["in_flight"]:
-            v.append(f"{cob['in_flight']} secondary/tertiary claim(s) sent and never answered")
+            stuck = await queries.later_claims_in_flight(conn, ids)
+            where = "; ".join(
+                f"{r['claim_id']} {r['cob_sequence']} to {r['payer_id']}: {r['status']},"
+                f" {'in a file' if r['sent'] else 'never in a file'},"
+                f" payments {r['payments'] or 'none'}"
+                for r in stuck[:6]
+            )
+            v.append(
+                f"{cob['in_flight']} secondary/tertiary claim(s) sent and never answered ({where})"
+            )
         keys = sorted(self.patient_payments)
         rows = await queries.patient_payments_by_key(conn, keys)
         per_key = Counter(r["key"] for r in rows)

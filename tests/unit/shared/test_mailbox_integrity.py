@@ -8,7 +8,10 @@ tests/integration/test_mailbox_integrity.py.
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -251,6 +254,49 @@ def test_an_attempt_is_counted_before_it_starts_and_a_new_file_starts_again(tmp_
     path.unlink()
     path.write_text(ERA + "\n")  # another file under the same name
     assert box._count_attempt(path).count == 1
+
+
+def _attempt_by(box, name: str, owner: str) -> None:
+    """An unsettled attempt at ``name`` recorded by the process ``owner``, just now."""
+    st = (box.directory / name).lstat()
+    marker = box.directory / ".attempts" / name
+    sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+    mailbox._write_attempts(marker, mailbox._Attempts(sig, 1, mailbox.IN_FLIGHT, owner))
+
+
+def test_an_attempt_records_its_process_and_old_records_still_read(tmp_path):
+    box = _box(tmp_path / "in")
+    path = box.directory / "a.835"
+    path.write_text(ERA)
+    box._count_attempt(path)
+    marker = box.directory / ".attempts" / "a.835"
+    a = mailbox._read_attempts(marker)
+    host, pid, start = a.owner.split(":")
+    assert (host, int(pid)) == (socket.gethostname(), os.getpid()) and start
+    assert a.last_error == mailbox.IN_FLIGHT
+    marker.write_text("1 2 3 2 TimeoutError\n")  # written before owners were recorded
+    assert mailbox._read_attempts(marker) == mailbox._Attempts((1, 2, 3), 2, "TimeoutError", "")
+
+
+def test_a_file_whose_process_died_is_taken_again_at_once(tmp_path):
+    """A service killed while applying a file must not leave it for in_flight_seconds
+    (five minutes) once it restarts: the chaos run's payer simulator did, and claims stayed
+    unanswered that long. A live process's attempt, or one on another host, still waits."""
+    box = _box(tmp_path / "in", in_flight_seconds=300)
+    for name in ("dead.835", "alive.835", "remote.835", "reused.835"):
+        (box.directory / name).write_text(ERA)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid is free now (a reuse within this test is all but impossible)
+    here = mailbox._owner()
+    host, pid, start = here.split(":")
+    _attempt_by(box, "dead.835", f"{host}:{gone.pid}:1")
+    _attempt_by(box, "alive.835", here)
+    _attempt_by(box, "remote.835", f"another-host:{gone.pid}:1")
+    _attempt_by(box, "reused.835", f"{host}:{pid}:{int(start) - 1}")  # our pid, an older process
+    attempts = box._attempts()
+    assert set(attempts) == {"dead.835", "reused.835"}
+    assert attempts["dead.835"].count == 1
+    assert box._in_flight == {"alive.835", "remote.835"}
 
 
 @pytest.mark.parametrize(
