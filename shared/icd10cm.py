@@ -44,6 +44,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from shared.home import rcm_home
+
 VERSION = "2026-04"
 EFFECTIVE_FROM = date(2026, 4, 1)
 EFFECTIVE_TO = date(2026, 9, 30)
@@ -71,12 +73,11 @@ _home: Path | None = None
 
 
 def home() -> Path:
-    """``$RCM_HOME`` (see ``shared.settings.RuntimeSettings``), unless ``configure`` set another."""
+    """``$RCM_HOME`` (``shared.settings.RuntimeSettings.home``, read without loading the
+    settings: see ``shared.home``), unless ``configure`` set another."""
     global _home
     if _home is None:
-        from shared.settings import RuntimeSettings
-
-        _home = RuntimeSettings().home
+        _home = rcm_home()
     return _home
 
 

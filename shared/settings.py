@@ -16,11 +16,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.home import default_home
+
 DEV_TOKEN_SECRET = "rcm-development-secret-change-me"
-
-
-def default_home() -> Path:
-    return Path.home() / ".cache" / "rcm"
 
 
 class RuntimeSettings(BaseSettings):

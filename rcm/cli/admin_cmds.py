@@ -5,7 +5,6 @@ Imports are made inside the commands: every `rcm` call builds this module's pars
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,8 @@ if TYPE_CHECKING:
 
 
 async def _connect(settings: ServiceSettings, schema: str, package_dir: Path) -> asyncpg.Connection:
+    import asyncio
+
     import asyncpg
 
     from shared import db
@@ -52,6 +53,8 @@ def cmd_codesets(args) -> int:
     """`load`: ICD-10-CM (bundled, plus a release from CMS files with --icd10cm), CPT (own labels
     + optional licensed descriptors) and HCPCS into the coding schema. `list`: the ICD-10-CM
     releases dates of service are checked against."""
+    import asyncio
+
     import services.coding
     from rcm.cli.main import UserError, _settings
     from services.coding.codesets import load_all, load_icd10cm_release
@@ -122,6 +125,8 @@ def _list_icd10cm() -> int:
 
 def cmd_chargemaster(args) -> int:
     """Validate a chargemaster CSV and make it the site's chargemaster (billing reads it at next start)."""
+    import asyncio
+
     import services.billing
     from rcm.cli.main import UserError, _settings
     from services.billing.domain.chargemaster import parse_chargemaster_csv
@@ -152,6 +157,7 @@ def cmd_chargemaster(args) -> int:
 def cmd_migrate(args) -> int:
     """Apply each named service's pending migrations (all deployable services by default), as a
     deployment's pre-install/pre-upgrade job does before new service versions start."""
+    import asyncio
     import importlib
 
     from rcm.cli.main import SERVICE_MODULES, UserError, _settings

@@ -8,7 +8,6 @@ followup's outbox and published by the service's relay when it runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import UTC, date, datetime
@@ -37,6 +36,8 @@ async def _pool(settings):
 
 
 def cmd_aging(args) -> int:
+    import asyncio
+
     from services.followup.aging_view import aging_table, table_json
     from services.followup.domain.aging import render_aging_table
     from services.followup.settings import FollowupSettings
@@ -60,6 +61,8 @@ def cmd_aging(args) -> int:
 
 
 def cmd_statements(args) -> int:
+    import asyncio
+
     from services.followup.settings import FollowupSettings
     from services.followup.statements_run import run_statements
 

@@ -7,8 +7,8 @@ path or segment and field, what was expected), never a value from it; exit statu
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -75,16 +75,23 @@ def mapping_options(args) -> dict:
 def load_code_files(args):
     from services.intake.domain.problems import IntakeError
     from services.intake.mapping import load_codes
-    from services.intake.settings import IntakeCodes
 
     if args.concept_map or args.snomed_map:
+        from services.intake.settings import IntakeCodes
+
         maps = []
         for p in map(Path, args.concept_map or []):
             maps += IntakeCodes(concept_maps=p).concept_map_files()
         snomed = Path(args.snomed_map) if args.snomed_map else None
-    else:
+    elif _intake_environment():
+        from services.intake.settings import IntakeCodes
+
         cfg = IntakeCodes()
         maps, snomed = cfg.concept_map_files(), cfg.snomed_map
+    else:
+        # No RCM_INTAKE_* variable: the settings would give no files. Not loading them
+        # (pydantic-settings) is a tenth of a second of each `rcm code` call.
+        maps, snomed = [], None
     try:
         return load_codes(maps, snomed)
     except OSError as e:
@@ -279,6 +286,11 @@ def hl7_encounters(paths: list[str], encounter_id: str | None, options: dict) ->
     return encounters, problems
 
 
+def _intake_environment() -> bool:
+    """Whether any intake setting is in the environment (names are case-insensitive)."""
+    return any(k.upper().startswith("RCM_INTAKE_") for k in os.environ)
+
+
 def _visit_label(key: str) -> str:
     """A visit key without its identifier values (they may be PHI): site and fields."""
     site, fields, _ = (key.split("|", 2) + ["", ""])[:3]
@@ -319,6 +331,8 @@ def cmd_code(args) -> int:
 
 
 def cmd_submit(args) -> int:
+    import asyncio
+
     from rcm.cli.submit import submit_files
 
     hl7 = [f for f in args.files if is_hl7(f)]
@@ -420,6 +434,8 @@ def _mllp_tls(args):
 
 
 async def _send_mllp(target: tuple[str, int], messages: list[bytes], tls) -> list:
+    import asyncio
+
     from services.intake.mllp import MllpClient, MllpError, read_ack
 
     client = MllpClient(*target, tls=tls)
@@ -620,6 +636,8 @@ async def _import_db(settings, staging, files, summary, batch_size: int, options
 
 async def _import_http(url: str, staging, files, summary, concurrency: int, token: str) -> None:
     """POST each group to the intake service, ``concurrency`` requests in flight."""
+    import asyncio
+
     import httpx
 
     from services.intake.bulk_import import groups
@@ -712,6 +730,8 @@ def _summary_text(r: dict) -> str:
 
 
 def cmd_sites_load(args) -> int:
+    import asyncio
+
     from services.intake.domain.registry import parse_providers_csv, parse_sites_csv
 
     sites = _parse_csv(args.file, parse_sites_csv)
@@ -725,6 +745,8 @@ def cmd_sites_load(args) -> int:
 
 
 def cmd_payers_load(args) -> int:
+    import asyncio
+
     from services.intake.domain.registry import parse_payers_csv
 
     payers = _parse_csv(args.file, parse_payers_csv)
@@ -751,6 +773,8 @@ def _parse_csv(path: str, parser) -> list:
 
 async def load_registry_records(dsn: str, *, sites=(), providers=(), payers=()) -> None:
     """Store sites, providers and payers in intake's schema, in one transaction."""
+    import asyncio
+
     import asyncpg
 
     import services.intake

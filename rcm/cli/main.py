@@ -307,23 +307,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from shared.settings import ConfigurationError
-
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except (UserError, ConfigurationError) as e:
+    except UserError as e:
         print(f"rcm: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as e:
-        # The local stack (Kafka, Postgres: costly to import) raised it only if it was loaded;
-        # offline commands (rcm code) never load it.
-        stack = sys.modules.get("rcm.localstack")
-        if stack is not None and isinstance(e, stack.StackError):
-            print(f"rcm: {e}", file=sys.stderr)
-            return 2
+        # The settings and the local stack (pydantic-settings; Kafka, Postgres: costly to
+        # import) raised these only if they were loaded; `rcm code` loads neither.
+        for module, error in (
+            ("shared.settings", "ConfigurationError"),
+            ("rcm.localstack", "StackError"),
+        ):
+            loaded = sys.modules.get(module)
+            if loaded is not None and isinstance(e, getattr(loaded, error)):
+                print(f"rcm: {e}", file=sys.stderr)
+                return 2
         raise
 
 

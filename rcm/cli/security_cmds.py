@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import sys
@@ -131,6 +130,8 @@ async def audit_query(args) -> int:
 
 
 def cmd_audit(args) -> int:
+    import asyncio
+
     if args.action == "verify":
         return asyncio.run(audit_verify(args.schema))
     if not (args.user or args.account or args.since):

@@ -3,7 +3,6 @@ intake's eligibility waits)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import TYPE_CHECKING
 
@@ -14,6 +13,8 @@ if TYPE_CHECKING:
 async def collect(settings: ServiceSettings) -> dict:
     # Imported here: the database and Kafka clients cost a third of a second that every other
     # `rcm` command (rcm code above all) would pay at start-up.
+    import asyncio
+
     import asyncpg
 
     from rcm.queries import INTAKE, SCHEMAS, eligibility_waits, present_schemas  # asyncpg, too
@@ -84,6 +85,8 @@ def render(data: dict) -> str:
 
 
 def cmd_status(args) -> int:
+    import asyncio
+
     from rcm.cli.main import _settings
 
     data = asyncio.run(collect(_settings()))

@@ -719,7 +719,6 @@ def _service_z(code: str, query: str) -> bool:
 # a size or a value ('9 mm', '2.5 cm', '40%') says nothing the code set's titles say
 _MEASURE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:mm|cm|%|mg|kg)(?!\w)", re.I)
 _ABBREVIATION = re.compile(r"^\s*[A-Z][A-Z0-9/&-]{1,5}\s*$")
-_ENTRIES: dict[int, dict[str, list[int]]] = {}
 
 
 def _by_coverage(
@@ -731,24 +730,16 @@ def _by_coverage(
     statement ('Tobacco use' for 'tobacco use disorder') must not beat the term that
     names all of it."""
     vocab, toks = getattr(index, "vocab", None), getattr(index, "toks", None)
-    if vocab is None or toks is None or not hits:
+    entries_of = getattr(index, "entries_of", None)
+    if vocab is None or toks is None or entries_of is None or not hits:
         return [(c, sc, 0.0) for c, sc in hits]
-    entries = _ENTRIES.get(id(index))
-    if entries is None:
-        entries = {}
-        for i, c in enumerate(index.codes):
-            entries.setdefault(c, []).append(i)
-        _ENTRIES.clear()
-        _ENTRIES[id(index)] = entries
     q = {vocab[t]: index.idf[vocab[t]] for t in lx.content(lx.norm_tokens(phrase)) if t in vocab}
     total = sum(q.values())
     if not q or len(q) < len(set(lx.content(lx.norm_tokens(phrase)))):
         return [(c, sc, 0.0) for c, sc in hits]
     out = []
     for c, sc in hits:
-        cover = max(
-            (sum(q[w] for w in toks.row(i) if w in q) for i in entries.get(c, ())), default=0.0
-        )
+        cover = max((sum(q[w] for w in toks.row(i) if w in q) for i in entries_of(c)), default=0.0)
         out.append((c, sc, round(cover / total, 4)))
     return sorted(out, key=lambda h: (-(h[2] >= 0.999), -h[1]))
 

@@ -1,5 +1,6 @@
 """`rcm code` as a user runs it: a real input coded offline, without loading what only the
-running pipeline needs (the local stack, the database client, the PDF reader, HL7 v2), and the
+running pipeline needs (the local stack, the database client, the PDF reader, HL7 v2, the
+settings machinery and asyncio: a fifth of a second), and the
 command line's one-line errors still reported for the stack."""
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from rcm.cli.main import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
     status = main(["code", sys.argv[1]])
-heavy = ("rcm.localstack", "asyncpg", "pypdf", "aiokafka", "services.intake.domain.hl7v2")
+heavy = ("rcm.localstack", "asyncpg", "pypdf", "aiokafka", "services.intake.domain.hl7v2",
+         "pydantic_settings", "shared.settings", "asyncio")
 print(json.dumps({"status": status, "result": json.loads(out.getvalue()),
                   "loaded": [m for m in heavy if m in sys.modules]}))
 """
@@ -68,3 +70,16 @@ def test_other_errors_are_not_swallowed(monkeypatch):
     monkeypatch.setattr(cli, "build_parser", lambda: parser)
     with pytest.raises(RuntimeError):
         cli.main([])
+
+
+def test_a_configuration_error_is_still_one_line(monkeypatch, capsys):
+    from shared.settings import ConfigurationError
+
+    def fails(_args):
+        raise ConfigurationError("RCM_KAFKA_BOOTSTRAP: required in production")
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=fails)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main([]) == 2
+    assert capsys.readouterr().err == "rcm: RCM_KAFKA_BOOTSTRAP: required in production\n"
