@@ -26,7 +26,7 @@ from services.coding.domain.model import (
     PxSuggestion,
     offline_json,
 )
-from services.coding.domain.prefilter import fold, gated
+from services.coding.domain.prefilter import fold, gated, keep_facts
 from services.coding.domain.text import norm_tokens, sentences
 from shared import icd10cm
 from shared.events import CodingEdit, Encounter
@@ -725,3 +725,8 @@ def validate_final_codes(
         if not has_time and not has_assessment and not _PLAN.search(note):
             out.append(edit("EM_NO_BASIS", "blocking", "E/M without documentation of time or MDM"))
     return _dedupe(out)
+
+
+# Every module of the engine has made its Gates by now: keep what their patterns allow for the
+# next process (see prefilter.facts).
+keep_facts()

@@ -20,8 +20,10 @@ Kelvin sign onto 'k', the long s onto 's') where ``str.lower`` does not.
 
 from __future__ import annotations
 
+import marshal
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
 
@@ -102,7 +104,11 @@ def required_keys(rx: re.Pattern | str) -> tuple[str, ...] | None:
     """Lower-case words of which every match contains one; None when there is no such set."""
     pattern = rx.pattern if isinstance(rx, re.Pattern) else rx
     flags = rx.flags if isinstance(rx, re.Pattern) else 0
-    req = _seq(P.parse(pattern, flags))
+    return _keys_of(P.parse(pattern, flags))
+
+
+def _keys_of(tree) -> tuple[str, ...] | None:
+    req = _seq(tree)
     if not req or not all(w.isascii() and w for w in req):
         return None
     return tuple(sorted(req, key=lambda w: (-len(w), w)))
@@ -161,21 +167,81 @@ def folded(rx: re.Pattern) -> re.Pattern | None:
     """A case-sensitive twin of a case-insensitive, all-lower-case regex: on
     ``text.lower()`` of ASCII text it matches exactly the spans ``rx`` matches
     on ``text``. None when the pattern does not qualify."""
-    if not rx.flags & re.IGNORECASE or rx.flags & (re.LOCALE | re.VERBOSE):
-        return None
-    if not rx.pattern.isascii() or not _caseless(P.parse(rx.pattern, rx.flags)):
+    if not _foldable(rx.pattern, rx.flags):
         return None
     return re.compile(rx.pattern, rx.flags & ~re.IGNORECASE)
+
+
+def _foldable(pattern: str, flags: int, tree=None) -> bool:
+    if not flags & re.IGNORECASE or flags & (re.LOCALE | re.VERBOSE) or not pattern.isascii():
+        return False
+    return _caseless(tree if tree is not None else P.parse(pattern, flags))
 
 
 # more keywords than this: the pre-check is not worth its scans (see Gate.check)
 _MAX_KEYS = 40
 
 
+# ------------------------------------------------------------------ what each pattern allows
+#
+# A Gate needs three facts of its pattern: its keywords, whether a case-sensitive twin can
+# mirror it, whether it can match the empty string. Each takes a parse of the pattern in pure
+# Python; for the engine's few hundred patterns that was most of its import (a tenth of a
+# second of every `rcm code`). They depend only on the pattern, its flags and this module,
+# so the first process keeps them in ``$RCM_HOME/cache`` and the next ones read them back;
+# the patterns themselves are compiled when first used.
+
+_facts: dict[tuple[str, int], tuple[tuple[str, ...] | None, bool, bool]] | None = None
+_facts_added = False
+
+
+def _facts_path():
+    from shared import icd10cm
+
+    key = icd10cm.source_key(Path(__file__).read_bytes(), str(_MAX_KEYS))
+    return icd10cm.home() / "cache" / f"gate-facts-{key}.cache"
+
+
+def facts(pattern: str, flags: int) -> tuple[tuple[str, ...] | None, bool, bool]:
+    """(keywords, foldable, matches something non-empty) of a pattern; see ``required_keys``,
+    ``folded`` and ``Gate``."""
+    global _facts, _facts_added
+    if _facts is None:
+        try:
+            _facts = marshal.loads(_facts_path().read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            _facts = {}
+    got = _facts.get((pattern, flags))
+    if got is None:
+        tree = P.parse(pattern, flags)
+        got = (
+            _keys_of(tree),
+            _foldable(pattern, flags, tree),
+            tree.getwidth()[0] > 0,
+        )
+        _facts[(pattern, flags)] = got
+        _facts_added = True
+    return got
+
+
+def keep_facts() -> None:
+    """Write the facts learnt in this process for the next ones (once the engine's modules
+    have made their Gates). A home that cannot be written is skipped: each process parses."""
+    global _facts_added
+    if not _facts_added or _facts is None:
+        return
+    from shared import icd10cm
+
+    try:
+        icd10cm.write_atomic(_facts_path(), marshal.dumps(_facts))
+        _facts_added = False
+    except (OSError, ValueError):
+        pass
+
+
 class Gate:
-    """A compiled regex behind its keyword pre-check; ``search``/``finditer``
-    answer as the regex does (with ``fold``: the same spans, on lower-cased
-    text), only faster.
+    """A regex behind its keyword pre-check; ``search``/``finditer`` answer as the regex
+    does (with ``fold``: the same spans, on lower-cased text), only faster.
 
     Without ``fold`` the caller gets the regex's own matches on its own text, but
     the scan for them runs case-sensitively on the lower-cased text (``twin``):
@@ -183,26 +249,53 @@ class Gate:
     matches at each span's start (``rx.match(text, start)``: look-behinds and
     ``\\b`` still see the text before it), which gives the very match its scan
     would have found there. Only for patterns that cannot match the empty string,
-    so that ``finditer`` never steps over an empty match."""
+    so that ``finditer`` never steps over an empty match.
 
-    __slots__ = ("rx", "keys", "check", "pattern", "flags", "fast", "_twin")
+    The regex and its twin are compiled when first needed: a note whose text holds none
+    of a Gate's keywords never needs them."""
 
-    def __init__(self, rx: re.Pattern, fold: bool = False):
-        self.rx = rx
-        self.keys = required_keys(rx)
+    __slots__ = ("_rx", "keys", "check", "pattern", "flags", "folding", "_fast", "_twin", "_ok")
+
+    def __init__(self, rx: re.Pattern | str, fold: bool = False, flags: int = 0):
+        if isinstance(rx, re.Pattern):
+            self._rx: re.Pattern | None = rx
+            self.pattern, self.flags = rx.pattern, rx.flags
+        else:  # compiled on first use (``gated``)
+            self._rx, self.pattern, self.flags = None, rx, int(flags)  # a plain int: marshal
+        keys, foldable, nonempty = facts(self.pattern, self.flags)
+        self.keys = keys
         # the pre-check scans the text once per keyword: with dozens of them (a list of
         # drug or test names) that costs more than the regex, which then runs anyway
-        self.check = self.keys if self.keys is not None and len(self.keys) <= _MAX_KEYS else None
-        self.pattern, self.flags = rx.pattern, rx.flags
-        self.fast = folded(rx) if fold else None
-        self._twin: re.Pattern | None | bool = False  # made at first use (import time)
+        self.check = keys if keys is not None and len(keys) <= _MAX_KEYS else None
+        self._ok = (foldable, nonempty)
+        self.folding = fold and foldable  # matches run on lower-cased text (``fold``)
+        self._fast: re.Pattern | None | bool = False  # False: not compiled yet
+        self._twin: re.Pattern | None | bool = False
+
+    @property
+    def rx(self) -> re.Pattern:
+        rx = self._rx
+        if rx is None:
+            rx = self._rx = re.compile(self.pattern, self.flags)
+        return rx
+
+    @property
+    def fast(self) -> re.Pattern | None:
+        """The case-sensitive twin matched on lower-cased text when folding (else None)."""
+        f = self._fast
+        if f is False:
+            f = self._fast = self._caseless() if self.folding else None
+        return f  # type: ignore[return-value]
 
     def twin(self) -> re.Pattern | None:
         """The case-sensitive twin of the regex used to find spans (None: none)."""
         t = self._twin
         if t is False:
-            t = self._twin = _twin(self.rx)
+            t = self._twin = self._caseless() if all(self._ok) else None
         return t  # type: ignore[return-value]
+
+    def _caseless(self) -> re.Pattern:
+        return re.compile(self.pattern, self.flags & ~re.IGNORECASE)
 
     def possible(self, low: str | None) -> bool:
         """False only when the regex certainly has no match in the text ``low`` was lowered from."""
@@ -226,8 +319,11 @@ class Gate:
             return self.rx.search(text)
         if self.check is not None and not self.possible(low):
             return None
-        if self.fast is not None:
-            return self.fast.search(low)
+        fast = self._fast
+        if fast is False:
+            fast = self.fast
+        if fast is not None:
+            return fast.search(low)  # type: ignore[union-attr]
         twin = self._twin
         if twin is False:
             twin = self.twin()
@@ -240,8 +336,11 @@ class Gate:
         """``finditer`` when the caller has lowered the text already (None: not ASCII)."""
         if low is None:
             return self.rx.finditer(text)
-        if self.fast is not None:
-            return self.fast.finditer(low)
+        fast = self._fast
+        if fast is False:
+            fast = self.fast
+        if fast is not None:
+            return fast.finditer(low)  # type: ignore[union-attr]
         twin = self._twin
         if twin is False:
             twin = self.twin()
@@ -254,13 +353,6 @@ class Gate:
         if low is not None and self.check is not None and not self.possible(low):
             return iter(())
         return self.scan(text, low)
-
-
-def _twin(rx: re.Pattern) -> re.Pattern | None:
-    twin = folded(rx)
-    if twin is None or P.parse(rx.pattern, rx.flags).getwidth()[0] == 0:
-        return None
-    return twin
 
 
 def _relay(rx: re.Pattern, text: str, spans: Iterator[re.Match]) -> Iterator[re.Match]:
@@ -284,12 +376,13 @@ def fold(*gates: Gate) -> None:
     """Declare that the callers of these gates read only spans, digits or
     lower-cased groups of a match, so they may match on lower-cased text."""
     for g in gates:
-        g.fast = folded(g.rx)
+        g.folding, g._fast = g._ok[0], False
 
 
 def gated(pattern: str, flags: int = 0, fold: bool = False) -> Gate:
-    """``re.compile`` with a keyword pre-check (and folding, see ``Gate``)."""
-    return Gate(re.compile(pattern, flags), fold)
+    """``re.compile`` with a keyword pre-check (and folding, see ``Gate``), compiled when
+    first used."""
+    return Gate(pattern, fold, flags)
 
 
 def by_initial(alternatives: str) -> str:

@@ -240,3 +240,51 @@ def test_a_codes_entries_are_found_by_bisection_as_a_scan_finds_them():
     assert len(cached.entries_of("I10")) > 1  # a real code: its title and terms
     again = lexicon.TermIndex.from_parts(built.parts())
     assert list(again.entries_of("E11.9")) == [0, 2]
+
+
+def test_pattern_facts_read_back_are_those_a_parse_gives(tmp_path, monkeypatch):
+    """The Gates' facts come from ``$RCM_HOME/cache`` after the first process: they must be
+    what parsing each pattern gives, and a Gate compiles its regex only when a text can
+    match (a note without its keywords never pays for it)."""
+    from services.coding.domain import prefilter
+
+    patterns = [(g.pattern, g.flags) for g in _all_gates()]
+    assert len(patterns) > 100
+    for pattern, flags in patterns:
+        rx = re.compile(pattern, flags)
+        keys, foldable, nonempty = prefilter.facts(pattern, flags)
+        assert keys == required_keys(rx)
+        assert foldable == (folded(rx) is not None)
+        assert nonempty == (re._parser.parse(pattern, flags).getwidth()[0] > 0)
+    # written by one process, read by the next: the same facts
+    monkeypatch.setattr(icd10cm, "_home", tmp_path)
+    monkeypatch.setattr(prefilter, "_facts_added", True)
+    prefilter.keep_facts()
+    kept = dict(prefilter._facts)
+    monkeypatch.setattr(prefilter, "_facts", None)
+    assert prefilter.facts(*patterns[0]) == kept[patterns[0]]
+    assert prefilter._facts == kept
+    g = prefilter.gated(r"\bvenipuncture\b", re.I)
+    assert g._rx is None
+    assert g.search("No procedures today.") is None and g._rx is None
+    assert g.search("Venipuncture done.").group(0) == "Venipuncture" and g._rx is not None
+
+
+def _all_gates() -> list[Gate]:
+    found, seen, stack = (
+        {},
+        set(),
+        [vars(m) for m in (diagnoses, em, engine, procedures, rules, specificity, text)],
+    )
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Gate):
+            found[id(obj)] = obj
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend(obj)
+    return list(found.values())
