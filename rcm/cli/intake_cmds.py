@@ -898,6 +898,6 @@ def add_parsers(sub) -> None:
 
 
 def _columns(name: str) -> tuple[str, ...]:
-    from services.intake.domain import registry
+    from services.intake.domain import registry_columns
 
-    return getattr(registry, name)
+    return getattr(registry_columns, name)

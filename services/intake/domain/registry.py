@@ -15,25 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.intake.domain.problems import IntakeError, Problem
+from services.intake.domain.registry_columns import PAYER_COLUMNS, PROVIDER_COLUMNS, SITE_COLUMNS
 from services.intake.domain.states import usps_state
 from services.intake.domain.systems import X12_FILING_INDICATORS, npi_is_valid
 from shared.events import Address
 
-SITE_COLUMNS = (
-    "site_id",
-    "name",
-    "npi",
-    "tax_id",
-    "taxonomy",
-    "address_line1",
-    "address_line2",
-    "city",
-    "state",
-    "postal_code",
-    "aliases",
-)
-PROVIDER_COLUMNS = ("npi", "first_name", "last_name", "taxonomy", "site_id")
-PAYER_COLUMNS = ("payer_id", "name", "filing_indicator", "self_pay", "aliases")
 _REQUIRED = {
     "site": ("site_id", "name"),
     "provider": ("npi", "first_name", "last_name"),
