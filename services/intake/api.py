@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.intake import repository as repo
 from services.intake.accept import Outcome
+from services.intake.appointments_api import appointments_router
 from services.intake.eligibility_api import eligibility_router
 from services.intake.hl7_intake import PARSE_IN_THREAD_BYTES
 from services.intake.limits import IntakeLimits, oversized
@@ -65,6 +66,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(sites_router(rt))
     app.include_router(payers_router(rt))
     app.include_router(eligibility_router(rt))
+    app.include_router(appointments_router(rt))  # scheduled visits' checks
     return app
 
 

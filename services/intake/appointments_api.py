@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
@@ -21,7 +20,7 @@ from services.intake import appointments as flow
 from services.intake import appointments_repository as repo
 from services.intake.domain.appointments import read_appointments
 from services.intake.domain.problems import Problem
-from shared import audit
+from services.intake.eligibility_api import audit_check_read
 from shared.auth import Principal
 from shared.service import Runtime
 
@@ -90,18 +89,14 @@ def appointments_router(rt: Runtime) -> APIRouter:
             if not p.can_access(site):
                 raise HTTPException(403, "the appointment belongs to another site")
             coverages = await flow.eligibility_of(conn, row)
-            patient_id = (json.loads(row["visit"]).get("patient") or {}).get("patient_id")
-            await audit.record(
+            await audit_check_read(
                 conn,
-                repo.S,
                 request,
                 p,
-                "read",
-                "eligibility_check",
-                [c["trace_number"] for c in coverages if c.get("trace_number")]
-                or [flow.filed_under(appointment_id)],
-                account_key=audit.account_key(site, patient_id, flow.filed_under(appointment_id)),
-                site_id=site,
+                site,
+                row["visit"],
+                [c["trace_number"] for c in coverages if c.get("trace_number")],
+                flow.filed_under(appointment_id),
             )
         return {
             "appointment_id": appointment_id,

@@ -19,7 +19,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from services.intake import eligibility_flow as flow
 from services.intake import eligibility_repository as repo
-from services.intake.appointments_api import appointments_router
 from shared import audit
 from shared.auth import Principal, sites_filter
 from shared.events import Encounter
@@ -117,17 +116,14 @@ def eligibility_router(rt: Runtime) -> APIRouter:
             if not p.can_access(site):
                 raise HTTPException(403, "the encounter belongs to another site")
             rows = await repo.encounter_checks(conn, encounter_id)
-            patient_id = (json.loads(doc["document"]).get("patient") or {}).get("patient_id")
-            await audit.record(
+            await audit_check_read(
                 conn,
-                repo.S,
                 request,
                 p,
-                "read",
-                "eligibility_check",
-                [r["trace_number"] for r in rows] or [encounter_id],
-                account_key=audit.account_key(site, patient_id, encounter_id),
-                site_id=site,
+                site,
+                doc["document"],
+                [r["trace_number"] for r in rows],
+                encounter_id,
             )
         order = {"primary": 0, "secondary": 1, "tertiary": 2}
         return {
@@ -174,8 +170,27 @@ def eligibility_router(rt: Runtime) -> APIRouter:
             ]
         }
 
-    router.include_router(appointments_router(rt))  # scheduled visits' checks
     return router
+
+
+async def audit_check_read(
+    conn, request: Request, p: Principal, site: str, stored: str, traces: list[str], account: str
+) -> None:
+    """Audit a read of eligibility checks (an encounter's or a scheduled visit's): the checks'
+    trace numbers, or the account when none was asked yet, under the patient of the stored
+    JSON (``stored``: the encounter document or the appointment's visit)."""
+    patient_id = (json.loads(stored).get("patient") or {}).get("patient_id")
+    await audit.record(
+        conn,
+        repo.S,
+        request,
+        p,
+        "read",
+        "eligibility_check",
+        traces or [account],
+        account_key=audit.account_key(site, patient_id, account),
+        site_id=site,
+    )
 
 
 def _check_json(r) -> dict:
