@@ -15,15 +15,12 @@ billed to Medicaid, and Medicaid's 835 on the same claim ends it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 
 import httpx
 import pytest
 
-from rcm.cli.demo import base_env, wait_http
-from rcm.localstack.supervisor import Supervisor
 from services.billing.domain.cob_remit import cob_claim_id
 from services.workbench.domain import timeline
 from shared.x12 import amount, split_segments
@@ -37,7 +34,13 @@ from tests.integration.cob_support import (
     read_outbound,
     send_and_code,
 )
-from tests.integration.pipeline_support import fetch, fetchval, wait_for
+from tests.integration.pipeline_support import (
+    CHECKING_AT_INTAKE,
+    another_instance,
+    fetch,
+    fetchval,
+    wait_for,
+)
 from tests.unit.billing.test_billing_cob import loops_2320
 from tests.x12_support import pyx12_validate
 
@@ -52,23 +55,8 @@ ANSWERED = ("paid", "partially_paid", "denied")
 def checking_intake(pipeline):
     """An intake instance that checks eligibility at intake, beside the session's (which asks
     only on demand), as a second instance of the service would run."""
-    env = {
-        **base_env(pipeline.settings, pipeline.endpoints),
-        "RCM_INTAKE_ELIGIBILITY_MODE": "intake",
-        "RCM_INTAKE_ELIGIBILITY_WAIT_SECONDS": "120",
-        "RCM_INTAKE_ELIGIBILITY_RETRY_SECONDS": "1",
-        "RCM_INTAKE_ELIGIBILITY_POLL_SECONDS": "0.2",
-        "RCM_LOG_LEVEL": "INFO",
-    }
-    sup = Supervisor(pipeline.settings.run_path, env)
-    sp = sup.add("intake", instance=8, http=True)
-    sup.start_all()
-    url = f"http://127.0.0.1:{sp.http_port}"
-    try:
-        asyncio.run(wait_http(url + "/health", sup))
+    with another_instance(pipeline, "intake", 8, CHECKING_AT_INTAKE) as url:
         yield url
-    finally:
-        sup.stop_all()
 
 
 def _clean(f: dict) -> bool:

@@ -25,8 +25,9 @@ from rcm.simulation.payer.domain.draw import draw
 from rcm.simulation.samples import Sample, encounter_to_bundle, generate_samples
 from services.billing.domain.cob_remit import cob_claim_id
 from shared.claim_ids import claim_id_for
-from shared.events import Coverage
-from tests.integration.pipeline_support import RECENT, simulated_coders, wait_for
+from shared.events import CorrectionRequested, CorrectionRequestedPayload, Coverage
+from shared.kafka import start_producer
+from tests.integration.pipeline_support import RECENT, fetch, simulated_coders, wait_for
 
 SIM = PayerSimRules()  # the simulator runs with its defaults in the test pipeline
 RULES = AdjudicationRules(
@@ -159,3 +160,56 @@ def claim_segments(segs: list[list[str]], claim_id: str) -> tuple[list[str], lis
 
 
 ZERO = Decimal("0.00")
+
+
+# A secondary's states once its payer has decided.
+PAID = ("paid", "partially_paid", "denied")
+
+
+async def claim_row(dsn: str, claim_id: str) -> dict:
+    rows = await fetch(dsn, "SELECT * FROM billing.claim WHERE claim_id = $1", claim_id)
+    assert rows, claim_id
+    return dict(rows[0])
+
+
+async def request_correction(pipeline, claim: dict, frequency: str) -> None:
+    """A biller's correction (7) or void (8) of ``claim``, as followup publishes it."""
+    event = CorrectionRequested(
+        site_id=claim["site_id"],
+        encounter_id=claim["encounter_id"],
+        payload=CorrectionRequestedPayload(
+            claim_id=claim["claim_id"],
+            frequency_code=frequency,
+            reason="corrected rendering provider" if frequency == "7" else "billed in error",
+            requested_by="biller-1",
+        ),
+    )
+    producer = await start_producer(pipeline.endpoints["kafka"])
+    try:
+        await producer.send_and_wait(event.topic, event.to_json(), key=event.key())
+    finally:
+        await producer.stop()
+
+
+async def replace_paid_secondary(pipeline, sample: Sample) -> tuple[str, str, str]:
+    """Once the encounter's secondary is decided, a biller corrects its primary (7): the
+    primary's new 835 re-bills the secondary as a replacement. (primary, secondary,
+    replacement) claim ids, once the replacement exists."""
+    primary = primary_claim_id(sample)
+    secondary = cob_claim_id(primary, "secondary")
+    await wait_for(
+        pipeline.dsn,
+        "SELECT status FROM billing.claim WHERE claim_id = $1",
+        secondary,
+        predicate=lambda st: st in PAID,
+        timeout=180,
+    )
+    await request_correction(pipeline, await claim_row(pipeline.dsn, primary), "7")
+    replacement = await wait_for(
+        pipeline.dsn,
+        "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
+        secondary,
+        predicate=lambda r: r is not None,
+        timeout=180,
+    )
+    return primary, secondary, replacement

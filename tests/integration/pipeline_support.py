@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import date, timedelta
 
 import asyncpg
@@ -93,3 +93,34 @@ async def code_and_settle(pipeline, samples) -> list[str]:
             timeout=120,
         )
     return ids
+
+
+# Eligibility checked at intake, answered within the test's waits (retries after 1 s).
+CHECKING_AT_INTAKE = {
+    "RCM_INTAKE_ELIGIBILITY_MODE": "intake",
+    "RCM_INTAKE_ELIGIBILITY_WAIT_SECONDS": "120",
+    "RCM_INTAKE_ELIGIBILITY_RETRY_SECONDS": "1",
+    "RCM_INTAKE_ELIGIBILITY_POLL_SECONDS": "0.2",
+}
+
+
+@contextmanager
+def another_instance(pipeline, service: str, instance: int, env: dict[str, str]) -> Iterator[str]:
+    """One more instance of ``service`` beside the pipeline's, on its Kafka and Postgres, with
+    these settings on top of the stack's (as a second, differently configured instance would
+    run); its URL once healthy. Stopped on exit."""
+    from rcm.cli.demo import base_env, wait_http
+    from rcm.localstack.supervisor import Supervisor
+
+    sup = Supervisor(
+        pipeline.settings.run_path,
+        {**base_env(pipeline.settings, pipeline.endpoints), "RCM_LOG_LEVEL": "INFO", **env},
+    )
+    sp = sup.add(service, instance=instance, http=True)
+    sup.start_all()
+    url = f"http://127.0.0.1:{sp.http_port}"
+    try:
+        asyncio.run(wait_http(url + "/health", sup))
+        yield url
+    finally:
+        sup.stop_all()

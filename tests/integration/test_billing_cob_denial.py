@@ -19,17 +19,19 @@ from rcm.simulation.payer.domain.model import AdjudicatedLine, Adjudication, Adj
 from rcm.simulation.samples import encounter_to_bundle, generate_samples
 from services.billing.domain.cob_remit import cob_claim_id
 from shared.claim_ids import claim_id_for
-from shared.events import CorrectionRequested, CorrectionRequestedPayload
-from shared.kafka import start_producer
 from shared.x12 import amount, split_segments
 from tests.integration.cob_support import (
     MEDICARE,
+    PAID,
     SUPPLEMENT,
+    claim_row,
     claim_segments,
     fate,
     medicare_encounters,
     primary_claim_id,
     read_outbound,
+    replace_paid_secondary,
+    request_correction,
     send_and_code,
 )
 from tests.integration.pipeline_support import RECENT, fetch, fetchval, wait_for
@@ -40,7 +42,6 @@ from tests.x12_support import pyx12_validate
 pytestmark = pytest.mark.integration
 
 ZERO = Decimal("0.00")
-PAID = ("paid", "partially_paid", "denied")
 
 
 def _denial(sub, group: str, carc: str) -> Adjudication:
@@ -49,31 +50,6 @@ def _denial(sub, group: str, carc: str) -> Adjudication:
         AdjudicatedLine(ln, ZERO, ZERO, (Adjustment(group, carc, ln.charge),)) for ln in sub.lines
     )
     return Adjudication(sub, "4", f"DEN{carc}{sub.claim_id[-6:]}", sub.service_date, lines)
-
-
-async def _claim(dsn: str, claim_id: str) -> dict:
-    rows = await fetch(dsn, "SELECT * FROM billing.claim WHERE claim_id = $1", claim_id)
-    assert rows, claim_id
-    return dict(rows[0])
-
-
-async def _request(pipeline, claim: dict, frequency: str) -> None:
-    """A biller's correction (7) or void (8) of ``claim``, as followup publishes it."""
-    event = CorrectionRequested(
-        site_id=claim["site_id"],
-        encounter_id=claim["encounter_id"],
-        payload=CorrectionRequestedPayload(
-            claim_id=claim["claim_id"],
-            frequency_code=frequency,
-            reason="corrected rendering provider" if frequency == "7" else "billed in error",
-            requested_by="biller-1",
-        ),
-    )
-    producer = await start_producer(pipeline.endpoints["kafka"])
-    try:
-        await producer.send_and_wait(event.topic, event.to_json(), key=event.key())
-    finally:
-        await producer.stop()
 
 
 async def _sent_837(pipeline, claim_id: str) -> tuple[str, list, list]:
@@ -134,7 +110,7 @@ async def test_a_final_denial_bills_the_secondary_a_correctable_one_holds_it(pip
             predicate=lambda s: s == "held",
             timeout=60,
         )
-        assert (await _claim(dsn, held))["file_name"] is None
+        assert (await claim_row(dsn, held))["file_name"] is None
         (work,) = await _work_reasons(dsn, held, "scrub_hold")
         assert work[0] == "open" and code in work[1] and carc in work[1]
         assert "secondary_held" in await _history(dsn, cid)
@@ -149,7 +125,7 @@ async def test_a_final_denial_bills_the_secondary_a_correctable_one_holds_it(pip
     # The biller corrects the CO-16 claim; the payer pays the replacement, and its 835
     # releases the held secondary, now built from the replacement's decision.
     _, cid, _ = fixable
-    await _request(pipeline, await _claim(dsn, cid), "7")
+    await request_correction(pipeline, await claim_row(dsn, cid), "7")
     replacement = await wait_for(
         dsn,
         "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
@@ -196,30 +172,25 @@ async def test_a_corrected_primary_replaces_the_paid_secondary_and_a_void_opens_
         n=2,
     )
     await send_and_code(pipeline, [fixed, voided])
-    sec = {}
-    for s in (fixed, voided):
-        sec[s.encounter.encounter_id] = cob_claim_id(primary_claim_id(s), "secondary")
-        await wait_for(
-            dsn,
-            "SELECT status FROM billing.claim WHERE claim_id = $1",
-            sec[s.encounter.encounter_id],
-            predicate=lambda st: st in PAID,
-            timeout=180,
-        )
+    sec = {
+        s.encounter.encounter_id: cob_claim_id(primary_claim_id(s), "secondary")
+        for s in (fixed, voided)
+    }
+    await wait_for(
+        dsn,
+        "SELECT count(*) FROM billing.claim WHERE claim_id = ANY($1) AND status = ANY($2)",
+        list(sec.values()),
+        list(PAID),
+        predicate=lambda n: n == 2,
+        timeout=180,
+    )
 
     # The primary is corrected after the secondary paid: its replacement's 835 re-bills the
     # secondary as a replacement of its own claim, with the secondary payer's claim number.
     cid = primary_claim_id(fixed)
-    first_secondary = await _claim(dsn, sec[fixed.encounter.encounter_id])
+    first_secondary = await claim_row(dsn, sec[fixed.encounter.encounter_id])
     assert first_secondary["payer_claim_control_number"]
-    await _request(pipeline, await _claim(dsn, cid), "7")
-    again = await wait_for(
-        dsn,
-        "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
-        sec[fixed.encounter.encounter_id],
-        predicate=lambda r: r is not None,
-        timeout=180,
-    )
+    _, _, again = await replace_paid_secondary(pipeline, fixed)
     _, sbr, clm = await _sent_837(pipeline, again)
     clm05 = next(x for x in clm if x[0] == "CLM")[5]
     assert clm05.split(":")[2] == "7" and sbr[1] == "S"
@@ -233,14 +204,14 @@ async def test_a_corrected_primary_replaces_the_paid_secondary_and_a_void_opens_
         cid,
     )
     assert ["REF", "F8", primary_replacement] in prior
-    assert (await _claim(dsn, sec[fixed.encounter.encounter_id]))["status"] == "corrected"
+    assert (await claim_row(dsn, sec[fixed.encounter.encounter_id]))["status"] == "corrected"
     history = await _history(dsn, cid)
     assert "primary_readjudicated" in history and "secondary_replaced" in history
 
     # The other primary is voided after its secondary was billed: the payer's reversal opens a
     # work item on the secondary's claim.
     vid = primary_claim_id(voided)
-    await _request(pipeline, await _claim(dsn, vid), "8")
+    await request_correction(pipeline, await claim_row(dsn, vid), "8")
     await wait_for(
         dsn,
         "SELECT count(*) FROM billing.work_item WHERE claim_id = $1 AND kind = 'prior_payer_reversed'",
@@ -296,7 +267,7 @@ async def test_a_corrected_primary_holds_the_replacement_of_an_undecided_seconda
         predicate=lambda s: s == "rejected",
         timeout=180,
     )
-    await _request(pipeline, await _claim(dsn, cid), "7")
+    await request_correction(pipeline, await claim_row(dsn, cid), "7")
     held = await wait_for(
         dsn,
         "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
@@ -311,11 +282,11 @@ async def test_a_corrected_primary_holds_the_replacement_of_an_undecided_seconda
         predicate=lambda s: s == "held",
         timeout=30,
     )
-    row = await _claim(dsn, held)
+    row = await claim_row(dsn, held)
     assert row["file_name"] is None and row["cob_sequence"] == "secondary"
     (work,) = await _work_reasons(dsn, held, "scrub_hold")
     assert work[0] == "open" and "COB_NEXT_PAYER_NOT_DECIDED" in work[1] and sec in work[1]
-    assert (await _claim(dsn, sec))["status"] == "rejected"  # still the payer's to answer
+    assert (await claim_row(dsn, sec))["status"] == "rejected"  # still the payer's to answer
     history = await _history(dsn, cid)
     assert "secondary_held" in history[history.index("primary_readjudicated") :]
 
@@ -342,9 +313,9 @@ async def test_a_billers_correction_of_a_secondary_goes_to_the_secondary_payer(p
         predicate=lambda st: st in PAID,
         timeout=180,
     )
-    secondary = await _claim(dsn, secondary_id)
+    secondary = await claim_row(dsn, secondary_id)
     assert secondary["payer_claim_control_number"]
-    await _request(pipeline, secondary, "7")
+    await request_correction(pipeline, secondary, "7")
     again = await wait_for(
         dsn,
         "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
@@ -352,9 +323,9 @@ async def test_a_billers_correction_of_a_secondary_goes_to_the_secondary_payer(p
         predicate=lambda r: r is not None,
         timeout=180,
     )
-    row = await _claim(dsn, again)
+    row = await claim_row(dsn, again)
     assert (row["cob_sequence"], row["primary_claim_id"]) == ("secondary", primary)
-    assert row["payer_id"] == secondary["payer_id"] != (await _claim(dsn, primary))["payer_id"]
+    assert row["payer_id"] == secondary["payer_id"] != (await claim_row(dsn, primary))["payer_id"]
     _, sbr, clm = await _sent_837(pipeline, again)
     assert sbr[1] == "S"
     assert next(x for x in clm if x[0] == "CLM")[5].split(":")[2] == "7"
@@ -362,7 +333,7 @@ async def test_a_billers_correction_of_a_secondary_goes_to_the_secondary_payer(p
     assert ["REF", "F8", secondary["payer_claim_control_number"]] in head
     (prior,) = loops_2320(clm)  # the primary's decision rides along, as on the first secondary
     assert any(x[0] == "AMT" and x[1] == "D" for x in prior)
-    corrected = await _claim(dsn, secondary_id)
+    corrected = await claim_row(dsn, secondary_id)
     assert corrected["status"] == "corrected"
     # The primary claim is untouched: no second primary claim was built.
     assert (

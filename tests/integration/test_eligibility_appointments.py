@@ -17,14 +17,18 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from rcm.cli.demo import base_env, wait_http
-from rcm.localstack.supervisor import Supervisor
 from rcm.simulation.payer.app import PayerSimRules
 from rcm.simulation.payer.domain.draw import draw
 from rcm.simulation.payer.domain.eligibility import EligibilityRules
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
-from tests.integration.pipeline_support import fetch, fetchval, wait_for
+from tests.integration.pipeline_support import (
+    CHECKING_AT_INTAKE,
+    another_instance,
+    fetch,
+    fetchval,
+    wait_for,
+)
 from tests.integration.test_pipeline_typical_journey import _code_if_review
 from tests.unit.eligibility.appointment_support import appointment_bundle, with_status
 from tests.unit.eligibility.pyx12_maps import pyx12_validate
@@ -41,24 +45,12 @@ STATE = (
 def batch_intake(pipeline):
     """An intake instance that checks at intake and in a batch 3 days ahead."""
     env = {
-        **base_env(pipeline.settings, pipeline.endpoints),
-        "RCM_INTAKE_ELIGIBILITY_MODE": "intake",
+        **CHECKING_AT_INTAKE,
         "RCM_INTAKE_ELIGIBILITY_BATCH_DAYS": "3",
         "RCM_INTAKE_ELIGIBILITY_FRESH_HOURS": "24",
-        "RCM_INTAKE_ELIGIBILITY_WAIT_SECONDS": "120",
-        "RCM_INTAKE_ELIGIBILITY_RETRY_SECONDS": "1",
-        "RCM_INTAKE_ELIGIBILITY_POLL_SECONDS": "0.2",
-        "RCM_LOG_LEVEL": "INFO",
     }
-    sup = Supervisor(pipeline.settings.run_path, env)
-    sp = sup.add("intake", instance=8, http=True)
-    sup.start_all()
-    url = f"http://127.0.0.1:{sp.http_port}"
-    try:
-        asyncio.run(wait_http(url + "/health", sup))
+    with another_instance(pipeline, "intake", 8, env) as url:
         yield url
-    finally:
-        sup.stop_all()
 
 
 def _active_member() -> str:

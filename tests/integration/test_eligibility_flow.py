@@ -16,11 +16,16 @@ import uuid
 import httpx
 import pytest
 
-from rcm.cli.demo import base_env, wait_http
-from rcm.localstack.supervisor import Supervisor
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
-from tests.integration.pipeline_support import RECENT, fetch, fetchval, wait_for
+from tests.integration.pipeline_support import (
+    CHECKING_AT_INTAKE,
+    RECENT,
+    another_instance,
+    fetch,
+    fetchval,
+    wait_for,
+)
 from tests.integration.test_pipeline_typical_journey import _code_if_review
 from tests.unit.eligibility.pyx12_maps import pyx12_validate
 
@@ -32,24 +37,9 @@ CHECKS = "SELECT count(*) FROM intake.eligibility_check WHERE encounter_id = $1 
 @pytest.fixture(scope="module")
 def checking_intake(pipeline):
     """An intake instance that checks eligibility at intake (retries after 1 s, doubling)."""
-    env = {
-        **base_env(pipeline.settings, pipeline.endpoints),
-        "RCM_INTAKE_ELIGIBILITY_MODE": "intake",
-        "RCM_INTAKE_ELIGIBILITY_WAIT_SECONDS": "120",
-        "RCM_INTAKE_ELIGIBILITY_RETRY_SECONDS": "1",
-        "RCM_INTAKE_ELIGIBILITY_MAX_ATTEMPTS": "4",
-        "RCM_INTAKE_ELIGIBILITY_POLL_SECONDS": "0.2",
-        "RCM_LOG_LEVEL": "INFO",
-    }
-    sup = Supervisor(pipeline.settings.run_path, env)
-    sp = sup.add("intake", instance=7, http=True)
-    sup.start_all()
-    url = f"http://127.0.0.1:{sp.http_port}"
-    try:
-        asyncio.run(wait_http(url + "/health", sup))
+    env = {**CHECKING_AT_INTAKE, "RCM_INTAKE_ELIGIBILITY_MAX_ATTEMPTS": "4"}
+    with another_instance(pipeline, "intake", 7, env) as url:
         yield url
-    finally:
-        sup.stop_all()
 
 
 def _sample(n: int):

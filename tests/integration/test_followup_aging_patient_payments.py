@@ -5,17 +5,14 @@ statement's amount due); paying beyond what is owed shows as credit."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from shared.mailbox import write_atomically
-from tests.integration.payments_support import Clp, era_835
+from tests.integration.patient_support import patient_owes, payments_call
 from tests.integration.pipeline_support import wait_for
-from tests.integration.test_followup_typical_journey import new_site, running_followup, submitted
-from tests.integration.test_patient_statements import _payments
+from tests.integration.test_followup_typical_journey import running_followup
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -36,7 +33,7 @@ async def _aging(followup, site: str) -> dict:
 
 async def _pay(followup, site: str, encounter: str, amount: str, received: str) -> None:
     body = {"account": encounter, "amount": amount, "method": "cash"}
-    r = await _payments(followup, "POST", "/patient-payments", site, json=body)
+    r = await payments_call(followup, "POST", "/patient-payments", site, json=body)
     assert r.status_code == 201, r.text
     await wait_for(
         followup.dsn,
@@ -47,21 +44,8 @@ async def _pay(followup, site: str, encounter: str, amount: str, received: str) 
 
 
 async def test_a_patient_payment_lowers_the_patient_bucket_by_exactly_its_amount(followup):
-    site, mrn = new_site("aging-pay"), f"M{uuid.uuid4().hex[:6]}"
-    cid = f"C{uuid.uuid4().hex[:12].upper()}"
-    encounter, payer = f"E-{cid}", f"AGP{uuid.uuid4().hex[:6].upper()}"
-    dos = date.today() - timedelta(days=10)
-    await followup.publish(submitted(site, cid, charge="150.00", dos=dos, mrn=mrn, payer_id=payer))
-    await wait_for(followup.dsn, "SELECT count(*) FROM payments.claim WHERE claim_id = $1", cid)
-    clp = Clp(cid, D("150.00"), D("60.00"), pr=D("90.00"), cas=[("PR", "1", D("90.00"))])
-    era = era_835([clp], payer_id=payer, trace=f"T{uuid.uuid4().hex[:10]}")
-    write_atomically(followup.settings.inbound_dir, f"ERA{uuid.uuid4().hex[:8]}.835", era)
-    await wait_for(
-        followup.dsn,
-        "SELECT patient_balance FROM followup.claim WHERE claim_id = $1",
-        cid,
-        predicate=lambda v: v == D("90.00"),
-    )
+    owed = await patient_owes(followup, "aging-pay", days_ago=10)  # 90.00 the patient's
+    site, encounter = owed.site, owed.encounter_id
     before = await _aging(followup, site)
     assert before["rows"] == {
         "PATIENT": {

@@ -10,16 +10,14 @@ import json
 
 import pytest
 
-from services.billing.domain.cob_remit import cob_claim_id
 from tests.integration.cob_support import (
     MEDICARE,
     SUPPLEMENT,
     medicare_encounters,
-    primary_claim_id,
+    replace_paid_secondary,
     send_and_code,
 )
 from tests.integration.pipeline_support import fetchval, wait_for
-from tests.integration.test_billing_cob_denial import PAID, _claim, _request
 
 pytestmark = pytest.mark.integration
 
@@ -48,23 +46,7 @@ async def test_followup_balances_are_payments_after_the_secondary_is_replaced(pi
     )
     await send_and_code(pipeline, [sample])
     encounter = sample.encounter.encounter_id
-    primary = primary_claim_id(sample)
-    secondary = cob_claim_id(primary, "secondary")
-    await wait_for(
-        dsn,
-        "SELECT status FROM billing.claim WHERE claim_id = $1",
-        secondary,
-        predicate=lambda st: st in PAID,
-        timeout=180,
-    )
-    await _request(pipeline, await _claim(dsn, primary), "7")
-    replacement = await wait_for(
-        dsn,
-        "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND frequency_code = '7'",
-        secondary,
-        predicate=lambda r: r is not None,
-        timeout=180,
-    )
+    primary, secondary, replacement = await replace_paid_secondary(pipeline, sample)
 
     def same(v) -> bool:
         both = json.loads(v) if v else {}

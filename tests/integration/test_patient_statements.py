@@ -9,15 +9,11 @@ import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from services.followup.parties import account_key
-from shared.auth import issue
 from shared.events import Coverage
-from shared.mailbox import write_atomically
-from shared.settings import AuthSettings
-from tests.integration.payments_support import Clp, era_835
+from tests.integration.patient_support import patient_owes, payments_call
 from tests.integration.pipeline_support import wait_for
 from tests.integration.test_followup_typical_journey import (
     coded,
@@ -49,13 +45,6 @@ def _pdf_text(followup, statement: dict) -> str:
 
     pdf = PdfReader(followup.statements_dir / statement["file_name"])
     return "".join(p.extract_text() for p in pdf.pages)
-
-
-async def _payments(followup, method: str, path: str, site: str, role="biller", **kw):
-    token = issue(AuthSettings().token_secret, f"stmt-{role}", role, [site])
-    headers = {"authorization": f"Bearer {token}", "idempotency-key": uuid.uuid4().hex}
-    async with httpx.AsyncClient(base_url=followup.payments_url, timeout=30) as client:
-        return await client.request(method, path, headers=headers, **kw)
 
 
 async def test_the_statement_waits_for_the_secondary_payer(followup):
@@ -131,22 +120,9 @@ async def test_the_statement_waits_for_the_secondary_payer(followup):
 
 
 async def test_payments_and_a_current_plan_pause_dunning_until_the_plan_defaults(followup):
-    site, mrn = new_site("plan-stmt"), f"M{uuid.uuid4().hex[:6]}"
-    cid = f"C{uuid.uuid4().hex[:12].upper()}"
-    encounter, payer = f"E-{cid}", f"PLN{uuid.uuid4().hex[:6].upper()}"
-    dos = date.today() - timedelta(days=25)
-    await followup.publish(submitted(site, cid, charge="150.00", dos=dos, mrn=mrn, payer_id=payer))
-    await wait_for(followup.dsn, "SELECT count(*) FROM payments.claim WHERE claim_id = $1", cid)
     # The payer's 835 through payments' mailbox: 60.00 paid, 90.00 the patient's.
-    clp = Clp(cid, D("150.00"), D("60.00"), pr=D("90.00"), cas=[("PR", "1", D("90.00"))])
-    era = era_835([clp], payer_id=payer, trace=f"T{uuid.uuid4().hex[:10]}")
-    write_atomically(followup.settings.inbound_dir, f"ERA{uuid.uuid4().hex[:8]}.835", era)
-    await wait_for(
-        followup.dsn,
-        "SELECT patient_balance FROM followup.claim WHERE claim_id = $1",
-        cid,
-        predicate=lambda v: v == D("90.00"),
-    )
+    owed = await patient_owes(followup, "plan-stmt", days_ago=25)
+    site, mrn, cid, encounter = owed.site, owed.mrn, owed.claim_id, owed.encounter_id
     # The patient pays 30.00 at the desk (payments), which followup learns from payments.
     body = {
         "account": encounter,
@@ -155,7 +131,7 @@ async def test_payments_and_a_current_plan_pause_dunning_until_the_plan_defaults
         "check_number": "2231",
         "allocations": [{"claim_id": cid, "amount": "30.00"}],
     }
-    r = await _payments(followup, "POST", "/patient-payments", site, json=body)
+    r = await payments_call(followup, "POST", "/patient-payments", site, json=body)
     assert r.status_code == 201, r.text
     await wait_for(
         followup.dsn,
@@ -177,7 +153,7 @@ async def test_payments_and_a_current_plan_pause_dunning_until_the_plan_defaults
         "first_due_date": (today + timedelta(days=7)).isoformat(),
         "grace_days": 10,
     }
-    r = await _payments(followup, "POST", "/payment-plans", site, json=plan)
+    r = await payments_call(followup, "POST", "/payment-plans", site, json=plan)
     assert r.status_code == 201 and r.json()["total"] == "60.00", r.text
     plan_id = r.json()["plan_id"]
     await wait_for(
@@ -189,7 +165,7 @@ async def test_payments_and_a_current_plan_pause_dunning_until_the_plan_defaults
     mine, run = await _statements(followup, today + timedelta(days=31), account)
     assert mine == [] and run["paused_by_plan"] >= 1
     # No instalment paid: past due + grace the review job defaults the plan; dunning resumes.
-    r = await _payments(
+    r = await payments_call(
         followup,
         "POST",
         "/payment-plans/review",
