@@ -100,6 +100,8 @@ class Chaos:
     windows: list[dict] = field(default_factory=list)
     min_isr_seen: int | None = None
     supervisor: Supervisor | None = None
+    # Of the encounters given a second plan (not Medicaid), the share given a third one.
+    tertiary_share: float = TERTIARY_SHARE
     # Idempotency-Key -> the patient payment asked for and its answer (None until one came:
     # taken, or refused with a 422 when a later payer left the patient owing less meanwhile).
     patient_payments: dict[str, dict] = field(default_factory=dict)
@@ -296,7 +298,7 @@ class Chaos:
             return enc.model_copy(update={"coverages": [primary, medicaid]})
         plans = [("BCBS01", "Blue Lakes Cross Shield (demo)", "BL")] if medicare else []
         plans += [p for p in _OTHER_COMMERCIAL if p[0] != primary.payer_id]
-        n = 2 if _draw(self.seed, key, "tertiary") < TERTIARY_SHARE else 1
+        n = 2 if _draw(self.seed, key, "tertiary") < self.tertiary_share else 1
         others = [
             Coverage(
                 payer_id=payer_id,
