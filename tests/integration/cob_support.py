@@ -172,7 +172,9 @@ async def claim_row(dsn: str, claim_id: str) -> dict:
     return dict(rows[0])
 
 
-async def request_correction(pipeline, claim: dict, frequency: str) -> None:
+async def request_correction(
+    pipeline, claim: dict, frequency: str, reason: str | None = None
+) -> None:
     """A biller's correction (7) or void (8) of ``claim``, as followup publishes it."""
     event = CorrectionRequested(
         site_id=claim["site_id"],
@@ -180,7 +182,8 @@ async def request_correction(pipeline, claim: dict, frequency: str) -> None:
         payload=CorrectionRequestedPayload(
             claim_id=claim["claim_id"],
             frequency_code=frequency,
-            reason="corrected rendering provider" if frequency == "7" else "billed in error",
+            reason=reason
+            or ("corrected rendering provider" if frequency == "7" else "billed in error"),
             requested_by="biller-1",
         ),
     )

@@ -10,9 +10,8 @@ import pytest
 
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
-from shared.events import CorrectionRequested, CorrectionRequestedPayload
-from shared.kafka import start_producer
 from shared.x12 import split_segments
+from tests.integration.cob_support import request_correction
 from tests.integration.pipeline_support import RECENT, code_and_settle, fetch, wait_for
 from tests.x12_support import pyx12_validate
 
@@ -40,21 +39,7 @@ async def _paid_claim(pipeline) -> dict:
 
 async def test_correction_request_becomes_a_submitted_replacement_claim(pipeline):
     original = await _paid_claim(pipeline)
-    event = CorrectionRequested(
-        site_id=original["site_id"],
-        encounter_id=original["encounter_id"],
-        payload=CorrectionRequestedPayload(
-            claim_id=original["claim_id"],
-            frequency_code="7",
-            reason="corrected units",
-            requested_by="biller-1",
-        ),
-    )
-    producer = await start_producer(pipeline.endpoints["kafka"])
-    try:
-        await producer.send_and_wait(event.topic, event.to_json(), key=event.key())
-    finally:
-        await producer.stop()
+    await request_correction(pipeline, original, "7", reason="corrected units")
     replacement = await wait_for(
         pipeline.dsn,
         "SELECT claim_id FROM billing.claim WHERE original_claim_id = $1 AND file_name IS NOT NULL",

@@ -47,3 +47,31 @@ def px_codes(result) -> list[str]:
 
 def px(result, code: str):
     return next(p for p in result.procedures if p.code == code)
+
+
+def engine_gates():
+    """Every Gate the engine's modules hold, however nested in their globals. (Not
+    ``gc.get_objects()``: a service started in this process earlier in the run calls
+    ``gc.freeze()``, which hides every object made before it.)"""
+    from services.coding.domain import diagnoses, em, engine, procedures, rules, specificity, text
+    from services.coding.domain.prefilter import Gate
+
+    found: dict[int, Gate] = {}
+    seen: set[int] = set()
+    stack: list[object] = [
+        vars(m) for m in (diagnoses, em, engine, procedures, rules, specificity, text)
+    ]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Gate):
+            found[id(obj)] = obj
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend(obj)
+        elif isinstance(obj, type) and obj.__module__.startswith("services.coding"):
+            stack.extend(vars(obj).values())
+    return list(found.values())

@@ -11,6 +11,7 @@ import pytest
 
 from services.coding.domain import diagnoses, em, engine, procedures, rules, specificity, text
 from services.coding.domain.prefilter import Gate
+from tests.unit.coding.coding_support import engine_gates
 
 VIGNETTES = Path(__file__).resolve().parents[2] / "fixtures" / "vignettes"
 _MODULES = (diagnoses, em, engine, procedures, rules, specificity, text)  # their Gates, loaded
@@ -54,26 +55,7 @@ def corpus() -> list[str]:
 
 
 def _gates() -> list[Gate]:
-    """Every Gate the engine's modules hold, however nested in their globals. (Not
-    ``gc.get_objects()``: a service started in this process earlier in the run calls
-    ``gc.freeze()``, which hides every object made before it.)"""
-    found: dict[int, Gate] = {}
-    seen: set[int] = set()
-    stack: list[object] = [vars(m) for m in _MODULES]
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, Gate):
-            found[id(obj)] = obj
-        elif isinstance(obj, dict):
-            stack.extend(obj.values())
-        elif isinstance(obj, list | tuple | set | frozenset):
-            stack.extend(obj)
-        elif isinstance(obj, type) and obj.__module__.startswith("services.coding"):
-            stack.extend(vars(obj).values())
-    return [g for g in found.values() if not g.folding]
+    return [g for g in engine_gates() if not g.folding]
 
 
 def test_twin_answers_as_the_regex_on_its_own_text(corpus):

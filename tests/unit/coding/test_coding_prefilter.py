@@ -23,6 +23,7 @@ from services.coding.domain import (
 )
 from services.coding.domain.prefilter import Gate, by_initial, folded, lower_ascii, required_keys
 from shared import icd10cm
+from tests.unit.coding.coding_support import engine_gates
 
 VIGNETTES = Path(__file__).resolve().parents[2] / "fixtures" / "vignettes"
 
@@ -248,7 +249,7 @@ def test_pattern_facts_read_back_are_those_a_parse_gives(tmp_path, monkeypatch):
     match (a note without its keywords never pays for it)."""
     from services.coding.domain import prefilter
 
-    patterns = [(g.pattern, g.flags) for g in _all_gates()]
+    patterns = [(g.pattern, g.flags) for g in engine_gates()]
     assert len(patterns) > 100
     for pattern, flags in patterns:
         rx = re.compile(pattern, flags)
@@ -268,23 +269,3 @@ def test_pattern_facts_read_back_are_those_a_parse_gives(tmp_path, monkeypatch):
     assert g._rx is None
     assert g.search("No procedures today.") is None and g._rx is None
     assert g.search("Venipuncture done.").group(0) == "Venipuncture" and g._rx is not None
-
-
-def _all_gates() -> list[Gate]:
-    found, seen, stack = (
-        {},
-        set(),
-        [vars(m) for m in (diagnoses, em, engine, procedures, rules, specificity, text)],
-    )
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, Gate):
-            found[id(obj)] = obj
-        elif isinstance(obj, dict):
-            stack.extend(obj.values())
-        elif isinstance(obj, list | tuple | set | frozenset):
-            stack.extend(obj)
-    return list(found.values())
