@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,8 +65,8 @@ def stack_endpoints(run_dir: Path):
     stack.down(settings)
 
 
-@pytest.fixture(scope="session")
-def settings(run_dir: Path, stack_endpoints):
+def stack_settings(run_dir: Path, endpoints: dict):
+    """Settings of the services on a stack: its broker and database, mailboxes in ``run_dir``."""
     from shared.settings import (
         ConnectionSettings,
         MailboxSettings,
@@ -76,8 +77,8 @@ def settings(run_dir: Path, stack_endpoints):
     return ServiceSettings(
         runtime=RuntimeSettings(run_dir=run_dir),
         connections=ConnectionSettings(
-            kafka_bootstrap_servers=stack_endpoints["kafka"],
-            database_url=stack_endpoints["postgres"],
+            kafka_bootstrap_servers=endpoints["kafka"],
+            database_url=endpoints["postgres"],
         ),
         mailbox=MailboxSettings(
             outbound=run_dir / "mailbox" / "outbound",
@@ -85,6 +86,11 @@ def settings(run_dir: Path, stack_endpoints):
             poll_seconds=0.2,
         ),
     )
+
+
+@pytest.fixture(scope="session")
+def settings(run_dir: Path, stack_endpoints):
+    return stack_settings(run_dir, stack_endpoints)
 
 
 class Pipeline:
@@ -112,19 +118,28 @@ class Pipeline:
         return {"authorization": f"Bearer {self.token('ehr-feed', 'integration')}"}
 
 
-@pytest.fixture(scope="session")
-def pipeline(settings, stack_endpoints):
+@contextmanager
+def running_pipeline(settings, endpoints: dict, extra_env: dict[str, str] | None = None):
+    """Every service and the payer simulator on the stack, healthy; stopped on exit."""
     import asyncio
 
     from rcm.cli.demo import start_services, wait_http
     from shared.kafka import ensure_topics
 
-    asyncio.run(ensure_topics(stack_endpoints["kafka"]))
-    sup = start_services(settings, stack_endpoints, extra_env={"RCM_LOG_LEVEL": "INFO"})
-    p = Pipeline(settings, stack_endpoints, sup)
+    asyncio.run(ensure_topics(endpoints["kafka"]))
+    sup = start_services(
+        settings, endpoints, extra_env={"RCM_LOG_LEVEL": "INFO", **(extra_env or {})}
+    )
     try:
+        p = Pipeline(settings, endpoints, sup)
         for url in (p.intake_url, p.coding_url, p.billing_url, p.payments_url):
             asyncio.run(wait_http(url + "/health", sup))
         yield p
     finally:
         sup.stop_all()
+
+
+@pytest.fixture(scope="session")
+def pipeline(settings, stack_endpoints):
+    with running_pipeline(settings, stack_endpoints) as p:
+        yield p

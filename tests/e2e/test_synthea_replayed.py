@@ -18,7 +18,6 @@ answers with an 835, and payments posts it to a balanced ledger.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import tempfile
 from decimal import Decimal
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Pipeline
+from tests.conftest import running_pipeline, stack_settings
 from tests.e2e.test_missing_information import (
     PAYER_BODY,
     SITE,
@@ -53,44 +52,19 @@ def replay():
     """A stack of its own (Kafka, PostgreSQL, every service and the payer simulator) whose
     business date is AS_OF."""
     from rcm import localstack as stack
-    from rcm.cli.demo import start_services, wait_http
-    from shared.kafka import ensure_topics
-    from shared.settings import (
-        ConnectionSettings,
-        MailboxSettings,
-        RuntimeSettings,
-        ServiceSettings,
-    )
+    from shared.settings import RuntimeSettings, ServiceSettings
 
     run_dir = Path(tempfile.mkdtemp(prefix="rcm-replay-"))
     base = ServiceSettings(runtime=RuntimeSettings(run_dir=run_dir))
     endpoints = stack.up(base)
-    settings = ServiceSettings(
-        runtime=RuntimeSettings(run_dir=run_dir),
-        connections=ConnectionSettings(
-            kafka_bootstrap_servers=endpoints["kafka"], database_url=endpoints["postgres"]
-        ),
-        mailbox=MailboxSettings(
-            outbound=run_dir / "mailbox" / "outbound",
-            inbound=run_dir / "mailbox" / "inbound",
-            poll_seconds=0.2,
-        ),
-    )
-    sup = None
     try:
-        asyncio.run(ensure_topics(endpoints["kafka"]))
-        sup = start_services(
-            settings,
+        with running_pipeline(
+            stack_settings(run_dir, endpoints),
             endpoints,
-            extra_env={"RCM_LOG_LEVEL": "INFO", "RCM_ENV": "test", "RCM_AS_OF": AS_OF},
-        )
-        p = Pipeline(settings, endpoints, sup)
-        for url in (p.intake_url, p.coding_url, p.billing_url, p.payments_url):
-            asyncio.run(wait_http(url + "/health", sup))
-        yield p
+            extra_env={"RCM_ENV": "test", "RCM_AS_OF": AS_OF},
+        ) as p:
+            yield p
     finally:
-        if sup is not None:
-            sup.stop_all()
         stack.down(base)
 
 
