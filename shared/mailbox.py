@@ -212,6 +212,8 @@ class _Attempts:
     count: int
     last_error: str
     owner: str = ""  # the process making the attempt (``_owner()``); "" when unknown
+    # The record this attempt replaced (same file), put back if the attempt is taken back.
+    before: _Attempts | None = None
 
 
 def _process_start(pid: int) -> str | None:
@@ -642,8 +644,10 @@ class InboundMailbox:
             return None
         marker = self.directory / ATTEMPTS / path.name
         before = _read_attempts(marker)
-        count = before.count if before is not None and before.signature == _signature(st) else 0
-        attempt = _Attempts(_signature(st), count + 1, IN_FLIGHT, _owner())
+        if before is not None and before.signature != _signature(st):
+            before = None  # another file under an old name: its count starts again
+        count = before.count if before is not None else 0
+        attempt = _Attempts(_signature(st), count + 1, IN_FLIGHT, _owner(), before)
         _write_attempts(marker, attempt)
         return attempt
 
@@ -657,10 +661,10 @@ class InboundMailbox:
             is_transient(e) or isinstance(e, asyncio.CancelledError)
         ):
             _write_attempts(marker, _Attempts(attempt.signature, attempt.count, type(e).__name__))
-        elif attempt.count > 1:
-            _write_attempts(
-                marker, _Attempts(attempt.signature, attempt.count - 1, attempt.last_error)
-            )
+        elif attempt.before is not None:
+            # the record as it was: its count and last error (an "in flight" record left here
+            # would hold the file back for in_flight_seconds though nobody applies it)
+            _write_attempts(marker, attempt.before)
         else:
             marker.unlink(missing_ok=True)
 

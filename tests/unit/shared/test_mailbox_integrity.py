@@ -316,6 +316,20 @@ def test_an_attempt_that_raised_is_kept_or_taken_back(tmp_path, error, kept):
     assert (a.last_error if a else None) == kept
 
 
+def test_an_attempt_taken_back_leaves_the_earlier_failure_as_it_was(tmp_path):
+    """A file that timed out once, retried while the database was away: the retry is not
+    counted, and the file waits for no one (it used to be left "in flight" for five minutes)."""
+    box = _box(tmp_path / "in")
+    path = box.directory / "a.835"
+    path.write_text(ERA)
+    box._settle_attempt(path, box._count_attempt(path), TimeoutError())
+    retry = box._count_attempt(path)
+    assert retry.count == 2
+    box._settle_attempt(path, retry, ConnectionRefusedError())
+    a = box._attempts()["a.835"]
+    assert (a.count, a.last_error) == (1, "TimeoutError") and box._in_flight == set()
+
+
 def test_a_private_file_replaces_a_planted_link_and_stays_0600(tmp_path):
     d = tmp_path / "statements"
     victim = tmp_path / "victim"
