@@ -302,6 +302,10 @@ def _visit_label(key: str) -> str:
 
 def cmd_code(args) -> int:
     """Code each encounter of each file offline; JSON on stdout, problems on stderr."""
+    # pydantic looks for plugins (observability hooks) by reading every installed package's
+    # metadata when it builds the first model: a twentieth of a second of each call, for
+    # plugins an offline command has no use for. A value the user set is kept.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from services.coding.domain import engine
 
     options = mapping_options(args)

@@ -158,7 +158,19 @@ class Lexicon:
 
 @lru_cache(maxsize=1)
 def lexicon() -> Lexicon:
-    return Lexicon.from_csv(DATA / "synonyms.csv")
+    """The synonym list, parsed (tokenised) by the first process and read back from
+    ``$RCM_HOME/cache`` by the others, under the term index's key."""
+    parts = icd10cm.cached(
+        "lexicon",
+        _cache_key(),
+        lambda: {
+            "entries": [
+                (e.phrase, e.code, e.kind, e.tokens)
+                for e in Lexicon.from_csv(DATA / "synonyms.csv").entries
+            ]
+        },
+    )
+    return Lexicon([Entry(*e) for e in parts["entries"]])
 
 
 # ----------------------------------------------------------------------------- term index
@@ -346,11 +358,17 @@ _INDEX_SOURCES = (
 
 
 @lru_cache(maxsize=1)
+def _cache_key() -> str:
+    return icd10cm.source_key(icd10cm.cache_key(), *(p.read_bytes() for p in _INDEX_SOURCES))
+
+
+@lru_cache(maxsize=1)
 def term_index() -> TermIndex:
     """The index over the bundled code set and the synonym list, built by the first process
     that needs it (about 2 s) and read back from ``$RCM_HOME/cache`` by the others (tens of
     ms); the cache is keyed by the code set and these modules' and the synonym list's text."""
-    key = icd10cm.source_key(icd10cm.cache_key(), *(p.read_bytes() for p in _INDEX_SOURCES))
     return TermIndex.from_parts(
-        icd10cm.cached("term-index", key, lambda: TermIndex.from_code_set(lexicon()).parts())
+        icd10cm.cached(
+            "term-index", _cache_key(), lambda: TermIndex.from_code_set(lexicon()).parts()
+        )
     )

@@ -269,3 +269,19 @@ def test_pattern_facts_read_back_are_those_a_parse_gives(tmp_path, monkeypatch):
     assert g._rx is None
     assert g.search("No procedures today.") is None and g._rx is None
     assert g.search("Venipuncture done.").group(0) == "Venipuncture" and g._rx is not None
+
+
+def test_the_cached_synonym_list_is_the_parsed_one(tmp_path, monkeypatch):
+    """``lexicon()`` reads the tokenised synonym list from the cache after the first process:
+    the same entries, in the same order, as parsing data/synonyms.csv; written, then read."""
+    parsed = lexicon.Lexicon.from_csv(lexicon.DATA / "synonyms.csv").entries
+    assert lexicon.lexicon().entries == parsed
+    monkeypatch.setattr(icd10cm, "_home", tmp_path)
+    lexicon.lexicon.cache_clear()
+    try:
+        assert lexicon.lexicon().entries == parsed  # built and written under tmp_path
+        assert list(tmp_path.glob("cache/lexicon-*.cache"))
+        lexicon.lexicon.cache_clear()
+        assert lexicon.lexicon().entries == parsed  # read back
+    finally:
+        lexicon.lexicon.cache_clear()
