@@ -15,7 +15,7 @@ import pytest
 
 from rcm.simulation.samples import generate_samples
 from services.intake.domain.fhir import parse_intake
-from tests.integration.pipeline_support import RECENT, simulated_coders, wait_for
+from tests.integration.pipeline_support import RECENT, fetch, simulated_coders, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -94,9 +94,29 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
             predicate=lambda n: n == len(ids),
             timeout=120,
         )
+    outcomes = dict(
+        (r["encounter_id"], r["outcome"])
+        for r in await fetch(
+            pipeline.dsn,
+            "SELECT encounter_id, outcome FROM followup.encounter_outcome"
+            " WHERE encounter_id = ANY($1)",
+            ids,
+        )
+    )
+    # Payments' spans come from its claim.submitted handler: wait (bounded) until it has
+    # applied one of these claims, so a lagging consumer is told apart from lost spans.
+    submitted = [e for e, o in outcomes.items() if o != "held"]
+    if submitted:
+        await wait_for(
+            pipeline.dsn,
+            "SELECT count(*) FROM payments.claim WHERE encounter_id = ANY($1)",
+            submitted,
+            predicate=lambda n: n >= 1,
+            timeout=120,
+        )
     run_dir = pipeline.settings.run_path
     # Spans are exported in batches: wait until every service's spans for these encounters are on disk.
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while True:
         spans = _spans(run_dir)
         services_per_enc = {}
@@ -116,7 +136,14 @@ async def test_traces_follow_each_encounter_and_carry_no_phi(pipeline):
         traces = {s["trace_id"] for s in spans if s["attributes"].get("rcm.encounter_id") == eid}
         assert len(traces) == 1, (eid, traces)
         assert {"coding", "billing", "followup"} <= services_per_enc[eid], services_per_enc[eid]
-    assert any("payments" in v for v in services_per_enc.values()), services_per_enc
+    in_payments = await fetch(
+        pipeline.dsn, "SELECT encounter_id FROM payments.claim WHERE encounter_id = ANY($1)", ids
+    )
+    assert any("payments" in v for v in services_per_enc.values()), (
+        services_per_enc,
+        outcomes,
+        sorted(r["encounter_id"] for r in in_payments),
+    )
     # No PHI in any exported span, nor in any service log.
     blob = json.dumps(spans).lower()
     logs = "".join(p.read_text(errors="replace") for p in (run_dir / "logs").glob("*.log")).lower()
