@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from types import SimpleNamespace
 
-import asyncpg
 import pytest
 
 from services.billing.acks_inbound import apply_ack
@@ -26,13 +24,13 @@ from shared.mailbox import InboundMailbox
 from shared.messaging import Emitter, Inbound
 from shared.topics import ENCOUNTER_CODED
 from shared.x12 import split_segments
+from tests.integration.billing_support import BILLING, billing_rolled_back
 from tests.integration.pipeline_support import RECENT
 from tests.unit.billing.acks_277ca_support import REJECTED, rebuilt, without_claims
 from tests.unit.billing.billing_support import coverage, make_coded
 from tests.unit.shared.x12_variants_support import bare, wrapped
 
 pytestmark = pytest.mark.integration
-BILLING = Path(__file__).resolve().parents[2] / "services" / "billing"
 
 
 def _coded(payload) -> Inbound:
@@ -82,50 +80,41 @@ async def _bill_and_ack(stack_endpoints, tmp_path, ack_for) -> tuple[dict, list,
         )
         for i, site in enumerate(["north-clinic", "south-urgent-care", "north-clinic"])
     ]
-    conn = await asyncpg.connect(stack_endpoints["postgres"])
-    try:
-        await db.migrate(conn, "billing", BILLING)
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            await handle(conn, [_coded(p) for p in coded], Emitter("billing"))
-            rows = await conn.fetch(
-                "SELECT claim_id, encounter_id, file_name, status FROM billing.claim"
-                " WHERE encounter_id LIKE $1 ORDER BY encounter_id",
-                f"B277-{run}-%",
+    async with billing_rolled_back(stack_endpoints["postgres"]) as conn:
+        await handle(conn, [_coded(p) for p in coded], Emitter("billing"))
+        rows = await conn.fetch(
+            "SELECT claim_id, encounter_id, file_name, status FROM billing.claim"
+            " WHERE encounter_id LIKE $1 ORDER BY encounter_id",
+            f"B277-{run}-%",
+        )
+        assert {r["status"] for r in rows} == {"submitted"}, [dict(r) for r in rows]
+        (file_name,) = {r["file_name"] for r in rows}
+        content = await conn.fetchval(
+            "SELECT content FROM billing.outbound_file WHERE file_name = $1", file_name
+        )
+        segments, _ = split_segments(content)
+        (bht03,) = [s[3] for s in segments if s[0] == "BHT"]
+        npis = {
+            site: s[9]
+            for site, s in zip(
+                ["north-clinic", "south-urgent-care"],
+                [s for s in segments if s[:2] == ["NM1", "85"]],
+                strict=True,
             )
-            assert {r["status"] for r in rows} == {"submitted"}, [dict(r) for r in rows]
-            (file_name,) = {r["file_name"] for r in rows}
-            content = await conn.fetchval(
-                "SELECT content FROM billing.outbound_file WHERE file_name = $1", file_name
-            )
-            segments, _ = split_segments(content)
-            (bht03,) = [s[3] for s in segments if s[0] == "BHT"]
-            npis = {
-                site: s[9]
-                for site, s in zip(
-                    ["north-clinic", "south-urgent-care"],
-                    [s for s in segments if s[:2] == ["NM1", "85"]],
-                    strict=True,
-                )
-            }
-            emitter = Emitter("billing")
-            await apply_ack(conn, ack_for(bht03, npis), "277CA_batch.x12", emitter)
-            claims = await conn.fetch(
-                "SELECT c.claim_id, c.encounter_id, c.status, c.coded->'encounter'->>'site_id' AS site,"
-                " (SELECT detail FROM billing.claim_history h WHERE h.claim_id = c.claim_id"
-                "  ORDER BY history_id DESC LIMIT 1) AS detail"
-                " FROM billing.claim c WHERE encounter_id LIKE $1 ORDER BY encounter_id",
-                f"B277-{run}-%",
-            )
-            work = await conn.fetch(
-                "SELECT claim_id, kind FROM billing.work_item WHERE claim_id = ANY($1)",
-                [r["claim_id"] for r in claims],
-            )
-        finally:
-            await tx.rollback()
-    finally:
-        await conn.close()
+        }
+        emitter = Emitter("billing")
+        await apply_ack(conn, ack_for(bht03, npis), "277CA_batch.x12", emitter)
+        claims = await conn.fetch(
+            "SELECT c.claim_id, c.encounter_id, c.status, c.coded->'encounter'->>'site_id' AS site,"
+            " (SELECT detail FROM billing.claim_history h WHERE h.claim_id = c.claim_id"
+            "  ORDER BY history_id DESC LIMIT 1) AS detail"
+            " FROM billing.claim c WHERE encounter_id LIKE $1 ORDER BY encounter_id",
+            f"B277-{run}-%",
+        )
+        work = await conn.fetch(
+            "SELECT claim_id, kind FROM billing.work_item WHERE claim_id = ANY($1)",
+            [r["claim_id"] for r in claims],
+        )
     events = [parse_event(row[3]) for row in emitter.rows]
     return npis, claims, work, events
 

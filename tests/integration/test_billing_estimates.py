@@ -12,20 +12,19 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 
-import asyncpg
 import httpx
 import pytest
 
 from services.billing.context import BillingContext
 from services.billing.domain.payer_rules import load_sample_payer_rules
 from services.billing.handlers import make_handler
-from shared import db, icd10cm
+from shared import icd10cm
 from shared.events import CodedProcedure, EligibilitySummary, EncounterCoded, Organization
 from shared.kafka import start_producer
 from shared.messaging import Emitter
+from tests.integration.billing_support import billing_rolled_back
 from tests.integration.pipeline_support import RECENT, fetch, wait_for
 from tests.integration.test_billing_submission import _coded
 from tests.unit.billing.billing_support import coverage, make_coded
@@ -33,7 +32,6 @@ from tests.unit.billing.billing_support import coverage, make_coded
 pytestmark = pytest.mark.integration
 D = Decimal
 SITE = "north-clinic"
-BILLING = Path(__file__).resolve().parents[2] / "services" / "billing"
 # No imaging line: the sample payer rules hold one for a prior authorization (no 835 then).
 OFFICE = [
     CodedProcedure(code="99213", diagnosis_pointers=[1, 2]),
@@ -222,27 +220,18 @@ async def test_a_newer_document_version_replaces_the_estimate(stack_endpoints, t
         )
 
     held = version(1, "20.00", billing_provider=Organization(name="North Clinic"))  # no NPI
-    conn = await asyncpg.connect(stack_endpoints["postgres"])
-    try:
-        await db.migrate(conn, "billing", BILLING)
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            seen = []
-            for coded in (held, version(2, "35.00")):
-                await handle(conn, [_coded(coded)], Emitter("billing"))
-                seen.append(
-                    await conn.fetchrow(
-                        "SELECT e.basis, e.patient_responsibility, c.status"
-                        " FROM billing.patient_estimate e JOIN billing.claim c USING (claim_id)"
-                        " WHERE e.encounter_id = $1",
-                        enc,
-                    )
+    async with billing_rolled_back(stack_endpoints["postgres"]) as conn:
+        seen = []
+        for coded in (held, version(2, "35.00")):
+            await handle(conn, [_coded(coded)], Emitter("billing"))
+            seen.append(
+                await conn.fetchrow(
+                    "SELECT e.basis, e.patient_responsibility, c.status"
+                    " FROM billing.patient_estimate e JOIN billing.claim c USING (claim_id)"
+                    " WHERE e.encounter_id = $1",
+                    enc,
                 )
-        finally:
-            await tx.rollback()
-    finally:
-        await conn.close()
+            )
     assert [tuple(r) for r in seen] == [
         ("copay", D("20.00"), "held"),
         ("copay", D("35.00"), "submitted"),

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from types import SimpleNamespace
 
-import asyncpg
 import pytest
 
 from rcm.simulation.payer.domain.acknowledge import acknowledge
@@ -21,15 +19,15 @@ from services.billing.acks_inbound import apply_ack
 from services.billing.context import BillingContext
 from services.billing.domain.payer_rules import load_sample_payer_rules
 from services.billing.handlers import make_handler
-from shared import db, icd10cm
+from shared import icd10cm
 from shared.events import CodedProcedure, EncounterCoded
 from shared.messaging import Emitter, Inbound
 from shared.topics import ENCOUNTER_CODED
+from tests.integration.billing_support import billing_rolled_back
 from tests.integration.pipeline_support import RECENT
 from tests.unit.billing.billing_support import coverage, make_coded
 
 pytestmark = pytest.mark.integration
-BILLING = Path(__file__).resolve().parents[2] / "services" / "billing"
 
 
 async def _ack_after(stack_endpoints, tmp_path, status_first: str) -> tuple[dict, list, list]:
@@ -45,50 +43,41 @@ async def _ack_after(stack_endpoints, tmp_path, status_first: str) -> tuple[dict
         coverages=[coverage(payer_id="AETNA1", payer_name="Aetna", member_id=f"M{run}")],
     )
     event = EncounterCoded(site_id="north-clinic", encounter_id=f"LATE-{run}", payload=payload)
-    conn = await asyncpg.connect(stack_endpoints["postgres"])
-    try:
-        await db.migrate(conn, "billing", BILLING)
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            await handle(conn, [Inbound(event, ENCOUNTER_CODED, 0, 0)], Emitter("billing"))
-            claim = await conn.fetchrow(
-                "SELECT claim_id, file_name FROM billing.claim WHERE encounter_id = $1",
-                f"LATE-{run}",
+    async with billing_rolled_back(stack_endpoints["postgres"]) as conn:
+        await handle(conn, [Inbound(event, ENCOUNTER_CODED, 0, 0)], Emitter("billing"))
+        claim = await conn.fetchrow(
+            "SELECT claim_id, file_name FROM billing.claim WHERE encounter_id = $1",
+            f"LATE-{run}",
+        )
+        content = await conn.fetchval(
+            "SELECT content FROM billing.outbound_file WHERE file_name = $1",
+            claim["file_name"],
+        )
+        await conn.execute(  # the state a posted remittance leaves (billing's handler)
+            "UPDATE billing.claim SET status = $2 WHERE claim_id = $1",
+            claim["claim_id"],
+            status_first,
+        )
+        sub = read_837(content)
+        ack = build_277ca(
+            sub,
+            {c.claim_id: acknowledge(c) for c in sub.claims},
+            interchange_control_number=7,
+            group_control_number=7,
+            created_at=datetime.now(UTC),
+        )
+        emitter = Emitter("billing")
+        await apply_ack(conn, ack, "277CA_late.x12", emitter)
+        row = dict(
+            await conn.fetchrow(
+                "SELECT status FROM billing.claim WHERE claim_id = $1", claim["claim_id"]
             )
-            content = await conn.fetchval(
-                "SELECT content FROM billing.outbound_file WHERE file_name = $1",
-                claim["file_name"],
-            )
-            await conn.execute(  # the state a posted remittance leaves (billing's handler)
-                "UPDATE billing.claim SET status = $2 WHERE claim_id = $1",
-                claim["claim_id"],
-                status_first,
-            )
-            sub = read_837(content)
-            ack = build_277ca(
-                sub,
-                {c.claim_id: acknowledge(c) for c in sub.claims},
-                interchange_control_number=7,
-                group_control_number=7,
-                created_at=datetime.now(UTC),
-            )
-            emitter = Emitter("billing")
-            await apply_ack(conn, ack, "277CA_late.x12", emitter)
-            row = dict(
-                await conn.fetchrow(
-                    "SELECT status FROM billing.claim WHERE claim_id = $1", claim["claim_id"]
-                )
-            )
-            history = await conn.fetch(
-                "SELECT status, detail FROM billing.claim_history WHERE claim_id = $1"
-                " ORDER BY history_id",
-                claim["claim_id"],
-            )
-        finally:
-            await tx.rollback()
-    finally:
-        await conn.close()
+        )
+        history = await conn.fetch(
+            "SELECT status, detail FROM billing.claim_history WHERE claim_id = $1"
+            " ORDER BY history_id",
+            claim["claim_id"],
+        )
     return row, [(h["status"], json.loads(h["detail"] or "null")) for h in history], emitter.rows
 
 

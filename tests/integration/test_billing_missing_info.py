@@ -5,24 +5,22 @@ rebuilt (rolled back: the running pipeline never sees these claims)."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from types import SimpleNamespace
 
-import asyncpg
 import pytest
 
 from services.billing.context import BillingContext
 from services.billing.domain.payer_rules import load_sample_payer_rules
 from services.billing.handlers import make_handler
-from shared import db, icd10cm
+from shared import icd10cm
 from shared.events import ClaimHeld, ClaimSubmitted, CodedProcedure, Organization, parse_event
 from shared.messaging import Emitter
+from tests.integration.billing_support import billing_rolled_back
 from tests.integration.pipeline_support import RECENT
 from tests.integration.test_billing_submission import _coded
 from tests.unit.billing.billing_support import SITES, coverage, make_coded
 
 pytestmark = pytest.mark.integration
-BILLING = Path(__file__).resolve().parents[2] / "services" / "billing"
 OFFICE = [
     CodedProcedure(code="99213", diagnosis_pointers=[1, 2]),
     CodedProcedure(code="29540", diagnosis_pointers=[1]),
@@ -56,34 +54,25 @@ async def test_a_newer_version_releases_a_held_claim_an_older_is_ignored(
     v2 = version(2, billing_provider=SITES["north-clinic"], coverages=[])  # still no coverage
     v3 = version(3, coverages=[coverage(payer_id="AETNA1", payer_name="Aetna")])
     v4 = version(4, coverages=[coverage(payer_id="BCBS01", payer_name="Blue Cross")])
-    conn = await asyncpg.connect(stack_endpoints["postgres"])
-    try:
-        await db.migrate(conn, "billing", BILLING)
-        tx = conn.transaction()
-        await tx.start()
-        try:
-            steps = []
-            for coded in (v1, v2, v1, v3, v4):
-                emitter = Emitter("billing")
-                await handle(conn, [_coded(coded)], emitter)
-                status = await conn.fetchval(
-                    "SELECT status FROM billing.claim WHERE encounter_id = $1", enc
-                )
-                open_items = await conn.fetchval(
-                    "SELECT count(*) FROM billing.work_item w JOIN billing.claim c USING (claim_id)"
-                    " WHERE c.encounter_id = $1 AND w.status = 'open'",
-                    enc,
-                )
-                steps.append((status, open_items, emitter))
-            noted = await conn.fetchval(
-                "SELECT count(*) FROM billing.claim_history h JOIN billing.claim c USING (claim_id)"
-                " WHERE c.encounter_id = $1 AND h.detail ? 'documentation_after_submission'",
+    async with billing_rolled_back(stack_endpoints["postgres"]) as conn:
+        steps = []
+        for coded in (v1, v2, v1, v3, v4):
+            emitter = Emitter("billing")
+            await handle(conn, [_coded(coded)], emitter)
+            status = await conn.fetchval(
+                "SELECT status FROM billing.claim WHERE encounter_id = $1", enc
+            )
+            open_items = await conn.fetchval(
+                "SELECT count(*) FROM billing.work_item w JOIN billing.claim c USING (claim_id)"
+                " WHERE c.encounter_id = $1 AND w.status = 'open'",
                 enc,
             )
-        finally:
-            await tx.rollback()
-    finally:
-        await conn.close()
+            steps.append((status, open_items, emitter))
+        noted = await conn.fetchval(
+            "SELECT count(*) FROM billing.claim_history h JOIN billing.claim c USING (claim_id)"
+            " WHERE c.encounter_id = $1 AND h.detail ? 'documentation_after_submission'",
+            enc,
+        )
     [held1] = _events(steps[0][2], ClaimHeld)
     assert {r.field for r in held1.payload.reasons} == {
         "billing_provider.npi",

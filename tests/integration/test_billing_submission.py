@@ -7,7 +7,6 @@ import calendar
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 
 import asyncpg
@@ -31,12 +30,12 @@ from shared.events import (
 from shared.messaging import Emitter, Inbound
 from shared.topics import ENCOUNTER_CODED, REMITTANCE_RECEIVED
 from shared.x12 import split_segments
+from tests.integration.billing_support import BILLING, billing_rolled_back
 from tests.integration.pipeline_support import RECENT
 from tests.unit.billing.billing_support import coverage, make_coded, make_institutional
 from tests.x12_support import pyx12_validate
 
 pytestmark = pytest.mark.integration
-BILLING = Path(__file__).resolve().parents[2] / "services" / "billing"
 
 
 def _coded(payload) -> Inbound:
@@ -75,37 +74,29 @@ async def test_one_837_per_claim_type_carries_every_payer_of_the_batch(
         service_date=RECENT,
         procedures=[CodedProcedure(code="99284", diagnosis_pointers=[1])],
     )
-    conn = await asyncpg.connect(stack_endpoints["postgres"])
-    try:
-        await db.migrate(conn, "billing", BILLING)
-        tx = conn.transaction()
-        await tx.start()
-        try:  # rolled back: the running pipeline's file writer never sees these files
-            emitter = Emitter("billing")
-            await handle(conn, [_coded(p) for p in [*professional, institutional]], emitter)
-            claims = await conn.fetch(
-                "SELECT encounter_id, payer_id, status, file_name FROM billing.claim WHERE encounter_id LIKE $1"
-                " ORDER BY encounter_id",
-                f"SUB-{run}-%",
+    # rolled back: the running pipeline's file writer never sees these files
+    async with billing_rolled_back(stack_endpoints["postgres"]) as conn:
+        emitter = Emitter("billing")
+        await handle(conn, [_coded(p) for p in [*professional, institutional]], emitter)
+        claims = await conn.fetch(
+            "SELECT encounter_id, payer_id, status, file_name FROM billing.claim WHERE encounter_id LIKE $1"
+            " ORDER BY encounter_id",
+            f"SUB-{run}-%",
+        )
+        files = {
+            r["file_name"]: r["content"]
+            for r in await conn.fetch(
+                "SELECT file_name, content FROM billing.outbound_file WHERE file_name = ANY($1)",
+                list({c["file_name"] for c in claims}),
             )
-            files = {
-                r["file_name"]: r["content"]
-                for r in await conn.fetch(
-                    "SELECT file_name, content FROM billing.outbound_file WHERE file_name = ANY($1)",
-                    list({c["file_name"] for c in claims}),
-                )
-            }
-            recorded = {
-                r["file_name"]: r["payer_id"]
-                for r in await conn.fetch(
-                    "SELECT file_name, payer_id FROM billing.submission_file WHERE file_name = ANY($1)",
-                    list(files),
-                )
-            }
-        finally:
-            await tx.rollback()
-    finally:
-        await conn.close()
+        }
+        recorded = {
+            r["file_name"]: r["payer_id"]
+            for r in await conn.fetch(
+                "SELECT file_name, payer_id FROM billing.submission_file WHERE file_name = ANY($1)",
+                list(files),
+            )
+        }
 
     assert [c["status"] for c in claims] == ["submitted"] * 4, [dict(c) for c in claims]
     by_type = {c["encounter_id"][-1]: c["file_name"] for c in claims}
@@ -146,21 +137,13 @@ async def test_a_held_claim_carries_its_filing_deadline(stack_endpoints, tmp_pat
         payer_id="MCR01", payer_name="Medicare", filing_indicator="MB", member_id=None
     )
     coded = make_coded(encounter_id=f"HELD-{run}", service_date=RECENT, coverages=[medicare])
-    conn = await asyncpg.connect(stack_endpoints["postgres"])
-    try:
-        await db.migrate(conn, "billing", BILLING)
-        tx = conn.transaction()
-        await tx.start()
-        try:  # rolled back: the running pipeline never sees this claim
-            emitter = Emitter("billing")
-            await handle(conn, [_coded(coded)], emitter)
-            status = await conn.fetchval(
-                "SELECT status FROM billing.claim WHERE encounter_id = $1", f"HELD-{run}"
-            )
-        finally:
-            await tx.rollback()
-    finally:
-        await conn.close()
+    # rolled back: the running pipeline never sees this claim
+    async with billing_rolled_back(stack_endpoints["postgres"]) as conn:
+        emitter = Emitter("billing")
+        await handle(conn, [_coded(coded)], emitter)
+        status = await conn.fetchval(
+            "SELECT status FROM billing.claim WHERE encounter_id = $1", f"HELD-{run}"
+        )
     [held] = [e for e in (parse_event(row[3]) for row in emitter.rows) if isinstance(e, ClaimHeld)]
     assert status == "held" and "MEMBER_ID_MISSING" in {r.code for r in held.payload.reasons}
     # Medicare: 12 months from the date of service (42 CFR 424.44), the same day a year on
@@ -213,51 +196,43 @@ async def test_remittances_of_one_batch_move_each_claim_to_its_last_state(
         )
         for i in range(2)
     ]
-    conn = await asyncpg.connect(stack_endpoints["postgres"])
-    try:
-        await db.migrate(conn, "billing", BILLING)
-        tx = conn.transaction()
-        await tx.start()
-        try:  # rolled back: the running pipeline never sees these claims
-            await handle(conn, [_coded(p) for p in coded], Emitter("billing"))
-            ids = [
-                r["claim_id"]
-                for r in await conn.fetch(
-                    "SELECT claim_id FROM billing.claim WHERE encounter_id LIKE $1 ORDER BY encounter_id",
-                    f"REM-{run}-%",
-                )
-            ]
-            a, b = ids
-            await handle(
-                conn,
-                [
-                    _remittance(a, 1, status="1", paid="80.00", pccn="PAYER-1"),  # paid ...
-                    _remittance(
-                        a, 2, status="22", paid="-80.00", pccn=None, reversal=True
-                    ),  # ... reversed, no number
-                    _remittance(b, 3, status="4", paid="0.00", pccn="PAYER-3"),  # denied
-                    _remittance(
-                        f"C{run}UNKNOWN", 4, status="1", paid="10.00", pccn="PAYER-4"
-                    ),  # not billing's claim
-                ],
-                Emitter("billing"),
+    # rolled back: the running pipeline never sees these claims
+    async with billing_rolled_back(stack_endpoints["postgres"]) as conn:
+        await handle(conn, [_coded(p) for p in coded], Emitter("billing"))
+        ids = [
+            r["claim_id"]
+            for r in await conn.fetch(
+                "SELECT claim_id FROM billing.claim WHERE encounter_id LIKE $1 ORDER BY encounter_id",
+                f"REM-{run}-%",
             )
-            claims = {
-                r["claim_id"]: r
-                for r in await conn.fetch(
-                    "SELECT claim_id, status, payer_claim_control_number FROM billing.claim WHERE claim_id = ANY($1)",
-                    [*ids, f"C{run}UNKNOWN"],
-                )
-            }
-            history = await conn.fetch(
-                "SELECT claim_id, status, detail->>'remittance_id' AS rid FROM billing.claim_history"
-                " WHERE claim_id = ANY($1) AND detail ? 'remittance_id' ORDER BY history_id",
-                ids,
+        ]
+        a, b = ids
+        await handle(
+            conn,
+            [
+                _remittance(a, 1, status="1", paid="80.00", pccn="PAYER-1"),  # paid ...
+                _remittance(
+                    a, 2, status="22", paid="-80.00", pccn=None, reversal=True
+                ),  # ... reversed, no number
+                _remittance(b, 3, status="4", paid="0.00", pccn="PAYER-3"),  # denied
+                _remittance(
+                    f"C{run}UNKNOWN", 4, status="1", paid="10.00", pccn="PAYER-4"
+                ),  # not billing's claim
+            ],
+            Emitter("billing"),
+        )
+        claims = {
+            r["claim_id"]: r
+            for r in await conn.fetch(
+                "SELECT claim_id, status, payer_claim_control_number FROM billing.claim WHERE claim_id = ANY($1)",
+                [*ids, f"C{run}UNKNOWN"],
             )
-        finally:
-            await tx.rollback()
-    finally:
-        await conn.close()
+        }
+        history = await conn.fetch(
+            "SELECT claim_id, status, detail->>'remittance_id' AS rid FROM billing.claim_history"
+            " WHERE claim_id = ANY($1) AND detail ? 'remittance_id' ORDER BY history_id",
+            ids,
+        )
 
     assert set(claims) == {a, b}  # the unknown claim's remittance created nothing
     assert (
