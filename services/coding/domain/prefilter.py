@@ -23,9 +23,12 @@ from __future__ import annotations
 import marshal
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
+
+from shared import icd10cm
 
 _REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", C.MAX_REPEAT))
 
@@ -195,11 +198,13 @@ _facts: dict[tuple[str, int], tuple[tuple[str, ...] | None, bool, bool]] | None 
 _facts_added = False
 
 
-def _facts_path():
-    from shared import icd10cm
+@lru_cache(maxsize=1)
+def _facts_key() -> str:
+    return icd10cm.source_key(Path(__file__).read_bytes(), str(_MAX_KEYS))
 
-    key = icd10cm.source_key(Path(__file__).read_bytes(), str(_MAX_KEYS))
-    return icd10cm.home() / "cache" / f"gate-facts-{key}.cache"
+
+def _facts_path() -> Path:
+    return icd10cm.home() / "cache" / f"gate-facts-{_facts_key()}.cache"
 
 
 def facts(pattern: str, flags: int) -> tuple[tuple[str, ...] | None, bool, bool]:
@@ -230,8 +235,6 @@ def keep_facts() -> None:
     global _facts_added
     if not _facts_added or _facts is None:
         return
-    from shared import icd10cm
-
     try:
         icd10cm.write_atomic(_facts_path(), marshal.dumps(_facts))
         _facts_added = False
